@@ -1,0 +1,107 @@
+// The message bus interface (ARCHITECTURE.md "Bus"): keyed records on named topics,
+// consumer groups with committed offsets. Implementations: memory (bus/memory), Kafka
+// (bus/kafka, later). Every implementation passes tests/contract/bus_contract.h.
+//
+// Semantics every implementation guarantees:
+// - Records with the same key on a topic are delivered in the order produced.
+// - A consumer in a group receives records from the group's committed offset onward; a
+//   record is "done" for the group only once commit() covers it. When a consumer closes
+//   (or its object is destroyed) without committing, a later consumer of the same group
+//   receives the uncommitted records again (at-least-once).
+// - Offsets are per topic partition and increase by one per record.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+
+namespace sf::bus {
+
+struct Record {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  std::string key;
+  std::string value;
+  int64_t timestamp_ms = 0;  // when it was produced
+};
+
+// Where a consumer starts when its group has no committed offset for a partition.
+enum class StartFrom { earliest, latest };
+
+struct SubscribeOptions {
+  std::string group;  // required: consumer group id
+  std::vector<std::string> topics;
+  StartFrom start_from = StartFrom::earliest;
+};
+
+// Thread-safe: produce() may be called from any thread.
+class Producer {
+ public:
+  virtual ~Producer() = default;
+  // Appends a record. On success the record is durable in the bus (memory: visible to
+  // consumers; Kafka: acknowledged by the broker after flush/delivery report).
+  // Returns the record's offset when the implementation knows it synchronously, else -1.
+  virtual Result<int64_t> produce(const std::string& topic, const std::string& key,
+                                  const std::string& value) = 0;
+  // Waits until every produced record is delivered or the timeout passes.
+  virtual Status flush(std::chrono::milliseconds timeout) = 0;
+};
+
+// Not thread-safe: one thread polls, commits and closes a consumer.
+class Consumer {
+ public:
+  virtual ~Consumer() = default;
+  // Returns up to `max_records` records, waiting at most `timeout` for the first one.
+  // An empty vector means nothing arrived in time. Errc::closed after close().
+  virtual Result<std::vector<Record>> poll(size_t max_records,
+                                           std::chrono::milliseconds timeout) = 0;
+  // Marks every record up to and including `r` (same topic/partition) as done for the
+  // group. Call only after the record's effect is durable.
+  virtual Status commit(const Record& r) = 0;
+  // Leaves the group; uncommitted records go to the next consumer of the group.
+  virtual void close() = 0;
+};
+
+// Reads one topic partition from a given offset without a group: used by workers to read
+// `queue-control` from the offset of their start command. Not thread-safe.
+class Reader {
+ public:
+  virtual ~Reader() = default;
+  virtual Result<std::vector<Record>> poll(size_t max_records,
+                                           std::chrono::milliseconds timeout) = 0;
+  virtual void close() = 0;
+};
+
+struct TopicSpec {
+  std::string name;
+  int32_t partitions = 1;
+  int16_t replication = 1;
+};
+
+// Thread-safe factory for producers and consumers on one bus.
+class Bus {
+ public:
+  virtual ~Bus() = default;
+  // Creates the topic if it does not exist (idempotent).
+  virtual Status ensure_topic(const TopicSpec& spec) = 0;
+  virtual Result<std::unique_ptr<Producer>> producer() = 0;
+  virtual Result<std::unique_ptr<Consumer>> subscribe(const SubscribeOptions& opts) = 0;
+  // Reads partition `partition` of `topic` from `offset` on (offset -1: from the end).
+  virtual Result<std::unique_ptr<Reader>> read_from(const std::string& topic, int32_t partition,
+                                                    int64_t offset) = 0;
+  // The offset the next record produced to topic/partition will get.
+  virtual Result<int64_t> end_offset(const std::string& topic, int32_t partition) = 0;
+  // A short name for logs and metrics ("memory", "kafka").
+  virtual std::string name() const = 0;
+};
+
+// Topic names shared by every deployment.
+inline constexpr const char* kControlTopic = "queue-control";
+inline constexpr const char* kEventsTopic = "queue-events";
+
+}  // namespace sf::bus
