@@ -14,10 +14,14 @@ std::FILE* g_sink = stderr;
 
 const char* level_name(Level l) {
   switch (l) {
-    case Level::debug: return "debug";
-    case Level::info: return "info";
-    case Level::warn: return "warn";
-    case Level::error: return "error";
+    case Level::debug:
+      return "debug";
+    case Level::info:
+      return "info";
+    case Level::warn:
+      return "warn";
+    case Level::error:
+      return "error";
   }
   return "info";
 }
@@ -25,11 +29,21 @@ const char* level_name(Level l) {
 void append_escaped(std::string& out, std::string_view s) {
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -68,11 +82,16 @@ void set_sink(std::FILE* sink) {
 }
 
 bool parse_level(std::string_view name, Level* out) {
-  if (name == "debug") *out = Level::debug;
-  else if (name == "info") *out = Level::info;
-  else if (name == "warn" || name == "warning") *out = Level::warn;
-  else if (name == "error") *out = Level::error;
-  else return false;
+  if (name == "debug")
+    *out = Level::debug;
+  else if (name == "info")
+    *out = Level::info;
+  else if (name == "warn" || name == "warning")
+    *out = Level::warn;
+  else if (name == "error")
+    *out = Level::error;
+  else
+    return false;
   return true;
 }
 

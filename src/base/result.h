@@ -23,7 +23,7 @@ enum class Errc {
   unavailable,       // transient: retry may succeed
   timeout,
   io_error,
-  closed,            // the object was closed/shut down
+  closed,  // the object was closed/shut down
   internal,
 };
 
@@ -96,3 +96,17 @@ using Status = Result<void>;
 inline Status ok_status() { return {}; }
 
 }  // namespace sf
+
+// Early-return helpers for functions returning Result<...> or Status.
+#define SF_TRY(expr)                      \
+  do {                                    \
+    auto sf_try_ = (expr);                \
+    if (!sf_try_) return sf_try_.error(); \
+  } while (0)
+
+#define SF_TRY_ASSIGN(lhs, expr)          \
+  do {                                    \
+    auto sf_try_ = (expr);                \
+    if (!sf_try_) return sf_try_.error(); \
+    lhs = std::move(*sf_try_);            \
+  } while (0)

@@ -1,0 +1,278 @@
+#include "json/json.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+
+namespace sf::json {
+
+Result<bj::value> parse(std::string_view text, size_t max_bytes) {
+  if (text.size() > max_bytes)
+    return Error(Errc::too_large,
+                 "JSON text of " + std::to_string(text.size()) + " bytes exceeds the limit of " +
+                     std::to_string(max_bytes) + " bytes",
+                 "body");
+  boost::system::error_code ec;
+  bj::parse_options opts;
+  opts.max_depth = 64;
+  bj::value v = bj::parse(bj::string_view(text.data(), text.size()), ec, {}, opts);
+  if (ec) return Error(Errc::parse_error, "malformed JSON: " + ec.message(), "body");
+  return v;
+}
+
+Result<bj::object> parse_object(std::string_view text, size_t max_bytes) {
+  auto v = parse(text, max_bytes);
+  if (!v) return v.error();
+  if (!v->is_object())
+    return Error(Errc::parse_error, std::string("expected a JSON object, got ") + kind_name(*v),
+                 "body");
+  return std::move(v->get_object());
+}
+
+const char* kind_name(const bj::value& v) {
+  switch (v.kind()) {
+    case bj::kind::null:
+      return "null";
+    case bj::kind::bool_:
+      return "boolean";
+    case bj::kind::int64:
+    case bj::kind::uint64:
+      return "integer";
+    case bj::kind::double_:
+      return "number";
+    case bj::kind::string:
+      return "string";
+    case bj::kind::array:
+      return "array";
+    case bj::kind::object:
+      return "object";
+  }
+  return "value";
+}
+
+Error Fields::missing(std::string_view key) const {
+  return Error(Errc::invalid_argument, "missing required field '" + path(key) + "'", path(key));
+}
+
+Error Fields::wrong_type(std::string_view key, const char* want, const bj::value& got) const {
+  return Error(Errc::invalid_argument,
+               "field '" + path(key) + "' must be " + want + ", got " + kind_name(got), path(key));
+}
+
+Result<std::optional<std::string>> Fields::opt_str(std::string_view key) const {
+  auto* v = obj_.if_contains(bj::string_view(key.data(), key.size()));
+  if (!v) return std::optional<std::string>();
+  if (!v->is_string()) return wrong_type(key, "a string", *v);
+  return std::optional<std::string>(std::string(v->get_string()));
+}
+
+Result<std::string> Fields::str(std::string_view key) const {
+  auto r = opt_str(key);
+  if (!r) return r.error();
+  if (!*r) return missing(key);
+  return std::move(**r);
+}
+
+Result<std::optional<int64_t>> Fields::opt_int64(std::string_view key) const {
+  auto* v = obj_.if_contains(bj::string_view(key.data(), key.size()));
+  if (!v) return std::optional<int64_t>();
+  if (v->is_int64()) return std::optional<int64_t>(v->get_int64());
+  if (v->is_uint64() && v->get_uint64() <= static_cast<uint64_t>(INT64_MAX))
+    return std::optional<int64_t>(static_cast<int64_t>(v->get_uint64()));
+  return wrong_type(key, "an integer", *v);
+}
+
+Result<int64_t> Fields::int64(std::string_view key) const {
+  auto r = opt_int64(key);
+  if (!r) return r.error();
+  if (!*r) return missing(key);
+  return **r;
+}
+
+Result<std::optional<double>> Fields::opt_number(std::string_view key) const {
+  auto* v = obj_.if_contains(bj::string_view(key.data(), key.size()));
+  if (!v) return std::optional<double>();
+  if (v->is_number()) return std::optional<double>(v->to_number<double>());
+  return wrong_type(key, "a number", *v);
+}
+
+Result<double> Fields::number(std::string_view key) const {
+  auto r = opt_number(key);
+  if (!r) return r.error();
+  if (!*r) return missing(key);
+  return **r;
+}
+
+Result<std::optional<bool>> Fields::opt_bool(std::string_view key) const {
+  auto* v = obj_.if_contains(bj::string_view(key.data(), key.size()));
+  if (!v) return std::optional<bool>();
+  if (!v->is_bool()) return wrong_type(key, "a boolean", *v);
+  return std::optional<bool>(v->get_bool());
+}
+
+Status Fields::only(std::initializer_list<std::string_view> known) const {
+  for (const auto& kv : obj_) {
+    std::string_view k(kv.key().data(), kv.key().size());
+    bool found = false;
+    for (auto n : known) found = found || n == k;
+    if (!found) return Error(Errc::invalid_argument, "unknown field '" + path(k) + "'", path(k));
+  }
+  return {};
+}
+
+void append_escaped(std::string& out, std::string_view s) {
+  out += '"';
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  out += '"';
+}
+
+void append_number(std::string& out, double v) {
+  if (!std::isfinite(v)) {  // JSON has no NaN/Inf
+    out += "null";
+    return;
+  }
+  char buf[64];
+  std::to_chars_result r;
+  if (std::fabs(v) < 1e17 && v == std::floor(v)) {
+    r = std::to_chars(buf, buf + sizeof buf, static_cast<int64_t>(v));
+  } else {
+    r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general);
+    // Prefer fixed notation for ordinary magnitudes (timestamps, fractions).
+    if (std::fabs(v) >= 1e-4 && std::fabs(v) < 1e17)
+      r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
+  }
+  out.append(buf, r.ptr);
+}
+
+void Writer::comma() {
+  if (need_comma_) out_ += ',';
+  need_comma_ = true;
+}
+Writer& Writer::begin_object() {
+  comma();
+  out_ += '{';
+  need_comma_ = false;
+  return *this;
+}
+Writer& Writer::end_object() {
+  out_ += '}';
+  need_comma_ = true;
+  return *this;
+}
+Writer& Writer::begin_array() {
+  comma();
+  out_ += '[';
+  need_comma_ = false;
+  return *this;
+}
+Writer& Writer::end_array() {
+  out_ += ']';
+  need_comma_ = true;
+  return *this;
+}
+Writer& Writer::key(std::string_view k) {
+  comma();
+  append_escaped(out_, k);
+  out_ += ':';
+  need_comma_ = false;
+  return *this;
+}
+Writer& Writer::str(std::string_view v) {
+  comma();
+  append_escaped(out_, v);
+  return *this;
+}
+Writer& Writer::int64(int64_t v) {
+  comma();
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out_.append(buf, r.ptr);
+  return *this;
+}
+Writer& Writer::number(double v) {
+  comma();
+  append_number(out_, v);
+  return *this;
+}
+Writer& Writer::boolean(bool v) {
+  comma();
+  out_ += v ? "true" : "false";
+  return *this;
+}
+Writer& Writer::null() {
+  comma();
+  out_ += "null";
+  return *this;
+}
+Writer& Writer::value(const bj::value& v) {
+  switch (v.kind()) {
+    case bj::kind::null:
+      return null();
+    case bj::kind::bool_:
+      return boolean(v.get_bool());
+    case bj::kind::int64:
+      return int64(v.get_int64());
+    case bj::kind::uint64: {
+      comma();
+      out_ += std::to_string(v.get_uint64());
+      return *this;
+    }
+    case bj::kind::double_:
+      return number(v.get_double());
+    case bj::kind::string:
+      return str(std::string_view(v.get_string().data(), v.get_string().size()));
+    case bj::kind::array:
+      begin_array();
+      for (const auto& e : v.get_array()) value(e);
+      return end_array();
+    case bj::kind::object:
+      begin_object();
+      for (const auto& kv : v.get_object()) {
+        key(std::string_view(kv.key().data(), kv.key().size()));
+        value(kv.value());
+      }
+      return end_object();
+  }
+  return *this;
+}
+
+std::string error_body(const Error& e) {
+  std::string out;
+  Writer w(out);
+  w.begin_object().kv("error", e.message).kv("field", e.field).end_object();
+  return out;
+}
+
+}  // namespace sf::json

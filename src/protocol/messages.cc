@@ -1,0 +1,399 @@
+#include "protocol/messages.h"
+
+#include <set>
+
+#include "json/json.h"
+#include "protocol/validate.h"
+
+namespace sf::protocol {
+
+namespace bj = boost::json;
+using json::Fields;
+using json::Writer;
+
+const char* to_string(CommandType c) {
+  switch (c) {
+    case CommandType::start:
+      return "start";
+    case CommandType::stop:
+      return "stop";
+    case CommandType::ping:
+      return "ping";
+  }
+  return "start";
+}
+
+std::optional<CommandType> command_from_string(std::string_view s) {
+  if (s == "start") return CommandType::start;
+  if (s == "stop") return CommandType::stop;
+  if (s == "ping") return CommandType::ping;
+  return std::nullopt;
+}
+
+const char* to_string(RunStatus s) {
+  switch (s) {
+    case RunStatus::pending:
+      return "pending";
+    case RunStatus::started:
+      return "started";
+    case RunStatus::loading:
+      return "loading";
+    case RunStatus::finished:
+      return "finished";
+    case RunStatus::error:
+      return "error";
+    case RunStatus::interrupted:
+      return "interrupted";
+    case RunStatus::pong:
+      return "pong";
+  }
+  return "pending";
+}
+
+std::optional<RunStatus> status_from_string(std::string_view s) {
+  for (RunStatus st :
+       {RunStatus::pending, RunStatus::started, RunStatus::loading, RunStatus::finished,
+        RunStatus::error, RunStatus::interrupted, RunStatus::pong})
+    if (s == to_string(st)) return st;
+  return std::nullopt;
+}
+
+bool is_terminal(RunStatus s) {
+  return s == RunStatus::finished || s == RunStatus::error || s == RunStatus::interrupted;
+}
+
+int status_rank(RunStatus s) {
+  switch (s) {
+    case RunStatus::pending:
+      return 0;
+    case RunStatus::started:
+      return 1;
+    case RunStatus::loading:
+      return 2;
+    case RunStatus::finished:
+    case RunStatus::error:
+    case RunStatus::interrupted:
+      return 3;
+    case RunStatus::pong:
+      return -1;
+  }
+  return -1;
+}
+
+namespace {
+
+Status check_opt_name(const std::optional<std::string>& v, const Fields& f, std::string_view key) {
+  if (!v) return {};
+  return check_safe_name(*v, f.path(key));
+}
+
+Status check_opt_range(const std::optional<std::string>& v, const Fields& f, std::string_view key) {
+  if (!v) return {};
+  auto r = parse_time_range(*v, f.path(key));
+  if (!r) return r.error();
+  return {};
+}
+
+bool is_kline_interval(std::string_view s) {
+  static const std::set<std::string_view> kIntervals = {"1s", "1m", "3m", "5m", "15m", "30m",
+                                                        "1h", "2h", "4h", "6h", "8h",  "12h",
+                                                        "1d", "3d", "1w", "1M"};
+  return kIntervals.count(s) > 0;
+}
+
+void opt_kv(Writer& w, std::string_view k, const std::optional<std::string>& v) {
+  if (v) w.kv(k, *v);
+}
+
+}  // namespace
+
+Result<Command> decode_command(std::string_view text) {
+  auto obj = json::parse_object(text, kMaxMessageBytes);
+  if (!obj) return obj.error();
+  Fields f(*obj);
+  SF_TRY(f.only({"command", "queue_id", "target", "symbol", "type", "time_range", "kafka_topic",
+                 "collection_name", "telemetry_id", "image", "timestamp", "params"}));
+  Command c;
+  std::string cmd;
+  SF_TRY_ASSIGN(cmd, f.str("command"));
+  auto ct = command_from_string(cmd);
+  if (!ct)
+    return Error(Errc::invalid_argument,
+                 "unknown command '" + cmd + "' (expected start, stop or ping)", "command");
+  c.command = *ct;
+  SF_TRY_ASSIGN(c.queue_id, f.str("queue_id"));
+  SF_TRY(check_safe_name(c.queue_id, "queue_id"));
+  SF_TRY_ASSIGN(c.target, f.opt_str("target"));
+  SF_TRY_ASSIGN(c.symbol, f.opt_str("symbol"));
+  SF_TRY_ASSIGN(c.type, f.opt_str("type"));
+  SF_TRY_ASSIGN(c.time_range, f.opt_str("time_range"));
+  SF_TRY_ASSIGN(c.kafka_topic, f.opt_str("kafka_topic"));
+  SF_TRY_ASSIGN(c.collection_name, f.opt_str("collection_name"));
+  SF_TRY_ASSIGN(c.telemetry_id, f.opt_str("telemetry_id"));
+  SF_TRY_ASSIGN(c.image, f.opt_str("image"));
+  SF_TRY_ASSIGN(c.timestamp, f.number("timestamp"));
+  if (c.symbol) SF_TRY(check_symbol(*c.symbol, "symbol"));
+  SF_TRY(check_opt_name(c.target, f, "target"));
+  SF_TRY(check_opt_name(c.type, f, "type"));
+  SF_TRY(check_opt_range(c.time_range, f, "time_range"));
+  SF_TRY(check_opt_name(c.kafka_topic, f, "kafka_topic"));
+  if (c.collection_name) SF_TRY(check_collection(*c.collection_name, "collection_name"));
+  SF_TRY(check_opt_name(c.telemetry_id, f, "telemetry_id"));
+  if (auto* p = obj->if_contains("params")) {
+    if (!p->is_object())
+      return Error(Errc::invalid_argument,
+                   std::string("field 'params' must be an object, got ") + json::kind_name(*p),
+                   "params");
+    c.params = p->get_object();
+  }
+  if (c.command == CommandType::start && (!c.target || !c.telemetry_id))
+    return Error(Errc::invalid_argument, "a start command needs 'target' and 'telemetry_id'",
+                 c.target ? "telemetry_id" : "target");
+  return c;
+}
+
+std::string encode(const Command& c) {
+  std::string out;
+  out.reserve(512);
+  Writer w(out);
+  w.begin_object().kv("command", to_string(c.command)).kv("queue_id", c.queue_id);
+  opt_kv(w, "target", c.target);
+  opt_kv(w, "symbol", c.symbol);
+  opt_kv(w, "type", c.type);
+  opt_kv(w, "time_range", c.time_range);
+  opt_kv(w, "kafka_topic", c.kafka_topic);
+  opt_kv(w, "collection_name", c.collection_name);
+  opt_kv(w, "telemetry_id", c.telemetry_id);
+  opt_kv(w, "image", c.image);
+  w.kv_num("timestamp", c.timestamp);
+  if (c.params) w.key("params").value(*c.params);
+  w.end_object();
+  return out;
+}
+
+Result<Event> decode_event(std::string_view text) {
+  auto obj = json::parse_object(text, kMaxMessageBytes);
+  if (!obj) return obj.error();
+  Fields f(*obj);
+  SF_TRY(f.only({"queue_id", "producer", "symbol", "type", "status", "message", "records_written",
+                 "finished", "timestamp"}));
+  Event e;
+  SF_TRY_ASSIGN(e.queue_id, f.str("queue_id"));
+  SF_TRY(check_safe_name(e.queue_id, "queue_id"));
+  SF_TRY_ASSIGN(e.producer, f.str("producer"));
+  SF_TRY(check_safe_name(e.producer, "producer"));
+  SF_TRY_ASSIGN(e.symbol, f.opt_str("symbol"));
+  if (e.symbol) SF_TRY(check_symbol(*e.symbol, "symbol"));
+  SF_TRY_ASSIGN(e.type, f.opt_str("type"));
+  SF_TRY(check_opt_name(e.type, f, "type"));
+  std::string st;
+  SF_TRY_ASSIGN(st, f.str("status"));
+  auto status = status_from_string(st);
+  if (!status || *status == RunStatus::pending)
+    return Error(Errc::invalid_argument,
+                 "unknown status '" + st +
+                     "' (expected started, loading, finished, error, interrupted or pong)",
+                 "status");
+  e.status = *status;
+  SF_TRY_ASSIGN(e.message, f.opt_str("message"));
+  SF_TRY_ASSIGN(e.records_written, f.opt_int64("records_written"));
+  if (e.records_written && *e.records_written < 0)
+    return Error(Errc::invalid_argument, "field 'records_written' must not be negative",
+                 "records_written");
+  SF_TRY_ASSIGN(e.finished, f.opt_bool("finished"));
+  SF_TRY_ASSIGN(e.timestamp, f.number("timestamp"));
+  return e;
+}
+
+std::string encode(const Event& e) {
+  std::string out;
+  out.reserve(256);
+  Writer w(out);
+  w.begin_object().kv("queue_id", e.queue_id).kv("producer", e.producer);
+  opt_kv(w, "symbol", e.symbol);
+  opt_kv(w, "type", e.type);
+  w.kv("status", to_string(e.status));
+  opt_kv(w, "message", e.message);
+  if (e.records_written) w.kv_int("records_written", *e.records_written);
+  if (e.finished) w.kv_bool("finished", *e.finished);
+  w.kv_num("timestamp", e.timestamp);
+  w.end_object();
+  return out;
+}
+
+namespace {
+
+Result<TargetSpec> decode_target(const bj::value& v, size_t index) {
+  std::string prefix = "targets[" + std::to_string(index) + "].";
+  if (!v.is_object())
+    return Error(Errc::invalid_argument,
+                 "field 'targets[" + std::to_string(index) + "]' must be an object, got " +
+                     json::kind_name(v),
+                 "targets[" + std::to_string(index) + "]");
+  const auto& obj = v.get_object();
+  Fields f(obj, prefix);
+  TargetSpec t;
+  SF_TRY_ASSIGN(t.target, f.str("target"));
+  SF_TRY(check_safe_name(t.target, f.path("target")));
+  SF_TRY_ASSIGN(t.image, f.opt_str("image"));
+  SF_TRY_ASSIGN(t.telemetry_id, f.opt_str("telemetry_id"));
+  SF_TRY(check_opt_name(t.telemetry_id, f, "telemetry_id"));
+  SF_TRY_ASSIGN(t.kafka_topic, f.opt_str("kafka_topic"));
+  SF_TRY(check_opt_name(t.kafka_topic, f, "kafka_topic"));
+  SF_TRY_ASSIGN(t.collection_name, f.opt_str("collection_name"));
+  if (t.collection_name) SF_TRY(check_collection(*t.collection_name, f.path("collection_name")));
+  SF_TRY_ASSIGN(t.time_range, f.opt_str("time_range"));
+  SF_TRY(check_opt_range(t.time_range, f, "time_range"));
+  SF_TRY_ASSIGN(t.interval, f.opt_str("interval"));
+  if (t.interval && !is_kline_interval(*t.interval))
+    return Error(Errc::invalid_argument,
+                 "field '" + f.path("interval") + "': unknown interval '" + *t.interval +
+                     "' (expected one of 1s 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w 1M)",
+                 f.path("interval"));
+  for (const auto& kv : obj) {
+    std::string_view k(kv.key().data(), kv.key().size());
+    if (k == "target" || k == "image" || k == "telemetry_id" || k == "kafka_topic" ||
+        k == "collection_name" || k == "time_range" || k == "interval")
+      continue;
+    t.extra.emplace(kv.key(), kv.value());
+  }
+  return t;
+}
+
+}  // namespace
+
+Result<StartRequest> decode_start_request(const bj::object& obj) {
+  Fields f(obj);
+  SF_TRY(f.only({"command", "queue_id", "symbol", "type", "time_range", "timestamp", "targets"}));
+  StartRequest r;
+  SF_TRY_ASSIGN(r.command, f.opt_str("command"));
+  if (r.command && *r.command != "start")
+    return Error(Errc::invalid_argument,
+                 "field 'command' must be \"start\" in a start request, got '" + *r.command + "'",
+                 "command");
+  SF_TRY_ASSIGN(r.queue_id, f.opt_str("queue_id"));
+  SF_TRY(check_opt_name(r.queue_id, f, "queue_id"));
+  SF_TRY_ASSIGN(r.symbol, f.str("symbol"));
+  SF_TRY(check_symbol(r.symbol, "symbol"));
+  SF_TRY_ASSIGN(r.type, f.str("type"));
+  SF_TRY(check_safe_name(r.type, "type"));
+  SF_TRY_ASSIGN(r.time_range, f.str("time_range"));
+  {
+    auto tr = parse_time_range(r.time_range, "time_range");
+    if (!tr) return tr.error();
+  }
+  SF_TRY_ASSIGN(r.timestamp, f.opt_number("timestamp"));
+  const bj::value* targets = obj.if_contains("targets");
+  if (!targets) return Error(Errc::invalid_argument, "missing required field 'targets'", "targets");
+  if (!targets->is_array())
+    return Error(Errc::invalid_argument,
+                 std::string("field 'targets' must be an array, got ") + json::kind_name(*targets),
+                 "targets");
+  if (targets->get_array().empty())
+    return Error(Errc::invalid_argument, "field 'targets' must name at least one target",
+                 "targets");
+  if (targets->get_array().size() > 64)
+    return Error(Errc::invalid_argument, "field 'targets' has more than 64 targets", "targets");
+  std::set<std::string> telemetry_ids;
+  size_t i = 0;
+  for (const auto& tv : targets->get_array()) {
+    auto t = decode_target(tv, i);
+    if (!t) return t.error();
+    if (t->telemetry_id && !telemetry_ids.insert(*t->telemetry_id).second)
+      return Error(Errc::invalid_argument,
+                   "field 'targets[" + std::to_string(i) + "].telemetry_id': '" + *t->telemetry_id +
+                       "' is used by another target",
+                   "targets[" + std::to_string(i) + "].telemetry_id");
+    r.targets.push_back(std::move(*t));
+    ++i;
+  }
+  return r;
+}
+
+Result<StartRequest> decode_start_request(std::string_view text) {
+  auto obj = json::parse_object(text, kMaxMessageBytes);
+  if (!obj) return obj.error();
+  return decode_start_request(*obj);
+}
+
+std::string encode(const TargetSpec& t) {
+  std::string out;
+  Writer w(out);
+  w.begin_object().kv("target", t.target);
+  opt_kv(w, "image", t.image);
+  opt_kv(w, "telemetry_id", t.telemetry_id);
+  opt_kv(w, "kafka_topic", t.kafka_topic);
+  opt_kv(w, "collection_name", t.collection_name);
+  opt_kv(w, "time_range", t.time_range);
+  opt_kv(w, "interval", t.interval);
+  for (const auto& kv : t.extra) {
+    w.key(std::string_view(kv.key().data(), kv.key().size())).value(kv.value());
+  }
+  w.end_object();
+  return out;
+}
+
+std::string encode(const StartRequest& r) {
+  std::string out;
+  Writer w(out);
+  w.begin_object();
+  opt_kv(w, "command", r.command);
+  opt_kv(w, "queue_id", r.queue_id);
+  w.kv("symbol", r.symbol).kv("type", r.type).kv("time_range", r.time_range);
+  if (r.timestamp) w.kv_num("timestamp", *r.timestamp);
+  w.key("targets").begin_array();
+  for (const auto& t : r.targets) {
+    std::string one = encode(t);
+    w.value(bj::parse(one));
+  }
+  w.end_array().end_object();
+  return out;
+}
+
+Result<TestFlowRequest> decode_test_flow_request(std::string_view text) {
+  auto obj = json::parse_object(text, kMaxMessageBytes);
+  if (!obj) return obj.error();
+  Fields f(*obj);
+  SF_TRY(f.only({"flow_name", "symbol", "time_range", "extra_params"}));
+  TestFlowRequest r;
+  SF_TRY_ASSIGN(r.flow_name, f.str("flow_name"));
+  SF_TRY(check_safe_name(r.flow_name, "flow_name"));
+  SF_TRY_ASSIGN(r.symbol, f.str("symbol"));
+  SF_TRY(check_symbol(r.symbol, "symbol"));
+  SF_TRY_ASSIGN(r.time_range, f.str("time_range"));
+  {
+    auto tr = parse_time_range(r.time_range, "time_range");
+    if (!tr) return tr.error();
+  }
+  if (auto* e = obj->if_contains("extra_params")) {
+    if (!e->is_object())
+      return Error(
+          Errc::invalid_argument,
+          std::string("field 'extra_params' must be an object, got ") + json::kind_name(*e),
+          "extra_params");
+    for (const auto& kv : e->get_object()) {
+      if (kv.value().is_object() || kv.value().is_array())
+        return Error(Errc::invalid_argument,
+                     "field 'extra_params." + std::string(kv.key()) +
+                         "' must be a string, number or boolean",
+                     "extra_params." + std::string(kv.key()));
+    }
+    r.extra_params = e->get_object();
+    r.has_extra_params = true;
+  }
+  return r;
+}
+
+std::string encode(const TestFlowRequest& r) {
+  std::string out;
+  Writer w(out);
+  w.begin_object()
+      .kv("flow_name", r.flow_name)
+      .kv("symbol", r.symbol)
+      .kv("time_range", r.time_range);
+  if (r.has_extra_params) w.key("extra_params").value(r.extra_params);
+  w.end_object();
+  return out;
+}
+
+}  // namespace sf::protocol

@@ -1,0 +1,158 @@
+#include "protocol/validate.h"
+
+#include <cctype>
+
+namespace sf::protocol {
+namespace {
+
+bool is_upper_or_digit(char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+bool is_alnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
+
+// Parses exactly `n` digits at s[pos..]; advances pos.
+bool digits(std::string_view s, size_t& pos, size_t n, int& out) {
+  if (pos + n > s.size()) return false;
+  int v = 0;
+  for (size_t i = 0; i < n; ++i) {
+    char c = s[pos + i];
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + (c - '0');
+  }
+  pos += n;
+  out = v;
+  return true;
+}
+
+bool is_leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+int days_in_month(int y, int m) {
+  static const int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  return m == 2 && is_leap(y) ? 29 : kDays[m - 1];
+}
+
+// Parses one instant at s[pos..]; advances pos past it. Returns epoch ms or an error text.
+bool parse_instant(std::string_view s, size_t& pos, int64_t& out_ms, std::string& why) {
+  int y, mo, d, h = 0, mi = 0, se = 0;
+  size_t p = pos;
+  if (!digits(s, p, 4, y) || p >= s.size() || s[p++] != '-' || !digits(s, p, 2, mo) ||
+      p >= s.size() || s[p++] != '-' || !digits(s, p, 2, d)) {
+    why = "expected a date YYYY-MM-DD";
+    return false;
+  }
+  if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || y < 1970) {
+    why = "'" + std::string(s.substr(pos, p - pos)) + "' is not a valid date";
+    return false;
+  }
+  if (p < s.size() && s[p] == 'T') {
+    ++p;
+    if (!digits(s, p, 2, h) || p >= s.size() || s[p++] != ':' || !digits(s, p, 2, mi)) {
+      why = "expected a time HH:MM[:SS] after 'T'";
+      return false;
+    }
+    // Seconds are optional: ":SS" counts as seconds only when followed by the end, the
+    // range separator ':' or 'Z' (the separator is followed by a 4-digit year instead).
+    if (p < s.size() && s[p] == ':') {
+      size_t q = p + 1;
+      int tmp;
+      if (digits(s, q, 2, tmp) && (q == s.size() || s[q] == ':' || s[q] == 'Z')) {
+        se = tmp;
+        p = q;
+      }
+    }
+    if (p < s.size() && s[p] == 'Z') ++p;
+    if (h > 23 || mi > 59 || se > 59) {
+      why = "'" + std::string(s.substr(pos, p - pos)) + "' is not a valid time";
+      return false;
+    }
+  }
+  out_ms = ((days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400) +
+            h * 3600 + mi * 60 + se) *
+           1000;
+  pos = p;
+  return true;
+}
+
+}  // namespace
+
+int64_t days_from_civil(int y, unsigned m, unsigned d) {
+  // Howard Hinnant's algorithm (public domain description of the civil calendar).
+  y -= m <= 2;
+  const int era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return static_cast<int64_t>(era) * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+bool is_valid_symbol(std::string_view s) {
+  if (s.size() < 2 || s.size() > 20) return false;
+  for (char c : s)
+    if (!is_upper_or_digit(c)) return false;
+  return true;
+}
+
+bool is_safe_name(std::string_view s) {
+  if (s.empty() || s.size() > 200 || !is_alnum(s[0])) return false;
+  for (char c : s)
+    if (!is_alnum(c) && c != '.' && c != '_' && c != '-') return false;
+  return true;
+}
+
+bool is_safe_collection(std::string_view s) {
+  if (s.empty() || s.size() > 63 || !std::isalpha(static_cast<unsigned char>(s[0]))) return false;
+  for (char c : s)
+    if (!is_alnum(c) && c != '_') return false;
+  return true;
+}
+
+Status check_symbol(std::string_view s, const std::string& field) {
+  if (is_valid_symbol(s)) return {};
+  return Error(Errc::invalid_argument,
+               "field '" + field + "': symbol '" + std::string(s) +
+                   "' must be 2-20 upper-case letters or digits, like BTCUSDT",
+               field);
+}
+
+Status check_safe_name(std::string_view s, const std::string& field) {
+  if (is_safe_name(s)) return {};
+  return Error(Errc::invalid_argument,
+               "field '" + field + "': '" + std::string(s) +
+                   "' is not a safe name (letters, digits, '.', '_', '-'; starting with a "
+                   "letter or digit; at most 200 characters)",
+               field);
+}
+
+Status check_collection(std::string_view s, const std::string& field) {
+  if (is_safe_collection(s)) return {};
+  return Error(Errc::invalid_argument,
+               "field '" + field + "': '" + std::string(s) +
+                   "' is not a safe collection name (a letter, then letters, digits or '_'; "
+                   "at most 63 characters)",
+               field);
+}
+
+Result<TimeRange> parse_time_range(std::string_view text, const std::string& field) {
+  auto fail = [&](const std::string& why) {
+    return Error(Errc::invalid_argument,
+                 "field '" + field + "': '" + std::string(text) +
+                     "' is not a time range YYYY-MM-DD:YYYY-MM-DD (or "
+                     "YYYY-MM-DDTHH:MM[:SS]:YYYY-MM-DDTHH:MM[:SS]): " +
+                     why,
+                 field);
+  };
+  TimeRange r;
+  size_t pos = 0;
+  std::string why;
+  if (!parse_instant(text, pos, r.start_ms, why)) return fail(why);
+  if (pos >= text.size() || text[pos] != ':') return fail("expected ':' between start and end");
+  ++pos;
+  if (!parse_instant(text, pos, r.end_ms, why)) return fail(why);
+  if (pos != text.size()) return fail("unexpected text after the end");
+  if (r.end_ms <= r.start_ms)
+    return Error(Errc::invalid_argument,
+                 "field '" + field + "': end of time range '" + std::string(text) +
+                     "' must be after its start",
+                 field);
+  return r;
+}
+
+}  // namespace sf::protocol

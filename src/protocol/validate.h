@@ -1,0 +1,42 @@
+// Validation of names and ranges that arrive from the network and end up in topic names,
+// table names, URLs or exchange requests. Names are checked against a whitelist pattern,
+// never escaped or interpolated raw.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "base/result.h"
+
+namespace sf::protocol {
+
+// Exchange symbol: [A-Z0-9]{2,20}.
+bool is_valid_symbol(std::string_view s);
+// Identifier usable as a Kafka topic, queue id or telemetry id:
+// [A-Za-z0-9][A-Za-z0-9._-]{0,199}.
+bool is_safe_name(std::string_view s);
+// Identifier usable as a SQL table / ArangoDB collection name: [A-Za-z][A-Za-z0-9_]{0,62}.
+bool is_safe_collection(std::string_view s);
+
+Status check_symbol(std::string_view s, const std::string& field);
+Status check_safe_name(std::string_view s, const std::string& field);
+Status check_collection(std::string_view s, const std::string& field);
+
+// A half-open UTC interval [start_ms, end_ms).
+struct TimeRange {
+  int64_t start_ms = 0;
+  int64_t end_ms = 0;
+  friend bool operator==(const TimeRange&, const TimeRange&) = default;
+};
+
+// Parses "A:B" where A and B are each "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM[:SS][Z]" (UTC).
+// A date alone means 00:00:00 UTC of that day, so "2024-08-01:2024-08-02" is one day.
+// Fails (invalid_argument, naming `field`) on any other shape, impossible dates, or an
+// end that is not after the start.
+Result<TimeRange> parse_time_range(std::string_view text, const std::string& field = "time_range");
+
+// Days since 1970-01-01 for a proleptic Gregorian date (no validation).
+int64_t days_from_civil(int y, unsigned m, unsigned d);
+
+}  // namespace sf::protocol
