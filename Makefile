@@ -1,0 +1,54 @@
+# StreamForge: the two commands a new user needs are `make demo` and `make test`.
+# Both install what is missing (scripts/bootstrap), configure and build first.
+SHELL := /bin/bash
+JOBS ?= 2
+BUILD := build
+BIN := $(BUILD)/bin/streamforge
+
+.PHONY: all bootstrap configure build demo test test-unit test-integration test-e2e \
+        asan bench format clean
+
+all: build
+
+bootstrap:
+	@bash scripts/bootstrap
+
+$(BUILD)/build.ninja: | bootstrap
+	cmake --preset dev
+
+configure: $(BUILD)/build.ninja
+
+build: bootstrap configure
+	cmake --build --preset dev -j $(JOBS)
+
+# Runs the main job on the embedded default (memory bus, SQLite, in-process workers).
+demo: build
+	bash scripts/demo
+
+# Every test: unit, integration and e2e (labels), against real processes on 127.0.0.1.
+test: build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) --timeout 300
+
+test-unit: build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) -L unit
+
+test-integration: build
+	ctest --test-dir $(BUILD) --output-on-failure -L integration
+
+test-e2e: build
+	ctest --test-dir $(BUILD) --output-on-failure -L e2e
+
+# AddressSanitizer + UBSan build and unit tests.
+asan: bootstrap
+	cmake --preset asan
+	cmake --build --preset asan -j $(JOBS)
+	ctest --test-dir build-asan --output-on-failure -j $(JOBS) -L unit
+
+bench: build
+	bash bench/run
+
+format:
+	git ls-files '*.h' '*.cc' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD) build-asan build-release

@@ -1,0 +1,96 @@
+#include "launch/inproc/inproc_launcher.h"
+
+#include "base/log.h"
+
+namespace sf::launch {
+
+InProcessLauncher::InProcessLauncher(workers::WorkerRegistry registry, bus::Bus& bus,
+                                     metrics::Registry* metrics, const Clock& clock)
+    : registry_(std::move(registry)), bus_(bus), metrics_(metrics), clock_(clock) {}
+
+InProcessLauncher::~InProcessLauncher() { shutdown(); }
+
+void InProcessLauncher::reap_locked() {
+  for (auto it = tasks_.begin(); it != tasks_.end();) {
+    if (it->second->done) {
+      if (it->second->thread.joinable()) it->second->thread.join();
+      it = tasks_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+Status InProcessLauncher::launch(const LaunchSpec& spec) {
+  const workers::WorkerFn* fn = registry_.find(spec.target);
+  if (!fn) return Error(Errc::invalid_argument, "unknown target '" + spec.target + "'", "target");
+  std::lock_guard lk(mu_);
+  if (shut_down_) return Error(Errc::closed, "launcher is shut down");
+  reap_locked();
+  auto key = std::make_pair(spec.queue_id, spec.telemetry_id);
+  if (tasks_.count(key))
+    return Error(Errc::already_exists,
+                 spec.telemetry_id + " of " + spec.queue_id + " is already running");
+  auto task = std::make_unique<Task>();
+  task->cancel = std::make_shared<std::atomic<bool>>(false);
+  Task* raw = task.get();
+  workers::WorkerContext ctx;
+  ctx.env = spec.env;
+  ctx.bus = &bus_;
+  ctx.metrics = metrics_;
+  ctx.clock = &clock_;
+  ctx.cancel = task->cancel;
+  workers::WorkerFn work = *fn;
+  task->thread = std::thread([this, raw, ctx = std::move(ctx), work, spec]() mutable {
+    ExitInfo info{spec.queue_id, spec.telemetry_id, 0, ""};
+    try {
+      info.exit_code = work(ctx);
+      if (info.exit_code != 0) info.reason = "exit status " + std::to_string(info.exit_code);
+    } catch (const std::exception& e) {
+      info.exit_code = 70;
+      info.reason = std::string("worker threw: ") + e.what();
+      log::error(info.reason, spec.queue_id);
+    }
+    ExitCallback cb;
+    {
+      std::lock_guard lk(mu_);
+      cb = on_exit_;
+    }
+    if (cb) cb(info);
+    raw->done = true;
+  });
+  tasks_.emplace(key, std::move(task));
+  return {};
+}
+
+void InProcessLauncher::kill(const std::string& queue_id, const std::string& telemetry_id) {
+  std::lock_guard lk(mu_);
+  auto it = tasks_.find({queue_id, telemetry_id});
+  if (it != tasks_.end()) *it->second->cancel = true;
+}
+
+size_t InProcessLauncher::running() const {
+  std::lock_guard lk(mu_);
+  size_t n = 0;
+  for (const auto& [k, t] : tasks_) n += t->done ? 0 : 1;
+  return n;
+}
+
+void InProcessLauncher::set_exit_callback(ExitCallback cb) {
+  std::lock_guard lk(mu_);
+  on_exit_ = std::move(cb);
+}
+
+void InProcessLauncher::shutdown() {
+  std::map<std::pair<std::string, std::string>, std::unique_ptr<Task>> tasks;
+  {
+    std::lock_guard lk(mu_);
+    shut_down_ = true;
+    for (auto& [k, t] : tasks_) *t->cancel = true;
+    tasks.swap(tasks_);
+  }
+  for (auto& [k, t] : tasks)
+    if (t->thread.joinable()) t->thread.join();
+}
+
+}  // namespace sf::launch

@@ -1,0 +1,51 @@
+// InProcessLauncher: runs each target as a thread of the manager process (the embedded
+// deployment). Workers get the same Env a Kubernetes Job would get, the process's bus
+// (normally the memory bus) and metrics registry.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "launch/launcher.h"
+#include "workers/worker.h"
+
+namespace sf::launch {
+
+class InProcessLauncher final : public Launcher {
+ public:
+  InProcessLauncher(workers::WorkerRegistry registry, bus::Bus& bus, metrics::Registry* metrics,
+                    const Clock& clock = SystemClock::instance());
+  ~InProcessLauncher() override;
+
+  std::vector<std::string> targets() const override { return registry_.targets(); }
+  Status validate(const std::string& target, const boost::json::object& settings) const override {
+    return registry_.validate(target, settings);
+  }
+  Status launch(const LaunchSpec& spec) override;
+  void kill(const std::string& queue_id, const std::string& telemetry_id) override;
+  size_t running() const override;
+  void set_exit_callback(ExitCallback cb) override;
+  void shutdown() override;
+  std::string name() const override { return "inproc"; }
+
+ private:
+  struct Task {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> cancel;
+    std::atomic<bool> done{false};
+  };
+  void reap_locked();
+
+  workers::WorkerRegistry registry_;
+  bus::Bus& bus_;
+  metrics::Registry* metrics_;
+  const Clock& clock_;
+  mutable std::mutex mu_;
+  ExitCallback on_exit_;
+  std::map<std::pair<std::string, std::string>, std::unique_ptr<Task>> tasks_;
+  bool shut_down_ = false;
+};
+
+}  // namespace sf::launch

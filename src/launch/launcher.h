@@ -1,0 +1,65 @@
+// The Launcher interface (ARCHITECTURE.md "Launcher"): starts a target of a workflow with
+// its configuration, reports its exit, stops it. Implementations: in-process
+// (launch/inproc), OS processes and Kubernetes Jobs later.
+//
+// A target's whole configuration travels as environment-style variables (LaunchSpec::env),
+// exactly what a Kubernetes Job would receive; see docs/workers.md for the names.
+#pragma once
+
+#include <boost/json.hpp>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "base/env.h"
+#include "base/result.h"
+
+namespace sf::launch {
+
+struct LaunchSpec {
+  std::string queue_id;
+  std::string target;        // the worker's role, e.g. "dummy-service"
+  std::string telemetry_id;  // unique within the queue
+  Env env;                   // the worker's configuration
+};
+
+// How a launched target ended. exit_code 0 is success; `reason` says why otherwise
+// ("exit status 3", "killed after stop grace period", "worker threw: ...").
+struct ExitInfo {
+  std::string queue_id;
+  std::string telemetry_id;
+  int exit_code = 0;
+  std::string reason;
+};
+
+using ExitCallback = std::function<void(const ExitInfo&)>;
+
+// Thread-safe: every method may be called from any thread. The exit callback is called on
+// a launcher-owned thread and must not call back into the launcher synchronously... except
+// through methods documented as safe (none need to be).
+class Launcher {
+ public:
+  virtual ~Launcher() = default;
+  // The target names this launcher can run.
+  virtual std::vector<std::string> targets() const = 0;
+  bool knows(const std::string& target) const;
+  // Checks a target's worker-specific settings (the extra fields of its start-request
+  // entry) before anything is launched; the error's field names the setting.
+  virtual Status validate(const std::string& target, const boost::json::object& settings) const {
+    return {};
+  }
+  // Starts the target. Errc::invalid_argument for an unknown target, already_exists when
+  // the same (queue_id, telemetry_id) is still running.
+  virtual Status launch(const LaunchSpec& spec) = 0;
+  // Ends the target forcibly (the polite way is a `stop` command on the bus; the manager
+  // calls this only after the stop grace period). No-op when it is not running.
+  virtual void kill(const std::string& queue_id, const std::string& telemetry_id) = 0;
+  // Number of targets currently running.
+  virtual size_t running() const = 0;
+  virtual void set_exit_callback(ExitCallback cb) = 0;
+  // Kills everything still running and waits for it to end.
+  virtual void shutdown() = 0;
+  virtual std::string name() const = 0;
+};
+
+}  // namespace sf::launch

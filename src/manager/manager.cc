@@ -1,0 +1,712 @@
+#include "manager/manager.h"
+
+#include <algorithm>
+#include <random>
+#include <set>
+
+#include "base/log.h"
+#include "json/json.h"
+#include "metrics/metrics.h"
+#include "workers/worker.h"
+
+namespace sf::manager {
+
+using protocol::RunStatus;
+
+namespace {
+
+RunStatus parse_status(const std::string& s) {
+  return protocol::status_from_string(s).value_or(RunStatus::pending);
+}
+
+std::string random_hex(size_t n) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  static const char* kHex = "0123456789abcdef";
+  std::string s;
+  for (size_t i = 0; i < n; ++i) s += kHex[rng() % 16];
+  return s;
+}
+
+void write_target(json::Writer& w, const store::TargetState& t, bool full) {
+  w.begin_object()
+      .kv("telemetry_id", t.telemetry_id)
+      .kv("target", t.target)
+      .kv("status", t.status)
+      .kv("message", t.message)
+      .kv_int("records_written", t.records_written)
+      .kv_num("updated_at", t.updated_at);
+  if (full && !t.config_json.empty()) {
+    auto cfg = json::parse(t.config_json);
+    if (cfg) w.key("config").value(*cfg);
+  }
+  w.end_object();
+}
+
+}  // namespace
+
+Manager::Manager(ManagerOptions opts, bus::Bus& bus, store::StateStore& store,
+                 launch::Launcher& launcher, Flows flows, metrics::Registry* metrics,
+                 const Clock& clock)
+    : opts_(std::move(opts)),
+      bus_(bus),
+      store_(store),
+      launcher_(launcher),
+      flows_(std::move(flows)),
+      metrics_(metrics),
+      clock_(clock) {
+  if (metrics_) {
+    m_events_ = &metrics_->counter("streamforge_manager_events_total",
+                                   "queue-events records applied by the manager");
+    m_events_invalid_ = &metrics_->counter("streamforge_manager_events_invalid_total",
+                                           "queue-events records that failed to decode");
+    m_events_ignored_ = &metrics_->counter(
+        "streamforge_manager_events_ignored_total",
+        "queue-events records for unknown queues or targets, or late for a final status");
+    m_queues_started_ = &metrics_->counter("streamforge_manager_queues_started_total",
+                                           "Queues accepted by the manager");
+    m_queues_active_ = &metrics_->gauge("streamforge_manager_queues_active",
+                                        "Queues not yet finished, failed or interrupted");
+  }
+}
+
+Manager::~Manager() { shutdown(); }
+
+Status Manager::start() {
+  for (const auto& t : {opts_.control_topic, opts_.events_topic}) {
+    SF_TRY(bus_.ensure_topic(bus::TopicSpec{t, 1, 1}));
+  }
+  auto producer = bus_.producer();
+  if (!producer) return producer.error();
+  producer_ = std::move(*producer);
+
+  auto stored = store_.list_queues();
+  if (!stored) return stored.error();
+  store::StateBatch batch;
+  const double now = now_seconds(clock_);
+  const int64_t steady = clock_.steady_ms();
+  size_t interrupted = 0;
+  {
+    std::lock_guard lk(mu_);
+    for (auto& q : *stored) {
+      Entry e;
+      for (auto& ts : q.targets) {
+        Target t;
+        t.state = std::move(ts);
+        t.last_heard_ms = steady;
+        e.targets.push_back(std::move(t));
+      }
+      q.targets.clear();
+      e.q = std::move(q);
+      if (!protocol::is_terminal(parse_status(e.q.status))) {
+        // Workers of the embedded launcher died with the previous manager process.
+        const std::string reason =
+            "interrupted: the manager restarted while this queue was running (status was " +
+            e.q.status + ")";
+        for (auto& t : e.targets) {
+          if (protocol::is_terminal(parse_status(t.state.status))) continue;
+          t.state.status = "interrupted";
+          t.state.message = reason;
+          t.state.updated_at = now;
+          batch.target_updates.emplace_back(e.q.queue_id, t.state);
+        }
+        e.q.status = "interrupted";
+        e.q.message = reason;
+        e.q.updated_at = now;
+        batch.queue_updates.push_back(e.q);
+        ++interrupted;
+      }
+      order_.push_back(e.q.queue_id);
+      queues_.emplace(e.q.queue_id, std::move(e));
+    }
+  }
+  if (!batch.queue_updates.empty()) SF_TRY(store_.apply(batch));
+  log::info("loaded " + std::to_string(stored->size()) + " queues from " + store_.describe() +
+            "; " + std::to_string(interrupted) + " that were running marked interrupted");
+  if (m_queues_active_) m_queues_active_->set(0);
+
+  // Subscribed before start() returns, so no event published after it can be missed.
+  bus::SubscribeOptions so;
+  so.group = opts_.consumer_group;
+  so.topics = {opts_.events_topic};
+  so.start_from = bus::StartFrom::earliest;
+  auto consumer = bus_.subscribe(so);
+  if (!consumer) return consumer.error();
+
+  launcher_.set_exit_callback([this](const launch::ExitInfo& info) { on_worker_exit(info); });
+  running_ = true;
+  events_thread_ =
+      std::thread([this, c = std::shared_ptr<bus::Consumer>(std::move(*consumer))]() mutable {
+        event_loop(std::move(c));
+      });
+  return {};
+}
+
+void Manager::shutdown() {
+  if (!running_.exchange(false)) return;
+  if (events_thread_.joinable()) events_thread_.join();
+  launcher_.set_exit_callback(nullptr);
+  if (producer_) (void)producer_->flush(std::chrono::seconds(5));
+}
+
+size_t Manager::queue_count() const {
+  std::lock_guard lk(mu_);
+  return queues_.size();
+}
+
+std::string Manager::generate_queue_id(const protocol::StartRequest& req) {
+  std::string sym = req.symbol;
+  for (auto& c : sym) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string date =
+      req.time_range.substr(0, 4) + req.time_range.substr(5, 2) + req.time_range.substr(8, 2);
+  return "wf-" + sym + "-" + req.type + "-" + date + "-" + random_hex(6);
+}
+
+Result<std::string> Manager::start_queue(protocol::StartRequest req) {
+  // Every target must be runnable before anything is stored or launched.
+  for (size_t i = 0; i < req.targets.size(); ++i) {
+    if (!launcher_.knows(req.targets[i].target)) {
+      std::string known;
+      for (const auto& t : launcher_.targets()) known += (known.empty() ? "" : ", ") + t;
+      return Error(
+          Errc::invalid_argument,
+          "unknown target '" + req.targets[i].target + "' (this manager runs: " + known + ")",
+          "targets[" + std::to_string(i) + "].target");
+    }
+    if (auto s = launcher_.validate(req.targets[i].target, req.targets[i].extra); !s) {
+      const std::string prefix = "targets[" + std::to_string(i) + "].";
+      return Error(Errc::invalid_argument, prefix + s.error().field + ": " + s.error().message,
+                   prefix + s.error().field);
+    }
+  }
+  const std::string short_id = random_hex(6);
+  if (!req.queue_id) req.queue_id = generate_queue_id(req);
+  std::set<std::string> ids;
+  for (auto& t : req.targets) {
+    if (t.telemetry_id) ids.insert(*t.telemetry_id);
+  }
+  for (auto& t : req.targets) {
+    if (!t.telemetry_id) {
+      std::string id = t.target + "__" + short_id;
+      for (int n = 2; ids.count(id); ++n) id = t.target + "__" + short_id + "-" + std::to_string(n);
+      ids.insert(id);
+      t.telemetry_id = id;
+    }
+  }
+  const double now = now_seconds(clock_);
+  if (!req.timestamp) req.timestamp = now;
+  req.command = "start";
+
+  store::QueueState q;
+  q.queue_id = *req.queue_id;
+  q.symbol = req.symbol;
+  q.type = req.type;
+  q.time_range = req.time_range;
+  q.status = "pending";
+  q.created_at = now;
+  q.updated_at = now;
+  q.request_json = protocol::encode(req);
+  for (const auto& t : req.targets) {
+    store::TargetState ts;
+    ts.telemetry_id = *t.telemetry_id;
+    ts.target = t.target;
+    ts.status = "pending";
+    ts.updated_at = now;
+    ts.config_json = protocol::encode(t);
+    q.targets.push_back(std::move(ts));
+  }
+
+  {
+    std::lock_guard lk(mu_);
+    if (queues_.count(q.queue_id))
+      return Error(Errc::already_exists, "queue '" + q.queue_id + "' already exists", "queue_id");
+    // Stored while holding the lock so two requests for one id cannot both pass.
+    SF_TRY(store_.create_queue(q));
+    Entry e;
+    e.q = q;
+    e.q.targets.clear();
+    const int64_t steady = clock_.steady_ms();
+    for (const auto& ts : q.targets) {
+      Target t;
+      t.state = ts;
+      t.last_heard_ms = steady;
+      e.targets.push_back(std::move(t));
+    }
+    order_.push_back(q.queue_id);
+    queues_.emplace(q.queue_id, std::move(e));
+  }
+  if (m_queues_started_) m_queues_started_->inc();
+  if (m_queues_active_) m_queues_active_->inc();
+  log::info("queue accepted with " + std::to_string(req.targets.size()) + " targets", q.queue_id);
+
+  Notes notes;
+  {
+    std::string msg;
+    json::Writer(msg)
+        .begin_object()
+        .kv("type", "queue_status")
+        .kv("queue_id", q.queue_id)
+        .kv("status", "pending")
+        .kv("message", "")
+        .end_object();
+    notes.emplace_back(q.queue_id, std::move(msg));
+  }
+
+  // Publish every start command, then launch; a launch failure fails that target.
+  store::StateBatch batch;
+  for (const auto& t : req.targets) {
+    protocol::Command cmd;
+    cmd.command = protocol::CommandType::start;
+    cmd.queue_id = q.queue_id;
+    cmd.target = t.target;
+    cmd.symbol = req.symbol;
+    cmd.type = req.type;
+    cmd.time_range = t.time_range ? t.time_range : req.time_range;
+    cmd.kafka_topic = t.kafka_topic;
+    cmd.collection_name = t.collection_name;
+    cmd.telemetry_id = t.telemetry_id;
+    cmd.image = t.image;
+    cmd.timestamp = now;
+    if (!t.extra.empty() || t.interval) {
+      boost::json::object params = t.extra;
+      if (t.interval) params["interval"] = *t.interval;
+      cmd.params = std::move(params);
+    }
+    auto end = bus_.end_offset(opts_.control_topic, 0);
+    auto offset = producer_->produce(opts_.control_topic, q.queue_id, protocol::encode(cmd));
+    Status launched;
+    if (!offset) {
+      launched = offset.error();
+    } else {
+      workers::WorkerConfig wc;
+      wc.queue_id = q.queue_id;
+      wc.target = t.target;
+      wc.telemetry_id = *t.telemetry_id;
+      wc.symbol = req.symbol;
+      wc.type = req.type;
+      wc.time_range = cmd.time_range;
+      wc.kafka_topic = t.kafka_topic;
+      wc.collection_name = t.collection_name;
+      wc.image = t.image;
+      wc.control_topic = opts_.control_topic;
+      wc.events_topic = opts_.events_topic;
+      wc.control_offset = *offset >= 0 ? *offset : (end ? *end : 0);
+      if (cmd.params) wc.params = *cmd.params;
+      launched =
+          launcher_.launch(launch::LaunchSpec{q.queue_id, t.target, *t.telemetry_id, wc.to_env()});
+    }
+    if (!launched) {
+      log::error("cannot launch " + *t.telemetry_id + ": " + launched.error().message, q.queue_id);
+      std::lock_guard lk(mu_);
+      Entry& e = queues_.at(q.queue_id);
+      for (auto& tg : e.targets)
+        if (tg.state.telemetry_id == *t.telemetry_id)
+          set_target(e, tg, RunStatus::error, "launch failed: " + launched.error().message,
+                     std::nullopt, batch, notes);
+      refresh_queue(e, batch, notes);
+    }
+  }
+  if (!batch.queue_updates.empty() || !batch.target_updates.empty()) (void)persist(batch);
+  notify(notes);
+  return queue_json(q.queue_id);
+}
+
+Result<std::string> Manager::start_test_flow(const protocol::TestFlowRequest& req) {
+  auto body = flows_.render(req, random_hex(6));
+  if (!body) return body.error();
+  return start_queue(std::move(*body));
+}
+
+Result<std::string> Manager::stop_queue(const std::string& queue_id) {
+  {
+    std::lock_guard lk(mu_);
+    auto it = queues_.find(queue_id);
+    if (it == queues_.end())
+      return Error(Errc::not_found, "no queue '" + queue_id + "'", "queue_id");
+    Entry& e = it->second;
+    if (!e.stop_requested && !protocol::is_terminal(parse_status(e.q.status))) {
+      e.stop_requested = true;
+      e.stop_requested_ms = clock_.steady_ms();
+      send_stop(e, std::nullopt);
+      log::info("stop requested", queue_id);
+    }
+  }
+  return queue_json(queue_id);
+}
+
+void Manager::send_stop(const Entry& e, const std::optional<std::string>& telemetry_id) {
+  protocol::Command cmd;
+  cmd.command = protocol::CommandType::stop;
+  cmd.queue_id = e.q.queue_id;
+  cmd.telemetry_id = telemetry_id;
+  cmd.timestamp = now_seconds(clock_);
+  auto r = producer_->produce(opts_.control_topic, e.q.queue_id, protocol::encode(cmd));
+  if (!r) log::error("cannot publish stop: " + r.error().message, e.q.queue_id);
+}
+
+void Manager::set_target(Entry& e, Target& t, RunStatus st, const std::string& message,
+                         std::optional<int64_t> records, store::StateBatch& batch, Notes& notes) {
+  t.state.status = protocol::to_string(st);
+  t.state.message = message;
+  if (records) t.state.records_written = std::max(t.state.records_written, *records);
+  t.state.updated_at = now_seconds(clock_);
+  batch.target_updates.emplace_back(e.q.queue_id, t.state);
+  e.summary_dirty = true;
+  std::string msg;
+  json::Writer(msg)
+      .begin_object()
+      .kv("type", "target_status")
+      .kv("queue_id", e.q.queue_id)
+      .kv("telemetry_id", t.state.telemetry_id)
+      .kv("target", t.state.target)
+      .kv("status", t.state.status)
+      .kv("message", t.state.message)
+      .kv_int("records_written", t.state.records_written)
+      .end_object();
+  notes.emplace_back(e.q.queue_id, std::move(msg));
+}
+
+void Manager::refresh_queue(Entry& e, store::StateBatch& batch, Notes& notes) {
+  RunStatus cur = parse_status(e.q.status);
+  if (protocol::is_terminal(cur)) return;  // final
+  bool all_terminal = true, any_error = false, any_interrupted = false;
+  int max_rank = 0;
+  std::string error_msg;
+  for (const auto& t : e.targets) {
+    RunStatus s = parse_status(t.state.status);
+    all_terminal = all_terminal && protocol::is_terminal(s);
+    if (s == RunStatus::error && !any_error) {
+      any_error = true;
+      error_msg = t.state.telemetry_id + ": " + t.state.message;
+    }
+    any_interrupted = any_interrupted || s == RunStatus::interrupted;
+    if (!protocol::is_terminal(s)) max_rank = std::max(max_rank, protocol::status_rank(s));
+  }
+  RunStatus next = cur;
+  std::string message = e.q.message;
+  if (any_error) {
+    next = RunStatus::error;
+    message = error_msg;
+  } else if (all_terminal) {
+    if (e.stop_requested || any_interrupted) {
+      next = RunStatus::interrupted;
+      message = e.stop_requested ? "stopped by request" : "a target was interrupted";
+    } else {
+      next = RunStatus::finished;
+      message = "";
+    }
+  } else if (max_rank >= protocol::status_rank(RunStatus::loading)) {
+    next = RunStatus::loading;
+  } else if (max_rank >= protocol::status_rank(RunStatus::started)) {
+    next = RunStatus::started;
+  }
+  if (protocol::status_rank(next) < protocol::status_rank(cur)) return;
+  if (next == cur && message == e.q.message) return;
+  e.q.status = protocol::to_string(next);
+  e.q.message = message;
+  e.q.updated_at = now_seconds(clock_);
+  e.summary_dirty = true;
+  batch.queue_updates.push_back(e.q);
+  if (protocol::is_terminal(next)) {
+    if (m_queues_active_) m_queues_active_->dec();
+    log::info("queue " + e.q.status + (message.empty() ? "" : ": " + message), e.q.queue_id);
+    if (next == RunStatus::error) {
+      // The workflow cannot complete: ask the remaining targets to stop.
+      for (const auto& t : e.targets)
+        if (!protocol::is_terminal(parse_status(t.state.status)))
+          send_stop(e, t.state.telemetry_id);
+    }
+  }
+  int64_t total = 0;
+  for (const auto& t : e.targets) total += t.state.records_written;
+  std::string msg;
+  json::Writer(msg)
+      .begin_object()
+      .kv("type", "queue_status")
+      .kv("queue_id", e.q.queue_id)
+      .kv("status", e.q.status)
+      .kv("message", e.q.message)
+      .kv_int("records_written", total)
+      .end_object();
+  notes.emplace_back(e.q.queue_id, std::move(msg));
+}
+
+void Manager::handle_event(const bus::Record& rec, store::StateBatch& batch, Notes& notes) {
+  auto ev = protocol::decode_event(rec.value);
+  if (!ev) {
+    if (m_events_invalid_) m_events_invalid_->inc();
+    log::warn("ignoring malformed queue-events record at offset " + std::to_string(rec.offset) +
+              ": " + ev.error().message);
+    return;
+  }
+  auto it = queues_.find(ev->queue_id);
+  Target* t = nullptr;
+  if (it != queues_.end()) {
+    for (auto& tg : it->second.targets)
+      if (tg.state.telemetry_id == ev->producer) t = &tg;
+  }
+  if (!t) {
+    if (m_events_ignored_) m_events_ignored_->inc();
+    return;
+  }
+  if (m_events_) m_events_->inc();
+  Entry& e = it->second;
+  t->last_heard_ms = clock_.steady_ms();
+
+  // Keep the event for GET /queues/{id}, the store and the WebSocket feed.
+  std::string ev_json = protocol::encode(*ev);
+  e.recent.push_back(ev_json);
+  while (e.recent.size() > opts_.recent_events) e.recent.pop_front();
+  batch.events.push_back(store::StoredEvent{ev->queue_id, ev->timestamp, ev_json});
+  {
+    std::string msg;
+    msg.reserve(ev_json.size() + 64);
+    msg += "{\"type\":\"event\",\"queue_id\":";
+    json::append_escaped(msg, ev->queue_id);
+    msg += ",\"event\":";
+    msg += ev_json;
+    msg += '}';
+    notes.emplace_back(ev->queue_id, std::move(msg));
+  }
+  if (ev->status == RunStatus::pong) return;
+
+  RunStatus cur = parse_status(t->state.status);
+  if (protocol::is_terminal(cur)) {
+    if (m_events_ignored_) m_events_ignored_->inc();
+    return;  // late or duplicate: a final status is final
+  }
+  if (protocol::status_rank(ev->status) < protocol::status_rank(cur)) {
+    // Late event: keep the newer status, but a larger count is still news.
+    if (ev->records_written && *ev->records_written > t->state.records_written) {
+      t->state.records_written = *ev->records_written;
+      batch.target_updates.emplace_back(e.q.queue_id, t->state);
+      e.summary_dirty = true;
+    }
+    return;
+  }
+  set_target(e, *t, ev->status, ev->message.value_or(""), ev->records_written, batch, notes);
+  refresh_queue(e, batch, notes);
+}
+
+void Manager::on_worker_exit(const launch::ExitInfo& info) {
+  std::lock_guard lk(mu_);
+  auto it = queues_.find(info.queue_id);
+  if (it == queues_.end()) return;
+  for (auto& t : it->second.targets) {
+    if (t.state.telemetry_id != info.telemetry_id) continue;
+    if (protocol::is_terminal(parse_status(t.state.status))) return;
+    // The final event may still be on its way through the bus: decide in check_timers.
+    t.exited_at_ms = clock_.steady_ms();
+    t.exit_reason =
+        info.reason.empty() ? "exit status " + std::to_string(info.exit_code) : info.reason;
+  }
+}
+
+void Manager::check_timers(store::StateBatch& batch, Notes& notes) {
+  const int64_t now = clock_.steady_ms();
+  const auto hb_ms = static_cast<int64_t>(opts_.heartbeat_timeout_s * 1000);
+  const auto grace_ms = static_cast<int64_t>(opts_.stop_grace_s * 1000);
+  const auto exit_ms = static_cast<int64_t>(opts_.exit_grace_s * 1000);
+  for (auto& [id, e] : queues_) {
+    if (protocol::is_terminal(parse_status(e.q.status))) {
+      // An errored queue may still have targets winding down; the stop grace applies.
+      bool any_live = false;
+      for (const auto& t : e.targets)
+        any_live = any_live || !protocol::is_terminal(parse_status(t.state.status));
+      if (!any_live) continue;
+    }
+    bool changed = false;
+    for (auto& t : e.targets) {
+      RunStatus s = parse_status(t.state.status);
+      if (protocol::is_terminal(s)) continue;
+      if (t.exited_at_ms >= 0 && now - t.exited_at_ms >= exit_ms) {
+        set_target(e, t, RunStatus::error,
+                   "worker exited without a final event (" + t.exit_reason + ")", std::nullopt,
+                   batch, notes);
+        changed = true;
+      } else if (e.stop_requested && now - e.stop_requested_ms >= grace_ms) {
+        if (!t.killed) launcher_.kill(id, t.state.telemetry_id);
+        t.killed = true;
+        set_target(e, t, RunStatus::interrupted,
+                   "stopped; the worker did not confirm within " + std::to_string(grace_ms / 1000) +
+                       " s and was killed",
+                   std::nullopt, batch, notes);
+        changed = true;
+      } else if (now - t.last_heard_ms >= hb_ms) {
+        launcher_.kill(id, t.state.telemetry_id);
+        t.killed = true;
+        set_target(e, t, RunStatus::error,
+                   "lost: no event for " + std::to_string(hb_ms / 1000) + " s", std::nullopt, batch,
+                   notes);
+        changed = true;
+      }
+    }
+    if (changed) refresh_queue(e, batch, notes);
+  }
+}
+
+Status Manager::persist(const store::StateBatch& batch) {
+  auto s = store_.apply(batch);
+  if (!s) log::error("cannot persist queue state: " + s.error().message);
+  return s;
+}
+
+void Manager::event_loop(std::shared_ptr<bus::Consumer> consumer) {
+  bus::SubscribeOptions so;
+  so.group = opts_.consumer_group;
+  so.topics = {opts_.events_topic};
+  so.start_from = bus::StartFrom::earliest;
+  int64_t last_timer = 0;
+  std::vector<std::string> finished_queues;
+  while (running_) {
+    if (!consumer) {
+      auto c = bus_.subscribe(so);
+      if (!c) {
+        log::error("cannot consume queue-events: " + c.error().message);
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        continue;
+      }
+      consumer = std::shared_ptr<bus::Consumer>(std::move(*c));
+    }
+    auto recs = consumer->poll(2000, std::chrono::milliseconds(100));
+    if (!recs) {
+      log::error("queue-events poll failed: " + recs.error().message);
+      consumer.reset();
+      continue;
+    }
+    store::StateBatch batch;
+    Notes notes;
+    {
+      std::lock_guard lk(mu_);
+      for (const auto& r : *recs) handle_event(r, batch, notes);
+      const int64_t now = clock_.steady_ms();
+      if (now - last_timer >= 200) {
+        last_timer = now;
+        check_timers(batch, notes);
+      }
+      for (const auto& q : batch.queue_updates)
+        if (protocol::is_terminal(parse_status(q.status))) finished_queues.push_back(q.queue_id);
+    }
+    if (!batch.events.empty() || !batch.queue_updates.empty() || !batch.target_updates.empty()) {
+      // Offsets are committed only once the state is durable; on failure the events are
+      // redelivered by the next consumer of the group.
+      if (!persist(batch)) {
+        consumer->close();
+        consumer.reset();
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        continue;
+      }
+    }
+    if (!recs->empty()) (void)consumer->commit(recs->back());
+    for (const auto& id : finished_queues)
+      (void)store_.trim_events(id, opts_.events_kept_per_queue);
+    finished_queues.clear();
+    notify(notes);
+  }
+  if (consumer) consumer->close();
+}
+
+uint64_t Manager::subscribe(Listener l) {
+  std::lock_guard lk(listeners_mu_);
+  listeners_[next_listener_] = std::move(l);
+  return next_listener_++;
+}
+
+void Manager::unsubscribe(uint64_t id) {
+  std::lock_guard lk(listeners_mu_);
+  listeners_.erase(id);
+}
+
+void Manager::notify(const Notes& notes) {
+  if (notes.empty()) return;
+  std::vector<Listener> ls;
+  {
+    // Called without the lock held so a listener may unsubscribe (or be unsubscribed) freely.
+    std::lock_guard lk(listeners_mu_);
+    if (listeners_.empty()) return;
+    for (const auto& [id, l] : listeners_) ls.push_back(l);
+  }
+  for (const auto& [qid, msg] : notes)
+    for (const auto& l : ls) l(qid, msg);
+}
+
+std::string Manager::render_queue(const Entry& e) const {
+  std::string out;
+  json::Writer w(out);
+  int64_t total = 0;
+  for (const auto& t : e.targets) total += t.state.records_written;
+  w.begin_object()
+      .kv("queue_id", e.q.queue_id)
+      .kv("symbol", e.q.symbol)
+      .kv("type", e.q.type)
+      .kv("time_range", e.q.time_range)
+      .kv("status", e.q.status)
+      .kv("message", e.q.message)
+      .kv_num("created_at", e.q.created_at)
+      .kv_num("updated_at", e.q.updated_at)
+      .kv_int("records_written", total)
+      .kv_bool("stop_requested", e.stop_requested);
+  w.key("targets").begin_array();
+  for (const auto& t : e.targets) write_target(w, t.state, true);
+  w.end_array();
+  w.key("events").begin_array();
+  for (const auto& ev : e.recent) {
+    auto v = json::parse(ev);
+    if (v) w.value(*v);
+  }
+  w.end_array();
+  w.end_object();
+  return out;
+}
+
+const std::string& Manager::render_summary(Entry& e) {
+  if (!e.summary_dirty) return e.summary;
+  e.summary.clear();
+  json::Writer w(e.summary);
+  int64_t total = 0;
+  size_t done = 0;
+  for (const auto& t : e.targets) {
+    total += t.state.records_written;
+    done += protocol::is_terminal(parse_status(t.state.status)) ? 1 : 0;
+  }
+  w.begin_object()
+      .kv("queue_id", e.q.queue_id)
+      .kv("symbol", e.q.symbol)
+      .kv("type", e.q.type)
+      .kv("time_range", e.q.time_range)
+      .kv("status", e.q.status)
+      .kv("message", e.q.message)
+      .kv_num("created_at", e.q.created_at)
+      .kv_num("updated_at", e.q.updated_at)
+      .kv_int("records_written", total)
+      .kv_int("targets", static_cast<int64_t>(e.targets.size()))
+      .kv_int("targets_done", static_cast<int64_t>(done))
+      .end_object();
+  e.summary_dirty = false;
+  return e.summary;
+}
+
+Result<std::string> Manager::queue_json(const std::string& queue_id) {
+  std::lock_guard lk(mu_);
+  auto it = queues_.find(queue_id);
+  if (it == queues_.end()) return Error(Errc::not_found, "no queue '" + queue_id + "'", "queue_id");
+  return render_queue(it->second);
+}
+
+std::string Manager::list_json(const std::string& status_filter) {
+  std::lock_guard lk(mu_);
+  std::string out;
+  out.reserve(queues_.size() * 300 + 16);
+  out += "{\"queues\":[";
+  bool first = true;
+  for (const auto& id : order_) {
+    Entry& e = queues_.at(id);
+    if (!status_filter.empty() && e.q.status != status_filter) continue;
+    if (!first) out += ',';
+    first = false;
+    out += render_summary(e);
+  }
+  out += "]}";
+  return out;
+}
+
+}  // namespace sf::manager

@@ -1,0 +1,152 @@
+// The queue-manager's core (seed 4.1): the workflow life cycle, independent of HTTP.
+//
+// start_queue(): validate, store the queue as `pending`, publish a `start` command per
+// target to queue-control, launch each target through the Launcher.
+// A background thread consumes queue-events (consumer group `queue-manager`), updates each
+// target's and the queue's status, persists the changes in one store transaction per
+// batch, commits the bus offsets only after that, and tells listeners (the WebSocket feed).
+//
+// Status rules: pending < started < loading < finished|error|interrupted. A status never
+// moves backwards and a terminal status is final, so duplicate or late events change
+// nothing. A queue is `finished` when every target finished, `error` as soon as one target
+// fails (the others are sent `stop`), `interrupted` after stop_queue() once its targets
+// ended. A target silent for longer than the heartbeat timeout is marked `error` ("lost").
+// A worker that exits without a final event is marked `error` with its exit status.
+//
+// On start-up, queues that were running when the manager died are marked `interrupted`
+// with the reason (workers of the embedded launcher do not survive their manager).
+//
+// Thread-safety: every public method may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/result.h"
+#include "bus/bus.h"
+#include "launch/launcher.h"
+#include "manager/flows.h"
+#include "protocol/messages.h"
+#include "store/state_store.h"
+
+namespace sf::metrics {
+class Registry;
+class Counter;
+class Gauge;
+}  // namespace sf::metrics
+
+namespace sf::manager {
+
+struct ManagerOptions {
+  double heartbeat_timeout_s = 60;     // a running target silent this long is lost
+  double stop_grace_s = 5;             // after stop, targets still running are killed
+  double exit_grace_s = 2;             // wait for a final event after a worker exits
+  size_t events_kept_per_queue = 200;  // persisted events per queue
+  size_t recent_events = 20;           // events shown by GET /queues/{id}
+  std::string consumer_group = "queue-manager";
+  std::string control_topic = bus::kControlTopic;
+  std::string events_topic = bus::kEventsTopic;
+};
+
+class Manager {
+ public:
+  Manager(ManagerOptions opts, bus::Bus& bus, store::StateStore& store, launch::Launcher& launcher,
+          Flows flows, metrics::Registry* metrics = nullptr,
+          const Clock& clock = SystemClock::instance());
+  ~Manager();
+
+  // Loads stored queues (marking the ones that were running interrupted), creates the
+  // control topics and starts consuming events. Call once.
+  Status start();
+  // Stops consuming; does not stop workers (the launcher's shutdown does).
+  void shutdown();
+
+  // Errc::invalid_argument (422) for unknown targets or bad settings, already_exists (409)
+  // for a queue_id in use. Returns the queue's JSON (as GET /queues/{id}).
+  Result<std::string> start_queue(protocol::StartRequest req);
+  // Errc::not_found for an unknown flow, invalid_argument for a template it cannot fill.
+  Result<std::string> start_test_flow(const protocol::TestFlowRequest& req);
+  // Sends `stop` to every target of the queue. Errc::not_found for an unknown queue.
+  Result<std::string> stop_queue(const std::string& queue_id);
+  // {"queue_id":..., "status":..., "targets":[...], "events":[...], ...}
+  Result<std::string> queue_json(const std::string& queue_id);
+  // {"queues":[summary, ...]} oldest first; `status` filters when not empty.
+  std::string list_json(const std::string& status_filter = {});
+  const Flows& flows() const { return flows_; }
+  size_t queue_count() const;
+
+  // Listeners get (queue_id, message JSON) for every event and status change, on the
+  // manager's threads; they must not block (the WebSocket session queues the message).
+  using Listener = std::function<void(const std::string& queue_id, const std::string& json)>;
+  uint64_t subscribe(Listener l);
+  void unsubscribe(uint64_t id);
+
+ private:
+  struct Target {
+    store::TargetState state;
+    int64_t last_heard_ms = 0;  // steady clock; launch time until the first event
+    int64_t exited_at_ms = -1;  // steady clock when the worker exited without final event
+    std::string exit_reason;
+    bool killed = false;
+  };
+  struct Entry {
+    store::QueueState q;  // q.targets unused; see `targets`
+    std::vector<Target> targets;
+    bool stop_requested = false;
+    int64_t stop_requested_ms = 0;
+    std::deque<std::string> recent;  // event JSON, newest last
+    std::string summary;             // cached list entry
+    bool summary_dirty = true;
+  };
+  using Notes = std::vector<std::pair<std::string, std::string>>;
+
+  void event_loop(std::shared_ptr<bus::Consumer> consumer);
+  void handle_event(const bus::Record& rec, store::StateBatch& batch, Notes& notes);
+  void check_timers(store::StateBatch& batch, Notes& notes);
+  void on_worker_exit(const launch::ExitInfo& info);
+  // Recomputes the queue status after target changes; records the change.
+  void refresh_queue(Entry& e, store::StateBatch& batch, Notes& notes);
+  void set_target(Entry& e, Target& t, protocol::RunStatus st, const std::string& message,
+                  std::optional<int64_t> records, store::StateBatch& batch, Notes& notes);
+  void send_stop(const Entry& e, const std::optional<std::string>& telemetry_id);
+  void notify(const Notes& notes);
+  std::string render_queue(const Entry& e) const;
+  const std::string& render_summary(Entry& e);
+  std::string generate_queue_id(const protocol::StartRequest& req);
+  Status persist(const store::StateBatch& batch);
+
+  ManagerOptions opts_;
+  bus::Bus& bus_;
+  store::StateStore& store_;
+  launch::Launcher& launcher_;
+  Flows flows_;
+  metrics::Registry* metrics_;
+  const Clock& clock_;
+
+  mutable std::mutex mu_;
+  std::map<std::string, Entry> queues_;
+  std::vector<std::string> order_;  // queue ids, oldest first
+  std::unique_ptr<bus::Producer> producer_;
+  std::thread events_thread_;
+  std::atomic<bool> running_{false};
+
+  std::mutex listeners_mu_;
+  std::map<uint64_t, Listener> listeners_;
+  uint64_t next_listener_ = 1;
+
+  metrics::Counter* m_events_ = nullptr;
+  metrics::Counter* m_events_invalid_ = nullptr;
+  metrics::Counter* m_events_ignored_ = nullptr;
+  metrics::Counter* m_queues_started_ = nullptr;
+  metrics::Gauge* m_queues_active_ = nullptr;
+};
+
+}  // namespace sf::manager

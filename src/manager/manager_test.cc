@@ -1,0 +1,353 @@
+#include "manager/manager.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include "bus/memory/memory_bus.h"
+#include "json/json.h"
+#include "launch/inproc/inproc_launcher.h"
+#include "metrics/metrics.h"
+#include "store/sqlite/sqlite_state_store.h"
+
+namespace sm = sf::manager;
+namespace sp = sf::protocol;
+namespace bj = boost::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A Launcher test double that runs nothing: the test plays the workers by publishing
+// events itself, and can report exits.
+class NullLauncher final : public sf::launch::Launcher {
+ public:
+  std::vector<std::string> targets() const override { return {"dummy-service", "null-worker"}; }
+  sf::Status validate(const std::string& target, const bj::object& settings) const override {
+    return sf::workers::WorkerRegistry::builtin().validate(target, settings);
+  }
+  sf::Status launch(const sf::launch::LaunchSpec& spec) override {
+    std::lock_guard lk(mu);
+    launched.push_back(spec);
+    return {};
+  }
+  void kill(const std::string& q, const std::string& t) override {
+    std::lock_guard lk(mu);
+    killed.push_back(t);
+  }
+  size_t running() const override { return 0; }
+  void set_exit_callback(sf::launch::ExitCallback cb) override {
+    std::lock_guard lk(mu);
+    on_exit = std::move(cb);
+  }
+  void shutdown() override {}
+  std::string name() const override { return "null"; }
+
+  std::mutex mu;
+  std::vector<sf::launch::LaunchSpec> launched;
+  std::vector<std::string> killed;
+  sf::launch::ExitCallback on_exit;
+};
+
+std::string temp_dir() {
+  auto p = std::filesystem::temp_directory_path() /
+           ("sf-manager-test-" + std::to_string(::getpid()) + "-" +
+            std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
+  std::filesystem::create_directories(p);
+  return p.string();
+}
+
+sp::StartRequest start_body(const std::string& targets_json, const std::string& queue_id = "") {
+  std::string body = R"({"symbol":"BTCUSDT","type":"dummy","time_range":"2024-08-01:2024-08-02",)";
+  if (!queue_id.empty()) body += "\"queue_id\":\"" + queue_id + "\",";
+  body += "\"targets\":" + targets_json + "}";
+  auto r = sp::decode_start_request(std::string_view(body));
+  EXPECT_TRUE(r.ok()) << r.error().message;
+  return *r;
+}
+
+bj::object queue(sm::Manager& m, const std::string& id) {
+  auto j = m.queue_json(id);
+  EXPECT_TRUE(j.ok());
+  return bj::parse(*j).as_object();
+}
+
+std::string status_of(sm::Manager& m, const std::string& id) {
+  return std::string(queue(m, id).at("status").as_string());
+}
+
+// Polls until the queue reaches `want` or the timeout passes; returns the last status.
+std::string wait_status(sm::Manager& m, const std::string& id, const std::string& want,
+                        std::chrono::milliseconds timeout = 10s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    s = status_of(m, id);
+    if (s == want) return s;
+    std::this_thread::sleep_for(10ms);
+  }
+  return s;
+}
+
+class ManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = temp_dir();
+    auto st = sf::store::SqliteStateStore::open(dir_);
+    ASSERT_TRUE(st.ok()) << st.error().message;
+    store_ = std::move(*st);
+  }
+  void TearDown() override {
+    if (manager_) manager_->shutdown();
+    if (inproc_) inproc_->shutdown();
+    manager_.reset();
+    inproc_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  sm::Manager& make(sf::launch::Launcher& launcher, sm::ManagerOptions opts = {}) {
+    manager_ = std::make_unique<sm::Manager>(opts, bus_, *store_, launcher, sm::Flows(), &metrics_);
+    auto s = manager_->start();
+    EXPECT_TRUE(s.ok()) << s.error().message;
+    return *manager_;
+  }
+  sf::launch::InProcessLauncher& inproc() {
+    inproc_ = std::make_unique<sf::launch::InProcessLauncher>(
+        sf::workers::WorkerRegistry::builtin(), bus_, &metrics_);
+    return *inproc_;
+  }
+  void publish_event(const std::string& queue_id, const std::string& producer,
+                     const std::string& status, int64_t records) {
+    auto p = bus_.producer();
+    ASSERT_TRUE(p.ok());
+    sp::Event ev;
+    ev.queue_id = queue_id;
+    ev.producer = producer;
+    ev.status = *sp::status_from_string(status);
+    ev.records_written = records;
+    ev.timestamp = 1;
+    ASSERT_TRUE((*p)->produce(sf::bus::kEventsTopic, queue_id, sp::encode(ev)).ok());
+  }
+
+  std::string dir_;
+  sf::bus::MemoryBus bus_;
+  sf::metrics::Registry metrics_;
+  std::unique_ptr<sf::store::SqliteStateStore> store_;
+  std::unique_ptr<sf::launch::InProcessLauncher> inproc_;
+  std::unique_ptr<sm::Manager> manager_;
+};
+
+}  // namespace
+
+TEST_F(ManagerTest, TwoDummiesGoThroughEveryStatusToFinished) {
+  auto& m = make(inproc());
+  std::mutex mu;
+  std::vector<std::string> queue_statuses;
+  m.subscribe([&](const std::string&, const std::string& msg) {
+    auto v = bj::parse(msg).as_object();
+    if (v.at("type") == "queue_status") {
+      std::lock_guard lk(mu);
+      queue_statuses.emplace_back(v.at("status").as_string());
+    }
+  });
+  auto r = m.start_queue(start_body(
+      R"([{"target":"dummy-service","telemetry_id":"a","duration_s":0.6,"records":500,"progress_interval_ms":100},
+          {"target":"dummy-service","telemetry_id":"b","duration_s":0.8,"records":700,"progress_interval_ms":100}])",
+      "wf-two"));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(bj::parse(*r).at("status"), "pending");
+  EXPECT_EQ(wait_status(m, "wf-two", "finished"), "finished");
+  auto q = queue(m, "wf-two");
+  EXPECT_EQ(q.at("records_written").as_int64(), 1200);
+  for (const auto& t : q.at("targets").as_array())
+    EXPECT_EQ(t.at("status"), "finished") << bj::serialize(t);
+  EXPECT_FALSE(q.at("events").as_array().empty());
+  std::lock_guard lk(mu);
+  EXPECT_EQ(queue_statuses,
+            (std::vector<std::string>{"pending", "started", "loading", "finished"}));
+  // Persisted as well.
+  auto stored = store_->get_queue("wf-two");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->status, "finished");
+}
+
+TEST_F(ManagerTest, StopEndsALongDummyInterruptedWithinTwoSeconds) {
+  auto& m = make(inproc());
+  ASSERT_TRUE(
+      m.start_queue(start_body(R"([{"target":"dummy-service","duration_s":600}])", "wf-long"))
+          .ok());
+  EXPECT_EQ(wait_status(m, "wf-long", "loading"), "loading");
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(m.stop_queue("wf-long").ok());
+  EXPECT_EQ(wait_status(m, "wf-long", "interrupted", 2s), "interrupted");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+}
+
+TEST_F(ManagerTest, FailingDummyMakesTheQueueErrorWithItsMessage) {
+  auto& m = make(inproc());
+  ASSERT_TRUE(m.start_queue(start_body(R"([
+      {"target":"dummy-service","telemetry_id":"ok","duration_s":30},
+      {"target":"dummy-service","telemetry_id":"bad","duration_s":0.4,"fail_at":0.5,"fail_message":"disk on fire"}])",
+                                       "wf-fail"))
+                  .ok());
+  EXPECT_EQ(wait_status(m, "wf-fail", "error"), "error");
+  auto q = queue(m, "wf-fail");
+  EXPECT_EQ(q.at("message"), "bad: disk on fire");
+  // The other target was told to stop and ends interrupted.
+  auto deadline = std::chrono::steady_clock::now() + 3s;
+  std::string other;
+  while (std::chrono::steady_clock::now() < deadline) {
+    other = std::string(queue(m, "wf-fail").at("targets").as_array()[0].at("status").as_string());
+    if (other == "interrupted") break;
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(other, "interrupted");
+}
+
+TEST_F(ManagerTest, UnknownTargetOrBadSettingStoresAndLaunchesNothing) {
+  NullLauncher nl;
+  auto& m = make(nl);
+  auto r = m.start_queue(start_body(R"([{"target":"dummy-service"},{"target":"warp-drive"}])"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, sf::Errc::invalid_argument);
+  EXPECT_EQ(r.error().field, "targets[1].target");
+  auto bad = m.start_queue(start_body(R"([{"target":"dummy-service","fail_at":2}])"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().field, "targets[0].fail_at");
+  EXPECT_EQ(m.queue_count(), 0u);
+  EXPECT_TRUE(store_->list_queues()->empty());
+  EXPECT_TRUE(nl.launched.empty());
+}
+
+TEST_F(ManagerTest, DuplicateQueueIdIsRefused) {
+  NullLauncher nl;
+  auto& m = make(nl);
+  ASSERT_TRUE(m.start_queue(start_body(R"([{"target":"null-worker"}])", "wf-dup")).ok());
+  auto again = m.start_queue(start_body(R"([{"target":"null-worker"}])", "wf-dup"));
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().code, sf::Errc::already_exists);
+  EXPECT_EQ(nl.launched.size(), 1u);
+}
+
+TEST_F(ManagerTest, LaunchedWorkersGetTheirConfigurationAsEnvironment) {
+  NullLauncher nl;
+  auto& m = make(nl);
+  ASSERT_TRUE(
+      m
+          .start_queue(start_body(
+              R"([{"target":"null-worker","telemetry_id":"w1","kafka_topic":"t1","collection_name":"c1","x":1}])",
+              "wf-env"))
+          .ok());
+  ASSERT_EQ(nl.launched.size(), 1u);
+  const auto& env = nl.launched[0].env;
+  EXPECT_EQ(*env.get("QUEUE_ID"), "wf-env");
+  EXPECT_EQ(*env.get("TELEMETRY_ID"), "w1");
+  EXPECT_EQ(*env.get("TARGET"), "null-worker");
+  EXPECT_EQ(*env.get("SYMBOL"), "BTCUSDT");
+  EXPECT_EQ(*env.get("TIME_RANGE"), "2024-08-01:2024-08-02");
+  EXPECT_EQ(*env.get("KAFKA_TOPIC"), "t1");
+  EXPECT_EQ(*env.get("COLLECTION_NAME"), "c1");
+  EXPECT_EQ(bj::parse(*env.get("TARGET_PARAMS")).at("x").as_int64(), 1);
+  // The start command sits at CONTROL_OFFSET of queue-control.
+  auto reader = bus_.read_from(sf::bus::kControlTopic, 0, std::stoll(*env.get("CONTROL_OFFSET")));
+  ASSERT_TRUE(reader.ok());
+  auto recs = (*reader)->poll(1, 1s);
+  ASSERT_TRUE(recs.ok());
+  ASSERT_EQ(recs->size(), 1u);
+  auto cmd = sp::decode_command((*recs)[0].value);
+  ASSERT_TRUE(cmd.ok()) << cmd.error().message;
+  EXPECT_EQ(cmd->command, sp::CommandType::start);
+  EXPECT_EQ(*cmd->telemetry_id, "w1");
+}
+
+TEST_F(ManagerTest, LateAndDuplicateEventsNeverMoveBackwards) {
+  NullLauncher nl;
+  auto& m = make(nl);
+  ASSERT_TRUE(
+      m.start_queue(start_body(R"([{"target":"null-worker","telemetry_id":"w"}])", "wf-order"))
+          .ok());
+  publish_event("wf-order", "w", "loading", 50);
+  EXPECT_EQ(wait_status(m, "wf-order", "loading"), "loading");
+  publish_event("wf-order", "w", "started", 0);   // late
+  publish_event("wf-order", "w", "loading", 40);  // stale count
+  publish_event("wf-order", "w", "finished", 100);
+  EXPECT_EQ(wait_status(m, "wf-order", "finished"), "finished");
+  publish_event("wf-order", "w", "loading", 120);  // after the end
+  publish_event("wf-order", "w", "error", 0);
+  std::this_thread::sleep_for(300ms);
+  auto q = queue(m, "wf-order");
+  EXPECT_EQ(q.at("status"), "finished");
+  EXPECT_EQ(q.at("targets").as_array()[0].at("status"), "finished");
+  EXPECT_EQ(q.at("records_written").as_int64(), 100);
+}
+
+TEST_F(ManagerTest, MalformedEventsAreCountedAndSkipped) {
+  NullLauncher nl;
+  auto& m = make(nl);
+  ASSERT_TRUE(
+      m.start_queue(start_body(R"([{"target":"null-worker","telemetry_id":"w"}])", "wf-bad")).ok());
+  auto p = bus_.producer();
+  ASSERT_TRUE((*p)->produce(sf::bus::kEventsTopic, "k", "{not json").ok());
+  ASSERT_TRUE((*p)->produce(sf::bus::kEventsTopic, "k", R"({"queue_id":"wf-bad"})").ok());
+  publish_event("wf-bad", "w", "finished", 1);
+  EXPECT_EQ(wait_status(m, "wf-bad", "finished"), "finished");
+  EXPECT_NE(metrics_.expose().find("streamforge_manager_events_invalid_total 2"), std::string::npos)
+      << metrics_.expose();
+}
+
+TEST_F(ManagerTest, SilentTargetIsMarkedLost) {
+  NullLauncher nl;
+  sm::ManagerOptions opts;
+  opts.heartbeat_timeout_s = 0.3;
+  auto& m = make(nl, opts);
+  ASSERT_TRUE(
+      m.start_queue(start_body(R"([{"target":"null-worker","telemetry_id":"w"}])", "wf-lost"))
+          .ok());
+  EXPECT_EQ(wait_status(m, "wf-lost", "error", 3s), "error");
+  EXPECT_NE(std::string(queue(m, "wf-lost").at("message").as_string()).find("lost"),
+            std::string::npos);
+}
+
+TEST_F(ManagerTest, WorkerExitWithoutFinalEventIsAnError) {
+  NullLauncher nl;
+  sm::ManagerOptions opts;
+  opts.exit_grace_s = 0.1;
+  auto& m = make(nl, opts);
+  ASSERT_TRUE(
+      m.start_queue(start_body(R"([{"target":"null-worker","telemetry_id":"w"}])", "wf-exit"))
+          .ok());
+  publish_event("wf-exit", "w", "loading", 5);
+  EXPECT_EQ(wait_status(m, "wf-exit", "loading"), "loading");
+  nl.on_exit(sf::launch::ExitInfo{"wf-exit", "w", 137, "exit status 137"});
+  EXPECT_EQ(wait_status(m, "wf-exit", "error", 3s), "error");
+  EXPECT_NE(std::string(queue(m, "wf-exit").at("message").as_string()).find("exit status 137"),
+            std::string::npos);
+}
+
+TEST_F(ManagerTest, RunningQueuesAreInterruptedAfterRestart) {
+  NullLauncher nl;
+  {
+    auto& m = make(nl);
+    ASSERT_TRUE(
+        m.start_queue(start_body(R"([{"target":"null-worker","telemetry_id":"w"}])", "wf-a")).ok());
+    ASSERT_TRUE(
+        m.start_queue(start_body(R"([{"target":"null-worker","telemetry_id":"w"}])", "wf-b")).ok());
+    publish_event("wf-b", "w", "finished", 3);
+    EXPECT_EQ(wait_status(m, "wf-b", "finished"), "finished");
+    manager_->shutdown();
+    manager_.reset();
+  }
+  auto reopened = sf::store::SqliteStateStore::open(dir_);
+  ASSERT_TRUE(reopened.ok());
+  store_ = std::move(*reopened);
+  auto& m2 = make(nl);
+  EXPECT_EQ(m2.queue_count(), 2u);
+  auto a = queue(m2, "wf-a");
+  EXPECT_EQ(a.at("status"), "interrupted");
+  EXPECT_NE(std::string(a.at("message").as_string()).find("manager restarted"), std::string::npos);
+  EXPECT_EQ(status_of(m2, "wf-b"), "finished");
+  auto list = bj::parse(m2.list_json()).at("queues").as_array();
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].at("queue_id"), "wf-a");
+}

@@ -1,0 +1,68 @@
+#include "manager/service.h"
+
+#include <cstdio>
+#include <thread>
+
+#include "base/log.h"
+#include "bus/memory/memory_bus.h"
+#include "http/server.h"
+#include "launch/inproc/inproc_launcher.h"
+#include "manager/api.h"
+#include "metrics/metrics.h"
+#include "store/sqlite/sqlite_state_store.h"
+
+namespace sf::manager {
+
+Status run_service(const ServiceConfig& cfg, const std::atomic<bool>& stop,
+                   const std::string& version) {
+  if (cfg.bus != "memory")
+    return Error(Errc::invalid_argument,
+                 "bus '" + cfg.bus + "' is not supported by this version (use 'memory')", "bus");
+  if (cfg.launcher != "inproc")
+    return Error(Errc::invalid_argument,
+                 "launcher '" + cfg.launcher + "' is not supported by this version (use 'inproc')",
+                 "launcher");
+  Result<Flows> flows = cfg.flows_file.empty() ? Flows::load_string(builtin_test_flows_yaml(),
+                                                                    "built-in test_flows.yaml")
+                                               : Flows::load_file(cfg.flows_file);
+  if (!flows) return flows.error();
+
+  auto store = store::SqliteStateStore::open(cfg.data_dir);
+  if (!store) return store.error();
+
+  metrics::Registry registry;
+  metrics::register_process_metrics(registry);
+  bus::MemoryBus bus;
+  launch::InProcessLauncher launcher(workers::WorkerRegistry::builtin(), bus, &registry);
+  Manager manager(cfg.manager, bus, **store, launcher, std::move(*flows), &registry);
+  SF_TRY(manager.start());
+
+  http::ServerOptions so;
+  so.address = cfg.listen_address;
+  so.port = cfg.port;
+  so.threads = cfg.http_threads;
+  so.bearer_token = cfg.api_token;
+  http::Server server(so);
+  register_api(server, manager, &registry,
+               ApiInfo{version, bus.name(), (*store)->describe(), launcher.name()});
+  if (auto s = server.start(); !s) {
+    manager.shutdown();
+    launcher.shutdown();
+    return s;
+  }
+  log::info("queue-manager listening on " + server.base_url() + " (store " + (*store)->describe() +
+            ", bus memory, launcher inproc" +
+            (cfg.api_token.empty() ? ", no API token" : ", API token required") + ")");
+  std::printf("queue-manager listening on %s\n", server.base_url().c_str());
+  std::fflush(stdout);
+
+  while (!stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+
+  log::info("shutting down");
+  server.stop();
+  launcher.shutdown();  // workers see cancel and send their final events
+  manager.shutdown();
+  return {};
+}
+
+}  // namespace sf::manager

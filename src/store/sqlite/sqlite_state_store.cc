@@ -1,0 +1,631 @@
+#include "store/sqlite/sqlite_state_store.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <iterator>
+#include <limits>
+#include <string_view>
+#include <system_error>
+#include <unordered_map>
+#include <utility>
+
+namespace sf::store {
+namespace {
+
+// How long a statement waits for another process's write lock before failing with
+// Errc::unavailable. Long enough to ride out a CLI user's short transaction.
+constexpr int kBusyTimeoutMs = 5000;
+
+// Forward-only migrations. Entry i takes the schema from version i to i + 1; never edit a
+// released entry, append a new one. Each runs in its own transaction together with the
+// schema_version row that records it.
+struct Migration {
+  const char* description;
+  const char* sql;
+};
+
+constexpr Migration kMigrations[] = {
+    {"workflow state: queues, targets, events", R"sql(
+CREATE TABLE queues (
+  queue_id     TEXT NOT NULL PRIMARY KEY,
+  symbol       TEXT NOT NULL,
+  type         TEXT NOT NULL,
+  time_range   TEXT NOT NULL,
+  status       TEXT NOT NULL,
+  message      TEXT NOT NULL,
+  created_at   REAL NOT NULL,
+  updated_at   REAL NOT NULL,
+  request_json TEXT NOT NULL
+);
+-- list_queues orders by (created_at, rowid); the index carries the rowid.
+CREATE INDEX queues_by_created ON queues(created_at);
+
+CREATE TABLE targets (
+  queue_id        TEXT NOT NULL REFERENCES queues(queue_id) ON DELETE CASCADE,
+  telemetry_id    TEXT NOT NULL,
+  ordinal         INTEGER NOT NULL,  -- position in the start request, then append order
+  target          TEXT NOT NULL,
+  status          TEXT NOT NULL,
+  message         TEXT NOT NULL,
+  records_written INTEGER NOT NULL,
+  updated_at      REAL NOT NULL,
+  config_json     TEXT NOT NULL,
+  PRIMARY KEY (queue_id, telemetry_id)
+);
+CREATE UNIQUE INDEX targets_by_ordinal ON targets(queue_id, ordinal);
+
+CREATE TABLE events (
+  id        INTEGER PRIMARY KEY AUTOINCREMENT,
+  queue_id  TEXT NOT NULL REFERENCES queues(queue_id) ON DELETE CASCADE,
+  timestamp REAL NOT NULL,
+  json      TEXT NOT NULL
+);
+CREATE INDEX events_by_queue ON events(queue_id, id);
+)sql"},
+};
+
+constexpr int kLatestVersion = static_cast<int>(std::size(kMigrations));
+
+// ---- small RAII helpers over the C API -------------------------------------------------
+
+struct DbCloser {
+  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+using DbPtr = std::unique_ptr<sqlite3, DbCloser>;
+
+struct StmtFinalizer {
+  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+};
+using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
+
+Errc errc_of(int rc) {
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return Errc::unavailable;
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+    case SQLITE_PERM:
+      return Errc::io_error;
+    case SQLITE_TOOBIG:
+      return Errc::too_large;
+    case SQLITE_CONSTRAINT:
+      return Errc::invalid_argument;
+    default:
+      return Errc::internal;
+  }
+}
+
+// Builds the error right after the failing call, while sqlite3_errmsg still describes it.
+Error sql_error(sqlite3* db, int rc, std::string_view what) {
+  std::string msg = "sqlite: ";
+  msg += what;
+  msg += ": ";
+  msg += db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  msg += " (";
+  msg += sqlite3_errstr(rc);
+  msg += ")";
+  return Error(errc_of(rc), std::move(msg));
+}
+
+// One use of a cached statement: binds, steps, reads columns, and resets on scope exit so
+// the statement never keeps a read snapshot open between calls.
+class Use {
+ public:
+  explicit Use(sqlite3_stmt* s) : s_(s) {}
+  ~Use() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+  Use(const Use&) = delete;
+  Use& operator=(const Use&) = delete;
+
+  Use& text(int i, std::string_view v) {
+    // A null data pointer would bind SQL NULL; an empty string must stay ''.
+    const char* p = v.data() ? v.data() : "";
+    note(sqlite3_bind_text64(s_, i, p, v.size(), SQLITE_STATIC, SQLITE_UTF8));
+    return *this;
+  }
+  Use& real(int i, double v) {
+    note(sqlite3_bind_double(s_, i, v));
+    return *this;
+  }
+  Use& int64(int i, int64_t v) {
+    note(sqlite3_bind_int64(s_, i, v));
+    return *this;
+  }
+
+  // SQLITE_ROW, SQLITE_DONE or an error code (a failed bind is reported here).
+  int step() { return bind_rc_ != SQLITE_OK ? bind_rc_ : sqlite3_step(s_); }
+
+  std::string col_text(int i) const {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, i));
+    if (p == nullptr) return {};
+    return std::string(p, static_cast<size_t>(sqlite3_column_bytes(s_, i)));
+  }
+  double col_real(int i) const { return sqlite3_column_double(s_, i); }
+  int64_t col_int64(int i) const { return sqlite3_column_int64(s_, i); }
+
+ private:
+  void note(int rc) {
+    if (bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+  }
+  sqlite3_stmt* s_;
+  int bind_rc_ = SQLITE_OK;
+};
+
+// Runs one or more statements without results (set-up and migrations only).
+Status exec(sqlite3* db, const char* sql, std::string_view what) {
+  char* err = nullptr;
+  int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
+  sqlite3_free(err);  // sqlite3_errmsg still holds the message
+  if (rc != SQLITE_OK) return sql_error(db, rc, what);
+  return ok_status();
+}
+
+// A single-row, single-column query (pragmas, version lookups).
+Result<std::string> query_one(sqlite3* db, const char* sql, std::string_view what) {
+  sqlite3_stmt* raw = nullptr;
+  int rc = sqlite3_prepare_v2(db, sql, -1, &raw, nullptr);
+  StmtPtr stmt(raw);
+  if (rc != SQLITE_OK) return sql_error(db, rc, what);
+  Use use(stmt.get());
+  rc = use.step();
+  if (rc == SQLITE_ROW) return use.col_text(0);
+  if (rc == SQLITE_DONE) return std::string();
+  return sql_error(db, rc, what);
+}
+
+double now_seconds() {
+  using namespace std::chrono;
+  return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
+int64_t clamp_to_int64(size_t n) {
+  constexpr auto kMax = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+  return static_cast<int64_t>(std::min<uint64_t>(n, kMax));
+}
+
+// Applies pending migrations, one transaction each. Re-reads the version inside every
+// transaction so two processes opening the same new file do not both migrate.
+Status migrate(sqlite3* db, const std::string& path) {
+  for (;;) {
+    if (auto s = exec(db, "BEGIN IMMEDIATE", "begin migration"); !s) return s;
+    auto fail = [&](Error e) -> Status {
+      if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+      return e;
+    };
+    if (auto s = exec(db,
+                      "CREATE TABLE IF NOT EXISTS schema_version ("
+                      " version INTEGER PRIMARY KEY,"
+                      " applied_at REAL NOT NULL,"
+                      " description TEXT NOT NULL)",
+                      "create schema_version");
+        !s) {
+      return fail(s.error());
+    }
+    auto v = query_one(db, "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+                       "read schema version");
+    if (!v) return fail(v.error());
+    const int current = std::stoi(*v);
+    if (current > kLatestVersion) {
+      return fail(Error(Errc::invalid_argument,
+                        "sqlite: " + path + " has schema version " + std::to_string(current) +
+                            ", newer than this build supports (" + std::to_string(kLatestVersion) +
+                            "); run a newer streamforge or use another data directory"));
+    }
+    if (current == kLatestVersion) {
+      return exec(db, "COMMIT", "commit migration check");
+    }
+    const Migration& m = kMigrations[current];
+    if (auto s = exec(db, m.sql, "migrate to schema version " + std::to_string(current + 1)); !s) {
+      return fail(s.error());
+    }
+    {
+      sqlite3_stmt* raw = nullptr;
+      int rc = sqlite3_prepare_v2(
+          db, "INSERT INTO schema_version(version, applied_at, description) VALUES(?1, ?2, ?3)", -1,
+          &raw, nullptr);
+      StmtPtr stmt(raw);
+      if (rc != SQLITE_OK) return fail(sql_error(db, rc, "record schema version"));
+      Use use(stmt.get());
+      use.int64(1, current + 1).real(2, now_seconds()).text(3, m.description);
+      rc = use.step();
+      if (rc != SQLITE_DONE) return fail(sql_error(db, rc, "record schema version"));
+    }
+    if (auto s = exec(db, "COMMIT", "commit migration"); !s) return fail(s.error());
+  }
+}
+
+}  // namespace
+
+// ---- cached statements ------------------------------------------------------------------
+
+struct SqliteStateStore::Statements {
+  StmtPtr begin_read;
+  StmtPtr begin_write;
+  StmtPtr commit;
+  StmtPtr rollback;
+  StmtPtr insert_queue;
+  StmtPtr insert_target;
+  StmtPtr select_queue;
+  StmtPtr select_targets_of;
+  StmtPtr select_all_queues;
+  StmtPtr select_all_targets;
+  StmtPtr update_queue;
+  StmtPtr upsert_target;
+  StmtPtr insert_event;
+  StmtPtr recent_events;
+  StmtPtr trim_events;
+};
+
+namespace {
+
+// Queue and target column lists shared by the SELECTs and the row readers below.
+#define SF_QUEUE_COLUMNS \
+  "queue_id, symbol, type, time_range, status, message, created_at, updated_at, request_json"
+#define SF_TARGET_COLUMNS \
+  "queue_id, telemetry_id, target, status, message, records_written, updated_at, config_json"
+
+QueueState read_queue(const Use& u) {
+  QueueState q;
+  q.queue_id = u.col_text(0);
+  q.symbol = u.col_text(1);
+  q.type = u.col_text(2);
+  q.time_range = u.col_text(3);
+  q.status = u.col_text(4);
+  q.message = u.col_text(5);
+  q.created_at = u.col_real(6);
+  q.updated_at = u.col_real(7);
+  q.request_json = u.col_text(8);
+  return q;
+}
+
+// Column 0 (queue_id) is read by the caller, which needs it to place the target.
+TargetState read_target(const Use& u) {
+  TargetState t;
+  t.telemetry_id = u.col_text(1);
+  t.target = u.col_text(2);
+  t.status = u.col_text(3);
+  t.message = u.col_text(4);
+  t.records_written = u.col_int64(5);
+  t.updated_at = u.col_real(6);
+  t.config_json = u.col_text(7);
+  return t;
+}
+
+// BEGIN ... COMMIT with rollback on every other exit path. `db` is checked for an open
+// transaction before rolling back because some errors (I/O, full disk) already rolled back.
+class Txn {
+ public:
+  Txn(sqlite3* db, sqlite3_stmt* rollback) : db_(db), rollback_(rollback) {}
+  ~Txn() {
+    if (open_ && !sqlite3_get_autocommit(db_)) {
+      Use u(rollback_);
+      u.step();
+    }
+  }
+  Txn(const Txn&) = delete;
+  Txn& operator=(const Txn&) = delete;
+
+  Status begin(sqlite3_stmt* begin_stmt) {
+    Use u(begin_stmt);
+    int rc = u.step();
+    if (rc != SQLITE_DONE) return sql_error(db_, rc, "begin transaction");
+    open_ = true;
+    return ok_status();
+  }
+  Status commit(sqlite3_stmt* commit_stmt) {
+    Use u(commit_stmt);
+    int rc = u.step();
+    if (rc != SQLITE_DONE) return sql_error(db_, rc, "commit");
+    open_ = false;
+    return ok_status();
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* rollback_;
+  bool open_ = false;
+};
+
+}  // namespace
+
+int SqliteStateStore::schema_version() { return kLatestVersion; }
+
+Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::open(const std::string& data_dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(data_dir, ec);
+  if (ec) {
+    return Error(Errc::io_error,
+                 "sqlite: cannot create data directory " + data_dir + ": " + ec.message());
+  }
+  fs::path abs = fs::absolute(fs::path(data_dir) / kFileName, ec);
+  if (ec) return Error(Errc::io_error, "sqlite: cannot resolve " + data_dir + ": " + ec.message());
+  const std::string path = abs.lexically_normal().string();
+
+  sqlite3* raw = nullptr;
+  // NOMUTEX: the store serialises every use of the connection itself.
+  int rc =
+      sqlite3_open_v2(path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  DbPtr db(raw);  // closes even a failed open
+  if (rc != SQLITE_OK) return sql_error(raw, rc, "open " + path);
+  sqlite3_extended_result_codes(db.get(), 1);
+  sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
+
+  // WAL: readers (CLI, other processes) never block the writer. The first statement is
+  // also what detects a file that is not a database.
+  auto mode = query_one(db.get(), "PRAGMA journal_mode=WAL", "set journal_mode on " + path);
+  if (!mode) return mode.error();
+  if (*mode != "wal") {
+    return Error(Errc::io_error,
+                 "sqlite: " + path + " refused WAL mode (journal_mode=" + *mode + ")");
+  }
+  // NORMAL is durable across application crashes in WAL mode; a power loss may drop the
+  // last transactions but never corrupts the file.
+  if (auto s =
+          exec(db.get(), "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON", "configure " + path);
+      !s) {
+    return s.error();
+  }
+  if (auto s = migrate(db.get(), path); !s) return s.error();
+
+  std::unique_ptr<SqliteStateStore> store(new SqliteStateStore(db.release(), path));
+  if (auto s = store->prepare_statements(); !s) return s.error();
+  return store;
+}
+
+SqliteStateStore::SqliteStateStore(sqlite3* db, std::string path)
+    : db_(db), path_(std::move(path)), stmts_(std::make_unique<Statements>()) {}
+
+SqliteStateStore::~SqliteStateStore() {
+  std::lock_guard lock(mu_);
+  stmts_.reset();  // finalize before close
+  // Lets the query planner refresh statistics it found useful during this session.
+  sqlite3_exec(db_, "PRAGMA optimize", nullptr, nullptr, nullptr);
+  sqlite3_close_v2(db_);
+}
+
+Status SqliteStateStore::prepare_statements() {
+  struct Entry {
+    StmtPtr* slot;
+    const char* sql;
+  };
+  Statements& s = *stmts_;
+  const Entry entries[] = {
+      {&s.begin_read, "BEGIN"},
+      // IMMEDIATE takes the write lock up front, so a busy database fails at BEGIN (after
+      // the busy timeout) instead of part-way through a batch.
+      {&s.begin_write, "BEGIN IMMEDIATE"},
+      {&s.commit, "COMMIT"},
+      {&s.rollback, "ROLLBACK"},
+      {&s.insert_queue,
+       "INSERT INTO queues(" SF_QUEUE_COLUMNS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"},
+      {&s.insert_target,
+       "INSERT INTO targets(queue_id, telemetry_id, ordinal, target, status, message,"
+       " records_written, updated_at, config_json) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"},
+      {&s.select_queue, "SELECT " SF_QUEUE_COLUMNS " FROM queues WHERE queue_id = ?1"},
+      {&s.select_targets_of,
+       "SELECT " SF_TARGET_COLUMNS " FROM targets WHERE queue_id = ?1 ORDER BY ordinal"},
+      {&s.select_all_queues, "SELECT " SF_QUEUE_COLUMNS " FROM queues ORDER BY created_at, rowid"},
+      {&s.select_all_targets,
+       "SELECT " SF_TARGET_COLUMNS " FROM targets ORDER BY queue_id, ordinal"},
+      {&s.update_queue,
+       "UPDATE queues SET status = ?2, message = ?3, updated_at = ?4 WHERE queue_id = ?1"},
+      // The SELECT ... WHERE EXISTS skips targets of unknown queues (the contract ignores
+      // them) instead of failing the batch on the foreign key. A new target goes after the
+      // queue's existing ones; an existing target keeps its position.
+      {&s.upsert_target,
+       "INSERT INTO targets(queue_id, telemetry_id, ordinal, target, status, message,"
+       " records_written, updated_at, config_json)"
+       " SELECT ?1, ?2, (SELECT COALESCE(MAX(ordinal) + 1, 0) FROM targets WHERE queue_id = ?1),"
+       " ?3, ?4, ?5, ?6, ?7, ?8"
+       " WHERE EXISTS (SELECT 1 FROM queues WHERE queue_id = ?1)"
+       " ON CONFLICT(queue_id, telemetry_id) DO UPDATE SET"
+       " target = excluded.target, status = excluded.status, message = excluded.message,"
+       " records_written = excluded.records_written, updated_at = excluded.updated_at,"
+       " config_json = excluded.config_json"},
+      {&s.insert_event,
+       "INSERT INTO events(queue_id, timestamp, json) SELECT ?1, ?2, ?3"
+       " WHERE EXISTS (SELECT 1 FROM queues WHERE queue_id = ?1)"},
+      {&s.recent_events,
+       "SELECT queue_id, timestamp, json FROM ("
+       " SELECT id, queue_id, timestamp, json FROM events WHERE queue_id = ?1"
+       " ORDER BY id DESC LIMIT ?2) ORDER BY id"},
+      // Deletes everything at or below the (keep+1)-th newest id; no-op when there are
+      // `keep` or fewer events (the subquery is NULL).
+      {&s.trim_events,
+       "DELETE FROM events WHERE queue_id = ?1 AND id <= ("
+       " SELECT id FROM events WHERE queue_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)"},
+  };
+  for (const Entry& e : entries) {
+    sqlite3_stmt* raw = nullptr;
+    int rc = sqlite3_prepare_v3(db_, e.sql, -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
+    e.slot->reset(raw);
+    if (rc != SQLITE_OK) return sql_error(db_, rc, std::string("prepare: ") + e.sql);
+  }
+  return ok_status();
+}
+
+Status SqliteStateStore::create_queue(const QueueState& q) {
+  std::lock_guard lock(mu_);
+  Statements& s = *stmts_;
+  Txn txn(db_, s.rollback.get());
+  if (auto st = txn.begin(s.begin_write.get()); !st) return st;
+  {
+    Use u(s.insert_queue.get());
+    u.text(1, q.queue_id)
+        .text(2, q.symbol)
+        .text(3, q.type)
+        .text(4, q.time_range)
+        .text(5, q.status)
+        .text(6, q.message)
+        .real(7, q.created_at)
+        .real(8, q.updated_at)
+        .text(9, q.request_json);
+    int rc = u.step();
+    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+      return Error(Errc::already_exists, "queue " + q.queue_id + " already exists", "queue_id");
+    }
+    if (rc != SQLITE_DONE) return sql_error(db_, rc, "insert queue " + q.queue_id);
+  }
+  for (size_t i = 0; i < q.targets.size(); ++i) {
+    const TargetState& t = q.targets[i];
+    Use u(s.insert_target.get());
+    u.text(1, q.queue_id)
+        .text(2, t.telemetry_id)
+        .int64(3, static_cast<int64_t>(i))
+        .text(4, t.target)
+        .text(5, t.status)
+        .text(6, t.message)
+        .int64(7, t.records_written)
+        .real(8, t.updated_at)
+        .text(9, t.config_json);
+    int rc = u.step();
+    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+      return Error(Errc::invalid_argument,
+                   "queue " + q.queue_id + ": duplicate telemetry_id " + t.telemetry_id, "targets");
+    }
+    if (rc != SQLITE_DONE) return sql_error(db_, rc, "insert target " + t.telemetry_id);
+  }
+  return txn.commit(s.commit.get());
+}
+
+Result<QueueState> SqliteStateStore::get_queue(const std::string& queue_id) {
+  std::lock_guard lock(mu_);
+  Statements& s = *stmts_;
+  // A read transaction so the queue and its targets come from one snapshot.
+  Txn txn(db_, s.rollback.get());
+  if (auto st = txn.begin(s.begin_read.get()); !st) return st.error();
+  QueueState q;
+  {
+    Use u(s.select_queue.get());
+    u.text(1, queue_id);
+    int rc = u.step();
+    if (rc == SQLITE_DONE) return Error(Errc::not_found, "queue " + queue_id + " not found");
+    if (rc != SQLITE_ROW) return sql_error(db_, rc, "select queue " + queue_id);
+    q = read_queue(u);
+  }
+  {
+    Use u(s.select_targets_of.get());
+    u.text(1, queue_id);
+    int rc;
+    while ((rc = u.step()) == SQLITE_ROW) q.targets.push_back(read_target(u));
+    if (rc != SQLITE_DONE) return sql_error(db_, rc, "select targets of " + queue_id);
+  }
+  if (auto st = txn.commit(s.commit.get()); !st) return st.error();
+  return q;
+}
+
+Result<std::vector<QueueState>> SqliteStateStore::list_queues() {
+  std::lock_guard lock(mu_);
+  Statements& s = *stmts_;
+  Txn txn(db_, s.rollback.get());
+  if (auto st = txn.begin(s.begin_read.get()); !st) return st.error();
+  // Two scans joined in memory: one query per queue would be 10,000 round trips.
+  std::vector<QueueState> queues;
+  std::unordered_map<std::string_view, size_t> index;  // views into queues[i].queue_id
+  {
+    Use u(s.select_all_queues.get());
+    int rc;
+    while ((rc = u.step()) == SQLITE_ROW) queues.push_back(read_queue(u));
+    if (rc != SQLITE_DONE) return sql_error(db_, rc, "select queues");
+  }
+  index.reserve(queues.size());
+  for (size_t i = 0; i < queues.size(); ++i) index.emplace(queues[i].queue_id, i);
+  {
+    Use u(s.select_all_targets.get());
+    std::string current_id;  // rows arrive grouped by queue_id; look each group up once
+    QueueState* current = nullptr;
+    int rc;
+    while ((rc = u.step()) == SQLITE_ROW) {
+      std::string qid = u.col_text(0);
+      if (current == nullptr || qid != current_id) {
+        auto it = index.find(qid);
+        // Unreachable with the foreign key; tolerate rather than crash.
+        current = it == index.end() ? nullptr : &queues[it->second];
+        current_id = std::move(qid);
+      }
+      if (current != nullptr) current->targets.push_back(read_target(u));
+    }
+    if (rc != SQLITE_DONE) return sql_error(db_, rc, "select targets");
+  }
+  if (auto st = txn.commit(s.commit.get()); !st) return st.error();
+  return queues;
+}
+
+Status SqliteStateStore::apply(const StateBatch& batch) {
+  if (batch.queue_updates.empty() && batch.target_updates.empty() && batch.events.empty()) {
+    return ok_status();
+  }
+  std::lock_guard lock(mu_);
+  Statements& s = *stmts_;
+  Txn txn(db_, s.rollback.get());
+  if (auto st = txn.begin(s.begin_write.get()); !st) return st;
+  for (const QueueState& q : batch.queue_updates) {
+    Use u(s.update_queue.get());
+    u.text(1, q.queue_id).text(2, q.status).text(3, q.message).real(4, q.updated_at);
+    int rc = u.step();
+    if (rc != SQLITE_DONE) return sql_error(db_, rc, "update queue " + q.queue_id);
+  }
+  for (const auto& [queue_id, t] : batch.target_updates) {
+    Use u(s.upsert_target.get());
+    u.text(1, queue_id)
+        .text(2, t.telemetry_id)
+        .text(3, t.target)
+        .text(4, t.status)
+        .text(5, t.message)
+        .int64(6, t.records_written)
+        .real(7, t.updated_at)
+        .text(8, t.config_json);
+    int rc = u.step();
+    if (rc != SQLITE_DONE) {
+      return sql_error(db_, rc, "upsert target " + queue_id + "/" + t.telemetry_id);
+    }
+  }
+  for (const StoredEvent& e : batch.events) {
+    Use u(s.insert_event.get());
+    u.text(1, e.queue_id).real(2, e.timestamp).text(3, e.json);
+    int rc = u.step();
+    if (rc != SQLITE_DONE) return sql_error(db_, rc, "insert event for " + e.queue_id);
+  }
+  return txn.commit(s.commit.get());
+}
+
+Result<std::vector<StoredEvent>> SqliteStateStore::recent_events(const std::string& queue_id,
+                                                                 size_t limit) {
+  std::vector<StoredEvent> out;
+  if (limit == 0) return out;
+  std::lock_guard lock(mu_);
+  Use u(stmts_->recent_events.get());
+  u.text(1, queue_id).int64(2, clamp_to_int64(limit));
+  int rc;
+  while ((rc = u.step()) == SQLITE_ROW) {
+    out.push_back(StoredEvent{u.col_text(0), u.col_real(1), u.col_text(2)});
+  }
+  if (rc != SQLITE_DONE) return sql_error(db_, rc, "select events of " + queue_id);
+  return out;
+}
+
+Status SqliteStateStore::trim_events(const std::string& queue_id, size_t keep) {
+  std::lock_guard lock(mu_);
+  Use u(stmts_->trim_events.get());
+  u.text(1, queue_id).int64(2, clamp_to_int64(keep));
+  int rc = u.step();
+  if (rc != SQLITE_DONE) return sql_error(db_, rc, "trim events of " + queue_id);
+  return ok_status();
+}
+
+std::string SqliteStateStore::describe() const { return "sqlite:" + path_; }
+
+}  // namespace sf::store

@@ -1,0 +1,157 @@
+// The worker runtime shared by every worker role (dummy-service now; loaders and
+// connectors later): configuration from environment-style variables, the control channel
+// on `queue-control`, telemetry on `queue-events`, and the registry of runnable roles.
+//
+// A worker's life: read WorkerConfig from its Env; open the ControlChannel at the offset
+// the manager passed (so a command published before the worker started is still seen);
+// wait for its `start` command; work while sending telemetry; end with exactly one of
+// finished / error / interrupted; return the process exit code (0 only for finished).
+#pragma once
+
+#include <atomic>
+#include <boost/json.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/env.h"
+#include "base/result.h"
+#include "bus/bus.h"
+#include "protocol/messages.h"
+
+namespace sf::metrics {
+class Registry;
+}
+
+namespace sf::workers {
+
+// Names of the variables a worker reads (docs/workers.md lists them with examples).
+namespace env_names {
+inline constexpr const char* kQueueId = "QUEUE_ID";
+inline constexpr const char* kTarget = "TARGET";
+inline constexpr const char* kTelemetryId = "TELEMETRY_ID";
+inline constexpr const char* kSymbol = "SYMBOL";
+inline constexpr const char* kType = "TYPE";
+inline constexpr const char* kTimeRange = "TIME_RANGE";
+inline constexpr const char* kKafkaTopic = "KAFKA_TOPIC";
+inline constexpr const char* kCollectionName = "COLLECTION_NAME";
+inline constexpr const char* kImage = "IMAGE";
+inline constexpr const char* kControlTopic = "QUEUE_CONTROL_TOPIC";
+inline constexpr const char* kEventsTopic = "QUEUE_EVENTS_TOPIC";
+inline constexpr const char* kControlOffset = "CONTROL_OFFSET";
+inline constexpr const char* kTargetParams = "TARGET_PARAMS";  // JSON object
+inline constexpr const char* kStartTimeoutS = "START_TIMEOUT_S";
+}  // namespace env_names
+
+struct WorkerConfig {
+  std::string queue_id;
+  std::string target;
+  std::string telemetry_id;
+  std::optional<std::string> symbol, type, time_range, kafka_topic, collection_name, image;
+  std::string control_topic = bus::kControlTopic;
+  std::string events_topic = bus::kEventsTopic;
+  int64_t control_offset = 0;   // where to start reading queue-control
+  double start_timeout_s = 30;  // give up if no start command arrives by then
+  boost::json::object params;   // the target's extra settings (TARGET_PARAMS)
+
+  // Strict: missing required variables or malformed values name the variable.
+  static Result<WorkerConfig> from_env(const Env& env);
+  Env to_env() const;
+};
+
+// Everything a worker gets from whoever runs it.
+struct WorkerContext {
+  Env env;
+  bus::Bus* bus = nullptr;
+  metrics::Registry* metrics = nullptr;  // may be null (no metrics)
+  const Clock* clock = &SystemClock::instance();
+  // Set by the launcher to end the worker forcibly (after a stop grace period).
+  std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
+};
+
+// Returns the exit code: 0 finished, 1 error, 2 interrupted, 3 bad configuration.
+using WorkerFn = std::function<int(WorkerContext&)>;
+inline constexpr int kExitFinished = 0;
+inline constexpr int kExitError = 1;
+inline constexpr int kExitInterrupted = 2;
+inline constexpr int kExitBadConfig = 3;
+
+// Sends this worker's events to `queue-events`. Thread-safe.
+class Telemetry {
+ public:
+  Telemetry(bus::Producer& producer, const WorkerConfig& cfg, const Clock& clock)
+      : producer_(producer), cfg_(cfg), clock_(clock) {}
+  Status send(protocol::RunStatus status, std::string message,
+              std::optional<int64_t> records_written = std::nullopt);
+
+ private:
+  bus::Producer& producer_;
+  const WorkerConfig& cfg_;
+  const Clock& clock_;
+};
+
+// Reads `queue-control` from the configured offset on a background thread and keeps the
+// commands addressed to this worker: start, stop (for its queue, or for it by
+// telemetry_id), ping (answered with a pong event at once). Thread-safe accessors.
+class ControlChannel {
+ public:
+  ControlChannel(bus::Bus& bus, const WorkerConfig& cfg, Telemetry& telemetry);
+  ~ControlChannel();
+  Status open();
+  // Waits for this worker's start command. Errc::timeout after `timeout`, Errc::closed if
+  // a stop (or cancel) came first.
+  Result<protocol::Command> wait_for_start(std::chrono::milliseconds timeout,
+                                           const std::atomic<bool>& cancel);
+  bool stop_requested() const { return stop_.load(); }
+  // Sleeps up to `d`, waking early on stop. Returns stop_requested().
+  bool wait_stop_for(std::chrono::milliseconds d);
+  void close();
+
+ private:
+  bool addressed_to_me(const protocol::Command& c) const;
+  void run();
+
+  bus::Bus& bus_;
+  const WorkerConfig& cfg_;
+  Telemetry& telemetry_;
+  std::unique_ptr<bus::Reader> reader_;
+  std::thread thread_;
+  std::atomic<bool> closing_{false};
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::optional<protocol::Command> start_;
+};
+
+// Runnable worker roles by target name. Thread-safe after start-up registration.
+class WorkerRegistry {
+ public:
+  // `validate` checks the role's settings (TARGET_PARAMS) before launch; may be empty.
+  using Validator = std::function<Status(const boost::json::object&)>;
+  void add(const std::string& target, WorkerFn fn, Validator validate = {});
+  Status validate(const std::string& target, const boost::json::object& settings) const;
+  const WorkerFn* find(const std::string& target) const;
+  std::vector<std::string> targets() const;
+  // The registry with every built-in role (dummy-service, ...).
+  static WorkerRegistry builtin();
+
+ private:
+  std::map<std::string, WorkerFn> fns_;
+  std::map<std::string, Validator> validators_;
+};
+
+// Runs a worker end to end with the common life cycle; `work` does the role's job once the
+// start command arrived. Used by every role.
+int run_worker(WorkerContext& ctx, const char* role,
+               const std::function<int(WorkerContext&, const WorkerConfig&, ControlChannel&,
+                                       Telemetry&)>& work);
+
+}  // namespace sf::workers
