@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -241,10 +242,13 @@ class Progress {
       for (const auto& id : order_) std::printf("\x1b[2K%s\n", line(targets_[id]).c_str());
       drawn_ = true;
     } else {
+      // Not a terminal: print on every status change and at most once a second otherwise.
       std::string snapshot = queue_status;
       for (const auto& id : order_) snapshot += "|" + targets_[id].status;
-      if (!force && snapshot == last_) return;
+      auto now = std::chrono::steady_clock::now();
+      if (!force && snapshot == last_ && now - last_print_ < std::chrono::seconds(1)) return;
       last_ = snapshot;
+      last_print_ = now;
       std::printf("queue: %s\n", queue_status.c_str());
       for (const auto& id : order_) std::printf("  %s\n", line(targets_[id]).c_str());
     }
@@ -276,6 +280,7 @@ class Progress {
 
   bool tty_;
   bool drawn_ = false;
+  std::chrono::steady_clock::time_point last_print_{};
   std::string last_;
   std::vector<std::string> order_;
   std::map<std::string, TargetView> targets_;
