@@ -1,0 +1,426 @@
+#include "http/client.h"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/url/parse.hpp>
+
+#include "base/log.h"
+
+namespace sf::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace websocket = boost::beast::websocket;
+using tcp = boost::asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; };
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
+template <typename S>
+std::string str(const S& s) {
+  return std::string(s.data(), s.size());
+}
+
+// Where a base URL points. TLS will add a `tls` flag here and an ssl::stream in the
+// transport; the request/response code is written against the stream type.
+struct Endpoint {
+  std::string host;         // for resolving/connecting (IPv6 without brackets)
+  std::string port;         // numeric string
+  std::string host_header;  // "host:port" as written in the URL
+  std::string prefix;       // base path without trailing '/', may be empty
+  std::string display;      // scheme://host:port, redacted, for messages
+};
+
+Result<Endpoint> parse_base_url(std::string_view url, bool websocket_ok) {
+  std::string shown = log::redact_url(url);
+  auto u = boost::urls::parse_absolute_uri(url);
+  if (!u) {
+    return Error(Errc::invalid_argument, "invalid base URL '" + shown + "': " + u.error().message(),
+                 "base_url");
+  }
+  std::string scheme = str(u->scheme());
+  for (auto& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (scheme == "https" || scheme == "wss") {
+    return Error(Errc::invalid_argument,
+                 "invalid base URL '" + shown + "': https is not supported yet", "base_url");
+  }
+  if (scheme != "http" && !(websocket_ok && scheme == "ws")) {
+    return Error(Errc::invalid_argument, "invalid base URL '" + shown + "': scheme must be http",
+                 "base_url");
+  }
+  Endpoint ep;
+  ep.host = u->host_address();
+  if (!u->has_authority() || ep.host.empty()) {
+    return Error(Errc::invalid_argument, "invalid base URL '" + shown + "': no host", "base_url");
+  }
+  if (u->has_query() || u->has_fragment()) {
+    return Error(Errc::invalid_argument,
+                 "invalid base URL '" + shown + "': must not have a query or fragment", "base_url");
+  }
+  ep.port = u->has_port() && !u->port().empty() ? str(u->port()) : "80";
+  ep.host_header = str(u->encoded_host_and_port());
+  ep.prefix = str(u->encoded_path());
+  while (!ep.prefix.empty() && ep.prefix.back() == '/') ep.prefix.pop_back();
+  ep.display = log::redact_url("http://" + ep.host_header);
+  return ep;
+}
+
+// Runs ioc until `done` or the deadline; false if the deadline passed first.
+bool run_until(asio::io_context& ioc, const bool& done, Clock::time_point deadline) {
+  ioc.restart();
+  while (!done) {
+    if (ioc.run_one_until(deadline) == 0) break;
+  }
+  return done;
+}
+
+// Resolves host:port. Numeric addresses need no lookup; names use the system resolver,
+// which cannot be interrupted, so a slow DNS server may overrun the deadline.
+Result<tcp::resolver::results_type> resolve(asio::io_context& ioc, const Endpoint& ep) {
+  tcp::resolver resolver(ioc);
+  beast::error_code ec;
+  auto results = resolver.resolve(ep.host, ep.port, ec);
+  if (ec) {
+    return Error(Errc::unavailable,
+                 "cannot connect to " + ep.display + ": cannot resolve host: " + ec.message());
+  }
+  return results;
+}
+
+Status connect_stream(asio::io_context& ioc, beast::tcp_stream& stream, const Endpoint& ep,
+                      Clock::time_point deadline) {
+  auto results = resolve(ioc, ep);
+  if (!results) return results.error();
+  beast::error_code ec;
+  stream.expires_at(deadline);
+  stream.async_connect(*results, [&](beast::error_code e, const tcp::endpoint&) { ec = e; });
+  ioc.restart();
+  ioc.run();
+  stream.expires_never();
+  if (ec == beast::error::timeout) {
+    return Error(Errc::timeout, "cannot connect to " + ep.display + ": timed out");
+  }
+  if (ec) return Error(Errc::unavailable, "cannot connect to " + ep.display + ": " + ec.message());
+  stream.socket().set_option(tcp::no_delay(true), ec);
+  return ok_status();
+}
+
+long long ms(std::chrono::milliseconds d) { return static_cast<long long>(d.count()); }
+
+}  // namespace
+
+std::string_view ClientResponse::header(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (iequals(k, name)) return v;
+  }
+  return {};
+}
+
+// ---------------------------------------------------------------------------------------
+// Client
+
+struct Client::Impl {
+  std::string base_url;
+  std::string token;
+  std::chrono::milliseconds timeout;
+  Result<Endpoint> endpoint;
+  asio::io_context ioc;
+  std::optional<beast::tcp_stream> stream;
+  beast::flat_buffer buffer;
+
+  Impl(std::string url, std::string tok, std::chrono::milliseconds t)
+      : base_url(std::move(url)),
+        token(std::move(tok)),
+        timeout(t),
+        endpoint(parse_base_url(base_url, false)) {}
+
+  void drop() {
+    if (stream) {
+      beast::error_code ec;
+      stream->socket().shutdown(tcp::socket::shutdown_both, ec);
+      stream->close();
+      stream.reset();
+    }
+    buffer.clear();
+  }
+
+  // One write + read on the current connection.
+  beast::error_code exchange(bhttp::request<bhttp::string_body>& req,
+                             bhttp::response<bhttp::string_body>* res, Clock::time_point deadline) {
+    beast::error_code ec;
+    stream->expires_at(deadline);
+    bhttp::async_write(*stream, req, [&](beast::error_code e, size_t) { ec = e; });
+    ioc.restart();
+    ioc.run();
+    if (ec) return ec;
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.body_limit(std::uint64_t{256} << 20);
+    bhttp::async_read(*stream, buffer, parser, [&](beast::error_code e, size_t) { ec = e; });
+    ioc.restart();
+    ioc.run();
+    stream->expires_never();
+    if (!ec) *res = parser.release();
+    return ec;
+  }
+};
+
+Client::Client(std::string base_url, std::string bearer_token, std::chrono::milliseconds timeout)
+    : impl_(std::make_unique<Impl>(std::move(base_url), std::move(bearer_token), timeout)) {}
+Client::~Client() = default;
+Client::Client(Client&&) noexcept = default;
+Client& Client::operator=(Client&&) noexcept = default;
+
+const std::string& Client::base_url() const { return impl_->base_url; }
+
+void Client::disconnect() { impl_->drop(); }
+
+Result<ClientResponse> Client::request(std::string_view method, std::string_view path_and_query,
+                                       std::string_view body, std::string_view content_type) {
+  Impl& s = *impl_;
+  if (!s.endpoint) return s.endpoint.error();
+  const Endpoint& ep = *s.endpoint;
+  std::string path(path_and_query);
+  if (path.empty() || path.front() != '/') path.insert(path.begin(), '/');
+  std::string what = std::string(method) + " " + log::redact_url(ep.display + ep.prefix + path);
+  auto deadline = Clock::now() + s.timeout;
+
+  bhttp::request<bhttp::string_body> req;
+  req.method_string(method);
+  req.target(ep.prefix + path);
+  req.version(11);
+  req.set(bhttp::field::host, ep.host_header);
+  req.set(bhttp::field::user_agent, "streamforge");
+  if (!s.token.empty()) req.set(bhttp::field::authorization, "Bearer " + s.token);
+  if (!body.empty()) {
+    req.set(bhttp::field::content_type, content_type);
+    req.body() = std::string(body);
+  }
+  req.prepare_payload();
+
+  bhttp::response<bhttp::string_body> res;
+  for (int attempt = 0;; ++attempt) {
+    bool reused = s.stream.has_value();
+    if (!reused) {
+      s.stream.emplace(s.ioc);
+      Status st = connect_stream(s.ioc, *s.stream, ep, deadline);
+      if (!st.ok()) {
+        s.drop();
+        return st.error();
+      }
+    }
+    beast::error_code ec = s.exchange(req, &res, deadline);
+    if (!ec) break;
+    s.drop();
+    // A kept-alive connection the server closed while idle fails at once with EOF or a
+    // reset, before any response byte: that request was not processed, so resend once.
+    bool stale = ec == bhttp::error::end_of_stream || ec == asio::error::connection_reset ||
+                 ec == asio::error::broken_pipe || ec == asio::error::eof;
+    if (reused && stale && attempt == 0) continue;
+    if (ec == beast::error::timeout) {
+      return Error(Errc::timeout,
+                   what + ": timed out after " + std::to_string(ms(s.timeout)) + " ms");
+    }
+    return Error(Errc::io_error, what + ": " + ec.message());
+  }
+  if (!res.keep_alive()) s.drop();
+
+  ClientResponse out;
+  out.status = static_cast<int>(res.result_int());
+  for (const auto& f : res) out.headers.emplace_back(f.name_string(), f.value());
+  out.body = std::move(res.body());
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// WsClient
+
+struct WsClient::Impl {
+  asio::io_context ioc;
+  std::optional<websocket::stream<beast::tcp_stream>> ws;
+  std::string url;  // redacted, for messages
+  bool open = false;
+  beast::flat_buffer rbuf;
+  bool read_pending = false;
+  bool read_done = false;
+  beast::error_code read_ec;
+
+  void teardown() {
+    if (ws) {
+      beast::get_lowest_layer(*ws).close();
+      // Destroying the stream also cancels its handshake/close timer, which may otherwise
+      // stay armed for the whole handshake timeout; pending operations then complete with
+      // operation_aborted. Let them run: their handlers refer to this object.
+      ws.reset();
+      ioc.restart();
+      ioc.run();
+    }
+    open = false;
+    read_pending = false;
+    read_done = false;
+    rbuf.clear();
+  }
+};
+
+WsClient::WsClient() : impl_(std::make_unique<Impl>()) {}
+WsClient::~WsClient() {
+  if (impl_) close();
+}
+WsClient::WsClient(WsClient&&) noexcept = default;
+WsClient& WsClient::operator=(WsClient&& o) noexcept {
+  if (this != &o) {
+    if (impl_) close();
+    impl_ = std::move(o.impl_);
+  }
+  return *this;
+}
+
+bool WsClient::is_open() const { return impl_ && impl_->open; }
+
+Status WsClient::connect(std::string_view base_url, std::string_view path_and_query,
+                         std::string_view bearer_token, std::chrono::milliseconds timeout) {
+  if (!impl_) impl_ = std::make_unique<Impl>();
+  Impl& s = *impl_;
+  close();
+  auto ep = parse_base_url(base_url, true);
+  if (!ep) return ep.error();
+  std::string path(path_and_query);
+  if (path.empty() || path.front() != '/') path.insert(path.begin(), '/');
+  s.url = log::redact_url(ep->display + ep->prefix + path);
+  auto deadline = Clock::now() + timeout;
+
+  s.ws.emplace(s.ioc);
+  Status st = connect_stream(s.ioc, beast::get_lowest_layer(*s.ws), *ep, deadline);
+  if (!st.ok()) {
+    s.teardown();
+    return st;
+  }
+  auto opt = websocket::stream_base::timeout::suggested(beast::role_type::client);
+  opt.handshake_timeout =
+      std::max(std::chrono::milliseconds(1),
+               std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
+  s.ws->set_option(opt);
+  std::string auth = bearer_token.empty() ? "" : "Bearer " + std::string(bearer_token);
+  s.ws->set_option(websocket::stream_base::decorator([auth](websocket::request_type& req) {
+    req.set(bhttp::field::user_agent, "streamforge");
+    if (!auth.empty()) req.set(bhttp::field::authorization, auth);
+  }));
+  s.ws->read_message_max(std::uint64_t{64} << 20);
+
+  websocket::response_type res;
+  beast::error_code ec;
+  bool done = false;
+  s.ws->async_handshake(res, ep->host_header, ep->prefix + path, [&](beast::error_code e) {
+    ec = e;
+    done = true;
+  });
+  // Not run(): after a refused upgrade the handshake timer stays armed until it expires.
+  if (!run_until(s.ioc, done, deadline + std::chrono::seconds(1))) ec = beast::error::timeout;
+  if (ec) {
+    s.teardown();
+    if (ec == websocket::error::upgrade_declined) {
+      int status = static_cast<int>(res.result_int());
+      std::string msg =
+          "websocket upgrade to " + s.url + " refused: HTTP " + std::to_string(status);
+      if (!res.body().empty()) msg += ": " + res.body();
+      Errc code = status == 404                    ? Errc::not_found
+                  : status == 401 || status == 403 ? Errc::invalid_argument
+                  : status >= 500                  ? Errc::unavailable
+                                                   : Errc::io_error;
+      return Error(code, std::move(msg));
+    }
+    if (ec == beast::error::timeout) {
+      return Error(Errc::timeout, "websocket handshake with " + s.url + ": timed out");
+    }
+    return Error(Errc::io_error, "websocket handshake with " + s.url + ": " + ec.message());
+  }
+  s.open = true;
+  return ok_status();
+}
+
+Result<std::string> WsClient::read(std::chrono::milliseconds timeout) {
+  if (!impl_ || !impl_->ws) return Error(Errc::closed, "websocket is not connected");
+  Impl& s = *impl_;
+  if (!s.read_pending) {
+    if (!s.open) return Error(Errc::closed, "websocket to " + s.url + " is closed");
+    s.read_done = false;
+    s.rbuf.clear();
+    s.ws->async_read(s.rbuf, [&s](beast::error_code ec, size_t) {
+      s.read_ec = ec;
+      s.read_done = true;
+    });
+    s.read_pending = true;
+  }
+  if (!run_until(s.ioc, s.read_done, Clock::now() + timeout)) {
+    // The read stays pending (cancelling would break the stream); the next call resumes it.
+    return Error(Errc::timeout, "no websocket message from " + s.url + " within " +
+                                    std::to_string(ms(timeout)) + " ms");
+  }
+  s.read_pending = false;
+  if (s.read_ec) {
+    beast::error_code ec = s.read_ec;
+    s.open = false;
+    if (ec == websocket::error::closed) {
+      auto reason = s.ws->reason();
+      std::string msg = "websocket " + s.url + " closed by server (code " +
+                        std::to_string(static_cast<int>(reason.code)) + ")";
+      if (!reason.reason.empty()) msg += ": " + std::string(reason.reason.c_str());
+      s.teardown();
+      return Error(Errc::closed, std::move(msg));
+    }
+    s.teardown();
+    return Error(Errc::io_error, "websocket " + s.url + " read failed: " + ec.message());
+  }
+  std::string msg = beast::buffers_to_string(s.rbuf.data());
+  s.rbuf.consume(s.rbuf.size());
+  return msg;
+}
+
+Status WsClient::send(std::string_view text, std::chrono::milliseconds timeout) {
+  if (!impl_ || !impl_->open) return Error(Errc::closed, "websocket is not connected");
+  Impl& s = *impl_;
+  bool done = false;
+  beast::error_code ec;
+  s.ws->text(true);
+  s.ws->async_write(asio::buffer(text.data(), text.size()), [&](beast::error_code e, size_t) {
+    ec = e;
+    done = true;
+  });
+  if (!run_until(s.ioc, done, Clock::now() + timeout)) {
+    s.teardown();  // the write cannot be abandoned half-way; the connection is lost
+    return Error(Errc::timeout, "websocket send to " + s.url + ": timed out after " +
+                                    std::to_string(ms(timeout)) + " ms");
+  }
+  if (ec) {
+    s.teardown();
+    return Error(Errc::io_error, "websocket send to " + s.url + ": " + ec.message());
+  }
+  return ok_status();
+}
+
+void WsClient::close() {
+  if (!impl_ || !impl_->ws) return;
+  Impl& s = *impl_;
+  if (s.open) {
+    s.open = false;
+    bool done = false;
+    s.ws->async_close(websocket::close_code::normal, [&](beast::error_code) { done = true; });
+    run_until(s.ioc, done, Clock::now() + std::chrono::seconds(2));
+  }
+  s.teardown();
+}
+
+}  // namespace sf::http

@@ -1,0 +1,102 @@
+// Synchronous HTTP/1.1 and WebSocket clients for the CLI and tests.
+//
+// Both block the calling thread and run their own private io_context, so they can be used
+// from any thread that is not an io thread of a Server. An instance is not thread-safe:
+// use one per thread. Plain http only for now (an https base URL is rejected with
+// invalid_argument); TLS will be added inside client.cc without changing this interface.
+//
+// Errors are Result errors, never exceptions:
+//   bad base URL            -> invalid_argument ("invalid base URL 'x': ...")
+//   connect failure         -> unavailable ("cannot connect to http://127.0.0.1:8080:
+//                              Connection refused")
+//   deadline passed         -> timeout ("GET http://127.0.0.1:8080/x: timed out after 10000 ms")
+//   other I/O or protocol   -> io_error
+// An HTTP error status (4xx/5xx) is not an error: it is returned in ClientResponse.
+// Messages never contain the bearer token (URLs are passed through log::redact_url).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "base/result.h"
+
+namespace sf::http {
+
+struct ClientResponse {
+  int status = 0;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  // Value of the first header with that name (case-insensitive), or "" if absent.
+  std::string_view header(std::string_view name) const;
+};
+
+class Client {
+ public:
+  // base_url: "http://host[:port][/prefix]"; request paths are appended to the prefix.
+  // timeout: the whole request (resolve, connect, write, read) must finish within it.
+  explicit Client(std::string base_url, std::string bearer_token = {},
+                  std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  ~Client();
+  Client(Client&&) noexcept;
+  Client& operator=(Client&&) noexcept;
+
+  // Sends one request and reads the whole response. The connection is kept alive and
+  // reused by the next request; a reused connection that the server has meanwhile closed
+  // is reopened once, transparently. content_type is sent only with a non-empty body.
+  Result<ClientResponse> request(std::string_view method, std::string_view path_and_query,
+                                 std::string_view body = {},
+                                 std::string_view content_type = "application/json");
+  Result<ClientResponse> get(std::string_view path_and_query) {
+    return request("GET", path_and_query);
+  }
+  Result<ClientResponse> post(std::string_view path_and_query, std::string_view body,
+                              std::string_view content_type = "application/json") {
+    return request("POST", path_and_query, body, content_type);
+  }
+
+  // Closes the kept-alive connection, if any.
+  void disconnect();
+  const std::string& base_url() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+class WsClient {
+ public:
+  WsClient();
+  ~WsClient();  // close()s
+  WsClient(WsClient&&) noexcept;
+  WsClient& operator=(WsClient&&) noexcept;
+
+  // Opens a WebSocket to base_url ("http://host:port" or "ws://host:port") + path_and_query
+  // (e.g. "/ws/events?queue_id=x"). A refused upgrade is an error naming the HTTP status,
+  // e.g. "websocket upgrade to http://127.0.0.1:8080/ws/events refused: HTTP 401".
+  Status connect(std::string_view base_url, std::string_view path_and_query,
+                 std::string_view bearer_token = {},
+                 std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+  // The next message from the server. Errc::timeout if none arrives in time (the
+  // connection stays usable; call read() again), Errc::closed once the server has closed
+  // the connection, io_error on other failures (the connection is then unusable).
+  Result<std::string> read(std::chrono::milliseconds timeout);
+  // Sends a text message.
+  Status send(std::string_view text, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // Sends a close frame and waits briefly for the server's; then drops the connection.
+  // Safe to call more than once.
+  void close();
+  bool is_open() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sf::http
