@@ -544,7 +544,24 @@ void Manager::check_timers(store::StateBatch& batch, Notes& notes) {
   }
 }
 
-Status Manager::persist(const store::StateBatch& batch) {
+Status Manager::persist(store::StateBatch& batch) {
+  // Many events of one target in a batch need only its last state written.
+  {
+    std::set<std::pair<std::string, std::string>> seen;
+    std::vector<std::pair<std::string, store::TargetState>> kept;
+    for (auto it = batch.target_updates.rbegin(); it != batch.target_updates.rend(); ++it)
+      if (seen.emplace(it->first, it->second.telemetry_id).second) kept.push_back(std::move(*it));
+    batch.target_updates.assign(std::make_move_iterator(kept.rbegin()),
+                                std::make_move_iterator(kept.rend()));
+  }
+  {
+    std::set<std::string> seen;
+    std::vector<store::QueueState> kept;
+    for (auto it = batch.queue_updates.rbegin(); it != batch.queue_updates.rend(); ++it)
+      if (seen.insert(it->queue_id).second) kept.push_back(std::move(*it));
+    batch.queue_updates.assign(std::make_move_iterator(kept.rbegin()),
+                               std::make_move_iterator(kept.rend()));
+  }
   auto s = store_.apply(batch);
   if (!s) log::error("cannot persist queue state: " + s.error().message);
   return s;

@@ -121,7 +121,7 @@ class Manager {
   std::string render_queue(const Entry& e) const;
   const std::string& render_summary(Entry& e);
   std::string generate_queue_id(const protocol::StartRequest& req);
-  Status persist(const store::StateBatch& batch);
+  Status persist(store::StateBatch& batch);
 
   ManagerOptions opts_;
   bus::Bus& bus_;
