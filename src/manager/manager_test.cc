@@ -134,6 +134,7 @@ class ManagerTest : public ::testing::Test {
   sf::bus::MemoryBus bus_;
   sf::metrics::Registry metrics_;
   std::unique_ptr<sf::store::SqliteStateStore> store_;
+  NullLauncher null_launcher_;  // outlives manager_, which holds a reference to it
   std::unique_ptr<sf::launch::InProcessLauncher> inproc_;
   std::unique_ptr<sm::Manager> manager_;
 };
@@ -206,7 +207,7 @@ TEST_F(ManagerTest, FailingDummyMakesTheQueueErrorWithItsMessage) {
 }
 
 TEST_F(ManagerTest, UnknownTargetOrBadSettingStoresAndLaunchesNothing) {
-  NullLauncher nl;
+  auto& nl = null_launcher_;
   auto& m = make(nl);
   auto r = m.start_queue(start_body(R"([{"target":"dummy-service"},{"target":"warp-drive"}])"));
   ASSERT_FALSE(r.ok());
@@ -221,7 +222,7 @@ TEST_F(ManagerTest, UnknownTargetOrBadSettingStoresAndLaunchesNothing) {
 }
 
 TEST_F(ManagerTest, DuplicateQueueIdIsRefused) {
-  NullLauncher nl;
+  auto& nl = null_launcher_;
   auto& m = make(nl);
   ASSERT_TRUE(m.start_queue(start_body(R"([{"target":"null-worker"}])", "wf-dup")).ok());
   auto again = m.start_queue(start_body(R"([{"target":"null-worker"}])", "wf-dup"));
@@ -231,7 +232,7 @@ TEST_F(ManagerTest, DuplicateQueueIdIsRefused) {
 }
 
 TEST_F(ManagerTest, LaunchedWorkersGetTheirConfigurationAsEnvironment) {
-  NullLauncher nl;
+  auto& nl = null_launcher_;
   auto& m = make(nl);
   ASSERT_TRUE(
       m
@@ -262,7 +263,7 @@ TEST_F(ManagerTest, LaunchedWorkersGetTheirConfigurationAsEnvironment) {
 }
 
 TEST_F(ManagerTest, LateAndDuplicateEventsNeverMoveBackwards) {
-  NullLauncher nl;
+  auto& nl = null_launcher_;
   auto& m = make(nl);
   ASSERT_TRUE(
       m.start_queue(start_body(R"([{"target":"null-worker","telemetry_id":"w"}])", "wf-order"))
@@ -283,7 +284,7 @@ TEST_F(ManagerTest, LateAndDuplicateEventsNeverMoveBackwards) {
 }
 
 TEST_F(ManagerTest, MalformedEventsAreCountedAndSkipped) {
-  NullLauncher nl;
+  auto& nl = null_launcher_;
   auto& m = make(nl);
   ASSERT_TRUE(
       m.start_queue(start_body(R"([{"target":"null-worker","telemetry_id":"w"}])", "wf-bad")).ok());
@@ -297,7 +298,7 @@ TEST_F(ManagerTest, MalformedEventsAreCountedAndSkipped) {
 }
 
 TEST_F(ManagerTest, SilentTargetIsMarkedLost) {
-  NullLauncher nl;
+  auto& nl = null_launcher_;
   sm::ManagerOptions opts;
   opts.heartbeat_timeout_s = 0.3;
   auto& m = make(nl, opts);
@@ -310,7 +311,7 @@ TEST_F(ManagerTest, SilentTargetIsMarkedLost) {
 }
 
 TEST_F(ManagerTest, WorkerExitWithoutFinalEventIsAnError) {
-  NullLauncher nl;
+  auto& nl = null_launcher_;
   sm::ManagerOptions opts;
   opts.exit_grace_s = 0.1;
   auto& m = make(nl, opts);
@@ -326,7 +327,7 @@ TEST_F(ManagerTest, WorkerExitWithoutFinalEventIsAnError) {
 }
 
 TEST_F(ManagerTest, RunningQueuesAreInterruptedAfterRestart) {
-  NullLauncher nl;
+  auto& nl = null_launcher_;
   {
     auto& m = make(nl);
     ASSERT_TRUE(
