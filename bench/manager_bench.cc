@@ -19,6 +19,7 @@
 #include <sstream>
 #include <thread>
 
+#include "base/log.h"
 #include "bus/memory/memory_bus.h"
 #include "http/client.h"
 #include "launch/launcher.h"
@@ -143,8 +144,10 @@ LiveResult bench_live(const std::string& dir, int dummies, double seconds_run) {
                                  {"duration_s", seconds_run + 2},
                                  {"records", 1000000},
                                  {"progress_interval_ms", 1}});
-  bj::object body{{"symbol", "BTCUSDT"}, {"type", "dummy"},
-                  {"time_range", "2024-08-01:2024-08-02"}, {"targets", targets}};
+  bj::object body{{"symbol", "BTCUSDT"},
+                  {"type", "dummy"},
+                  {"time_range", "2024-08-01:2024-08-02"},
+                  {"targets", targets}};
   auto r = c.post("/queues/start", bj::serialize(body));
   if (!r || r->status != 201) throw std::runtime_error("start failed: " + (r ? r->body : ""));
   std::this_thread::sleep_for(milliseconds(1000));  // let every dummy get going
@@ -183,7 +186,8 @@ double bench_backlog(const std::string& dir, int queues, int events) {
         R"(","symbol":"BTCUSDT","type":"dummy","time_range":"2024-08-01:2024-08-02","targets":[{"target":"dummy-service","telemetry_id":"d"}]})"));
     if (!m.start_queue(*body)) throw std::runtime_error("start failed");
   }
-  auto& counter = reg.counter("streamforge_manager_events_total", "");
+  auto& counter = reg.counter("streamforge_manager_events_total",
+                              "queue-events records applied by the manager");
   const double before = counter.value();
   // Produce from one thread while the manager consumes (as dummies would).
   auto producer = std::move(*bus.producer());
@@ -232,13 +236,16 @@ int main(int argc, char** argv) {
   std::string markdown;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--runs" && i + 1 < argc) runs = std::stoi(argv[++i]);
-    else if (a == "--markdown" && i + 1 < argc) markdown = argv[++i];
+    if (a == "--runs" && i + 1 < argc)
+      runs = std::stoi(argv[++i]);
+    else if (a == "--markdown" && i + 1 < argc)
+      markdown = argv[++i];
     else {
       std::fprintf(stderr, "usage: manager_bench [--runs N] [--markdown FILE]\n");
       return 2;
     }
   }
+  sf::log::set_level(sf::log::Level::warn);
   std::string root = sf::testing::make_temp_dir("sf-bench");
   std::vector<double> p50, p99, rss_list, live, rss_live, backlog;
   double bytes = 0;
@@ -284,17 +291,16 @@ int main(int argc, char** argv) {
   std::filesystem::remove_all(root);
 
   char buf[2048];
-  std::snprintf(
-      buf, sizeof buf,
-      "| measure | median of %d runs | target |\n|---|---|---|\n"
-      "| `GET /queues/list`, 10,000 queues (%.1f MiB body), p50 | %.2f ms | |\n"
-      "| `GET /queues/list`, 10,000 queues, p99 | %.2f ms | < 10 ms |\n"
-      "| events/s absorbed from 64 live dummies (1 event/ms each) | %.0f | >= 50,000 |\n"
-      "| events/s absorbed by the manager core from a backlog | %.0f | |\n"
-      "| manager RSS with 10,000 queues loaded | %.1f MB | < 100 MB |\n"
-      "| manager RSS with 64 dummies running | %.1f MB | < 100 MB |\n",
-      runs, bytes / 1048576.0, median(p50), median(p99), median(live), median(backlog),
-      median(rss_list), median(rss_live));
+  std::snprintf(buf, sizeof buf,
+                "| measure | median of %d runs | target |\n|---|---|---|\n"
+                "| `GET /queues/list`, 10,000 queues (%.1f MiB body), p50 | %.2f ms | |\n"
+                "| `GET /queues/list`, 10,000 queues, p99 | %.2f ms | < 10 ms |\n"
+                "| events/s absorbed from 64 live dummies (1 event/ms each) | %.0f | >= 50,000 |\n"
+                "| events/s absorbed by the manager core from a backlog | %.0f | |\n"
+                "| manager RSS with 10,000 queues loaded | %.1f MB | < 100 MB |\n"
+                "| manager RSS with 64 dummies running | %.1f MB | < 100 MB |\n",
+                runs, bytes / 1048576.0, median(p50), median(p99), median(live), median(backlog),
+                median(rss_list), median(rss_live));
   std::printf("\n%s", buf);
   if (!markdown.empty()) write_markdown(markdown, buf);
   return 0;

@@ -558,6 +558,9 @@ class HttpConn : public Conn, public std::enable_shared_from_this<HttpConn> {
  public:
   HttpConn(std::shared_ptr<Server::Impl> impl, tcp::socket socket)
       : impl_(std::move(impl)), ex_(socket.get_executor()), stream_(std::move(socket)) {
+    // Beast reads at most the buffer's spare capacity (512 bytes when empty): reserve
+    // enough that a large body is not read in hundreds of tiny reads.
+    buffer_.reserve(16 * 1024);
     beast::error_code ec;
     auto ep = stream_.socket().remote_endpoint(ec);
     if (!ec) remote_ = endpoint_string(ep);
