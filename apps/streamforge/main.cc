@@ -35,7 +35,7 @@ void add_client_options(CLI::App* cmd, sf::cli::ClientOptions& o) {
       ->envname("SF_URL")
       ->capture_default_str();
   cmd->add_option("--token", o.token, "API bearer token")->envname("SF_API_TOKEN");
-  cmd->add_flag("--json", o.json, "print the server's JSON instead of a table");
+  cmd->add_flag("--json", o.json, "print the server's JSON instead of a table")->envname("SF_JSON");
 }
 
 void add_service_options(CLI::App* cmd, sf::manager::ServiceConfig& c, std::string& log_level) {
@@ -126,8 +126,9 @@ int main(int argc, char** argv) {
   bool watch_after = false;
   auto* start = app.add_subcommand("start", "start a workflow from a test flow or a JSON body");
   add_client_options(start, co);
-  auto* flow_opt = start->add_option("--flow", flow, "test flow name (see `streamforge flows`)");
-  start->add_option("--symbol", symbol, "symbol, e.g. BTCUSDT")->needs(flow_opt);
+  auto* flow_opt = start->add_option("--flow", flow, "test flow name (see `streamforge flows`)")
+                       ->envname("SF_FLOW");
+  start->add_option("--symbol", symbol, "symbol, e.g. BTCUSDT")->envname("SF_SYMBOL");
   start->add_option("--range", range, "time range A:B, e.g. 2024-08-01:2024-08-02")
       ->needs(flow_opt);
   start->add_option("--param", params, "extra flow parameter NAME=VALUE (repeatable)")
@@ -135,12 +136,12 @@ int main(int argc, char** argv) {
   auto* file_opt =
       start->add_option("-f,--file", file, "POST /queues/start body (JSON file, - for stdin)");
   flow_opt->excludes(file_opt);
-  start->add_flag("-w,--watch", watch_after, "watch the queue until it ends");
+  start->add_flag("-w,--watch", watch_after, "watch the queue until it ends")->envname("SF_WATCH");
 
   std::string status_filter;
   auto* ls = app.add_subcommand("ls", "list queues");
   add_client_options(ls, co);
-  ls->add_option("--status", status_filter, "only queues with this status");
+  ls->add_option("--status", status_filter, "only queues with this status")->envname("SF_STATUS");
 
   std::string queue_id;
   auto* status = app.add_subcommand("status", "show a queue, its targets and their progress");
@@ -157,34 +158,43 @@ int main(int argc, char** argv) {
   auto* flows = app.add_subcommand("flows", "list the manager's test flows");
   add_client_options(flows, co);
 
-  CLI11_PARSE(app, argc, argv);
-
-  if (*up) return run_service(up_cfg, log_level, "queue-manager");
-  if (*qm) return run_service(qm_cfg, log_level, "queue-manager");
-  if (*worker) {
-    std::fprintf(stderr,
-                 "error: `streamforge worker %s` needs a bus shared between processes "
-                 "(Kafka), which this version does not have yet; with the memory bus, workers "
-                 "run inside `streamforge up`\n",
-                 worker_target.c_str());
-    return 2;
-  }
-  if (*start) {
-    if (!flow.empty()) {
-      if (symbol.empty() || range.empty()) {
-        std::fprintf(stderr, "error: --flow needs --symbol and --range\n");
-        return 2;
-      }
-      return sf::cli::start_flow(co, flow, symbol, range, params, watch_after);
+  auto dispatch_commands = [&]() -> int {
+    if (*up) return run_service(up_cfg, log_level, "queue-manager");
+    if (*qm) return run_service(qm_cfg, log_level, "queue-manager");
+    if (*worker) {
+      std::fprintf(stderr,
+                   "error: `streamforge worker %s` needs a bus shared between processes "
+                   "(Kafka), which this version does not have yet; with the memory bus, workers "
+                   "run inside `streamforge up`\n",
+                   worker_target.c_str());
+      return 2;
     }
-    if (!file.empty()) return sf::cli::start_file(co, file, watch_after);
-    std::fprintf(stderr, "error: give --flow NAME --symbol S --range A:B, or -f body.json\n");
-    return 2;
+    if (*start) {
+      if (!flow.empty()) {
+        if (symbol.empty() || range.empty()) {
+          std::fprintf(stderr, "error: --flow needs --symbol and --range\n");
+          return 2;
+        }
+        return sf::cli::start_flow(co, flow, symbol, range, params, watch_after);
+      }
+      if (!file.empty()) return sf::cli::start_file(co, file, watch_after);
+      std::fprintf(stderr, "error: give --flow NAME --symbol S --range A:B, or -f body.json\n");
+      return 2;
+    }
+    if (*ls) return sf::cli::list(co, status_filter);
+    if (*status) return sf::cli::status(co, queue_id);
+    if (*stop) return sf::cli::stop(co, queue_id);
+    if (*watch) return sf::cli::watch(co, queue_id);
+    if (*flows) return sf::cli::flows(co);
+    return 0;
+  };
+
+  CLI11_PARSE(app, argc, argv);
+  try {
+    return dispatch_commands();
+  } catch (const std::exception& e) {
+    // A bug or a server answering with an unexpected shape: say so, don't abort.
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return sf::cli::kRequestRefused;
   }
-  if (*ls) return sf::cli::list(co, status_filter);
-  if (*status) return sf::cli::status(co, queue_id);
-  if (*stop) return sf::cli::stop(co, queue_id);
-  if (*watch) return sf::cli::watch(co, queue_id);
-  if (*flows) return sf::cli::flows(co);
-  return 0;
 }

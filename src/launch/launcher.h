@@ -35,8 +35,8 @@ struct ExitInfo {
 using ExitCallback = std::function<void(const ExitInfo&)>;
 
 // Thread-safe: every method may be called from any thread. The exit callback is called on
-// a launcher-owned thread and must not call back into the launcher synchronously... except
-// through methods documented as safe (none need to be).
+// a launcher-owned thread and must not call set_exit_callback() or shutdown(); once
+// set_exit_callback() returns, the previous callback is no longer running.
 class Launcher {
  public:
   virtual ~Launcher() = default;

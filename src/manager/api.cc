@@ -35,7 +35,8 @@ void register_api(http::Server& server, Manager& manager, metrics::Registry* met
 
   server.route("GET", "/queues/list", [&manager](const Request& req) {
     std::string status = req.query_param("status").value_or("");
-    if (!status.empty() && !protocol::status_from_string(status))
+    auto st = protocol::status_from_string(status);
+    if (!status.empty() && (!st || *st == protocol::RunStatus::pong))
       return Response::error(422, "unknown status '" + status + "'", "status");
     return Response::json(200, manager.list_json(status));
   });

@@ -121,6 +121,15 @@ Result<Flows> Flows::load_file(const std::string& path) {
 }
 
 Result<Flows> Flows::load_string(const std::string& yaml, const std::string& origin) {
+  // yaml-cpp reports shape errors (a map key that is not a scalar, ...) by throwing.
+  try {
+    return load_string_unchecked(yaml, origin);
+  } catch (const std::exception& e) {
+    return Error(Errc::invalid_argument, "cannot read test flows in " + origin + ": " + e.what());
+  }
+}
+
+Result<Flows> Flows::load_string_unchecked(const std::string& yaml, const std::string& origin) {
   Flows out;
   out.origin_ = origin;
   YAML::Node root;

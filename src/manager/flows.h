@@ -51,6 +51,7 @@ class Flows {
                                         const std::string& short_id) const;
 
  private:
+  static Result<Flows> load_string_unchecked(const std::string& yaml, const std::string& origin);
   std::map<std::string, Flow> flows_;
   std::string origin_;
 };

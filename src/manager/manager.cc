@@ -158,7 +158,8 @@ std::string Manager::generate_queue_id(const protocol::StartRequest& req) {
   for (auto& c : sym) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   std::string date =
       req.time_range.substr(0, 4) + req.time_range.substr(5, 2) + req.time_range.substr(8, 2);
-  return "wf-" + sym + "-" + req.type + "-" + date + "-" + random_hex(6);
+  // Bounded so the id stays a safe name (200 characters) whatever the type's length.
+  return "wf-" + sym + "-" + req.type.substr(0, 120) + "-" + date + "-" + random_hex(6);
 }
 
 Result<std::string> Manager::start_queue(protocol::StartRequest req) {
@@ -180,6 +181,10 @@ Result<std::string> Manager::start_queue(protocol::StartRequest req) {
   }
   const std::string short_id = random_hex(6);
   if (!req.queue_id) req.queue_id = generate_queue_id(req);
+  for (const char* reserved : {"list", "start", "stop", "start-test-flow"})
+    if (*req.queue_id == reserved)
+      return Error(Errc::invalid_argument,
+                   "queue_id '" + *req.queue_id + "' is reserved by the API", "queue_id");
   std::set<std::string> ids;
   for (auto& t : req.targets) {
     if (t.telemetry_id) ids.insert(*t.telemetry_id);
@@ -222,6 +227,7 @@ Result<std::string> Manager::start_queue(protocol::StartRequest req) {
     // Stored while holding the lock so two requests for one id cannot both pass.
     SF_TRY(store_.create_queue(q));
     Entry e;
+    e.events_loaded = true;
     e.q = q;
     e.q.targets.clear();
     const int64_t steady = clock_.steady_ms();
@@ -233,13 +239,8 @@ Result<std::string> Manager::start_queue(protocol::StartRequest req) {
     }
     order_.push_back(q.queue_id);
     queues_.emplace(q.queue_id, std::move(e));
-  }
-  if (m_queues_started_) m_queues_started_->inc();
-  if (m_queues_active_) m_queues_active_->inc();
-  log::info("queue accepted with " + std::to_string(req.targets.size()) + " targets", q.queue_id);
-
-  Notes notes;
-  {
+    // Emitted in the same critical section as the insertion, so no status change of this
+    // queue can reach a listener before its `pending`.
     std::string msg;
     json::Writer(msg)
         .begin_object()
@@ -248,12 +249,17 @@ Result<std::string> Manager::start_queue(protocol::StartRequest req) {
         .kv("status", "pending")
         .kv("message", "")
         .end_object();
-    notes.emplace_back(q.queue_id, std::move(msg));
+    emit(q.queue_id, std::move(msg));
   }
+  dispatch();
+  if (m_queues_started_) m_queues_started_->inc();
+  if (m_queues_active_) m_queues_active_->inc();
+  log::info("queue accepted with " + std::to_string(req.targets.size()) + " targets", q.queue_id);
 
-  // Publish every start command, then launch; a launch failure fails that target.
-  store::StateBatch batch;
-  for (const auto& t : req.targets) {
+  // Publish each start command, then launch. When a launch fails, that target fails, the
+  // targets not launched yet are not launched at all, and the launched ones are stopped.
+  for (size_t ti = 0; ti < req.targets.size(); ++ti) {
+    const auto& t = req.targets[ti];
     protocol::Command cmd;
     cmd.command = protocol::CommandType::start;
     cmd.queue_id = q.queue_id;
@@ -296,17 +302,24 @@ Result<std::string> Manager::start_queue(protocol::StartRequest req) {
     }
     if (!launched) {
       log::error("cannot launch " + *t.telemetry_id + ": " + launched.error().message, q.queue_id);
-      std::lock_guard lk(mu_);
-      Entry& e = queues_.at(q.queue_id);
-      for (auto& tg : e.targets)
-        if (tg.state.telemetry_id == *t.telemetry_id)
-          set_target(e, tg, RunStatus::error, "launch failed: " + launched.error().message,
-                     std::nullopt, batch, notes);
-      refresh_queue(e, batch, notes);
+      {
+        std::lock_guard lk(mu_);
+        Entry& e = queues_.at(q.queue_id);
+        for (size_t k = ti; k < e.targets.size(); ++k) {
+          if (k == ti)
+            set_target(e, e.targets[k], RunStatus::error,
+                       "launch failed: " + launched.error().message, std::nullopt, deferred_);
+          else
+            set_target(e, e.targets[k], RunStatus::interrupted,
+                       "not launched: " + *t.telemetry_id + " failed to launch", std::nullopt,
+                       deferred_);
+        }
+        refresh_queue(e, deferred_);  // persisted by the event loop
+      }
+      dispatch();
+      break;
     }
   }
-  if (!batch.queue_updates.empty() || !batch.target_updates.empty()) (void)persist(batch);
-  notify(notes);
   return queue_json(q.queue_id);
 }
 
@@ -323,9 +336,13 @@ Result<std::string> Manager::stop_queue(const std::string& queue_id) {
     if (it == queues_.end())
       return Error(Errc::not_found, "no queue '" + queue_id + "'", "queue_id");
     Entry& e = it->second;
-    if (!e.stop_requested && !protocol::is_terminal(parse_status(e.q.status))) {
-      e.stop_requested = true;
-      e.stop_requested_ms = clock_.steady_ms();
+    // Also for a queue already in error whose other targets are still winding down.
+    if (!e.user_stop && any_live(e)) {
+      e.user_stop = true;
+      if (!e.stop_requested) {
+        e.stop_requested = true;
+        e.stop_requested_ms = clock_.steady_ms();
+      }
       send_stop(e, std::nullopt);
       log::info("stop requested", queue_id);
     }
@@ -344,7 +361,7 @@ void Manager::send_stop(const Entry& e, const std::optional<std::string>& teleme
 }
 
 void Manager::set_target(Entry& e, Target& t, RunStatus st, const std::string& message,
-                         std::optional<int64_t> records, store::StateBatch& batch, Notes& notes) {
+                         std::optional<int64_t> records, store::StateBatch& batch) {
   t.state.status = protocol::to_string(st);
   t.state.message = message;
   if (records) t.state.records_written = std::max(t.state.records_written, *records);
@@ -362,10 +379,10 @@ void Manager::set_target(Entry& e, Target& t, RunStatus st, const std::string& m
       .kv("message", t.state.message)
       .kv_int("records_written", t.state.records_written)
       .end_object();
-  notes.emplace_back(e.q.queue_id, std::move(msg));
+  emit(e.q.queue_id, std::move(msg));
 }
 
-void Manager::refresh_queue(Entry& e, store::StateBatch& batch, Notes& notes) {
+void Manager::refresh_queue(Entry& e, store::StateBatch& batch) {
   RunStatus cur = parse_status(e.q.status);
   if (protocol::is_terminal(cur)) return;  // final
   bool all_terminal = true, any_error = false, any_interrupted = false;
@@ -383,7 +400,13 @@ void Manager::refresh_queue(Entry& e, store::StateBatch& batch, Notes& notes) {
   }
   RunStatus next = cur;
   std::string message = e.q.message;
-  if (any_error) {
+  if (e.user_stop) {
+    // After a stop the queue ends interrupted, whatever the targets reported on the way.
+    if (all_terminal) {
+      next = RunStatus::interrupted;
+      message = any_error ? "stopped by request (" + error_msg + ")" : "stopped by request";
+    }
+  } else if (any_error) {
     next = RunStatus::error;
     message = error_msg;
   } else if (all_terminal) {
@@ -409,11 +432,11 @@ void Manager::refresh_queue(Entry& e, store::StateBatch& batch, Notes& notes) {
   if (protocol::is_terminal(next)) {
     if (m_queues_active_) m_queues_active_->dec();
     log::info("queue " + e.q.status + (message.empty() ? "" : ": " + message), e.q.queue_id);
-    if (next == RunStatus::error) {
-      // The workflow cannot complete: ask the remaining targets to stop.
-      for (const auto& t : e.targets)
-        if (!protocol::is_terminal(parse_status(t.state.status)))
-          send_stop(e, t.state.telemetry_id);
+    if (next == RunStatus::error && any_live(e)) {
+      // The workflow cannot complete: stop the remaining targets (killed after the grace).
+      e.stop_requested = true;
+      e.stop_requested_ms = clock_.steady_ms();
+      send_stop(e, std::nullopt);
     }
   }
   int64_t total = 0;
@@ -427,10 +450,10 @@ void Manager::refresh_queue(Entry& e, store::StateBatch& batch, Notes& notes) {
       .kv("message", e.q.message)
       .kv_int("records_written", total)
       .end_object();
-  notes.emplace_back(e.q.queue_id, std::move(msg));
+  emit(e.q.queue_id, std::move(msg));
 }
 
-void Manager::handle_event(const bus::Record& rec, store::StateBatch& batch, Notes& notes) {
+void Manager::handle_event(const bus::Record& rec, store::StateBatch& batch) {
   auto ev = protocol::decode_event(rec.value);
   if (!ev) {
     if (m_events_invalid_) m_events_invalid_->inc();
@@ -457,6 +480,7 @@ void Manager::handle_event(const bus::Record& rec, store::StateBatch& batch, Not
   e.recent.push_back(ev_json);
   while (e.recent.size() > opts_.recent_events) e.recent.pop_front();
   batch.events.push_back(store::StoredEvent{ev->queue_id, ev->timestamp, ev_json});
+  ++e.events_since_trim;
   {
     std::string msg;
     msg.reserve(ev_json.size() + 64);
@@ -465,7 +489,7 @@ void Manager::handle_event(const bus::Record& rec, store::StateBatch& batch, Not
     msg += ",\"event\":";
     msg += ev_json;
     msg += '}';
-    notes.emplace_back(ev->queue_id, std::move(msg));
+    emit(ev->queue_id, std::move(msg));
   }
   if (ev->status == RunStatus::pong) return;
 
@@ -483,8 +507,8 @@ void Manager::handle_event(const bus::Record& rec, store::StateBatch& batch, Not
     }
     return;
   }
-  set_target(e, *t, ev->status, ev->message.value_or(""), ev->records_written, batch, notes);
-  refresh_queue(e, batch, notes);
+  set_target(e, *t, ev->status, ev->message.value_or(""), ev->records_written, batch);
+  refresh_queue(e, batch);
 }
 
 void Manager::on_worker_exit(const launch::ExitInfo& info) {
@@ -496,32 +520,32 @@ void Manager::on_worker_exit(const launch::ExitInfo& info) {
     if (protocol::is_terminal(parse_status(t.state.status))) return;
     // The final event may still be on its way through the bus: decide in check_timers.
     t.exited_at_ms = clock_.steady_ms();
+    // Its final event, if any, was produced before it exited: wait until the event loop has
+    // handled everything up to here before deciding it sent none.
+    auto end = bus_.end_offset(opts_.events_topic, 0);
+    t.exit_events_end = end ? *end : 0;
     t.exit_reason =
         info.reason.empty() ? "exit status " + std::to_string(info.exit_code) : info.reason;
   }
 }
 
-void Manager::check_timers(store::StateBatch& batch, Notes& notes) {
+void Manager::check_timers(store::StateBatch& batch) {
   const int64_t now = clock_.steady_ms();
   const auto hb_ms = static_cast<int64_t>(opts_.heartbeat_timeout_s * 1000);
   const auto grace_ms = static_cast<int64_t>(opts_.stop_grace_s * 1000);
   const auto exit_ms = static_cast<int64_t>(opts_.exit_grace_s * 1000);
   for (auto& [id, e] : queues_) {
-    if (protocol::is_terminal(parse_status(e.q.status))) {
-      // An errored queue may still have targets winding down; the stop grace applies.
-      bool any_live = false;
-      for (const auto& t : e.targets)
-        any_live = any_live || !protocol::is_terminal(parse_status(t.state.status));
-      if (!any_live) continue;
-    }
+    // An errored queue may still have targets winding down; the stop grace applies.
+    if (!any_live(e)) continue;
     bool changed = false;
     for (auto& t : e.targets) {
       RunStatus s = parse_status(t.state.status);
       if (protocol::is_terminal(s)) continue;
-      if (t.exited_at_ms >= 0 && now - t.exited_at_ms >= exit_ms) {
+      if (t.exited_at_ms >= 0 && now - t.exited_at_ms >= exit_ms &&
+          processed_offset_ + 1 >= t.exit_events_end) {
         set_target(e, t, RunStatus::error,
                    "worker exited without a final event (" + t.exit_reason + ")", std::nullopt,
-                   batch, notes);
+                   batch);
         changed = true;
       } else if (e.stop_requested && now - e.stop_requested_ms >= grace_ms) {
         if (!t.killed) launcher_.kill(id, t.state.telemetry_id);
@@ -529,18 +553,18 @@ void Manager::check_timers(store::StateBatch& batch, Notes& notes) {
         set_target(e, t, RunStatus::interrupted,
                    "stopped; the worker did not confirm within " + std::to_string(grace_ms / 1000) +
                        " s and was killed",
-                   std::nullopt, batch, notes);
+                   std::nullopt, batch);
         changed = true;
       } else if (now - t.last_heard_ms >= hb_ms) {
         launcher_.kill(id, t.state.telemetry_id);
         t.killed = true;
         set_target(e, t, RunStatus::error,
-                   "lost: no event for " + std::to_string(hb_ms / 1000) + " s", std::nullopt, batch,
-                   notes);
+                   "lost: no event for " + std::to_string(hb_ms / 1000) + " s", std::nullopt,
+                   batch);
         changed = true;
       }
     }
-    if (changed) refresh_queue(e, batch, notes);
+    if (changed) refresh_queue(e, batch);
   }
 }
 
@@ -573,7 +597,7 @@ void Manager::event_loop(std::shared_ptr<bus::Consumer> consumer) {
   so.topics = {opts_.events_topic};
   so.start_from = bus::StartFrom::earliest;
   int64_t last_timer = 0;
-  std::vector<std::string> finished_queues;
+  std::vector<std::string> to_trim;
   while (running_) {
     if (!consumer) {
       auto c = bus_.subscribe(so);
@@ -591,33 +615,38 @@ void Manager::event_loop(std::shared_ptr<bus::Consumer> consumer) {
       continue;
     }
     store::StateBatch batch;
-    Notes notes;
     {
       std::lock_guard lk(mu_);
-      for (const auto& r : *recs) handle_event(r, batch, notes);
+      batch = std::move(deferred_);
+      deferred_ = {};
+      for (const auto& r : *recs) {
+        handle_event(r, batch);
+        processed_offset_ = r.offset;
+      }
       const int64_t now = clock_.steady_ms();
       if (now - last_timer >= 200) {
         last_timer = now;
-        check_timers(batch, notes);
+        check_timers(batch);
       }
       for (const auto& q : batch.queue_updates)
-        if (protocol::is_terminal(parse_status(q.status))) finished_queues.push_back(q.queue_id);
-    }
-    if (!batch.events.empty() || !batch.queue_updates.empty() || !batch.target_updates.empty()) {
-      // Offsets are committed only once the state is durable; on failure the events are
-      // redelivered by the next consumer of the group.
-      if (!persist(batch)) {
-        consumer->close();
-        consumer.reset();
-        std::this_thread::sleep_for(std::chrono::milliseconds(500));
-        continue;
+        if (protocol::is_terminal(parse_status(q.status))) to_trim.push_back(q.queue_id);
+      for (auto& [id, e] : queues_) {
+        if (e.events_since_trim > 2 * opts_.events_kept_per_queue) {
+          e.events_since_trim = 0;
+          to_trim.push_back(id);
+        }
       }
     }
+    dispatch();
+    if (!batch.events.empty() || !batch.queue_updates.empty() || !batch.target_updates.empty()) {
+      // Offsets are committed only once the state is durable. The in-memory state already
+      // holds these changes, so the same batch is retried until the store takes it.
+      while (!persist(batch) && running_)
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
     if (!recs->empty()) (void)consumer->commit(recs->back());
-    for (const auto& id : finished_queues)
-      (void)store_.trim_events(id, opts_.events_kept_per_queue);
-    finished_queues.clear();
-    notify(notes);
+    for (const auto& id : to_trim) (void)store_.trim_events(id, opts_.events_kept_per_queue);
+    to_trim.clear();
   }
   if (consumer) consumer->close();
 }
@@ -633,17 +662,36 @@ void Manager::unsubscribe(uint64_t id) {
   listeners_.erase(id);
 }
 
-void Manager::notify(const Notes& notes) {
-  if (notes.empty()) return;
-  std::vector<Listener> ls;
-  {
-    // Called without the lock held so a listener may unsubscribe (or be unsubscribed) freely.
-    std::lock_guard lk(listeners_mu_);
-    if (listeners_.empty()) return;
-    for (const auto& [id, l] : listeners_) ls.push_back(l);
+void Manager::emit(const std::string& queue_id, std::string msg) {
+  outbox_.emplace_back(queue_id, std::move(msg));
+}
+
+void Manager::dispatch() {
+  // One deliverer at a time, in the order the changes were made (emit() runs under mu_),
+  // and without mu_ held so listeners may call back into the manager.
+  std::lock_guard dl(dispatch_mu_);
+  for (;;) {
+    std::deque<std::pair<std::string, std::string>> out;
+    {
+      std::lock_guard lk(mu_);
+      out.swap(outbox_);
+    }
+    if (out.empty()) return;
+    std::vector<Listener> ls;
+    {
+      std::lock_guard lk(listeners_mu_);
+      for (const auto& [id, l] : listeners_) ls.push_back(l);
+    }
+    if (ls.empty()) continue;
+    for (const auto& [qid, msg] : out)
+      for (const auto& l : ls) l(qid, msg);
   }
-  for (const auto& [qid, msg] : notes)
-    for (const auto& l : ls) l(qid, msg);
+}
+
+bool Manager::any_live(const Entry& e) {
+  for (const auto& t : e.targets)
+    if (!protocol::is_terminal(parse_status(t.state.status))) return true;
+  return false;
 }
 
 std::string Manager::render_queue(const Entry& e) const {
@@ -706,7 +754,20 @@ Result<std::string> Manager::queue_json(const std::string& queue_id) {
   std::lock_guard lk(mu_);
   auto it = queues_.find(queue_id);
   if (it == queues_.end()) return Error(Errc::not_found, "no queue '" + queue_id + "'", "queue_id");
-  return render_queue(it->second);
+  Entry& e = it->second;
+  if (!e.events_loaded) {
+    // Queues loaded at start-up get their stored events on first look.
+    e.events_loaded = true;
+    auto stored = store_.recent_events(queue_id, opts_.recent_events);
+    if (stored) {
+      std::deque<std::string> recent;
+      for (auto& ev : *stored) recent.push_back(std::move(ev.json));
+      for (auto& ev : e.recent) recent.push_back(std::move(ev));
+      while (recent.size() > opts_.recent_events) recent.pop_front();
+      e.recent = std::move(recent);
+    }
+  }
+  return render_queue(e);
 }
 
 std::string Manager::list_json(const std::string& status_filter) {

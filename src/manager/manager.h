@@ -92,32 +92,38 @@ class Manager {
  private:
   struct Target {
     store::TargetState state;
-    int64_t last_heard_ms = 0;  // steady clock; launch time until the first event
-    int64_t exited_at_ms = -1;  // steady clock when the worker exited without final event
+    int64_t exit_events_end = -1;  // events topic end offset when the worker exited
+    int64_t last_heard_ms = 0;     // steady clock; launch time until the first event
+    int64_t exited_at_ms = -1;     // steady clock when the worker exited without final event
     std::string exit_reason;
     bool killed = false;
   };
   struct Entry {
     store::QueueState q;  // q.targets unused; see `targets`
     std::vector<Target> targets;
-    bool stop_requested = false;
+    bool stop_requested = false;  // stop sent (by the user, or after an error)
+    bool user_stop = false;       // stop_queue() was called: the queue ends interrupted
     int64_t stop_requested_ms = 0;
+    bool events_loaded = false;  // recent events read from the store (after a restart)
+    size_t events_since_trim = 0;
     std::deque<std::string> recent;  // event JSON, newest last
     std::string summary;             // cached list entry
     bool summary_dirty = true;
   };
-  using Notes = std::vector<std::pair<std::string, std::string>>;
-
   void event_loop(std::shared_ptr<bus::Consumer> consumer);
-  void handle_event(const bus::Record& rec, store::StateBatch& batch, Notes& notes);
-  void check_timers(store::StateBatch& batch, Notes& notes);
+  // The methods below taking a batch run with mu_ held.
+  void handle_event(const bus::Record& rec, store::StateBatch& batch);
+  void check_timers(store::StateBatch& batch);
   void on_worker_exit(const launch::ExitInfo& info);
   // Recomputes the queue status after target changes; records the change.
-  void refresh_queue(Entry& e, store::StateBatch& batch, Notes& notes);
+  void refresh_queue(Entry& e, store::StateBatch& batch);
   void set_target(Entry& e, Target& t, protocol::RunStatus st, const std::string& message,
-                  std::optional<int64_t> records, store::StateBatch& batch, Notes& notes);
+                  std::optional<int64_t> records, store::StateBatch& batch);
   void send_stop(const Entry& e, const std::optional<std::string>& telemetry_id);
-  void notify(const Notes& notes);
+  static bool any_live(const Entry& e);
+  // Queues a listener message (mu_ held); dispatch() delivers the queue in order.
+  void emit(const std::string& queue_id, std::string msg);
+  void dispatch();
   std::string render_queue(const Entry& e) const;
   const std::string& render_summary(Entry& e);
   std::string generate_queue_id(const protocol::StartRequest& req);
@@ -133,7 +139,11 @@ class Manager {
 
   mutable std::mutex mu_;
   std::map<std::string, Entry> queues_;
-  std::vector<std::string> order_;  // queue ids, oldest first
+  std::vector<std::string> order_;                          // queue ids, oldest first
+  std::deque<std::pair<std::string, std::string>> outbox_;  // listener messages, in order
+  store::StateBatch deferred_;     // changes made outside the event loop, persisted by it
+  int64_t processed_offset_ = -1;  // last queue-events offset handled
+  std::mutex dispatch_mu_;
   std::unique_ptr<bus::Producer> producer_;
   std::thread events_thread_;
   std::atomic<bool> running_{false};

@@ -29,6 +29,8 @@ class NullLauncher final : public sf::launch::Launcher {
   }
   sf::Status launch(const sf::launch::LaunchSpec& spec) override {
     std::lock_guard lk(mu);
+    if (spec.telemetry_id == fail_telemetry_id)
+      return sf::Error(sf::Errc::unavailable, "no capacity");
     launched.push_back(spec);
     return {};
   }
@@ -48,6 +50,44 @@ class NullLauncher final : public sf::launch::Launcher {
   std::vector<sf::launch::LaunchSpec> launched;
   std::vector<std::string> killed;
   sf::launch::ExitCallback on_exit;
+  std::string fail_telemetry_id;
+};
+
+// A StateStore decorator (test double) whose apply() fails while `failing` is set, as a
+// locked or unavailable database would.
+class FlakyStore final : public sf::store::StateStore {
+ public:
+  explicit FlakyStore(sf::store::StateStore& inner) : inner_(inner) {}
+  sf::Status create_queue(const sf::store::QueueState& q) override {
+    return inner_.create_queue(q);
+  }
+  sf::Result<sf::store::QueueState> get_queue(const std::string& id) override {
+    return inner_.get_queue(id);
+  }
+  sf::Result<std::vector<sf::store::QueueState>> list_queues() override {
+    return inner_.list_queues();
+  }
+  sf::Status apply(const sf::store::StateBatch& b) override {
+    if (failing) {
+      ++failures;
+      return sf::Error(sf::Errc::unavailable, "database is locked");
+    }
+    return inner_.apply(b);
+  }
+  sf::Result<std::vector<sf::store::StoredEvent>> recent_events(const std::string& id,
+                                                                size_t n) override {
+    return inner_.recent_events(id, n);
+  }
+  sf::Status trim_events(const std::string& id, size_t keep) override {
+    return inner_.trim_events(id, keep);
+  }
+  std::string describe() const override { return "flaky:" + inner_.describe(); }
+
+  std::atomic<bool> failing{false};
+  std::atomic<int> failures{0};
+
+ private:
+  sf::store::StateStore& inner_;
 };
 
 std::string temp_dir() {
@@ -106,8 +146,10 @@ class ManagerTest : public ::testing::Test {
     store_.reset();
     std::filesystem::remove_all(dir_);
   }
-  sm::Manager& make(sf::launch::Launcher& launcher, sm::ManagerOptions opts = {}) {
-    manager_ = std::make_unique<sm::Manager>(opts, bus_, *store_, launcher, sm::Flows(), &metrics_);
+  sm::Manager& make(sf::launch::Launcher& launcher, sm::ManagerOptions opts = {},
+                    sf::store::StateStore* store = nullptr) {
+    manager_ = std::make_unique<sm::Manager>(opts, bus_, store ? *store : *store_, launcher,
+                                             sm::Flows(), &metrics_);
     auto s = manager_->start();
     EXPECT_TRUE(s.ok()) << s.error().message;
     return *manager_;
@@ -351,4 +393,123 @@ TEST_F(ManagerTest, RunningQueuesAreInterruptedAfterRestart) {
   auto list = bj::parse(m2.list_json()).at("queues").as_array();
   ASSERT_EQ(list.size(), 2u);
   EXPECT_EQ(list[0].at("queue_id"), "wf-a");
+}
+
+TEST_F(ManagerTest, StateIsPersistedOnceTheStoreRecovers) {
+  auto& nl = null_launcher_;
+  FlakyStore flaky(*store_);
+  auto& m = make(nl, {}, &flaky);
+  ASSERT_TRUE(
+      m.start_queue(start_body(R"([{"target":"null-worker","telemetry_id":"w"}])", "wf-flaky"))
+          .ok());
+  flaky.failing = true;
+  publish_event("wf-flaky", "w", "finished", 9);
+  EXPECT_EQ(wait_status(m, "wf-flaky", "finished"), "finished");
+  auto deadline = std::chrono::steady_clock::now() + 3s;
+  while (flaky.failures < 2 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_GE(flaky.failures, 2) << "the batch is retried";
+  EXPECT_EQ(store_->get_queue("wf-flaky")->status, "pending") << "not durable yet";
+  flaky.failing = false;
+  deadline = std::chrono::steady_clock::now() + 3s;
+  while (store_->get_queue("wf-flaky")->status != "finished" &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  auto stored = store_->get_queue("wf-flaky");
+  EXPECT_EQ(stored->status, "finished");
+  EXPECT_EQ(stored->targets[0].records_written, 9);
+}
+
+TEST_F(ManagerTest, StopThenTargetErrorEndsInterrupted) {
+  auto& nl = null_launcher_;
+  auto& m = make(nl);
+  ASSERT_TRUE(
+      m
+          .start_queue(start_body(
+              R"([{"target":"null-worker","telemetry_id":"a"},{"target":"null-worker","telemetry_id":"b"}])",
+              "wf-stop-err"))
+          .ok());
+  publish_event("wf-stop-err", "a", "loading", 1);
+  EXPECT_EQ(wait_status(m, "wf-stop-err", "loading"), "loading");
+  ASSERT_TRUE(m.stop_queue("wf-stop-err").ok());
+  publish_event("wf-stop-err", "a", "error", 1);
+  publish_event("wf-stop-err", "b", "interrupted", 0);
+  EXPECT_EQ(wait_status(m, "wf-stop-err", "interrupted"), "interrupted");
+  EXPECT_NE(
+      std::string(queue(m, "wf-stop-err").at("message").as_string()).find("stopped by request"),
+      std::string::npos);
+}
+
+TEST_F(ManagerTest, UnconfirmedStopIsKilledAfterTheGrace) {
+  auto& nl = null_launcher_;
+  sm::ManagerOptions opts;
+  opts.stop_grace_s = 0.3;
+  auto& m = make(nl, opts);
+  ASSERT_TRUE(
+      m.start_queue(start_body(R"([{"target":"null-worker","telemetry_id":"w"}])", "wf-grace"))
+          .ok());
+  ASSERT_TRUE(m.stop_queue("wf-grace").ok());
+  EXPECT_EQ(wait_status(m, "wf-grace", "interrupted", 3s), "interrupted");
+  std::lock_guard lk(nl.mu);
+  EXPECT_EQ(nl.killed, std::vector<std::string>{"w"});
+}
+
+TEST_F(ManagerTest, LaunchFailureLaunchesNothingMoreAndErrors) {
+  auto& nl = null_launcher_;
+  nl.fail_telemetry_id = "b";
+  auto& m = make(nl);
+  auto r = m.start_queue(start_body(R"([{"target":"null-worker","telemetry_id":"a"},
+      {"target":"null-worker","telemetry_id":"b"},{"target":"null-worker","telemetry_id":"c"}])",
+                                    "wf-launch"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(wait_status(m, "wf-launch", "error"), "error");
+  auto q = queue(m, "wf-launch");
+  EXPECT_NE(std::string(q.at("message").as_string()).find("launch failed: no capacity"),
+            std::string::npos);
+  auto targets = q.at("targets").as_array();
+  EXPECT_EQ(targets[1].at("status"), "error");
+  EXPECT_EQ(targets[2].at("status"), "interrupted");
+  {
+    std::lock_guard lk(nl.mu);
+    ASSERT_EQ(nl.launched.size(), 1u) << "c is never launched";
+    EXPECT_EQ(nl.launched[0].telemetry_id, "a");
+  }
+  // `a` was launched and is told to stop.
+  auto reader = bus_.read_from(sf::bus::kControlTopic, 0, 0);
+  auto recs = (*reader)->poll(10, 500ms);
+  bool stop_sent = false;
+  for (const auto& rec : *recs)
+    stop_sent = stop_sent || sp::decode_command(rec.value)->command == sp::CommandType::stop;
+  EXPECT_TRUE(stop_sent);
+}
+
+TEST_F(ManagerTest, ReservedAndUnknownSettingsAreRefused) {
+  auto& nl = null_launcher_;
+  auto& m = make(nl);
+  auto r = m.start_queue(start_body(R"([{"target":"null-worker"}])", "list"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().field, "queue_id");
+  auto typo = m.start_queue(start_body(R"([{"target":"dummy-service","duraton_s":3}])"));
+  ASSERT_FALSE(typo.ok());
+  EXPECT_EQ(typo.error().field, "targets[0].duraton_s");
+  EXPECT_EQ(m.queue_count(), 0u);
+}
+
+TEST_F(ManagerTest, StoredEventsAreShownAfterRestart) {
+  auto& nl = null_launcher_;
+  {
+    auto& m = make(nl);
+    ASSERT_TRUE(
+        m.start_queue(start_body(R"([{"target":"null-worker","telemetry_id":"w"}])", "wf-ev"))
+            .ok());
+    publish_event("wf-ev", "w", "loading", 4);
+    publish_event("wf-ev", "w", "finished", 8);
+    EXPECT_EQ(wait_status(m, "wf-ev", "finished"), "finished");
+    manager_->shutdown();
+    manager_.reset();
+  }
+  auto& m2 = make(nl);
+  auto events = queue(m2, "wf-ev").at("events").as_array();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].at("status"), "finished");
 }

@@ -1,5 +1,6 @@
 #include "manager/service.h"
 
+#include <boost/asio/ip/address.hpp>
 #include <cstdio>
 #include <thread>
 
@@ -22,6 +23,22 @@ Status run_service(const ServiceConfig& cfg, const std::atomic<bool>& stop,
     return Error(Errc::invalid_argument,
                  "launcher '" + cfg.launcher + "' is not supported by this version (use 'inproc')",
                  "launcher");
+  if (cfg.manager.heartbeat_timeout_s <= 0 || cfg.manager.stop_grace_s <= 0)
+    return Error(Errc::invalid_argument,
+                 "--heartbeat-timeout and --stop-grace must be positive numbers of seconds");
+  {
+    // A manager reachable from other hosts must not be open to them.
+    boost::system::error_code ec;
+    auto addr = boost::asio::ip::make_address(cfg.listen_address, ec);
+    if (ec)
+      return Error(Errc::invalid_argument,
+                   "--listen '" + cfg.listen_address + "' is not an IP address", "listen");
+    if (!addr.is_loopback() && cfg.api_token.empty())
+      return Error(Errc::invalid_argument,
+                   "listening on " + cfg.listen_address +
+                       " (not loopback) needs an API token: pass --token or SF_API_TOKEN",
+                   "listen");
+  }
   Result<Flows> flows = cfg.flows_file.empty() ? Flows::load_string(builtin_test_flows_yaml(),
                                                                     "built-in test_flows.yaml")
                                                : Flows::load_file(cfg.flows_file);

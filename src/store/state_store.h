@@ -26,8 +26,8 @@ struct TargetState {
   std::string status = "pending";
   std::string message;
   int64_t records_written = 0;
-  double updated_at = 0;     // seconds since epoch of the last change
-  std::string config_json;   // the target object of the start request, as JSON
+  double updated_at = 0;    // seconds since epoch of the last change
+  std::string config_json;  // the target object of the start request, as JSON
 };
 
 struct QueueState {
@@ -36,7 +36,7 @@ struct QueueState {
   std::string type;
   std::string time_range;
   std::string status = "pending";
-  std::string message;       // reason for error/interrupted
+  std::string message;  // reason for error/interrupted
   double created_at = 0;
   double updated_at = 0;
   std::string request_json;  // the start request as received (validated), as JSON

@@ -12,6 +12,9 @@ using protocol::RunStatus;
 Result<DummySettings> DummySettings::from_params(const boost::json::object& params) {
   DummySettings s;
   json::Fields f(params);
+  // `interval` may come along from a generic target entry; it means nothing to a dummy.
+  SF_TRY(f.only(
+      {"duration_s", "records", "progress_interval_ms", "fail_at", "fail_message", "interval"}));
   std::optional<double> d;
   SF_TRY_ASSIGN(d, f.opt_number("duration_s"));
   if (d) s.duration_s = *d;
@@ -27,8 +30,9 @@ Result<DummySettings> DummySettings::from_params(const boost::json::object& para
   if (s.duration_s < 0 || s.duration_s > 86400 * 7)
     return Error(Errc::invalid_argument, "duration_s must be between 0 and 604800", "duration_s");
   if (s.records < 0) return Error(Errc::invalid_argument, "records must be >= 0", "records");
-  if (s.progress_interval_ms < 1 || s.progress_interval_ms > 3'600'000)
-    return Error(Errc::invalid_argument, "progress_interval_ms must be between 1 and 3600000",
+  // Capped well below the manager's heartbeat timeout so a healthy dummy is never "lost".
+  if (s.progress_interval_ms < 1 || s.progress_interval_ms > 30'000)
+    return Error(Errc::invalid_argument, "progress_interval_ms must be between 1 and 30000",
                  "progress_interval_ms");
   if (s.fail_at && (*s.fail_at < 0 || *s.fail_at > 1))
     return Error(Errc::invalid_argument, "fail_at must be a fraction between 0 and 1", "fail_at");
@@ -70,7 +74,7 @@ int dummy_work(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& cont
       (void)send(RunStatus::finished, "Saved " + std::to_string(s.records) + " records", s.records);
       return kExitFinished;
     }
-    if (control.stop_requested() || *ctx.cancel) {
+    if (control.stop_requested()) {
       (void)send(RunStatus::interrupted, "stopped after " + std::to_string(written) + " records",
                  written);
       return kExitInterrupted;

@@ -171,9 +171,13 @@ Result<protocol::Command> ControlChannel::wait_for_start(std::chrono::millisecon
 }
 
 bool ControlChannel::wait_stop_for(std::chrono::milliseconds d) {
+  auto deadline = std::chrono::steady_clock::now() + d;
   std::unique_lock lk(mu_);
-  cv_.wait_for(lk, d, [this] { return stop_.load(); });
-  return stop_;
+  // The cancel flag has no notifier: look at it every 50 ms.
+  while (!stop_requested() && std::chrono::steady_clock::now() < deadline)
+    cv_.wait_until(
+        lk, std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(50)));
+  return stop_requested();
 }
 
 void WorkerRegistry::add(const std::string& target, WorkerFn fn, Validator validate) {
@@ -215,6 +219,7 @@ int run_worker(WorkerContext& ctx, const char* role,
   }
   Telemetry telemetry(**producer, *cfg, *ctx.clock);
   ControlChannel control(*ctx.bus, *cfg, telemetry);
+  control.set_cancel(ctx.cancel.get());
   if (auto s = control.open(); !s) {
     (void)telemetry.send(RunStatus::error, "cannot read queue-control: " + s.error().message);
     (void)(*producer)->flush(std::chrono::seconds(5));

@@ -110,8 +110,10 @@ class ControlChannel {
   // a stop (or cancel) came first.
   Result<protocol::Command> wait_for_start(std::chrono::milliseconds timeout,
                                            const std::atomic<bool>& cancel);
-  bool stop_requested() const { return stop_.load(); }
-  // Sleeps up to `d`, waking early on stop. Returns stop_requested().
+  // The launcher's cancel flag also ends waits (set before open()).
+  void set_cancel(const std::atomic<bool>* cancel) { cancel_ = cancel; }
+  bool stop_requested() const { return stop_.load() || (cancel_ && cancel_->load()); }
+  // Sleeps up to `d`, waking early on stop or cancel. Returns stop_requested().
   bool wait_stop_for(std::chrono::milliseconds d);
   void close();
 
@@ -126,6 +128,7 @@ class ControlChannel {
   std::thread thread_;
   std::atomic<bool> closing_{false};
   std::atomic<bool> stop_{false};
+  const std::atomic<bool>* cancel_ = nullptr;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::optional<protocol::Command> start_;

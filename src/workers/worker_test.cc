@@ -187,3 +187,14 @@ TEST_F(DummyTest, NoStartCommandIsAnErrorAfterTheTimeout) {
   ASSERT_EQ(evs.size(), 1u);
   EXPECT_EQ(evs[0].status, sp::RunStatus::error);
 }
+
+TEST_F(DummyTest, LauncherCancelEndsItWithoutWaitingForTheNextTick) {
+  auto done = run(config(R"({"duration_s":600,"progress_interval_ms":30000})"));
+  command(sp::CommandType::start);
+  events(2);
+  auto t0 = std::chrono::steady_clock::now();
+  *ctx_.cancel = true;
+  ASSERT_EQ(done.wait_for(2s), std::future_status::ready);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 500ms);
+  EXPECT_EQ(done.get(), sw::kExitInterrupted);
+}

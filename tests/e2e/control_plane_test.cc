@@ -17,7 +17,9 @@ using sf::testing::Process;
 
 namespace {
 
-std::string S(const bj::value& v) { return v.is_string() ? std::string(v.get_string()) : bj::serialize(v); }
+std::string S(const bj::value& v) {
+  return v.is_string() ? std::string(v.get_string()) : bj::serialize(v);
+}
 
 class Up {
  public:
@@ -73,7 +75,9 @@ class ControlPlane : public ::testing::Test {
                  R"(","symbol":"BTCUSDT","time_range":"2024-08-01:2024-08-02","extra_params":)" +
                  extra + "}");
     EXPECT_EQ(r.status, 201) << r.body;
-    return std::string(bj::parse(r.body).at("queue_id").as_string());
+    auto v = bj::parse(r.body);
+    EXPECT_EQ(S(v.at("status")), "pending") << "a new queue is stored as pending";
+    return S(v.at("queue_id"));
   }
   // Polls GET /queues/{id}; returns every distinct status seen, in order.
   std::vector<std::string> follow(const std::string& id, const std::string& until,
@@ -106,6 +110,8 @@ TEST_F(ControlPlane, TwoDummyTargetsGoPendingStartedLoadingFinished) {
   auto polled = follow(id, "finished");
   ASSERT_FALSE(polled.empty());
   EXPECT_EQ(polled.back(), "finished");
+  // A 2 s load polled every 20 ms is seen loading, then finished.
+  EXPECT_NE(std::find(polled.begin(), polled.end(), "loading"), polled.end());
   // Polling may miss the short-lived states, but never sees them out of order.
   std::vector<std::string> order = {"pending", "started", "loading", "finished"};
   size_t pos = 0;

@@ -55,9 +55,15 @@ Status InProcessLauncher::launch(const LaunchSpec& spec) {
     {
       std::lock_guard lk(mu_);
       cb = on_exit_;
+      ++callbacks_running_;
     }
     if (cb) cb(info);
-    raw->done = true;
+    {
+      std::lock_guard lk(mu_);
+      --callbacks_running_;
+      raw->done = true;
+    }
+    callbacks_cv_.notify_all();
   });
   tasks_.emplace(key, std::move(task));
   return {};
@@ -77,8 +83,11 @@ size_t InProcessLauncher::running() const {
 }
 
 void InProcessLauncher::set_exit_callback(ExitCallback cb) {
-  std::lock_guard lk(mu_);
+  std::unique_lock lk(mu_);
   on_exit_ = std::move(cb);
+  // Once this returns the old callback is not running and will not run again, so its owner
+  // may go away.
+  callbacks_cv_.wait(lk, [this] { return callbacks_running_ == 0; });
 }
 
 void InProcessLauncher::shutdown() {

@@ -3,6 +3,7 @@
 // (normally the memory bus) and metrics registry.
 #pragma once
 
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -44,6 +45,8 @@ class InProcessLauncher final : public Launcher {
   const Clock& clock_;
   mutable std::mutex mu_;
   ExitCallback on_exit_;
+  int callbacks_running_ = 0;
+  std::condition_variable callbacks_cv_;
   std::map<std::pair<std::string, std::string>, std::unique_ptr<Task>> tasks_;
   bool shut_down_ = false;
 };
