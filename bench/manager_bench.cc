@@ -233,15 +233,18 @@ void write_markdown(const std::string& file, const std::string& section) {
 
 int main(int argc, char** argv) {
   int runs = 3;
-  std::string markdown;
+  std::string markdown, only;  // --only list|live|backlog runs one part (for profiling)
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--runs" && i + 1 < argc)
       runs = std::stoi(argv[++i]);
     else if (a == "--markdown" && i + 1 < argc)
       markdown = argv[++i];
+    else if (a == "--only" && i + 1 < argc)
+      only = argv[++i];
     else {
-      std::fprintf(stderr, "usage: manager_bench [--runs N] [--markdown FILE]\n");
+      std::fprintf(
+          stderr, "usage: manager_bench [--runs N] [--markdown FILE] [--only list|live|backlog]\n");
       return 2;
     }
   }
@@ -250,12 +253,15 @@ int main(int argc, char** argv) {
   std::vector<double> p50, p99, rss_list, live, rss_live, backlog;
   double bytes = 0;
   try {
+    auto want = [&](const char* part) { return only.empty() || only == part; };
     std::string list_dir = root + "/list";
     std::filesystem::create_directories(list_dir);
-    std::printf("seeding 10,000 queues...\n");
-    std::fflush(stdout);
-    seed_queues(list_dir, 10000);
-    for (int r = 0; r < runs; ++r) {
+    if (want("list")) {
+      std::printf("seeding 10,000 queues...\n");
+      std::fflush(stdout);
+      seed_queues(list_dir, 10000);
+    }
+    for (int r = 0; r < runs && want("list"); ++r) {
       auto l = bench_list(list_dir, 500);
       p50.push_back(l.p50_ms);
       p99.push_back(l.p99_ms);
@@ -265,7 +271,7 @@ int main(int argc, char** argv) {
                   l.p50_ms, l.p99_ms, l.bytes / 1024, l.rss_mb);
       std::fflush(stdout);
     }
-    for (int r = 0; r < runs; ++r) {
+    for (int r = 0; r < runs && want("live"); ++r) {
       std::string dir = root + "/live" + std::to_string(r);
       std::filesystem::create_directories(dir);
       auto lv = bench_live(dir, 64, 5.0);
@@ -275,7 +281,7 @@ int main(int argc, char** argv) {
                   r + 1, lv.events_per_s, lv.rss_mb);
       std::fflush(stdout);
     }
-    for (int r = 0; r < runs; ++r) {
+    for (int r = 0; r < runs && want("backlog"); ++r) {
       std::string dir = root + "/backlog" + std::to_string(r);
       std::filesystem::create_directories(dir);
       double eps = bench_backlog(dir, 100, 300000);
@@ -289,6 +295,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::filesystem::remove_all(root);
+  if (!only.empty()) return 0;  // partial runs are not recorded
 
   char buf[2048];
   std::snprintf(buf, sizeof buf,

@@ -105,6 +105,18 @@ void register_api(http::Server& server, Manager& manager, metrics::Registry* met
               if (!filter.empty() && queue_id != filter) return;
               if (auto s = weak.lock()) s->send(msg);
             });
+        // Tells the client it is subscribed: every change from here on reaches it.
+        {
+          std::string hello;
+          json::Writer w(hello);
+          w.begin_object().kv("type", "subscribed");
+          if (filter.empty())
+            w.key("queue_id").null();
+          else
+            w.kv("queue_id", filter);
+          w.end_object();
+          session->send(std::move(hello));
+        }
         if (!filter.empty()) {
           // A snapshot first, so a late watcher knows where the queue stands.
           auto snap = manager.queue_json(filter);

@@ -479,8 +479,20 @@ void Manager::handle_event(const bus::Record& rec, store::StateBatch& batch) {
   std::string ev_json = protocol::encode(*ev);
   e.recent.push_back(ev_json);
   while (e.recent.size() > opts_.recent_events) e.recent.pop_front();
-  batch.events.push_back(store::StoredEvent{ev->queue_id, ev->timestamp, ev_json});
-  ++e.events_since_trim;
+  // The store keeps every event except repeated `loading` progress, of which it keeps one
+  // a second per target: writing (and later trimming) each of thousands a second would
+  // cost more than everything else the manager does.
+  const int64_t now_ms = clock_.steady_ms();
+  if (ev->status != RunStatus::loading || ev->status != parse_status(t->state.status) ||
+      now_ms - t->last_stored_event_ms >= 1000) {
+    t->last_stored_event_ms = now_ms;
+    batch.events.push_back(store::StoredEvent{ev->queue_id, ev->timestamp, ev_json});
+    // A long-running queue's stored events are trimmed now and then, not only at its end.
+    if (++e.events_since_trim > 10 * opts_.events_kept_per_queue) {
+      e.events_since_trim = 0;
+      trim_due_.push_back(e.q.queue_id);
+    }
+  }
   {
     std::string msg;
     msg.reserve(ev_json.size() + 64);
@@ -630,12 +642,8 @@ void Manager::event_loop(std::shared_ptr<bus::Consumer> consumer) {
       }
       for (const auto& q : batch.queue_updates)
         if (protocol::is_terminal(parse_status(q.status))) to_trim.push_back(q.queue_id);
-      for (auto& [id, e] : queues_) {
-        if (e.events_since_trim > 2 * opts_.events_kept_per_queue) {
-          e.events_since_trim = 0;
-          to_trim.push_back(id);
-        }
-      }
+      to_trim.insert(to_trim.end(), trim_due_.begin(), trim_due_.end());
+      trim_due_.clear();
     }
     dispatch();
     if (!batch.events.empty() || !batch.queue_updates.empty() || !batch.target_updates.empty()) {

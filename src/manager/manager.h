@@ -92,9 +92,10 @@ class Manager {
  private:
   struct Target {
     store::TargetState state;
-    int64_t exit_events_end = -1;  // events topic end offset when the worker exited
-    int64_t last_heard_ms = 0;     // steady clock; launch time until the first event
-    int64_t exited_at_ms = -1;     // steady clock when the worker exited without final event
+    int64_t exit_events_end = -1;             // events topic end offset when the worker exited
+    int64_t last_heard_ms = 0;                // steady clock; launch time until the first event
+    int64_t last_stored_event_ms = -1000000;  // steady clock of the last event stored
+    int64_t exited_at_ms = -1;  // steady clock when the worker exited without final event
     std::string exit_reason;
     bool killed = false;
   };
@@ -141,8 +142,9 @@ class Manager {
   std::map<std::string, Entry> queues_;
   std::vector<std::string> order_;                          // queue ids, oldest first
   std::deque<std::pair<std::string, std::string>> outbox_;  // listener messages, in order
-  store::StateBatch deferred_;     // changes made outside the event loop, persisted by it
-  int64_t processed_offset_ = -1;  // last queue-events offset handled
+  store::StateBatch deferred_;         // changes made outside the event loop, persisted by it
+  int64_t processed_offset_ = -1;      // last queue-events offset handled
+  std::vector<std::string> trim_due_;  // queues whose stored events need trimming
   std::mutex dispatch_mu_;
   std::unique_ptr<bus::Producer> producer_;
   std::thread events_thread_;

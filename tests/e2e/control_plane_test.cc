@@ -105,6 +105,10 @@ TEST_F(ControlPlane, TwoDummyTargetsGoPendingStartedLoadingFinished) {
   // The WebSocket feed, connected before the queue exists, sees every status change.
   sf::http::WsClient ws;
   ASSERT_TRUE(ws.connect(u.url(), "/ws/events").ok());
+  // The server confirms the subscription before anything else; only then is it live.
+  auto hello = ws.read(5s);
+  ASSERT_TRUE(hello.ok());
+  EXPECT_EQ(S(bj::parse(*hello).at("type")), "subscribed");
   std::string id =
       start_flow("dummy_pair", R"({"duration_s":2,"records":500,"progress_interval_ms":200})");
   auto polled = follow(id, "finished");
