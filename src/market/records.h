@@ -1,0 +1,78 @@
+// Market-data records as they travel on a workflow's data topic (one JSON object per
+// record, keyed by symbol) and land in the store. Field names are the project's public
+// format (docs/data.md). Prices and quantities stay the exchange's decimal text, never
+// converted to floating point; times are epoch milliseconds.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "base/result.h"
+
+namespace sf::market {
+
+struct Candle {
+  std::string symbol;
+  std::string interval;  // "1m", "1h", ...
+  int64_t open_time = 0;
+  int64_t close_time = 0;
+  std::string open, high, low, close, volume, quote_volume;
+  int64_t trades = 0;
+  std::string taker_buy_base_volume, taker_buy_quote_volume;
+  bool closed = true;  // false: the candle was still open when loaded; a later run replaces it
+  friend bool operator==(const Candle&, const Candle&) = default;
+};
+
+struct AggTrade {
+  std::string symbol;
+  int64_t agg_id = 0;
+  std::string price, qty;
+  int64_t first_trade_id = 0, last_trade_id = 0;
+  int64_t time = 0;
+  bool is_buyer_maker = false;
+  bool is_best_match = true;
+  friend bool operator==(const AggTrade&, const AggTrade&) = default;
+};
+
+struct Trade {
+  std::string symbol;
+  int64_t trade_id = 0;
+  std::string price, qty, quote_qty;
+  int64_t time = 0;
+  bool is_buyer_maker = false;
+  bool is_best_match = true;
+  friend bool operator==(const Trade&, const Trade&) = default;
+};
+
+enum class Kind { candle, agg_trade, trade };
+const char* to_string(Kind k);
+
+// The record kind a workflow `type` produces: api_candles_<interval> -> candle,
+// api_agg_trades -> agg_trade, api_trades -> trade. Errc::invalid_argument otherwise.
+Result<Kind> kind_for_type(std::string_view type);
+// The interval of an api_candles_<interval> type ("1m"), or invalid_argument.
+Result<std::string> interval_for_type(std::string_view type);
+// Milliseconds of a fixed-length kline interval (1s..1w); 0 for "1M" (calendar month).
+int64_t interval_ms(std::string_view interval);
+
+using Record = std::variant<Candle, AggTrade, Trade>;
+
+std::string encode(const Candle& c);
+std::string encode(const AggTrade& t);
+std::string encode(const Trade& t);
+std::string encode(const Record& r);
+
+// Strict decoding of one data-topic record of the given kind: every field present with the
+// right JSON type, no unknown fields, symbol valid, decimals well-formed
+// (-?digits[.digits]), times non-negative, close_time >= open_time. Errors name the field.
+Result<Record> decode(Kind kind, std::string_view json);
+
+// True for decimal text as exchanges print it: optional '-', digits, optional '.digits'.
+bool is_decimal(std::string_view s);
+
+// The natural key of a record within its collection, as text ("BTCUSDT|1m|1722470400000").
+std::string natural_key(const Record& r);
+
+}  // namespace sf::market
