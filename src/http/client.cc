@@ -1,10 +1,16 @@
 #include "http/client.h"
 
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/url/parse.hpp>
 
@@ -16,6 +22,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 namespace websocket = boost::beast::websocket;
+namespace ssl = boost::asio::ssl;
 using tcp = boost::asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
@@ -35,9 +42,10 @@ std::string str(const S& s) {
   return std::string(s.data(), s.size());
 }
 
-// Where a base URL points. TLS will add a `tls` flag here and an ssl::stream in the
-// transport; the request/response code is written against the stream type.
+// Where a base URL points. The request/response code is written against the stream type
+// (plain tcp_stream or ssl_stream over it).
 struct Endpoint {
+  bool tls = false;         // https
   std::string host;         // for resolving/connecting (IPv6 without brackets)
   std::string port;         // numeric string
   std::string host_header;  // "host:port" as written in the URL
@@ -45,7 +53,7 @@ struct Endpoint {
   std::string display;      // scheme://host:port, redacted, for messages
 };
 
-Result<Endpoint> parse_base_url(std::string_view url, bool websocket_ok) {
+Result<Endpoint> parse_base_url(std::string_view url, bool websocket_ok, bool tls_ok) {
   std::string shown = log::redact_url(url);
   auto u = boost::urls::parse_absolute_uri(url);
   if (!u) {
@@ -54,15 +62,19 @@ Result<Endpoint> parse_base_url(std::string_view url, bool websocket_ok) {
   }
   std::string scheme = str(u->scheme());
   for (auto& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (scheme == "https" || scheme == "wss") {
+  if (scheme == "wss" || (scheme == "https" && !tls_ok)) {
     return Error(Errc::invalid_argument,
-                 "invalid base URL '" + shown + "': https is not supported yet", "base_url");
+                 "invalid base URL '" + shown + "': " + scheme + " is not supported yet",
+                 "base_url");
   }
-  if (scheme != "http" && !(websocket_ok && scheme == "ws")) {
-    return Error(Errc::invalid_argument, "invalid base URL '" + shown + "': scheme must be http",
+  if (scheme != "http" && !(tls_ok && scheme == "https") && !(websocket_ok && scheme == "ws")) {
+    return Error(Errc::invalid_argument,
+                 "invalid base URL '" + shown + "': scheme must be http" +
+                     (tls_ok ? " or https" : ""),
                  "base_url");
   }
   Endpoint ep;
+  ep.tls = scheme == "https";
   ep.host = u->host_address();
   if (!u->has_authority() || ep.host.empty()) {
     return Error(Errc::invalid_argument, "invalid base URL '" + shown + "': no host", "base_url");
@@ -71,11 +83,11 @@ Result<Endpoint> parse_base_url(std::string_view url, bool websocket_ok) {
     return Error(Errc::invalid_argument,
                  "invalid base URL '" + shown + "': must not have a query or fragment", "base_url");
   }
-  ep.port = u->has_port() && !u->port().empty() ? str(u->port()) : "80";
+  ep.port = u->has_port() && !u->port().empty() ? str(u->port()) : (ep.tls ? "443" : "80");
   ep.host_header = str(u->encoded_host_and_port());
   ep.prefix = str(u->encoded_path());
   while (!ep.prefix.empty() && ep.prefix.back() == '/') ep.prefix.pop_back();
-  ep.display = log::redact_url("http://" + ep.host_header);
+  ep.display = log::redact_url((ep.tls ? "https://" : "http://") + ep.host_header);
   return ep;
 }
 
@@ -137,53 +149,127 @@ struct Client::Impl {
   std::string base_url;
   std::string token;
   std::chrono::milliseconds timeout;
+  ClientTlsOptions tls_options;
   Result<Endpoint> endpoint;
   asio::io_context ioc;
+  std::optional<ssl::context> tls_ctx;  // created on the first https connection
   std::optional<beast::tcp_stream> stream;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> tls_stream;
   beast::flat_buffer buffer;
 
-  Impl(std::string url, std::string tok, std::chrono::milliseconds t)
+  Impl(std::string url, std::string tok, std::chrono::milliseconds t, ClientTlsOptions tls)
       : base_url(std::move(url)),
         token(std::move(tok)),
         timeout(t),
-        endpoint(parse_base_url(base_url, false)) {
+        tls_options(std::move(tls)),
+        endpoint(parse_base_url(base_url, false, true)) {
     // Beast reads at most the buffer's spare capacity (512 bytes when empty); a large
     // response read 512 bytes at a time costs 4x the time of the transfer itself.
     buffer.reserve(64 * 1024);
   }
 
+  bool connected() const { return stream.has_value() || tls_stream.has_value(); }
+
+  beast::tcp_stream& lowest() {
+    return tls_stream ? beast::get_lowest_layer(*tls_stream) : *stream;
+  }
+
   void drop() {
-    if (stream) {
+    if (connected()) {
       beast::error_code ec;
-      stream->socket().shutdown(tcp::socket::shutdown_both, ec);
-      stream->close();
+      // No TLS close_notify: waiting for the peer's answer could block; a plain close is
+      // safe for HTTP because every message is length-delimited.
+      lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
+      lowest().close();
       stream.reset();
+      tls_stream.reset();
     }
     buffer.clear();
   }
 
+  Status make_tls_context(const Endpoint& ep) {
+    if (tls_ctx) return ok_status();
+    try {
+      ssl::context ctx(ssl::context::tls_client);
+      ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                      ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+      ctx.set_default_verify_paths();
+      if (!tls_options.extra_ca_pem.empty()) {
+        ctx.add_certificate_authority(
+            asio::buffer(tls_options.extra_ca_pem.data(), tls_options.extra_ca_pem.size()));
+      }
+      ctx.set_verify_mode(ssl::verify_peer);
+      tls_ctx.emplace(std::move(ctx));
+    } catch (const std::exception& e) {
+      return Error(Errc::invalid_argument, "cannot set up TLS for " + ep.display + ": " + e.what());
+    }
+    return ok_status();
+  }
+
+  // Opens a new connection (TCP, then the TLS handshake for https).
+  Status open(const Endpoint& ep, Clock::time_point deadline) {
+    if (!ep.tls) {
+      stream.emplace(ioc);
+      return connect_stream(ioc, *stream, ep, deadline);
+    }
+    SF_TRY(make_tls_context(ep));
+    tls_stream.emplace(ioc, *tls_ctx);
+    SF_TRY(connect_stream(ioc, beast::get_lowest_layer(*tls_stream), ep, deadline));
+    beast::error_code ec;
+    boost::asio::ip::make_address(ep.host, ec);
+    bool is_ip = !ec;
+    // SNI (names only, as RFC 6066 says) and the name the certificate must carry.
+    if (!is_ip && !SSL_set_tlsext_host_name(tls_stream->native_handle(), ep.host.c_str())) {
+      return Error(Errc::io_error, "cannot set TLS server name for " + ep.display);
+    }
+    tls_stream->set_verify_callback(ssl::host_name_verification(ep.host));
+    ec = {};
+    beast::get_lowest_layer(*tls_stream).expires_at(deadline);
+    tls_stream->async_handshake(ssl::stream_base::client, [&](beast::error_code e) { ec = e; });
+    ioc.restart();
+    ioc.run();
+    beast::get_lowest_layer(*tls_stream).expires_never();
+    if (ec == beast::error::timeout) {
+      return Error(Errc::timeout, "TLS handshake with " + ep.display + ": timed out");
+    }
+    if (ec) {
+      std::string why = ec.message();
+      long verify = SSL_get_verify_result(tls_stream->native_handle());
+      if (verify != X509_V_OK) {
+        why += std::string(" (certificate: ") + X509_verify_cert_error_string(verify) + ")";
+      }
+      return Error(Errc::unavailable, "TLS handshake with " + ep.display + " failed: " + why);
+    }
+    return ok_status();
+  }
+
   // One write + read on the current connection.
-  beast::error_code exchange(bhttp::request<bhttp::string_body>& req,
+  template <typename Stream>
+  beast::error_code exchange(Stream& s, bhttp::request<bhttp::string_body>& req,
                              bhttp::response<bhttp::string_body>* res, Clock::time_point deadline) {
     beast::error_code ec;
-    stream->expires_at(deadline);
-    bhttp::async_write(*stream, req, [&](beast::error_code e, size_t) { ec = e; });
+    beast::get_lowest_layer(s).expires_at(deadline);
+    bhttp::async_write(s, req, [&](beast::error_code e, size_t) { ec = e; });
     ioc.restart();
     ioc.run();
     if (ec) return ec;
     bhttp::response_parser<bhttp::string_body> parser;
     parser.body_limit(std::uint64_t{256} << 20);
-    bhttp::async_read(*stream, buffer, parser, [&](beast::error_code e, size_t) { ec = e; });
+    bhttp::async_read(s, buffer, parser, [&](beast::error_code e, size_t) { ec = e; });
     ioc.restart();
     ioc.run();
-    stream->expires_never();
+    beast::get_lowest_layer(s).expires_never();
     if (!ec) *res = parser.release();
     return ec;
   }
 };
 
 Client::Client(std::string base_url, std::string bearer_token, std::chrono::milliseconds timeout)
-    : impl_(std::make_unique<Impl>(std::move(base_url), std::move(bearer_token), timeout)) {}
+    : Client(std::move(base_url), std::move(bearer_token), timeout, ClientTlsOptions{}) {}
+Client::Client(std::string base_url, std::string bearer_token, std::chrono::milliseconds timeout,
+               ClientTlsOptions tls)
+    : impl_(std::make_unique<Impl>(std::move(base_url), std::move(bearer_token), timeout,
+                                   std::move(tls))) {}
 Client::~Client() = default;
 Client::Client(Client&&) noexcept = default;
 Client& Client::operator=(Client&&) noexcept = default;
@@ -194,6 +280,13 @@ void Client::disconnect() { impl_->drop(); }
 
 Result<ClientResponse> Client::request(std::string_view method, std::string_view path_and_query,
                                        std::string_view body, std::string_view content_type) {
+  static const HeaderList kNone;
+  return request(method, path_and_query, body, content_type, kNone);
+}
+
+Result<ClientResponse> Client::request(std::string_view method, std::string_view path_and_query,
+                                       std::string_view body, std::string_view content_type,
+                                       const HeaderList& extra_headers) {
   Impl& s = *impl_;
   if (!s.endpoint) return s.endpoint.error();
   const Endpoint& ep = *s.endpoint;
@@ -209,6 +302,7 @@ Result<ClientResponse> Client::request(std::string_view method, std::string_view
   req.set(bhttp::field::host, ep.host_header);
   req.set(bhttp::field::user_agent, "streamforge");
   if (!s.token.empty()) req.set(bhttp::field::authorization, "Bearer " + s.token);
+  for (const auto& [name, value] : extra_headers) req.set(name, value);
   if (!body.empty()) {
     req.set(bhttp::field::content_type, content_type);
     req.body() = std::string(body);
@@ -217,22 +311,23 @@ Result<ClientResponse> Client::request(std::string_view method, std::string_view
 
   bhttp::response<bhttp::string_body> res;
   for (int attempt = 0;; ++attempt) {
-    bool reused = s.stream.has_value();
+    bool reused = s.connected();
     if (!reused) {
-      s.stream.emplace(s.ioc);
-      Status st = connect_stream(s.ioc, *s.stream, ep, deadline);
+      Status st = s.open(ep, deadline);
       if (!st.ok()) {
         s.drop();
         return st.error();
       }
     }
-    beast::error_code ec = s.exchange(req, &res, deadline);
+    beast::error_code ec = s.tls_stream ? s.exchange(*s.tls_stream, req, &res, deadline)
+                                        : s.exchange(*s.stream, req, &res, deadline);
     if (!ec) break;
     s.drop();
     // A kept-alive connection the server closed while idle fails at once with EOF or a
     // reset, before any response byte: that request was not processed, so resend once.
     bool stale = ec == bhttp::error::end_of_stream || ec == asio::error::connection_reset ||
-                 ec == asio::error::broken_pipe || ec == asio::error::eof;
+                 ec == asio::error::broken_pipe || ec == asio::error::eof ||
+                 ec == ssl::error::stream_truncated;
     if (reused && stale && attempt == 0) continue;
     if (ec == beast::error::timeout) {
       return Error(Errc::timeout,
@@ -299,7 +394,7 @@ Status WsClient::connect(std::string_view base_url, std::string_view path_and_qu
   if (!impl_) impl_ = std::make_unique<Impl>();
   Impl& s = *impl_;
   close();
-  auto ep = parse_base_url(base_url, true);
+  auto ep = parse_base_url(base_url, true, false);
   if (!ep) return ep.error();
   std::string path(path_and_query);
   if (path.empty() || path.front() != '/') path.insert(path.begin(), '/');

@@ -2,13 +2,16 @@
 //
 // Both block the calling thread and run their own private io_context, so they can be used
 // from any thread that is not an io thread of a Server. An instance is not thread-safe:
-// use one per thread. Plain http only for now (an https base URL is rejected with
-// invalid_argument); TLS will be added inside client.cc without changing this interface.
+// use one per thread. Client speaks http and https (TLS 1.2+, the peer verified against
+// the system CA store plus ClientTlsOptions::extra_ca_pem, with SNI and host name
+// checking); WsClient speaks ws/http only (wss is rejected with invalid_argument).
 //
 // Errors are Result errors, never exceptions:
 //   bad base URL            -> invalid_argument ("invalid base URL 'x': ...")
 //   connect failure         -> unavailable ("cannot connect to http://127.0.0.1:8080:
 //                              Connection refused")
+//   TLS handshake failure   -> unavailable ("TLS handshake with https://h:443 failed: ...
+//                              (certificate: self-signed certificate)")
 //   deadline passed         -> timeout ("GET http://127.0.0.1:8080/x: timed out after 10000 ms")
 //   other I/O or protocol   -> io_error
 // An HTTP error status (4xx/5xx) is not an error: it is returned in ClientResponse.
@@ -36,12 +39,23 @@ struct ClientResponse {
   std::string_view header(std::string_view name) const;
 };
 
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+struct ClientTlsOptions {
+  // Extra trusted CA certificates (PEM), on top of the system store: for private CAs and
+  // tests with a self-signed server certificate.
+  std::string extra_ca_pem;
+};
+
 class Client {
  public:
-  // base_url: "http://host[:port][/prefix]"; request paths are appended to the prefix.
-  // timeout: the whole request (resolve, connect, write, read) must finish within it.
+  // base_url: "http[s]://host[:port][/prefix]"; request paths are appended to the prefix.
+  // timeout: the whole request (resolve, connect, TLS handshake, write, read) must finish
+  // within it.
   explicit Client(std::string base_url, std::string bearer_token = {},
                   std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  Client(std::string base_url, std::string bearer_token, std::chrono::milliseconds timeout,
+         ClientTlsOptions tls);
   ~Client();
   Client(Client&&) noexcept;
   Client& operator=(Client&&) noexcept;
@@ -52,8 +66,16 @@ class Client {
   Result<ClientResponse> request(std::string_view method, std::string_view path_and_query,
                                  std::string_view body = {},
                                  std::string_view content_type = "application/json");
+  // The same with extra request headers (set after the defaults, so they may replace
+  // User-Agent; never log them: they may carry API keys).
+  Result<ClientResponse> request(std::string_view method, std::string_view path_and_query,
+                                 std::string_view body, std::string_view content_type,
+                                 const HeaderList& extra_headers);
   Result<ClientResponse> get(std::string_view path_and_query) {
     return request("GET", path_and_query);
+  }
+  Result<ClientResponse> get(std::string_view path_and_query, const HeaderList& extra_headers) {
+    return request("GET", path_and_query, {}, "application/json", extra_headers);
   }
   Result<ClientResponse> post(std::string_view path_and_query, std::string_view body,
                               std::string_view content_type = "application/json") {

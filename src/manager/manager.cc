@@ -1,6 +1,7 @@
 #include "manager/manager.h"
 
 #include <algorithm>
+#include <functional>
 #include <random>
 #include <set>
 
@@ -27,7 +28,8 @@ std::string random_hex(size_t n) {
   return s;
 }
 
-void write_target(json::Writer& w, const store::TargetState& t, bool full) {
+void write_target(json::Writer& w, const store::TargetState& t, bool full,
+                  const std::function<void(json::Writer&)>& more = {}) {
   w.begin_object()
       .kv("telemetry_id", t.telemetry_id)
       .kv("target", t.target)
@@ -39,6 +41,7 @@ void write_target(json::Writer& w, const store::TargetState& t, bool full) {
     auto cfg = json::parse(t.config_json);
     if (cfg) w.key("config").value(*cfg);
   }
+  if (more) more(w);
   w.end_object();
 }
 
@@ -416,6 +419,17 @@ void Manager::refresh_queue(Entry& e, store::StateBatch& batch) {
     } else {
       next = RunStatus::finished;
       message = "";
+      // Finished is not success when the store holds less than was expected: say so.
+      if (auto c = completeness(e); c.known && !c.complete()) {
+        message = "incomplete: " + std::to_string(c.written) + " records written of " +
+                  std::to_string(c.expected >= 0 ? c.expected : c.published) + " expected";
+        if (c.dlq > 0) message += ", " + std::to_string(c.dlq) + " sent to the DLQ";
+        if (!c.missing.empty()) {
+          message += "; missing";
+          for (size_t i = 0; i < c.missing.size() && i < 10; ++i) message += " " + c.missing[i];
+          if (c.missing.size() > 10) message += " ...";
+        }
+      }
     }
   } else if (max_rank >= protocol::status_rank(RunStatus::loading)) {
     next = RunStatus::loading;
@@ -519,8 +533,44 @@ void Manager::handle_event(const bus::Record& rec, store::StateBatch& batch) {
     }
     return;
   }
+  take_completeness(*t, *ev);
   set_target(e, *t, ev->status, ev->message.value_or(""), ev->records_written, batch);
   refresh_queue(e, batch);
+}
+
+void Manager::take_completeness(Target& t, const protocol::Event& ev) {
+  if (ev.records_expected) t.expected = ev.records_expected;
+  if (ev.records_dlq) t.dlq = std::max(t.dlq.value_or(0), *ev.records_dlq);
+  if (ev.missing_ranges) t.missing = *ev.missing_ranges;
+}
+
+namespace {
+bool is_loader(const std::string& target) { return target.rfind("loader", 0) == 0; }
+bool is_connector(const std::string& target) {
+  return target.size() >= 9 && target.compare(target.size() - 9, 9, "connector") == 0;
+}
+}  // namespace
+
+bool Manager::Completeness::complete() const {
+  return known && missing.empty() && (expected < 0 || written >= expected) &&
+         (published == 0 || written >= published);
+}
+
+Manager::Completeness Manager::completeness(const Entry& e) {
+  Completeness c;
+  for (const auto& t : e.targets) {
+    if (is_loader(t.state.target)) {
+      c.known = true;
+      c.published += t.state.records_written;
+      if (t.expected) c.expected = std::max<int64_t>(c.expected, 0) + *t.expected;
+    } else if (is_connector(t.state.target)) {
+      c.known = true;
+      c.written += t.state.records_written;
+      c.dlq += t.dlq.value_or(0);
+      c.missing.insert(c.missing.end(), t.missing.begin(), t.missing.end());
+    }
+  }
+  return c;
 }
 
 void Manager::on_worker_exit(const launch::ExitInfo& info) {
@@ -718,8 +768,30 @@ std::string Manager::render_queue(const Entry& e) const {
       .kv_num("updated_at", e.q.updated_at)
       .kv_int("records_written", total)
       .kv_bool("stop_requested", e.stop_requested);
+  if (auto c = completeness(e); c.known) {
+    w.key("completeness").begin_object();
+    if (c.expected >= 0) w.kv_int("records_expected", c.expected);
+    w.kv_int("records_published", c.published)
+        .kv_int("records_written", c.written)
+        .kv_int("records_dlq", c.dlq);
+    w.key("missing_ranges").begin_array();
+    for (const auto& m : c.missing) w.str(m);
+    w.end_array();
+    w.kv_bool("complete", c.complete()).end_object();
+  }
   w.key("targets").begin_array();
-  for (const auto& t : e.targets) write_target(w, t.state, true);
+  for (const auto& t : e.targets) {
+    write_target(w, t.state, true, [&t](json::Writer& tw) {
+      // What this target reported for completeness.
+      if (t.expected) tw.kv_int("records_expected", *t.expected);
+      if (t.dlq) tw.kv_int("records_dlq", *t.dlq);
+      if (!t.missing.empty()) {
+        tw.key("missing_ranges").begin_array();
+        for (const auto& m : t.missing) tw.str(m);
+        tw.end_array();
+      }
+    });
+  }
   w.end_array();
   w.key("events").begin_array();
   for (const auto& ev : e.recent) {
@@ -769,7 +841,13 @@ Result<std::string> Manager::queue_json(const std::string& queue_id) {
     auto stored = store_.recent_events(queue_id, opts_.recent_events);
     if (stored) {
       std::deque<std::string> recent;
-      for (auto& ev : *stored) recent.push_back(std::move(ev.json));
+      for (auto& ev : *stored) {
+        // Completeness fields of the stored final events (lost with the old process).
+        if (auto decoded = protocol::decode_event(ev.json))
+          for (auto& t : e.targets)
+            if (t.state.telemetry_id == decoded->producer) take_completeness(t, *decoded);
+        recent.push_back(std::move(ev.json));
+      }
       for (auto& ev : e.recent) recent.push_back(std::move(ev));
       while (recent.size() > opts_.recent_events) recent.pop_front();
       e.recent = std::move(recent);

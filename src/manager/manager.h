@@ -98,7 +98,11 @@ class Manager {
     int64_t exited_at_ms = -1;  // steady clock when the worker exited without final event
     std::string exit_reason;
     bool killed = false;
+    // Completeness reported by loaders and connectors (event extension fields).
+    std::optional<int64_t> expected, dlq;
+    std::vector<std::string> missing;
   };
+
   struct Entry {
     store::QueueState q;  // q.targets unused; see `targets`
     std::vector<Target> targets;
@@ -126,6 +130,15 @@ class Manager {
   void emit(const std::string& queue_id, std::string msg);
   void dispatch();
   std::string render_queue(const Entry& e) const;
+  // Totals over a queue's loaders and connectors, once any of them reported.
+  struct Completeness {
+    bool known = false;
+    int64_t expected = -1, published = 0, written = 0, dlq = 0;
+    std::vector<std::string> missing;
+    bool complete() const;
+  };
+  static Completeness completeness(const Entry& e);
+  static void take_completeness(Target& t, const protocol::Event& ev);
   const std::string& render_summary(Entry& e);
   std::string generate_queue_id(const protocol::StartRequest& req);
   Status persist(store::StateBatch& batch);

@@ -23,7 +23,9 @@ namespace {
 // events itself, and can report exits.
 class NullLauncher final : public sf::launch::Launcher {
  public:
-  std::vector<std::string> targets() const override { return {"dummy-service", "null-worker"}; }
+  std::vector<std::string> targets() const override {
+    return {"dummy-service", "null-worker", "loader-producer", "store-connector"};
+  }
   sf::Status validate(const std::string& target, const bj::object& settings) const override {
     return sf::workers::WorkerRegistry::builtin().validate(target, settings);
   }
@@ -512,4 +514,59 @@ TEST_F(ManagerTest, StoredEventsAreShownAfterRestart) {
   auto events = queue(m2, "wf-ev").at("events").as_array();
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[1].at("status"), "finished");
+}
+
+TEST_F(ManagerTest, CompletenessIsReportedAndShortfallIsNotCalledSuccess) {
+  auto& nl = null_launcher_;
+  auto& m = make(nl);
+  ASSERT_TRUE(m.start_queue(start_body(R"([{"target":"loader-producer","telemetry_id":"l"},
+      {"target":"store-connector","telemetry_id":"c"}])",
+                                       "wf-compl"))
+                  .ok());
+  auto p = bus_.producer();
+  auto send = [&](const std::string& producer, int64_t written, const std::string& extra) {
+    std::string ev = R"({"queue_id":"wf-compl","producer":")" + producer +
+                     R"(","status":"finished","records_written":)" + std::to_string(written) +
+                     R"(,"timestamp":1)" + extra + "}";
+    ASSERT_TRUE((*p)->produce(sf::bus::kEventsTopic, "wf-compl", ev).ok());
+  };
+  send("l", 4320, R"(,"records_expected":4320)");
+  send("c", 4310, R"(,"records_dlq":10,"missing_ranges":["2024-08-01T10:00:2024-08-01T10:10"])");
+  EXPECT_EQ(wait_status(m, "wf-compl", "finished"), "finished");
+  auto q = queue(m, "wf-compl");
+  auto c = q.at("completeness").as_object();
+  EXPECT_EQ(c.at("records_expected").as_int64(), 4320);
+  EXPECT_EQ(c.at("records_published").as_int64(), 4320);
+  EXPECT_EQ(c.at("records_written").as_int64(), 4310);
+  EXPECT_EQ(c.at("records_dlq").as_int64(), 10);
+  EXPECT_EQ(c.at("complete").as_bool(), false);
+  std::string msg(q.at("message").as_string());
+  EXPECT_NE(msg.find("incomplete: 4310 records written of 4320 expected, 10 sent to the DLQ"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("2024-08-01T10:00:2024-08-01T10:10"), std::string::npos) << msg;
+}
+
+TEST_F(ManagerTest, CompleteLoadIsPlainFinished) {
+  auto& nl = null_launcher_;
+  auto& m = make(nl);
+  ASSERT_TRUE(m.start_queue(start_body(R"([{"target":"loader-producer","telemetry_id":"l"},
+      {"target":"store-connector","telemetry_id":"c"}])",
+                                       "wf-full"))
+                  .ok());
+  auto p = bus_.producer();
+  ASSERT_TRUE(
+      (*p)->produce(
+              sf::bus::kEventsTopic, "wf-full",
+              R"({"queue_id":"wf-full","producer":"l","status":"finished","records_written":60,"records_expected":60,"timestamp":1})")
+          .ok());
+  ASSERT_TRUE(
+      (*p)->produce(
+              sf::bus::kEventsTopic, "wf-full",
+              R"({"queue_id":"wf-full","producer":"c","status":"finished","records_written":60,"records_dlq":0,"timestamp":1})")
+          .ok());
+  EXPECT_EQ(wait_status(m, "wf-full", "finished"), "finished");
+  auto q = queue(m, "wf-full");
+  EXPECT_EQ(q.at("message"), "");
+  EXPECT_TRUE(q.at("completeness").at("complete").as_bool());
 }

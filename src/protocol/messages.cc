@@ -176,7 +176,7 @@ Result<Event> decode_event(std::string_view text) {
   if (!obj) return obj.error();
   Fields f(*obj);
   SF_TRY(f.only({"queue_id", "producer", "symbol", "type", "status", "message", "records_written",
-                 "finished", "timestamp"}));
+                 "finished", "timestamp", "records_expected", "records_dlq", "missing_ranges"}));
   Event e;
   SF_TRY_ASSIGN(e.queue_id, f.str("queue_id"));
   SF_TRY(check_safe_name(e.queue_id, "queue_id"));
@@ -201,6 +201,33 @@ Result<Event> decode_event(std::string_view text) {
     return Error(Errc::invalid_argument, "field 'records_written' must not be negative",
                  "records_written");
   SF_TRY_ASSIGN(e.finished, f.opt_bool("finished"));
+  SF_TRY_ASSIGN(e.records_expected, f.opt_int64("records_expected"));
+  SF_TRY_ASSIGN(e.records_dlq, f.opt_int64("records_dlq"));
+  for (auto* v : {&e.records_expected, &e.records_dlq})
+    if (*v && **v < 0)
+      return Error(Errc::invalid_argument, "record counts must not be negative",
+                   v == &e.records_dlq ? "records_dlq" : "records_expected");
+  if (auto* m = obj->if_contains("missing_ranges")) {
+    if (!m->is_array())
+      return Error(
+          Errc::invalid_argument,
+          std::string("field 'missing_ranges' must be an array, got ") + json::kind_name(*m),
+          "missing_ranges");
+    if (m->get_array().size() > 1000)
+      return Error(Errc::invalid_argument, "field 'missing_ranges' lists more than 1000 ranges",
+                   "missing_ranges");
+    std::vector<std::string> ranges;
+    for (const auto& r : m->get_array()) {
+      if (!r.is_string())
+        return Error(Errc::invalid_argument, "field 'missing_ranges' must hold strings",
+                     "missing_ranges");
+      std::string text(r.get_string());
+      auto tr = parse_time_range(text, "missing_ranges");
+      if (!tr) return tr.error();
+      ranges.push_back(std::move(text));
+    }
+    e.missing_ranges = std::move(ranges);
+  }
   SF_TRY_ASSIGN(e.timestamp, f.number("timestamp"));
   return e;
 }
@@ -216,6 +243,13 @@ std::string encode(const Event& e) {
   opt_kv(w, "message", e.message);
   if (e.records_written) w.kv_int("records_written", *e.records_written);
   if (e.finished) w.kv_bool("finished", *e.finished);
+  if (e.records_expected) w.kv_int("records_expected", *e.records_expected);
+  if (e.records_dlq) w.kv_int("records_dlq", *e.records_dlq);
+  if (e.missing_ranges) {
+    w.key("missing_ranges").begin_array();
+    for (const auto& r : *e.missing_ranges) w.str(r);
+    w.end_array();
+  }
   w.kv_num("timestamp", e.timestamp);
   w.end_object();
   return out;

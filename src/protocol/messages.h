@@ -12,7 +12,7 @@
 //
 // Extensions beyond the seed (documented in docs/protocol.md): command "ping" and event
 // status "pong"; Command.params carries a target's extra settings (e.g. a dummy's
-// duration_s); Event.error_code is not used yet.
+// duration_s); Event.records_expected/records_dlq/missing_ranges carry completeness.
 #pragma once
 
 #include <boost/json.hpp>
@@ -63,6 +63,12 @@ struct Event {
   std::optional<std::string> message;
   std::optional<int64_t> records_written;
   std::optional<bool> finished;
+  // Extensions for the completeness report (docs/protocol.md): what a loader expects to
+  // publish, what a connector sent to the dead-letter topic, and ranges ("A:B" in the
+  // time_range format) found missing from the store.
+  std::optional<int64_t> records_expected;
+  std::optional<int64_t> records_dlq;
+  std::optional<std::vector<std::string>> missing_ranges;
   double timestamp = 0;
 };
 

@@ -224,6 +224,22 @@ INSTANTIATE_TEST_SUITE_P(
                 "symbol", "missing required field 'symbol'"}),
     [](const auto& info) { return std::string(info.param.name); });
 
+TEST(EventExtensions, CompletenessFieldsRoundTripAndAreChecked) {
+  std::string ev = replace(kSeedEvent, "\"finished\": false",
+                           "\"finished\": true, \"records_expected\": 4320, \"records_dlq\": 3, "
+                           "\"missing_ranges\": [\"2024-08-01T10:00:2024-08-01T10:05\"]");
+  auto e = sp::decode_event(ev);
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_EQ(*e->records_expected, 4320);
+  EXPECT_EQ(*e->records_dlq, 3);
+  ASSERT_EQ(e->missing_ranges->size(), 1u);
+  EXPECT_EQ(P(sp::encode(*e)), P(ev));
+  auto bad = sp::decode_event(replace(ev, "2024-08-01T10:00:2024-08-01T10:05", "soon"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().field, "missing_ranges");
+  EXPECT_FALSE(sp::decode_event(replace(ev, "\"records_dlq\": 3", "\"records_dlq\": -3")).ok());
+}
+
 TEST(StrictDecoding, MissingRequiredEventField) {
   auto e = sp::decode_event(R"({"queue_id":"q1","status":"loading","timestamp":1})");
   ASSERT_FALSE(e.ok());

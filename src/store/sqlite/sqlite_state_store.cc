@@ -13,12 +13,12 @@
 #include <unordered_map>
 #include <utility>
 
+#include "store/sqlite/sqlite_util.h"
+
 namespace sf::store {
 namespace {
 
-// How long a statement waits for another process's write lock before failing with
-// Errc::unavailable. Long enough to ride out a CLI user's short transaction.
-constexpr int kBusyTimeoutMs = 5000;
+using namespace sqlite_util;  // NOLINT: the shared RAII helpers of this folder
 
 // Forward-only migrations. Entry i takes the schema from version i to i + 1; never edit a
 // released entry, append a new one. Each runs in its own transaction together with the
@@ -69,120 +69,6 @@ CREATE INDEX events_by_queue ON events(queue_id, id);
 };
 
 constexpr int kLatestVersion = static_cast<int>(std::size(kMigrations));
-
-// ---- small RAII helpers over the C API -------------------------------------------------
-
-struct DbCloser {
-  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-};
-using DbPtr = std::unique_ptr<sqlite3, DbCloser>;
-
-struct StmtFinalizer {
-  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
-};
-using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
-
-Errc errc_of(int rc) {
-  switch (rc & 0xff) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      return Errc::unavailable;
-    case SQLITE_IOERR:
-    case SQLITE_FULL:
-    case SQLITE_CANTOPEN:
-    case SQLITE_READONLY:
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-    case SQLITE_PERM:
-      return Errc::io_error;
-    case SQLITE_TOOBIG:
-      return Errc::too_large;
-    case SQLITE_CONSTRAINT:
-      return Errc::invalid_argument;
-    default:
-      return Errc::internal;
-  }
-}
-
-// Builds the error right after the failing call, while sqlite3_errmsg still describes it.
-Error sql_error(sqlite3* db, int rc, std::string_view what) {
-  std::string msg = "sqlite: ";
-  msg += what;
-  msg += ": ";
-  msg += db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-  msg += " (";
-  msg += sqlite3_errstr(rc);
-  msg += ")";
-  return Error(errc_of(rc), std::move(msg));
-}
-
-// One use of a cached statement: binds, steps, reads columns, and resets on scope exit so
-// the statement never keeps a read snapshot open between calls.
-class Use {
- public:
-  explicit Use(sqlite3_stmt* s) : s_(s) {}
-  ~Use() {
-    sqlite3_reset(s_);
-    sqlite3_clear_bindings(s_);
-  }
-  Use(const Use&) = delete;
-  Use& operator=(const Use&) = delete;
-
-  Use& text(int i, std::string_view v) {
-    // A null data pointer would bind SQL NULL; an empty string must stay ''.
-    const char* p = v.data() ? v.data() : "";
-    note(sqlite3_bind_text64(s_, i, p, v.size(), SQLITE_STATIC, SQLITE_UTF8));
-    return *this;
-  }
-  Use& real(int i, double v) {
-    note(sqlite3_bind_double(s_, i, v));
-    return *this;
-  }
-  Use& int64(int i, int64_t v) {
-    note(sqlite3_bind_int64(s_, i, v));
-    return *this;
-  }
-
-  // SQLITE_ROW, SQLITE_DONE or an error code (a failed bind is reported here).
-  int step() { return bind_rc_ != SQLITE_OK ? bind_rc_ : sqlite3_step(s_); }
-
-  std::string col_text(int i) const {
-    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, i));
-    if (p == nullptr) return {};
-    return std::string(p, static_cast<size_t>(sqlite3_column_bytes(s_, i)));
-  }
-  double col_real(int i) const { return sqlite3_column_double(s_, i); }
-  int64_t col_int64(int i) const { return sqlite3_column_int64(s_, i); }
-
- private:
-  void note(int rc) {
-    if (bind_rc_ == SQLITE_OK) bind_rc_ = rc;
-  }
-  sqlite3_stmt* s_;
-  int bind_rc_ = SQLITE_OK;
-};
-
-// Runs one or more statements without results (set-up and migrations only).
-Status exec(sqlite3* db, const char* sql, std::string_view what) {
-  char* err = nullptr;
-  int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
-  sqlite3_free(err);  // sqlite3_errmsg still holds the message
-  if (rc != SQLITE_OK) return sql_error(db, rc, what);
-  return ok_status();
-}
-
-// A single-row, single-column query (pragmas, version lookups).
-Result<std::string> query_one(sqlite3* db, const char* sql, std::string_view what) {
-  sqlite3_stmt* raw = nullptr;
-  int rc = sqlite3_prepare_v2(db, sql, -1, &raw, nullptr);
-  StmtPtr stmt(raw);
-  if (rc != SQLITE_OK) return sql_error(db, rc, what);
-  Use use(stmt.get());
-  rc = use.step();
-  if (rc == SQLITE_ROW) return use.col_text(0);
-  if (rc == SQLITE_DONE) return std::string();
-  return sql_error(db, rc, what);
-}
 
 double now_seconds() {
   using namespace std::chrono;
@@ -302,41 +188,6 @@ TargetState read_target(const Use& u) {
   return t;
 }
 
-// BEGIN ... COMMIT with rollback on every other exit path. `db` is checked for an open
-// transaction before rolling back because some errors (I/O, full disk) already rolled back.
-class Txn {
- public:
-  Txn(sqlite3* db, sqlite3_stmt* rollback) : db_(db), rollback_(rollback) {}
-  ~Txn() {
-    if (open_ && !sqlite3_get_autocommit(db_)) {
-      Use u(rollback_);
-      u.step();
-    }
-  }
-  Txn(const Txn&) = delete;
-  Txn& operator=(const Txn&) = delete;
-
-  Status begin(sqlite3_stmt* begin_stmt) {
-    Use u(begin_stmt);
-    int rc = u.step();
-    if (rc != SQLITE_DONE) return sql_error(db_, rc, "begin transaction");
-    open_ = true;
-    return ok_status();
-  }
-  Status commit(sqlite3_stmt* commit_stmt) {
-    Use u(commit_stmt);
-    int rc = u.step();
-    if (rc != SQLITE_DONE) return sql_error(db_, rc, "commit");
-    open_ = false;
-    return ok_status();
-  }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* rollback_;
-  bool open_ = false;
-};
-
 }  // namespace
 
 int SqliteStateStore::schema_version() { return kLatestVersion; }
@@ -353,29 +204,10 @@ Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::open(const std::stri
   if (ec) return Error(Errc::io_error, "sqlite: cannot resolve " + data_dir + ": " + ec.message());
   const std::string path = abs.lexically_normal().string();
 
-  sqlite3* raw = nullptr;
-  // NOMUTEX: the store serialises every use of the connection itself.
-  int rc =
-      sqlite3_open_v2(path.c_str(), &raw,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  DbPtr db(raw);  // closes even a failed open
-  if (rc != SQLITE_OK) return sql_error(raw, rc, "open " + path);
-  sqlite3_extended_result_codes(db.get(), 1);
-  sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
-
-  // WAL: readers (CLI, other processes) never block the writer. The first statement is
-  // also what detects a file that is not a database.
-  auto mode = query_one(db.get(), "PRAGMA journal_mode=WAL", "set journal_mode on " + path);
-  if (!mode) return mode.error();
-  if (*mode != "wal") {
-    return Error(Errc::io_error,
-                 "sqlite: " + path + " refused WAL mode (journal_mode=" + *mode + ")");
-  }
-  // NORMAL is durable across application crashes in WAL mode; a power loss may drop the
-  // last transactions but never corrupts the file.
-  if (auto s =
-          exec(db.get(), "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON", "configure " + path);
-      !s) {
+  auto opened = open_database(path);
+  if (!opened) return opened.error();
+  DbPtr db = std::move(*opened);
+  if (auto s = exec(db.get(), "PRAGMA foreign_keys=ON", "configure " + path); !s) {
     return s.error();
   }
   if (auto s = migrate(db.get(), path); !s) return s.error();

@@ -1,0 +1,153 @@
+// Deterministic synthetic markets: the ground truth the exchange simulator serves.
+//
+// Every value is a pure function of (seed, symbol, interval, time or id): nothing is
+// generated ahead or stored, so any candle or trade is computed directly, in O(1), by the
+// simulator and independently by tests. How:
+// - Log price is fractal value noise: for octaves L = 0..28 (periods 2^L seconds), a
+//   splitmix64 hash of (symbol seed, L, lattice index) gives a value in [-1, 1] at each
+//   lattice point, linearly interpolated between points, with amplitude ~ sqrt(period)
+//   (Brownian-like) capped at 12 days, so prices stay within about x0.3..x3 of the base.
+// - A candle at any interval is computed directly at that granularity (not aggregated from
+//   1s candles): open = price(open_time), close = price(open_time + interval), so a
+//   candle's close is the next one's open and the open of a 1h candle equals the open of
+//   its first 1m candle; high/low widen max/min(open, close) by a hashed excursion; volume,
+//   trade count and taker volumes are hashed around per-symbol rates. High/low/volume of a
+//   big interval are NOT the aggregate of its smaller candles.
+// - Aggregate trades: k per second per symbol (SymbolSpec::agg_per_sec, dividing 1000), id
+//   a = (second since the market epoch) * k + j, time strictly increasing inside a second;
+//   each aggregate trade covers r consecutive trade ids [a*r, a*r + r - 1]
+//   (SymbolSpec::trades_per_agg) that share its price, time and side; its qty is the sum
+//   of theirs. Trades and candles are not reconciled with each other.
+// - Markets start at kEpochMs (2017-01-01T00:00:00Z): no candle opens and no trade
+//   happens before it (so the first 1w candle opens on Monday 2017-01-02).
+// Prices and quantities are fixed-point integers in units of 1e-8, rounded to the
+// symbol's tick/step, printed with 8 decimals like Binance ("64000.01000000").
+//
+// Thread-safety: a Market is immutable after construction; every method is const and
+// safe to call from any number of threads.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "market/records.h"
+
+namespace sf::exchange::sim {
+
+inline constexpr int64_t kEpochMs = 1483228800000;  // 2017-01-01T00:00:00Z
+inline constexpr int64_t kUnit = 100'000'000;       // fixed-point scale (1e-8)
+
+// A kline interval. ms == 0 for "1M" (calendar months); offset_ms aligns 1w to Mondays.
+struct Interval {
+  std::string_view name;
+  int64_t ms = 0;
+  int64_t offset_ms = 0;
+};
+// Every Binance interval, "1s" .. "1M".
+const std::vector<Interval>& intervals();
+// nullptr for anything but one of the 16 Binance interval names (case-sensitive).
+const Interval* find_interval(std::string_view name);
+// Open time of the candle containing t (floor), the next and the previous open time.
+int64_t align(const Interval& iv, int64_t t_ms);
+int64_t next_open(const Interval& iv, int64_t open_ms);
+int64_t prev_open(const Interval& iv, int64_t open_ms);
+// Close time: next open - 1 ms (as Binance prints it).
+inline int64_t close_time(const Interval& iv, int64_t open_ms) { return next_open(iv, open_ms) - 1; }
+
+// Per-symbol constants of the synthetic market (see the file comment).
+struct SymbolSpec {
+  std::string name;
+  std::string base_asset, quote_asset;
+  uint64_t seed = 0;               // global seed mixed with a hash of the name
+  double base_price = 1;           // centre of the price walk
+  int64_t tick = 1;                // price step in 1e-8 units (1'000'000 = 0.01)
+  int64_t step = 1;                // quantity step in 1e-8 units
+  double volume_per_sec = 1;       // mean base-asset volume per second
+  int64_t agg_per_sec = 1;         // aggregate trades per second; divides 1000
+  int64_t trades_per_agg = 1;      // trade ids per aggregate trade
+};
+
+// A candle as fixed-point numbers (1e-8 units); formatted by append_kline_row().
+struct RawCandle {
+  int64_t open_time = 0, close_time = 0;
+  int64_t open = 0, high = 0, low = 0, close = 0;
+  int64_t volume = 0, quote_volume = 0, taker_base = 0, taker_quote = 0;
+  int64_t trades = 0;
+  bool closed = true;
+};
+
+struct RawAggTrade {
+  int64_t id = 0, price = 0, qty = 0, first_trade_id = 0, last_trade_id = 0, time = 0;
+  bool buyer_maker = false;
+};
+
+struct RawTrade {
+  int64_t id = 0, price = 0, qty = 0, quote_qty = 0, time = 0;
+  bool buyer_maker = false;
+};
+
+// A range [from_ms, to_ms) in which a symbol has no candles (by open time) and no trades
+// (by time), like an exchange in maintenance.
+struct Hole {
+  std::string symbol;
+  int64_t from_ms = 0, to_ms = 0;
+  friend bool operator==(const Hole&, const Hole&) = default;
+};
+// The hole of `symbol` containing t, or nullptr.
+const Hole* find_hole(const std::vector<Hole>& holes, std::string_view symbol, int64_t t_ms);
+
+// The five symbols every market has.
+const std::vector<std::string>& default_symbols();
+// True for a name Binance would accept as a symbol: ^[A-Z0-9-_.]{1,20}$.
+bool valid_symbol_name(std::string_view s);
+
+class Market {
+ public:
+  // The default symbols plus `extra_symbols` (duplicates ignored; invalid names throw
+  // std::invalid_argument: a start-up misconfiguration).
+  explicit Market(uint64_t seed, const std::vector<std::string>& extra_symbols = {});
+
+  uint64_t seed() const { return seed_; }
+  const std::vector<SymbolSpec>& symbols() const { return specs_; }
+  const SymbolSpec* find(std::string_view symbol) const;  // nullptr: unknown symbol
+
+  // Price (1e-8 units, rounded to the tick, at least one tick) t seconds after kEpochMs.
+  int64_t price_at(const SymbolSpec& s, double t_sec) const;
+
+  // The candle opening at open_ms (must be aligned and >= kEpochMs). With as_of_ms inside
+  // the candle it is the still-open candle as seen at that instant: close = price then,
+  // volumes and trades prorated, closed = false; otherwise the final candle.
+  RawCandle raw_candle(const SymbolSpec& s, const Interval& iv, int64_t open_ms,
+                       int64_t as_of_ms = INT64_MAX) const;
+  RawAggTrade raw_agg_trade(const SymbolSpec& s, int64_t id) const;  // id >= 0
+  RawTrade raw_trade(const SymbolSpec& s, int64_t id) const;         // id >= 0
+
+  // Time of aggregate trade `id` and the first id whose time is >= t_ms (0 before the
+  // epoch). The last id at or before t is first_agg_id_at(t + 1) - 1.
+  static int64_t agg_time(const SymbolSpec& s, int64_t id);
+  static int64_t first_agg_id_at(const SymbolSpec& s, int64_t t_ms);
+
+  // Ground truth as the project's record types. nullopt for an unknown symbol or interval,
+  // a misaligned or pre-epoch open time, or a negative id. Holes are not applied here.
+  std::optional<market::Candle> candle(std::string_view symbol, std::string_view interval,
+                                       int64_t open_ms, int64_t as_of_ms = INT64_MAX) const;
+  std::optional<market::AggTrade> agg_trade(std::string_view symbol, int64_t id) const;
+  std::optional<market::Trade> trade(std::string_view symbol, int64_t id) const;
+
+ private:
+  double log_price(const SymbolSpec& s, double t_sec) const;
+  uint64_t seed_;
+  std::vector<SymbolSpec> specs_;
+};
+
+// Appends units/1e8 with exactly 8 decimals ("64000.01000000"); no allocation when the
+// string has capacity.
+void append_fixed8(std::string& out, int64_t units);
+std::string fixed8(int64_t units);
+// Appends a 12-element Binance kline row; times in microseconds when `micros`.
+void append_kline_row(std::string& out, const RawCandle& c, bool micros);
+
+}  // namespace sf::exchange::sim
