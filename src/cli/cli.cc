@@ -286,8 +286,8 @@ class Progress {
   std::map<std::string, TargetView> targets_;
 };
 
-int exit_for(const std::string& st) {
-  if (st == "finished") return kOk;
+int exit_for(const std::string& st, const std::string& message) {
+  if (st == "finished") return message.rfind("incomplete", 0) == 0 ? kQueueIncomplete : kOk;
   if (st == "error") return kQueueError;
   return kQueueInterrupted;
 }
@@ -344,7 +344,7 @@ int watch(const ClientOptions& o, const std::string& queue_id) {
         std::printf("queue %s %s%s%s\n", queue_id.c_str(), queue_status.c_str(),
                     message.empty() ? "" : ": ", message.c_str());
       }
-      return exit_for(queue_status);
+      return exit_for(queue_status, message);
     }
   }
 }

@@ -21,6 +21,7 @@ inline constexpr int kQueueError = 1;        // watch: the queue ended in error
 inline constexpr int kQueueInterrupted = 2;  // watch: the queue ended interrupted
 inline constexpr int kRequestRefused = 3;    // the server answered 4xx/5xx
 inline constexpr int kUnreachable = 4;       // no answer from the server
+inline constexpr int kQueueIncomplete = 5;   // watch: finished, but the store holds less
 
 // `start --flow NAME --symbol S --range A:B [--param k=v]...`
 int start_flow(const ClientOptions& o, const std::string& flow, const std::string& symbol,
@@ -30,7 +31,8 @@ int start_file(const ClientOptions& o, const std::string& path, bool watch);
 int list(const ClientOptions& o, const std::string& status);
 int status(const ClientOptions& o, const std::string& queue_id);
 int stop(const ClientOptions& o, const std::string& queue_id);
-// Live progress per target until the queue ends: 0 finished, 1 error, 2 interrupted.
+// Live progress per target until the queue ends: 0 finished, 1 error, 2 interrupted,
+// 5 finished incomplete.
 int watch(const ClientOptions& o, const std::string& queue_id);
 int flows(const ClientOptions& o);
 
