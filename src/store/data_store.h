@@ -74,10 +74,10 @@ inline Status check_collection_name(std::string_view name) {
   }
   for (const char* p : kReservedCollectionPrefixes) {
     if (std::string_view(l).starts_with(p)) {
-      return Error(Errc::invalid_argument,
-                   "collection name '" + std::string(name) + "' uses the reserved prefix '" + p +
-                       "'",
-                   "collection_name");
+      return Error(
+          Errc::invalid_argument,
+          "collection name '" + std::string(name) + "' uses the reserved prefix '" + p + "'",
+          "collection_name");
     }
   }
   return {};

@@ -1,4 +1,5 @@
 // The registry of built-in worker roles. A new role registers here.
+#include "workers/connector.h"
 #include "workers/dummy.h"
 
 namespace sf::workers {
@@ -10,6 +11,15 @@ WorkerRegistry WorkerRegistry::builtin() {
     if (!s) return s.error();
     return {};
   });
+  // One implementation under both names: the seed's target name and the store-neutral one;
+  // the DataStore the launcher passes decides where the data goes.
+  auto validate_connector = [](const boost::json::object& settings) -> Status {
+    auto s = ConnectorSettings::from_params(settings);
+    if (!s) return s.error();
+    return {};
+  };
+  r.add("store-connector", run_connector, validate_connector);
+  r.add("arango-connector", run_connector, validate_connector);
   return r;
 }
 

@@ -30,6 +30,9 @@
 namespace sf::metrics {
 class Registry;
 }
+namespace sf::store {
+class DataStore;
+}
 
 namespace sf::workers {
 
@@ -71,7 +74,8 @@ struct WorkerConfig {
 struct WorkerContext {
   Env env;
   bus::Bus* bus = nullptr;
-  metrics::Registry* metrics = nullptr;  // may be null (no metrics)
+  metrics::Registry* metrics = nullptr;    // may be null (no metrics)
+  store::DataStore* data_store = nullptr;  // where connectors write; null: none configured
   const Clock* clock = &SystemClock::instance();
   // Set by the launcher to end the worker forcibly (after a stop grace period).
   std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);

@@ -5,11 +5,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <limits>
-#include <optional>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string_view>
 #include <system_error>
 #include <utility>
@@ -47,22 +47,30 @@ constexpr Column kCandleColumns[] = {
     {"closed", ColType::boolean},
 };
 constexpr Column kAggTradeColumns[] = {
-    {"symbol", ColType::text},        {"agg_id", ColType::integer},
-    {"price", ColType::decimal},      {"qty", ColType::decimal},
-    {"first_trade_id", ColType::integer}, {"last_trade_id", ColType::integer},
-    {"time", ColType::integer},       {"is_buyer_maker", ColType::boolean},
+    {"symbol", ColType::text},
+    {"agg_id", ColType::integer},
+    {"price", ColType::decimal},
+    {"qty", ColType::decimal},
+    {"first_trade_id", ColType::integer},
+    {"last_trade_id", ColType::integer},
+    {"time", ColType::integer},
+    {"is_buyer_maker", ColType::boolean},
     {"is_best_match", ColType::boolean},
 };
 constexpr Column kTradeColumns[] = {
-    {"symbol", ColType::text},     {"trade_id", ColType::integer},
-    {"price", ColType::decimal},   {"qty", ColType::decimal},
-    {"quote_qty", ColType::decimal}, {"time", ColType::integer},
-    {"is_buyer_maker", ColType::boolean}, {"is_best_match", ColType::boolean},
+    {"symbol", ColType::text},
+    {"trade_id", ColType::integer},
+    {"price", ColType::decimal},
+    {"qty", ColType::decimal},
+    {"quote_qty", ColType::decimal},
+    {"time", ColType::integer},
+    {"is_buyer_maker", ColType::boolean},
+    {"is_best_match", ColType::boolean},
 };
 
 struct Schema {
   std::span<const Column> columns;
-  size_t key_columns;      // the first N columns form the natural key
+  size_t key_columns;       // the first N columns form the natural key
   const char* time_column;  // what Query::from_ms/to_ms filter on
 };
 
@@ -97,7 +105,7 @@ Kind kind_of(const market::Record& r) {
 
 // Identifiers reaching SQL are validated names and the fixed column names above; they are
 // double-quoted anyway so a keyword ("interval", "open", "close") is never misread.
-std::string quoted(std::string_view id) {
+std::string sql_ident(std::string_view id) {
   std::string out = "\"";
   out += id;
   out += '"';
@@ -113,16 +121,16 @@ std::string lower(std::string_view s) {
 
 std::string create_table_sql(const std::string& name, Kind kind) {
   const Schema s = schema_of(kind);
-  std::string sql = "CREATE TABLE " + quoted(name) + " (";
+  std::string sql = "CREATE TABLE " + sql_ident(name) + " (";
   for (const Column& c : s.columns) {
-    sql += quoted(c.name);
+    sql += sql_ident(c.name);
     sql += c.type == ColType::text || c.type == ColType::decimal ? " TEXT" : " INTEGER";
     sql += " NOT NULL, ";
   }
   sql += "PRIMARY KEY (";
   for (size_t i = 0; i < s.key_columns; ++i) {
     if (i) sql += ", ";
-    sql += quoted(s.columns[i].name);
+    sql += sql_ident(s.columns[i].name);
   }
   sql += ")) WITHOUT ROWID";
   return sql;
@@ -132,7 +140,7 @@ std::string upsert_sql(const std::string& name, Kind kind) {
   const Schema s = schema_of(kind);
   std::string cols, params, key, set;
   for (size_t i = 0; i < s.columns.size(); ++i) {
-    const std::string c = quoted(s.columns[i].name);
+    const std::string c = sql_ident(s.columns[i].name);
     if (i) {
       cols += ", ";
       params += ", ";
@@ -147,12 +155,12 @@ std::string upsert_sql(const std::string& name, Kind kind) {
       set += c + " = excluded." + c;
     }
   }
-  std::string sql = "INSERT INTO " + quoted(name) + " (" + cols + ") VALUES (" + params +
+  std::string sql = "INSERT INTO " + sql_ident(name) + " (" + cols + ") VALUES (" + params +
                     ") ON CONFLICT (" + key + ") DO UPDATE SET " + set;
   // A closed candle is final: a non-closed one with the same key (an older run's record
   // delivered again) never replaces it.
   if (kind == Kind::candle) {
-    sql += " WHERE " + quoted(name) + ".\"closed\" = 0 OR excluded.\"closed\" = 1";
+    sql += " WHERE " + sql_ident(name) + ".\"closed\" = 0 OR excluded.\"closed\" = 1";
   }
   return sql;
 }
@@ -161,7 +169,7 @@ std::string select_columns(Kind kind) {
   std::string cols;
   for (const Column& c : schema_of(kind).columns) {
     if (!cols.empty()) cols += ", ";
-    cols += quoted(c.name);
+    cols += sql_ident(c.name);
   }
   return cols;
 }
@@ -418,18 +426,18 @@ struct SqliteDataStore::Impl {
   Result<StmtPtr> prepare_query(const Collection& c, const std::string& what, const Query& q,
                                 bool ordered) {
     const Schema s = schema_of(c.kind);
-    std::string sql = "SELECT " + what + " FROM " + quoted(c.name) + " WHERE 1";
+    std::string sql = "SELECT " + what + " FROM " + sql_ident(c.name) + " WHERE 1";
     if (q.symbol) sql += " AND \"symbol\" = ?1";
     if (q.interval && c.kind == Kind::candle) sql += " AND \"interval\" = ?2";
     if (q.from_ms != std::numeric_limits<int64_t>::min())
-      sql += " AND " + quoted(s.time_column) + " >= ?3";
+      sql += " AND " + sql_ident(s.time_column) + " >= ?3";
     if (q.to_ms != std::numeric_limits<int64_t>::max())
-      sql += " AND " + quoted(s.time_column) + " < ?4";
+      sql += " AND " + sql_ident(s.time_column) + " < ?4";
     if (ordered) {
       sql += " ORDER BY ";
       for (size_t i = 0; i < s.key_columns; ++i) {
         if (i) sql += ", ";
-        sql += quoted(s.columns[i].name);
+        sql += sql_ident(s.columns[i].name);
       }
       if (q.limit > 0) sql += " LIMIT ?5";
     }
@@ -577,8 +585,7 @@ Result<int64_t> SqliteDataStore::count(const std::string& name, const Query& q) 
   return u.col_int64(0);
 }
 
-Result<std::vector<market::Record>> SqliteDataStore::scan(const std::string& name,
-                                                          const Query& q) {
+Result<std::vector<market::Record>> SqliteDataStore::scan(const std::string& name, const Query& q) {
   std::lock_guard lock(impl_->mu);
   Impl::Collection* c = nullptr;
   SF_TRY_ASSIGN(c, impl_->existing(name));
@@ -598,8 +605,7 @@ Result<std::vector<int64_t>> SqliteDataStore::times(const std::string& name, con
   Impl::Collection* c = nullptr;
   SF_TRY_ASSIGN(c, impl_->existing(name));
   StmtPtr stmt;
-  SF_TRY_ASSIGN(stmt,
-                impl_->prepare_query(*c, quoted(schema_of(c->kind).time_column), q, true));
+  SF_TRY_ASSIGN(stmt, impl_->prepare_query(*c, sql_ident(schema_of(c->kind).time_column), q, true));
   Use u(stmt.get());
   Impl::bind_query(u, *c, q, true);
   std::vector<int64_t> out;

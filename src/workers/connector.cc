@@ -1,0 +1,470 @@
+#include "workers/connector.h"
+
+#include <algorithm>
+#include <map>
+#include <utility>
+#include <vector>
+
+#include "base/log.h"
+#include "json/json.h"
+#include "market/records.h"
+#include "metrics/metrics.h"
+#include "protocol/validate.h"
+#include "store/data_store.h"
+
+namespace sf::workers {
+
+using protocol::RunStatus;
+
+// ---- end marker -------------------------------------------------------------------------------
+
+std::string encode_end_marker(const EndMarker& m) {
+  std::string out;
+  json::Writer(out)
+      .begin_object()
+      .kv_bool("end_of_data", true)
+      .kv_int("published", m.published)
+      .end_object();
+  return out;
+}
+
+Result<EndMarker> decode_end_marker(std::string_view value) {
+  auto obj = json::parse_object(value, 4096);
+  if (!obj) return obj.error();
+  json::Fields f(*obj);
+  SF_TRY(f.only({"end_of_data", "published"}));
+  std::optional<bool> end;
+  SF_TRY_ASSIGN(end, f.opt_bool("end_of_data"));
+  if (!end || !*end) {
+    return Error(Errc::invalid_argument, "end marker needs \"end_of_data\": true", "end_of_data");
+  }
+  EndMarker m;
+  SF_TRY_ASSIGN(m.published, f.int64("published"));
+  if (m.published < 0) {
+    return Error(Errc::invalid_argument, "end marker 'published' must not be negative",
+                 "published");
+  }
+  return m;
+}
+
+// ---- dead-letter entries ----------------------------------------------------------------------
+
+bool is_valid_utf8(std::string_view s) {
+  size_t i = 0;
+  const size_t n = s.size();
+  while (i < n) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    uint32_t cp;
+    if ((c & 0xE0) == 0xC0) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + len > n) return false;
+    for (size_t k = 1; k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += len;
+  }
+  return true;
+}
+
+std::string base64_encode(std::string_view bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 3 <= bytes.size(); i += 3) {
+    const uint32_t v = (static_cast<uint32_t>(static_cast<unsigned char>(bytes[i])) << 16) |
+                       (static_cast<uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8) |
+                       static_cast<unsigned char>(bytes[i + 2]);
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += kAlphabet[v & 63];
+  }
+  if (const size_t rest = bytes.size() - i; rest > 0) {
+    uint32_t v = static_cast<uint32_t>(static_cast<unsigned char>(bytes[i])) << 16;
+    if (rest == 2) v |= static_cast<uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8;
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += rest == 2 ? kAlphabet[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+std::string encode_dlq_entry(std::string_view reason, const bus::Record& source) {
+  const bool utf8 = is_valid_utf8(source.value);
+  // The reason may quote the bad input (decoder messages do); keep the entry valid JSON.
+  const std::string safe_reason =
+      is_valid_utf8(reason) ? std::string(reason) : "(reason not valid UTF-8)";
+  std::string out;
+  json::Writer w(out);
+  w.begin_object()
+      .kv("reason", safe_reason)
+      .kv("source_topic", source.topic)
+      .kv_int("source_partition", source.partition)
+      .kv_int("source_offset", source.offset)
+      .kv("original", utf8 ? source.value : base64_encode(source.value))
+      .kv_bool("original_base64", !utf8)
+      .end_object();
+  return out;
+}
+
+// ---- settings ---------------------------------------------------------------------------------
+
+Result<ConnectorSettings> ConnectorSettings::from_params(const boost::json::object& params) {
+  ConnectorSettings s;
+  json::Fields f(params);
+  SF_TRY(f.only({"batch_size", "batch_ms", "consumer_group", "end_markers", "interval"}));
+  std::optional<int64_t> n;
+  SF_TRY_ASSIGN(n, f.opt_int64("batch_size"));
+  if (n) s.batch_size = *n;
+  SF_TRY_ASSIGN(n, f.opt_int64("batch_ms"));
+  if (n) s.batch_ms = *n;
+  SF_TRY_ASSIGN(n, f.opt_int64("end_markers"));
+  if (n) s.end_markers = *n;
+  SF_TRY_ASSIGN(s.consumer_group, f.opt_str("consumer_group"));
+  if (s.batch_size < 1 || s.batch_size > 1'000'000)
+    return Error(Errc::invalid_argument, "batch_size must be between 1 and 1000000", "batch_size");
+  if (s.batch_ms < 1 || s.batch_ms > 60'000)
+    return Error(Errc::invalid_argument, "batch_ms must be between 1 and 60000", "batch_ms");
+  if (s.end_markers < 1 || s.end_markers > 10'000)
+    return Error(Errc::invalid_argument, "end_markers must be between 1 and 10000", "end_markers");
+  if (s.consumer_group) SF_TRY(protocol::check_safe_name(*s.consumer_group, "consumer_group"));
+  return s;
+}
+
+// ---- the worker -------------------------------------------------------------------------------
+
+namespace {
+
+constexpr int64_t kPollSliceMs = 100;       // bounds the reaction time to stop
+constexpr int64_t kProgressEveryMs = 1000;  // `loading` events while work goes on
+constexpr int64_t kRetryInitialMs = 100;
+constexpr int64_t kRetryMaxMs = 5000;
+
+class Connector {
+ public:
+  Connector(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control,
+            const ConnectorSettings& settings, market::Kind kind, bus::Producer& producer)
+      : ctx_(ctx),
+        cfg_(cfg),
+        control_(control),
+        settings_(settings),
+        kind_(kind),
+        producer_(producer),
+        topic_(*cfg.kafka_topic),
+        dlq_(dlq_topic(*cfg.kafka_topic)),
+        collection_(*cfg.collection_name) {
+    if (ctx.metrics) {
+      m_written_ = &ctx.metrics->counter("streamforge_connector_records_written_total",
+                                         "Records upserted into the store by connectors");
+      m_dlq_ = &ctx.metrics->counter("streamforge_connector_dlq_records_total",
+                                     "Records connectors sent to a dead-letter topic");
+      m_retries_ = &ctx.metrics->counter("streamforge_connector_store_retries_total",
+                                         "Store writes connectors retried after a failure");
+    }
+  }
+
+  int run() {
+    (void)send(RunStatus::started, "store-connector started: " + topic_ + " -> " + collection_ +
+                                       " in " + ctx_.data_store->describe());
+    if (int code = ensure_collection(); code >= 0) return code;
+    auto consumer =
+        ctx_.bus->subscribe({settings_.consumer_group.value_or(connector_group(cfg_.queue_id)),
+                             {topic_},
+                             bus::StartFrom::earliest});
+    if (!consumer) {
+      (void)send(RunStatus::error,
+                 "cannot subscribe to " + topic_ + ": " + consumer.error().message);
+      return kExitError;
+    }
+    consumer_ = std::move(*consumer);
+    const int code = loop();
+    consumer_->close();
+    return code;
+  }
+
+ private:
+  // -1 when the collection is ready, else the exit code.
+  int ensure_collection() {
+    int64_t backoff = kRetryInitialMs;
+    for (;;) {
+      auto s = ctx_.data_store->ensure_collection(collection_, kind_);
+      if (s) return -1;
+      if (s.error().code == Errc::invalid_argument) {
+        (void)send(RunStatus::error,
+                   "store refused collection " + collection_ + ": " + s.error().message);
+        return kExitError;
+      }
+      if (wait_retry("ensure collection " + collection_, s.error(), backoff)) {
+        (void)send(RunStatus::interrupted, "stopped before the collection was ready");
+        return kExitInterrupted;
+      }
+    }
+  }
+
+  int loop() {
+    for (;;) {
+      if (control_.stop_requested()) return interrupted();
+      const int64_t now = ctx_.clock->steady_ms();
+      int64_t wait = kPollSliceMs;
+      if (in_batch_ > 0) wait = std::clamp<int64_t>(batch_deadline_ - now, 0, kPollSliceMs);
+      const auto max = static_cast<size_t>(std::max<int64_t>(1, settings_.batch_size - in_batch_));
+      auto recs = consumer_->poll(max, std::chrono::milliseconds(wait));
+      if (!recs) {
+        if (recs.error().code == Errc::closed) {
+          (void)send(RunStatus::error, "data topic consumer closed: " + recs.error().message);
+          return kExitError;
+        }
+        log::warn("connector: poll " + topic_ + " failed: " + recs.error().message, cfg_.queue_id);
+        control_.wait_stop_for(std::chrono::milliseconds(kPollSliceMs));
+        continue;
+      }
+      for (const bus::Record& r : *recs) take(r);
+
+      const bool full = in_batch_ >= settings_.batch_size;
+      const bool due = in_batch_ > 0 && ctx_.clock->steady_ms() >= batch_deadline_;
+      const bool ending = markers_seen_ >= settings_.end_markers;
+      if (full || due || (ending && in_batch_ > 0)) {
+        if (int code = flush(/*retry=*/true); code >= 0) return code;
+      }
+      if (ending && recs->empty() && in_batch_ == 0) {
+        (void)send(RunStatus::finished, "Saved " + std::to_string(written_) + " records to " +
+                                            collection_ + ", " + std::to_string(dlq_count_) +
+                                            " to " + dlq_ + " (loader published " +
+                                            std::to_string(published_) + ")");
+        return kExitFinished;
+      }
+      progress("");
+    }
+  }
+
+  // Sorts one bus record into the batch: a data record, an end marker, or a DLQ entry.
+  void take(const bus::Record& r) {
+    if (in_batch_ == 0) batch_deadline_ = ctx_.clock->steady_ms() + settings_.batch_ms;
+    ++in_batch_;
+    last_[{r.topic, r.partition}] = r;
+    if (r.key == kEndMarkerKey) {
+      auto m = decode_end_marker(r.value);
+      if (m) {
+        ++markers_seen_;
+        published_ += m->published;
+        return;
+      }
+      dlq_entries_.push_back({"malformed end marker: " + m.error().message, r});
+      return;
+    }
+    auto rec = market::decode(kind_, r.value);
+    if (rec) {
+      batch_.push_back(std::move(*rec));
+    } else {
+      dlq_entries_.push_back(
+          {std::string(errc_name(rec.error().code)) + ": " + rec.error().message, r});
+    }
+  }
+
+  // Writes the batch (DLQ entries, then the upsert) and commits its offsets. Returns -1 on
+  // success, else the exit code (the batch stays uncommitted). Without `retry`, one attempt.
+  int flush(bool retry) {
+    int64_t backoff = kRetryInitialMs;
+    // DLQ first: its records must be durable before their offsets are committed.
+    while (dlq_sent_ < dlq_entries_.size()) {
+      const auto& [reason, src] = dlq_entries_[dlq_sent_];
+      auto p = producer_.produce(dlq_, src.key, encode_dlq_entry(reason, src));
+      if (p) {
+        ++dlq_sent_;
+        continue;
+      }
+      if (!retry || wait_retry("write to " + dlq_, p.error(), backoff))
+        return interrupted_nowrite();
+    }
+    while (!dlq_entries_.empty()) {
+      auto s = producer_.flush(std::chrono::seconds(5));
+      if (s) break;
+      if (!retry || wait_retry("flush " + dlq_, s.error(), backoff)) return interrupted_nowrite();
+    }
+    while (!batch_.empty()) {
+      auto s = ctx_.data_store->upsert(collection_, kind_, batch_);
+      if (s) break;
+      if (s.error().code == Errc::invalid_argument) {
+        // The store refuses what decode() accepted (e.g. the collection holds another kind):
+        // retrying cannot help, and the records are not at fault for the DLQ either.
+        (void)send(RunStatus::error,
+                   "store refused a batch for " + collection_ + ": " + s.error().message);
+        return kExitError;
+      }
+      if (!retry || wait_retry("upsert into " + collection_, s.error(), backoff))
+        return interrupted_nowrite();
+    }
+    for (const auto& [tp, rec] : last_) {
+      if (auto s = consumer_->commit(rec); !s) {
+        // The rows are durable; the records come again after a restart and upsert the same.
+        log::warn("connector: commit " + tp.first + "/" + std::to_string(tp.second) + "@" +
+                      std::to_string(rec.offset) + " failed: " + s.error().message,
+                  cfg_.queue_id);
+      }
+    }
+    written_ += static_cast<int64_t>(batch_.size());
+    dlq_count_ += static_cast<int64_t>(dlq_entries_.size());
+    if (m_written_) m_written_->inc(static_cast<double>(batch_.size()));
+    if (m_dlq_) m_dlq_->inc(static_cast<double>(dlq_entries_.size()));
+    if (!dlq_entries_.empty()) {
+      log::warn("connector: " + std::to_string(dlq_entries_.size()) + " records to " + dlq_ +
+                    " (first: " + dlq_entries_.front().first.substr(0, 200) + ")",
+                cfg_.queue_id);
+    }
+    batch_.clear();
+    dlq_entries_.clear();
+    dlq_sent_ = 0;
+    last_.clear();
+    in_batch_ = 0;
+    return -1;
+  }
+
+  // Logs, reports progress and sleeps `backoff` (doubled for next time, capped). Returns
+  // true if a stop arrived meanwhile.
+  bool wait_retry(const std::string& what, const Error& e, int64_t& backoff) {
+    if (m_retries_) m_retries_->inc();
+    const std::string msg = what + " failed (" + errc_name(e.code) + ": " + e.message +
+                            "); retrying in " + std::to_string(backoff) + " ms";
+    log::warn("connector: " + msg, cfg_.queue_id);
+    // Sliced so `loading` events keep coming during a long outage.
+    for (int64_t left = backoff; left > 0;) {
+      const int64_t d = std::min<int64_t>(left, kProgressEveryMs);
+      if (control_.wait_stop_for(std::chrono::milliseconds(d))) return true;
+      left -= d;
+      progress(msg);
+    }
+    backoff = std::min(backoff * 2, kRetryMaxMs);
+    return false;
+  }
+
+  // Stop: write and commit the batch in hand if the store takes it now, then report.
+  int interrupted() {
+    if (in_batch_ > 0) {
+      if (int code = flush(/*retry=*/false); code >= 0) return code;
+    }
+    return interrupted_nowrite();
+  }
+
+  int interrupted_nowrite() {
+    (void)send(RunStatus::interrupted,
+               "stopped after " + std::to_string(written_) + " records written to " + collection_ +
+                   ", " + std::to_string(dlq_count_) + " to " + dlq_ +
+                   (in_batch_ > 0 ? "; " + std::to_string(in_batch_) +
+                                        " records not committed (delivered again on restart)"
+                                  : ""));
+    return kExitInterrupted;
+  }
+
+  void progress(const std::string& note) {
+    const int64_t now = ctx_.clock->steady_ms();
+    if (now - last_progress_ms_ < kProgressEveryMs) return;
+    std::string msg =
+        "Saved " + std::to_string(written_) + " records, " + std::to_string(dlq_count_) + " to DLQ";
+    if (!note.empty()) msg += "; " + note;
+    (void)send(RunStatus::loading, std::move(msg));
+  }
+
+  // Telemetry with the DLQ count (Telemetry::send has no records_dlq).
+  Status send(RunStatus status, std::string message) {
+    last_progress_ms_ = ctx_.clock->steady_ms();
+    protocol::Event ev;
+    ev.queue_id = cfg_.queue_id;
+    ev.producer = cfg_.telemetry_id;
+    ev.symbol = cfg_.symbol;
+    ev.type = cfg_.type;
+    ev.status = status;
+    ev.message = std::move(message);
+    ev.records_written = written_;
+    ev.records_dlq = dlq_count_;
+    ev.finished = protocol::is_terminal(status);
+    ev.timestamp = now_seconds(*ctx_.clock);
+    if (status == RunStatus::error) log::error("connector: " + *ev.message, cfg_.queue_id);
+    auto r = producer_.produce(cfg_.events_topic, cfg_.queue_id, protocol::encode(ev));
+    if (!r) return r.error();
+    return {};
+  }
+
+  WorkerContext& ctx_;
+  const WorkerConfig& cfg_;
+  ControlChannel& control_;
+  const ConnectorSettings& settings_;
+  const market::Kind kind_;
+  bus::Producer& producer_;  // DLQ records and telemetry
+  const std::string topic_, dlq_, collection_;
+  std::unique_ptr<bus::Consumer> consumer_;
+
+  // The batch in hand: every polled record counts toward batch_size.
+  std::vector<market::Record> batch_;
+  std::vector<std::pair<std::string, bus::Record>> dlq_entries_;  // reason, source
+  size_t dlq_sent_ = 0;  // DLQ entries of this batch already produced (retries resume here)
+  std::map<std::pair<std::string, int32_t>, bus::Record> last_;  // newest record per partition
+  int64_t in_batch_ = 0;
+  int64_t batch_deadline_ = 0;
+
+  int64_t written_ = 0, dlq_count_ = 0, published_ = 0, markers_seen_ = 0;
+  int64_t last_progress_ms_ = 0;
+  metrics::Counter* m_written_ = nullptr;
+  metrics::Counter* m_dlq_ = nullptr;
+  metrics::Counter* m_retries_ = nullptr;
+};
+
+int connector_work(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control,
+                   Telemetry& tel) {
+  auto fail = [&](int code, const std::string& msg) {
+    log::error("store-connector: " + msg, cfg.queue_id);
+    (void)tel.send(RunStatus::error, msg);
+    return code;
+  };
+  auto settings = ConnectorSettings::from_params(cfg.params);
+  if (!settings) return fail(kExitBadConfig, "bad connector settings: " + settings.error().message);
+  if (!cfg.kafka_topic || cfg.kafka_topic->empty())
+    return fail(kExitBadConfig,
+                std::string("no data topic: ") + env_names::kKafkaTopic + " is not set");
+  if (!cfg.collection_name || cfg.collection_name->empty())
+    return fail(kExitBadConfig,
+                std::string("no collection: ") + env_names::kCollectionName + " is not set");
+  if (auto s = store::check_collection_name(*cfg.collection_name); !s)
+    return fail(kExitBadConfig, s.error().message);
+  if (!cfg.type)
+    return fail(kExitBadConfig, std::string("no record type: ") + env_names::kType + " is not set");
+  auto kind = market::kind_for_type(*cfg.type);
+  if (!kind) return fail(kExitBadConfig, kind.error().message);
+  if (ctx.data_store == nullptr)
+    return fail(kExitError,
+                "no data store configured for this worker (the launcher must pass one)");
+  auto producer = ctx.bus->producer();
+  if (!producer) return fail(kExitError, "cannot create a producer: " + producer.error().message);
+
+  Connector c(ctx, cfg, control, *settings, *kind, **producer);
+  const int code = c.run();
+  (void)(*producer)->flush(std::chrono::seconds(5));
+  return code;
+}
+
+}  // namespace
+
+int run_connector(WorkerContext& ctx) { return run_worker(ctx, "store-connector", connector_work); }
+
+}  // namespace sf::workers

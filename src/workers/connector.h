@@ -1,0 +1,106 @@
+// store-connector (seed 4.3, where it is called arango-connector; both target names run
+// this code and the configured DataStore decides where the data goes): consumes a
+// workflow's data topic, batches records, upserts them into the collection named by
+// COLLECTION_NAME and commits bus offsets only once the batch is durable in the store.
+//
+// Configuration (docs/workers.md): KAFKA_TOPIC (data topic), COLLECTION_NAME, TYPE (record
+// kind via market::kind_for_type: api_candles_<interval>, api_agg_trades, api_trades), and
+// in TARGET_PARAMS:
+//   batch_size      records per store write (default 5000, 1..1,000,000)
+//   batch_ms        longest wait before writing a partial batch (default 200, 1..60,000)
+//   consumer_group  bus consumer group (default "connector-<queue_id>")
+//   end_markers     end-of-data markers to see before finishing (default 1: one loader)
+// The DataStore comes from WorkerContext::data_store; without one the worker ends in
+// `error` at once.
+//
+// Guarantees:
+// - At-least-once from the bus, exactly-once in the store: offsets are committed only after
+//   the upsert that covers them succeeded (and the DLQ records of the batch are flushed);
+//   a redelivered record upserts the same row again.
+// - A record that is not valid JSON or fails market::decode() goes to `<KAFKA_TOPIC>-dlq`
+//   (see encode_dlq_entry()) keyed like the original, is counted (records_dlq in the
+//   telemetry events, the message, and streamforge_connector_dlq_records_total), and the
+//   pipeline goes on. A record may reach the DLQ twice if the connector dies between the
+//   DLQ write and the commit.
+// - Store failures are never a record's fault: a failed upsert is retried with capped
+//   exponential backoff (100 ms .. 5 s) until it succeeds or the worker is stopped; nothing
+//   is committed and nothing goes to the DLQ meanwhile. Exceptions: a store that refuses
+//   the collection (invalid_argument, e.g. it holds another kind) ends the worker in `error`.
+// - Telemetry: `started`; `loading` with records_written (records upserted, duplicates
+//   included) at least every second; `finished` once the end marker(s) arrived and
+//   everything before them is written and the topic is drained (a poll comes back empty);
+//   `interrupted` within about 100 ms of a stop, after writing and committing the batch in
+//   hand if the store takes it at the first try; `error` for bad configuration or a refused
+//   collection.
+//
+// Threading: runs on the worker's thread; the functions below are pure and thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "bus/bus.h"
+#include "workers/worker.h"
+
+namespace sf::workers {
+
+// ---- end-of-data marker --------------------------------------------------------------------
+//
+// The loader publishes it on the data topic after its last record (and after flushing
+// them, so every data record is in the bus before the marker is):
+//   key   "__end__"
+//   value {"end_of_data":true,"published":N}   N = data records this loader run published
+// The connector finishes after the marker once a poll finds nothing more. `published` is
+// reported in the `finished` message for the completeness report. A record with this key
+// whose value is not a valid marker goes to the DLQ.
+inline constexpr const char* kEndMarkerKey = "__end__";
+
+struct EndMarker {
+  int64_t published = 0;
+  friend bool operator==(const EndMarker&, const EndMarker&) = default;
+};
+
+std::string encode_end_marker(const EndMarker& m);
+// Strict: exactly the two members, end_of_data true, published >= 0. parse_error or
+// invalid_argument otherwise.
+Result<EndMarker> decode_end_marker(std::string_view value);
+
+// ---- dead-letter records -------------------------------------------------------------------
+
+// The dead-letter topic of a data topic.
+inline std::string dlq_topic(const std::string& data_topic) { return data_topic + "-dlq"; }
+
+// The DLQ record value for `source` refused for `reason`:
+//   {"reason":"...","source_topic":"...","source_partition":0,"source_offset":42,
+//    "original":"<the original value>","original_base64":false}
+// `original` is the original bytes as a JSON string when they are valid UTF-8, else their
+// standard base64 (RFC 4648, padded) with "original_base64":true.
+std::string encode_dlq_entry(std::string_view reason, const bus::Record& source);
+
+// True if `s` is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF).
+bool is_valid_utf8(std::string_view s);
+// Standard base64 with padding.
+std::string base64_encode(std::string_view bytes);
+
+// ---- the role ------------------------------------------------------------------------------
+
+struct ConnectorSettings {
+  int64_t batch_size = 5000;
+  int64_t batch_ms = 200;
+  std::optional<std::string> consumer_group;
+  int64_t end_markers = 1;
+
+  // Strict: unknown members (other than `interval`, which generic target entries carry) and
+  // out-of-range values are invalid_argument naming the field.
+  static Result<ConnectorSettings> from_params(const boost::json::object& params);
+};
+
+// The default consumer group of a queue's connector.
+inline std::string connector_group(const std::string& queue_id) { return "connector-" + queue_id; }
+
+// The worker entry point (registered as "store-connector" and "arango-connector").
+int run_connector(WorkerContext& ctx);
+
+}  // namespace sf::workers

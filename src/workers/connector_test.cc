@@ -1,0 +1,525 @@
+// store-connector end to end in one process: MemoryBus + SqliteDataStore in a temporary
+// directory, the worker run through its real life cycle (start command on queue-control,
+// telemetry on queue-events).
+#include "workers/connector.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <future>
+#include <random>
+#include <set>
+
+#include "bus/memory/memory_bus.h"
+#include "market/records.h"
+#include "metrics/metrics.h"
+#include "store/sqlite/sqlite_data_store.h"
+
+namespace sw = sf::workers;
+namespace sp = sf::protocol;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using sf::market::Kind;
+
+namespace {
+
+constexpr const char* kQueue = "wf-conn";
+constexpr const char* kTopic = "wf-conn-data";
+constexpr const char* kDlq = "wf-conn-data-dlq";
+constexpr const char* kCollection = "btc_1m";
+constexpr int64_t kT0 = 1'722'470'400'000;
+
+sf::market::Candle candle(int64_t i, const std::string& symbol = "BTCUSDT") {
+  sf::market::Candle c;
+  c.symbol = symbol;
+  c.interval = "1m";
+  c.open_time = kT0 + i * 60'000;
+  c.close_time = c.open_time + 59'999;
+  c.open = std::to_string(60000 + i) + ".01000000";
+  c.high = std::to_string(60010 + i) + ".00000000";
+  c.low = std::to_string(59990 + i) + ".99000000";
+  c.close = std::to_string(60001 + i) + ".50000000";
+  c.volume = "0.00000001";
+  c.quote_volume = "-1.5";  // odd but valid decimal text, kept as is
+  c.trades = i;
+  c.taker_buy_base_volume = "0.10000000";
+  c.taker_buy_quote_volume = "12345678901234567890.123456789";
+  return c;
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    static std::atomic<int> counter{0};
+    std::random_device rd;
+    path_ = fs::temp_directory_path() / ("sf-connector-test-" + std::to_string(::getpid()) + "-" +
+                                         std::to_string(counter++) + "-" + std::to_string(rd()));
+    fs::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  std::string str() const { return path_.string(); }
+
+ private:
+  fs::path path_;
+};
+
+// A DataStore decorator whose upsert() fails with Errc::unavailable a given number of times
+// (-1: always) before passing calls through: a database outage as the connector sees it.
+class FailingStore final : public sf::store::DataStore {
+ public:
+  explicit FailingStore(sf::store::DataStore& inner) : inner_(inner) {}
+  std::atomic<int> failures_left{0};
+  std::atomic<int> upsert_calls{0};
+
+  sf::Status ensure_collection(const std::string& n, Kind k) override {
+    return inner_.ensure_collection(n, k);
+  }
+  sf::Status upsert(const std::string& n, Kind k, std::span<const sf::market::Record> r) override {
+    ++upsert_calls;
+    int left = failures_left.load();
+    if (left != 0) {
+      if (left > 0) --failures_left;
+      return sf::Error(sf::Errc::unavailable, "simulated outage");
+    }
+    return inner_.upsert(n, k, r);
+  }
+  sf::Result<std::vector<sf::store::CollectionInfo>> collections() override {
+    return inner_.collections();
+  }
+  sf::Result<Kind> collection_kind(const std::string& n) override {
+    return inner_.collection_kind(n);
+  }
+  sf::Result<int64_t> count(const std::string& n, const sf::store::Query& q) override {
+    return inner_.count(n, q);
+  }
+  sf::Result<std::vector<sf::market::Record>> scan(const std::string& n,
+                                                   const sf::store::Query& q) override {
+    return inner_.scan(n, q);
+  }
+  sf::Result<std::vector<int64_t>> times(const std::string& n, const sf::store::Query& q) override {
+    return inner_.times(n, q);
+  }
+  std::string describe() const override { return "failing:" + inner_.describe(); }
+
+ private:
+  sf::store::DataStore& inner_;
+};
+
+class ConnectorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = sf::store::SqliteDataStore::open(dir_.str());
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    store_ = std::move(*s);
+    auto p = bus_.producer();
+    ASSERT_TRUE(p.ok());
+    producer_ = std::move(*p);
+  }
+  void TearDown() override {
+    if (running_.valid()) {
+      command(sp::CommandType::stop);
+      running_.wait();
+    }
+  }
+
+  sw::WorkerConfig config(const std::string& params_json = "{}") {
+    sw::WorkerConfig c;
+    c.queue_id = kQueue;
+    c.target = "store-connector";
+    c.telemetry_id = "conn__1";
+    c.symbol = "BTCUSDT";
+    c.type = "api_candles_1m";
+    c.kafka_topic = kTopic;
+    c.collection_name = kCollection;
+    c.start_timeout_s = 5;
+    c.params = boost::json::parse(params_json).as_object();
+    return c;
+  }
+  void command(sp::CommandType type) {
+    sp::Command c;
+    c.command = type;
+    c.queue_id = kQueue;
+    c.telemetry_id = "conn__1";
+    if (type == sp::CommandType::start) c.target = "store-connector";
+    c.timestamp = 1;
+    ASSERT_TRUE(producer_->produce(sf::bus::kControlTopic, kQueue, sp::encode(c)).ok());
+  }
+  // Starts the worker with `store` (default: the SQLite store; nullptr: none).
+  void start(const sw::WorkerConfig& cfg, sf::store::DataStore* store) {
+    ctx_.env = cfg.to_env();
+    ctx_.bus = &bus_;
+    ctx_.metrics = &metrics_;
+    ctx_.data_store = store;
+    command(sp::CommandType::start);
+    running_ = std::async(std::launch::async, [this] { return sw::run_connector(ctx_); });
+  }
+  void start(const sw::WorkerConfig& cfg) { start(cfg, store_.get()); }
+  int exit_code(std::chrono::milliseconds timeout = 20s) {
+    if (running_.wait_for(timeout) != std::future_status::ready) {
+      ADD_FAILURE() << "connector did not end within " << timeout.count() << " ms";
+      command(sp::CommandType::stop);
+    }
+    return running_.get();
+  }
+  void publish(const std::string& key, const std::string& value) {
+    ASSERT_TRUE(producer_->produce(kTopic, key, value).ok());
+  }
+  void publish(const sf::market::Candle& c) { publish(c.symbol, sf::market::encode(c)); }
+  void publish_end(int64_t published) {
+    publish(sw::kEndMarkerKey, sw::encode_end_marker({published}));
+  }
+
+  // Every record of `topic` from the start, for a fresh group.
+  std::vector<sf::bus::Record> read_all(const std::string& topic, const std::string& group,
+                                        std::chrono::milliseconds quiet = 200ms) {
+    auto c = bus_.subscribe({group, {topic}, sf::bus::StartFrom::earliest});
+    EXPECT_TRUE(c.ok());
+    std::vector<sf::bus::Record> out;
+    for (;;) {
+      auto recs = (*c)->poll(10'000, quiet);
+      EXPECT_TRUE(recs.ok());
+      if (!recs.ok() || recs->empty()) break;
+      out.insert(out.end(), recs->begin(), recs->end());
+    }
+    (*c)->close();
+    return out;
+  }
+  // What the connector's own group would still receive: its uncommitted records.
+  std::vector<sf::bus::Record> uncommitted() {
+    return read_all(kTopic, sw::connector_group(kQueue));
+  }
+  std::vector<sp::Event> events() {
+    std::vector<sp::Event> out;
+    for (const auto& r : read_all(sf::bus::kEventsTopic, "events-" + std::to_string(++readers_))) {
+      auto ev = sp::decode_event(r.value);
+      EXPECT_TRUE(ev.ok()) << r.value;
+      if (ev && ev->producer == "conn__1") out.push_back(*ev);
+    }
+    return out;
+  }
+  int64_t rows() {
+    auto n = store_->count(kCollection);
+    return n.ok() ? *n : -1;
+  }
+  // Waits until the collection has at least `n` rows.
+  bool wait_rows(int64_t n, std::chrono::milliseconds timeout = 10s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (rows() >= n) return true;
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
+  }
+
+  TempDir dir_;
+  sf::bus::MemoryBus bus_;
+  sf::metrics::Registry metrics_;
+  std::unique_ptr<sf::store::SqliteDataStore> store_;
+  std::unique_ptr<sf::bus::Producer> producer_;
+  sw::WorkerContext ctx_;
+  std::future<int> running_;
+  int readers_ = 0;
+};
+
+}  // namespace
+
+// ---- codecs and settings -------------------------------------------------------------------
+
+TEST(EndMarker, RoundTripsAndIsStrict) {
+  EXPECT_EQ(sw::encode_end_marker({4320}), R"({"end_of_data":true,"published":4320})");
+  auto m = sw::decode_end_marker(R"({"end_of_data":true,"published":4320})");
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->published, 4320);
+  for (const char* bad :
+       {"", "{", "[]", R"({"end_of_data":false,"published":1})", R"({"published":1})",
+        R"({"end_of_data":true})", R"({"end_of_data":true,"published":-1})",
+        R"({"end_of_data":true,"published":"1"})", R"({"end_of_data":true,"published":1,"x":1})"}) {
+    EXPECT_FALSE(sw::decode_end_marker(bad).ok()) << bad;
+  }
+}
+
+TEST(DlqEntry, Base64AndUtf8) {
+  EXPECT_EQ(sw::base64_encode(""), "");
+  EXPECT_EQ(sw::base64_encode("f"), "Zg==");
+  EXPECT_EQ(sw::base64_encode("fo"), "Zm8=");
+  EXPECT_EQ(sw::base64_encode("foo"), "Zm9v");
+  EXPECT_EQ(sw::base64_encode("foob"), "Zm9vYg==");
+  EXPECT_EQ(sw::base64_encode("fooba"), "Zm9vYmE=");
+  EXPECT_EQ(sw::base64_encode("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(sw::base64_encode(std::string("\xff\x00\x80", 3)), "/wCA");
+
+  EXPECT_TRUE(sw::is_valid_utf8(""));
+  EXPECT_TRUE(sw::is_valid_utf8("plain {\"a\":1}"));
+  EXPECT_TRUE(sw::is_valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
+  EXPECT_FALSE(sw::is_valid_utf8("\xff"));
+  EXPECT_FALSE(sw::is_valid_utf8("\xc3"));              // truncated
+  EXPECT_FALSE(sw::is_valid_utf8("\xc0\xaf"));          // overlong
+  EXPECT_FALSE(sw::is_valid_utf8("\xed\xa0\x80"));      // surrogate
+  EXPECT_FALSE(sw::is_valid_utf8("\xf4\x90\x80\x80"));  // past U+10FFFF
+}
+
+TEST(DlqEntry, CarriesReasonSourceAndOriginal) {
+  sf::bus::Record r;
+  r.topic = "t";
+  r.partition = 2;
+  r.offset = 42;
+  r.key = "BTCUSDT";
+  r.value = R"({"symbol":"BTC)";
+  auto v = boost::json::parse(sw::encode_dlq_entry("parse_error: truncated", r)).as_object();
+  EXPECT_EQ(v.at("reason").as_string(), "parse_error: truncated");
+  EXPECT_EQ(v.at("source_topic").as_string(), "t");
+  EXPECT_EQ(v.at("source_partition").as_int64(), 2);
+  EXPECT_EQ(v.at("source_offset").as_int64(), 42);
+  EXPECT_EQ(v.at("original").as_string(), r.value);
+  EXPECT_EQ(v.at("original_base64").as_bool(), false);
+
+  r.value = std::string("\x00\xff\xfe", 3);
+  v = boost::json::parse(sw::encode_dlq_entry("bad", r)).as_object();
+  EXPECT_EQ(v.at("original").as_string(), "AP/+");
+  EXPECT_EQ(v.at("original_base64").as_bool(), true);
+}
+
+TEST(ConnectorSettings, DefaultsAndValidation) {
+  auto d = sw::ConnectorSettings::from_params({});
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->batch_size, 5000);
+  EXPECT_EQ(d->batch_ms, 200);
+  EXPECT_EQ(d->end_markers, 1);
+  EXPECT_FALSE(d->consumer_group);
+  auto s = sw::ConnectorSettings::from_params(
+      boost::json::parse(
+          R"({"batch_size":10,"batch_ms":5,"consumer_group":"g-1","end_markers":3,"interval":"1m"})")
+          .as_object());
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_EQ(s->batch_size, 10);
+  EXPECT_EQ(*s->consumer_group, "g-1");
+  for (const char* bad : {R"({"batch_size":0})", R"({"batch_ms":0})", R"({"batch_ms":"5"})",
+                          R"({"consumer_group":"a b"})", R"({"end_markers":0})", R"({"x":1})"}) {
+    auto r = sw::ConnectorSettings::from_params(boost::json::parse(bad).as_object());
+    EXPECT_FALSE(r.ok()) << bad;
+  }
+}
+
+TEST(Registry, HasBothConnectorNames) {
+  auto r = sw::WorkerRegistry::builtin();
+  EXPECT_NE(r.find("store-connector"), nullptr);
+  EXPECT_NE(r.find("arango-connector"), nullptr);
+  EXPECT_FALSE(
+      r.validate("arango-connector", boost::json::parse(R"({"batch_size":-1})").as_object()).ok());
+  EXPECT_TRUE(r.validate("store-connector", {}).ok());
+}
+
+// ---- end to end ----------------------------------------------------------------------------
+
+TEST_F(ConnectorTest, ValidRecordsLandOnceAndTheEndMarkerFinishes) {
+  constexpr int64_t kN = 3000;
+  for (int64_t i = 0; i < kN; ++i) publish(candle(i));
+  for (int64_t i = 0; i < 500; ++i) publish(candle(i));  // redelivered duplicates
+  publish_end(kN + 500);
+  start(config(R"({"batch_size":700})"));
+  EXPECT_EQ(exit_code(), sw::kExitFinished);
+
+  EXPECT_EQ(rows(), kN);
+  std::vector<sf::market::Record> want;
+  for (int64_t i = 0; i < kN; ++i) want.emplace_back(candle(i));
+  EXPECT_EQ(*store_->scan(kCollection), want);
+  EXPECT_TRUE(uncommitted().empty()) << "every record, the marker included, is committed";
+  EXPECT_TRUE(read_all(kDlq, "dlq").empty());
+
+  auto evs = events();
+  ASSERT_GE(evs.size(), 2u);
+  EXPECT_EQ(evs.front().status, sp::RunStatus::started);
+  EXPECT_EQ(evs.back().status, sp::RunStatus::finished);
+  EXPECT_EQ(evs.back().records_written, kN + 500);
+  EXPECT_EQ(evs.back().records_dlq, 0);
+  EXPECT_NE(evs.back().message->find("loader published 3500"), std::string::npos)
+      << *evs.back().message;
+}
+
+TEST_F(ConnectorTest, WaitsForTheMarkerAndWritesPartialBatchesOnTime) {
+  start(config(R"({"batch_size":100000,"batch_ms":50})"));
+  for (int64_t i = 0; i < 10; ++i) publish(candle(i));
+  ASSERT_TRUE(wait_rows(10, 3s)) << "a partial batch is written after batch_ms";
+  EXPECT_EQ(running_.wait_for(300ms), std::future_status::timeout) << "no marker yet";
+  for (int64_t i = 10; i < 20; ++i) publish(candle(i));
+  publish_end(20);
+  EXPECT_EQ(exit_code(), sw::kExitFinished);
+  EXPECT_EQ(rows(), 20);
+}
+
+TEST_F(ConnectorTest, MalformedRecordsGoToTheDlqAndEveryValidRecordIsStored) {
+  constexpr int64_t kValid = 2000;
+  constexpr int kBad = 1000;
+  const std::string good = sf::market::encode(candle(0));
+  const std::vector<std::string> bad_kinds = {
+      "not json at all",
+      good.substr(0, good.size() / 2),         // truncated
+      R"([1,2,3])",                            // not an object
+      std::string("\xff\xfe\x00garbage", 10),  // not UTF-8
+      "",                                      // empty
+      R"({"symbol":"BTCUSDT"})",               // missing fields
+      [&] {                                    // wrong type
+        auto v = boost::json::parse(good).as_object();
+        v["open_time"] = "yesterday";
+        return boost::json::serialize(v);
+      }(),
+      [&] {  // bad decimal
+        auto v = boost::json::parse(good).as_object();
+        v["close"] = "1e5";
+        return boost::json::serialize(v);
+      }(),
+      R"({"end_of_data":true,"published":1})",  // marker value without the marker key
+  };
+  std::map<int64_t, std::string> bad_at;  // source offset -> original bytes
+  int64_t offset = 0;
+  int b = 0;
+  for (int64_t i = 0; i < kValid; ++i) {
+    publish(candle(i));
+    ++offset;
+    if (i % 2 == 0 && b < kBad) {
+      const std::string& v = bad_kinds[static_cast<size_t>(b) % bad_kinds.size()];
+      publish("BTCUSDT", v);
+      bad_at[offset++] = v;
+      ++b;
+    }
+  }
+  ASSERT_EQ(b, kBad);
+  publish(sw::kEndMarkerKey, "{\"end_of_data\":tru");  // a broken marker is a bad record too
+  bad_at[offset++] = "{\"end_of_data\":tru";
+  publish_end(kValid + kBad);
+  start(config(R"({"batch_size":333})"));
+  EXPECT_EQ(exit_code(), sw::kExitFinished);
+
+  EXPECT_EQ(rows(), kValid);
+  auto dlq = read_all(kDlq, "dlq");
+  ASSERT_EQ(dlq.size(), bad_at.size());
+  std::set<int64_t> seen;
+  for (const auto& r : dlq) {
+    auto v = boost::json::parse(r.value).as_object();
+    const int64_t src = v.at("source_offset").as_int64();
+    EXPECT_TRUE(seen.insert(src).second) << "offset " << src << " twice";
+    ASSERT_TRUE(bad_at.count(src)) << "offset " << src << " was not a bad record";
+    EXPECT_EQ(v.at("source_topic").as_string(), kTopic);
+    EXPECT_EQ(v.at("source_partition").as_int64(), 0);
+    EXPECT_FALSE(v.at("reason").as_string().empty());
+    const std::string original(v.at("original").as_string());
+    if (v.at("original_base64").as_bool()) {
+      EXPECT_EQ(original, sw::base64_encode(bad_at[src]));
+    } else {
+      EXPECT_EQ(original, bad_at[src]);
+    }
+  }
+  auto evs = events();
+  ASSERT_FALSE(evs.empty());
+  EXPECT_EQ(evs.back().status, sp::RunStatus::finished);
+  EXPECT_EQ(evs.back().records_written, kValid);
+  EXPECT_EQ(evs.back().records_dlq, kBad + 1);
+  EXPECT_NE(evs.back().message->find(std::to_string(kBad + 1) + " to " + kDlq), std::string::npos)
+      << *evs.back().message;
+  EXPECT_EQ(metrics_
+                .counter("streamforge_connector_dlq_records_total",
+                         "Records connectors sent to a dead-letter topic")
+                .value(),
+            kBad + 1);
+  EXPECT_TRUE(uncommitted().empty());
+}
+
+TEST_F(ConnectorTest, StopInterruptsWithinASecondAndCommitsWhatIsWritten) {
+  for (int64_t i = 0; i < 1000; ++i) publish(candle(i));
+  start(config());
+  ASSERT_TRUE(wait_rows(1000));
+  std::this_thread::sleep_for(100ms);  // let the commit after the write happen
+  auto t0 = std::chrono::steady_clock::now();
+  command(sp::CommandType::stop);
+  EXPECT_EQ(exit_code(), sw::kExitInterrupted);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+  EXPECT_TRUE(uncommitted().empty());
+  auto evs = events();
+  ASSERT_FALSE(evs.empty());
+  EXPECT_EQ(evs.back().status, sp::RunStatus::interrupted);
+  EXPECT_EQ(evs.back().records_written, 1000);
+}
+
+TEST_F(ConnectorTest, StoreOutageIsRetriedWithoutCommitOrDlqUntilItSucceeds) {
+  FailingStore failing(*store_);
+  failing.failures_left = 4;
+  for (int64_t i = 0; i < 100; ++i) publish(candle(i));
+  publish_end(100);
+  start(config(), &failing);
+  EXPECT_EQ(exit_code(), sw::kExitFinished);
+  EXPECT_GE(failing.upsert_calls.load(), 5);
+  EXPECT_EQ(rows(), 100);
+  EXPECT_TRUE(read_all(kDlq, "dlq").empty()) << "an outage is not the records' fault";
+  EXPECT_TRUE(uncommitted().empty());
+  bool saw_retry = false;
+  for (const auto& ev : events())
+    if (ev.message && ev.message->find("simulated outage") != std::string::npos) saw_retry = true;
+  EXPECT_TRUE(saw_retry) << "loading events report the outage";
+  EXPECT_GE(metrics_
+                .counter("streamforge_connector_store_retries_total",
+                         "Store writes connectors retried after a failure")
+                .value(),
+            4);
+}
+
+TEST_F(ConnectorTest, StoreThatNeverRecoversCommitsNothingAndStopStillWorks) {
+  FailingStore failing(*store_);
+  failing.failures_left = -1;
+  for (int64_t i = 0; i < 50; ++i) publish(candle(i));
+  publish("BTCUSDT", "junk");
+  publish_end(50);
+  start(config(R"({"batch_ms":10})"), &failing);
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (failing.upsert_calls.load() < 3 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  ASSERT_GE(failing.upsert_calls.load(), 3);
+  auto t0 = std::chrono::steady_clock::now();
+  command(sp::CommandType::stop);
+  EXPECT_EQ(exit_code(), sw::kExitInterrupted);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+  EXPECT_EQ(rows(), 0);
+  // Nothing was committed: the group gets every record again, from offset 0.
+  auto again = uncommitted();
+  ASSERT_EQ(again.size(), 52u);
+  EXPECT_EQ(again.front().offset, 0);
+  auto evs = events();
+  ASSERT_FALSE(evs.empty());
+  EXPECT_EQ(evs.back().status, sp::RunStatus::interrupted);
+  EXPECT_EQ(evs.back().records_written, 0);
+}
+
+TEST_F(ConnectorTest, WithoutADataStoreItEndsInError) {
+  start(config(), nullptr);
+  EXPECT_EQ(exit_code(), sw::kExitError);
+  auto evs = events();
+  ASSERT_FALSE(evs.empty());
+  EXPECT_EQ(evs.back().status, sp::RunStatus::error);
+  EXPECT_NE(evs.back().message->find("no data store"), std::string::npos);
+}
+
+TEST_F(ConnectorTest, BadConfigurationEndsInError) {
+  auto cfg = config();
+  cfg.type = "api_candles_7m";
+  start(cfg);
+  EXPECT_EQ(exit_code(), sw::kExitBadConfig);
+  auto evs = events();
+  ASSERT_FALSE(evs.empty());
+  EXPECT_EQ(evs.back().status, sp::RunStatus::error);
+}
+
+TEST_F(ConnectorTest, ACollectionOfAnotherKindEndsInError) {
+  ASSERT_TRUE(store_->ensure_collection(kCollection, Kind::trade).ok());
+  publish(candle(0));
+  publish_end(1);
+  start(config());
+  EXPECT_EQ(exit_code(), sw::kExitError);
+  auto evs = events();
+  ASSERT_FALSE(evs.empty());
+  EXPECT_EQ(evs.back().status, sp::RunStatus::error);
+  EXPECT_EQ(uncommitted().size(), 2u);
+}

@@ -1,0 +1,466 @@
+// Contract test suite for sf::store::DataStore (src/store/data_store.h). Every
+// implementation instantiates it; the tests only use the interface.
+//
+// Factory shape expected as the type parameter:
+//
+//   struct MyDataStoreFactory {
+//     // A fresh, empty store. Whatever backs it (a temporary directory, a database or
+//     // schema created for the test) is released when the last reference goes, typically
+//     // through a custom deleter.
+//     static std::shared_ptr<sf::store::DataStore> make();
+//   };
+//
+// Instantiation, in exactly one .cc of a test binary (the header defines the tests), at
+// global namespace scope:
+//
+//   #include "tests/contract/data_store_contract.h"  // repository root on the include path
+//   INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, DataStoreContract, MyDataStoreFactory);
+//
+// What is deliberately not here: persistence across reopening, sharing the database with
+// the state store, and database outages (implementation-specific ways to provoke them).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/result.h"
+#include "market/records.h"
+#include "store/data_store.h"
+
+namespace sf::store::data_contract {
+
+inline constexpr int64_t kMinute = 60'000;
+inline constexpr int64_t kT0 = 1'722'470'400'000;  // 2024-08-01T00:00:00Z
+
+// A closed 1m candle whose values are derived from (symbol, i) so any row can be recomputed.
+inline market::Candle candle(const std::string& symbol, int64_t i, std::string interval = "1m") {
+  market::Candle c;
+  c.symbol = symbol;
+  c.interval = std::move(interval);
+  c.open_time = kT0 + i * kMinute;
+  c.close_time = c.open_time + kMinute - 1;
+  c.open = std::to_string(60000 + i) + ".01000000";
+  c.high = std::to_string(60010 + i) + ".00000000";
+  c.low = std::to_string(59990 + i) + ".99000000";
+  c.close = std::to_string(60001 + i) + ".50000000";
+  c.volume = "12.34500000";
+  c.quote_volume = "740700.12345678";
+  c.trades = 100 + i;
+  c.taker_buy_base_volume = "6.00000001";
+  c.taker_buy_quote_volume = "360000.00000000";
+  c.closed = true;
+  return c;
+}
+
+inline market::AggTrade agg_trade(const std::string& symbol, int64_t id) {
+  market::AggTrade t;
+  t.symbol = symbol;
+  t.agg_id = id;
+  t.price = "60000.1" + std::to_string(id % 10);
+  t.qty = "0.00100000";
+  t.first_trade_id = id * 3;
+  t.last_trade_id = id * 3 + 2;
+  t.time = kT0 + id * 10;
+  t.is_buyer_maker = id % 2 == 0;
+  t.is_best_match = true;
+  return t;
+}
+
+inline market::Trade trade(const std::string& symbol, int64_t id) {
+  market::Trade t;
+  t.symbol = symbol;
+  t.trade_id = id;
+  t.price = "3000.5" + std::to_string(id % 10);
+  t.qty = "0.25000000";
+  t.quote_qty = "750.13";
+  t.time = kT0 + id * 7;
+  t.is_buyer_maker = id % 3 == 0;
+  t.is_best_match = id % 5 != 0;
+  return t;
+}
+
+inline std::vector<market::Record> candles(const std::string& symbol, int64_t from, int64_t n) {
+  std::vector<market::Record> out;
+  out.reserve(static_cast<size_t>(n));
+  for (int64_t i = from; i < from + n; ++i) out.emplace_back(candle(symbol, i));
+  return out;
+}
+
+}  // namespace sf::store::data_contract
+
+template <typename Factory>
+class DataStoreContract : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = Factory::make();
+    ASSERT_NE(store_, nullptr) << "factory returned no store";
+  }
+  void TearDown() override { store_.reset(); }
+
+  sf::store::DataStore& store() { return *store_; }
+
+  void upsert(const std::string& name, sf::market::Kind kind,
+              const std::vector<sf::market::Record>& recs) {
+    auto s = store_->upsert(name, kind, recs);
+    ASSERT_TRUE(s.ok()) << "upsert(" << name << ", " << recs.size()
+                        << " records): " << s.error().message;
+  }
+  int64_t count(const std::string& name, const sf::store::Query& q = {}) {
+    auto r = store_->count(name, q);
+    EXPECT_TRUE(r.ok()) << "count(" << name << "): " << (r.ok() ? "" : r.error().message);
+    return r.ok() ? *r : -1;
+  }
+  std::vector<sf::market::Record> scan(const std::string& name, const sf::store::Query& q = {}) {
+    auto r = store_->scan(name, q);
+    EXPECT_TRUE(r.ok()) << "scan(" << name << "): " << (r.ok() ? "" : r.error().message);
+    return r.ok() ? *r : std::vector<sf::market::Record>{};
+  }
+
+  std::shared_ptr<sf::store::DataStore> store_;
+};
+
+TYPED_TEST_SUITE_P(DataStoreContract);
+
+TYPED_TEST_P(DataStoreContract, EnsureCollectionCreatesOnceWithItsKind) {
+  using namespace sf::store;
+  using sf::market::Kind;
+  auto& s = this->store();
+  ASSERT_TRUE(s.ensure_collection("candles_1m", Kind::candle).ok());
+  ASSERT_TRUE(s.ensure_collection("candles_1m", Kind::candle).ok()) << "second ensure is a no-op";
+  ASSERT_TRUE(s.ensure_collection("btc_agg", Kind::agg_trade).ok());
+  ASSERT_TRUE(s.ensure_collection("eth_trades", Kind::trade).ok());
+
+  auto other = s.ensure_collection("candles_1m", Kind::trade);
+  ASSERT_FALSE(other.ok()) << "a collection keeps the kind it was created with";
+  EXPECT_EQ(other.error().code, sf::Errc::invalid_argument);
+  auto wrong = s.upsert("btc_agg", Kind::candle, data_contract::candles("BTCUSDT", 0, 1));
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.error().code, sf::Errc::invalid_argument);
+
+  auto list = s.collections();
+  ASSERT_TRUE(list.ok()) << list.error().message;
+  std::vector<CollectionInfo> want = {
+      {"btc_agg", Kind::agg_trade}, {"candles_1m", Kind::candle}, {"eth_trades", Kind::trade}};
+  EXPECT_EQ(*list, want);
+  auto k = s.collection_kind("btc_agg");
+  ASSERT_TRUE(k.ok());
+  EXPECT_EQ(*k, Kind::agg_trade);
+  EXPECT_EQ(this->count("candles_1m"), 0);
+
+  auto missing = s.count("nope");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, sf::Errc::not_found);
+  EXPECT_EQ(s.scan("nope").error().code, sf::Errc::not_found);
+  EXPECT_EQ(s.times("nope").error().code, sf::Errc::not_found);
+  EXPECT_EQ(s.collection_kind("nope").error().code, sf::Errc::not_found);
+  EXPECT_FALSE(s.describe().empty());
+}
+
+TYPED_TEST_P(DataStoreContract, UpsertCreatesOnFirstUseAndRoundTripsEveryField) {
+  using sf::market::Kind;
+  namespace dc = sf::store::data_contract;
+  std::vector<sf::market::Record> cs = {dc::candle("BTCUSDT", 0), dc::candle("BTCUSDT", 1)};
+  std::get<sf::market::Candle>(cs[1]).closed = false;
+  std::vector<sf::market::Record> as = {dc::agg_trade("BTCUSDT", 1), dc::agg_trade("BTCUSDT", 2)};
+  std::vector<sf::market::Record> ts = {dc::trade("ETHUSDT", 10), dc::trade("ETHUSDT", 15)};
+  // Extreme but valid integers survive too.
+  std::get<sf::market::Trade>(ts[1]).trade_id = (int64_t{1} << 62) + 12345;
+
+  this->upsert("c", Kind::candle, cs);
+  this->upsert("a", Kind::agg_trade, as);
+  this->upsert("t", Kind::trade, ts);
+  EXPECT_EQ(this->scan("c"), cs);
+  EXPECT_EQ(this->scan("a"), as);
+  EXPECT_EQ(this->scan("t"), ts);
+}
+
+TYPED_TEST_P(DataStoreContract, UpsertIsIdempotent) {
+  using sf::market::Kind;
+  namespace dc = sf::store::data_contract;
+  auto batch = dc::candles("BTCUSDT", 0, 500);
+  this->upsert("candles", Kind::candle, batch);
+  auto first = this->scan("candles");
+  this->upsert("candles", Kind::candle, batch);
+  this->upsert("candles", Kind::candle, batch);
+  EXPECT_EQ(this->count("candles"), 500);
+  EXPECT_EQ(this->scan("candles"), first);
+  EXPECT_EQ(first, batch);
+
+  // Duplicates inside one batch: one row, the last one wins.
+  std::vector<sf::market::Record> dup = {dc::candle("ETHUSDT", 0), dc::candle("ETHUSDT", 0)};
+  std::get<sf::market::Candle>(dup[1]).close = "1.00000000";
+  this->upsert("candles", Kind::candle, dup);
+  sf::store::Query q;
+  q.symbol = "ETHUSDT";
+  auto eth = this->scan("candles", q);
+  ASSERT_EQ(eth.size(), 1u);
+  EXPECT_EQ(eth[0], dup[1]);
+}
+
+TYPED_TEST_P(DataStoreContract, BatchBoundaries) {
+  using sf::market::Kind;
+  namespace dc = sf::store::data_contract;
+  // Empty batch: ok, creates the collection, writes nothing.
+  ASSERT_TRUE(this->store().upsert("b", Kind::candle, {}).ok());
+  EXPECT_EQ(this->count("b"), 0);
+  // Sizes around typical boundaries, overlapping the previous batch by a few records.
+  const int64_t sizes[] = {1, 2, 7, 999, 1000, 1001, 4999, 5000, 5001};
+  int64_t next = 0;
+  for (int64_t n : sizes) {
+    int64_t from = std::max<int64_t>(0, next - 3);
+    this->upsert("b", Kind::candle, dc::candles("BTCUSDT", from, n + (next - from)));
+    next += n;
+  }
+  EXPECT_EQ(this->count("b"), next);
+  auto times = this->store().times("b");
+  ASSERT_TRUE(times.ok());
+  ASSERT_EQ(static_cast<int64_t>(times->size()), next);
+  for (int64_t i = 0; i < next; ++i) {
+    ASSERT_EQ((*times)[static_cast<size_t>(i)], dc::kT0 + i * dc::kMinute) << "at " << i;
+  }
+}
+
+TYPED_TEST_P(DataStoreContract, ExactDecimalTextRoundTrips) {
+  using sf::market::Kind;
+  namespace dc = sf::store::data_contract;
+  const std::vector<std::string> odd = {"0.00000001",
+                                        "-1.5",
+                                        "0.10000000",
+                                        "0",
+                                        "1",
+                                        "100",
+                                        "0.0",
+                                        "99999999999999999999.99999999",
+                                        "12345678901234567890.123456789012345678",
+                                        "-0.00000001",
+                                        "3.14159265358979323846"};
+  std::vector<sf::market::Record> batch;
+  for (size_t i = 0; i < odd.size(); ++i) {
+    auto c = dc::candle("BTCUSDT", static_cast<int64_t>(i));
+    c.open = odd[i];
+    c.high = odd[(i + 1) % odd.size()];
+    c.low = odd[(i + 2) % odd.size()];
+    c.close = odd[(i + 3) % odd.size()];
+    c.volume = odd[(i + 4) % odd.size()];
+    c.quote_volume = odd[(i + 5) % odd.size()];
+    c.taker_buy_base_volume = odd[(i + 6) % odd.size()];
+    c.taker_buy_quote_volume = odd[(i + 7) % odd.size()];
+    batch.emplace_back(c);
+  }
+  this->upsert("decimals", Kind::candle, batch);
+  EXPECT_EQ(this->scan("decimals"), batch);
+
+  std::vector<sf::market::Record> trades;
+  for (size_t i = 0; i < odd.size(); ++i) {
+    auto t = dc::trade("ETHUSDT", static_cast<int64_t>(i));
+    t.price = odd[i];
+    t.qty = odd[(i + 1) % odd.size()];
+    t.quote_qty = odd[(i + 2) % odd.size()];
+    trades.emplace_back(t);
+  }
+  this->upsert("trade_decimals", Kind::trade, trades);
+  EXPECT_EQ(this->scan("trade_decimals"), trades);
+}
+
+TYPED_TEST_P(DataStoreContract, BadRecordRefusesTheWholeBatch) {
+  using sf::market::Kind;
+  namespace dc = sf::store::data_contract;
+  this->upsert("all_or_nothing", Kind::candle, dc::candles("BTCUSDT", 0, 10));
+  auto batch = dc::candles("BTCUSDT", 5, 100);  // 5 overlap, 95 new
+  std::get<sf::market::Candle>(batch[1]).close = "changed";
+  std::get<sf::market::Candle>(batch[99]).high = "1e5";  // not exchange decimal text
+  auto s = this->store().upsert("all_or_nothing", Kind::candle, batch);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, sf::Errc::invalid_argument);
+  EXPECT_EQ(this->count("all_or_nothing"), 10);
+  EXPECT_EQ(this->scan("all_or_nothing"), dc::candles("BTCUSDT", 0, 10));
+
+  // A record of another kind in the batch is refused the same way.
+  std::vector<sf::market::Record> mixed = dc::candles("BTCUSDT", 20, 3);
+  mixed.emplace_back(dc::trade("BTCUSDT", 1));
+  auto m = this->store().upsert("all_or_nothing", Kind::candle, mixed);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.error().code, sf::Errc::invalid_argument);
+  EXPECT_EQ(this->count("all_or_nothing"), 10);
+}
+
+TYPED_TEST_P(DataStoreContract, UnsafeCollectionNamesAreRefusedWithoutTouchingTheStore) {
+  using sf::market::Kind;
+  namespace dc = sf::store::data_contract;
+  auto& s = this->store();
+  this->upsert("keep", Kind::candle, dc::candles("BTCUSDT", 0, 3));
+  const std::vector<std::string> bad = {"x; DROP TABLE queues",
+                                        "a-b",
+                                        "",
+                                        "1abc",
+                                        "_x",
+                                        "a b",
+                                        "a\"b",
+                                        "a'b",
+                                        "a.b",
+                                        "keep;",
+                                        "x\n",
+                                        std::string(64, 'a'),
+                                        "queues",
+                                        "Events",
+                                        "schema_version",
+                                        "sqlite_master",
+                                        "sf_collections",
+                                        "pg_class",
+                                        "caf\xc3\xa9"};
+  for (const std::string& name : bad) {
+    SCOPED_TRACE("name: '" + name + "'");
+    auto e = s.ensure_collection(name, Kind::candle);
+    ASSERT_FALSE(e.ok());
+    EXPECT_EQ(e.error().code, sf::Errc::invalid_argument);
+    auto u = s.upsert(name, Kind::candle, dc::candles("BTCUSDT", 0, 1));
+    ASSERT_FALSE(u.ok());
+    EXPECT_EQ(u.error().code, sf::Errc::invalid_argument);
+    EXPECT_EQ(s.count(name).error().code, sf::Errc::invalid_argument);
+    EXPECT_EQ(s.scan(name).error().code, sf::Errc::invalid_argument);
+    EXPECT_EQ(s.times(name).error().code, sf::Errc::invalid_argument);
+    EXPECT_FALSE(s.collection_kind(name).ok());
+  }
+  EXPECT_TRUE(sf::store::check_collection_name(std::string(63, 'a')).ok());
+  auto list = s.collections();
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].name, "keep");
+  EXPECT_EQ(this->count("keep"), 3);
+}
+
+TYPED_TEST_P(DataStoreContract, OpenCandleIsReplacedByClosedButNotTheReverse) {
+  using sf::market::Kind;
+  namespace dc = sf::store::data_contract;
+  auto open = dc::candle("BTCUSDT", 0);
+  open.closed = false;
+  open.close = "60000.00000000";
+  open.trades = 5;
+  auto closed = dc::candle("BTCUSDT", 0);
+  this->upsert("live", Kind::candle, {open});
+  EXPECT_EQ(this->scan("live"), std::vector<sf::market::Record>{open});
+  this->upsert("live", Kind::candle, {closed});
+  EXPECT_EQ(this->scan("live"), std::vector<sf::market::Record>{closed});
+  // A redelivered open candle from an earlier run never overwrites the final one.
+  this->upsert("live", Kind::candle, {open});
+  EXPECT_EQ(this->scan("live"), std::vector<sf::market::Record>{closed});
+  // A later open candle does replace an earlier open one.
+  auto open2 = open;
+  open2.trades = 9;
+  auto other = dc::candle("BTCUSDT", 1);
+  other.closed = false;
+  this->upsert("live", Kind::candle, {other});
+  auto other2 = other;
+  other2.trades = 99;
+  this->upsert("live", Kind::candle, {other2});
+  EXPECT_EQ(this->scan("live"), (std::vector<sf::market::Record>{closed, other2}));
+}
+
+TYPED_TEST_P(DataStoreContract, QueriesFilterAndOrderByNaturalKey) {
+  using sf::market::Kind;
+  namespace dc = sf::store::data_contract;
+  // Inserted out of key order: two symbols, two intervals, reversed times.
+  std::vector<sf::market::Record> batch;
+  for (int64_t i = 9; i >= 0; --i) {
+    batch.emplace_back(dc::candle("SOLUSDT", i));
+    batch.emplace_back(dc::candle("BTCUSDT", i));
+    if (i % 5 == 0) batch.emplace_back(dc::candle("BTCUSDT", i, "5m"));
+  }
+  this->upsert("q", Kind::candle, batch);
+  EXPECT_EQ(this->count("q"), 22);
+
+  auto all = this->scan("q");
+  ASSERT_EQ(all.size(), 22u);
+  for (size_t i = 1; i < all.size(); ++i) {
+    const auto& a = std::get<sf::market::Candle>(all[i - 1]);
+    const auto& b = std::get<sf::market::Candle>(all[i]);
+    EXPECT_LT(std::tie(a.symbol, a.interval, a.open_time),
+              std::tie(b.symbol, b.interval, b.open_time))
+        << "at " << i;
+  }
+
+  sf::store::Query q;
+  q.symbol = "BTCUSDT";
+  EXPECT_EQ(this->count("q", q), 12);
+  q.interval = "1m";
+  EXPECT_EQ(this->count("q", q), 10);
+  q.from_ms = dc::kT0 + 2 * dc::kMinute;
+  q.to_ms = dc::kT0 + 7 * dc::kMinute;  // exclusive
+  EXPECT_EQ(this->count("q", q), 5);
+  auto times = this->store().times("q", q);
+  ASSERT_TRUE(times.ok());
+  std::vector<int64_t> want;
+  for (int64_t i = 2; i < 7; ++i) want.push_back(dc::kT0 + i * dc::kMinute);
+  EXPECT_EQ(*times, want);
+  EXPECT_EQ(this->scan("q", q), dc::candles("BTCUSDT", 2, 5));
+  q.limit = 2;
+  EXPECT_EQ(this->scan("q", q), dc::candles("BTCUSDT", 2, 2));
+
+  // Trades filter on `time`.
+  std::vector<sf::market::Record> ts;
+  for (int64_t id = 1; id <= 20; ++id) ts.emplace_back(dc::trade("ETHUSDT", id));
+  this->upsert("tq", Kind::trade, ts);
+  sf::store::Query tq;
+  tq.from_ms = dc::kT0 + 7 * 5;  // ids 5..
+  tq.to_ms = dc::kT0 + 7 * 10;   // ..9
+  tq.interval = "1m";            // ignored for trades
+  EXPECT_EQ(this->count("tq", tq), 5);
+  tq.symbol = "BTCUSDT";
+  EXPECT_EQ(this->count("tq", tq), 0);
+}
+
+TYPED_TEST_P(DataStoreContract, ConcurrentWritersToDifferentAndSameCollections) {
+  using sf::market::Kind;
+  namespace dc = sf::store::data_contract;
+  constexpr int kThreads = 4;
+  constexpr int kBatches = 20;
+  constexpr int kPerBatch = 250;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string own = "own_" + std::to_string(t);
+      for (int b = 0; b < kBatches; ++b) {
+        const int64_t from = int64_t{b} * kPerBatch;
+        // Own collection: disjoint keys. Shared collection: every thread writes the same keys
+        // (identical values) plus a range of its own symbol.
+        if (!this->store().upsert(own, Kind::candle, dc::candles("BTCUSDT", from, kPerBatch)).ok())
+          ++failures;
+        if (!this->store()
+                 .upsert("shared", Kind::candle, dc::candles("BTCUSDT", from, kPerBatch))
+                 .ok())
+          ++failures;
+        if (!this->store()
+                 .upsert("shared", Kind::candle,
+                         dc::candles("SYM" + std::to_string(t) + "USDT", from, kPerBatch))
+                 .ok())
+          ++failures;
+        if (b % 5 == 0 && !this->store().count("shared").ok()) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  for (int t = 0; t < kThreads; ++t) {
+    EXPECT_EQ(this->count("own_" + std::to_string(t)), kBatches * kPerBatch);
+  }
+  EXPECT_EQ(this->count("shared"), (kThreads + 1) * kBatches * kPerBatch);
+  sf::store::Query q;
+  q.symbol = "BTCUSDT";
+  EXPECT_EQ(this->scan("shared", q), dc::candles("BTCUSDT", 0, kBatches * kPerBatch));
+}
+
+REGISTER_TYPED_TEST_SUITE_P(DataStoreContract, EnsureCollectionCreatesOnceWithItsKind,
+                            UpsertCreatesOnFirstUseAndRoundTripsEveryField, UpsertIsIdempotent,
+                            BatchBoundaries, ExactDecimalTextRoundTrips,
+                            BadRecordRefusesTheWholeBatch,
+                            UnsafeCollectionNamesAreRefusedWithoutTouchingTheStore,
+                            OpenCandleIsReplacedByClosedButNotTheReverse,
+                            QueriesFilterAndOrderByNaturalKey,
+                            ConcurrentWritersToDifferentAndSameCollections);
