@@ -10,6 +10,7 @@
 #include "launch/inproc/inproc_launcher.h"
 #include "manager/api.h"
 #include "metrics/metrics.h"
+#include "store/sqlite/sqlite_data_store.h"
 #include "store/sqlite/sqlite_state_store.h"
 
 namespace sf::manager {
@@ -46,11 +47,14 @@ Status run_service(const ServiceConfig& cfg, const std::atomic<bool>& stop,
 
   auto store = store::SqliteStateStore::open(cfg.data_dir);
   if (!store) return store.error();
+  auto data_store = store::SqliteDataStore::open(cfg.data_dir);
+  if (!data_store) return data_store.error();
 
   metrics::Registry registry;
   metrics::register_process_metrics(registry);
   bus::MemoryBus bus;
-  launch::InProcessLauncher launcher(workers::WorkerRegistry::builtin(), bus, &registry);
+  launch::InProcessLauncher launcher(workers::WorkerRegistry::builtin(), bus, &registry,
+                                     SystemClock::instance(), data_store->get());
   Manager manager(cfg.manager, bus, **store, launcher, std::move(*flows), &registry);
   SF_TRY(manager.start());
 

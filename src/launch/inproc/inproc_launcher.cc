@@ -5,8 +5,13 @@
 namespace sf::launch {
 
 InProcessLauncher::InProcessLauncher(workers::WorkerRegistry registry, bus::Bus& bus,
-                                     metrics::Registry* metrics, const Clock& clock)
-    : registry_(std::move(registry)), bus_(bus), metrics_(metrics), clock_(clock) {}
+                                     metrics::Registry* metrics, const Clock& clock,
+                                     store::DataStore* data_store)
+    : registry_(std::move(registry)),
+      bus_(bus),
+      metrics_(metrics),
+      clock_(clock),
+      data_store_(data_store) {}
 
 InProcessLauncher::~InProcessLauncher() { shutdown(); }
 
@@ -39,6 +44,7 @@ Status InProcessLauncher::launch(const LaunchSpec& spec) {
   ctx.bus = &bus_;
   ctx.metrics = metrics_;
   ctx.clock = &clock_;
+  ctx.data_store = data_store_;
   ctx.cancel = task->cancel;
   workers::WorkerFn work = *fn;
   task->thread = std::thread([this, raw, ctx = std::move(ctx), work, spec]() mutable {

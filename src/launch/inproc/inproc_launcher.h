@@ -17,7 +17,8 @@ namespace sf::launch {
 class InProcessLauncher final : public Launcher {
  public:
   InProcessLauncher(workers::WorkerRegistry registry, bus::Bus& bus, metrics::Registry* metrics,
-                    const Clock& clock = SystemClock::instance());
+                    const Clock& clock = SystemClock::instance(),
+                    store::DataStore* data_store = nullptr);
   ~InProcessLauncher() override;
 
   std::vector<std::string> targets() const override { return registry_.targets(); }
@@ -43,6 +44,7 @@ class InProcessLauncher final : public Launcher {
   bus::Bus& bus_;
   metrics::Registry* metrics_;
   const Clock& clock_;
+  store::DataStore* data_store_;
   mutable std::mutex mu_;
   ExitCallback on_exit_;
   int callbacks_running_ = 0;
