@@ -68,10 +68,10 @@ Result<Endpoint> parse_base_url(std::string_view url, bool websocket_ok, bool tl
                  "base_url");
   }
   if (scheme != "http" && !(tls_ok && scheme == "https") && !(websocket_ok && scheme == "ws")) {
-    return Error(Errc::invalid_argument,
-                 "invalid base URL '" + shown + "': scheme must be http" +
-                     (tls_ok ? " or https" : ""),
-                 "base_url");
+    return Error(
+        Errc::invalid_argument,
+        "invalid base URL '" + shown + "': scheme must be http" + (tls_ok ? " or https" : ""),
+        "base_url");
   }
   Endpoint ep;
   ep.tls = scheme == "https";

@@ -1,0 +1,614 @@
+#include "exchange/binance/decode.h"
+
+#include <simdjson.h>
+
+#include <cstring>
+
+namespace sf::exchange::binance {
+
+namespace od = simdjson::ondemand;
+using market::AggTrade;
+using market::Candle;
+using market::Trade;
+
+static_assert(kPadding == simdjson::SIMDJSON_PADDING);
+
+const char* to_string(TimeUnit u) { return u == TimeUnit::microsecond ? "us" : "ms"; }
+
+std::optional<int64_t> to_ms(int64_t raw, TimeUnit unit) {
+  if (raw < 0) return std::nullopt;
+  int64_t ms = unit == TimeUnit::microsecond ? raw / 1000 : raw;
+  if (ms < kMinTimeMs || ms >= kMaxTimeMs) return std::nullopt;
+  return ms;
+}
+
+std::optional<int64_t> ExchangeInfo::request_weight_per_minute() const {
+  for (const auto& r : rate_limits) {
+    if (r.type == "REQUEST_WEIGHT" && r.interval == "MINUTE" && r.interval_num == 1) return r.limit;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::pair<int64_t, int64_t>> ExchangeInfo::raw_requests() const {
+  for (const auto& r : rate_limits) {
+    if (r.type != "RAW_REQUESTS") continue;
+    int64_t unit = r.interval == "SECOND"   ? 1000
+                   : r.interval == "MINUTE" ? 60'000
+                   : r.interval == "HOUR"   ? 3'600'000
+                   : r.interval == "DAY"    ? 86'400'000
+                                            : 0;
+    if (unit == 0) continue;
+    return std::make_pair(r.limit, unit * r.interval_num);
+  }
+  return std::nullopt;
+}
+
+const SymbolInfo* ExchangeInfo::find(std::string_view symbol) const {
+  for (const auto& s : symbols) {
+    if (s.symbol == symbol) return &s;
+  }
+  return nullptr;
+}
+
+namespace {
+
+// Builds the error messages; kept out of line so the hot loops stay small.
+struct Where {
+  const char* page;
+  size_t row = 0;
+  bool in_row = false;
+  mutable std::optional<Error> err;  // set by the bool helpers on failure
+
+  explicit Where(const char* p, size_t r = 0, bool in = false) : page(p), row(r), in_row(in) {}
+
+  // Stores the error; returns false so helpers can `return w.set(...)`.
+  [[gnu::cold]] bool set(Error e) const {
+    err = std::move(e);
+    return false;
+  }
+
+  [[gnu::noinline, gnu::cold]] Error fail(std::string_view field, std::string_view why) const {
+    std::string m = page;
+    if (in_row) m += ": row " + std::to_string(row);
+    if (!field.empty()) m += ": field '" + std::string(field) + "'";
+    m += ": ";
+    m += why;
+    return Error(Errc::parse_error, std::move(m), std::string(field));
+  }
+  [[gnu::noinline, gnu::cold]] Error fail(std::string_view field, simdjson::error_code e) const {
+    const char* why = e == simdjson::INCORRECT_TYPE ? "wrong JSON type"
+                      : e == simdjson::NUMBER_OUT_OF_RANGE || e == simdjson::NUMBER_ERROR
+                          ? "not an integer"
+                          : nullptr;
+    std::string text = why ? std::string(why) + " (" + simdjson::error_message(e) + ")"
+                           : std::string("malformed JSON (") + simdjson::error_message(e) + ")";
+    return fail(field, text);
+  }
+};
+
+inline bool is_digit(char c) { return static_cast<unsigned char>(c - '0') < 10; }
+
+// Shows a JSON string's text (up to its closing quote, at most 40 bytes) in messages.
+[[gnu::cold]] std::string shown_string(const char* p) {
+  std::string out;
+  for (; *p != '"' && out.size() < 40; ++p) {
+    if (*p == '\\' && p[1] != 0) out += *p++;
+    out += *p;
+  }
+  return out;
+}
+
+// Reads decimal text (-?digits[.digits], at most 64 bytes) straight from the JSON bytes:
+// validating and measuring in one pass, with no unescaping copy. A string with an escape
+// is not decimal text anyway. The closing quote is guaranteed by simdjson's stage 1, and
+// the buffer is padded, so the scan stays in bounds. assign() reuses capacity.
+inline bool get_decimal(od::value v, const Where& w, const char* field, std::string* out) {
+  od::raw_json_string raw;
+  if (auto e = v.get_raw_json_string().get(raw)) return w.set(w.fail(field, e));
+  const char* s = raw.raw();
+  const char* p = s;
+  if (*p == '-') ++p;
+  const char* d = p;
+  while (is_digit(*p)) ++p;
+  bool ok = p != d;
+  if (ok && *p == '.') {
+    const char* f = ++p;
+    while (is_digit(*p)) ++p;
+    ok = p != f;
+  }
+  if (!ok || *p != '"' || p - s > 64) {
+    return w.set(w.fail(field, "'" + shown_string(s) + "' is not a decimal number"));
+  }
+  out->assign(s, static_cast<size_t>(p - s));
+  return true;
+}
+
+inline bool get_id(od::value v, const Where& w, const char* field, int64_t* out) {
+  if (auto e = v.get_int64().get(*out)) return w.set(w.fail(field, e));
+  if (*out < 0) return w.set(w.fail(field, "must not be negative"));
+  return true;
+}
+
+inline bool get_time(od::value v, const Where& w, const char* field, TimeUnit unit, int64_t* out) {
+  int64_t raw;
+  if (auto e = v.get_int64().get(raw)) return w.set(w.fail(field, e));
+  auto ms = to_ms(raw, unit);
+  if (!ms) {
+    return w.set(
+        w.fail(field, std::to_string(raw) + " is not a plausible time in " + to_string(unit)));
+  }
+  *out = *ms;
+  return true;
+}
+
+inline bool get_bool(od::value v, const Where& w, const char* field, bool* out) {
+  if (auto e = v.get_bool().get(*out)) return w.set(w.fail(field, e));
+  return true;
+}
+
+inline bool get_text(od::value v, const Where& w, const char* field, std::string* out) {
+  std::string_view s;
+  if (auto e = v.get_string().get(s)) return w.set(w.fail(field, e));
+  out->assign(s.data(), s.size());
+  return true;
+}
+
+// The next output row. Rows left in *out by the previous call are reused, so their
+// strings keep their capacity (no allocation, no zero-fill of a fresh record); the caller
+// trims the vector to the rows decoded.
+// Clears the output unless the decode succeeded (no half-decoded pages leak out).
+template <typename T>
+struct ClearOnError {
+  std::vector<T>* out;
+  bool ok = false;
+  ~ClearOnError() {
+    if (!ok) out->clear();
+  }
+};
+
+template <typename T>
+inline T& next_row(std::vector<T>* out, size_t n) {
+  if (n < out->size()) return (*out)[n];
+  return out->emplace_back();
+}
+
+}  // namespace
+
+// The bool helpers above keep the happy path free of Status objects (measurably faster
+// in the per-field loops); on failure the error waits in the Where.
+#define SF_DTRY(call, where)                     \
+  do {                                           \
+    if (!(call)) return std::move(*(where).err); \
+  } while (0)
+
+struct Decoder::Impl {
+  od::parser parser;
+  std::unique_ptr<char[]> buf;
+  size_t cap = 0;
+
+  // A padded view of the input (copied into buf unless the caller promised padding).
+  simdjson::padded_string_view view(const Input& in) {
+    if (in.padded) {
+      return simdjson::padded_string_view(in.bytes.data(), in.bytes.size(),
+                                          in.bytes.size() + kPadding);
+    }
+    size_t need = in.bytes.size() + kPadding;
+    if (need > cap) {
+      cap = std::max(need, cap * 2);
+      buf.reset(new char[cap]);
+    }
+    if (!in.bytes.empty()) std::memcpy(buf.get(), in.bytes.data(), in.bytes.size());
+    std::memset(buf.get() + in.bytes.size(), 0, kPadding);
+    return simdjson::padded_string_view(buf.get(), in.bytes.size(), cap);
+  }
+
+  // Starts a document; *top is the root value.
+  Status start(const Input& in, const Where& w, od::document* doc) {
+    if (auto e = parser.iterate(view(in)).get(*doc)) return w.fail("", e);
+    return ok_status();
+  }
+
+  // The document must end after the root value (no trailing bytes, nothing truncated).
+  static Status finish(od::document& doc, const Where& w) {
+    // OUT_OF_BOUNDS = the iterator is past the last token: nothing follows the root.
+    auto loc = doc.current_location();
+    if (loc.error() == simdjson::OUT_OF_BOUNDS) return ok_status();
+    return w.fail("", "trailing bytes after the JSON value");
+  }
+};
+
+Decoder::Decoder() : impl_(std::make_unique<Impl>()) {}
+Decoder::~Decoder() = default;
+
+Status Decoder::klines(Input json, std::string_view symbol, std::string_view interval,
+                       TimeUnit unit, std::vector<Candle>* out) {
+  static const char* const kFields[12] = {"open_time",
+                                          "open",
+                                          "high",
+                                          "low",
+                                          "close",
+                                          "volume",
+                                          "close_time",
+                                          "quote_volume",
+                                          "trades",
+                                          "taker_buy_base_volume",
+                                          "taker_buy_quote_volume",
+                                          "ignore"};
+  Where w{"klines"};
+  ClearOnError<Candle> guard{out};
+  od::document doc;
+  SF_TRY(impl_->start(json, w, &doc));
+  od::array rows;
+  if (auto e = doc.get_array().get(rows)) return w.fail("", e);
+  w.in_row = true;
+  for (auto row_r : rows) {
+    od::array row;
+    if (auto e = row_r.get_array().get(row)) return w.fail("", e);
+    Candle& c = next_row(out, w.row);
+    c.symbol.assign(symbol);
+    c.interval.assign(interval);
+    c.closed = true;
+    size_t k = 0;
+    for (auto el : row) {
+      od::value v;
+      if (k >= 12) return w.fail("", "more than 12 elements");
+      const char* f = kFields[k];
+      if (auto e = el.get(v)) return w.fail(f, e);
+      switch (k) {
+        case 0:
+          SF_DTRY(get_time(v, w, f, unit, &c.open_time), w);
+          break;
+        case 1:
+          SF_DTRY(get_decimal(v, w, f, &c.open), w);
+          break;
+        case 2:
+          SF_DTRY(get_decimal(v, w, f, &c.high), w);
+          break;
+        case 3:
+          SF_DTRY(get_decimal(v, w, f, &c.low), w);
+          break;
+        case 4:
+          SF_DTRY(get_decimal(v, w, f, &c.close), w);
+          break;
+        case 5:
+          SF_DTRY(get_decimal(v, w, f, &c.volume), w);
+          break;
+        case 6:
+          SF_DTRY(get_time(v, w, f, unit, &c.close_time), w);
+          break;
+        case 7:
+          SF_DTRY(get_decimal(v, w, f, &c.quote_volume), w);
+          break;
+        case 8:
+          SF_DTRY(get_id(v, w, f, &c.trades), w);
+          break;
+        case 9:
+          SF_DTRY(get_decimal(v, w, f, &c.taker_buy_base_volume), w);
+          break;
+        case 10:
+          SF_DTRY(get_decimal(v, w, f, &c.taker_buy_quote_volume), w);
+          break;
+        default:
+          break;  // unused; skipped by the iterator, still checked for well-formedness
+      }
+      ++k;
+    }
+    if (k != 12) {
+      // The loop also ends early on a truncated row; tell the two apart.
+      return w.fail(k < 12 ? kFields[k] : "",
+                    "row has " + std::to_string(k) + " elements, expected 12");
+    }
+    if (c.close_time < c.open_time) return w.fail("close_time", "before open_time");
+    ++w.row;
+  }
+  w.in_row = false;
+  out->resize(w.row);
+  SF_TRY(Impl::finish(doc, w));
+  guard.ok = true;
+  return ok_status();
+}
+
+namespace {
+
+// Field bits of the object rows; every one must be seen exactly once.
+template <size_t N>
+Status check_seen(unsigned seen, const char* const (&names)[N], const Where& w) {
+  for (size_t i = 0; i < N; ++i) {
+    if (!(seen & (1u << i))) return w.fail(names[i], "missing");
+  }
+  return ok_status();
+}
+
+// Index of key in names, or -1.
+template <size_t N>
+inline int key_index(od::raw_json_string key, const char* const (&names)[N]) {
+  for (size_t i = 0; i < N; ++i) {
+    if (key.unsafe_is_equal(names[i])) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+}  // namespace
+
+Status Decoder::agg_trades(Input json, std::string_view symbol, TimeUnit unit,
+                           std::vector<AggTrade>* out) {
+  static const char* const kKeys[] = {"a", "p", "q", "f", "l", "T", "m", "M"};
+  Where w{"aggTrades"};
+  ClearOnError<AggTrade> guard{out};
+  od::document doc;
+  SF_TRY(impl_->start(json, w, &doc));
+  od::array rows;
+  if (auto e = doc.get_array().get(rows)) return w.fail("", e);
+  w.in_row = true;
+  for (auto row_r : rows) {
+    od::object obj;
+    if (auto e = row_r.get_object().get(obj)) return w.fail("", e);
+    AggTrade& t = next_row(out, w.row);
+    t.symbol.assign(symbol);
+    unsigned seen = 0;
+    for (auto field_r : obj) {
+      od::field fld;
+      if (auto e = std::move(field_r).get(fld)) return w.fail("", e);
+      int i = key_index(fld.key(), kKeys);
+      if (i < 0) continue;  // unknown key: ignored
+      const char* f = kKeys[i];
+      if (seen & (1u << i)) return w.fail(f, "duplicate key");
+      seen |= 1u << i;
+      od::value v = fld.value();
+      switch (i) {
+        case 0:
+          SF_DTRY(get_id(v, w, f, &t.agg_id), w);
+          break;
+        case 1:
+          SF_DTRY(get_decimal(v, w, f, &t.price), w);
+          break;
+        case 2:
+          SF_DTRY(get_decimal(v, w, f, &t.qty), w);
+          break;
+        case 3:
+          SF_DTRY(get_id(v, w, f, &t.first_trade_id), w);
+          break;
+        case 4:
+          SF_DTRY(get_id(v, w, f, &t.last_trade_id), w);
+          break;
+        case 5:
+          SF_DTRY(get_time(v, w, f, unit, &t.time), w);
+          break;
+        case 6:
+          SF_DTRY(get_bool(v, w, f, &t.is_buyer_maker), w);
+          break;
+        case 7:
+          SF_DTRY(get_bool(v, w, f, &t.is_best_match), w);
+          break;
+      }
+    }
+    SF_TRY(check_seen(seen, kKeys, w));
+    if (t.last_trade_id < t.first_trade_id) return w.fail("l", "below first trade id 'f'");
+    ++w.row;
+  }
+  w.in_row = false;
+  out->resize(w.row);
+  SF_TRY(Impl::finish(doc, w));
+  guard.ok = true;
+  return ok_status();
+}
+
+Status Decoder::trades(Input json, std::string_view symbol, TimeUnit unit,
+                       std::vector<Trade>* out) {
+  static const char* const kKeys[] = {"id",   "price",        "qty",        "quoteQty",
+                                      "time", "isBuyerMaker", "isBestMatch"};
+  Where w{"historicalTrades"};
+  ClearOnError<Trade> guard{out};
+  od::document doc;
+  SF_TRY(impl_->start(json, w, &doc));
+  od::array rows;
+  if (auto e = doc.get_array().get(rows)) return w.fail("", e);
+  w.in_row = true;
+  for (auto row_r : rows) {
+    od::object obj;
+    if (auto e = row_r.get_object().get(obj)) return w.fail("", e);
+    Trade& t = next_row(out, w.row);
+    t.symbol.assign(symbol);
+    unsigned seen = 0;
+    for (auto field_r : obj) {
+      od::field fld;
+      if (auto e = std::move(field_r).get(fld)) return w.fail("", e);
+      int i = key_index(fld.key(), kKeys);
+      if (i < 0) continue;
+      const char* f = kKeys[i];
+      if (seen & (1u << i)) return w.fail(f, "duplicate key");
+      seen |= 1u << i;
+      od::value v = fld.value();
+      switch (i) {
+        case 0:
+          SF_DTRY(get_id(v, w, f, &t.trade_id), w);
+          break;
+        case 1:
+          SF_DTRY(get_decimal(v, w, f, &t.price), w);
+          break;
+        case 2:
+          SF_DTRY(get_decimal(v, w, f, &t.qty), w);
+          break;
+        case 3:
+          SF_DTRY(get_decimal(v, w, f, &t.quote_qty), w);
+          break;
+        case 4:
+          SF_DTRY(get_time(v, w, f, unit, &t.time), w);
+          break;
+        case 5:
+          SF_DTRY(get_bool(v, w, f, &t.is_buyer_maker), w);
+          break;
+        case 6:
+          SF_DTRY(get_bool(v, w, f, &t.is_best_match), w);
+          break;
+      }
+    }
+    SF_TRY(check_seen(seen, kKeys, w));
+    ++w.row;
+  }
+  w.in_row = false;
+  out->resize(w.row);
+  SF_TRY(Impl::finish(doc, w));
+  guard.ok = true;
+  return ok_status();
+}
+
+Result<ExchangeInfo> Decoder::exchange_info(Input json, TimeUnit unit) {
+  Where w{"exchangeInfo"};
+  od::document doc;
+  SF_TRY(impl_->start(json, w, &doc));
+  od::object root;
+  if (auto e = doc.get_object().get(root)) return w.fail("", e);
+  ExchangeInfo info;
+  bool have_limits = false, have_symbols = false;
+  for (auto field_r : root) {
+    od::field fld;
+    if (auto e = std::move(field_r).get(fld)) return w.fail("", e);
+    od::raw_json_string key = fld.key();
+    od::value v = fld.value();
+    if (key.unsafe_is_equal("serverTime")) {
+      SF_DTRY(get_time(v, w, "serverTime", unit, &info.server_time), w);
+    } else if (key.unsafe_is_equal("rateLimits")) {
+      have_limits = true;
+      od::array arr;
+      if (auto e = v.get_array().get(arr)) return w.fail("rateLimits", e);
+      Where rw{"exchangeInfo: rateLimits", 0, true};
+      for (auto el : arr) {
+        static const char* const kKeys[] = {"rateLimitType", "interval", "intervalNum", "limit"};
+        od::object obj;
+        if (auto e = el.get_object().get(obj)) return rw.fail("", e);
+        RateLimit& r = info.rate_limits.emplace_back();
+        unsigned seen = 0;
+        for (auto f_r : obj) {
+          od::field f;
+          if (auto e = std::move(f_r).get(f)) return rw.fail("", e);
+          int i = key_index(f.key(), kKeys);
+          if (i < 0) continue;
+          seen |= 1u << i;
+          od::value fv = f.value();
+          if (i == 0) SF_DTRY(get_text(fv, rw, kKeys[i], &r.type), rw);
+          if (i == 1) SF_DTRY(get_text(fv, rw, kKeys[i], &r.interval), rw);
+          if (i == 2) SF_DTRY(get_id(fv, rw, kKeys[i], &r.interval_num), rw);
+          if (i == 3) SF_DTRY(get_id(fv, rw, kKeys[i], &r.limit), rw);
+        }
+        SF_TRY(check_seen(seen, kKeys, rw));
+        ++rw.row;
+      }
+    } else if (key.unsafe_is_equal("symbols")) {
+      have_symbols = true;
+      od::array arr;
+      if (auto e = v.get_array().get(arr)) return w.fail("symbols", e);
+      Where sw{"exchangeInfo: symbols", 0, true};
+      for (auto el : arr) {
+        static const char* const kKeys[] = {"symbol", "status"};
+        od::object obj;
+        if (auto e = el.get_object().get(obj)) return sw.fail("", e);
+        SymbolInfo& s = info.symbols.emplace_back();
+        unsigned seen = 0;
+        for (auto f_r : obj) {
+          od::field f;
+          if (auto e = std::move(f_r).get(f)) return sw.fail("", e);
+          int i = key_index(f.key(), kKeys);
+          if (i < 0) continue;
+          seen |= 1u << i;
+          SF_DTRY(get_text(f.value(), sw, kKeys[i], i == 0 ? &s.symbol : &s.status), sw);
+        }
+        SF_TRY(check_seen(seen, kKeys, sw));
+        ++sw.row;
+      }
+    }
+  }
+  if (!have_limits) return w.fail("rateLimits", "missing");
+  if (!have_symbols) return w.fail("symbols", "missing");
+  SF_TRY(Impl::finish(doc, w));
+  return info;
+}
+
+Result<int64_t> Decoder::server_time(Input json, TimeUnit unit) {
+  Where w{"time"};
+  od::document doc;
+  SF_TRY(impl_->start(json, w, &doc));
+  od::object root;
+  if (auto e = doc.get_object().get(root)) return w.fail("", e);
+  std::optional<int64_t> t;
+  for (auto field_r : root) {
+    od::field fld;
+    if (auto e = std::move(field_r).get(fld)) return w.fail("", e);
+    if (fld.key().unsafe_is_equal("serverTime")) {
+      int64_t ms;
+      SF_DTRY(get_time(fld.value(), w, "serverTime", unit, &ms), w);
+      t = ms;
+    }
+  }
+  if (!t) return w.fail("serverTime", "missing");
+  SF_TRY(Impl::finish(doc, w));
+  return *t;
+}
+
+Result<ExchangeError> Decoder::error_body(Input json) {
+  Where w{"error body"};
+  od::document doc;
+  SF_TRY(impl_->start(json, w, &doc));
+  od::object root;
+  if (auto e = doc.get_object().get(root)) return w.fail("", e);
+  ExchangeError err;
+  bool have_code = false, have_msg = false;
+  for (auto field_r : root) {
+    od::field fld;
+    if (auto e = std::move(field_r).get(fld)) return w.fail("", e);
+    od::raw_json_string key = fld.key();
+    if (key.unsafe_is_equal("code")) {
+      if (auto e = fld.value().get_int64().get(err.code)) return w.fail("code", e);
+      have_code = true;
+    } else if (key.unsafe_is_equal("msg")) {
+      SF_DTRY(get_text(fld.value(), w, "msg", &err.msg), w);
+      have_msg = true;
+    }
+  }
+  if (!have_code) return w.fail("code", "missing");
+  if (!have_msg) return w.fail("msg", "missing");
+  SF_TRY(Impl::finish(doc, w));
+  return err;
+}
+
+namespace {
+Decoder& local_decoder() {
+  thread_local Decoder d;
+  return d;
+}
+}  // namespace
+
+Result<std::vector<Candle>> decode_klines(std::string_view json, std::string_view symbol,
+                                          std::string_view interval, TimeUnit unit) {
+  std::vector<Candle> out;
+  SF_TRY(local_decoder().klines(json, symbol, interval, unit, &out));
+  return out;
+}
+
+Result<std::vector<AggTrade>> decode_agg_trades(std::string_view json, std::string_view symbol,
+                                                TimeUnit unit) {
+  std::vector<AggTrade> out;
+  SF_TRY(local_decoder().agg_trades(json, symbol, unit, &out));
+  return out;
+}
+
+Result<std::vector<Trade>> decode_trades(std::string_view json, std::string_view symbol,
+                                         TimeUnit unit) {
+  std::vector<Trade> out;
+  SF_TRY(local_decoder().trades(json, symbol, unit, &out));
+  return out;
+}
+
+Result<ExchangeInfo> decode_exchange_info(std::string_view json, TimeUnit unit) {
+  return local_decoder().exchange_info(json, unit);
+}
+
+Result<int64_t> decode_server_time(std::string_view json, TimeUnit unit) {
+  return local_decoder().server_time(json, unit);
+}
+
+Result<ExchangeError> decode_error_body(std::string_view json) {
+  return local_decoder().error_body(json);
+}
+
+}  // namespace sf::exchange::binance

@@ -1,0 +1,184 @@
+#include "exchange/binance/paging.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace sf::exchange::binance {
+
+namespace {
+constexpr int64_t kHourMs = 3'600'000;
+}
+
+Status check_range(const TimeRange& range) {
+  if (range.start_ms < 0 || range.end_ms < range.start_ms) {
+    return Error(Errc::invalid_argument,
+                 "invalid time range [" + std::to_string(range.start_ms) + ", " +
+                     std::to_string(range.end_ms) + ")",
+                 "time_range");
+  }
+  return ok_status();
+}
+
+Result<int64_t> next_open_time(int64_t open_time_ms, std::string_view interval) {
+  int64_t step = market::interval_ms(interval);
+  if (step < 0) {
+    return Error(Errc::invalid_argument, "unknown kline interval '" + std::string(interval) + "'",
+                 "interval");
+  }
+  if (step > 0) return open_time_ms + step;
+  // "1M": calendar months in UTC.
+  using namespace std::chrono;
+  auto day = floor<days>(sys_time<milliseconds>(milliseconds(open_time_ms)));
+  year_month_day ymd(day);
+  year_month next = ymd.year() / ymd.month() + months(1);
+  return duration_cast<milliseconds>(sys_days(next / 1).time_since_epoch()).count();
+}
+
+Result<std::optional<KlineRequest>> first_kline_request(
+    const TimeRange& range, std::string_view interval,
+    std::optional<int64_t> resume_after_open_time, int limit) {
+  SF_TRY(check_range(range));
+  int64_t start = range.start_ms;
+  if (resume_after_open_time) {
+    int64_t after;
+    SF_TRY_ASSIGN(after, next_open_time(*resume_after_open_time, interval));
+    start = std::max(start, after);
+  } else {
+    SF_TRY(next_open_time(0, interval));  // validates the interval
+  }
+  if (start >= range.end_ms) return std::optional<KlineRequest>();
+  return std::optional<KlineRequest>(KlineRequest{start, range.end_ms - 1, limit});
+}
+
+Result<std::optional<KlineRequest>> next_kline_request(const TimeRange& range,
+                                                       std::string_view interval,
+                                                       const KlineRequest& prev,
+                                                       const std::vector<market::Candle>& page) {
+  if (page.empty()) return std::optional<KlineRequest>();
+  const int64_t last = page.back().open_time;
+  if (last < prev.start_ms) {
+    return Error(Errc::internal, "klines paging made no progress: last open time " +
+                                     std::to_string(last) + " is before the request start " +
+                                     std::to_string(prev.start_ms));
+  }
+  int64_t next;
+  SF_TRY_ASSIGN(next, next_open_time(last, interval));
+  if (next >= range.end_ms) return std::optional<KlineRequest>();
+  return std::optional<KlineRequest>(KlineRequest{next, range.end_ms - 1, prev.limit});
+}
+
+void trim_klines(std::vector<market::Candle>* page, const TimeRange& range,
+                 std::optional<int64_t> resume_after_open_time) {
+  std::erase_if(*page, [&](const market::Candle& c) {
+    return c.open_time < range.start_ms || c.open_time >= range.end_ms ||
+           (resume_after_open_time && c.open_time <= *resume_after_open_time);
+  });
+}
+
+Result<PagingStats> for_each_kline_page(const KlineFetcher& fetch, std::string_view interval,
+                                        const TimeRange& range,
+                                        std::optional<int64_t> resume_after_open_time,
+                                        const KlinePageFn& on_page) {
+  PagingStats stats;
+  std::optional<KlineRequest> req;
+  SF_TRY_ASSIGN(req, first_kline_request(range, interval, resume_after_open_time));
+  while (req) {
+    std::vector<market::Candle> page;
+    SF_TRY_ASSIGN(page, fetch(*req));
+    ++stats.requests;
+    std::optional<KlineRequest> next;
+    SF_TRY_ASSIGN(next, next_kline_request(range, interval, *req, page));
+    trim_klines(&page, range, resume_after_open_time);
+    if (!page.empty()) {
+      ++stats.pages;
+      stats.rows += static_cast<int64_t>(page.size());
+      if (!on_page(page)) {
+        stats.stopped = true;
+        break;
+      }
+    }
+    req = next;
+  }
+  return stats;
+}
+
+Result<PagingStats> for_each_kline_page(BinanceClient& client, std::string_view symbol,
+                                        std::string_view interval, const TimeRange& range,
+                                        std::optional<int64_t> resume_after_open_time,
+                                        const KlinePageFn& on_page) {
+  KlineFetcher fetch = [&](const KlineRequest& r) {
+    return client.klines(symbol, interval, r.start_ms, r.end_ms, r.limit);
+  };
+  return for_each_kline_page(fetch, interval, range, resume_after_open_time, on_page);
+}
+
+Result<PagingStats> for_each_agg_trade_page(const AggTradeFetcher& fetch, const TimeRange& range,
+                                            std::optional<int64_t> resume_after_agg_id,
+                                            const AggTradePageFn& on_page) {
+  SF_TRY(check_range(range));
+  PagingStats stats;
+  if (range.start_ms >= range.end_ms) return stats;
+
+  std::vector<market::AggTrade> page;
+  std::optional<int64_t> from_id;
+  int64_t window = range.start_ms;
+  if (resume_after_agg_id) {
+    from_id = *resume_after_agg_id + 1;
+  } else {
+    // Find the first trade at/after the start, one hour window at a time.
+    while (window < range.end_ms) {
+      AggTradesQuery q;
+      q.start_ms = window;
+      q.end_ms = std::min(window + kHourMs, range.end_ms) - 1;
+      SF_TRY_ASSIGN(page, fetch(q));
+      ++stats.requests;
+      if (!page.empty()) break;
+      window += kHourMs;
+    }
+    if (page.empty()) return stats;  // no trades in the whole range
+  }
+
+  for (;;) {
+    if (from_id) {
+      AggTradesQuery q;
+      q.from_id = *from_id;
+      SF_TRY_ASSIGN(page, fetch(q));
+      ++stats.requests;
+      if (page.empty()) break;
+      if (page.back().agg_id < *from_id) {
+        return Error(Errc::internal, "aggTrades paging made no progress: last id " +
+                                         std::to_string(page.back().agg_id) + " is before fromId " +
+                                         std::to_string(*from_id));
+      }
+    }
+    const int64_t last_id = page.back().agg_id;
+    bool reached_end = std::any_of(page.begin(), page.end(), [&](const market::AggTrade& t) {
+      return t.time >= range.end_ms;
+    });
+    std::erase_if(page, [&](const market::AggTrade& t) {
+      return t.time < range.start_ms || t.time >= range.end_ms ||
+             (resume_after_agg_id && t.agg_id <= *resume_after_agg_id);
+    });
+    if (!page.empty()) {
+      ++stats.pages;
+      stats.rows += static_cast<int64_t>(page.size());
+      if (!on_page(page)) {
+        stats.stopped = true;
+        break;
+      }
+    }
+    if (reached_end) break;
+    from_id = last_id + 1;
+  }
+  return stats;
+}
+
+Result<PagingStats> for_each_agg_trade_page(BinanceClient& client, std::string_view symbol,
+                                            const TimeRange& range,
+                                            std::optional<int64_t> resume_after_agg_id,
+                                            const AggTradePageFn& on_page) {
+  AggTradeFetcher fetch = [&](const AggTradesQuery& q) { return client.agg_trades(symbol, q); };
+  return for_each_agg_trade_page(fetch, range, resume_after_agg_id, on_page);
+}
+
+}  // namespace sf::exchange::binance

@@ -1,0 +1,109 @@
+// Paging over a time range: pure planning functions plus loops that drive a fetcher (a
+// BinanceClient, or any function in tests) and hand each page to a callback.
+//
+// Ranges are half-open [start_ms, end_ms) in epoch ms. A kline belongs to the range when
+// its open time does; an aggregate trade when its time does.
+//
+// Klines: requests of up to 1000 rows with startTime = the range start (or the kline after
+// `resume_after_open_time`) and endTime = end_ms - 1 (Binance's endTime is inclusive); the
+// next request starts at the last row's open time + the interval (the next calendar month
+// for "1M"). Paging stops at an empty page or when the next start reaches the range end.
+// A short page does not end paging by itself (a hole in the data ends a page early on some
+// servers); it costs at most one extra, empty request at the end.
+//
+// Aggregate trades: the first id at/after the range start is found with startTime/endTime
+// windows of at most one hour (Binance's rule), walking forward an hour at a time through
+// empty hours; that window's rows are the first page. Then pages by fromId = last id + 1,
+// until a trade at/after the range end or an empty page. With resume_after_agg_id the
+// search is skipped: paging starts at that id + 1 (rows before the range start are
+// dropped).
+//
+// Rows outside the range (or at/before the resume point) are removed before the callback
+// sees a page; the callback is not called for pages left empty. A callback returning
+// false stops paging (PagingStats::stopped). A server that does not move forward (a page
+// whose last row is before the request's start) is an Errc::internal error rather than a
+// loop.
+//
+// Thread-safety: the functions are reentrant; the loops use the fetcher on the calling
+// thread only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+#include "exchange/binance/client.h"
+#include "market/records.h"
+
+namespace sf::exchange::binance {
+
+struct TimeRange {
+  int64_t start_ms = 0;  // inclusive
+  int64_t end_ms = 0;    // exclusive
+};
+
+// One klines request, in Binance's terms (end inclusive).
+struct KlineRequest {
+  int64_t start_ms = 0;
+  int64_t end_ms = 0;
+  int limit = kMaxLimit;
+  friend bool operator==(const KlineRequest&, const KlineRequest&) = default;
+};
+
+struct PagingStats {
+  int64_t requests = 0;  // fetcher calls
+  int64_t pages = 0;     // callback calls
+  int64_t rows = 0;      // rows handed to the callback
+  bool stopped = false;  // the callback returned false
+};
+
+// Invalid_argument for a negative start or end < start (an empty range is valid).
+Status check_range(const TimeRange& range);
+
+// Open time of the kline after the one opening at open_time_ms: + the interval, or the
+// first instant of the next UTC calendar month for "1M". invalid_argument for an unknown
+// interval.
+Result<int64_t> next_open_time(int64_t open_time_ms, std::string_view interval);
+
+// The first request for the range, or nullopt when there is nothing to fetch.
+Result<std::optional<KlineRequest>> first_kline_request(
+    const TimeRange& range, std::string_view interval,
+    std::optional<int64_t> resume_after_open_time, int limit = kMaxLimit);
+
+// The request after `prev` returned `page` (untrimmed), or nullopt when done.
+Result<std::optional<KlineRequest>> next_kline_request(const TimeRange& range,
+                                                       std::string_view interval,
+                                                       const KlineRequest& prev,
+                                                       const std::vector<market::Candle>& page);
+
+// Removes candles whose open time is outside the range or <= resume_after_open_time.
+void trim_klines(std::vector<market::Candle>* page, const TimeRange& range,
+                 std::optional<int64_t> resume_after_open_time);
+
+using KlineFetcher = std::function<Result<std::vector<market::Candle>>(const KlineRequest&)>;
+using KlinePageFn = std::function<bool(std::vector<market::Candle>& page)>;
+using AggTradeFetcher = std::function<Result<std::vector<market::AggTrade>>(const AggTradesQuery&)>;
+using AggTradePageFn = std::function<bool(std::vector<market::AggTrade>& page)>;
+
+// Fetch errors are returned as they are (the client has already retried).
+Result<PagingStats> for_each_kline_page(const KlineFetcher& fetch, std::string_view interval,
+                                        const TimeRange& range,
+                                        std::optional<int64_t> resume_after_open_time,
+                                        const KlinePageFn& on_page);
+Result<PagingStats> for_each_kline_page(BinanceClient& client, std::string_view symbol,
+                                        std::string_view interval, const TimeRange& range,
+                                        std::optional<int64_t> resume_after_open_time,
+                                        const KlinePageFn& on_page);
+
+Result<PagingStats> for_each_agg_trade_page(const AggTradeFetcher& fetch, const TimeRange& range,
+                                            std::optional<int64_t> resume_after_agg_id,
+                                            const AggTradePageFn& on_page);
+Result<PagingStats> for_each_agg_trade_page(BinanceClient& client, std::string_view symbol,
+                                            const TimeRange& range,
+                                            std::optional<int64_t> resume_after_agg_id,
+                                            const AggTradePageFn& on_page);
+
+}  // namespace sf::exchange::binance

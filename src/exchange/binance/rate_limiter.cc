@@ -1,0 +1,174 @@
+#include "exchange/binance/rate_limiter.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+
+#include "base/log.h"
+
+namespace sf::exchange::binance {
+
+std::string format_utc_ms(int64_t t_ms) {
+  int64_t secs = t_ms >= 0 ? t_ms / 1000 : (t_ms - 999) / 1000;
+  int millis = static_cast<int>(t_ms - secs * 1000);
+  std::time_t tt = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+  return buf;
+}
+
+void CvWaiter::wait_until(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
+                          const Clock& clock, int64_t until_ms) {
+  int64_t rel = until_ms - clock.now_ms();
+  if (rel <= 0) return;
+  cv.wait_for(lock, std::chrono::milliseconds(rel));
+}
+
+CvWaiter& CvWaiter::instance() {
+  static CvWaiter w;
+  return w;
+}
+
+RateLimiter::RateLimiter(RateLimiterOptions options, const Clock& clock, Waiter& waiter)
+    : clock_(clock),
+      waiter_(waiter),
+      fraction_(std::clamp(options.fraction, 0.01, 1.0)),
+      default_ban_ms_(std::max<int64_t>(1, options.default_ban.count()) * 1000),
+      limit_(std::max<int64_t>(1, options.weight_limit_per_minute)) {
+  window_start_ = minute_window(clock_.now_ms());
+}
+
+int64_t RateLimiter::budget_locked() const {
+  return std::max<int64_t>(
+      1, static_cast<int64_t>(std::floor(static_cast<double>(limit_) * fraction_)));
+}
+
+void RateLimiter::roll_window_locked(int64_t now) {
+  int64_t w = minute_window(now);
+  // A clock stepping backwards keeps the current window (the safe side).
+  if (w > window_start_) {
+    window_start_ = w;
+    used_ = 0;
+  }
+}
+
+Result<Grant> RateLimiter::acquire(int weight, std::chrono::milliseconds max_wait) {
+  if (weight < 1) {
+    return Error(Errc::invalid_argument, "rate limiter: weight must be at least 1", "weight");
+  }
+  std::unique_lock lk(mu_);
+  const int64_t start = clock_.now_ms();
+  const int64_t deadline = start + std::max<int64_t>(0, max_wait.count());
+  for (;;) {
+    const int64_t now = clock_.now_ms();
+    if (closed_) return Error(Errc::closed, "rate limiter is closed");
+    roll_window_locked(now);
+    const int64_t budget = budget_locked();
+    if (weight > budget) {
+      return Error(Errc::invalid_argument,
+                   "rate limiter: weight " + std::to_string(weight) +
+                       " exceeds the whole per-minute budget of " + std::to_string(budget),
+                   "weight");
+    }
+    int64_t wake;
+    std::string why;
+    if (now < blocked_until_) {
+      wake = blocked_until_;
+      bool banned = ban_ && now < ban_->until_ms;
+      why = banned ? "banned by the exchange (HTTP 418) until " + format_utc_ms(wake)
+                   : "throttled by the exchange (HTTP 429) until " + format_utc_ms(wake);
+    } else if (used_ + weight <= budget) {
+      used_ += weight;
+      ++counters_.granted;
+      counters_.waited_ms += now - start;
+      return Grant{window_start_, weight};
+    } else {
+      wake = window_start_ + 60'000;
+      why = "weight budget " + std::to_string(budget) + " of this minute spent until " +
+            format_utc_ms(wake);
+    }
+    if (wake > deadline) {
+      counters_.waited_ms += now - start;
+      return Error(Errc::timeout, "rate limiter: " + why + ", beyond the caller's deadline of " +
+                                      std::to_string(max_wait.count()) + " ms");
+    }
+    waiter_.wait_until(cv_, lk, clock_, wake);
+  }
+}
+
+void RateLimiter::observe(const Grant& grant, int status, std::optional<int64_t> used_weight_1m,
+                          std::optional<int64_t> retry_after_s) {
+  std::string note;
+  {
+    std::lock_guard lk(mu_);
+    const int64_t now = clock_.now_ms();
+    roll_window_locked(now);
+    if (used_weight_1m && *used_weight_1m >= 0 && grant.window_start_ms == window_start_) {
+      used_ = std::max(used_, *used_weight_1m);
+    }
+    bool has_retry = retry_after_s && *retry_after_s >= 0;
+    if (status == 429) {
+      ++counters_.throttled;
+      int64_t until = has_retry ? now + *retry_after_s * 1000 : window_start_ + 60'000;
+      blocked_until_ = std::max(blocked_until_, until);
+      note = "exchange throttled requests (HTTP 429); all requests wait until " +
+             format_utc_ms(blocked_until_);
+    } else if (status == 418) {
+      ++counters_.bans;
+      int64_t until = now + (has_retry ? *retry_after_s * 1000 : default_ban_ms_);
+      blocked_until_ = std::max(blocked_until_, until);
+      ban_ = Ban{now, until};
+      note = "exchange banned this IP (HTTP 418) until " + format_utc_ms(until) +
+             "; all requests are blocked until then";
+    }
+  }
+  if (!note.empty()) log::warn(note);
+}
+
+void RateLimiter::set_limit(int64_t weight_per_minute) {
+  if (weight_per_minute < 1) return;
+  {
+    std::lock_guard lk(mu_);
+    limit_ = weight_per_minute;
+  }
+  cv_.notify_all();
+}
+
+std::optional<Ban> RateLimiter::last_ban() const {
+  std::lock_guard lk(mu_);
+  return ban_;
+}
+
+std::optional<int64_t> RateLimiter::banned_until() const {
+  std::lock_guard lk(mu_);
+  if (ban_ && clock_.now_ms() < ban_->until_ms) return ban_->until_ms;
+  return std::nullopt;
+}
+
+RateLimiterStats RateLimiter::stats() const {
+  std::lock_guard lk(mu_);
+  RateLimiterStats s = counters_;
+  // Report the window as of now without mutating (const): a stale window reads as empty.
+  int64_t now = clock_.now_ms();
+  bool stale = minute_window(now) > window_start_;
+  s.window_start_ms = stale ? minute_window(now) : window_start_;
+  s.used_weight = stale ? 0 : used_;
+  s.budget = budget_locked();
+  s.limit = limit_;
+  s.blocked_until_ms = now < blocked_until_ ? blocked_until_ : 0;
+  return s;
+}
+
+void RateLimiter::close() {
+  {
+    std::lock_guard lk(mu_);
+    closed_ = true;
+  }
+  cv_.notify_all();
+}
+
+}  // namespace sf::exchange::binance

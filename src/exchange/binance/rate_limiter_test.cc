@@ -1,0 +1,201 @@
+#include "exchange/binance/rate_limiter.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+namespace sf::exchange::binance {
+namespace {
+
+using namespace std::chrono_literals;
+
+// 2024-08-01T00:00:00Z: a minute boundary.
+constexpr int64_t kT0 = 1722470400000;
+
+class FakeClock final : public Clock {
+ public:
+  explicit FakeClock(int64_t t) : t_(t) {}
+  int64_t now_ms() const override { return t_.load(); }
+  int64_t steady_ms() const override { return t_.load(); }
+  void set(int64_t t) { t_.store(t); }
+  void advance(int64_t d) { t_.fetch_add(d); }
+
+ private:
+  std::atomic<int64_t> t_;
+};
+
+// Single-threaded tests: "sleeping" jumps the fake clock to the wake-up time.
+class JumpWaiter final : public Waiter {
+ public:
+  explicit JumpWaiter(FakeClock& c) : clock_(c) {}
+  void wait_until(std::condition_variable&, std::unique_lock<std::mutex>&, const Clock&,
+                  int64_t until_ms) override {
+    waits.push_back(until_ms);
+    if (clock_.now_ms() < until_ms) clock_.set(until_ms);
+  }
+  std::vector<int64_t> waits;
+
+ private:
+  FakeClock& clock_;
+};
+
+// Multi-threaded tests: waiters poll the fake clock, which only the test moves.
+class PollWaiter final : public Waiter {
+ public:
+  void wait_until(std::condition_variable& cv, std::unique_lock<std::mutex>& lock, const Clock&,
+                  int64_t) override {
+    ++waiting;
+    cv.wait_for(lock, 1ms);
+    --waiting;
+  }
+  std::atomic<int> waiting{0};
+};
+
+TEST(RateLimiter, StaysUnderFractionAndWaitsForNextWindow) {
+  FakeClock clock(kT0 + 1000);
+  JumpWaiter waiter(clock);
+  RateLimiter lim({.weight_limit_per_minute = 100, .fraction = 0.8}, clock, waiter);
+  for (int i = 0; i < 40; ++i) ASSERT_TRUE(lim.acquire(2, 1s).ok());  // 80 = 80% of 100
+  EXPECT_TRUE(waiter.waits.empty());
+  EXPECT_EQ(lim.stats().used_weight, 80);
+  // The 81st unit waits for the next wall-clock minute, not 60 s from the first request.
+  auto g = lim.acquire(2, 2min);
+  ASSERT_TRUE(g.ok());
+  ASSERT_EQ(waiter.waits.size(), 1u);
+  EXPECT_EQ(waiter.waits[0], kT0 + 60'000);
+  EXPECT_EQ(g->window_start_ms, kT0 + 60'000);
+  EXPECT_EQ(lim.stats().used_weight, 2);
+}
+
+TEST(RateLimiter, DeadlineTooShortFailsWithoutSleeping) {
+  FakeClock clock(kT0 + 30'000);
+  JumpWaiter waiter(clock);
+  RateLimiter lim({.weight_limit_per_minute = 10, .fraction = 1.0}, clock, waiter);
+  ASSERT_TRUE(lim.acquire(10, 0ms).ok());
+  auto r = lim.acquire(1, 10s);  // the window ends in 30 s
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::timeout);
+  EXPECT_NE(r.error().message.find("budget"), std::string::npos);
+  EXPECT_TRUE(waiter.waits.empty());
+  EXPECT_EQ(lim.acquire(11, 1h).error().code, Errc::invalid_argument);
+  EXPECT_EQ(lim.acquire(0, 1h).error().code, Errc::invalid_argument);
+}
+
+TEST(RateLimiter, HeaderCorrectsCountUpwardsOnlyForSameWindow) {
+  FakeClock clock(kT0 + 5000);
+  JumpWaiter waiter(clock);
+  RateLimiter lim({.weight_limit_per_minute = 1000, .fraction = 0.8}, clock, waiter);
+  auto g = lim.acquire(2, 1s);
+  ASSERT_TRUE(g.ok());
+  // Another process on this IP used 700: the exchange says so.
+  lim.observe(*g, 200, 702, std::nullopt);
+  EXPECT_EQ(lim.stats().used_weight, 702);
+  // A lower header never lowers our count (max of both).
+  lim.observe(*g, 200, 10, std::nullopt);
+  EXPECT_EQ(lim.stats().used_weight, 702);
+  // Budget is 800: 98 more fit, then the next minute.
+  for (int i = 0; i < 49; ++i) ASSERT_TRUE(lim.acquire(2, 0ms).ok());
+  EXPECT_FALSE(lim.acquire(2, 0ms).ok());
+  auto g2 = lim.acquire(2, 2min);
+  ASSERT_TRUE(g2.ok());
+  EXPECT_EQ(g2->window_start_ms, kT0 + 60'000);
+  // A late header from the previous window does not inflate the new one.
+  lim.observe(*g, 200, 790, std::nullopt);
+  EXPECT_EQ(lim.stats().used_weight, 2);
+}
+
+TEST(RateLimiter, SetLimitFromExchangeInfo) {
+  FakeClock clock(kT0);
+  JumpWaiter waiter(clock);
+  RateLimiter lim({}, clock, waiter);
+  EXPECT_EQ(lim.stats().budget, 4800);
+  lim.set_limit(1200);
+  EXPECT_EQ(lim.stats().budget, 960);
+  lim.set_limit(0);  // ignored
+  EXPECT_EQ(lim.stats().limit, 1200);
+}
+
+TEST(RateLimiter, Http429WaitsRetryAfterForEveryCaller) {
+  FakeClock clock(kT0 + 10'000);
+  JumpWaiter waiter(clock);
+  RateLimiter lim({}, clock, waiter);
+  auto g = lim.acquire(1, 1s);
+  ASSERT_TRUE(g.ok());
+  lim.observe(*g, 429, 300, 7);
+  EXPECT_EQ(lim.stats().throttled, 1);
+  EXPECT_EQ(lim.stats().blocked_until_ms, kT0 + 17'000);
+  EXPECT_FALSE(lim.banned_until().has_value());
+  auto r = lim.acquire(1, 3s);  // 7 s > 3 s: fails at once
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::timeout);
+  EXPECT_NE(r.error().message.find("HTTP 429"), std::string::npos);
+  ASSERT_TRUE(lim.acquire(1, 10s).ok());
+  ASSERT_FALSE(waiter.waits.empty());
+  EXPECT_EQ(waiter.waits[0], kT0 + 17'000);
+  // Without Retry-After: until the next window.
+  FakeClock c2(kT0 + 10'000);
+  JumpWaiter w2(c2);
+  RateLimiter l2({}, c2, w2);
+  auto g2 = l2.acquire(1, 1s);
+  l2.observe(*g2, 429, std::nullopt, std::nullopt);
+  EXPECT_EQ(l2.stats().blocked_until_ms, kT0 + 60'000);
+}
+
+TEST(RateLimiter, Http418BansAllThreadsUntilBanEnds) {
+  FakeClock clock(kT0);
+  PollWaiter waiter;
+  RateLimiter lim({}, clock, waiter);
+  auto g = lim.acquire(1, 1s);
+  ASSERT_TRUE(g.ok());
+  lim.observe(*g, 418, std::nullopt, 120);
+  ASSERT_TRUE(lim.last_ban().has_value());
+  EXPECT_EQ(lim.last_ban()->since_ms, kT0);
+  EXPECT_EQ(lim.last_ban()->until_ms, kT0 + 120'000);
+  EXPECT_EQ(lim.banned_until(), kT0 + 120'000);
+
+  std::atomic<int> done{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      auto r = lim.acquire(2, std::chrono::minutes(5));
+      EXPECT_TRUE(r.ok());
+      ++done;
+    });
+  }
+  while (waiter.waiting.load() < 4) std::this_thread::yield();
+  clock.set(kT0 + 119'999);
+  std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(done.load(), 0) << "a request went out during the ban";
+  clock.set(kT0 + 120'000);
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(done.load(), 4);
+  EXPECT_FALSE(lim.banned_until().has_value());
+  EXPECT_TRUE(lim.last_ban().has_value());  // still reported after it ended
+  EXPECT_EQ(lim.stats().bans, 1);
+}
+
+TEST(RateLimiter, CloseWakesWaiters) {
+  FakeClock clock(kT0);
+  PollWaiter waiter;
+  RateLimiter lim({.weight_limit_per_minute = 10, .fraction = 1.0}, clock, waiter);
+  ASSERT_TRUE(lim.acquire(10, 0ms).ok());
+  std::thread t([&] {
+    auto r = lim.acquire(1, std::chrono::minutes(5));
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, Errc::closed);
+  });
+  while (waiter.waiting.load() < 1) std::this_thread::yield();
+  lim.close();
+  t.join();
+}
+
+TEST(RateLimiter, MinuteWindowAndFormat) {
+  EXPECT_EQ(minute_window(kT0 + 59'999), kT0);
+  EXPECT_EQ(minute_window(kT0 + 60'000), kT0 + 60'000);
+  EXPECT_EQ(format_utc_ms(kT0 + 1234), "2024-08-01T00:00:01.234Z");
+}
+
+}  // namespace
+}  // namespace sf::exchange::binance
