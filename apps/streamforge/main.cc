@@ -1,13 +1,17 @@
 // streamforge: the single executable. Parses flags (each also readable from an SF_*
 // environment variable), then hands over to the libraries. No logic lives here.
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <memory>
 #include <thread>
 
 #include "base/env.h"
 #include "base/log.h"
 #include "cli/cli.h"
+#include "exchange/sim/server.h"
 #include "manager/service.h"
 
 namespace {
@@ -90,6 +94,33 @@ int run_service(const sf::manager::ServiceConfig& cfg, const std::string& log_le
   return 0;
 }
 
+// `streamforge sim`: serves until SIGINT/SIGTERM.
+int run_sim(sf::exchange::sim::SimOptions opts, const std::string& symbols) {
+  sf::log::set_service("exchange-sim");
+  for (size_t pos = 0; pos < symbols.size();) {
+    size_t comma = std::min(symbols.find(',', pos), symbols.size());
+    if (comma > pos) opts.symbols.push_back(symbols.substr(pos, comma - pos));
+    pos = comma + 1;
+  }
+  std::unique_ptr<sf::exchange::sim::SimServer> sim;
+  try {
+    sim = std::make_unique<sf::exchange::sim::SimServer>(std::move(opts));
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 2;
+  }
+  start_signal_thread();
+  if (auto st = sim->start(); !st) {
+    std::fprintf(stderr, "error: %s\n", st.error().message.c_str());
+    return 1;
+  }
+  std::printf("exchange simulator listening on %s\n", sim->base_url().c_str());
+  std::fflush(stdout);
+  while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  sim->stop();
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -158,7 +189,48 @@ int main(int argc, char** argv) {
   auto* flows = app.add_subcommand("flows", "list the manager's test flows");
   add_client_options(flows, co);
 
+  sf::exchange::sim::SimOptions sim_opts;
+  std::string sim_symbols;
+  bool sim_no_limits = false;
+  auto* sim = app.add_subcommand(
+      "sim",
+      "run the exchange simulator: the Binance spot REST API on 127.0.0.1, served from "
+      "deterministic synthetic markets, with rate limits and fault knobs");
+  sim->add_option("--port", sim_opts.port, "port to listen on (0: any free port)")
+      ->envname("SF_SIM_PORT")
+      ->capture_default_str();
+  sim->add_option("--seed", sim_opts.seed, "market seed: same seed, same data")
+      ->envname("SF_SIM_SEED")
+      ->capture_default_str();
+  sim->add_flag("--no-limits", sim_no_limits, "never answer 429/418 for weight (benchmarks)")
+      ->envname("SF_SIM_NO_LIMITS");
+  sim->add_option("--weight-limit", sim_opts.weight_limit, "REQUEST_WEIGHT per minute per IP")
+      ->envname("SF_SIM_WEIGHT_LIMIT")
+      ->capture_default_str();
+  sim->add_option("--error-rate-5xx", sim_opts.faults.error_rate_5xx,
+                  "share of requests answered 500/502/503/504")
+      ->envname("SF_SIM_ERROR_RATE_5XX");
+  sim->add_option("--error-rate-429", sim_opts.faults.error_rate_429,
+                  "share of requests answered 429 (Retry-After: 1)")
+      ->envname("SF_SIM_ERROR_RATE_429");
+  sim->add_option("--latency-ms", sim_opts.faults.latency_ms, "delay added to every response")
+      ->envname("SF_SIM_LATENCY_MS");
+  sim->add_option("--malformed-rate", sim_opts.faults.malformed_rate,
+                  "share of 200 bodies truncated or with a wrong-typed field")
+      ->envname("SF_SIM_MALFORMED_RATE");
+  sim->add_option("--symbols", sim_symbols,
+                  "extra symbols, comma-separated (BTCUSDT ETHUSDT SOLUSDT BNBUSDT XRPUSDT "
+                  "always exist)")
+      ->envname("SF_SIM_SYMBOLS");
+  sim->add_option("--threads", sim_opts.threads, "server threads")
+      ->envname("SF_SIM_THREADS")
+      ->capture_default_str();
+
   auto dispatch_commands = [&]() -> int {
+    if (*sim) {
+      sim_opts.limits = !sim_no_limits;
+      return run_sim(std::move(sim_opts), sim_symbols);
+    }
     if (*up) return run_service(up_cfg, log_level, "queue-manager");
     if (*qm) return run_service(qm_cfg, log_level, "queue-manager");
     if (*worker) {

@@ -55,19 +55,22 @@ int64_t align(const Interval& iv, int64_t t_ms);
 int64_t next_open(const Interval& iv, int64_t open_ms);
 int64_t prev_open(const Interval& iv, int64_t open_ms);
 // Close time: next open - 1 ms (as Binance prints it).
-inline int64_t close_time(const Interval& iv, int64_t open_ms) { return next_open(iv, open_ms) - 1; }
+inline int64_t close_time(const Interval& iv, int64_t open_ms) {
+  return next_open(iv, open_ms) - 1;
+}
 
 // Per-symbol constants of the synthetic market (see the file comment).
 struct SymbolSpec {
   std::string name;
   std::string base_asset, quote_asset;
-  uint64_t seed = 0;               // global seed mixed with a hash of the name
-  double base_price = 1;           // centre of the price walk
-  int64_t tick = 1;                // price step in 1e-8 units (1'000'000 = 0.01)
-  int64_t step = 1;                // quantity step in 1e-8 units
-  double volume_per_sec = 1;       // mean base-asset volume per second
-  int64_t agg_per_sec = 1;         // aggregate trades per second; divides 1000
-  int64_t trades_per_agg = 1;      // trade ids per aggregate trade
+  uint64_t seed = 0;      // global seed mixed with a hash of the name
+  double base_price = 1;  // centre of the price walk
+  double log_base_price = 0;
+  int64_t tick = 1;            // price step in 1e-8 units (1'000'000 = 0.01)
+  int64_t step = 1;            // quantity step in 1e-8 units
+  double volume_per_sec = 1;   // mean base-asset volume per second
+  int64_t agg_per_sec = 1;     // aggregate trades per second; divides 1000
+  int64_t trades_per_agg = 1;  // trade ids per aggregate trade
 };
 
 // A candle as fixed-point numbers (1e-8 units); formatted by append_kline_row().
@@ -120,8 +123,10 @@ class Market {
   // The candle opening at open_ms (must be aligned and >= kEpochMs). With as_of_ms inside
   // the candle it is the still-open candle as seen at that instant: close = price then,
   // volumes and trades prorated, closed = false; otherwise the final candle.
+  // open_price > 0: price_at(open) already known to the caller (the previous candle's
+  // close when iterating forward), which halves the work.
   RawCandle raw_candle(const SymbolSpec& s, const Interval& iv, int64_t open_ms,
-                       int64_t as_of_ms = INT64_MAX) const;
+                       int64_t as_of_ms = INT64_MAX, int64_t open_price = 0) const;
   RawAggTrade raw_agg_trade(const SymbolSpec& s, int64_t id) const;  // id >= 0
   RawTrade raw_trade(const SymbolSpec& s, int64_t id) const;         // id >= 0
 

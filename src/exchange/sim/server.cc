@@ -1,0 +1,905 @@
+#include "exchange/sim/server.h"
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+#include <unordered_map>
+#include <variant>
+
+#include "http/server.h"
+#include "json/json.h"
+
+namespace sf::exchange::sim {
+
+namespace {
+
+using http::Request;
+using http::Response;
+
+constexpr int64_t kWindowMs = 60'000;
+constexpr int64_t kFirstBanMs = 120'000;
+constexpr int64_t kMaxBanMs = 3 * 86'400'000LL;
+constexpr int64_t kMaxTradeWindowMs = 3'600'000;
+
+uint64_t mix(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+double unit(uint64_t x) { return static_cast<double>(x >> 11) * 0x1p-53; }
+
+void append_int(std::string& out, int64_t v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, static_cast<size_t>(r.ptr - buf));
+}
+void append_q8(std::string& out, int64_t units) {
+  out.push_back('"');
+  append_fixed8(out, units);
+  out.push_back('"');
+}
+
+// A Binance parameter error: HTTP 400 {"code":..,"msg":..}.
+struct ApiError {
+  int code;
+  std::string msg;
+};
+
+Response binance_error(int status, int code, std::string_view msg) {
+  std::string body;
+  json::Writer(body).begin_object().kv_int("code", code).kv("msg", msg).end_object();
+  return Response::json(status, std::move(body));
+}
+
+ApiError missing(std::string_view name) {
+  return {-1102, "Mandatory parameter '" + std::string(name) +
+                     "' was not sent, was empty/null, or malformed."};
+}
+ApiError illegal(std::string_view name, std::string_view range) {
+  return {-1100, "Illegal characters found in parameter '" + std::string(name) +
+                     "'; legal range is '" + std::string(range) + "'."};
+}
+ApiError invalid(std::string_view name) {
+  return {-1130, "Data sent for parameter '" + std::string(name) + "' is not valid."};
+}
+
+// An unsigned integer parameter (^[0-9]{1,20}$ as Binance checks it). nullopt when absent.
+std::optional<ApiError> uint_param(const Request& req, std::string_view name,
+                                   std::optional<int64_t>* out) {
+  auto v = req.query_param(name);
+  if (!v || v->empty()) return std::nullopt;
+  int64_t x = 0;
+  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), x);
+  bool digits = std::all_of(v->begin(), v->end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits || ec != std::errc() || p != v->data() + v->size() || v->size() > 20)
+    return illegal(name, "^[0-9]{1,20}$");
+  *out = x;
+  return std::nullopt;
+}
+
+// startTime/endTime in ms; values above 1e14 are microseconds (start rounds up, end down,
+// so exactly the items inside the microsecond range are selected).
+std::optional<ApiError> time_param(const Request& req, std::string_view name, bool is_end,
+                                   std::optional<int64_t>* out) {
+  if (auto e = uint_param(req, name, out)) return e;
+  if (*out && **out > 100'000'000'000'000LL) **out = is_end ? **out / 1000 : (**out + 999) / 1000;
+  return std::nullopt;
+}
+
+std::optional<ApiError> limit_param(const Request& req, int64_t def, int64_t max, int64_t* out) {
+  std::optional<int64_t> v;
+  if (auto e = uint_param(req, "limit", &v)) return e;
+  *out = v.value_or(def);
+  if (*out < 1 || *out > max) return invalid("limit");
+  return std::nullopt;
+}
+
+bool wants_micros(const Request& req) {
+  auto v = req.header("X-MBX-TIME-UNIT");
+  if (v.size() != 11) return false;
+  static constexpr std::string_view kMicro = "MICROSECOND";
+  for (size_t i = 0; i < v.size(); ++i)
+    if ((v[i] & ~0x20) != kMicro[i]) return false;
+  return true;
+}
+
+int64_t depth_weight(int64_t limit) {
+  if (limit <= 100) return 5;
+  if (limit <= 500) return 25;
+  if (limit <= 1000) return 50;
+  return 250;
+}
+
+std::string client_ip(const Request& req) {
+  const auto& ep = req.remote_endpoint;
+  auto colon = ep.rfind(':');
+  return colon == std::string::npos ? ep : ep.substr(0, colon);
+}
+
+// Makes a 200 body malformed: the first JSON number outside a string becomes a string, or
+// (other half of the draws, or when there is no number) the body is cut short.
+void malform(std::string& body, uint64_t r) {
+  if (r & 1) {
+    bool in_str = false, esc = false;
+    for (size_t i = 0; i < body.size(); ++i) {
+      char c = body[i];
+      if (in_str) {
+        if (esc)
+          esc = false;
+        else if (c == '\\')
+          esc = true;
+        else if (c == '"')
+          in_str = false;
+      } else if (c == '"') {
+        in_str = true;
+      } else if ((c >= '0' && c <= '9') || c == '-') {
+        size_t j = i + 1;
+        while (j < body.size() &&
+               std::string_view("0123456789.eE+-").find(body[j]) != std::string_view::npos)
+          ++j;
+        body.insert(j, 1, '"');
+        body.insert(i, 1, '"');
+        return;
+      }
+    }
+  }
+  if (body.size() > 1) body.resize(1 + (r >> 1) % (body.size() - 1));
+}
+
+enum class Ep { ping, time, exchange_info, klines, agg_trades, historical_trades, depth };
+
+}  // namespace
+
+Status validate_faults(const Faults& f, const Market& m) {
+  auto rate = [](double v, const char* name) -> Status {
+    if (!(v >= 0 && v <= 1))
+      return Error(Errc::invalid_argument, std::string(name) + " must be within [0, 1]", name);
+    return ok_status();
+  };
+  SF_TRY(rate(f.error_rate_5xx, "error_rate_5xx"));
+  SF_TRY(rate(f.error_rate_429, "error_rate_429"));
+  SF_TRY(rate(f.malformed_rate, "malformed_rate"));
+  if (f.error_rate_5xx + f.error_rate_429 > 1)
+    return Error(Errc::invalid_argument, "error_rate_5xx + error_rate_429 must not exceed 1",
+                 "error_rate_429");
+  if (f.latency_ms < 0 || f.latency_ms > 600'000)
+    return Error(Errc::invalid_argument, "latency_ms must be within [0, 600000]", "latency_ms");
+  for (size_t i = 0; i < f.holes.size(); ++i) {
+    const auto& h = f.holes[i];
+    std::string field = "holes[" + std::to_string(i) + "]";
+    if (!m.find(h.symbol))
+      return Error(Errc::invalid_argument, "unknown symbol '" + h.symbol + "'", field + ".symbol");
+    if (h.from_ms >= h.to_ms)
+      return Error(Errc::invalid_argument, "from must be before to", field + ".to");
+  }
+  return ok_status();
+}
+
+struct SimServer::Impl {
+  struct IpState {
+    int64_t window = -1;
+    int64_t used = 0;
+    int64_t wait_until = 0;  // told to retry after this (429)
+    int strikes = 0;         // requests received before wait_until
+    int64_t ban_until = 0;
+    int bans = 0;
+  };
+  struct Decision {
+    int status = 200;  // 200, 429 or 418
+    int64_t used = 0;
+    int64_t retry_at = 0;
+  };
+
+  explicit Impl(SimOptions o)
+      : opts(std::move(o)),
+        market(opts.seed, opts.symbols),
+        clock(opts.clock ? opts.clock : &SystemClock::instance()),
+        server(make_server_options(opts)) {
+    if (auto st = validate_faults(opts.faults, market); !st)
+      throw std::invalid_argument(st.error().message);
+    if (opts.weight_limit < 1) throw std::invalid_argument("weight_limit must be positive");
+    faults = std::make_shared<const Faults>(opts.faults);
+    register_routes();
+  }
+
+  static http::ServerOptions make_server_options(const SimOptions& o) {
+    http::ServerOptions so;
+    so.address = o.address;
+    so.port = o.port;
+    so.threads = std::max(1, o.threads);
+    return so;
+  }
+
+  std::shared_ptr<const Faults> snapshot() const {
+    std::lock_guard lk(faults_mu);
+    return faults;
+  }
+
+  Decision admit(const std::string& ip, int64_t weight, int64_t now) {
+    std::lock_guard lk(limits_mu);
+    IpState& st = ips[ip];
+    const int64_t w = now / kWindowMs;
+    if (st.window != w) {
+      st.window = w;
+      st.used = 0;
+    }
+    Decision d;
+    if (opts.limits && now < st.ban_until) {
+      d.status = 418;
+      d.used = st.used;
+      d.retry_at = st.ban_until;
+      return d;
+    }
+    st.used += weight;
+    d.used = st.used;
+    if (!opts.limits) return d;
+    if (now < st.wait_until) {
+      if (++st.strikes > opts.strikes_before_ban) {
+        const int64_t dur = std::min(kMaxBanMs, kFirstBanMs << std::min(st.bans, 20));
+        ++st.bans;
+        st.ban_until = now + dur;
+        st.wait_until = 0;
+        st.strikes = 0;
+        d.status = 418;
+        d.retry_at = st.ban_until;
+        return d;
+      }
+      d.status = 429;
+      d.retry_at = st.wait_until;
+      return d;
+    }
+    if (st.used > opts.weight_limit) {
+      st.wait_until = (w + 1) * kWindowMs;
+      st.strikes = 0;
+      d.status = 429;
+      d.retry_at = st.wait_until;
+    }
+    return d;
+  }
+
+  void note_injected_429(const std::string& ip, int64_t now) {
+    if (!opts.limits) return;
+    std::lock_guard lk(limits_mu);
+    IpState& st = ips[ip];
+    if (now >= st.wait_until) st.strikes = 0;
+    st.wait_until = std::max(st.wait_until, now + 1000);
+  }
+
+  static int64_t weight_of(Ep ep, const Request& req) {
+    switch (ep) {
+      case Ep::ping:
+      case Ep::time:
+        return 1;
+      case Ep::exchange_info:
+        return 20;
+      case Ep::klines:
+        return 2;
+      case Ep::agg_trades:
+        return 4;
+      case Ep::historical_trades:
+        return 25;
+      case Ep::depth: {
+        std::optional<int64_t> l;
+        if (uint_param(req, "limit", &l) || !l) return 5;
+        return depth_weight(std::min<int64_t>(*l, 5000));
+      }
+    }
+    return 1;
+  }
+
+  Response api(const Request& req, Ep ep) {
+    requests.fetch_add(1, std::memory_order_relaxed);
+    const std::string ip = client_ip(req);
+    const int64_t now = clock->now_ms();
+    const Decision d = admit(ip, weight_of(ep, req), now);
+    Response res;
+    if (d.status == 418) {
+      responses_418.fetch_add(1, std::memory_order_relaxed);
+      res = binance_error(418, -1003,
+                          "Way too much request weight used; IP banned until " +
+                              std::to_string(d.retry_at) +
+                              ". Please use WebSocket Streams for live updates to avoid bans.");
+      add_retry_after(res, d.retry_at, now);
+    } else if (d.status == 429) {
+      responses_429.fetch_add(1, std::memory_order_relaxed);
+      res = binance_error(429, -1003,
+                          "Too much request weight used; current limit is " +
+                              std::to_string(opts.weight_limit) +
+                              " request weight per 1 MINUTE. Please use WebSocket Streams for "
+                              "live updates to avoid polling the API.");
+      add_retry_after(res, d.retry_at, now);
+    } else {
+      res = faulted(req, ep, ip, now);
+    }
+    std::string used;
+    append_int(used, d.used);
+    res.headers.emplace_back("X-MBX-USED-WEIGHT-1M", std::move(used));
+    return res;
+  }
+
+  static void add_retry_after(Response& res, int64_t retry_at, int64_t now) {
+    res.headers.emplace_back("Retry-After",
+                             std::to_string(std::max<int64_t>(1, (retry_at - now + 999) / 1000)));
+  }
+
+  Response faulted(const Request& req, Ep ep, const std::string& ip, int64_t now) {
+    const auto f = snapshot();
+    if (f->latency_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(f->latency_ms));
+    const uint64_t n = mix(opts.seed ^ 0x6661756c74ULL) ^ draws.fetch_add(1);
+    const double r = unit(mix(n));
+    if (r < f->error_rate_5xx) {
+      injected_5xx.fetch_add(1, std::memory_order_relaxed);
+      switch (mix(n ^ 1) % 4) {
+        case 0:
+          return binance_error(500, -1000,
+                               "An unknown error occured while processing the request.");
+        case 1:
+          return Response::text(502, "<html><body><h1>502 Bad Gateway</h1></body></html>",
+                                "text/html");
+        case 2:
+          return binance_error(503, -1008,
+                               "Server is currently overloaded with other requests. Please try "
+                               "again in a few minutes.");
+        default:
+          return binance_error(504, -1007,
+                               "Timeout waiting for response from backend server. Send status "
+                               "unknown; execution status unknown.");
+      }
+    }
+    if (r < f->error_rate_5xx + f->error_rate_429) {
+      injected_429.fetch_add(1, std::memory_order_relaxed);
+      responses_429.fetch_add(1, std::memory_order_relaxed);
+      note_injected_429(ip, now);
+      Response res =
+          binance_error(429, -1003,
+                        "Too many requests; current limit is " + std::to_string(opts.weight_limit) +
+                            " request weight per 1 MINUTE.");
+      res.headers.emplace_back("Retry-After", "1");
+      return res;
+    }
+    Response res = handle(req, ep, *f, now);
+    if (res.status == 200 && f->malformed_rate > 0 && unit(mix(n ^ 2)) < f->malformed_rate) {
+      injected_malformed.fetch_add(1, std::memory_order_relaxed);
+      malform(res.body, mix(n ^ 3));
+    }
+    return res;
+  }
+
+  Response handle(const Request& req, Ep ep, const Faults& f, int64_t now) {
+    std::variant<std::string, ApiError> out;
+    const bool micros = wants_micros(req);
+    switch (ep) {
+      case Ep::ping:
+        out = std::string("{}");
+        break;
+      case Ep::time: {
+        std::string b = "{\"serverTime\":";
+        append_int(b, micros ? now * 1000 : now);
+        b.push_back('}');
+        out = std::move(b);
+        break;
+      }
+      case Ep::exchange_info:
+        out = exchange_info(req, now, micros);
+        break;
+      case Ep::klines:
+        out = klines(req, f, now, micros);
+        break;
+      case Ep::agg_trades:
+        out = agg_trades(req, f, now, micros);
+        break;
+      case Ep::historical_trades:
+        out = historical_trades(req, f, now, micros);
+        break;
+      case Ep::depth:
+        out = depth(req, now);
+        break;
+    }
+    if (auto* e = std::get_if<ApiError>(&out)) return binance_error(400, e->code, e->msg);
+    return Response::json(200, std::move(std::get<std::string>(out)));
+  }
+
+  // symbol: mandatory, legal characters, known.
+  std::variant<const SymbolSpec*, ApiError> symbol_param(const Request& req) const {
+    auto v = req.query_param("symbol");
+    if (!v || v->empty()) return missing("symbol");
+    if (!valid_symbol_name(*v)) return illegal("symbol", "^[A-Z0-9-_.]{1,20}$");
+    const SymbolSpec* s = market.find(*v);
+    if (!s) return ApiError{-1121, "Invalid symbol."};
+    return s;
+  }
+
+  std::variant<std::string, ApiError> exchange_info(const Request& req, int64_t now,
+                                                    bool micros) const {
+    std::vector<const SymbolSpec*> list;
+    if (auto one = req.query_param("symbol"); one && !one->empty()) {
+      auto s = symbol_param(req);
+      if (auto* e = std::get_if<ApiError>(&s)) return *e;
+      list.push_back(std::get<const SymbolSpec*>(s));
+    } else if (auto many = req.query_param("symbols"); many && !many->empty()) {
+      // symbols=["BTCUSDT","ETHUSDT"]
+      std::string_view t = *many;
+      if (t.size() < 2 || t.front() != '[' || t.back() != ']')
+        return illegal("symbols", "JSON array");
+      t = t.substr(1, t.size() - 2);
+      while (!t.empty()) {
+        auto comma = t.find(',');
+        std::string_view item = t.substr(0, comma);
+        t = comma == std::string_view::npos ? std::string_view() : t.substr(comma + 1);
+        if (item.size() < 2 || item.front() != '"' || item.back() != '"')
+          return illegal("symbols", "JSON array of strings");
+        const SymbolSpec* s = market.find(item.substr(1, item.size() - 2));
+        if (!s) return ApiError{-1121, "Invalid symbol."};
+        list.push_back(s);
+      }
+    } else {
+      for (const auto& s : market.symbols()) list.push_back(&s);
+    }
+    std::string b;
+    json::Writer w(b);
+    w.begin_object().kv("timezone", "UTC").kv_int("serverTime", micros ? now * 1000 : now);
+    w.key("rateLimits").begin_array();
+    w.begin_object()
+        .kv("rateLimitType", "REQUEST_WEIGHT")
+        .kv("interval", "MINUTE")
+        .kv_int("intervalNum", 1)
+        .kv_int("limit", opts.weight_limit)
+        .end_object();
+    w.begin_object()
+        .kv("rateLimitType", "RAW_REQUESTS")
+        .kv("interval", "MINUTE")
+        .kv_int("intervalNum", 5)
+        .kv_int("limit", opts.raw_requests_limit)
+        .end_object();
+    w.end_array();
+    w.key("exchangeFilters").begin_array().end_array();
+    w.key("symbols").begin_array();
+    for (const SymbolSpec* s : list) {
+      w.begin_object()
+          .kv("symbol", s->name)
+          .kv("status", "TRADING")
+          .kv("baseAsset", s->base_asset)
+          .kv_int("baseAssetPrecision", 8)
+          .kv("quoteAsset", s->quote_asset)
+          .kv_int("quotePrecision", 8)
+          .kv_int("quoteAssetPrecision", 8)
+          .kv_bool("isSpotTradingAllowed", true);
+      w.key("filters").begin_array();
+      w.begin_object()
+          .kv("filterType", "PRICE_FILTER")
+          .kv("minPrice", fixed8(s->tick))
+          .kv("maxPrice", fixed8(1'000'000 * kUnit))
+          .kv("tickSize", fixed8(s->tick))
+          .end_object();
+      w.begin_object()
+          .kv("filterType", "LOT_SIZE")
+          .kv("minQty", fixed8(s->step))
+          .kv("maxQty", fixed8(9'000'000 * kUnit))
+          .kv("stepSize", fixed8(s->step))
+          .end_object();
+      w.end_array();
+      w.key("permissionSets").begin_array().begin_array().str("SPOT").end_array().end_array();
+      w.end_object();
+    }
+    w.end_array().end_object();
+    return b;
+  }
+
+  std::variant<std::string, ApiError> klines(const Request& req, const Faults& f, int64_t now,
+                                             bool micros) const {
+    auto sv = symbol_param(req);
+    if (auto* e = std::get_if<ApiError>(&sv)) return *e;
+    const SymbolSpec& s = *std::get<const SymbolSpec*>(sv);
+    auto iname = req.query_param("interval");
+    if (!iname || iname->empty()) return missing("interval");
+    const Interval* ivp = find_interval(*iname);
+    if (!ivp) return ApiError{-1120, "Invalid interval."};
+    const Interval& iv = *ivp;
+    std::optional<int64_t> start, end;
+    int64_t limit = 0;
+    if (auto e = time_param(req, "startTime", false, &start)) return *e;
+    if (auto e = time_param(req, "endTime", true, &end)) return *e;
+    if (auto e = limit_param(req, 500, 1000, &limit)) return *e;
+    if (start && end && *start > *end)
+      return ApiError{-1023, "Start time is greater than end time."};
+
+    auto align_up = [&](int64_t t) {
+      int64_t a = align(iv, t);
+      return a < t ? next_open(iv, a) : a;
+    };
+    thread_local std::vector<int64_t> opens;
+    opens.clear();
+    const int64_t lo = align_up(std::max(start.value_or(kEpochMs), kEpochMs));
+    const int64_t hi_t = std::min(end.value_or(now), now);
+    if (hi_t >= kEpochMs) {
+      const int64_t hi = align(iv, hi_t);
+      if (start) {
+        for (int64_t t = lo; t <= hi && static_cast<int64_t>(opens.size()) < limit;) {
+          if (const Hole* h = find_hole(f.holes, s.name, t)) {
+            t = align_up(h->to_ms);
+            continue;
+          }
+          opens.push_back(t);
+          t = next_open(iv, t);
+        }
+      } else {
+        for (int64_t t = hi; t >= lo && static_cast<int64_t>(opens.size()) < limit;) {
+          if (const Hole* h = find_hole(f.holes, s.name, t)) {
+            t = align(iv, h->from_ms - 1);
+            continue;
+          }
+          opens.push_back(t);
+          t = prev_open(iv, t);
+        }
+        std::reverse(opens.begin(), opens.end());
+      }
+    }
+    std::string b;
+    b.reserve(2 + opens.size() * 200);
+    b.push_back('[');
+    RawCandle prev;
+    for (size_t i = 0; i < opens.size(); ++i) {
+      if (i) b.push_back(',');
+      // A closed candle's close is the open of the next one: reuse it when contiguous.
+      const bool chained = i > 0 && prev.closed && prev.close_time + 1 == opens[i];
+      prev = market.raw_candle(s, iv, opens[i], now, chained ? prev.close : 0);
+      append_kline_row(b, prev, micros);
+    }
+    b.push_back(']');
+    return b;
+  }
+
+  // Collects aggregate-trade ids: forward from `from` (stopping after `end` or at now) or,
+  // when from is unset, backward from `last`; holes skipped in O(1) each.
+  void collect_agg_ids(const SymbolSpec& s, const Faults& f, std::optional<int64_t> from,
+                       int64_t last, std::optional<int64_t> end, int64_t limit, int64_t max_id,
+                       std::vector<int64_t>* ids) const {
+    auto full = [&] { return static_cast<int64_t>(ids->size()) >= limit; };
+    if (from) {
+      for (int64_t id = std::max<int64_t>(0, *from); id <= max_id && !full();) {
+        const int64_t t = Market::agg_time(s, id);
+        if (end && t > *end) break;
+        if (const Hole* h = find_hole(f.holes, s.name, t)) {
+          id = std::max(id + 1, Market::first_agg_id_at(s, h->to_ms));
+          continue;
+        }
+        ids->push_back(id);
+        ++id;
+      }
+    } else {
+      for (int64_t id = std::min(last, max_id); id >= 0 && !full();) {
+        const int64_t t = Market::agg_time(s, id);
+        if (const Hole* h = find_hole(f.holes, s.name, t)) {
+          id = std::min(id - 1, Market::first_agg_id_at(s, h->from_ms) - 1);
+          continue;
+        }
+        ids->push_back(id);
+        --id;
+      }
+      std::reverse(ids->begin(), ids->end());
+    }
+  }
+
+  std::variant<std::string, ApiError> agg_trades(const Request& req, const Faults& f, int64_t now,
+                                                 bool micros) const {
+    auto sv = symbol_param(req);
+    if (auto* e = std::get_if<ApiError>(&sv)) return *e;
+    const SymbolSpec& s = *std::get<const SymbolSpec*>(sv);
+    std::optional<int64_t> from_id, start, end;
+    int64_t limit = 0;
+    if (auto e = uint_param(req, "fromId", &from_id)) return *e;
+    if (auto e = time_param(req, "startTime", false, &start)) return *e;
+    if (auto e = time_param(req, "endTime", true, &end)) return *e;
+    if (auto e = limit_param(req, 500, 1000, &limit)) return *e;
+    if (start && end) {
+      if (*start > *end) return ApiError{-1023, "Start time is greater than end time."};
+      if (*end - *start > kMaxTradeWindowMs)
+        return ApiError{-1127, "More than 1 hours between startTime and endTime."};
+    }
+    const int64_t max_id = Market::first_agg_id_at(s, now + 1) - 1;
+    thread_local std::vector<int64_t> ids;
+    ids.clear();
+    if (from_id) {
+      collect_agg_ids(s, f, from_id, 0, end, limit, max_id, &ids);
+    } else if (start) {
+      collect_agg_ids(s, f, Market::first_agg_id_at(s, *start), 0, end, limit, max_id, &ids);
+    } else {
+      const int64_t last = end ? Market::first_agg_id_at(s, *end + 1) - 1 : max_id;
+      collect_agg_ids(s, f, std::nullopt, last, std::nullopt, limit, max_id, &ids);
+    }
+    std::string b;
+    b.reserve(2 + ids.size() * 140);
+    b.push_back('[');
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const RawAggTrade a = market.raw_agg_trade(s, ids[i]);
+      if (i) b.push_back(',');
+      b.append("{\"a\":");
+      append_int(b, a.id);
+      b.append(",\"p\":");
+      append_q8(b, a.price);
+      b.append(",\"q\":");
+      append_q8(b, a.qty);
+      b.append(",\"f\":");
+      append_int(b, a.first_trade_id);
+      b.append(",\"l\":");
+      append_int(b, a.last_trade_id);
+      b.append(",\"T\":");
+      append_int(b, micros ? a.time * 1000 : a.time);
+      b.append(a.buyer_maker ? ",\"m\":true,\"M\":true}" : ",\"m\":false,\"M\":true}");
+    }
+    b.push_back(']');
+    return b;
+  }
+
+  std::variant<std::string, ApiError> historical_trades(const Request& req, const Faults& f,
+                                                        int64_t now, bool micros) const {
+    auto sv = symbol_param(req);
+    if (auto* e = std::get_if<ApiError>(&sv)) return *e;
+    const SymbolSpec& s = *std::get<const SymbolSpec*>(sv);
+    std::optional<int64_t> from_id;
+    int64_t limit = 0;
+    if (auto e = uint_param(req, "fromId", &from_id)) return *e;
+    if (auto e = limit_param(req, 500, 1000, &limit)) return *e;
+    const int64_t r = s.trades_per_agg;
+    const int64_t max_tid = Market::first_agg_id_at(s, now + 1) * r - 1;
+    thread_local std::vector<int64_t> ids;
+    ids.clear();
+    auto full = [&] { return static_cast<int64_t>(ids.size()) >= limit; };
+    if (from_id) {
+      for (int64_t id = *from_id; id <= max_tid && !full();) {
+        if (const Hole* h = find_hole(f.holes, s.name, Market::agg_time(s, id / r))) {
+          id = std::max(id + 1, Market::first_agg_id_at(s, h->to_ms) * r);
+          continue;
+        }
+        ids.push_back(id++);
+      }
+    } else {
+      for (int64_t id = max_tid; id >= 0 && !full();) {
+        if (const Hole* h = find_hole(f.holes, s.name, Market::agg_time(s, id / r))) {
+          id = std::min(id - 1, Market::first_agg_id_at(s, h->from_ms) * r - 1);
+          continue;
+        }
+        ids.push_back(id--);
+      }
+      std::reverse(ids.begin(), ids.end());
+    }
+    std::string b;
+    b.reserve(2 + ids.size() * 160);
+    b.push_back('[');
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const RawTrade t = market.raw_trade(s, ids[i]);
+      if (i) b.push_back(',');
+      b.append("{\"id\":");
+      append_int(b, t.id);
+      b.append(",\"price\":");
+      append_q8(b, t.price);
+      b.append(",\"qty\":");
+      append_q8(b, t.qty);
+      b.append(",\"quoteQty\":");
+      append_q8(b, t.quote_qty);
+      b.append(",\"time\":");
+      append_int(b, micros ? t.time * 1000 : t.time);
+      b.append(t.buyer_maker ? ",\"isBuyerMaker\":true,\"isBestMatch\":true}"
+                             : ",\"isBuyerMaker\":false,\"isBestMatch\":true}");
+    }
+    b.push_back(']');
+    return b;
+  }
+
+  std::variant<std::string, ApiError> depth(const Request& req, int64_t now) const {
+    auto sv = symbol_param(req);
+    if (auto* e = std::get_if<ApiError>(&sv)) return *e;
+    const SymbolSpec& s = *std::get<const SymbolSpec*>(sv);
+    std::optional<int64_t> lv;
+    if (auto e = uint_param(req, "limit", &lv)) return *e;
+    const int64_t limit = std::min<int64_t>(lv.value_or(100), 5000);  // Binance truncates
+    if (limit < 1) return invalid("limit");
+    const int64_t mid = market.price_at(s, static_cast<double>((now - kEpochMs) / 1000));
+    const uint64_t key = mix(s.seed ^ static_cast<uint64_t>(now / 1000));
+    const double mean_qty = std::max(1.0, s.volume_per_sec * 2 * kUnit);
+    auto qty = [&](uint64_t side, int64_t i) {
+      const int64_t q =
+          static_cast<int64_t>(mean_qty * unit(mix(key ^ (side << 32) ^ static_cast<uint64_t>(i))));
+      return std::max(s.step, q / s.step * s.step);
+    };
+    std::string b;
+    b.reserve(64 + static_cast<size_t>(limit) * 2 * 40);
+    b.append("{\"lastUpdateId\":");
+    append_int(b, std::max<int64_t>(1, now - kEpochMs));
+    b.append(",\"bids\":[");
+    for (int64_t i = 0; i < limit && mid - i * s.tick > 0; ++i) {
+      if (i) b.push_back(',');
+      b.push_back('[');
+      append_q8(b, mid - i * s.tick);
+      b.push_back(',');
+      append_q8(b, qty(1, i));
+      b.push_back(']');
+    }
+    b.append("],\"asks\":[");
+    for (int64_t i = 0; i < limit; ++i) {
+      if (i) b.push_back(',');
+      b.push_back('[');
+      append_q8(b, mid + (i + 1) * s.tick);
+      b.push_back(',');
+      append_q8(b, qty(2, i));
+      b.push_back(']');
+    }
+    b.append("]}");
+    return b;
+  }
+
+  std::string control_json() const {
+    const auto f = snapshot();
+    std::string b;
+    json::Writer w(b);
+    w.begin_object()
+        .kv_num("error_rate_5xx", f->error_rate_5xx)
+        .kv_num("error_rate_429", f->error_rate_429)
+        .kv_num("malformed_rate", f->malformed_rate)
+        .kv_int("latency_ms", f->latency_ms);
+    w.key("holes").begin_array();
+    for (const auto& h : f->holes)
+      w.begin_object()
+          .kv("symbol", h.symbol)
+          .kv_int("from", h.from_ms)
+          .kv_int("to", h.to_ms)
+          .end_object();
+    w.end_array();
+    w.kv_bool("limits", opts.limits)
+        .kv_int("weight_limit", opts.weight_limit)
+        .kv_int("strikes_before_ban", opts.strikes_before_ban)
+        .kv_int("seed", static_cast<int64_t>(opts.seed));
+    const Counters c = counters();
+    w.key("counters")
+        .begin_object()
+        .kv_int("requests", c.requests)
+        .kv_int("responses_429", c.responses_429)
+        .kv_int("responses_418", c.responses_418)
+        .kv_int("injected_429", c.injected_429)
+        .kv_int("injected_5xx", c.injected_5xx)
+        .kv_int("injected_malformed", c.injected_malformed)
+        .end_object();
+    w.end_object();
+    return b;
+  }
+
+  Response control_post(const Request& req) {
+    auto obj = json::parse_object(req.body);
+    if (!obj) return Response::from_error(obj.error());
+    json::Fields fl(*obj);
+    if (auto st = fl.only({"error_rate_5xx", "error_rate_429", "malformed_rate", "latency_ms",
+                           "holes", "reset_counters", "reset_limits"});
+        !st)
+      return Response::from_error(st.error());
+    Faults f = *snapshot();
+    auto num = [&](const char* k, double* out) -> Status {
+      auto v = fl.opt_number(k);
+      if (!v) return v.error();
+      if (*v) *out = **v;
+      return ok_status();
+    };
+    for (auto [k, p] : {std::pair{"error_rate_5xx", &f.error_rate_5xx},
+                        std::pair{"error_rate_429", &f.error_rate_429},
+                        std::pair{"malformed_rate", &f.malformed_rate}})
+      if (auto st = num(k, p); !st) return Response::from_error(st.error());
+    auto lat = fl.opt_int64("latency_ms");
+    if (!lat) return Response::from_error(lat.error());
+    if (*lat) f.latency_ms = **lat;
+    if (const auto* hv = obj->if_contains("holes")) {
+      if (!hv->is_array())
+        return Response::from_error(
+            Error(Errc::invalid_argument, "holes must be an array", "holes"));
+      f.holes.clear();
+      const auto& arr = hv->get_array();
+      for (size_t i = 0; i < arr.size(); ++i) {
+        std::string prefix = "holes[" + std::to_string(i) + "].";
+        if (!arr[i].is_object())
+          return Response::from_error(
+              Error(Errc::invalid_argument, "each hole must be an object", prefix));
+        json::Fields hf(arr[i].get_object(), prefix);
+        if (auto st = hf.only({"symbol", "from", "to"}); !st)
+          return Response::from_error(st.error());
+        Hole h;
+        auto sym = hf.str("symbol");
+        auto from = hf.int64("from");
+        auto to = hf.int64("to");
+        if (!sym) return Response::from_error(sym.error());
+        if (!from) return Response::from_error(from.error());
+        if (!to) return Response::from_error(to.error());
+        h.symbol = *sym;
+        h.from_ms = *from;
+        h.to_ms = *to;
+        f.holes.push_back(std::move(h));
+      }
+    }
+    auto rc = fl.opt_bool("reset_counters");
+    auto rl = fl.opt_bool("reset_limits");
+    if (!rc) return Response::from_error(rc.error());
+    if (!rl) return Response::from_error(rl.error());
+    if (auto st = set_faults(std::move(f)); !st) return Response::from_error(st.error());
+    if (rc->value_or(false)) {
+      for (auto* a : {&requests, &responses_429, &responses_418, &injected_429, &injected_5xx,
+                      &injected_malformed})
+        a->store(0);
+    }
+    if (rl->value_or(false)) reset_limits();
+    return Response::json(200, control_json());
+  }
+
+  Status set_faults(Faults f) {
+    SF_TRY(validate_faults(f, market));
+    auto p = std::make_shared<const Faults>(std::move(f));
+    std::lock_guard lk(faults_mu);
+    faults = std::move(p);
+    return ok_status();
+  }
+
+  void reset_limits() {
+    std::lock_guard lk(limits_mu);
+    ips.clear();
+  }
+
+  Counters counters() const {
+    Counters c;
+    c.requests = requests.load();
+    c.responses_429 = responses_429.load();
+    c.responses_418 = responses_418.load();
+    c.injected_429 = injected_429.load();
+    c.injected_5xx = injected_5xx.load();
+    c.injected_malformed = injected_malformed.load();
+    return c;
+  }
+
+  void register_routes() {
+    const std::pair<const char*, Ep> routes[] = {
+        {"/api/v3/ping", Ep::ping},
+        {"/api/v3/time", Ep::time},
+        {"/api/v3/exchangeInfo", Ep::exchange_info},
+        {"/api/v3/klines", Ep::klines},
+        {"/api/v3/aggTrades", Ep::agg_trades},
+        {"/api/v3/historicalTrades", Ep::historical_trades},
+        {"/api/v3/depth", Ep::depth},
+    };
+    for (auto [path, ep] : routes)
+      server.route("GET", path, [this, ep = ep](const Request& r) { return api(r, ep); });
+    server.route("GET", "/sim/control",
+                 [this](const Request&) { return Response::json(200, control_json()); });
+    server.route("POST", "/sim/control", [this](const Request& r) { return control_post(r); });
+  }
+
+  const SimOptions opts;
+  const Market market;
+  const Clock* clock;
+  http::Server server;
+
+  mutable std::mutex faults_mu;
+  std::shared_ptr<const Faults> faults;
+
+  std::mutex limits_mu;
+  std::unordered_map<std::string, IpState> ips;
+
+  std::atomic<uint64_t> draws{0};
+  std::atomic<int64_t> requests{0}, responses_429{0}, responses_418{0}, injected_429{0},
+      injected_5xx{0}, injected_malformed{0};
+};
+
+SimServer::SimServer(SimOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+SimServer::~SimServer() { stop(); }
+
+Status SimServer::start() { return impl_->server.start(); }
+void SimServer::stop() { impl_->server.stop(); }
+uint16_t SimServer::port() const { return impl_->server.port(); }
+std::string SimServer::base_url() const { return impl_->server.base_url(); }
+const Market& SimServer::market() const { return impl_->market; }
+SimServer::Counters SimServer::counters() const { return impl_->counters(); }
+Faults SimServer::faults() const { return *impl_->snapshot(); }
+Status SimServer::set_faults(Faults f) { return impl_->set_faults(std::move(f)); }
+void SimServer::reset_limits() { impl_->reset_limits(); }
+
+}  // namespace sf::exchange::sim

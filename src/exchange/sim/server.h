@@ -1,0 +1,106 @@
+// SimServer: the Binance spot REST API served on loopback from a deterministic Market,
+// with Binance's request weights and limits and injectable faults.
+//
+// Endpoints (GET): /api/v3/ping, /time, /exchangeInfo, /klines, /aggTrades,
+// /historicalTrades, /depth, and the control endpoint GET/POST /sim/control.
+// Behaviour (details and the Binance facts it follows in README.md):
+// - Rows are byte-compatible with Binance; prices/quantities are 8-decimal strings.
+//   Header "X-MBX-TIME-UNIT: MICROSECOND" switches response times to microseconds;
+//   startTime/endTime above 1e14 are read as microseconds.
+// - Parameter errors: HTTP 400 with {"code":-11xx,"msg":"..."}.
+// - Limits (unless limits == false): per client IP, weight summed per wall-clock minute
+//   and returned in X-MBX-USED-WEIGHT-1M on every /api/v3 response. Past weight_limit:
+//   429, code -1003, Retry-After = seconds to the window's end. A client that then sends
+//   more than `strikes_before_ban` requests before Retry-After has passed is banned:
+//   418 with Retry-After, 2 minutes for the first ban, doubling for each further one
+//   (capped at 3 days). Injected 429s (Retry-After 1) open the same 1-second "wait" state.
+// - Faults, drawn from a PRNG seeded by `seed` (reproducible for a given request order):
+//   latency (the handler sleeps on an io thread: raise `threads` for many concurrent
+//   slow clients), random 500/502/503/504, injected 429, malformed 200 bodies (truncated,
+//   or the first number turned into a string), holes (ranges without candles or trades).
+//   Faults apply to /api/v3 only, after the limit check; /sim/control is never faulted.
+//
+// Thread-safety: construct, start() and stop() from one controlling thread. port(),
+// base_url(), market(), counters(), faults(), set_faults() and reset_limits() are safe
+// from any thread once started. Handlers run on the server's `threads` io threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/result.h"
+#include "exchange/sim/market.h"
+
+namespace sf::exchange::sim {
+
+// Knobs changeable while running (POST /sim/control).
+struct Faults {
+  double error_rate_5xx = 0;  // share of requests answered 500/502/503/504
+  double error_rate_429 = 0;  // share answered 429 (Retry-After: 1)
+  double malformed_rate = 0;  // share of 200 bodies truncated or with a wrong-typed field
+  int64_t latency_ms = 0;     // added before every /api/v3 response
+  std::vector<Hole> holes;
+};
+
+struct SimOptions {
+  std::string address = "127.0.0.1";
+  uint16_t port = 0;  // 0: any free port
+  int threads = 2;
+  uint64_t seed = 1;
+  std::vector<std::string> symbols;    // extra symbols besides default_symbols()
+  bool limits = true;                  // false: never 429/418 for weight (benchmarks)
+  int64_t weight_limit = 6000;         // REQUEST_WEIGHT per minute
+  int64_t raw_requests_limit = 61000;  // RAW_REQUESTS per 5 minutes: advertised only
+  int strikes_before_ban = 10;         // requests tolerated while told to wait, then 418
+  Faults faults;
+  const Clock* clock = nullptr;  // null: the system clock. Drives "now" and the windows.
+};
+
+class SimServer {
+ public:
+  struct Counters {
+    int64_t requests = 0;       // /api/v3 requests received
+    int64_t responses_429 = 0;  // every 429 sent (limit and injected)
+    int64_t responses_418 = 0;
+    int64_t injected_429 = 0;
+    int64_t injected_5xx = 0;
+    int64_t injected_malformed = 0;
+  };
+
+  // Throws std::invalid_argument for invalid options (bad symbol names, rates outside
+  // [0, 1], negative latency, holes with from >= to or an unknown symbol).
+  explicit SimServer(SimOptions options);
+  ~SimServer();  // stop()s
+  SimServer(const SimServer&) = delete;
+  SimServer& operator=(const SimServer&) = delete;
+
+  // Listens on address:port. io_error when the port cannot be bound.
+  Status start();
+  // Idempotent; waits for in-flight requests.
+  void stop();
+
+  uint16_t port() const;
+  std::string base_url() const;  // "http://127.0.0.1:PORT"
+  const Market& market() const;
+
+  Counters counters() const;
+  Faults faults() const;
+  // Replaces the fault knobs; invalid_argument (naming the field) leaves them unchanged.
+  Status set_faults(Faults faults);
+  // Forgets every client's used weight, wait state and bans.
+  void reset_limits();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Validates fault knobs against a market (rates in [0,1], latency >= 0, holes well-formed
+// and on known symbols). invalid_argument naming the field.
+Status validate_faults(const Faults& f, const Market& m);
+
+}  // namespace sf::exchange::sim
