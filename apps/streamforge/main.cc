@@ -58,6 +58,15 @@ void add_service_options(CLI::App* cmd, sf::manager::ServiceConfig& c, std::stri
   cmd->add_option("--token", c.api_token, "require this bearer token on every API call but /health")
       ->envname("SF_API_TOKEN");
   cmd->add_option("--bus", c.bus, "message bus: memory")->envname("SF_BUS")->capture_default_str();
+  cmd->add_option("--exchange-url", c.exchange_url,
+                  "exchange REST base URL: live https://api.binance.com, "
+                  "https://data-api.binance.vision, testnet, or a simulator (streamforge sim)")
+      ->envname("SF_EXCHANGE_URL")
+      ->capture_default_str();
+  cmd->add_option("--exchange-weight-fraction", c.exchange_weight_fraction,
+                  "share of the exchange's request-weight limit loaders may use")
+      ->envname("SF_EXCHANGE_WEIGHT_FRACTION")
+      ->capture_default_str();
   cmd->add_option("--launcher", c.launcher, "worker launcher: inproc")
       ->envname("SF_LAUNCHER")
       ->capture_default_str();

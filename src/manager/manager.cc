@@ -300,8 +300,10 @@ Result<std::string> Manager::start_queue(protocol::StartRequest req) {
       wc.events_topic = opts_.events_topic;
       wc.control_offset = *offset >= 0 ? *offset : (end ? *end : 0);
       if (cmd.params) wc.params = *cmd.params;
-      launched =
-          launcher_.launch(launch::LaunchSpec{q.queue_id, t.target, *t.telemetry_id, wc.to_env()});
+      Env env = wc.to_env();
+      for (const auto& [k, v] : opts_.worker_env)
+        if (!env.get(k)) env.set(k, v);
+      launched = launcher_.launch(launch::LaunchSpec{q.queue_id, t.target, *t.telemetry_id, env});
     }
     if (!launched) {
       log::error("cannot launch " + *t.telemetry_id + ": " + launched.error().message, q.queue_id);
@@ -813,6 +815,8 @@ const std::string& Manager::render_summary(Entry& e) {
     total += t.state.records_written;
     done += protocol::is_terminal(parse_status(t.state.status)) ? 1 : 0;
   }
+  // A data workflow's records are those its connectors wrote (not loader + connector).
+  if (auto c = completeness(e); c.known) total = c.written;
   w.begin_object()
       .kv("queue_id", e.q.queue_id)
       .kv("symbol", e.q.symbol)

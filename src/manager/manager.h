@@ -54,6 +54,8 @@ struct ManagerOptions {
   std::string consumer_group = "queue-manager";
   std::string control_topic = bus::kControlTopic;
   std::string events_topic = bus::kEventsTopic;
+  // Added to every worker's environment (e.g. EXCHANGE_URL); the target's own wins.
+  std::map<std::string, std::string> worker_env;
 };
 
 class Manager {

@@ -6,6 +6,7 @@
 
 #include "base/log.h"
 #include "bus/memory/memory_bus.h"
+#include "exchange/binance/rate_limiter.h"
 #include "http/server.h"
 #include "launch/inproc/inproc_launcher.h"
 #include "manager/api.h"
@@ -53,9 +54,17 @@ Status run_service(const ServiceConfig& cfg, const std::atomic<bool>& stop,
   metrics::Registry registry;
   metrics::register_process_metrics(registry);
   bus::MemoryBus bus;
+  if (cfg.exchange_weight_fraction <= 0 || cfg.exchange_weight_fraction > 1)
+    return Error(Errc::invalid_argument, "--exchange-weight-fraction must be in (0, 1]");
+  // One limiter for the whole process: every loader spends from the same exchange budget.
+  exchange::binance::RateLimiterOptions lo;
+  lo.fraction = cfg.exchange_weight_fraction;
+  exchange::binance::RateLimiter limiter(lo);
   launch::InProcessLauncher launcher(workers::WorkerRegistry::builtin(), bus, &registry,
-                                     SystemClock::instance(), data_store->get());
-  Manager manager(cfg.manager, bus, **store, launcher, std::move(*flows), &registry);
+                                     SystemClock::instance(), data_store->get(), &limiter);
+  ManagerOptions mopts = cfg.manager;
+  mopts.worker_env["EXCHANGE_URL"] = cfg.exchange_url;
+  Manager manager(mopts, bus, **store, launcher, std::move(*flows), &registry);
   SF_TRY(manager.start());
 
   http::ServerOptions so;
@@ -72,7 +81,7 @@ Status run_service(const ServiceConfig& cfg, const std::atomic<bool>& stop,
     return s;
   }
   log::info("queue-manager listening on " + server.base_url() + " (store " + (*store)->describe() +
-            ", bus memory, launcher inproc" +
+            ", bus memory, launcher inproc, exchange " + log::redact_url(cfg.exchange_url) +
             (cfg.api_token.empty() ? ", no API token" : ", API token required") + ")");
   std::printf("queue-manager listening on %s\n", server.base_url().c_str());
   std::fflush(stdout);
@@ -81,6 +90,7 @@ Status run_service(const ServiceConfig& cfg, const std::atomic<bool>& stop,
 
   log::info("shutting down");
   server.stop();
+  limiter.close();      // wakes loaders waiting for exchange budget
   launcher.shutdown();  // workers see cancel and send their final events
   manager.shutdown();
   return {};

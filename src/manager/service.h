@@ -15,11 +15,13 @@ namespace sf::manager {
 struct ServiceConfig {
   std::string listen_address = "127.0.0.1";
   uint16_t port = 8080;           // 0 picks a free port (printed on start-up)
-  std::string data_dir = "data";  // SQLite file: <data_dir>/streamforge.db
+  std::string data_dir = "data";  // SQLite file: <data_dir>/streamforge.db (state and data)
   std::string flows_file;         // empty: the shipped config/test_flows.yaml
   std::string api_token;          // empty: no auth (the listener is loopback by default)
   std::string bus = "memory";     // only "memory" in this version
   std::string launcher = "inproc";
+  std::string exchange_url = "https://api.binance.com";  // where loaders fetch from
+  double exchange_weight_fraction = 0.8;  // share of the exchange's weight limit to use
   int http_threads = 2;
   ManagerOptions manager;
 };

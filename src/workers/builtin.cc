@@ -1,6 +1,7 @@
 // The registry of built-in worker roles. A new role registers here.
 #include "workers/connector.h"
 #include "workers/dummy.h"
+#include "workers/loader.h"
 
 namespace sf::workers {
 
@@ -20,6 +21,15 @@ WorkerRegistry WorkerRegistry::builtin() {
   };
   r.add("store-connector", run_connector, validate_connector);
   r.add("arango-connector", run_connector, validate_connector);
+  // Loaders take their whole configuration from the workflow (symbol, type, range, topic).
+  auto validate_loader = [](const boost::json::object& settings) -> Status {
+    if (settings.empty()) return {};
+    const std::string key(settings.begin()->key());
+    return Error(Errc::invalid_argument, "unknown loader setting '" + key + "'", key);
+  };
+  r.add("loader-producer", run_loader_producer, validate_loader);
+  r.add("loader-api-candles", run_loader_candles, validate_loader);
+  r.add("loader-api-trades", run_loader_trades, validate_loader);
   return r;
 }
 

@@ -74,14 +74,18 @@ Env WorkerConfig::to_env() const {
 Status Telemetry::send(RunStatus status, std::string message,
                        std::optional<int64_t> records_written) {
   protocol::Event ev;
+  ev.status = status;
+  ev.message = std::move(message);
+  ev.records_written = records_written;
+  return send(std::move(ev));
+}
+
+Status Telemetry::send(protocol::Event ev) {
   ev.queue_id = cfg_.queue_id;
   ev.producer = cfg_.telemetry_id;
   ev.symbol = cfg_.symbol;
   ev.type = cfg_.type;
-  ev.status = status;
-  ev.message = std::move(message);
-  ev.records_written = records_written;
-  ev.finished = protocol::is_terminal(status);
+  ev.finished = protocol::is_terminal(ev.status);
   ev.timestamp = now_seconds(clock_);
   auto r = producer_.produce(cfg_.events_topic, cfg_.queue_id, protocol::encode(ev));
   if (!r) return r.error();

@@ -30,6 +30,10 @@
 namespace sf::metrics {
 class Registry;
 }
+namespace sf::exchange::binance {
+class RateLimiter;
+}
+
 namespace sf::store {
 class DataStore;
 }
@@ -76,6 +80,9 @@ struct WorkerContext {
   bus::Bus* bus = nullptr;
   metrics::Registry* metrics = nullptr;    // may be null (no metrics)
   store::DataStore* data_store = nullptr;  // where connectors write; null: none configured
+  // The process's one exchange rate limiter, shared by every loader in it; null: the
+  // loader makes its own (it is then alone in its process).
+  exchange::binance::RateLimiter* rate_limiter = nullptr;
   const Clock* clock = &SystemClock::instance();
   // Set by the launcher to end the worker forcibly (after a stop grace period).
   std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
@@ -95,6 +102,9 @@ class Telemetry {
       : producer_(producer), cfg_(cfg), clock_(clock) {}
   Status send(protocol::RunStatus status, std::string message,
               std::optional<int64_t> records_written = std::nullopt);
+  // Sends `ev` after filling in queue_id, producer, symbol, type, finished and timestamp
+  // (for events carrying the completeness extension fields).
+  Status send(protocol::Event ev);
 
  private:
   bus::Producer& producer_;

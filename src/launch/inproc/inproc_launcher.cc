@@ -6,12 +6,14 @@ namespace sf::launch {
 
 InProcessLauncher::InProcessLauncher(workers::WorkerRegistry registry, bus::Bus& bus,
                                      metrics::Registry* metrics, const Clock& clock,
-                                     store::DataStore* data_store)
+                                     store::DataStore* data_store,
+                                     exchange::binance::RateLimiter* rate_limiter)
     : registry_(std::move(registry)),
       bus_(bus),
       metrics_(metrics),
       clock_(clock),
-      data_store_(data_store) {}
+      data_store_(data_store),
+      rate_limiter_(rate_limiter) {}
 
 InProcessLauncher::~InProcessLauncher() { shutdown(); }
 
@@ -45,6 +47,7 @@ Status InProcessLauncher::launch(const LaunchSpec& spec) {
   ctx.metrics = metrics_;
   ctx.clock = &clock_;
   ctx.data_store = data_store_;
+  ctx.rate_limiter = rate_limiter_;
   ctx.cancel = task->cancel;
   workers::WorkerFn work = *fn;
   task->thread = std::thread([this, raw, ctx = std::move(ctx), work, spec]() mutable {

@@ -12,13 +12,18 @@
 #include "launch/launcher.h"
 #include "workers/worker.h"
 
+namespace sf::exchange::binance {
+class RateLimiter;
+}
+
 namespace sf::launch {
 
 class InProcessLauncher final : public Launcher {
  public:
   InProcessLauncher(workers::WorkerRegistry registry, bus::Bus& bus, metrics::Registry* metrics,
                     const Clock& clock = SystemClock::instance(),
-                    store::DataStore* data_store = nullptr);
+                    store::DataStore* data_store = nullptr,
+                    exchange::binance::RateLimiter* rate_limiter = nullptr);
   ~InProcessLauncher() override;
 
   std::vector<std::string> targets() const override { return registry_.targets(); }
@@ -45,6 +50,7 @@ class InProcessLauncher final : public Launcher {
   metrics::Registry* metrics_;
   const Clock& clock_;
   store::DataStore* data_store_;
+  exchange::binance::RateLimiter* rate_limiter_;
   mutable std::mutex mu_;
   ExitCallback on_exit_;
   int callbacks_running_ = 0;

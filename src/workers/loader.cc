@@ -1,0 +1,186 @@
+#include "workers/loader.h"
+
+#include <chrono>
+
+#include "base/log.h"
+#include "exchange/binance/client.h"
+#include "exchange/binance/paging.h"
+#include "exchange/binance/rate_limiter.h"
+#include "market/records.h"
+#include "metrics/metrics.h"
+#include "protocol/validate.h"
+#include "workers/connector.h"
+
+namespace sf::workers {
+
+namespace bn = exchange::binance;
+using protocol::RunStatus;
+
+int64_t expected_candles(int64_t start_ms, int64_t end_ms, std::string_view interval,
+                         int64_t now_ms) {
+  const int64_t end = std::min(end_ms, now_ms + 1);
+  if (end <= start_ms) return 0;
+  if (interval == "1M") {
+    int64_t n = 0;
+    for (int64_t t = start_ms; t < end;) {
+      auto next = bn::next_open_time(t, interval);
+      if (!next) break;
+      ++n;
+      t = *next;
+    }
+    return n;
+  }
+  const int64_t step = market::interval_ms(interval);
+  if (step <= 0) return 0;
+  // Candles open at multiples of the interval: count the opens in [start, end).
+  const int64_t first = (start_ms + step - 1) / step * step;
+  return first >= end ? 0 : (end - 1 - first) / step + 1;
+}
+
+namespace {
+
+enum class Family { any, candles, trades };
+
+int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, Telemetry& tel,
+         Family family) {
+  auto fail = [&](const std::string& why, int code = kExitError) {
+    log::error("loader: " + why, cfg.queue_id);
+    (void)tel.send(RunStatus::error, why);
+    return code;
+  };
+  if (!cfg.symbol || !cfg.type || !cfg.time_range || !cfg.kafka_topic)
+    return fail("a loader needs SYMBOL, TYPE, TIME_RANGE and KAFKA_TOPIC", kExitBadConfig);
+  auto kind = market::kind_for_type(*cfg.type);
+  if (!kind) return fail(kind.error().message, kExitBadConfig);
+  if ((family == Family::candles && *kind != market::Kind::candle) ||
+      (family == Family::trades && *kind == market::Kind::candle))
+    return fail(cfg.target + " does not load type '" + *cfg.type + "'", kExitBadConfig);
+  if (*kind == market::Kind::trade)
+    return fail("api_trades (historicalTrades) is not supported yet; use api_agg_trades",
+                kExitBadConfig);
+  auto range = protocol::parse_time_range(*cfg.time_range);
+  if (!range) return fail(range.error().message, kExitBadConfig);
+
+  bn::BinanceClientOptions opts;
+  opts.base_url = ctx.env.get_or(kExchangeUrlEnv, kDefaultExchangeUrl);
+  auto timeout = ctx.env.get_int("EXCHANGE_TIMEOUT_MS", 10'000);
+  if (!timeout) return fail(timeout.error().message, kExitBadConfig);
+  opts.timeout = std::chrono::milliseconds(*timeout);
+  std::unique_ptr<bn::RateLimiter> own_limiter;
+  bn::RateLimiter* limiter = ctx.rate_limiter;
+  if (!limiter) {
+    auto fraction = ctx.env.get_double("EXCHANGE_WEIGHT_FRACTION", 0.8);
+    if (!fraction || *fraction <= 0 || *fraction > 1)
+      return fail("EXCHANGE_WEIGHT_FRACTION must be in (0, 1]", kExitBadConfig);
+    bn::RateLimiterOptions lo;
+    lo.fraction = *fraction;
+    own_limiter = std::make_unique<bn::RateLimiter>(lo);
+    limiter = own_limiter.get();
+  }
+  bn::BinanceClient client(opts, *limiter);
+  auto producer = ctx.bus->producer();
+  if (!producer) return fail("cannot create a producer: " + producer.error().message);
+  if (auto s = ctx.bus->ensure_topic({*cfg.kafka_topic, 1, 1}); !s)
+    return fail("cannot create topic " + *cfg.kafka_topic + ": " + s.error().message);
+
+  metrics::Counter* published_metric = nullptr;
+  if (ctx.metrics)
+    published_metric = &ctx.metrics->counter("streamforge_loader_records_published_total",
+                                             "Records loaders published to data topics");
+  (void)tel.send(RunStatus::started, "loading " + *cfg.type + " " + *cfg.symbol + " " +
+                                         *cfg.time_range + " from " +
+                                         log::redact_url(opts.base_url));
+  int64_t published = 0;
+  int64_t last_report = ctx.clock->steady_ms();
+  std::optional<Error> publish_error;
+  bool stopped = false;
+  auto publish = [&](const std::string& value) {
+    auto r = (*producer)->produce(*cfg.kafka_topic, *cfg.symbol, value);
+    if (!r) {
+      publish_error = r.error();
+      return false;
+    }
+    ++published;
+    return true;
+  };
+  // Called after each page: reports progress and obeys stop.
+  auto after_page = [&]() {
+    const int64_t now = ctx.clock->steady_ms();
+    if (now - last_report >= 1000) {
+      last_report = now;
+      (void)tel.send(RunStatus::loading, "published " + std::to_string(published) + " records",
+                     published);
+    }
+    if (control.stop_requested()) stopped = true;
+    return !stopped && !publish_error;
+  };
+  const bn::TimeRange tr{range->start_ms, range->end_ms};
+  std::optional<int64_t> expected;
+  Result<bn::PagingStats> paged = Error(Errc::internal, "not run");
+  if (*kind == market::Kind::candle) {
+    std::string interval = *market::interval_for_type(*cfg.type);
+    expected = expected_candles(tr.start_ms, tr.end_ms, interval, client.now_ms());
+    paged = bn::for_each_kline_page(client, *cfg.symbol, interval, tr, std::nullopt,
+                                    [&](std::vector<market::Candle>& page) {
+                                      for (const auto& c : page)
+                                        if (!publish(market::encode(c))) return false;
+                                      if (published_metric)
+                                        published_metric->inc(static_cast<double>(page.size()));
+                                      return after_page();
+                                    });
+  } else {
+    paged = bn::for_each_agg_trade_page(client, *cfg.symbol, tr, std::nullopt,
+                                        [&](std::vector<market::AggTrade>& page) {
+                                          for (const auto& t : page)
+                                            if (!publish(market::encode(t))) return false;
+                                          if (published_metric)
+                                            published_metric->inc(static_cast<double>(page.size()));
+                                          return after_page();
+                                        });
+  }
+  // Everything published must be durable before the marker and the final event.
+  if (auto f = (*producer)->flush(std::chrono::seconds(30)); !f)
+    return fail("cannot flush the data topic: " + f.error().message);
+  if (publish_error)
+    return fail("cannot publish to " + *cfg.kafka_topic + ": " + publish_error->message);
+  if (stopped) {
+    (void)tel.send(RunStatus::interrupted,
+                   "stopped after " + std::to_string(published) + " records", published);
+    return kExitInterrupted;
+  }
+  if (!paged) return fail(paged.error().message);
+  auto marker = (*producer)->produce(*cfg.kafka_topic, kEndMarkerKey,
+                                     encode_end_marker(EndMarker{published}));
+  if (!marker) return fail("cannot publish the end-of-data marker: " + marker.error().message);
+  (void)(*producer)->flush(std::chrono::seconds(30));
+  protocol::Event done;
+  done.status = RunStatus::finished;
+  done.message = "published " + std::to_string(published) + " records in " +
+                 std::to_string(paged->requests) + " requests";
+  done.records_written = published;
+  done.records_expected = expected;
+  (void)tel.send(std::move(done));
+  return kExitFinished;
+}
+
+}  // namespace
+
+int run_loader_producer(WorkerContext& ctx) {
+  return run_worker(ctx, "loader-producer",
+                    [](WorkerContext& c, const WorkerConfig& cfg, ControlChannel& ch,
+                       Telemetry& t) { return load(c, cfg, ch, t, Family::any); });
+}
+
+int run_loader_candles(WorkerContext& ctx) {
+  return run_worker(ctx, "loader-api-candles",
+                    [](WorkerContext& c, const WorkerConfig& cfg, ControlChannel& ch,
+                       Telemetry& t) { return load(c, cfg, ch, t, Family::candles); });
+}
+
+int run_loader_trades(WorkerContext& ctx) {
+  return run_worker(ctx, "loader-api-trades",
+                    [](WorkerContext& c, const WorkerConfig& cfg, ControlChannel& ch,
+                       Telemetry& t) { return load(c, cfg, ch, t, Family::trades); });
+}
+
+}  // namespace sf::workers
