@@ -41,6 +41,45 @@ namespace {
 
 enum class Family { any, candles, trades };
 
+// What an earlier run of this loader already published to the topic: the count of this
+// symbol's records and the key of the last one (open_time for candles, agg_id for trades).
+struct Published {
+  int64_t count = 0;
+  std::optional<int64_t> last_key;
+};
+
+Result<Published> already_published(bus::Bus& bus, const std::string& topic,
+                                    const std::string& symbol, market::Kind kind) {
+  Published p;
+  auto end = bus.end_offset(topic, 0);
+  if (!end) return end.error().code == Errc::not_found ? Result<Published>(p) : end.error();
+  if (*end == 0) return p;
+  auto reader = bus.read_from(topic, 0, 0);
+  if (!reader) return reader.error();
+  int64_t next = 0;
+  while (next < *end) {
+    auto recs = (*reader)->poll(4096, std::chrono::milliseconds(100));
+    if (!recs) return recs.error();
+    if (recs->empty()) break;
+    for (const auto& r : *recs) {
+      next = r.offset + 1;
+      if (r.key != symbol) continue;  // end markers and other symbols
+      auto rec = market::decode(kind, r.value);
+      if (!rec) continue;  // not ours to judge; the connector sends it to the DLQ
+      ++p.count;
+      int64_t key = kind == market::Kind::candle ? std::get<market::Candle>(*rec).open_time
+                                                 : std::get<market::AggTrade>(*rec).agg_id;
+      // A candle published while still open is not final: load it again.
+      if (kind == market::Kind::candle && !std::get<market::Candle>(*rec).closed) {
+        --p.count;
+        continue;
+      }
+      p.last_key = std::max(p.last_key.value_or(key), key);
+    }
+  }
+  return p;
+}
+
 int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, Telemetry& tel,
          Family family) {
   auto fail = [&](const std::string& why, int code = kExitError) {
@@ -90,7 +129,14 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
   (void)tel.send(RunStatus::started, "loading " + *cfg.type + " " + *cfg.symbol + " " +
                                          *cfg.time_range + " from " +
                                          log::redact_url(opts.base_url));
-  int64_t published = 0;
+  // A loader restarted for the same queue goes on after what it already published.
+  auto before = already_published(*ctx.bus, *cfg.kafka_topic, *cfg.symbol, *kind);
+  if (!before) return fail("cannot read " + *cfg.kafka_topic + ": " + before.error().message);
+  if (before->last_key)
+    log::info("loader: resuming after " + std::to_string(*before->last_key) + " (" +
+                  std::to_string(before->count) + " records already published)",
+              cfg.queue_id);
+  int64_t published = before->count;
   int64_t last_report = ctx.clock->steady_ms();
   std::optional<Error> publish_error;
   bool stopped = false;
@@ -120,7 +166,7 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
   if (*kind == market::Kind::candle) {
     std::string interval = *market::interval_for_type(*cfg.type);
     expected = expected_candles(tr.start_ms, tr.end_ms, interval, client.now_ms());
-    paged = bn::for_each_kline_page(client, *cfg.symbol, interval, tr, std::nullopt,
+    paged = bn::for_each_kline_page(client, *cfg.symbol, interval, tr, before->last_key,
                                     [&](std::vector<market::Candle>& page) {
                                       for (const auto& c : page)
                                         if (!publish(market::encode(c))) return false;
@@ -129,7 +175,7 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
                                       return after_page();
                                     });
   } else {
-    paged = bn::for_each_agg_trade_page(client, *cfg.symbol, tr, std::nullopt,
+    paged = bn::for_each_agg_trade_page(client, *cfg.symbol, tr, before->last_key,
                                         [&](std::vector<market::AggTrade>& page) {
                                           for (const auto& t : page)
                                             if (!publish(market::encode(t))) return false;

@@ -1,0 +1,194 @@
+#include "workers/loader.h"
+
+#include <gtest/gtest.h>
+
+#include <future>
+#include <set>
+
+#include "bus/memory/memory_bus.h"
+#include "exchange/sim/market.h"
+#include "exchange/sim/server.h"
+#include "market/records.h"
+#include "workers/connector.h"
+
+namespace sw = sf::workers;
+namespace sp = sf::protocol;
+namespace sm = sf::market;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr int64_t kDay = 1722470400000;  // 2024-08-01T00:00:00Z
+
+class LoaderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    sf::exchange::sim::SimOptions o;
+    o.seed = 3;
+    o.limits = false;
+    sim_ = std::make_unique<sf::exchange::sim::SimServer>(o);
+    ASSERT_TRUE(sim_->start().ok());
+  }
+  void TearDown() override { sim_->stop(); }
+
+  sw::WorkerConfig config(const std::string& type, const std::string& range) {
+    sw::WorkerConfig c;
+    c.queue_id = "wf-load";
+    c.target = "loader-producer";
+    c.telemetry_id = "loader__1";
+    c.symbol = "BTCUSDT";
+    c.type = type;
+    c.time_range = range;
+    c.kafka_topic = "wf-load-data";
+    c.start_timeout_s = 5;
+    return c;
+  }
+  std::future<int> run(const sw::WorkerConfig& cfg) {
+    ctx_.env = cfg.to_env();
+    ctx_.env.set(sw::kExchangeUrlEnv, sim_->base_url());
+    ctx_.bus = &bus_;
+    sp::Command c;
+    c.command = sp::CommandType::start;
+    c.queue_id = cfg.queue_id;
+    c.target = cfg.target;
+    c.telemetry_id = cfg.telemetry_id;
+    c.timestamp = 1;
+    auto p = bus_.producer();
+    EXPECT_TRUE((*p)->produce(sf::bus::kControlTopic, cfg.queue_id, sp::encode(c)).ok());
+    return std::async(std::launch::async, [this] { return sw::run_loader_producer(ctx_); });
+  }
+  void stop() {
+    sp::Command c;
+    c.command = sp::CommandType::stop;
+    c.queue_id = "wf-load";
+    c.timestamp = 2;
+    auto p = bus_.producer();
+    ASSERT_TRUE((*p)->produce(sf::bus::kControlTopic, "wf-load", sp::encode(c)).ok());
+  }
+  // The data topic: records (by key order of arrival) and end markers.
+  std::vector<sf::bus::Record> topic() {
+    std::vector<sf::bus::Record> out;
+    auto end = bus_.end_offset("wf-load-data", 0);
+    if (!end) return out;
+    auto r = bus_.read_from("wf-load-data", 0, 0);
+    while (static_cast<int64_t>(out.size()) < *end) {
+      auto recs = (*r)->poll(10000, 100ms);
+      if (!recs || recs->empty()) break;
+      out.insert(out.end(), recs->begin(), recs->end());
+    }
+    return out;
+  }
+  std::vector<sp::Event> events() {
+    std::vector<sp::Event> out;
+    auto r = bus_.read_from(sf::bus::kEventsTopic, 0, 0);
+    if (!r) return out;
+    for (;;) {
+      auto recs = (*r)->poll(1000, 50ms);
+      if (!recs || recs->empty()) break;
+      for (const auto& rec : *recs) out.push_back(*sp::decode_event(rec.value));
+    }
+    return out;
+  }
+
+  std::unique_ptr<sf::exchange::sim::SimServer> sim_;
+  sf::bus::MemoryBus bus_;
+  sw::WorkerContext ctx_;
+};
+
+}  // namespace
+
+TEST(ExpectedCandles, CountsOpensInTheRangeUpToNow) {
+  const int64_t far = 4'000'000'000'000;
+  EXPECT_EQ(sw::expected_candles(kDay, kDay + 86'400'000, "1m", far), 1440);
+  EXPECT_EQ(sw::expected_candles(kDay + 1, kDay + 86'400'000, "1m", far), 1439)
+      << "unaligned start";
+  EXPECT_EQ(sw::expected_candles(kDay, kDay + 86'400'000, "1h", kDay + 3'600'000 * 5 + 10), 6)
+      << "only candles that have opened by now";
+  EXPECT_EQ(sw::expected_candles(kDay, kDay, "1m", far), 0);
+  // 2024-01-01 .. 2024-04-01: three month candles.
+  EXPECT_EQ(sw::expected_candles(1704067200000, 1711929600000, "1M", far), 3);
+}
+
+TEST_F(LoaderTest, PublishesEveryCandleOfTheRangeThenTheEndMarker) {
+  auto done = run(config("api_candles_1m", "2024-08-01:2024-08-02"));
+  ASSERT_EQ(done.wait_for(30s), std::future_status::ready);
+  EXPECT_EQ(done.get(), sw::kExitFinished);
+  auto recs = topic();
+  ASSERT_EQ(recs.size(), 1441u);
+  EXPECT_EQ(recs.back().key, sw::kEndMarkerKey);
+  EXPECT_EQ(sw::decode_end_marker(recs.back().value)->published, 1440);
+  sf::exchange::sim::Market market(3);
+  for (size_t i = 0; i < 1440; ++i) {
+    EXPECT_EQ(recs[i].key, "BTCUSDT");
+    auto c = std::get<sm::Candle>(*sm::decode(sm::Kind::candle, recs[i].value));
+    ASSERT_EQ(c.open_time, kDay + static_cast<int64_t>(i) * 60'000);
+    ASSERT_EQ(c, *market.candle("BTCUSDT", "1m", c.open_time)) << i;
+  }
+  auto evs = events();
+  ASSERT_FALSE(evs.empty());
+  EXPECT_EQ(evs.front().status, sp::RunStatus::started);
+  EXPECT_EQ(evs.back().status, sp::RunStatus::finished);
+  EXPECT_EQ(*evs.back().records_written, 1440);
+  EXPECT_EQ(*evs.back().records_expected, 1440);
+}
+
+TEST_F(LoaderTest, RestartedLoaderResumesAfterWhatItPublished) {
+  // An earlier run of this queue published the first 500 candles, then died.
+  sf::exchange::sim::Market market(3);
+  auto p = bus_.producer();
+  for (int i = 0; i < 500; ++i)
+    ASSERT_TRUE((*p)->produce("wf-load-data", "BTCUSDT",
+                              sm::encode(*market.candle("BTCUSDT", "1m", kDay + i * 60'000)))
+                    .ok());
+  auto done = run(config("api_candles_1m", "2024-08-01:2024-08-02"));
+  ASSERT_EQ(done.wait_for(30s), std::future_status::ready);
+  EXPECT_EQ(done.get(), sw::kExitFinished);
+  auto recs = topic();
+  std::set<int64_t> opens;
+  size_t candles = 0;
+  for (const auto& r : recs) {
+    if (r.key != "BTCUSDT") continue;
+    ++candles;
+    opens.insert(std::get<sm::Candle>(*sm::decode(sm::Kind::candle, r.value)).open_time);
+  }
+  EXPECT_EQ(candles, 1440u) << "the first 500 are not published again";
+  EXPECT_EQ(opens.size(), 1440u);
+  EXPECT_EQ(sw::decode_end_marker(recs.back().value)->published, 1440);
+}
+
+TEST_F(LoaderTest, StopIsObeyedBetweenPages) {
+  sf::exchange::sim::Faults f;
+  f.latency_ms = 100;
+  ASSERT_TRUE(sim_->set_faults(f).ok());
+  auto done = run(config("api_candles_1m", "2024-08-01:2024-08-15"));  // 21 pages
+  std::this_thread::sleep_for(350ms);
+  auto t0 = std::chrono::steady_clock::now();
+  stop();
+  ASSERT_EQ(done.wait_for(5s), std::future_status::ready);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+  EXPECT_EQ(done.get(), sw::kExitInterrupted);
+  EXPECT_EQ(events().back().status, sp::RunStatus::interrupted);
+  for (const auto& r : topic()) EXPECT_NE(r.key, sw::kEndMarkerKey) << "no end marker after a stop";
+}
+
+TEST_F(LoaderTest, AggregateTradesOfAnHour) {
+  auto done = run(config("api_agg_trades", "2024-08-01T00:00:2024-08-01T01:00"));
+  ASSERT_EQ(done.wait_for(30s), std::future_status::ready);
+  EXPECT_EQ(done.get(), sw::kExitFinished);
+  auto recs = topic();
+  ASSERT_GT(recs.size(), 1u);
+  int64_t prev = -1;
+  for (size_t i = 0; i + 1 < recs.size(); ++i) {
+    auto t = std::get<sm::AggTrade>(*sm::decode(sm::Kind::agg_trade, recs[i].value));
+    EXPECT_GE(t.time, kDay);
+    EXPECT_LT(t.time, kDay + 3'600'000);
+    EXPECT_EQ(t.agg_id, prev < 0 ? t.agg_id : prev + 1) << "ids are contiguous";
+    prev = t.agg_id;
+  }
+}
+
+TEST_F(LoaderTest, UnsupportedTypeIsABadConfiguration) {
+  auto done = run(config("api_trades", "2024-08-01:2024-08-02"));
+  EXPECT_EQ(done.get(), sw::kExitBadConfig);
+  EXPECT_EQ(events().back().status, sp::RunStatus::error);
+}
