@@ -122,6 +122,15 @@ Status Fields::only(std::initializer_list<std::string_view> known) const {
 
 void append_escaped(std::string& out, std::string_view s) {
   out += '"';
+  // Most strings we write (symbols, decimals, ids) need no escaping: copy them whole.
+  size_t clean = 0;
+  while (clean < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[clean]);
+    if (c < 0x20 || c == '"' || c == '\\') break;
+    ++clean;
+  }
+  out.append(s.data(), clean);
+  s.remove_prefix(clean);
   for (unsigned char c : s) {
     switch (c) {
       case '"':
