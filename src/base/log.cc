@@ -1,5 +1,7 @@
 #include "base/log.h"
 
+#include "base/json_escape.h"
+
 #include <atomic>
 #include <chrono>
 #include <ctime>
@@ -24,36 +26,6 @@ const char* level_name(Level l) {
       return "error";
   }
   return "info";
-}
-
-void append_escaped(std::string& out, std::string_view s) {
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
 }
 
 std::string now_iso8601() {
@@ -106,15 +78,16 @@ void write(Level level, std::string_view message, std::string_view queue_id,
   line += level_name(level);
   line += "\",\"service\":\"";
   std::lock_guard lk(g_mu);
-  append_escaped(line, service_override.empty() ? std::string_view(g_service) : service_override);
+  append_json_escaped(line,
+                      service_override.empty() ? std::string_view(g_service) : service_override);
   line += '"';
   if (!queue_id.empty()) {
     line += ",\"queue_id\":\"";
-    append_escaped(line, queue_id);
+    append_json_escaped(line, queue_id);
     line += '"';
   }
   line += ",\"message\":\"";
-  append_escaped(line, message);
+  append_json_escaped(line, message);
   line += "\"}\n";
   std::fwrite(line.data(), 1, line.size(), g_sink);
   std::fflush(g_sink);

@@ -455,8 +455,6 @@ void Manager::refresh_queue(Entry& e, store::StateBatch& batch) {
       send_stop(e, std::nullopt);
     }
   }
-  int64_t total = 0;
-  for (const auto& t : e.targets) total += t.state.records_written;
   std::string msg;
   json::Writer(msg)
       .begin_object()
@@ -464,7 +462,7 @@ void Manager::refresh_queue(Entry& e, store::StateBatch& batch) {
       .kv("queue_id", e.q.queue_id)
       .kv("status", e.q.status)
       .kv("message", e.q.message)
-      .kv_int("records_written", total)
+      .kv_int("records_written", records_written(e))
       .end_object();
   emit(e.q.queue_id, std::move(msg));
 }
@@ -754,22 +752,37 @@ bool Manager::any_live(const Entry& e) {
   return false;
 }
 
+namespace {
+
+// The fields a queue's summary and its full view share.
+void write_queue_fields(json::Writer& w, const store::QueueState& q, int64_t records_written) {
+  w.kv("queue_id", q.queue_id)
+      .kv("symbol", q.symbol)
+      .kv("type", q.type)
+      .kv("time_range", q.time_range)
+      .kv("status", q.status)
+      .kv("message", q.message)
+      .kv_num("created_at", q.created_at)
+      .kv_num("updated_at", q.updated_at)
+      .kv_int("records_written", records_written);
+}
+
+}  // namespace
+
+int64_t Manager::records_written(const Entry& e) {
+  // A data workflow's records are those its connectors wrote (not loader + connector).
+  if (auto c = completeness(e); c.known) return c.written;
+  int64_t total = 0;
+  for (const auto& t : e.targets) total += t.state.records_written;
+  return total;
+}
+
 std::string Manager::render_queue(const Entry& e) const {
   std::string out;
   json::Writer w(out);
-  int64_t total = 0;
-  for (const auto& t : e.targets) total += t.state.records_written;
-  w.begin_object()
-      .kv("queue_id", e.q.queue_id)
-      .kv("symbol", e.q.symbol)
-      .kv("type", e.q.type)
-      .kv("time_range", e.q.time_range)
-      .kv("status", e.q.status)
-      .kv("message", e.q.message)
-      .kv_num("created_at", e.q.created_at)
-      .kv_num("updated_at", e.q.updated_at)
-      .kv_int("records_written", total)
-      .kv_bool("stop_requested", e.stop_requested);
+  w.begin_object();
+  write_queue_fields(w, e.q, records_written(e));
+  w.kv_bool("stop_requested", e.stop_requested);
   if (auto c = completeness(e); c.known) {
     w.key("completeness").begin_object();
     if (c.expected >= 0) w.kv_int("records_expected", c.expected);
@@ -809,25 +822,11 @@ const std::string& Manager::render_summary(Entry& e) {
   if (!e.summary_dirty) return e.summary;
   e.summary.clear();
   json::Writer w(e.summary);
-  int64_t total = 0;
   size_t done = 0;
-  for (const auto& t : e.targets) {
-    total += t.state.records_written;
-    done += protocol::is_terminal(parse_status(t.state.status)) ? 1 : 0;
-  }
-  // A data workflow's records are those its connectors wrote (not loader + connector).
-  if (auto c = completeness(e); c.known) total = c.written;
-  w.begin_object()
-      .kv("queue_id", e.q.queue_id)
-      .kv("symbol", e.q.symbol)
-      .kv("type", e.q.type)
-      .kv("time_range", e.q.time_range)
-      .kv("status", e.q.status)
-      .kv("message", e.q.message)
-      .kv_num("created_at", e.q.created_at)
-      .kv_num("updated_at", e.q.updated_at)
-      .kv_int("records_written", total)
-      .kv_int("targets", static_cast<int64_t>(e.targets.size()))
+  for (const auto& t : e.targets) done += protocol::is_terminal(parse_status(t.state.status));
+  w.begin_object();
+  write_queue_fields(w, e.q, records_written(e));
+  w.kv_int("targets", static_cast<int64_t>(e.targets.size()))
       .kv_int("targets_done", static_cast<int64_t>(done))
       .end_object();
   e.summary_dirty = false;

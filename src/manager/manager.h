@@ -140,6 +140,7 @@ class Manager {
     bool complete() const;
   };
   static Completeness completeness(const Entry& e);
+  static int64_t records_written(const Entry& e);
   static void take_completeness(Target& t, const protocol::Event& ev);
   const std::string& render_summary(Entry& e);
   std::string generate_queue_id(const protocol::StartRequest& req);
