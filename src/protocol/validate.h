@@ -39,4 +39,10 @@ Result<TimeRange> parse_time_range(std::string_view text, const std::string& fie
 // Days since 1970-01-01 for a proleptic Gregorian date (no validation).
 int64_t days_from_civil(int y, unsigned m, unsigned d);
 
+// "YYYY-MM-DDTHH:MM:SS" (UTC) for epoch milliseconds (seconds truncated); the inverse of
+// one side of parse_time_range.
+std::string format_instant(int64_t ms);
+// "A:B" in the time_range format for [start_ms, end_ms).
+std::string format_time_range(int64_t start_ms, int64_t end_ms);
+
 }  // namespace sf::protocol

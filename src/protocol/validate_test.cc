@@ -38,6 +38,15 @@ TEST(TimeRange, RejectsBadShapesAndOrder) {
   EXPECT_TRUE(sp::parse_time_range("2024-02-29:2024-03-01").ok()) << "leap day";
 }
 
+TEST(TimeRange, FormatsBackToWhatItParses) {
+  EXPECT_EQ(sp::format_instant(1722470400000), "2024-08-01T00:00:00");
+  EXPECT_EQ(sp::format_instant(951782400000 + 3661000), "2000-02-29T01:01:01");
+  auto r = sp::parse_time_range(sp::format_time_range(1722470400000, 1722474000000));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->start_ms, 1722470400000);
+  EXPECT_EQ(r->end_ms, 1722474000000);
+}
+
 TEST(Names, SymbolsAndSafeIdentifiers) {
   EXPECT_TRUE(sp::is_valid_symbol("BTCUSDT"));
   EXPECT_TRUE(sp::is_valid_symbol("1000SATSUSDT"));

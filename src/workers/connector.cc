@@ -1,5 +1,7 @@
 #include "workers/connector.h"
 
+#include "protocol/validate.h"
+
 #include <algorithm>
 #include <map>
 #include <utility>
@@ -249,6 +251,7 @@ class Connector {
         if (int code = flush(/*retry=*/true); code >= 0) return code;
       }
       if (ending && recs->empty() && in_batch_ == 0) {
+        missing_ = find_missing();
         (void)send(RunStatus::finished, "Saved " + std::to_string(written_) + " records to " +
                                             collection_ + ", " + std::to_string(dlq_count_) +
                                             " to " + dlq_ + " (loader published " +
@@ -386,6 +389,29 @@ class Connector {
     (void)send(RunStatus::loading, std::move(msg));
   }
 
+  // Candles of the workflow's range absent from the collection (completeness report).
+  std::optional<std::vector<std::string>> find_missing() {
+    if (!cfg_.type || !cfg_.symbol || !cfg_.time_range) return std::nullopt;
+    auto interval = market::interval_for_type(*cfg_.type);
+    if (!interval) return std::nullopt;
+    const int64_t step = market::interval_ms(*interval);
+    auto range = protocol::parse_time_range(*cfg_.time_range);
+    if (step <= 0 || !range) return std::nullopt;  // calendar months: not checked
+    store::Query q;
+    q.symbol = *cfg_.symbol;
+    q.interval = *interval;
+    q.from_ms = range->start_ms;
+    q.to_ms = range->end_ms;
+    auto opens = ctx_.data_store->times(collection_, q);
+    if (!opens) {
+      log::warn("connector: cannot check " + collection_ + " for gaps: " + opens.error().message,
+                cfg_.queue_id);
+      return std::nullopt;
+    }
+    return missing_candle_ranges(*opens, range->start_ms, range->end_ms, step,
+                                 ctx_.clock->now_ms());
+  }
+
   // Telemetry with the DLQ count (Telemetry::send has no records_dlq).
   Status send(RunStatus status, std::string message) {
     last_progress_ms_ = ctx_.clock->steady_ms();
@@ -398,6 +424,7 @@ class Connector {
     ev.message = std::move(message);
     ev.records_written = written_;
     ev.records_dlq = dlq_count_;
+    if (status == RunStatus::finished) ev.missing_ranges = missing_;
     ev.finished = protocol::is_terminal(status);
     ev.timestamp = now_seconds(*ctx_.clock);
     if (status == RunStatus::error) log::error("connector: " + *ev.message, cfg_.queue_id);
@@ -408,6 +435,7 @@ class Connector {
 
   WorkerContext& ctx_;
   const WorkerConfig& cfg_;
+  std::optional<std::vector<std::string>> missing_;
   ControlChannel& control_;
   const ConnectorSettings& settings_;
   const market::Kind kind_;
@@ -466,5 +494,31 @@ int connector_work(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& 
 }  // namespace
 
 int run_connector(WorkerContext& ctx) { return run_worker(ctx, "store-connector", connector_work); }
+
+std::vector<std::string> missing_candle_ranges(const std::vector<int64_t>& open_times,
+                                               int64_t start_ms, int64_t end_ms,
+                                               int64_t interval_ms, int64_t now_ms,
+                                               size_t max_ranges) {
+  std::vector<std::string> out;
+  const int64_t end = std::min(end_ms, now_ms + 1);
+  int64_t expect = (start_ms + interval_ms - 1) / interval_ms * interval_ms;  // first open
+  size_t i = 0;
+  while (expect < end) {
+    while (i < open_times.size() && open_times[i] < expect) ++i;
+    if (i < open_times.size() && open_times[i] == expect) {
+      expect += interval_ms;
+      continue;
+    }
+    // A gap from `expect` to the next stored open (or the end).
+    int64_t gap_end = i < open_times.size() ? std::min(open_times[i], end) : end;
+    gap_end = std::max(gap_end, expect + interval_ms);
+    if (out.size() + 1 == max_ranges) gap_end = end;
+    out.push_back(
+        protocol::format_time_range(expect, std::min(gap_end, std::max(end, expect + 1))));
+    if (out.size() == max_ranges) break;
+    expect = (gap_end + interval_ms - 1) / interval_ms * interval_ms;
+  }
+  return out;
+}
 
 }  // namespace sf::workers

@@ -103,4 +103,12 @@ inline std::string connector_group(const std::string& queue_id) { return "connec
 // The worker entry point (registered as "store-connector" and "arango-connector").
 int run_connector(WorkerContext& ctx);
 
+// The ranges of [start_ms, min(end_ms, now_ms)) where candles of a fixed-length interval
+// should open but `open_times` (ascending) has none, as time_range strings; at most
+// `max_ranges` (the last one then runs to the end).
+std::vector<std::string> missing_candle_ranges(const std::vector<int64_t>& open_times,
+                                               int64_t start_ms, int64_t end_ms,
+                                               int64_t interval_ms, int64_t now_ms,
+                                               size_t max_ranges = 100);
+
 }  // namespace sf::workers

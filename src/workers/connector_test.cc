@@ -523,3 +523,19 @@ TEST_F(ConnectorTest, ACollectionOfAnotherKindEndsInError) {
   EXPECT_EQ(evs.back().status, sp::RunStatus::error);
   EXPECT_EQ(uncommitted().size(), 2u);
 }
+
+TEST(MissingCandleRanges, FindsGapsInTheRangeUpToNow) {
+  const int64_t d = 1722470400000, m = 60'000;
+  std::vector<int64_t> all;
+  for (int i = 0; i < 60; ++i) all.push_back(d + i * m);
+  EXPECT_TRUE(sf::workers::missing_candle_ranges(all, d, d + 60 * m, m, d + 1'000 * m).empty());
+  std::vector<int64_t> holes;
+  for (int i = 0; i < 60; ++i)
+    if (i < 10 || (i >= 20 && i < 55)) holes.push_back(d + i * m);
+  auto r = sf::workers::missing_candle_ranges(holes, d, d + 60 * m, m, d + 1'000 * m);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0], "2024-08-01T00:10:00:2024-08-01T00:20:00");
+  EXPECT_EQ(r[1], "2024-08-01T00:55:00:2024-08-01T01:00:00");
+  // Candles that have not opened yet are not missing.
+  EXPECT_TRUE(sf::workers::missing_candle_ranges(all, d, d + 600 * m, m, d + 59 * m + 5).empty());
+}

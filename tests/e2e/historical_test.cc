@@ -156,6 +156,22 @@ TEST_F(Historical, InjectedFaultsChangeNothingAndNeverEarnABan) {
   for (const char* s : {"BTCUSDT", "ETHUSDT", "SOLUSDT"}) expect_day_of_candles(s);
 }
 
+TEST_F(Historical, AHoleOnTheExchangeIsReportedNotCalledSuccess) {
+  // Maintenance on the exchange: no ETHUSDT candles 10:00-10:30 on that day.
+  control(R"({"holes":[{"symbol":"ETHUSDT","from":1722506400000,"to":1722508200000}]})");
+  std::string id = start("historical_candles", "ETHUSDT", "2024-08-01:2024-08-02");
+  EXPECT_EQ(wait_end(id), "finished");
+  auto q = queue(id);
+  auto c = q.at("completeness").as_object();
+  EXPECT_EQ(c.at("records_expected").as_int64(), 1440);
+  EXPECT_EQ(c.at("records_written").as_int64(), 1410);
+  EXPECT_FALSE(c.at("complete").as_bool());
+  ASSERT_EQ(c.at("missing_ranges").as_array().size(), 1u);
+  EXPECT_EQ(S(c.at("missing_ranges").as_array()[0]), "2024-08-01T10:00:00:2024-08-01T10:30:00");
+  EXPECT_EQ(S(q.at("message")).rfind("incomplete: 1410 records written of 1440 expected", 0), 0u)
+      << S(q.at("message"));
+}
+
 TEST_F(Historical, UnknownSymbolEndsInErrorWithTheExchangesMessage) {
   std::string id = start("historical_candles", "NOPEUSDT", "2024-08-01:2024-08-02");
   EXPECT_EQ(wait_end(id), "error");
