@@ -76,7 +76,8 @@ class ControlPlane : public ::testing::Test {
                  extra + "}");
     EXPECT_EQ(r.status, 201) << r.body;
     auto v = bj::parse(r.body);
-    EXPECT_EQ(S(v.at("status")), "pending") << "a new queue is stored as pending";
+    // The body shows the queue as it stands once launched (already started, if the workers
+    // are quick); `pending` itself is checked on the WebSocket feed.
     return S(v.at("queue_id"));
   }
   // Polls GET /queues/{id}; returns every distinct status seen, in order.
