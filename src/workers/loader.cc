@@ -1,6 +1,7 @@
 #include "workers/loader.h"
 
 #include <chrono>
+#include <functional>
 
 #include "base/log.h"
 #include "exchange/binance/client.h"
@@ -67,8 +68,9 @@ Result<Published> already_published(bus::Bus& bus, const std::string& topic,
       auto rec = market::decode(kind, r.value);
       if (!rec) continue;  // not ours to judge; the connector sends it to the DLQ
       ++p.count;
-      int64_t key = kind == market::Kind::candle ? std::get<market::Candle>(*rec).open_time
-                                                 : std::get<market::AggTrade>(*rec).agg_id;
+      int64_t key = kind == market::Kind::candle      ? std::get<market::Candle>(*rec).open_time
+                    : kind == market::Kind::agg_trade ? std::get<market::AggTrade>(*rec).agg_id
+                                                      : std::get<market::Trade>(*rec).trade_id;
       // A candle published while still open is not final: load it again.
       if (kind == market::Kind::candle && !std::get<market::Candle>(*rec).closed) {
         --p.count;
@@ -78,6 +80,55 @@ Result<Published> already_published(bus::Bus& bus, const std::string& topic,
     }
   }
   return p;
+}
+
+// historicalTrades pages by id only: the first trade id at/after the range start comes from
+// the aggregate trade there (its first_trade_id), searched an hour at a time; then pages
+// of 1000 until a trade at/after the range end.
+Result<bn::PagingStats> for_each_trade_page(
+    bn::BinanceClient& client, const std::string& symbol, const bn::TimeRange& range,
+    std::optional<int64_t> resume_after_id,
+    const std::function<bool(std::vector<market::Trade>&)>& on_page) {
+  bn::PagingStats stats;
+  std::optional<int64_t> from_id;
+  if (resume_after_id) from_id = *resume_after_id + 1;
+  for (int64_t t = range.start_ms; !from_id && t < range.end_ms; t += 3'600'000) {
+    bn::AggTradesQuery q;
+    q.start_ms = t;
+    q.end_ms = std::min(t + 3'600'000, range.end_ms) - 1;
+    q.limit = 1;
+    auto first = client.agg_trades(symbol, q);
+    ++stats.requests;
+    if (!first) return first.error();
+    if (!first->empty()) from_id = first->front().first_trade_id;
+  }
+  if (!from_id) return stats;  // no trade in the range
+  std::vector<market::Trade> page;
+  for (;;) {
+    auto got = client.historical_trades(symbol, *from_id, 1000);
+    ++stats.requests;
+    if (!got) return got.error();
+    if (got->empty()) return stats;
+    ++stats.pages;
+    const int64_t last_id = got->back().trade_id;
+    page.clear();
+    bool past_end = false;
+    for (auto& tr : *got) {
+      if (tr.time >= range.end_ms) {
+        past_end = true;
+        break;
+      }
+      if (tr.time >= range.start_ms) page.push_back(std::move(tr));
+    }
+    stats.rows += static_cast<int64_t>(page.size());
+    if (!page.empty() && !on_page(page)) {
+      stats.stopped = true;
+      return stats;
+    }
+    if (past_end) return stats;
+    if (last_id < *from_id) return Error(Errc::internal, "historicalTrades did not move forward");
+    from_id = last_id + 1;
+  }
 }
 
 int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, Telemetry& tel,
@@ -94,9 +145,6 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
   if ((family == Family::candles && *kind != market::Kind::candle) ||
       (family == Family::trades && *kind == market::Kind::candle))
     return fail(cfg.target + " does not load type '" + *cfg.type + "'", kExitBadConfig);
-  if (*kind == market::Kind::trade)
-    return fail("api_trades (historicalTrades) is not supported yet; use api_agg_trades",
-                kExitBadConfig);
   auto range = protocol::parse_time_range(*cfg.time_range);
   if (!range) return fail(range.error().message, kExitBadConfig);
 
@@ -174,6 +222,15 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
                                         published_metric->inc(static_cast<double>(page.size()));
                                       return after_page();
                                     });
+  } else if (*kind == market::Kind::trade) {
+    paged = for_each_trade_page(client, *cfg.symbol, tr, before->last_key,
+                                [&](std::vector<market::Trade>& page) {
+                                  for (const auto& t : page)
+                                    if (!publish(market::encode(t))) return false;
+                                  if (published_metric)
+                                    published_metric->inc(static_cast<double>(page.size()));
+                                  return after_page();
+                                });
   } else {
     paged = bn::for_each_agg_trade_page(client, *cfg.symbol, tr, before->last_key,
                                         [&](std::vector<market::AggTrade>& page) {

@@ -187,8 +187,32 @@ TEST_F(LoaderTest, AggregateTradesOfAnHour) {
   }
 }
 
-TEST_F(LoaderTest, UnsupportedTypeIsABadConfiguration) {
-  auto done = run(config("api_trades", "2024-08-01:2024-08-02"));
+TEST_F(LoaderTest, TradesOfTenMinutesEqualTheExchanges) {
+  auto done = run(config("api_trades", "2024-08-01T00:00:2024-08-01T00:10"));
+  ASSERT_EQ(done.wait_for(30s), std::future_status::ready);
+  EXPECT_EQ(done.get(), sw::kExitFinished);
+  auto recs = topic();
+  ASSERT_GT(recs.size(), 1000u) << "more than one page";
+  sf::exchange::sim::Market market(3);
+  int64_t prev = -1;
+  for (size_t i = 0; i + 1 < recs.size(); ++i) {
+    auto t = std::get<sm::Trade>(*sm::decode(sm::Kind::trade, recs[i].value));
+    EXPECT_GE(t.time, kDay);
+    EXPECT_LT(t.time, kDay + 600'000);
+    if (prev >= 0) {
+      EXPECT_EQ(t.trade_id, prev + 1) << "ids are contiguous";
+    }
+    prev = t.trade_id;
+    ASSERT_EQ(t, *market.trade("BTCUSDT", t.trade_id)) << i;
+  }
+  // The first trade of the range is the first at/after its start.
+  auto first = std::get<sm::Trade>(*sm::decode(sm::Kind::trade, recs[0].value));
+  EXPECT_LT(market.trade("BTCUSDT", first.trade_id - 1)->time, kDay);
+  EXPECT_EQ(recs.back().key, sw::kEndMarkerKey);
+}
+
+TEST_F(LoaderTest, UnknownTypeIsABadConfiguration) {
+  auto done = run(config("dummy", "2024-08-01:2024-08-02"));
   EXPECT_EQ(done.get(), sw::kExitBadConfig);
   EXPECT_EQ(events().back().status, sp::RunStatus::error);
 }
