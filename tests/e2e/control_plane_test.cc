@@ -1,6 +1,7 @@
 // End-to-end: the real `streamforge up` process on 127.0.0.1 (port 0), driven over HTTP,
 // WebSocket and the CLI, as a user would.
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
@@ -331,4 +332,28 @@ TEST_F(ControlPlane, CliStartsWatchesListsAndStops) {
     auto p = cli({"status", "wf-nope"});
     EXPECT_EQ(p->wait(10s), 3) << "a 404 is a refused request";
   }
+}
+
+TEST_F(ControlPlane, LiveMetricsPassPromtool) {
+  up();
+  std::string id = start_flow("dummy_single", R"({"duration_s":0.3})");
+  EXPECT_EQ(follow(id, "finished").back(), "finished");
+  auto r = client_->get("/metrics");
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->status, 200);
+  EXPECT_NE(r->body.find("streamforge_manager_events_total"), std::string::npos);
+  EXPECT_NE(r->body.find("streamforge_dummy_events_sent_total"), std::string::npos);
+  std::string file = dir_ + "/metrics.txt";
+  std::ofstream(file) << r->body;
+  std::string cmd = "promtool check metrics < " + file + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[512];
+  while (fgets(buf, sizeof buf, p)) out += buf;
+  int rc = pclose(p);
+  ASSERT_NE(rc, -1);
+  EXPECT_EQ(WEXITSTATUS(rc), 0) << "promtool (Debian package prometheus; run scripts/bootstrap): "
+                                << out;
+  EXPECT_EQ(out, "") << "promtool lint findings";
 }
