@@ -16,6 +16,7 @@
 
 #include "store/sqlite/sqlite_state_store.h"
 #include "tests/contract/data_store_contract.h"
+#include "tests/support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using sf::market::Kind;
@@ -26,27 +27,9 @@ namespace dc = sf::store::data_contract;
 
 namespace {
 
-// A unique directory under the system temp dir, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("sf-datastore-test-" + std::to_string(::getpid()) + "-" +
-                                         std::to_string(counter++) + "-" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string str() const { return path_.string(); }
-  std::string db() const { return (path_ / SqliteDataStore::kFileName).string(); }
-
- private:
-  fs::path path_;
+// Each test's own directory (tests/support/temp_dir.h).
+struct TempDir : sf::testing::TempDir {
+  TempDir() : sf::testing::TempDir("sf-datastore-test") {}
 };
 
 struct SqliteFactory {

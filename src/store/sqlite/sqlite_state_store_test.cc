@@ -16,6 +16,7 @@
 #include <string>
 
 #include "tests/contract/state_store_contract.h"
+#include "tests/support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using sf::store::QueueState;
@@ -28,28 +29,9 @@ namespace contract = sf::store::contract;
 
 namespace {
 
-// A unique directory under the system temp dir, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("sf-store-test-" + std::to_string(::getpid()) + "-" +
-                                         std::to_string(counter++) + "-" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const fs::path& path() const { return path_; }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
+// Each test's own directory (tests/support/temp_dir.h).
+struct TempDir : sf::testing::TempDir {
+  TempDir() : sf::testing::TempDir("sf-store-test") {}
 };
 
 struct SqliteFactory {
@@ -110,7 +92,7 @@ std::unique_ptr<SqliteStateStore> open_ok(const TempDir& dir) {
   return r.ok() ? std::move(r).value() : nullptr;
 }
 
-std::string db_path(const TempDir& dir) { return (dir.path() / "streamforge.db").string(); }
+std::string db_path(const TempDir& dir) { return dir.db(); }
 
 }  // namespace
 
