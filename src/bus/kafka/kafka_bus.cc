@@ -117,6 +117,8 @@ void log_cb(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
                     : level <= 4 ? log::Level::warn
                     : level <= 6 ? log::Level::info
                                  : log::Level::debug;
+    // kafka_properties go to every client, so each consumer notes the producer-only ones.
+    if (lv == log::Level::warn && fac && std::strcmp(fac, "CONFWARN") == 0) lv = log::Level::info;
     std::string line = "kafka " + (ctx ? ctx->role : std::string("client")) + " [" +
                        (fac ? fac : "") + "] " + (buf ? buf : "");
     log::write(lv, ctx ? ctx->scrub(std::move(line)) : line);

@@ -86,3 +86,218 @@ struct KafkaMockBusFactory {
 INSTANTIATE_TYPED_TEST_SUITE_P(KafkaMock, BusContract, ::testing::Types<KafkaMockBusFactory>);
 
 }  // namespace sf::bus::contract
+
+namespace sf::bus {
+namespace {
+
+using contract::drain;
+using contract::numbered;
+using contract::poll_quiet;
+using contract::values;
+
+constexpr milliseconds kFlush{20'000};
+constexpr int16_t kApiKeyProduce = 0;  // Kafka protocol ApiKey (librdkafka keeps its enum private)
+
+// "N of M records failed" in a flush error: N, or -1 if the message does not say.
+int failed_count(const Status& st) {
+  if (st.ok()) return 0;
+  int failed = -1, total = -1;
+  size_t at = st.error().message.find("kafka flush: ");
+  if (at == std::string::npos ||
+      std::sscanf(st.error().message.c_str() + at, "kafka flush: %d of %d", &failed, &total) != 2)
+    return -1;
+  return failed;
+}
+
+// Everything in partition 0 of `topic`, read from offset 0 until nothing more arrives.
+std::vector<std::string> read_all(Bus& bus, const std::string& topic, size_t expected) {
+  auto r = must(bus.read_from(topic, 0, 0), "read_from");
+  std::vector<Record> got = drain(*r, expected);
+  for (Record& extra : poll_quiet(*r)) got.push_back(std::move(extra));
+  return values(got);
+}
+
+void produce_range(Producer& p, const std::string& topic, const std::string& prefix, int from,
+                   int to) {
+  for (int i = from; i < to; ++i) must(p.produce(topic, "k", cat(prefix, i)), "produce");
+}
+
+TEST(KafkaMockFaults, RetriableProduceErrorsAreRetriedWithoutLossOrDuplicates) {
+  MockCluster mc(3);
+  auto bus = mc.open();
+  std::string topic = unique_name("t");
+  must(bus->ensure_topic({topic, 1, 3}), "ensure_topic");
+  auto p = must(bus->producer(), "producer");
+  rd_kafka_mock_push_request_errors(
+      mc.get(), kApiKeyProduce, 6, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+      RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
+      RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+      RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE);
+  produce_range(*p, topic, "v", 0, 1000);
+  Status st = p->flush(kFlush);
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  EXPECT_EQ(read_all(*bus, topic, 1000), numbered("v", 0, 1000)) << "each once, in order";
+}
+
+TEST(KafkaMockFaults, NonRetriableProduceErrorIsReportedByFlushForExactlyThoseRecords) {
+  MockCluster mc(3);
+  auto bus = mc.open();
+  std::string topic = unique_name("t");
+  must(bus->ensure_topic({topic, 1, 3}), "ensure_topic");
+  auto p = must(bus->producer(), "producer");
+  must(p->produce(topic, "k", "before"), "produce");
+  ASSERT_TRUE(p->flush(kFlush).ok());
+
+  // A permanent error for this request only (an authorization error would also make the
+  // client refuse the topic until its next metadata refresh).
+  rd_kafka_mock_push_request_errors(mc.get(), kApiKeyProduce, 1,
+                                    RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
+  must(p->produce(topic, "k", "rejected"), "produce");  // enqueued: produce() cannot know yet
+  Status st = p->flush(kFlush);
+  ASSERT_FALSE(st.ok()) << "a rejected record must not count as written";
+  EXPECT_EQ(st.error().code, Errc::unavailable);
+  EXPECT_EQ(failed_count(st), 1) << st.error().message;
+  EXPECT_NE(st.error().message.find("MSG_SIZE_TOO_LARGE"), std::string::npos) << st.error().message;
+
+  // The producer keeps working; the next flush covers only the records since this one.
+  produce_range(*p, topic, "v", 0, 10);
+  st = p->flush(kFlush);
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  std::vector<std::string> want = {"before"};
+  for (const std::string& v : numbered("v", 0, 10)) want.push_back(v);
+  EXPECT_EQ(read_all(*bus, topic, want.size()), want);
+}
+
+TEST(KafkaMockFaults, LeaderChangesMidStreamLoseAndDuplicateNothing) {
+  MockCluster mc(3);
+  auto bus = mc.open();
+  std::string topic = unique_name("t");
+  must(bus->ensure_topic({topic, 1, 3}), "ensure_topic");
+  rd_kafka_mock_partition_set_leader(mc.get(), topic.c_str(), 0, 1);
+  auto p = must(bus->producer(), "producer");
+  produce_range(*p, topic, "v", 0, 300);
+  rd_kafka_mock_partition_set_leader(mc.get(), topic.c_str(), 0, 2);
+  produce_range(*p, topic, "v", 300, 600);
+  std::this_thread::sleep_for(milliseconds(100));
+  rd_kafka_mock_partition_set_leader(mc.get(), topic.c_str(), 0, 3);
+  produce_range(*p, topic, "v", 600, 900);
+  Status st = p->flush(kFlush);
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  EXPECT_EQ(read_all(*bus, topic, 900), numbered("v", 0, 900));
+}
+
+TEST(KafkaMockFaults, BrokerDownForAWhileThenEverythingIsDeliveredOnce) {
+  MockCluster mc(3);
+  auto bus = mc.open();
+  std::string topic = unique_name("t");
+  must(bus->ensure_topic({topic, 1, 3}), "ensure_topic");
+  rd_kafka_mock_partition_set_leader(mc.get(), topic.c_str(), 0, 1);
+  auto p = must(bus->producer(), "producer");
+  produce_range(*p, topic, "v", 0, 100);
+  ASSERT_TRUE(p->flush(kFlush).ok());
+
+  rd_kafka_mock_broker_set_down(mc.get(), 1);
+  produce_range(*p, topic, "v", 100, 200);
+  Status st = p->flush(milliseconds(1500));
+  ASSERT_FALSE(st.ok()) << "the leader is down: nothing can be acknowledged";
+  EXPECT_EQ(st.error().code, Errc::timeout) << st.error().message;
+  EXPECT_EQ(failed_count(st), 0) << st.error().message;
+  rd_kafka_mock_broker_set_up(mc.get(), 1);
+  st = p->flush(kFlush);
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  EXPECT_EQ(read_all(*bus, topic, 200), numbered("v", 0, 200));
+}
+
+TEST(KafkaMockFaults, BrokerDownPastTheDeliveryTimeoutReportsEveryFailure) {
+  MockCluster mc(3);
+  // Reconnect soon after the broker is back (the default backoff grows to 10 s, longer than
+  // this test's short delivery timeout).
+  auto bus = mc.open({{"message.timeout.ms", "2000"}, {"reconnect.backoff.max.ms", "200"}});
+  std::string topic = unique_name("t");
+  must(bus->ensure_topic({topic, 1, 3}), "ensure_topic");
+  rd_kafka_mock_partition_set_leader(mc.get(), topic.c_str(), 0, 1);
+  auto p = must(bus->producer(), "producer");
+  produce_range(*p, topic, "acked", 0, 50);
+  ASSERT_TRUE(p->flush(kFlush).ok());
+
+  rd_kafka_mock_broker_set_down(mc.get(), 1);
+  produce_range(*p, topic, "lost", 0, 100);
+  Status st = p->flush(kFlush);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::unavailable) << st.error().message;
+  EXPECT_EQ(failed_count(st), 100) << st.error().message;
+  rd_kafka_mock_broker_set_up(mc.get(), 1);
+
+  produce_range(*p, topic, "after", 0, 20);
+  st = p->flush(kFlush);
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  std::vector<std::string> want = numbered("acked", 0, 50);
+  for (const std::string& v : numbered("after", 0, 20)) want.push_back(v);
+  EXPECT_EQ(read_all(*bus, topic, want.size()), want) << "what flush reported written, once";
+}
+
+TEST(KafkaMockFaults, ConsumerRidesOutAnOutageAndResumesAfterItsCommit) {
+  MockCluster mc(3);
+  auto bus = mc.open();
+  std::string topic = unique_name("t");
+  must(bus->ensure_topic({topic, 1, 3}), "ensure_topic");
+  auto p = must(bus->producer(), "producer");
+  produce_range(*p, topic, "v", 0, 10);
+  ASSERT_TRUE(p->flush(kFlush).ok());
+  auto c = must(bus->subscribe({unique_name("g"), {topic}, StartFrom::earliest}), "subscribe");
+  std::vector<Record> got = drain(*c, 10);
+  ASSERT_EQ(values(got), numbered("v", 0, 10));
+  must(c->commit(got.back()), "commit");
+
+  for (int b = 1; b <= 3; ++b) rd_kafka_mock_broker_set_down(mc.get(), b);
+  auto until = std::chrono::steady_clock::now() + milliseconds(2000);
+  while (std::chrono::steady_clock::now() < until) {
+    auto r = c->poll(10, milliseconds(200));
+    ASSERT_TRUE(r.ok()) << "an outage is transient: " << r.error().message;
+    EXPECT_TRUE(r->empty());
+  }
+  for (int b = 1; b <= 3; ++b) rd_kafka_mock_broker_set_up(mc.get(), b);
+  produce_range(*p, topic, "v", 10, 20);
+  Status st = p->flush(kFlush);
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  EXPECT_EQ(values(drain(*c, 10)), numbered("v", 10, 20));
+  EXPECT_TRUE(poll_quiet(*c).empty());
+}
+
+TEST(KafkaMockFaults, CommitOfARevokedPartitionFailsAndItsRecordsGoToTheNewOwner) {
+  MockCluster mc(3);
+  auto bus = mc.open();
+  std::string topic = unique_name("t");
+  must(bus->ensure_topic({topic, 2, 3}), "ensure_topic");
+  std::string group = unique_name("g");
+  auto p = must(bus->producer(), "producer");
+  // One record per partition (keys chosen by where they land).
+  std::map<int32_t, Record> first;
+  auto c1 = must(bus->subscribe({group, {topic}, StartFrom::earliest}), "subscribe");
+  for (int i = 0; first.size() < 2 && i < 50; ++i) {
+    must(p->produce(topic, cat("k", i), cat("v", i)), "produce");
+    ASSERT_TRUE(p->flush(kFlush).ok());
+    for (Record& r : drain(*c1, 1)) first.emplace(r.partition, r);
+  }
+  ASSERT_EQ(first.size(), 2u) << "c1 owns both partitions at first";
+
+  auto c2 = must(bus->subscribe({group, {topic}, StartFrom::earliest}), "subscribe");
+  // c2 receives the uncommitted records of the partition it takes over.
+  std::vector<Record> got2;
+  auto until = std::chrono::steady_clock::now() + contract::kDeadline;
+  while (got2.empty() && std::chrono::steady_clock::now() < until) {
+    must(c1->poll(10, milliseconds(100)), "poll");
+    got2 = must(c2->poll(10, milliseconds(100)), "poll");
+  }
+  ASSERT_FALSE(got2.empty()) << "c2 got no partition";
+  int32_t moved = got2.front().partition;
+  EXPECT_EQ(got2.front().offset, first[moved].offset) << "redelivered from the group's offset";
+  Status lost = c1->commit(first[moved]);
+  ASSERT_FALSE(lost.ok()) << "commit of a partition c1 no longer owns";
+  EXPECT_EQ(lost.error().code, Errc::unavailable) << lost.error().message;
+  Status kept = c1->commit(first[1 - moved]);
+  EXPECT_TRUE(kept.ok()) << kept.error().message;
+}
+
+}  // namespace
+}  // namespace sf::bus
