@@ -1,6 +1,7 @@
 // The message bus interface (ARCHITECTURE.md "Bus"): keyed records on named topics,
 // consumer groups with committed offsets. Implementations: memory (bus/memory), Kafka
-// (bus/kafka, later). Every implementation passes tests/contract/bus_contract.h.
+// (bus/kafka). bus/open.h turns a configured URL into one. Every implementation passes
+// tests/contract/bus_contract.h.
 //
 // Semantics every implementation guarantees:
 // - Records with the same key on a topic are delivered in the order produced.
@@ -8,6 +9,9 @@
 //   record is "done" for the group only once commit() covers it. When a consumer closes
 //   (or its object is destroyed) without committing, a later consumer of the same group
 //   receives the uncommitted records again (at-least-once).
+// - When a group rebalances (a member joins or leaves), records a consumer received but did
+//   not commit on a partition it loses go to the partition's new owner; committing them
+//   afterwards fails (Kafka) and the caller drops that work.
 // - Offsets are per topic partition and increase by one per record.
 #pragma once
 
@@ -39,16 +43,26 @@ struct SubscribeOptions {
   StartFrom start_from = StartFrom::earliest;
 };
 
-// Thread-safe: produce() may be called from any thread.
+// Thread-safe: produce() and flush() may be called from any thread.
+//
+// A record counts as written only once a flush() after its produce() returned ok. So a
+// caller that must not lose records produces a batch, flushes, and only then treats the
+// batch as written (e.g. commits the input it came from); on a flush error it produces the
+// batch again (at-least-once: records of a failed batch may already be stored).
 class Producer {
  public:
   virtual ~Producer() = default;
-  // Appends a record. On success the record is durable in the bus (memory: visible to
-  // consumers; Kafka: acknowledged by the broker after flush/delivery report).
-  // Returns the record's offset when the implementation knows it synchronously, else -1.
+  // Appends a record. Memory: the record is stored and visible on return, and the offset is
+  // returned. Kafka: the record is only enqueued and -1 is returned (the offset is known
+  // after delivery); an error here means it was not enqueued (e.g. the local queue stayed
+  // full for a bounded wait). Either way the record is durable only after flush() is ok.
   virtual Result<int64_t> produce(const std::string& topic, const std::string& key,
                                   const std::string& value) = 0;
-  // Waits until every produced record is delivered or the timeout passes.
+  // Waits until every record produced since the previous flush() (by any thread) is
+  // acknowledged. Ok only if all of them were; otherwise Errc::unavailable when some
+  // deliveries failed, Errc::timeout when some were not acknowledged within `timeout`, the
+  // message saying how many ("N of M records failed"). Records still unacknowledged after a
+  // timeout are reported by a later flush if they then fail.
   virtual Status flush(std::chrono::milliseconds timeout) = 0;
 };
 
@@ -61,7 +75,9 @@ class Consumer {
   virtual Result<std::vector<Record>> poll(size_t max_records,
                                            std::chrono::milliseconds timeout) = 0;
   // Marks every record up to and including `r` (same topic/partition) as done for the
-  // group. Call only after the record's effect is durable.
+  // group. Call only after the record's effect is durable. Once it returns ok the commit is
+  // durable (Kafka: acknowledged by the group coordinator). Errc::unavailable when the
+  // consumer no longer owns r's partition (rebalanced away) or the group is rebalancing.
   virtual Status commit(const Record& r) = 0;
   // Leaves the group; uncommitted records go to the next consumer of the group.
   virtual void close() = 0;

@@ -96,6 +96,8 @@ struct ClientCtx {
   std::set<std::pair<std::string, int32_t>> owned;
   std::set<std::pair<std::string, int32_t>> fresh;  // assigned, no record returned yet
   uint64_t revocations = 0;
+  bool cooperative = false;  // partition.assignment.strategy is cooperative-sticky
+  bool closing = false;      // inside rd_kafka_consumer_close()
 
   std::string scrub(std::string s) const {
     for (const std::string& secret : secrets) {
@@ -540,9 +542,16 @@ void rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partit
                   void* opaque) {
   try {
     auto* ctx = static_cast<ClientCtx*>(opaque);
-    bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    // The protocol comes from the configuration: rd_kafka_rebalance_protocol() can hang when
+    // called from this callback during close (librdkafka #4041).
+    bool cooperative = ctx->cooperative;
     bool assign = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
     log::info("kafka " + ctx->role + (assign ? " assigned " : " revoked ") + tp_list(parts));
+    if (assign && ctx->closing) {
+      // rd_kafka_assign() during rd_kafka_consumer_close() never returns (librdkafka #4884);
+      // a closing consumer takes no partitions anyway.
+      return;
+    }
     if (assign) {
       for (int i = 0; i < parts->cnt; ++i) {
         auto tp = std::make_pair(std::string(parts->elems[i].topic), parts->elems[i].partition);
@@ -680,6 +689,15 @@ class KafkaConsumer final : public Consumer {
 
   void close() override {
     if (!rk_) return;
+    // Serve pending rebalance events and give up the assignment before
+    // rd_kafka_consumer_close(), so no assignment arrives while it runs (see rebalance_cb).
+    // Records still fetched are dropped: uncommitted, they go to the next owner.
+    rd_kafka_unsubscribe(rk_);
+    auto deadline = Clock::now() + milliseconds(2000);
+    for (int i = 0; i < 3 || (!ctx_->owned.empty() && Clock::now() < deadline); ++i) {
+      if (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, 20)) rd_kafka_message_destroy(m);
+    }
+    ctx_->closing = true;
     rd_kafka_resp_err_t err = rd_kafka_consumer_close(rk_);
     if (err) log::warn("kafka " + ctx_->role + " close: " + err_text(err));
     rd_kafka_destroy(rk_);
@@ -886,6 +904,12 @@ Result<std::unique_ptr<Consumer>> KafkaBus::subscribe(const SubscribeOptions& op
        {"enable.auto.offset.store", "false"},
        {"auto.offset.reset", opts.start_from == StartFrom::earliest ? "earliest" : "latest"}}));
   rd_kafka_conf_set_rebalance_cb(conf.raw(), rebalance_cb);
+  char strategy[256];
+  size_t strategy_size = sizeof strategy;
+  if (rd_kafka_conf_get(conf.raw(), "partition.assignment.strategy", strategy, &strategy_size) ==
+      RD_KAFKA_CONF_OK) {
+    ctx->cooperative = std::string(strategy).find("cooperative") != std::string::npos;
+  }
   rd_kafka_t* rk = nullptr;
   SF_TRY_ASSIGN(rk, conf.create(RD_KAFKA_CONSUMER));
   rd_kafka_poll_set_consumer(rk);
