@@ -5,6 +5,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <thread>
 
@@ -12,6 +13,7 @@
 #include "base/log.h"
 #include "cli/cli.h"
 #include "exchange/sim/server.h"
+#include "launch/process/worker_process.h"
 #include "manager/service.h"
 
 namespace {
@@ -21,16 +23,17 @@ constexpr const char* kVersion = "0.1.0";
 // SIGINT/SIGTERM set this; the service polls it.
 std::atomic<bool> g_stop{false};
 
-void start_signal_thread() {
+// The first SIGINT/SIGTERM calls `on_signal` (default: set g_stop).
+void start_signal_thread(std::function<void()> on_signal = [] { g_stop = true; }) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);  // inherited by every thread created after this
-  std::thread([set] {
+  std::thread([set, on_signal] {
     int sig = 0;
     sigwait(&set, &sig);
-    g_stop = true;
+    on_signal();
   }).detach();
 }
 
@@ -57,7 +60,19 @@ void add_service_options(CLI::App* cmd, sf::manager::ServiceConfig& c, std::stri
       ->envname("SF_FLOWS_FILE");
   cmd->add_option("--token", c.api_token, "require this bearer token on every API call but /health")
       ->envname("SF_API_TOKEN");
-  cmd->add_option("--bus", c.bus, "message bus: memory")->envname("SF_BUS")->capture_default_str();
+  cmd->add_option("--bus", c.bus,
+                  "message bus: memory (inside this process) or kafka://HOST:PORT[,HOST:PORT]")
+      ->envname("SF_BUS")
+      ->capture_default_str();
+  cmd->add_option("--kafka-config", c.kafka_config,
+                  "librdkafka properties file (key=value lines: SASL, TLS, tuning) for the "
+                  "manager and its worker processes")
+      ->envname("SF_KAFKA_CONFIG");
+  cmd->add_option("--bus-partitions", c.bus_partitions,
+                  "partitions of data topics the bus creates on demand")
+      ->envname("SF_BUS_PARTITIONS")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
   cmd->add_option("--exchange-url", c.exchange_url,
                   "exchange REST base URL: live https://api.binance.com, "
                   "https://data-api.binance.vision, testnet, or a simulator (streamforge sim)")
@@ -67,7 +82,10 @@ void add_service_options(CLI::App* cmd, sf::manager::ServiceConfig& c, std::stri
                   "share of the exchange's request-weight limit loaders may use")
       ->envname("SF_EXCHANGE_WEIGHT_FRACTION")
       ->capture_default_str();
-  cmd->add_option("--launcher", c.launcher, "worker launcher: inproc")
+  cmd->add_option("--launcher", c.launcher,
+                  "worker launcher: inproc (threads of this process) or process (each worker "
+                  "its own `streamforge worker` process, logs in <data-dir>/logs; needs a "
+                  "Kafka bus)")
       ->envname("SF_LAUNCHER")
       ->capture_default_str();
   cmd->add_option("--heartbeat-timeout", c.manager.heartbeat_timeout_s,
@@ -83,8 +101,7 @@ void add_service_options(CLI::App* cmd, sf::manager::ServiceConfig& c, std::stri
       ->capture_default_str();
 }
 
-int run_service(const sf::manager::ServiceConfig& cfg, const std::string& log_level,
-                const char* service) {
+int run_service(sf::manager::ServiceConfig cfg, const std::string& log_level, const char* service) {
   sf::log::set_service(service);
   sf::log::Level lvl;
   if (!sf::log::parse_level(log_level, &lvl)) {
@@ -93,6 +110,7 @@ int run_service(const sf::manager::ServiceConfig& cfg, const std::string& log_le
     return 2;
   }
   sf::log::set_level(lvl);
+  cfg.log_level = log_level;
   start_signal_thread();
   auto s = sf::manager::run_service(cfg, g_stop, kVersion);
   if (!s) {
@@ -101,6 +119,15 @@ int run_service(const sf::manager::ServiceConfig& cfg, const std::string& log_le
     return 1;
   }
   return 0;
+}
+
+// `streamforge worker <target>`: one worker role as this process, configured by the
+// environment (src/launch/process/worker_process.h).
+int run_worker(const std::string& target) {
+  auto cancel = std::make_shared<std::atomic<bool>>(false);
+  start_signal_thread([cancel] { *cancel = true; });
+  return sf::launch::run_worker_process(target, sf::Env::from_process(),
+                                        sf::workers::WorkerRegistry::builtin(), cancel);
 }
 
 // `streamforge sim`: serves until SIGINT/SIGTERM.
@@ -144,8 +171,9 @@ int main(int argc, char** argv) {
   sf::manager::ServiceConfig up_cfg;
   std::string log_level = "info";
   auto* up = app.add_subcommand("up",
-                                "run the embedded all-in-one manager (memory bus, SQLite "
-                                "store, in-process workers) on 127.0.0.1");
+                                "run the all-in-one manager on 127.0.0.1 (by default memory "
+                                "bus, SQLite store, in-process workers; --bus kafka://... "
+                                "--launcher process for workers as processes)");
   add_service_options(up, up_cfg, log_level);
 
   sf::manager::ServiceConfig qm_cfg;
@@ -159,6 +187,23 @@ int main(int argc, char** argv) {
                                     "run one worker as its own process (configured by "
                                     "environment variables, as a Kubernetes Job)");
   worker->add_option("target", worker_target, "the worker role, e.g. dummy-service")->required();
+  worker->footer(
+      "The manager's process launcher (`--launcher process`) runs this for every target; to\n"
+      "run one by hand, give it the variables the launcher would (docs/workers.md):\n"
+      "  QUEUE_ID, TELEMETRY_ID, SYMBOL, TYPE, TIME_RANGE, KAFKA_TOPIC, COLLECTION_NAME,\n"
+      "  CONTROL_OFFSET, TARGET_PARAMS, START_TIMEOUT_S   the worker's own configuration\n"
+      "  SF_BUS             bus URL, kafka://HOST:PORT (memory is refused: it cannot be\n"
+      "                     shared between processes)\n"
+      "  SF_KAFKA_CONFIG    librdkafka properties file (optional)\n"
+      "  SF_BUS_PARTITIONS  partitions of topics created on demand (default 1)\n"
+      "  SF_DATA_DIR        data store directory (SQLite streamforge.db); unset: none\n"
+      "  EXCHANGE_URL       exchange REST base URL for loaders\n"
+      "  METRICS_PORT       Prometheus /metrics port (default 0: a free port, logged)\n"
+      "  METRICS_LISTEN     /metrics address (default 127.0.0.1)\n"
+      "  SF_LOG_LEVEL       debug, info, warn or error\n"
+      "The worker waits for its `start` command on queue-control, works, sends its final\n"
+      "event, and exits 0 finished, 1 error, 2 interrupted (SIGTERM/SIGINT), 3 bad\n"
+      "configuration.");
 
   sf::cli::ClientOptions co;
   std::string flow, symbol, range, file;
@@ -242,14 +287,7 @@ int main(int argc, char** argv) {
     }
     if (*up) return run_service(up_cfg, log_level, "queue-manager");
     if (*qm) return run_service(qm_cfg, log_level, "queue-manager");
-    if (*worker) {
-      std::fprintf(stderr,
-                   "error: `streamforge worker %s` needs a bus shared between processes "
-                   "(Kafka), which this version does not have yet; with the memory bus, workers "
-                   "run inside `streamforge up`\n",
-                   worker_target.c_str());
-      return 2;
-    }
+    if (*worker) return run_worker(worker_target);
     if (*start) {
       if (!flow.empty()) {
         if (symbol.empty() || range.empty()) {

@@ -2,13 +2,16 @@
 
 #include <boost/asio/ip/address.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 
 #include "base/log.h"
-#include "bus/memory/memory_bus.h"
+#include "bus/open.h"
 #include "exchange/binance/rate_limiter.h"
 #include "http/server.h"
 #include "launch/inproc/inproc_launcher.h"
+#include "launch/process/process_launcher.h"
+#include "launch/process/worker_process.h"
 #include "manager/api.h"
 #include "metrics/metrics.h"
 #include "store/sqlite/sqlite_data_store.h"
@@ -18,13 +21,14 @@ namespace sf::manager {
 
 Status run_service(const ServiceConfig& cfg, const std::atomic<bool>& stop,
                    const std::string& version) {
-  if (cfg.bus != "memory")
+  if (cfg.launcher != "inproc" && cfg.launcher != "process")
     return Error(Errc::invalid_argument,
-                 "bus '" + cfg.bus + "' is not supported by this version (use 'memory')", "bus");
-  if (cfg.launcher != "inproc")
+                 "launcher '" + cfg.launcher + "' is unknown (use inproc or process)", "launcher");
+  if (cfg.launcher == "process" && cfg.bus == "memory")
     return Error(Errc::invalid_argument,
-                 "launcher '" + cfg.launcher + "' is not supported by this version (use 'inproc')",
-                 "launcher");
+                 "--launcher process needs a bus shared between processes: pass --bus "
+                 "kafka://HOST:PORT (the memory bus exists inside one process only)",
+                 "bus");
   if (cfg.manager.heartbeat_timeout_s <= 0 || cfg.manager.stop_grace_s <= 0)
     return Error(Errc::invalid_argument,
                  "--heartbeat-timeout and --stop-grace must be positive numbers of seconds");
@@ -51,17 +55,48 @@ Status run_service(const ServiceConfig& cfg, const std::atomic<bool>& stop,
   auto data_store = store::SqliteDataStore::open(cfg.data_dir);
   if (!data_store) return data_store.error();
 
-  metrics::Registry registry;
-  metrics::register_process_metrics(registry);
-  bus::MemoryBus bus;
   if (cfg.exchange_weight_fraction <= 0 || cfg.exchange_weight_fraction > 1)
     return Error(Errc::invalid_argument, "--exchange-weight-fraction must be in (0, 1]");
+  auto bus_cfg =
+      launch::load_bus_config(cfg.bus, cfg.kafka_config, cfg.bus_partitions, "streamforge-manager");
+  if (!bus_cfg) return bus_cfg.error();
+  auto opened = bus::open_bus(*bus_cfg);
+  if (!opened)
+    return Error(opened.error().code,
+                 "cannot open the bus " + log::redact_url(cfg.bus) + ": " + opened.error().message,
+                 "bus");
+  bus::Bus& bus = **opened;
+
+  metrics::Registry registry;
+  metrics::register_process_metrics(registry);
   // One limiter for the whole process: every loader spends from the same exchange budget.
   exchange::binance::RateLimiterOptions lo;
   lo.fraction = cfg.exchange_weight_fraction;
   exchange::binance::RateLimiter limiter(lo);
-  launch::InProcessLauncher launcher(workers::WorkerRegistry::builtin(), bus, &registry,
-                                     SystemClock::instance(), data_store->get(), &limiter);
+  std::unique_ptr<launch::Launcher> launcher_ptr;
+  if (cfg.launcher == "process") {
+    // Each worker opens the same bus and store itself, from these variables.
+    namespace pe = launch::process_env;
+    launch::ProcessLauncherOptions po;
+    std::error_code ec;
+    auto data_dir = std::filesystem::absolute(cfg.data_dir, ec);
+    po.log_dir = (data_dir / "logs").string();
+    po.env.set(pe::kBus, cfg.bus);
+    if (!cfg.kafka_config.empty())
+      po.env.set(pe::kKafkaConfig, std::filesystem::absolute(cfg.kafka_config, ec).string());
+    po.env.set(pe::kBusPartitions, std::to_string(cfg.bus_partitions));
+    po.env.set(pe::kDataDir, data_dir.string());
+    po.env.set(pe::kLogLevel, cfg.log_level);
+    // Each loader process has its own limiter: its share of the exchange budget.
+    po.env.set("EXCHANGE_WEIGHT_FRACTION", std::to_string(cfg.exchange_weight_fraction));
+    launcher_ptr = std::make_unique<launch::ProcessLauncher>(workers::WorkerRegistry::builtin(),
+                                                             std::move(po));
+  } else {
+    launcher_ptr = std::make_unique<launch::InProcessLauncher>(
+        workers::WorkerRegistry::builtin(), bus, &registry, SystemClock::instance(),
+        data_store->get(), &limiter);
+  }
+  launch::Launcher& launcher = *launcher_ptr;
   ManagerOptions mopts = cfg.manager;
   mopts.worker_env["EXCHANGE_URL"] = cfg.exchange_url;
   Manager manager(mopts, bus, **store, launcher, std::move(*flows), &registry);
@@ -81,7 +116,9 @@ Status run_service(const ServiceConfig& cfg, const std::atomic<bool>& stop,
     return s;
   }
   log::info("queue-manager listening on " + server.base_url() + " (store " + (*store)->describe() +
-            ", bus memory, launcher inproc, exchange " + log::redact_url(cfg.exchange_url) +
+            ", bus " + log::redact_url(cfg.bus) +
+            (cfg.kafka_config.empty() ? "" : " with " + cfg.kafka_config) + ", launcher " +
+            launcher.name() + ", exchange " + log::redact_url(cfg.exchange_url) +
             (cfg.api_token.empty() ? ", no API token" : ", API token required") + ")");
   std::printf("queue-manager listening on %s\n", server.base_url().c_str());
   std::fflush(stdout);

@@ -18,8 +18,14 @@ struct ServiceConfig {
   std::string data_dir = "data";  // SQLite file: <data_dir>/streamforge.db (state and data)
   std::string flows_file;         // empty: the shipped config/test_flows.yaml
   std::string api_token;          // empty: no auth (the listener is loopback by default)
-  std::string bus = "memory";     // only "memory" in this version
+  // Bus URL: "memory" (one process) or kafka://HOST:PORT[,HOST:PORT] (bus/open.h).
+  std::string bus = "memory";
+  std::string kafka_config;    // librdkafka properties file (SASL, TLS, tuning); optional
+  int32_t bus_partitions = 1;  // partitions of data topics created on demand
+  // "inproc" (workers are threads of this process) or "process" (each worker its own
+  // `streamforge worker <target>` process; needs a bus shared between processes).
   std::string launcher = "inproc";
+  std::string log_level = "info";                        // passed to worker processes
   std::string exchange_url = "https://api.binance.com";  // where loaders fetch from
   double exchange_weight_fraction = 0.8;  // share of the exchange's weight limit to use
   int http_threads = 2;
@@ -31,7 +37,8 @@ const std::string& builtin_test_flows_yaml();
 
 // Runs the service until `stop` becomes true (checked every 100 ms). Prints one line
 // "queue-manager listening on http://ADDR:PORT" to stdout once ready. Errors at start-up
-// (port in use, unreadable data dir, bad flows file, unsupported bus) are returned.
+// (port in use, unreadable data dir, bad flows file, unreachable or unknown bus, the
+// process launcher with the memory bus) are returned.
 Status run_service(const ServiceConfig& cfg, const std::atomic<bool>& stop,
                    const std::string& version);
 

@@ -1,0 +1,59 @@
+// The child side of the process launcher: `streamforge worker <target>` runs one worker
+// role as its own process, configured only by its environment (docs/workers.md), as the
+// ProcessLauncher starts it and as a Kubernetes Job would.
+//
+// Process-wide variables (besides the worker's own, WorkerConfig):
+//   SF_BUS             bus URL, kafka://HOST:PORT[,HOST:PORT] (memory is refused: a memory
+//                      bus cannot be shared between processes)
+//   SF_KAFKA_CONFIG    librdkafka properties file (SASL, TLS, tuning), optional
+//   SF_BUS_PARTITIONS  partitions of topics created on demand (default 1)
+//   SF_DATA_DIR        data store: SQLite <dir>/streamforge.db; unset: no data store
+//   SF_LOG_LEVEL       debug, info (default), warn, error
+//   METRICS_PORT       port of the Prometheus /metrics listener (default 0: a free port,
+//                      logged at start-up)
+//   METRICS_LISTEN     its address (default 127.0.0.1)
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "base/env.h"
+#include "base/result.h"
+#include "bus/open.h"
+#include "store/data_store.h"
+#include "workers/worker.h"
+
+namespace sf::launch {
+
+namespace process_env {
+inline constexpr const char* kBus = "SF_BUS";
+inline constexpr const char* kKafkaConfig = "SF_KAFKA_CONFIG";
+inline constexpr const char* kBusPartitions = "SF_BUS_PARTITIONS";
+inline constexpr const char* kDataDir = "SF_DATA_DIR";
+inline constexpr const char* kLogLevel = "SF_LOG_LEVEL";
+inline constexpr const char* kMetricsPort = "METRICS_PORT";
+inline constexpr const char* kMetricsListen = "METRICS_LISTEN";
+}  // namespace process_env
+
+// A BusConfig from a URL, an optional librdkafka properties file (read and parsed here;
+// errors name the file and line) and the partitions of topics created on demand.
+// Shared by the manager service and the worker process so both open the bus alike.
+Result<bus::BusConfig> load_bus_config(const std::string& url, const std::string& kafka_config_file,
+                                       int32_t default_partitions, const std::string& client_id);
+
+// The data store the environment names: SQLite under SF_DATA_DIR today (PostgreSQL next,
+// behind this one function); null when SF_DATA_DIR is not set.
+Result<std::unique_ptr<store::DataStore>> open_data_store(const Env& env);
+
+// Runs `target` from `registry` in this process with the configuration in `env`, until it
+// ends or `cancel` becomes true (the caller sets it on SIGTERM/SIGINT; the worker then
+// sends `interrupted`). Returns the process exit code: the worker's (0 finished, 1 error,
+// 2 interrupted), 3 for bad configuration (unknown target, memory bus, malformed
+// variable), 1 when the bus or store cannot be opened. Problems are logged (JSON lines on
+// stderr) before returning.
+int run_worker_process(const std::string& target, const Env& env,
+                       const workers::WorkerRegistry& registry,
+                       std::shared_ptr<std::atomic<bool>> cancel);
+
+}  // namespace sf::launch
