@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -409,10 +410,23 @@ struct KafkaBus::Core {
   Result<std::pair<int64_t, int64_t>> watermarks(const std::string& topic, int32_t partition) {
     SF_TRY(check_partition(topic, partition));
     int64_t lo = 0, hi = 0;
-    rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-        admin, topic.c_str(), partition, &lo, &hi, static_cast<int>(kConnectTimeout.count()));
-    if (err) return kafka_error(err, "watermarks of " + topic + "/" + std::to_string(partition));
-    return std::make_pair(lo, hi);
+    auto deadline = Clock::now() + kConnectTimeout;
+    for (;;) {
+      rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+          admin, topic.c_str(), partition, &lo, &hi, std::max(ms_left(deadline), 1));
+      if (!err) return std::make_pair(lo, hi);
+      // Leadership moves (and, right after creation, settles): retry those for a while.
+      bool transient = err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+                       err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+                       err == RD_KAFKA_RESP_ERR_REPLICA_NOT_AVAILABLE ||
+                       err == RD_KAFKA_RESP_ERR_UNKNOWN_LEADER_EPOCH ||
+                       err == RD_KAFKA_RESP_ERR_FENCED_LEADER_EPOCH ||
+                       err == RD_KAFKA_RESP_ERR_OFFSET_NOT_AVAILABLE ||
+                       err == RD_KAFKA_RESP_ERR__TRANSPORT;
+      if (!transient || Clock::now() >= deadline)
+        return kafka_error(err, "watermarks of " + topic + "/" + std::to_string(partition));
+      std::this_thread::sleep_for(milliseconds(50));
+    }
   }
 
   Status check_partition(const std::string& topic, int32_t partition) {
@@ -597,53 +611,16 @@ class KafkaConsumer final : public Consumer {
     if (!rk_) return Error(Errc::closed, "consumer is closed");
     if (max_records == 0) return Error(Errc::invalid_argument, "max_records must be > 0");
     auto deadline = Clock::now() + timeout;
-    uint64_t revocations = ctx_->revocations;
     std::vector<Record> out;
+    // Records a commit() received while it waited out a rebalance come first.
+    while (!buffered_.empty() && out.size() < max_records) {
+      if (owns(buffered_.front())) out.push_back(std::move(buffered_.front()));
+      buffered_.pop_front();
+    }
     while (out.size() < max_records) {
-      rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, out.empty() ? ms_left(deadline) : 0);
-      if (ctx_->revocations != revocations) {
-        // Partitions were revoked inside this poll: drop their records (not committed, so
-        // their next owner receives them) rather than return records commit() would refuse.
-        revocations = ctx_->revocations;
-        std::erase_if(out, [&](const Record& r) {
-          return !ctx_->owned.contains(std::make_pair(r.topic, r.partition));
-        });
-      }
-      if (!m) {
-        if (!out.empty() || Clock::now() >= deadline) break;
-        continue;
-      }
-      if (m->err) {
-        rd_kafka_resp_err_t err = m->err;
-        std::string what = m->rkt ? rd_kafka_topic_name(m->rkt) : "";
-        std::string detail = str_of(m->payload, m->len);
-        rd_kafka_message_destroy(m);
-        if (err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
-        char reason[512];
-        if (rd_kafka_fatal_error(rk_, reason, sizeof reason)) {
-          return Error(Errc::unavailable,
-                       "kafka " + ctx_->role + " failed fatally: " + ctx_->scrub(reason));
-        }
-        if (err != last_error_) {  // transient (broker down, ...): log changes only
-          last_error_ = err;
-          log::warn(ctx_->scrub("kafka " + ctx_->role + " (retrying): " + what + " " +
-                                err_text(err) + " " + detail));
-        }
-        if (out.empty() && Clock::now() >= deadline) break;
-        continue;
-      }
-      last_error_ = RD_KAFKA_RESP_ERR_NO_ERROR;
-      Record r = to_record(m);
-      rd_kafka_message_destroy(m);
-      auto tp = std::make_pair(r.topic, r.partition);
-      if (!ctx_->owned.contains(tp)) continue;  // fetched before a revocation
-      if (ctx_->fresh.erase(tp) > 0) {
-        // The first record after an assignment starts at the group's committed offset (or
-        // the reset position): records before it are covered already.
-        int64_t& c = committed_[tp];
-        c = std::max(c, r.offset);
-      }
-      out.push_back(std::move(r));
+      bool got = false;
+      SF_TRY_ASSIGN(got, serve(out.empty() ? ms_left(deadline) : 0, out));
+      if (!got && (!out.empty() || Clock::now() >= deadline)) break;
     }
     return out;
   }
@@ -651,40 +628,37 @@ class KafkaConsumer final : public Consumer {
   Status commit(const Record& r) override {
     if (!rk_) return Error(Errc::closed, "consumer is closed");
     auto tp = std::make_pair(r.topic, r.partition);
-    if (!ctx_->owned.contains(tp)) {
-      return Error(Errc::unavailable, "commit " + r.topic + "/" + std::to_string(r.partition) +
-                                          ": partition is not assigned to this consumer "
-                                          "(rebalanced away); its uncommitted records go to "
-                                          "the new owner");
-    }
     auto it = committed_.find(tp);
-    if (it != committed_.end() && r.offset + 1 <= it->second) return ok_status();
-
-    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(list, r.topic.c_str(), r.partition)->offset = r.offset + 1;
-    rd_kafka_queue_t* q = rd_kafka_queue_new(rk_);
-    rd_kafka_resp_err_t err = rd_kafka_commit_queue(rk_, list, q, nullptr, nullptr);
-    rd_kafka_topic_partition_list_destroy(list);
-    Status st = ok_status();
-    std::string what = "commit " + r.topic + "/" + std::to_string(r.partition) + " offset " +
-                       std::to_string(r.offset + 1);
-    if (err) {
-      st = kafka_error(err, what);
-    } else if (rd_kafka_event_t* ev =
-                   rd_kafka_queue_poll(q, static_cast<int>(kCommitTimeout.count()));
-               !ev) {
-      st = Error(Errc::timeout,
-                 what + ": no answer within " + std::to_string(kCommitTimeout.count()) + " ms");
-    } else {
-      err = rd_kafka_event_error(ev);
-      const rd_kafka_topic_partition_list_t* res = rd_kafka_event_topic_partition_list(ev);
-      for (int i = 0; !err && res && i < res->cnt; ++i) err = res->elems[i].err;
-      if (err) st = kafka_error(err, what);
-      rd_kafka_event_destroy(ev);
+    if (owns(r) && it != committed_.end() && r.offset + 1 <= it->second) return ok_status();
+    auto deadline = Clock::now() + kCommitTimeout;
+    for (;;) {
+      if (!owns(r)) {
+        return Error(Errc::unavailable, "commit " + r.topic + "/" + std::to_string(r.partition) +
+                                            ": partition is not assigned to this consumer "
+                                            "(rebalanced away); its uncommitted records go to "
+                                            "the new owner");
+      }
+      rd_kafka_resp_err_t err = commit_once(r, deadline);
+      if (!err) {
+        committed_[tp] = std::max(committed_[tp], r.offset + 1);
+        return ok_status();
+      }
+      std::string what = "commit " + r.topic + "/" + std::to_string(r.partition) + " offset " +
+                         std::to_string(r.offset + 1);
+      bool rebalancing = err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
+                         err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
+                         err == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID;
+      if (!rebalancing || Clock::now() >= deadline) return kafka_error(err, what);
+      // The group is rebalancing: take part in it (records that arrive meanwhile are kept
+      // for the next poll), then commit again if the partition is still ours.
+      std::vector<Record> got;
+      auto until = std::min(deadline, Clock::now() + milliseconds(200));
+      while (Clock::now() < until) {
+        Result<bool> served = serve(ms_left(until), got);
+        if (!served.ok()) return served.error();
+      }
+      for (Record& g : got) buffered_.push_back(std::move(g));
     }
-    rd_kafka_queue_destroy(q);
-    if (st.ok()) committed_[tp] = r.offset + 1;
-    return st;
   }
 
   void close() override {
@@ -705,10 +679,80 @@ class KafkaConsumer final : public Consumer {
   }
 
  private:
+  bool owns(const Record& r) const {
+    return ctx_->owned.contains(std::make_pair(r.topic, r.partition));
+  }
+
+  // One rd_kafka_consumer_poll(): appends a record to `out` (true) or handles an event or
+  // transient error (false); only a fatal error is returned. Rebalance callbacks run here;
+  // records in `out` of partitions they revoke are dropped (uncommitted, so their next
+  // owner receives them) rather than returned for commit() to refuse.
+  Result<bool> serve(int timeout_ms, std::vector<Record>& out) {
+    uint64_t revocations = ctx_->revocations;
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, timeout_ms);
+    if (ctx_->revocations != revocations) {
+      std::erase_if(out, [&](const Record& r) { return !owns(r); });
+    }
+    if (!m) return false;
+    if (m->err) {
+      rd_kafka_resp_err_t err = m->err;
+      std::string what = m->rkt ? rd_kafka_topic_name(m->rkt) : "";
+      std::string detail = str_of(m->payload, m->len);
+      rd_kafka_message_destroy(m);
+      if (err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return false;
+      char reason[512];
+      if (rd_kafka_fatal_error(rk_, reason, sizeof reason)) {
+        return Error(Errc::unavailable,
+                     "kafka " + ctx_->role + " failed fatally: " + ctx_->scrub(reason));
+      }
+      if (err != last_error_) {  // transient (broker down, ...): log changes only
+        last_error_ = err;
+        log::warn(ctx_->scrub("kafka " + ctx_->role + " (retrying): " + what + " " + err_text(err) +
+                              " " + detail));
+      }
+      return false;
+    }
+    last_error_ = RD_KAFKA_RESP_ERR_NO_ERROR;
+    Record r = to_record(m);
+    rd_kafka_message_destroy(m);
+    if (!owns(r)) return false;  // fetched before a revocation
+    auto tp = std::make_pair(r.topic, r.partition);
+    if (ctx_->fresh.erase(tp) > 0) {
+      // The first record after an assignment starts at the group's committed offset (or the
+      // reset position): records before it are covered already.
+      int64_t& c = committed_[tp];
+      c = std::max(c, r.offset);
+    }
+    out.push_back(std::move(r));
+    return true;
+  }
+
+  // A synchronous commit of r.offset + 1; the first error (request or partition).
+  rd_kafka_resp_err_t commit_once(const Record& r, Clock::time_point deadline) {
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, r.topic.c_str(), r.partition)->offset = r.offset + 1;
+    rd_kafka_queue_t* q = rd_kafka_queue_new(rk_);
+    rd_kafka_resp_err_t err = rd_kafka_commit_queue(rk_, list, q, nullptr, nullptr);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (!err) {
+      if (rd_kafka_event_t* ev = rd_kafka_queue_poll(q, std::max(ms_left(deadline), 1))) {
+        err = rd_kafka_event_error(ev);
+        const rd_kafka_topic_partition_list_t* res = rd_kafka_event_topic_partition_list(ev);
+        for (int i = 0; !err && res && i < res->cnt; ++i) err = res->elems[i].err;
+        rd_kafka_event_destroy(ev);
+      } else {
+        err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+      }
+    }
+    rd_kafka_queue_destroy(q);
+    return err;
+  }
+
   std::shared_ptr<KafkaBus::Core> core_;
   std::unique_ptr<ClientCtx> ctx_;
   rd_kafka_t* rk_;
   std::map<std::pair<std::string, int32_t>, int64_t> committed_;  // highest committed
+  std::deque<Record> buffered_;
   rd_kafka_resp_err_t last_error_ = RD_KAFKA_RESP_ERR_NO_ERROR;
 };
 

@@ -76,5 +76,33 @@ TEST(KafkaBusBroker, ProducerThroughput) {
   EXPECT_EQ(total, kRecords);
 }
 
+TEST(KafkaBusBroker, TopicErrorsAreClassified) {
+  BusConfig cfg = broker_config();
+  ASSERT_NE(cfg.url, "memory");
+  auto bus = must(KafkaBus::open(cfg), "open");
+  std::string missing = contract::unique_name("missing");
+  auto end = bus->end_offset(missing, 0);
+  ASSERT_FALSE(end.ok());
+  EXPECT_EQ(end.error().code, Errc::not_found) << end.error().message;
+  auto reader = bus->read_from(missing, 0, 0);
+  ASSERT_FALSE(reader.ok());
+  EXPECT_EQ(reader.error().code, Errc::not_found) << reader.error().message;
+  EXPECT_FALSE(bus->end_offset(missing, 0).ok()) << "a lookup must not create the topic";
+
+  std::string topic = contract::unique_name("t");
+  must(bus->ensure_topic({topic, 2, 1}), "ensure_topic");
+  auto beyond = bus->read_from(topic, 0, 5);
+  ASSERT_FALSE(beyond.ok());
+  EXPECT_EQ(beyond.error().code, Errc::invalid_argument) << beyond.error().message;
+  auto partition = bus->end_offset(topic, 2);
+  ASSERT_FALSE(partition.ok());
+  EXPECT_EQ(partition.error().code, Errc::invalid_argument) << partition.error().message;
+
+  // The test broker has one node: three replicas cannot be placed.
+  Status st = bus->ensure_topic({contract::unique_name("rf3"), 1, 3});
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::invalid_argument) << st.error().message;
+}
+
 }  // namespace
 }  // namespace sf::bus
