@@ -30,9 +30,12 @@
 //   a no-op. On a rebalance every partition is revoked first: records poll() returned but
 //   that were not committed go to the partition's next owner (which starts at the committed
 //   offset); poll() never returns records of a partition revoked during that poll, and
-//   commit() of a partition this consumer does not own returns Errc::unavailable. Broker
-//   outages are transient: poll() keeps retrying and returns empty; only a fatal client
-//   error is returned (Errc::unavailable). close() leaves the group.
+//   commit() of a partition this consumer does not own returns Errc::unavailable. A commit
+//   refused because the group is rebalancing waits the rebalance out (serving it; records
+//   arriving meanwhile are kept for the next poll) and is retried while the partition stays
+//   assigned, for up to 30 s. Broker outages are transient: poll() keeps retrying and
+//   returns empty; only a fatal client error is returned (Errc::unavailable). close() leaves
+//   the group.
 // - Reader: a group-less consumer of one partition (librdkafka's simple consumer API); -1
 //   means the end offset when read_from() is called, an offset below the oldest retained
 //   record starts at the oldest.

@@ -81,7 +81,12 @@ MockCluster& shared_cluster() {
 namespace sf::bus::contract {
 
 struct KafkaMockBusFactory {
-  static std::unique_ptr<Bus> make() { return shared_cluster().open(); }
+  // The mock coordinator waits up to a member's session timeout before completing a
+  // rebalance after a member left; a short one keeps each group test within seconds.
+  static std::unique_ptr<Bus> make() {
+    return shared_cluster().open(
+        {{"session.timeout.ms", "3000"}, {"heartbeat.interval.ms", "300"}});
+  }
 };
 INSTANTIATE_TYPED_TEST_SUITE_P(KafkaMock, BusContract, ::testing::Types<KafkaMockBusFactory>);
 
