@@ -164,3 +164,50 @@ TEST_F(ProcessLauncherKafka, KillEndsAWorkerInterrupted) {
   EXPECT_EQ(exit->exit_code, sf::workers::kExitInterrupted) << exit->reason;
   EXPECT_EQ(exit->reason, "exit status 2");
 }
+
+namespace {
+
+std::string file_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+// What a user sees when asking for worker processes without a shared bus.
+TEST(StreamforgeCli, WorkerProcessesNeedASharedBus) {
+  sf::testing::TempDir dir;
+  std::string err = (dir.path() / "stderr").string();
+  {
+    sf::testing::Process up({sf::testing::streamforge_binary(), "up", "--port", "0", "--data-dir",
+                             (dir.path() / "data").string(), "--launcher", "process"},
+                            err);
+    EXPECT_EQ(up.wait(20s), 1);
+  }
+  EXPECT_NE(file_text(err).find("--launcher process needs a bus shared between processes"),
+            std::string::npos)
+      << file_text(err);
+  // The same through the environment, for queue-manager.
+  std::string err2 = (dir.path() / "stderr2").string();
+  {
+    sf::testing::Process qm({sf::testing::streamforge_binary(), "queue-manager", "--port", "0",
+                             "--data-dir", (dir.path() / "data").string()},
+                            err2, {{"SF_LAUNCHER", "process"}, {"SF_BUS", "memory"}});
+    EXPECT_EQ(qm.wait(20s), 1);
+  }
+  EXPECT_NE(file_text(err2).find("--launcher process needs a bus shared between processes"),
+            std::string::npos)
+      << file_text(err2);
+  std::string err3 = (dir.path() / "stderr3").string();
+  {
+    sf::testing::Process worker({sf::testing::streamforge_binary(), "worker", "dummy-service"},
+                                err3,
+                                {{"SF_BUS", "memory"}, {"QUEUE_ID", "q"}, {"TELEMETRY_ID", "t"}});
+    EXPECT_EQ(worker.wait(20s), sf::workers::kExitBadConfig);
+  }
+  EXPECT_NE(file_text(err3).find("SF_BUS=memory cannot be shared between processes"),
+            std::string::npos)
+      << file_text(err3);
+}

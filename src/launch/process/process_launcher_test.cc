@@ -155,7 +155,6 @@ TEST(ProcessLauncher, KillTerminatesAndEscalatesAfterTheGrace) {
   ASSERT_TRUE(polite);
   EXPECT_EQ(polite->exit_code, 128 + SIGTERM);
   EXPECT_EQ(polite->reason, "killed after stop grace period (SIGTERM)");
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 250ms);  // before the grace ran out
 
   auto stubborn = exits.wait("stubborn");
   ASSERT_TRUE(stubborn);
