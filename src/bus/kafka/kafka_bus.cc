@@ -97,6 +97,7 @@ struct ClientCtx {
   std::set<std::pair<std::string, int32_t>> owned;
   std::set<std::pair<std::string, int32_t>> fresh;  // assigned, no record returned yet
   uint64_t revocations = 0;
+  uint64_t assignments = 0;
   bool cooperative = false;  // partition.assignment.strategy is cooperative-sticky
   bool closing = false;      // inside rd_kafka_consumer_close()
 
@@ -567,6 +568,7 @@ void rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partit
       return;
     }
     if (assign) {
+      ++ctx->assignments;
       for (int i = 0; i < parts->cnt; ++i) {
         auto tp = std::make_pair(std::string(parts->elems[i].topic), parts->elems[i].partition);
         ctx->owned.insert(tp);
@@ -614,7 +616,11 @@ class KafkaConsumer final : public Consumer {
     std::vector<Record> out;
     // Records a commit() received while it waited out a rebalance come first.
     while (!buffered_.empty() && out.size() < max_records) {
-      if (owns(buffered_.front())) out.push_back(std::move(buffered_.front()));
+      // Skip what was committed since: a partition that came back restarted at the group's
+      // offset of that moment, so these may repeat records returned before.
+      const Record& b = buffered_.front();
+      if (owns(b) && b.offset >= committed_[std::make_pair(b.topic, b.partition)])
+        out.push_back(std::move(buffered_.front()));
       buffered_.pop_front();
     }
     while (out.size() < max_records) {
@@ -631,8 +637,16 @@ class KafkaConsumer final : public Consumer {
     auto it = committed_.find(tp);
     if (owns(r) && it != committed_.end() && r.offset + 1 <= it->second) return ok_status();
     auto deadline = Clock::now() + kCommitTimeout;
+    bool rebalancing = false;
+    uint64_t assignments = ctx_->assignments;
     for (;;) {
       if (!owns(r)) {
+        // An eager rebalance revokes every partition before the new assignment: wait for
+        // it, the partition may come back.
+        if (rebalancing && ctx_->assignments == assignments && Clock::now() < deadline) {
+          SF_TRY(serve_for(deadline));
+          continue;
+        }
         return Error(Errc::unavailable, "commit " + r.topic + "/" + std::to_string(r.partition) +
                                             ": partition is not assigned to this consumer "
                                             "(rebalanced away); its uncommitted records go to "
@@ -645,19 +659,15 @@ class KafkaConsumer final : public Consumer {
       }
       std::string what = "commit " + r.topic + "/" + std::to_string(r.partition) + " offset " +
                          std::to_string(r.offset + 1);
-      bool rebalancing = err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
-                         err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
-                         err == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID;
-      if (!rebalancing || Clock::now() >= deadline) return kafka_error(err, what);
-      // The group is rebalancing: take part in it (records that arrive meanwhile are kept
-      // for the next poll), then commit again if the partition is still ours.
-      std::vector<Record> got;
-      auto until = std::min(deadline, Clock::now() + milliseconds(200));
-      while (Clock::now() < until) {
-        Result<bool> served = serve(ms_left(until), got);
-        if (!served.ok()) return served.error();
-      }
-      for (Record& g : got) buffered_.push_back(std::move(g));
+      bool refused = err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
+                     err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
+                     err == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID;
+      if (!refused || Clock::now() >= deadline) return kafka_error(err, what);
+      // The group is rebalancing: take part in it, then commit again if the partition is
+      // still ours.
+      rebalancing = true;
+      assignments = ctx_->assignments;
+      SF_TRY(serve_for(deadline));
     }
   }
 
@@ -723,8 +733,24 @@ class KafkaConsumer final : public Consumer {
       int64_t& c = committed_[tp];
       c = std::max(c, r.offset);
     }
+    // Below what this consumer committed: done for the group (a partition that came back
+    // after a rebalance restarts at the group's offset, which may lag our last commit).
+    if (r.offset < committed_[tp]) return false;
     out.push_back(std::move(r));
     return true;
+  }
+
+  // Serves the consumer for up to 200 ms (rebalance callbacks run); records that arrive are
+  // kept for the next poll().
+  Status serve_for(Clock::time_point deadline) {
+    std::vector<Record> got;
+    auto until = std::min(deadline, Clock::now() + milliseconds(200));
+    while (Clock::now() < until) {
+      Result<bool> served = serve(ms_left(until), got);
+      if (!served.ok()) return served.error();
+    }
+    for (Record& g : got) buffered_.push_back(std::move(g));
+    return ok_status();
   }
 
   // A synchronous commit of r.offset + 1; the first error (request or partition).

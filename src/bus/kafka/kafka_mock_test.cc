@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/log.h"
 #include "bus/kafka/kafka_bus.h"
 #include "tests/contract/bus_contract.h"
 
@@ -302,6 +303,34 @@ TEST(KafkaMockFaults, CommitOfARevokedPartitionFailsAndItsRecordsGoToTheNewOwner
   EXPECT_EQ(lost.error().code, Errc::unavailable) << lost.error().message;
   Status kept = c1->commit(first[1 - moved]);
   EXPECT_TRUE(kept.ok()) << kept.error().message;
+}
+
+TEST(KafkaMockLogging, LibrdkafkaLogLinesNeverShowSecretValues) {
+  MockCluster mc(1);
+  char* buf = nullptr;
+  size_t len = 0;
+  std::FILE* mem = open_memstream(&buf, &len);
+  log::set_sink(mem);
+  log::set_level(log::Level::debug);
+  {
+    // debug=conf makes librdkafka log every configured property of every client.
+    auto bus = mc.open({{"debug", "conf"},
+                        {"sasl.username", "alice"},
+                        {"sasl.password", "S3cr3t-Value-42"},
+                        {"ssl.key.password", "An0ther-Secret-7"}});
+    auto p = must(bus->producer(), "producer");
+    std::string topic = unique_name("t");
+    must(p->produce(topic, "k", "v"), "produce");
+    EXPECT_TRUE(p->flush(kFlush).ok());
+  }
+  log::set_level(log::Level::info);
+  log::set_sink(stderr);
+  std::fclose(mem);
+  std::string logs(buf, len);
+  std::free(buf);
+  EXPECT_NE(logs.find("sasl.username"), std::string::npos) << "the configuration was not logged";
+  EXPECT_EQ(logs.find("S3cr3t-Value-42"), std::string::npos);
+  EXPECT_EQ(logs.find("An0ther-Secret-7"), std::string::npos);
 }
 
 }  // namespace
