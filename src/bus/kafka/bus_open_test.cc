@@ -108,6 +108,13 @@ TEST(OpenBus, BadKafkaPropertiesNameThePropertyAndHideSecrets) {
   ASSERT_FALSE(bus.ok());
   EXPECT_EQ(bus.error().message.find("hunter2"), std::string::npos) << bus.error().message;
 
+  // Valid alone, but the idempotent producer needs max.in.flight <= 5.
+  cfg.kafka_properties = {{"max.in.flight", "50"}};
+  bus = open_bus(cfg);
+  ASSERT_FALSE(bus.ok());
+  EXPECT_EQ(bus.error().code, Errc::invalid_argument);
+  EXPECT_NE(bus.error().message.find("max.in.flight"), std::string::npos) << bus.error().message;
+
   cfg.kafka_properties = {{"enable.auto.commit", "true"}};
   bus = open_bus(cfg);
   ASSERT_FALSE(bus.ok());

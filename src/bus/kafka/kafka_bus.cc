@@ -919,17 +919,25 @@ Result<std::unique_ptr<KafkaBus>> KafkaBus::open(const BusConfig& cfg, Options o
     if (is_secret_kafka_property(k) && !v.empty()) core->secrets.push_back(v);
   }
 
-  // Validate every client type's configuration now, so a bad property fails start-up.
+  // Validate every client type's configuration now (each property, then the combination
+  // when the client is created), so a bad property fails start-up, not the first consumer.
   {
     auto ctx = core->make_ctx("consumer");
     Conf conf(ctx.get());
-    SF_TRY(core->configure(conf, Core::consumer_defaults(),
-                           {{"group.id", "validate"}, {"enable.auto.commit", "false"}}));
+    SF_TRY(
+        core->configure(conf, Core::consumer_defaults(),
+                        {{"group.id", "streamforge-validate"}, {"enable.auto.commit", "false"}}));
+    rd_kafka_t* rk = nullptr;
+    SF_TRY_ASSIGN(rk, conf.create(RD_KAFKA_CONSUMER));
+    rd_kafka_destroy(rk);
   }
   {
     auto ctx = core->make_ctx("producer");
     Conf conf(ctx.get());
     SF_TRY(core->configure(conf, core->producer_defaults(), Core::producer_fixed()));
+    rd_kafka_t* rk = nullptr;
+    SF_TRY_ASSIGN(rk, conf.create(RD_KAFKA_PRODUCER));
+    rd_kafka_destroy(rk);
   }
   // The admin client is a plain (not idempotent) producer-type handle that never produces.
   core->admin_ctx = core->make_ctx("admin");
