@@ -88,6 +88,18 @@ void add_service_options(CLI::App* cmd, sf::manager::ServiceConfig& c, std::stri
                   "Kafka bus)")
       ->envname("SF_LAUNCHER")
       ->capture_default_str();
+  cmd->add_option("--control-topic", c.manager.control_topic,
+                  "topic of the commands to workers (managers sharing a Kafka cluster need "
+                  "their own)")
+      ->envname("SF_CONTROL_TOPIC")
+      ->capture_default_str();
+  cmd->add_option("--events-topic", c.manager.events_topic, "topic of the workers' telemetry")
+      ->envname("SF_EVENTS_TOPIC")
+      ->capture_default_str();
+  cmd->add_option("--consumer-group", c.manager.consumer_group,
+                  "consumer group the manager reads the events topic with")
+      ->envname("SF_CONSUMER_GROUP")
+      ->capture_default_str();
   cmd->add_option("--heartbeat-timeout", c.manager.heartbeat_timeout_s,
                   "seconds without an event before a running target is marked lost")
       ->envname("SF_HEARTBEAT_TIMEOUT_S")
