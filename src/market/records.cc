@@ -1,33 +1,14 @@
 #include "market/records.h"
 
-#include "json/json.h"
+#include <charconv>
+#include <cstring>
+#include <span>
+
+#include "base/json_escape.h"
+#include "json/flat_object.h"
 #include "protocol/validate.h"
 
 namespace sf::market {
-
-namespace {
-
-Status check_decimal(const std::string& v, const char* field) {
-  if (is_decimal(v)) return {};
-  return Error(Errc::invalid_argument,
-               std::string("field '") + field + "': '" + v + "' is not a decimal number", field);
-}
-
-Status check_non_negative(int64_t v, const char* field) {
-  if (v >= 0) return {};
-  return Error(Errc::invalid_argument, std::string("field '") + field + "' must not be negative",
-               field);
-}
-
-Result<bool> req_bool(const json::Fields& f, const char* key) {
-  auto b = f.opt_bool(key);
-  if (!b) return b.error();
-  if (!*b)
-    return Error(Errc::invalid_argument, std::string("missing required field '") + key + "'", key);
-  return **b;
-}
-
-}  // namespace
 
 const char* to_string(Kind k) {
   switch (k) {
@@ -74,74 +55,134 @@ Result<Kind> kind_for_type(std::string_view type) {
 }
 
 bool is_decimal(std::string_view s) {
-  size_t i = 0;
-  if (i < s.size() && s[i] == '-') ++i;
-  size_t digits = 0;
-  while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i, ++digits;
-  if (digits == 0) return false;
-  if (i == s.size()) return true;
-  if (s[i] != '.') return false;
-  ++i;
-  size_t frac = 0;
-  while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i, ++frac;
-  return frac > 0 && i == s.size() && s.size() <= 64;
+  // One pass: every byte a digit but an optional leading '-' and one '.' between digits.
+  const size_t n = s.size();
+  if (n == 0 || n > 64) return false;
+  const char* p = s.data();
+  const size_t start = p[0] == '-' ? 1 : 0;
+  if (n == start) return false;
+  size_t dot = n;  // none
+  for (size_t i = start; i < n; ++i) {
+    if (static_cast<unsigned char>(p[i] - '0') > 9) {
+      if (p[i] != '.' || dot != n) return false;
+      dot = i;
+    }
+  }
+  return dot == n || (dot > start && dot + 1 < n);
+}
+
+namespace {
+
+// The encoders write fixed key fragments and append values: keys need no escaping and the
+// commas are known, so only string values go through the escaper (whose clean-string fast
+// path is one append for the symbols and decimals these records hold).
+void put_int(std::string& out, int64_t v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+
+void put_str(std::string& out, std::string_view s) {
+  append_json_escaped(out, s);
+  out += '"';
+}
+
+const char* json_bool(bool b) { return b ? "true" : "false"; }
+
+}  // namespace
+
+void encode_to(std::string& out, const Candle& c) {
+  out.append("{\"symbol\":\"");
+  put_str(out, c.symbol);
+  out.append(",\"interval\":\"");
+  put_str(out, c.interval);
+  out.append(",\"open_time\":");
+  put_int(out, c.open_time);
+  out.append(",\"close_time\":");
+  put_int(out, c.close_time);
+  out.append(",\"open\":\"");
+  put_str(out, c.open);
+  out.append(",\"high\":\"");
+  put_str(out, c.high);
+  out.append(",\"low\":\"");
+  put_str(out, c.low);
+  out.append(",\"close\":\"");
+  put_str(out, c.close);
+  out.append(",\"volume\":\"");
+  put_str(out, c.volume);
+  out.append(",\"quote_volume\":\"");
+  put_str(out, c.quote_volume);
+  out.append(",\"trades\":");
+  put_int(out, c.trades);
+  out.append(",\"taker_buy_base_volume\":\"");
+  put_str(out, c.taker_buy_base_volume);
+  out.append(",\"taker_buy_quote_volume\":\"");
+  put_str(out, c.taker_buy_quote_volume);
+  out.append(",\"closed\":");
+  out.append(json_bool(c.closed));
+  out += '}';
+}
+
+void encode_to(std::string& out, const AggTrade& t) {
+  out.append("{\"symbol\":\"");
+  put_str(out, t.symbol);
+  out.append(",\"agg_id\":");
+  put_int(out, t.agg_id);
+  out.append(",\"price\":\"");
+  put_str(out, t.price);
+  out.append(",\"qty\":\"");
+  put_str(out, t.qty);
+  out.append(",\"first_trade_id\":");
+  put_int(out, t.first_trade_id);
+  out.append(",\"last_trade_id\":");
+  put_int(out, t.last_trade_id);
+  out.append(",\"time\":");
+  put_int(out, t.time);
+  out.append(",\"is_buyer_maker\":");
+  out.append(json_bool(t.is_buyer_maker));
+  out.append(",\"is_best_match\":");
+  out.append(json_bool(t.is_best_match));
+  out += '}';
+}
+
+void encode_to(std::string& out, const Trade& t) {
+  out.append("{\"symbol\":\"");
+  put_str(out, t.symbol);
+  out.append(",\"trade_id\":");
+  put_int(out, t.trade_id);
+  out.append(",\"price\":\"");
+  put_str(out, t.price);
+  out.append(",\"qty\":\"");
+  put_str(out, t.qty);
+  out.append(",\"quote_qty\":\"");
+  put_str(out, t.quote_qty);
+  out.append(",\"time\":");
+  put_int(out, t.time);
+  out.append(",\"is_buyer_maker\":");
+  out.append(json_bool(t.is_buyer_maker));
+  out.append(",\"is_best_match\":");
+  out.append(json_bool(t.is_best_match));
+  out += '}';
 }
 
 std::string encode(const Candle& c) {
   std::string out;
   out.reserve(320);
-  json::Writer(out)
-      .begin_object()
-      .kv("symbol", c.symbol)
-      .kv("interval", c.interval)
-      .kv_int("open_time", c.open_time)
-      .kv_int("close_time", c.close_time)
-      .kv("open", c.open)
-      .kv("high", c.high)
-      .kv("low", c.low)
-      .kv("close", c.close)
-      .kv("volume", c.volume)
-      .kv("quote_volume", c.quote_volume)
-      .kv_int("trades", c.trades)
-      .kv("taker_buy_base_volume", c.taker_buy_base_volume)
-      .kv("taker_buy_quote_volume", c.taker_buy_quote_volume)
-      .kv_bool("closed", c.closed)
-      .end_object();
+  encode_to(out, c);
   return out;
 }
 
 std::string encode(const AggTrade& t) {
   std::string out;
   out.reserve(200);
-  json::Writer(out)
-      .begin_object()
-      .kv("symbol", t.symbol)
-      .kv_int("agg_id", t.agg_id)
-      .kv("price", t.price)
-      .kv("qty", t.qty)
-      .kv_int("first_trade_id", t.first_trade_id)
-      .kv_int("last_trade_id", t.last_trade_id)
-      .kv_int("time", t.time)
-      .kv_bool("is_buyer_maker", t.is_buyer_maker)
-      .kv_bool("is_best_match", t.is_best_match)
-      .end_object();
+  encode_to(out, t);
   return out;
 }
 
 std::string encode(const Trade& t) {
   std::string out;
   out.reserve(200);
-  json::Writer(out)
-      .begin_object()
-      .kv("symbol", t.symbol)
-      .kv_int("trade_id", t.trade_id)
-      .kv("price", t.price)
-      .kv("qty", t.qty)
-      .kv("quote_qty", t.quote_qty)
-      .kv_int("time", t.time)
-      .kv_bool("is_buyer_maker", t.is_buyer_maker)
-      .kv_bool("is_best_match", t.is_best_match)
-      .end_object();
+  encode_to(out, t);
   return out;
 }
 
@@ -149,88 +190,203 @@ std::string encode(const Record& r) {
   return std::visit([](const auto& x) { return encode(x); }, r);
 }
 
-Result<Record> decode(Kind kind, std::string_view text) {
-  auto obj = json::parse_object(text, 64 * 1024);
-  if (!obj) return obj.error();
-  json::Fields f(*obj);
+namespace {
+
+// One record object's members by field index (the kind's field list), after refusing
+// unknown and duplicate keys. Typed readers with the messages json::Fields gives.
+template <size_t N>
+class Members {
+ public:
+  Members(const std::string_view (&names)[N]) : names_(names) {}  // NOLINT
+
+  // Unknown or repeated keys fail here, before any field is looked at.
+  Status index(std::span<const json::FlatMember> members) {
+    for (size_t j = 0; j < members.size(); ++j) {
+      const json::FlatMember& m = members[j];
+      // Our encoder writes the fields in order: try the member's own position first.
+      size_t i = j;
+      if (j >= N || m.key != names_[j]) {
+        i = 0;
+        while (i < N && m.key != names_[i]) ++i;
+      }
+      if (i == N) {
+        const std::string k(m.key);
+        return Error(Errc::invalid_argument, "unknown field '" + k + "'", k);
+      }
+      if (at_[i] != nullptr) {
+        return Error(Errc::invalid_argument, "duplicate field '" + std::string(m.key) + "'",
+                     name(i));
+      }
+      at_[i] = &m;
+    }
+    return {};
+  }
+
+  Status str(size_t i, std::string* out) const {
+    const json::FlatMember* m = at_[i];
+    if (m == nullptr) return missing(i);
+    if (m->type != json::FlatType::string) return wrong_type(i, "a string");
+    // A reused row usually gets text of the same length: one memcpy, no general replace.
+    if (out->size() == m->str.size()) {
+      if (!m->str.empty()) std::memcpy(out->data(), m->str.data(), m->str.size());
+    } else {
+      out->assign(m->str);
+    }
+    return {};
+  }
+  Status decimal(size_t i, std::string* out) const {
+    SF_TRY(str(i, out));
+    if (is_decimal(*out)) return {};
+    return Error(Errc::invalid_argument,
+                 "field '" + name(i) + "': '" + *out + "' is not a decimal number", name(i));
+  }
+  Status int64(size_t i, int64_t* out) const {
+    const json::FlatMember* m = at_[i];
+    if (m == nullptr) return missing(i);
+    if (m->type != json::FlatType::integer) return wrong_type(i, "an integer");
+    *out = m->integer;
+    return {};
+  }
+  Status non_negative(size_t i, int64_t* out) const {
+    SF_TRY(int64(i, out));
+    if (*out >= 0) return {};
+    return Error(Errc::invalid_argument,
+                 std::string("field '") + name(i) + "' must not be negative", name(i));
+  }
+  Status boolean(size_t i, bool* out) const {
+    const json::FlatMember* m = at_[i];
+    if (m == nullptr) return missing(i);
+    if (m->type != json::FlatType::boolean) return wrong_type(i, "a boolean");
+    *out = m->boolean;
+    return {};
+  }
+  Status symbol(size_t i, std::string* out) const {
+    SF_TRY(str(i, out));
+    if (protocol::is_valid_symbol(*out)) return {};
+    return protocol::check_symbol(*out, name(i));
+  }
+
+ private:
+  [[gnu::cold]] Error missing(size_t i) const {
+    return Error(Errc::invalid_argument, std::string("missing required field '") + name(i) + "'",
+                 name(i));
+  }
+  [[gnu::cold]] Error wrong_type(size_t i, const char* want) const {
+    return Error(Errc::invalid_argument,
+                 std::string("field '") + name(i) + "' must be " + want + ", got " +
+                     json::to_string(at_[i]->type),
+                 name(i));
+  }
+
+  std::string name(size_t i) const { return std::string(names_[i]); }
+
+  const std::string_view (&names_)[N];
+  const json::FlatMember* at_[N] = {};
+};
+
+// Data-topic records are small objects decoded by the million: one reused parser a thread.
+json::FlatObjectParser& local_parser() {
+  thread_local json::FlatObjectParser p;
+  return p;
+}
+
+constexpr size_t kMaxRecordBytes = 64 * 1024;
+
+}  // namespace
+
+Status decode_into(Kind kind, std::string_view text, Record* out) {
+  std::span<const json::FlatMember> members;
+  SF_TRY_ASSIGN(members, local_parser().parse(text, kMaxRecordBytes));
   switch (kind) {
     case Kind::candle: {
-      SF_TRY(f.only({"symbol", "interval", "open_time", "close_time", "open", "high", "low",
-                     "close", "volume", "quote_volume", "trades", "taker_buy_base_volume",
-                     "taker_buy_quote_volume", "closed"}));
-      Candle c;
-      SF_TRY_ASSIGN(c.symbol, f.str("symbol"));
-      SF_TRY(protocol::check_symbol(c.symbol, "symbol"));
-      SF_TRY_ASSIGN(c.interval, f.str("interval"));
-      if (interval_ms(c.interval) < 0)
+      static constexpr std::string_view kNames[] = {"symbol",
+                                                    "interval",
+                                                    "open_time",
+                                                    "close_time",
+                                                    "open",
+                                                    "high",
+                                                    "low",
+                                                    "close",
+                                                    "volume",
+                                                    "quote_volume",
+                                                    "trades",
+                                                    "taker_buy_base_volume",
+                                                    "taker_buy_quote_volume",
+                                                    "closed"};
+      Members f(kNames);
+      SF_TRY(f.index(members));
+      Candle* c = std::get_if<Candle>(out);
+      if (c == nullptr) c = &out->emplace<Candle>();
+      SF_TRY(f.symbol(0, &c->symbol));
+      SF_TRY(f.str(1, &c->interval));
+      if (interval_ms(c->interval) < 0)
         return Error(Errc::invalid_argument,
-                     "field 'interval': unknown interval '" + c.interval + "'", "interval");
-      SF_TRY_ASSIGN(c.open_time, f.int64("open_time"));
-      SF_TRY(check_non_negative(c.open_time, "open_time"));
-      SF_TRY_ASSIGN(c.close_time, f.int64("close_time"));
-      if (c.close_time < c.open_time)
+                     "field 'interval': unknown interval '" + c->interval + "'", "interval");
+      SF_TRY(f.non_negative(2, &c->open_time));
+      SF_TRY(f.int64(3, &c->close_time));
+      if (c->close_time < c->open_time)
         return Error(Errc::invalid_argument, "field 'close_time' is before 'open_time'",
                      "close_time");
-      for (auto [field, dst] : {std::pair{"open", &c.open},
-                                {"high", &c.high},
-                                {"low", &c.low},
-                                {"close", &c.close},
-                                {"volume", &c.volume},
-                                {"quote_volume", &c.quote_volume},
-                                {"taker_buy_base_volume", &c.taker_buy_base_volume},
-                                {"taker_buy_quote_volume", &c.taker_buy_quote_volume}}) {
-        SF_TRY_ASSIGN(*dst, f.str(field));
-        SF_TRY(check_decimal(*dst, field));
-      }
-      SF_TRY_ASSIGN(c.trades, f.int64("trades"));
-      SF_TRY(check_non_negative(c.trades, "trades"));
-      SF_TRY_ASSIGN(c.closed, req_bool(f, "closed"));
-      return Record(std::move(c));
+      SF_TRY(f.decimal(4, &c->open));
+      SF_TRY(f.decimal(5, &c->high));
+      SF_TRY(f.decimal(6, &c->low));
+      SF_TRY(f.decimal(7, &c->close));
+      SF_TRY(f.decimal(8, &c->volume));
+      SF_TRY(f.decimal(9, &c->quote_volume));
+      SF_TRY(f.decimal(11, &c->taker_buy_base_volume));
+      SF_TRY(f.decimal(12, &c->taker_buy_quote_volume));
+      SF_TRY(f.non_negative(10, &c->trades));
+      SF_TRY(f.boolean(13, &c->closed));
+      return {};
     }
     case Kind::agg_trade: {
-      SF_TRY(f.only({"symbol", "agg_id", "price", "qty", "first_trade_id", "last_trade_id", "time",
-                     "is_buyer_maker", "is_best_match"}));
-      AggTrade t;
-      SF_TRY_ASSIGN(t.symbol, f.str("symbol"));
-      SF_TRY(protocol::check_symbol(t.symbol, "symbol"));
-      SF_TRY_ASSIGN(t.agg_id, f.int64("agg_id"));
-      SF_TRY(check_non_negative(t.agg_id, "agg_id"));
-      SF_TRY_ASSIGN(t.price, f.str("price"));
-      SF_TRY(check_decimal(t.price, "price"));
-      SF_TRY_ASSIGN(t.qty, f.str("qty"));
-      SF_TRY(check_decimal(t.qty, "qty"));
-      SF_TRY_ASSIGN(t.first_trade_id, f.int64("first_trade_id"));
-      SF_TRY_ASSIGN(t.last_trade_id, f.int64("last_trade_id"));
-      if (t.last_trade_id < t.first_trade_id)
+      static constexpr std::string_view kNames[] = {"symbol", "agg_id",         "price",
+                                                    "qty",    "first_trade_id", "last_trade_id",
+                                                    "time",   "is_buyer_maker", "is_best_match"};
+      Members f(kNames);
+      SF_TRY(f.index(members));
+      AggTrade* t = std::get_if<AggTrade>(out);
+      if (t == nullptr) t = &out->emplace<AggTrade>();
+      SF_TRY(f.symbol(0, &t->symbol));
+      SF_TRY(f.non_negative(1, &t->agg_id));
+      SF_TRY(f.decimal(2, &t->price));
+      SF_TRY(f.decimal(3, &t->qty));
+      SF_TRY(f.int64(4, &t->first_trade_id));
+      SF_TRY(f.int64(5, &t->last_trade_id));
+      if (t->last_trade_id < t->first_trade_id)
         return Error(Errc::invalid_argument, "field 'last_trade_id' is below 'first_trade_id'",
                      "last_trade_id");
-      SF_TRY_ASSIGN(t.time, f.int64("time"));
-      SF_TRY(check_non_negative(t.time, "time"));
-      SF_TRY_ASSIGN(t.is_buyer_maker, req_bool(f, "is_buyer_maker"));
-      SF_TRY_ASSIGN(t.is_best_match, req_bool(f, "is_best_match"));
-      return Record(std::move(t));
+      SF_TRY(f.non_negative(6, &t->time));
+      SF_TRY(f.boolean(7, &t->is_buyer_maker));
+      SF_TRY(f.boolean(8, &t->is_best_match));
+      return {};
     }
     case Kind::trade: {
-      SF_TRY(f.only({"symbol", "trade_id", "price", "qty", "quote_qty", "time", "is_buyer_maker",
-                     "is_best_match"}));
-      Trade t;
-      SF_TRY_ASSIGN(t.symbol, f.str("symbol"));
-      SF_TRY(protocol::check_symbol(t.symbol, "symbol"));
-      SF_TRY_ASSIGN(t.trade_id, f.int64("trade_id"));
-      SF_TRY(check_non_negative(t.trade_id, "trade_id"));
-      for (auto [field, dst] :
-           {std::pair{"price", &t.price}, {"qty", &t.qty}, {"quote_qty", &t.quote_qty}}) {
-        SF_TRY_ASSIGN(*dst, f.str(field));
-        SF_TRY(check_decimal(*dst, field));
-      }
-      SF_TRY_ASSIGN(t.time, f.int64("time"));
-      SF_TRY(check_non_negative(t.time, "time"));
-      SF_TRY_ASSIGN(t.is_buyer_maker, req_bool(f, "is_buyer_maker"));
-      SF_TRY_ASSIGN(t.is_best_match, req_bool(f, "is_best_match"));
-      return Record(std::move(t));
+      static constexpr std::string_view kNames[] = {
+          "symbol",    "trade_id", "price",          "qty",
+          "quote_qty", "time",     "is_buyer_maker", "is_best_match"};
+      Members f(kNames);
+      SF_TRY(f.index(members));
+      Trade* t = std::get_if<Trade>(out);
+      if (t == nullptr) t = &out->emplace<Trade>();
+      SF_TRY(f.symbol(0, &t->symbol));
+      SF_TRY(f.non_negative(1, &t->trade_id));
+      SF_TRY(f.decimal(2, &t->price));
+      SF_TRY(f.decimal(3, &t->qty));
+      SF_TRY(f.decimal(4, &t->quote_qty));
+      SF_TRY(f.non_negative(5, &t->time));
+      SF_TRY(f.boolean(6, &t->is_buyer_maker));
+      SF_TRY(f.boolean(7, &t->is_best_match));
+      return {};
     }
   }
   return Error(Errc::internal, "unknown record kind");
+}
+
+Result<Record> decode(Kind kind, std::string_view text) {
+  Record r;
+  SF_TRY(decode_into(kind, text, &r));
+  return r;
 }
 
 std::string natural_key(const Record& r) {

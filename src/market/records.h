@@ -63,13 +63,24 @@ std::string encode(const Candle& c);
 std::string encode(const AggTrade& t);
 std::string encode(const Trade& t);
 std::string encode(const Record& r);
+// The same text appended to `out` (so a caller can reuse one buffer for many records).
+void encode_to(std::string& out, const Candle& c);
+void encode_to(std::string& out, const AggTrade& t);
+void encode_to(std::string& out, const Trade& t);
 
 // Strict decoding of one data-topic record of the given kind: every field present with the
 // right JSON type, no unknown fields, symbol valid, decimals well-formed
-// (-?digits[.digits]), times non-negative, close_time >= open_time. Errors name the field.
+// (-?digits[.digits]), times non-negative, close_time >= open_time, no key twice. Errors
+// name the field: Errc::parse_error for text that is not one JSON object, invalid_argument
+// for a field that fails validation, too_large past 64 KiB.
+// Uses a thread_local simdjson parser (json::FlatObjectParser): safe from any thread.
 Result<Record> decode(Kind kind, std::string_view json);
+// The same into *out, reusing its strings' capacity when it already holds a `kind` record
+// (for batch loops). On error *out holds a partly decoded record.
+Status decode_into(Kind kind, std::string_view json, Record* out);
 
 // True for decimal text as exchanges print it: optional '-', digits, optional '.digits'.
+// At most 64 bytes.
 bool is_decimal(std::string_view s);
 
 // The natural key of a record within its collection, as text ("BTCUSDT|1m|1722470400000").
