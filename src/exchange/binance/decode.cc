@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <bit>
 #include <cstring>
 
 namespace sf::exchange::binance {
@@ -98,40 +99,175 @@ inline bool is_digit(char c) { return static_cast<unsigned char>(c - '0') < 10; 
   return out;
 }
 
-// Reads decimal text (-?digits[.digits], at most 64 bytes) straight from the JSON bytes:
-// validating and measuring in one pass, with no unescaping copy. A string with an escape
-// is not decimal text anyway. The closing quote is guaranteed by simdjson's stage 1, and
-// the buffer is padded, so the scan stays in bounds. assign() reuses capacity.
-inline bool get_decimal(od::value v, const Where& w, const char* field, std::string* out) {
-  od::raw_json_string raw;
-  if (auto e = v.get_raw_json_string().get(raw)) return w.set(w.fail(field, e));
-  const char* s = raw.raw();
+// -?digits[.digits], at most 64 bytes, one byte at a time (the general case).
+bool is_decimal_bytes(const char* s, size_t n) {
+  if (n == 0 || n > 64) return false;
   const char* p = s;
+  const char* e = s + n;
   if (*p == '-') ++p;
   const char* d = p;
-  while (is_digit(*p)) ++p;
-  bool ok = p != d;
-  if (ok && *p == '.') {
-    const char* f = ++p;
-    while (is_digit(*p)) ++p;
-    ok = p != f;
+  while (p < e && is_digit(*p)) ++p;
+  if (p == d) return false;
+  if (p == e) return true;
+  if (*p != '.') return false;
+  const char* f = ++p;
+  while (p < e && is_digit(*p)) ++p;
+  return p != f && p == e;
+}
+
+constexpr uint64_t kOnes = 0x0101010101010101ULL;
+constexpr uint64_t kHigh = 0x8080808080808080ULL;
+
+// The high bit of every byte of x that is not an ASCII digit (exact per byte: the
+// subtraction cannot borrow across bytes because each byte has its high bit set first).
+inline uint64_t non_digits(uint64_t x) {
+  const uint64_t y = x ^ (kOnes * '0');  // digits become 0..9
+  return (((y | kHigh) - kOnes * 10) & kHigh) | (y & kHigh);
+}
+
+// High bits of the first k (1..8) bytes.
+inline uint64_t lanes(size_t k) { return k >= 8 ? kHigh : kHigh & ((uint64_t{1} << (8 * k)) - 1); }
+
+// The same check 8 bytes at a time for decimals of up to 24 bytes (all that exchanges
+// print but the longest): a valid one has no non-digit byte but an optional leading '-'
+// and at most one inner '.'. Reads three whole 8-byte words, so up to 23 bytes past the
+// start of the text: the closing quote and the padded input's padding cover them.
+[[gnu::always_inline]] inline bool is_decimal_text(const char* s, size_t n) {
+  if constexpr (std::endian::native != std::endian::little) return is_decimal_bytes(s, n);
+  if (n == 0 || n > 24) return is_decimal_bytes(s, n);
+  uint64_t w0, w1, w2;
+  std::memcpy(&w0, s, 8);
+  std::memcpy(&w1, s + 8, 8);
+  std::memcpy(&w2, s + 16, 8);
+  uint64_t m0 = non_digits(w0) & lanes(n);
+  const uint64_t m1 = n > 8 ? non_digits(w1) & lanes(n - 8) : 0;
+  const uint64_t m2 = n > 16 ? non_digits(w2) & lanes(n - 16) : 0;
+  size_t start = 0;
+  if (s[0] == '-') {
+    m0 &= ~uint64_t{0x80};
+    start = 1;
   }
-  if (!ok || *p != '"' || p - s > 64) {
-    return w.set(w.fail(field, "'" + shown_string(s) + "' is not a decimal number"));
+  if (n == start) return false;
+  if ((m0 | m1 | m2) == 0) return true;                                   // digits only
+  if ((m0 != 0 && (m1 | m2) != 0) || (m1 != 0 && m2 != 0)) return false;  // two words
+  const uint64_t m = m0 | m1 | m2;
+  if ((m & (m - 1)) != 0) return false;  // two or more non-digits in one word
+  const size_t at = (m0 != 0 ? 0 : m1 != 0 ? 8 : 16) + static_cast<size_t>(std::countr_zero(m)) / 8;
+  return s[at] == '.' && at > start && at + 1 < n;
+}
+
+// Copies text into a reused output string. Rows reused from the previous page usually get
+// text of the same length (prices keep their 8 decimals): then one memcpy, without
+// std::string::assign's general replace path.
+inline void set_text(std::string* out, const char* s, size_t n) {
+  if (out->size() == n) {
+    if (n != 0) std::memcpy(out->data(), s, n);
+    return;
   }
-  out->assign(s, static_cast<size_t>(p - s));
+  out->clear();
+  out->append(s, n);
+}
+
+// A scalar's raw token without the whitespace that may follow it up to the next
+// structural character.
+inline std::string_view trimmed_token(od::value& v) {
+  std::string_view tok = v.raw_json_token();
+  if (!tok.empty() && tok.back() > ' ') [[likely]]
+    return tok;  // a quote or a digit: no whitespace follows
+  while (!tok.empty() &&
+         (tok.back() == ' ' || tok.back() == '\n' || tok.back() == '\r' || tok.back() == '\t'))
+    tok.remove_suffix(1);
+  return tok;
+}
+
+// The value of the 8 ASCII digits in w (the first digit in the lowest byte), by the usual
+// multiply-and-add on pairs, then quads (as simdjson parses eight digits).
+inline uint64_t eight_digits(uint64_t w) {
+  w -= kOnes * '0';
+  w = (w * 10) + (w >> 8);
+  constexpr uint64_t kMask = 0x000000FF000000FFULL;
+  constexpr uint64_t kMul1 = 100 + (1000000ULL << 32);
+  constexpr uint64_t kMul2 = 1 + (10000ULL << 32);
+  return (((w & kMask) * kMul1) + (((w >> 16) & kMask) * kMul2)) >> 32;
+}
+
+// The value of the first k (1..8) ASCII digits in w: they are moved to the top and '0's
+// put in front of them.
+inline uint64_t digits_value(uint64_t w, size_t k) {
+  if (k < 8) w = (w << (8 * (8 - k))) | ((kOnes * '0') >> (8 * k));
+  return eight_digits(w);
+}
+
+// A token of 1..16 plain digits without a leading zero (always a valid JSON integer that
+// fits in int64): its value, read 8 bytes at a time for the check. False for anything
+// else, which the caller hands to simdjson's number parser for the exact value or error.
+[[gnu::always_inline]] inline bool plain_digits(std::string_view tok, int64_t* out) {
+  const size_t n = tok.size();
+  if constexpr (std::endian::native != std::endian::little) return false;
+  if (n == 0 || n > 16 || (tok[0] == '0' && n > 1)) return false;
+  uint64_t lo, hi;
+  std::memcpy(&lo, tok.data(), 8);  // within the padded input
+  std::memcpy(&hi, tok.data() + 8, 8);
+  uint64_t m = non_digits(lo) & lanes(n);
+  if (n > 8) m |= non_digits(hi) & lanes(n - 8);
+  if (m != 0) return false;
+  if (n <= 8) {
+    *out = static_cast<int64_t>(digits_value(lo, n));
+  } else {
+    static constexpr uint64_t kPow10[] = {1,      10,      100,      1000,     10000,
+                                          100000, 1000000, 10000000, 100000000};
+    *out = static_cast<int64_t>(digits_value(lo, 8) * kPow10[n - 8] + digits_value(hi, n - 8));
+  }
   return true;
 }
 
-inline bool get_id(od::value v, const Where& w, const char* field, int64_t* out) {
+// The errors of get_decimal(), out of line so that the inlined happy path stays small.
+[[gnu::noinline, gnu::cold]] bool decimal_error(od::value v, std::string_view tok, const Where& w,
+                                                const char* field) {
+  if (tok.size() < 2 || tok.front() != '"' || tok.back() != '"') {
+    od::raw_json_string raw;  // not a string: the same error get_raw_json_string() gives
+    auto e = v.get_raw_json_string().get(raw);
+    return w.set(w.fail(field, e ? e : simdjson::STRING_ERROR));
+  }
+  return w.set(w.fail(field, "'" + shown_string(tok.data() + 1) + "' is not a decimal number"));
+}
+
+// Reads decimal text (-?digits[.digits], at most 64 bytes) straight from the JSON bytes,
+// with no unescaping copy: the value's raw token is the quoted string (its closing quote
+// guaranteed by simdjson's stage 1, trailing whitespace up to the next structural
+// character at most), so its length is known without scanning for the quote. A string
+// with an escape is not decimal text anyway (a backslash is not a digit). The value is
+// not consumed; the iterator skips it.
+[[gnu::always_inline]] inline bool get_decimal(od::value& v, const Where& w, const char* field,
+                                               std::string* out) {
+  const std::string_view tok = trimmed_token(v);
+  if (tok.size() < 2 || tok.front() != '"' || tok.back() != '"' ||
+      !is_decimal_text(tok.data() + 1, tok.size() - 2)) [[unlikely]]
+    return decimal_error(v, tok, w, field);
+  set_text(out, tok.data() + 1, tok.size() - 2);
+  return true;
+}
+
+// Anything but plain digits: simdjson's parser gives the value or the error.
+[[gnu::noinline]] bool id_slow(od::value v, const Where& w, const char* field, int64_t* out) {
   if (auto e = v.get_int64().get(*out)) return w.set(w.fail(field, e));
   if (*out < 0) return w.set(w.fail(field, "must not be negative"));
   return true;
 }
 
-inline bool get_time(od::value v, const Where& w, const char* field, TimeUnit unit, int64_t* out) {
+[[gnu::always_inline]] inline bool get_id(od::value& v, const Where& w, const char* field,
+                                          int64_t* out) {
+  if (plain_digits(trimmed_token(v), out)) [[likely]]
+    return true;
+  return id_slow(v, w, field, out);
+}
+
+[[gnu::noinline]] bool time_slow(od::value v, const Where& w, const char* field, TimeUnit unit,
+                                 int64_t* out) {
   int64_t raw;
-  if (auto e = v.get_int64().get(raw)) return w.set(w.fail(field, e));
+  if (!plain_digits(trimmed_token(v), &raw)) {
+    if (auto e = v.get_int64().get(raw)) return w.set(w.fail(field, e));
+  }
   auto ms = to_ms(raw, unit);
   if (!ms) {
     return w.set(
@@ -139,6 +275,18 @@ inline bool get_time(od::value v, const Where& w, const char* field, TimeUnit un
   }
   *out = *ms;
   return true;
+}
+
+// The common case inline (plain digits, milliseconds in range); the rest in time_slow().
+[[gnu::always_inline]] inline bool get_time(od::value& v, const Where& w, const char* field,
+                                            TimeUnit unit, int64_t* out) {
+  int64_t raw;
+  if (unit == TimeUnit::millisecond && plain_digits(trimmed_token(v), &raw) && raw >= kMinTimeMs &&
+      raw < kMaxTimeMs) [[likely]] {
+    *out = raw;
+    return true;
+  }
+  return time_slow(v, w, field, unit, out);
 }
 
 inline bool get_bool(od::value v, const Where& w, const char* field, bool* out) {
@@ -245,58 +393,41 @@ Status Decoder::klines(Input json, std::string_view symbol, std::string_view int
     od::array row;
     if (auto e = row_r.get_array().get(row)) return w.fail("", e);
     Candle& c = next_row(out, w.row);
-    c.symbol.assign(symbol);
-    c.interval.assign(interval);
+    set_text(&c.symbol, symbol.data(), symbol.size());
+    set_text(&c.interval, interval.data(), interval.size());
     c.closed = true;
-    size_t k = 0;
-    for (auto el : row) {
-      od::value v;
-      if (k >= 12) return w.fail("", "more than 12 elements");
-      const char* f = kFields[k];
-      if (auto e = el.get(v)) return w.fail(f, e);
-      switch (k) {
-        case 0:
-          SF_DTRY(get_time(v, w, f, unit, &c.open_time), w);
-          break;
-        case 1:
-          SF_DTRY(get_decimal(v, w, f, &c.open), w);
-          break;
-        case 2:
-          SF_DTRY(get_decimal(v, w, f, &c.high), w);
-          break;
-        case 3:
-          SF_DTRY(get_decimal(v, w, f, &c.low), w);
-          break;
-        case 4:
-          SF_DTRY(get_decimal(v, w, f, &c.close), w);
-          break;
-        case 5:
-          SF_DTRY(get_decimal(v, w, f, &c.volume), w);
-          break;
-        case 6:
-          SF_DTRY(get_time(v, w, f, unit, &c.close_time), w);
-          break;
-        case 7:
-          SF_DTRY(get_decimal(v, w, f, &c.quote_volume), w);
-          break;
-        case 8:
-          SF_DTRY(get_id(v, w, f, &c.trades), w);
-          break;
-        case 9:
-          SF_DTRY(get_decimal(v, w, f, &c.taker_buy_base_volume), w);
-          break;
-        case 10:
-          SF_DTRY(get_decimal(v, w, f, &c.taker_buy_quote_volume), w);
-          break;
-        default:
-          break;  // unused; skipped by the iterator, still checked for well-formedness
+    // The 12 elements in order, unrolled: element k is read right after the iterator has
+    // moved to it, and a row that ends early or goes on past 12 is reported as such.
+    od::array_iterator it, end;
+    if (auto e = row.begin().get(it)) return w.fail("", e);
+    if (auto e = row.end().get(end)) return w.fail("", e);
+    od::value v;
+    auto at = [&](size_t k) -> bool {
+      if (k > 0) ++it;
+      if (!(it != end)) {
+        return w.set(w.fail(kFields[k], "row has " + std::to_string(k) + " elements, expected 12"));
       }
-      ++k;
-    }
-    if (k != 12) {
-      // The loop also ends early on a truncated row; tell the two apart.
-      return w.fail(k < 12 ? kFields[k] : "",
-                    "row has " + std::to_string(k) + " elements, expected 12");
+      if (auto e = (*it).get(v)) return w.set(w.fail(kFields[k], e));
+      return true;
+    };
+    SF_DTRY(at(0) && get_time(v, w, kFields[0], unit, &c.open_time), w);
+    SF_DTRY(at(1) && get_decimal(v, w, kFields[1], &c.open), w);
+    SF_DTRY(at(2) && get_decimal(v, w, kFields[2], &c.high), w);
+    SF_DTRY(at(3) && get_decimal(v, w, kFields[3], &c.low), w);
+    SF_DTRY(at(4) && get_decimal(v, w, kFields[4], &c.close), w);
+    SF_DTRY(at(5) && get_decimal(v, w, kFields[5], &c.volume), w);
+    SF_DTRY(at(6) && get_time(v, w, kFields[6], unit, &c.close_time), w);
+    SF_DTRY(at(7) && get_decimal(v, w, kFields[7], &c.quote_volume), w);
+    SF_DTRY(at(8) && get_id(v, w, kFields[8], &c.trades), w);
+    SF_DTRY(at(9) && get_decimal(v, w, kFields[9], &c.taker_buy_base_volume), w);
+    SF_DTRY(at(10) && get_decimal(v, w, kFields[10], &c.taker_buy_quote_volume), w);
+    SF_DTRY(at(11), w);  // unused; skipped by the iterator, still checked for well-formedness
+    ++it;
+    if (it != end) {
+      // A 13th element, or the row is malformed after the 12th: tell the two apart.
+      od::value extra;
+      if (auto e = (*it).get(extra)) return w.fail("", e);
+      return w.fail("", "more than 12 elements");
     }
     if (c.close_time < c.open_time) return w.fail("close_time", "before open_time");
     ++w.row;
@@ -536,7 +667,8 @@ Result<int64_t> Decoder::server_time(Input json, TimeUnit unit) {
     if (auto e = std::move(field_r).get(fld)) return w.fail("", e);
     if (fld.key().unsafe_is_equal("serverTime")) {
       int64_t ms;
-      SF_DTRY(get_time(fld.value(), w, "serverTime", unit, &ms), w);
+      od::value v = fld.value();
+      SF_DTRY(get_time(v, w, "serverTime", unit, &ms), w);
       t = ms;
     }
   }

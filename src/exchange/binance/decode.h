@@ -2,7 +2,9 @@
 //
 // Built on simdjson's on-demand API: one pass over the bytes, no DOM, and no heap
 // allocation per row beyond the output strings (decimal text is copied verbatim, never
-// converted to floating point).
+// converted to floating point). Decimals and plain non-negative integers (times, ids) are
+// checked straight from their raw JSON token, 8 bytes at a time; anything unusual goes
+// through simdjson's own parsers, so the verdict and the message are the same.
 //
 // Strictness: a body that is not well-formed JSON (truncated, trailing bytes), a missing
 // field, a field of the wrong JSON type, a price or quantity that is not decimal text
