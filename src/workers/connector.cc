@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -242,7 +243,15 @@ class Connector {
         control_.wait_stop_for(std::chrono::milliseconds(kPollSliceMs));
         continue;
       }
-      for (const bus::Record& r : *recs) take(r);
+      for (size_t i = 0; i < recs->size(); ++i) {
+        const bus::Record& r = (*recs)[i];
+        take(r);
+        // Only the newest record of each partition is committed: note it once per poll.
+        const bool last_of_partition = i + 1 == recs->size() ||
+                                       (*recs)[i + 1].partition != r.partition ||
+                                       (*recs)[i + 1].topic != r.topic;
+        if (last_of_partition) note_last(r);
+      }
 
       const bool full = in_batch_ >= settings_.batch_size;
       const bool due = in_batch_ > 0 && ctx_.clock->steady_ms() >= batch_deadline_;
@@ -266,7 +275,6 @@ class Connector {
   void take(const bus::Record& r) {
     if (in_batch_ == 0) batch_deadline_ = ctx_.clock->steady_ms() + settings_.batch_ms;
     ++in_batch_;
-    last_[{r.topic, r.partition}] = r;
     if (r.key == kEndMarkerKey) {
       auto m = decode_end_marker(r.value);
       if (m) {
@@ -277,12 +285,23 @@ class Connector {
       dlq_entries_.push_back({"malformed end marker: " + m.error().message, r});
       return;
     }
-    auto rec = market::decode(kind_, r.value);
-    if (rec) {
-      batch_.push_back(std::move(*rec));
+    // Decoded into the batch's next slot, reusing the row a previous batch left there.
+    if (batch_n_ == batch_.size()) batch_.emplace_back();
+    if (auto s = market::decode_into(kind_, r.value, &batch_[batch_n_]); s) {
+      ++batch_n_;
     } else {
       dlq_entries_.push_back(
-          {std::string(errc_name(rec.error().code)) + ": " + rec.error().message, r});
+          {std::string(errc_name(s.error().code)) + ": " + s.error().message, r});
+    }
+  }
+
+  // The newest record of a partition in the batch (what flush() commits).
+  void note_last(const bus::Record& r) {
+    auto it = last_.find({r.topic, r.partition});
+    if (it == last_.end()) {
+      last_.emplace(std::make_pair(r.topic, r.partition), r);
+    } else {
+      it->second = r;
     }
   }
 
@@ -306,8 +325,9 @@ class Connector {
       if (s) break;
       if (!retry || wait_retry("flush " + dlq_, s.error(), backoff)) return interrupted_nowrite();
     }
-    while (!batch_.empty()) {
-      auto s = ctx_.data_store->upsert(collection_, kind_, batch_);
+    const std::span<const market::Record> rows(batch_.data(), batch_n_);
+    while (!rows.empty()) {
+      auto s = ctx_.data_store->upsert(collection_, kind_, rows);
       if (s) break;
       if (s.error().code == Errc::invalid_argument) {
         // The store refuses what decode() accepted (e.g. the collection holds another kind):
@@ -327,16 +347,16 @@ class Connector {
                   cfg_.queue_id);
       }
     }
-    written_ += static_cast<int64_t>(batch_.size());
+    written_ += static_cast<int64_t>(rows.size());
     dlq_count_ += static_cast<int64_t>(dlq_entries_.size());
-    if (m_written_) m_written_->inc(static_cast<double>(batch_.size()));
+    if (m_written_) m_written_->inc(static_cast<double>(rows.size()));
     if (m_dlq_) m_dlq_->inc(static_cast<double>(dlq_entries_.size()));
     if (!dlq_entries_.empty()) {
       log::warn("connector: " + std::to_string(dlq_entries_.size()) + " records to " + dlq_ +
                     " (first: " + dlq_entries_.front().first.substr(0, 200) + ")",
                 cfg_.queue_id);
     }
-    batch_.clear();
+    batch_n_ = 0;  // the rows stay allocated for the next batch
     dlq_entries_.clear();
     dlq_sent_ = 0;
     last_.clear();
@@ -443,8 +463,10 @@ class Connector {
   const std::string topic_, dlq_, collection_;
   std::unique_ptr<bus::Consumer> consumer_;
 
-  // The batch in hand: every polled record counts toward batch_size.
+  // The batch in hand: every polled record counts toward batch_size. batch_[0, batch_n_)
+  // are this batch's rows; the rest are spare rows kept from earlier batches.
   std::vector<market::Record> batch_;
+  size_t batch_n_ = 0;
   std::vector<std::pair<std::string, bus::Record>> dlq_entries_;  // reason, source
   size_t dlq_sent_ = 0;  // DLQ entries of this batch already produced (retries resume here)
   std::map<std::pair<std::string, int32_t>, bus::Record> last_;  // newest record per partition

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -136,17 +137,29 @@ std::string create_table_sql(const std::string& name, Kind kind) {
   return sql;
 }
 
-std::string upsert_sql(const std::string& name, Kind kind) {
+// Rows per statement of the batched upsert: fewer statement executions per batch (each
+// step() re-enters the VDBE, and the row loop is then SQLite's), within SQLite's bound
+// parameter limit (32,766 since 3.32; 64 candles bind 896).
+constexpr size_t kRowsPerStatement = 64;
+
+// INSERT ... VALUES (?1, ...), (...) ... for `rows` rows; row r binds parameters
+// r * columns + 1 ... A later row with the key of an earlier one in the same statement
+// updates it, as consecutive single-row statements would.
+std::string upsert_sql(const std::string& name, Kind kind, size_t rows) {
   const Schema s = schema_of(kind);
   std::string cols, params, key, set;
+  for (size_t r = 0; r < rows; ++r) {
+    params += r ? ", (" : "(";
+    for (size_t i = 0; i < s.columns.size(); ++i) {
+      if (i) params += ", ";
+      params += "?" + std::to_string(r * s.columns.size() + i + 1);
+    }
+    params += ')';
+  }
   for (size_t i = 0; i < s.columns.size(); ++i) {
     const std::string c = sql_ident(s.columns[i].name);
-    if (i) {
-      cols += ", ";
-      params += ", ";
-    }
+    if (i) cols += ", ";
     cols += c;
-    params += "?" + std::to_string(i + 1);
     if (i < s.key_columns) {
       if (i) key += ", ";
       key += c;
@@ -155,8 +168,8 @@ std::string upsert_sql(const std::string& name, Kind kind) {
       set += c + " = excluded." + c;
     }
   }
-  std::string sql = "INSERT INTO " + sql_ident(name) + " (" + cols + ") VALUES (" + params +
-                    ") ON CONFLICT (" + key + ") DO UPDATE SET " + set;
+  std::string sql = "INSERT INTO " + sql_ident(name) + " (" + cols + ") VALUES " + params +
+                    " ON CONFLICT (" + key + ") DO UPDATE SET " + set;
   // A closed candle is final: a non-closed one with the same key (an older run's record
   // delivered again) never replaces it.
   if (kind == Kind::candle) {
@@ -174,43 +187,49 @@ std::string select_columns(Kind kind) {
   return cols;
 }
 
-void bind(Use& u, const market::Candle& c) {
-  u.text(1, c.symbol)
-      .text(2, c.interval)
-      .int64(3, c.open_time)
-      .int64(4, c.close_time)
-      .text(5, c.open)
-      .text(6, c.high)
-      .text(7, c.low)
-      .text(8, c.close)
-      .text(9, c.volume)
-      .text(10, c.quote_volume)
-      .int64(11, c.trades)
-      .text(12, c.taker_buy_base_volume)
-      .text(13, c.taker_buy_quote_volume)
-      .int64(14, c.closed ? 1 : 0);
+// Binds a record as row `row` of an upsert statement (parameters row * columns + 1 ...).
+void bind(Use& u, const market::Candle& c, int row) {
+  const int b = row * 14;
+  u.text(b + 1, c.symbol)
+      .text(b + 2, c.interval)
+      .int64(b + 3, c.open_time)
+      .int64(b + 4, c.close_time)
+      .text(b + 5, c.open)
+      .text(b + 6, c.high)
+      .text(b + 7, c.low)
+      .text(b + 8, c.close)
+      .text(b + 9, c.volume)
+      .text(b + 10, c.quote_volume)
+      .int64(b + 11, c.trades)
+      .text(b + 12, c.taker_buy_base_volume)
+      .text(b + 13, c.taker_buy_quote_volume)
+      .int64(b + 14, c.closed ? 1 : 0);
 }
-void bind(Use& u, const market::AggTrade& t) {
-  u.text(1, t.symbol)
-      .int64(2, t.agg_id)
-      .text(3, t.price)
-      .text(4, t.qty)
-      .int64(5, t.first_trade_id)
-      .int64(6, t.last_trade_id)
-      .int64(7, t.time)
-      .int64(8, t.is_buyer_maker ? 1 : 0)
-      .int64(9, t.is_best_match ? 1 : 0);
+void bind(Use& u, const market::AggTrade& t, int row) {
+  const int b = row * 9;
+  u.text(b + 1, t.symbol)
+      .int64(b + 2, t.agg_id)
+      .text(b + 3, t.price)
+      .text(b + 4, t.qty)
+      .int64(b + 5, t.first_trade_id)
+      .int64(b + 6, t.last_trade_id)
+      .int64(b + 7, t.time)
+      .int64(b + 8, t.is_buyer_maker ? 1 : 0)
+      .int64(b + 9, t.is_best_match ? 1 : 0);
 }
-void bind(Use& u, const market::Trade& t) {
-  u.text(1, t.symbol)
-      .int64(2, t.trade_id)
-      .text(3, t.price)
-      .text(4, t.qty)
-      .text(5, t.quote_qty)
-      .int64(6, t.time)
-      .int64(7, t.is_buyer_maker ? 1 : 0)
-      .int64(8, t.is_best_match ? 1 : 0);
+void bind(Use& u, const market::Trade& t, int row) {
+  const int b = row * 8;
+  u.text(b + 1, t.symbol)
+      .int64(b + 2, t.trade_id)
+      .text(b + 3, t.price)
+      .text(b + 4, t.qty)
+      .text(b + 5, t.quote_qty)
+      .int64(b + 6, t.time)
+      .int64(b + 7, t.is_buyer_maker ? 1 : 0)
+      .int64(b + 8, t.is_best_match ? 1 : 0);
 }
+static_assert(std::size(kCandleColumns) == 14 && std::size(kAggTradeColumns) == 9 &&
+              std::size(kTradeColumns) == 8);
 
 market::Record read_record(const Use& u, Kind kind) {
   switch (kind) {
@@ -305,7 +324,8 @@ struct SqliteDataStore::Impl {
   struct Collection {
     std::string name;  // as created
     Kind kind = Kind::candle;
-    StmtPtr upsert;
+    StmtPtr upsert;       // one row
+    StmtPtr upsert_many;  // kRowsPerStatement rows
   };
 
   DbPtr db;
@@ -336,12 +356,15 @@ struct SqliteDataStore::Impl {
 
   Result<Collection*> add_to_cache(const std::string& key, const std::string& stored_name,
                                    Kind kind) {
-    auto stmt = prepare_persistent(db.get(), upsert_sql(stored_name, kind));
-    if (!stmt) return stmt.error();
+    auto one = prepare_persistent(db.get(), upsert_sql(stored_name, kind, 1));
+    if (!one) return one.error();
+    auto many = prepare_persistent(db.get(), upsert_sql(stored_name, kind, kRowsPerStatement));
+    if (!many) return many.error();
     Collection& c = cache[key];
     c.name = stored_name;
     c.kind = kind;
-    c.upsert = std::move(*stmt);
+    c.upsert = std::move(*one);
+    c.upsert_many = std::move(*many);
     return &c;
   }
 
@@ -536,17 +559,27 @@ Status SqliteDataStore::upsert(const std::string& name, Kind kind,
   sqlite3* db = impl_->db.get();
   Txn txn(db, impl_->rollback.get());
   SF_TRY(txn.begin(impl_->begin_write.get()));
-  {
-    Use u(c->upsert.get());
-    for (const market::Record& r : records) {
-      std::visit([&](const auto& rec) { bind(u, rec); }, r);
+  // Whole chunks of kRowsPerStatement rows, then the rest one row at a time.
+  size_t i = 0;
+  auto run = [&](sqlite3_stmt* stmt, size_t rows) -> Status {
+    Use u(stmt);
+    for (; i + rows <= records.size(); i += rows) {
+      for (size_t r = 0; r < rows; ++r)
+        std::visit([&](const auto& rec) { bind(u, rec, static_cast<int>(r)); }, records[i + r]);
       int rc = u.step();
       if (rc != SQLITE_DONE) {
-        return sql_error(db, rc, "upsert " + market::natural_key(r) + " into " + name);
+        const std::string which = rows == 1
+                                      ? market::natural_key(records[i])
+                                      : "records " + market::natural_key(records[i]) + " .. " +
+                                            market::natural_key(records[i + rows - 1]);
+        return sql_error(db, rc, "upsert " + which + " into " + name);
       }
       u.rearm();
     }
-  }
+    return {};
+  };
+  SF_TRY(run(c->upsert_many.get(), kRowsPerStatement));
+  SF_TRY(run(c->upsert.get(), 1));
   return txn.commit(impl_->commit.get());
 }
 

@@ -21,8 +21,10 @@
 //     not_found for the read helpers.
 //   - A table with a collection's name that is not in the catalogue (created by hand) is
 //     never adopted: ensure_collection() fails with invalid_argument.
-//   - upsert() runs in BEGIN IMMEDIATE ... COMMIT with a prepared statement cached per
-//     collection (INSERT ... ON CONFLICT DO UPDATE).
+//   - upsert() runs in BEGIN IMMEDIATE ... COMMIT (one transaction per batch) with
+//     prepared statements cached per collection (INSERT ... ON CONFLICT DO UPDATE): one
+//     of 64 rows (multi-row VALUES) for the bulk of a batch and one of a single row for
+//     the rest. Every record is validated before the database is touched.
 //
 // Errors: Errc::unavailable when the file stays locked by another connection past the
 // 5 s busy timeout (retry may succeed); io_error for disk/file failures; invalid_argument
