@@ -1,7 +1,11 @@
 #include "workers/loader.h"
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
+#include <mutex>
+#include <thread>
 
 #include "base/log.h"
 #include "exchange/binance/client.h"
@@ -131,6 +135,67 @@ Result<bn::PagingStats> for_each_trade_page(
   }
 }
 
+// Publishes pages on a thread of its own while the paging thread fetches and decodes the
+// next one, so the exchange round trip and the publishing overlap instead of taking turns.
+// One page is in flight at a time (memory stays at two pages) and pages are published in
+// order by that one thread, so records keep their order on the topic.
+template <typename T>
+class PagePublisher {
+ public:
+  // publish(page) returns false to stop (a produce failed); later pages are then refused.
+  explicit PagePublisher(std::function<bool(const std::vector<T>&)> publish)
+      : publish_(std::move(publish)), thread_([this] { run(); }) {}
+  ~PagePublisher() { finish(); }
+  PagePublisher(const PagePublisher&) = delete;
+  PagePublisher& operator=(const PagePublisher&) = delete;
+
+  // Waits for the previous page to be published, then takes `page` (left empty). False if
+  // publishing has failed: the caller stops paging.
+  bool hand_over(std::vector<T>& page) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !pending_; });
+    if (failed_) return false;
+    slot_.swap(page);
+    page.clear();
+    pending_ = true;
+    cv_.notify_all();
+    return true;
+  }
+
+  // Waits until every page handed over is published and ends the thread. Idempotent.
+  void finish() {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return !pending_; });
+      done_ = true;
+      cv_.notify_all();
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void run() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return pending_ || done_; });
+      if (!pending_) return;
+      lock.unlock();
+      const bool ok = failed_ ? false : publish_(slot_);
+      lock.lock();
+      if (!ok) failed_ = true;
+      pending_ = false;
+      cv_.notify_all();
+    }
+  }
+
+  std::function<bool(const std::vector<T>&)> publish_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<T> slot_;  // the page being published; owned by run() while pending_
+  bool pending_ = false, done_ = false, failed_ = false;
+  std::thread thread_;  // last: started once the members above exist
+};
+
 int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, Telemetry& tel,
          Family family) {
   auto fail = [&](const std::string& why, int code = kExitError) {
@@ -184,9 +249,10 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
     log::info("loader: resuming after " + std::to_string(*before->last_key) + " (" +
                   std::to_string(before->count) + " records already published)",
               cfg.queue_id);
-  int64_t published = before->count;
+  // Written by the page publisher's thread, read for progress on the paging thread.
+  std::atomic<int64_t> published_count{before->count};
   int64_t last_report = ctx.clock->steady_ms();
-  std::optional<Error> publish_error;
+  std::optional<Error> publish_error;  // read once the publisher has finished
   bool stopped = false;
   auto publish = [&](const std::string& value) {
     auto r = (*producer)->produce(*cfg.kafka_topic, *cfg.symbol, value);
@@ -194,7 +260,18 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
       publish_error = r.error();
       return false;
     }
-    ++published;
+    ++published_count;
+    return true;
+  };
+  // Every record of a page encoded into one reused buffer (produce() copies it).
+  std::string encoded;
+  auto publish_page = [&](const auto& page) {
+    for (const auto& rec : page) {
+      encoded.clear();
+      market::encode_to(encoded, rec);
+      if (!publish(encoded)) return false;
+    }
+    if (published_metric) published_metric->inc(static_cast<double>(page.size()));
     return true;
   };
   // Called after each page: reports progress and obeys stop.
@@ -202,11 +279,11 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
     const int64_t now = ctx.clock->steady_ms();
     if (now - last_report >= 1000) {
       last_report = now;
-      (void)tel.send(RunStatus::loading, "published " + std::to_string(published) + " records",
-                     published);
+      const int64_t n = published_count.load();
+      (void)tel.send(RunStatus::loading, "published " + std::to_string(n) + " records", n);
     }
     if (control.stop_requested()) stopped = true;
-    return !stopped && !publish_error;
+    return !stopped;
   };
   const bn::TimeRange tr{range->start_ms, range->end_ms};
   std::optional<int64_t> expected;
@@ -214,33 +291,25 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
   if (*kind == market::Kind::candle) {
     std::string interval = *market::interval_for_type(*cfg.type);
     expected = expected_candles(tr.start_ms, tr.end_ms, interval, client.now_ms());
-    paged = bn::for_each_kline_page(client, *cfg.symbol, interval, tr, before->last_key,
-                                    [&](std::vector<market::Candle>& page) {
-                                      for (const auto& c : page)
-                                        if (!publish(market::encode(c))) return false;
-                                      if (published_metric)
-                                        published_metric->inc(static_cast<double>(page.size()));
-                                      return after_page();
-                                    });
+    PagePublisher<market::Candle> pages(publish_page);
+    paged = bn::for_each_kline_page(
+        client, *cfg.symbol, interval, tr, before->last_key,
+        [&](std::vector<market::Candle>& page) { return pages.hand_over(page) && after_page(); });
+    pages.finish();
   } else if (*kind == market::Kind::trade) {
-    paged = for_each_trade_page(client, *cfg.symbol, tr, before->last_key,
-                                [&](std::vector<market::Trade>& page) {
-                                  for (const auto& t : page)
-                                    if (!publish(market::encode(t))) return false;
-                                  if (published_metric)
-                                    published_metric->inc(static_cast<double>(page.size()));
-                                  return after_page();
-                                });
+    PagePublisher<market::Trade> pages(publish_page);
+    paged = for_each_trade_page(
+        client, *cfg.symbol, tr, before->last_key,
+        [&](std::vector<market::Trade>& page) { return pages.hand_over(page) && after_page(); });
+    pages.finish();
   } else {
-    paged = bn::for_each_agg_trade_page(client, *cfg.symbol, tr, before->last_key,
-                                        [&](std::vector<market::AggTrade>& page) {
-                                          for (const auto& t : page)
-                                            if (!publish(market::encode(t))) return false;
-                                          if (published_metric)
-                                            published_metric->inc(static_cast<double>(page.size()));
-                                          return after_page();
-                                        });
+    PagePublisher<market::AggTrade> pages(publish_page);
+    paged = bn::for_each_agg_trade_page(
+        client, *cfg.symbol, tr, before->last_key,
+        [&](std::vector<market::AggTrade>& page) { return pages.hand_over(page) && after_page(); });
+    pages.finish();
   }
+  const int64_t published = published_count.load();  // the publisher has finished
   // Everything published must be durable before the marker and the final event.
   if (auto f = (*producer)->flush(std::chrono::seconds(30)); !f)
     return fail("cannot flush the data topic: " + f.error().message);
