@@ -462,6 +462,18 @@ std::string ratio(double figure, double target, bool higher) {
 
 }  // namespace
 
+// The command line as it was given, for the record in the docs; an absolute path to the
+// binary is cut to <build dir>/bench/data_bench (no machine paths in the repository).
+std::string command_line(int argc, char** argv) {
+  std::filesystem::path bin(argv[0]);
+  std::string cmd =
+      bin.is_absolute() && bin.has_parent_path() && bin.parent_path().has_parent_path()
+          ? (bin.parent_path().parent_path().filename() / "bench" / bin.filename()).string()
+          : bin.string();
+  for (int i = 1; i < argc; ++i) cmd += std::string(" ") + argv[i];
+  return cmd;
+}
+
 int main(int argc, char** argv) {
   int runs = 3;
   std::string markdown, only;  // --only load|decode|connector runs one part (for profiling)
@@ -481,6 +493,10 @@ int main(int argc, char** argv) {
     }
   }
   sf::log::set_level(sf::log::Level::warn);
+  const std::string command = command_line(argc, argv);
+  double load_at_start = -1;  // 1-minute load average: wall-clock figures need a quiet machine
+  if (std::ifstream in("/proc/loadavg"); in) in >> load_at_start;
+  std::printf("load average %.2f\n", load_at_start);
   auto want = [&](const char* part) { return only.empty() || only == part; };
   std::vector<double> load_rate, load_alone, load_hwm, load_base, raw_rate, dec, raw, slowdown,
       conn;
@@ -567,12 +583,13 @@ int main(int argc, char** argv) {
       ratio(median(conn), kConnectorTarget, true).c_str());
   std::printf("\n%s", table);
 
-  char intro[4096];
+  char intro[8192];
   std::snprintf(
       intro, sizeof intro,
       "## data pipeline (issue 3)\n\n"
       "Command: `make bench` (runs `build/bench/data_bench --runs 3 --markdown "
-      "docs/benchmarks.md`; `--only load|decode|connector` runs one part, unrecorded).\n\n"
+      "docs/benchmarks.md`; `--only load|decode|connector` runs one part, unrecorded). "
+      "The figures below were recorded by `%s` (load average %.2f when it started).\n\n"
       "- *loader*: each run is a `fork()`ed child of the benchmark (forked before the benchmark "
       "starts any thread) that starts the exchange simulator in-process (`SimServer`, "
       "`limits = false`, 2 io threads, port 0) and runs the real `loader-producer` worker "
@@ -604,8 +621,9 @@ int main(int argc, char** argv) {
       "rows / wall time from the `start` command to the worker's return (which includes the "
       "final empty poll); the run fails unless the collection then holds exactly %lld "
       "rows.\n\n",
-      kLoadRange, static_cast<long long>(candles), median(load_base),
-      static_cast<long long>(kConnectorRecords), static_cast<long long>(kConnectorRecords));
+      command.c_str(), load_at_start, kLoadRange, static_cast<long long>(candles),
+      median(load_base), static_cast<long long>(kConnectorRecords),
+      static_cast<long long>(kConnectorRecords));
   if (!markdown.empty()) {
     try {
       write_markdown(markdown, std::string(intro) + table);
