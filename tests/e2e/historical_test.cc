@@ -1,16 +1,28 @@
 // End-to-end historical loads: the real `streamforge sim` and `streamforge up` processes on
 // 127.0.0.1, workflows started over HTTP, the store read back and compared with the
 // simulator's ground truth (recomputed here from the same seed).
+//
+// Built twice: historical_e2e_test runs the embedded deployment (memory bus, in-process
+// workers); historical_kafka_e2e_test (SF_E2E_KAFKA) runs the same tests with the real Kafka
+// broker of the `kafka` fixture and every worker as its own process (the single-host
+// deployment). Each manager gets its own control/events topics and consumer group, so the
+// tests can share one broker while ctest runs them in parallel.
 #include <signal.h>
 
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
 #include <filesystem>
+#include <fstream>
+#include <set>
 #include <thread>
 
+#include "bus/open.h"
 #include "exchange/sim/market.h"
 #include "http/client.h"
+#include "market/records.h"
+#include "protocol/messages.h"
 #include "store/sqlite/sqlite_data_store.h"
+#include "support/kafka.h"
 #include "support/process.h"
 
 namespace bj = boost::json;
@@ -41,10 +53,19 @@ class Historical : public ::testing::Test {
                                  std::to_string(kSeed)},
         dir_ + "/sim.log");
     sim_url_ = url_of(*sim_, "streamforge sim", dir_ + "/sim.log");
-    up_ = std::make_unique<Process>(
-        std::vector<std::string>{sf::testing::streamforge_binary(), "up", "--port", "0",
-                                 "--data-dir", dir_, "--exchange-url", sim_url_},
-        dir_ + "/up.log");
+    std::vector<std::string> up{sf::testing::streamforge_binary(), "up", "--port", "0",
+                                "--data-dir", dir_, "--exchange-url", sim_url_};
+#ifdef SF_E2E_KAFKA
+    auto bootstrap = sf::testing::kafka_bootstrap();
+    ASSERT_TRUE(bootstrap) << "no test broker: run under ctest (fixture kafka) or set "
+                              "SF_TEST_KAFKA_BOOTSTRAP";
+    // Unique per test: managers sharing the broker must not see each other's commands.
+    std::string tag = std::filesystem::path(dir_).filename().string();
+    up.insert(up.end(), {"--bus", "kafka://" + *bootstrap, "--launcher", "process",
+                         "--control-topic", tag + "-control", "--events-topic",
+                         tag + "-events", "--consumer-group", tag + "-manager"});
+#endif
+    up_ = std::make_unique<Process>(up, dir_ + "/up.log");
     url_ = url_of(*up_, "streamforge up", dir_ + "/up.log");
     client_ = std::make_unique<sf::http::Client>(url_);
   }
@@ -199,3 +220,181 @@ TEST_F(Historical, StoppedRunThenANewRunCompletesWithoutDuplicates) {
   EXPECT_EQ(wait_end(second), "finished") << S(queue(second).at("message"));
   EXPECT_EQ(*(*store)->count("btcusdt_candles_1m"), 10080) << "one row per minute, no duplicates";
 }
+
+#ifdef SF_E2E_KAFKA
+// ---- Kafka-only: what a standard client sees, records injected from outside, a broker
+// restart. They use `kcat` (Debian's standard Kafka client) and the data topic name of the
+// historical flows, which is the queue id + "-data" (config/test_flows.yaml).
+
+namespace {
+
+// Runs a shell command and returns its stdout; `status` gets the exit status.
+std::string run_cmd(const std::string& cmd, int* status = nullptr) {
+  std::string out;
+  FILE* f = popen(cmd.c_str(), "r");
+  if (!f) return out;
+  char buf[65536];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  int st = pclose(f);
+  if (status) *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return out;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string::npos) nl = text.size();
+    if (nl > pos) out.push_back(text.substr(pos, nl - pos));
+    pos = nl + 1;
+  }
+  return out;
+}
+
+// Every record of a topic, read from the beginning to its end with kcat: "key\tvalue" lines.
+std::vector<std::string> kcat_read(const std::string& topic) {
+  int st = 0;
+  auto out = run_cmd("kcat -C -q -e -b " + *sf::testing::kafka_bootstrap() + " -t '" + topic +
+                         "' -o beginning -f '%k\\t%s\\n' 2>&1",
+                     &st);
+  EXPECT_EQ(st, 0) << out;
+  return lines_of(out);
+}
+
+}  // namespace
+
+TEST_F(Historical, AStandardKafkaClientSeesTheSeedsFormats) {
+  std::string id = start("historical_candles", "BTCUSDT", "2024-08-01:2024-08-02");
+  ASSERT_EQ(wait_end(id), "finished") << S(queue(id).at("message"));
+  std::string tag = std::filesystem::path(dir_).filename().string();
+
+  // queue-events: every record is a seed telemetry event (decoded strictly), and both
+  // workers' life cycles are there.
+  std::map<std::string, std::set<std::string>> statuses;
+  for (const auto& line : kcat_read(tag + "-events")) {
+    auto tab = line.find('\t');
+    ASSERT_NE(tab, std::string::npos) << line;
+    auto ev = sf::protocol::decode_event(line.substr(tab + 1));
+    ASSERT_TRUE(ev.ok()) << ev.error().message << ": " << line;
+    if (ev->queue_id == id) statuses[ev->producer].insert(sf::protocol::to_string(ev->status));
+  }
+  ASSERT_EQ(statuses.size(), 2u) << "loader and connector";
+  for (const auto& [producer, seen] : statuses) {
+    EXPECT_TRUE(seen.count("started")) << producer;
+    EXPECT_TRUE(seen.count("finished")) << producer;
+  }
+  // queue-control: the seed's command format.
+  int commands = 0;
+  for (const auto& line : kcat_read(tag + "-control")) {
+    auto cmd = sf::protocol::decode_command(line.substr(line.find('\t') + 1));
+    ASSERT_TRUE(cmd.ok()) << cmd.error().message << ": " << line;
+    commands += cmd->queue_id == id && cmd->command == sf::protocol::CommandType::start;
+  }
+  EXPECT_EQ(commands, 2) << "one start command per target";
+
+  // The data topic: one candle record per minute keyed by symbol, then the end marker.
+  auto data = kcat_read(id + "-data");
+  ASSERT_EQ(data.size(), 1441u);
+  sf::exchange::sim::Market market(kSeed);
+  for (size_t i = 0; i < 1440; ++i) {
+    ASSERT_EQ(data[i].substr(0, 8), "BTCUSDT\t") << data[i];
+    auto rec = sf::market::decode(sf::market::Kind::candle, data[i].substr(8));
+    ASSERT_TRUE(rec.ok()) << rec.error().message;
+    const auto& c = std::get<sf::market::Candle>(*rec);
+    EXPECT_EQ(c, *market.candle("BTCUSDT", "1m", kDayStart + static_cast<int64_t>(i) * 60'000));
+  }
+  EXPECT_EQ(data[1440].substr(0, 8), "__end__\t");
+}
+
+TEST_F(Historical, MalformedRecordsInjectedIntoTheDataTopicEndInTheDlq) {
+  // Slow first page, so the injected records are on the topic before the loader's.
+  control(R"({"latency_ms":2000})");
+  std::string id = start("historical_candles", "BTCUSDT", "2024-08-01:2024-08-02");
+  std::string topic = id + "-data";
+  {
+    sf::bus::BusConfig bc;
+    bc.url = "kafka://" + *sf::testing::kafka_bootstrap();
+    auto bus = sf::bus::open_bus(bc);
+    ASSERT_TRUE(bus.ok()) << bus.error().message;
+    ASSERT_TRUE((*bus)->ensure_topic({topic, 1, 1}).ok());
+  }
+  // 1,000 malformed records of ten kinds, keyed by the symbol like real ones.
+  const std::vector<std::string> kinds = {
+      "not json at all",
+      R"({"symbol":"BTCUSDT","interval":"1m","open_time":)",  // truncated
+      R"([1,2,3])",
+      R"({"symbol":"BTCUSDT"})",  // missing fields
+      R"({"symbol":"BTCUSDT","interval":"1m","open_time":"soon","close_time":1,"open":"1","high":"1","low":"1","close":"1","volume":"1","quote_volume":"1","trades":1,"taker_buy_base_volume":"1","taker_buy_quote_volume":"1","closed":true})",
+      R"({"symbol":"BTCUSDT","interval":"1m","open_time":1722470400000,"close_time":1722470459999,"open":1.5,"high":"1","low":"1","close":"1","volume":"1","quote_volume":"1","trades":1,"taker_buy_base_volume":"1","taker_buy_quote_volume":"1","closed":true})",
+      R"({"symbol":"BTCUSDT","interval":"1m","open_time":1722470400000,"close_time":1722470459999,"open":"abc","high":"1","low":"1","close":"1","volume":"1","quote_volume":"1","trades":1,"taker_buy_base_volume":"1","taker_buy_quote_volume":"1","closed":true})",
+      "",
+      R"({"symbol":"BTCUSDT","extra":"\u0000"})",
+      "{}"};
+  std::string input = dir_ + "/malformed.txt";
+  {
+    std::ofstream out(input);
+    for (int i = 0; i < 1000; ++i) out << "BTCUSDT\t" << kinds[i % kinds.size()] << "\n";
+  }
+  int st = 0;
+  auto out = run_cmd("kcat -P -b " + *sf::testing::kafka_bootstrap() + " -t '" + topic +
+                         "' -K '\\t' -l '" + input + "' 2>&1",
+                     &st);
+  ASSERT_EQ(st, 0) << out;
+  control(R"({"latency_ms":0})");
+
+  ASSERT_EQ(wait_end(id, 120s), "finished") << S(queue(id).at("message"));
+  auto c = queue(id).at("completeness").as_object();
+  EXPECT_EQ(c.at("records_dlq").as_int64(), 1000);
+  EXPECT_EQ(c.at("records_written").as_int64(), 1440);
+  expect_day_of_candles("BTCUSDT");  // every valid record stored, exactly
+
+  auto dlq = kcat_read(topic + "-dlq");
+  ASSERT_EQ(dlq.size(), 1000u);
+  std::set<int64_t> offsets;
+  for (size_t i = 0; i < dlq.size(); ++i) {
+    auto v = bj::parse(dlq[i].substr(dlq[i].find('\t') + 1)).as_object();
+    EXPECT_FALSE(S(v.at("reason")).empty());
+    EXPECT_EQ(S(v.at("source_topic")), topic);
+    offsets.insert(v.at("source_offset").as_int64());
+    int64_t off = v.at("source_offset").as_int64();
+    EXPECT_EQ(S(v.at("original")), kinds[off % kinds.size()]) << "original bytes kept";
+  }
+  EXPECT_EQ(offsets.size(), 1000u) << "each injected record once";
+}
+
+TEST_F(Historical, BrokerStoppedAndRestartedMidLoadLosesNothing) {
+  auto dir = sf::testing::kafka_fixture_dir();
+  if (!dir) GTEST_SKIP() << "the broker came from SF_TEST_KAFKA_BOOTSTRAP; this test restarts "
+                            "the fixture's own broker";
+  control(R"({"latency_ms":400})");
+  // A week of minutes, 11 pages: about 5 s of loading.
+  std::string id = start("historical_candles", "BTCUSDT", "2024-08-01:2024-08-08");
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < deadline && S(queue(id).at("status")) != "loading")
+    std::this_thread::sleep_for(20ms);
+  ASSERT_EQ(S(queue(id).at("status")), "loading");
+  std::string script = std::string(SF_SOURCE_DIR) + "/scripts/kafka";
+  int st = 0;
+  auto out = run_cmd("bash '" + script + "' stop --dir '" + *dir + "' 2>&1", &st);
+  ASSERT_EQ(st, 0) << out;
+  std::this_thread::sleep_for(3s);
+  out = run_cmd("bash '" + script + "' start --dir '" + *dir + "' 2>&1", &st);
+  ASSERT_EQ(st, 0) << out;
+  EXPECT_EQ(lines_of(out).back(), *sf::testing::kafka_bootstrap()) << "same address";
+  control(R"({"latency_ms":0})");
+  ASSERT_EQ(wait_end(id, 240s), "finished") << S(queue(id).at("message"));
+  auto store = sf::store::SqliteDataStore::open(dir_);
+  ASSERT_TRUE(store.ok());
+  auto rows = (*store)->scan("btcusdt_candles_1m");
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 10080u);
+  sf::exchange::sim::Market market(kSeed);
+  for (size_t i = 0; i < rows->size(); ++i) {
+    const auto& got = std::get<sf::market::Candle>((*rows)[i]);
+    ASSERT_EQ(got.open_time, kDayStart + static_cast<int64_t>(i) * 60'000) << "row " << i;
+    ASSERT_EQ(got, *market.candle("BTCUSDT", "1m", got.open_time)) << "row " << i;
+  }
+}
+#endif  // SF_E2E_KAFKA
