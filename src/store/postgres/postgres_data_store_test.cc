@@ -1,0 +1,169 @@
+// PostgresDataStore on the real test server (the `postgres` CTest fixture): the shared
+// DataStore contract, each test in a schema of its own, plus what only PostgreSQL has (the
+// table layout users query with psql, NUMERIC columns, reopening, sharing the schema with
+// the state store).
+#include "store/postgres/postgres_data_store.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "store/open.h"
+#include "store/postgres/postgres_state_store.h"
+#include "support/postgres.h"
+#include "tests/contract/data_store_contract.h"
+#include "tests/contract/state_store_contract.h"
+
+using sf::market::Kind;
+using sf::store::DataStore;
+using sf::store::PostgresDataStore;
+using sf::testing::pg_query;
+using sf::testing::PgTestSchema;
+namespace dc = sf::store::data_contract;
+
+namespace {
+
+std::string server() {
+  auto url = sf::testing::postgres_url();
+  if (!url) {
+    ADD_FAILURE() << "no test PostgreSQL: set SF_TEST_PG_URL or run under ctest (fixture postgres)";
+    return "";
+  }
+  return *url;
+}
+
+struct PostgresFactory {
+  static std::shared_ptr<DataStore> make() {
+    auto schema = std::make_shared<PgTestSchema>(server());
+    if (!schema->ok()) return nullptr;
+    auto r = PostgresDataStore::open(schema->url());
+    if (!r.ok()) {
+      ADD_FAILURE() << "open: " << r.error().message;
+      return nullptr;
+    }
+    return std::shared_ptr<DataStore>(r->release(), [schema](DataStore* s) { delete s; });
+  }
+};
+
+}  // namespace
+
+INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, DataStoreContract, PostgresFactory);
+// Included for its queue helpers; the suite itself runs in postgres_state_store_test.
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(StateStoreContract);
+
+TEST(PostgresDataStore, TableLayoutIsWhatUsersQuery) {
+  PgTestSchema schema(server());
+  ASSERT_TRUE(schema.ok());
+  auto s = PostgresDataStore::open(schema.url());
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  auto c = dc::candle("BTCUSDT", 0);
+  c.open = "0.00010000";
+  ASSERT_TRUE((*s)->upsert("btc_1m", Kind::candle, {{c}}).ok());
+  const std::string t = schema.name() + ".btc_1m";
+  // Exact NUMERIC with its scale, BIGINT times, BOOLEAN flags: plain SQL works on them.
+  EXPECT_EQ(pg_query(schema.server_url(),
+                     "SELECT symbol, interval, open_time, open, open + 1, pg_typeof(open), "
+                     "pg_typeof(open_time), closed, open_text FROM " +
+                         t),
+            std::vector<std::string>{"BTCUSDT|1m|" + std::to_string(dc::kT0) +
+                                     "|0.00010000|1.00010000|numeric|bigint|t|NULL"});
+  EXPECT_EQ(pg_query(schema.server_url(),
+                     "SELECT string_agg(a.attname, ',' ORDER BY k.i) FROM pg_index x"
+                     " CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY k(attnum, i)"
+                     " JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum"
+                     " WHERE x.indrelid = '" +
+                         t + "'::regclass AND x.indisprimary"),
+            std::vector<std::string>{"symbol,interval,open_time"});
+  EXPECT_EQ(
+      pg_query(schema.server_url(), "SELECT name, kind FROM " + schema.name() + ".sf_collections"),
+      std::vector<std::string>{"btc_1m|candle"});
+}
+
+TEST(PostgresDataStore, TextNumericCannotSpellIsKeptBeside) {
+  PgTestSchema schema(server());
+  ASSERT_TRUE(schema.ok());
+  auto s = PostgresDataStore::open(schema.url());
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  auto t = dc::trade("ETHUSDT", 1);
+  t.price = "007.50";  // NUMERIC prints 7.50
+  t.qty = "-0.000";    // NUMERIC prints 0.000
+  ASSERT_TRUE((*s)->upsert("t", Kind::trade, {{t}}).ok());
+  EXPECT_EQ(pg_query(schema.server_url(),
+                     "SELECT price, price_text, qty, qty_text, quote_qty_text FROM " +
+                         schema.name() + ".t"),
+            std::vector<std::string>{"7.50|007.50|0.000|-0.000|NULL"});
+  auto back = (*s)->scan("t");
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, std::vector<sf::market::Record>{t});
+}
+
+TEST(PostgresDataStore, CollectionsPersistAcrossReopenAndShareTheSchemaWithState) {
+  PgTestSchema schema(server());
+  ASSERT_TRUE(schema.ok());
+  {
+    auto s = PostgresDataStore::open(schema.url());
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    ASSERT_TRUE((*s)->upsert("keep", Kind::candle, dc::candles("BTCUSDT", 0, 100)).ok());
+  }
+  auto state = sf::store::PostgresStateStore::open(schema.url());
+  ASSERT_TRUE(state.ok()) << state.error().message;
+  ASSERT_TRUE((*state)->create_queue(sf::store::contract::make_queue("q1", 1, 1)).ok());
+  auto s = PostgresDataStore::open(schema.url());
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  auto k = (*s)->collection_kind("keep");
+  ASSERT_TRUE(k.ok());
+  EXPECT_EQ(*k, Kind::candle);
+  auto back = (*s)->scan("keep");
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, dc::candles("BTCUSDT", 0, 100));
+  // The state tables are not collections.
+  auto list = (*s)->collections();
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*state)->list_queues()->size(), 1u);
+}
+
+TEST(PostgresDataStore, NamesDifferingOnlyInCaseAndForeignTablesAreRefused) {
+  PgTestSchema schema(server());
+  ASSERT_TRUE(schema.ok());
+  auto s = PostgresDataStore::open(schema.url());
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  ASSERT_TRUE((*s)->ensure_collection("Candles", Kind::candle).ok());
+  auto e = (*s)->ensure_collection("candles", Kind::candle);
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.error().code, sf::Errc::invalid_argument);
+  EXPECT_EQ((*s)->count("candles").error().code, sf::Errc::not_found);
+  // A table made by hand is never adopted.
+  ASSERT_EQ(sf::testing::pg_exec(schema.server_url(),
+                                 "CREATE TABLE " + schema.name() + ".handmade (x int)"),
+            "");
+  auto h = (*s)->ensure_collection("handmade", Kind::trade);
+  ASSERT_FALSE(h.ok());
+  EXPECT_EQ(h.error().code, sf::Errc::invalid_argument) << h.error().message;
+  auto list = (*s)->collections();
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list->size(), 1u);
+}
+
+TEST(PostgresDataStore, UnreachableServerIsUnavailable) {
+  // A port nothing listens on (the fixture's port + 1 would be a guess; port 1 is never ours).
+  auto s = PostgresDataStore::open("postgresql://u:secret@127.0.0.1:1/db");
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, sf::Errc::unavailable);
+  EXPECT_EQ(s.error().message.find("secret"), std::string::npos) << s.error().message;
+}
+
+TEST(OpenStores, PostgresUrlOpensBothStoresOnTheServer) {
+  PgTestSchema schema(server());
+  ASSERT_TRUE(schema.ok());
+  auto s = sf::store::open_stores(schema.url(), "");
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  ASSERT_TRUE(s->state->create_queue(sf::store::contract::make_queue("q1", 1, 1)).ok());
+  ASSERT_TRUE(s->data->upsert("c", Kind::candle, dc::candles("BTCUSDT", 0, 3)).ok());
+  EXPECT_EQ(pg_query(schema.server_url(), "SELECT (SELECT count(*) FROM " + schema.name() +
+                                              ".queues) || '/' || (SELECT count(*) FROM " +
+                                              schema.name() + ".c)"),
+            std::vector<std::string>{"1/3"});
+  EXPECT_EQ(s->data->describe(), s->state->describe());
+}
