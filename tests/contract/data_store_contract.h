@@ -229,17 +229,14 @@ TYPED_TEST_P(DataStoreContract, BatchBoundaries) {
 TYPED_TEST_P(DataStoreContract, ExactDecimalTextRoundTrips) {
   using sf::market::Kind;
   namespace dc = sf::store::data_contract;
-  const std::vector<std::string> odd = {"0.00000001",
-                                        "-1.5",
-                                        "0.10000000",
-                                        "0",
-                                        "1",
-                                        "100",
-                                        "0.0",
-                                        "99999999999999999999.99999999",
-                                        "12345678901234567890.123456789012345678",
-                                        "-0.00000001",
-                                        "3.14159265358979323846"};
+  const std::vector<std::string> odd = {
+      "0.00000001", "-1.5", "0.10000000", "0", "1", "100", "0.0", "99999999999999999999.99999999",
+      "12345678901234567890.123456789012345678", "-0.00000001", "3.14159265358979323846",
+      // Spellings an exact decimal type may normalise: the
+      // text must still come back as sent.
+      "0.00010000", "-0", "-0.00", "007.50", "00", "0000.0000",
+      "1" + std::string(62, '0') + "1",  // 64 bytes
+      "-0." + std::string(61, '9')};
   std::vector<sf::market::Record> batch;
   for (size_t i = 0; i < odd.size(); ++i) {
     auto c = dc::candle("BTCUSDT", static_cast<int64_t>(i));
@@ -456,6 +453,98 @@ TYPED_TEST_P(DataStoreContract, ConcurrentWritersToDifferentAndSameCollections) 
   EXPECT_EQ(this->scan("shared", q), dc::candles("BTCUSDT", 0, kBatches * kPerBatch));
 }
 
+TYPED_TEST_P(DataStoreContract, UnicodeAndSpecialCharactersInTextFieldsRoundTrip) {
+  using sf::market::Kind;
+  namespace dc = sf::store::data_contract;
+  // Text key fields reach the database through quoting or escaping layers (SQL parameters,
+  // COPY, JSON): none may alter a byte.
+  // Control characters, backslashes and quotes are what COPY and SQL escaping must handle.
+  const std::vector<std::string> symbols = {
+      "BTC/USDT",       "比特币USDT",   "ÉTH-€",          "tab\there", "new\nline",
+      "back\\slash",    "\\N",          "quote'\"double", "emoji🚀",    "semi;colon--",
+      "percent%_under", "a\tb\rc\n\\t", "trailing\\"};
+  std::vector<sf::market::Record> cs, ts;
+  for (size_t i = 0; i < symbols.size(); ++i) {
+    const std::string& sym = symbols[i];
+    auto c = dc::candle(sym, static_cast<int64_t>(i), i % 3 == 0 ? "1m" : "1ч");
+    cs.emplace_back(c);
+    ts.emplace_back(dc::trade(sym, static_cast<int64_t>(i)));
+  }
+  this->upsert("unicode_c", Kind::candle, cs);
+  this->upsert("unicode_t", Kind::trade, ts);
+  for (size_t i = 0; i < cs.size(); ++i) {
+    const auto& c = std::get<sf::market::Candle>(cs[i]);
+    sf::store::Query q;
+    q.symbol = c.symbol;
+    q.interval = c.interval;
+    SCOPED_TRACE("symbol '" + c.symbol + "'");
+    EXPECT_EQ(this->scan("unicode_c", q), std::vector<sf::market::Record>{cs[i]});
+    sf::store::Query tq;
+    tq.symbol = c.symbol;
+    EXPECT_EQ(this->scan("unicode_t", tq), std::vector<sf::market::Record>{ts[i]});
+  }
+  EXPECT_EQ(this->count("unicode_c"), static_cast<int64_t>(cs.size()));
+  // Upserting again with the same keys replaces, never duplicates.
+  this->upsert("unicode_c", Kind::candle, cs);
+  EXPECT_EQ(this->count("unicode_c"), static_cast<int64_t>(cs.size()));
+}
+
+TYPED_TEST_P(DataStoreContract, DuplicateKeysInOneBatchFollowTheClosedCandleRule) {
+  using sf::market::Kind;
+  namespace dc = sf::store::data_contract;
+  // As if the records were upserted one after another: a later record replaces an earlier
+  // one with the same key, except that an open candle never replaces a closed one.
+  auto closed = dc::candle("BTCUSDT", 0);
+  auto open = closed;
+  open.closed = false;
+  open.close = "1.00000000";
+  auto open2 = open;
+  open2.trades = 1;
+  auto b_open = dc::candle("BTCUSDT", 1);
+  b_open.closed = false;
+  auto b_closed = dc::candle("BTCUSDT", 1);
+  b_closed.volume = "99.00000000";
+  // Keys out of order and repeated, across symbols.
+  std::vector<sf::market::Record> batch = {closed,   b_open, dc::candle("ETHUSDT", 5), open,
+                                           b_closed, open2,  dc::candle("ETHUSDT", 5)};
+  this->upsert("dups", Kind::candle, batch);
+  EXPECT_EQ(this->scan("dups"),
+            (std::vector<sf::market::Record>{closed, b_closed, dc::candle("ETHUSDT", 5)}));
+
+  // Trades: the last one wins.
+  auto t1 = dc::trade("BTCUSDT", 7);
+  auto t2 = t1;
+  t2.price = "1.5";
+  auto t3 = t1;
+  t3.price = "2.5";
+  this->upsert("dup_trades", Kind::trade, {t1, dc::trade("BTCUSDT", 3), t2, t3});
+  EXPECT_EQ(this->scan("dup_trades"),
+            (std::vector<sf::market::Record>{dc::trade("BTCUSDT", 3), t3}));
+}
+
+TYPED_TEST_P(DataStoreContract, LargeBatchIsOneTransaction) {
+  using sf::market::Kind;
+  namespace dc = sf::store::data_contract;
+  // Larger than any internal chunk (statements, COPY buffers): all of it, exactly once.
+  constexpr int64_t kN = 60'000;
+  auto batch = dc::candles("BTCUSDT", 0, kN);
+  this->upsert("large", Kind::candle, batch);
+  EXPECT_EQ(this->count("large"), kN);
+  // The same batch with one bad record at the very end writes nothing new.
+  auto next = dc::candles("BTCUSDT", kN, kN);
+  std::get<sf::market::Candle>(next.back()).low = "1.2.3";
+  auto s = this->store().upsert("large", Kind::candle, next);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(this->count("large"), kN);
+  std::get<sf::market::Candle>(next.back()).low = "1.23";
+  this->upsert("large", Kind::candle, next);
+  auto times = this->store().times("large");
+  ASSERT_TRUE(times.ok());
+  ASSERT_EQ(static_cast<int64_t>(times->size()), 2 * kN);
+  EXPECT_EQ(times->front(), dc::kT0);
+  EXPECT_EQ(times->back(), dc::kT0 + (2 * kN - 1) * dc::kMinute);
+}
+
 REGISTER_TYPED_TEST_SUITE_P(DataStoreContract, EnsureCollectionCreatesOnceWithItsKind,
                             UpsertCreatesOnFirstUseAndRoundTripsEveryField, UpsertIsIdempotent,
                             BatchBoundaries, ExactDecimalTextRoundTrips,
@@ -463,4 +552,7 @@ REGISTER_TYPED_TEST_SUITE_P(DataStoreContract, EnsureCollectionCreatesOnceWithIt
                             UnsafeCollectionNamesAreRefusedWithoutTouchingTheStore,
                             OpenCandleIsReplacedByClosedButNotTheReverse,
                             QueriesFilterAndOrderByNaturalKey,
-                            ConcurrentWritersToDifferentAndSameCollections);
+                            ConcurrentWritersToDifferentAndSameCollections,
+                            UnicodeAndSpecialCharactersInTextFieldsRoundTrip,
+                            DuplicateKeysInOneBatchFollowTheClosedCandleRule,
+                            LargeBatchIsOneTransaction);

@@ -99,7 +99,10 @@ class PgTestSchema {
             std::to_string(rd() % 100000);
   }
   ~PgTestSchema() {
-    if (!server_.empty()) pg_exec(server_, "DROP SCHEMA IF EXISTS " + name_ + " CASCADE");
+    if (!server_.empty()) {
+      pg_exec(server_,
+              "SET client_min_messages = warning; DROP SCHEMA IF EXISTS " + name_ + " CASCADE");
+    }
   }
   PgTestSchema(const PgTestSchema&) = delete;
   PgTestSchema& operator=(const PgTestSchema&) = delete;
