@@ -41,6 +41,36 @@ namespace {
   return Error(Errc::parse_error, std::string("malformed JSON: ") + why, "body");
 }
 
+// What a string's raw content (between its quotes) holds: nothing special, an escape
+// (the caller has simdjson unescape it) or a raw control character, which JSON forbids.
+enum class Content { plain, escaped, control };
+
+Content classify(const char* p, size_t n) {
+  Content c = Content::plain;
+  for (size_t i = 0; i < n; ++i) {
+    const auto b = static_cast<unsigned char>(p[i]);
+    if (b < 0x20) return Content::control;
+    if (b == '\\') c = Content::escaped;
+  }
+  return c;
+}
+
+// The same, 8 bytes at a time for the plain case (the padded buffer allows reading a whole
+// word past the content).
+Content scan_content(const char* p, size_t n) {
+  constexpr uint64_t k1 = 0x0101010101010101ULL;
+  constexpr uint64_t k80 = 0x8080808080808080ULL;
+  for (size_t i = 0; i < n; i += 8) {
+    uint64_t v;
+    std::memcpy(&v, p + i, 8);
+    const uint64_t b = v ^ (k1 * '\\');
+    uint64_t flagged = (((v - k1 * 0x20) & ~v) | ((b - k1) & ~b)) & k80;
+    if (n - i < 8) flagged &= (uint64_t{1} << (8 * (n - i))) - 1;  // bytes past the content
+    if (flagged) return classify(p, n);
+  }
+  return Content::plain;
+}
+
 }  // namespace
 
 struct FlatObjectParser::Impl {
@@ -60,9 +90,19 @@ struct FlatObjectParser::Impl {
       case od::json_type::object:
         m.type = FlatType::object;
         return simdjson::SUCCESS;
-      case od::json_type::string:
+      case od::json_type::string: {
         m.type = FlatType::string;
-        return v.get_string().get(m.str);
+        // Strings without escapes are read in place from their raw token ("...", then at
+        // most whitespace): no unescaping copy.
+        std::string_view tok = v.raw_json_token();
+        while (!tok.empty() && tok.back() != '"') tok.remove_suffix(1);
+        if (tok.size() < 2) return simdjson::STRING_ERROR;
+        const Content c = scan_content(tok.data() + 1, tok.size() - 2);
+        if (c == Content::control) return simdjson::UNESCAPED_CHARS;
+        if (c == Content::escaped) return v.get_string().get(m.str);
+        m.str = tok.substr(1, tok.size() - 2);
+        return simdjson::SUCCESS;
+      }
       case od::json_type::boolean:
         m.type = FlatType::boolean;
         return v.get_bool().get(m.boolean);
@@ -127,7 +167,25 @@ Result<std::span<const FlatMember>> FlatObjectParser::parse(std::string_view tex
     od::field f;
     if (auto e = std::move(field_r).get(f)) return malformed(e);
     FlatMember& m = im.members.emplace_back();
-    if (auto e = f.unescaped_key().get(m.key)) return malformed(e);
+    // Keys without escapes are read in place (up to the closing quote), others unescaped.
+    const char* k = f.key().raw();
+    size_t n = 0;
+    bool escaped = false;
+    for (;; ++n) {
+      const auto b = static_cast<unsigned char>(k[n]);
+      if (b == '"') break;
+      if (b < 0x20) return malformed(simdjson::UNESCAPED_CHARS);
+      if (b == '\\') {
+        escaped = true;
+        ++n;  // the escaped byte (maybe a quote) is not the end
+        if (static_cast<unsigned char>(k[n]) < 0x20) return malformed(simdjson::UNESCAPED_CHARS);
+      }
+    }
+    if (!escaped) {
+      m.key = std::string_view(k, n);
+    } else if (auto e = f.unescaped_key().get(m.key)) {
+      return malformed(e);
+    }
     if (auto e = Impl::read(f.value(), m)) return malformed(e);
   }
   // OUT_OF_BOUNDS: the iterator is past the last token, so nothing follows the object.

@@ -4,14 +4,16 @@
 // parser has warmed up; json::parse() (Boost.JSON) remains the general reader.
 //
 // Strictness: the text must be exactly one well-formed JSON object (no trailing bytes, valid
-// UTF-8, strings and numbers well-formed); anything else is Errc::parse_error with a message
-// in json::parse()'s style ("malformed JSON: ...", "expected a JSON object, got array"). A
-// member whose value is an array or an object is reported with that type and not read further
-// (the caller refuses it by type); duplicate keys are reported as they come (the caller
-// decides). Text longer than max_bytes is Errc::too_large.
+// UTF-8, strings and numbers well-formed, no raw control character in a string); anything
+// else is Errc::parse_error with a message in json::parse()'s style ("malformed JSON: ...",
+// "expected a JSON object, got array"). A member whose value is an array or an object is
+// reported with that type and not read further (the caller refuses it by type); duplicate
+// keys are reported as they come (the caller decides). Text longer than max_bytes is
+// Errc::too_large.
 //
-// Lifetime: keys and string values are views into the parser's buffers, valid until the next
-// parse() or the parser's destruction.
+// Lifetime: keys and string values are views into the parser's buffers (in place for text
+// without escapes, unescaped otherwise), valid until the next parse() or the parser's
+// destruction.
 //
 // Thread-safety: a FlatObjectParser belongs to one thread at a time.
 #pragma once

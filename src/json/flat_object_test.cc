@@ -29,6 +29,17 @@ TEST(FlatObject, ReadsScalarMembersInOrder) {
   EXPECT_EQ(v[8].type, sfj::FlatType::number) << "past int64 is not an integer";
   EXPECT_STREQ(sfj::to_string(v[7].type), "object");
 
+  // Escapes in keys and values are undone; plain ones are read in place.
+  auto esc = p.parse(R"({"k\"q":"a\\b\u00e9","plain":"12.5","\u0041":"\"x\""})", 1024);
+  ASSERT_TRUE(esc.ok()) << esc.error().message;
+  ASSERT_EQ(esc->size(), 3u);
+  EXPECT_EQ((*esc)[0].key, "k\"q");
+  EXPECT_EQ((*esc)[0].str, "a\\b\xc3\xa9");
+  EXPECT_EQ((*esc)[1].key, "plain");
+  EXPECT_EQ((*esc)[1].str, "12.5");
+  EXPECT_EQ((*esc)[2].key, "A");
+  EXPECT_EQ((*esc)[2].str, "\"x\"");
+
   // The parser is reused: a second object replaces the members.
   auto again = p.parse(R"({"k":"v"})", 1024);
   ASSERT_TRUE(again.ok());
@@ -62,6 +73,13 @@ TEST(FlatObject, RefusesEverythingButOneWellFormedObject) {
     auto r = p.parse(bad, 1024);
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.error().code, sf::Errc::parse_error) << bad;
+  }
+  // JSON forbids raw control characters in strings (keys and values alike).
+  for (const std::string& ctl : {std::string("{\"a\":\"x\x01y\"}"), std::string("{\"a\x1f\":1}"),
+                                 std::string("{\"a\":\"x\\\"\ty\"}")}) {
+    auto r = p.parse(ctl, 1024);
+    ASSERT_FALSE(r.ok()) << ctl;
+    EXPECT_EQ(r.error().code, sf::Errc::parse_error) << ctl;
   }
   auto arr = p.parse("[1,2]", 1024);
   ASSERT_FALSE(arr.ok());

@@ -82,8 +82,40 @@ void put_int(std::string& out, int64_t v) {
   out.append(buf, r.ptr);
 }
 
+// True if s has no byte JSON needs escaped (control characters, '"', '\\'), checked 8
+// bytes at a time with the usual has-zero / has-less-than word tricks (exact as a yes/no).
+bool json_clean(std::string_view s) {
+  constexpr uint64_t k1 = 0x0101010101010101ULL;
+  constexpr uint64_t k80 = 0x8080808080808080ULL;
+  auto flagged = [](uint64_t v) {
+    const uint64_t q = v ^ (k1 * '"');
+    const uint64_t b = v ^ (k1 * '\\');
+    return (((v - k1 * 0x20) & ~v) | ((q - k1) & ~q) | ((b - k1) & ~b)) & k80;
+  };
+  const char* p = s.data();
+  const size_t n = s.size();
+  if (n < 8) {
+    for (size_t i = 0; i < n; ++i) {
+      const auto c = static_cast<unsigned char>(p[i]);
+      if (c < 0x20 || c == '"' || c == '\\') return false;
+    }
+    return true;
+  }
+  uint64_t v;
+  for (size_t i = 0; i + 8 <= n; i += 8) {
+    std::memcpy(&v, p + i, 8);
+    if (flagged(v)) return false;
+  }
+  std::memcpy(&v, p + n - 8, 8);  // the tail, overlapping the last whole word
+  return flagged(v) == 0;
+}
+
 void put_str(std::string& out, std::string_view s) {
-  append_json_escaped(out, s);
+  if (json_clean(s)) {
+    out.append(s);  // symbols and decimals: the usual case
+  } else {
+    append_json_escaped(out, s);
+  }
   out += '"';
 }
 
