@@ -183,6 +183,7 @@ Error Connection::error(const PGresult* r, std::string_view what) {
   if (msg.empty() && conn_ != nullptr) msg = PQerrorMessage(conn_);
   while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
   const char* state = r != nullptr ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  last_sqlstate_ = state ? state : "";
   const bool lost = conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK;
   Errc code = lost ? Errc::unavailable : errc_for_sqlstate(state ? state : "");
   if (lost) reset();

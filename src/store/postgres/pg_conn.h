@@ -95,6 +95,8 @@ class Connection {
   void rollback();
 
   const Url& url() const { return url_; }
+  // SQLSTATE of the last failed call ("" when it had none, e.g. a lost connection).
+  const std::string& last_sqlstate() const { return last_sqlstate_; }
 
  private:
   Status command(const std::string& sql, std::string_view what);
@@ -107,6 +109,7 @@ class Connection {
   PGconn* conn_ = nullptr;
   uint64_t generation_ = 0;
   std::set<std::string> prepared_;  // statement names prepared on conn_
+  std::string last_sqlstate_;
 };
 
 // Rolls back on scope exit unless committed.

@@ -205,66 +205,104 @@ bool numeric_keeps(std::string_view s) {
   return true;
 }
 
-// COPY text format: backslash, tab, newline and carriage return escaped.
-void append_text(std::string& out, std::string_view s) {
-  for (char c : s) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        out += c;
-    }
-  }
+// COPY binary format (the server parses no text: a third less server time than text COPY
+// for candles). Big-endian integers; each field an int32 length (-1: NULL) and its bytes.
+void put16(std::string& out, uint16_t v) {
+  out += static_cast<char>(v >> 8);
+  out += static_cast<char>(v & 0xff);
+}
+void put32(std::string& out, uint32_t v) {
+  for (int s = 24; s >= 0; s -= 8) out += static_cast<char>((v >> s) & 0xff);
+}
+void put64(std::string& out, uint64_t v) {
+  for (int s = 56; s >= 0; s -= 8) out += static_cast<char>((v >> s) & 0xff);
 }
 
-void append_int(std::string& out, int64_t v) {
-  char buf[24];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  (void)ec;
-  out.append(buf, end);
+void copy_header(std::string& out) {
+  static constexpr char kSignature[] = "PGCOPY\n\377\r\n";  // + the terminating NUL: 11 bytes
+  out.append(kSignature, sizeof kSignature);
+  put32(out, 0);  // flags
+  put32(out, 0);  // header extension length
+}
+void copy_trailer(std::string& out) { put16(out, 0xffff); }
+
+// NUMERIC's binary form (numeric_send): ndigits, weight, sign, dscale, then base-10000
+// digits, most significant first; value = sum digit[i] * 10000^(weight - i). dscale is the
+// number of decimal places of the text, which is what keeps "0.00010000" at scale 8.
+// `s` is market::is_decimal text (at most 64 bytes).
+void put_numeric(std::string& out, std::string_view s) {
+  const bool neg = s[0] == '-';
+  std::string_view digits = neg ? s.substr(1) : s;
+  const size_t dot = digits.find('.');
+  std::string_view ip = digits.substr(0, dot);
+  std::string_view fp = dot == std::string_view::npos ? std::string_view() : digits.substr(dot + 1);
+  // Integer part left-padded and fraction right-padded to whole groups of 4 decimal digits.
+  char buf[80];
+  size_t n = 0;
+  for (size_t pad = (4 - ip.size() % 4) % 4; pad > 0; --pad) buf[n++] = '0';
+  const size_t int_groups = (ip.size() + 3) / 4;
+  for (char c : ip) buf[n++] = c;
+  for (char c : fp) buf[n++] = c;
+  while (n % 4 != 0) buf[n++] = '0';
+  uint16_t groups[20];
+  size_t g = 0;
+  for (size_t i = 0; i < n; i += 4) {
+    groups[g++] = static_cast<uint16_t>((buf[i] - '0') * 1000 + (buf[i + 1] - '0') * 100 +
+                                        (buf[i + 2] - '0') * 10 + (buf[i + 3] - '0'));
+  }
+  int weight = static_cast<int>(int_groups) - 1;
+  size_t first = 0, last = g;
+  while (first < last && groups[first] == 0) {
+    ++first;
+    --weight;
+  }
+  while (last > first && groups[last - 1] == 0) --last;
+  const size_t nd = last - first;
+  if (nd == 0) weight = 0;
+  put32(out, static_cast<uint32_t>(8 + 2 * nd));
+  put16(out, static_cast<uint16_t>(nd));
+  put16(out, static_cast<uint16_t>(static_cast<int16_t>(weight)));
+  put16(out, nd > 0 && neg ? 0x4000 : 0x0000);
+  put16(out, static_cast<uint16_t>(fp.size()));
+  for (size_t i = first; i < last; ++i) put16(out, groups[i]);
 }
 
 // Appends one COPY row: the record's fields, then the <decimal>_text columns.
 struct RowWriter {
   std::string& out;
-  std::string texts;
+  std::string texts;  // the <decimal>_text fields, written after the record's
+  void begin(int record_fields, int decimal_fields) {
+    put16(out, static_cast<uint16_t>(record_fields + decimal_fields));
+  }
   void text(std::string_view s) {
-    append_text(out, s);
-    out += '\t';
+    put32(out, static_cast<uint32_t>(s.size()));
+    out += s;
   }
   void dec(const std::string& s) {
-    out += s;  // validated decimal text: nothing to escape
-    out += '\t';
+    put_numeric(out, s);
     if (numeric_keeps(s)) {
-      texts += "\\N\t";
+      put32(texts, 0xffffffffu);  // NULL
     } else {
+      put32(texts, static_cast<uint32_t>(s.size()));
       texts += s;
-      texts += '\t';
     }
   }
   void integer(int64_t v) {
-    append_int(out, v);
-    out += '\t';
+    put32(out, 8);
+    put64(out, static_cast<uint64_t>(v));
   }
-  void boolean(bool b) { out += b ? "t\t" : "f\t"; }
+  void boolean(bool b) {
+    put32(out, 1);
+    out += b ? '\1' : '\0';
+  }
   void end() {
     out += texts;
-    out.back() = '\n';
     texts.clear();
   }
 };
 
 void append_row(RowWriter& w, const market::Candle& c) {
+  w.begin(14, 8);
   w.text(c.symbol);
   w.text(c.interval);
   w.integer(c.open_time);
@@ -282,6 +320,7 @@ void append_row(RowWriter& w, const market::Candle& c) {
   w.end();
 }
 void append_row(RowWriter& w, const market::AggTrade& t) {
+  w.begin(9, 2);
   w.text(t.symbol);
   w.integer(t.agg_id);
   w.dec(t.price);
@@ -294,6 +333,7 @@ void append_row(RowWriter& w, const market::AggTrade& t) {
   w.end();
 }
 void append_row(RowWriter& w, const market::Trade& t) {
+  w.begin(8, 3);
   w.text(t.symbol);
   w.integer(t.trade_id);
   w.dec(t.price);
@@ -446,10 +486,13 @@ struct PostgresDataStore::Impl {
   struct Collection {
     std::string name;
     Kind kind = Kind::candle;
-    std::string table;       // "schema"."name"
-    std::string upsert_sql;  // INSERT ... SELECT FROM the staging table
-    std::string statement;   // its prepared-statement name
+    std::string table;        // "schema"."name"
+    std::string upsert_sql;   // INSERT ... SELECT FROM the staging table
+    std::string statement;    // its prepared-statement name
+    int direct_cooldown = 0;  // batches to upsert through the staging table before trying
+                              // a direct COPY again
   };
+  static constexpr int kDirectCooldown = 16;
 
   explicit Impl(pg::Url u) : conn(std::move(u)) {}
 
@@ -674,16 +717,36 @@ Status PostgresDataStore::upsert(const std::string& name, Kind kind,
   }
   std::string& buf = impl_->buffer;
   buf.clear();
+  copy_header(buf);
   RowWriter w{buf, {}};
   for (const market::Record* r : rows) std::visit([&](const auto& rec) { append_row(w, rec); }, *r);
+  copy_trailer(buf);
 
   pg::Connection& conn = impl_->conn;
   SF_TRY(impl_->stage(kind));
   pg::Txn txn(conn);
   SF_TRY(txn.begin());
-  SF_TRY(conn.copy_in(
-      std::string("COPY ") + stage_table(kind) + " (" + column_list(kind) + ") FROM STDIN", buf,
-      "stage " + std::to_string(rows.size()) + " records for " + name));
+  const std::string columns = column_list(kind);
+  // Fast path while the collection's batches are new keys (a load): COPY straight into the
+  // table under a savepoint, which is all psql's \copy does. A key that exists already fails
+  // it with unique_violation: roll back to the savepoint, upsert through the staging table,
+  // and skip the fast path for the next kDirectCooldown batches (a reload conflicts on every
+  // batch, and a failed attempt costs up to a whole COPY).
+  if (c->direct_cooldown > 0) {
+    --c->direct_cooldown;
+  } else {
+    SF_TRY(conn.exec("SAVEPOINT sf_direct", "savepoint"));
+    auto direct =
+        conn.copy_in("COPY " + c->table + " (" + columns + ") FROM STDIN (FORMAT binary)", buf,
+                     "copy " + std::to_string(rows.size()) + " records into " + name);
+    if (direct.ok()) return txn.commit();
+    if (conn.last_sqlstate() != "23505") return direct.error();
+    SF_TRY(conn.exec("ROLLBACK TO SAVEPOINT sf_direct", "roll back to savepoint"));
+    c->direct_cooldown = Impl::kDirectCooldown;
+  }
+  SF_TRY(conn.copy_in(std::string("COPY ") + stage_table(kind) + " (" + column_list(kind) +
+                          ") FROM STDIN (FORMAT binary)",
+                      buf, "stage " + std::to_string(rows.size()) + " records for " + name));
   auto r = conn.prepared(c->statement, c->upsert_sql, {},
                          "upsert " + std::to_string(rows.size()) + " records into " + name);
   if (!r) return r.error();

@@ -17,7 +17,7 @@
 //
 // upsert(): validates everything first, folds duplicate keys of the batch in memory (a later
 // record replaces an earlier one, except that a closed candle is final), then in one
-// transaction: COPY (text format) into a per-connection temporary staging table (ON COMMIT
+// transaction: COPY (binary format) into a per-connection temporary staging table (ON COMMIT
 // DELETE ROWS) and one prepared `INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE` (for
 // candles `WHERE stored.closed = false OR EXCLUDED.closed`). Other statements are prepared
 // once per connection.

@@ -1,0 +1,364 @@
+// PostgreSQL store benchmark (issue 5), run by `make bench` (bench/run starts a cluster with
+// scripts/postgres), never by `make test`:
+//   1. connector upserts/s: the real store-connector worker (run_connector) draining 500,000
+//      candles (plus the end marker) from a pre-filled memory bus into PostgresDataStore
+//      (decode, batches of 5,000, COPY into the staging table + INSERT ... ON CONFLICT,
+//      commit per batch);
+//   2. the same 500,000 candles upserted with PostgresDataStore::upsert directly (records
+//      already decoded, batches of 5,000): the store's share of the connector's time;
+//   3. the ceiling: psql's own `\copy` of the same rows as CSV into an empty table of the
+//      same shape (same columns and primary key), in the same run.
+// Every run uses fresh schemas, dropped afterwards. Medians of --runs (default 3) are
+// printed and, with --markdown FILE, written between the pg-bench markers.
+#include <libpq-fe.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "base/log.h"
+#include "bench_util.h"
+#include "bus/memory/memory_bus.h"
+#include "market/records.h"
+#include "protocol/messages.h"
+#include "store/postgres/pg_conn.h"
+#include "store/postgres/postgres_data_store.h"
+#include "workers/connector.h"
+#include "workers/worker.h"
+
+using namespace std::chrono;
+namespace sw = sf::workers;
+namespace sp = sf::protocol;
+
+namespace {
+
+constexpr const char* kSymbol = "BTCUSDT";
+constexpr int64_t kRecords = 500'000;
+constexpr double kTargetRatio = 0.7;  // of the \copy ceiling
+constexpr const char* kCollection = "bench_btcusdt_1m";
+
+double secs_since(steady_clock::time_point t0) {
+  return duration<double>(steady_clock::now() - t0).count();
+}
+
+void check(const sf::Status& s, const std::string& what) {
+  if (!s) throw std::runtime_error(what + ": " + s.error().message);
+}
+
+// Runs SQL on the server with plain libpq; throws on failure.
+void sql(const std::string& url, const std::string& text) {
+  PGconn* c = PQconnectdb(url.c_str());
+  if (PQstatus(c) != CONNECTION_OK) {
+    std::string e = PQerrorMessage(c);
+    PQfinish(c);
+    throw std::runtime_error("connect: " + e);
+  }
+  PGresult* r = PQexec(c, ("SET client_min_messages = warning; " + text).c_str());
+  const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+  std::string e = ok ? "" : PQresultErrorMessage(r);
+  PQclear(r);
+  PQfinish(c);
+  if (!ok) throw std::runtime_error(text.substr(0, 80) + ": " + e);
+}
+
+// The candles of data_bench's connector benchmark: realistic decimal text, one symbol.
+std::vector<sf::market::Candle> synthetic_candles(int64_t n) {
+  std::vector<sf::market::Candle> out;
+  out.reserve(static_cast<size_t>(n));
+  const int64_t t0 = 1'704'067'200'000;  // 2024-01-01
+  for (int64_t i = 0; i < n; ++i) {
+    sf::market::Candle c;
+    c.symbol = kSymbol;
+    c.interval = "1m";
+    c.open_time = t0 + i * 60'000;
+    c.close_time = c.open_time + 59'999;
+    const int64_t p = 4'200'000 + (i * 7919) % 100'000;  // cents
+    auto dec = [](int64_t cents) {
+      return std::to_string(cents / 100) + "." + std::to_string(10 + cents % 90) + "000000";
+    };
+    c.open = dec(p);
+    c.high = dec(p + 150);
+    c.low = dec(p - 150);
+    c.close = dec(p + 20);
+    c.volume = "12.34567000";
+    c.quote_volume = "518234.12345678";
+    c.trades = 1000 + i % 500;
+    c.taker_buy_base_volume = "6.17283500";
+    c.taker_buy_quote_volume = "259117.06172839";
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+void publish_start(sf::bus::Bus& bus, const sw::WorkerConfig& cfg) {
+  sp::Command c;
+  c.command = sp::CommandType::start;
+  c.queue_id = cfg.queue_id;
+  c.target = cfg.target;
+  c.telemetry_id = cfg.telemetry_id;
+  c.timestamp = 1;
+  auto p = bus.producer();
+  if (!p) throw std::runtime_error("producer: " + p.error().message);
+  auto r = (*p)->produce(sf::bus::kControlTopic, cfg.queue_id, sp::encode(c));
+  if (!r) throw std::runtime_error("cannot publish the start command: " + r.error().message);
+}
+
+std::string with_schema(const std::string& url, const std::string& schema) {
+  return url + (url.find('?') == std::string::npos ? "?schema=" : "&schema=") + schema;
+}
+
+// 1. The real connector worker into PostgreSQL.
+double bench_connector(const std::string& url, const std::vector<std::string>& values) {
+  auto store = sf::store::PostgresDataStore::open(url);
+  if (!store) throw std::runtime_error("postgres open: " + store.error().message);
+  sf::bus::MemoryBus bus;
+  const std::string topic = "wf-pg-bench-data";
+  check(bus.ensure_topic({topic, 1, 1}), "ensure topic");
+  {
+    auto p = bus.producer();
+    if (!p) throw std::runtime_error("producer: " + p.error().message);
+    for (const auto& v : values)
+      if (auto r = (*p)->produce(topic, kSymbol, v); !r)
+        throw std::runtime_error("prefill: " + r.error().message);
+    auto r = (*p)->produce(topic, sw::kEndMarkerKey,
+                           sw::encode_end_marker({static_cast<int64_t>(values.size())}));
+    if (!r) throw std::runtime_error("prefill marker: " + r.error().message);
+  }
+  sw::WorkerConfig cfg;
+  cfg.queue_id = "wf-pg-bench";
+  cfg.target = "store-connector";
+  cfg.telemetry_id = "conn__1";
+  cfg.symbol = kSymbol;
+  cfg.type = "api_candles_1m";
+  cfg.kafka_topic = topic;
+  cfg.collection_name = kCollection;
+  cfg.control_offset = 0;
+  sw::WorkerContext ctx;
+  ctx.env = cfg.to_env();
+  ctx.bus = &bus;
+  ctx.data_store = store->get();
+  const auto t0 = steady_clock::now();
+  publish_start(bus, cfg);
+  const int code = sw::run_connector(ctx);
+  const double secs = secs_since(t0);
+  if (code != sw::kExitFinished)
+    throw std::runtime_error("the connector exited with code " + std::to_string(code));
+  auto rows = (*store)->count(kCollection);
+  if (!rows || *rows != static_cast<int64_t>(values.size()))
+    throw std::runtime_error("the collection holds " + (rows ? std::to_string(*rows) : "?") +
+                             " rows, expected " + std::to_string(values.size()));
+  return static_cast<double>(*rows) / secs;
+}
+
+// 2. PostgresDataStore::upsert alone, batches of 5,000 decoded records.
+double bench_store(const std::string& url, const std::vector<sf::market::Candle>& candles) {
+  auto store = sf::store::PostgresDataStore::open(url);
+  if (!store) throw std::runtime_error("postgres open: " + store.error().message);
+  std::vector<sf::market::Record> recs(candles.begin(), candles.end());
+  constexpr size_t kBatch = 5000;
+  check((*store)->ensure_collection(kCollection, sf::market::Kind::candle), "ensure");
+  const auto t0 = steady_clock::now();
+  for (size_t i = 0; i < recs.size(); i += kBatch) {
+    const size_t n = std::min(kBatch, recs.size() - i);
+    check((*store)->upsert(kCollection, sf::market::Kind::candle,
+                           std::span<const sf::market::Record>(recs.data() + i, n)),
+          "upsert");
+  }
+  const double secs = secs_since(t0);
+  auto rows = (*store)->count(kCollection);
+  if (!rows || *rows != static_cast<int64_t>(recs.size()))
+    throw std::runtime_error("the store holds " + (rows ? std::to_string(*rows) : "?") + " rows");
+  return static_cast<double>(recs.size()) / secs;
+}
+
+// 3. psql's \copy of the CSV into `table` (created like the store's table). Wall time of the
+// psql process, connection included.
+double bench_psql_copy(const std::string& psql, const std::string& base_url,
+                       const std::string& password, const std::string& table,
+                       const std::string& csv, int64_t rows) {
+  const std::string cols =
+      "symbol, \"interval\", open_time, close_time, open, high, low, close, volume, "
+      "quote_volume, trades, taker_buy_base_volume, taker_buy_quote_volume, closed";
+  const std::string cmd = "PGPASSWORD='" + password + "' '" + psql +
+                          "' -X -q -v ON_ERROR_STOP=1 '" + base_url + "' -c \"\\copy " + table +
+                          " (" + cols + ") FROM '" + csv + "' WITH (FORMAT csv)\"";
+  const auto t0 = steady_clock::now();
+  const int rc = std::system(cmd.c_str());
+  const double secs = secs_since(t0);
+  if (rc != 0) throw std::runtime_error("psql \\copy failed (exit " + std::to_string(rc) + ")");
+  return static_cast<double>(rows) / secs;
+}
+
+std::string csv_of(const std::vector<sf::market::Candle>& candles) {
+  std::string out;
+  out.reserve(candles.size() * 160);
+  for (const auto& c : candles) {
+    out += c.symbol + "," + c.interval + "," + std::to_string(c.open_time) + "," +
+           std::to_string(c.close_time) + "," + c.open + "," + c.high + "," + c.low + "," +
+           c.close + "," + c.volume + "," + c.quote_volume + "," + std::to_string(c.trades) + "," +
+           c.taker_buy_base_volume + "," + c.taker_buy_quote_volume + "," + (c.closed ? "t" : "f") +
+           "\n";
+  }
+  return out;
+}
+
+std::string command_line(int argc, char** argv) {
+  std::filesystem::path bin(argv[0]);
+  std::string cmd =
+      bin.is_absolute() && bin.has_parent_path() && bin.parent_path().has_parent_path()
+          ? (bin.parent_path().parent_path().filename() / "bench" / bin.filename()).string()
+          : bin.string();
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.find("://") != std::string::npos) a = sf::store::pg::redact_url(a);
+    cmd += " " + a;
+  }
+  return cmd;
+}
+
+std::string password_of(const std::string& url) {
+  const size_t scheme = url.find("://");
+  if (scheme == std::string::npos) return "";
+  const size_t at = url.find('@', scheme + 3), colon = url.find(':', scheme + 3);
+  if (at == std::string::npos || colon == std::string::npos || colon > at) return "";
+  return url.substr(colon + 1, at - colon - 1);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int runs = 3;
+  std::string markdown, url, psql = "/usr/lib/postgresql/15/bin/psql";
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--runs" && i + 1 < argc) {
+      runs = std::max(1, std::atoi(argv[++i]));
+    } else if (a == "--markdown" && i + 1 < argc) {
+      markdown = argv[++i];
+    } else if (a == "--url" && i + 1 < argc) {
+      url = argv[++i];
+    } else if (a == "--url-file" && i + 1 < argc) {
+      std::ifstream in(argv[++i]);
+      std::getline(in, url);
+    } else if (a == "--psql" && i + 1 < argc) {
+      psql = argv[++i];
+    } else {
+      std::fprintf(stderr,
+                   "usage: pg_bench (--url postgresql://... | --url-file FILE) [--runs N] "
+                   "[--markdown FILE] [--psql PATH]\n");
+      return 2;
+    }
+  }
+  if (url.empty()) {
+    std::fprintf(stderr, "pg_bench: no server URL (--url or --url-file; scripts/postgres start)\n");
+    return 2;
+  }
+  sf::log::set_level(sf::log::Level::warn);
+  const std::string command = command_line(argc, argv);
+  double load_at_start = -1;
+  if (std::ifstream in("/proc/loadavg"); in) in >> load_at_start;
+  std::printf("load average %.2f\n", load_at_start);
+  const std::string password = password_of(url);
+  const std::string base_url = sf::store::pg::redact_url(url);  // psql gets PGPASSWORD
+
+  std::vector<double> conn, store, copy, loads;
+  const std::string csv_path = (std::filesystem::temp_directory_path() /
+                                ("sf-pg-bench-" + std::to_string(::getpid()) + ".csv"))
+                                   .string();
+  try {
+    const auto candles = synthetic_candles(kRecords);
+    std::vector<std::string> values;
+    values.reserve(candles.size());
+    for (const auto& c : candles) values.push_back(sf::market::encode(c));
+    {
+      std::ofstream out(csv_path);
+      out << csv_of(candles);
+      if (!out) throw std::runtime_error("cannot write " + csv_path);
+    }
+    for (int r = 0; r < runs; ++r) {
+      const std::string s_conn = "sfbench_conn_" + std::to_string(r),
+                        s_store = "sfbench_store_" + std::to_string(r),
+                        s_copy = "sfbench_copy_" + std::to_string(r);
+      for (const auto& s : {s_conn, s_store, s_copy})
+        sql(url, "DROP SCHEMA IF EXISTS " + s + " CASCADE");
+      if (std::ifstream in("/proc/loadavg"); in) {
+        double l = 0;
+        in >> l;
+        loads.push_back(l);
+      }
+      conn.push_back(bench_connector(with_schema(url, s_conn), values));
+      store.push_back(bench_store(with_schema(url, s_store), candles));
+      sql(url, "CREATE SCHEMA " + s_copy + "; CREATE TABLE " + s_copy + ".t (LIKE " + s_conn + "." +
+                   kCollection + " INCLUDING ALL)");
+      // The ceiling writes an empty table, as the connector did; a checkpoint first so that
+      // neither side pays for the other's dirty buffers more than the order of runs implies.
+      sql(url, "CHECKPOINT");
+      copy.push_back(bench_psql_copy(psql, base_url, password, s_copy + ".t", csv_path, kRecords));
+      for (const auto& s : {s_conn, s_store, s_copy})
+        sql(url, "DROP SCHEMA IF EXISTS " + s + " CASCADE");
+      std::printf(
+          "run %d: connector %.0f upserts/s, store upsert alone %.0f/s, psql \\copy %.0f rows/s "
+          "(%lld candles; ratio %.2f)\n",
+          r + 1, conn.back(), store.back(), copy.back(), static_cast<long long>(kRecords),
+          conn.back() / copy.back());
+      std::fflush(stdout);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "pg_bench failed: %s\n", e.what());
+    std::filesystem::remove(csv_path);
+    return 1;
+  }
+  std::filesystem::remove(csv_path);
+  using sf::bench::median;
+  const double ratio = median(conn) / median(copy);
+  char table[2048];
+  std::snprintf(
+      table, sizeof table,
+      "| measure | median of %d runs | target | ratio (figure / target) |\n|---|---|---|---|\n"
+      "| connector upserts/s into PostgreSQL, %lld candles (run_connector, memory bus, "
+      "batches of 5,000) | %.0f | | |\n"
+      "| `PostgresDataStore::upsert` alone, decoded records, batches of 5,000 | %.0f | | |\n"
+      "| psql `\\copy` of the same rows (CSV) into an empty table of the same shape (ceiling) "
+      "| %.0f | | |\n"
+      "| connector / ceiling | %.2f | >= %.1f | %s |\n",
+      runs, static_cast<long long>(kRecords), median(conn), median(store), median(copy), ratio,
+      kTargetRatio, sf::bench::ratio(ratio, kTargetRatio, true).c_str());
+  std::printf("\n%s", table);
+  if (markdown.empty()) return 0;
+  const double load_median = loads.empty() ? -1 : median(loads);
+  char intro[4096];
+  std::snprintf(
+      intro, sizeof intro,
+      "## PostgreSQL store (issue 5)\n\n"
+      "Command: `make bench` (bench/run starts a cluster with `scripts/postgres start --dir "
+      "build/postgres-bench`, runs `%s`, stops and removes it). Load average %.2f at start, "
+      "median %.2f at the start of the runs (2 cores shared with other work: figures are wall "
+      "time and move with the load).\n\n"
+      "- *connector*: the real `store-connector` worker (`run_connector`) drains %lld candles "
+      "and the end marker from a pre-filled `MemoryBus` into `PostgresDataStore` (fresh "
+      "schema): decode, batches of 5,000, each batch one transaction of `COPY` into a "
+      "temporary staging table and one `INSERT ... SELECT ... ON CONFLICT DO UPDATE`, offsets "
+      "committed after. Rate = candles / wall time from the start command to the worker's "
+      "return.\n"
+      "- *store alone*: the same candles, already decoded, through `upsert()` directly.\n"
+      "- *ceiling*: `psql -c \"\\copy schema.t (...) FROM 'file.csv' WITH (FORMAT csv)\"` of "
+      "the same rows into an empty table created `LIKE` the connector's (same columns, types "
+      "and primary key), one transaction, after a `CHECKPOINT`; wall time of the psql "
+      "process. The server is the scripts/postgres cluster (PostgreSQL 15, fsync on, "
+      "shared_buffers 128MB, on the same 2 cores).\n\n",
+      command.c_str(), load_at_start, load_median, static_cast<long long>(kRecords));
+  try {
+    sf::bench::write_markdown(markdown, "pg-bench", std::string(intro) + table);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "pg_bench: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
