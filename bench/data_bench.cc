@@ -133,7 +133,8 @@ LoadRun load_once(bool drain) {
   check(bus.ensure_topic({topic, 1, 1}), "ensure topic");
   std::unique_ptr<sf::bus::Consumer> consumer;
   if (drain) {
-    auto c = bus.subscribe({"bench-drain", {topic}, sf::bus::StartFrom::earliest});
+    auto c = bus.subscribe(
+        {.group = "bench-drain", .topics = {topic}, .start_from = sf::bus::StartFrom::earliest});
     if (!c) throw std::runtime_error("subscribe: " + c.error().message);
     consumer = std::move(*c);
   }
