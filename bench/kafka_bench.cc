@@ -47,7 +47,7 @@ constexpr const char* kSymbol = "BTCUSDT";
 // 500,000 one-minute candles.
 constexpr const char* kLoadRange = "2023-01-01T00:00:2023-12-14T05:20";
 constexpr int64_t kLoadCandles = 500'000;
-constexpr double kRate = 10'000;       // records/s for the latency part
+constexpr double kRate = 10'000;        // records/s for the latency part
 constexpr double kLatencySeconds = 10;  // of paced producing
 constexpr double kP99TargetMs = 50;
 
@@ -198,8 +198,7 @@ class TimingStore final : public sf::store::DataStore {
                                                    const sf::store::Query& q) override {
     return inner_.scan(n, q);
   }
-  sf::Result<std::vector<int64_t>> times(const std::string& n,
-                                         const sf::store::Query& q) override {
+  sf::Result<std::vector<int64_t>> times(const std::string& n, const sf::store::Query& q) override {
     return inner_.times(n, q);
   }
   std::string describe() const override { return "timing(" + inner_.describe() + ")"; }
@@ -264,8 +263,8 @@ LatencyResult latency(Env& env, int batch_ms) {
   auto& producer = **p;
   std::vector<std::string> values(n);
   for (size_t i = 0; i < n; ++i)
-    values[i] = sf::market::encode(synthetic(t0_ms + static_cast<int64_t>(i) * 60'000,
-                                             static_cast<int64_t>(i)));
+    values[i] = sf::market::encode(
+        synthetic(t0_ms + static_cast<int64_t>(i) * 60'000, static_cast<int64_t>(i)));
   auto produce = [&](size_t i) {
     store.produced(i);
     if (auto r = producer.produce(topic, kSymbol, values[i]); !r)
@@ -297,8 +296,7 @@ LatencyResult latency(Env& env, int batch_ms) {
     throw std::runtime_error("end marker: " + r.error().message);
   check(producer.flush(seconds(30)), "flush end marker");
   const int code = conn.get();
-  if (code != sw::kExitFinished)
-    throw std::runtime_error("connector exit " + std::to_string(code));
+  if (code != sw::kExitFinished) throw std::runtime_error("connector exit " + std::to_string(code));
   auto lat = store.latencies_ms();
   if (lat.size() != n)
     throw std::runtime_error("stored " + std::to_string(lat.size()) + " of " + std::to_string(n));
@@ -380,8 +378,9 @@ int main(int argc, char** argv) {
     }
   }
   if (env.bootstrap.empty() || env.kafka_script.empty() || env.kafka_dir.empty()) {
-    std::fprintf(stderr, "error: --bootstrap, --kafka-script and --kafka-dir are required "
-                         "(bench/run starts a broker and passes them)\n");
+    std::fprintf(stderr,
+                 "error: --bootstrap, --kafka-script and --kafka-dir are required "
+                 "(bench/run starts a broker and passes them)\n");
     return 2;
   }
   sf::log::set_level(sf::log::Level::warn);
@@ -403,9 +402,10 @@ int main(int argc, char** argv) {
       p50.push_back(l.p50);
       p99.push_back(l.p99);
       rate.push_back(l.achieved_rate);
-      std::printf("run %d: produce -> store latency at %.0f records/s (batch_ms %d): p50 %.1f ms, "
-                  "p99 %.1f ms over %zu records\n",
-                  r + 1, l.achieved_rate, batch_ms, l.p50, l.p99, l.records);
+      std::printf(
+          "run %d: produce -> store latency at %.0f records/s (batch_ms %d): p50 %.1f ms, "
+          "p99 %.1f ms over %zu records\n",
+          r + 1, l.achieved_rate, batch_ms, l.p50, l.p99, l.records);
       std::fflush(stdout);
       ceiling.push_back(perf_test(env, record_size));
       std::printf("run %d: kafka-producer-perf-test: %.0f records/s (%zu-byte records)\n", r + 1,
@@ -458,8 +458,7 @@ int main(int argc, char** argv) {
       "`sleep_until`); each record's latency is from just before `produce()` to the end of "
       "the SQLite upsert that stored it (a wrapping DataStore timestamps it).\n\n",
       kLoadRange, static_cast<long long>(kLoadCandles), static_cast<long long>(kLoadCandles),
-      static_cast<long long>(kLoadCandles), record_size, batch_ms, kRate * kLatencySeconds,
-      kRate);
+      static_cast<long long>(kLoadCandles), record_size, batch_ms, kRate * kLatencySeconds, kRate);
   if (!markdown.empty()) {
     try {
       sf::bench::write_markdown(markdown, "kafka-bench", std::string(intro) + table);

@@ -48,6 +48,9 @@ void set_service(std::string service) {
   g_service = std::move(service);
 }
 void set_level(Level level) { g_level = static_cast<int>(level); }
+bool enabled(Level level) {
+  return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed);
+}
 void set_sink(std::FILE* sink) {
   std::lock_guard lk(g_mu);
   g_sink = sink;

@@ -17,6 +17,8 @@ void set_service(std::string service);
 void set_level(Level level);
 void set_sink(std::FILE* sink);  // default stderr
 bool parse_level(std::string_view name, Level* out);
+// Whether messages of `level` are written: lets hot paths skip building debug messages.
+bool enabled(Level level);
 
 void write(Level level, std::string_view message, std::string_view queue_id = {},
            std::string_view service_override = {});

@@ -192,10 +192,14 @@ class Connector {
     (void)send(RunStatus::started, "store-connector started: " + topic_ + " -> " + collection_ +
                                        " in " + ctx_.data_store->describe());
     if (int code = ensure_collection(); code >= 0) return code;
-    auto consumer =
-        ctx_.bus->subscribe({settings_.consumer_group.value_or(connector_group(cfg_.queue_id)),
-                             {topic_},
-                             bus::StartFrom::earliest});
+    // The telemetry id is this target's identity across restarts (static membership): a
+    // connector restarted after a crash takes its partition back without a rebalance wait.
+    bus::SubscribeOptions so;
+    so.group = settings_.consumer_group.value_or(connector_group(cfg_.queue_id));
+    so.topics = {topic_};
+    so.start_from = bus::StartFrom::earliest;
+    so.instance_id = cfg_.telemetry_id;
+    auto consumer = ctx_.bus->subscribe(so);
     if (!consumer) {
       (void)send(RunStatus::error,
                  "cannot subscribe to " + topic_ + ": " + consumer.error().message);
@@ -242,6 +246,14 @@ class Connector {
         log::warn("connector: poll " + topic_ + " failed: " + recs.error().message, cfg_.queue_id);
         control_.wait_stop_for(std::chrono::milliseconds(kPollSliceMs));
         continue;
+      }
+      if (!recs->empty() && log::enabled(log::Level::debug)) {
+        // What this run received: after a crash, the next run's first offsets show which
+        // records the bus delivered again (from the group's committed offset).
+        log::debug("connector: polled " + topic_ + "[" + std::to_string(recs->front().partition) +
+                       "] offsets " + std::to_string(recs->front().offset) + ".." +
+                       std::to_string(recs->back().offset),
+                   cfg_.queue_id);
       }
       for (size_t i = 0; i < recs->size(); ++i) {
         const bus::Record& r = (*recs)[i];

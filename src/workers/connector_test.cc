@@ -177,7 +177,8 @@ class ConnectorTest : public ::testing::Test {
   // Every record of `topic` from the start, for a fresh group.
   std::vector<sf::bus::Record> read_all(const std::string& topic, const std::string& group,
                                         std::chrono::milliseconds quiet = 200ms) {
-    auto c = bus_.subscribe({group, {topic}, sf::bus::StartFrom::earliest});
+    auto c = bus_.subscribe(
+        {.group = group, .topics = {topic}, .start_from = sf::bus::StartFrom::earliest});
     EXPECT_TRUE(c.ok());
     std::vector<sf::bus::Record> out;
     for (;;) {

@@ -62,10 +62,21 @@ Result<Published> already_published(bus::Bus& bus, const std::string& topic,
   auto reader = bus.read_from(topic, 0, 0);
   if (!reader) return reader.error();
   int64_t next = 0;
+  // An empty poll is not the end: a Kafka reader's first fetch can take longer than one
+  // poll. Give up only when nothing arrives for a while.
+  constexpr auto kStall = std::chrono::seconds(30);
+  auto last_progress = std::chrono::steady_clock::now();
   while (next < *end) {
     auto recs = (*reader)->poll(4096, std::chrono::milliseconds(100));
     if (!recs) return recs.error();
-    if (recs->empty()) break;
+    if (recs->empty()) {
+      if (std::chrono::steady_clock::now() - last_progress > kStall)
+        return Error(Errc::unavailable, "no records for 30 s while reading " + topic +
+                                            " up to offset " + std::to_string(*end) +
+                                            " (stopped at " + std::to_string(next) + ")");
+      continue;
+    }
+    last_progress = std::chrono::steady_clock::now();
     for (const auto& r : *recs) {
       next = r.offset + 1;
       if (r.key != symbol) continue;  // end markers and other symbols

@@ -44,7 +44,9 @@ class DummyTest : public ::testing::Test {
   }
   std::vector<sp::Event> events(size_t at_least, std::chrono::milliseconds timeout = 5s) {
     if (!consumer_) {
-      auto c = bus_.subscribe({"test", {sf::bus::kEventsTopic}, sf::bus::StartFrom::earliest});
+      auto c = bus_.subscribe({.group = "test",
+                               .topics = {sf::bus::kEventsTopic},
+                               .start_from = sf::bus::StartFrom::earliest});
       EXPECT_TRUE(c.ok());
       consumer_ = std::move(*c);
     }

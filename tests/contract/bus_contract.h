@@ -138,7 +138,9 @@ class BusContract : public ::testing::Test {
 
   std::unique_ptr<Consumer> subscribe(const std::string& group, const std::string& topic,
                                       StartFrom from = StartFrom::earliest) {
-    return must(bus_->subscribe(SubscribeOptions{group, {topic}, from}), "subscribe");
+    return must(
+        bus_->subscribe(SubscribeOptions{.group = group, .topics = {topic}, .start_from = from}),
+        "subscribe");
   }
 
   // Subscribes an idle group to `topic`. A bus may drop records every group has committed;

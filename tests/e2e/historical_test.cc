@@ -53,8 +53,14 @@ class Historical : public ::testing::Test {
                                  std::to_string(kSeed)},
         dir_ + "/sim.log");
     sim_url_ = url_of(*sim_, "streamforge sim", dir_ + "/sim.log");
-    std::vector<std::string> up{sf::testing::streamforge_binary(), "up", "--port", "0",
-                                "--data-dir", dir_, "--exchange-url", sim_url_};
+    std::vector<std::string> up{sf::testing::streamforge_binary(),
+                                "up",
+                                "--port",
+                                "0",
+                                "--data-dir",
+                                dir_,
+                                "--exchange-url",
+                                sim_url_};
 #ifdef SF_E2E_KAFKA
     auto bootstrap = sf::testing::kafka_bootstrap();
     ASSERT_TRUE(bootstrap) << "no test broker: run under ctest (fixture kafka) or set "
@@ -62,8 +68,8 @@ class Historical : public ::testing::Test {
     // Unique per test: managers sharing the broker must not see each other's commands.
     std::string tag = std::filesystem::path(dir_).filename().string();
     up.insert(up.end(), {"--bus", "kafka://" + *bootstrap, "--launcher", "process",
-                         "--control-topic", tag + "-control", "--events-topic",
-                         tag + "-events", "--consumer-group", tag + "-manager"});
+                         "--control-topic", tag + "-control", "--events-topic", tag + "-events",
+                         "--consumer-group", tag + "-manager"});
 #endif
     up_ = std::make_unique<Process>(up, dir_ + "/up.log");
     url_ = url_of(*up_, "streamforge up", dir_ + "/up.log");
@@ -366,8 +372,9 @@ TEST_F(Historical, MalformedRecordsInjectedIntoTheDataTopicEndInTheDlq) {
 
 TEST_F(Historical, BrokerStoppedAndRestartedMidLoadLosesNothing) {
   auto dir = sf::testing::kafka_fixture_dir();
-  if (!dir) GTEST_SKIP() << "the broker came from SF_TEST_KAFKA_BOOTSTRAP; this test restarts "
-                            "the fixture's own broker";
+  if (!dir)
+    GTEST_SKIP() << "the broker came from SF_TEST_KAFKA_BOOTSTRAP; this test restarts "
+                    "the fixture's own broker";
   control(R"({"latency_ms":400})");
   // A week of minutes, 11 pages: about 5 s of loading.
   std::string id = start("historical_candles", "BTCUSDT", "2024-08-01:2024-08-08");

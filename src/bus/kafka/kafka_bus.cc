@@ -38,7 +38,7 @@ constexpr milliseconds kDestructorFlush{30'000};
 // Properties the bus's semantics depend on; kafka_properties may not set them.
 const std::set<std::string, std::less<>> kReservedProperties = {
     "bootstrap.servers",  "metadata.broker.list",     "group.id",          "enable.idempotence",
-    "enable.auto.commit", "enable.auto.offset.store", "auto.offset.reset",
+    "enable.auto.commit", "enable.auto.offset.store", "auto.offset.reset", "group.instance.id",
 };
 
 int ms_left(Clock::time_point deadline) {
@@ -975,12 +975,13 @@ Result<std::unique_ptr<Consumer>> KafkaBus::subscribe(const SubscribeOptions& op
   for (const std::string& t : opts.topics) SF_TRY(core_->ensure_default_topic(t));
   auto ctx = core_->make_ctx("consumer group " + opts.group);
   Conf conf(ctx.get());
-  SF_TRY(core_->configure(
-      conf, Core::consumer_defaults(),
-      {{"group.id", opts.group},
-       {"enable.auto.commit", "false"},
-       {"enable.auto.offset.store", "false"},
-       {"auto.offset.reset", opts.start_from == StartFrom::earliest ? "earliest" : "latest"}}));
+  std::vector<std::pair<std::string, std::string>> fixed = {
+      {"group.id", opts.group},
+      {"enable.auto.commit", "false"},
+      {"enable.auto.offset.store", "false"},
+      {"auto.offset.reset", opts.start_from == StartFrom::earliest ? "earliest" : "latest"}};
+  if (!opts.instance_id.empty()) fixed.emplace_back("group.instance.id", opts.instance_id);
+  SF_TRY(core_->configure(conf, Core::consumer_defaults(), fixed));
   rd_kafka_conf_set_rebalance_cb(conf.raw(), rebalance_cb);
   char strategy[256];
   size_t strategy_size = sizeof strategy;

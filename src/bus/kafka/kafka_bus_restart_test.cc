@@ -42,7 +42,9 @@ TEST(KafkaBusRestart, ProducedRecordsAndCommitsSurviveABrokerRestart) {
   for (const std::string& v : numbered("a", 0, 100)) must(p->produce(topic, "k", v), "produce");
   must(p->flush(milliseconds(20'000)), "flush");
   {
-    auto c = must(bus->subscribe({group, {topic}, StartFrom::earliest}), "subscribe");
+    auto c =
+        must(bus->subscribe({.group = group, .topics = {topic}, .start_from = StartFrom::earliest}),
+             "subscribe");
     auto got = drain(*c, 100);
     ASSERT_EQ(values(got), numbered("a", 0, 100));
     must(c->commit(got.back()), "commit");
@@ -57,7 +59,9 @@ TEST(KafkaBusRestart, ProducedRecordsAndCommitsSurviveABrokerRestart) {
 
   Status up = p->flush(milliseconds(60'000));
   ASSERT_TRUE(up.ok()) << up.error().message;
-  auto c = must(bus->subscribe({group, {topic}, StartFrom::earliest}), "subscribe");
+  auto c =
+      must(bus->subscribe({.group = group, .topics = {topic}, .start_from = StartFrom::earliest}),
+           "subscribe");
   EXPECT_EQ(values(drain(*c, 100)), numbered("b", 0, 100)) << "after the commit, each once";
   EXPECT_TRUE(poll_quiet(*c).empty());
 }

@@ -250,7 +250,10 @@ TEST(KafkaMockFaults, ConsumerRidesOutAnOutageAndResumesAfterItsCommit) {
   auto p = must(bus->producer(), "producer");
   produce_range(*p, topic, "v", 0, 10);
   ASSERT_TRUE(p->flush(kFlush).ok());
-  auto c = must(bus->subscribe({unique_name("g"), {topic}, StartFrom::earliest}), "subscribe");
+  auto c =
+      must(bus->subscribe(
+               {.group = unique_name("g"), .topics = {topic}, .start_from = StartFrom::earliest}),
+           "subscribe");
   std::vector<Record> got = drain(*c, 10);
   ASSERT_EQ(values(got), numbered("v", 0, 10));
   must(c->commit(got.back()), "commit");
@@ -279,7 +282,9 @@ TEST(KafkaMockFaults, CommitOfARevokedPartitionFailsAndItsRecordsGoToTheNewOwner
   auto p = must(bus->producer(), "producer");
   // One record per partition (keys chosen by where they land).
   std::map<int32_t, Record> first;
-  auto c1 = must(bus->subscribe({group, {topic}, StartFrom::earliest}), "subscribe");
+  auto c1 =
+      must(bus->subscribe({.group = group, .topics = {topic}, .start_from = StartFrom::earliest}),
+           "subscribe");
   for (int i = 0; first.size() < 2 && i < 50; ++i) {
     must(p->produce(topic, cat("k", i), cat("v", i)), "produce");
     ASSERT_TRUE(p->flush(kFlush).ok());
@@ -287,7 +292,9 @@ TEST(KafkaMockFaults, CommitOfARevokedPartitionFailsAndItsRecordsGoToTheNewOwner
   }
   ASSERT_EQ(first.size(), 2u) << "c1 owns both partitions at first";
 
-  auto c2 = must(bus->subscribe({group, {topic}, StartFrom::earliest}), "subscribe");
+  auto c2 =
+      must(bus->subscribe({.group = group, .topics = {topic}, .start_from = StartFrom::earliest}),
+           "subscribe");
   // c2 receives the uncommitted records of the partition it takes over.
   std::vector<Record> got2;
   auto until = std::chrono::steady_clock::now() + contract::kDeadline;

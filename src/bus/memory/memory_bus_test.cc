@@ -32,7 +32,9 @@ std::unique_ptr<Producer> make_producer(MemoryBus& bus) { return must(bus.produc
 
 std::unique_ptr<Consumer> join(MemoryBus& bus, const std::string& group, const std::string& topic,
                                StartFrom from = StartFrom::earliest) {
-  return must(bus.subscribe(SubscribeOptions{group, {topic}, from}), "subscribe");
+  return must(
+      bus.subscribe(SubscribeOptions{.group = group, .topics = {topic}, .start_from = from}),
+      "subscribe");
 }
 
 // Commits the last record of each partition in `rs`.

@@ -90,7 +90,9 @@ class ProcessLauncherKafka : public ::testing::Test {
   bool wait_event(const std::string& telemetry_id, const std::string& status,
                   std::chrono::milliseconds timeout = 30s) {
     if (!consumer_) {
-      auto c = bus_->subscribe({"plk-" + events_, {events_}, sf::bus::StartFrom::earliest});
+      auto c = bus_->subscribe({.group = "plk-" + events_,
+                                .topics = {events_},
+                                .start_from = sf::bus::StartFrom::earliest});
       EXPECT_TRUE(c.ok());
       if (!c) return false;
       consumer_ = std::move(*c);
