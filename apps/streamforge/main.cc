@@ -55,6 +55,10 @@ void add_service_options(CLI::App* cmd, sf::manager::ServiceConfig& c, std::stri
   cmd->add_option("--data-dir", c.data_dir, "directory of the SQLite store (streamforge.db)")
       ->envname("SF_DATA_DIR")
       ->capture_default_str();
+  cmd->add_option("--store", c.store,
+                  "where queue state and market data live: sqlite (default: <data-dir>/"
+                  "streamforge.db) or postgresql://USER:PASSWORD@HOST:PORT/DB[?schema=NAME]")
+      ->envname("SF_STORE");
   cmd->add_option("--flows", c.flows_file,
                   "test flows YAML file (default: the built-in copy of config/test_flows.yaml)")
       ->envname("SF_FLOWS_FILE");

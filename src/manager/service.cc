@@ -14,8 +14,7 @@
 #include "launch/process/worker_process.h"
 #include "manager/api.h"
 #include "metrics/metrics.h"
-#include "store/sqlite/sqlite_data_store.h"
-#include "store/sqlite/sqlite_state_store.h"
+#include "store/open.h"
 
 namespace sf::manager {
 
@@ -50,10 +49,10 @@ Status run_service(const ServiceConfig& cfg, const std::atomic<bool>& stop,
                                                : Flows::load_file(cfg.flows_file);
   if (!flows) return flows.error();
 
-  auto store = store::SqliteStateStore::open(cfg.data_dir);
-  if (!store) return store.error();
-  auto data_store = store::SqliteDataStore::open(cfg.data_dir);
-  if (!data_store) return data_store.error();
+  auto stores = store::open_stores(cfg.store, cfg.data_dir);
+  if (!stores) return stores.error();
+  store::StateStore& state_store = *stores->state;
+  store::DataStore& data_store = *stores->data;
 
   if (cfg.exchange_weight_fraction <= 0 || cfg.exchange_weight_fraction > 1)
     return Error(Errc::invalid_argument, "--exchange-weight-fraction must be in (0, 1]");
@@ -86,6 +85,7 @@ Status run_service(const ServiceConfig& cfg, const std::atomic<bool>& stop,
       po.env.set(pe::kKafkaConfig, std::filesystem::absolute(cfg.kafka_config, ec).string());
     po.env.set(pe::kBusPartitions, std::to_string(cfg.bus_partitions));
     po.env.set(pe::kDataDir, data_dir.string());
+    if (!cfg.store.empty()) po.env.set(pe::kStore, cfg.store);
     po.env.set(pe::kLogLevel, cfg.log_level);
     // Each loader process has its own limiter: its share of the exchange budget.
     po.env.set("EXCHANGE_WEIGHT_FRACTION", std::to_string(cfg.exchange_weight_fraction));
@@ -93,13 +93,13 @@ Status run_service(const ServiceConfig& cfg, const std::atomic<bool>& stop,
                                                              std::move(po));
   } else {
     launcher_ptr = std::make_unique<launch::InProcessLauncher>(
-        workers::WorkerRegistry::builtin(), bus, &registry, SystemClock::instance(),
-        data_store->get(), &limiter);
+        workers::WorkerRegistry::builtin(), bus, &registry, SystemClock::instance(), &data_store,
+        &limiter);
   }
   launch::Launcher& launcher = *launcher_ptr;
   ManagerOptions mopts = cfg.manager;
   mopts.worker_env["EXCHANGE_URL"] = cfg.exchange_url;
-  Manager manager(mopts, bus, **store, launcher, std::move(*flows), &registry);
+  Manager manager(mopts, bus, state_store, launcher, std::move(*flows), &registry);
   SF_TRY(manager.start());
 
   http::ServerOptions so;
@@ -109,14 +109,14 @@ Status run_service(const ServiceConfig& cfg, const std::atomic<bool>& stop,
   so.bearer_token = cfg.api_token;
   http::Server server(so);
   register_api(server, manager, &registry,
-               ApiInfo{version, bus.name(), (*store)->describe(), launcher.name()});
+               ApiInfo{version, bus.name(), state_store.describe(), launcher.name()});
   if (auto s = server.start(); !s) {
     manager.shutdown();
     launcher.shutdown();
     return s;
   }
-  log::info("queue-manager listening on " + server.base_url() + " (store " + (*store)->describe() +
-            ", bus " + log::redact_url(cfg.bus) +
+  log::info("queue-manager listening on " + server.base_url() + " (store " +
+            state_store.describe() + ", bus " + log::redact_url(cfg.bus) +
             (cfg.kafka_config.empty() ? "" : " with " + cfg.kafka_config) + ", launcher " +
             launcher.name() + ", exchange " + log::redact_url(cfg.exchange_url) +
             (cfg.api_token.empty() ? ", no API token" : ", API token required") + ")");

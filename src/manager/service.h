@@ -16,6 +16,7 @@ struct ServiceConfig {
   std::string listen_address = "127.0.0.1";
   uint16_t port = 8080;           // 0 picks a free port (printed on start-up)
   std::string data_dir = "data";  // SQLite file: <data_dir>/streamforge.db (state and data)
+  std::string store;              // empty/"sqlite": the SQLite file; or a postgresql:// URL
   std::string flows_file;         // empty: the shipped config/test_flows.yaml
   std::string api_token;          // empty: no auth (the listener is loopback by default)
   // Bus URL: "memory" (one process) or kafka://HOST:PORT[,HOST:PORT] (bus/open.h).

@@ -38,4 +38,16 @@ Result<Stores> open_stores(const std::string& url, const std::string& data_dir) 
   return out;
 }
 
+Result<std::unique_ptr<DataStore>> open_data_store(const std::string& url,
+                                                   const std::string& data_dir) {
+  StoreBackend backend;
+  SF_TRY_ASSIGN(backend, store_backend(url));
+  std::unique_ptr<DataStore> out;
+  if (backend == StoreBackend::sqlite)
+    SF_TRY_ASSIGN(out, SqliteDataStore::open(data_dir));
+  else
+    SF_TRY_ASSIGN(out, PostgresDataStore::open(url));
+  return out;
+}
+
 }  // namespace sf::store

@@ -36,4 +36,8 @@ Result<StoreBackend> store_backend(const std::string& url_or_empty);
 // Opens both stores. `data_dir` is used by the SQLite backend only.
 Result<Stores> open_stores(const std::string& url_or_empty, const std::string& data_dir);
 
+// Opens the market-data store alone (what a connector process needs).
+Result<std::unique_ptr<DataStore>> open_data_store(const std::string& url_or_empty,
+                                                   const std::string& data_dir);
+
 }  // namespace sf::store

@@ -6,7 +6,7 @@
 #include "base/log.h"
 #include "http/server.h"
 #include "metrics/metrics.h"
-#include "store/sqlite/sqlite_data_store.h"
+#include "store/open.h"
 
 namespace sf::launch {
 
@@ -52,11 +52,14 @@ Result<bus::BusConfig> load_bus_config(const std::string& url, const std::string
 }
 
 Result<std::unique_ptr<store::DataStore>> open_data_store(const Env& env) {
+  const std::string url = env.get_or(process_env::kStore, "");
   auto dir = env.get(process_env::kDataDir);
-  if (!dir || dir->empty()) return std::unique_ptr<store::DataStore>();
-  auto s = store::SqliteDataStore::open(*dir);
-  if (!s) return s.error();
-  return std::unique_ptr<store::DataStore>(std::move(*s));
+  auto backend = store::store_backend(url);
+  if (!backend) return backend.error();
+  // SQLite needs the data directory; without one this worker has no store.
+  if (*backend == store::StoreBackend::sqlite && (!dir || dir->empty()))
+    return std::unique_ptr<store::DataStore>();
+  return store::open_data_store(url, dir.value_or(""));
 }
 
 int run_worker_process(const std::string& target, const Env& env_in,

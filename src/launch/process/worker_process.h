@@ -7,7 +7,9 @@
 //                      bus cannot be shared between processes)
 //   SF_KAFKA_CONFIG    librdkafka properties file (SASL, TLS, tuning), optional
 //   SF_BUS_PARTITIONS  partitions of topics created on demand (default 1)
-//   SF_DATA_DIR        data store: SQLite <dir>/streamforge.db; unset: no data store
+//   SF_STORE           data store: empty or "sqlite" (SQLite under SF_DATA_DIR), or a
+//                      postgresql:// URL (the manager passes its --store)
+//   SF_DATA_DIR        SQLite's directory (<dir>/streamforge.db); unset with SQLite: no store
 //   SF_LOG_LEVEL       debug, info (default), warn, error
 //   METRICS_PORT       port of the Prometheus /metrics listener (default 0: a free port,
 //                      logged at start-up)
@@ -31,6 +33,7 @@ inline constexpr const char* kBus = "SF_BUS";
 inline constexpr const char* kKafkaConfig = "SF_KAFKA_CONFIG";
 inline constexpr const char* kBusPartitions = "SF_BUS_PARTITIONS";
 inline constexpr const char* kDataDir = "SF_DATA_DIR";
+inline constexpr const char* kStore = "SF_STORE";  // empty/sqlite, or a postgresql:// URL
 inline constexpr const char* kLogLevel = "SF_LOG_LEVEL";
 inline constexpr const char* kMetricsPort = "METRICS_PORT";
 inline constexpr const char* kMetricsListen = "METRICS_LISTEN";
@@ -42,8 +45,8 @@ inline constexpr const char* kMetricsListen = "METRICS_LISTEN";
 Result<bus::BusConfig> load_bus_config(const std::string& url, const std::string& kafka_config_file,
                                        int32_t default_partitions, const std::string& client_id);
 
-// The data store the environment names: SQLite under SF_DATA_DIR today (PostgreSQL next,
-// behind this one function); null when SF_DATA_DIR is not set.
+// The data store the environment names (SF_STORE, SF_DATA_DIR); null for SQLite when
+// SF_DATA_DIR is not set.
 Result<std::unique_ptr<store::DataStore>> open_data_store(const Env& env);
 
 // Runs `target` from `registry` in this process with the configuration in `env`, until it
