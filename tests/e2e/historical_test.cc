@@ -6,7 +6,9 @@
 // workers); historical_kafka_e2e_test (SF_E2E_KAFKA) runs the same tests with the real Kafka
 // broker of the `kafka` fixture and every worker as its own process (the single-host
 // deployment). Each manager gets its own control/events topics and consumer group, so the
-// tests can share one broker while ctest runs them in parallel.
+// tests can share one broker while ctest runs them in parallel. historical_pg_e2e_test
+// (SF_E2E_PG as well) keeps queue state and data in the PostgreSQL of the `postgres`
+// fixture, one schema per test.
 #include <signal.h>
 
 #include <gtest/gtest.h>
@@ -21,8 +23,11 @@
 #include "http/client.h"
 #include "market/records.h"
 #include "protocol/messages.h"
-#include "store/sqlite/sqlite_data_store.h"
+#include "store/open.h"
 #include "support/kafka.h"
+#ifdef SF_E2E_PG
+#include "support/postgres.h"
+#endif
 #include "support/process.h"
 
 namespace bj = boost::json;
@@ -70,6 +75,16 @@ class Historical : public ::testing::Test {
     up.insert(up.end(), {"--bus", "kafka://" + *bootstrap, "--launcher", "process",
                          "--control-topic", tag + "-control", "--events-topic", tag + "-events",
                          "--consumer-group", tag + "-manager"});
+#endif
+#ifdef SF_E2E_PG
+    // PostgreSQL for queue state and data, in a schema of this test's own.
+    auto pg = sf::testing::postgres_url();
+    ASSERT_TRUE(pg) << "no test PostgreSQL: run under ctest (fixture postgres) or set "
+                       "SF_TEST_PG_URL";
+    std::string schema = "e2e_";
+    for (char ch : tag) schema += ch == '-' ? '_' : static_cast<char>(std::tolower(ch));
+    store_url_ = *pg + (pg->find('?') == std::string::npos ? "?" : "&") + "schema=" + schema;
+    up.insert(up.end(), {"--store", store_url_});
 #endif
     up_ = std::make_unique<Process>(up, dir_ + "/up.log");
     url_ = url_of(*up_, "streamforge up", dir_ + "/up.log");
@@ -122,7 +137,7 @@ class Historical : public ::testing::Test {
   }
   // Every stored candle equals the simulator's, and there is exactly one per minute.
   void expect_day_of_candles(const std::string& symbol) {
-    auto store = sf::store::SqliteDataStore::open(dir_);
+    auto store = sf::store::open_data_store(store_url_, dir_);
     ASSERT_TRUE(store.ok());
     std::string coll = symbol;
     for (auto& c : coll) c = static_cast<char>(std::tolower(c));
@@ -142,6 +157,7 @@ class Historical : public ::testing::Test {
   }
 
   std::string dir_, sim_url_, url_;
+  std::string store_url_;  // --store: empty for SQLite in dir_
   std::unique_ptr<Process> sim_, up_;
   std::unique_ptr<sf::http::Client> client_;
 };
@@ -216,7 +232,7 @@ TEST_F(Historical, StoppedRunThenANewRunCompletesWithoutDuplicates) {
   std::this_thread::sleep_for(400ms);
   ASSERT_EQ(client_->post("/queues/stop", R"({"queue_id":")" + first + "\"}")->status, 200);
   EXPECT_EQ(wait_end(first), "interrupted");
-  auto store = sf::store::SqliteDataStore::open(dir_);
+  auto store = sf::store::open_data_store(store_url_, dir_);
   auto partial = (*store)->count("btcusdt_candles_1m");
   ASSERT_TRUE(partial.ok());
   EXPECT_LT(*partial, 10080) << "stopped before the end";
@@ -392,7 +408,7 @@ TEST_F(Historical, BrokerStoppedAndRestartedMidLoadLosesNothing) {
   EXPECT_EQ(lines_of(out).back(), *sf::testing::kafka_bootstrap()) << "same address";
   control(R"({"latency_ms":0})");
   ASSERT_EQ(wait_end(id, 240s), "finished") << S(queue(id).at("message"));
-  auto store = sf::store::SqliteDataStore::open(dir_);
+  auto store = sf::store::open_data_store(store_url_, dir_);
   ASSERT_TRUE(store.ok());
   auto rows = (*store)->scan("btcusdt_candles_1m");
   ASSERT_TRUE(rows.ok());
