@@ -10,10 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "market/records.h"
+
 namespace sf::bench {
 
-// The p-quantile (0..1) of v by nearest rank; v must not be empty.
+// The p-quantile (0..1) of v by nearest rank; 0 for an empty v (a part not run).
 inline double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
   size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
   return v[std::min(i, v.size() - 1)];
@@ -61,6 +64,39 @@ inline std::string ratio(double figure, double target, bool higher) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.2f (%s)", r, met ? "met" : "MISSED");
   return buf;
+}
+
+// Candle number `i` of the benchmarks' synthetic BTCUSDT 1m series: realistic decimal text
+// (8 decimals, varying prices), open at `open_time`.
+inline market::Candle synthetic_candle(int64_t open_time, int64_t i) {
+  market::Candle c;
+  c.symbol = "BTCUSDT";
+  c.interval = "1m";
+  c.open_time = open_time;
+  c.close_time = open_time + 59'999;
+  const int64_t p = 4'200'000 + (i * 7919) % 100'000;  // cents
+  auto dec = [](int64_t cents) {
+    return std::to_string(cents / 100) + "." + std::to_string(10 + cents % 90) + "000000";
+  };
+  c.open = dec(p);
+  c.high = dec(p + 150);
+  c.low = dec(p - 150);
+  c.close = dec(p + 20);
+  c.volume = "12.34567000";
+  c.quote_volume = "518234.12345678";
+  c.trades = 1000 + i % 500;
+  c.taker_buy_base_volume = "6.17283500";
+  c.taker_buy_quote_volume = "259117.06172839";
+  return c;
+}
+
+// The first `n` of that series from 2024-01-01T00:00Z, one a minute.
+inline std::vector<market::Candle> synthetic_candles(int64_t n) {
+  std::vector<market::Candle> out;
+  out.reserve(static_cast<size_t>(n));
+  const int64_t t0 = 1'704'067'200'000;  // 2024-01-01
+  for (int64_t i = 0; i < n; ++i) out.push_back(synthetic_candle(t0 + i * 60'000, i));
+  return out;
 }
 
 }  // namespace sf::bench

@@ -26,6 +26,7 @@
 #include <thread>
 
 #include "base/log.h"
+#include "bench/bench_util.h"
 #include "bus/memory/memory_bus.h"
 #include "exchange/binance/decode.h"
 #include "exchange/binance/rate_limiter.h"
@@ -48,6 +49,9 @@ namespace sim = sf::exchange::sim;
 
 namespace {
 
+using sf::bench::median;
+using sf::bench::ratio;
+
 constexpr const char* kSymbol = "BTCUSDT";
 constexpr const char* kLoadRange = "2024-01-01:2024-07-01";  // 182 days: 262,080 1m candles
 constexpr int64_t kConnectorRecords = 500'000;
@@ -55,12 +59,6 @@ constexpr double kLoaderTarget = 500'000;     // candles/s, at least
 constexpr double kRssTargetMb = 50;           // MB, under
 constexpr double kDecodeSlowdownTarget = 2;   // simdjson time x, at most
 constexpr double kConnectorTarget = 200'000;  // rows/s, at least
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 double secs_since(steady_clock::time_point t0) {
   return duration<double>(steady_clock::now() - t0).count();
@@ -362,28 +360,7 @@ DecodeResult bench_decode(const simdjson::padded_string& page) {
 std::vector<std::string> synthetic_candles(int64_t n) {
   std::vector<std::string> out;
   out.reserve(static_cast<size_t>(n));
-  const int64_t t0 = 1'704'067'200'000;  // 2024-01-01
-  for (int64_t i = 0; i < n; ++i) {
-    sf::market::Candle c;
-    c.symbol = kSymbol;
-    c.interval = "1m";
-    c.open_time = t0 + i * 60'000;
-    c.close_time = c.open_time + 59'999;
-    const int64_t p = 4'200'000 + (i * 7919) % 100'000;  // cents
-    auto dec = [](int64_t cents) {
-      return std::to_string(cents / 100) + "." + std::to_string(10 + cents % 90) + "000000";
-    };
-    c.open = dec(p);
-    c.high = dec(p + 150);
-    c.low = dec(p - 150);
-    c.close = dec(p + 20);
-    c.volume = "12.34567000";
-    c.quote_volume = "518234.12345678";
-    c.trades = 1000 + i % 500;
-    c.taker_buy_base_volume = "6.17283500";
-    c.taker_buy_quote_volume = "259117.06172839";
-    out.push_back(sf::market::encode(c));
-  }
+  for (const auto& c : sf::bench::synthetic_candles(n)) out.push_back(sf::market::encode(c));
   return out;
 }
 
@@ -427,38 +404,6 @@ double bench_connector(const std::string& dir, const std::vector<std::string>& v
     throw std::runtime_error("the collection holds " + (rows ? std::to_string(*rows) : "?") +
                              " rows, expected " + std::to_string(values.size()));
   return static_cast<double>(*rows) / secs;
-}
-
-// ---- report ---------------------------------------------------------------------------------
-
-void write_markdown(const std::string& file, const std::string& section) {
-  std::string text;
-  {
-    std::ifstream in(file);
-    if (!in) throw std::runtime_error("cannot read " + file);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    text = ss.str();
-  }
-  const std::string begin = "<!-- data-bench:begin -->", end = "<!-- data-bench:end -->";
-  auto b = text.find(begin), e = text.find(end);
-  std::string block = begin + "\n" + section + end;
-  if (b != std::string::npos && e != std::string::npos)
-    text.replace(b, e + end.size() - b, block);
-  else
-    text += "\n" + block + "\n";
-  std::ofstream out(file);
-  out << text;
-  if (!out) throw std::runtime_error("cannot write " + file);
-}
-
-// "1.23 (met)" / "0.80 (MISSED)": figure / target; `higher` says which way is better.
-std::string ratio(double figure, double target, bool higher) {
-  const double r = figure / target;
-  const bool met = higher ? r >= 1 : r <= 1;
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.2f (%s)", r, met ? "met" : "MISSED");
-  return buf;
 }
 
 }  // namespace
@@ -627,7 +572,7 @@ int main(int argc, char** argv) {
       static_cast<long long>(kConnectorRecords));
   if (!markdown.empty()) {
     try {
-      write_markdown(markdown, std::string(intro) + table);
+      sf::bench::write_markdown(markdown, "data-bench", std::string(intro) + table);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "data_bench failed: %s\n", e.what());
       return 1;

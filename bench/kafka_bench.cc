@@ -211,28 +211,6 @@ class TimingStore final : public sf::store::DataStore {
   std::vector<double> lat_;
 };
 
-sf::market::Candle synthetic(int64_t open_time, int64_t i) {
-  sf::market::Candle c;
-  c.symbol = kSymbol;
-  c.interval = "1m";
-  c.open_time = open_time;
-  c.close_time = open_time + 59'999;
-  const int64_t p = 4'200'000 + (i * 7919) % 100'000;
-  auto dec = [](int64_t cents) {
-    return std::to_string(cents / 100) + "." + std::to_string(10 + cents % 90) + "000000";
-  };
-  c.open = dec(p);
-  c.high = dec(p + 150);
-  c.low = dec(p - 150);
-  c.close = dec(p + 20);
-  c.volume = "12.34567000";
-  c.quote_volume = "518234.12345678";
-  c.trades = 1000 + i % 500;
-  c.taker_buy_base_volume = "6.17283500";
-  c.taker_buy_quote_volume = "259117.06172839";
-  return c;
-}
-
 struct LatencyResult {
   double p50 = 0, p99 = 0, achieved_rate = 0;
   size_t records = 0;
@@ -263,8 +241,8 @@ LatencyResult latency(Env& env, int batch_ms) {
   auto& producer = **p;
   std::vector<std::string> values(n);
   for (size_t i = 0; i < n; ++i)
-    values[i] = sf::market::encode(
-        synthetic(t0_ms + static_cast<int64_t>(i) * 60'000, static_cast<int64_t>(i)));
+    values[i] = sf::market::encode(sf::bench::synthetic_candle(
+        t0_ms + static_cast<int64_t>(i) * 60'000, static_cast<int64_t>(i)));
   auto produce = [&](size_t i) {
     store.produced(i);
     if (auto r = producer.produce(topic, kSymbol, values[i]); !r)
@@ -385,7 +363,7 @@ int main(int argc, char** argv) {
   }
   sf::log::set_level(sf::log::Level::warn);
   std::vector<double> e2e, p50, p99, rate, ceiling;
-  size_t record_size = sf::market::encode(synthetic(1'672'531'200'000, 0)).size();
+  size_t record_size = sf::market::encode(sf::bench::synthetic_candle(1'672'531'200'000, 0)).size();
   try {
     env.tmp = sf::testing::make_temp_dir("sf-kafka-bench");
     sf::bus::BusConfig bc;

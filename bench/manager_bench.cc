@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "base/log.h"
+#include "bench/bench_util.h"
 #include "bus/memory/memory_bus.h"
 #include "http/client.h"
 #include "launch/launcher.h"
@@ -34,13 +35,8 @@ using sf::testing::Process;
 
 namespace {
 
-double percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
-}
-
-double median(std::vector<double> v) { return percentile(std::move(v), 0.5); }
+using sf::bench::median;
+using sf::bench::percentile;
 
 double rss_mb(int pid, const char* field = "VmRSS:") {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
@@ -211,24 +207,6 @@ double bench_backlog(const std::string& dir, int queues, int events) {
   return events / secs;
 }
 
-void write_markdown(const std::string& file, const std::string& section) {
-  std::string text;
-  {
-    std::ifstream in(file);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    text = ss.str();
-  }
-  const std::string begin = "<!-- manager-bench:begin -->", end = "<!-- manager-bench:end -->";
-  auto b = text.find(begin), e = text.find(end);
-  std::string block = begin + "\n" + section + end;
-  if (b != std::string::npos && e != std::string::npos)
-    text.replace(b, e + end.size() - b, block);
-  else
-    text += "\n" + block + "\n";
-  std::ofstream(file) << text;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -309,6 +287,6 @@ int main(int argc, char** argv) {
                 runs, bytes / 1048576.0, median(p50), median(p99), median(live), median(backlog),
                 median(rss_list), median(rss_live));
   std::printf("\n%s", buf);
-  if (!markdown.empty()) write_markdown(markdown, buf);
+  if (!markdown.empty()) sf::bench::write_markdown(markdown, "manager-bench", buf);
   return 0;
 }

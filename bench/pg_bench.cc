@@ -68,35 +68,6 @@ void sql(const std::string& url, const std::string& text) {
   if (!ok) throw std::runtime_error(text.substr(0, 80) + ": " + e);
 }
 
-// The candles of data_bench's connector benchmark: realistic decimal text, one symbol.
-std::vector<sf::market::Candle> synthetic_candles(int64_t n) {
-  std::vector<sf::market::Candle> out;
-  out.reserve(static_cast<size_t>(n));
-  const int64_t t0 = 1'704'067'200'000;  // 2024-01-01
-  for (int64_t i = 0; i < n; ++i) {
-    sf::market::Candle c;
-    c.symbol = kSymbol;
-    c.interval = "1m";
-    c.open_time = t0 + i * 60'000;
-    c.close_time = c.open_time + 59'999;
-    const int64_t p = 4'200'000 + (i * 7919) % 100'000;  // cents
-    auto dec = [](int64_t cents) {
-      return std::to_string(cents / 100) + "." + std::to_string(10 + cents % 90) + "000000";
-    };
-    c.open = dec(p);
-    c.high = dec(p + 150);
-    c.low = dec(p - 150);
-    c.close = dec(p + 20);
-    c.volume = "12.34567000";
-    c.quote_volume = "518234.12345678";
-    c.trades = 1000 + i % 500;
-    c.taker_buy_base_volume = "6.17283500";
-    c.taker_buy_quote_volume = "259117.06172839";
-    out.push_back(std::move(c));
-  }
-  return out;
-}
-
 void publish_start(sf::bus::Bus& bus, const sw::WorkerConfig& cfg) {
   sp::Command c;
   c.command = sp::CommandType::start;
@@ -282,7 +253,7 @@ int main(int argc, char** argv) {
                                 ("sf-pg-bench-" + std::to_string(::getpid()) + ".csv"))
                                    .string();
   try {
-    const auto candles = synthetic_candles(kRecords);
+    const auto candles = sf::bench::synthetic_candles(kRecords);
     std::vector<std::string> values;
     values.reserve(candles.size());
     for (const auto& c : candles) values.push_back(sf::market::encode(c));
