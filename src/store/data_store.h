@@ -112,6 +112,16 @@ class DataStore {
   virtual Status upsert(const std::string& name, market::Kind kind,
                         std::span<const market::Record> records) = 0;
 
+  // upsert() for records the caller has just produced with market::decode() or
+  // market::decode_into() (the store connector), which already checked every decimal field
+  // with market::is_decimal: the same semantics and errors, except that an implementation
+  // may skip its own decimal check. Only for such records; every other caller uses
+  // upsert(). The default forwards to upsert().
+  virtual Status upsert_decoded(const std::string& name, market::Kind kind,
+                                std::span<const market::Record> records) {
+    return upsert(name, kind, records);
+  }
+
   // Every collection with its kind, ordered by name.
   virtual Result<std::vector<CollectionInfo>> collections() = 0;
   // The kind a collection holds; not_found if it does not exist.

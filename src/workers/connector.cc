@@ -337,9 +337,11 @@ class Connector {
       if (s) break;
       if (!retry || wait_retry("flush " + dlq_, s.error(), backoff)) return interrupted_nowrite();
     }
+    // Every row came from market::decode_into(), which checked its decimals: the store may
+    // skip checking them again (DataStore::upsert_decoded).
     const std::span<const market::Record> rows(batch_.data(), batch_n_);
     while (!rows.empty()) {
-      auto s = ctx_.data_store->upsert(collection_, kind_, rows);
+      auto s = ctx_.data_store->upsert_decoded(collection_, kind_, rows);
       if (s) break;
       if (s.error().code == Errc::invalid_argument) {
         // The store refuses what decode() accepted (e.g. the collection holds another kind):

@@ -142,17 +142,39 @@ std::string create_table_sql(const std::string& name, Kind kind) {
 // parameter limit (32,766 since 3.32; 64 candles bind 896).
 constexpr size_t kRowsPerStatement = 64;
 
-// INSERT ... VALUES (?1, ...), (...) ... for `rows` rows; row r binds parameters
-// r * columns + 1 ... A later row with the key of an earlier one in the same statement
-// updates it, as consecutive single-row statements would.
-std::string upsert_sql(const std::string& name, Kind kind, size_t rows) {
+// The leading key columns every row of a batch usually shares: the symbol, and the
+// interval for candles. A statement "with shared columns" binds them once (?1 ...) for all
+// its rows.
+size_t shared_columns(Kind kind) { return kind == Kind::candle ? 2 : 1; }
+
+// Parameter numbers of one row of an upsert statement: with `shared` > 0, columns
+// [0, shared) are ?1 .. ?shared for every row and the others follow row by row; with 0,
+// row r binds r * columns + 1 ... (column i of row r is ?param(i)).
+struct RowParams {
+  int columns;
+  int shared;
+  int row;
+  // 0 for a shared column (bound once per statement by bind_shared()).
+  int param(int i) const {
+    if (i < shared) return 0;
+    return shared + row * (columns - shared) + (i - shared) + 1;
+  }
+};
+
+// INSERT ... VALUES (...), (...) ... for `rows` rows, parameters numbered as RowParams
+// says. A later row with the key of an earlier one in the same statement updates it, as
+// consecutive single-row statements would.
+std::string upsert_sql(const std::string& name, Kind kind, size_t rows, size_t shared) {
   const Schema s = schema_of(kind);
   std::string cols, params, key, set;
+  const int ncols = static_cast<int>(s.columns.size());
   for (size_t r = 0; r < rows; ++r) {
     params += r ? ", (" : "(";
-    for (size_t i = 0; i < s.columns.size(); ++i) {
+    const RowParams rp{ncols, static_cast<int>(shared), static_cast<int>(r)};
+    for (int i = 0; i < ncols; ++i) {
       if (i) params += ", ";
-      params += "?" + std::to_string(r * s.columns.size() + i + 1);
+      const int n = rp.param(i);
+      params += "?" + std::to_string(n == 0 ? i + 1 : n);
     }
     params += ')';
   }
@@ -187,47 +209,69 @@ std::string select_columns(Kind kind) {
   return cols;
 }
 
-// Binds a record as row `row` of an upsert statement (parameters row * columns + 1 ...).
-void bind(Use& u, const market::Candle& c, int row) {
-  const int b = row * 14;
-  u.text(b + 1, c.symbol)
-      .text(b + 2, c.interval)
-      .int64(b + 3, c.open_time)
-      .int64(b + 4, c.close_time)
-      .text(b + 5, c.open)
-      .text(b + 6, c.high)
-      .text(b + 7, c.low)
-      .text(b + 8, c.close)
-      .text(b + 9, c.volume)
-      .text(b + 10, c.quote_volume)
-      .int64(b + 11, c.trades)
-      .text(b + 12, c.taker_buy_base_volume)
-      .text(b + 13, c.taker_buy_quote_volume)
-      .int64(b + 14, c.closed ? 1 : 0);
+// Binds a record as one row of an upsert statement (parameters as `p` says; shared
+// columns are skipped here and bound by bind_shared()). The leading key columns come
+// first in every kind, so shared columns are always a prefix.
+void bind(Use& u, const market::Candle& c, RowParams p) {
+  if (p.shared == 0) u.text(p.param(0), c.symbol).text(p.param(1), c.interval);
+  u.int64(p.param(2), c.open_time)
+      .int64(p.param(3), c.close_time)
+      .text(p.param(4), c.open)
+      .text(p.param(5), c.high)
+      .text(p.param(6), c.low)
+      .text(p.param(7), c.close)
+      .text(p.param(8), c.volume)
+      .text(p.param(9), c.quote_volume)
+      .int64(p.param(10), c.trades)
+      .text(p.param(11), c.taker_buy_base_volume)
+      .text(p.param(12), c.taker_buy_quote_volume)
+      .int64(p.param(13), c.closed ? 1 : 0);
 }
-void bind(Use& u, const market::AggTrade& t, int row) {
-  const int b = row * 9;
-  u.text(b + 1, t.symbol)
-      .int64(b + 2, t.agg_id)
-      .text(b + 3, t.price)
-      .text(b + 4, t.qty)
-      .int64(b + 5, t.first_trade_id)
-      .int64(b + 6, t.last_trade_id)
-      .int64(b + 7, t.time)
-      .int64(b + 8, t.is_buyer_maker ? 1 : 0)
-      .int64(b + 9, t.is_best_match ? 1 : 0);
+void bind(Use& u, const market::AggTrade& t, RowParams p) {
+  if (p.shared == 0) u.text(p.param(0), t.symbol);
+  u.int64(p.param(1), t.agg_id)
+      .text(p.param(2), t.price)
+      .text(p.param(3), t.qty)
+      .int64(p.param(4), t.first_trade_id)
+      .int64(p.param(5), t.last_trade_id)
+      .int64(p.param(6), t.time)
+      .int64(p.param(7), t.is_buyer_maker ? 1 : 0)
+      .int64(p.param(8), t.is_best_match ? 1 : 0);
 }
-void bind(Use& u, const market::Trade& t, int row) {
-  const int b = row * 8;
-  u.text(b + 1, t.symbol)
-      .int64(b + 2, t.trade_id)
-      .text(b + 3, t.price)
-      .text(b + 4, t.qty)
-      .text(b + 5, t.quote_qty)
-      .int64(b + 6, t.time)
-      .int64(b + 7, t.is_buyer_maker ? 1 : 0)
-      .int64(b + 8, t.is_best_match ? 1 : 0);
+void bind(Use& u, const market::Trade& t, RowParams p) {
+  if (p.shared == 0) u.text(p.param(0), t.symbol);
+  u.int64(p.param(1), t.trade_id)
+      .text(p.param(2), t.price)
+      .text(p.param(3), t.qty)
+      .text(p.param(4), t.quote_qty)
+      .int64(p.param(5), t.time)
+      .int64(p.param(6), t.is_buyer_maker ? 1 : 0)
+      .int64(p.param(7), t.is_best_match ? 1 : 0);
 }
+
+// The shared columns of a statement with shared columns (?1 ...), from one of its rows.
+void bind_shared(Use& u, const market::Record& r) {
+  if (const auto* c = std::get_if<market::Candle>(&r)) {
+    u.text(1, c->symbol).text(2, c->interval);
+  } else if (const auto* a = std::get_if<market::AggTrade>(&r)) {
+    u.text(1, a->symbol);
+  } else {
+    u.text(1, std::get<market::Trade>(r).symbol);
+  }
+}
+
+// True if `a` and `b` have the same shared columns (see shared_columns()).
+bool same_shared(const market::Record& a, const market::Record& b) {
+  if (const auto* c = std::get_if<market::Candle>(&a)) {
+    const auto& d = std::get<market::Candle>(b);
+    return c->symbol == d.symbol && c->interval == d.interval;
+  }
+  if (const auto* t = std::get_if<market::AggTrade>(&a))
+    return t->symbol == std::get<market::AggTrade>(b).symbol;
+  return std::get<market::Trade>(a).symbol == std::get<market::Trade>(b).symbol;
+}
+
+int column_count(Kind kind) { return static_cast<int>(schema_of(kind).columns.size()); }
 static_assert(std::size(kCandleColumns) == 14 && std::size(kAggTradeColumns) == 9 &&
               std::size(kTradeColumns) == 8);
 
@@ -324,8 +368,9 @@ struct SqliteDataStore::Impl {
   struct Collection {
     std::string name;  // as created
     Kind kind = Kind::candle;
-    StmtPtr upsert;       // one row
-    StmtPtr upsert_many;  // kRowsPerStatement rows
+    StmtPtr upsert;              // one row
+    StmtPtr upsert_many;         // kRowsPerStatement rows
+    StmtPtr upsert_many_shared;  // kRowsPerStatement rows sharing symbol (and interval)
   };
 
   DbPtr db;
@@ -333,6 +378,10 @@ struct SqliteDataStore::Impl {
   StmtPtr begin_write, commit, rollback, select_catalogue, insert_catalogue, list_catalogue;
   std::mutex mu;
   std::map<std::string, Collection> cache;  // by lower-case name (SQLite's table identity)
+
+  // upsert() / upsert_decoded(); the decimal check only with `check_decimals_too`.
+  Status upsert(const std::string& name, Kind kind, std::span<const market::Record> records,
+                bool check_decimals_too);
 
   // The catalogue entry for `name` (any case), prepared for use; nullptr with ok status if
   // there is none. Caller holds mu.
@@ -356,15 +405,19 @@ struct SqliteDataStore::Impl {
 
   Result<Collection*> add_to_cache(const std::string& key, const std::string& stored_name,
                                    Kind kind) {
-    auto one = prepare_persistent(db.get(), upsert_sql(stored_name, kind, 1));
+    auto one = prepare_persistent(db.get(), upsert_sql(stored_name, kind, 1, 0));
     if (!one) return one.error();
-    auto many = prepare_persistent(db.get(), upsert_sql(stored_name, kind, kRowsPerStatement));
+    auto many = prepare_persistent(db.get(), upsert_sql(stored_name, kind, kRowsPerStatement, 0));
     if (!many) return many.error();
+    auto shared = prepare_persistent(
+        db.get(), upsert_sql(stored_name, kind, kRowsPerStatement, shared_columns(kind)));
+    if (!shared) return shared.error();
     Collection& c = cache[key];
     c.name = stored_name;
     c.kind = kind;
     c.upsert = std::move(*one);
     c.upsert_many = std::move(*many);
+    c.upsert_many_shared = std::move(*shared);
     return &c;
   }
 
@@ -542,6 +595,18 @@ Status SqliteDataStore::ensure_collection(const std::string& name, Kind kind) {
 
 Status SqliteDataStore::upsert(const std::string& name, Kind kind,
                                std::span<const market::Record> records) {
+  return impl_->upsert(name, kind, records, /*check_decimals=*/true);
+}
+
+Status SqliteDataStore::upsert_decoded(const std::string& name, Kind kind,
+                                       std::span<const market::Record> records) {
+  // market::decode_into() checked every decimal with market::is_decimal already.
+  return impl_->upsert(name, kind, records, /*check_decimals=*/false);
+}
+
+Status SqliteDataStore::Impl::upsert(const std::string& name, Kind kind,
+                                     std::span<const market::Record> records,
+                                     bool check_decimals_too) {
   // Everything that can be refused is refused before the database is touched.
   SF_TRY(check_collection_name(name));
   for (size_t i = 0; i < records.size(); ++i) {
@@ -550,37 +615,57 @@ Status SqliteDataStore::upsert(const std::string& name, Kind kind,
                                                market::to_string(kind_of(records[i])) +
                                                ", the batch is for " + market::to_string(kind));
     }
-    SF_TRY(check_decimals(records[i], i));
+    if (check_decimals_too) SF_TRY(check_decimals(records[i], i));
   }
-  std::lock_guard lock(impl_->mu);
-  Impl::Collection* c = nullptr;
-  SF_TRY_ASSIGN(c, impl_->ensure(name, kind));
+  std::lock_guard lock(mu);
+  Collection* c = nullptr;
+  SF_TRY_ASSIGN(c, ensure(name, kind));
   if (records.empty()) return {};
-  sqlite3* db = impl_->db.get();
-  Txn txn(db, impl_->rollback.get());
-  SF_TRY(txn.begin(impl_->begin_write.get()));
-  // Whole chunks of kRowsPerStatement rows, then the rest one row at a time.
+  sqlite3* conn = db.get();
+  Txn txn(conn, rollback.get());
+  SF_TRY(txn.begin(begin_write.get()));
+  const int ncols = column_count(kind);
+  const auto shared = static_cast<int>(shared_columns(kind));
+  auto failed = [&](int rc, size_t first, size_t rows) -> Status {
+    const std::string which = rows == 1
+                                  ? market::natural_key(records[first])
+                                  : "records " + market::natural_key(records[first]) + " .. " +
+                                        market::natural_key(records[first + rows - 1]);
+    return sql_error(conn, rc, "upsert " + which + " into " + name);
+  };
+  // Whole chunks of kRowsPerStatement rows (binding symbol and interval once when the
+  // chunk's rows share them, as a workflow's batch does), then the rest one row at a time.
   size_t i = 0;
-  auto run = [&](sqlite3_stmt* stmt, size_t rows) -> Status {
-    Use u(stmt);
-    for (; i + rows <= records.size(); i += rows) {
-      for (size_t r = 0; r < rows; ++r)
-        std::visit([&](const auto& rec) { bind(u, rec, static_cast<int>(r)); }, records[i + r]);
-      int rc = u.step();
-      if (rc != SQLITE_DONE) {
-        const std::string which = rows == 1
-                                      ? market::natural_key(records[i])
-                                      : "records " + market::natural_key(records[i]) + " .. " +
-                                            market::natural_key(records[i + rows - 1]);
-        return sql_error(db, rc, "upsert " + which + " into " + name);
+  {
+    Use many(c->upsert_many.get());
+    Use many_shared(c->upsert_many_shared.get());
+    for (; i + kRowsPerStatement <= records.size(); i += kRowsPerStatement) {
+      bool same = true;
+      for (size_t r = 1; r < kRowsPerStatement && same; ++r)
+        same = same_shared(records[i], records[i + r]);
+      Use& u = same ? many_shared : many;
+      if (same) bind_shared(u, records[i]);
+      const int sh = same ? shared : 0;
+      for (size_t r = 0; r < kRowsPerStatement; ++r) {
+        const RowParams p{ncols, sh, static_cast<int>(r)};
+        std::visit([&](const auto& rec) { bind(u, rec, p); }, records[i + r]);
       }
+      const int rc = u.step();
+      if (rc != SQLITE_DONE) return failed(rc, i, kRowsPerStatement);
       u.rearm();
     }
-    return {};
-  };
-  SF_TRY(run(c->upsert_many.get(), kRowsPerStatement));
-  SF_TRY(run(c->upsert.get(), 1));
-  return txn.commit(impl_->commit.get());
+  }
+  {
+    Use one(c->upsert.get());
+    for (; i < records.size(); ++i) {
+      const RowParams p{ncols, 0, 0};
+      std::visit([&](const auto& rec) { bind(one, rec, p); }, records[i]);
+      const int rc = one.step();
+      if (rc != SQLITE_DONE) return failed(rc, i, 1);
+      one.rearm();
+    }
+  }
+  return txn.commit(commit.get());
 }
 
 Result<std::vector<CollectionInfo>> SqliteDataStore::collections() {

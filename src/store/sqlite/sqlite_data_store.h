@@ -24,7 +24,9 @@
 //   - upsert() runs in BEGIN IMMEDIATE ... COMMIT (one transaction per batch) with
 //     prepared statements cached per collection (INSERT ... ON CONFLICT DO UPDATE): one
 //     of 64 rows (multi-row VALUES) for the bulk of a batch and one of a single row for
-//     the rest. Every record is validated before the database is touched.
+//     the rest; a 64-row chunk whose rows share the symbol (and interval, for candles)
+//     uses a variant binding them once. Every record is validated before the database
+//     is touched (upsert_decoded() trusts the decoder's decimal check and skips its own).
 //
 // Errors: Errc::unavailable when the file stays locked by another connection past the
 // 5 s busy timeout (retry may succeed); io_error for disk/file failures; invalid_argument
@@ -55,6 +57,9 @@ class SqliteDataStore final : public DataStore {
   Status ensure_collection(const std::string& name, market::Kind kind) override;
   Status upsert(const std::string& name, market::Kind kind,
                 std::span<const market::Record> records) override;
+  // As upsert(), without checking decimals again (data_store.h: records just decoded).
+  Status upsert_decoded(const std::string& name, market::Kind kind,
+                        std::span<const market::Record> records) override;
   Result<std::vector<CollectionInfo>> collections() override;
   Result<market::Kind> collection_kind(const std::string& name) override;
   Result<int64_t> count(const std::string& name, const Query& q = {}) override;
