@@ -73,9 +73,16 @@ void add_service_options(CLI::App* cmd, sf::manager::ServiceConfig& c, std::stri
                   "manager and its worker processes")
       ->envname("SF_KAFKA_CONFIG");
   cmd->add_option("--bus-partitions", c.bus_partitions,
-                  "partitions of data topics the bus creates on demand")
+                  "partitions of topics the bus creates on demand (a workflow's data topic "
+                  "always has one)")
       ->envname("SF_BUS_PARTITIONS")
       ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  cmd->add_option("--bus-replication", c.bus_replication,
+                  "replication factor of every Kafka topic the platform creates (queue-control, "
+                  "queue-events, data and dead-letter topics); at most the number of brokers")
+      ->envname("SF_BUS_REPLICATION")
+      ->check(CLI::Range(1, 32))
       ->capture_default_str();
   cmd->add_option("--exchange-url", c.exchange_url,
                   "exchange REST base URL: live https://api.binance.com, "

@@ -101,7 +101,9 @@ class Reader {
 struct TopicSpec {
   std::string name;
   int32_t partitions = 1;
-  int16_t replication = 1;
+  // 0: the bus's configured default (BusConfig::replication), so callers that create
+  // workflow topics need not know the cluster's size. The memory bus ignores it.
+  int16_t replication = 0;
 };
 
 // Thread-safe factory for producers and consumers on one bus.

@@ -76,7 +76,7 @@ Manager::~Manager() { shutdown(); }
 
 Status Manager::start() {
   for (const auto& t : {opts_.control_topic, opts_.events_topic}) {
-    SF_TRY(bus_.ensure_topic(bus::TopicSpec{t, 1, 1}));
+    SF_TRY(bus_.ensure_topic(bus::TopicSpec{t, 1}));
   }
   auto producer = bus_.producer();
   if (!producer) return producer.error();

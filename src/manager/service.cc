@@ -59,6 +59,9 @@ Status run_service(const ServiceConfig& cfg, const std::atomic<bool>& stop,
   auto bus_cfg =
       launch::load_bus_config(cfg.bus, cfg.kafka_config, cfg.bus_partitions, "streamforge-manager");
   if (!bus_cfg) return bus_cfg.error();
+  if (cfg.bus_replication < 1 || cfg.bus_replication > 32)
+    return Error(Errc::invalid_argument, "--bus-replication must be 1..32", "bus_replication");
+  bus_cfg->replication = cfg.bus_replication;
   auto opened = bus::open_bus(*bus_cfg);
   if (!opened)
     return Error(opened.error().code,
@@ -84,6 +87,7 @@ Status run_service(const ServiceConfig& cfg, const std::atomic<bool>& stop,
     if (!cfg.kafka_config.empty())
       po.env.set(pe::kKafkaConfig, std::filesystem::absolute(cfg.kafka_config, ec).string());
     po.env.set(pe::kBusPartitions, std::to_string(cfg.bus_partitions));
+    po.env.set(pe::kBusReplication, std::to_string(cfg.bus_replication));
     po.env.set(pe::kDataDir, data_dir.string());
     if (!cfg.store.empty()) po.env.set(pe::kStore, cfg.store);
     po.env.set(pe::kLogLevel, cfg.log_level);

@@ -21,8 +21,9 @@ struct ServiceConfig {
   std::string api_token;          // empty: no auth (the listener is loopback by default)
   // Bus URL: "memory" (one process) or kafka://HOST:PORT[,HOST:PORT] (bus/open.h).
   std::string bus = "memory";
-  std::string kafka_config;    // librdkafka properties file (SASL, TLS, tuning); optional
-  int32_t bus_partitions = 1;  // partitions of data topics created on demand
+  std::string kafka_config;     // librdkafka properties file (SASL, TLS, tuning); optional
+  int32_t bus_partitions = 1;   // partitions of topics created on demand
+  int16_t bus_replication = 1;  // replication factor of the topics the platform creates
   // "inproc" (workers are threads of this process) or "process" (each worker its own
   // `streamforge worker <target>` process; needs a bus shared between processes).
   std::string launcher = "inproc";

@@ -243,7 +243,7 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
   bn::BinanceClient client(opts, *limiter);
   auto producer = ctx.bus->producer();
   if (!producer) return fail("cannot create a producer: " + producer.error().message);
-  if (auto s = ctx.bus->ensure_topic({*cfg.kafka_topic, 1, 1}); !s)
+  if (auto s = ctx.bus->ensure_topic({*cfg.kafka_topic, 1}); !s)
     return fail("cannot create topic " + *cfg.kafka_topic + ": " + s.error().message);
 
   metrics::Counter* published_metric = nullptr;

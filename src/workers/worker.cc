@@ -98,7 +98,7 @@ ControlChannel::ControlChannel(bus::Bus& bus, const WorkerConfig& cfg, Telemetry
 ControlChannel::~ControlChannel() { close(); }
 
 Status ControlChannel::open() {
-  SF_TRY(bus_.ensure_topic(bus::TopicSpec{cfg_.control_topic, 1, 1}));
+  SF_TRY(bus_.ensure_topic(bus::TopicSpec{cfg_.control_topic, 1}));
   auto r = bus_.read_from(cfg_.control_topic, 0, cfg_.control_offset);
   if (!r) return r.error();
   reader_ = std::move(*r);

@@ -375,7 +375,9 @@ struct KafkaBus::Core {
     return st;
   }
 
-  Status ensure_topic(const TopicSpec& spec) {
+  Status ensure_topic(const TopicSpec& requested) {
+    TopicSpec spec = requested;
+    if (spec.replication == 0) spec.replication = cfg.replication;
     if (spec.name.empty()) return Error(Errc::invalid_argument, "empty topic name", "name");
     if (spec.partitions < 1)
       return Error(Errc::invalid_argument, "partitions must be >= 1", "partitions");

@@ -114,6 +114,12 @@ int run_worker_process(const std::string& target, const Env& env_in,
   auto bus_cfg = load_bus_config(url, env.get_or(process_env::kKafkaConfig, ""),
                                  static_cast<int32_t>(*partitions), "streamforge-" + target);
   if (!bus_cfg) return fail(kExitBadConfig, bus_cfg.error().message, queue_id);
+  auto replication = env.get_int(process_env::kBusReplication, 1);
+  if (!replication) return fail(kExitBadConfig, replication.error().message, queue_id);
+  if (*replication < 1 || *replication > 32)
+    return fail(kExitBadConfig, std::string(process_env::kBusReplication) + " must be 1..32",
+                queue_id);
+  bus_cfg->replication = static_cast<int16_t>(*replication);
 
   auto port = env.get_int(process_env::kMetricsPort, 0);
   if (!port) return fail(kExitBadConfig, port.error().message, queue_id);

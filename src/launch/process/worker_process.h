@@ -7,6 +7,7 @@
 //                      bus cannot be shared between processes)
 //   SF_KAFKA_CONFIG    librdkafka properties file (SASL, TLS, tuning), optional
 //   SF_BUS_PARTITIONS  partitions of topics created on demand (default 1)
+//   SF_BUS_REPLICATION replication factor of the topics it creates (default 1)
 //   SF_STORE           data store: empty or "sqlite" (SQLite under SF_DATA_DIR), or a
 //                      postgresql:// URL (the manager passes its --store)
 //   SF_DATA_DIR        SQLite's directory (<dir>/streamforge.db); unset with SQLite: no store
@@ -32,6 +33,7 @@ namespace process_env {
 inline constexpr const char* kBus = "SF_BUS";
 inline constexpr const char* kKafkaConfig = "SF_KAFKA_CONFIG";
 inline constexpr const char* kBusPartitions = "SF_BUS_PARTITIONS";
+inline constexpr const char* kBusReplication = "SF_BUS_REPLICATION";
 inline constexpr const char* kDataDir = "SF_DATA_DIR";
 inline constexpr const char* kStore = "SF_STORE";  // empty/sqlite, or a postgresql:// URL
 inline constexpr const char* kLogLevel = "SF_LOG_LEVEL";
