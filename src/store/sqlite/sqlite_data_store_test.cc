@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -13,6 +14,8 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "store/sqlite/sqlite_state_store.h"
 #include "tests/contract/data_store_contract.h"
@@ -151,6 +154,65 @@ TEST(SqliteDataStore, TableLayoutIsWhatUsersQuery) {
             std::vector<std::string>{"1"});
   EXPECT_EQ(query(dir.db(), "SELECT name, kind FROM sf_collections ORDER BY name"),
             (std::vector<std::string>{"aggs|agg_trade", "candles|candle", "trades|trade"}));
+}
+
+// 64-row chunks whose rows share symbol (and interval) bind them once; chunks that mix
+// them, and the single-row tail, bind every column. All must store the same rows.
+TEST(SqliteDataStore, ChunksMixingSymbolsAndIntervalsStoreEveryRow) {
+  TempDir dir;
+  auto data = SqliteDataStore::open(dir.str());
+  ASSERT_TRUE(data.ok());
+  std::vector<sf::market::Record> cs, as, ts;
+  for (int64_t i = 0; i < 64; ++i) cs.emplace_back(dc::candle("BTCUSDT", i));  // shared
+  for (int64_t i = 0; i < 64; ++i)                                             // mixed symbols
+    cs.emplace_back(dc::candle(i % 2 ? "ETHUSDT" : "BTCUSDT", 100 + i));
+  for (int64_t i = 0; i < 64; ++i)  // mixed intervals, one symbol
+    cs.emplace_back(dc::candle("BTCUSDT", 200 + i, i == 63 ? "5m" : "1m"));
+  for (int64_t i = 0; i < 70; ++i) cs.emplace_back(dc::candle("SOLUSDT", i));  // + tail
+  for (int64_t i = 0; i < 130; ++i) as.emplace_back(dc::agg_trade(i < 64 ? "A" : "B", i));
+  for (int64_t i = 0; i < 130; ++i) ts.emplace_back(dc::trade(i % 64 == 5 ? "C" : "D", i));
+  ASSERT_TRUE((*data)->upsert("c", Kind::candle, cs).ok());
+  ASSERT_TRUE((*data)->upsert_decoded("a", Kind::agg_trade, as).ok());
+  ASSERT_TRUE((*data)->upsert("t", Kind::trade, ts).ok());
+  auto sorted = [](std::vector<sf::market::Record> v, const char* name, DataStore& s) {
+    auto got = s.scan(name);
+    EXPECT_TRUE(got.ok());
+    std::sort(v.begin(), v.end(), [](const auto& x, const auto& y) {
+      return sf::market::natural_key(x) < sf::market::natural_key(y);
+    });
+    auto g = got.ok() ? *got : std::vector<sf::market::Record>{};
+    std::sort(g.begin(), g.end(), [](const auto& x, const auto& y) {
+      return sf::market::natural_key(x) < sf::market::natural_key(y);
+    });
+    return std::make_pair(v, g);
+  };
+  for (auto [want, got] :
+       {sorted(cs, "c", **data), sorted(as, "a", **data), sorted(ts, "t", **data)})
+    EXPECT_EQ(got, want);
+}
+
+// upsert_decoded() writes exactly what upsert() does; it still refuses a record of another
+// kind, and upsert() keeps refusing bad decimals.
+TEST(SqliteDataStore, UpsertDecodedWritesTheSameRows) {
+  TempDir dir;
+  auto data = SqliteDataStore::open(dir.str());
+  ASSERT_TRUE(data.ok());
+  auto batch = dc::candles("BTCUSDT", 0, 300);
+  ASSERT_TRUE((*data)->upsert_decoded("d", Kind::candle, batch).ok());
+  EXPECT_EQ(*(*data)->scan("d"), batch);
+  ASSERT_TRUE((*data)->upsert_decoded("d", Kind::candle, batch).ok());  // idempotent
+  EXPECT_EQ(*(*data)->count("d"), 300);
+  std::vector<sf::market::Record> mixed = dc::candles("BTCUSDT", 400, 2);
+  mixed.emplace_back(dc::trade("BTCUSDT", 1));
+  auto s = (*data)->upsert_decoded("d", Kind::candle, mixed);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, sf::Errc::invalid_argument);
+  auto bad = dc::candles("BTCUSDT", 500, 1);
+  std::get<sf::market::Candle>(bad[0]).open = "1e5";
+  s = (*data)->upsert("d", Kind::candle, bad);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, sf::Errc::invalid_argument);
+  EXPECT_EQ(*(*data)->count("d"), 300);
 }
 
 TEST(SqliteDataStore, CollectionsPersistAcrossReopen) {
