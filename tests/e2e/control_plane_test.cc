@@ -1,5 +1,8 @@
 // End-to-end: the real `streamforge up` process on 127.0.0.1 (port 0), driven over HTTP,
-// WebSocket and the CLI, as a user would.
+// WebSocket and the CLI, as a user would. Built twice: control_plane_e2e_test keeps state in
+// SQLite; control_plane_pg_e2e_test (SF_E2E_PG) runs the same tests with `--store
+// postgresql://` on the PostgreSQL of the `postgres` fixture, one schema per data dir (so a
+// restart with the same data dir finds its queues again).
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -11,6 +14,9 @@
 
 #include "http/client.h"
 #include "support/process.h"
+#ifdef SF_E2E_PG
+#include "support/postgres.h"
+#endif
 
 namespace bj = boost::json;
 using namespace std::chrono_literals;
@@ -28,6 +34,18 @@ class Up {
     std::vector<std::string> argv = {
         sf::testing::streamforge_binary(), "up", "--port", "0", "--data-dir", data_dir};
     argv.insert(argv.end(), extra.begin(), extra.end());
+#ifdef SF_E2E_PG
+    auto pg = sf::testing::postgres_url();
+    if (!pg)
+      throw std::runtime_error(
+          "no test PostgreSQL: run under ctest (fixture postgres) or set "
+          "SF_TEST_PG_URL");
+    std::string schema = "e2e_";
+    for (char ch : std::filesystem::path(data_dir).filename().string())
+      schema += ch == '-' ? '_' : static_cast<char>(std::tolower(ch));
+    argv.insert(argv.end(), {"--store", *pg + (pg->find('?') == std::string::npos ? "?" : "&") +
+                                            "schema=" + schema});
+#endif
     proc_ = std::make_unique<Process>(argv, data_dir + "/up.stderr.log");
     auto line = proc_->wait_for_line("listening on", 30s);
     if (!line)
