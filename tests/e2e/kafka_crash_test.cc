@@ -2,8 +2,11 @@
 // own `streamforge worker` processes, as the process launcher or a Kubernetes Job runs them,
 // and this test plays the part of the Job controller that restarts a killed pod. A checker
 // then compares the store with the simulator's ground truth (recomputed from the seed):
-// every candle present once, with the exchange's exact values.
+// every candle present once, with the exchange's exact values. Built twice: with SQLite
+// (kafka_crash_e2e_test) and with the PostgreSQL of the `postgres` fixture as the store
+// (kafka_crash_pg_e2e_test, SF_E2E_PG), which adds a 20 s database outage mid-load.
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
@@ -17,8 +20,11 @@
 #include "exchange/sim/market.h"
 #include "http/client.h"
 #include "protocol/messages.h"
-#include "store/sqlite/sqlite_data_store.h"
+#include "store/open.h"
 #include "support/kafka.h"
+#ifdef SF_E2E_PG
+#include "support/postgres.h"
+#endif
 #include "support/process.h"
 #include "workers/worker.h"
 
@@ -69,6 +75,14 @@ class KafkaCrash : public ::testing::Test {
     producer_ = std::move(*p);
     ASSERT_TRUE(bus_->ensure_topic({control_topic(), 1, 1}).ok());
     ASSERT_TRUE(bus_->ensure_topic({events_topic(), 1, 1}).ok());
+#ifdef SF_E2E_PG
+    auto pg = sf::testing::postgres_url();
+    ASSERT_TRUE(pg) << "no test PostgreSQL: run under ctest (fixture postgres) or set "
+                       "SF_TEST_PG_URL";
+    std::string schema = "e2e_";
+    for (char ch : tag_) schema += ch == '-' ? '_' : static_cast<char>(std::tolower(ch));
+    store_url_ = *pg + (pg->find('?') == std::string::npos ? "?" : "&") + "schema=" + schema;
+#endif
   }
   void TearDown() override {
     workers_.clear();
@@ -123,6 +137,7 @@ class KafkaCrash : public ::testing::Test {
     auto env = wc.to_env().vars();
     env["SF_BUS"] = "kafka://" + bootstrap_;
     env["SF_DATA_DIR"] = dir_;
+    if (!store_url_.empty()) env["SF_STORE"] = store_url_;
     env["EXCHANGE_URL"] = sim_url_;
     env["METRICS_PORT"] = "0";
     env["SF_LOG_LEVEL"] = "debug";
@@ -143,7 +158,7 @@ class KafkaCrash : public ::testing::Test {
   }
 
   int64_t rows() {
-    auto store = sf::store::SqliteDataStore::open(dir_);
+    auto store = sf::store::open_data_store(store_url_, dir_);
     if (!store) return -1;
     auto c = (*store)->count("btcusdt_candles_1m");
     return c.ok() ? *c : 0;  // not created yet
@@ -159,7 +174,7 @@ class KafkaCrash : public ::testing::Test {
   // The checker: exactly `n` candles, one per minute from kRangeStart, each equal to the
   // simulator's.
   void expect_exact_candles(int64_t n) {
-    auto store = sf::store::SqliteDataStore::open(dir_);
+    auto store = sf::store::open_data_store(store_url_, dir_);
     ASSERT_TRUE(store.ok()) << store.error().message;
     auto all = (*store)->scan("btcusdt_candles_1m");
     ASSERT_TRUE(all.ok()) << all.error().message;
@@ -180,6 +195,7 @@ class KafkaCrash : public ::testing::Test {
   }
 
   std::string bootstrap_, dir_, tag_, sim_url_;
+  std::string store_url_;  // SF_STORE of the workers: empty for SQLite in dir_
   std::unique_ptr<Process> sim_;
   std::unique_ptr<sf::bus::Bus> bus_;
   std::unique_ptr<sf::bus::Producer> producer_;
@@ -293,3 +309,60 @@ TEST_F(KafkaCrash, LoaderKilledMidLoadResumesAndTheStoreEndsComplete) {
   EXPECT_EQ(*cexit, 0);
   expect_exact_candles(kCandles);
 }
+
+#ifdef SF_E2E_PG
+namespace {
+std::string run_script(const std::string& cmd, int* status) {
+  std::string out;
+  FILE* f = popen((cmd + " 2>&1").c_str(), "r");
+  if (!f) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  int st = pclose(f);
+  *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return out;
+}
+}  // namespace
+
+TEST_F(KafkaCrash, DatabaseDownTwentySecondsMidLoadEndsCompleteWithNothingInTheDlq) {
+  auto dir = sf::testing::postgres_fixture_dir();
+  if (!dir)
+    GTEST_SKIP() << "the server came from SF_TEST_PG_URL; this test restarts the "
+                    "fixture's own cluster";
+  control_sim(R"({"latency_ms":40})");
+  const char* range = "2023-01-01:2023-03-11";  // 99,360 candles, 100 pages
+  constexpr int64_t kCandles = 69 * 1440;
+  auto cenv = start_target("store-connector", "connector__" + tag_, range);
+  auto lenv = start_target("loader-producer", "loader__" + tag_, range);
+  Process& connector = run("connector", "store-connector", cenv);
+  Process& loader = run("loader", "loader-producer", lenv);
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (rows() < 10'000 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  int64_t before = rows();
+  ASSERT_GE(before, 10'000);
+  ASSERT_LT(before, kCandles) << "the load was still going when the database stopped";
+  const std::string script = std::string(SF_SOURCE_DIR) + "/scripts/postgres";
+  int st = 0;
+  auto out = run_script("bash '" + script + "' stop --dir '" + *dir + "'", &st);
+  ASSERT_EQ(st, 0) << out;
+  std::this_thread::sleep_for(20s);
+  out = run_script("bash '" + script + "' start --dir '" + *dir + "'", &st);
+  ASSERT_EQ(st, 0) << out;
+  auto lexit = loader.wait(120s);
+  ASSERT_TRUE(lexit.has_value());
+  EXPECT_EQ(*lexit, 0);
+  auto cexit = connector.wait(180s);
+  ASSERT_TRUE(cexit.has_value()) << "connector did not end after the database came back";
+  EXPECT_EQ(*cexit, 0) << slurp(log_of("connector", 0));
+  expect_exact_candles(kCandles);
+  // A database outage is never a record's fault: nothing went to the dead-letter topic.
+  auto dlq = bus_->end_offset(data_topic() + "-dlq", 0);
+  if (dlq.ok()) {
+    EXPECT_EQ(*dlq, 0) << "records in the DLQ";
+  } else {
+    EXPECT_EQ(dlq.error().code, sf::Errc::not_found) << dlq.error().message;
+  }
+}
+#endif  // SF_E2E_PG
