@@ -192,13 +192,14 @@ class Connector {
     (void)send(RunStatus::started, "store-connector started: " + topic_ + " -> " + collection_ +
                                        " in " + ctx_.data_store->describe());
     if (int code = ensure_collection(); code >= 0) return code;
-    // The telemetry id is this target's identity across restarts (static membership): a
-    // connector restarted after a crash takes its partition back without a rebalance wait.
+    // No static membership (SubscribeOptions::instance_id): with librdkafka 2.0.2 a static
+    // member was fenced for good ("Static consumer fenced by other consumer with same
+    // group.instance.id") when the broker restarted under it. A restarted connector waits
+    // for the dead member's session (10 s) instead.
     bus::SubscribeOptions so;
     so.group = settings_.consumer_group.value_or(connector_group(cfg_.queue_id));
     so.topics = {topic_};
     so.start_from = bus::StartFrom::earliest;
-    so.instance_id = cfg_.telemetry_id;
     auto consumer = ctx_.bus->subscribe(so);
     if (!consumer) {
       (void)send(RunStatus::error,

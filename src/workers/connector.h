@@ -8,9 +8,7 @@
 // in TARGET_PARAMS:
 //   batch_size      records per store write (default 5000, 1..1,000,000)
 //   batch_ms        longest wait before writing a partial batch (default 200, 1..60,000)
-//   consumer_group  bus consumer group (default "connector-<queue_id>"); the member's
-//                   static identity in it is TELEMETRY_ID, so a restarted connector takes its
-//                   partition back at once (Kafka group.instance.id)
+//   consumer_group  bus consumer group (default "connector-<queue_id>")
 //   end_markers     end-of-data markers to see before finishing (default 1: one loader)
 // The DataStore comes from WorkerContext::data_store; without one the worker ends in
 // `error` at once.

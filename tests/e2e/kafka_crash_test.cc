@@ -225,8 +225,9 @@ ConnectorLog parse_connector_log(const std::string& text) {
 }  // namespace
 
 TEST_F(KafkaCrash, ConnectorKilledFiveTimesLosesAndDuplicatesNothing) {
-  // Slow pages so the load lasts long enough for five kills at random moments.
-  control_sim(R"({"latency_ms":25})");
+  // Slow pages (500 pages: about a minute) so the load lasts long enough for five kills at
+  // random moments: each restarted connector waits out the dead member's 10 s session.
+  control_sim(R"({"latency_ms":120})");
   auto cenv = start_target("store-connector", "connector__" + tag_, kRange500k);
   auto lenv = start_target("loader-producer", "loader__" + tag_, kRange500k);
   run("connector", "store-connector", cenv);
