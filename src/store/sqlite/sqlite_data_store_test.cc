@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -305,4 +306,38 @@ TEST(SqliteDataStore, DISABLED_Throughput) {
                 static_cast<double>(kTotal) / s, static_cast<long long>(kBatch));
   }
   EXPECT_EQ(*(*data)->count("bench"), kTotal);
+}
+
+// Worker processes (loader, connector) and the manager open one new database file at the
+// same moment; switching it to WAL must not fail any of them with "database is locked".
+// Separate processes (fork), as SQLite's file locks do not conflict within one process.
+TEST(SqliteDataStoreOpen, ProcessesOpeningANewFileAtOnceAllSucceed) {
+  int failures = 0;
+  for (int round = 0; round < 10; ++round) {
+    TempDir dir;
+    int go[2];
+    ASSERT_EQ(pipe(go), 0);
+    std::vector<pid_t> kids;
+    for (int i = 0; i < 6; ++i) {
+      pid_t pid = fork();
+      ASSERT_GE(pid, 0);
+      if (pid == 0) {
+        char c;
+        close(go[1]);
+        if (read(go[0], &c, 1) < 0) _exit(3);  // start together
+        bool ok = i % 2 ? sf::store::SqliteDataStore::open(dir.path().string()).ok()
+                        : sf::store::SqliteStateStore::open(dir.path().string()).ok();
+        _exit(ok ? 0 : 1);
+      }
+      kids.push_back(pid);
+    }
+    close(go[0]);
+    close(go[1]);  // EOF releases every child at once
+    for (pid_t k : kids) {
+      int st = 0;
+      waitpid(k, &st, 0);
+      if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) ++failures;
+    }
+  }
+  EXPECT_EQ(failures, 0) << "opens that failed";
 }

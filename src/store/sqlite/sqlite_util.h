@@ -7,10 +7,12 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 
 #include "base/result.h"
@@ -198,7 +200,21 @@ inline Result<DbPtr> open_database(const std::string& path) {
   if (rc != SQLITE_OK) return sql_error(raw, rc, "open " + path);
   sqlite3_extended_result_codes(db.get(), 1);
   sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
-  auto mode = query_one(db.get(), "PRAGMA journal_mode=WAL", "set journal_mode on " + path);
+  // Switching to WAL takes a lock the busy handler does not always wait for, so processes
+  // opening a new file at once (manager, loader, connector) retry it for the busy timeout.
+  // A file already in WAL mode (the mode persists) needs no switch.
+  auto mode = query_one(db.get(), "PRAGMA journal_mode", "read journal_mode of " + path);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(kBusyTimeoutMs);
+  if (mode && *mode != "wal") {
+    for (;;) {
+      mode = query_one(db.get(), "PRAGMA journal_mode=WAL", "set journal_mode on " + path);
+      if (mode || mode.error().code != Errc::unavailable ||
+          std::chrono::steady_clock::now() >= deadline)
+        break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
   if (!mode) return mode.error();
   if (*mode != "wal") {
     return Error(Errc::io_error,
