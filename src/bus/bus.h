@@ -41,11 +41,6 @@ struct SubscribeOptions {
   std::string group;  // required: consumer group id
   std::vector<std::string> topics;
   StartFrom start_from = StartFrom::earliest;
-  // Optional identity of this member that stays the same when it restarts (Kafka static
-  // membership, group.instance.id): a restarted member with the same id takes its
-  // partitions back at once instead of waiting for the dead member's session to expire.
-  // At most one live member per id. The memory bus ignores it.
-  std::string instance_id;
 };
 
 // Thread-safe: produce() and flush() may be called from any thread.

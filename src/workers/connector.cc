@@ -192,7 +192,7 @@ class Connector {
     (void)send(RunStatus::started, "store-connector started: " + topic_ + " -> " + collection_ +
                                        " in " + ctx_.data_store->describe());
     if (int code = ensure_collection(); code >= 0) return code;
-    // No static membership (SubscribeOptions::instance_id): with librdkafka 2.0.2 a static
+    // No static membership (Kafka group.instance.id): with librdkafka 2.0.2 a static
     // member was fenced for good ("Static consumer fenced by other consumer with same
     // group.instance.id") when the broker restarted under it. A restarted connector waits
     // for the dead member's session (10 s) instead.

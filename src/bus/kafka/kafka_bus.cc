@@ -982,7 +982,6 @@ Result<std::unique_ptr<Consumer>> KafkaBus::subscribe(const SubscribeOptions& op
       {"enable.auto.commit", "false"},
       {"enable.auto.offset.store", "false"},
       {"auto.offset.reset", opts.start_from == StartFrom::earliest ? "earliest" : "latest"}};
-  if (!opts.instance_id.empty()) fixed.emplace_back("group.instance.id", opts.instance_id);
   SF_TRY(core_->configure(conf, Core::consumer_defaults(), fixed));
   rd_kafka_conf_set_rebalance_cb(conf.raw(), rebalance_cb);
   char strategy[256];
