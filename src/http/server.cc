@@ -267,6 +267,7 @@ struct Server::Impl {
   ServerOptions opts;
   std::vector<HttpRoute> routes;
   std::vector<WsRoute> ws_routes;
+  Server::Handler fallback;
 
   std::unique_ptr<asio::io_context> ioc;
   std::optional<tcp::acceptor> acceptor;
@@ -308,6 +309,24 @@ struct Server::Impl {
     return constant_time_equal(opts.bearer_token, token);
   }
 
+  // The server's own error answers, in the app's format when it gave one.
+  Response error(int status, std::string_view message, std::string_view field = {}) const {
+    if (opts.error_response) return opts.error_response(status, message);
+    return Response::error(status, message, field);
+  }
+
+  // Runs an app handler; an exception becomes a 500 (logged).
+  Response call(const Server::Handler& h, const Request& req, const std::string& what) const {
+    try {
+      return h(req);
+    } catch (const std::exception& e) {
+      log::error("http handler for " + req.method + " " + what + " threw: " + e.what());
+    } catch (...) {
+      log::error("http handler for " + req.method + " " + what + " threw a non-standard exception");
+    }
+    return error(500, "internal server error");
+  }
+
   static Response unauthorized() {
     Response r = Response::error(401, "missing or invalid bearer token", "Authorization");
     r.headers.emplace_back("WWW-Authenticate", "Bearer");
@@ -318,6 +337,7 @@ struct Server::Impl {
   Response dispatch(Request& req, const std::vector<std::string>& segs) const {
     const HttpRoute* route = best_match<HttpRoute>(
         routes, segs, [&](const HttpRoute& r) { return r.methods.count(req.method) > 0; });
+    if (!route && fallback) return call(fallback, req, req.path);
     if (!route) {
       std::vector<std::string> allowed;
       for (const auto& r : routes) {
@@ -329,7 +349,7 @@ struct Server::Impl {
         allowed.erase(std::unique(allowed.begin(), allowed.end()), allowed.end());
         std::string allow;
         for (const auto& m : allowed) allow += (allow.empty() ? "" : ", ") + m;
-        Response r = Response::error(405, "method " + req.method + " not allowed", "method");
+        Response r = error(405, "method " + req.method + " not allowed", "method");
         r.headers.emplace_back("Allow", allow);
         return r;
       }
@@ -337,29 +357,22 @@ struct Server::Impl {
         return Response::json(200, R"({"status":"ok"})");
       }
       if (best_match<WsRoute>(ws_routes, segs)) {
-        Response r = Response::error(426, "websocket upgrade required");
+        Response r = error(426, "websocket upgrade required");
         r.headers.emplace_back("Upgrade", "websocket");
         return r;
       }
-      return Response::error(404, "not found");
+      return error(404, "not found");
     }
     route->pattern.match(segs, &req.path_params);
-    try {
-      return route->methods.at(req.method)(req);
-    } catch (const std::exception& e) {
-      log::error("http handler for " + req.method + " " + route->text + " threw: " + e.what());
-    } catch (...) {
-      log::error("http handler for " + req.method + " " + route->text +
-                 " threw a non-standard exception");
-    }
-    return Response::error(500, "internal server error");
+    return call(route->methods.at(req.method), req, route->text);
   }
 };
 
 // Builds a Request from the parsed header/body; an error Response when the target is bad.
 namespace {
 
-std::optional<Response> parse_request(bhttp::request<bhttp::string_body>& r,
+std::optional<Response> parse_request(const Server::Impl& impl,
+                                      bhttp::request<bhttp::string_body>& r,
                                       const std::string& remote, Request* out,
                                       std::vector<std::string>* segs) {
   out->method = std::string(r.method_string());
@@ -367,7 +380,7 @@ std::optional<Response> parse_request(bhttp::request<bhttp::string_body>& r,
   out->remote_endpoint = remote;
   for (const auto& f : r) out->headers.emplace_back(f.name_string(), f.value());
   auto u = boost::urls::parse_origin_form(out->target);
-  if (!u) return Response::error(400, "invalid request target", "target");
+  if (!u) return impl.error(400, "invalid request target", "target");
   out->path = u->path();
   for (auto seg : u->segments()) segs->push_back(std::move(seg));
   for (auto p : u->params()) out->query.emplace_back(std::move(p.key), std::move(p.value));
@@ -620,17 +633,17 @@ class HttpConn : public Conn, public std::enable_shared_from_this<HttpConn> {
       // The body is not read: answer, then close (with a lingering drain, see below).
       std::string msg =
           "request body exceeds " + std::to_string(impl_->opts.max_body_bytes) + " bytes";
-      return send(Response::error(413, msg, "body"), parser_->get().version(), false, true);
+      return send(impl_->error(413, msg, "body"), parser_->get().version(), false, true);
     }
     if (ec == bhttp::error::header_limit) {
-      return send(Response::error(431, "request header too large", "headers"), 11, false, true);
+      return send(impl_->error(431, "request header too large", "headers"), 11, false, true);
     }
     if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout ||
         ec == asio::error::operation_aborted || ec == bhttp::error::partial_message ||
         ec.category() != bhttp::make_error_code(bhttp::error::bad_method).category()) {
       return close();
     }
-    send(Response::error(400, "malformed HTTP request: " + ec.message()), 11, false, true);
+    send(impl_->error(400, "malformed HTTP request: " + ec.message()), 11, false, true);
   }
 
   void on_body(beast::error_code ec, size_t) {
@@ -639,7 +652,7 @@ class HttpConn : public Conn, public std::enable_shared_from_this<HttpConn> {
     Request req;
     std::vector<std::string> segs;
     Response res;
-    if (auto bad = parse_request(r, remote_, &req, &segs)) {
+    if (auto bad = parse_request(*impl_, r, remote_, &req, &segs)) {
       res = std::move(*bad);
     } else if (!impl_->authorized(req)) {
       res = Server::Impl::unauthorized();
@@ -654,7 +667,7 @@ class HttpConn : public Conn, public std::enable_shared_from_this<HttpConn> {
     auto& r = parser_->get();
     Request req;
     std::vector<std::string> segs;
-    std::optional<Response> refusal = parse_request(r, remote_, &req, &segs);
+    std::optional<Response> refusal = parse_request(*impl_, r, remote_, &req, &segs);
     const WsRoute* route = nullptr;
     if (!refusal) {
       if (!impl_->authorized(req)) {
@@ -669,7 +682,7 @@ class HttpConn : public Conn, public std::enable_shared_from_this<HttpConn> {
             refusal = route->check(req);
           } catch (const std::exception& e) {
             log::error("websocket check for " + req.path + " threw: " + e.what());
-            refusal = Response::error(500, "internal server error");
+            refusal = impl_->error(500, "internal server error");
           }
         }
       }
@@ -682,9 +695,14 @@ class HttpConn : public Conn, public std::enable_shared_from_this<HttpConn> {
   }
 
   void send(Response res, unsigned version, bool keep_alive, bool linger) {
+    if (res.drop_connection) {
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      return close();
+    }
     if (res.status < 100 || res.status > 599) {
       log::error("http handler returned invalid status " + std::to_string(res.status));
-      res = Response::error(500, "internal server error");
+      res = impl_->error(500, "internal server error");
     }
     res_ = {};
     res_.version(version);
@@ -870,6 +888,13 @@ void Server::route(std::string_view method, std::string_view pattern, Handler ha
   HttpRoute r{std::move(p), std::string(pattern), {}};
   r.methods.emplace(std::string(method), std::move(handler));
   impl_->routes.push_back(std::move(r));
+}
+
+void Server::fallback(Handler handler) {
+  if (impl_->started) throw std::logic_error("Server::fallback() after start()");
+  if (!handler) throw std::invalid_argument("fallback needs a handler");
+  if (impl_->fallback) throw std::invalid_argument("fallback registered twice");
+  impl_->fallback = std::move(handler);
 }
 
 void Server::websocket(std::string_view pattern, WsOpenHandler on_open, WsCheck check) {

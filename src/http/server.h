@@ -73,6 +73,9 @@ struct Response {
   std::string content_type = "application/json";
   std::string body;
   std::vector<Header> headers;  // extra headers (Content-Type/Length are set from the fields)
+  // True: the server closes the connection without sending anything (test doubles use it
+  // to simulate a server that dies mid-request). Every other field is ignored.
+  bool drop_connection = false;
 
   static Response json(int status, std::string body);
   static Response text(int status, std::string body,
@@ -99,6 +102,12 @@ struct ServerOptions {
   // disconnected (send() returns false, on_close runs) rather than growing memory.
   size_t ws_max_queued_messages = 10'000;
   size_t ws_max_queued_bytes = size_t{16} << 20;
+  // Builds the server's own error answers (malformed request 400, body over the limit 413,
+  // header too large 431, handler exception 500, and without a fallback() unknown path
+  // 404, wrong method 405, WebSocket path 426) instead of the default error_json body:
+  // for apps whose clients expect another error format. The server still adds its own
+  // headers (Allow, Upgrade) and closes the connection where it would.
+  std::function<Response(int status, std::string_view message)> error_response;
 };
 
 namespace detail {
@@ -180,6 +189,10 @@ class Server {
   // Accepts WebSocket upgrades on pattern (same syntax as route()). A plain (non-upgrade)
   // request to that path gets 426 unless a route() also matches it.
   void websocket(std::string_view pattern, WsOpenHandler on_open, WsCheck check = {});
+  // Handles every request that no route() matches, whatever its path and method, instead
+  // of the built-in 404/405/426 answers (and the built-in GET /health): for apps that route
+  // themselves. At most one; before start() (std::logic_error otherwise).
+  void fallback(Handler handler);
 
   // Binds, listens and runs the io_context on `threads` background threads. Returns an
   // io_error ("cannot listen on 127.0.0.1:8080: Address already in use") on failure.

@@ -277,6 +277,84 @@ TEST(HttpServer, HandlerExceptionIs500AndServerKeepsRunning) {
   EXPECT_EQ(r->body, "ok");
 }
 
+TEST(HttpServer, FallbackHandlesUnroutedRequests) {
+  Server s;
+  s.route("GET", "/known", [](const Request&) { return Response::text(200, "route"); });
+  s.fallback([](const Request& r) {
+    if (r.path == "/boom") throw std::runtime_error("bug");
+    return Response::text(299, r.method + " " + r.target);
+  });
+  EXPECT_THROW(s.fallback([](const Request&) { return Response{}; }), std::invalid_argument);
+  ASSERT_TRUE(s.start().ok());
+  EXPECT_THROW(s.fallback([](const Request&) { return Response{}; }), std::logic_error);
+  Client c(s.base_url());
+  auto r = c.get("/known");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->body, "route");
+  r = c.request("PATCH", "/known");  // a known path with another method: the fallback's
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 299);
+  EXPECT_EQ(r->body, "PATCH /known");
+  r = c.get("/a/b/c?x=1");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->body, "GET /a/b/c?x=1");
+  r = c.get("/health");  // no built-in answer once the app routes itself
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->body, "GET /health");
+  r = c.get("/boom");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 500);
+}
+
+TEST(HttpServer, ErrorResponseHookFormatsTheServersOwnErrors) {
+  ServerOptions o;
+  o.max_body_bytes = 16;
+  o.error_response = [](int status, std::string_view message) {
+    return Response::json(
+        status, "{\"mine\":" + std::to_string(status) + ",\"m\":\"" + std::string(message) + "\"}");
+  };
+  Server s(o);
+  s.route("POST", "/x", [](const Request&) { return Response::text(200, "ok"); });
+  s.route("GET", "/boom", [](const Request&) -> Response { throw std::runtime_error("bug"); });
+  ASSERT_TRUE(s.start().ok());
+  Client c(s.base_url());
+  auto r = c.get("/nope");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 404);
+  EXPECT_EQ(r->body, R"({"mine":404,"m":"not found"})");
+  r = c.get("/x");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 405);
+  EXPECT_EQ(r->header("Allow"), "POST");
+  EXPECT_EQ(r->body, R"({"mine":405,"m":"method GET not allowed"})");
+  r = c.get("/boom");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->body, R"({"mine":500,"m":"internal server error"})");
+  r = c.post("/x", std::string(17, 'x'), "text/plain");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 413);
+  EXPECT_EQ(r->body, R"({"mine":413,"m":"request body exceeds 16 bytes"})");
+  EXPECT_EQ(r->header("Connection"), "close");
+}
+
+TEST(HttpServer, DropConnectionClosesWithoutAnswer) {
+  Server s;
+  s.route("GET", "/drop", [](const Request&) {
+    Response r;
+    r.drop_connection = true;
+    return r;
+  });
+  s.route("GET", "/ok", [](const Request&) { return Response::text(200, "ok"); });
+  ASSERT_TRUE(s.start().ok());
+  EXPECT_EQ(raw_exchange(s.port(), "GET /drop HTTP/1.1\r\nHost: x\r\n\r\n"), "");
+  Client c(s.base_url(), {}, 2s);
+  auto r = c.get("/drop");
+  EXPECT_FALSE(r.ok());
+  r = c.get("/ok");  // the server keeps serving
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->body, "ok");
+}
+
 TEST(HttpServer, ErrorMapping) {
   EXPECT_EQ(http_status(Errc::invalid_argument), 422);
   EXPECT_EQ(http_status(Errc::parse_error), 400);
