@@ -6,6 +6,9 @@
 //   "postgresql://..." or
 //   "postgres://..."            both stores on that PostgreSQL database (libpq URL; optional
 //                               ?schema=NAME, default public)
+//   "arangodb+http://..." or
+//   "arangodb+https://..."      both stores in that ArangoDB database (HTTP API; URL form
+//                               and parameters in store/arango/arango_client.h)
 //
 // Errors: invalid_argument naming the field "store" for any other value (the message shows
 // the value without a password); otherwise whatever opening the stores returns (unavailable
@@ -28,7 +31,7 @@ struct Stores {
   std::unique_ptr<DataStore> data;
 };
 
-enum class StoreBackend { sqlite, postgres };
+enum class StoreBackend { sqlite, postgres, arangodb };
 
 // Which backend a --store value selects; invalid_argument for an unknown scheme.
 Result<StoreBackend> store_backend(const std::string& url_or_empty);

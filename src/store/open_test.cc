@@ -19,12 +19,14 @@ TEST(StoreBackend, EmptyAndSqliteAreSqlitePostgresUrlsArePostgres) {
   EXPECT_EQ(*store_backend("postgresql://u:p@127.0.0.1:5432/db"), StoreBackend::postgres);
   EXPECT_EQ(*store_backend("postgres://127.0.0.1/db?schema=x"), StoreBackend::postgres);
   EXPECT_EQ(*store_backend("postgresql://"), StoreBackend::postgres);
+  EXPECT_EQ(*store_backend("arangodb+http://u:p@127.0.0.1:8529/db"), StoreBackend::arangodb);
+  EXPECT_EQ(*store_backend("arangodb+https://db.example/x?auth=jwt"), StoreBackend::arangodb);
 }
 
 TEST(StoreBackend, UnknownSchemesAreRefusedWithoutThePassword) {
   for (const std::string v :
-       {"mysql://root:hunter2@db/x", "arangodb+http://u:hunter2@h:8529", "sqlite:/tmp/x.db",
-        "SQLITE", "postgresql:/no-slashes", "hunter2", "http://h/"}) {
+       {"mysql://root:hunter2@db/x", "arangodb://u:hunter2@h:8529", "sqlite:/tmp/x.db", "SQLITE",
+        "postgresql:/no-slashes", "hunter2", "http://h/"}) {
     SCOPED_TRACE(v);
     auto r = store_backend(v);
     ASSERT_FALSE(r.ok());
@@ -71,4 +73,17 @@ TEST(OpenStores, UnreachablePostgresIsUnavailableWithoutThePassword) {
   auto bad = open_stores("postgresql://u:hunter2@127.0.0.1:1/db?schema=Bad-Name", "");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().code, sf::Errc::invalid_argument);
+}
+
+// The ArangoDB side against the in-process double is in arango_data_store_test.
+TEST(OpenStores, UnreachableArangoIsUnavailableWithoutThePassword) {
+  auto s = open_stores("arangodb+http://u:hunter2@127.0.0.1:1/db?retry_budget_ms=300", "");
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, sf::Errc::unavailable) << s.error().message;
+  EXPECT_EQ(s.error().message.find("hunter2"), std::string::npos) << s.error().message;
+  auto d = sf::store::open_data_store("arangodb+https://u:hunter2@127.0.0.1:1/db?nope=hunter2", "");
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.error().code, sf::Errc::invalid_argument);
+  EXPECT_NE(d.error().message.find("'nope'"), std::string::npos) << d.error().message;
+  EXPECT_EQ(d.error().message.find("hunter2"), std::string::npos) << d.error().message;
 }

@@ -1,0 +1,963 @@
+#include "store/arango/arango_data_store.h"
+
+#include <algorithm>
+#include <chrono>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <tuple>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+
+#include "json/json.h"
+#include "store/arango/arango_client.h"
+
+namespace sf::store {
+namespace {
+
+using arango::ArangoClient;
+using arango::get_bool;
+using arango::get_int;
+using arango::get_string;
+using arango::Reply;
+using arango::Transaction;
+using market::Kind;
+namespace bj = boost::json;
+
+constexpr const char* kCatalogue = "sf_collections";
+constexpr const char* kVertexRole = "graph_vertex";
+constexpr const char* kEdgeRole = "graph_edge";
+// Documents per write request, and a byte bound on the body (ArangoDB's default maximum
+// request body is 512 MiB; smaller bodies keep each request well under timeout_ms).
+constexpr size_t kChunkDocs = 5'000;
+constexpr size_t kChunkBytes = size_t{8} << 20;
+constexpr int kAttempts = 5;
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+Kind kind_of(const market::Record& r) {
+  switch (r.index()) {
+    case 0:
+      return Kind::candle;
+    case 1:
+      return Kind::agg_trade;
+    default:
+      return Kind::trade;
+  }
+}
+
+std::optional<Kind> market_kind(std::string_view s) {
+  for (Kind k : {Kind::candle, Kind::agg_trade, Kind::trade})
+    if (s == market::to_string(k)) return k;
+  return std::nullopt;
+}
+
+const char* time_field(Kind k) { return k == Kind::candle ? "open_time" : "time"; }
+// The numeric part of the natural key.
+const char* id_field(Kind k) {
+  switch (k) {
+    case Kind::candle:
+      return "open_time";
+    case Kind::agg_trade:
+      return "agg_id";
+    case Kind::trade:
+      return "trade_id";
+  }
+  return "open_time";
+}
+
+Status check_decimals(const market::Record& r, size_t index) {
+  struct Field {
+    const char* name;
+    const std::string* value;
+  };
+  auto check = [&](std::initializer_list<Field> fields) -> Status {
+    for (const Field& f : fields) {
+      if (!market::is_decimal(*f.value)) {
+        return Error(Errc::invalid_argument,
+                     "record " + std::to_string(index) + " (" + market::natural_key(r) +
+                         "): field '" + f.name + "': '" + f.value->substr(0, 64) +
+                         "' is not a decimal number",
+                     f.name);
+      }
+    }
+    return {};
+  };
+  if (const auto* c = std::get_if<market::Candle>(&r)) {
+    return check({{"open", &c->open},
+                  {"high", &c->high},
+                  {"low", &c->low},
+                  {"close", &c->close},
+                  {"volume", &c->volume},
+                  {"quote_volume", &c->quote_volume},
+                  {"taker_buy_base_volume", &c->taker_buy_base_volume},
+                  {"taker_buy_quote_volume", &c->taker_buy_quote_volume}});
+  }
+  if (const auto* t = std::get_if<market::AggTrade>(&r)) {
+    return check({{"price", &t->price}, {"qty", &t->qty}});
+  }
+  const auto& t = std::get<market::Trade>(r);
+  return check({{"price", &t.price}, {"qty", &t.qty}, {"quote_qty", &t.quote_qty}});
+}
+
+std::string make_key(const market::Record& r) {
+  using arango::escape_key_part;
+  if (const auto* c = std::get_if<market::Candle>(&r)) {
+    return escape_key_part(c->symbol) + ":" + escape_key_part(c->interval) + ":" +
+           std::to_string(c->open_time);
+  }
+  if (const auto* t = std::get_if<market::AggTrade>(&r)) {
+    return escape_key_part(t->symbol) + ":" + std::to_string(t->agg_id);
+  }
+  const auto& t = std::get<market::Trade>(r);
+  return escape_key_part(t.symbol) + ":" + std::to_string(t.trade_id);
+}
+
+// Whether `later` replaces `earlier` (same key), as consecutive upserts would decide.
+bool replaces(const market::Record& later, const market::Record& earlier) {
+  if (const auto* l = std::get_if<market::Candle>(&later)) {
+    return !std::get<market::Candle>(earlier).closed || l->closed;
+  }
+  return true;
+}
+
+void write_doc(json::Writer& w, const std::string& key, const market::Record& rec) {
+  w.begin_object().kv("_key", key);
+  if (const auto* c = std::get_if<market::Candle>(&rec)) {
+    w.kv("symbol", c->symbol)
+        .kv("interval", c->interval)
+        .kv_int("open_time", c->open_time)
+        .kv_int("close_time", c->close_time)
+        .kv("open", c->open)
+        .kv("high", c->high)
+        .kv("low", c->low)
+        .kv("close", c->close)
+        .kv("volume", c->volume)
+        .kv("quote_volume", c->quote_volume)
+        .kv_int("trades", c->trades)
+        .kv("taker_buy_base_volume", c->taker_buy_base_volume)
+        .kv("taker_buy_quote_volume", c->taker_buy_quote_volume)
+        .kv_bool("closed", c->closed);
+  } else if (const auto* a = std::get_if<market::AggTrade>(&rec)) {
+    w.kv("symbol", a->symbol)
+        .kv_int("agg_id", a->agg_id)
+        .kv("price", a->price)
+        .kv("qty", a->qty)
+        .kv_int("first_trade_id", a->first_trade_id)
+        .kv_int("last_trade_id", a->last_trade_id)
+        .kv_int("time", a->time)
+        .kv_bool("is_buyer_maker", a->is_buyer_maker)
+        .kv_bool("is_best_match", a->is_best_match);
+  } else {
+    const auto& t = std::get<market::Trade>(rec);
+    w.kv("symbol", t.symbol)
+        .kv_int("trade_id", t.trade_id)
+        .kv("price", t.price)
+        .kv("qty", t.qty)
+        .kv("quote_qty", t.quote_qty)
+        .kv_int("time", t.time)
+        .kv_bool("is_buyer_maker", t.is_buyer_maker)
+        .kv_bool("is_best_match", t.is_best_match);
+  }
+  w.end_object();
+}
+
+std::string doc_name(const std::string& collection, const bj::object& o) {
+  const bj::value* k = o.if_contains("_key");
+  return collection + "/" + (k && k->is_string() ? std::string(k->get_string()) : "?");
+}
+
+// Strict decoding of a stored document of `kind`.
+Result<market::Record> read_doc(const bj::value& v, Kind kind, const std::string& collection) {
+  if (!v.is_object()) {
+    return Error(Errc::io_error, "ArangoDB returned a " + std::string(json::kind_name(v)) +
+                                     " instead of a document of " + collection);
+  }
+  const bj::object& o = v.get_object();
+  const std::string what = doc_name(collection, o);
+  switch (kind) {
+    case Kind::candle: {
+      market::Candle c;
+      SF_TRY_ASSIGN(c.symbol, get_string(o, "symbol", what));
+      SF_TRY_ASSIGN(c.interval, get_string(o, "interval", what));
+      SF_TRY_ASSIGN(c.open_time, get_int(o, "open_time", what));
+      SF_TRY_ASSIGN(c.close_time, get_int(o, "close_time", what));
+      SF_TRY_ASSIGN(c.open, get_string(o, "open", what));
+      SF_TRY_ASSIGN(c.high, get_string(o, "high", what));
+      SF_TRY_ASSIGN(c.low, get_string(o, "low", what));
+      SF_TRY_ASSIGN(c.close, get_string(o, "close", what));
+      SF_TRY_ASSIGN(c.volume, get_string(o, "volume", what));
+      SF_TRY_ASSIGN(c.quote_volume, get_string(o, "quote_volume", what));
+      SF_TRY_ASSIGN(c.trades, get_int(o, "trades", what));
+      SF_TRY_ASSIGN(c.taker_buy_base_volume, get_string(o, "taker_buy_base_volume", what));
+      SF_TRY_ASSIGN(c.taker_buy_quote_volume, get_string(o, "taker_buy_quote_volume", what));
+      SF_TRY_ASSIGN(c.closed, get_bool(o, "closed", what));
+      return market::Record(std::move(c));
+    }
+    case Kind::agg_trade: {
+      market::AggTrade t;
+      SF_TRY_ASSIGN(t.symbol, get_string(o, "symbol", what));
+      SF_TRY_ASSIGN(t.agg_id, get_int(o, "agg_id", what));
+      SF_TRY_ASSIGN(t.price, get_string(o, "price", what));
+      SF_TRY_ASSIGN(t.qty, get_string(o, "qty", what));
+      SF_TRY_ASSIGN(t.first_trade_id, get_int(o, "first_trade_id", what));
+      SF_TRY_ASSIGN(t.last_trade_id, get_int(o, "last_trade_id", what));
+      SF_TRY_ASSIGN(t.time, get_int(o, "time", what));
+      SF_TRY_ASSIGN(t.is_buyer_maker, get_bool(o, "is_buyer_maker", what));
+      SF_TRY_ASSIGN(t.is_best_match, get_bool(o, "is_best_match", what));
+      return market::Record(std::move(t));
+    }
+    case Kind::trade:
+      break;
+  }
+  market::Trade t;
+  SF_TRY_ASSIGN(t.symbol, get_string(o, "symbol", what));
+  SF_TRY_ASSIGN(t.trade_id, get_int(o, "trade_id", what));
+  SF_TRY_ASSIGN(t.price, get_string(o, "price", what));
+  SF_TRY_ASSIGN(t.qty, get_string(o, "qty", what));
+  SF_TRY_ASSIGN(t.quote_qty, get_string(o, "quote_qty", what));
+  SF_TRY_ASSIGN(t.time, get_int(o, "time", what));
+  SF_TRY_ASSIGN(t.is_buyer_maker, get_bool(o, "is_buyer_maker", what));
+  SF_TRY_ASSIGN(t.is_best_match, get_bool(o, "is_best_match", what));
+  return market::Record(std::move(t));
+}
+
+// The natural key as a byte-ordered tuple.
+struct SortKey {
+  std::string symbol, interval;
+  int64_t id = 0;
+  auto tie() const { return std::tie(symbol, interval, id); }
+};
+
+SortKey sort_key(const market::Record& r) {
+  if (const auto* c = std::get_if<market::Candle>(&r))
+    return {c->symbol, c->interval, c->open_time};
+  if (const auto* a = std::get_if<market::AggTrade>(&r)) return {a->symbol, {}, a->agg_id};
+  const auto& t = std::get<market::Trade>(r);
+  return {t.symbol, {}, t.trade_id};
+}
+
+int64_t time_of(const market::Record& r) {
+  if (const auto* c = std::get_if<market::Candle>(&r)) return c->open_time;
+  if (const auto* a = std::get_if<market::AggTrade>(&r)) return a->time;
+  return std::get<market::Trade>(r).time;
+}
+
+// The whole operation again while it fails with arango::kRetryField (write-write conflict,
+// transaction aborted or expired, commit outcome unknown for an idempotent write).
+template <typename Fn>
+Status with_retries(Fn&& fn) {
+  std::chrono::milliseconds pause{20};
+  for (int attempt = 1;; ++attempt) {
+    Status st = fn();
+    if (st.ok() || st.error().field != arango::kRetryField) return st;
+    if (attempt == kAttempts) {
+      Error e = st.error();
+      e.field.clear();
+      e.code = Errc::unavailable;
+      e.message += " (gave up after " + std::to_string(kAttempts) + " attempts)";
+      return e;
+    }
+    std::this_thread::sleep_for(pause);
+    pause *= 2;
+  }
+}
+
+}  // namespace
+
+struct ArangoDataStore::Impl {
+  struct Entry {
+    std::string name;
+    std::string role;  // market kind name, graph_vertex or graph_edge
+    std::optional<Kind> kind;
+    std::string vertex;  // graph_edge: the vertex collection
+  };
+
+  std::unique_ptr<ArangoClient> client;
+  std::mutex mu;
+  std::map<std::string, Entry> cache;  // by exact name, collections known to exist
+
+  std::string doc_path(const std::string& collection) const {
+    return client->db_path("/_api/document/" + collection);
+  }
+
+  // The catalogue entry stored under lower(name), if any.
+  Result<std::optional<Entry>> lookup(const std::string& name) {
+    const std::string path = doc_path(kCatalogue) + "/" + arango::path_escape(lower(name));
+    Reply r;
+    SF_TRY_ASSIGN(r, client->request("GET", path, {}));
+    if (r.status == 404 && r.error_num == 1202) return std::optional<Entry>();
+    if (!r.ok()) return client->error(r, "GET", path, "look up collection " + name);
+    if (!r.body.is_object())
+      return Error(Errc::io_error, "ArangoDB answer on " + path + " is not a document");
+    const bj::object& o = r.body.get_object();
+    const std::string what = std::string(kCatalogue) + "/" + lower(name);
+    Entry e;
+    SF_TRY_ASSIGN(e.name, get_string(o, "name", what));
+    SF_TRY_ASSIGN(e.role, get_string(o, "kind", what));
+    e.kind = market_kind(e.role);
+    if (e.role == kEdgeRole) {
+      SF_TRY_ASSIGN(e.vertex, get_string(o, "vertex", what));
+    } else if (!e.kind && e.role != kVertexRole) {
+      return Error(Errc::io_error, "ArangoDB document " + what + ": unknown kind '" + e.role + "'");
+    }
+    return std::optional<Entry>(std::move(e));
+  }
+
+  static Status check_role(const Entry& e, const std::string& role, const std::string& vertex) {
+    if (e.role != role) {
+      return Error(Errc::invalid_argument,
+                   "collection " + e.name + " holds " + e.role + " documents, not " + role,
+                   "collection_name");
+    }
+    if (role == kEdgeRole && e.vertex != vertex) {
+      return Error(
+          Errc::invalid_argument,
+          "edge collection " + e.name + " connects vertices of " + e.vertex + ", not " + vertex,
+          "collection_name");
+    }
+    return {};
+  }
+
+  // The collection `name` (exact case) if it exists; nullptr otherwise. Caller holds mu.
+  Result<const Entry*> existing(const std::string& name) {
+    if (auto it = cache.find(name); it != cache.end()) return &it->second;
+    std::optional<Entry> e;
+    SF_TRY_ASSIGN(e, lookup(name));
+    if (!e || e->name != name) return static_cast<const Entry*>(nullptr);
+    // Registered: the physical collection exists unless creating it failed half-way; a
+    // read then reports not_found from the server, which is right.
+    return &(cache[name] = std::move(*e));
+  }
+
+  Result<const Entry*> existing_market(const std::string& name) {
+    SF_TRY(check_collection_name(name));
+    const Entry* e = nullptr;
+    SF_TRY_ASSIGN(e, existing(name));
+    if (!e) return Error(Errc::not_found, "collection " + name + " does not exist");
+    if (!e->kind) {
+      return Error(Errc::invalid_argument,
+                   "collection " + name + " holds " + e->role + " documents, not market data",
+                   "collection_name");
+    }
+    return e;
+  }
+
+  // The collection, registered and created with `role` if missing. Caller holds mu.
+  Result<const Entry*> ensure(const std::string& name, const std::string& role,
+                              const std::string& vertex = {}) {
+    if (auto it = cache.find(name); it != cache.end()) {
+      SF_TRY(check_role(it->second, role, vertex));
+      return &it->second;
+    }
+    std::optional<Entry> e;
+    for (int attempt = 0; attempt < 3 && !e; ++attempt) {
+      SF_TRY_ASSIGN(e, lookup(name));
+      if (e) break;
+      // Register first: the catalogue's unique _key (the lower-case name) decides between
+      // processes racing to create the same name, or names differing only in case.
+      std::string body;
+      json::Writer w(body);
+      w.begin_object().kv("_key", lower(name)).kv("name", name).kv("kind", role);
+      if (role == kEdgeRole) w.kv("vertex", vertex);
+      w.end_object();
+      const std::string path = doc_path(kCatalogue);
+      Reply r;
+      SF_TRY_ASSIGN(r, client->request("POST", path, body));
+      if (r.ok()) {
+        Entry mine;
+        mine.name = name;
+        mine.role = role;
+        mine.kind = market_kind(role);
+        mine.vertex = vertex;
+        e = std::move(mine);
+      } else if (r.error_num != 1210) {
+        return client->error(r, "POST", path, "register collection " + name);
+      }
+      // 1210: someone registered it meanwhile; read their entry.
+    }
+    if (!e)
+      return Error(Errc::unavailable, "collection " + name + ": catalogue entry keeps changing");
+    if (e->name != name) {
+      return Error(
+          Errc::invalid_argument,
+          "collection name '" + name + "' differs only in case from the existing '" + e->name + "'",
+          "collection_name");
+    }
+    SF_TRY(check_role(*e, role, vertex));
+    // Create it (also after a crash between registering and creating); an existing one of
+    // the right type is adopted.
+    SF_TRY(client->ensure_collection(name, role == kEdgeRole ? 3 : 2));
+    return &(cache[name] = std::move(*e));
+  }
+
+  // Writes `docs` (JSON object texts) into `collection` inside `trx`, in bounded bodies,
+  // checking every per-document result. describe(i) names input i.
+  Status write_docs(Transaction& trx, const std::string& collection, std::string_view mode,
+                    const std::vector<std::string>& docs,
+                    const std::function<std::string(size_t)>& describe) {
+    const std::string path = doc_path(collection) + "?overwriteMode=" + std::string(mode);
+    std::string body;
+    size_t i = 0;
+    while (i < docs.size()) {
+      const size_t first = i;
+      body.clear();
+      body += '[';
+      while (i < docs.size() && i - first < kChunkDocs &&
+             (i == first || body.size() + docs[i].size() < kChunkBytes)) {
+        if (i > first) body += ',';
+        body += docs[i];
+        ++i;
+      }
+      body += ']';
+      Reply r;
+      // overwriteMode=update/replace with our keys: running it twice writes the same.
+      SF_TRY_ASSIGN(r, client->request("POST", path, body, trx.options(true)));
+      SF_TRY(arango::check_array_results(*client, r, i - first, "POST", path,
+                                         [&](size_t k) { return describe(first + k); }));
+    }
+    return {};
+  }
+
+  Status commit(Transaction& trx) {
+    Transaction::Outcome outcome;
+    Status st = trx.commit(&outcome);
+    if (st.ok()) return st;
+    Error e = st.error();
+    // Every write of this store is idempotent: after an unknown outcome, writing the same
+    // batch again gives the same result whether or not the first commit went through.
+    if (outcome == Transaction::Outcome::unknown) e.field = arango::kRetryField;
+    return e;
+  }
+
+  Status upsert_once(const std::string& name, std::span<const market::Record* const> rows,
+                     const std::vector<std::string>& keys) {
+    auto begun = Transaction::begin(*client, {name});
+    if (!begun) return begun.error();
+    Transaction& trx = *begun;
+    // A closed candle is final: read the stored versions of the non-closed candles.
+    std::vector<bool> skip(rows.size(), false);
+    std::vector<size_t> open;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (const auto* c = std::get_if<market::Candle>(rows[i]); c && !c->closed) open.push_back(i);
+    }
+    const std::string get_path = doc_path(name) + "?onlyget=true";
+    for (size_t at = 0; at < open.size(); at += kChunkDocs) {
+      const size_t n = std::min(kChunkDocs, open.size() - at);
+      std::string body = "[";
+      for (size_t k = 0; k < n; ++k) {
+        if (k) body += ',';
+        body += arango::json_string(keys[open[at + k]]);
+      }
+      body += ']';
+      Reply r;
+      SF_TRY_ASSIGN(r, client->request("PUT", get_path, body, trx.options(true)));
+      if (!r.ok()) return client->error(r, "PUT", get_path);
+      if (!r.body.is_array() || r.body.get_array().size() != n) {
+        return Error(Errc::io_error, "ArangoDB answer on PUT " + get_path + " is not an array of " +
+                                         std::to_string(n) + " entries");
+      }
+      const bj::array& got = r.body.get_array();
+      for (size_t k = 0; k < n; ++k) {
+        if (!got[k].is_object()) {
+          return Error(Errc::io_error, "ArangoDB answer on PUT " + get_path + ": entry " +
+                                           std::to_string(k) + " is not an object");
+        }
+        const bj::object& o = got[k].get_object();
+        if (const bj::value* err = o.if_contains("error");
+            err && err->is_bool() && err->get_bool()) {
+          const bj::value* num = o.if_contains("errorNum");
+          if (num && num->is_int64() && num->get_int64() == 1202) continue;  // not stored yet
+          return arango::check_array_results(*client, r, n, "PUT", get_path, [&](size_t j) {
+            return "record " + keys[open[at + j]];
+          });
+        }
+        bool closed = false;
+        SF_TRY_ASSIGN(closed, get_bool(o, "closed", name + "/" + keys[open[at + k]]));
+        if (closed) skip[open[at + k]] = true;
+      }
+    }
+    std::vector<std::string> docs;
+    std::vector<size_t> index;  // docs[j] is rows[index[j]]
+    docs.reserve(rows.size());
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (skip[i]) continue;
+      std::string d;
+      json::Writer w(d);
+      write_doc(w, keys[i], *rows[i]);
+      docs.push_back(std::move(d));
+      index.push_back(i);
+    }
+    SF_TRY(write_docs(trx, name, "update", docs,
+                      [&](size_t j) { return "record " + market::natural_key(*rows[index[j]]); }));
+    return commit(trx);
+  }
+
+  // The AQL FILTER lines and bind variables of a query on a collection of `kind`.
+  void filters(Kind kind, const Query& q, std::string& aql, json::Writer& bind) {
+    if (q.symbol) {
+      aql += " FILTER d.symbol == @symbol";
+      bind.kv("symbol", *q.symbol);
+    }
+    if (q.interval && kind == Kind::candle) {
+      aql += " FILTER d.interval == @interval";
+      bind.kv("interval", *q.interval);
+    }
+    const std::string tf = time_field(kind);
+    if (q.from_ms != std::numeric_limits<int64_t>::min()) {
+      aql += " FILTER d." + tf + " >= @from";
+      bind.kv_int("from", q.from_ms);
+    }
+    if (q.to_ms != std::numeric_limits<int64_t>::max()) {
+      aql += " FILTER d." + tf + " < @to";
+      bind.kv_int("to", q.to_ms);
+    }
+  }
+
+  // Records of `name` matching q, in natural-key (byte) order, limited.
+  Result<std::vector<market::Record>> read(const std::string& name, Kind kind, const Query& q) {
+    std::string aql = "FOR d IN @@col", bind;
+    json::Writer b(bind);
+    b.begin_object().kv("@col", name);
+    filters(kind, q, aql, b);
+    // With every text part of the key fixed, the numeric part orders exactly on the server.
+    const bool pushed = q.limit > 0 && q.symbol && (kind != Kind::candle || q.interval);
+    if (pushed) {
+      aql += std::string(" SORT d.") + id_field(kind) + " LIMIT @limit";
+      b.kv_int("limit", static_cast<int64_t>(std::min<size_t>(q.limit, size_t{1} << 62)));
+    }
+    aql += " RETURN d";
+    b.end_object();
+    std::vector<market::Record> out;
+    SF_TRY(client->query(
+        aql, bind, {},
+        [&](bj::array& batch) -> Status {
+          for (const bj::value& v : batch) {
+            market::Record r;
+            SF_TRY_ASSIGN(r, read_doc(v, kind, name));
+            // AQL's == compares with ICU collation; keep exact byte matches only.
+            const SortKey k = sort_key(r);
+            if (q.symbol && k.symbol != *q.symbol) continue;
+            if (q.interval && kind == Kind::candle && k.interval != *q.interval) continue;
+            out.push_back(std::move(r));
+          }
+          return {};
+        },
+        [&] { out.clear(); }));
+    std::stable_sort(out.begin(), out.end(), [](const market::Record& a, const market::Record& b) {
+      return sort_key(a).tie() < sort_key(b).tie();
+    });
+    if (q.limit > 0 && out.size() > q.limit) out.resize(q.limit);
+    return out;
+  }
+};
+
+Result<std::unique_ptr<ArangoDataStore>> ArangoDataStore::open(const std::string& url) {
+  arango::ArangoUrl u;
+  SF_TRY_ASSIGN(u, arango::parse_url(url));
+  auto impl = std::make_unique<Impl>();
+  SF_TRY_ASSIGN(impl->client, ArangoClient::create(std::move(u)));
+  SF_TRY(impl->client->ensure_database());
+  SF_TRY(impl->client->ensure_collection(kCatalogue, 2));
+  return std::unique_ptr<ArangoDataStore>(new ArangoDataStore(std::move(impl)));
+}
+
+ArangoDataStore::ArangoDataStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ArangoDataStore::~ArangoDataStore() = default;
+
+std::string ArangoDataStore::describe() const { return impl_->client->url().redacted; }
+
+Result<std::string> ArangoDataStore::record_document_key(const market::Record& r) {
+  std::string key = make_key(r);
+  if (key.size() > arango::kMaxKeyBytes) {
+    return Error(Errc::invalid_argument,
+                 "record (" + market::natural_key(r).substr(0, 120) + "): its ArangoDB _key is " +
+                     std::to_string(key.size()) + " bytes, over the limit of 254",
+                 "symbol");
+  }
+  return key;
+}
+
+std::string ArangoDataStore::vertex_document_key(const std::string& key) {
+  return arango::escape_key_part(key);
+}
+
+std::string ArangoDataStore::edge_document_key(const std::string& from_key,
+                                               const std::string& to_key) {
+  return arango::escape_key_part(from_key) + ":" + arango::escape_key_part(to_key);
+}
+
+Status ArangoDataStore::ensure_collection(const std::string& name, Kind kind) {
+  SF_TRY(check_collection_name(name));
+  std::lock_guard lock(impl_->mu);
+  SF_TRY(impl_->ensure(name, market::to_string(kind)));
+  return {};
+}
+
+Status ArangoDataStore::upsert(const std::string& name, Kind kind,
+                               std::span<const market::Record> records) {
+  return upsert_records(name, kind, records, true);
+}
+
+Status ArangoDataStore::upsert_decoded(const std::string& name, Kind kind,
+                                       std::span<const market::Record> records) {
+  return upsert_records(name, kind, records, false);
+}
+
+Status ArangoDataStore::upsert_records(const std::string& name, Kind kind,
+                                       std::span<const market::Record> records,
+                                       bool check_decimal_text) {
+  // Everything that can be refused is refused before the database is touched.
+  SF_TRY(check_collection_name(name));
+  std::vector<std::string> keys;
+  keys.reserve(records.size());
+  for (size_t i = 0; i < records.size(); ++i) {
+    if (kind_of(records[i]) != kind) {
+      return Error(Errc::invalid_argument, "record " + std::to_string(i) + " is a " +
+                                               market::to_string(kind_of(records[i])) +
+                                               ", the batch is for " + market::to_string(kind));
+    }
+    if (check_decimal_text) SF_TRY(check_decimals(records[i], i));
+    std::string key;
+    SF_TRY_ASSIGN(key, record_document_key(records[i]));
+    keys.push_back(std::move(key));
+  }
+  // Fold duplicate keys: one document per key, as consecutive upserts would leave it.
+  std::vector<const market::Record*> rows;
+  std::vector<std::string> row_keys;
+  {
+    std::unordered_map<std::string_view, size_t> at;
+    at.reserve(records.size());
+    rows.reserve(records.size());
+    for (size_t i = 0; i < records.size(); ++i) {
+      auto [it, fresh] = at.try_emplace(keys[i], rows.size());
+      if (fresh) {
+        rows.push_back(&records[i]);
+        row_keys.push_back(keys[i]);
+      } else if (replaces(records[i], *rows[it->second])) {
+        rows[it->second] = &records[i];
+      }
+    }
+  }
+  std::lock_guard lock(impl_->mu);
+  SF_TRY(impl_->ensure(name, market::to_string(kind)));
+  if (rows.empty()) return {};
+  return with_retries([&] { return impl_->upsert_once(name, rows, row_keys); });
+}
+
+Result<std::vector<CollectionInfo>> ArangoDataStore::collections() {
+  std::lock_guard lock(impl_->mu);
+  std::vector<CollectionInfo> out;
+  std::string bind;
+  json::Writer(bind).begin_object().kv("@col", kCatalogue).end_object();
+  SF_TRY(impl_->client->query(
+      "FOR d IN @@col RETURN d", bind, {},
+      [&](bj::array& batch) -> Status {
+        for (const bj::value& v : batch) {
+          if (!v.is_object()) return Error(Errc::io_error, "sf_collections holds a non-object");
+          const bj::object& o = v.get_object();
+          const std::string what = doc_name(kCatalogue, o);
+          std::string name, kind;
+          SF_TRY_ASSIGN(name, get_string(o, "name", what));
+          SF_TRY_ASSIGN(kind, get_string(o, "kind", what));
+          if (auto k = market_kind(kind)) out.push_back(CollectionInfo{name, *k});
+        }
+        return {};
+      },
+      [&] { out.clear(); }));
+  std::sort(out.begin(), out.end(),
+            [](const CollectionInfo& a, const CollectionInfo& b) { return a.name < b.name; });
+  return out;
+}
+
+Result<Kind> ArangoDataStore::collection_kind(const std::string& name) {
+  std::lock_guard lock(impl_->mu);
+  const Impl::Entry* e = nullptr;
+  SF_TRY_ASSIGN(e, impl_->existing_market(name));
+  return *e->kind;
+}
+
+Result<int64_t> ArangoDataStore::count(const std::string& name, const Query& q) {
+  std::lock_guard lock(impl_->mu);
+  const Impl::Entry* e = nullptr;
+  SF_TRY_ASSIGN(e, impl_->existing_market(name));
+  std::string aql = "FOR d IN @@col", bind;
+  json::Writer b(bind);
+  b.begin_object().kv("@col", name);
+  impl_->filters(*e->kind, q, aql, b);
+  aql += " COLLECT WITH COUNT INTO n RETURN n";
+  b.end_object();
+  std::optional<int64_t> n;
+  SF_TRY(impl_->client->query(aql, bind, {}, [&](bj::array& batch) -> Status {
+    for (const bj::value& v : batch) {
+      if (!v.is_int64() || n) {
+        return Error(Errc::io_error, "ArangoDB count of " + name + ": unexpected result " +
+                                         std::string(json::kind_name(v)));
+      }
+      n = v.get_int64();
+    }
+    return {};
+  }));
+  if (!n) return Error(Errc::io_error, "ArangoDB count of " + name + ": no result");
+  return *n;
+}
+
+Result<std::vector<market::Record>> ArangoDataStore::scan(const std::string& name, const Query& q) {
+  std::lock_guard lock(impl_->mu);
+  const Impl::Entry* e = nullptr;
+  SF_TRY_ASSIGN(e, impl_->existing_market(name));
+  return impl_->read(name, *e->kind, q);
+}
+
+Result<std::vector<int64_t>> ArangoDataStore::times(const std::string& name, const Query& q) {
+  std::lock_guard lock(impl_->mu);
+  const Impl::Entry* e = nullptr;
+  SF_TRY_ASSIGN(e, impl_->existing_market(name));
+  const Kind kind = *e->kind;
+  // With the text parts of the key fixed, the server orders by the numeric part and only the
+  // time attribute travels.
+  if (q.symbol && (kind != Kind::candle || q.interval)) {
+    std::string aql = "FOR d IN @@col", bind;
+    json::Writer b(bind);
+    b.begin_object().kv("@col", name);
+    impl_->filters(kind, q, aql, b);
+    aql += std::string(" SORT d.") + id_field(kind);
+    if (q.limit > 0) {
+      aql += " LIMIT @limit";
+      b.kv_int("limit", static_cast<int64_t>(std::min<size_t>(q.limit, size_t{1} << 62)));
+    }
+    aql += std::string(" RETURN d.") + time_field(kind);
+    b.end_object();
+    std::vector<int64_t> out;
+    SF_TRY(impl_->client->query(
+        aql, bind, {},
+        [&](bj::array& batch) -> Status {
+          for (const bj::value& v : batch) {
+            if (!v.is_int64()) {
+              return Error(Errc::io_error, "ArangoDB times of " + name + ": a " +
+                                               std::string(json::kind_name(v)) +
+                                               " instead of an integer time");
+            }
+            out.push_back(v.get_int64());
+          }
+          return {};
+        },
+        [&] { out.clear(); }));
+    return out;
+  }
+  std::vector<market::Record> recs;
+  SF_TRY_ASSIGN(recs, impl_->read(name, kind, q));
+  std::vector<int64_t> out;
+  out.reserve(recs.size());
+  for (const auto& r : recs) out.push_back(time_of(r));
+  return out;
+}
+
+// ---- graphs ----------------------------------------------------------------------------
+
+namespace {
+
+Status check_graph_name(const std::string& name) {
+  if (!protocol::is_safe_collection(name)) {
+    return Error(Errc::invalid_argument,
+                 "graph name '" + name.substr(0, 80) +
+                     "' is not a safe identifier ([A-Za-z][A-Za-z0-9_]{0,62})",
+                 "graph");
+  }
+  return {};
+}
+
+// The attributes of a vertex or edge: a JSON object without system attributes.
+Result<bj::object> parse_attributes(const std::string& text, const std::string& what) {
+  auto o = json::parse_object(text, 1 << 20);
+  if (!o) {
+    return Error(Errc::invalid_argument, what + ": attributes: " + o.error().message, "attributes");
+  }
+  for (const auto& kv : *o) {
+    if (kv.key().empty() || kv.key().front() == '_') {
+      return Error(Errc::invalid_argument,
+                   what + ": attribute '" + std::string(kv.key()) +
+                       "' is empty or starts with '_' (reserved for ArangoDB)",
+                   "attributes");
+    }
+  }
+  return std::move(*o);
+}
+
+Status check_key(const std::string& key, const std::string& what) {
+  if (key.empty() || key.size() > arango::kMaxKeyBytes) {
+    return Error(
+        Errc::invalid_argument,
+        what + ": its ArangoDB _key is " + std::to_string(key.size()) + " bytes (1 to 254 allowed)",
+        "key");
+  }
+  return {};
+}
+
+bool same_definition(const bj::value& g, const std::string& edge, const std::string& vertex) {
+  const bj::value* defs = g.is_object() ? g.get_object().if_contains("edgeDefinitions") : nullptr;
+  if (!defs || !defs->is_array() || defs->get_array().size() != 1) return false;
+  const bj::value& d = defs->get_array()[0];
+  if (!d.is_object()) return false;
+  const bj::object& o = d.get_object();
+  auto only = [&](const char* k) {
+    const bj::value* v = o.if_contains(k);
+    return v && v->is_array() && v->get_array().size() == 1 && v->get_array()[0].is_string() &&
+           v->get_array()[0].get_string() == vertex;
+  };
+  const bj::value* c = o.if_contains("collection");
+  return c && c->is_string() && c->get_string() == edge && only("from") && only("to");
+}
+
+}  // namespace
+
+Status ArangoDataStore::ensure_graph(const std::string& graph, const std::string& vertex,
+                                     const std::string& edge) {
+  SF_TRY(check_graph_name(graph));
+  SF_TRY(check_collection_name(vertex));
+  SF_TRY(check_collection_name(edge));
+  if (lower(vertex) == lower(edge)) {
+    return Error(Errc::invalid_argument, "the vertex and edge collections must differ",
+                 "collection_name");
+  }
+  std::lock_guard lock(impl_->mu);
+  SF_TRY(impl_->ensure(vertex, kVertexRole));
+  SF_TRY(impl_->ensure(edge, kEdgeRole, vertex));
+  ArangoClient& c = *impl_->client;
+  const std::string path = c.db_path("/_api/gharial");
+  std::string body;
+  json::Writer w(body);
+  w.begin_object().kv("name", graph).key("edgeDefinitions").begin_array().begin_object();
+  w.kv("collection", edge).key("from").begin_array().str(vertex).end_array();
+  w.key("to").begin_array().str(vertex).end_array().end_object().end_array().end_object();
+  Reply r;
+  SF_TRY_ASSIGN(r, c.request("POST", path, body));
+  if (r.ok()) return {};
+  if (r.error_num != 1925) return c.error(r, "POST", path, "create graph " + graph);
+  const std::string get = path + "/" + arango::path_escape(graph);
+  SF_TRY_ASSIGN(r, c.request("GET", get, {}));
+  if (!r.ok()) return c.error(r, "GET", get);
+  const bj::value* g = r.body.is_object() ? r.body.get_object().if_contains("graph") : nullptr;
+  if (!g || !same_definition(*g, edge, vertex)) {
+    return Error(Errc::invalid_argument,
+                 "graph " + graph + " exists with other edge definitions than " + edge + ": " +
+                     vertex + " -> " + vertex,
+                 "graph");
+  }
+  return {};
+}
+
+Status ArangoDataStore::upsert_vertices(const std::string& collection,
+                                        std::span<const GraphVertex> vertices) {
+  SF_TRY(check_collection_name(collection));
+  // Validate and fold (a later vertex with the same key wins) before any request.
+  std::vector<std::string> docs;
+  std::vector<size_t> source;
+  std::unordered_map<std::string, size_t> at;
+  for (size_t i = 0; i < vertices.size(); ++i) {
+    const std::string what =
+        "vertex " + std::to_string(i) + " ('" + vertices[i].key.substr(0, 80) + "')";
+    const std::string key = vertex_document_key(vertices[i].key);
+    SF_TRY(check_key(key, what));
+    bj::object attrs;
+    SF_TRY_ASSIGN(attrs, parse_attributes(vertices[i].attributes, what));
+    std::string d;
+    json::Writer w(d);
+    w.begin_object().kv("_key", key);
+    for (const auto& kv : attrs)
+      w.key(std::string_view(kv.key().data(), kv.key().size())).value(kv.value());
+    w.end_object();
+    auto [it, fresh] = at.try_emplace(key, docs.size());
+    if (fresh) {
+      docs.push_back(std::move(d));
+      source.push_back(i);
+    } else {
+      docs[it->second] = std::move(d);
+      source[it->second] = i;
+    }
+  }
+  std::lock_guard lock(impl_->mu);
+  const Impl::Entry* e = nullptr;
+  SF_TRY_ASSIGN(e, impl_->existing(collection));
+  if (!e)
+    return Error(Errc::not_found,
+                 "vertex collection " + collection + " does not exist (ensure_graph first)");
+  SF_TRY(Impl::check_role(*e, kVertexRole, {}));
+  if (docs.empty()) return {};
+  return with_retries([&]() -> Status {
+    auto begun = Transaction::begin(*impl_->client, {collection});
+    if (!begun) return begun.error();
+    Transaction& trx = *begun;
+    SF_TRY(impl_->write_docs(trx, collection, "replace", docs, [&](size_t j) {
+      return "vertex '" + vertices[source[j]].key.substr(0, 80) + "'";
+    }));
+    return impl_->commit(trx);
+  });
+}
+
+Status ArangoDataStore::upsert_edges(const std::string& collection,
+                                     std::span<const GraphEdge> edges) {
+  SF_TRY(check_collection_name(collection));
+  std::lock_guard lock(impl_->mu);
+  const Impl::Entry* e = nullptr;
+  SF_TRY_ASSIGN(e, impl_->existing(collection));
+  if (!e)
+    return Error(Errc::not_found,
+                 "edge collection " + collection + " does not exist (ensure_graph first)");
+  if (e->role != kEdgeRole) {
+    return Error(Errc::invalid_argument,
+                 "collection " + collection + " holds " + e->role + " documents, not graph edges",
+                 "collection_name");
+  }
+  const std::string vertex = e->vertex;
+  std::vector<std::string> docs;
+  std::vector<size_t> source;
+  std::unordered_map<std::string, size_t> at;
+  for (size_t i = 0; i < edges.size(); ++i) {
+    const GraphEdge& g = edges[i];
+    const std::string what = "edge " + std::to_string(i) + " ('" + g.from_key.substr(0, 60) +
+                             "' -> '" + g.to_key.substr(0, 60) + "')";
+    const std::string from = vertex_document_key(g.from_key), to = vertex_document_key(g.to_key);
+    SF_TRY(check_key(from, what + " from"));
+    SF_TRY(check_key(to, what + " to"));
+    const std::string key = edge_document_key(g.from_key, g.to_key);
+    SF_TRY(check_key(key, what));
+    bj::object attrs;
+    SF_TRY_ASSIGN(attrs, parse_attributes(g.attributes, what));
+    std::string d;
+    json::Writer w(d);
+    w.begin_object().kv("_key", key).kv("_from", vertex + "/" + from).kv("_to", vertex + "/" + to);
+    for (const auto& kv : attrs)
+      w.key(std::string_view(kv.key().data(), kv.key().size())).value(kv.value());
+    w.end_object();
+    auto [it, fresh] = at.try_emplace(key, docs.size());
+    if (fresh) {
+      docs.push_back(std::move(d));
+      source.push_back(i);
+    } else {
+      docs[it->second] = std::move(d);
+      source[it->second] = i;
+    }
+  }
+  if (docs.empty()) return {};
+  return with_retries([&]() -> Status {
+    auto begun = Transaction::begin(*impl_->client, {collection});
+    if (!begun) return begun.error();
+    Transaction& trx = *begun;
+    SF_TRY(impl_->write_docs(trx, collection, "replace", docs, [&](size_t j) {
+      return "edge '" + edges[source[j]].from_key.substr(0, 60) + "' -> '" +
+             edges[source[j]].to_key.substr(0, 60) + "'";
+    }));
+    return impl_->commit(trx);
+  });
+}
+
+}  // namespace sf::store

@@ -1,0 +1,127 @@
+// ArangoDB implementation of the market-data store (store/data_store.h), over ArangoDB's HTTP
+// API (ArangoClient). Opened from an arangodb+http[s]:// URL (arango_client.h); the
+// collections live in the URL's database (default "streamforge", created if missing), beside
+// the workflow state of ArangoStateStore.
+//
+// Layout (inspectable in the web UI or arangosh):
+//   - one document collection per data collection, named exactly as the collection, created
+//     on first use; attributes named as the record fields (market/records.h);
+//   - _key from the natural key, each text part escaped with escape_key_part() (bytes
+//     outside ArangoDB's key alphabet, ':' and '%' become %XX) and joined with ':':
+//     candles "SYMBOL:INTERVAL:OPEN_TIME", (aggregate) trades "SYMBOL:ID". A key over 254
+//     bytes is refused (invalid_argument naming the record);
+//   - decimals as JSON strings holding the exchange's exact text: ArangoDB numbers are IEEE
+//     doubles, which would turn "0.10000000" into 0.1 and round past 15-17 digits;
+//     times, ids and counts JSON integers (exact to 2^63), flags booleans;
+//   - the catalogue `sf_collections`: one document per collection, _key = the lower-case
+//     name, {name, kind}; names differing only in case are refused as in SQLite/PostgreSQL.
+//
+// upsert(): validates everything first (names, kinds, decimals, keys: nothing is sent for a
+// refused batch), folds duplicate keys (a later record wins, except that a closed candle is
+// final), then runs one stream transaction: reads the stored versions of the batch's
+// non-closed candles (PUT ?onlyget) and drops those whose stored version is closed, writes
+// the rest with POST /_api/document/{collection}?overwriteMode=update in bodies of at most
+// 5,000 documents, checks every per-document result (any error aborts the transaction and
+// is returned with its errorNum) and commits. A write-write conflict or a transaction the
+// server aborted runs the whole upsert again (up to 5 times); so does a commit whose outcome
+// is unknown, which is safe because an upsert is idempotent.
+//
+// Reads (count/scan/times) are AQL cursors (FILTER on symbol, interval and the time range).
+// AQL compares strings with ICU collation, not bytes, so scan()/times() order by the
+// natural key in memory (byte order, as SQLite and PostgreSQL); only when the query fixes
+// every text part of the key (symbol, and interval for candles) is LIMIT pushed to the
+// server, behind a numeric SORT.
+//
+// Graph collections (the graph builder's entry point): ensure_graph() makes a vertex
+// (document) collection, an edge collection and a named graph (/_api/gharial) with one edge
+// definition vertex -> vertex; upsert_vertices()/upsert_edges() write documents keyed from
+// caller-given keys (escaped as above; edges "FROM:TO"), replacing stored ones, in one
+// transaction each. Their collections are in the catalogue (kinds "graph_vertex",
+// "graph_edge") but not listed by collections(), which lists market-data collections.
+//
+// Errors: invalid_argument (refused names, records, keys; 401 authentication failures; 4xx
+// answers), not_found (reads of missing collections), unavailable / timeout (the server
+// is unreachable or answered 503 for longer than retry_budget_ms). ArangoDB error answers
+// keep their errorNum in the message ("ArangoDB error 1221 (illegal document key) on ...").
+// Messages and describe() never show the password or a token.
+//
+// Thread-safety: every method may be called from any thread; one connection, one mutex.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+
+#include "store/data_store.h"
+
+namespace sf::store {
+
+namespace arango {
+class ArangoClient;
+}
+
+// A vertex of a graph: a caller-chosen key (any text; escaped into the _key) and its
+// attributes as a JSON object text (names must not start with '_').
+struct GraphVertex {
+  std::string key;
+  std::string attributes = "{}";
+};
+
+// An edge between two vertices of the graph's vertex collection, by their keys (as given
+// to upsert_vertices); its _key is derived from both, so one edge per ordered pair.
+struct GraphEdge {
+  std::string from_key;
+  std::string to_key;
+  std::string attributes = "{}";
+};
+
+class ArangoDataStore final : public DataStore {
+ public:
+  // Parses the URL, checks the credentials, creates the database (create_database=true)
+  // and the catalogue if missing. unavailable if the server cannot be reached,
+  // invalid_argument for a bad URL or refused credentials.
+  static Result<std::unique_ptr<ArangoDataStore>> open(const std::string& url);
+
+  ~ArangoDataStore() override;
+  ArangoDataStore(const ArangoDataStore&) = delete;
+  ArangoDataStore& operator=(const ArangoDataStore&) = delete;
+
+  Status ensure_collection(const std::string& name, market::Kind kind) override;
+  Status upsert(const std::string& name, market::Kind kind,
+                std::span<const market::Record> records) override;
+  // upsert() without the decimal check (records market::decode() has just checked).
+  Status upsert_decoded(const std::string& name, market::Kind kind,
+                        std::span<const market::Record> records) override;
+  Result<std::vector<CollectionInfo>> collections() override;
+  Result<market::Kind> collection_kind(const std::string& name) override;
+  Result<int64_t> count(const std::string& name, const Query& q = {}) override;
+  Result<std::vector<market::Record>> scan(const std::string& name, const Query& q = {}) override;
+  Result<std::vector<int64_t>> times(const std::string& name, const Query& q = {}) override;
+  // "arangodb+http://user@host:port/database": never the password.
+  std::string describe() const override;
+
+  // Graph collections. Names follow check_collection_name() (graph names too). Ok if the
+  // graph exists with exactly this edge definition; invalid_argument otherwise or if a
+  // collection exists with another role.
+  Status ensure_graph(const std::string& graph, const std::string& vertex_collection,
+                      const std::string& edge_collection);
+  // Insert or replace vertices; the collection must be a graph vertex collection.
+  Status upsert_vertices(const std::string& collection, std::span<const GraphVertex> vertices);
+  // Insert or replace edges; the collection must be a graph edge collection (its vertices
+  // are in the vertex collection given to ensure_graph). Endpoints need not exist yet.
+  Status upsert_edges(const std::string& collection, std::span<const GraphEdge> edges);
+
+  // The _key a vertex key / natural key becomes (for tests and tools).
+  static std::string vertex_document_key(const std::string& key);
+  static std::string edge_document_key(const std::string& from_key, const std::string& to_key);
+  static Result<std::string> record_document_key(const market::Record& r);
+
+ private:
+  Status upsert_records(const std::string& name, market::Kind kind,
+                        std::span<const market::Record> records, bool check_decimal_text);
+  struct Impl;
+  explicit ArangoDataStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sf::store
