@@ -1,0 +1,3 @@
+#include "aql.h"
+
+#include <gtest/gtest.h>
