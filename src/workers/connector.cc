@@ -3,8 +3,12 @@
 #include "protocol/validate.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <exception>
 #include <map>
+#include <mutex>
 #include <span>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -165,6 +169,122 @@ constexpr int64_t kProgressEveryMs = 1000;  // `loading` events while work goes 
 constexpr int64_t kRetryInitialMs = 100;
 constexpr int64_t kRetryMaxMs = 5000;
 
+// Runs the connector's store writes on a thread of its own, one at a time, so that the
+// connector's thread polls and decodes the next batch while the store writes this one (the
+// client's decoding and the database's work overlap instead of taking turns). While a write
+// is in flight only this thread uses the store; the connector touches the store itself only
+// when no write is in flight. An exception thrown by the store (a bug) is rethrown by wait().
+class StoreWriter {
+ public:
+  StoreWriter(store::DataStore& store, const std::string& collection, market::Kind kind)
+      : store_(store), collection_(collection), kind_(kind) {}
+  ~StoreWriter() {
+    {
+      std::lock_guard lock(mu_);
+      quit_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();  // after the write in flight, if any
+  }
+  StoreWriter(const StoreWriter&) = delete;
+  StoreWriter& operator=(const StoreWriter&) = delete;
+
+  // Starts upsert_decoded(rows). Only while idle (!busy()); `rows` must stay valid and
+  // unchanged until wait() returned.
+  void start(std::span<const market::Record> rows) {
+    if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+    {
+      std::lock_guard lock(mu_);
+      rows_ = rows;
+      job_ = true;
+      busy_ = true;
+      done_.reset();
+    }
+    cv_.notify_all();
+  }
+  // A write started and wait() not called yet.
+  bool busy() {
+    std::lock_guard lock(mu_);
+    return busy_;
+  }
+  // A write started and finished, its result not taken yet.
+  bool done() {
+    std::lock_guard lock(mu_);
+    return busy_ && done_.has_value();
+  }
+  // Waits for the write started last and returns its result (ok when none is busy).
+  Status wait() {
+    std::unique_lock lock(mu_);
+    if (!busy_) return {};
+    cv_.wait(lock, [&] { return done_.has_value(); });
+    busy_ = false;
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+    return *std::exchange(done_, std::nullopt);
+  }
+
+ private:
+  void run() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return job_ || quit_; });
+      if (!job_) return;
+      job_ = false;
+      const auto rows = rows_;
+      lock.unlock();
+      Status s;
+      try {
+        // Every row came from market::decode_into(), which checked its decimals: the store
+        // may skip checking them again (DataStore::upsert_decoded).
+        s = store_.upsert_decoded(collection_, kind_, rows);
+      } catch (...) {
+        lock.lock();
+        error_ = std::current_exception();
+        done_ = Status(Error(Errc::internal, "store write threw"));
+        cv_.notify_all();
+        continue;
+      }
+      lock.lock();
+      done_ = std::move(s);
+      cv_.notify_all();
+    }
+  }
+
+  store::DataStore& store_;
+  const std::string collection_;
+  const market::Kind kind_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::span<const market::Record> rows_;
+  bool job_ = false;   // a write to pick up
+  bool busy_ = false;  // started and not waited for
+  bool quit_ = false;
+  std::optional<Status> done_;  // the result of the write started last
+  std::exception_ptr error_;
+  std::thread thread_;
+};
+
+// What the connector polled for one store write: every polled record counts toward
+// batch_size (rows, end markers and DLQ entries alike).
+struct Batch {
+  // rows[0, n) are this batch's; the rest are spare rows kept from earlier batches, which
+  // decode_into() reuses.
+  std::vector<market::Record> rows;
+  size_t n = 0;
+  std::vector<std::pair<std::string, bus::Record>> dlq;  // reason, source
+  size_t dlq_sent = 0;  // DLQ entries already produced (retries resume here)
+  std::map<std::pair<std::string, int32_t>, bus::Record> last;  // newest record per partition
+  int64_t records = 0;
+
+  std::span<const market::Record> written() const { return {rows.data(), n}; }
+  void clear() {
+    n = 0;  // the rows stay allocated
+    dlq.clear();
+    dlq_sent = 0;
+    last.clear();
+    records = 0;
+  }
+};
+
 class Connector {
  public:
   Connector(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control,
@@ -177,7 +297,8 @@ class Connector {
         producer_(producer),
         topic_(*cfg.kafka_topic),
         dlq_(dlq_topic(*cfg.kafka_topic)),
-        collection_(*cfg.collection_name) {
+        collection_(*cfg.collection_name),
+        writer_(*ctx.data_store, collection_, kind) {
     if (ctx.metrics) {
       m_written_ = &ctx.metrics->counter("streamforge_connector_records_written_total",
                                          "Records upserted into the store by connectors");
@@ -208,6 +329,7 @@ class Connector {
     }
     consumer_ = std::move(*consumer);
     const int code = loop();
+    settle();  // every path out of loop() did already; no write outlives the consumer
     consumer_->close();
     return code;
   }
@@ -231,16 +353,22 @@ class Connector {
     }
   }
 
+  // The pipeline: while the writer upserts the batch in flight, this thread polls and
+  // decodes the next one. A batch is handed over once the one in flight is written and its
+  // offsets committed, so commits follow the writes in order and at most two batches are
+  // held: the one in flight and the one being decoded.
   int loop() {
     for (;;) {
       if (control_.stop_requested()) return interrupted();
       const int64_t now = ctx_.clock->steady_ms();
       int64_t wait = kPollSliceMs;
-      if (in_batch_ > 0) wait = std::clamp<int64_t>(batch_deadline_ - now, 0, kPollSliceMs);
-      const auto max = static_cast<size_t>(std::max<int64_t>(1, settings_.batch_size - in_batch_));
+      if (cur_.records > 0) wait = std::clamp<int64_t>(batch_deadline_ - now, 0, kPollSliceMs);
+      const auto max =
+          static_cast<size_t>(std::max<int64_t>(1, settings_.batch_size - cur_.records));
       auto recs = consumer_->poll(max, std::chrono::milliseconds(wait));
       if (!recs) {
         if (recs.error().code == Errc::closed) {
+          settle();
           (void)send(RunStatus::error, "data topic consumer closed: " + recs.error().message);
           return kExitError;
         }
@@ -265,14 +393,20 @@ class Connector {
                                        (*recs)[i + 1].topic != r.topic;
         if (last_of_partition) note_last(r);
       }
+      // A write that finished meanwhile: commit it now rather than when the next batch is
+      // ready (a slow stream would otherwise hold its commit back).
+      if (in_flight_ && writer_.done()) {
+        if (int code = complete_in_flight(/*retry=*/true); code >= 0) return code;
+      }
 
-      const bool full = in_batch_ >= settings_.batch_size;
-      const bool due = in_batch_ > 0 && ctx_.clock->steady_ms() >= batch_deadline_;
+      const bool full = cur_.records >= settings_.batch_size;
+      const bool due = cur_.records > 0 && ctx_.clock->steady_ms() >= batch_deadline_;
       const bool ending = markers_seen_ >= settings_.end_markers;
-      if (full || due || (ending && in_batch_ > 0)) {
+      if (full || due || (ending && cur_.records > 0)) {
         if (int code = flush(/*retry=*/true); code >= 0) return code;
       }
-      if (ending && recs->empty() && in_batch_ == 0) {
+      if (ending && recs->empty() && cur_.records == 0) {
+        if (int code = complete_in_flight(/*retry=*/true); code >= 0) return code;
         missing_ = find_missing();
         (void)send(RunStatus::finished, "Saved " + std::to_string(written_) + " records to " +
                                             collection_ + ", " + std::to_string(dlq_count_) +
@@ -284,10 +418,11 @@ class Connector {
     }
   }
 
-  // Sorts one bus record into the batch: a data record, an end marker, or a DLQ entry.
+  // Sorts one bus record into the batch being decoded: a data record, an end marker, or a
+  // DLQ entry.
   void take(const bus::Record& r) {
-    if (in_batch_ == 0) batch_deadline_ = ctx_.clock->steady_ms() + settings_.batch_ms;
-    ++in_batch_;
+    if (cur_.records == 0) batch_deadline_ = ctx_.clock->steady_ms() + settings_.batch_ms;
+    ++cur_.records;
     if (r.key == kEndMarkerKey) {
       auto m = decode_end_marker(r.value);
       if (m) {
@@ -295,54 +430,68 @@ class Connector {
         published_ += m->published;
         return;
       }
-      dlq_entries_.push_back({"malformed end marker: " + m.error().message, r});
+      cur_.dlq.push_back({"malformed end marker: " + m.error().message, r});
       return;
     }
     // Decoded into the batch's next slot, reusing the row a previous batch left there.
-    if (batch_n_ == batch_.size()) batch_.emplace_back();
-    if (auto s = market::decode_into(kind_, r.value, &batch_[batch_n_]); s) {
-      ++batch_n_;
+    if (cur_.n == cur_.rows.size()) cur_.rows.emplace_back();
+    if (auto s = market::decode_into(kind_, r.value, &cur_.rows[cur_.n]); s) {
+      ++cur_.n;
     } else {
-      dlq_entries_.push_back(
-          {std::string(errc_name(s.error().code)) + ": " + s.error().message, r});
+      cur_.dlq.push_back({std::string(errc_name(s.error().code)) + ": " + s.error().message, r});
     }
   }
 
-  // The newest record of a partition in the batch (what flush() commits).
+  // The newest record of a partition in the batch (what its commit covers).
   void note_last(const bus::Record& r) {
-    auto it = last_.find({r.topic, r.partition});
-    if (it == last_.end()) {
-      last_.emplace(std::make_pair(r.topic, r.partition), r);
+    auto it = cur_.last.find({r.topic, r.partition});
+    if (it == cur_.last.end()) {
+      cur_.last.emplace(std::make_pair(r.topic, r.partition), r);
     } else {
       it->second = r;
     }
   }
 
-  // Writes the batch (DLQ entries, then the upsert) and commits its offsets. Returns -1 on
-  // success, else the exit code (the batch stays uncommitted). Without `retry`, one attempt.
+  // Hands the batch being decoded to the writer: its DLQ records first (durable before any
+  // commit covering them; produced while the previous batch is still being written), then
+  // the batch in flight must be written and committed, then its upsert starts. Returns -1
+  // on success, else the exit code (the batch stays uncommitted). Without `retry`, one
+  // attempt of each step.
   int flush(bool retry) {
     int64_t backoff = kRetryInitialMs;
-    // DLQ first: its records must be durable before their offsets are committed.
-    while (dlq_sent_ < dlq_entries_.size()) {
-      const auto& [reason, src] = dlq_entries_[dlq_sent_];
+    while (cur_.dlq_sent < cur_.dlq.size()) {
+      const auto& [reason, src] = cur_.dlq[cur_.dlq_sent];
       auto p = producer_.produce(dlq_, src.key, encode_dlq_entry(reason, src));
       if (p) {
-        ++dlq_sent_;
+        ++cur_.dlq_sent;
         continue;
       }
       if (!retry || wait_retry("write to " + dlq_, p.error(), backoff))
         return interrupted_nowrite();
     }
-    while (!dlq_entries_.empty()) {
+    while (!cur_.dlq.empty()) {
       auto s = producer_.flush(std::chrono::seconds(5));
       if (s) break;
       if (!retry || wait_retry("flush " + dlq_, s.error(), backoff)) return interrupted_nowrite();
     }
-    // Every row came from market::decode_into(), which checked its decimals: the store may
-    // skip checking them again (DataStore::upsert_decoded).
-    const std::span<const market::Record> rows(batch_.data(), batch_n_);
-    while (!rows.empty()) {
-      auto s = ctx_.data_store->upsert_decoded(collection_, kind_, rows);
+    if (int code = complete_in_flight(retry); code >= 0) return code;
+    std::swap(cur_, in_flight_batch_);
+    cur_.clear();
+    in_flight_ = true;
+    // Nothing to write (DLQ entries or markers only): committed at once.
+    if (in_flight_batch_.n == 0) return complete_in_flight(retry);
+    writer_.start(in_flight_batch_.written());
+    return -1;
+  }
+
+  // Waits for the batch in flight to be written (retrying a failed write with backoff, the
+  // records never at fault), then commits its offsets and counts it. -1 on success (or when
+  // nothing is in flight), else the exit code: then nothing of it is committed.
+  int complete_in_flight(bool retry) {
+    if (!in_flight_) return -1;
+    int64_t backoff = kRetryInitialMs;
+    for (;;) {
+      Status s = writer_.wait();  // ok at once for a batch without rows
       if (s) break;
       if (s.error().code == Errc::invalid_argument) {
         // The store refuses what decode() accepted (e.g. the collection holds another kind):
@@ -353,8 +502,17 @@ class Connector {
       }
       if (!retry || wait_retry("upsert into " + collection_, s.error(), backoff))
         return interrupted_nowrite();
+      writer_.start(in_flight_batch_.written());
     }
-    for (const auto& [tp, rec] : last_) {
+    commit(in_flight_batch_);
+    in_flight_batch_.clear();
+    in_flight_ = false;
+    return -1;
+  }
+
+  // Commits a written batch's offsets and counts it.
+  void commit(const Batch& b) {
+    for (const auto& [tp, rec] : b.last) {
       if (auto s = consumer_->commit(rec); !s) {
         // The rows are durable; the records come again after a restart and upsert the same.
         log::warn("connector: commit " + tp.first + "/" + std::to_string(tp.second) + "@" +
@@ -362,21 +520,26 @@ class Connector {
                   cfg_.queue_id);
       }
     }
-    written_ += static_cast<int64_t>(rows.size());
-    dlq_count_ += static_cast<int64_t>(dlq_entries_.size());
-    if (m_written_) m_written_->inc(static_cast<double>(rows.size()));
-    if (m_dlq_) m_dlq_->inc(static_cast<double>(dlq_entries_.size()));
-    if (!dlq_entries_.empty()) {
-      log::warn("connector: " + std::to_string(dlq_entries_.size()) + " records to " + dlq_ +
-                    " (first: " + dlq_entries_.front().first.substr(0, 200) + ")",
+    written_ += static_cast<int64_t>(b.n);
+    dlq_count_ += static_cast<int64_t>(b.dlq.size());
+    if (m_written_) m_written_->inc(static_cast<double>(b.n));
+    if (m_dlq_) m_dlq_->inc(static_cast<double>(b.dlq.size()));
+    if (!b.dlq.empty()) {
+      log::warn("connector: " + std::to_string(b.dlq.size()) + " records to " + dlq_ +
+                    " (first: " + b.dlq.front().first.substr(0, 200) + ")",
                 cfg_.queue_id);
     }
-    batch_n_ = 0;  // the rows stay allocated for the next batch
-    dlq_entries_.clear();
-    dlq_sent_ = 0;
-    last_.clear();
-    in_batch_ = 0;
-    return -1;
+  }
+
+  // On the way out: the write in flight is waited for (no retry) and, if it succeeded,
+  // committed; a failed one stays uncommitted (in_flight_ stays set).
+  void settle() {
+    if (!in_flight_ || !writer_.busy()) return;
+    if (writer_.wait()) {
+      commit(in_flight_batch_);
+      in_flight_batch_.clear();
+      in_flight_ = false;
+    }
   }
 
   // Logs, reports progress and sleeps `backoff` (doubled for next time, capped). Returns
@@ -397,21 +560,26 @@ class Connector {
     return false;
   }
 
-  // Stop: write and commit the batch in hand if the store takes it now, then report.
+  // Stop: write and commit the batches in hand (the one in flight, then the one being
+  // decoded) if the store takes them at the first try, then report.
   int interrupted() {
-    if (in_batch_ > 0) {
+    if (int code = complete_in_flight(/*retry=*/false); code >= 0) return code;
+    if (cur_.records > 0) {
       if (int code = flush(/*retry=*/false); code >= 0) return code;
+      if (int code = complete_in_flight(/*retry=*/false); code >= 0) return code;
     }
     return interrupted_nowrite();
   }
 
   int interrupted_nowrite() {
+    settle();
+    const int64_t uncommitted = cur_.records + (in_flight_ ? in_flight_batch_.records : 0);
     (void)send(RunStatus::interrupted,
                "stopped after " + std::to_string(written_) + " records written to " + collection_ +
                    ", " + std::to_string(dlq_count_) + " to " + dlq_ +
-                   (in_batch_ > 0 ? "; " + std::to_string(in_batch_) +
-                                        " records not committed (delivered again on restart)"
-                                  : ""));
+                   (uncommitted > 0 ? "; " + std::to_string(uncommitted) +
+                                          " records not committed (delivered again on restart)"
+                                    : ""));
     return kExitInterrupted;
   }
 
@@ -478,14 +646,10 @@ class Connector {
   const std::string topic_, dlq_, collection_;
   std::unique_ptr<bus::Consumer> consumer_;
 
-  // The batch in hand: every polled record counts toward batch_size. batch_[0, batch_n_)
-  // are this batch's rows; the rest are spare rows kept from earlier batches.
-  std::vector<market::Record> batch_;
-  size_t batch_n_ = 0;
-  std::vector<std::pair<std::string, bus::Record>> dlq_entries_;  // reason, source
-  size_t dlq_sent_ = 0;  // DLQ entries of this batch already produced (retries resume here)
-  std::map<std::pair<std::string, int32_t>, bus::Record> last_;  // newest record per partition
-  int64_t in_batch_ = 0;
+  // The batch being decoded, and the one in flight (written by writer_ while in_flight_;
+  // swapped, so both keep their spare rows).
+  Batch cur_, in_flight_batch_;
+  bool in_flight_ = false;  // in_flight_batch_ is handed over and not committed
   int64_t batch_deadline_ = 0;
 
   int64_t written_ = 0, dlq_count_ = 0, published_ = 0, markers_seen_ = 0;
@@ -493,6 +657,7 @@ class Connector {
   metrics::Counter* m_written_ = nullptr;
   metrics::Counter* m_dlq_ = nullptr;
   metrics::Counter* m_retries_ = nullptr;
+  StoreWriter writer_;  // the last member: its thread ends before the batches go
 };
 
 int connector_work(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control,

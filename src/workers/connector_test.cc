@@ -9,8 +9,11 @@
 #include <atomic>
 #include <filesystem>
 #include <future>
+#include <map>
+#include <mutex>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "bus/memory/memory_bus.h"
 #include "market/records.h"
@@ -110,6 +113,210 @@ class FailingStore final : public sf::store::DataStore {
   sf::store::DataStore& inner_;
 };
 
+// What the pipeline tests watch, in the order it happened: store writes (the open_time
+// range of the batch, as candle indexes) and the data consumer's polls and commits.
+class CallLog {
+ public:
+  enum class Kind { write_begin, write_ok, write_failed, poll, commit };
+  struct Entry {
+    Kind kind;
+    int64_t a = 0, b = 0;  // write: first and last candle index; poll: records; commit: offset
+  };
+  void add(Kind k, int64_t a = 0, int64_t b = 0) {
+    std::lock_guard lock(mu_);
+    entries_.push_back({k, a, b});
+  }
+  std::vector<Entry> entries() {
+    std::lock_guard lock(mu_);
+    return entries_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<Entry> entries_;
+};
+
+int64_t candle_index(const sf::market::Record& r) {
+  return (std::get<sf::market::Candle>(r).open_time - kT0) / 60'000;
+}
+
+// A DataStore decorator that logs every write, makes it take `delay`, fails the calls
+// listed in `fail` (1-based call number -> error) and counts the calls in progress at once
+// (any method), so tests see that the store is used by one thread at a time.
+class RecordingStore final : public sf::store::DataStore {
+ public:
+  RecordingStore(sf::store::DataStore& inner, CallLog& log) : inner_(inner), log_(log) {}
+  std::chrono::milliseconds delay{0};
+  std::map<int, sf::Errc> fail;
+  std::atomic<int> max_concurrent{0};
+
+  sf::Status ensure_collection(const std::string& n, Kind k) override {
+    Guard g(*this);
+    return inner_.ensure_collection(n, k);
+  }
+  sf::Status upsert(const std::string& n, Kind k, std::span<const sf::market::Record> r) override {
+    Guard g(*this);
+    const int call = ++calls_;
+    const int64_t first = r.empty() ? -1 : candle_index(r.front());
+    const int64_t last = r.empty() ? -1 : candle_index(r.back());
+    log_.add(CallLog::Kind::write_begin, first, last);
+    std::this_thread::sleep_for(delay);
+    sf::Status s = fail.count(call) ? sf::Status(sf::Error(fail.at(call), "simulated failure"))
+                                    : inner_.upsert(n, k, r);
+    log_.add(s.ok() ? CallLog::Kind::write_ok : CallLog::Kind::write_failed, first, last);
+    return s;
+  }
+  sf::Result<std::vector<sf::store::CollectionInfo>> collections() override {
+    Guard g(*this);
+    return inner_.collections();
+  }
+  sf::Result<Kind> collection_kind(const std::string& n) override {
+    Guard g(*this);
+    return inner_.collection_kind(n);
+  }
+  sf::Result<int64_t> count(const std::string& n, const sf::store::Query& q) override {
+    Guard g(*this);
+    return inner_.count(n, q);
+  }
+  sf::Result<std::vector<sf::market::Record>> scan(const std::string& n,
+                                                   const sf::store::Query& q) override {
+    Guard g(*this);
+    return inner_.scan(n, q);
+  }
+  sf::Result<std::vector<int64_t>> times(const std::string& n, const sf::store::Query& q) override {
+    Guard g(*this);
+    return inner_.times(n, q);
+  }
+  std::string describe() const override { return "recording:" + inner_.describe(); }
+
+ private:
+  struct Guard {
+    explicit Guard(RecordingStore& s) : s_(s) {
+      const int now = ++s_.in_calls_;
+      int seen = s_.max_concurrent.load();
+      while (now > seen && !s_.max_concurrent.compare_exchange_weak(seen, now)) {
+      }
+    }
+    ~Guard() { --s_.in_calls_; }
+    RecordingStore& s_;
+  };
+  sf::store::DataStore& inner_;
+  CallLog& log_;
+  std::atomic<int> calls_{0}, in_calls_{0};
+};
+
+// A Bus decorator whose consumers log their polls and commits.
+class RecordingBus final : public sf::bus::Bus {
+ public:
+  RecordingBus(sf::bus::Bus& inner, CallLog& log) : inner_(inner), log_(log) {}
+  sf::Status ensure_topic(const sf::bus::TopicSpec& spec) override {
+    return inner_.ensure_topic(spec);
+  }
+  sf::Result<std::unique_ptr<sf::bus::Producer>> producer() override { return inner_.producer(); }
+  sf::Result<std::unique_ptr<sf::bus::Consumer>> subscribe(
+      const sf::bus::SubscribeOptions& opts) override {
+    auto c = inner_.subscribe(opts);
+    if (!c) return c.error();
+    return std::unique_ptr<sf::bus::Consumer>(new Consumer(std::move(*c), log_));
+  }
+  sf::Result<std::unique_ptr<sf::bus::Reader>> read_from(const std::string& topic, int32_t p,
+                                                         int64_t offset) override {
+    return inner_.read_from(topic, p, offset);
+  }
+  sf::Result<int64_t> end_offset(const std::string& topic, int32_t p) override {
+    return inner_.end_offset(topic, p);
+  }
+  std::string name() const override { return "recording"; }
+
+ private:
+  class Consumer final : public sf::bus::Consumer {
+   public:
+    Consumer(std::unique_ptr<sf::bus::Consumer> inner, CallLog& log)
+        : inner_(std::move(inner)), log_(log) {}
+    sf::Result<std::vector<sf::bus::Record>> poll(size_t max,
+                                                  std::chrono::milliseconds timeout) override {
+      auto r = inner_->poll(max, timeout);
+      if (r && !r->empty()) log_.add(CallLog::Kind::poll, static_cast<int64_t>(r->size()));
+      return r;
+    }
+    sf::Status commit(const sf::bus::Record& r) override {
+      auto s = inner_->commit(r);
+      if (s) log_.add(CallLog::Kind::commit, r.offset);
+      return s;
+    }
+    void close() override { inner_->close(); }
+
+   private:
+    std::unique_ptr<sf::bus::Consumer> inner_;
+    CallLog& log_;
+  };
+  sf::bus::Bus& inner_;
+  CallLog& log_;
+};
+
+// The pipeline's invariants over a log of a topic holding candles 0..n-1 at offsets
+// 0..n-1 (and possibly an end marker after them): writes never overlap and are of
+// consecutive ranges, a range is written again only after its write failed, offsets are
+// committed in increasing order and only once every candle up to them is written. Returns
+// the highest committed offset (-1: none).
+int64_t check_pipeline_log(const std::vector<CallLog::Entry>& log, int64_t n) {
+  using K = CallLog::Kind;
+  int64_t written_to = -1;  // every candle up to here is written
+  int64_t committed = -1;   // the highest committed offset
+  int64_t next_first = 0;   // the first candle of the next new batch
+  bool writing = false, last_failed = false;
+  int64_t cur_first = -1, cur_last = -1;
+  for (const auto& e : log) {
+    switch (e.kind) {
+      case K::write_begin:
+        EXPECT_FALSE(writing) << "two writes at once";
+        writing = true;
+        if (last_failed) {
+          EXPECT_EQ(e.a, cur_first) << "a failed batch is written again before anything else";
+          EXPECT_EQ(e.b, cur_last);
+        } else {
+          EXPECT_EQ(e.a, next_first) << "batches are written in order, none skipped";
+        }
+        cur_first = e.a;
+        cur_last = e.b;
+        break;
+      case K::write_ok:
+      case K::write_failed:
+        EXPECT_TRUE(writing);
+        writing = false;
+        last_failed = e.kind == K::write_failed;
+        if (!last_failed) {
+          written_to = e.b;
+          next_first = e.b + 1;
+        }
+        break;
+      case K::commit:
+        EXPECT_GT(e.a, committed) << "commits go forward";
+        committed = e.a;
+        // The end marker (offset n) is no row: it may be committed once every candle is.
+        EXPECT_LE(std::min(e.a, n - 1), written_to)
+            << "offset " << e.a << " committed with only candles up to " << written_to
+            << " written";
+        break;
+      case K::poll:
+        break;
+    }
+  }
+  return committed;
+}
+
+// Polls (with records) that came while a write was in progress: the pipeline at work.
+int polls_during_writes(const std::vector<CallLog::Entry>& log) {
+  int n = 0;
+  bool writing = false;
+  for (const auto& e : log) {
+    if (e.kind == CallLog::Kind::write_begin) writing = true;
+    if (e.kind == CallLog::Kind::write_ok || e.kind == CallLog::Kind::write_failed) writing = false;
+    if (e.kind == CallLog::Kind::poll && writing) ++n;
+  }
+  return n;
+}
+
 class ConnectorTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -152,7 +359,7 @@ class ConnectorTest : public ::testing::Test {
   // Starts the worker with `store` (default: the SQLite store; nullptr: none).
   void start(const sw::WorkerConfig& cfg, sf::store::DataStore* store) {
     ctx_.env = cfg.to_env();
-    ctx_.bus = &bus_;
+    ctx_.bus = worker_bus_ != nullptr ? worker_bus_ : &bus_;
     ctx_.metrics = &metrics_;
     ctx_.data_store = store;
     command(sp::CommandType::start);
@@ -219,6 +426,7 @@ class ConnectorTest : public ::testing::Test {
 
   TempDir dir_;
   sf::bus::MemoryBus bus_;
+  sf::bus::Bus* worker_bus_ = nullptr;  // what the worker gets instead of bus_ (a decorator)
   sf::metrics::Registry metrics_;
   std::unique_ptr<sf::store::SqliteDataStore> store_;
   std::unique_ptr<sf::bus::Producer> producer_;
@@ -492,6 +700,131 @@ TEST_F(ConnectorTest, StoreThatNeverRecoversCommitsNothingAndStopStillWorks) {
   ASSERT_FALSE(evs.empty());
   EXPECT_EQ(evs.back().status, sp::RunStatus::interrupted);
   EXPECT_EQ(evs.back().records_written, 0);
+}
+
+// ---- the pipeline: the next batch is decoded while the store writes this one -------------
+
+TEST_F(ConnectorTest, PipelineCommitsEachBatchOnlyAfterItsWriteInOrder) {
+  CallLog log;
+  RecordingStore recording(*store_, log);
+  recording.delay = 30ms;
+  RecordingBus bus(bus_, log);
+  worker_bus_ = &bus;
+  constexpr int64_t kN = 1000;
+  for (int64_t i = 0; i < kN; ++i) publish(candle(i));
+  publish_end(kN);
+  start(config(R"({"batch_size":100})"), &recording);
+  EXPECT_EQ(exit_code(), sw::kExitFinished);
+
+  const auto entries = log.entries();
+  EXPECT_EQ(check_pipeline_log(entries, kN), kN) << "the end marker is committed last";
+  EXPECT_GE(polls_during_writes(entries), 1) << "the next batch is polled during a write";
+  EXPECT_EQ(recording.max_concurrent.load(), 1) << "one store call at a time";
+  int writes = 0;
+  for (const auto& e : entries) writes += e.kind == CallLog::Kind::write_begin;
+  EXPECT_EQ(writes, 10);
+  EXPECT_EQ(rows(), kN);
+  EXPECT_TRUE(uncommitted().empty());
+  auto evs = events();
+  ASSERT_FALSE(evs.empty());
+  EXPECT_EQ(evs.back().status, sp::RunStatus::finished);
+  EXPECT_EQ(evs.back().records_written, kN);
+}
+
+TEST_F(ConnectorTest, AWriteRefusedInTheMiddleLeavesEverythingAfterItUncommitted) {
+  CallLog log;
+  RecordingStore recording(*store_, log);
+  recording.delay = 20ms;
+  recording.fail[4] = sf::Errc::invalid_argument;  // the 4th batch: candles 300..399
+  RecordingBus bus(bus_, log);
+  worker_bus_ = &bus;
+  constexpr int64_t kN = 1000;
+  for (int64_t i = 0; i < kN; ++i) publish(candle(i));
+  publish_end(kN);
+  start(config(R"({"batch_size":100})"), &recording);
+  EXPECT_EQ(exit_code(), sw::kExitError);
+
+  const auto entries = log.entries();
+  EXPECT_EQ(check_pipeline_log(entries, kN), 299) << "batches 1-3 committed, nothing after";
+  int writes = 0;
+  for (const auto& e : entries) writes += e.kind == CallLog::Kind::write_begin;
+  EXPECT_EQ(writes, 4) << "the batch decoded meanwhile is never written";
+  EXPECT_EQ(rows(), 300);
+  auto again = uncommitted();
+  ASSERT_EQ(again.size(), static_cast<size_t>(kN - 300 + 1));
+  EXPECT_EQ(again.front().offset, 300);
+  auto evs = events();
+  ASSERT_FALSE(evs.empty());
+  EXPECT_EQ(evs.back().status, sp::RunStatus::error);
+  EXPECT_EQ(evs.back().records_written, 300);
+}
+
+TEST_F(ConnectorTest, AFailedWriteInTheMiddleIsRetriedBeforeAnyLaterBatch) {
+  CallLog log;
+  RecordingStore recording(*store_, log);
+  recording.delay = 10ms;
+  for (int call : {4, 5, 6}) recording.fail[call] = sf::Errc::unavailable;  // batch 4, 3 times
+  RecordingBus bus(bus_, log);
+  worker_bus_ = &bus;
+  constexpr int64_t kN = 1000;
+  for (int64_t i = 0; i < kN; ++i) publish(candle(i));
+  publish_end(kN);
+  start(config(R"({"batch_size":100})"), &recording);
+  EXPECT_EQ(exit_code(), sw::kExitFinished);
+
+  const auto entries = log.entries();
+  EXPECT_EQ(check_pipeline_log(entries, kN), kN);
+  // While batch 4 fails nothing is committed past batch 3.
+  int64_t committed = -1;
+  int failures = 0;
+  for (const auto& e : entries) {
+    if (e.kind == CallLog::Kind::commit) committed = e.a;
+    if (e.kind == CallLog::Kind::write_failed) {
+      ++failures;
+      EXPECT_EQ(e.a, 300);
+      EXPECT_EQ(committed, 299);
+    }
+  }
+  EXPECT_EQ(failures, 3);
+  EXPECT_EQ(rows(), kN);
+  EXPECT_TRUE(uncommitted().empty());
+  EXPECT_TRUE(read_all(kDlq, "dlq").empty());
+}
+
+TEST_F(ConnectorTest, StopDuringAWriteCommitsTheBatchInFlightAndTheOneDecoded) {
+  CallLog log;
+  RecordingStore recording(*store_, log);
+  recording.delay = 150ms;
+  RecordingBus bus(bus_, log);
+  worker_bus_ = &bus;
+  constexpr int64_t kN = 1000;
+  for (int64_t i = 0; i < kN; ++i) publish(candle(i));
+  start(config(R"({"batch_size":100})"), &recording);
+  // Wait for the first write to begin, then stop while it is in progress.
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  auto begun = [&] {
+    for (const auto& e : log.entries())
+      if (e.kind == CallLog::Kind::write_begin) return true;
+    return false;
+  };
+  while (!begun() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(begun());
+  auto t0 = std::chrono::steady_clock::now();
+  command(sp::CommandType::stop);
+  EXPECT_EQ(exit_code(), sw::kExitInterrupted);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+
+  const auto entries = log.entries();
+  const int64_t committed = check_pipeline_log(entries, kN);
+  EXPECT_GE(committed, 99) << "the batch in flight is written and committed";
+  EXPECT_EQ(rows(), committed + 1) << "what is committed is exactly what is written";
+  auto again = uncommitted();
+  ASSERT_FALSE(again.empty());
+  EXPECT_EQ(again.front().offset, committed + 1);
+  auto evs = events();
+  ASSERT_FALSE(evs.empty());
+  EXPECT_EQ(evs.back().status, sp::RunStatus::interrupted);
+  EXPECT_EQ(evs.back().records_written, committed + 1);
 }
 
 TEST_F(ConnectorTest, WithoutADataStoreItEndsInError) {

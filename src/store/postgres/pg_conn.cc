@@ -238,19 +238,35 @@ Result<ResultPtr> Connection::exec_params(const std::string& sql,
 
 Status Connection::copy_in(const std::string& copy_sql, std::string_view data,
                            std::string_view what) {
-  SF_TRY(connect());
-  {
-    ResultPtr r(PQexec(conn_, copy_sql.c_str()));
-    if (!r || PQresultStatus(r.get()) != PGRES_COPY_IN) return error(r.get(), what);
-  }
+  SF_TRY(copy_start(copy_sql, what));
   // Large batches go in pieces: libpq buffers each call.
   constexpr size_t kChunk = 1 << 20;
   for (size_t off = 0; off < data.size(); off += kChunk) {
-    const size_t n = std::min(kChunk, data.size() - off);
-    if (PQputCopyData(conn_, data.data() + off, static_cast<int>(n)) != 1) {
-      return error(nullptr, what);
+    if (auto s = copy_put(data.substr(off, kChunk), what); !s) {
+      (void)copy_end(what);
+      return s;
     }
   }
+  return copy_end(what);
+}
+
+Status Connection::copy_start(const std::string& copy_sql, std::string_view what) {
+  SF_TRY(connect());
+  ResultPtr r(PQexec(conn_, copy_sql.c_str()));
+  if (!r || PQresultStatus(r.get()) != PGRES_COPY_IN) return error(r.get(), what);
+  return {};
+}
+
+Status Connection::copy_put(std::string_view data, std::string_view what) {
+  if (data.empty()) return {};
+  if (conn_ == nullptr || PQputCopyData(conn_, data.data(), static_cast<int>(data.size())) != 1) {
+    return error(nullptr, what);
+  }
+  return {};
+}
+
+Status Connection::copy_end(std::string_view what) {
+  if (conn_ == nullptr) return error(nullptr, what);
   if (PQputCopyEnd(conn_, nullptr) != 1) return error(nullptr, what);
   Status out;
   while (PGresult* raw = PQgetResult(conn_)) {

@@ -88,6 +88,13 @@ class Connection {
                                 std::string_view what);
   // COPY ... FROM STDIN with `data` as the whole stream.
   Status copy_in(const std::string& copy_sql, std::string_view data, std::string_view what);
+  // The same in pieces, so the server parses while the caller still encodes: copy_start(),
+  // copy_put() for each piece, then copy_end() for the COPY's result (always call it once
+  // copy_start() succeeded, also after a failed copy_put()). A server error during the
+  // COPY (e.g. a unique violation) is reported by copy_end().
+  Status copy_start(const std::string& copy_sql, std::string_view what);
+  Status copy_put(std::string_view data, std::string_view what);
+  Status copy_end(std::string_view what);
 
   // BEGIN / COMMIT / ROLLBACK. rollback() is best effort and resets a broken connection.
   Status begin(const char* begin_sql = "BEGIN") { return command(begin_sql, "begin"); }

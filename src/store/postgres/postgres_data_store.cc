@@ -493,6 +493,8 @@ struct PostgresDataStore::Impl {
                               // a direct COPY again
   };
   static constexpr int kDirectCooldown = 16;
+  // COPY data goes to the server in pieces of about this size while the batch is encoded.
+  static constexpr size_t kPiece = 64 * 1024;
 
   explicit Impl(pg::Url u) : conn(std::move(u)) {}
 
@@ -643,6 +645,96 @@ struct PostgresDataStore::Impl {
     for (const auto& p : params) ptrs.push_back(p.c_str());
     return conn.exec_params(sql, ptrs, what);
   }
+
+  // upsert() / upsert_decoded(); the decimal check only with `check_decimals_too`.
+  Status upsert(const std::string& name, Kind kind, std::span<const market::Record> records,
+                bool check_decimals_too) {
+    // Everything that can be refused is refused before the database is touched.
+    SF_TRY(check_collection_name(name));
+    bool ordered = true;  // strictly increasing keys: no duplicates to fold
+    for (size_t i = 0; i < records.size(); ++i) {
+      if (kind_of(records[i]) != kind) {
+        return Error(Errc::invalid_argument, "record " + std::to_string(i) + " is a " +
+                                                 market::to_string(kind_of(records[i])) +
+                                                 ", the batch is for " + market::to_string(kind));
+      }
+      if (check_decimals_too) SF_TRY(check_decimals(records[i], i));
+      if (i > 0 && ordered && !key_less(records[i - 1], records[i])) ordered = false;
+    }
+    std::lock_guard lock(mu);
+    Collection* c = nullptr;
+    SF_TRY_ASSIGN(c, ensure(name, kind));
+    if (records.empty()) return {};
+
+    // ON CONFLICT cannot touch a row twice in one statement: fold duplicate keys first.
+    std::vector<const market::Record*> rows;
+    rows.reserve(records.size());
+    if (ordered) {
+      for (const auto& r : records) rows.push_back(&r);
+    } else {
+      std::unordered_map<std::string, size_t> at;
+      at.reserve(records.size());
+      for (const auto& r : records) {
+        auto [it, fresh] = at.try_emplace(market::natural_key(r), rows.size());
+        if (fresh) {
+          rows.push_back(&r);
+        } else if (replaces(r, *rows[it->second])) {
+          rows[it->second] = &r;
+        }
+      }
+    }
+
+    SF_TRY(stage(kind));
+    pg::Txn txn(conn);
+    // Fast path while the collection's batches are new keys (a load): COPY straight into
+    // the table under a savepoint, which is all psql's \copy does. A key that exists
+    // already fails it with unique_violation: roll back to the savepoint, upsert through
+    // the staging table, and skip the fast path for the next kDirectCooldown batches (a
+    // reload conflicts on every batch, and a failed attempt costs up to a whole COPY).
+    const bool direct = c->direct_cooldown == 0;
+    if (!direct) --c->direct_cooldown;
+    SF_TRY(txn.begin(direct ? "BEGIN; SAVEPOINT sf_direct" : "BEGIN"));  // one round trip
+    const std::string columns = column_list(kind);
+    const std::string n = std::to_string(rows.size());
+    const std::string what = (direct ? "copy " : "stage ") + n + " records into " + name;
+    SF_TRY(conn.copy_start("COPY " + (direct ? c->table : std::string(stage_table(kind))) + " (" +
+                               columns + ") FROM STDIN (FORMAT binary)",
+                           what));
+    // The rows are encoded while the server parses what went before (pieces of kPiece
+    // bytes); `buffer` keeps the whole stream for the staging table if the fast path fails.
+    std::string& buf = buffer;
+    buf.clear();
+    copy_header(buf);
+    RowWriter w{buf, {}};
+    size_t sent = 0;
+    Status put;
+    for (const market::Record* r : rows) {
+      std::visit([&](const auto& rec) { append_row(w, rec); }, *r);
+      if (buf.size() - sent >= kPiece && put.ok()) {
+        put = conn.copy_put(std::string_view(buf).substr(sent), what);
+        sent = buf.size();
+      }
+    }
+    copy_trailer(buf);
+    if (put.ok()) put = conn.copy_put(std::string_view(buf).substr(sent), what);
+    Status copied = conn.copy_end(what);
+    if (!put.ok()) return put.error();
+    if (direct) {
+      if (copied.ok()) return txn.commit();
+      if (conn.last_sqlstate() != "23505") return copied.error();
+      SF_TRY(conn.exec("ROLLBACK TO SAVEPOINT sf_direct", "roll back to savepoint"));
+      c->direct_cooldown = kDirectCooldown;
+      SF_TRY(conn.copy_in(std::string("COPY ") + stage_table(kind) + " (" + columns +
+                              ") FROM STDIN (FORMAT binary)",
+                          buf, "stage " + n + " records for " + name));
+    } else if (!copied.ok()) {
+      return copied.error();
+    }
+    auto r =
+        conn.prepared(c->statement, c->upsert_sql, {}, "upsert " + n + " records into " + name);
+    if (!r) return r.error();
+    return txn.commit();
+  }
 };
 
 Result<std::unique_ptr<PostgresDataStore>> PostgresDataStore::open(const std::string& url) {
@@ -681,76 +773,12 @@ Status PostgresDataStore::ensure_collection(const std::string& name, Kind kind) 
 
 Status PostgresDataStore::upsert(const std::string& name, Kind kind,
                                  std::span<const market::Record> records) {
-  // Everything that can be refused is refused before the database is touched.
-  SF_TRY(check_collection_name(name));
-  bool ordered = true;  // strictly increasing keys: no duplicates to fold
-  for (size_t i = 0; i < records.size(); ++i) {
-    if (kind_of(records[i]) != kind) {
-      return Error(Errc::invalid_argument, "record " + std::to_string(i) + " is a " +
-                                               market::to_string(kind_of(records[i])) +
-                                               ", the batch is for " + market::to_string(kind));
-    }
-    SF_TRY(check_decimals(records[i], i));
-    if (i > 0 && ordered && !key_less(records[i - 1], records[i])) ordered = false;
-  }
-  std::lock_guard lock(impl_->mu);
-  Impl::Collection* c = nullptr;
-  SF_TRY_ASSIGN(c, impl_->ensure(name, kind));
-  if (records.empty()) return {};
+  return impl_->upsert(name, kind, records, /*check_decimals_too=*/true);
+}
 
-  // ON CONFLICT cannot touch a row twice in one statement: fold duplicate keys first.
-  std::vector<const market::Record*> rows;
-  rows.reserve(records.size());
-  if (ordered) {
-    for (const auto& r : records) rows.push_back(&r);
-  } else {
-    std::unordered_map<std::string, size_t> at;
-    at.reserve(records.size());
-    for (const auto& r : records) {
-      auto [it, fresh] = at.try_emplace(market::natural_key(r), rows.size());
-      if (fresh) {
-        rows.push_back(&r);
-      } else if (replaces(r, *rows[it->second])) {
-        rows[it->second] = &r;
-      }
-    }
-  }
-  std::string& buf = impl_->buffer;
-  buf.clear();
-  copy_header(buf);
-  RowWriter w{buf, {}};
-  for (const market::Record* r : rows) std::visit([&](const auto& rec) { append_row(w, rec); }, *r);
-  copy_trailer(buf);
-
-  pg::Connection& conn = impl_->conn;
-  SF_TRY(impl_->stage(kind));
-  pg::Txn txn(conn);
-  SF_TRY(txn.begin());
-  const std::string columns = column_list(kind);
-  // Fast path while the collection's batches are new keys (a load): COPY straight into the
-  // table under a savepoint, which is all psql's \copy does. A key that exists already fails
-  // it with unique_violation: roll back to the savepoint, upsert through the staging table,
-  // and skip the fast path for the next kDirectCooldown batches (a reload conflicts on every
-  // batch, and a failed attempt costs up to a whole COPY).
-  if (c->direct_cooldown > 0) {
-    --c->direct_cooldown;
-  } else {
-    SF_TRY(conn.exec("SAVEPOINT sf_direct", "savepoint"));
-    auto direct =
-        conn.copy_in("COPY " + c->table + " (" + columns + ") FROM STDIN (FORMAT binary)", buf,
-                     "copy " + std::to_string(rows.size()) + " records into " + name);
-    if (direct.ok()) return txn.commit();
-    if (conn.last_sqlstate() != "23505") return direct.error();
-    SF_TRY(conn.exec("ROLLBACK TO SAVEPOINT sf_direct", "roll back to savepoint"));
-    c->direct_cooldown = Impl::kDirectCooldown;
-  }
-  SF_TRY(conn.copy_in(std::string("COPY ") + stage_table(kind) + " (" + column_list(kind) +
-                          ") FROM STDIN (FORMAT binary)",
-                      buf, "stage " + std::to_string(rows.size()) + " records for " + name));
-  auto r = conn.prepared(c->statement, c->upsert_sql, {},
-                         "upsert " + std::to_string(rows.size()) + " records into " + name);
-  if (!r) return r.error();
-  return txn.commit();
+Status PostgresDataStore::upsert_decoded(const std::string& name, Kind kind,
+                                         std::span<const market::Record> records) {
+  return impl_->upsert(name, kind, records, /*check_decimals_too=*/false);
 }
 
 Result<std::vector<CollectionInfo>> PostgresDataStore::collections() {

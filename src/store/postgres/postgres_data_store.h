@@ -15,12 +15,15 @@
 //   - times, ids and trade counts BIGINT, flags BOOLEAN;
 //   - the catalogue `sf_collections(name PRIMARY KEY, kind, created_at)` in the same schema.
 //
-// upsert(): validates everything first, folds duplicate keys of the batch in memory (a later
-// record replaces an earlier one, except that a closed candle is final), then in one
-// transaction: COPY (binary format) into a per-connection temporary staging table (ON COMMIT
-// DELETE ROWS) and one prepared `INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE` (for
-// candles `WHERE stored.closed = false OR EXCLUDED.closed`). Other statements are prepared
-// once per connection.
+// upsert(): validates everything first (upsert_decoded() all but the decimals, which
+// market::decode() checked), folds duplicate keys of the batch in memory (a later record
+// replaces an earlier one, except that a closed candle is final), then in one transaction:
+// COPY (binary format, sent in pieces while the rest is encoded) straight into the table
+// under a savepoint while the batches are new keys; on a key that exists, or for the next
+// batches after one, COPY into a per-connection temporary staging table (ON COMMIT DELETE
+// ROWS) and one prepared `INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE` (for candles
+// `WHERE stored.closed = false OR EXCLUDED.closed`). Other statements are prepared once per
+// connection.
 //
 // Errors: Errc::unavailable when the server cannot be reached or the connection is lost
 // (nothing of the call is committed; the next call reconnects); invalid_argument for refused
@@ -53,6 +56,9 @@ class PostgresDataStore final : public DataStore {
   Status ensure_collection(const std::string& name, market::Kind kind) override;
   Status upsert(const std::string& name, market::Kind kind,
                 std::span<const market::Record> records) override;
+  // upsert() without the decimal check (the records come from market::decode()).
+  Status upsert_decoded(const std::string& name, market::Kind kind,
+                        std::span<const market::Record> records) override;
   Result<std::vector<CollectionInfo>> collections() override;
   Result<market::Kind> collection_kind(const std::string& name) override;
   Result<int64_t> count(const std::string& name, const Query& q = {}) override;
