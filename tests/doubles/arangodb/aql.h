@@ -72,8 +72,9 @@ Result<Query> parse(std::string_view text);
 std::set<std::string> bind_keys(const Query& q);
 
 // AQL's order: null < bool < number < string < array < object; false < true; numbers by
-// value; strings by bytes; arrays element by element (shorter first on a tie); objects by
-// their sorted attribute names, then values. Returns <0, 0, >0.
+// value; strings by bytes (ArangoDB itself uses ICU collation: see README.md); arrays
+// element by element (shorter first on a tie); objects: the attribute names of both,
+// sorted, and the first whose values differ (missing = null) decides. Returns <0, 0, >0.
 int compare(const boost::json::value& a, const boost::json::value& b);
 
 // The value at path inside doc; null when an attribute is missing or a step is no object.

@@ -239,8 +239,14 @@ TEST_F(ArangoDoubleTest, VersionAndAuthentication) {
   expect_error(r, 401, 11);
   EXPECT_EQ(r.header("Www-Authenticate"), R"(Bearer token_type="JWT", realm="ArangoDB")");
   std::string bad_sig = token;
-  bad_sig.back() = bad_sig.back() == 'A' ? 'B' : 'A';
+  bad_sig[d2 + 5] = bad_sig[d2 + 5] == 'A' ? 'B' : 'A';
   expect_error(Api(server_->base_url(), "bearer " + bad_sig).req("GET", "/_api/version"), 401, 11);
+  // The last character carries 2 unused bits: another encoding of the same signature.
+  std::string padding_bits = token;
+  char& last = padding_bits.back();
+  last = last == 'A' ? 'B' : last == 'B' ? 'A' : last == 'Q' ? 'R' : 'Q';
+  expect_error(Api(server_->base_url(), "bearer " + padding_bits).req("GET", "/_api/version"), 401,
+               11);
 
   // Tokens made with the secret: expired, another secret, wrong iss, unknown user, superuser.
   std::string exp_past = R"({"preferred_username":"root","iss":"arangodb","iat":1,"exp":)" +
