@@ -380,8 +380,10 @@ const char* error_name(int num) {
       return "edge attribute missing or invalid";
     case 1501:
       return "AQL syntax error";
-    case 1552:
+    case 1551:
       return "bind parameter missing";
+    case 1552:
+      return "bind parameter undeclared";
     case 1600:
       return "cursor not found";
     case 1652:
@@ -568,6 +570,10 @@ Result<Reply> ArangoClient::request(std::string_view method, const std::string& 
     } else if (!s.static_auth.empty()) {
       headers.emplace_back("Authorization", s.static_auth);
     }
+    // http::Client resends a request once, silently, when a kept-alive connection turns out
+    // closed before any answer byte. For requests that must not run twice, open a fresh
+    // connection instead, so that a lost request is reported, never resent.
+    if (!opts.idempotent) s.http.disconnect();
     auto res = s.http.request(method, path, body, "application/json", headers);
     bool retry = false;
     Error last;
@@ -759,8 +765,15 @@ Result<Transaction> Transaction::begin(ArangoClient& c, const std::vector<std::s
   // until the server's idle timeout (harmless, but it holds write locks on some engines).
   RequestOptions opts;
   opts.idempotent = false;
-  Reply r;
-  SF_TRY_ASSIGN(r, c.request("POST", path, body, opts));
+  auto sent = c.request("POST", path, body, opts);
+  if (!sent.ok()) {
+    Error e = sent.error();
+    // Lost on the way (or its answer was): nothing was written yet, so the operation may
+    // start again with a new transaction.
+    if (e.code == Errc::timeout || e.code == Errc::unavailable) e.field = kRetryField;
+    return e;
+  }
+  Reply& r = *sent;
   if (!r.ok()) return c.error(r, "POST", path);
   const bj::value* res = r.body.is_object() ? r.body.get_object().if_contains("result") : nullptr;
   if (!res || !res->is_object()) {

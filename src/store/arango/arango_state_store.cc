@@ -259,8 +259,17 @@ struct ArangoStateStore::Impl {
         body += docs[at + k];
       }
       body += ']';
-      Reply r;
-      SF_TRY_ASSIGN(r, client->request(method, path, body, trx.options(idempotent)));
+      auto sent = client->request(method, path, body, trx.options(idempotent));
+      if (!sent.ok()) {
+        Error e = sent.error();
+        // A lost request that must not be resent: the transaction is aborted (nothing of
+        // it becomes visible) and the whole operation runs again.
+        if (!idempotent && (e.code == Errc::timeout || e.code == Errc::unavailable)) {
+          e.field = arango::kRetryField;
+        }
+        return e;
+      }
+      const Reply& r = *sent;
       SF_TRY(arango::check_array_results(*client, r, n, method, path, [&](size_t j) {
         return std::string(what) + " " + std::to_string(at + j);
       }));
@@ -548,60 +557,68 @@ Status ArangoStateStore::create_queue(const QueueState& q) {
 Result<QueueState> ArangoStateStore::get_queue(const std::string& queue_id) {
   std::lock_guard lock(impl_->mu);
   Impl& s = *impl_;
-  // One snapshot for the queue and its targets.
-  auto begun = Transaction::begin(*s.client, {}, {kQueues, kTargets});
-  if (!begun) return begun.error();
-  Transaction& trx = *begun;
-  const std::string path = s.doc_path(kQueues) + "/" + arango::path_escape(state_key({queue_id}));
-  Reply r;
-  SF_TRY_ASSIGN(r, s.client->request("GET", path, {}, trx.options(true)));
-  if (r.status == 404 && r.error_num == 1202) {
-    return Error(Errc::not_found, "queue " + queue_id + " not found");
-  }
-  if (!r.ok()) return s.client->error(r, "GET", path);
   QueueState q;
-  SF_TRY_ASSIGN(q, read_queue(r.body, nullptr));
-  if (q.queue_id != queue_id) return Error(Errc::not_found, "queue " + queue_id + " not found");
-  std::vector<std::pair<int64_t, TargetState>> targets;
-  SF_TRY_ASSIGN(targets, s.targets_of(trx.id(), queue_id));
-  trx.abort();  // read-only: nothing to commit
-  for (auto& [ordinal, t] : targets) q.targets.push_back(std::move(t));
+  // One snapshot for the queue and its targets: a read-only stream transaction.
+  SF_TRY(s.run([&](bool) -> Status {
+    auto begun = Transaction::begin(*s.client, {}, {kQueues, kTargets});
+    if (!begun) return begun.error();
+    Transaction& trx = *begun;
+    const std::string path = s.doc_path(kQueues) + "/" + arango::path_escape(state_key({queue_id}));
+    Reply r;
+    SF_TRY_ASSIGN(r, s.client->request("GET", path, {}, trx.options(true)));
+    if (r.status == 404 && r.error_num == 1202) {
+      return Error(Errc::not_found, "queue " + queue_id + " not found");
+    }
+    if (!r.ok()) return s.client->error(r, "GET", path);
+    SF_TRY_ASSIGN(q, read_queue(r.body, nullptr));
+    if (q.queue_id != queue_id) return Error(Errc::not_found, "queue " + queue_id + " not found");
+    std::vector<std::pair<int64_t, TargetState>> targets;
+    SF_TRY_ASSIGN(targets, s.targets_of(trx.id(), queue_id));
+    trx.abort();  // read-only: nothing to commit
+    for (auto& [ordinal, t] : targets) q.targets.push_back(std::move(t));
+    return {};
+  }));
   return q;
 }
 
 Result<std::vector<QueueState>> ArangoStateStore::list_queues() {
   std::lock_guard lock(impl_->mu);
   Impl& s = *impl_;
-  auto begun = Transaction::begin(*s.client, {}, {kQueues, kTargets});
-  if (!begun) return begun.error();
-  Transaction& trx = *begun;
   std::vector<std::pair<int64_t, QueueState>> queues;  // seq, queue
-  SF_TRY(s.client->query(
-      "FOR d IN queues RETURN d", "{}", trx.id(),
-      [&](bj::array& batch) -> Status {
-        for (const bj::value& v : batch) {
-          int64_t seq = 0;
-          QueueState q;
-          SF_TRY_ASSIGN(q, read_queue(v, &seq));
-          queues.emplace_back(seq, std::move(q));
-        }
-        return {};
-      },
-      [&] { queues.clear(); }));
   std::unordered_map<std::string, std::vector<std::pair<int64_t, TargetState>>> targets;
-  SF_TRY(s.client->query(
-      "FOR d IN targets RETURN d", "{}", trx.id(),
-      [&](bj::array& batch) -> Status {
-        for (const bj::value& v : batch) {
-          std::string qid;
-          std::pair<int64_t, TargetState> t;
-          SF_TRY_ASSIGN(t, read_target(v, &qid));
-          targets[qid].push_back(std::move(t));
-        }
-        return {};
-      },
-      [&] { targets.clear(); }));
-  trx.abort();
+  SF_TRY(s.run([&](bool) -> Status {
+    queues.clear();
+    targets.clear();
+    auto begun = Transaction::begin(*s.client, {}, {kQueues, kTargets});
+    if (!begun) return begun.error();
+    Transaction& trx = *begun;
+    SF_TRY(s.client->query(
+        "FOR d IN queues RETURN d", "{}", trx.id(),
+        [&](bj::array& batch) -> Status {
+          for (const bj::value& v : batch) {
+            int64_t seq = 0;
+            QueueState q;
+            SF_TRY_ASSIGN(q, read_queue(v, &seq));
+            queues.emplace_back(seq, std::move(q));
+          }
+          return {};
+        },
+        [&] { queues.clear(); }));
+    SF_TRY(s.client->query(
+        "FOR d IN targets RETURN d", "{}", trx.id(),
+        [&](bj::array& batch) -> Status {
+          for (const bj::value& v : batch) {
+            std::string qid;
+            std::pair<int64_t, TargetState> t;
+            SF_TRY_ASSIGN(t, read_target(v, &qid));
+            targets[qid].push_back(std::move(t));
+          }
+          return {};
+        },
+        [&] { targets.clear(); }));
+    trx.abort();
+    return {};
+  }));
   std::sort(queues.begin(), queues.end(), [](const auto& a, const auto& b) {
     return std::tie(a.second.created_at, a.first) < std::tie(b.second.created_at, b.first);
   });
