@@ -38,6 +38,7 @@ constexpr std::string_view kVersion = "3.11.10";
 constexpr size_t kMaxLoggedRequests = 100'000;
 constexpr size_t kDefaultBatchSize = 1000;
 constexpr double kDefaultCursorTtlSeconds = 30;
+constexpr std::chrono::minutes kTrxTombstoneTtl{10};
 // New databases get these (empty) system collections, as a real 3.11 server does.
 const char* const kSystemCollections[] = {"_analyzers", "_appbundles", "_apps", "_aqlfunctions",
                                           "_frontend",  "_graphs",     "_jobs", "_queues"};
@@ -469,7 +470,8 @@ struct ArangoDouble::Impl {
 
   std::mutex mu;  // the data: everything up to the fault block
   std::map<std::string, std::unique_ptr<Database>> dbs;
-  std::map<std::string, Trx> trxs;
+  std::map<std::string, Trx> trxs;  // running and finished (kept a while, as ArangoDB does)
+  std::set<Trx*> running;           // the running ones among trxs
   std::map<std::string, Cursor> cursors;
   uint64_t tick = 0;
 
@@ -604,12 +606,23 @@ struct ArangoDouble::Impl {
   // every request (a client can only observe either through a request).
   void sweep() {
     auto now = Clock::now();
-    for (auto& [id, t] : trxs) {
-      if (t.status == TrxStatus::running && now - t.last_used > opts.stream_trx_idle_timeout) {
+    for (auto it = running.begin(); it != running.end();) {
+      Trx& t = **it;
+      if (now - t.last_used > opts.stream_trx_idle_timeout) {
         t.status = TrxStatus::aborted;
         t.writes.clear();
         t.before.clear();
+        t.last_used = now;
+        it = running.erase(it);
+      } else {
+        ++it;
       }
+    }
+    // Finished transactions answer commit/abort/status for a while, then are forgotten.
+    for (auto it = trxs.begin(); it != trxs.end();) {
+      bool old =
+          it->second.status != TrxStatus::running && now - it->second.last_used > kTrxTombstoneTtl;
+      it = old ? trxs.erase(it) : std::next(it);
     }
     for (auto it = cursors.begin(); it != cursors.end();) {
       it = now - it->second.last_used > it->second.ttl ? cursors.erase(it) : std::next(it);
@@ -677,9 +690,9 @@ struct ArangoDouble::Impl {
   std::optional<ApiError> write_conflict(const Database& db, const Collection& c,
                                          const std::string& key, const Trx* t) const {
     DocRef ref{c.name, key};
-    for (const auto& [id, o] : trxs) {
-      if (&o == t || o.status != TrxStatus::running || o.db != db.name) continue;
-      if (o.writes.count(ref)) return err(1200, "write-write conflict; conflicting key: " + key);
+    for (const Trx* o : running) {
+      if (o == t || o->db != db.name) continue;
+      if (o->writes.count(ref)) return err(1200, "write-write conflict; conflicting key: " + key);
     }
     if (t && !t->writes.count(ref) && t->before.count(ref)) {
       return err(1200, "write-write conflict; conflicting key: " + key);
@@ -693,9 +706,9 @@ struct ArangoDouble::Impl {
     DocRef ref{c.name, key};
     auto it = c.docs.find(key);
     DocPtr old = it == c.docs.end() ? nullptr : it->second;
-    for (auto& [id, o] : trxs) {
-      if (o.status != TrxStatus::running || o.db != db.name) continue;
-      if (!o.writes.count(ref) && !o.before.count(ref)) o.before.emplace(ref, old);
+    for (Trx* o : running) {
+      if (o->db != db.name) continue;
+      if (!o->writes.count(ref) && !o->before.count(ref)) o->before.emplace(ref, old);
     }
     if (doc)
       c.docs[key] = std::move(doc);
@@ -1210,7 +1223,12 @@ Response ArangoDouble::Impl::database_api(const Request& req, Database& db,
     auto it = dbs.find(rest[2]);
     if (it == dbs.end()) return error_response(err(1228));
     for (auto t = trxs.begin(); t != trxs.end();) {
-      t = t->second.db == rest[2] ? trxs.erase(t) : std::next(t);
+      if (t->second.db == rest[2]) {
+        running.erase(&t->second);
+        t = trxs.erase(t);
+      } else {
+        ++t;
+      }
     }
     dbs.erase(it);
     ok["code"] = 200;
@@ -1552,6 +1570,7 @@ Response ArangoDouble::Impl::transaction_api(const Request& req, Database& db,
     t.db = db.name;
     t.last_used = Clock::now();
     Trx& stored = trxs.emplace(t.id, std::move(t)).first->second;
+    running.insert(&stored);
     return answer(201, stored);
   }
   auto it = trxs.find(rest[2]);
@@ -1567,7 +1586,9 @@ Response ArangoDouble::Impl::transaction_api(const Request& req, Database& db,
     return error_response(
         err(1653, std::string("transaction was already ") + status_name(t.status), 409));
   }
-  t.status = want;  // before applying: commit_write keeps no snapshot for t itself
+  t.status = want;
+  running.erase(&t);  // before applying: commit_write keeps no snapshot for t itself
+  t.last_used = Clock::now();
   if (want == TrxStatus::committed) {
     for (auto& [ref, doc] : t.writes) {
       if (Collection* c = find_col(db, ref.first)) commit_write(db, *c, ref.second, doc);
