@@ -434,6 +434,8 @@ Error ArangoClient::error(const Reply& r, std::string_view method, std::string_v
 
 struct ArangoClient::Impl {
   std::mutex mu;
+  std::mutex orphans_mu;
+  std::vector<std::string> orphans;
   http::Client http;
   std::string static_auth;  // "Basic ..." or "bearer <token_file token>"
   std::string jwt;          // auth=jwt: the current token ("" before the first login)
@@ -477,6 +479,23 @@ ArangoClient::ArangoClient(ArangoUrl url, std::string token, std::string ca_pem)
     : url_(std::move(url)),
       impl_(std::make_unique<Impl>(url_, std::move(token), std::move(ca_pem))) {}
 ArangoClient::~ArangoClient() = default;
+
+void ArangoClient::add_orphan(std::string trx_id) {
+  std::lock_guard lock(impl_->orphans_mu);
+  if (impl_->orphans.size() < 1000) impl_->orphans.push_back(std::move(trx_id));
+}
+
+void ArangoClient::abort_orphans() {
+  std::vector<std::string> ids;
+  {
+    std::lock_guard lock(impl_->orphans_mu);
+    ids.swap(impl_->orphans);
+  }
+  for (const std::string& id : ids) {
+    // Once each: a 404 (expired) or 409 (already aborted) is as good as a 200.
+    (void)request("DELETE", db_path("/_api/transaction/" + path_escape(id)), {});
+  }
+}
 
 std::string ArangoClient::db_path(std::string_view path) const {
   return "/_db/" + url_.database + std::string(path);
@@ -760,6 +779,7 @@ Result<Transaction> Transaction::begin(ArangoClient& c, const std::vector<std::s
     w.end_array();
   }
   w.end_object().end_object();
+  c.abort_orphans();
   const std::string path = c.db_path("/_api/transaction/begin");
   // Not repeated on a lost answer: a second begin would leave the first transaction open
   // until the server's idle timeout (harmless, but it holds write locks on some engines).
@@ -814,6 +834,7 @@ Status Transaction::commit(Outcome* outcome) {
     lost = true;
     r = client_->request("PUT", path, {}, RequestOptions{});
   }
+  if (!r.ok() || r->status == 503) client_->add_orphan(id_);  // may still hold locks
   if (!r.ok()) {
     *outcome = lost ? Outcome::unknown : Outcome::not_committed;
     Error e = r.error();
@@ -842,8 +863,10 @@ void Transaction::abort() {
   if (!open_) return;
   open_ = false;
   const std::string path = client_->db_path("/_api/transaction/" + path_escape(id_));
-  // Best effort: if it fails the server aborts the transaction after its idle timeout.
-  (void)client_->request("DELETE", path, {});
+  // Best effort: if it fails, the next begin() tries again (and the server aborts it after
+  // its idle timeout anyway).
+  auto r = client_->request("DELETE", path, {});
+  if (!r.ok() || r->status == 503) client_->add_orphan(id_);
 }
 
 // ---- keys and documents ----------------------------------------------------------------

@@ -145,6 +145,12 @@ class ArangoClient {
 
   const ArangoUrl& url() const { return url_; }
 
+  // Transactions whose commit or abort failed for want of a server: they may still hold
+  // document locks there (until its idle timeout), so the next Transaction::begin aborts
+  // them first, best effort.
+  void add_orphan(std::string trx_id);
+  void abort_orphans();
+
  private:
   explicit ArangoClient(ArangoUrl url, std::string token, std::string ca_pem);
   struct Impl;

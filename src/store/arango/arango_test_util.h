@@ -4,8 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "tests/doubles/arangodb/arango_double.h"
 
@@ -42,5 +46,38 @@ inline std::string url_for(const sf::testing::ArangoDouble& d, const std::string
   if (!params.empty()) u += "?" + params;
   return u;
 }
+
+// Runs `action` once a request whose "METHOD target" contains `needle` has reached the
+// double (the double logs a request when it arrives, before any injected delay). Delay that
+// request (delay_next) so the action takes effect before the client's next request: that is
+// how a test fails exactly the request after `needle`.
+class OnRequest {
+ public:
+  OnRequest(std::shared_ptr<sf::testing::ArangoDouble> d, std::string needle,
+            std::function<void()> action)
+      : thread_([this, d = std::move(d), needle = std::move(needle), action = std::move(action)] {
+          const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+          while (!stop_ && std::chrono::steady_clock::now() < end) {
+            for (const std::string& r : d->requests()) {
+              if (r.find(needle) != std::string::npos) {
+                action();
+                fired_ = true;
+                return;
+              }
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          }
+        }) {}
+  ~OnRequest() {
+    stop_ = true;
+    thread_.join();
+  }
+  bool fired() const { return fired_; }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> fired_{false};
+  std::thread thread_;
+};
 
 }  // namespace sf::store::arango_test

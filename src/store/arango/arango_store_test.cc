@@ -1,0 +1,440 @@
+// ArangoDataStore and ArangoStateStore beyond the contract suites: the document layout, key
+// limits, failures part-way through an upsert or an apply (nothing visible), lost commit
+// answers, conflicts, graph collections, reopening, and open_stores() with an
+// arangodb+http:// URL. Each test runs its own in-process ArangoDB double.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/arango/arango_client.h"
+#include "store/arango/arango_data_store.h"
+#include "store/arango/arango_state_store.h"
+#include "store/arango/arango_test_util.h"
+#include "store/open.h"
+#include "tests/contract/data_store_contract.h"
+#include "tests/contract/state_store_contract.h"
+
+namespace {
+
+using sf::market::Kind;
+using sf::store::ArangoDataStore;
+using sf::store::ArangoStateStore;
+using sf::store::arango_test::kPassword;
+using sf::store::arango_test::OnRequest;
+using sf::store::arango_test::start_double;
+using sf::store::arango_test::url_for;
+namespace dc = sf::store::data_contract;
+namespace sc = sf::store::contract;
+using namespace std::chrono_literals;
+
+std::unique_ptr<ArangoDataStore> open_data(const sf::testing::ArangoDouble& d,
+                                           const std::string& params = {}) {
+  auto s = ArangoDataStore::open(url_for(d, "sf_test", params));
+  EXPECT_TRUE(s.ok()) << s.error().message;
+  return s.ok() ? std::move(*s) : nullptr;
+}
+
+std::unique_ptr<ArangoStateStore> open_state(const sf::testing::ArangoDouble& d,
+                                             const std::string& params = {}) {
+  auto s = ArangoStateStore::open(url_for(d, "sf_test", params));
+  EXPECT_TRUE(s.ok()) << s.error().message;
+  return s.ok() ? std::move(*s) : nullptr;
+}
+
+std::unique_ptr<sf::store::arango::ArangoClient> raw_client(const sf::testing::ArangoDouble& d) {
+  auto c = sf::store::arango::ArangoClient::create(*sf::store::arango::parse_url(url_for(d)));
+  EXPECT_TRUE(c.ok());
+  return c.ok() ? std::move(*c) : nullptr;
+}
+
+sf::Errc code_of(const sf::Status& s) { return s.ok() ? sf::Errc::ok : s.error().code; }
+
+size_t count_requests(const sf::testing::ArangoDouble& d, const std::string& needle) {
+  size_t n = 0;
+  for (const std::string& r : d.requests()) n += r.find(needle) != std::string::npos;
+  return n;
+}
+
+TEST(ArangoOpenStores, ArangodbUrlOpensBothStoresInOneDatabase) {
+  auto d = start_double();
+  ASSERT_NE(d, nullptr);
+  const std::string url = url_for(*d, "shared_db");
+  auto stores = sf::store::open_stores(url, "");
+  ASSERT_TRUE(stores.ok()) << stores.error().message;
+  for (const std::string& where : {stores->state->describe(), stores->data->describe()}) {
+    EXPECT_EQ(where,
+              "arangodb+http://root:***@127.0.0.1:" + std::to_string(d->port()) + "/shared_db");
+    EXPECT_EQ(where.find(kPassword), std::string::npos);
+  }
+  ASSERT_TRUE(stores->state->create_queue(sc::make_queue("q1", 100, 1)).ok());
+  ASSERT_TRUE(stores->data->upsert("btc_1m", Kind::candle, dc::candles("BTCUSDT", 0, 3)).ok());
+  EXPECT_EQ(*stores->data->count("btc_1m"), 3);
+  EXPECT_EQ(stores->state->get_queue("q1")->targets.size(), 1u);
+  auto data_only = sf::store::open_data_store(url, "");
+  ASSERT_TRUE(data_only.ok()) << data_only.error().message;
+  EXPECT_EQ(*(*data_only)->count("btc_1m"), 3);
+
+  auto wrong = sf::store::open_stores(url_for(*d, "shared_db", "", "root:not-the-Pw"), "");
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.error().code, sf::Errc::invalid_argument);
+  EXPECT_NE(wrong.error().message.find("authentication failed"), std::string::npos);
+  EXPECT_EQ(wrong.error().message.find("not-the-Pw"), std::string::npos);
+}
+
+TEST(ArangoDataStore, DocumentsAreKeyedByTheNaturalKeyWithDecimalsAsStrings) {
+  auto d = start_double();
+  ASSERT_NE(d, nullptr);
+  auto s = open_data(*d);
+  ASSERT_NE(s, nullptr);
+  auto c = dc::candle("BTC/USDT:x%y", 0);
+  c.interval = "1 m";
+  c.open = "0.10000000";
+  ASSERT_TRUE(s->upsert("odd", Kind::candle, std::vector<sf::market::Record>{c}).ok());
+  auto key = ArangoDataStore::record_document_key(c);
+  ASSERT_TRUE(key.ok());
+  EXPECT_EQ(*key, "BTC%2FUSDT%3Ax%25y:1%20m:" + std::to_string(c.open_time));
+  EXPECT_TRUE(sf::store::arango::is_valid_key(*key));
+  auto raw = raw_client(*d);
+  ASSERT_NE(raw, nullptr);
+  auto g = raw->request(
+      "GET", raw->db_path("/_api/document/odd/" + sf::store::arango::path_escape(*key)), {});
+  ASSERT_TRUE(g.ok());
+  ASSERT_EQ(g->status, 200) << g->error_message;
+  const auto& o = g->body.as_object();
+  EXPECT_EQ(o.at("symbol").as_string(), "BTC/USDT:x%y");
+  EXPECT_TRUE(o.at("open").is_string()) << "decimals travel as exact text";
+  EXPECT_EQ(o.at("open").as_string(), "0.10000000");
+  EXPECT_EQ(o.at("open_time").as_int64(), c.open_time);
+  EXPECT_EQ(o.at("closed").as_bool(), true);
+
+  auto cat = raw->request("GET", raw->db_path("/_api/document/sf_collections/odd"), {});
+  ASSERT_TRUE(cat.ok());
+  ASSERT_EQ(cat->status, 200);
+  EXPECT_EQ(cat->body.at("kind").as_string(), "candle");
+}
+
+TEST(ArangoDataStore, KeysOverTheLimitAreRefusedBeforeAnyRequest) {
+  auto d = start_double();
+  ASSERT_NE(d, nullptr);
+  auto s = open_data(*d);
+  ASSERT_NE(s, nullptr);
+  ASSERT_TRUE(s->ensure_collection("long", Kind::trade).ok());
+  d->clear_requests();
+  auto batch = std::vector<sf::market::Record>{dc::trade("BTCUSDT", 1),
+                                               dc::trade(std::string(80, '\x01'), 2)};
+  auto st = s->upsert("long", Kind::trade, batch);  // 80 bytes escape to 240 + ":2"
+  EXPECT_TRUE(st.ok()) << st.error().message;
+  d->clear_requests();
+  batch.push_back(dc::trade(std::string(90, '/'), 3));  // 270 bytes escaped
+  st = s->upsert("long", Kind::trade, batch);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, sf::Errc::invalid_argument);
+  EXPECT_NE(st.error().message.find("over the limit of 254"), std::string::npos)
+      << st.error().message;
+  EXPECT_TRUE(d->requests().empty()) << "nothing sent for a refused batch";
+  EXPECT_EQ(*s->count("long"), 2);
+}
+
+TEST(ArangoDataStore, NamesDifferingOnlyInCaseAreRefused) {
+  auto d = start_double();
+  ASSERT_NE(d, nullptr);
+  auto s = open_data(*d);
+  ASSERT_NE(s, nullptr);
+  ASSERT_TRUE(s->ensure_collection("candles", Kind::candle).ok());
+  auto st = s->ensure_collection("Candles", Kind::candle);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, sf::Errc::invalid_argument);
+  EXPECT_NE(st.error().message.find("differs only in case"), std::string::npos);
+  EXPECT_EQ(s->count("Candles").error().code, sf::Errc::not_found);
+  // Another process sees the same catalogue.
+  auto other = open_data(*d);
+  ASSERT_NE(other, nullptr);
+  EXPECT_FALSE(other->ensure_collection("CANDLES", Kind::candle).ok());
+  EXPECT_FALSE(other->ensure_collection("candles", Kind::trade).ok());
+}
+
+TEST(ArangoDataStore, UpsertIsAllOrNothingWhenALaterChunkIsRefused) {
+  // The double refuses bodies over 2.5 MiB: the first chunk of 5,000 candles fits, the
+  // second (long decimals) does not. The first chunk's writes must vanish with the
+  // transaction.
+  auto o = sf::store::arango_test::double_options();
+  o.max_body_bytes = size_t{5} << 19;
+  auto d = start_double(o);
+  ASSERT_NE(d, nullptr);
+  auto s = open_data(*d);
+  ASSERT_NE(s, nullptr);
+  const auto before = dc::candles("BTCUSDT", 0, 10);
+  ASSERT_TRUE(s->upsert("c", Kind::candle, before).ok());
+  auto batch = dc::candles("BTCUSDT", 5, 10'000);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    auto& c = std::get<sf::market::Candle>(batch[i]);
+    c.close = "1.00000000";
+    if (i >= 5'000) c.high = c.low = c.volume = c.quote_volume = "1." + std::string(62, '0');
+  }
+  auto st = s->upsert("c", Kind::candle, batch);
+  ASSERT_FALSE(st.ok()) << "the second chunk is over the double's body limit";
+  EXPECT_NE(st.error().message.find("413"), std::string::npos) << st.error().message;
+  EXPECT_EQ(*s->count("c"), 10);
+  EXPECT_EQ(*s->scan("c"), before);
+}
+
+TEST(ArangoDataStore, UpsertIsAllOrNothingWhenTheCommitFails) {
+  auto d = start_double();
+  ASSERT_NE(d, nullptr);
+  auto s = open_data(*d, "retry_budget_ms=800");
+  ASSERT_NE(s, nullptr);
+  const auto before = dc::candles("BTCUSDT", 0, 10);
+  ASSERT_TRUE(s->upsert("c", Kind::candle, before).ok());
+  auto batch = dc::candles("BTCUSDT", 5, 100);
+  for (auto& r : batch) std::get<sf::market::Candle>(r).close = "2.00000000";
+  d->clear_requests();
+  d->delay_next(2, 200ms);  // begin and the write: time for the action below
+  sf::Status st;
+  {
+    OnRequest arm(d, "POST /_db/sf_test/_api/document/c?", [&] {
+      d->fail_next(1000);  // from the commit on, the server is unavailable
+      d->delay_next(0, 0ms);
+    });
+    st = s->upsert("c", Kind::candle, batch);
+    EXPECT_TRUE(arm.fired());
+  }
+  d->fail_next(0);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, sf::Errc::unavailable) << st.error().message;
+  EXPECT_NE(st.error().message.find("commit"), std::string::npos) << st.error().message;
+  EXPECT_EQ(*s->count("c"), 10);
+  EXPECT_EQ(*s->scan("c"), before);
+  // The same batch succeeds once the server is back.
+  ASSERT_TRUE(s->upsert("c", Kind::candle, batch).ok());
+  EXPECT_EQ(*s->count("c"), 105);
+}
+
+TEST(ArangoDataStore, ALostCommitAnswerIsSentAgainAndCommitsOnce) {
+  auto d = start_double();
+  ASSERT_NE(d, nullptr);
+  auto s = open_data(*d, "timeout_ms=300");
+  ASSERT_NE(s, nullptr);
+  ASSERT_TRUE(s->ensure_collection("c", Kind::candle).ok());
+  // A dropped connection at the commit.
+  d->clear_requests();
+  d->delay_next(2, 150ms);
+  {
+    OnRequest arm(d, "POST /_db/sf_test/_api/document/c?", [&] {
+      d->drop_next(1);
+      d->delay_next(0, 0ms);
+    });
+    auto st = s->upsert("c", Kind::candle, dc::candles("BTCUSDT", 0, 50));
+    EXPECT_TRUE(st.ok()) << st.error().message;
+    EXPECT_TRUE(arm.fired());
+  }
+  EXPECT_EQ(count_requests(*d, "PUT /_db/sf_test/_api/transaction/"), 2u);
+  EXPECT_EQ(*s->count("c"), 50);
+  // A commit answered after timeout_ms: abandoned, sent again (committing is idempotent).
+  d->clear_requests();
+  d->delay_next(2, 150ms);
+  {
+    OnRequest arm(d, "POST /_db/sf_test/_api/document/c?", [&] { d->delay_next(1, 700ms); });
+    auto st = s->upsert("c", Kind::candle, dc::candles("BTCUSDT", 50, 50));
+    EXPECT_TRUE(st.ok()) << st.error().message;
+  }
+  EXPECT_GE(count_requests(*d, "PUT /_db/sf_test/_api/transaction/"), 2u);
+  EXPECT_EQ(*s->count("c"), 100);
+}
+
+TEST(ArangoDataStore, ConflictsRunTheUpsertAgainAndErrorNumsReachTheMessage) {
+  auto d = start_double();
+  ASSERT_NE(d, nullptr);
+  auto s = open_data(*d);
+  ASSERT_NE(s, nullptr);
+  ASSERT_TRUE(s->ensure_collection("c", Kind::candle).ok());
+  d->fail_next(2, 409, 1200);
+  auto st = s->upsert("c", Kind::candle, dc::candles("BTCUSDT", 0, 5));
+  EXPECT_TRUE(st.ok()) << st.error().message;
+  EXPECT_EQ(*s->count("c"), 5);
+
+  d->fail_next(1, 400, 1221);
+  st = s->upsert("c", Kind::candle, dc::candles("BTCUSDT", 5, 5));
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, sf::Errc::invalid_argument);
+  EXPECT_NE(st.error().message.find("ArangoDB error 1221 (illegal document key) on POST"),
+            std::string::npos)
+      << st.error().message;
+
+  d->fail_next(100, 409, 1200);
+  st = s->upsert("c", Kind::candle, dc::candles("BTCUSDT", 5, 5));
+  d->fail_next(0);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, sf::Errc::unavailable);
+  EXPECT_TRUE(st.error().field.empty());
+  EXPECT_NE(st.error().message.find("1200 (write-write conflict)"), std::string::npos);
+  EXPECT_EQ(*s->count("c"), 5);
+}
+
+TEST(ArangoDataStore, GraphCollectionsForTheGraphBuilder) {
+  auto d = start_double();
+  ASSERT_NE(d, nullptr);
+  auto s = open_data(*d);
+  ASSERT_NE(s, nullptr);
+  ASSERT_TRUE(s->ensure_graph("correlations", "assets", "links").ok());
+  ASSERT_TRUE(s->ensure_graph("correlations", "assets", "links").ok()) << "idempotent";
+  auto raw = raw_client(*d);
+  ASSERT_NE(raw, nullptr);
+  auto g = raw->request("GET", raw->db_path("/_api/gharial/correlations"), {});
+  ASSERT_TRUE(g.ok());
+  ASSERT_EQ(g->status, 200) << g->error_message;
+  const auto& def = g->body.at("graph").at("edgeDefinitions").as_array().at(0).as_object();
+  EXPECT_EQ(def.at("collection").as_string(), "links");
+  EXPECT_EQ(def.at("from").as_array().at(0).as_string(), "assets");
+  EXPECT_EQ(def.at("to").as_array().at(0).as_string(), "assets");
+  auto col = raw->request("GET", raw->db_path("/_api/collection/links"), {});
+  ASSERT_TRUE(col.ok());
+  EXPECT_EQ(col->body.at("type").as_int64(), 3) << "an edge collection";
+
+  std::vector<sf::store::GraphVertex> vs = {{"BTCUSDT", R"({"symbol":"BTCUSDT","n":1})"},
+                                            {"ETH/USDT", R"({"symbol":"ETH/USDT"})"}};
+  ASSERT_TRUE(s->upsert_vertices("assets", vs).ok());
+  std::vector<sf::store::GraphEdge> es = {
+      {"BTCUSDT", "ETH/USDT", R"({"correlation":0.87,"window":"1h"})"}};
+  ASSERT_TRUE(s->upsert_edges("links", es).ok());
+  es[0].attributes = R"({"correlation":0.91,"window":"1h"})";
+  ASSERT_TRUE(s->upsert_edges("links", es).ok()) << "same pair: replaced";
+  const std::string ek = ArangoDataStore::edge_document_key("BTCUSDT", "ETH/USDT");
+  EXPECT_EQ(ek, "BTCUSDT:ETH%2FUSDT");
+  auto e = raw->request(
+      "GET", raw->db_path("/_api/document/links/" + sf::store::arango::path_escape(ek)), {});
+  ASSERT_TRUE(e.ok());
+  ASSERT_EQ(e->status, 200) << e->error_message;
+  EXPECT_EQ(e->body.at("_from").as_string(), "assets/BTCUSDT");
+  EXPECT_EQ(e->body.at("_to").as_string(), "assets/ETH%2FUSDT");
+  EXPECT_DOUBLE_EQ(e->body.at("correlation").as_double(), 0.91);
+  auto cnt = raw->request("GET", raw->db_path("/_api/collection/links/count"), {});
+  ASSERT_TRUE(cnt.ok());
+  EXPECT_EQ(cnt->body.at("count").as_int64(), 1);
+  auto v = raw->request("GET", raw->db_path("/_api/document/assets/ETH%252FUSDT"), {});
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v->status, 200);
+
+  // Refusals: roles, names, attributes.
+  EXPECT_EQ(code_of(s->upsert_edges("assets", es)), sf::Errc::invalid_argument);
+  EXPECT_EQ(code_of(s->upsert_vertices("links", vs)), sf::Errc::invalid_argument);
+  EXPECT_EQ(code_of(s->upsert_vertices("nope", vs)), sf::Errc::not_found);
+  EXPECT_EQ(code_of(s->ensure_graph("correlations", "other", "links")), sf::Errc::invalid_argument);
+  EXPECT_EQ(code_of(s->ensure_graph("bad-name", "a", "b")), sf::Errc::invalid_argument);
+  EXPECT_EQ(code_of(s->ensure_collection("assets", Kind::candle)), sf::Errc::invalid_argument);
+  std::vector<sf::store::GraphVertex> sys = {{"x", R"({"_from":"y"})"}};
+  EXPECT_EQ(code_of(s->upsert_vertices("assets", sys)), sf::Errc::invalid_argument);
+  std::vector<sf::store::GraphVertex> notobj = {{"x", "[1]"}};
+  EXPECT_EQ(code_of(s->upsert_vertices("assets", notobj)), sf::Errc::invalid_argument);
+  auto list = s->collections();
+  ASSERT_TRUE(list.ok());
+  EXPECT_TRUE(list->empty()) << "graph collections are not market-data collections";
+}
+
+TEST(ArangoStateStore, StatePersistsAcrossReopening) {
+  auto d = start_double();
+  ASSERT_NE(d, nullptr);
+  auto q = sc::make_queue("q-persist", 1700000000.25, 2);
+  {
+    auto s = open_state(*d);
+    ASSERT_NE(s, nullptr);
+    ASSERT_TRUE(s->create_queue(q).ok());
+    sf::store::StateBatch b;
+    b.events.push_back(sc::make_event("q-persist", 1700000001, "e1"));
+    ASSERT_TRUE(s->apply(b).ok());
+  }
+  auto s = open_state(*d);
+  ASSERT_NE(s, nullptr);
+  auto got = s->get_queue("q-persist");
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  EXPECT_TRUE(sc::queues_equal(*got, q));
+  EXPECT_EQ(s->recent_events("q-persist", 10)->size(), 1u);
+  EXPECT_EQ(s->create_queue(q).error().code, sf::Errc::already_exists);
+}
+
+TEST(ArangoStateStore, LongIdsGetHashedKeys) {
+  auto d = start_double();
+  ASSERT_NE(d, nullptr);
+  auto s = open_state(*d);
+  ASSERT_NE(s, nullptr);
+  const std::string long_id(200, 'q');
+  auto q = sc::make_queue(long_id, 100, 0);
+  q.targets.push_back(sc::make_target(std::string(200, 't'), "dummy-service", 100));
+  ASSERT_TRUE(s->create_queue(q).ok());
+  const std::string tk = ArangoStateStore::target_key(long_id, std::string(200, 't'));
+  EXPECT_TRUE(sf::store::arango::is_valid_key(tk)) << tk;
+  EXPECT_EQ(tk.rfind("%h", 0), 0u);
+  auto got = s->get_queue(long_id);
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  EXPECT_TRUE(sc::queues_equal(*got, q));
+}
+
+TEST(ArangoStateStore, ApplyIsAllOrNothingWhenItsEventWriteIsLost) {
+  auto d = start_double();
+  ASSERT_NE(d, nullptr);
+  auto s = open_state(*d);
+  ASSERT_NE(s, nullptr);
+  ASSERT_TRUE(s->create_queue(sc::make_queue("q1", 100, 1)).ok());
+  sf::store::StateBatch b;
+  auto upd = sc::make_queue("q1", 100, 0);
+  upd.status = "loading";
+  upd.updated_at = 101;
+  b.queue_updates.push_back(upd);
+  b.events.push_back(sc::make_event("q1", 101, "only-once"));
+  d->clear_requests();
+  d->delay_next(3, 150ms);  // begin, the queue read, the queue patch
+  {
+    OnRequest arm(d, "PATCH /_db/sf_test/_api/document/queues", [&] {
+      d->drop_next(1);  // the events insert: its outcome is unknown to the client
+      d->delay_next(0, 0ms);
+    });
+    auto st = s->apply(b);
+    EXPECT_TRUE(st.ok()) << st.error().message;
+    EXPECT_TRUE(arm.fired());
+  }
+  EXPECT_EQ(count_requests(*d, "POST /_db/sf_test/_api/document/events"), 2u)
+      << "the batch ran again in a new transaction";
+  auto events = s->recent_events("q1", 10);
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->size(), 1u) << "the event is stored once";
+  EXPECT_EQ(s->get_queue("q1")->status, "loading");
+}
+
+TEST(ArangoStateStore, TwoProcessesCreatingQueuesAtOnceKeepEveryQueueInOrder) {
+  auto d = start_double();
+  ASSERT_NE(d, nullptr);
+  auto a = open_state(*d);
+  auto b = open_state(*d);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  std::atomic<int> failures{0};
+  auto create = [&](sf::store::StateStore* s, const std::string& prefix) {
+    for (int i = 0; i < 100; ++i) {
+      if (!s->create_queue(sc::make_queue(prefix + std::to_string(i), 500, 1)).ok()) ++failures;
+    }
+  };
+  std::thread ta(create, a.get(), "a"), tb(create, b.get(), "b");
+  ta.join();
+  tb.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto all = a->list_queues();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 200u);
+  // Equal created_at: creation order within each process is kept.
+  int next_a = 0, next_b = 0;
+  for (const auto& q : *all) {
+    if (q.queue_id[0] == 'a') {
+      EXPECT_EQ(q.queue_id, "a" + std::to_string(next_a++));
+    } else {
+      EXPECT_EQ(q.queue_id, "b" + std::to_string(next_b++));
+    }
+  }
+}
+
+}  // namespace
+
+// The contract headers are included for their record and queue builders only.
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(DataStoreContract);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(StateStoreContract);
