@@ -2,7 +2,9 @@
 // WebSocket and the CLI, as a user would. Built twice: control_plane_e2e_test keeps state in
 // SQLite; control_plane_pg_e2e_test (SF_E2E_PG) runs the same tests with `--store
 // postgresql://` on the PostgreSQL of the `postgres` fixture, one schema per data dir (so a
-// restart with the same data dir finds its queues again).
+// restart with the same data dir finds its queues again); control_plane_arango_e2e_test
+// (SF_E2E_ARANGO) with `--store arangodb+http://` on the `arangodb` fixture's server (the
+// documented-API test double), one database per data dir.
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -16,6 +18,9 @@
 #include "support/process.h"
 #ifdef SF_E2E_PG
 #include "support/postgres.h"
+#endif
+#ifdef SF_E2E_ARANGO
+#include "support/arangodb.h"
 #endif
 
 namespace bj = boost::json;
@@ -45,6 +50,15 @@ class Up {
       schema += ch == '-' ? '_' : static_cast<char>(std::tolower(ch));
     argv.insert(argv.end(), {"--store", *pg + (pg->find('?') == std::string::npos ? "?" : "&") +
                                             "schema=" + schema});
+#endif
+#ifdef SF_E2E_ARANGO
+    auto arango = sf::testing::arangodb_url();
+    if (!arango)
+      throw std::runtime_error(
+          "no test ArangoDB: run under ctest (fixture arangodb) or set SF_TEST_ARANGO_URL");
+    argv.insert(argv.end(),
+                {"--store", sf::testing::arangodb_url_for(
+                                *arango, std::filesystem::path(data_dir).filename().string())});
 #endif
     proc_ = std::make_unique<Process>(argv, data_dir + "/up.stderr.log");
     auto line = proc_->wait_for_line("listening on", 30s);

@@ -8,7 +8,8 @@
 // deployment). Each manager gets its own control/events topics and consumer group, so the
 // tests can share one broker while ctest runs them in parallel. historical_pg_e2e_test
 // (SF_E2E_PG as well) keeps queue state and data in the PostgreSQL of the `postgres`
-// fixture, one schema per test.
+// fixture, one schema per test; historical_arango_e2e_test (SF_E2E_ARANGO) keeps them in
+// ArangoDB (the `arangodb` fixture: the documented-API test double), one database per test.
 #include <signal.h>
 
 #include <gtest/gtest.h>
@@ -27,6 +28,9 @@
 #include "support/kafka.h"
 #ifdef SF_E2E_PG
 #include "support/postgres.h"
+#endif
+#ifdef SF_E2E_ARANGO
+#include "support/arangodb.h"
 #endif
 #include "support/process.h"
 
@@ -84,6 +88,15 @@ class Historical : public ::testing::Test {
     std::string schema = "e2e_";
     for (char ch : tag) schema += ch == '-' ? '_' : static_cast<char>(std::tolower(ch));
     store_url_ = *pg + (pg->find('?') == std::string::npos ? "?" : "&") + "schema=" + schema;
+    up.insert(up.end(), {"--store", store_url_});
+#endif
+#ifdef SF_E2E_ARANGO
+    // The ArangoDB store on the `arangodb` fixture's server (the documented-API test double:
+    // no ArangoDB can be installed here), in a database of this test's own.
+    auto arango = sf::testing::arangodb_url();
+    ASSERT_TRUE(arango) << "no test ArangoDB: run under ctest (fixture arangodb) or set "
+                           "SF_TEST_ARANGO_URL";
+    store_url_ = sf::testing::arangodb_url_for(*arango, tag);
     up.insert(up.end(), {"--store", store_url_});
 #endif
     up_ = std::make_unique<Process>(up, dir_ + "/up.log");
