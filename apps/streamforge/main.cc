@@ -57,7 +57,8 @@ void add_service_options(CLI::App* cmd, sf::manager::ServiceConfig& c, std::stri
       ->capture_default_str();
   cmd->add_option("--store", c.store,
                   "where queue state and market data live: sqlite (default: <data-dir>/"
-                  "streamforge.db) or postgresql://USER:PASSWORD@HOST:PORT/DB[?schema=NAME]")
+                  "streamforge.db), postgresql://USER:PASSWORD@HOST:PORT/DB[?schema=NAME] or "
+                  "arangodb+http[s]://USER:PASSWORD@HOST[:8529][/DB][?auth=jwt...]")
       ->envname("SF_STORE");
   cmd->add_option("--flows", c.flows_file,
                   "test flows YAML file (default: the built-in copy of config/test_flows.yaml)")

@@ -1,7 +1,7 @@
 // Market-data collections (ARCHITECTURE.md "Store"): candles, aggregate trades and trades,
 // one collection per workflow `collection_name`, written by the store connector with
 // idempotent upserts by natural key. Implementations: SQLite (store/sqlite, the embedded
-// default); PostgreSQL and ArangoDB later. Every implementation passes
+// default), PostgreSQL (store/postgres) and ArangoDB (store/arango). Every implementation passes
 // tests/contract/data_store_contract.h.
 //
 // Contract every implementation keeps:

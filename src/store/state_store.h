@@ -1,6 +1,6 @@
 // Workflow state store (ARCHITECTURE.md "Store"): queues, their targets and their recent
 // telemetry events. Implementations: SQLite (store/sqlite, the embedded default);
-// PostgreSQL and ArangoDB later. Every implementation passes
+// PostgreSQL (store/postgres) and ArangoDB (store/arango). Every implementation passes
 // tests/contract/state_store_contract.h.
 //
 // Statuses are kept as the protocol's strings ("pending", "started", "loading",

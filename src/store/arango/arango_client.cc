@@ -589,10 +589,8 @@ Result<Reply> ArangoClient::request(std::string_view method, const std::string& 
     } else if (!s.static_auth.empty()) {
       headers.emplace_back("Authorization", s.static_auth);
     }
-    // http::Client resends a request once, silently, when a kept-alive connection turns out
-    // closed before any answer byte. For requests that must not run twice, open a fresh
-    // connection instead, so that a lost request is reported, never resent.
-    if (!opts.idempotent) s.http.disconnect();
+    // A new connection: a lost request is then reported, never resent by http::Client.
+    if (opts.fresh_connection) s.http.disconnect();
     auto res = s.http.request(method, path, body, "application/json", headers);
     bool retry = false;
     Error last;
@@ -693,6 +691,7 @@ Status ArangoClient::query(std::string_view aql, std::string_view bind_vars,
       // skipped). Instead the whole query runs again once, after restart().
       RequestOptions next = opts;
       next.idempotent = false;
+      next.fresh_connection = true;
       auto nr = request("POST", next_path, {}, next);
       if (nr.ok() && nr->ok()) {
         r = std::move(*nr);

@@ -93,6 +93,11 @@ struct RequestOptions {
   // Whether a timeout or lost connection may be retried: false for requests whose second
   // execution would differ (an insert with server-generated keys, a cursor's next batch).
   bool idempotent = true;
+  // Send over a new connection: http::Client resends a request once, silently, when a
+  // kept-alive connection turns out closed before any answer byte, which must not happen
+  // to a request that may not run twice (an insert with server-generated keys, a cursor's
+  // next batch). Costs a TCP (and TLS) handshake.
+  bool fresh_connection = false;
 };
 
 // One answer. error_num/error_message come from ArangoDB's error body (0/"" when absent).

@@ -334,6 +334,7 @@ TEST(ArangoClient, ATimeoutOrADroppedConnectionIsRetriedForIdempotentRequests) {
   d->drop_next(1);
   RequestOptions once;
   once.idempotent = false;
+  once.fresh_connection = true;
   auto lost = c->request("GET", path, {}, once);
   ASSERT_FALSE(lost.ok());
   EXPECT_EQ(lost.error().code, sf::Errc::unavailable);

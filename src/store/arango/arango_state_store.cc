@@ -259,7 +259,9 @@ struct ArangoStateStore::Impl {
         body += docs[at + k];
       }
       body += ']';
-      auto sent = client->request(method, path, body, trx.options(idempotent));
+      arango::RequestOptions o = trx.options(idempotent);
+      o.fresh_connection = !idempotent;
+      auto sent = client->request(method, path, body, o);
       if (!sent.ok()) {
         Error e = sent.error();
         // A lost request that must not be resent: the transaction is aborted (nothing of
