@@ -4,7 +4,9 @@
 // then compares the store with the simulator's ground truth (recomputed from the seed):
 // every candle present once, with the exchange's exact values. Built twice: with SQLite
 // (kafka_crash_e2e_test) and with the PostgreSQL of the `postgres` fixture as the store
-// (kafka_crash_pg_e2e_test, SF_E2E_PG), which adds a 20 s database outage mid-load.
+// (kafka_crash_pg_e2e_test, SF_E2E_PG), which adds a 20 s database outage mid-load, and with
+// ArangoDB (kafka_crash_arango_e2e_test, SF_E2E_ARANGO: the `arangodb` fixture's test double),
+// which adds about 20 s of 503 answers mid-load.
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -24,6 +26,11 @@
 #include "support/kafka.h"
 #ifdef SF_E2E_PG
 #include "support/postgres.h"
+#endif
+#ifdef SF_E2E_ARANGO
+#include "http/client.h"
+#include "store/arango/arango_client.h"
+#include "support/arangodb.h"
 #endif
 #include "support/process.h"
 #include "workers/worker.h"
@@ -82,6 +89,12 @@ class KafkaCrash : public ::testing::Test {
     std::string schema = "e2e_";
     for (char ch : tag_) schema += ch == '-' ? '_' : static_cast<char>(std::tolower(ch));
     store_url_ = *pg + (pg->find('?') == std::string::npos ? "?" : "&") + "schema=" + schema;
+#endif
+#ifdef SF_E2E_ARANGO
+    auto arango = sf::testing::arangodb_url();
+    ASSERT_TRUE(arango) << "no test ArangoDB: run under ctest (fixture arangodb) or set "
+                           "SF_TEST_ARANGO_URL";
+    store_url_ = sf::testing::arangodb_url_for(*arango, tag_);
 #endif
   }
   void TearDown() override {
@@ -367,3 +380,71 @@ TEST_F(KafkaCrash, DatabaseDownTwentySecondsMidLoadEndsCompleteWithNothingInTheD
   }
 }
 #endif  // SF_E2E_PG
+
+#ifdef SF_E2E_ARANGO
+// ArangoDB answering 503 ("service unavailable", what a server that is starting up, shutting
+// down or overloaded answers) to every request for about 20 s mid-load. The `arangodb`
+// fixture is the documented-API test double; its double-only /_double/faults endpoint makes
+// the next N requests fail. The store client retries 503s with backoff (100 ms doubling to
+// 2 s), so 15 refused requests span about 20 s of the connector's life.
+TEST_F(KafkaCrash, DatabaseAnswering503ForTwentySecondsEndsCompleteWithNothingInTheDlq) {
+  auto url = sf::store::arango::parse_url(store_url_);
+  ASSERT_TRUE(url.ok()) << url.error().message;
+  if (url->username.empty())
+    GTEST_SKIP() << "SF_TEST_ARANGO_URL has no user: this test logs in to the double";
+  sf::http::Client login(url->base_url());
+  bj::object creds{{"username", url->username}, {"password", url->password}};
+  auto auth = login.post("/_open/auth", bj::serialize(creds));
+  ASSERT_TRUE(auth.ok()) << auth.error().message;
+  ASSERT_EQ(auth->status, 200) << "POST /_open/auth: " << auth->status;
+  sf::http::Client dbl(url->base_url(), std::string(bj::parse(auth->body).at("jwt").as_string()));
+  auto probe = dbl.get("/_double/requests");
+  ASSERT_TRUE(probe.ok()) << probe.error().message;
+  if (probe->status == 404)
+    GTEST_SKIP()
+        << "the server is a real ArangoDB (no /_double/faults): this test needs the double";
+  ASSERT_EQ(probe->status, 200) << probe->body;
+
+  control_sim(R"({"latency_ms":40})");
+  const char* range = "2023-01-01:2023-03-11";  // 99,360 candles, 100 pages
+  constexpr int64_t kCandles = 69 * 1440;
+  auto cenv = start_target("store-connector", "connector__" + tag_, range);
+  auto lenv = start_target("loader-producer", "loader__" + tag_, range);
+  Process& connector = run("connector", "store-connector", cenv);
+  Process& loader = run("loader", "loader-producer", lenv);
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (rows() < 10'000 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  int64_t before = rows();
+  ASSERT_GE(before, 10'000);
+  ASSERT_LT(before, kCandles) << "the load was still going when the database failed";
+  ASSERT_TRUE(dbl.request("DELETE", "/_double/requests").ok());
+  auto set = dbl.post("/_double/faults", R"({"fail":15,"status":503,"errorNum":503})");
+  ASSERT_TRUE(set.ok()) << set.error().message;
+  ASSERT_EQ(set->status, 200) << set->body;
+  const auto failed_at = std::chrono::steady_clock::now();
+  // No reads of our own meanwhile: they would take some of the 15 failures.
+  std::this_thread::sleep_for(5s);
+  auto seen = dbl.get("/_double/requests");
+  ASSERT_TRUE(seen.ok());
+  const size_t tried = bj::parse(seen->body).at("requests").as_array().size();
+  EXPECT_GE(tried, 4u) << "the connector retried during the outage: " << seen->body;
+  EXPECT_LT(tried, 15u) << "15 refusals should take the connector longer than 5 s";
+
+  auto lexit = loader.wait(120s);
+  ASSERT_TRUE(lexit.has_value());
+  EXPECT_EQ(*lexit, 0);
+  auto cexit = connector.wait(180s);
+  ASSERT_TRUE(cexit.has_value()) << "connector did not end after the database recovered";
+  EXPECT_EQ(*cexit, 0) << slurp(log_of("connector", 0));
+  EXPECT_GE(std::chrono::steady_clock::now() - failed_at, 15s)
+      << "the outage should have held the connector up for about 20 s";
+  expect_exact_candles(kCandles);
+  auto dlq = bus_->end_offset(data_topic() + "-dlq", 0);
+  if (dlq.ok()) {
+    EXPECT_EQ(*dlq, 0) << "records in the DLQ";
+  } else {
+    EXPECT_EQ(dlq.error().code, sf::Errc::not_found) << dlq.error().message;
+  }
+}
+#endif  // SF_E2E_ARANGO
