@@ -29,11 +29,21 @@
 // - Telemetry: `started`; `loading` with records_written (records upserted, duplicates
 //   included) at least every second; `finished` once the end marker(s) arrived and
 //   everything before them is written and the topic is drained (a poll comes back empty);
-//   `interrupted` within about 100 ms of a stop, after writing and committing the batch in
-//   hand if the store takes it at the first try; `error` for bad configuration or a refused
-//   collection.
+//   `interrupted` within about 100 ms of a stop plus the time of its last writes: the
+//   batches in hand are written and committed first if the store takes them at the first
+//   try (see Pipeline); `error` for bad configuration or a refused collection.
 //
-// Threading: runs on the worker's thread; the functions below are pure and thread-safe.
+// Pipeline: while the store writes one batch, the worker's thread polls and decodes the
+// next. A writer thread of the connector's own makes the store calls of a batch (one batch
+// in flight at a time; the store is never called from two threads at once); the worker's
+// thread polls, produces DLQ records and telemetry, and commits offsets. A batch is handed
+// to the writer only after the batch before it is written and its offsets committed, so
+// offsets are committed in order and never ahead of the writes, and memory is bounded by
+// two batches (the one in flight and the one being decoded). A stop writes the batch in
+// flight and then the one being decoded, each only if the store takes it at the first try.
+//
+// Threading: run_connector() runs on the worker's thread (and starts the writer thread,
+// ended before it returns); the functions below are pure and thread-safe.
 #pragma once
 
 #include <cstdint>
