@@ -38,7 +38,6 @@ constexpr std::string_view kVersion = "3.11.10";
 constexpr size_t kMaxLoggedRequests = 100'000;
 constexpr size_t kDefaultBatchSize = 1000;
 constexpr double kDefaultCursorTtlSeconds = 30;
-constexpr std::chrono::minutes kTrxTombstoneTtl{10};
 // New databases get these (empty) system collections, as a real 3.11 server does.
 const char* const kSystemCollections[] = {"_analyzers", "_appbundles", "_apps", "_aqlfunctions",
                                           "_frontend",  "_graphs",     "_jobs", "_queues"};
@@ -84,6 +83,7 @@ int status_for(int num) {
     case 404:
     case 1202:
     case 1203:
+    case 1212:
     case 1228:
     case 1600:
     case 1655:
@@ -131,6 +131,8 @@ const char* default_message(int num) {
       return "document not found";
     case 1203:
       return "collection or view not found";
+    case 1212:
+      return "index not found";
     case 1205:
       return "illegal document identifier";
     case 1207:
@@ -398,6 +400,18 @@ namespace {
 using DocPtr = std::shared_ptr<const json::object>;
 using DocRef = std::pair<std::string, std::string>;  // collection name, key
 
+// A user-defined persistent index: metadata only (queries scan in memory either way).
+struct PersistentIndex {
+  std::string id;  // the number after "collection/"
+  std::string name;
+  std::vector<std::string> fields;
+  bool sparse = false;
+  bool deduplicate = true;
+  bool estimates = true;
+  bool cache_enabled = false;
+  std::vector<std::string> stored_values;
+};
+
 struct Collection {
   std::string name;
   std::string id;
@@ -409,7 +423,8 @@ struct Collection {
   uint64_t increment = 1;
   uint64_t offset = 0;
   uint64_t last_value = 0;
-  std::map<std::string, DocPtr> docs;  // committed state, by key
+  std::map<std::string, DocPtr> docs;    // committed state, by key
+  std::vector<PersistentIndex> indexes;  // besides primary (and edge): creation order
 };
 
 struct Database {
@@ -446,7 +461,7 @@ struct Cursor {
   size_t pos = 0;
   size_t batch = kDefaultBatchSize;
   std::chrono::milliseconds ttl{30'000};
-  Clock::time_point last_used;
+  Clock::time_point deadline;  // last use + ttl
   std::optional<size_t> count;
 };
 
@@ -473,6 +488,10 @@ struct ArangoDouble::Impl {
   std::map<std::string, Trx> trxs;  // running and finished (kept a while, as ArangoDB does)
   std::set<Trx*> running;           // the running ones among trxs
   std::map<std::string, Cursor> cursors;
+  // Expiry indexes for sweep(): finished transactions in finishing order (time, id), and
+  // the cursors by deadline.
+  std::deque<std::pair<Clock::time_point, std::string>> finished;
+  std::set<std::pair<Clock::time_point, std::string>> cursor_deadlines;
   uint64_t tick = 0;
 
   mutable std::mutex fault_mu;  // faults and the request log
@@ -602,8 +621,11 @@ struct ArangoDouble::Impl {
 
   // ----- transactions --------------------------------------------------------------------
 
-  // Aborts stream transactions idle past the timeout and drops expired cursors. Called at
-  // every request (a client can only observe either through a request).
+  // Aborts stream transactions idle past the timeout, forgets finished ones after their
+  // tombstone time and drops expired cursors. Called at every request (a client can only
+  // observe any of it through a request), so it must not walk everything: finished
+  // transactions and cursors are found through their time-ordered indexes; only the running
+  // transactions (few, and walked by every write anyway) are checked one by one.
   void sweep() {
     auto now = Clock::now();
     for (auto it = running.begin(); it != running.end();) {
@@ -613,20 +635,35 @@ struct ArangoDouble::Impl {
         t.writes.clear();
         t.before.clear();
         t.last_used = now;
+        finished.emplace_back(now, t.id);
         it = running.erase(it);
       } else {
         ++it;
       }
     }
     // Finished transactions answer commit/abort/status for a while, then are forgotten.
-    for (auto it = trxs.begin(); it != trxs.end();) {
-      bool old =
-          it->second.status != TrxStatus::running && now - it->second.last_used > kTrxTombstoneTtl;
-      it = old ? trxs.erase(it) : std::next(it);
+    // `finished` is in finishing order (times taken under mu from a steady clock).
+    while (!finished.empty() && now - finished.front().first > opts.finished_trx_ttl) {
+      auto it = trxs.find(finished.front().second);
+      if (it != trxs.end() && it->second.status != TrxStatus::running) trxs.erase(it);
+      finished.pop_front();
     }
-    for (auto it = cursors.begin(); it != cursors.end();) {
-      it = now - it->second.last_used > it->second.ttl ? cursors.erase(it) : std::next(it);
+    while (!cursor_deadlines.empty() && cursor_deadlines.begin()->first < now) {
+      cursors.erase(cursor_deadlines.begin()->second);
+      cursor_deadlines.erase(cursor_deadlines.begin());
     }
+  }
+
+  // A cursor was created or used: it expires ttl after now.
+  void touch_cursor(Cursor& c) {
+    cursor_deadlines.erase({c.deadline, c.id});
+    c.deadline = Clock::now() + c.ttl;
+    cursor_deadlines.emplace(c.deadline, c.id);
+  }
+
+  void drop_cursor(std::map<std::string, Cursor>::iterator it) {
+    cursor_deadlines.erase({it->second.deadline, it->second.id});
+    cursors.erase(it);
   }
 
   // The running transaction named by x-arango-trx-id (nullptr without the header).
@@ -898,6 +935,7 @@ struct ArangoDouble::Impl {
   Response transaction_api(const Request& req, Database& db, const std::vector<std::string>& rest);
   Response cursor_api(const Request& req, Database& db, const std::vector<std::string>& rest);
   Response gharial_api(const Request& req, Database& db, const std::vector<std::string>& rest);
+  Response index_api(const Request& req, Database& db, const std::vector<std::string>& rest);
   Expected<std::vector<json::value>> run_query(const Request& req, Database& db,
                                                const json::object& body, Trx* t, size_t* scanned,
                                                size_t* filtered);
@@ -1162,6 +1200,7 @@ Response ArangoDouble::Impl::api(const Request& req, Database& db,
   if (what == "transaction") return transaction_api(req, db, rest);
   if (what == "cursor") return cursor_api(req, db, rest);
   if (what == "gharial") return gharial_api(req, db, rest);
+  if (what == "index") return index_api(req, db, rest);
   return unknown_path(req);
 }
 
@@ -1589,6 +1628,7 @@ Response ArangoDouble::Impl::transaction_api(const Request& req, Database& db,
   t.status = want;
   running.erase(&t);  // before applying: commit_write keeps no snapshot for t itself
   t.last_used = Clock::now();
+  finished.emplace_back(t.last_used, t.id);
   if (want == TrxStatus::committed) {
     for (auto& [ref, doc] : t.writes) {
       if (Collection* c = find_col(db, ref.first)) commit_write(db, *c, ref.second, doc);
@@ -1780,7 +1820,6 @@ Response ArangoDouble::Impl::cursor_api(const Request& req, Database& db,
     }
     c.id = new_id();
     c.db = db.name;
-    c.last_used = Clock::now();
     bool more = false;
     json::object out = cursor_batch(c, 201, &more);
     json::object stats;
@@ -1800,14 +1839,14 @@ Response ArangoDouble::Impl::cursor_api(const Request& req, Database& db,
     extra["warnings"] = json::array{};
     extra["stats"] = std::move(stats);
     out["extra"] = std::move(extra);
-    if (more) cursors.emplace(c.id, std::move(c));
+    if (more) touch_cursor(cursors.emplace(c.id, std::move(c)).first->second);
     return json_response(201, out);
   }
   if (rest.size() != 3) return unknown_path(req);
   auto it = cursors.find(rest[2]);
   if (it == cursors.end() || it->second.db != db.name) return error_response(err(1600));
   if (req.method == "DELETE") {
-    cursors.erase(it);
+    drop_cursor(it);
     json::object o;
     o["id"] = rest[2];
     o["error"] = false;
@@ -1815,10 +1854,10 @@ Response ArangoDouble::Impl::cursor_api(const Request& req, Database& db,
     return json_response(202, o);
   }
   if (req.method != "POST" && req.method != "PUT") return method_not_allowed();
-  it->second.last_used = Clock::now();
+  touch_cursor(it->second);
   bool more = false;
   json::object out = cursor_batch(it->second, 200, &more);
-  if (!more) cursors.erase(it);
+  if (!more) drop_cursor(it);
   return json_response(200, out);
 }
 
@@ -1955,6 +1994,251 @@ Response ArangoDouble::Impl::gharial_api(const Request& req, Database& db,
   out["code"] = code;
   out["removed"] = true;
   return json_response(code, out);
+}
+
+// ---------------------------------------------------------------------------------------
+// Indexes (metadata only)
+
+namespace {
+
+// An index attribute path: dot-separated non-empty names, none of them "_id", each
+// optionally expanded with a trailing "[*]" (ArangoDB's array index syntax).
+bool valid_index_path(std::string_view p) {
+  if (p.empty()) return false;
+  size_t i = 0;
+  while (true) {
+    size_t j = p.find('.', i);
+    std::string_view part = p.substr(i, j == std::string_view::npos ? p.size() - i : j - i);
+    if (part.size() >= 3 && part.substr(part.size() - 3) == "[*]") {
+      part.remove_suffix(3);
+    }
+    if (part.empty() || part == "_id") return false;
+    if (j == std::string_view::npos) return true;
+    i = j + 1;
+  }
+}
+
+// A list of index attribute paths (fields, storedValues): strings, valid, no duplicates.
+std::optional<std::vector<std::string>> index_paths(const json::value& v) {
+  if (!v.is_array()) return std::nullopt;
+  std::vector<std::string> out;
+  for (const json::value& f : v.get_array()) {
+    if (!f.is_string() || !valid_index_path(f.get_string())) return std::nullopt;
+    std::string s(f.get_string());
+    if (std::find(out.begin(), out.end(), s) != out.end()) return std::nullopt;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+bool bool_option(const json::object& o, std::string_view k, bool dflt) {
+  const json::value* v = o.if_contains(k);
+  return v && v->is_bool() ? v->get_bool() : dflt;
+}
+
+json::array string_array(const std::vector<std::string>& v) {
+  json::array a;
+  for (const auto& s : v) a.emplace_back(s);
+  return a;
+}
+
+// The descriptions GET /_api/index lists for c: primary, edge (edge collections), then the
+// persistent indexes in creation order, with ArangoDB 3.11's attributes.
+std::vector<json::object> index_descriptions(const Collection& c) {
+  std::vector<json::object> out;
+  json::object primary;
+  primary["fields"] = json::array{"_key"};
+  primary["id"] = c.name + "/0";
+  primary["name"] = "primary";
+  primary["selectivityEstimate"] = 1;
+  primary["sparse"] = false;
+  primary["type"] = "primary";
+  primary["unique"] = true;
+  out.push_back(std::move(primary));
+  if (c.type == 3) {
+    json::object edge;
+    edge["fields"] = json::array{"_from", "_to"};
+    edge["id"] = c.name + "/1";
+    edge["name"] = "edge";
+    edge["selectivityEstimate"] = 1;
+    edge["sparse"] = false;
+    edge["type"] = "edge";
+    edge["unique"] = false;
+    out.push_back(std::move(edge));
+  }
+  for (const PersistentIndex& i : c.indexes) {
+    json::object o;
+    o["cacheEnabled"] = i.cache_enabled;
+    o["deduplicate"] = i.deduplicate;
+    o["estimates"] = i.estimates;
+    o["fields"] = string_array(i.fields);
+    o["id"] = c.name + "/" + i.id;
+    o["name"] = i.name;
+    o["selectivityEstimate"] = 1;
+    o["sparse"] = i.sparse;
+    if (!i.stored_values.empty()) o["storedValues"] = string_array(i.stored_values);
+    o["type"] = "persistent";
+    o["unique"] = false;
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+// The description of c's index with this id (the number after "c/") or name.
+std::optional<json::object> find_index(const Collection& c, std::string_view id_or_name) {
+  for (json::object& d : index_descriptions(c)) {
+    std::string_view id = d.at("id").get_string();
+    id.remove_prefix(c.name.size() + 1);
+    if (id == id_or_name || d.at("name").get_string() == id_or_name) return std::move(d);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Response ArangoDouble::Impl::index_api(const Request& req, Database& db,
+                                       const std::vector<std::string>& rest) {
+  const size_t n = rest.size() - 2;  // segments after /_api/index
+  auto with_status = [](json::object o, int code) {
+    o["error"] = false;
+    o["code"] = code;
+    return json_response(code, o);
+  };
+  auto named_collection = [&](const std::string& name) -> Collection* {
+    return name.empty() ? nullptr : find_col(db, name);
+  };
+  auto no_collection = [](const std::string& name) {
+    return error_response(err(1203, "collection or view not found: " + name));
+  };
+
+  if (req.method == "GET") {
+    if (n == 0) {
+      const std::string name = req.query_param("collection").value_or("");
+      Collection* c = named_collection(name);
+      if (!c) return no_collection(name);
+      json::array list;
+      json::object ids;
+      for (json::object& d : index_descriptions(*c)) {
+        ids[d.at("id").get_string()] = d;
+        list.emplace_back(std::move(d));
+      }
+      json::object o;
+      o["indexes"] = std::move(list);
+      o["identifiers"] = std::move(ids);
+      return with_status(std::move(o), 200);
+    }
+    if (n != 2) return error_response(err(400));
+    Collection* c = named_collection(rest[2]);
+    if (!c) return no_collection(rest[2]);
+    auto d = find_index(*c, rest[3]);
+    if (!d) return error_response(err(1212));
+    return with_status(std::move(*d), 200);
+  }
+
+  if (req.method == "DELETE") {
+    if (n != 2) {
+      return error_response(err(400, "expecting DELETE /<collection-name>/<index-identifier>"));
+    }
+    Collection* c = named_collection(rest[2]);
+    if (!c) return no_collection(rest[2]);
+    auto d = find_index(*c, rest[3]);
+    if (!d) return error_response(err(1212));
+    std::string handle(d->at("id").get_string());
+    const std::string id = handle.substr(c->name.size() + 1);
+    auto it = std::find_if(c->indexes.begin(), c->indexes.end(),
+                           [&](const PersistentIndex& i) { return i.id == id; });
+    if (it == c->indexes.end()) {  // primary or edge index
+      return error_response(
+          err(11, "cannot drop the " + std::string(d->at("type").get_string()) + " index", 403));
+    }
+    c->indexes.erase(it);
+    json::object o;
+    o["id"] = handle;
+    return with_status(std::move(o), 200);
+  }
+
+  if (req.method != "POST") return method_not_allowed();
+  auto body = parse_body(req);
+  if (auto* e = std::get_if<ApiError>(&body)) return error_response(*e);
+  if (n != 0)
+    return error_response(err(400, "expecting POST /_api/index?collection=<collection-name>"));
+  const std::string name = req.query_param("collection").value_or("");
+  Collection* c = named_collection(name);
+  if (!c) return no_collection(name);
+  const json::value& v = std::get<json::value>(body);
+  if (!v.is_object()) return error_response(err(10, "expecting an index definition object"));
+  const json::object& o = v.get_object();
+
+  const json::value* type = o.if_contains("type");
+  if (!type || !type->is_string()) return error_response(err(10, "invalid index type definition"));
+  const std::string t(type->get_string());
+  // hash and skiplist are documented aliases of persistent.
+  if (t != "persistent" && t != "hash" && t != "skiplist") {
+    static const char* const kOther[] = {"geo",      "geo1", "geo2", "fulltext",    "ttl",
+                                         "inverted", "zkd",  "mdi",  "mdi-prefixed"};
+    for (const char* other : kOther) {
+      if (t == other) {
+        return error_response(
+            err(10, "index type '" + t + "' is not implemented by the ArangoDB test double"));
+      }
+    }
+    return error_response(err(10, "invalid index type definition"));
+  }
+  const json::value* fields = o.if_contains("fields");
+  std::optional<std::vector<std::string>> paths;
+  if (fields) paths = index_paths(*fields);
+  if (!paths || paths->empty()) {
+    return error_response(err(10, "index fields must be a non-empty array of attribute paths"));
+  }
+  if (bool_option(o, "unique", false)) {
+    return error_response(
+        err(10, "unique indexes are not implemented by the ArangoDB test double"));
+  }
+  PersistentIndex idx;
+  idx.fields = std::move(*paths);
+  idx.sparse = bool_option(o, "sparse", false);
+  idx.deduplicate = bool_option(o, "deduplicate", true);
+  idx.estimates = bool_option(o, "estimates", true);
+  idx.cache_enabled = bool_option(o, "cacheEnabled", false);
+  if (const json::value* sv = o.if_contains("storedValues")) {
+    auto stored = index_paths(*sv);
+    if (!stored || stored->size() > 32) {
+      return error_response(err(10, "storedValues must be an array of at most 32 attribute paths"));
+    }
+    for (const auto& p : *stored) {
+      if (std::find(idx.fields.begin(), idx.fields.end(), p) != idx.fields.end()) {
+        return error_response(err(10, "'" + p + "' is in both fields and storedValues"));
+      }
+    }
+    idx.stored_values = std::move(*stored);
+  }
+  const json::value* given_name = o.if_contains("name");
+  if (given_name &&
+      (!given_name->is_string() || !valid_name(given_name->get_string(), 256, false))) {
+    return error_response(err(1208, "illegal index name"));
+  }
+
+  // An identical index (type, fields in order, uniqueness, sparsity; storedValues and
+  // cacheEnabled are documented not to count) is returned instead of a new one.
+  for (const PersistentIndex& i : c->indexes) {
+    if (i.fields == idx.fields && i.sparse == idx.sparse) {
+      json::object d = *find_index(*c, i.id);
+      d["isNewlyCreated"] = false;
+      return with_status(std::move(d), 200);
+    }
+  }
+  if (given_name) {
+    idx.name = std::string(given_name->get_string());
+    if (find_index(*c, idx.name)) {
+      return error_response(err(1207, "duplicate value: index name " + idx.name, 400));
+    }
+  }
+  idx.id = new_id();
+  if (idx.name.empty()) idx.name = "idx_" + idx.id;
+  c->indexes.push_back(std::move(idx));
+  json::object d = *find_index(*c, c->indexes.back().id);
+  d["isNewlyCreated"] = true;
+  return with_status(std::move(d), 201);
 }
 
 // ---------------------------------------------------------------------------------------

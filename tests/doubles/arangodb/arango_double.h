@@ -8,12 +8,14 @@
 // Implemented: GET /_api/version; databases (current, create); collections (document/edge,
 // key generators traditional/padded/autoincrement; list, create, properties, count, drop);
 // documents (single and array create with overwriteMode, GET one, PUT onlyget, PATCH/PUT/
-// DELETE arrays, X-Arango-Error-Codes); stream transactions (isolation, commit, abort, idle
-// timeout, write-write conflicts); AQL cursors for one small grammar (FOR/FILTER/SORT/LIMIT/
-// RETURN and COLLECT WITH COUNT); the gharial graph API (create, get, list); Basic and
-// HS256 JWT auth (/_open/auth); body limits; fault injection (below).
-// Not implemented: anything else (indexes, views, users, replication, cluster, full AQL,
-// durability: a stopped double forgets everything).
+// DELETE arrays, X-Arango-Error-Codes); indexes as metadata (create/list/get/delete
+// non-unique persistent indexes; queries still scan in memory); stream transactions
+// (isolation, commit, abort, idle timeout, write-write conflicts); AQL cursors for one small
+// grammar (FOR/FILTER/SORT/LIMIT/RETURN and COLLECT WITH COUNT); the gharial graph API
+// (create, get, list); Basic and HS256 JWT auth (/_open/auth); body limits; fault injection
+// (below).
+// Not implemented: anything else (other index types, views, users, replication, cluster,
+// full AQL, durability: a stopped double forgets everything).
 //
 // Contract:
 // - start() listens on options.address:options.port (0 = a free port) and returns an
@@ -47,6 +49,9 @@ struct ArangoDoubleOptions {
   size_t max_body_bytes = size_t{64} << 20;  // larger request bodies: 413
   int threads = 4;
   std::chrono::milliseconds stream_trx_idle_timeout{60'000};
+  // How long a finished (committed/aborted) transaction still answers commit, abort and
+  // status requests before it is forgotten (404 1655), as ArangoDB keeps it a while.
+  std::chrono::milliseconds finished_trx_ttl{600'000};
 };
 
 class ArangoDouble {

@@ -128,6 +128,7 @@ class ArangoDoubleTest : public ::testing::Test {
     o.jwt_secret = kSecret;
     o.databases = {"streamforge"};
     o.stream_trx_idle_timeout = trx_timeout_;
+    o.finished_trx_ttl = finished_trx_ttl_;
     o.max_body_bytes = 1 << 20;
     server_ = std::make_unique<ArangoDouble>(o);
     ASSERT_TRUE(server_->start().ok());
@@ -167,6 +168,7 @@ class ArangoDoubleTest : public ::testing::Test {
   }
 
   std::chrono::milliseconds trx_timeout_{60'000};
+  std::chrono::milliseconds finished_trx_ttl_{600'000};
   std::unique_ptr<ArangoDouble> server_;
   std::unique_ptr<Api> api_;
 };
@@ -778,6 +780,68 @@ TEST_F(ArangoDoubleShortTrxTest, IdleTransactionIsAborted) {
   EXPECT_EQ(api_->last.status, 202);
 }
 
+// A finished transaction answers commit/abort/status for finished_trx_ttl, then is gone;
+// one idle past its timeout is aborted and then forgotten the same way.
+class ArangoDoubleShortTombstoneTest : public ArangoDoubleTest {
+ protected:
+  ArangoDoubleShortTombstoneTest() {
+    trx_timeout_ = 600ms;
+    finished_trx_ttl_ = 1000ms;
+  }
+};
+
+TEST_F(ArangoDoubleShortTombstoneTest, FinishedTransactionsAreForgottenAfterTheirTtl) {
+  create("docs");
+  auto begin = [&] {
+    json::value r = api_->call("POST", "/_db/streamforge/_api/transaction/begin",
+                               json::parse(R"({"collections":{"write":["docs"]}})"));
+    return std::string(r.at("result").at("id").as_string());
+  };
+  const std::string committed = begin();
+  api_->call("PUT", "/_db/streamforge/_api/transaction/" + committed, nullptr);
+  EXPECT_EQ(api_->last.status, 200);
+  const std::string idle = begin();
+  std::this_thread::sleep_for(700ms);  // idle past 600 ms: aborted at the next request
+  EXPECT_EQ(api_->get("/_db/streamforge/_api/transaction/" + idle).at("result").at("status"),
+            "aborted");
+  // Still known: commit is idempotent, abort after commit is 409 1653.
+  api_->call("PUT", "/_db/streamforge/_api/transaction/" + committed, nullptr);
+  EXPECT_EQ(api_->last.status, 200);
+  api_->call("DELETE", "/_db/streamforge/_api/transaction/" + committed, nullptr);
+  expect_error(api_->last, 409, 1653);
+  std::this_thread::sleep_for(650ms);  // committed about 1350 ms ago, aborted about 650 ms ago
+  api_->get("/_db/streamforge/_api/transaction/" + committed);
+  expect_error(api_->last, 404, 1655);
+  EXPECT_EQ(api_->get("/_db/streamforge/_api/transaction/" + idle).at("result").at("status"),
+            "aborted");
+  std::this_thread::sleep_for(700ms);
+  api_->get("/_db/streamforge/_api/transaction/" + idle);
+  expect_error(api_->last, 404, 1655);
+}
+
+TEST_F(ArangoDoubleTest, CursorTtlCountsFromTheLastUse) {
+  create("docs");
+  for (int i = 1; i <= 5; ++i) insert("docs", json::object{{"_key", "k" + std::to_string(i)}});
+  json::value r =
+      cursor(json::parse(R"({"query":"FOR d IN docs RETURN d._key","batchSize":1,"ttl":1})"));
+  const std::string shortlived(r.at("id").as_string());
+  r = cursor(json::parse(R"({"query":"FOR d IN docs RETURN d._key","batchSize":1,"ttl":30})"));
+  const std::string longlived(r.at("id").as_string());
+  // Each use restarts the ttl: 1.2 s after creation it still answers.
+  std::this_thread::sleep_for(600ms);
+  api_->call("POST", "/_db/streamforge/_api/cursor/" + shortlived, nullptr);
+  EXPECT_EQ(api_->last.status, 200) << api_->last.body;
+  std::this_thread::sleep_for(600ms);
+  api_->call("POST", "/_db/streamforge/_api/cursor/" + shortlived, nullptr);
+  EXPECT_EQ(api_->last.status, 200) << api_->last.body;
+  std::this_thread::sleep_for(1500ms);
+  api_->call("POST", "/_db/streamforge/_api/cursor/" + shortlived, nullptr);
+  expect_error(api_->last, 404, 1600);
+  r = api_->call("POST", "/_db/streamforge/_api/cursor/" + longlived, nullptr);
+  EXPECT_EQ(api_->last.status, 200) << api_->last.body;
+  EXPECT_EQ(r.at("result"), json::parse(R"(["k2"])"));
+}
+
 TEST_F(ArangoDoubleTest, CursorPaging) {
   create("docs");
   for (int i = 1; i <= 5; ++i)
@@ -1005,6 +1069,140 @@ TEST_F(ArangoDoubleTest, FaultInjectionAndRequestLog) {
   EXPECT_EQ(reqs.at("requests").as_array().size(), 3u);
   api_->call("POST", "/_double/faults", json::parse(R"({"fail":"x"})"));
   expect_error(api_->last, 400, 400);
+}
+
+// /_api/index: persistent indexes as metadata, with ArangoDB 3.11's answers (201 new,
+// 200 identical, the primary and edge indexes listed first, errors as documented).
+TEST_F(ArangoDoubleTest, PersistentIndexesAreCreatedListedAndDropped) {
+  create("events");
+  const std::string base = "/_db/streamforge/_api/index";
+  json::value list = api_->get(base + "?collection=events");
+  ASSERT_EQ(api_->last.status, 200) << api_->last.body;
+  EXPECT_EQ(list.at("error"), false);
+  EXPECT_EQ(list.at("code"), 200);
+  ASSERT_EQ(list.at("indexes").as_array().size(), 1u);
+  const json::value& primary = list.at("indexes").as_array()[0];
+  EXPECT_EQ(primary.at("type"), "primary");
+  EXPECT_EQ(primary.at("id"), "events/0");
+  EXPECT_EQ(primary.at("fields"), json::parse(R"(["_key"])"));
+  EXPECT_EQ(primary.at("unique"), true);
+  EXPECT_EQ(list.at("identifiers").at("events/0"), primary);
+
+  json::value made = api_->call("POST", base + "?collection=events",
+                                json::parse(R"({"type":"persistent","fields":["queue_id","_key"],
+                                                "unique":false,"sparse":false})"));
+  ASSERT_EQ(api_->last.status, 201) << api_->last.body;
+  EXPECT_EQ(made.at("isNewlyCreated"), true);
+  EXPECT_EQ(made.at("error"), false);
+  EXPECT_EQ(made.at("code"), 201);
+  EXPECT_EQ(made.at("type"), "persistent");
+  EXPECT_EQ(made.at("fields"), json::parse(R"(["queue_id","_key"])"));
+  EXPECT_EQ(made.at("unique"), false);
+  EXPECT_EQ(made.at("sparse"), false);
+  EXPECT_EQ(made.at("deduplicate"), true);
+  EXPECT_EQ(made.at("estimates"), true);
+  EXPECT_EQ(made.at("cacheEnabled"), false);
+  const std::string handle(made.at("id").as_string());
+  ASSERT_EQ(handle.rfind("events/", 0), 0u);
+  const std::string id = handle.substr(7);
+  EXPECT_EQ(std::string(made.at("name").as_string()).rfind("idx_", 0), 0u);
+
+  // The same definition again: 200, the existing index (unique/sparse default to false).
+  json::value again =
+      api_->call("POST", base + "?collection=events",
+                 json::parse(R"({"type":"persistent","fields":["queue_id","_key"]})"));
+  EXPECT_EQ(api_->last.status, 200) << api_->last.body;
+  EXPECT_EQ(again.at("isNewlyCreated"), false);
+  EXPECT_EQ(again.at("id"), json::string(handle));
+  EXPECT_EQ(again.at("code"), 200);
+  // Other fields order, sparsity, a name, the hash alias: new indexes.
+  api_->call("POST", base + "?collection=events",
+             json::parse(R"({"type":"persistent","fields":["_key","queue_id"]})"));
+  EXPECT_EQ(api_->last.status, 201) << api_->last.body;
+  api_->call("POST", base + "?collection=events",
+             json::parse(R"({"type":"persistent","fields":["queue_id","_key"],"sparse":true})"));
+  EXPECT_EQ(api_->last.status, 201) << api_->last.body;
+  json::value named =
+      api_->call("POST", base + "?collection=events",
+                 json::parse(R"({"type":"persistent","fields":["batch"],"name":"by_batch"})"));
+  EXPECT_EQ(api_->last.status, 201) << api_->last.body;
+  EXPECT_EQ(named.at("name"), "by_batch");
+  json::value alias = api_->call("POST", base + "?collection=events",
+                                 json::parse(R"({"type":"hash","fields":["timestamp"]})"));
+  EXPECT_EQ(api_->last.status, 201) << api_->last.body;
+  EXPECT_EQ(alias.at("type"), "persistent");
+
+  list = api_->get(base + "?collection=events");
+  ASSERT_EQ(list.at("indexes").as_array().size(), 6u);
+  EXPECT_EQ(list.at("indexes").as_array()[1].at("id"), json::string(handle));
+  EXPECT_EQ(list.at("identifiers").as_object().size(), 6u);
+  EXPECT_FALSE(list.at("indexes").as_array()[1].as_object().contains("isNewlyCreated"));
+  json::value one = api_->get(base + "/events/" + id);
+  EXPECT_EQ(api_->last.status, 200) << api_->last.body;
+  EXPECT_EQ(one.at("fields"), json::parse(R"(["queue_id","_key"])"));
+  EXPECT_EQ(api_->get(base + "/events/by_batch").at("fields"), json::parse(R"(["batch"])"));
+
+  // Refused definitions: 400 errorNum 10 (bad parameter), 1208 for an illegal name, 1207 for
+  // a taken one; unknown collections 404 1203; a body that is not JSON 400 600.
+  for (const char* bad :
+       {R"({"type":"nope","fields":["a"]})", R"({"fields":["a"]})", R"({"type":"persistent"})",
+        R"({"type":"persistent","fields":[]})", R"({"type":"persistent","fields":"a"})",
+        R"({"type":"persistent","fields":[1]})", R"({"type":"persistent","fields":["_id"]})",
+        R"({"type":"persistent","fields":["a._id"]})", R"({"type":"persistent","fields":["a",""]})",
+        R"({"type":"persistent","fields":["a","a"]})",
+        R"({"type":"persistent","fields":["a"],"unique":true})", R"({"type":"geo","fields":["a"]})",
+        R"([1])"}) {
+    api_->call("POST", base + "?collection=events", json::parse(bad));
+    expect_error(api_->last, 400, 10);
+  }
+  api_->call("POST", base + "?collection=events",
+             json::parse(R"({"type":"persistent","fields":["x"],"name":"9lives"})"));
+  expect_error(api_->last, 400, 1208);
+  api_->call("POST", base + "?collection=events",
+             json::parse(R"({"type":"persistent","fields":["y"],"name":"by_batch"})"));
+  expect_error(api_->last, 400, 1207);
+  api_->call("POST", base + "?collection=nope",
+             json::parse(R"({"type":"persistent","fields":["a"]})"));
+  expect_error(api_->last, 404, 1203);
+  api_->call("POST", base, json::parse(R"({"type":"persistent","fields":["a"]})"));
+  expect_error(api_->last, 404, 1203);
+  expect_error(api_->req("POST", base + "?collection=events", "{nope"), 400, 600);
+  api_->get(base + "?collection=nope");
+  expect_error(api_->last, 404, 1203);
+  api_->get(base + "/events/424242");
+  expect_error(api_->last, 404, 1212);
+
+  // Drop: 200 with the handle, then it is gone; the primary index cannot be dropped.
+  json::value dropped = api_->call("DELETE", base + "/events/" + id, nullptr);
+  EXPECT_EQ(api_->last.status, 200) << api_->last.body;
+  EXPECT_EQ(dropped.at("id"), json::string(handle));
+  EXPECT_EQ(dropped.at("error"), false);
+  api_->call("DELETE", base + "/events/" + id, nullptr);
+  expect_error(api_->last, 404, 1212);
+  EXPECT_EQ(api_->get(base + "?collection=events").at("indexes").as_array().size(), 5u);
+  api_->call("DELETE", base + "/events/by_batch", nullptr);
+  EXPECT_EQ(api_->last.status, 200) << api_->last.body;
+  api_->call("DELETE", base + "/events/0", nullptr);
+  expect_error(api_->last, 403, 11);
+  api_->call("DELETE", base + "/events", nullptr);
+  expect_error(api_->last, 400, 400);
+  api_->call("DELETE", base + "/nope/1", nullptr);
+  expect_error(api_->last, 404, 1203);
+
+  // Metadata only: queries over indexed attributes answer as before.
+  insert("events", json::parse(R"([{"queue_id":"q","n":1},{"queue_id":"r","n":2}])"));
+  EXPECT_EQ(query("FOR d IN events FILTER d.queue_id == @q RETURN d.n", {{"q", "q"}}),
+            json::parse("[1]").as_array());
+
+  // Edge collections list their edge index; a dropped and re-created collection has none.
+  create("links", 3);
+  list = api_->get(base + "?collection=links");
+  ASSERT_EQ(list.at("indexes").as_array().size(), 2u);
+  EXPECT_EQ(list.at("indexes").as_array()[1].at("type"), "edge");
+  EXPECT_EQ(list.at("indexes").as_array()[1].at("fields"), json::parse(R"(["_from","_to"])"));
+  api_->call("DELETE", "/_db/streamforge/_api/collection/events", nullptr);
+  create("events");
+  EXPECT_EQ(api_->get(base + "?collection=events").at("indexes").as_array().size(), 1u);
 }
 
 }  // namespace
