@@ -763,6 +763,26 @@ Status ArangoClient::ensure_collection(const std::string& name, int type,
   return ok_status();
 }
 
+Status ArangoClient::ensure_persistent_index(const std::string& collection,
+                                             const std::vector<std::string>& fields) {
+  const std::string path = db_path("/_api/index?collection=" + path_escape(collection));
+  std::string body;
+  json::Writer w(body);
+  w.begin_object().kv("type", "persistent").key("fields").begin_array();
+  for (const auto& f : fields) w.str(f);
+  w.end_array().kv_bool("unique", false).kv_bool("sparse", false).kv_bool("inBackground", true);
+  w.end_object();
+  Reply r;
+  // Idempotent: a second request for the same definition answers 200 with the same index.
+  SF_TRY_ASSIGN(r, request("POST", path, body));
+  if (r.status != 200 && r.status != 201) {
+    std::string what = "index on " + collection + " (";
+    for (size_t i = 0; i < fields.size(); ++i) what += (i ? ", " : "") + fields[i];
+    return error(r, "POST", path, what + ")");
+  }
+  return ok_status();
+}
+
 // ---- transactions ----------------------------------------------------------------------
 
 Result<Transaction> Transaction::begin(ArangoClient& c, const std::vector<std::string>& write,

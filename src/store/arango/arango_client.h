@@ -147,6 +147,13 @@ class ArangoClient {
   // "padded") unless it exists; an existing one of another type is invalid_argument.
   Status ensure_collection(const std::string& name, int type,
                            std::string_view key_generator = "traditional");
+  // Makes sure `collection` has a non-unique, non-sparse persistent index on `fields` (in
+  // this order): POST /_api/index?collection=NAME answers 201 for a new index and 200 for an
+  // identical existing one, so calling it on every open is cheap and idempotent. Built with
+  // inBackground (writers are not blocked while a large collection is indexed); an index
+  // build that outlasts timeout_ms fails the call with Errc::timeout.
+  Status ensure_persistent_index(const std::string& collection,
+                                 const std::vector<std::string>& fields);
 
   const ArangoUrl& url() const { return url_; }
 

@@ -74,6 +74,14 @@ const char* id_field(Kind k) {
   return "open_time";
 }
 
+// The persistent index of a market-data collection: the equality filters of count/scan/times
+// (symbol, and interval for candles) first, then the time they filter by range. For candles
+// it also gives the server's SORT by open_time when symbol and interval are fixed.
+std::vector<std::string> index_fields(Kind k) {
+  if (k == Kind::candle) return {"symbol", "interval", "open_time"};
+  return {"symbol", "time"};
+}
+
 Status check_decimals(const market::Record& r, size_t index) {
   struct Field {
     const char* name;
@@ -396,7 +404,37 @@ struct ArangoDataStore::Impl {
     // Create it (also after a crash between registering and creating); an existing one of
     // the right type is adopted.
     SF_TRY(client->ensure_collection(name, role == kEdgeRole ? 3 : 2));
+    if (e->kind) SF_TRY(client->ensure_persistent_index(name, index_fields(*e->kind)));
     return &(cache[name] = std::move(*e));
+  }
+
+  // The persistent index of every market-data collection in the catalogue (idempotent: a
+  // database written before the store made indexes gets them; one request per collection).
+  // A registered collection that was never created (a crash in between) is skipped.
+  Status ensure_indexes() {
+    std::vector<std::pair<std::string, Kind>> market;
+    std::string bind;
+    json::Writer(bind).begin_object().kv("@col", kCatalogue).end_object();
+    SF_TRY(client->query(
+        "FOR d IN @@col RETURN d", bind, {},
+        [&](bj::array& batch) -> Status {
+          for (const bj::value& v : batch) {
+            if (!v.is_object()) return Error(Errc::io_error, "sf_collections holds a non-object");
+            const bj::object& o = v.get_object();
+            const std::string what = doc_name(kCatalogue, o);
+            std::string name, kind;
+            SF_TRY_ASSIGN(name, get_string(o, "name", what));
+            SF_TRY_ASSIGN(kind, get_string(o, "kind", what));
+            if (auto k = market_kind(kind)) market.emplace_back(std::move(name), *k);
+          }
+          return {};
+        },
+        [&] { market.clear(); }));
+    for (const auto& [name, kind] : market) {
+      Status st = client->ensure_persistent_index(name, index_fields(kind));
+      if (!st.ok() && st.error().code != Errc::not_found) return st;
+    }
+    return {};
   }
 
   // Writes `docs` (JSON object texts) into `collection` inside `trx`, in bounded bodies,
@@ -567,6 +605,7 @@ Result<std::unique_ptr<ArangoDataStore>> ArangoDataStore::open(const std::string
   SF_TRY_ASSIGN(impl->client, ArangoClient::create(std::move(u)));
   SF_TRY(impl->client->ensure_database());
   SF_TRY(impl->client->ensure_collection(kCatalogue, 2));
+  SF_TRY(impl->ensure_indexes());
   return std::unique_ptr<ArangoDataStore>(new ArangoDataStore(std::move(impl)));
 }
 

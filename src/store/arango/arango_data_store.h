@@ -26,11 +26,18 @@
 // server aborted runs the whole upsert again (up to 5 times); so does a commit whose outcome
 // is unknown, which is safe because an upsert is idempotent.
 //
+// Indexes: every market-data collection gets a non-unique persistent index when it is
+// created, and on every open for those already in the catalogue (idempotent): candles
+// (symbol, interval, open_time), trades and aggregate trades (symbol, time). A query with
+// symbol (and interval) fixed is an index range scan; one without a symbol scans the
+// collection.
+//
 // Reads (count/scan/times) are AQL cursors (FILTER on symbol, interval and the time range).
 // AQL compares strings with ICU collation, not bytes, so scan()/times() order by the
 // natural key in memory (byte order, as SQLite and PostgreSQL); only when the query fixes
 // every text part of the key (symbol, and interval for candles) is LIMIT pushed to the
-// server, behind a numeric SORT.
+// server, behind a numeric SORT (for candles read from the index in order; for trades the
+// server sorts the index range by id).
 //
 // Graph collections (the graph builder's entry point): ensure_graph() makes a vertex
 // (document) collection, an edge collection and a named graph (/_api/gharial) with one edge
@@ -78,8 +85,9 @@ struct GraphEdge {
 class ArangoDataStore final : public DataStore {
  public:
   // Parses the URL, checks the credentials, creates the database (create_database=true)
-  // and the catalogue if missing. unavailable if the server cannot be reached,
-  // invalid_argument for a bad URL or refused credentials.
+  // and the catalogue if missing, and ensures the index of every catalogued market-data
+  // collection (above). unavailable if the server cannot be reached, invalid_argument for a
+  // bad URL or refused credentials.
   static Result<std::unique_ptr<ArangoDataStore>> open(const std::string& url);
 
   ~ArangoDataStore() override;

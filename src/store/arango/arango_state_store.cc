@@ -282,8 +282,10 @@ struct ArangoStateStore::Impl {
   Result<std::vector<std::pair<int64_t, TargetState>>> targets_of(const std::string& trx_id,
                                                                   const std::string& queue_id) {
     std::vector<std::pair<int64_t, TargetState>> out;
+    // The persistent index (queue_id, ordinal) answers both the filter and the order.
     SF_TRY(client->query(
-        "FOR d IN targets FILTER d.queue_id == @q RETURN d", bind_queue(queue_id), trx_id,
+        "FOR d IN targets FILTER d.queue_id == @q SORT d.ordinal RETURN d", bind_queue(queue_id),
+        trx_id,
         [&](bj::array& batch) -> Status {
           for (const bj::value& v : batch) {
             std::string qid;
@@ -295,8 +297,6 @@ struct ArangoStateStore::Impl {
           return {};
         },
         [&] { out.clear(); }));
-    std::sort(out.begin(), out.end(),
-              [](const auto& a, const auto& b) { return a.first < b.first; });
     return out;
   }
 
@@ -384,15 +384,23 @@ struct ArangoStateStore::Impl {
   Status apply_once(const StateBatch& batch, const std::string& token, bool after_unknown) {
     if (after_unknown && !batch.events.empty()) {
       // Did the attempt whose commit answer got lost go through? Its events carry the token.
-      std::string bind;
-      json::Writer(bind).begin_object().kv("b", token).end_object();
-      bool found = false;
-      SF_TRY(client->query("FOR d IN events FILTER d.batch == @b LIMIT 1 RETURN d._key", bind, {},
-                           [&](bj::array& a) -> Status {
-                             found = found || !a.empty();
-                             return {};
-                           }));
-      if (found) return {};
+      // Looked up queue by queue (the (queue_id, _key) index narrows each lookup to one
+      // queue's events, bounded by trim_events): a batch's events all commit or none do, and
+      // only those of existing queues were written, so any queue of the batch may hold them.
+      std::unordered_set<std::string_view> asked;
+      for (const auto& e : batch.events) {
+        if (!asked.insert(e.queue_id).second) continue;
+        std::string bind;
+        json::Writer(bind).begin_object().kv("q", e.queue_id).kv("b", token).end_object();
+        bool found = false;
+        SF_TRY(client->query(
+            "FOR d IN events FILTER d.queue_id == @q FILTER d.batch == @b LIMIT 1 RETURN d._key",
+            bind, {}, [&](bj::array& a) -> Status {
+              found = found || !a.empty();
+              return {};
+            }));
+        if (found) return {};
+      }
     }
     auto begun = Transaction::begin(*client, {kQueues, kTargets, kEvents});
     if (!begun) return begun.error();
@@ -522,6 +530,11 @@ Result<std::unique_ptr<ArangoStateStore>> ArangoStateStore::open(const std::stri
   SF_TRY(c.ensure_collection(kTargets, 2));
   SF_TRY(c.ensure_collection(kEvents, 2, "padded"));
   SF_TRY(c.ensure_collection(kState, 2));
+  // Every read of targets and events is by queue: without these, each get_queue,
+  // recent_events and trim_events would scan the whole collection. Ensured on every open
+  // (idempotent), so a database made before they existed gets them too.
+  SF_TRY(c.ensure_persistent_index(kTargets, {"queue_id", "ordinal"}));
+  SF_TRY(c.ensure_persistent_index(kEvents, {"queue_id", "_key"}));
   return std::unique_ptr<ArangoStateStore>(new ArangoStateStore(std::move(impl)));
 }
 
@@ -654,12 +667,14 @@ Result<std::vector<StoredEvent>> ArangoStateStore::recent_events(const std::stri
   std::lock_guard lock(impl_->mu);
   std::string bind;
   json::Writer(bind).begin_object().kv("q", queue_id).kv_int("n", clamp(limit)).end_object();
+  // Index (queue_id, _key) read backwards: the newest `limit` entries, no sort.
   SF_TRY(impl_->client->query(
       "FOR d IN events FILTER d.queue_id == @q SORT d._key DESC LIMIT @n RETURN d", bind, {},
       [&](bj::array& batch) -> Status {
         for (const bj::value& v : batch) {
           StoredEvent e;
           SF_TRY_ASSIGN(e, read_event(v));
+          if (e.queue_id != queue_id) continue;  // ICU equality aside, exact matches only
           out.push_back(std::move(e));
         }
         return {};

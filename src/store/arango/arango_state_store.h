@@ -31,9 +31,10 @@
 // means our first commit went through; apply tags its events with a random batch token and
 // looks for one before writing again (an apply without events is idempotent anyway).
 //
-// Not done: indexes (queue_id on targets and events would make targets_of/recent_events
-// index lookups instead of collection scans on large deployments; trim_events bounds the
-// events collection). The test double does not implement /_api/index.
+// Indexes (persistent, non-unique, ensured on every open): targets (queue_id, ordinal) for
+// a queue's targets in order; events (queue_id, _key) for a queue's newest events (read
+// backwards, no sort) and the batch-token lookup after an unknown commit. list_queues reads
+// both collections whole anyway.
 //
 // Errors: Errc::unavailable when the server cannot be reached or answers 503 for longer than
 // retry_budget_ms (nothing of the call committed, unless the commit's outcome stayed unknown
@@ -53,7 +54,7 @@ namespace sf::store {
 class ArangoStateStore final : public StateStore {
  public:
   // Parses the URL, checks the credentials, creates the database (create_database=true)
-  // and the collections if missing.
+  // and the collections if missing, and ensures their indexes (above).
   static Result<std::unique_ptr<ArangoStateStore>> open(const std::string& url);
 
   ~ArangoStateStore() override;

@@ -58,6 +58,42 @@ size_t count_requests(const sf::testing::ArangoDouble& d, const std::string& nee
   return n;
 }
 
+// The fields of every persistent index of `collection`, as GET /_api/index lists them.
+std::vector<std::vector<std::string>> persistent_indexes(sf::store::arango::ArangoClient& raw,
+                                                         const std::string& collection) {
+  std::vector<std::vector<std::string>> out;
+  auto r = raw.request("GET", raw.db_path("/_api/index?collection=" + collection), {});
+  EXPECT_TRUE(r.ok());
+  if (!r.ok()) return out;
+  EXPECT_EQ(r->status, 200) << r->error_message;
+  if (r->status != 200) return out;
+  for (const auto& i : r->body.at("indexes").as_array()) {
+    if (i.at("type").as_string() != "persistent") continue;
+    EXPECT_EQ(i.at("unique").as_bool(), false) << collection;
+    EXPECT_EQ(i.at("sparse").as_bool(), false) << collection;
+    std::vector<std::string> fields;
+    for (const auto& f : i.at("fields").as_array()) fields.emplace_back(f.as_string());
+    out.push_back(std::move(fields));
+  }
+  return out;
+}
+
+// Drops every persistent index of `collection` (a database from before the store made them).
+void drop_persistent_indexes(sf::store::arango::ArangoClient& raw, const std::string& collection) {
+  auto r = raw.request("GET", raw.db_path("/_api/index?collection=" + collection), {});
+  ASSERT_TRUE(r.ok());
+  for (const auto& i : r->body.at("indexes").as_array()) {
+    if (i.at("type").as_string() != "persistent") continue;
+    auto del = raw.request("DELETE",
+                           raw.db_path("/_api/index/" + std::string(i.at("id").as_string())), {});
+    ASSERT_TRUE(del.ok());
+    ASSERT_EQ(del->status, 200) << del->error_message;
+  }
+  ASSERT_TRUE(persistent_indexes(raw, collection).empty());
+}
+
+using Fields = std::vector<std::vector<std::string>>;
+
 TEST(ArangoOpenStores, ArangodbUrlOpensBothStoresInOneDatabase) {
   auto d = start_double();
   ASSERT_NE(d, nullptr);
@@ -431,6 +467,118 @@ TEST(ArangoStateStore, TwoProcessesCreatingQueuesAtOnceKeepEveryQueueInOrder) {
       EXPECT_EQ(q.queue_id, "b" + std::to_string(next_b++));
     }
   }
+}
+
+TEST(ArangoStateStore, OpenEnsuresTheIndexesOfTargetsAndEvents) {
+  auto d = start_double();
+  ASSERT_NE(d, nullptr);
+  auto raw = raw_client(*d);
+  ASSERT_NE(raw, nullptr);
+  const Fields targets{{"queue_id", "ordinal"}}, events{{"queue_id", "_key"}};
+  {
+    auto s = open_state(*d);
+    ASSERT_NE(s, nullptr);
+    EXPECT_EQ(persistent_indexes(*raw, "targets"), targets);
+    EXPECT_EQ(persistent_indexes(*raw, "events"), events);
+    EXPECT_TRUE(persistent_indexes(*raw, "queues").empty());
+    ASSERT_TRUE(s->create_queue(sc::make_queue("q1", 100, 2)).ok());
+  }
+  // Opening again asks again and gets the same indexes (200, not new ones).
+  d->clear_requests();
+  {
+    auto s = open_state(*d);
+    ASSERT_NE(s, nullptr);
+    EXPECT_EQ(count_requests(*d, "POST /_db/sf_test/_api/index?collection=targets"), 1u);
+    EXPECT_EQ(count_requests(*d, "POST /_db/sf_test/_api/index?collection=events"), 1u);
+  }
+  EXPECT_EQ(persistent_indexes(*raw, "targets"), targets);
+  EXPECT_EQ(persistent_indexes(*raw, "events"), events);
+  // A database from before the indexes: open creates them, the data is untouched.
+  drop_persistent_indexes(*raw, "targets");
+  drop_persistent_indexes(*raw, "events");
+  auto s = open_state(*d);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(persistent_indexes(*raw, "targets"), targets);
+  EXPECT_EQ(persistent_indexes(*raw, "events"), events);
+  EXPECT_EQ(s->get_queue("q1")->targets.size(), 2u);
+}
+
+TEST(ArangoDataStore, MarketCollectionsGetTheirIndexWhenCreatedAndOnOpen) {
+  auto d = start_double();
+  ASSERT_NE(d, nullptr);
+  auto raw = raw_client(*d);
+  ASSERT_NE(raw, nullptr);
+  const Fields candles{{"symbol", "interval", "open_time"}}, trades{{"symbol", "time"}};
+  {
+    auto s = open_data(*d);
+    ASSERT_NE(s, nullptr);
+    ASSERT_TRUE(s->upsert("btc_1m", Kind::candle, dc::candles("BTCUSDT", 0, 3)).ok());
+    ASSERT_TRUE(s->upsert("btc_trades", Kind::trade,
+                          std::vector<sf::market::Record>{dc::trade("BTCUSDT", 1)})
+                    .ok());
+    ASSERT_TRUE(s->ensure_collection("btc_agg", Kind::agg_trade).ok());
+    ASSERT_TRUE(s->ensure_graph("g", "assets", "links").ok());
+    EXPECT_EQ(persistent_indexes(*raw, "btc_1m"), candles);
+    EXPECT_EQ(persistent_indexes(*raw, "btc_trades"), trades);
+    EXPECT_EQ(persistent_indexes(*raw, "btc_agg"), trades);
+    EXPECT_TRUE(persistent_indexes(*raw, "assets").empty()) << "graph collections: none";
+    EXPECT_TRUE(persistent_indexes(*raw, "sf_collections").empty());
+  }
+  // An older database: collections without indexes, and one registered in the catalogue but
+  // never created (a crash in between). Open indexes the existing ones and skips the other.
+  drop_persistent_indexes(*raw, "btc_1m");
+  drop_persistent_indexes(*raw, "btc_trades");
+  auto ghost = raw->request("POST", raw->db_path("/_api/document/sf_collections"),
+                            R"({"_key":"ghost","name":"ghost","kind":"candle"})");
+  ASSERT_TRUE(ghost.ok());
+  ASSERT_TRUE(ghost->ok()) << ghost->error_message;
+  auto s = open_data(*d);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(persistent_indexes(*raw, "btc_1m"), candles);
+  EXPECT_EQ(persistent_indexes(*raw, "btc_trades"), trades);
+  EXPECT_EQ(persistent_indexes(*raw, "btc_agg"), trades);
+  sf::store::Query q;
+  q.symbol = "BTCUSDT";
+  q.interval = "1m";
+  q.limit = 2;
+  EXPECT_EQ(s->times("btc_1m", q)->size(), 2u);
+}
+
+// A commit that went through but whose answer was lost, and the transaction forgotten before
+// the client asked again: the outcome is unknown, apply runs again, finds its events by
+// their batch token (looked up per queue of the batch) and writes nothing twice.
+TEST(ArangoStateStore, ApplyAfterAnUnknownCommitOutcomeStoresItsEventsOnce) {
+  auto o = sf::store::arango_test::double_options();
+  o.finished_trx_ttl = 0ms;  // forgotten at the next request
+  o.threads = 8;             // the delayed commit attempts each hold a thread
+  auto d = start_double(o);
+  ASSERT_NE(d, nullptr);
+  auto s = open_state(*d, "timeout_ms=300");
+  ASSERT_NE(s, nullptr);
+  ASSERT_TRUE(s->create_queue(sc::make_queue("q2", 100, 1)).ok());
+  sf::store::StateBatch b;
+  b.events.push_back(sc::make_event("not-a-queue", 101, "skipped"));
+  b.events.push_back(sc::make_event("q2", 101, "e1"));
+  b.events.push_back(sc::make_event("q2", 102, "e2"));
+  d->clear_requests();
+  d->delay_next(3, 150ms);  // begin, the queue read, the events insert
+  {
+    // The commit and its first two resends answer after timeout_ms; the first of them
+    // commits (800 ms in), the next resend (about 1.2 s in) finds the transaction gone.
+    OnRequest arm(d, "POST /_db/sf_test/_api/document/events", [&] { d->delay_next(3, 800ms); });
+    auto st = s->apply(b);
+    EXPECT_TRUE(st.ok()) << st.error().message;
+    EXPECT_TRUE(arm.fired());
+  }
+  EXPECT_GE(count_requests(*d, "PUT /_db/sf_test/_api/transaction/"), 4u);
+  EXPECT_EQ(count_requests(*d, "POST /_db/sf_test/_api/document/events"), 1u)
+      << "the second run found the batch's events and wrote nothing";
+  EXPECT_EQ(count_requests(*d, "POST /_db/sf_test/_api/cursor"), 2u)
+      << "one token lookup per queue of the batch: not-a-queue (none), then q2 (found)";
+  auto events = s->recent_events("q2", 10);
+  ASSERT_TRUE(events.ok()) << events.error().message;
+  ASSERT_EQ(events->size(), 2u);
+  EXPECT_EQ((*events)[0].json, sc::make_event("q2", 101, "e1").json);
 }
 
 }  // namespace
