@@ -636,7 +636,15 @@ Result<Reply> ArangoClient::request(std::string_view method, const std::string& 
       if (retry) last.message += gave_up;
       return last;
     }
-    if (log::enabled(log::Level::debug)) {
+    if (attempts == 1) {
+      // Once per request: an operator sees why the connector stalls; the rest is debug.
+      log::warn("arangodb: " + std::string(method) + " " + path + " failed (" +
+                (unavailable ? std::string("HTTP 503 service unavailable") : last.message) +
+                "); retrying for up to " +
+                std::to_string(
+                    std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count()) +
+                " ms");
+    } else if (log::enabled(log::Level::debug)) {
       log::debug("arangodb: retrying " + std::string(method) + " " + path + " in " +
                  std::to_string(backoff.count()) +
                  " ms: " + (unavailable ? "HTTP 503" : last.message));
