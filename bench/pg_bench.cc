@@ -391,8 +391,10 @@ int main(int argc, char** argv) {
   std::snprintf(
       intro, sizeof intro,
       "## PostgreSQL store (issue 5)\n\n"
-      "Command: `make bench` (bench/run starts a cluster with `scripts/postgres start --dir "
-      "build/postgres-bench`, runs `%s`, stops and removes it). Load average %.2f at start, "
+      "Command: `%s` (`make bench` runs it through bench/run as `build/bench/pg_bench "
+      "--url-file build/postgres-bench/url --runs 3 --markdown docs/benchmarks.md` on a "
+      "cluster of its own from `scripts/postgres start --dir build/postgres-bench`, stopped "
+      "and removed afterwards). Load average %.2f at start, "
       "median %.2f at the start of the runs (2 cores shared with other work: figures are wall "
       "time and move with the load).\n\n"
       "Each run, back to back, each part after a `CHECKPOINT`: the ceiling, the connector, "
