@@ -82,40 +82,6 @@ std::vector<std::string> index_fields(Kind k) {
   return {"symbol", "time"};
 }
 
-Status check_decimals(const market::Record& r, size_t index) {
-  struct Field {
-    const char* name;
-    const std::string* value;
-  };
-  auto check = [&](std::initializer_list<Field> fields) -> Status {
-    for (const Field& f : fields) {
-      if (!market::is_decimal(*f.value)) {
-        return Error(Errc::invalid_argument,
-                     "record " + std::to_string(index) + " (" + market::natural_key(r) +
-                         "): field '" + f.name + "': '" + f.value->substr(0, 64) +
-                         "' is not a decimal number",
-                     f.name);
-      }
-    }
-    return {};
-  };
-  if (const auto* c = std::get_if<market::Candle>(&r)) {
-    return check({{"open", &c->open},
-                  {"high", &c->high},
-                  {"low", &c->low},
-                  {"close", &c->close},
-                  {"volume", &c->volume},
-                  {"quote_volume", &c->quote_volume},
-                  {"taker_buy_base_volume", &c->taker_buy_base_volume},
-                  {"taker_buy_quote_volume", &c->taker_buy_quote_volume}});
-  }
-  if (const auto* t = std::get_if<market::AggTrade>(&r)) {
-    return check({{"price", &t->price}, {"qty", &t->qty}});
-  }
-  const auto& t = std::get<market::Trade>(r);
-  return check({{"price", &t.price}, {"qty", &t.qty}, {"quote_qty", &t.quote_qty}});
-}
-
 std::string make_key(const market::Record& r) {
   using arango::escape_key_part;
   if (const auto* c = std::get_if<market::Candle>(&r)) {

@@ -323,40 +323,6 @@ market::Record read_record(const Use& u, Kind kind) {
   return t;
 }
 
-// The first decimal field of `r` that is not decimal text, as an error naming it.
-Status check_decimals(const market::Record& r, size_t index) {
-  auto bad = [&](const char* field, const std::string& v) -> Status {
-    return Error(Errc::invalid_argument,
-                 "record " + std::to_string(index) + " (" + market::natural_key(r) + "): field '" +
-                     field + "': '" + v.substr(0, 64) + "' is not a decimal number",
-                 field);
-  };
-  struct Field {
-    const char* name;
-    const std::string* value;
-  };
-  auto check = [&](std::initializer_list<Field> fields) -> Status {
-    for (const Field& f : fields)
-      if (!market::is_decimal(*f.value)) return bad(f.name, *f.value);
-    return {};
-  };
-  if (const auto* c = std::get_if<market::Candle>(&r)) {
-    return check({{"open", &c->open},
-                  {"high", &c->high},
-                  {"low", &c->low},
-                  {"close", &c->close},
-                  {"volume", &c->volume},
-                  {"quote_volume", &c->quote_volume},
-                  {"taker_buy_base_volume", &c->taker_buy_base_volume},
-                  {"taker_buy_quote_volume", &c->taker_buy_quote_volume}});
-  }
-  if (const auto* t = std::get_if<market::AggTrade>(&r)) {
-    return check({{"price", &t->price}, {"qty", &t->qty}});
-  }
-  const auto& t = std::get<market::Trade>(r);
-  return check({{"price", &t.price}, {"qty", &t.qty}, {"quote_qty", &t.quote_qty}});
-}
-
 double now_seconds() {
   using namespace std::chrono;
   return duration<double>(system_clock::now().time_since_epoch()).count();
