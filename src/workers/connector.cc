@@ -165,6 +165,7 @@ Result<ConnectorSettings> ConnectorSettings::from_params(const boost::json::obje
 namespace {
 
 constexpr int64_t kPollSliceMs = 100;       // bounds the reaction time to stop
+constexpr int64_t kInFlightPollMs = 2;      // poll slice while a store write is in flight
 constexpr int64_t kProgressEveryMs = 1000;  // `loading` events while work goes on
 constexpr int64_t kRetryInitialMs = 100;
 constexpr int64_t kRetryMaxMs = 5000;
@@ -363,6 +364,11 @@ class Connector {
       const int64_t now = ctx_.clock->steady_ms();
       int64_t wait = kPollSliceMs;
       if (cur_.records > 0) wait = std::clamp<int64_t>(batch_deadline_ - now, 0, kPollSliceMs);
+      // While a write is in flight, poll in short slices: its offsets are then committed as
+      // soon as it ends, while the next batch fills, rather than when that batch is due (the
+      // synchronous commit would sit in front of the next write, adding its round trip to
+      // every record's latency).
+      if (in_flight_) wait = std::min(wait, kInFlightPollMs);
       const auto max =
           static_cast<size_t>(std::max<int64_t>(1, settings_.batch_size - cur_.records));
       auto recs = consumer_->poll(max, std::chrono::milliseconds(wait));
