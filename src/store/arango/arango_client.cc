@@ -6,6 +6,7 @@
 #include <limits>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -134,6 +135,13 @@ bool is_key_char(unsigned char c) {
 }
 
 }  // namespace
+
+std::chrono::milliseconds jittered(std::chrono::milliseconds d) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  const int64_t ms = std::max<int64_t>(1, d.count());
+  std::uniform_int_distribution<int64_t> pick(ms / 2, ms + ms / 2);
+  return std::chrono::milliseconds(pick(rng));
+}
 
 std::string path_escape(std::string_view s) {
   static constexpr char kHex[] = "0123456789ABCDEF";

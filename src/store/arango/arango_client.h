@@ -205,6 +205,9 @@ class Transaction {
 // The stores retry such operations a few times and clear the field before returning.
 inline constexpr const char* kRetryField = "arangodb:retry";
 
+// A pause drawn uniformly from [d/2, 3d/2]: retries of clients that collided spread out.
+std::chrono::milliseconds jittered(std::chrono::milliseconds d);
+
 // Percent-encoding of a key, name or id for a URL path segment ('%' travels as %25).
 std::string path_escape(std::string_view s);
 

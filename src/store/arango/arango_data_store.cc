@@ -34,7 +34,10 @@ constexpr const char* kEdgeRole = "graph_edge";
 // request body is 512 MiB; smaller bodies keep each request well under timeout_ms).
 constexpr size_t kChunkDocs = 5'000;
 constexpr size_t kChunkBytes = size_t{8} << 20;
-constexpr int kAttempts = 5;
+// Write-write conflicts (1200) and aborted transactions: the whole operation runs again up
+// to kAttempts times, after a jittered, doubling pause (writers that collided must not retry
+// in lock-step and collide again).
+constexpr int kAttempts = 10;
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -240,8 +243,8 @@ Status with_retries(Fn&& fn) {
       e.message += " (gave up after " + std::to_string(kAttempts) + " attempts)";
       return e;
     }
-    std::this_thread::sleep_for(pause);
-    pause *= 2;
+    std::this_thread::sleep_for(arango::jittered(pause));
+    pause = std::min(pause * 2, std::chrono::milliseconds(1000));
   }
 }
 

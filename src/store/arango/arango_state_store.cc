@@ -34,7 +34,10 @@ constexpr const char* kEvents = "events";
 constexpr const char* kState = "sf_state";
 constexpr const char* kSeqKey = "queue_seq";
 constexpr size_t kChunk = 5'000;
-constexpr int kAttempts = 5;
+// Write-write conflicts (1200) and aborted transactions: the whole operation runs again up
+// to kAttempts times, after a jittered, doubling pause (writers that collided must not retry
+// in lock-step and collide again).
+constexpr int kAttempts = 10;
 // AQL LIMIT's "everything": below 2^53, so exact as a number anywhere.
 constexpr int64_t kAll = int64_t{1} << 50;
 
@@ -198,8 +201,8 @@ struct ArangoStateStore::Impl {
         e.message += " (gave up after " + std::to_string(kAttempts) + " attempts)";
         return e;
       }
-      std::this_thread::sleep_for(pause);
-      pause *= 2;
+      std::this_thread::sleep_for(arango::jittered(pause));
+      pause = std::min(pause * 2, std::chrono::milliseconds(1000));
     }
   }
 
