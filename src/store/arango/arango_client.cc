@@ -136,6 +136,25 @@ bool is_key_char(unsigned char c) {
 
 }  // namespace
 
+Status retry_operation(const std::function<Status()>& fn) {
+  // Writers that collided must not retry in lock-step and collide again: jitter.
+  constexpr int kAttempts = 10;
+  std::chrono::milliseconds pause{20};
+  for (int attempt = 1;; ++attempt) {
+    Status st = fn();
+    if (st.ok() || st.error().field != kRetryField) return st;
+    if (attempt == kAttempts) {
+      Error e = st.error();
+      e.field.clear();
+      e.code = Errc::unavailable;
+      e.message += " (gave up after " + std::to_string(kAttempts) + " attempts)";
+      return e;
+    }
+    std::this_thread::sleep_for(jittered(pause));
+    pause = std::min(pause * 2, std::chrono::milliseconds(1000));
+  }
+}
+
 std::chrono::milliseconds jittered(std::chrono::milliseconds d) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   const int64_t ms = std::max<int64_t>(1, d.count());

@@ -205,6 +205,11 @@ class Transaction {
 // The stores retry such operations a few times and clear the field before returning.
 inline constexpr const char* kRetryField = "arangodb:retry";
 
+// Runs fn() again while it fails with field kRetryField (a write-write conflict or an
+// aborted transaction), up to 10 times with a jittered, doubling pause (20 ms .. 1 s);
+// then Errc::unavailable with "(gave up after 10 attempts)". The stores' operations use it.
+Status retry_operation(const std::function<Status()>& fn);
+
 // A pause drawn uniformly from [d/2, 3d/2]: retries of clients that collided spread out.
 std::chrono::milliseconds jittered(std::chrono::milliseconds d);
 

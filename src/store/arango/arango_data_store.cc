@@ -34,10 +34,6 @@ constexpr const char* kEdgeRole = "graph_edge";
 // request body is 512 MiB; smaller bodies keep each request well under timeout_ms).
 constexpr size_t kChunkDocs = 5'000;
 constexpr size_t kChunkBytes = size_t{8} << 20;
-// Write-write conflicts (1200) and aborted transactions: the whole operation runs again up
-// to kAttempts times, after a jittered, doubling pause (writers that collided must not retry
-// in lock-step and collide again).
-constexpr int kAttempts = 10;
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -230,23 +226,6 @@ int64_t time_of(const market::Record& r) {
 
 // The whole operation again while it fails with arango::kRetryField (write-write conflict,
 // transaction aborted or expired, commit outcome unknown for an idempotent write).
-template <typename Fn>
-Status with_retries(Fn&& fn) {
-  std::chrono::milliseconds pause{20};
-  for (int attempt = 1;; ++attempt) {
-    Status st = fn();
-    if (st.ok() || st.error().field != arango::kRetryField) return st;
-    if (attempt == kAttempts) {
-      Error e = st.error();
-      e.field.clear();
-      e.code = Errc::unavailable;
-      e.message += " (gave up after " + std::to_string(kAttempts) + " attempts)";
-      return e;
-    }
-    std::this_thread::sleep_for(arango::jittered(pause));
-    pause = std::min(pause * 2, std::chrono::milliseconds(1000));
-  }
-}
 
 }  // namespace
 
@@ -658,7 +637,7 @@ Status ArangoDataStore::upsert_records(const std::string& name, Kind kind,
   std::lock_guard lock(impl_->mu);
   SF_TRY(impl_->ensure(name, market::to_string(kind)));
   if (rows.empty()) return {};
-  return with_retries([&] { return impl_->upsert_once(name, rows, row_keys); });
+  return arango::retry_operation([&] { return impl_->upsert_once(name, rows, row_keys); });
 }
 
 Result<std::vector<CollectionInfo>> ArangoDataStore::collections() {
@@ -900,7 +879,7 @@ Status ArangoDataStore::upsert_vertices(const std::string& collection,
                  "vertex collection " + collection + " does not exist (ensure_graph first)");
   SF_TRY(Impl::check_role(*e, kVertexRole, {}));
   if (docs.empty()) return {};
-  return with_retries([&]() -> Status {
+  return arango::retry_operation([&]() -> Status {
     auto begun = Transaction::begin(*impl_->client, {collection});
     if (!begun) return begun.error();
     Transaction& trx = *begun;
@@ -956,7 +935,7 @@ Status ArangoDataStore::upsert_edges(const std::string& collection,
     }
   }
   if (docs.empty()) return {};
-  return with_retries([&]() -> Status {
+  return arango::retry_operation([&]() -> Status {
     auto begun = Transaction::begin(*impl_->client, {collection});
     if (!begun) return begun.error();
     Transaction& trx = *begun;

@@ -34,10 +34,6 @@ constexpr const char* kEvents = "events";
 constexpr const char* kState = "sf_state";
 constexpr const char* kSeqKey = "queue_seq";
 constexpr size_t kChunk = 5'000;
-// Write-write conflicts (1200) and aborted transactions: the whole operation runs again up
-// to kAttempts times, after a jittered, doubling pause (writers that collided must not retry
-// in lock-step and collide again).
-constexpr int kAttempts = 10;
 // AQL LIMIT's "everything": below 2^53, so exact as a number anywhere.
 constexpr int64_t kAll = int64_t{1} << 50;
 
@@ -188,22 +184,12 @@ struct ArangoStateStore::Impl {
   template <typename Fn>
   Status run(Fn&& fn) {
     bool after_unknown = false;
-    std::chrono::milliseconds pause{20};
-    for (int attempt = 1;; ++attempt) {
+    return arango::retry_operation([&]() -> Status {
       commit_unknown = false;
       Status st = fn(after_unknown);
-      if (st.ok() || st.error().field != arango::kRetryField) return st;
       after_unknown = after_unknown || commit_unknown;
-      if (attempt == kAttempts) {
-        Error e = st.error();
-        e.field.clear();
-        e.code = Errc::unavailable;
-        e.message += " (gave up after " + std::to_string(kAttempts) + " attempts)";
-        return e;
-      }
-      std::this_thread::sleep_for(arango::jittered(pause));
-      pause = std::min(pause * 2, std::chrono::milliseconds(1000));
-    }
+      return st;
+    });
   }
 
   // Documents by key inside `trx` (PUT ?onlyget): key -> document, missing keys absent.
