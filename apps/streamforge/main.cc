@@ -116,6 +116,12 @@ void add_service_options(CLI::App* cmd, sf::manager::ServiceConfig& c, std::stri
                   "seconds without an event before a running target is marked lost")
       ->envname("SF_HEARTBEAT_TIMEOUT_S")
       ->capture_default_str();
+  cmd->add_option("--max-records", c.manager.max_records,
+                  "refuse (422) a start whose loaders would fetch more records than this, as "
+                  "far as known before they run (candles: the range's count); 0 = no limit")
+      ->envname("SF_MAX_RECORDS")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd->add_option("--stop-grace", c.manager.stop_grace_s,
                   "seconds a stopped target gets to confirm before it is killed")
       ->envname("SF_STOP_GRACE_S")

@@ -60,6 +60,16 @@ bool ok_status(const Result<http::ClientResponse>& r) {
   return r && r->status >= 200 && r->status < 300;
 }
 
+// "2 h 5 min", "40 s": a duration as a person reads it.
+std::string human_duration(double s) {
+  if (s < 1) return "under a second";
+  const auto t = static_cast<int64_t>(s + 0.5);
+  if (t < 60) return std::to_string(t) + " s";
+  if (t < 3600) return std::to_string(t / 60) + " min " + std::to_string(t % 60) + " s";
+  if (t < 86400) return std::to_string(t / 3600) + " h " + std::to_string(t % 3600 / 60) + " min";
+  return std::to_string(t / 86400) + " d " + std::to_string(t % 86400 / 3600) + " h";
+}
+
 int after_start(const ClientOptions& o, const Result<http::ClientResponse>& r, bool do_watch) {
   if (!ok_status(r)) return report(r, o);
   auto v = json::parse(r->body);
@@ -68,6 +78,21 @@ int after_start(const ClientOptions& o, const Result<http::ClientResponse>& r, b
     std::printf("%s\n", r->body.c_str());
   } else {
     std::printf("started %s\n", id.c_str());
+    // What was asked for, on stderr: stdout stays the one line scripts read the id from.
+    const auto* est = v && v->is_object() ? v->as_object().if_contains("estimate") : nullptr;
+    if (est && est->is_object()) {
+      const auto& e = *est;
+      const double secs = e.as_object().if_contains("seconds_at_budget")
+                              ? e.at("seconds_at_budget").to_number<double>()
+                              : 0;
+      std::fprintf(stderr,
+                   "expects %lld records in %lld requests (weight %lld): about %s at the "
+                   "exchange weight budget of %lld a minute\n",
+                   static_cast<long long>(num(e, "records_expected")),
+                   static_cast<long long>(num(e, "requests")),
+                   static_cast<long long>(num(e, "request_weight")), human_duration(secs).c_str(),
+                   static_cast<long long>(num(e, "weight_per_minute")));
+    }
   }
   std::fflush(stdout);
   if (do_watch) return watch(o, id);

@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "json/json.h"
 #include "metrics/metrics.h"
+#include "protocol/validate.h"
 #include "workers/worker.h"
 
 namespace sf::manager {
@@ -26,6 +27,44 @@ std::string random_hex(size_t n) {
   std::string s;
   for (size_t i = 0; i < n; ++i) s += kHex[rng() % 16];
   return s;
+}
+
+bool is_loader(const std::string& target) { return target.rfind("loader", 0) == 0; }
+bool is_connector(const std::string& target) {
+  return target.size() >= 9 && target.compare(target.size() - 9, 9, "connector") == 0;
+}
+
+// The loaders' part of a workflow: the sum over its loader targets, each over its own range
+// (`ranges`). Unknown (empty) when any part is, e.g. for trades.
+workers::LoadEstimate estimate_loaders(const std::string& type,
+                                       const std::vector<std::string>& ranges, int64_t now_ms) {
+  workers::LoadEstimate sum;
+  for (const auto& r : ranges) {
+    auto range = protocol::parse_time_range(r);
+    if (!range) return {};
+    auto e = workers::estimate_load(type, range->start_ms, range->end_ms, now_ms);
+    if (!e.records) return {};
+    sum.records = sum.records.value_or(0) + *e.records;
+    sum.requests = sum.requests.value_or(0) + *e.requests;
+    sum.weight = sum.weight.value_or(0) + *e.weight;
+  }
+  return sum;
+}
+
+// Loader ranges of a stored queue: a target's own time_range (in its config) or the queue's.
+std::vector<std::string> loader_ranges(const store::QueueState& q,
+                                       const std::vector<store::TargetState>& targets) {
+  std::vector<std::string> out;
+  for (const auto& t : targets) {
+    if (!is_loader(t.target)) continue;
+    std::string range = q.time_range;
+    if (auto cfg = json::parse_object(t.config_json, protocol::kMaxMessageBytes)) {
+      if (auto it = cfg->find("time_range"); it != cfg->end() && it->value().is_string())
+        range = std::string(it->value().as_string());
+    }
+    out.push_back(std::move(range));
+  }
+  return out;
 }
 
 void write_target(json::Writer& w, const store::TargetState& t, bool full,
@@ -98,6 +137,7 @@ Status Manager::start() {
         t.last_heard_ms = steady;
         e.targets.push_back(std::move(t));
       }
+      e.estimate = estimate_loaders(q.type, loader_ranges(q, q.targets), clock_.now_ms());
       q.targets.clear();
       e.q = std::move(q);
       if (!protocol::is_terminal(parse_status(e.q.status))) {
@@ -182,6 +222,18 @@ Result<std::string> Manager::start_queue(protocol::StartRequest req) {
                    prefix + s.error().field);
     }
   }
+  // What the loaders will fetch, told in the answer, and refused over the configured limit.
+  std::vector<std::string> ranges;
+  for (const auto& t : req.targets)
+    if (is_loader(t.target)) ranges.push_back(t.time_range.value_or(req.time_range));
+  const workers::LoadEstimate estimate = estimate_loaders(req.type, ranges, clock_.now_ms());
+  if (opts_.max_records > 0 && estimate.records && *estimate.records > opts_.max_records)
+    return Error(Errc::invalid_argument,
+                 "time_range holds " + std::to_string(*estimate.records) + " records of " +
+                     req.type + ", over this manager's limit of " +
+                     std::to_string(opts_.max_records) +
+                     " records a request (--max-records); split the range into smaller requests",
+                 "time_range");
   const std::string short_id = random_hex(6);
   if (!req.queue_id) req.queue_id = generate_queue_id(req);
   for (const char* reserved : {"list", "start", "stop", "start-test-flow"})
@@ -231,6 +283,7 @@ Result<std::string> Manager::start_queue(protocol::StartRequest req) {
     SF_TRY(store_.create_queue(q));
     Entry e;
     e.events_loaded = true;
+    e.estimate = estimate;
     e.q = q;
     e.q.targets.clear();
     const int64_t steady = clock_.steady_ms();
@@ -544,25 +597,27 @@ void Manager::take_completeness(Target& t, const protocol::Event& ev) {
   if (ev.missing_ranges) t.missing = *ev.missing_ranges;
 }
 
-namespace {
-bool is_loader(const std::string& target) { return target.rfind("loader", 0) == 0; }
-bool is_connector(const std::string& target) {
-  return target.size() >= 9 && target.compare(target.size() - 9, 9, "connector") == 0;
-}
-}  // namespace
-
 bool Manager::Completeness::complete() const {
-  return known && missing.empty() && (expected < 0 || written >= expected) &&
-         (published == 0 || written >= published);
+  if (!known || !missing.empty() || written < published) return false;
+  if (expected >= 0) return written >= expected;
+  return loaders_finished;
 }
 
 Manager::Completeness Manager::completeness(const Entry& e) {
   Completeness c;
+  bool any_loader_seen = false;
   for (const auto& t : e.targets) {
     if (is_loader(t.state.target)) {
       c.known = true;
       c.published += t.state.records_written;
-      if (t.expected) c.expected = std::max<int64_t>(c.expected, 0) + *t.expected;
+      c.loaders_finished =
+          c.loaders_finished && parse_status(t.state.status) == RunStatus::finished;
+      // A sum is only an expectation when every loader gave its part.
+      if (t.expected && (c.expected >= 0 || !any_loader_seen))
+        c.expected = std::max<int64_t>(c.expected, 0) + *t.expected;
+      else
+        c.expected = -1;
+      any_loader_seen = true;
     } else if (is_connector(t.state.target)) {
       c.known = true;
       c.written += t.state.records_written;
@@ -793,6 +848,18 @@ std::string Manager::render_queue(const Entry& e) const {
     for (const auto& m : c.missing) w.str(m);
     w.end_array();
     w.kv_bool("complete", c.complete()).end_object();
+  }
+  if (e.estimate.records) {
+    // How long the loaders need at the weight budget, if nothing else spends it meanwhile.
+    const double per_minute = std::max(1.0, opts_.exchange_weight_per_minute);
+    w.key("estimate")
+        .begin_object()
+        .kv_int("records_expected", *e.estimate.records)
+        .kv_int("requests", *e.estimate.requests)
+        .kv_int("request_weight", *e.estimate.weight)
+        .kv_num("weight_per_minute", per_minute)
+        .kv_num("seconds_at_budget", static_cast<double>(*e.estimate.weight) / per_minute * 60)
+        .end_object();
   }
   w.key("targets").begin_array();
   for (const auto& t : e.targets) {

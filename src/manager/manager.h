@@ -36,6 +36,7 @@
 #include "manager/flows.h"
 #include "protocol/messages.h"
 #include "store/state_store.h"
+#include "workers/loader.h"
 
 namespace sf::metrics {
 class Registry;
@@ -56,6 +57,12 @@ struct ManagerOptions {
   std::string events_topic = bus::kEventsTopic;
   // Added to every worker's environment (e.g. EXCHANGE_URL); the target's own wins.
   std::map<std::string, std::string> worker_env;
+  // The request weight loaders may spend a minute (the exchange's limit times the weight
+  // fraction): turns a request's estimate into a duration.
+  double exchange_weight_per_minute = 6000 * 0.8;
+  // A start whose loaders would fetch more records than this (as far as it is known before
+  // they run: candles) is refused with 422. 0: no limit.
+  int64_t max_records = 0;
 };
 
 class Manager {
@@ -116,6 +123,7 @@ class Manager {
     std::deque<std::string> recent;  // event JSON, newest last
     std::string summary;             // cached list entry
     bool summary_dirty = true;
+    workers::LoadEstimate estimate;  // what its loaders fetch, as known before they run
   };
   void event_loop(std::shared_ptr<bus::Consumer> consumer);
   // The methods below taking a batch run with mu_ held.
@@ -133,9 +141,14 @@ class Manager {
   void dispatch();
   std::string render_queue(const Entry& e) const;
   // Totals over a queue's loaders and connectors, once any of them reported.
+  // What a data workflow's loaders and connectors reported. complete() holds only when the
+  // store holds everything: the expected count when it is known (candles know it from the
+  // start), otherwise (trades) what loaders that finished their whole range published.
+  // A stopped or killed queue is thus never complete unless the store holds the range.
   struct Completeness {
     bool known = false;
     int64_t expected = -1, published = 0, written = 0, dlq = 0;
+    bool loaders_finished = true;  // every loader ended `finished` (paged its whole range)
     std::vector<std::string> missing;
     bool complete() const;
   };

@@ -570,3 +570,140 @@ TEST_F(ManagerTest, CompleteLoadIsPlainFinished) {
   EXPECT_EQ(q.at("message"), "");
   EXPECT_TRUE(q.at("completeness").at("complete").as_bool());
 }
+
+// Issue: a 1s-candle load stopped after 10 s said `complete: true`: its loader, asleep in the
+// rate limiter, was killed with a stale count below what the connector had written, and no
+// expected count. A stopped or killed queue is complete only if the store holds the range.
+TEST_F(ManagerTest, KilledLoaderWithStaleCountIsNeverComplete) {
+  auto& nl = null_launcher_;
+  sm::ManagerOptions opts;
+  opts.stop_grace_s = 0.3;
+  auto& m = make(nl, opts);
+  ASSERT_TRUE(m.start_queue(start_body(R"([{"target":"loader-producer","telemetry_id":"l"},
+      {"target":"store-connector","telemetry_id":"c"}])",
+                                       "wf-killed"))
+                  .ok());
+  publish_event("wf-killed", "l", "loading", 1721000);
+  publish_event("wf-killed", "c", "loading", 2000000);
+  ASSERT_EQ(wait_status(m, "wf-killed", "loading"), "loading");
+  ASSERT_TRUE(m.stop_queue("wf-killed").ok());
+  publish_event("wf-killed", "c", "interrupted", 2396000);  // the loader never answers
+  ASSERT_EQ(wait_status(m, "wf-killed", "interrupted", 3s), "interrupted");
+  auto q = queue(m, "wf-killed");
+  auto c = q.at("completeness").as_object();
+  EXPECT_FALSE(c.at("complete").as_bool()) << boost::json::serialize(c);
+  EXPECT_FALSE(c.contains("records_expected")) << "nobody knows what the range holds";
+  EXPECT_EQ(c.at("records_written").as_int64(), 2396000);
+}
+
+TEST_F(ManagerTest, StoppedQueueIsCompleteOnlyWhenTheStoreHoldsTheExpectedRange) {
+  auto& nl = null_launcher_;
+  auto& m = make(nl);
+  auto p = bus_.producer();
+  auto send = [&](const std::string& queue_id, const std::string& producer,
+                  const std::string& status, int64_t written, const std::string& extra = "") {
+    std::string ev = R"({"queue_id":")" + queue_id + R"(","producer":")" + producer +
+                     R"(","status":")" + status + R"(","records_written":)" +
+                     std::to_string(written) + R"(,"timestamp":1)" + extra + "}";
+    ASSERT_TRUE((*p)->produce(sf::bus::kEventsTopic, queue_id, ev).ok());
+  };
+  for (const std::string id : {"wf-half", "wf-whole"}) {
+    ASSERT_TRUE(m.start_queue(start_body(R"([{"target":"loader-producer","telemetry_id":"l"},
+        {"target":"store-connector","telemetry_id":"c"}])",
+                                         id))
+                    .ok());
+    // A candle loader knows what the range holds from its start.
+    send(id, "l", "started", 0, R"(,"records_expected":100)");
+    ASSERT_EQ(wait_status(m, id, "started"), "started");
+    ASSERT_TRUE(m.stop_queue(id).ok());
+  }
+  send("wf-half", "l", "interrupted", 40);
+  send("wf-half", "c", "interrupted", 40);
+  send("wf-whole", "l", "interrupted", 100);
+  send("wf-whole", "c", "interrupted", 100);
+  ASSERT_EQ(wait_status(m, "wf-half", "interrupted"), "interrupted");
+  ASSERT_EQ(wait_status(m, "wf-whole", "interrupted"), "interrupted");
+  auto half = queue(m, "wf-half").at("completeness").as_object();
+  EXPECT_EQ(half.at("records_expected").as_int64(), 100);
+  EXPECT_FALSE(half.at("complete").as_bool());
+  auto whole = queue(m, "wf-whole").at("completeness").as_object();
+  EXPECT_TRUE(whole.at("complete").as_bool()) << "stopped after the store held everything";
+}
+
+TEST_F(ManagerTest, StoppedTradeLoadWithoutExpectedCountIsNotComplete) {
+  auto& nl = null_launcher_;
+  auto& m = make(nl);
+  ASSERT_TRUE(m.start_queue(start_body(R"([{"target":"loader-producer","telemetry_id":"l"},
+      {"target":"store-connector","telemetry_id":"c"}])",
+                                       "wf-trades-stop"))
+                  .ok());
+  publish_event("wf-trades-stop", "l", "loading", 500);
+  ASSERT_EQ(wait_status(m, "wf-trades-stop", "loading"), "loading");
+  ASSERT_TRUE(m.stop_queue("wf-trades-stop").ok());
+  publish_event("wf-trades-stop", "l", "interrupted", 500);
+  publish_event("wf-trades-stop", "c", "interrupted", 500);
+  ASSERT_EQ(wait_status(m, "wf-trades-stop", "interrupted"), "interrupted");
+  EXPECT_FALSE(queue(m, "wf-trades-stop").at("completeness").at("complete").as_bool())
+      << "written == published, but the loader never reached the end of its range";
+}
+
+sp::StartRequest typed_body(const std::string& type, const std::string& range,
+                            const std::string& queue_id) {
+  std::string body = R"({"symbol":"BTCUSDT","type":")" + type + R"(","time_range":")" + range +
+                     R"(","queue_id":")" + queue_id +
+                     R"(","targets":[{"target":"loader-producer","telemetry_id":"l"},)"
+                     R"({"target":"store-connector","telemetry_id":"c"}]})";
+  auto r = sp::decode_start_request(std::string_view(body));
+  EXPECT_TRUE(r.ok()) << r.error().message;
+  return *r;
+}
+
+// Issue: a 1s-candle range of about 284 million candles was accepted silently. The answer
+// says what was asked for and how long the exchange budget makes it take.
+TEST_F(ManagerTest, StartAnswerTellsWhatTheLoadFetchesAndHowLong) {
+  auto& nl = null_launcher_;
+  sm::ManagerOptions opts;
+  opts.exchange_weight_per_minute = 4800;
+  auto& m = make(nl, opts);
+  auto r = m.start_queue(typed_body("api_candles_1m", "2024-08-01:2024-08-02", "wf-est"));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  auto est = bj::parse(*r).as_object().at("estimate").as_object();
+  EXPECT_EQ(est.at("records_expected").as_int64(), 1440);
+  EXPECT_EQ(est.at("requests").as_int64(), 2);
+  EXPECT_EQ(est.at("request_weight").as_int64(), 4);
+  EXPECT_DOUBLE_EQ(est.at("seconds_at_budget").to_number<double>(), 4.0 / 4800 * 60);
+  // 2017..2026 of 1s candles: 9 years, 2 of them leap years.
+  auto big = m.start_queue(typed_body("api_candles_1s", "2017-01-01:2026-01-01", "wf-big"));
+  ASSERT_TRUE(big.ok()) << "no limit configured: accepted";
+  auto best = bj::parse(*big).as_object().at("estimate").as_object();
+  EXPECT_EQ(best.at("records_expected").as_int64(), (9 * 365 + 2) * 86400LL);
+  EXPECT_EQ(best.at("requests").as_int64(), 283997);
+  // About two hours at the budget: 567,994 weight at 4800 a minute.
+  EXPECT_DOUBLE_EQ(best.at("seconds_at_budget").to_number<double>(), 567994.0 / 4800 * 60);
+  EXPECT_EQ(queue(m, "wf-big").at("estimate"), best) << "GET shows it too";
+  // Trades: their number is the market's, not known before the load.
+  auto trades = m.start_queue(typed_body("api_agg_trades", "2024-08-01:2024-08-02", "wf-tr"));
+  ASSERT_TRUE(trades.ok());
+  EXPECT_FALSE(bj::parse(*trades).as_object().contains("estimate"));
+}
+
+TEST_F(ManagerTest, RangeOverTheConfiguredLimitIsRefused) {
+  auto& nl = null_launcher_;
+  sm::ManagerOptions opts;
+  opts.max_records = 1'000'000;
+  auto& m = make(nl, opts);
+  auto r = m.start_queue(typed_body("api_candles_1s", "2017-01-01:2026-01-01", "wf-huge"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, sf::Errc::invalid_argument);
+  EXPECT_EQ(r.error().field, "time_range");
+  EXPECT_NE(r.error().message.find("283996800 records of api_candles_1s"), std::string::npos)
+      << r.error().message;
+  EXPECT_NE(r.error().message.find("limit of 1000000"), std::string::npos) << r.error().message;
+  EXPECT_EQ(m.queue_count(), 0u) << "nothing stored or launched";
+  {
+    std::lock_guard lk(nl.mu);
+    EXPECT_TRUE(nl.launched.empty());
+  }
+  // At the limit: accepted (11 days of 1s candles hold 950,400).
+  EXPECT_TRUE(m.start_queue(typed_body("api_candles_1s", "2024-08-01:2024-08-12", "wf-ok")).ok());
+}

@@ -102,6 +102,10 @@ Status run_service(const ServiceConfig& cfg, const std::atomic<bool>& stop,
   }
   launch::Launcher& launcher = *launcher_ptr;
   ManagerOptions mopts = cfg.manager;
+  mopts.exchange_weight_per_minute =
+      static_cast<double>(lo.weight_limit_per_minute) * cfg.exchange_weight_fraction;
+  if (mopts.max_records < 0)
+    return Error(Errc::invalid_argument, "--max-records must be 0 (no limit) or more");
   mopts.worker_env["EXCHANGE_URL"] = cfg.exchange_url;
   Manager manager(mopts, bus, state_store, launcher, std::move(*flows), &registry);
   SF_TRY(manager.start());

@@ -42,6 +42,18 @@ int64_t expected_candles(int64_t start_ms, int64_t end_ms, std::string_view inte
   return first >= end ? 0 : (end - 1 - first) / step + 1;
 }
 
+LoadEstimate estimate_load(std::string_view type, int64_t start_ms, int64_t end_ms,
+                           int64_t now_ms) {
+  LoadEstimate e;
+  auto interval = market::interval_for_type(type);
+  if (!interval) return e;
+  const int64_t n = expected_candles(start_ms, end_ms, *interval, now_ms);
+  e.records = n;
+  e.requests = (n + bn::kMaxLimit - 1) / bn::kMaxLimit;
+  e.weight = *e.requests * bn::kWeightKlines;
+  return e;
+}
+
 namespace {
 
 enum class Family { any, candles, trades };
@@ -229,6 +241,11 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
   auto timeout = ctx.env.get_int("EXCHANGE_TIMEOUT_MS", 10'000);
   if (!timeout) return fail(timeout.error().message, kExitBadConfig);
   opts.timeout = std::chrono::milliseconds(*timeout);
+  // While a request waits (for the weight budget, a 429, a retry), this still obeys stop and
+  // still reports: a loader asleep in the limiter is neither deaf nor silent. Set below, once
+  // what it reports exists.
+  std::function<bool()> while_waiting;
+  opts.keep_waiting = [&while_waiting] { return !while_waiting || while_waiting(); };
   std::unique_ptr<bn::RateLimiter> own_limiter;
   bn::RateLimiter* limiter = ctx.rate_limiter;
   if (!limiter) {
@@ -250,9 +267,21 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
   if (ctx.metrics)
     published_metric = &ctx.metrics->counter("streamforge_loader_records_published_total",
                                              "Records loaders published to data topics");
-  (void)tel.send(RunStatus::started, "loading " + *cfg.type + " " + *cfg.symbol + " " +
-                                         *cfg.time_range + " from " +
-                                         log::redact_url(opts.base_url));
+  const bn::TimeRange tr{range->start_ms, range->end_ms};
+  // Candles: known from the range at the start, so a queue stopped half-way can still say
+  // what it lacks. Trades: known only once the loader has paged through the range.
+  std::optional<int64_t> expected;
+  if (*kind == market::Kind::candle)
+    expected = expected_candles(tr.start_ms, tr.end_ms, *market::interval_for_type(*cfg.type),
+                                client.now_ms());
+  {
+    protocol::Event started;
+    started.status = RunStatus::started;
+    started.message = "loading " + *cfg.type + " " + *cfg.symbol + " " + *cfg.time_range +
+                      " from " + log::redact_url(opts.base_url);
+    started.records_expected = expected;
+    (void)tel.send(std::move(started));
+  }
   // A loader restarted for the same queue goes on after what it already published.
   auto before = already_published(*ctx.bus, *cfg.kafka_topic, *cfg.symbol, *kind);
   if (!before) return fail("cannot read " + *cfg.kafka_topic + ": " + before.error().message);
@@ -285,23 +314,26 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
     if (published_metric) published_metric->inc(static_cast<double>(page.size()));
     return true;
   };
-  // Called after each page: reports progress and obeys stop.
-  auto after_page = [&]() {
+  // Called after each page and while a request waits: reports progress (at most once a
+  // second) and obeys stop.
+  auto report_and_check_stop = [&](const char* doing) {
     const int64_t now = ctx.clock->steady_ms();
     if (now - last_report >= 1000) {
       last_report = now;
       const int64_t n = published_count.load();
-      (void)tel.send(RunStatus::loading, "published " + std::to_string(n) + " records", n);
+      (void)tel.send(RunStatus::loading, "published " + std::to_string(n) + " records" + doing, n);
     }
     if (control.stop_requested()) stopped = true;
     return !stopped;
   };
-  const bn::TimeRange tr{range->start_ms, range->end_ms};
-  std::optional<int64_t> expected;
+  auto after_page = [&] { return report_and_check_stop(""); };
+  while_waiting = [&] {
+    return report_and_check_stop(
+        "; waiting on the exchange (weight budget, throttling or a retry)");
+  };
   Result<bn::PagingStats> paged = Error(Errc::internal, "not run");
   if (*kind == market::Kind::candle) {
     std::string interval = *market::interval_for_type(*cfg.type);
-    expected = expected_candles(tr.start_ms, tr.end_ms, interval, client.now_ms());
     PagePublisher<market::Candle> pages(publish_page);
     paged = bn::for_each_kline_page(
         client, *cfg.symbol, interval, tr, before->last_key,
@@ -320,6 +352,7 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
         [&](std::vector<market::AggTrade>& page) { return pages.hand_over(page) && after_page(); });
     pages.finish();
   }
+  while_waiting = nullptr;                           // what it reports goes out of scope from here
   const int64_t published = published_count.load();  // the publisher has finished
   // Everything published must be durable before the marker and the final event.
   if (auto f = (*producer)->flush(std::chrono::seconds(30)); !f)

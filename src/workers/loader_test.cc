@@ -6,6 +6,7 @@
 #include <set>
 
 #include "bus/memory/memory_bus.h"
+#include "exchange/binance/rate_limiter.h"
 #include "exchange/sim/market.h"
 #include "exchange/sim/server.h"
 #include "market/records.h"
@@ -169,6 +170,43 @@ TEST_F(LoaderTest, StopIsObeyedBetweenPages) {
   EXPECT_EQ(done.get(), sw::kExitInterrupted);
   EXPECT_EQ(events().back().status, sp::RunStatus::interrupted);
   for (const auto& r : topic()) EXPECT_NE(r.key, sw::kEndMarkerKey) << "no end marker after a stop";
+}
+
+// Issue: a loader asleep in the rate limiter (its minute's weight budget spent) missed the
+// stop window, was killed, and left a stale count. It must obey stop within a second while it
+// waits, keep reporting meanwhile, and its last event must count what the topic holds.
+TEST_F(LoaderTest, StopIsObeyedWhileWaitingForTheWeightBudget) {
+  sf::exchange::binance::RateLimiterOptions lo;
+  lo.weight_limit_per_minute = 10;  // 5 kline pages a minute, then a wait for the next one
+  lo.fraction = 1.0;
+  sf::exchange::binance::RateLimiter limiter(lo);
+  ctx_.rate_limiter = &limiter;
+  auto done = run(config("api_candles_1s", "2024-08-01:2024-08-02"));  // 87 pages
+  // Waiting, and saying so (a silent worker would be declared lost by the manager).
+  bool waiting_reported = false;
+  for (int i = 0; i < 50 && !waiting_reported; ++i) {
+    std::this_thread::sleep_for(100ms);
+    for (const auto& e : events())
+      waiting_reported =
+          waiting_reported || (e.status == sp::RunStatus::loading && e.message &&
+                               e.message->find("waiting on the exchange") != std::string::npos);
+  }
+  // No ASSERT before the stop: the loader would go on for 17 minutes of budget windows.
+  EXPECT_TRUE(waiting_reported) << "no progress event while the budget is spent";
+  auto t0 = std::chrono::steady_clock::now();
+  stop();
+  ASSERT_EQ(done.wait_for(5s), std::future_status::ready);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s) << "stop obeyed within a second";
+  EXPECT_EQ(done.get(), sw::kExitInterrupted);
+  auto evs = events();
+  ASSERT_EQ(evs.back().status, sp::RunStatus::interrupted);
+  const auto recs = topic();
+  EXPECT_EQ(*evs.back().records_written, static_cast<int64_t>(recs.size()))
+      << "the final count is what the topic really holds";
+  EXPECT_GE(recs.size(), 5000u);
+  EXPECT_EQ(evs.front().status, sp::RunStatus::started);
+  ASSERT_TRUE(evs.front().records_expected.has_value()) << "candles know what the range holds";
+  EXPECT_EQ(*evs.front().records_expected, 86400);
 }
 
 TEST_F(LoaderTest, AggregateTradesOfAnHour) {

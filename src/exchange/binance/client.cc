@@ -93,13 +93,23 @@ Result<T> BinanceClient::fetch(const std::string& path_and_query, int weight, De
         auto d = backoff(attempt);
         if (options_.sleep) {
           options_.sleep(d);
-        } else {
+        } else if (!options_.keep_waiting) {
           std::this_thread::sleep_for(d);
+        } else {
+          // In slices, so a stop is obeyed within one.
+          const auto until = std::chrono::steady_clock::now() + d;
+          for (auto now = std::chrono::steady_clock::now(); now < until;
+               now = std::chrono::steady_clock::now()) {
+            if (!options_.keep_waiting())
+              return Error(Errc::closed, what + ": gave up waiting to retry");
+            std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+                until - now, std::chrono::milliseconds(100)));
+          }
         }
       }
     }
     backoff_next = true;
-    auto grant = limiter_.acquire(weight, options_.max_limiter_wait);
+    auto grant = limiter_.acquire(weight, options_.max_limiter_wait, options_.keep_waiting);
     if (!grant) return Error(grant.error().code, what + ": " + grant.error().message);
     ++stats_.requests;
     auto res = http_.get(path_and_query, headers_);

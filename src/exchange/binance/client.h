@@ -19,7 +19,8 @@
 //   other 4xx                  -> fails at once with Errc::invalid_argument and the
 //                                 exchange's own code and message:
 //                                 "exchange error -1121: Invalid symbol."
-//   limiter wait over max_limiter_wait -> Errc::timeout; limiter closed -> Errc::closed
+//   limiter wait over max_limiter_wait -> Errc::timeout; limiter closed or keep_waiting
+//                                 false -> Errc::closed
 // At most 1 + max_retries attempts are made in all.
 //
 // Times: arguments and results are epoch ms. With time_unit = microsecond the client sends
@@ -72,6 +73,10 @@ struct BinanceClientOptions {
   const Clock* clock = nullptr;
   // Sleeps between retries; null = std::this_thread::sleep_for. Tests pass a recorder.
   std::function<void(std::chrono::milliseconds)> sleep;
+  // Called on the client's thread at least every 100 ms while a request waits (for the rate
+  // limiter's budget, a 429 or ban, or a retry's backoff); false gives the request up with
+  // Errc::closed. A loader uses it to obey stop and keep sending telemetry while it waits.
+  std::function<bool()> keep_waiting;
   uint64_t jitter_seed = 0;  // 0 = seeded from std::random_device
 };
 

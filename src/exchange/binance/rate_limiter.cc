@@ -56,7 +56,8 @@ void RateLimiter::roll_window_locked(int64_t now) {
   }
 }
 
-Result<Grant> RateLimiter::acquire(int weight, std::chrono::milliseconds max_wait) {
+Result<Grant> RateLimiter::acquire(int weight, std::chrono::milliseconds max_wait,
+                                   const std::function<bool()>& keep_waiting) {
   if (weight < 1) {
     return Error(Errc::invalid_argument, "rate limiter: weight must be at least 1", "weight");
   }
@@ -95,6 +96,17 @@ Result<Grant> RateLimiter::acquire(int weight, std::chrono::milliseconds max_wai
       counters_.waited_ms += now - start;
       return Error(Errc::timeout, "rate limiter: " + why + ", beyond the caller's deadline of " +
                                       std::to_string(max_wait.count()) + " ms");
+    }
+    if (keep_waiting) {
+      // Asked without the lock held: the caller may do its own work (telemetry) meanwhile.
+      lk.unlock();
+      const bool go_on = keep_waiting();
+      lk.lock();
+      if (!go_on) {
+        counters_.waited_ms += clock_.now_ms() - start;
+        return Error(Errc::closed, "rate limiter: gave up waiting (" + why + ")");
+      }
+      wake = std::min(wake, clock_.now_ms() + kKeepWaitingPollMs);
     }
     waiter_.wait_until(cv_, lk, clock_, wake);
   }

@@ -13,7 +13,9 @@
 //   - on 418 every caller waits until the ban ends; the ban is recorded (last_ban()) so a
 //     loader can report it.
 // An acquire() whose wait would end after its deadline fails at once with Errc::timeout
-// (it does not sleep first); close() wakes every waiter with Errc::closed.
+// (it does not sleep first); close() wakes every waiter with Errc::closed, and so does a
+// caller's own keep_waiting() answering false (a loader told to stop while it waits for the
+// next window must not sleep through the stop).
 //
 // Time: the window and the waits follow the injected Clock's wall time (now_ms()); all
 // waiting goes through the injected Waiter, so unit tests run on a fake clock.
@@ -24,6 +26,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -92,8 +95,13 @@ class RateLimiter {
 
   // Blocks until `weight` can be spent within the budget, then spends it. Errors:
   // invalid_argument (weight < 1 or above the whole budget), timeout (the wait would end
-  // after now + max_wait; message says why: budget, 429 or ban), closed.
-  Result<Grant> acquire(int weight, std::chrono::milliseconds max_wait);
+  // after now + max_wait; message says why: budget, 429 or ban), closed (close(), or
+  // keep_waiting returned false). A non-empty keep_waiting is called on the caller's thread
+  // at least every kKeepWaitingPollMs of clock time while it waits (never when no wait is
+  // needed); it must not call into this limiter.
+  Result<Grant> acquire(int weight, std::chrono::milliseconds max_wait,
+                        const std::function<bool()>& keep_waiting = {});
+  static constexpr int64_t kKeepWaitingPollMs = 100;
 
   // Feeds one response back: status code, X-MBX-USED-WEIGHT-1M (if present and numeric),
   // Retry-After seconds (if present). 429 blocks every caller for Retry-After; 418 bans.

@@ -191,6 +191,31 @@ TEST(RateLimiter, CloseWakesWaiters) {
   t.join();
 }
 
+TEST(RateLimiter, KeepWaitingIsAskedInShortSlicesAndCanGiveUp) {
+  FakeClock clock(kT0 + 1000);
+  JumpWaiter waiter(clock);
+  RateLimiter lim({.weight_limit_per_minute = 10, .fraction = 1.0}, clock, waiter);
+  ASSERT_TRUE(lim.acquire(10, 1s).ok());  // the minute's budget is spent
+  int asked = 0;
+  // Asked every kKeepWaitingPollMs while waiting for the next window; the 5th answer gives
+  // up, long before the window.
+  auto r = lim.acquire(2, 2min, [&] { return ++asked < 5; });
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::closed);
+  EXPECT_EQ(asked, 5);
+  ASSERT_EQ(waiter.waits.size(), 4u);
+  for (size_t i = 0; i < waiter.waits.size(); ++i)
+    EXPECT_EQ(waiter.waits[i], kT0 + 1000 + static_cast<int64_t>(i + 1) * 100) << i;
+  // Waiting on to the next window succeeds, having asked all along.
+  asked = 0;
+  ASSERT_TRUE(lim.acquire(2, 2min, [&] { return ++asked > 0; }).ok());
+  EXPECT_EQ(clock.now_ms(), kT0 + 60'000);
+  EXPECT_GE(asked, 580);
+  int unasked = 0;
+  ASSERT_TRUE(lim.acquire(2, 1s, [&] { return ++unasked > 0; }).ok());
+  EXPECT_EQ(unasked, 0) << "no wait, no question";
+}
+
 TEST(RateLimiter, MinuteWindowAndFormat) {
   EXPECT_EQ(minute_window(kT0 + 59'999), kT0);
   EXPECT_EQ(minute_window(kT0 + 60'000), kT0 + 60'000);
