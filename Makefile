@@ -5,7 +5,7 @@ JOBS ?= 2
 BUILD := build
 BIN := $(BUILD)/bin/streamforge
 
-.PHONY: all bootstrap configure build demo test test-unit test-integration test-e2e \
+.PHONY: all bootstrap configure build demo test test-unit test-integration test-e2e test-fuzz \
         asan bench format clean
 
 all: build
@@ -37,6 +37,10 @@ test-integration: build
 
 test-e2e: build
 	ctest --test-dir $(BUILD) --output-on-failure -L e2e
+
+# Schema-driven fuzzing of the manager's API (Schemathesis), about two minutes.
+test-fuzz: build
+	ctest --test-dir $(BUILD) --output-on-failure -L fuzz
 
 # AddressSanitizer + UBSan build and unit tests.
 asan: bootstrap

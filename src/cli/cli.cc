@@ -11,6 +11,7 @@
 
 #include "http/client.h"
 #include "json/json.h"
+#include "protocol/validate.h"
 
 namespace sf::cli {
 
@@ -113,6 +114,19 @@ std::string pct_encode(const std::string& s) {
   return out;
 }
 
+// The API's path words under /queues/ name no queue: GET /queues/list is the list, so
+// `status list` would print the list as if it were a queue.
+bool refuse_reserved_id(const std::string& queue_id) {
+  if (!protocol::is_reserved_queue_id(queue_id)) return false;
+  std::string words;
+  for (auto w : protocol::kReservedQueueIds) words += (words.empty() ? "" : ", ") + std::string(w);
+  std::fprintf(stderr,
+               "error: '%s' is not a queue id: it is a word of the API (%s are reserved)%s\n",
+               queue_id.c_str(), words.c_str(),
+               queue_id == "list" ? "; to list the queues run `streamforge ls`" : "");
+  return true;
+}
+
 }  // namespace
 
 int start_flow(const ClientOptions& o, const std::string& flow, const std::string& symbol,
@@ -181,6 +195,7 @@ int list(const ClientOptions& o, const std::string& status_filter) {
 }
 
 int status(const ClientOptions& o, const std::string& queue_id) {
+  if (refuse_reserved_id(queue_id)) return kRequestRefused;
   http::Client c(o.url, o.token);
   auto r = c.get("/queues/" + pct_encode(queue_id));
   if (!ok_status(r)) return report(r, o);
@@ -189,7 +204,10 @@ int status(const ClientOptions& o, const std::string& queue_id) {
     return kOk;
   }
   auto v = json::parse(r->body);
-  if (!v) return report(Error(Errc::parse_error, "bad response"), o);
+  const bj::value* targets = v && v->is_object() ? v->as_object().if_contains("targets") : nullptr;
+  if (!targets || !targets->is_array())
+    return report(Error(Errc::parse_error, "bad response: not a queue: " + r->body.substr(0, 200)),
+                  o);
   std::printf(
       "queue     %s\nstatus    %s%s%s\nsymbol    %s\ntype      %s\nrange     %s\nrecords   %lld\n",
       str(*v, "queue_id").c_str(), str(*v, "status").c_str(),
@@ -197,7 +215,7 @@ int status(const ClientOptions& o, const std::string& queue_id) {
       str(*v, "symbol").c_str(), str(*v, "type").c_str(), str(*v, "time_range").c_str(),
       static_cast<long long>(num(*v, "records_written")));
   std::printf("targets:\n");
-  for (const auto& t : v->at("targets").as_array())
+  for (const auto& t : targets->as_array())
     std::printf("  %-40s %-18s %-12s %10lld  %s\n", str(t, "telemetry_id").c_str(),
                 str(t, "target").c_str(), str(t, "status").c_str(),
                 static_cast<long long>(num(t, "records_written")), str(t, "message").c_str());
@@ -205,6 +223,7 @@ int status(const ClientOptions& o, const std::string& queue_id) {
 }
 
 int stop(const ClientOptions& o, const std::string& queue_id) {
+  if (refuse_reserved_id(queue_id)) return kRequestRefused;
   http::Client c(o.url, o.token);
   bj::object body{{"queue_id", queue_id}};
   auto r = c.post("/queues/stop", bj::serialize(body));
@@ -324,6 +343,7 @@ bool terminal(const std::string& st) {
 }  // namespace
 
 int watch(const ClientOptions& o, const std::string& queue_id) {
+  if (refuse_reserved_id(queue_id)) return kRequestRefused;
   http::WsClient ws;
   if (auto s = ws.connect(o.url, "/ws/events?queue_id=" + pct_encode(queue_id), o.token); !s) {
     // Tell a missing queue apart from a missing server.

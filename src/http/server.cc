@@ -333,38 +333,42 @@ struct Server::Impl {
     return r;
   }
 
-  // Routing for a parsed request: the handler's Response, or the error Response.
+  // Routing for a parsed request: the handler's Response, or the error Response. The path
+  // alone picks the route (the most specific pattern that matches), then the method: a
+  // literal segment such as /queues/stop hides /queues/{queue_id} for every method, so
+  // GET /queues/stop is a 405 naming the literal route's methods, never a parameter.
   Response dispatch(Request& req, const std::vector<std::string>& segs) const {
-    const HttpRoute* route = best_match<HttpRoute>(
-        routes, segs, [&](const HttpRoute& r) { return r.methods.count(req.method) > 0; });
-    if (!route && fallback) return call(fallback, req, req.path);
-    if (!route) {
-      std::vector<std::string> allowed;
-      for (const auto& r : routes) {
-        if (!r.pattern.match(segs, nullptr)) continue;
-        for (const auto& [m, h] : r.methods) allowed.push_back(m);
-      }
-      if (!allowed.empty()) {
-        std::sort(allowed.begin(), allowed.end());
-        allowed.erase(std::unique(allowed.begin(), allowed.end()), allowed.end());
-        std::string allow;
-        for (const auto& m : allowed) allow += (allow.empty() ? "" : ", ") + m;
-        Response r = error(405, "method " + req.method + " not allowed", "method");
-        r.headers.emplace_back("Allow", allow);
-        return r;
-      }
-      if (req.path == "/health" && req.method == "GET") {
-        return Response::json(200, R"({"status":"ok"})");
-      }
-      if (best_match<WsRoute>(ws_routes, segs)) {
-        Response r = error(426, "websocket upgrade required");
-        r.headers.emplace_back("Upgrade", "websocket");
-        return r;
-      }
-      return error(404, "not found");
+    const HttpRoute* route = best_match<HttpRoute>(routes, segs);
+    if (route && route->methods.count(req.method)) {
+      route->pattern.match(segs, &req.path_params);
+      return call(route->methods.at(req.method), req, route->text);
     }
-    route->pattern.match(segs, &req.path_params);
-    return call(route->methods.at(req.method), req, route->text);
+    if (fallback) return call(fallback, req, req.path);
+    if (route) return not_allowed(req, route_methods(*route));
+    if (req.path == "/health") {
+      if (req.method == "GET") return Response::json(200, R"({"status":"ok"})");
+      return not_allowed(req, "GET");
+    }
+    if (best_match<WsRoute>(ws_routes, segs)) {
+      // A WebSocket handshake is a GET (RFC 6455); other methods are simply not allowed.
+      if (req.method != "GET") return not_allowed(req, "GET");
+      Response r = error(426, "websocket upgrade required");
+      r.headers.emplace_back("Upgrade", "websocket");
+      return r;
+    }
+    return error(404, "not found");
+  }
+
+  static std::string route_methods(const HttpRoute& r) {
+    std::string allow;  // std::map keeps the methods sorted
+    for (const auto& [m, h] : r.methods) allow += (allow.empty() ? "" : ", ") + m;
+    return allow;
+  }
+
+  Response not_allowed(const Request& req, const std::string& allow) const {
+    Response r = error(405, "method " + req.method + " not allowed", "method");
+    r.headers.emplace_back("Allow", allow);
+    return r;
   }
 };
 
@@ -379,6 +383,13 @@ std::optional<Response> parse_request(const Server::Impl& impl,
   out->target = std::string(r.target());
   out->remote_endpoint = remote;
   for (const auto& f : r) out->headers.emplace_back(f.name_string(), f.value());
+  // RFC 9112 3.2: an HTTP/1.1 request without exactly one Host field is a 400.
+  if (r.version() >= 11) {
+    const size_t hosts = r.count(bhttp::field::host);
+    if (hosts != 1)
+      return impl.error(400, hosts == 0 ? "missing Host header" : "more than one Host header",
+                        "Host");
+  }
   auto u = boost::urls::parse_origin_form(out->target);
   if (!u) return impl.error(400, "invalid request target", "target");
   out->path = u->path();

@@ -4,11 +4,15 @@
 // - Register every route and WebSocket path before start(); registering afterwards throws
 //   std::logic_error. Routes are matched segment by segment; "{name}" matches one
 //   non-empty segment and binds it (percent-decoded) as a path parameter. Literal segments
-//   win over parameters ("/queues/list" beats "/queues/{queue_id}").
+//   win over parameters ("/queues/list" beats "/queues/{queue_id}"). The path alone picks
+//   the route, then the method: a method the most specific route lacks is a 405 naming
+//   that route's methods, even when a less specific route has it.
 // - Errors are JSON bodies {"error":"<message>","field":"<field>"}: unknown path 404,
 //   known path with another method 405 (with an Allow header), body over max_body_bytes
-//   413 (then the connection is closed), malformed request 400, missing or wrong bearer
-//   token 401, handler exception 500 (logged; the server keeps running).
+//   413 (then the connection is closed), malformed request 400 (also an HTTP/1.1 request
+//   without exactly one Host header), missing or wrong bearer token 401, handler exception
+//   500 (logged; the server keeps running). A WebSocket-only path answers a plain GET with
+//   426 and other methods with 405.
 // - When no route is registered for GET /health, the server answers it with
 //   {"status":"ok"}. GET /health never requires the bearer token.
 // - Handlers and WebSocket callbacks run on the server's io thread(s): they must not block

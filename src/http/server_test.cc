@@ -119,6 +119,68 @@ TEST(HttpServer, NotFoundAndMethodNotAllowed) {
   EXPECT_EQ(r->body, R"({"error":"method DELETE not allowed","field":"method"})");
 }
 
+TEST(HttpServer, LiteralSegmentHidesTheParameterRouteForEveryMethod) {
+  Server s;
+  s.route("GET", "/queues/{queue_id}", echo_params);
+  s.route("POST", "/queues/stop", [](const Request&) { return Response::text(200, "stop"); });
+  ASSERT_TRUE(s.start().ok());
+  Client c(s.base_url());
+
+  // /queues/stop is the literal route: GET on it is not a lookup of a queue named "stop".
+  for (const char* method : {"GET", "OPTIONS", "DELETE"}) {
+    auto r = c.request(method, "/queues/stop");
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->status, 405) << method << ": " << r->body;
+    EXPECT_EQ(r->header("Allow"), "POST") << method;
+  }
+  auto r = c.post("/queues/stop", "{}");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->body, "stop");
+  r = c.request("OPTIONS", "/queues/q1");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 405);
+  EXPECT_EQ(r->header("Allow"), "GET");
+  r = c.get("/queues/q1");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->body, "q1|-|-|-");
+}
+
+TEST(HttpServer, WebSocketPathRefusesOtherMethodsWith405) {
+  Server s;
+  s.websocket("/ws/events", [](std::shared_ptr<WsSession>) {});
+  ASSERT_TRUE(s.start().ok());
+  Client c(s.base_url());
+  for (const char* method : {"POST", "PUT", "DELETE", "OPTIONS"}) {
+    auto r = c.request(method, "/ws/events");
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->status, 405) << method << ": " << r->body;
+    EXPECT_EQ(r->header("Allow"), "GET") << method;
+  }
+  auto r = c.get("/ws/events");  // a GET that is not an upgrade
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 426);
+  EXPECT_EQ(r->header("Upgrade"), "websocket");
+}
+
+TEST(HttpServer, Http11RequestNeedsExactlyOneHost) {
+  Server s;
+  s.route("GET", "/x", [](const Request&) { return Response::text(200, "x"); });
+  ASSERT_TRUE(s.start().ok());
+
+  std::string raw = raw_exchange(s.port(), "GET /x HTTP/1.1\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(raw.rfind("HTTP/1.1 400 ", 0), 0u) << raw;
+  EXPECT_NE(raw.find(R"({"error":"missing Host header","field":"Host"})"), std::string::npos)
+      << raw;
+  raw =
+      raw_exchange(s.port(), "GET /x HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(raw.rfind("HTTP/1.1 400 ", 0), 0u) << raw;
+  // HTTP/1.0 has no Host requirement; HTTP/1.1 with one Host is served.
+  raw = raw_exchange(s.port(), "GET /x HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(raw.rfind("HTTP/1.0 200 ", 0), 0u) << raw;
+  raw = raw_exchange(s.port(), "GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(raw.rfind("HTTP/1.1 200 ", 0), 0u) << raw;
+}
+
 TEST(HttpServer, BodyLimit) {
   Server s;  // max_body_bytes defaults to 1 MiB
   s.route("POST", "/echo-size", [](const Request& r) {

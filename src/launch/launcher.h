@@ -8,6 +8,7 @@
 
 #include <boost/json.hpp>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,12 @@ class Launcher {
   // entry) before anything is launched; the error's field names the setting.
   virtual Status validate(const std::string& target, const boost::json::object& settings) const {
     return {};
+  }
+  // What validate() accepts, for the API's OpenAPI document: a JSON object mapping each
+  // accepted setting to its JSON Schema (no other setting is accepted), or nullopt when
+  // the target's settings are not described (any are passed on).
+  virtual std::optional<std::string> settings_schema(const std::string& target) const {
+    return std::nullopt;
   }
   // Starts the target. Errc::invalid_argument for an unknown target, already_exists when
   // the same (queue_id, telemetry_id) is still running.

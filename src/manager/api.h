@@ -26,7 +26,13 @@ struct ApiInfo {
 // `metrics` must outlive the server.
 void register_api(http::Server& server, Manager& manager, metrics::Registry* metrics, ApiInfo info);
 
-// The OpenAPI 3 document served at /openapi.json.
+// The OpenAPI 3 document template (openapi.json, compiled in): its "{{name}}" strings stand
+// for the validation constants, the targets and the test flows.
 const std::string& openapi_json();
+// The document served at /openapi.json: the template filled from protocol/validate.h, the
+// launcher's targets with their settings schemas and the flows, so that it states what
+// this manager accepts. Throws std::logic_error for a template or settings schema that is
+// not valid JSON, or an unknown placeholder (bugs).
+std::string build_openapi(const launch::Launcher& launcher, const Flows& flows);
 
 }  // namespace sf::manager

@@ -236,10 +236,9 @@ Result<std::string> Manager::start_queue(protocol::StartRequest req) {
                  "time_range");
   const std::string short_id = random_hex(6);
   if (!req.queue_id) req.queue_id = generate_queue_id(req);
-  for (const char* reserved : {"list", "start", "stop", "start-test-flow"})
-    if (*req.queue_id == reserved)
-      return Error(Errc::invalid_argument,
-                   "queue_id '" + *req.queue_id + "' is reserved by the API", "queue_id");
+  if (protocol::is_reserved_queue_id(*req.queue_id))
+    return Error(Errc::invalid_argument, "queue_id '" + *req.queue_id + "' is reserved by the API",
+                 "queue_id");
   std::set<std::string> ids;
   for (auto& t : req.targets) {
     if (t.telemetry_id) ids.insert(*t.telemetry_id);
@@ -304,6 +303,7 @@ Result<std::string> Manager::start_queue(protocol::StartRequest req) {
         .kv("queue_id", q.queue_id)
         .kv("status", "pending")
         .kv("message", "")
+        .kv_int("records_written", 0)
         .end_object();
     emit(q.queue_id, std::move(msg));
   }

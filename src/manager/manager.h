@@ -90,6 +90,7 @@ class Manager {
   // {"queues":[summary, ...]} oldest first; `status` filters when not empty.
   std::string list_json(const std::string& status_filter = {});
   const Flows& flows() const { return flows_; }
+  const launch::Launcher& launcher() const { return launcher_; }
   size_t queue_count() const;
 
   // Listeners get (queue_id, message JSON) for every event and status change, on the

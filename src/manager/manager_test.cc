@@ -3,12 +3,16 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <regex>
 #include <set>
 #include <thread>
 
 #include "bus/memory/memory_bus.h"
+#include "http/client.h"
+#include "http/server.h"
 #include "json/json.h"
 #include "launch/inproc/inproc_launcher.h"
+#include "manager/api.h"
 #include "metrics/metrics.h"
 #include "store/sqlite/sqlite_state_store.h"
 
@@ -28,6 +32,9 @@ class NullLauncher final : public sf::launch::Launcher {
   }
   sf::Status validate(const std::string& target, const bj::object& settings) const override {
     return sf::workers::WorkerRegistry::builtin().validate(target, settings);
+  }
+  std::optional<std::string> settings_schema(const std::string& target) const override {
+    return sf::workers::WorkerRegistry::builtin().settings_schema(target);
   }
   sf::Status launch(const sf::launch::LaunchSpec& spec) override {
     std::lock_guard lk(mu);
@@ -706,4 +713,240 @@ TEST_F(ManagerTest, RangeOverTheConfiguredLimitIsRefused) {
   }
   // At the limit: accepted (11 days of 1s candles hold 950,400).
   EXPECT_TRUE(m.start_queue(typed_body("api_candles_1s", "2024-08-01:2024-08-12", "wf-ok")).ok());
+}
+
+// ---- the REST API on an http::Server (register_api) --------------------------------------
+
+namespace {
+
+class ApiTest : public ManagerTest {
+ protected:
+  void SetUp() override {
+    ManagerTest::SetUp();
+    auto flows = sm::Flows::load_file(std::string(SF_SOURCE_DIR) + "/config/test_flows.yaml");
+    ASSERT_TRUE(flows.ok()) << flows.error().message;
+    manager_ = std::make_unique<sm::Manager>(sm::ManagerOptions{}, bus_, *store_, null_launcher_,
+                                             std::move(*flows), &metrics_);
+    ASSERT_TRUE(manager_->start().ok());
+    server_ = std::make_unique<sf::http::Server>();
+    sm::register_api(*server_, *manager_, &metrics_,
+                     sm::ApiInfo{"test", "memory", "sqlite", "null"});
+    ASSERT_TRUE(server_->start().ok());
+    client_ = std::make_unique<sf::http::Client>(server_->base_url());
+  }
+  void TearDown() override {
+    client_.reset();
+    server_.reset();
+    ManagerTest::TearDown();
+  }
+  sf::http::ClientResponse request(const std::string& method, const std::string& path,
+                                   const std::string& body = {}) {
+    auto r = client_->request(method, path, body);
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+    return r.ok() ? *r : sf::http::ClientResponse{};
+  }
+  bj::object openapi() {
+    auto r = request("GET", "/openapi.json");
+    EXPECT_EQ(r.status, 200);
+    return bj::parse(r.body).as_object();
+  }
+
+  std::unique_ptr<sf::http::Server> server_;
+  std::unique_ptr<sf::http::Client> client_;
+};
+
+// Follows "$ref" (and a first allOf member) to the schema that holds the constraints.
+const bj::object& resolve(const bj::object& doc, const bj::object& schema) {
+  if (auto* r = schema.if_contains("$ref")) {
+    std::string name(r->as_string());
+    name = name.substr(name.rfind('/') + 1);
+    return resolve(doc, doc.at("components").at("schemas").at(name).as_object());
+  }
+  if (auto* a = schema.if_contains("allOf")) return resolve(doc, a->as_array().at(0).as_object());
+  return schema;
+}
+
+bool schema_accepts_string(const bj::object& doc, const bj::object& schema, const std::string& v) {
+  const bj::object& s = resolve(doc, schema);
+  if (auto* p = s.if_contains("pattern"))
+    if (!std::regex_search(v, std::regex(std::string(p->as_string())))) return false;
+  if (auto* e = s.if_contains("enum")) {
+    bool found = false;
+    for (const auto& x : e->as_array()) found = found || (x.is_string() && x.as_string() == v);
+    if (!found) return false;
+  }
+  return true;
+}
+
+std::set<std::string> alternatives(const bj::object& doc, const std::string& schema,
+                                   const std::string& key) {
+  std::set<std::string> out;
+  const auto& s = doc.at("components").at("schemas").at(schema).as_object();
+  for (const auto& alt : s.at("oneOf").as_array())
+    for (const auto& v : alt.at("properties").at(key).at("enum").as_array())
+      out.emplace(v.as_string());
+  return out;
+}
+
+}  // namespace
+
+// Issue 10.1: what the server refuses with 422, the document refuses too.
+TEST_F(ApiTest, OpenApiStatesWhatTheServerChecks) {
+  const bj::object doc = openapi();
+  const auto& start = doc.at("components").at("schemas").at("StartRequest").at("properties");
+  const auto& flow = doc.at("components").at("schemas").at("TestFlowRequest");
+  struct Case {
+    std::string path, body, field, value;
+    const bj::object* schema;
+  };
+  const std::string targets = R"(,"targets":[{"target":"dummy-service"}]})";
+  std::vector<Case> cases = {
+      {"/queues/start",
+       R"({"symbol":"BTCUSDT","type":"a b","time_range":"2024-08-01:2024-08-02")" + targets, "type",
+       "a b", &start.at("type").as_object()},
+      {"/queues/start", R"({"symbol":"BTCUSDT","type":"x","time_range":"yesterday")" + targets,
+       "time_range", "yesterday", &start.at("time_range").as_object()},
+      {"/queues/start",
+       R"({"symbol":"BTCUSDT","type":"x","time_range":"2024-02-30:2024-03-01")" + targets,
+       "time_range", "2024-02-30:2024-03-01", &start.at("time_range").as_object()},
+      {"/queues/start",
+       R"({"symbol":"btc","type":"x","time_range":"2024-08-01:2024-08-02")" + targets, "symbol",
+       "btc", &start.at("symbol").as_object()},
+      {"/queues/start",
+       R"({"symbol":"BTCUSDT","type":"x","time_range":"2024-08-01:2024-08-02","queue_id":"stop")" +
+           targets,
+       "queue_id", "stop", nullptr},
+  };
+  for (const auto& c : cases) {
+    auto r = request("POST", c.path, c.body);
+    EXPECT_EQ(r.status, 422) << c.body << " -> " << r.body;
+    EXPECT_EQ(bj::parse(r.body).at("field"), c.field.c_str()) << r.body;
+    if (c.schema) {
+      EXPECT_FALSE(schema_accepts_string(doc, *c.schema, c.value))
+          << c.field << ": the document accepts '" << c.value << "' which the server refuses";
+    }
+  }
+  // A queue_id the API reserves is outside the schema: a safe name, but not one of those.
+  const auto& qid_all = doc.at("components").at("schemas").at("QueueId").at("allOf").as_array();
+  ASSERT_EQ(qid_all.size(), 2u);
+  EXPECT_NE(bj::serialize(qid_all.at(1)).find("\"stop\""), std::string::npos)
+      << bj::serialize(qid_all.at(1));
+  // Accepted values stay accepted.
+  EXPECT_TRUE(schema_accepts_string(doc, start.at("type").as_object(), "api_candles_1m"));
+  EXPECT_TRUE(schema_accepts_string(doc, start.at("time_range").as_object(),
+                                    "2024-02-29T10:30:2024-03-01T00:00:05Z"));
+
+  // Targets: exactly the launcher's, each with exactly its settings.
+  auto known = null_launcher_.targets();
+  EXPECT_EQ(alternatives(doc, "Target", "target"),
+            std::set<std::string>(known.begin(), known.end()));
+  auto r = request("POST", "/queues/start",
+                   R"({"symbol":"BTCUSDT","type":"x","time_range":"2024-08-01:2024-08-02",)"
+                   R"("targets":[{"target":"warp-drive"}]})");
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(bj::parse(r.body).at("field"), "targets[0].target");
+  for (const auto& alt : doc.at("components").at("schemas").at("Target").at("oneOf").as_array()) {
+    if (alt.at("title") != "dummy-service") continue;
+    EXPECT_EQ(alt.at("additionalProperties"), false);
+    EXPECT_EQ(alt.at("properties").at("records").at("type"), "integer");
+    EXPECT_EQ(alt.at("properties").at("progress_interval_ms").at("maximum").to_number<int64_t>(),
+              30000);
+  }
+  r = request("POST", "/queues/start",
+              R"({"symbol":"BTCUSDT","type":"x","time_range":"2024-08-01:2024-08-02",)"
+              R"("targets":[{"target":"dummy-service","progress_interval_ms":30001}]})");
+  EXPECT_EQ(r.status, 422);
+
+  // Flows: exactly the manager's, each with exactly the extra_params its template uses.
+  std::set<std::string> flows;
+  for (const auto& [name, f] : manager_->flows().all()) flows.insert(name);
+  EXPECT_EQ(alternatives(doc, "TestFlowRequest", "flow_name"), flows);
+  r = request("POST", "/queues/start-test-flow",
+              R"({"flow_name":"../etc","symbol":"BTCUSDT","time_range":"2024-08-01:2024-08-02"})");
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(bj::parse(r.body).at("field"), "flow_name");
+  // A flow whose collection name starts with the symbol needs a symbol starting with a letter.
+  r = request(
+      "POST", "/queues/start-test-flow",
+      R"({"flow_name":"historical_candles","symbol":"00","time_range":"2024-08-01:2024-08-02"})");
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(bj::parse(r.body).at("field"), "targets[1].collection_name") << r.body;
+  for (const auto& alt : flow.at("oneOf").as_array()) {
+    if (alt.at("title") != "historical_candles") continue;
+    EXPECT_FALSE(schema_accepts_string(doc, alt.at("properties").at("symbol").as_object(), "00"));
+    EXPECT_TRUE(
+        schema_accepts_string(doc, alt.at("properties").at("symbol").as_object(), "BTCUSDT"));
+  }
+  for (const auto& alt : flow.at("oneOf").as_array()) {
+    if (alt.at("title") != "dummy_single") continue;
+    const auto& extra = alt.at("properties").at("extra_params").as_object();
+    EXPECT_EQ(extra.at("additionalProperties"), false);
+    std::set<std::string> params;
+    for (const auto& kv : extra.at("properties").as_object()) params.emplace(kv.key());
+    EXPECT_EQ(params, (std::set<std::string>{"duration_s", "progress_interval_ms", "records"}));
+    EXPECT_EQ(extra.at("properties").at("duration_s").at("maximum").to_number<int64_t>(), 604800);
+  }
+}
+
+// Issue 10.2: the document's server is the one that served it, whatever the port.
+TEST_F(ApiTest, OpenApiServerIsTheServingAddress) {
+  const bj::object doc = openapi();
+  const auto& servers = doc.at("servers").as_array();
+  ASSERT_EQ(servers.size(), 1u);
+  std::string url(servers.at(0).at("url").as_string());
+  // A relative URL is relative to where the document was fetched (OpenAPI 3.0.3, 4.7.5).
+  std::string resolved = url.rfind("/", 0) == 0 ? server_->base_url() + url : url;
+  while (!resolved.empty() && resolved.back() == '/') resolved.pop_back();
+  EXPECT_EQ(resolved, server_->base_url());
+}
+
+// Issue 10.3: an empty status filter is refused like an unknown one.
+TEST_F(ApiTest, ListRefusesAnEmptyOrUnknownStatus) {
+  for (const char* q : {"?status=", "?status=bogus", "?status=pong", "?status"}) {
+    auto r = request("GET", std::string("/queues/list") + q);
+    EXPECT_EQ(r.status, 422) << q << " -> " << r.body;
+    EXPECT_EQ(bj::parse(r.body).at("field"), "status") << q;
+  }
+  auto r = request("GET", "/queues/list?status=pending");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(request("GET", "/queues/list").status, 200);
+}
+
+// Issue 10.4: the API's words under /queues/ take only their own methods.
+TEST_F(ApiTest, ReservedPathWordsAnswerWithTheirOwnMethods) {
+  for (const char* word : {"stop", "start", "start-test-flow"}) {
+    for (const char* method : {"GET", "OPTIONS"}) {
+      auto r = request(method, std::string("/queues/") + word);
+      EXPECT_EQ(r.status, 405) << method << " /queues/" << word << " -> " << r.body;
+      EXPECT_EQ(r.header("Allow"), "POST") << method << " /queues/" << word;
+    }
+  }
+  auto r = request("OPTIONS", "/queues/list");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.header("Allow"), "GET");
+  for (const char* method : {"POST", "PUT", "DELETE"}) {
+    r = request(method, "/ws/events");
+    EXPECT_EQ(r.status, 405) << method << " /ws/events -> " << r.body;
+    EXPECT_EQ(r.header("Allow"), "GET");
+  }
+  EXPECT_EQ(request("GET", "/ws/events").status, 426);
+  EXPECT_EQ(request("GET", "/queues/no-such-queue").status, 404);
+}
+
+// Issue 10.6: every queue_status message has records_written, the first (pending) too.
+TEST_F(ApiTest, FirstQueueStatusMessageHasRecordsWritten) {
+  std::mutex mu;
+  std::vector<bj::object> msgs;
+  manager_->subscribe([&](const std::string&, const std::string& msg) {
+    auto v = bj::parse(msg).as_object();
+    std::lock_guard lk(mu);
+    if (v.at("type") == "queue_status") msgs.push_back(v);
+  });
+  auto r = manager_->start_queue(start_body(R"([{"target":"null-worker"}])", "wf-first"));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  std::lock_guard lk(mu);
+  ASSERT_FALSE(msgs.empty());
+  EXPECT_EQ(msgs.front().at("status"), "pending");
+  ASSERT_TRUE(msgs.front().contains("records_written")) << bj::serialize(msgs.front());
+  EXPECT_EQ(msgs.front().at("records_written").as_int64(), 0);
 }

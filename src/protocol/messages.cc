@@ -94,11 +94,10 @@ Status check_opt_range(const std::optional<std::string>& v, const Fields& f, std
   return {};
 }
 
-bool is_kline_interval(std::string_view s) {
-  static const std::set<std::string_view> kIntervals = {"1s", "1m", "3m", "5m", "15m", "30m",
-                                                        "1h", "2h", "4h", "6h", "8h",  "12h",
-                                                        "1d", "3d", "1w", "1M"};
-  return kIntervals.count(s) > 0;
+std::string intervals_text() {
+  std::string out;
+  for (auto i : kKlineIntervals) out += (out.empty() ? "" : " ") + std::string(i);
+  return out;
 }
 
 void opt_kv(Writer& w, std::string_view k, const std::optional<std::string>& v) {
@@ -282,7 +281,7 @@ Result<TargetSpec> decode_target(const bj::value& v, size_t index) {
   if (t.interval && !is_kline_interval(*t.interval))
     return Error(Errc::invalid_argument,
                  "field '" + f.path("interval") + "': unknown interval '" + *t.interval +
-                     "' (expected one of 1s 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w 1M)",
+                     "' (expected one of " + intervals_text() + ")",
                  f.path("interval"));
   for (const auto& kv : obj) {
     std::string_view k(kv.key().data(), kv.key().size());

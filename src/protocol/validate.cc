@@ -110,6 +110,35 @@ std::string format_time_range(int64_t start_ms, int64_t end_ms) {
   return format_instant(start_ms) + ":" + format_instant(end_ms);
 }
 
+bool is_reserved_queue_id(std::string_view s) {
+  for (auto r : kReservedQueueIds)
+    if (s == r) return true;
+  return false;
+}
+
+bool is_kline_interval(std::string_view s) {
+  for (auto i : kKlineIntervals)
+    if (s == i) return true;
+  return false;
+}
+
+const std::string& time_range_pattern() {
+  // Years from 1970; days per month, 29 February in leap years only.
+  static const std::string kPattern = [] {
+    const std::string year = "(?:19[7-9][0-9]|[2-9][0-9]{3})";
+    const std::string leap_year =
+        "(?:19(?:7[26]|8[048]|9[26])|[2-9][0-9](?:0[48]|[2468][048]|[13579][26])|"
+        "(?:[2468][048]|[3579][26])00)";
+    const std::string month_day =
+        "(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|"
+        "02-(?:0[1-9]|1[0-9]|2[0-8]))";
+    const std::string date = "(?:" + year + "-" + month_day + "|" + leap_year + "-02-29)";
+    const std::string instant = date + "(?:T(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9])?Z?)?";
+    return "^" + instant + ":" + instant + "$";
+  }();
+  return kPattern;
+}
+
 bool is_valid_symbol(std::string_view s) {
   if (s.size() < 2 || s.size() > 20) return false;
   for (char c : s)

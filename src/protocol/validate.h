@@ -3,6 +3,7 @@
 // never escaped or interpolated raw.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -18,6 +19,26 @@ bool is_valid_symbol(std::string_view s);
 bool is_safe_name(std::string_view s);
 // Identifier usable as a SQL table / ArangoDB collection name: [A-Za-z][A-Za-z0-9_]{0,62}.
 bool is_safe_collection(std::string_view s);
+
+// Path words of the API under /queues/ that can never be queue ids.
+inline constexpr std::array<std::string_view, 4> kReservedQueueIds = {"list", "start", "stop",
+                                                                      "start-test-flow"};
+bool is_reserved_queue_id(std::string_view s);
+
+// Kline intervals a target's `interval` may name.
+inline constexpr std::array<std::string_view, 16> kKlineIntervals = {
+    "1s", "1m", "3m", "5m",  "15m", "30m", "1h", "2h",
+    "4h", "6h", "8h", "12h", "1d",  "3d",  "1w", "1M"};
+bool is_kline_interval(std::string_view s);
+
+// The checks above and parse_time_range() as JSON Schema (ECMA-262) patterns, for the
+// OpenAPI document: a string matches exactly when the check accepts it (for time ranges:
+// when it parses, whatever the order of its ends, which no pattern can express).
+// protocol_test holds the two to each other.
+inline constexpr std::string_view kSymbolPattern = "^[A-Z0-9]{2,20}$";
+inline constexpr std::string_view kSafeNamePattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$";
+inline constexpr std::string_view kCollectionPattern = "^[A-Za-z][A-Za-z0-9_]{0,62}$";
+const std::string& time_range_pattern();
 
 Status check_symbol(std::string_view s, const std::string& field);
 Status check_safe_name(std::string_view s, const std::string& field);

@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+#include <regex>
+#include <string>
+#include <vector>
+
 namespace sp = sf::protocol;
 
 TEST(TimeRange, DatesAreHalfOpenUtcDays) {
@@ -64,4 +69,102 @@ TEST(Names, SymbolsAndSafeIdentifiers) {
   EXPECT_FALSE(sp::is_safe_collection("a-b"));
   EXPECT_FALSE(sp::is_safe_collection("x\"; DROP TABLE queues; --"));
   EXPECT_FALSE(sp::is_safe_collection(std::string(64, 'a')));
+}
+
+// The OpenAPI document states the checks as patterns; they must agree with the checks.
+TEST(Patterns, NamePatternsMatchExactlyWhatTheChecksAccept) {
+  const std::string long200(200, 'a'), long201(201, 'a'), long63(63, 'a'), long64(64, 'a');
+  const std::vector<std::string> samples = {"",
+                                            "A",
+                                            "AB",
+                                            "BTCUSDT",
+                                            "btcusdt",
+                                            "BTC-USDT",
+                                            "BTC USDT",
+                                            std::string(20, 'A'),
+                                            std::string(21, 'A'),
+                                            "a",
+                                            "0",
+                                            "a.b_c-d",
+                                            ".a",
+                                            "-a",
+                                            "_a",
+                                            "a/b",
+                                            "a b",
+                                            "a\n",
+                                            "é",
+                                            long200,
+                                            long201,
+                                            long63,
+                                            long64,
+                                            "a;DROP",
+                                            "A1_b2",
+                                            "1abc",
+                                            "list",
+                                            "x:y",
+                                            "a\tb"};
+  const std::regex symbol{std::string(sp::kSymbolPattern)};
+  const std::regex safe{std::string(sp::kSafeNamePattern)};
+  const std::regex collection{std::string(sp::kCollectionPattern)};
+  for (const auto& s : samples) {
+    EXPECT_EQ(std::regex_search(s, symbol), sp::is_valid_symbol(s)) << "'" << s << "'";
+    EXPECT_EQ(std::regex_search(s, safe), sp::is_safe_name(s)) << "'" << s << "'";
+    EXPECT_EQ(std::regex_search(s, collection), sp::is_safe_collection(s)) << "'" << s << "'";
+  }
+}
+
+TEST(Patterns, TimeRangePatternMatchesWhatParsesWhateverTheOrder) {
+  const std::regex pattern{sp::time_range_pattern()};
+  std::mt19937 rng(42);  // fixed: the same cases every run
+  auto pick = [&](std::initializer_list<const char*> l) {
+    return std::string(*(l.begin() + rng() % l.size()));
+  };
+  // Mostly plausible parts (so that many samples parse), edge cases the rest of the time.
+  auto part = [&](std::initializer_list<const char*> usual,
+                  std::initializer_list<const char*> edge) {
+    return rng() % 4 != 0 ? pick(usual) : pick(edge);
+  };
+  auto instant = [&] {
+    std::string s = part({"1970", "1999", "2000", "2023", "2024", "2400", "9999", "1972"},
+                         {"1969", "0000", "1900", "2100", "1970"}) +
+                    "-" + part({"01", "02", "04", "06", "09", "11", "12"}, {"00", "13", "02"}) +
+                    "-" + part({"01", "09", "15", "28"}, {"00", "29", "30", "31", "32"});
+    switch (rng() % 5) {
+      case 0:
+      case 1:
+        break;
+      case 2:
+        s += "T" + part({"00", "09", "23"}, {"24", "30"}) + ":" + part({"00", "59"}, {"60", "5"});
+        break;
+      case 3:
+        s += "T" + part({"00", "12", "23"}, {"24"}) + ":" + part({"00", "30"}, {"60"}) + ":" +
+             part({"00", "59"}, {"60", "5"}) + part({"", "Z"}, {"ZZ", "z"});
+        break;
+      default:
+        s += part({"T10:00Z", "T00:00:00Z"}, {"T", "t00:00", " 10:00", "Z", "T1:00"});
+    }
+    return s;
+  };
+  int matched = 0, total = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string text = instant() + part({":"}, {";", "::", ""}) + instant();
+    if (rng() % 20 == 0) text += pick({"x", "\n", ":"});
+    auto r = sp::parse_time_range(text);
+    // Only the order of the ends escapes the pattern.
+    bool parses = r.ok() || r.error().message.find("must be after its start") != std::string::npos;
+    bool matches = std::regex_search(text, pattern);
+    EXPECT_EQ(matches, parses) << text << (r.ok() ? "" : " -> " + r.error().message);
+    matched += matches;
+    ++total;
+    if (HasFailure()) break;
+  }
+  EXPECT_GT(matched, total / 20) << "the samples exercise accepted ranges too";
+  EXPECT_GT(total - matched, total / 20);
+}
+
+TEST(Patterns, ReservedIdsAndIntervals) {
+  for (auto w : sp::kReservedQueueIds) EXPECT_TRUE(sp::is_reserved_queue_id(w));
+  EXPECT_FALSE(sp::is_reserved_queue_id("lists"));
+  EXPECT_TRUE(sp::is_kline_interval("1M"));
+  EXPECT_FALSE(sp::is_kline_interval("1y"));
 }

@@ -7,11 +7,14 @@ namespace sf::workers {
 
 WorkerRegistry WorkerRegistry::builtin() {
   WorkerRegistry r;
-  r.add("dummy-service", run_dummy, [](const boost::json::object& settings) -> Status {
-    auto s = DummySettings::from_params(settings);
-    if (!s) return s.error();
-    return {};
-  });
+  r.add(
+      "dummy-service", run_dummy,
+      [](const boost::json::object& settings) -> Status {
+        auto s = DummySettings::from_params(settings);
+        if (!s) return s.error();
+        return {};
+      },
+      DummySettings::json_schema());
   // One implementation under both names: the seed's target name and the store-neutral one;
   // the DataStore the launcher passes decides where the data goes.
   auto validate_connector = [](const boost::json::object& settings) -> Status {
@@ -19,17 +22,17 @@ WorkerRegistry WorkerRegistry::builtin() {
     if (!s) return s.error();
     return {};
   };
-  r.add("store-connector", run_connector, validate_connector);
-  r.add("arango-connector", run_connector, validate_connector);
+  r.add("store-connector", run_connector, validate_connector, ConnectorSettings::json_schema());
+  r.add("arango-connector", run_connector, validate_connector, ConnectorSettings::json_schema());
   // Loaders take their whole configuration from the workflow (symbol, type, range, topic).
   auto validate_loader = [](const boost::json::object& settings) -> Status {
     if (settings.empty()) return {};
     const std::string key(settings.begin()->key());
     return Error(Errc::invalid_argument, "unknown loader setting '" + key + "'", key);
   };
-  r.add("loader-producer", run_loader_producer, validate_loader);
-  r.add("loader-api-candles", run_loader_candles, validate_loader);
-  r.add("loader-api-trades", run_loader_trades, validate_loader);
+  r.add("loader-producer", run_loader_producer, validate_loader, "{}");
+  r.add("loader-api-candles", run_loader_candles, validate_loader, "{}");
+  r.add("loader-api-trades", run_loader_trades, validate_loader, "{}");
   return r;
 }
 

@@ -160,6 +160,17 @@ Result<ConnectorSettings> ConnectorSettings::from_params(const boost::json::obje
   return s;
 }
 
+std::string ConnectorSettings::json_schema() {
+  // The bounds of from_params() above; `interval` is a typed target field, described there.
+  return std::string(R"json({
+    "batch_size": {"type": "integer", "minimum": 1, "maximum": 1000000},
+    "batch_ms": {"type": "integer", "minimum": 1, "maximum": 60000},
+    "end_markers": {"type": "integer", "minimum": 1, "maximum": 10000},
+    "consumer_group": {"type": "string", "pattern": ")json") +
+         std::string(protocol::kSafeNamePattern) + R"json("}
+  })json";
+}
+
 // ---- the worker -------------------------------------------------------------------------------
 
 namespace {

@@ -105,6 +105,8 @@ struct ConnectorSettings {
   // Strict: unknown members (other than `interval`, which generic target entries carry) and
   // out-of-range values are invalid_argument naming the field.
   static Result<ConnectorSettings> from_params(const boost::json::object& params);
+  // What from_params() accepts, as a JSON object of JSON Schemas by setting name.
+  static std::string json_schema();
 };
 
 // The default consumer group of a queue's connector.

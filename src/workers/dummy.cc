@@ -39,6 +39,21 @@ Result<DummySettings> DummySettings::from_params(const boost::json::object& para
   return s;
 }
 
+std::string DummySettings::json_schema() {
+  // The bounds of from_params() above; `interval` is a typed target field, described there.
+  return R"json({
+    "duration_s": {"type": "number", "minimum": 0, "maximum": 604800,
+                   "description": "run time in seconds (default 5)"},
+    "records": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807,
+                "description": "records 'written' by the end (default 1000)"},
+    "progress_interval_ms": {"type": "integer", "minimum": 1, "maximum": 30000,
+                             "description": "time between loading events (default 1000)"},
+    "fail_at": {"type": "number", "minimum": 0, "maximum": 1,
+                "description": "fraction of the run at which it fails (default: never)"},
+    "fail_message": {"type": "string", "description": "the error message"}
+  })json";
+}
+
 namespace {
 
 int dummy_work(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control,

@@ -21,6 +21,8 @@ struct DummySettings {
   std::string fail_message = "simulated failure";
 
   static Result<DummySettings> from_params(const boost::json::object& params);
+  // What from_params() accepts, as a JSON object of JSON Schemas by setting name.
+  static std::string json_schema();
 };
 
 int run_dummy(WorkerContext& ctx);

@@ -184,9 +184,17 @@ bool ControlChannel::wait_stop_for(std::chrono::milliseconds d) {
   return stop_requested();
 }
 
-void WorkerRegistry::add(const std::string& target, WorkerFn fn, Validator validate) {
+void WorkerRegistry::add(const std::string& target, WorkerFn fn, Validator validate,
+                         std::string settings_schema) {
   fns_[target] = std::move(fn);
   if (validate) validators_[target] = std::move(validate);
+  if (!settings_schema.empty()) schemas_[target] = std::move(settings_schema);
+}
+
+std::optional<std::string> WorkerRegistry::settings_schema(const std::string& target) const {
+  auto it = schemas_.find(target);
+  if (it == schemas_.end()) return std::nullopt;
+  return it->second;
 }
 
 Status WorkerRegistry::validate(const std::string& target,

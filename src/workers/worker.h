@@ -152,9 +152,13 @@ class ControlChannel {
 class WorkerRegistry {
  public:
   // `validate` checks the role's settings (TARGET_PARAMS) before launch; may be empty.
+  // `settings_schema` says the same for the API's document: a JSON object mapping each
+  // setting `validate` accepts to its JSON Schema (empty: not described).
   using Validator = std::function<Status(const boost::json::object&)>;
-  void add(const std::string& target, WorkerFn fn, Validator validate = {});
+  void add(const std::string& target, WorkerFn fn, Validator validate = {},
+           std::string settings_schema = {});
   Status validate(const std::string& target, const boost::json::object& settings) const;
+  std::optional<std::string> settings_schema(const std::string& target) const;
   const WorkerFn* find(const std::string& target) const;
   std::vector<std::string> targets() const;
   // The registry with every built-in role (dummy-service, ...).
@@ -163,6 +167,7 @@ class WorkerRegistry {
  private:
   std::map<std::string, WorkerFn> fns_;
   std::map<std::string, Validator> validators_;
+  std::map<std::string, std::string> schemas_;
 };
 
 // Runs a worker end to end with the common life cycle; `work` does the role's job once the

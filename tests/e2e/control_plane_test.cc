@@ -366,6 +366,24 @@ TEST_F(ControlPlane, CliStartsWatchesListsAndStops) {
   }
 }
 
+// Issue 10.7: an API word given as a queue id is refused with a clear message, not printed
+// as an empty queue followed by "out of range".
+TEST_F(ControlPlane, CliStatusOfAnApiWordSaysItIsNoQueue) {
+  auto& u = up();
+  for (std::string word : {"list", "stop", "start-test-flow"}) {
+    const std::string err_path = dir_ + "/cli-" + word + ".stderr.log";
+    Process p({sf::testing::streamforge_binary(), "status", word}, err_path,
+              std::map<std::string, std::string>{{"SF_URL", u.url()}});
+    std::string out = p.read_all(10s);
+    EXPECT_EQ(p.wait(10s), 3) << word << ": a refused request";
+    EXPECT_EQ(out, "") << word << ": nothing printed as if it were a queue";
+    std::ifstream in(err_path);
+    std::string err((std::istreambuf_iterator<char>(in)), {});
+    EXPECT_NE(err.find("'" + word + "' is not a queue id"), std::string::npos) << err;
+    EXPECT_EQ(err.find("out of range"), std::string::npos) << err;
+  }
+}
+
 TEST_F(ControlPlane, LiveMetricsPassPromtool) {
   up();
   std::string id = start_flow("dummy_single", R"({"duration_s":0.3})");

@@ -69,6 +69,9 @@ class ProcessLauncher final : public Launcher {
   Status validate(const std::string& target, const boost::json::object& settings) const override {
     return registry_.validate(target, settings);
   }
+  std::optional<std::string> settings_schema(const std::string& target) const override {
+    return registry_.settings_schema(target);
+  }
   Status launch(const LaunchSpec& spec) override;
   void kill(const std::string& queue_id, const std::string& telemetry_id) override;
   size_t running() const override;
