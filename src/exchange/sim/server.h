@@ -1,13 +1,19 @@
 // SimServer: the Binance spot REST API served on loopback from a deterministic Market,
 // with Binance's request weights and limits and injectable faults.
 //
-// Endpoints (GET): /api/v3/ping, /time, /exchangeInfo, /klines, /aggTrades,
-// /historicalTrades, /depth, and the control endpoint GET/POST /sim/control.
+// Endpoints (GET): /api/v3/ping, /time, /exchangeInfo, /klines, /uiKlines (= klines),
+// /aggTrades, /trades, /historicalTrades, /depth, /avgPrice, /ticker/24hr, /ticker/price,
+// /ticker/bookTicker, /sapi/v1/system/status, and the control endpoint GET/POST /sim/control.
 // Behaviour (details and the Binance facts it follows in README.md):
 // - Rows are byte-compatible with Binance; prices/quantities are 8-decimal strings.
 //   Header "X-MBX-TIME-UNIT: MICROSECOND" switches response times to microseconds;
 //   startTime/endTime above 1e14 are read as microseconds.
-// - Parameter errors: HTTP 400 with {"code":-11xx,"msg":"..."}.
+// - Tickers, /avgPrice and /depth agree with the candles and trades: the last price is the
+//   close of the still-open candle and /depth's best bid (Market::current_price).
+// - Every error is Binance's {"code":<int>,"msg":"..."}: parameter errors HTTP 400 with
+//   -11xx (a parameter sent twice: -1101), the http server's own 404/405/413/431/400/500
+//   with -1000, /sim/control's 422/400 with -1130/-1135. The one exception is the injected
+//   502 fault, an HTML page like a real gateway's.
 // - Limits (unless limits == false): per client IP, weight summed per wall-clock minute
 //   and returned in X-MBX-USED-WEIGHT-1M on every /api/v3 response. Past weight_limit:
 //   429, code -1003, Retry-After = seconds to the window's end. A client that then sends
