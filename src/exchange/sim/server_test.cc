@@ -653,8 +653,15 @@ TEST_F(SimServerTest, TickerPriceAndBookTickerMatchDepth) {
 
 TEST_F(SimServerTest, SystemStatusAndNewEndpointWeights) {
   SimOptions o;
-  o.symbols = {"AAAUSDT"};
+  for (int i = 0; i < 21; ++i) o.symbols.push_back("S" + std::to_string(i) + "USDT");
   start(o);
+  // symbols=["S0USDT",...] with n names, URL-encoded.
+  auto symbols = [](int n, const char* prefix) {
+    std::string q = "symbols=%5B";
+    for (int i = 0; i < n; ++i)
+      q += (i ? ",%22" : "%22") + std::string(prefix) + std::to_string(i) + "USDT%22";
+    return q + "%5D";
+  };
   auto st = get("/sapi/v1/system/status");
   EXPECT_EQ(st.status, 200);
   auto v = json::parse(st.body);
@@ -674,7 +681,14 @@ TEST_F(SimServerTest, SystemStatusAndNewEndpointWeights) {
   step("/api/v3/avgPrice?symbol=BTCUSDT", 2);
   step("/api/v3/ticker/24hr?symbol=BTCUSDT", 2);
   step("/api/v3/ticker/24hr?symbols=%5B%22BTCUSDT%22,%22ETHUSDT%22%5D", 2);
+  step("/api/v3/ticker/24hr?" + symbols(20, "S"), 2);
+  step("/api/v3/ticker/24hr?" + symbols(21, "S"), 40);
   step("/api/v3/ticker/24hr", 80);
+  // 101 names cost 80 (weighed before they are checked: these are unknown, -1121).
+  auto r101 = get("/api/v3/ticker/24hr?" + symbols(101, "X"));
+  EXPECT_EQ(r101.status, 400);
+  EXPECT_EQ(used_weight(r101) - used, 80);
+  used = used_weight(r101);
   step("/api/v3/ticker/price?symbol=BTCUSDT", 2);
   step("/api/v3/ticker/price?symbols=%5B%22BTCUSDT%22%5D", 4);
   step("/api/v3/ticker/price", 4);
