@@ -263,6 +263,10 @@ int64_t Market::price_at(const SymbolSpec& s, double t_sec) const {
   return std::max(s.tick, round_to(std::exp(log_price(s, t_sec)) * kUnit, s.tick));
 }
 
+int64_t Market::current_price(const SymbolSpec& s, int64_t now_ms) const {
+  return price_at(s, sec_since_epoch(now_ms));
+}
+
 RawCandle Market::raw_candle(const SymbolSpec& s, const Interval& iv, int64_t open, int64_t as_of,
                              int64_t open_price) const {
   RawCandle c;

@@ -119,6 +119,9 @@ class Market {
 
   // Price (1e-8 units, rounded to the tick, at least one tick) t seconds after kEpochMs.
   int64_t price_at(const SymbolSpec& s, double t_sec) const;
+  // The price at instant now_ms: the close of the candle still open then (any interval),
+  // what the tickers call the last price and /depth's best bid.
+  int64_t current_price(const SymbolSpec& s, int64_t now_ms) const;
 
   // The candle opening at open_ms (must be aligned and >= kEpochMs). With as_of_ms inside
   // the candle it is the still-open candle as seen at that instant: close = price then,

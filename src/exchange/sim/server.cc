@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <variant>
@@ -25,6 +26,9 @@ constexpr int64_t kWindowMs = 60'000;
 constexpr int64_t kFirstBanMs = 120'000;
 constexpr int64_t kMaxBanMs = 3 * 86'400'000LL;
 constexpr int64_t kMaxTradeWindowMs = 3'600'000;
+constexpr int64_t kDayMs = 86'400'000;
+constexpr int64_t kAvgPriceMs = 300'000;  // /avgPrice: the last 5 minutes
+__extension__ using u128 = unsigned __int128;
 
 uint64_t mix(uint64_t z) {
   z += 0x9e3779b97f4a7c15ULL;
@@ -74,13 +78,65 @@ std::optional<ApiError> uint_param(const Request& req, std::string_view name,
                                    std::optional<int64_t>* out) {
   auto v = req.query_param(name);
   if (!v || v->empty()) return std::nullopt;
+  const bool digits =
+      std::all_of(v->begin(), v->end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits || v->size() > 20) return illegal(name, "^[0-9]{1,20}$");
   int64_t x = 0;
   auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), x);
-  bool digits = std::all_of(v->begin(), v->end(), [](char c) { return c >= '0' && c <= '9'; });
-  if (!digits || ec != std::errc() || p != v->data() + v->size() || v->size() > 20)
-    return illegal(name, "^[0-9]{1,20}$");
+  // Up to 20 digits match the pattern, but above 2^63 - 1 the value itself is the problem.
+  if (ec != std::errc() || p != v->data() + v->size())
+    return ApiError{-1108, "Parameter '" + std::string(name) + "' overflowed: " + *v +
+                               " is out of range (the largest value accepted is " +
+                               std::to_string(INT64_MAX) + ")."};
   *out = x;
   return std::nullopt;
+}
+
+// A parameter sent more than once ("?symbol=A&symbol=B"): Binance refuses the request
+// with -1101 rather than pick one.
+bool has_duplicate_param(const Request& req) {
+  if (req.query.size() < 2) return false;
+  std::vector<std::string_view> keys;
+  keys.reserve(req.query.size());
+  for (const auto& kv : req.query) keys.push_back(kv.first);
+  std::sort(keys.begin(), keys.end());
+  return std::adjacent_find(keys.begin(), keys.end()) != keys.end();
+}
+constexpr std::string_view kDuplicateMsg = "Duplicate values for a parameter detected.";
+
+// The http server's own refusals (unknown path 404, wrong method 405, body too large 413,
+// header too large 431, malformed request 400, handler exception 500) in Binance's
+// {"code","msg"} format, which client libraries parse on every error. Binance has no code
+// for these; -1000 UNKNOWN is its catch-all (and its answer to a 500).
+Response server_error(int status, std::string_view message) {
+  std::string msg;
+  if (status == 404) {
+    msg = "Not found: the simulator serves no such endpoint.";
+  } else if (status == 500) {
+    msg = "An unknown error occured while processing the request.";
+  } else {
+    msg = message;
+    if (!msg.empty() && msg[0] >= 'a' && msg[0] <= 'z') msg[0] = static_cast<char>(msg[0] - 32);
+    msg += '.';
+  }
+  return binance_error(status, -1000, msg);
+}
+
+// /sim/control's refusals in the same format: -1135 for a body that is not JSON, -1130 for
+// a bad value (the message names the field).
+Response control_error(const Error& e) {
+  const int code = e.code == Errc::parse_error ? -1135 : -1130;
+  return binance_error(http::http_status(e.code), code,
+                       e.field.empty() ? e.message : "'" + e.field + "': " + e.message);
+}
+
+// "-3.142" style percentage with 3 decimals, as Binance prints priceChangePercent.
+std::string percent3(double v) {
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, 3);
+  std::string s(buf, r.ptr);
+  if (s == "-0.000") s.erase(0, 1);
+  return s;
 }
 
 // startTime/endTime in ms; values above 1e14 are microseconds (start rounds up, end down,
@@ -152,7 +208,35 @@ void malform(std::string& body, uint64_t r) {
   if (body.size() > 1) body.resize(1 + (r >> 1) % (body.size() - 1));
 }
 
-enum class Ep { ping, time, exchange_info, klines, agg_trades, historical_trades, depth };
+enum class Ep {
+  ping,
+  time,
+  exchange_info,
+  klines,
+  ui_klines,
+  agg_trades,
+  trades,
+  historical_trades,
+  depth,
+  avg_price,
+  ticker_24hr,
+  ticker_price,
+  book_ticker,
+  system_status,
+};
+
+// How a ticker request names its symbols: `symbol` (1), `symbols` (the items of its JSON
+// array, counted roughly for the weight: validation comes later), or neither (0: all).
+struct SymbolCount {
+  bool single = false;
+  int64_t n = 0;
+};
+SymbolCount count_symbols(const Request& req) {
+  if (auto one = req.query_param("symbol"); one && !one->empty()) return {true, 1};
+  auto many = req.query_param("symbols");
+  if (!many || many->empty()) return {};
+  return {false, 1 + std::count(many->begin(), many->end(), ',')};
+}
 
 }  // namespace
 
@@ -213,6 +297,7 @@ struct SimServer::Impl {
     so.address = o.address;
     so.port = o.port;
     so.threads = std::max(1, o.threads);
+    so.error_response = server_error;
     return so;
   }
 
@@ -279,11 +364,24 @@ struct SimServer::Impl {
       case Ep::exchange_info:
         return 20;
       case Ep::klines:
+      case Ep::ui_klines:
+      case Ep::avg_price:
         return 2;
       case Ep::agg_trades:
         return 4;
+      case Ep::trades:
       case Ep::historical_trades:
         return 25;
+      case Ep::system_status:
+        return 1;
+      case Ep::ticker_24hr: {
+        const SymbolCount c = count_symbols(req);
+        if (c.n == 0 || c.n > 100) return 80;
+        return c.n > 20 ? 40 : 2;
+      }
+      case Ep::ticker_price:
+      case Ep::book_ticker:
+        return count_symbols(req).single ? 2 : 4;
       case Ep::depth: {
         std::optional<int64_t> l;
         if (uint_param(req, "limit", &l) || !l) return 5;
@@ -319,7 +417,10 @@ struct SimServer::Impl {
     }
     std::string used;
     append_int(used, d.used);
-    res.headers.emplace_back("X-MBX-USED-WEIGHT-1M", std::move(used));
+    // /sapi answers carry their own header name (the weight is counted in the same budget).
+    res.headers.emplace_back(
+        ep == Ep::system_status ? "X-SAPI-USED-IP-WEIGHT-1M" : "X-MBX-USED-WEIGHT-1M",
+        std::move(used));
     return res;
   }
 
@@ -372,6 +473,7 @@ struct SimServer::Impl {
   }
 
   Response handle(const Request& req, Ep ep, const Faults& f, int64_t now) {
+    if (has_duplicate_param(req)) return binance_error(400, -1101, kDuplicateMsg);
     std::variant<std::string, ApiError> out;
     const bool micros = wants_micros(req);
     switch (ep) {
@@ -389,16 +491,35 @@ struct SimServer::Impl {
         out = exchange_info(req, now, micros);
         break;
       case Ep::klines:
+      case Ep::ui_klines:  // the same candles: nothing to smooth in a synthetic market
         out = klines(req, f, now, micros);
         break;
       case Ep::agg_trades:
         out = agg_trades(req, f, now, micros);
         break;
+      case Ep::trades:
+        out = trades(req, f, now, micros, /*recent=*/true);
+        break;
       case Ep::historical_trades:
-        out = historical_trades(req, f, now, micros);
+        out = trades(req, f, now, micros, /*recent=*/false);
         break;
       case Ep::depth:
         out = depth(req, now);
+        break;
+      case Ep::avg_price:
+        out = avg_price(req, f, now, micros);
+        break;
+      case Ep::ticker_24hr:
+        out = ticker_24hr(req, f, now, micros);
+        break;
+      case Ep::ticker_price:
+        out = ticker_price(req, now);
+        break;
+      case Ep::book_ticker:
+        out = book_ticker(req, now);
+        break;
+      case Ep::system_status:
+        out = std::string(R"({"status":0,"msg":"normal"})");
         break;
     }
     if (auto* e = std::get_if<ApiError>(&out)) return binance_error(400, e->code, e->msg);
@@ -415,32 +536,62 @@ struct SimServer::Impl {
     return s;
   }
 
-  std::variant<std::string, ApiError> exchange_info(const Request& req, int64_t now,
-                                                    bool micros) const {
+  // symbol=A, or symbols=["A","B"] (a JSON array of names, in that order), or neither:
+  // every symbol of the market. Both at once: -1128; a name twice: -1101.
+  struct SymbolList {
     std::vector<const SymbolSpec*> list;
-    if (auto one = req.query_param("symbol"); one && !one->empty()) {
+    bool single = false;  // `symbol`: answered with an object, not an array
+  };
+  std::variant<SymbolList, ApiError> symbol_list(const Request& req) const {
+    SymbolList out;
+    auto one = req.query_param("symbol");
+    auto many = req.query_param("symbols");
+    const bool has_one = one && !one->empty(), has_many = many && !many->empty();
+    if (has_one && has_many) return ApiError{-1128, "Combination of optional parameters invalid."};
+    if (has_one) {
       auto s = symbol_param(req);
       if (auto* e = std::get_if<ApiError>(&s)) return *e;
-      list.push_back(std::get<const SymbolSpec*>(s));
-    } else if (auto many = req.query_param("symbols"); many && !many->empty()) {
-      // symbols=["BTCUSDT","ETHUSDT"]
-      std::string_view t = *many;
-      if (t.size() < 2 || t.front() != '[' || t.back() != ']')
-        return illegal("symbols", "JSON array");
-      t = t.substr(1, t.size() - 2);
-      while (!t.empty()) {
-        auto comma = t.find(',');
-        std::string_view item = t.substr(0, comma);
-        t = comma == std::string_view::npos ? std::string_view() : t.substr(comma + 1);
-        if (item.size() < 2 || item.front() != '"' || item.back() != '"')
-          return illegal("symbols", "JSON array of strings");
-        const SymbolSpec* s = market.find(item.substr(1, item.size() - 2));
-        if (!s) return ApiError{-1121, "Invalid symbol."};
-        list.push_back(s);
-      }
-    } else {
-      for (const auto& s : market.symbols()) list.push_back(&s);
+      out.list.push_back(std::get<const SymbolSpec*>(s));
+      out.single = true;
+      return out;
     }
+    if (!has_many) {
+      for (const auto& s : market.symbols()) out.list.push_back(&s);
+      return out;
+    }
+    auto trim = [](std::string_view t) {
+      while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
+      while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
+      return t;
+    };
+    std::string_view t = trim(*many);
+    if (t.size() < 2 || t.front() != '[' || t.back() != ']')
+      return illegal("symbols", "JSON array");
+    t = trim(t.substr(1, t.size() - 2));
+    if (t.empty()) return missing("symbols");
+    while (true) {
+      const auto comma = t.find(',');
+      const std::string_view item = trim(t.substr(0, comma));
+      if (item.size() < 2 || item.front() != '"' || item.back() != '"')
+        return illegal("symbols", "JSON array of strings");
+      const std::string_view name = item.substr(1, item.size() - 2);
+      if (!valid_symbol_name(name)) return illegal("symbols", "^[A-Z0-9-_.]{1,20}$");
+      const SymbolSpec* s = market.find(name);
+      if (!s) return ApiError{-1121, "Invalid symbol."};
+      if (std::find(out.list.begin(), out.list.end(), s) != out.list.end())
+        return ApiError{-1101, std::string(kDuplicateMsg)};
+      out.list.push_back(s);
+      if (comma == std::string_view::npos) break;
+      t = t.substr(comma + 1);
+    }
+    return out;
+  }
+
+  std::variant<std::string, ApiError> exchange_info(const Request& req, int64_t now,
+                                                    bool micros) const {
+    auto sl = symbol_list(req);
+    if (auto* e = std::get_if<ApiError>(&sl)) return *e;
+    const std::vector<const SymbolSpec*>& list = std::get<SymbolList>(sl).list;
     std::string b;
     json::Writer w(b);
     w.begin_object().kv("timezone", "UTC").kv_int("serverTime", micros ? now * 1000 : now);
@@ -637,14 +788,18 @@ struct SimServer::Impl {
     return b;
   }
 
-  std::variant<std::string, ApiError> historical_trades(const Request& req, const Faults& f,
-                                                        int64_t now, bool micros) const {
+  // /historicalTrades, and with `recent` /trades: the same trades, but only the most
+  // recent ones (/trades has no fromId; like any unknown parameter it is ignored).
+  std::variant<std::string, ApiError> trades(const Request& req, const Faults& f, int64_t now,
+                                             bool micros, bool recent) const {
     auto sv = symbol_param(req);
     if (auto* e = std::get_if<ApiError>(&sv)) return *e;
     const SymbolSpec& s = *std::get<const SymbolSpec*>(sv);
     std::optional<int64_t> from_id;
     int64_t limit = 0;
-    if (auto e = uint_param(req, "fromId", &from_id)) return *e;
+    if (!recent) {
+      if (auto e = uint_param(req, "fromId", &from_id)) return *e;
+    }
     if (auto e = limit_param(req, 500, 1000, &limit)) return *e;
     const int64_t r = s.trades_per_agg;
     const int64_t max_tid = Market::first_agg_id_at(s, now + 1) * r - 1;
@@ -700,37 +855,218 @@ struct SimServer::Impl {
     if (auto e = uint_param(req, "limit", &lv)) return *e;
     const int64_t limit = std::min<int64_t>(lv.value_or(100), 5000);  // Binance truncates
     if (limit < 1) return invalid("limit");
-    const int64_t mid = market.price_at(s, static_cast<double>((now - kEpochMs) / 1000));
-    const uint64_t key = mix(s.seed ^ static_cast<uint64_t>(now / 1000));
-    const double mean_qty = std::max(1.0, s.volume_per_sec * 2 * kUnit);
-    auto qty = [&](uint64_t side, int64_t i) {
-      const int64_t q =
-          static_cast<int64_t>(mean_qty * unit(mix(key ^ (side << 32) ^ static_cast<uint64_t>(i))));
-      return std::max(s.step, q / s.step * s.step);
-    };
+    const Book book(market, s, now);
     std::string b;
     b.reserve(64 + static_cast<size_t>(limit) * 2 * 40);
     b.append("{\"lastUpdateId\":");
     append_int(b, std::max<int64_t>(1, now - kEpochMs));
     b.append(",\"bids\":[");
-    for (int64_t i = 0; i < limit && mid - i * s.tick > 0; ++i) {
+    for (int64_t i = 0; i < limit && book.bid_price(i) > 0; ++i) {
       if (i) b.push_back(',');
       b.push_back('[');
-      append_q8(b, mid - i * s.tick);
+      append_q8(b, book.bid_price(i));
       b.push_back(',');
-      append_q8(b, qty(1, i));
+      append_q8(b, book.qty(1, i));
       b.push_back(']');
     }
     b.append("],\"asks\":[");
     for (int64_t i = 0; i < limit; ++i) {
       if (i) b.push_back(',');
       b.push_back('[');
-      append_q8(b, mid + (i + 1) * s.tick);
+      append_q8(b, book.ask_price(i));
       b.push_back(',');
-      append_q8(b, qty(2, i));
+      append_q8(b, book.qty(2, i));
       b.push_back(']');
     }
     b.append("]}");
+    return b;
+  }
+
+  // The synthetic order book at `now`: bids from the current price down, one tick apart,
+  // asks from one tick above it; quantities hashed per (second, side, level).
+  struct Book {
+    Book(const Market& m, const SymbolSpec& spec, int64_t now)
+        : s(spec),
+          mid(m.current_price(spec, now)),
+          key(mix(spec.seed ^ static_cast<uint64_t>(now / 1000))),
+          mean_qty(std::max(1.0, spec.volume_per_sec * 2 * kUnit)) {}
+    int64_t bid_price(int64_t i) const { return mid - i * s.tick; }
+    int64_t ask_price(int64_t i) const { return mid + (i + 1) * s.tick; }
+    int64_t qty(uint64_t side, int64_t i) const {
+      const int64_t q =
+          static_cast<int64_t>(mean_qty * unit(mix(key ^ (side << 32) ^ static_cast<uint64_t>(i))));
+      return std::max(s.step, q / s.step * s.step);
+    }
+    const SymbolSpec& s;
+    int64_t mid;
+    uint64_t key;
+    double mean_qty;
+  };
+
+  // Quantity-weighted mean price of the trades in [now - 5 min, now] (trades in holes are
+  // absent) and the time of the last of them; with none there, the last trade before.
+  std::variant<std::string, ApiError> avg_price(const Request& req, const Faults& f, int64_t now,
+                                                bool micros) const {
+    auto sv = symbol_param(req);
+    if (auto* e = std::get_if<ApiError>(&sv)) return *e;
+    const SymbolSpec& s = *std::get<const SymbolSpec*>(sv);
+    const int64_t max_id = Market::first_agg_id_at(s, now + 1) - 1;
+    thread_local std::vector<int64_t> ids;
+    ids.clear();
+    collect_agg_ids(s, f, Market::first_agg_id_at(s, now - kAvgPriceMs), 0, now, INT64_MAX, max_id,
+                    &ids);
+    if (ids.empty()) collect_agg_ids(s, f, std::nullopt, max_id, std::nullopt, 1, max_id, &ids);
+    int64_t price = market.current_price(s, now), close_time = now;
+    if (!ids.empty()) {
+      u128 pq = 0, q = 0;
+      for (int64_t id : ids) {
+        const RawAggTrade a = market.raw_agg_trade(s, id);
+        pq += static_cast<u128>(a.price) * static_cast<u128>(a.qty);
+        q += static_cast<u128>(a.qty);
+      }
+      price = static_cast<int64_t>(pq / q);
+      close_time = Market::agg_time(s, ids.back());
+    }
+    std::string b = "{\"mins\":5,\"price\":";
+    append_q8(b, price);
+    b.append(",\"closeTime\":");
+    append_int(b, micros ? close_time * 1000 : close_time);
+    b.push_back('}');
+    return b;
+  }
+
+  // The rolling 24 h of a symbol: from the 1m candles opening in [align(now) - 24 h, now]
+  // (the one still open included, holes absent) and the trades in that window.
+  struct DayStats {
+    int64_t open_time = 0;
+    int64_t open = 0, high = 0, low = 0, last = 0;
+    int64_t volume = 0, quote_volume = 0, count = 0;
+    int64_t first_id = -1, last_id = -1, last_qty = 0;  // -1: no trade (as Binance)
+  };
+  DayStats day_stats(const SymbolSpec& s, const Faults& f, int64_t now) const {
+    static const Interval& m1 = *find_interval("1m");
+    DayStats d;
+    d.open_time = std::max(kEpochMs, align(m1, now) - kDayMs);
+    d.last = market.current_price(s, now);
+    d.low = INT64_MAX;
+    bool any = false;
+    RawCandle prev;
+    for (int64_t t = d.open_time; t <= now;) {
+      if (const Hole* h = find_hole(f.holes, s.name, t)) {
+        const int64_t a = align(m1, h->to_ms);
+        t = a < h->to_ms ? next_open(m1, a) : a;
+        continue;
+      }
+      const bool chained = any && prev.closed && prev.close_time + 1 == t;
+      prev = market.raw_candle(s, m1, t, now, chained ? prev.close : 0);
+      if (!any) d.open = prev.open;
+      any = true;
+      d.high = std::max(d.high, prev.high);
+      d.low = std::min(d.low, prev.low);
+      d.volume += prev.volume;
+      d.quote_volume += prev.quote_volume;
+      d.count += prev.trades;
+      t = next_open(m1, t);
+    }
+    if (!any) d.open = d.high = d.low = d.last;
+    const int64_t max_id = Market::first_agg_id_at(s, now + 1) - 1;
+    std::vector<int64_t> ids;
+    collect_agg_ids(s, f, Market::first_agg_id_at(s, d.open_time), 0, now, 1, max_id, &ids);
+    if (!ids.empty()) {
+      d.first_id = ids.front() * s.trades_per_agg;
+      ids.clear();
+      collect_agg_ids(s, f, std::nullopt, max_id, std::nullopt, 1, max_id, &ids);
+      d.last_id = ids.front() * s.trades_per_agg + s.trades_per_agg - 1;
+      d.last_qty = market.raw_trade(s, d.last_id).qty;
+    }
+    return d;
+  }
+
+  std::variant<std::string, ApiError> ticker_24hr(const Request& req, const Faults& f, int64_t now,
+                                                  bool micros) const {
+    auto sl = symbol_list(req);
+    if (auto* e = std::get_if<ApiError>(&sl)) return *e;
+    const SymbolList& list = std::get<SymbolList>(sl);
+    bool mini = false;
+    if (auto type = req.query_param("type"); type && !type->empty()) {
+      if (*type != "FULL" && *type != "MINI") return ApiError{-1139, "Invalid ticker type."};
+      mini = *type == "MINI";
+    }
+    std::string b;
+    json::Writer w(b);
+    if (!list.single) w.begin_array();
+    for (const SymbolSpec* s : list.list) {
+      const DayStats d = day_stats(*s, f, now);
+      w.begin_object().kv("symbol", s->name);
+      if (!mini) {
+        const Book book(market, *s, now);
+        const int64_t vwap =
+            d.volume > 0
+                ? static_cast<int64_t>(static_cast<u128>(d.quote_volume) * kUnit / d.volume)
+                : 0;
+        w.kv("priceChange", fixed8(d.last - d.open))
+            .kv("priceChangePercent", percent3(100.0 * static_cast<double>(d.last - d.open) /
+                                               static_cast<double>(d.open)))
+            .kv("weightedAvgPrice", fixed8(vwap))
+            .kv("prevClosePrice", fixed8(d.open))  // the close before the window is its open
+            .kv("lastPrice", fixed8(d.last))
+            .kv("lastQty", fixed8(d.last_qty))
+            .kv("bidPrice", fixed8(book.bid_price(0)))
+            .kv("bidQty", fixed8(book.qty(1, 0)))
+            .kv("askPrice", fixed8(book.ask_price(0)))
+            .kv("askQty", fixed8(book.qty(2, 0)));
+      }
+      w.kv("openPrice", fixed8(d.open))
+          .kv("highPrice", fixed8(d.high))
+          .kv("lowPrice", fixed8(d.low));
+      if (mini) w.kv("lastPrice", fixed8(d.last));
+      w.kv("volume", fixed8(d.volume))
+          .kv("quoteVolume", fixed8(d.quote_volume))
+          .kv_int("openTime", micros ? d.open_time * 1000 : d.open_time)
+          .kv_int("closeTime", micros ? now * 1000 : now)
+          .kv_int("firstId", d.first_id)
+          .kv_int("lastId", d.last_id)
+          .kv_int("count", d.count)
+          .end_object();
+    }
+    if (!list.single) w.end_array();
+    return b;
+  }
+
+  std::variant<std::string, ApiError> ticker_price(const Request& req, int64_t now) const {
+    auto sl = symbol_list(req);
+    if (auto* e = std::get_if<ApiError>(&sl)) return *e;
+    const SymbolList& list = std::get<SymbolList>(sl);
+    std::string b;
+    json::Writer w(b);
+    if (!list.single) w.begin_array();
+    for (const SymbolSpec* s : list.list)
+      w.begin_object()
+          .kv("symbol", s->name)
+          .kv("price", fixed8(market.current_price(*s, now)))
+          .end_object();
+    if (!list.single) w.end_array();
+    return b;
+  }
+
+  std::variant<std::string, ApiError> book_ticker(const Request& req, int64_t now) const {
+    auto sl = symbol_list(req);
+    if (auto* e = std::get_if<ApiError>(&sl)) return *e;
+    const SymbolList& list = std::get<SymbolList>(sl);
+    std::string b;
+    json::Writer w(b);
+    if (!list.single) w.begin_array();
+    for (const SymbolSpec* s : list.list) {
+      const Book book(market, *s, now);
+      w.begin_object()
+          .kv("symbol", s->name)
+          .kv("bidPrice", fixed8(book.bid_price(0)))
+          .kv("bidQty", fixed8(book.qty(1, 0)))
+          .kv("askPrice", fixed8(book.ask_price(0)))
+          .kv("askQty", fixed8(book.qty(2, 0)))
+          .end_object();
+    }
+    if (!list.single) w.end_array();
     return b;
   }
 
@@ -771,12 +1107,12 @@ struct SimServer::Impl {
 
   Response control_post(const Request& req) {
     auto obj = json::parse_object(req.body);
-    if (!obj) return Response::from_error(obj.error());
+    if (!obj) return control_error(obj.error());
     json::Fields fl(*obj);
     if (auto st = fl.only({"error_rate_5xx", "error_rate_429", "malformed_rate", "latency_ms",
                            "holes", "reset_counters", "reset_limits"});
         !st)
-      return Response::from_error(st.error());
+      return control_error(st.error());
     Faults f = *snapshot();
     auto num = [&](const char* k, double* out) -> Status {
       auto v = fl.opt_number(k);
@@ -787,31 +1123,29 @@ struct SimServer::Impl {
     for (auto [k, p] : {std::pair{"error_rate_5xx", &f.error_rate_5xx},
                         std::pair{"error_rate_429", &f.error_rate_429},
                         std::pair{"malformed_rate", &f.malformed_rate}})
-      if (auto st = num(k, p); !st) return Response::from_error(st.error());
+      if (auto st = num(k, p); !st) return control_error(st.error());
     auto lat = fl.opt_int64("latency_ms");
-    if (!lat) return Response::from_error(lat.error());
+    if (!lat) return control_error(lat.error());
     if (*lat) f.latency_ms = **lat;
     if (const auto* hv = obj->if_contains("holes")) {
       if (!hv->is_array())
-        return Response::from_error(
-            Error(Errc::invalid_argument, "holes must be an array", "holes"));
+        return control_error(Error(Errc::invalid_argument, "holes must be an array", "holes"));
       f.holes.clear();
       const auto& arr = hv->get_array();
       for (size_t i = 0; i < arr.size(); ++i) {
         std::string prefix = "holes[" + std::to_string(i) + "].";
         if (!arr[i].is_object())
-          return Response::from_error(
+          return control_error(
               Error(Errc::invalid_argument, "each hole must be an object", prefix));
         json::Fields hf(arr[i].get_object(), prefix);
-        if (auto st = hf.only({"symbol", "from", "to"}); !st)
-          return Response::from_error(st.error());
+        if (auto st = hf.only({"symbol", "from", "to"}); !st) return control_error(st.error());
         Hole h;
         auto sym = hf.str("symbol");
         auto from = hf.int64("from");
         auto to = hf.int64("to");
-        if (!sym) return Response::from_error(sym.error());
-        if (!from) return Response::from_error(from.error());
-        if (!to) return Response::from_error(to.error());
+        if (!sym) return control_error(sym.error());
+        if (!from) return control_error(from.error());
+        if (!to) return control_error(to.error());
         h.symbol = *sym;
         h.from_ms = *from;
         h.to_ms = *to;
@@ -820,9 +1154,9 @@ struct SimServer::Impl {
     }
     auto rc = fl.opt_bool("reset_counters");
     auto rl = fl.opt_bool("reset_limits");
-    if (!rc) return Response::from_error(rc.error());
-    if (!rl) return Response::from_error(rl.error());
-    if (auto st = set_faults(std::move(f)); !st) return Response::from_error(st.error());
+    if (!rc) return control_error(rc.error());
+    if (!rl) return control_error(rl.error());
+    if (auto st = set_faults(std::move(f)); !st) return control_error(st.error());
     if (rc->value_or(false)) {
       for (auto* a : {&requests, &responses_429, &responses_418, &injected_429, &injected_5xx,
                       &injected_malformed})
@@ -862,9 +1196,16 @@ struct SimServer::Impl {
         {"/api/v3/time", Ep::time},
         {"/api/v3/exchangeInfo", Ep::exchange_info},
         {"/api/v3/klines", Ep::klines},
+        {"/api/v3/uiKlines", Ep::ui_klines},
         {"/api/v3/aggTrades", Ep::agg_trades},
+        {"/api/v3/trades", Ep::trades},
         {"/api/v3/historicalTrades", Ep::historical_trades},
         {"/api/v3/depth", Ep::depth},
+        {"/api/v3/avgPrice", Ep::avg_price},
+        {"/api/v3/ticker/24hr", Ep::ticker_24hr},
+        {"/api/v3/ticker/price", Ep::ticker_price},
+        {"/api/v3/ticker/bookTicker", Ep::book_ticker},
+        {"/sapi/v1/system/status", Ep::system_status},
     };
     for (auto [path, ep] : routes)
       server.route("GET", path, [this, ep = ep](const Request& r) { return api(r, ep); });

@@ -1,15 +1,22 @@
 // SimServer: the Binance spot REST API served on loopback from a deterministic Market,
 // with Binance's request weights and limits and injectable faults.
 //
-// Endpoints (GET): /api/v3/ping, /time, /exchangeInfo, /klines, /aggTrades,
-// /historicalTrades, /depth, and the control endpoint GET/POST /sim/control.
+// Endpoints (GET): /api/v3/ping, /time, /exchangeInfo, /klines, /uiKlines (= klines),
+// /aggTrades, /trades, /historicalTrades, /depth, /avgPrice, /ticker/24hr, /ticker/price,
+// /ticker/bookTicker, /sapi/v1/system/status, and the control endpoint GET/POST /sim/control.
 // Behaviour (details and the Binance facts it follows in README.md):
 // - Rows are byte-compatible with Binance; prices/quantities are 8-decimal strings.
 //   Header "X-MBX-TIME-UNIT: MICROSECOND" switches response times to microseconds;
 //   startTime/endTime above 1e14 are read as microseconds.
-// - Parameter errors: HTTP 400 with {"code":-11xx,"msg":"..."}.
+// - Tickers, /avgPrice and /depth agree with the candles and trades: the last price is the
+//   close of the still-open candle and /depth's best bid (Market::current_price).
+// - Every error is Binance's {"code":<int>,"msg":"..."}: parameter errors HTTP 400 with
+//   -11xx (a parameter sent twice: -1101), the http server's own 404/405/413/431/400/500
+//   with -1000, /sim/control's 422/400 with -1130/-1135. The one exception is the injected
+//   502 fault, an HTML page like a real gateway's.
 // - Limits (unless limits == false): per client IP, weight summed per wall-clock minute
-//   and returned in X-MBX-USED-WEIGHT-1M on every /api/v3 response. Past weight_limit:
+//   and returned in X-MBX-USED-WEIGHT-1M on every /api/v3 response (/sapi: in
+//   X-SAPI-USED-IP-WEIGHT-1M, the same budget). Past weight_limit:
 //   429, code -1003, Retry-After = seconds to the window's end. A client that then sends
 //   more than `strikes_before_ban` requests before Retry-After has passed is banned:
 //   418 with Retry-After, 2 minutes for the first ban, doubling for each further one
@@ -18,7 +25,8 @@
 //   latency (the handler sleeps on an io thread: raise `threads` for many concurrent
 //   slow clients), random 500/502/503/504, injected 429, malformed 200 bodies (truncated,
 //   or the first number turned into a string), holes (ranges without candles or trades).
-//   Faults apply to /api/v3 only, after the limit check; /sim/control is never faulted.
+//   Faults apply to /api/v3 and /sapi only, after the limit check; /sim/control is never
+//   faulted.
 //
 // Thread-safety: construct, start() and stop() from one controlling thread. port(),
 // base_url(), market(), counters(), faults(), set_faults() and reset_limits() are safe
@@ -41,7 +49,7 @@ struct Faults {
   double error_rate_5xx = 0;  // share of requests answered 500/502/503/504
   double error_rate_429 = 0;  // share answered 429 (Retry-After: 1)
   double malformed_rate = 0;  // share of 200 bodies truncated or with a wrong-typed field
-  int64_t latency_ms = 0;     // added before every /api/v3 response
+  int64_t latency_ms = 0;     // added before every /api/v3 and /sapi response
   std::vector<Hole> holes;
 };
 
@@ -62,7 +70,7 @@ struct SimOptions {
 class SimServer {
  public:
   struct Counters {
-    int64_t requests = 0;       // /api/v3 requests received
+    int64_t requests = 0;       // /api/v3 and /sapi requests received
     int64_t responses_429 = 0;  // every 429 sent (limit and injected)
     int64_t responses_418 = 0;
     int64_t injected_429 = 0;

@@ -471,6 +471,301 @@ TEST_F(SimServerTest, ControlEndpoint) {
   EXPECT_EQ(get("/api/v3/ping").status, 200);
 }
 
+// ---- Issue 10, point 12: the endpoints real client libraries call besides the loaders'.
+
+// "64000.01000000" -> 6400001000000 (1e-8 units), as the simulator prints numbers.
+int64_t units(std::string_view s) {
+  const bool neg = !s.empty() && s.front() == '-';
+  if (neg) s.remove_prefix(1);
+  const auto dot = s.find('.');
+  int64_t whole = std::stoll(std::string(s.substr(0, dot)));
+  std::string frac = dot == std::string_view::npos ? "" : std::string(s.substr(dot + 1));
+  frac.resize(8, '0');
+  const int64_t v = whole * kUnit + std::stoll(frac);
+  return neg ? -v : v;
+}
+int64_t units(const bj::value& v) { return units(std::string_view(v.as_string())); }
+
+TEST_F(SimServerTest, TradesAreTheMostRecentHistoricalTrades) {
+  start();
+  const SymbolSpec& s = *server_->market().find("BTCUSDT");
+  auto recent = get_json("/api/v3/trades?symbol=BTCUSDT&limit=50").as_array();
+  ASSERT_EQ(recent.size(), 50u);
+  // The newest trade is the last one at or before now; ids are contiguous.
+  const int64_t last = Market::first_agg_id_at(s, kNow + 1) * s.trades_per_agg - 1;
+  EXPECT_EQ(recent.back().at("id").as_int64(), last);
+  EXPECT_LE(recent.back().at("time").as_int64(), kNow);
+  for (size_t i = 1; i < recent.size(); ++i)
+    EXPECT_EQ(recent[i].at("id").as_int64(), recent[i - 1].at("id").as_int64() + 1);
+  // The same ids through historicalTrades give the same trades, byte for byte.
+  const int64_t first = recent.front().at("id").as_int64();
+  auto hist = get_json("/api/v3/historicalTrades?symbol=BTCUSDT&fromId=" + std::to_string(first) +
+                       "&limit=50")
+                  .as_array();
+  EXPECT_EQ(bj::serialize(recent), bj::serialize(hist));
+  EXPECT_EQ(get_json("/api/v3/trades?symbol=BTCUSDT").as_array().size(), 500u);
+  expect_error("/api/v3/trades?symbol=BTCUSDT&limit=1001", -1130);
+  expect_error("/api/v3/trades?symbol=NOPE", -1121);
+  expect_error("/api/v3/trades", -1102);
+}
+
+TEST_F(SimServerTest, UiKlinesEqualKlines) {
+  start();
+  for (const std::string q : {"symbol=ETHUSDT&interval=1m&limit=3",
+                              "symbol=ETHUSDT&interval=1h&startTime=1722384000000&limit=30",
+                              "symbol=SOLUSDT&interval=1d&endTime=1722384000000"}) {
+    auto k = get("/api/v3/klines?" + q);
+    auto u = get("/api/v3/uiKlines?" + q);
+    ASSERT_EQ(u.status, 200) << q << " " << u.body;
+    EXPECT_EQ(u.body, k.body) << q;
+  }
+  expect_error("/api/v3/uiKlines?symbol=ETHUSDT&interval=7m", -1120);
+}
+
+TEST_F(SimServerTest, AvgPriceIsTheFiveMinuteAverageOfTrades) {
+  start();
+  const auto& m = server_->market();
+  const SymbolSpec& s = *m.find("SOLUSDT");
+  auto v = get_json("/api/v3/avgPrice?symbol=SOLUSDT");
+  ASSERT_TRUE(v.is_object()) << bj::serialize(v);
+  EXPECT_EQ(v.at("mins").as_int64(), 5);
+  // Quantity-weighted mean price of the trades of the last 5 minutes (the aggregate trades'
+  // prices and quantities: each covers its trades at one price).
+  __extension__ using i128 = __int128;
+  i128 pq = 0, q = 0;
+  const int64_t lo = Market::first_agg_id_at(s, kNow - 300'000);
+  const int64_t hi = Market::first_agg_id_at(s, kNow + 1) - 1;
+  for (int64_t id = lo; id <= hi; ++id) {
+    auto a = m.agg_trade("SOLUSDT", id);
+    pq += static_cast<i128>(units(a->price)) * units(a->qty);
+    q += units(a->qty);
+  }
+  ASSERT_GT(q, 0);
+  EXPECT_EQ(units(v.at("price")), static_cast<int64_t>(pq / q));
+  EXPECT_EQ(v.at("closeTime").as_int64(), m.agg_trade("SOLUSDT", hi)->time);
+  expect_error("/api/v3/avgPrice", -1102);
+}
+
+TEST_F(SimServerTest, Ticker24hrFromTheLastDayOfCandles) {
+  start();
+  const auto& m = server_->market();
+  auto t = get_json("/api/v3/ticker/24hr?symbol=BTCUSDT");
+  ASSERT_TRUE(t.is_object()) << bj::serialize(t);
+  // Rebuild it from the 1m candles of the last 24 h (the open one included) as served.
+  const int64_t open_time = kAug1 - 86'400'000;  // kNow is 30.5 s into the minute kAug1
+  int64_t high = 0, low = INT64_MAX, vol = 0, qvol = 0, count = 0;
+  std::string first_open, last_close;
+  for (int64_t o = open_time; o <= kNow; o += 60'000) {
+    auto c = m.candle("BTCUSDT", "1m", o, kNow);
+    ASSERT_TRUE(c);
+    if (o == open_time) first_open = c->open;
+    last_close = c->close;
+    high = std::max(high, units(c->high));
+    low = std::min(low, units(c->low));
+    vol += units(c->volume);
+    qvol += units(c->quote_volume);
+    count += c->trades;
+  }
+  EXPECT_EQ(t.at("symbol").as_string(), "BTCUSDT");
+  EXPECT_EQ(t.at("openPrice").as_string(), first_open);
+  EXPECT_EQ(t.at("prevClosePrice").as_string(), first_open);
+  EXPECT_EQ(units(t.at("highPrice")), high);
+  EXPECT_EQ(units(t.at("lowPrice")), low);
+  EXPECT_EQ(t.at("lastPrice").as_string(), last_close);
+  EXPECT_EQ(units(t.at("volume")), vol);
+  EXPECT_EQ(units(t.at("quoteVolume")), qvol);
+  EXPECT_EQ(t.at("count").as_int64(), count);
+  EXPECT_EQ(units(t.at("priceChange")), units(last_close) - units(first_open));
+  EXPECT_NEAR(std::stod(std::string(t.at("priceChangePercent").as_string())),
+              100.0 * static_cast<double>(units(last_close) - units(first_open)) /
+                  static_cast<double>(units(first_open)),
+              0.0006);
+  EXPECT_NEAR(static_cast<double>(units(t.at("weightedAvgPrice"))),
+              static_cast<double>(qvol) / static_cast<double>(vol) * kUnit, 1.0);
+  EXPECT_EQ(t.at("openTime").as_int64(), open_time);
+  EXPECT_EQ(t.at("closeTime").as_int64(), kNow);
+  // Trade ids: the first trade of the window and the last one up to now.
+  const SymbolSpec& s = *m.find("BTCUSDT");
+  EXPECT_EQ(t.at("firstId").as_int64(), Market::first_agg_id_at(s, open_time) * s.trades_per_agg);
+  const int64_t last_id = Market::first_agg_id_at(s, kNow + 1) * s.trades_per_agg - 1;
+  EXPECT_EQ(t.at("lastId").as_int64(), last_id);
+  EXPECT_EQ(t.at("lastQty").as_string(), m.trade("BTCUSDT", last_id)->qty);
+  // The best bid and ask are /depth's top level.
+  auto d = get_json("/api/v3/depth?symbol=BTCUSDT&limit=5");
+  EXPECT_EQ(t.at("bidPrice"), d.at("bids").at(0).at(0));
+  EXPECT_EQ(t.at("bidQty"), d.at("bids").at(0).at(1));
+  EXPECT_EQ(t.at("askPrice"), d.at("asks").at(0).at(0));
+  EXPECT_EQ(t.at("askQty"), d.at("asks").at(0).at(1));
+  // Numbers are strings where Binance prints strings.
+  for (const char* k : {"priceChange", "priceChangePercent", "weightedAvgPrice", "prevClosePrice",
+                        "lastPrice", "lastQty", "bidPrice", "bidQty", "askPrice", "askQty",
+                        "openPrice", "highPrice", "lowPrice", "volume", "quoteVolume"})
+    EXPECT_TRUE(t.at(k).is_string()) << k;
+  for (const char* k : {"openTime", "closeTime", "firstId", "lastId", "count"})
+    EXPECT_TRUE(t.at(k).is_int64()) << k;
+
+  // MINI: the same values, without the order book and change fields.
+  auto mini = get_json("/api/v3/ticker/24hr?symbol=BTCUSDT&type=MINI").as_object();
+  EXPECT_EQ(mini.size(), 12u);
+  EXPECT_FALSE(mini.contains("bidPrice"));
+  for (const auto& kv : mini) EXPECT_EQ(kv.value(), t.at(kv.key())) << kv.key();
+  // symbols=[...] and no symbol: arrays, in the order asked / of the market.
+  auto two = get_json("/api/v3/ticker/24hr?symbols=%5B%22ETHUSDT%22,%22BTCUSDT%22%5D").as_array();
+  ASSERT_EQ(two.size(), 2u);
+  EXPECT_EQ(two[0].at("symbol").as_string(), "ETHUSDT");
+  EXPECT_EQ(two[1], t);
+  auto all = get_json("/api/v3/ticker/24hr?type=MINI").as_array();
+  EXPECT_EQ(all.size(), m.symbols().size());
+  expect_error("/api/v3/ticker/24hr?symbol=BTCUSDT&type=HUGE", -1139);
+  expect_error("/api/v3/ticker/24hr?symbol=NOPE", -1121);
+  expect_error("/api/v3/ticker/24hr?symbols=%5B%22NOPE%22%5D", -1121);
+  expect_error("/api/v3/ticker/24hr?symbols=BTCUSDT", -1100);
+  expect_error("/api/v3/ticker/24hr?symbol=BTCUSDT&symbols=%5B%22ETHUSDT%22%5D", -1128);
+}
+
+TEST_F(SimServerTest, TickerPriceAndBookTickerMatchDepth) {
+  start();
+  const auto& m = server_->market();
+  auto d = get_json("/api/v3/depth?symbol=ETHUSDT&limit=5");
+  auto p = get_json("/api/v3/ticker/price?symbol=ETHUSDT");
+  EXPECT_EQ(p.at("symbol").as_string(), "ETHUSDT");
+  // The current price is the close of the still-open 1m candle, and the best bid.
+  EXPECT_EQ(p.at("price").as_string(), m.candle("ETHUSDT", "1m", kAug1, kNow)->close);
+  EXPECT_EQ(p.at("price"), d.at("bids").at(0).at(0));
+  auto b = get_json("/api/v3/ticker/bookTicker?symbol=ETHUSDT");
+  EXPECT_EQ(b.at("symbol").as_string(), "ETHUSDT");
+  EXPECT_EQ(b.at("bidPrice"), d.at("bids").at(0).at(0));
+  EXPECT_EQ(b.at("bidQty"), d.at("bids").at(0).at(1));
+  EXPECT_EQ(b.at("askPrice"), d.at("asks").at(0).at(0));
+  EXPECT_EQ(b.at("askQty"), d.at("asks").at(0).at(1));
+  EXPECT_LT(units(b.at("bidPrice")), units(b.at("askPrice")));
+  auto all = get_json("/api/v3/ticker/price").as_array();
+  ASSERT_EQ(all.size(), m.symbols().size());
+  for (size_t i = 0; i < all.size(); ++i)
+    EXPECT_EQ(all[i].at("symbol").as_string(), m.symbols()[i].name);
+  auto books =
+      get_json("/api/v3/ticker/bookTicker?symbols=%5B%22XRPUSDT%22,%22ETHUSDT%22%5D").as_array();
+  ASSERT_EQ(books.size(), 2u);
+  EXPECT_EQ(books[1], b);
+  expect_error("/api/v3/ticker/price?symbol=NOPE", -1121);
+  expect_error("/api/v3/ticker/bookTicker?symbols=%5B%22ETHUSDT%22,%22NOPE%22%5D", -1121);
+}
+
+TEST_F(SimServerTest, SystemStatusAndNewEndpointWeights) {
+  SimOptions o;
+  for (int i = 0; i < 21; ++i) o.symbols.push_back("S" + std::to_string(i) + "USDT");
+  start(o);
+  // symbols=["S0USDT",...] with n names, URL-encoded.
+  auto symbols = [](int n, const char* prefix) {
+    std::string q = "symbols=%5B";
+    for (int i = 0; i < n; ++i)
+      q += (i ? ",%22" : "%22") + std::string(prefix) + std::to_string(i) + "USDT%22";
+    return q + "%5D";
+  };
+  auto st = get("/sapi/v1/system/status");
+  EXPECT_EQ(st.status, 200);
+  auto v = json::parse(st.body);
+  ASSERT_TRUE(v.ok()) << st.body;
+  EXPECT_EQ(v->at("status").as_int64(), 0);
+  EXPECT_EQ(v->at("msg").as_string(), "normal");
+  // Binance's weights (spot REST API docs): each call below adds its weight.
+  int64_t used = used_weight(get("/api/v3/ping"));
+  auto step = [&](const std::string& path, int64_t w) {
+    auto r = get(path);
+    EXPECT_EQ(r.status, 200) << path << " " << r.body;
+    EXPECT_EQ(used_weight(r) - used, w) << path;
+    used = used_weight(r);
+  };
+  step("/api/v3/trades?symbol=BTCUSDT&limit=1", 25);
+  step("/api/v3/uiKlines?symbol=BTCUSDT&interval=1m&limit=1", 2);
+  step("/api/v3/avgPrice?symbol=BTCUSDT", 2);
+  step("/api/v3/ticker/24hr?symbol=BTCUSDT", 2);
+  step("/api/v3/ticker/24hr?symbols=%5B%22BTCUSDT%22,%22ETHUSDT%22%5D", 2);
+  step("/api/v3/ticker/24hr?" + symbols(20, "S"), 2);
+  step("/api/v3/ticker/24hr?" + symbols(21, "S"), 40);
+  step("/api/v3/ticker/24hr", 80);
+  // 101 names cost 80 (weighed before they are checked: these are unknown, -1121).
+  auto r101 = get("/api/v3/ticker/24hr?" + symbols(101, "X"));
+  EXPECT_EQ(r101.status, 400);
+  EXPECT_EQ(used_weight(r101) - used, 80);
+  used = used_weight(r101);
+  step("/api/v3/ticker/price?symbol=BTCUSDT", 2);
+  step("/api/v3/ticker/price?symbols=%5B%22BTCUSDT%22%5D", 4);
+  step("/api/v3/ticker/price", 4);
+  step("/api/v3/ticker/bookTicker?symbol=BTCUSDT", 2);
+  step("/api/v3/ticker/bookTicker", 4);
+  auto s = get("/sapi/v1/system/status");
+  EXPECT_EQ(std::stoll(std::string(s.header("X-SAPI-USED-IP-WEIGHT-1M"))) - used, 1);
+}
+
+// ---- Issue 10, point 13: every error is Binance's {"code": int, "msg": string}.
+
+void expect_code_msg(const std::string& body, int want_code, const std::string& what) {
+  auto v = json::parse(body);
+  ASSERT_TRUE(v.ok()) << what << ": " << body;
+  ASSERT_TRUE(v->is_object()) << what << ": " << body;
+  const auto& o = v->as_object();
+  EXPECT_EQ(o.size(), 2u) << what << ": " << body;
+  ASSERT_TRUE(o.contains("code") && o.at("code").is_int64()) << what << ": " << body;
+  ASSERT_TRUE(o.contains("msg") && o.at("msg").is_string()) << what << ": " << body;
+  EXPECT_FALSE(o.at("msg").as_string().empty()) << what;
+  EXPECT_EQ(o.at("code").as_int64(), want_code) << what << ": " << body;
+}
+
+TEST_F(SimServerTest, EveryErrorIsCodeAndMsg) {
+  start();
+  auto r = get("/api/v3/nope");
+  EXPECT_EQ(r.status, 404);
+  expect_code_msg(r.body, -1000, "unknown path");
+  auto post = client_->post("/api/v3/klines", "");
+  ASSERT_TRUE(post.ok());
+  EXPECT_EQ(post->status, 405);
+  EXPECT_EQ(post->header("Allow"), "GET");
+  expect_code_msg(post->body, -1000, "wrong method");
+  auto big = raw_get(server_->port(), "/api/v3/ping", "X-Big: " + std::string(9000, 'x') + "\r\n");
+  EXPECT_EQ(big.status, 431);
+  expect_code_msg(big.body, -1000, "header too large");
+  // The control endpoint's refusals too.
+  auto c = client_->post("/sim/control", R"({"error_rate_429":2})");
+  EXPECT_EQ(c->status, 422);
+  expect_code_msg(c->body, -1130, "control value");
+  EXPECT_NE(c->body.find("error_rate_429"), std::string::npos) << c->body;
+  c = client_->post("/sim/control", "{");
+  EXPECT_EQ(c->status, 400);
+  expect_code_msg(c->body, -1135, "control JSON");
+}
+
+TEST_F(SimServerTest, DuplicateParametersAreRefused) {
+  start();
+  for (const std::string p : {"/api/v3/klines?symbol=BTCUSDT&interval=1m&symbol=ETHUSDT",
+                              "/api/v3/klines?symbol=BTCUSDT&interval=1m&limit=5&limit=5",
+                              "/api/v3/depth?symbol=BTCUSDT&symbol=BTCUSDT", "/api/v3/time?a=1&a=2",
+                              "/api/v3/ticker/price?symbols=%5B%22BTCUSDT%22,%22BTCUSDT%22%5D"}) {
+    auto r = get(p);
+    EXPECT_EQ(r.status, 400) << p;
+    expect_code_msg(r.body, -1101, p);
+    EXPECT_EQ(json::parse(r.body)->at("msg").as_string(),
+              "Duplicate values for a parameter detected.")
+        << p;
+  }
+}
+
+TEST_F(SimServerTest, OverflowingNumberSaysOutOfRange) {
+  start();
+  const std::string big = "99999999999999999999";  // 20 digits: matches ^[0-9]{1,20}$
+  for (const std::string name : {"startTime", "endTime", "limit"}) {
+    auto v = get_json("/api/v3/klines?symbol=BTCUSDT&interval=1m&" + name + "=" + big, 400);
+    ASSERT_TRUE(v.is_object());
+    const std::string msg(v.at("msg").as_string());
+    EXPECT_EQ(v.at("code").as_int64(), -1108) << msg;
+    EXPECT_NE(msg.find(name), std::string::npos) << msg;
+    EXPECT_NE(msg.find("out of range"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find("^[0-9]{1,20}$"), std::string::npos) << msg;
+  }
+  // 21 digits are illegal characters for the pattern, as before.
+  expect_error("/api/v3/klines?symbol=BTCUSDT&interval=1m&startTime=1" + big, -1100);
+}
+
 TEST_F(SimServerTest, ThousandRowPageIsFast) {
   SimOptions o;
   o.limits = false;
