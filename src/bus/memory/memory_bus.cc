@@ -485,4 +485,13 @@ size_t MemoryBus::retained_records() const {
   return n;
 }
 
+size_t MemoryBus::retained_records(const std::string& topic) const {
+  std::lock_guard lock(core_->mu);
+  const Topic* t = core_->find_locked(topic);
+  size_t n = 0;
+  if (t != nullptr)
+    for (const Partition& part : t->partitions) n += part.log.size();
+  return n;
+}
+
 }  // namespace sf::bus

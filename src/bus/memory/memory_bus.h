@@ -83,6 +83,8 @@ class MemoryBus final : public Bus {
 
   // Records currently held in memory over all topics and partitions (for tests/metrics).
   size_t retained_records() const;
+  // The same for one topic (0 for a topic that does not exist).
+  size_t retained_records(const std::string& topic) const;
 
   struct Core;  // shared state; defined in memory_bus.cc
 
