@@ -537,6 +537,8 @@ TEST_F(ConnectorTest, ValidRecordsLandOnceAndTheEndMarkerFinishes) {
   std::vector<sf::market::Record> want;
   for (int64_t i = 0; i < kN; ++i) want.emplace_back(candle(i));
   EXPECT_EQ(*store_->scan(kCollection), want);
+  // Issue 10: a finished connector leaves nothing of its topic in the manager's memory.
+  EXPECT_EQ(bus_.retained_records(kTopic), 0u);
   EXPECT_TRUE(uncommitted().empty()) << "every record, the marker included, is committed";
   EXPECT_TRUE(read_all(kDlq, "dlq").empty());
 

@@ -29,17 +29,29 @@ struct Waiter {
   }
 };
 
+// What a record costs against the backlog bound: its bytes plus the deque slot.
+size_t footprint(const Stored& s) { return sizeof(Stored) + s.key.size() + s.value.size(); }
+
 struct Partition {
   std::deque<Stored> log;        // records with offsets [base, end())
   int64_t base = 0;              // offset of log.front(); dropped records keep their offsets
+  size_t bytes = 0;              // footprint() of every record in `log`
   std::vector<Waiter*> waiters;  // the consumers owning this partition and its readers
 
   int64_t end() const { return base + static_cast<int64_t>(log.size()); }
-  void drop_before(int64_t offset) {
+  void append(Stored s) {
+    bytes += footprint(s);
+    log.push_back(std::move(s));
+  }
+  // True when it dropped anything.
+  bool drop_before(int64_t offset) {
+    const int64_t from = base;
     while (base < offset && !log.empty()) {
+      bytes -= footprint(log.front());
       log.pop_front();
       ++base;
     }
+    return base != from;
   }
   void remove_waiter(Waiter* w) { std::erase(waiters, w); }
 };
@@ -134,6 +146,9 @@ struct MemoryBus::Core {
   bool shut_down = false;
   std::unordered_map<std::string, std::unique_ptr<Topic>> topics;
   std::unordered_map<std::string, std::unique_ptr<Group>> groups;
+  // Producers waiting for a full partition to drain (see backpressured_locked).
+  std::condition_variable space_cv;
+  int space_waiters = 0;
 
   explicit Core(Options o)
       : options(o), clock(o.clock != nullptr ? o.clock : &SystemClock::instance()) {}
@@ -156,7 +171,25 @@ struct MemoryBus::Core {
     if (t.groups.empty()) return;  // retention cap applies instead (see produce)
     int64_t floor = INT64_MAX;
     for (Group* g : t.groups) floor = std::min(floor, g->topics.at(&t).floor(p));
-    t.partitions[p].drop_before(floor);
+    if (t.partitions[p].drop_before(floor)) wake_producers_locked();
+  }
+
+  void wake_producers_locked() {
+    if (space_waiters > 0) space_cv.notify_all();
+  }
+
+  // Whether a produce() to t/p must wait: the partition holds max_backlog_bytes of records
+  // not yet committed, and every group of the topic has a live member on it, so commits
+  // will free room. A group nobody consumes for (an abandoned or crashed consumer) would
+  // never free it: then records are buffered without bound instead, as before the bound.
+  bool backpressured_locked(const Topic& t, const Partition& part) const {
+    if (options.max_backlog_bytes == 0 || part.bytes < options.max_backlog_bytes) return false;
+    if (t.groups.empty()) return false;
+    return std::all_of(t.groups.begin(), t.groups.end(), [&](const Group* g) {
+      return std::any_of(g->members.begin(), g->members.end(), [&](const Member* m) {
+        return std::find(m->topics.begin(), m->topics.end(), &t) != m->topics.end();
+      });
+    });
   }
 
   // Where a consumer starts a partition it was just given.
@@ -202,6 +235,8 @@ struct MemoryBus::Core {
       }
     }
     for (Member* m : g.members) m->wake();  // new partitions may have records ready
+    // A member that left may have been the last live one of a topic a producer waits on.
+    if (leaving != nullptr) wake_producers_locked();
   }
 };
 
@@ -239,13 +274,20 @@ class MemoryProducer final : public Producer {
     // Copy outside the lock: values can be large.
     Stored s{key, value, core_->clock->now_ms()};
     uint64_t hash = fnv1a(key);
-    std::lock_guard lock(core_->mu);
+    std::unique_lock lock(core_->mu);
     if (core_->shut_down) return closed_error();
     Topic* t = core_->get_or_create_locked(topic, core_->options.default_partitions);
     auto p = static_cast<int32_t>(hash % t->partitions.size());
     Partition& part = t->partitions[p];
+    if (core_->backpressured_locked(*t, part)) {
+      ++core_->space_waiters;
+      core_->space_cv.wait(
+          lock, [&] { return core_->shut_down || !core_->backpressured_locked(*t, part); });
+      --core_->space_waiters;
+      if (core_->shut_down) return closed_error();
+    }
     int64_t offset = part.end();
-    part.log.push_back(std::move(s));
+    part.append(std::move(s));
     if (t->groups.empty() && part.log.size() > core_->options.max_records_per_partition) {
       part.drop_before(part.base + 1);
     }
@@ -352,6 +394,7 @@ MemoryBus::~MemoryBus() {
   // Objects made by the bus share core_ and may outlive it: make them report closed.
   std::lock_guard lock(core_->mu);
   core_->shut_down = true;
+  core_->space_cv.notify_all();
   for (auto& [name, g] : core_->groups) {
     for (Member* m : g->members) m->wake();
   }
@@ -439,6 +482,15 @@ size_t MemoryBus::retained_records() const {
   for (const auto& [name, t] : core_->topics) {
     for (const Partition& part : t->partitions) n += part.log.size();
   }
+  return n;
+}
+
+size_t MemoryBus::retained_records(const std::string& topic) const {
+  std::lock_guard lock(core_->mu);
+  const Topic* t = core_->find_locked(topic);
+  size_t n = 0;
+  if (t != nullptr)
+    for (const Partition& part : t->partitions) n += part.log.size();
   return n;
 }
 

@@ -25,6 +25,14 @@
 //   Options::max_records_per_partition records. Offsets stay stable; a Reader or a new
 //   group positioned before the oldest retained record starts at that record. Groups are
 //   never forgotten, so a group that stops consuming pins its topics' records.
+// - Backpressure: produce() waits while the partition it goes to holds
+//   Options::max_backlog_bytes or more (keys, values and per-record overhead) and every
+//   group of the topic has a live consumer subscribed to it; it goes on as soon as commits
+//   drop records below the bound, a group loses its last live member, or the bus is
+//   destroyed (then Errc::closed). So a producer that outruns its consumers is held to their
+//   pace instead of buffering its whole output in memory, while records for a group nobody
+//   consumes for are buffered as before. A thread must not produce more than the bound to a
+//   topic that only it consumes without polling in between: it would wait for itself.
 //
 // Thread-safety: everything is guarded by one mutex shared by the bus and every object it
 // made, so producers, consumers and readers may live on different threads (each consumer
@@ -48,6 +56,11 @@ class MemoryBus final : public Bus {
   struct Options {
     // Retention for topics no group subscribes to (the oldest records are dropped).
     size_t max_records_per_partition = 1'000'000;
+    // Backpressure bound per partition of a consumed topic (see above); 0 turns it off.
+    // 16 MiB is about 45,000 encoded candles: several connector batches (5,000 each), so a
+    // consumer never waits for the producer, and a fraction of the 200 MB a one-year 1m
+    // load buffered before the bound (docs/operations.md "Memory").
+    size_t max_backlog_bytes = size_t{16} << 20;
     // Partitions of topics created implicitly by produce() or subscribe().
     int32_t default_partitions = 1;
     // Source of Record::timestamp_ms; nullptr means SystemClock. Must outlive the bus.
@@ -70,6 +83,8 @@ class MemoryBus final : public Bus {
 
   // Records currently held in memory over all topics and partitions (for tests/metrics).
   size_t retained_records() const;
+  // The same for one topic (0 for a topic that does not exist).
+  size_t retained_records(const std::string& topic) const;
 
   struct Core;  // shared state; defined in memory_bus.cc
 

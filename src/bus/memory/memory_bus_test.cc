@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <thread>
@@ -203,6 +204,76 @@ TEST(MemoryBus, ObjectsOutliveTheBus) {
   EXPECT_EQ(r->poll(1, milliseconds(0)).error().code, Errc::closed);
   c->close();
   r.reset();
+}
+
+// Backpressure (issue 10): a producer that outruns a live consumer is held at
+// max_backlog_bytes instead of buffering everything (a one-year load held 200 MB).
+TEST(MemoryBus, ProduceWaitsWhileALiveGroupHoldsTheBacklogBound) {
+  MemoryBus bus(MemoryBus::Options{.max_backlog_bytes = 10'000});
+  auto p = make_producer(bus);
+  auto c = join(bus, "g", "t");
+  const std::string value(1000, 'x');  // about 1,100 bytes a record with the overhead
+  constexpr int kRecords = 200;
+  std::thread producer([&] {
+    for (int i = 0; i < kRecords; ++i) must(p->produce("t", "k", value), "produce");
+  });
+  size_t n = 0, most = 0;
+  while (n < kRecords) {
+    most = std::max(most, bus.retained_records());
+    // One record at a time, so without the bound the producer would be far ahead.
+    auto got = must(c->poll(1, milliseconds(10'000)), "poll");
+    ASSERT_EQ(got.size(), 1u) << "the producer stalled at " << n;
+    must(c->commit(got[0]), "commit");
+    ++n;
+  }
+  producer.join();
+  EXPECT_LE(most, 10u) << "10,000 bytes hold at most 10 records of 1,000 bytes";
+  EXPECT_EQ(bus.retained_records(), 0u);
+}
+
+TEST(MemoryBus, NoBackpressureForAGroupWithoutLiveConsumers) {
+  MemoryBus bus(MemoryBus::Options{.max_backlog_bytes = 10'000});
+  auto p = make_producer(bus);
+  join(bus, "g", "t")->close();  // the group stays and pins the records; nobody consumes
+  for (int i = 0; i < 100; ++i) must(p->produce("t", "k", std::string(1000, 'x')), "produce");
+  EXPECT_EQ(bus.retained_records(), 100u);
+  auto c = join(bus, "g", "t");  // a consumer coming back gets them all
+  EXPECT_EQ(drain(*c, 100).size(), 100u);
+}
+
+TEST(MemoryBus, WaitingProducerGoesOnWhenTheLastConsumerLeavesOrTheBusCloses) {
+  auto bus = std::make_unique<MemoryBus>(MemoryBus::Options{.max_backlog_bytes = 10'000});
+  auto p = make_producer(*bus);
+  auto c = join(*bus, "g", "t");
+  const std::string value(1000, 'x');
+  std::atomic<int> produced{0};
+  std::thread producer([&] {
+    for (int i = 0; i < 30; ++i) {
+      if (!p->produce("t", "k", value).ok()) return;
+      ++produced;
+    }
+  });
+  while (bus->retained_records() < 10) std::this_thread::sleep_for(milliseconds(1));
+  c->close();  // nobody left to commit: the producer must not wait for ever
+  producer.join();
+  EXPECT_EQ(produced.load(), 30);
+
+  auto c2 = join(*bus, "h", "u");
+  std::atomic<bool> closed{false};
+  std::thread blocked([&] {
+    for (int i = 0; i < 30; ++i) {
+      auto r = p->produce("u", "k", value);
+      if (!r.ok()) {
+        closed = r.error().code == Errc::closed;
+        return;
+      }
+    }
+  });
+  while (bus->retained_records() < 40) std::this_thread::sleep_for(milliseconds(1));
+  bus.reset();  // wakes the waiting producer with closed
+  blocked.join();
+  EXPECT_TRUE(closed.load());
+  c2->close();
 }
 
 // Not a benchmark: a floor well under the >= 50,000 records/s the manager needs, so it
