@@ -18,7 +18,7 @@ survivors() {
   for env in /proc/[0-9]*/environ; do
     pid=${env#/proc/}; pid=${pid%/environ}
     [ "$pid" = "$$" ] && continue
-    if tr '\0' '\n' <"$env" 2>/dev/null | grep -qx "SF_DEMO_TEST_TAG=$tag"; then
+    if tr '\0' '\n' 2>/dev/null <"$env" | grep -qx "SF_DEMO_TEST_TAG=$tag"; then
       echo "$pid"
     fi
   done
