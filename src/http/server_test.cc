@@ -314,14 +314,23 @@ TEST(HttpServer, IdleKeepAliveConnectionClosedByServerIsReopened) {
   Server::Options o;
   o.idle_timeout = 100ms;
   Server s(o);
-  s.route("POST", "/n", [](const Request& r) { return Response::text(200, r.body); });
+  // The answer names the client's end of the connection, so the test sees which
+  // connection each request came on.
+  s.route("POST", "/n",
+          [](const Request& r) { return Response::text(200, r.body + " " + r.remote_endpoint); });
   ASSERT_TRUE(s.start().ok());
   Client c(s.base_url());
-  ASSERT_TRUE(c.post("/n", "1").ok());
+  auto first = c.post("/n", "1");
+  ASSERT_TRUE(first.ok()) << first.error().message;
   std::this_thread::sleep_for(300ms);  // the server closes the idle connection
-  auto r = c.post("/n", "2");
-  ASSERT_TRUE(r.ok()) << r.error().message;
-  EXPECT_EQ(r->body, "2");
+  auto second = c.post("/n", "2");
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  auto third = c.post("/n", "3");  // at once: the connection is kept
+  ASSERT_TRUE(third.ok()) << third.error().message;
+  const auto from = [](const std::string& body) { return body.substr(body.find(' ') + 1); };
+  EXPECT_EQ(second->body.substr(0, 2), "2 ");
+  EXPECT_NE(from(second->body), from(first->body)) << "the idle connection was not closed";
+  EXPECT_EQ(from(third->body), from(second->body)) << "the client does not keep connections";
 }
 
 TEST(HttpServer, HandlerExceptionIs500AndServerKeepsRunning) {

@@ -327,7 +327,14 @@ TEST_F(ManagerTest, LateAndDuplicateEventsNeverMoveBackwards) {
   EXPECT_EQ(wait_status(m, "wf-order", "finished"), "finished");
   publish_event("wf-order", "w", "loading", 120);  // after the end
   publish_event("wf-order", "w", "error", 0);
-  std::this_thread::sleep_for(300ms);
+  // The two events after the end must really have been read and refused, not merely not
+  // read yet: wait until the manager counts both as ignored, then look at the queue.
+  const std::string ignored = "streamforge_manager_events_ignored_total 2\n";
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (metrics_.expose().find(ignored) == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  ASSERT_NE(metrics_.expose().find(ignored), std::string::npos) << metrics_.expose();
   auto q = queue(m, "wf-order");
   EXPECT_EQ(q.at("status"), "finished");
   EXPECT_EQ(q.at("targets").as_array()[0].at("status"), "finished");
