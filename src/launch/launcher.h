@@ -35,6 +35,7 @@ struct ExitInfo {
 
 using ExitCallback = std::function<void(const ExitInfo&)>;
 
+// tests/contract/launcher_contract.h checks this contract on every implementation.
 // Thread-safe: every method may be called from any thread. The exit callback is called on
 // a launcher-owned thread and must not call set_exit_callback() or shutdown(); once
 // set_exit_callback() returns, the previous callback is no longer running.
@@ -56,7 +57,8 @@ class Launcher {
     return std::nullopt;
   }
   // Starts the target. Errc::invalid_argument for an unknown target, already_exists when
-  // the same (queue_id, telemetry_id) is still running.
+  // the same (queue_id, telemetry_id) is still running (the id is free again once its exit
+  // was reported). Each launched target's end is reported exactly once.
   virtual Status launch(const LaunchSpec& spec) = 0;
   // Ends the target forcibly (the polite way is a `stop` command on the bus; the manager
   // calls this only after the stop grace period). No-op when it is not running.
@@ -64,7 +66,8 @@ class Launcher {
   // Number of targets currently running.
   virtual size_t running() const = 0;
   virtual void set_exit_callback(ExitCallback cb) = 0;
-  // Kills everything still running and waits for it to end.
+  // Kills everything still running, waits for it to end and has reported every exit
+  // through the callback when it returns; later launches fail with Errc::closed.
   virtual void shutdown() = 0;
   virtual std::string name() const = 0;
 };

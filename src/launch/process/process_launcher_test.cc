@@ -285,3 +285,24 @@ TEST(ProcessLauncher, RefusesDuplicatesUnknownTargetsAndMissingCommands) {
   EXPECT_NE(s.error().message.find("No such file"), std::string::npos) << s.error().message;
   EXPECT_EQ(missing.running(), 0u);
 }
+
+// The launcher contract (tests/contract/launcher_contract.h) on OS processes: the contract
+// worker is a shell (the target name becomes its $0).
+#include "tests/contract/launcher_contract.h"
+
+namespace sf::launch::contract {
+struct ProcessLauncherFactory {
+  static std::unique_ptr<Launcher> make(const std::filesystem::path& scratch) {
+    workers::WorkerRegistry r;
+    r.add(kContractTarget, [](workers::WorkerContext&) { return 0; });  // never called here
+    ProcessLauncherOptions o;
+    o.command = {"/bin/sh", "-c",
+                 "if [ -n \"$SF_CONTRACT_EXIT\" ]; then exit \"$SF_CONTRACT_EXIT\"; fi; "
+                 "exec sleep 600"};
+    o.log_dir = (scratch / "logs").string();
+    o.kill_grace = std::chrono::milliseconds(300);
+    return std::make_unique<ProcessLauncher>(std::move(r), std::move(o));
+  }
+};
+INSTANTIATE_TYPED_TEST_SUITE_P(Process, LauncherContract, ::testing::Types<ProcessLauncherFactory>);
+}  // namespace sf::launch::contract
