@@ -1,6 +1,7 @@
 // Injectable clocks: production code takes a Clock& so tests can control time.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 
@@ -31,6 +32,20 @@ class SystemClock final : public Clock {
     static SystemClock c;
     return c;
   }
+};
+
+// Test double: a clock that moves only when told; both readings are the same value.
+// Thread-safe.
+class ManualClock final : public Clock {
+ public:
+  explicit ManualClock(int64_t start_ms = 0) : t_(start_ms) {}
+  int64_t now_ms() const override { return t_.load(); }
+  int64_t steady_ms() const override { return t_.load(); }
+  void set(int64_t t_ms) { t_.store(t_ms); }
+  void advance(int64_t ms) { t_.fetch_add(ms); }
+
+ private:
+  std::atomic<int64_t> t_;
 };
 
 // Seconds since the epoch with millisecond precision, as the seed's `timestamp` fields.

@@ -94,6 +94,7 @@ struct Member : Waiter {
 struct Group {
   std::vector<Member*> members;  // live consumers in join order
   std::unordered_map<Topic*, GroupTopic> topics;
+  int64_t empty_since_ms = -1;  // steady time the last member left; -1 while it has members
 };
 
 struct ReaderState : Waiter {
@@ -149,6 +150,8 @@ struct MemoryBus::Core {
   // Producers waiting for a full partition to drain (see backpressured_locked).
   std::condition_variable space_cv;
   int space_waiters = 0;
+  size_t empty_groups = 0;        // groups with empty_since_ms >= 0
+  int64_t next_expiry_check = 0;  // steady ms; expire_groups_locked() is cheap before it
 
   explicit Core(Options o)
       : options(o), clock(o.clock != nullptr ? o.clock : &SystemClock::instance()) {}
@@ -172,6 +175,38 @@ struct MemoryBus::Core {
     int64_t floor = INT64_MAX;
     for (Group* g : t.groups) floor = std::min(floor, g->topics.at(&t).floor(p));
     if (t.partitions[p].drop_before(floor)) wake_producers_locked();
+  }
+
+  // Forgets every group that has had no member for options.empty_group_retention (as a
+  // Kafka broker forgets an empty group's offsets): it no longer pins its topics' records,
+  // and a topic left with no group falls back to the retention cap. Runs at most once a
+  // second (and at once when `force`), so produce() can call it.
+  void expire_groups_locked(bool force = false) {
+    if (empty_groups == 0 || options.empty_group_retention.count() <= 0) return;
+    const int64_t now = clock->steady_ms();
+    if (!force && now < next_expiry_check) return;
+    next_expiry_check = now + 1000;
+    for (auto it = groups.begin(); it != groups.end();) {
+      Group& g = *it->second;
+      if (g.empty_since_ms < 0 || now - g.empty_since_ms < options.empty_group_retention.count()) {
+        ++it;
+        continue;
+      }
+      for (auto& [t, gt] : g.topics) {
+        std::erase(t->groups, &g);
+        for (int32_t p = 0; p < static_cast<int32_t>(t->partitions.size()); ++p) {
+          Partition& part = t->partitions[p];
+          if (!t->groups.empty()) {
+            trim_locked(*t, p);
+          } else if (part.log.size() > options.max_records_per_partition) {
+            part.drop_before(part.end() - static_cast<int64_t>(options.max_records_per_partition));
+          }
+        }
+      }
+      --empty_groups;
+      it = groups.erase(it);
+    }
+    wake_producers_locked();
   }
 
   void wake_producers_locked() {
@@ -276,6 +311,7 @@ class MemoryProducer final : public Producer {
     uint64_t hash = fnv1a(key);
     std::unique_lock lock(core_->mu);
     if (core_->shut_down) return closed_error();
+    core_->expire_groups_locked();
     Topic* t = core_->get_or_create_locked(topic, core_->options.default_partitions);
     auto p = static_cast<int32_t>(hash % t->partitions.size());
     Partition& part = t->partitions[p];
@@ -349,6 +385,11 @@ class MemoryConsumer final : public Consumer {
     Group& g = *m_->group;
     std::erase(g.members, m_.get());
     core_->rebalance_locked(g, m_.get());
+    if (g.members.empty()) {
+      g.empty_since_ms = core_->clock->steady_ms();
+      ++core_->empty_groups;
+    }
+    core_->expire_groups_locked();
   }
 
  private:
@@ -428,8 +469,13 @@ Result<std::unique_ptr<Consumer>> MemoryBus::subscribe(const SubscribeOptions& o
   auto m = std::make_unique<Member>();
   m->start_from = opts.start_from;
   std::lock_guard lock(core_->mu);
+  core_->expire_groups_locked(true);  // a group past its retention starts afresh
   auto& g = core_->groups[opts.group];
   if (!g) g = std::make_unique<Group>();
+  if (g->empty_since_ms >= 0) {
+    g->empty_since_ms = -1;
+    --core_->empty_groups;
+  }
   m->group = g.get();
   for (const std::string& name : opts.topics) {
     Topic* t = core_->get_or_create_locked(name, core_->options.default_partitions);

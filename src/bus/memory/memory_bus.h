@@ -1,4 +1,4 @@
-// MemoryBus: the in-process implementation of sf::bus::Bus (ARCHITECTURE.md "Bus"), used by
+// MemoryBus: the in-process implementation of sf::bus::Bus (docs/architecture.md), used by
 // the single-process deployment and by tests. Passes tests/contract/bus_contract.h.
 //
 // Semantics beyond bus.h:
@@ -23,8 +23,12 @@
 //   to its topic has committed (a group with no commit pins the records from where it
 //   started). Topics no group ever subscribed to keep the newest
 //   Options::max_records_per_partition records. Offsets stay stable; a Reader or a new
-//   group positioned before the oldest retained record starts at that record. Groups are
-//   never forgotten, so a group that stops consuming pins its topics' records.
+//   group positioned before the oldest retained record starts at that record.
+// - Forgotten groups: a group whose last consumer closed is forgotten after
+//   Options::empty_group_retention without a new member, as a Kafka broker forgets an
+//   empty group's offsets (offsets.retention.minutes): it stops pinning records, a topic
+//   left with no group keeps only the retention cap, and a later subscriber of that name
+//   starts as a new group. Until then a returning member resumes at the committed offsets.
 // - Backpressure: produce() waits while the partition it goes to holds
 //   Options::max_backlog_bytes or more (keys, values and per-record overhead) and every
 //   group of the topic has a live consumer subscribed to it; it goes on as soon as commits
@@ -41,6 +45,7 @@
 // waiting in another thread.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -61,9 +66,13 @@ class MemoryBus final : public Bus {
     // consumer never waits for the producer, and a fraction of the 200 MB a one-year 1m
     // load buffered before the bound (docs/operations.md "Memory").
     size_t max_backlog_bytes = size_t{16} << 20;
+    // How long a group with no consumer keeps its offsets and pins its records (see above);
+    // 0 keeps them for ever. Ten minutes covers a worker restarted for the same queue.
+    std::chrono::milliseconds empty_group_retention{10 * 60 * 1000};
     // Partitions of topics created implicitly by produce() or subscribe().
     int32_t default_partitions = 1;
-    // Source of Record::timestamp_ms; nullptr means SystemClock. Must outlive the bus.
+    // Source of Record::timestamp_ms and of the group retention's time; nullptr means
+    // SystemClock. Must outlive the bus.
     const Clock* clock = nullptr;
   };
 

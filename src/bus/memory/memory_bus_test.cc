@@ -102,6 +102,45 @@ TEST(MemoryBus, RetentionCapDoesNotDropUncommittedRecordsOfAGroup) {
   EXPECT_EQ(bus.retained_records(), 50u);
 }
 
+// A group whose consumers are gone pins its records only for empty_group_retention: a
+// stopped workflow's connector must not hold its topic in memory for the life of the
+// manager. Before that, a returning member resumes where the group committed.
+TEST(MemoryBus, EmptyGroupIsForgottenAfterItsRetention) {
+  ManualClock clock(1'000'000);
+  MemoryBus bus(MemoryBus::Options{.max_records_per_partition = 100,
+                                   .empty_group_retention = milliseconds(60'000),
+                                   .clock = &clock});
+  auto p = make_producer(bus);
+  auto c = join(bus, "g", "t");
+  for (int i = 0; i < 1000; ++i) must(p->produce("t", "k", std::to_string(i)), "produce");
+  std::vector<Record> got = drain(*c, 1000);
+  ASSERT_EQ(got.size(), 1000u);
+  must(c->commit(got[399]), "commit");  // stopped with 600 records not yet written
+  c->close();
+  EXPECT_EQ(bus.retained_records(), 600u);
+
+  clock.advance(59'000);  // within the retention: the group resumes at its commit
+  c = join(bus, "g", "t");
+  got = drain(*c, 600);
+  ASSERT_EQ(got.size(), 600u);
+  EXPECT_EQ(got.front().value, "400");
+  c->close();
+
+  clock.advance(30'000);  // not yet: the time counts from the last member leaving
+  must(p->produce("t", "k", "1000"), "produce");
+  EXPECT_EQ(bus.retained_records(), 601u);
+  clock.advance(31'000);  // past it: forgotten; the topic keeps only the retention cap
+  must(p->produce("t", "k", "1001"), "produce");
+  EXPECT_EQ(bus.retained_records(), 100u);
+
+  // The name now starts a new group: at the oldest retained record, not at the old commit.
+  c = join(bus, "g", "t");
+  got = drain(*c, 100);
+  ASSERT_EQ(got.size(), 100u);
+  EXPECT_EQ(got.front().value, "902");
+  EXPECT_TRUE(poll_quiet(*c).empty());
+}
+
 TEST(MemoryBus, ProduceAndSubscribeCreateTopicsWithDefaultPartitions) {
   MemoryBus bus(MemoryBus::Options{.default_partitions = 3});
   EXPECT_EQ(bus.end_offset("t", 0).error().code, Errc::not_found);

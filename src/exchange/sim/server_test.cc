@@ -21,13 +21,6 @@ namespace bj = boost::json;
 constexpr int64_t kAug1 = 1722470400000;  // 2024-08-01T00:00:00Z
 constexpr int64_t kNow = kAug1 + 30'500;  // half-way through a minute
 
-class FakeClock final : public Clock {
- public:
-  std::atomic<int64_t> now{kNow};
-  int64_t now_ms() const override { return now.load(); }
-  int64_t steady_ms() const override { return now.load(); }
-};
-
 struct Raw {
   int status = 0;
   std::string headers, body;
@@ -92,7 +85,7 @@ class SimServerTest : public ::testing::Test {
     return std::stoll(std::string(r.header("X-MBX-USED-WEIGHT-1M")));
   }
 
-  FakeClock clock_;
+  ManualClock clock_{kNow};
   std::unique_ptr<SimServer> server_;
   std::unique_ptr<http::Client> client_;
 };
@@ -337,7 +330,7 @@ TEST_F(SimServerTest, DepthAndWeights) {
   EXPECT_EQ(used_weight(get("/api/v3/depth?symbol=BTCUSDT&limit=5000")), 383);
   // Errors cost weight too; a new minute starts from zero.
   EXPECT_EQ(used_weight(get("/api/v3/klines?symbol=NOPE&interval=1m")), 385);
-  clock_.now += 60'000;
+  clock_.advance(60'000);
   EXPECT_EQ(used_weight(get("/api/v3/ping")), 1);
 
   auto d = get_json("/api/v3/depth?symbol=BTCUSDT&limit=10");
@@ -369,9 +362,9 @@ TEST_F(SimServerTest, TooManyRequestsThenBan) {
   EXPECT_EQ(r.header("Retry-After"), "120");
   EXPECT_EQ(server_->counters().responses_418, 1);
   EXPECT_EQ(server_->counters().responses_429, 3);
-  clock_.now += 60'000;  // a new window does not lift a ban
+  clock_.advance(60'000);  // a new window does not lift a ban
   EXPECT_EQ(get("/api/v3/ping").status, 418);
-  clock_.now += 60'000;
+  clock_.advance(60'000);
   EXPECT_EQ(get("/api/v3/ping").status, 200);
   // A second ban lasts twice as long.
   for (int i = 0; i < 4; ++i) EXPECT_EQ(get(kl(kAug1, -1, 1)).status, 200);  // 1 + 8 used
@@ -385,7 +378,7 @@ TEST_F(SimServerTest, TooManyRequestsThenBan) {
   for (int i = 0; i < 5; ++i) get(kl(kAug1, -1, 1));
   r = get(kl(kAug1, -1, 1));
   ASSERT_EQ(r.status, 429);
-  clock_.now += std::stoll(std::string(r.header("Retry-After"))) * 1000;
+  clock_.advance(std::stoll(std::string(r.header("Retry-After"))) * 1000);
   EXPECT_EQ(get(kl(kAug1, -1, 1)).status, 200);
 }
 
