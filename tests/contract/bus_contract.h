@@ -402,24 +402,38 @@ TYPED_TEST_P(BusContract, ConsumersOfOneGroupSplitPartitions) {
 
   // Commit before the next poll so a late rebalance cannot legitimately redeliver.
   std::vector<std::string> got1, got2;
-  auto take = [](Consumer& c, std::vector<std::string>* into) {
+  std::map<std::string, std::vector<std::string>> where;  // value -> "consumer:partition@offset"
+  auto take = [&where](Consumer& c, std::vector<std::string>* into, const char* who) {
     for (const Record& r : must(c.poll(50, milliseconds(50)), "poll")) {
       into->push_back(r.value);
+      where[r.value].push_back(std::string(who) + ":" + std::to_string(r.partition) + "@" +
+                               std::to_string(r.offset));
       must(c.commit(r), "commit");
     }
   };
+  // Each value delivered more than once, with where it came from: the same offset twice is
+  // a redelivery, two offsets are a duplicate in the log (a producer retry).
+  auto repeats = [&where] {
+    std::string s;
+    for (const auto& [v, at] : where)
+      if (at.size() > 1) {
+        s += " " + v + "=";
+        for (const auto& a : at) s += a + ",";
+      }
+    return s;
+  };
   auto until = std::chrono::steady_clock::now() + kDeadline;
   while (got1.size() + got2.size() < kRecords && std::chrono::steady_clock::now() < until) {
-    take(*c1, &got1);
-    take(*c2, &got2);
+    take(*c1, &got1, "c1");
+    take(*c2, &got2, "c2");
   }
   for (int i = 0; i < 3; ++i) {  // anything more would be a duplicate
-    take(*c1, &got1);
-    take(*c2, &got2);
+    take(*c1, &got1, "c1");
+    take(*c2, &got2, "c2");
   }
   std::set<std::string> s1(got1.begin(), got1.end()), s2(got2.begin(), got2.end());
-  EXPECT_EQ(s1.size(), got1.size()) << "duplicate delivery to consumer 1";
-  EXPECT_EQ(s2.size(), got2.size()) << "duplicate delivery to consumer 2";
+  EXPECT_EQ(s1.size(), got1.size()) << "duplicate delivery to consumer 1:" << repeats();
+  EXPECT_EQ(s2.size(), got2.size()) << "duplicate delivery to consumer 2:" << repeats();
   for (const std::string& v : s1) EXPECT_FALSE(s2.contains(v)) << v << " went to both";
   EXPECT_FALSE(got1.empty()) << "consumer 1 got no partition";
   EXPECT_FALSE(got2.empty()) << "consumer 2 got no partition";
