@@ -148,7 +148,7 @@ LoadRun load_once(bool drain) {
   cfg.control_offset = 0;
   sw::WorkerContext ctx;
   ctx.env = cfg.to_env();
-  ctx.env.set(sw::kExchangeUrlEnv, server.base_url());
+  ctx.env.set(sw::env_names::kExchangeUrl, server.base_url());
   ctx.bus = &bus;
   ctx.rate_limiter = &limiter;
 

@@ -127,7 +127,7 @@ double end_to_end(Env& env) {
   cctx.bus = env.bus.get();
   cctx.data_store = store->get();
   lctx.env = lcfg.to_env();
-  lctx.env.set(sw::kExchangeUrlEnv, server.base_url());
+  lctx.env.set(sw::env_names::kExchangeUrl, server.base_url());
   lctx.bus = env.bus.get();
   lctx.rate_limiter = &limiter;
   auto conn = std::async(std::launch::async, [&] { return sw::run_connector(cctx); });

@@ -53,13 +53,13 @@ void add_service_options(CLI::App* cmd, sf::manager::ServiceConfig& c, std::stri
       ->envname("SF_LISTEN")
       ->capture_default_str();
   cmd->add_option("--data-dir", c.data_dir, "directory of the SQLite store (streamforge.db)")
-      ->envname("SF_DATA_DIR")
+      ->envname(sf::workers::env_names::kDataDir)
       ->capture_default_str();
   cmd->add_option("--store", c.store,
                   "where queue state and market data live: sqlite (default: <data-dir>/"
                   "streamforge.db), postgresql://USER:PASSWORD@HOST:PORT/DB[?schema=NAME] or "
                   "arangodb+http[s]://USER:PASSWORD@HOST[:8529][/DB][?auth=jwt...]")
-      ->envname("SF_STORE");
+      ->envname(sf::workers::env_names::kStore);
   cmd->add_option("--flows", c.flows_file,
                   "test flows YAML file (default: the built-in copy of config/test_flows.yaml)")
       ->envname("SF_FLOWS_FILE");
@@ -67,12 +67,12 @@ void add_service_options(CLI::App* cmd, sf::manager::ServiceConfig& c, std::stri
       ->envname("SF_API_TOKEN");
   cmd->add_option("--bus", c.bus,
                   "message bus: memory (inside this process) or kafka://HOST:PORT[,HOST:PORT]")
-      ->envname("SF_BUS")
+      ->envname(sf::workers::env_names::kBus)
       ->capture_default_str();
   cmd->add_option("--kafka-config", c.kafka_config,
                   "librdkafka properties file (key=value lines: SASL, TLS, tuning) for the "
                   "manager and its worker processes")
-      ->envname("SF_KAFKA_CONFIG");
+      ->envname(sf::workers::env_names::kKafkaConfig);
   cmd->add_option("--bus-partitions", c.bus_partitions,
                   "partitions of topics the bus creates on demand (a workflow's data topic "
                   "always has one)")
@@ -127,7 +127,7 @@ void add_service_options(CLI::App* cmd, sf::manager::ServiceConfig& c, std::stri
       ->envname("SF_STOP_GRACE_S")
       ->capture_default_str();
   cmd->add_option("--log-level", log_level, "debug, info, warn or error")
-      ->envname("SF_LOG_LEVEL")
+      ->envname(sf::workers::env_names::kLogLevel)
       ->capture_default_str();
 }
 

@@ -78,7 +78,7 @@ Status run_service(const ServiceConfig& cfg, const std::atomic<bool>& stop,
   std::unique_ptr<launch::Launcher> launcher_ptr;
   if (cfg.launcher == "process") {
     // Each worker opens the same bus and store itself, from these variables.
-    namespace pe = launch::process_env;
+    namespace pe = workers::env_names;
     launch::ProcessLauncherOptions po;
     std::error_code ec;
     auto data_dir = std::filesystem::absolute(cfg.data_dir, ec);
@@ -92,7 +92,8 @@ Status run_service(const ServiceConfig& cfg, const std::atomic<bool>& stop,
     if (!cfg.store.empty()) po.env.set(pe::kStore, cfg.store);
     po.env.set(pe::kLogLevel, cfg.log_level);
     // Each loader process has its own limiter: its share of the exchange budget.
-    po.env.set("EXCHANGE_WEIGHT_FRACTION", std::to_string(cfg.exchange_weight_fraction));
+    po.env.set(workers::env_names::kExchangeWeightFraction,
+               std::to_string(cfg.exchange_weight_fraction));
     launcher_ptr = std::make_unique<launch::ProcessLauncher>(workers::WorkerRegistry::builtin(),
                                                              std::move(po));
   } else {
@@ -106,7 +107,7 @@ Status run_service(const ServiceConfig& cfg, const std::atomic<bool>& stop,
       static_cast<double>(lo.weight_limit_per_minute) * cfg.exchange_weight_fraction;
   if (mopts.max_records < 0)
     return Error(Errc::invalid_argument, "--max-records must be 0 (no limit) or more");
-  mopts.worker_env["EXCHANGE_URL"] = cfg.exchange_url;
+  mopts.worker_env[workers::env_names::kExchangeUrl] = cfg.exchange_url;
   Manager manager(mopts, bus, state_store, launcher, std::move(*flows), &registry);
   SF_TRY(manager.start());
 

@@ -237,8 +237,8 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
   if (!range) return fail(range.error().message, kExitBadConfig);
 
   bn::BinanceClientOptions opts;
-  opts.base_url = ctx.env.get_or(kExchangeUrlEnv, kDefaultExchangeUrl);
-  auto timeout = ctx.env.get_int("EXCHANGE_TIMEOUT_MS", 10'000);
+  opts.base_url = ctx.env.get_or(env_names::kExchangeUrl, kDefaultExchangeUrl);
+  auto timeout = ctx.env.get_int(env_names::kExchangeTimeoutMs, 10'000);
   if (!timeout) return fail(timeout.error().message, kExitBadConfig);
   opts.timeout = std::chrono::milliseconds(*timeout);
   // While a request waits (for the weight budget, a 429, a retry), this still obeys stop and
@@ -249,7 +249,7 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
   std::unique_ptr<bn::RateLimiter> own_limiter;
   bn::RateLimiter* limiter = ctx.rate_limiter;
   if (!limiter) {
-    auto fraction = ctx.env.get_double("EXCHANGE_WEIGHT_FRACTION", 0.8);
+    auto fraction = ctx.env.get_double(env_names::kExchangeWeightFraction, 0.8);
     if (!fraction || *fraction <= 0 || *fraction > 1)
       return fail("EXCHANGE_WEIGHT_FRACTION must be in (0, 1]", kExitBadConfig);
     bn::RateLimiterOptions lo;

@@ -20,7 +20,6 @@
 
 namespace sf::workers {
 
-inline constexpr const char* kExchangeUrlEnv = "EXCHANGE_URL";
 inline constexpr const char* kDefaultExchangeUrl = "https://api.binance.com";
 
 // Candles a range [start_ms, end_ms) holds for an interval, counting only those that have

@@ -46,7 +46,7 @@ class LoaderTest : public ::testing::Test {
   }
   std::future<int> run(const sw::WorkerConfig& cfg) {
     ctx_.env = cfg.to_env();
-    ctx_.env.set(sw::kExchangeUrlEnv, sim_->base_url());
+    ctx_.env.set(sw::env_names::kExchangeUrl, sim_->base_url());
     ctx_.bus = &bus_;
     sp::Command c;
     c.command = sp::CommandType::start;

@@ -26,6 +26,7 @@
 #include "base/result.h"
 #include "bus/bus.h"
 #include "protocol/messages.h"
+#include "workers/worker_env.h"
 
 namespace sf::metrics {
 class Registry;
@@ -40,23 +41,7 @@ class DataStore;
 
 namespace sf::workers {
 
-// Names of the variables a worker reads (docs/workers.md lists them with examples).
-namespace env_names {
-inline constexpr const char* kQueueId = "QUEUE_ID";
-inline constexpr const char* kTarget = "TARGET";
-inline constexpr const char* kTelemetryId = "TELEMETRY_ID";
-inline constexpr const char* kSymbol = "SYMBOL";
-inline constexpr const char* kType = "TYPE";
-inline constexpr const char* kTimeRange = "TIME_RANGE";
-inline constexpr const char* kKafkaTopic = "KAFKA_TOPIC";
-inline constexpr const char* kCollectionName = "COLLECTION_NAME";
-inline constexpr const char* kImage = "IMAGE";
-inline constexpr const char* kControlTopic = "QUEUE_CONTROL_TOPIC";
-inline constexpr const char* kEventsTopic = "QUEUE_EVENTS_TOPIC";
-inline constexpr const char* kControlOffset = "CONTROL_OFFSET";
-inline constexpr const char* kTargetParams = "TARGET_PARAMS";  // JSON object
-inline constexpr const char* kStartTimeoutS = "START_TIMEOUT_S";
-}  // namespace env_names
+// The names of the variables: workers/worker_env.h (env_names::).
 
 struct WorkerConfig {
   std::string queue_id;

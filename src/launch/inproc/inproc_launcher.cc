@@ -35,9 +35,10 @@ Status InProcessLauncher::launch(const LaunchSpec& spec) {
   if (shut_down_) return Error(Errc::closed, "launcher is shut down");
   reap_locked();
   auto key = std::make_pair(spec.queue_id, spec.telemetry_id);
-  if (tasks_.count(key))
-    return Error(Errc::already_exists,
-                 spec.telemetry_id + " of " + spec.queue_id + " is already running");
+  for (auto [it, end] = tasks_.equal_range(key); it != end; ++it)
+    if (!it->second->exited)
+      return Error(Errc::already_exists,
+                   spec.telemetry_id + " of " + spec.queue_id + " is already running");
   auto task = std::make_unique<Task>();
   task->cancel = std::make_shared<std::atomic<bool>>(false);
   Task* raw = task.get();
@@ -65,6 +66,7 @@ Status InProcessLauncher::launch(const LaunchSpec& spec) {
       std::lock_guard lk(mu_);
       cb = on_exit_;
       ++callbacks_running_;
+      raw->exited = true;  // before the report: whoever hears of the exit may launch it again
     }
     if (cb) cb(info);
     {
@@ -74,14 +76,14 @@ Status InProcessLauncher::launch(const LaunchSpec& spec) {
     }
     callbacks_cv_.notify_all();
   });
-  tasks_.emplace(key, std::move(task));
+  tasks_.emplace(std::move(key), std::move(task));
   return {};
 }
 
 void InProcessLauncher::kill(const std::string& queue_id, const std::string& telemetry_id) {
   std::lock_guard lk(mu_);
-  auto it = tasks_.find({queue_id, telemetry_id});
-  if (it != tasks_.end()) *it->second->cancel = true;
+  for (auto [it, end] = tasks_.equal_range({queue_id, telemetry_id}); it != end; ++it)
+    *it->second->cancel = true;
 }
 
 size_t InProcessLauncher::running() const {
@@ -100,7 +102,7 @@ void InProcessLauncher::set_exit_callback(ExitCallback cb) {
 }
 
 void InProcessLauncher::shutdown() {
-  std::map<std::pair<std::string, std::string>, std::unique_ptr<Task>> tasks;
+  std::multimap<std::pair<std::string, std::string>, std::unique_ptr<Task>> tasks;
   {
     std::lock_guard lk(mu_);
     shut_down_ = true;

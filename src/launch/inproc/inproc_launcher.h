@@ -44,7 +44,8 @@ class InProcessLauncher final : public Launcher {
   struct Task {
     std::thread thread;
     std::shared_ptr<std::atomic<bool>> cancel;
-    std::atomic<bool> done{false};
+    std::atomic<bool> done{false};  // its exit callback has run: the thread may be joined
+    bool exited = false;            // the worker returned (guarded by mu_): its id is free
   };
   void reap_locked();
 
@@ -58,7 +59,9 @@ class InProcessLauncher final : public Launcher {
   ExitCallback on_exit_;
   int callbacks_running_ = 0;
   std::condition_variable callbacks_cv_;
-  std::map<std::pair<std::string, std::string>, std::unique_ptr<Task>> tasks_;
+  // A multimap: a target may be launched again under its id once its worker returned,
+  // while the old thread still reports the exit.
+  std::multimap<std::pair<std::string, std::string>, std::unique_ptr<Task>> tasks_;
   bool shut_down_ = false;
 };
 

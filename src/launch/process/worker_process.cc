@@ -52,8 +52,8 @@ Result<bus::BusConfig> load_bus_config(const std::string& url, const std::string
 }
 
 Result<std::unique_ptr<store::DataStore>> open_data_store(const Env& env) {
-  const std::string url = env.get_or(process_env::kStore, "");
-  auto dir = env.get(process_env::kDataDir);
+  const std::string url = env.get_or(workers::env_names::kStore, "");
+  auto dir = env.get(workers::env_names::kDataDir);
   auto backend = store::store_backend(url);
   if (!backend) return backend.error();
   // SQLite needs the data directory; without one this worker has no store.
@@ -70,11 +70,11 @@ int run_worker_process(const std::string& target, const Env& env_in,
   Env env = env_in;
   log::set_service(target);
   const std::string queue_id = env.get_or(workers::env_names::kQueueId, "");
-  if (auto lvl_name = env.get(process_env::kLogLevel)) {
+  if (auto lvl_name = env.get(workers::env_names::kLogLevel)) {
     log::Level lvl;
     if (!log::parse_level(*lvl_name, &lvl))
       return fail(kExitBadConfig,
-                  std::string(process_env::kLogLevel) + " '" + *lvl_name +
+                  std::string(workers::env_names::kLogLevel) + " '" + *lvl_name +
                       "' is not debug, info, warn or error",
                   queue_id);
     log::set_level(lvl);
@@ -93,38 +93,38 @@ int run_worker_process(const std::string& target, const Env& env_in,
     return fail(kExitBadConfig, "TARGET '" + *t + "' does not match the role '" + target + "'",
                 queue_id);
 
-  std::string url = env.get_or(process_env::kBus, "");
+  std::string url = env.get_or(workers::env_names::kBus, "");
   if (url.empty())
     return fail(kExitBadConfig,
-                std::string(process_env::kBus) +
+                std::string(workers::env_names::kBus) +
                     " is not set: give the manager's bus, e.g. kafka://127.0.0.1:9092",
                 queue_id);
   if (url == "memory")
     return fail(kExitBadConfig,
-                std::string(process_env::kBus) +
+                std::string(workers::env_names::kBus) +
                     "=memory cannot be shared between processes: a worker process needs the "
                     "manager's Kafka bus (kafka://HOST:PORT); with the memory bus, workers run "
                     "inside `streamforge up`",
                 queue_id);
-  auto partitions = env.get_int(process_env::kBusPartitions, 1);
+  auto partitions = env.get_int(workers::env_names::kBusPartitions, 1);
   if (!partitions) return fail(kExitBadConfig, partitions.error().message, queue_id);
   if (*partitions < 1 || *partitions > 10000)
-    return fail(kExitBadConfig, std::string(process_env::kBusPartitions) + " must be 1..10000",
-                queue_id);
-  auto bus_cfg = load_bus_config(url, env.get_or(process_env::kKafkaConfig, ""),
+    return fail(kExitBadConfig,
+                std::string(workers::env_names::kBusPartitions) + " must be 1..10000", queue_id);
+  auto bus_cfg = load_bus_config(url, env.get_or(workers::env_names::kKafkaConfig, ""),
                                  static_cast<int32_t>(*partitions), "streamforge-" + target);
   if (!bus_cfg) return fail(kExitBadConfig, bus_cfg.error().message, queue_id);
-  auto replication = env.get_int(process_env::kBusReplication, 1);
+  auto replication = env.get_int(workers::env_names::kBusReplication, 1);
   if (!replication) return fail(kExitBadConfig, replication.error().message, queue_id);
   if (*replication < 1 || *replication > 32)
-    return fail(kExitBadConfig, std::string(process_env::kBusReplication) + " must be 1..32",
+    return fail(kExitBadConfig, std::string(workers::env_names::kBusReplication) + " must be 1..32",
                 queue_id);
   bus_cfg->replication = static_cast<int16_t>(*replication);
 
-  auto port = env.get_int(process_env::kMetricsPort, 0);
+  auto port = env.get_int(workers::env_names::kMetricsPort, 0);
   if (!port) return fail(kExitBadConfig, port.error().message, queue_id);
   if (*port < 0 || *port > 65535)
-    return fail(kExitBadConfig, std::string(process_env::kMetricsPort) + " must be 0..65535",
+    return fail(kExitBadConfig, std::string(workers::env_names::kMetricsPort) + " must be 0..65535",
                 queue_id);
 
   auto bus = bus::open_bus(*bus_cfg);
@@ -139,7 +139,7 @@ int run_worker_process(const std::string& target, const Env& env_in,
   metrics::Registry metrics;
   metrics::register_process_metrics(metrics);
   http::ServerOptions so;
-  so.address = env.get_or(process_env::kMetricsListen, "127.0.0.1");
+  so.address = env.get_or(workers::env_names::kMetricsListen, "127.0.0.1");
   so.port = static_cast<uint16_t>(*port);
   http::Server server(so);
   server.route("GET", "/metrics", [&metrics](const http::Request&) {

@@ -29,17 +29,7 @@
 
 namespace sf::launch {
 
-namespace process_env {
-inline constexpr const char* kBus = "SF_BUS";
-inline constexpr const char* kKafkaConfig = "SF_KAFKA_CONFIG";
-inline constexpr const char* kBusPartitions = "SF_BUS_PARTITIONS";
-inline constexpr const char* kBusReplication = "SF_BUS_REPLICATION";
-inline constexpr const char* kDataDir = "SF_DATA_DIR";
-inline constexpr const char* kStore = "SF_STORE";  // empty/sqlite, or a postgresql:// URL
-inline constexpr const char* kLogLevel = "SF_LOG_LEVEL";
-inline constexpr const char* kMetricsPort = "METRICS_PORT";
-inline constexpr const char* kMetricsListen = "METRICS_LISTEN";
-}  // namespace process_env
+// The process-wide variables it reads are workers::env_names::kBus ... kMetricsListen.
 
 // A BusConfig from a URL, an optional librdkafka properties file (read and parsed here;
 // errors name the file and line) and the partitions of topics created on demand.
