@@ -108,6 +108,7 @@ Status run_service(const ServiceConfig& cfg, const std::atomic<bool>& stop,
     return Error(Errc::invalid_argument, "--max-records must be 0 (no limit) or more");
   mopts.worker_env["EXCHANGE_URL"] = cfg.exchange_url;
   Manager manager(mopts, bus, state_store, launcher, std::move(*flows), &registry);
+  manager.set_data_store(&data_store);
   SF_TRY(manager.start());
 
   http::ServerOptions so;

@@ -58,22 +58,24 @@ namespace {
 
 enum class Family { any, candles, trades };
 
-// What an earlier run of this loader already published to the topic: the count of this
-// symbol's records and the key of the last one (open_time for candles, agg_id for trades).
+// What this loader, restarted within its run, already published to the topic since the
+// run's start offset `from`: the count of this symbol's records and the key of the last one
+// (open_time for candles, agg_id for trades). Earlier runs' records are not looked at: the
+// store, not the topic, is what a rerun must fill (docs/workers.md).
 struct Published {
   int64_t count = 0;
   std::optional<int64_t> last_key;
 };
 
 Result<Published> already_published(bus::Bus& bus, const std::string& topic,
-                                    const std::string& symbol, market::Kind kind) {
+                                    const std::string& symbol, market::Kind kind, int64_t from) {
   Published p;
   auto end = bus.end_offset(topic, 0);
   if (!end) return end.error().code == Errc::not_found ? Result<Published>(p) : end.error();
-  if (*end == 0) return p;
-  auto reader = bus.read_from(topic, 0, 0);
+  if (*end <= from) return p;
+  auto reader = bus.read_from(topic, 0, from);
   if (!reader) return reader.error();
-  int64_t next = 0;
+  int64_t next = from;
   // An empty poll is not the end: a Kafka reader's first fetch can take longer than one
   // poll. Give up only when nothing arrives for a while.
   constexpr auto kStall = std::chrono::seconds(30);
@@ -282,8 +284,10 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
     started.records_expected = expected;
     (void)tel.send(std::move(started));
   }
-  // A loader restarted for the same queue goes on after what it already published.
-  auto before = already_published(*ctx.bus, *cfg.kafka_topic, *cfg.symbol, *kind);
+  // A loader restarted within its run goes on after what the run already published. A run
+  // without a start offset (a loader started by hand) reads the whole topic, as before.
+  auto before = already_published(*ctx.bus, *cfg.kafka_topic, *cfg.symbol, *kind,
+                                  std::max<int64_t>(cfg.data_offset, 0));
   if (!before) return fail("cannot read " + *cfg.kafka_topic + ": " + before.error().message);
   if (before->last_key)
     log::info("loader: resuming after " + std::to_string(*before->last_key) + " (" +
