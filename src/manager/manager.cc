@@ -355,8 +355,8 @@ std::map<std::string, int64_t> Manager::run_start_offsets(
   return out;
 }
 
-void Manager::launch_run(const protocol::StartRequest& req, const std::string& queue_id,
-                         double now, size_t first_target) {
+void Manager::launch_run(const protocol::StartRequest& req, const std::string& queue_id, double now,
+                         size_t first_target) {
   // Every target of this run shares its id and starts at the data topic's current end, read
   // before any loader of the run can publish (docs/workers.md, "Runs").
   const std::string run_id = random_hex(8);
@@ -475,10 +475,10 @@ Result<Manager::RepairAnswer> Manager::repair_queue(const std::string& queue_id)
       return Error(Errc::not_found, "no queue '" + queue_id + "'", "queue_id");
     Entry& e = it->second;
     if (!protocol::is_terminal(parse_status(e.q.status)) || any_live(e))
-      return Error(Errc::already_exists,
-                   "queue '" + queue_id + "' is still " + e.q.status +
-                       ": repair it once it has ended",
-                   "queue_id");
+      return Error(
+          Errc::already_exists,
+          "queue '" + queue_id + "' is still " + e.q.status + ": repair it once it has ended",
+          "queue_id");
     if (!completeness(e).known)
       return Error(Errc::invalid_argument,
                    "queue '" + queue_id + "' has no loaders and connectors: nothing to repair",

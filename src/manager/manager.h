@@ -178,7 +178,8 @@ class Manager {
   std::string generate_queue_id(const protocol::StartRequest& req);
   Status persist(store::StateBatch& batch);
   // The data topics' end offsets (partition 0) now: where a run about to launch begins.
-  std::map<std::string, int64_t> run_start_offsets(const std::vector<protocol::TargetSpec>& targets);
+  std::map<std::string, int64_t> run_start_offsets(
+      const std::vector<protocol::TargetSpec>& targets);
   // Publishes the start commands of `req`'s targets and launches them as one run; the
   // targets are the queue's entries from `first_target` on.
   void launch_run(const protocol::StartRequest& req, const std::string& queue_id, double now,

@@ -636,8 +636,8 @@ class Connector {
     if (step <= 0) return;  // calendar months: not checked
     auto opens = ctx_.data_store->times(collection_, q);
     if (!opens) return warn(opens.error());
-    missing_ = missing_candle_ranges(*opens, range->start_ms, range->end_ms, step,
-                                     ctx_.clock->now_ms());
+    missing_ =
+        missing_candle_ranges(*opens, range->start_ms, range->end_ms, step, ctx_.clock->now_ms());
   }
 
   // Telemetry with the DLQ count (Telemetry::send has no records_dlq).

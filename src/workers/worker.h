@@ -67,7 +67,7 @@ struct WorkerConfig {
   std::optional<std::string> symbol, type, time_range, kafka_topic, collection_name, image;
   std::string control_topic = bus::kControlTopic;
   std::string events_topic = bus::kEventsTopic;
-  int64_t control_offset = 0;   // where to start reading queue-control
+  int64_t control_offset = 0;  // where to start reading queue-control
   // One run of the queue (a start, a rerun into a new manager, a repair): every target of
   // the run gets the same id. Connectors consume with a group of their own run, so offsets a
   // group of an earlier run committed never hide records from this one.
