@@ -431,17 +431,16 @@ void Manager::launch_run(const protocol::StartRequest& req, const std::string& q
   }
 }
 
-std::vector<std::string> Manager::missing_now(const Entry& e) {
-  const Completeness c = completeness(e);
-  if (!data_store_) return c.missing;  // the report as it stands
+std::optional<std::vector<std::string>> Manager::missing_in_store(const Entry& e) {
+  if (!data_store_) return std::nullopt;
   // The store now, not the report of the last run: rows may have gone since.
   std::vector<std::string> out;
   auto interval = market::interval_for_type(e.q.type);
   auto range = protocol::parse_time_range(e.q.time_range);
   const int64_t step = interval ? market::interval_ms(*interval) : 0;
-  if (!range || step <= 0) return c.missing;  // trades, calendar months: the report
+  if (!range || step <= 0) return std::nullopt;  // trades, calendar months
   auto req = protocol::decode_start_request(e.q.request_json);
-  if (!req) return c.missing;
+  if (!req) return std::nullopt;
   std::set<std::string> seen;
   for (const auto& spec : req->targets) {
     if (!is_connector(spec.target) || !spec.collection_name ||
@@ -454,7 +453,7 @@ std::vector<std::string> Manager::missing_now(const Entry& e) {
     q.to_ms = range->end_ms;
     auto opens = data_store_->times(*spec.collection_name, q);
     std::vector<int64_t> none;
-    if (!opens && opens.error().code != Errc::not_found) return c.missing;
+    if (!opens && opens.error().code != Errc::not_found) return std::nullopt;
     for (auto& m : workers::missing_candle_ranges(opens ? *opens : none, range->start_ms,
                                                   range->end_ms, step, clock_.now_ms()))
       if (std::find(out.begin(), out.end(), m) == out.end()) out.push_back(std::move(m));
@@ -483,9 +482,12 @@ Result<Manager::RepairAnswer> Manager::repair_queue(const std::string& queue_id)
       return Error(Errc::invalid_argument,
                    "queue '" + queue_id + "' has no loaders and connectors: nothing to repair",
                    "queue_id");
-    missing = missing_now(e);
     const Completeness c = completeness(e);
-    if (missing.empty() && (c.complete() || data_store_)) {
+    // The store now, not the report of the last run (rows may have gone since); where the
+    // store cannot be checked (trades, no data store here), the report as it stands.
+    const auto in_store = missing_in_store(e);
+    missing = in_store ? *in_store : c.missing;
+    if (missing.empty() && (in_store || c.complete())) {
       json::Writer(answer.json)
           .begin_object()
           .kv("queue_id", queue_id)

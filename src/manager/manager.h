@@ -184,8 +184,9 @@ class Manager {
   // targets are the queue's entries from `first_target` on.
   void launch_run(const protocol::StartRequest& req, const std::string& queue_id, double now,
                   size_t first_target = 0);
-  // The ranges of the queue's newest run the store lacks.
-  std::vector<std::string> missing_now(const Entry& e);
+  // The ranges of the queue's range its connectors' collections lack now (candles of a fixed
+  // interval); nullopt when the store cannot tell (trades, no data store, a store error).
+  std::optional<std::vector<std::string>> missing_in_store(const Entry& e);
 
   ManagerOptions opts_;
   bus::Bus& bus_;
