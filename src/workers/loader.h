@@ -13,7 +13,9 @@
 // the exact count published.
 //
 // Settings (TARGET_PARAMS, all optional): none yet. Environment: EXCHANGE_URL (default
-// https://api.binance.com), EXCHANGE_TIMEOUT_MS, EXCHANGE_WEIGHT_FRACTION (0..1, default 0.8).
+// https://api.binance.com), EXCHANGE_TIMEOUT_MS, EXCHANGE_WEIGHT_FRACTION (0..1, default 0.8),
+// EXCHANGE_WEIGHT_FILE (the host-wide budget; the loader then reads the exchange's limit from
+// exchangeInfo first).
 #pragma once
 
 #include "workers/worker.h"
@@ -22,6 +24,9 @@ namespace sf::workers {
 
 inline constexpr const char* kExchangeUrlEnv = "EXCHANGE_URL";
 inline constexpr const char* kDefaultExchangeUrl = "https://api.binance.com";
+// A file every loader process of the host spends its exchange weight from (set by the
+// process launcher: <data-dir>/run/exchange-weight); unset: the process's own budget.
+inline constexpr const char* kExchangeWeightFileEnv = "EXCHANGE_WEIGHT_FILE";
 
 // Candles a range [start_ms, end_ms) holds for an interval, counting only those that have
 // opened by `now_ms`. Calendar months ("1M") are counted by month starts.
