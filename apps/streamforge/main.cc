@@ -265,6 +265,14 @@ int main(int argc, char** argv) {
   auto* stop = app.add_subcommand("stop", "stop a queue");
   add_client_options(stop, co);
   stop->add_option("queue_id", queue_id)->required();
+  bool watch_repair = false;
+  auto* repair = app.add_subcommand(
+      "repair",
+      "load what the store lacks of an ended queue (candles by open time) and only that; says "
+      "so when nothing is missing (POST /queues/{id}/repair, docs/api.md)");
+  add_client_options(repair, co);
+  repair->add_option("queue_id", queue_id)->required();
+  repair->add_flag("-w,--watch", watch_repair, "watch the repair until it ends");
   auto* watch = app.add_subcommand(
       "watch",
       "live progress per target until the queue ends (exit 0 finished, 1 error, 2 interrupted)");
@@ -333,6 +341,7 @@ int main(int argc, char** argv) {
     if (*ls) return sf::cli::list(co, status_filter);
     if (*status) return sf::cli::status(co, queue_id);
     if (*stop) return sf::cli::stop(co, queue_id);
+    if (*repair) return sf::cli::repair(co, queue_id, watch_repair);
     if (*watch) return sf::cli::watch(co, queue_id);
     if (*flows) return sf::cli::flows(co);
     return 0;

@@ -235,6 +235,31 @@ int stop(const ClientOptions& o, const std::string& queue_id) {
   return kOk;
 }
 
+int repair(const ClientOptions& o, const std::string& queue_id, bool do_watch) {
+  if (refuse_reserved_id(queue_id)) return kRequestRefused;
+  http::Client c(o.url, o.token);
+  auto r = c.post("/queues/" + pct_encode(queue_id) + "/repair", "");
+  if (!ok_status(r)) return report(r, o);
+  if (o.json) {
+    std::printf("%s\n", r->body.c_str());
+  } else {
+    auto v = json::parse(r->body);
+    const bj::value* ranges =
+        v && v->is_object() ? v->as_object().if_contains("missing_ranges") : nullptr;
+    if (!ranges || !ranges->is_array())
+      return report(
+          Error(Errc::parse_error, "bad response: not a repair answer: " + r->body.substr(0, 200)),
+          o);
+    std::printf("%s: %s\n", queue_id.c_str(), str(*v, "message").c_str());
+    for (const auto& m : ranges->as_array())
+      std::printf("  %s\n", std::string(m.is_string() ? m.get_string() : "?").c_str());
+  }
+  std::fflush(stdout);
+  // 200: nothing was missing, nothing started.
+  if (do_watch && r->status == 202) return watch(o, queue_id);
+  return kOk;
+}
+
 int flows(const ClientOptions& o) {
   http::Client c(o.url, o.token);
   auto r = c.get("/flows");

@@ -31,6 +31,9 @@ int start_file(const ClientOptions& o, const std::string& path, bool watch);
 int list(const ClientOptions& o, const std::string& status);
 int status(const ClientOptions& o, const std::string& queue_id);
 int stop(const ClientOptions& o, const std::string& queue_id);
+// `repair QUEUE_ID [--watch]`: POST /queues/{id}/repair; prints the ranges being loaded (or
+// that nothing is missing), then with `watch` follows the repair run like `watch`.
+int repair(const ClientOptions& o, const std::string& queue_id, bool watch);
 // Live progress per target until the queue ends: 0 finished, 1 error, 2 interrupted,
 // 5 finished incomplete.
 int watch(const ClientOptions& o, const std::string& queue_id);

@@ -302,6 +302,18 @@ void register_api(http::Server& server, Manager& manager, metrics::Registry* met
     return Response::json(200, *r);
   });
 
+  server.route("POST", "/queues/{queue_id}/repair", [&manager](const Request& req) {
+    // No settings yet: an empty body or an empty JSON object.
+    if (!req.body.empty()) {
+      auto obj = json::parse_object(req.body, protocol::kMaxMessageBytes);
+      if (!obj) return Response::from_error(obj.error());
+      if (auto s = json::Fields(*obj).only({}); !s) return Response::from_error(s.error());
+    }
+    auto r = manager.repair_queue(std::string(req.path_param("queue_id")));
+    if (!r) return Response::from_error(r.error());
+    return Response::json(r->started ? 202 : 200, r->json);
+  });
+
   server.route("GET", "/flows", [&manager](const Request&) {
     std::string out;
     json::Writer w(out);

@@ -7,8 +7,10 @@
 
 #include "base/log.h"
 #include "json/json.h"
+#include "market/records.h"
 #include "metrics/metrics.h"
 #include "protocol/validate.h"
+#include "workers/connector.h"
 #include "workers/worker.h"
 
 namespace sf::manager {
@@ -30,6 +32,21 @@ std::string random_hex(size_t n) {
 }
 
 bool is_loader(const std::string& target) { return target.rfind("loader", 0) == 0; }
+
+// A repair's targets are the queue's targets with this suffix and the repair's number, so
+// which run a stored target belongs to survives a manager restart.
+constexpr std::string_view kRepairSuffix = ".repair-";
+int run_of(const std::string& telemetry_id) {
+  const auto pos = telemetry_id.rfind(kRepairSuffix);
+  if (pos == std::string::npos) return 0;
+  int n = 0;
+  for (size_t i = pos + kRepairSuffix.size(); i < telemetry_id.size(); ++i) {
+    const char c = telemetry_id[i];
+    if (c < '0' || c > '9' || n > 100000) return 0;
+    n = n * 10 + (c - '0');
+  }
+  return n;
+}
 bool is_connector(const std::string& target) {
   return target.size() >= 9 && target.compare(target.size() - 9, 9, "connector") == 0;
 }
@@ -135,6 +152,8 @@ Status Manager::start() {
         Target t;
         t.state = std::move(ts);
         t.last_heard_ms = steady;
+        t.run = run_of(t.state.telemetry_id);
+        e.run = std::max(e.run, t.run);
         e.targets.push_back(std::move(t));
       }
       e.estimate = estimate_loaders(q.type, loader_ranges(q, q.targets), clock_.now_ms());
@@ -312,13 +331,43 @@ Result<std::string> Manager::start_queue(protocol::StartRequest req) {
   if (m_queues_active_) m_queues_active_->inc();
   log::info("queue accepted with " + std::to_string(req.targets.size()) + " targets", q.queue_id);
 
+  launch_run(req, q.queue_id, now);
+  return queue_json(q.queue_id);
+}
+
+std::map<std::string, int64_t> Manager::run_start_offsets(
+    const std::vector<protocol::TargetSpec>& targets) {
+  std::map<std::string, int64_t> out;
+  for (const auto& t : targets) {
+    if (!t.kafka_topic || out.count(*t.kafka_topic)) continue;
+    auto end = bus_.end_offset(*t.kafka_topic, 0);
+    if (end) {
+      out[*t.kafka_topic] = *end;
+    } else if (end.error().code == Errc::not_found) {
+      out[*t.kafka_topic] = 0;  // the loader creates it
+    } else {
+      // Unknown: the connector then reads the whole topic (earlier runs' records are
+      // upserted again, harmless; an earlier run's end marker may end it early).
+      log::warn("cannot read the end of " + *t.kafka_topic + ": " + end.error().message);
+      out[*t.kafka_topic] = -1;
+    }
+  }
+  return out;
+}
+
+void Manager::launch_run(const protocol::StartRequest& req, const std::string& queue_id, double now,
+                         size_t first_target) {
+  // Every target of this run shares its id and starts at the data topic's current end, read
+  // before any loader of the run can publish (docs/workers.md, "Runs").
+  const std::string run_id = random_hex(8);
+  const std::map<std::string, int64_t> data_offsets = run_start_offsets(req.targets);
   // Publish each start command, then launch. When a launch fails, that target fails, the
   // targets not launched yet are not launched at all, and the launched ones are stopped.
   for (size_t ti = 0; ti < req.targets.size(); ++ti) {
     const auto& t = req.targets[ti];
     protocol::Command cmd;
     cmd.command = protocol::CommandType::start;
-    cmd.queue_id = q.queue_id;
+    cmd.queue_id = queue_id;
     cmd.target = t.target;
     cmd.symbol = req.symbol;
     cmd.type = req.type;
@@ -334,13 +383,13 @@ Result<std::string> Manager::start_queue(protocol::StartRequest req) {
       cmd.params = std::move(params);
     }
     auto end = bus_.end_offset(opts_.control_topic, 0);
-    auto offset = producer_->produce(opts_.control_topic, q.queue_id, protocol::encode(cmd));
+    auto offset = producer_->produce(opts_.control_topic, queue_id, protocol::encode(cmd));
     Status launched;
     if (!offset) {
       launched = offset.error();
     } else {
       workers::WorkerConfig wc;
-      wc.queue_id = q.queue_id;
+      wc.queue_id = queue_id;
       wc.target = t.target;
       wc.telemetry_id = *t.telemetry_id;
       wc.symbol = req.symbol;
@@ -352,19 +401,21 @@ Result<std::string> Manager::start_queue(protocol::StartRequest req) {
       wc.control_topic = opts_.control_topic;
       wc.events_topic = opts_.events_topic;
       wc.control_offset = *offset >= 0 ? *offset : (end ? *end : 0);
+      wc.run_id = run_id;
+      if (t.kafka_topic) wc.data_offset = data_offsets.at(*t.kafka_topic);
       if (cmd.params) wc.params = *cmd.params;
       Env env = wc.to_env();
       for (const auto& [k, v] : opts_.worker_env)
         if (!env.get(k)) env.set(k, v);
-      launched = launcher_.launch(launch::LaunchSpec{q.queue_id, t.target, *t.telemetry_id, env});
+      launched = launcher_.launch(launch::LaunchSpec{queue_id, t.target, *t.telemetry_id, env});
     }
     if (!launched) {
-      log::error("cannot launch " + *t.telemetry_id + ": " + launched.error().message, q.queue_id);
+      log::error("cannot launch " + *t.telemetry_id + ": " + launched.error().message, queue_id);
       {
         std::lock_guard lk(mu_);
-        Entry& e = queues_.at(q.queue_id);
-        for (size_t k = ti; k < e.targets.size(); ++k) {
-          if (k == ti)
+        Entry& e = queues_.at(queue_id);
+        for (size_t k = first_target + ti; k < e.targets.size(); ++k) {
+          if (k == first_target + ti)
             set_target(e, e.targets[k], RunStatus::error,
                        "launch failed: " + launched.error().message, std::nullopt, deferred_);
           else
@@ -378,7 +429,157 @@ Result<std::string> Manager::start_queue(protocol::StartRequest req) {
       break;
     }
   }
-  return queue_json(q.queue_id);
+}
+
+std::optional<std::vector<std::string>> Manager::missing_in_store(const Entry& e) {
+  if (!data_store_) return std::nullopt;
+  // The store now, not the report of the last run: rows may have gone since.
+  std::vector<std::string> out;
+  auto interval = market::interval_for_type(e.q.type);
+  auto range = protocol::parse_time_range(e.q.time_range);
+  const int64_t step = interval ? market::interval_ms(*interval) : 0;
+  if (!range || step <= 0) return std::nullopt;  // trades, calendar months
+  auto req = protocol::decode_start_request(e.q.request_json);
+  if (!req) return std::nullopt;
+  std::set<std::string> seen;
+  for (const auto& spec : req->targets) {
+    if (!is_connector(spec.target) || !spec.collection_name ||
+        !seen.insert(*spec.collection_name).second)
+      continue;
+    store::Query q;
+    q.symbol = e.q.symbol;
+    q.interval = *interval;
+    q.from_ms = range->start_ms;
+    q.to_ms = range->end_ms;
+    auto opens = data_store_->times(*spec.collection_name, q);
+    std::vector<int64_t> none;
+    if (!opens && opens.error().code != Errc::not_found) return std::nullopt;
+    for (auto& m : workers::missing_candle_ranges(opens ? *opens : none, range->start_ms,
+                                                  range->end_ms, step, clock_.now_ms()))
+      if (std::find(out.begin(), out.end(), m) == out.end()) out.push_back(std::move(m));
+  }
+  return out;
+}
+
+Result<Manager::RepairAnswer> Manager::repair_queue(const std::string& queue_id) {
+  protocol::StartRequest run;
+  size_t first_target = 0;
+  RepairAnswer answer;
+  std::vector<std::string> missing;
+  const double now = now_seconds(clock_);
+  {
+    std::lock_guard lk(mu_);
+    auto it = queues_.find(queue_id);
+    if (it == queues_.end())
+      return Error(Errc::not_found, "no queue '" + queue_id + "'", "queue_id");
+    Entry& e = it->second;
+    if (!protocol::is_terminal(parse_status(e.q.status)) || any_live(e))
+      return Error(
+          Errc::already_exists,
+          "queue '" + queue_id + "' is still " + e.q.status + ": repair it once it has ended",
+          "queue_id");
+    if (!completeness(e).known)
+      return Error(Errc::invalid_argument,
+                   "queue '" + queue_id + "' has no loaders and connectors: nothing to repair",
+                   "queue_id");
+    const Completeness c = completeness(e);
+    // The store now, not the report of the last run (rows may have gone since); where the
+    // store cannot be checked (trades, no data store here), the report as it stands.
+    const auto in_store = missing_in_store(e);
+    missing = in_store ? *in_store : c.missing;
+    if (missing.empty() && (in_store || c.complete())) {
+      json::Writer(answer.json)
+          .begin_object()
+          .kv("queue_id", queue_id)
+          .key("missing_ranges")
+          .begin_array()
+          .end_array()
+          .kv("message", "nothing is missing: the store holds the whole range " + e.q.time_range)
+          .end_object();
+      return answer;
+    }
+    if (missing.empty())
+      return Error(Errc::invalid_argument,
+                   "queue '" + queue_id +
+                       "' is incomplete but its report names no missing range (trades are "
+                       "checked by their loaders' counts only): start it again instead",
+                   "queue_id");
+    // The new run: one loader per missing range (each a copy of the queue's first loader),
+    // and the connectors again, waiting for as many end markers.
+    const int next_run = e.run + 1;
+    const std::string suffix = std::string(kRepairSuffix) + std::to_string(next_run);
+    auto req = protocol::decode_start_request(e.q.request_json);
+    if (!req) return Error(Errc::internal, "stored start request: " + req.error().message);
+    std::optional<protocol::TargetSpec> loader;
+    std::vector<protocol::TargetSpec> connectors;
+    for (auto& spec : req->targets) {
+      if (is_loader(spec.target) && !loader) loader = spec;
+      if (is_connector(spec.target)) connectors.push_back(spec);
+    }
+    if (!loader || connectors.empty())
+      return Error(Errc::invalid_argument,
+                   "queue '" + queue_id + "' has no loader or no connector to repair with",
+                   "queue_id");
+    run.symbol = e.q.symbol;
+    run.type = e.q.type;
+    run.time_range = e.q.time_range;
+    run.queue_id = queue_id;
+    run.timestamp = now;
+    for (size_t i = 0; i < missing.size(); ++i) {
+      protocol::TargetSpec l = *loader;
+      l.time_range = missing[i];
+      l.telemetry_id = *loader->telemetry_id + "-" + std::to_string(i + 1) + suffix;
+      run.targets.push_back(std::move(l));
+    }
+    for (auto& c : connectors) {
+      c.telemetry_id = *c.telemetry_id + suffix;
+      c.extra["end_markers"] = static_cast<int64_t>(missing.size());
+      run.targets.push_back(std::move(c));
+    }
+    // The queue starts over as this run (a repair is the one way back from a final status).
+    first_target = e.targets.size();
+    e.run = next_run;
+    for (const auto& spec : run.targets) {
+      Target t;
+      t.state.telemetry_id = *spec.telemetry_id;
+      t.state.target = spec.target;
+      t.state.status = "pending";
+      t.state.updated_at = now;
+      t.state.config_json = protocol::encode(spec);
+      t.last_heard_ms = clock_.steady_ms();
+      t.run = next_run;
+      deferred_.target_updates.emplace_back(queue_id, t.state);
+      e.targets.push_back(std::move(t));
+    }
+    e.stop_requested = e.user_stop = false;
+    e.q.status = "pending";
+    e.q.message = "repairing " + std::to_string(missing.size()) + " missing range" +
+                  (missing.size() == 1 ? "" : "s");
+    e.q.updated_at = now;
+    e.summary_dirty = true;
+    deferred_.queue_updates.push_back(e.q);
+    if (m_queues_active_) m_queues_active_->inc();
+    std::string msg;
+    json::Writer(msg)
+        .begin_object()
+        .kv("type", "queue_status")
+        .kv("queue_id", queue_id)
+        .kv("status", "pending")
+        .kv("message", e.q.message)
+        .kv_int("records_written", 0)
+        .end_object();
+    emit(queue_id, std::move(msg));
+    json::Writer w(answer.json);
+    w.begin_object().kv("queue_id", queue_id).kv_int("run", next_run);
+    w.key("missing_ranges").begin_array();
+    for (const auto& m : missing) w.str(m);
+    w.end_array().kv("message", e.q.message).end_object();
+    answer.started = true;
+  }
+  dispatch();
+  log::info("repair: loading " + std::to_string(missing.size()) + " missing ranges", queue_id);
+  launch_run(run, queue_id, now, first_target);
+  return answer;
 }
 
 Result<std::string> Manager::start_test_flow(const protocol::TestFlowRequest& req) {
@@ -447,6 +648,7 @@ void Manager::refresh_queue(Entry& e, store::StateBatch& batch) {
   int max_rank = 0;
   std::string error_msg;
   for (const auto& t : e.targets) {
+    if (t.run != e.run) continue;  // an earlier run's targets are history
     RunStatus s = parse_status(t.state.status);
     all_terminal = all_terminal && protocol::is_terminal(s);
     if (s == RunStatus::error && !any_error) {
@@ -476,7 +678,8 @@ void Manager::refresh_queue(Entry& e, store::StateBatch& batch) {
       message = "";
       // Finished is not success when the store holds less than was expected: say so.
       if (auto c = completeness(e); c.known && !c.complete()) {
-        message = "incomplete: " + std::to_string(c.written) + " records written of " +
+        message = "incomplete: " + std::to_string(c.stored >= 0 ? c.stored : c.written) +
+                  " records written of " +
                   std::to_string(c.expected >= 0 ? c.expected : c.published) + " expected";
         if (c.dlq > 0) message += ", " + std::to_string(c.dlq) + " sent to the DLQ";
         if (!c.missing.empty()) {
@@ -595,12 +798,17 @@ void Manager::take_completeness(Target& t, const protocol::Event& ev) {
   if (ev.records_expected) t.expected = ev.records_expected;
   if (ev.records_dlq) t.dlq = std::max(t.dlq.value_or(0), *ev.records_dlq);
   if (ev.missing_ranges) t.missing = *ev.missing_ranges;
+  if (ev.records_stored) t.stored = ev.records_stored;
 }
 
 bool Manager::Completeness::complete() const {
-  if (!known || !missing.empty() || written < published) return false;
-  if (expected >= 0) return written >= expected;
-  return loaders_finished;
+  if (!known || !missing.empty()) return false;
+  // The store's own count when the connectors checked it (a rerun or a repair writes only
+  // part of what the store holds), else what the connectors wrote.
+  if (stored < 0 && written < published) return false;
+  const int64_t have = stored >= 0 ? stored : written;
+  if (expected >= 0) return have >= expected;
+  return loaders_finished && have >= published;
 }
 
 Manager::Completeness Manager::completeness(const Entry& e) {
@@ -608,21 +816,29 @@ Manager::Completeness Manager::completeness(const Entry& e) {
   bool any_loader_seen = false;
   for (const auto& t : e.targets) {
     if (is_loader(t.state.target)) {
+      // The first run's loaders cover the queue's range: what the store should hold. A
+      // repair's loaders cover only the ranges that were missing.
+      if (t.run == 0) {
+        // A sum is only an expectation when every loader gave its part.
+        if (t.expected && (c.expected >= 0 || !any_loader_seen))
+          c.expected = std::max<int64_t>(c.expected, 0) + *t.expected;
+        else
+          c.expected = -1;
+        any_loader_seen = true;
+      }
+      if (t.run != e.run) continue;
       c.known = true;
       c.published += t.state.records_written;
       c.loaders_finished =
           c.loaders_finished && parse_status(t.state.status) == RunStatus::finished;
-      // A sum is only an expectation when every loader gave its part.
-      if (t.expected && (c.expected >= 0 || !any_loader_seen))
-        c.expected = std::max<int64_t>(c.expected, 0) + *t.expected;
-      else
-        c.expected = -1;
-      any_loader_seen = true;
     } else if (is_connector(t.state.target)) {
+      if (t.run != e.run) continue;
       c.known = true;
       c.written += t.state.records_written;
       c.dlq += t.dlq.value_or(0);
       c.missing.insert(c.missing.end(), t.missing.begin(), t.missing.end());
+      // Every connector's store must hold the whole range: the smallest count decides.
+      if (t.stored) c.stored = c.stored < 0 ? *t.stored : std::min(c.stored, *t.stored);
     }
   }
   return c;
@@ -844,6 +1060,7 @@ std::string Manager::render_queue(const Entry& e) const {
     w.kv_int("records_published", c.published)
         .kv_int("records_written", c.written)
         .kv_int("records_dlq", c.dlq);
+    if (c.stored >= 0) w.kv_int("records_stored", c.stored);
     w.key("missing_ranges").begin_array();
     for (const auto& m : c.missing) w.str(m);
     w.end_array();

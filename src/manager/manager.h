@@ -35,6 +35,7 @@
 #include "launch/launcher.h"
 #include "manager/flows.h"
 #include "protocol/messages.h"
+#include "store/data_store.h"
 #include "store/state_store.h"
 #include "workers/loader.h"
 
@@ -85,6 +86,20 @@ class Manager {
   Result<std::string> start_test_flow(const protocol::TestFlowRequest& req);
   // Sends `stop` to every target of the queue. Errc::not_found for an unknown queue.
   Result<std::string> stop_queue(const std::string& queue_id);
+  // Loads what the store lacks of a finished queue's range (docs/api.md "repair"): checks
+  // the store (candles by open time; without a data store, the completeness report's ranges)
+  // and, when ranges are missing, starts a new run of the queue with one loader per range
+  // and its connectors. Errc::not_found for an unknown queue, already_exists (409) for a
+  // queue still running, invalid_argument for a queue without loaders and connectors.
+  // `started` tells whether a run was started (false: nothing is missing).
+  struct RepairAnswer {
+    bool started = false;
+    std::string json;  // {"queue_id", "missing_ranges", "message"[, "run"]}
+  };
+  Result<RepairAnswer> repair_queue(const std::string& queue_id);
+  // The data store connectors write to, which repair_queue() checks; null: none (the
+  // completeness report is then taken as it stands). Call before start().
+  void set_data_store(store::DataStore* data_store) { data_store_ = data_store; }
   // {"queue_id":..., "status":..., "targets":[...], "events":[...], ...}
   Result<std::string> queue_json(const std::string& queue_id);
   // {"queues":[summary, ...]} oldest first; `status` filters when not empty.
@@ -109,7 +124,8 @@ class Manager {
     std::string exit_reason;
     bool killed = false;
     // Completeness reported by loaders and connectors (event extension fields).
-    std::optional<int64_t> expected, dlq;
+    std::optional<int64_t> expected, dlq, stored;
+    int run = 0;  // which run of the queue launched it: 0 the start, N the N-th repair
     std::vector<std::string> missing;
   };
 
@@ -125,6 +141,7 @@ class Manager {
     std::string summary;             // cached list entry
     bool summary_dirty = true;
     workers::LoadEstimate estimate;  // what its loaders fetch, as known before they run
+    int run = 0;                     // the newest run; only its targets make the status
   };
   void event_loop(std::shared_ptr<bus::Consumer> consumer);
   // The methods below taking a batch run with mu_ held.
@@ -149,6 +166,7 @@ class Manager {
   struct Completeness {
     bool known = false;
     int64_t expected = -1, published = 0, written = 0, dlq = 0;
+    int64_t stored = -1;  // what the store holds of the range (connectors' check), -1 unknown
     bool loaders_finished = true;  // every loader ended `finished` (paged its whole range)
     std::vector<std::string> missing;
     bool complete() const;
@@ -159,6 +177,16 @@ class Manager {
   const std::string& render_summary(Entry& e);
   std::string generate_queue_id(const protocol::StartRequest& req);
   Status persist(store::StateBatch& batch);
+  // The data topics' end offsets (partition 0) now: where a run about to launch begins.
+  std::map<std::string, int64_t> run_start_offsets(
+      const std::vector<protocol::TargetSpec>& targets);
+  // Publishes the start commands of `req`'s targets and launches them as one run; the
+  // targets are the queue's entries from `first_target` on.
+  void launch_run(const protocol::StartRequest& req, const std::string& queue_id, double now,
+                  size_t first_target = 0);
+  // The ranges of the queue's range its connectors' collections lack now (candles of a fixed
+  // interval); nullopt when the store cannot tell (trades, no data store, a store error).
+  std::optional<std::vector<std::string>> missing_in_store(const Entry& e);
 
   ManagerOptions opts_;
   bus::Bus& bus_;
@@ -167,6 +195,7 @@ class Manager {
   Flows flows_;
   metrics::Registry* metrics_;
   const Clock& clock_;
+  store::DataStore* data_store_ = nullptr;
 
   mutable std::mutex mu_;
   std::map<std::string, Entry> queues_;

@@ -15,6 +15,7 @@
 #include "manager/api.h"
 #include "metrics/metrics.h"
 #include "store/open.h"
+#include "workers/loader.h"
 
 namespace sf::manager {
 
@@ -91,9 +92,18 @@ Status run_service(const ServiceConfig& cfg, const std::atomic<bool>& stop,
     po.env.set(pe::kDataDir, data_dir.string());
     if (!cfg.store.empty()) po.env.set(pe::kStore, cfg.store);
     po.env.set(pe::kLogLevel, cfg.log_level);
-    // Each loader process has its own limiter: its share of the exchange budget.
+    // Loader processes spend from one host-wide budget, this share of the exchange's limit,
+    // kept in a file of the data dir (RateLimiter::share_through).
     po.env.set(workers::env_names::kExchangeWeightFraction,
                std::to_string(cfg.exchange_weight_fraction));
+    {
+      const auto run_dir = data_dir / "run";
+      std::error_code ec;
+      std::filesystem::create_directories(run_dir, ec);
+      if (ec)
+        return Error(Errc::io_error, "cannot create " + run_dir.string() + ": " + ec.message());
+      po.env.set(workers::env_names::kExchangeWeightFile, (run_dir / "exchange-weight").string());
+    }
     launcher_ptr = std::make_unique<launch::ProcessLauncher>(workers::WorkerRegistry::builtin(),
                                                              std::move(po));
   } else {
@@ -109,6 +119,7 @@ Status run_service(const ServiceConfig& cfg, const std::atomic<bool>& stop,
     return Error(Errc::invalid_argument, "--max-records must be 0 (no limit) or more");
   mopts.worker_env[workers::env_names::kExchangeUrl] = cfg.exchange_url;
   Manager manager(mopts, bus, state_store, launcher, std::move(*flows), &registry);
+  manager.set_data_store(&data_store);
   SF_TRY(manager.start());
 
   http::ServerOptions so;

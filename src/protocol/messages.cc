@@ -175,7 +175,8 @@ Result<Event> decode_event(std::string_view text) {
   if (!obj) return obj.error();
   Fields f(*obj);
   SF_TRY(f.only({"queue_id", "producer", "symbol", "type", "status", "message", "records_written",
-                 "finished", "timestamp", "records_expected", "records_dlq", "missing_ranges"}));
+                 "finished", "timestamp", "records_expected", "records_dlq", "missing_ranges",
+                 "records_stored"}));
   Event e;
   SF_TRY_ASSIGN(e.queue_id, f.str("queue_id"));
   SF_TRY(check_safe_name(e.queue_id, "queue_id"));
@@ -202,10 +203,13 @@ Result<Event> decode_event(std::string_view text) {
   SF_TRY_ASSIGN(e.finished, f.opt_bool("finished"));
   SF_TRY_ASSIGN(e.records_expected, f.opt_int64("records_expected"));
   SF_TRY_ASSIGN(e.records_dlq, f.opt_int64("records_dlq"));
-  for (auto* v : {&e.records_expected, &e.records_dlq})
+  SF_TRY_ASSIGN(e.records_stored, f.opt_int64("records_stored"));
+  for (auto* v : {&e.records_expected, &e.records_dlq, &e.records_stored})
     if (*v && **v < 0)
       return Error(Errc::invalid_argument, "record counts must not be negative",
-                   v == &e.records_dlq ? "records_dlq" : "records_expected");
+                   v == &e.records_dlq      ? "records_dlq"
+                   : v == &e.records_stored ? "records_stored"
+                                            : "records_expected");
   if (auto* m = obj->if_contains("missing_ranges")) {
     if (!m->is_array())
       return Error(
@@ -244,6 +248,7 @@ std::string encode(const Event& e) {
   if (e.finished) w.kv_bool("finished", *e.finished);
   if (e.records_expected) w.kv_int("records_expected", *e.records_expected);
   if (e.records_dlq) w.kv_int("records_dlq", *e.records_dlq);
+  if (e.records_stored) w.kv_int("records_stored", *e.records_stored);
   if (e.missing_ranges) {
     w.key("missing_ranges").begin_array();
     for (const auto& r : *e.missing_ranges) w.str(r);

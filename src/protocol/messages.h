@@ -69,6 +69,9 @@ struct Event {
   std::optional<int64_t> records_expected;
   std::optional<int64_t> records_dlq;
   std::optional<std::vector<std::string>> missing_ranges;
+  // A connector's final event: the records of the queue's symbol and range the store holds
+  // (whoever wrote them), what completeness is judged by.
+  std::optional<int64_t> records_stored;
   double timestamp = 0;
 };
 

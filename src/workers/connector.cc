@@ -330,7 +330,7 @@ class Connector {
     // group.instance.id") when the broker restarted under it. A restarted connector waits
     // for the dead member's session (10 s) instead.
     bus::SubscribeOptions so;
-    so.group = settings_.consumer_group.value_or(connector_group(cfg_.queue_id));
+    so.group = settings_.consumer_group.value_or(connector_group(cfg_.queue_id, cfg_.run_id));
     so.topics = {topic_};
     so.start_from = bus::StartFrom::earliest;
     auto consumer = ctx_.bus->subscribe(so);
@@ -403,7 +403,9 @@ class Connector {
       }
       for (size_t i = 0; i < recs->size(); ++i) {
         const bus::Record& r = (*recs)[i];
-        take(r);
+        // Before this run's start: an earlier run's records and end marker. Not this run's
+        // to write or count (the store, not the topic, says what is there); still committed.
+        if (r.partition != 0 || r.offset >= cfg_.data_offset) take(r);
         // Only the newest record of each partition is committed: note it once per poll.
         const bool last_of_partition = i + 1 == recs->size() ||
                                        (*recs)[i + 1].partition != r.partition ||
@@ -424,7 +426,7 @@ class Connector {
       }
       if (ending && recs->empty() && cur_.records == 0) {
         if (int code = complete_in_flight(/*retry=*/true); code >= 0) return code;
-        missing_ = find_missing();
+        check_store();
         (void)send(RunStatus::finished, "Saved " + std::to_string(written_) + " records to " +
                                             collection_ + ", " + std::to_string(dlq_count_) +
                                             " to " + dlq_ + " (loader published " +
@@ -609,27 +611,33 @@ class Connector {
     (void)send(RunStatus::loading, std::move(msg));
   }
 
-  // Candles of the workflow's range absent from the collection (completeness report).
-  std::optional<std::vector<std::string>> find_missing() {
-    if (!cfg_.type || !cfg_.symbol || !cfg_.time_range) return std::nullopt;
-    auto interval = market::interval_for_type(*cfg_.type);
-    if (!interval) return std::nullopt;
-    const int64_t step = market::interval_ms(*interval);
+  // What the store holds of the workflow's symbol and range (completeness report): the
+  // count, and for candles the ranges where candles are absent.
+  void check_store() {
+    if (!cfg_.type || !cfg_.symbol || !cfg_.time_range) return;
     auto range = protocol::parse_time_range(*cfg_.time_range);
-    if (step <= 0 || !range) return std::nullopt;  // calendar months: not checked
+    if (!range) return;
+    auto interval = market::interval_for_type(*cfg_.type);
     store::Query q;
     q.symbol = *cfg_.symbol;
-    q.interval = *interval;
+    if (interval) q.interval = *interval;
     q.from_ms = range->start_ms;
     q.to_ms = range->end_ms;
-    auto opens = ctx_.data_store->times(collection_, q);
-    if (!opens) {
-      log::warn("connector: cannot check " + collection_ + " for gaps: " + opens.error().message,
-                cfg_.queue_id);
-      return std::nullopt;
+    auto warn = [&](const Error& e) {
+      log::warn("connector: cannot check " + collection_ + ": " + e.message, cfg_.queue_id);
+    };
+    if (auto n = ctx_.data_store->count(collection_, q); n) {
+      stored_ = *n;
+    } else {
+      warn(n.error());
     }
-    return missing_candle_ranges(*opens, range->start_ms, range->end_ms, step,
-                                 ctx_.clock->now_ms());
+    if (!interval) return;
+    const int64_t step = market::interval_ms(*interval);
+    if (step <= 0) return;  // calendar months: not checked
+    auto opens = ctx_.data_store->times(collection_, q);
+    if (!opens) return warn(opens.error());
+    missing_ =
+        missing_candle_ranges(*opens, range->start_ms, range->end_ms, step, ctx_.clock->now_ms());
   }
 
   // Telemetry with the DLQ count (Telemetry::send has no records_dlq).
@@ -644,7 +652,10 @@ class Connector {
     ev.message = std::move(message);
     ev.records_written = written_;
     ev.records_dlq = dlq_count_;
-    if (status == RunStatus::finished) ev.missing_ranges = missing_;
+    if (status == RunStatus::finished) {
+      ev.missing_ranges = missing_;
+      ev.records_stored = stored_;
+    }
     ev.finished = protocol::is_terminal(status);
     ev.timestamp = now_seconds(*ctx_.clock);
     if (status == RunStatus::error) log::error("connector: " + *ev.message, cfg_.queue_id);
@@ -656,6 +667,7 @@ class Connector {
   WorkerContext& ctx_;
   const WorkerConfig& cfg_;
   std::optional<std::vector<std::string>> missing_;
+  std::optional<int64_t> stored_;
   ControlChannel& control_;
   const ConnectorSettings& settings_;
   const market::Kind kind_;

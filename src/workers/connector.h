@@ -109,8 +109,12 @@ struct ConnectorSettings {
   static std::string json_schema();
 };
 
-// The default consumer group of a queue's connector.
-inline std::string connector_group(const std::string& queue_id) { return "connector-" + queue_id; }
+// The default consumer group of a queue's connector; with a run id, of that run of the queue
+// (docs/workers.md: a rerun or a repair consumes with a group of its own).
+inline std::string connector_group(const std::string& queue_id,
+                                   const std::optional<std::string>& run_id = std::nullopt) {
+  return "connector-" + queue_id + (run_id ? "-" + *run_id : std::string());
+}
 
 // The worker entry point (registered as "store-connector" and "arango-connector").
 int run_connector(WorkerContext& ctx);

@@ -58,22 +58,24 @@ namespace {
 
 enum class Family { any, candles, trades };
 
-// What an earlier run of this loader already published to the topic: the count of this
-// symbol's records and the key of the last one (open_time for candles, agg_id for trades).
+// What this loader, restarted within its run, already published to the topic since the
+// run's start offset `from`: the count of this symbol's records and the key of the last one
+// (open_time for candles, agg_id for trades). Earlier runs' records are not looked at: the
+// store, not the topic, is what a rerun must fill (docs/workers.md).
 struct Published {
   int64_t count = 0;
   std::optional<int64_t> last_key;
 };
 
 Result<Published> already_published(bus::Bus& bus, const std::string& topic,
-                                    const std::string& symbol, market::Kind kind) {
+                                    const std::string& symbol, market::Kind kind, int64_t from) {
   Published p;
   auto end = bus.end_offset(topic, 0);
   if (!end) return end.error().code == Errc::not_found ? Result<Published>(p) : end.error();
-  if (*end == 0) return p;
-  auto reader = bus.read_from(topic, 0, 0);
+  if (*end <= from) return p;
+  auto reader = bus.read_from(topic, 0, from);
   if (!reader) return reader.error();
-  int64_t next = 0;
+  int64_t next = from;
   // An empty poll is not the end: a Kafka reader's first fetch can take longer than one
   // poll. Give up only when nothing arrives for a while.
   constexpr auto kStall = std::chrono::seconds(30);
@@ -107,55 +109,6 @@ Result<Published> already_published(bus::Bus& bus, const std::string& topic,
     }
   }
   return p;
-}
-
-// historicalTrades pages by id only: the first trade id at/after the range start comes from
-// the aggregate trade there (its first_trade_id), searched an hour at a time; then pages
-// of 1000 until a trade at/after the range end.
-Result<bn::PagingStats> for_each_trade_page(
-    bn::BinanceClient& client, const std::string& symbol, const bn::TimeRange& range,
-    std::optional<int64_t> resume_after_id,
-    const std::function<bool(std::vector<market::Trade>&)>& on_page) {
-  bn::PagingStats stats;
-  std::optional<int64_t> from_id;
-  if (resume_after_id) from_id = *resume_after_id + 1;
-  for (int64_t t = range.start_ms; !from_id && t < range.end_ms; t += 3'600'000) {
-    bn::AggTradesQuery q;
-    q.start_ms = t;
-    q.end_ms = std::min(t + 3'600'000, range.end_ms) - 1;
-    q.limit = 1;
-    auto first = client.agg_trades(symbol, q);
-    ++stats.requests;
-    if (!first) return first.error();
-    if (!first->empty()) from_id = first->front().first_trade_id;
-  }
-  if (!from_id) return stats;  // no trade in the range
-  std::vector<market::Trade> page;
-  for (;;) {
-    auto got = client.historical_trades(symbol, *from_id, 1000);
-    ++stats.requests;
-    if (!got) return got.error();
-    if (got->empty()) return stats;
-    ++stats.pages;
-    const int64_t last_id = got->back().trade_id;
-    page.clear();
-    bool past_end = false;
-    for (auto& tr : *got) {
-      if (tr.time >= range.end_ms) {
-        past_end = true;
-        break;
-      }
-      if (tr.time >= range.start_ms) page.push_back(std::move(tr));
-    }
-    stats.rows += static_cast<int64_t>(page.size());
-    if (!page.empty() && !on_page(page)) {
-      stats.stopped = true;
-      return stats;
-    }
-    if (past_end) return stats;
-    if (last_id < *from_id) return Error(Errc::internal, "historicalTrades did not move forward");
-    from_id = last_id + 1;
-  }
 }
 
 // Publishes pages on a thread of its own while the paging thread fetches and decodes the
@@ -256,8 +209,21 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
     lo.fraction = *fraction;
     own_limiter = std::make_unique<bn::RateLimiter>(lo);
     limiter = own_limiter.get();
+    // Loaders in processes of their own on one host spend from one budget (docs/workers.md).
+    if (auto shared = ctx.env.get(env_names::kExchangeWeightFile); shared && !shared->empty()) {
+      if (auto s = limiter->share_through(*shared); !s) return fail(s.error().message);
+    }
   }
   bn::BinanceClient client(opts, *limiter);
+  if (own_limiter && ctx.env.get(env_names::kExchangeWeightFile)) {
+    // The budget is a share of the exchange's real limit, which exchangeInfo states (the
+    // default, Binance's 6000, otherwise): shared by many processes, a wrong limit would
+    // earn 429s for all of them.
+    if (auto info = client.exchange_info(*cfg.symbol); !info)
+      log::warn(
+          "loader: exchangeInfo failed, assuming the default weight limit: " + info.error().message,
+          cfg.queue_id);
+  }
   auto producer = ctx.bus->producer();
   if (!producer) return fail("cannot create a producer: " + producer.error().message);
   if (auto s = ctx.bus->ensure_topic({*cfg.kafka_topic, 1}); !s)
@@ -282,8 +248,10 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
     started.records_expected = expected;
     (void)tel.send(std::move(started));
   }
-  // A loader restarted for the same queue goes on after what it already published.
-  auto before = already_published(*ctx.bus, *cfg.kafka_topic, *cfg.symbol, *kind);
+  // A loader restarted within its run goes on after what the run already published. A run
+  // without a start offset (a loader started by hand) reads the whole topic, as before.
+  auto before = already_published(*ctx.bus, *cfg.kafka_topic, *cfg.symbol, *kind,
+                                  std::max<int64_t>(cfg.data_offset, 0));
   if (!before) return fail("cannot read " + *cfg.kafka_topic + ": " + before.error().message);
   if (before->last_key)
     log::info("loader: resuming after " + std::to_string(*before->last_key) + " (" +
@@ -341,7 +309,7 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
     pages.finish();
   } else if (*kind == market::Kind::trade) {
     PagePublisher<market::Trade> pages(publish_page);
-    paged = for_each_trade_page(
+    paged = bn::for_each_trade_page(
         client, *cfg.symbol, tr, before->last_key,
         [&](std::vector<market::Trade>& page) { return pages.hand_over(page) && after_page(); });
     pages.finish();

@@ -13,7 +13,9 @@
 // the exact count published.
 //
 // Settings (TARGET_PARAMS, all optional): none yet. Environment: EXCHANGE_URL (default
-// https://api.binance.com), EXCHANGE_TIMEOUT_MS, EXCHANGE_WEIGHT_FRACTION (0..1, default 0.8).
+// https://api.binance.com), EXCHANGE_TIMEOUT_MS, EXCHANGE_WEIGHT_FRACTION (0..1, default 0.8),
+// EXCHANGE_WEIGHT_FILE (the host-wide budget; the loader then reads the exchange's limit from
+// exchangeInfo first).
 #pragma once
 
 #include "workers/worker.h"

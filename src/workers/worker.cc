@@ -33,6 +33,12 @@ Result<WorkerConfig> WorkerConfig::from_env(const Env& env) {
   c.control_topic = env.get_or(en::kControlTopic, bus::kControlTopic);
   c.events_topic = env.get_or(en::kEventsTopic, bus::kEventsTopic);
   SF_TRY_ASSIGN(c.control_offset, env.get_int(en::kControlOffset, 0));
+  c.run_id = env.get(en::kRunId);
+  if (c.run_id) SF_TRY(protocol::check_safe_name(*c.run_id, en::kRunId));
+  SF_TRY_ASSIGN(c.data_offset, env.get_int(en::kDataOffset, -1));
+  if (c.data_offset < -1)
+    return Error(Errc::invalid_argument, std::string(en::kDataOffset) + " must be -1 or more",
+                 en::kDataOffset);
   SF_TRY_ASSIGN(c.start_timeout_s, env.get_double(en::kStartTimeoutS, 30));
   if (auto p = env.get(en::kTargetParams); p && !p->empty()) {
     auto obj = json::parse_object(*p, protocol::kMaxMessageBytes);
@@ -60,6 +66,8 @@ Env WorkerConfig::to_env() const {
   e.set(en::kControlTopic, control_topic);
   e.set(en::kEventsTopic, events_topic);
   e.set(en::kControlOffset, std::to_string(control_offset));
+  if (run_id) e.set(en::kRunId, *run_id);
+  if (data_offset >= 0) e.set(en::kDataOffset, std::to_string(data_offset));
   {
     std::string s;
     json::append_number(s, start_timeout_s);

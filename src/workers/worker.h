@@ -50,7 +50,16 @@ struct WorkerConfig {
   std::optional<std::string> symbol, type, time_range, kafka_topic, collection_name, image;
   std::string control_topic = bus::kControlTopic;
   std::string events_topic = bus::kEventsTopic;
-  int64_t control_offset = 0;   // where to start reading queue-control
+  int64_t control_offset = 0;  // where to start reading queue-control
+  // One run of the queue (a start, a rerun into a new manager, a repair): every target of
+  // the run gets the same id. Connectors consume with a group of their own run, so offsets a
+  // group of an earlier run committed never hide records from this one.
+  std::optional<std::string> run_id;
+  // The data topic's end offset (partition 0) when the run was launched: where this run's
+  // records begin. Connectors ignore what lies before it (an earlier run's records and end
+  // markers); a loader restarted within the run resumes after what the run published since.
+  // -1: unknown (the whole topic is this run's).
+  int64_t data_offset = -1;
   double start_timeout_s = 30;  // give up if no start command arrives by then
   boost::json::object params;   // the target's extra settings (TARGET_PARAMS)
 

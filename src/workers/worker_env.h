@@ -18,6 +18,9 @@ inline constexpr const char* kImage = "IMAGE";
 inline constexpr const char* kControlTopic = "QUEUE_CONTROL_TOPIC";
 inline constexpr const char* kEventsTopic = "QUEUE_EVENTS_TOPIC";
 inline constexpr const char* kControlOffset = "CONTROL_OFFSET";
+inline constexpr const char* kRunId = "RUN_ID";  // one start or repair of the queue
+inline constexpr const char* kDataOffset =
+    "DATA_OFFSET";  // the data topic's end at the run's start
 inline constexpr const char* kTargetParams = "TARGET_PARAMS";  // JSON object
 inline constexpr const char* kStartTimeoutS = "START_TIMEOUT_S";
 
@@ -25,6 +28,9 @@ inline constexpr const char* kStartTimeoutS = "START_TIMEOUT_S";
 inline constexpr const char* kExchangeUrl = "EXCHANGE_URL";
 inline constexpr const char* kExchangeTimeoutMs = "EXCHANGE_TIMEOUT_MS";
 inline constexpr const char* kExchangeWeightFraction = "EXCHANGE_WEIGHT_FRACTION";
+// A file every loader process of the host spends its exchange weight from (set by the
+// process launcher: <data-dir>/run/exchange-weight); unset: the process's own budget.
+inline constexpr const char* kExchangeWeightFile = "EXCHANGE_WEIGHT_FILE";
 
 // Process-wide settings of a worker process (`streamforge worker`), the same for every
 // target the process launcher starts.

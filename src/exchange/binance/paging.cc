@@ -181,4 +181,51 @@ Result<PagingStats> for_each_agg_trade_page(BinanceClient& client, std::string_v
   return for_each_agg_trade_page(fetch, range, resume_after_agg_id, on_page);
 }
 
+// historicalTrades pages by id only (see the header).
+Result<PagingStats> for_each_trade_page(BinanceClient& client, std::string_view symbol,
+                                        const TimeRange& range,
+                                        std::optional<int64_t> resume_after_id,
+                                        const TradePageFn& on_page) {
+  PagingStats stats;
+  std::optional<int64_t> from_id;
+  if (resume_after_id) from_id = *resume_after_id + 1;
+  for (int64_t t = range.start_ms; !from_id && t < range.end_ms; t += 3'600'000) {
+    AggTradesQuery q;
+    q.start_ms = t;
+    q.end_ms = std::min(t + 3'600'000, range.end_ms) - 1;
+    q.limit = 1;
+    auto first = client.agg_trades(symbol, q);
+    ++stats.requests;
+    if (!first) return first.error();
+    if (!first->empty()) from_id = first->front().first_trade_id;
+  }
+  if (!from_id) return stats;  // no trade in the range
+  std::vector<market::Trade> page;
+  for (;;) {
+    auto got = client.historical_trades(symbol, *from_id, 1000);
+    ++stats.requests;
+    if (!got) return got.error();
+    if (got->empty()) return stats;
+    ++stats.pages;
+    const int64_t last_id = got->back().trade_id;
+    page.clear();
+    bool past_end = false;
+    for (auto& tr : *got) {
+      if (tr.time >= range.end_ms) {
+        past_end = true;
+        break;
+      }
+      if (tr.time >= range.start_ms) page.push_back(std::move(tr));
+    }
+    stats.rows += static_cast<int64_t>(page.size());
+    if (!page.empty() && !on_page(page)) {
+      stats.stopped = true;
+      return stats;
+    }
+    if (past_end) return stats;
+    if (last_id < *from_id) return Error(Errc::internal, "historicalTrades did not move forward");
+    from_id = last_id + 1;
+  }
+}
+
 }  // namespace sf::exchange::binance

@@ -18,6 +18,11 @@
 // search is skipped: paging starts at that id + 1 (rows before the range start are
 // dropped).
 //
+// Trades: historicalTrades pages by id only. The first trade id at/after the range start is
+// the first_trade_id of the first aggregate trade there (searched an hour window at a time,
+// like aggregate trades'); then pages of 1000 by fromId = last id + 1 until a trade at/after
+// the range end or an empty page. With resume_after_trade_id the search is skipped.
+//
 // Rows outside the range (or at/before the resume point) are removed before the callback
 // sees a page; the callback is not called for pages left empty. A callback returning
 // false stops paging (PagingStats::stopped). A server that does not move forward (a page
@@ -87,6 +92,7 @@ using KlineFetcher = std::function<Result<std::vector<market::Candle>>(const Kli
 using KlinePageFn = std::function<bool(std::vector<market::Candle>& page)>;
 using AggTradeFetcher = std::function<Result<std::vector<market::AggTrade>>(const AggTradesQuery&)>;
 using AggTradePageFn = std::function<bool(std::vector<market::AggTrade>& page)>;
+using TradePageFn = std::function<bool(std::vector<market::Trade>& page)>;
 
 // Fetch errors are returned as they are (the client has already retried).
 Result<PagingStats> for_each_kline_page(const KlineFetcher& fetch, std::string_view interval,
@@ -105,5 +111,10 @@ Result<PagingStats> for_each_agg_trade_page(BinanceClient& client, std::string_v
                                             const TimeRange& range,
                                             std::optional<int64_t> resume_after_agg_id,
                                             const AggTradePageFn& on_page);
+
+Result<PagingStats> for_each_trade_page(BinanceClient& client, std::string_view symbol,
+                                        const TimeRange& range,
+                                        std::optional<int64_t> resume_after_trade_id,
+                                        const TradePageFn& on_page);
 
 }  // namespace sf::exchange::binance

@@ -1,9 +1,15 @@
 #include "exchange/binance/rate_limiter.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "base/log.h"
 
@@ -82,11 +88,12 @@ Result<Grant> RateLimiter::acquire(int weight, std::chrono::milliseconds max_wai
       bool banned = ban_ && now < ban_->until_ms;
       why = banned ? "banned by the exchange (HTTP 418) until " + format_utc_ms(wake)
                    : "throttled by the exchange (HTTP 429) until " + format_utc_ms(wake);
-    } else if (used_ + weight <= budget) {
-      used_ += weight;
+    } else if (sync_shared_locked(now, weight, budget)) {
       ++counters_.granted;
       counters_.waited_ms += now - start;
       return Grant{window_start_, weight};
+    } else if (now < blocked_until_) {
+      continue;  // another process saw a 429 or 418: wait as told (the branch above)
     } else {
       wake = window_start_ + 60'000;
       why = "weight budget " + std::to_string(budget) + " of this minute spent until " +
@@ -122,6 +129,7 @@ void RateLimiter::observe(const Grant& grant, int status, std::optional<int64_t>
     if (used_weight_1m && *used_weight_1m >= 0 && grant.window_start_ms == window_start_) {
       used_ = std::max(used_, *used_weight_1m);
     }
+    const auto publish = [&] { (void)sync_shared_locked(now, 0, budget_locked()); };
     bool has_retry = retry_after_s && *retry_after_s >= 0;
     if (status == 429) {
       ++counters_.throttled;
@@ -137,6 +145,7 @@ void RateLimiter::observe(const Grant& grant, int status, std::optional<int64_t>
       note = "exchange banned this IP (HTTP 418) until " + format_utc_ms(until) +
              "; all requests are blocked until then";
     }
+    publish();  // the header's count and any wait reach the other processes
   }
   if (!note.empty()) log::warn(note);
 }
@@ -173,6 +182,99 @@ RateLimiterStats RateLimiter::stats() const {
   s.limit = limit_;
   s.blocked_until_ms = now < blocked_until_ ? blocked_until_ : 0;
   return s;
+}
+
+RateLimiter::~RateLimiter() {
+  if (shared_fd_ >= 0) ::close(shared_fd_);
+}
+
+Status RateLimiter::share_through(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return Error(Errc::io_error,
+                 "cannot open the shared weight budget " + path + ": " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX) != 0 || ::flock(fd, LOCK_UN) != 0) {
+    const int e = errno;
+    ::close(fd);
+    return Error(Errc::io_error,
+                 "cannot lock the shared weight budget " + path + ": " + std::strerror(e));
+  }
+  std::lock_guard lk(mu_);
+  if (shared_fd_ >= 0) ::close(shared_fd_);
+  shared_fd_ = fd;
+  return {};
+}
+
+namespace {
+
+// The file's one line: "<window_start_ms> <used> <blocked_until_ms>\n". Anything else (an
+// empty new file, a torn or foreign content) reads as an empty window.
+struct SharedState {
+  int64_t window_start = 0, used = 0, blocked_until = 0;
+};
+
+bool read_shared(int fd, SharedState* st) {
+  char buf[128];
+  const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+  if (n < 0) return false;
+  buf[n] = '\0';
+  long long w = 0, u = 0, b = 0;
+  if (std::sscanf(buf, "%lld %lld %lld", &w, &u, &b) == 3 && w >= 0 && u >= 0 && b >= 0)
+    *st = SharedState{w, u, b};
+  return true;
+}
+
+bool write_shared(int fd, const SharedState& st) {
+  char buf[128];
+  const int n =
+      std::snprintf(buf, sizeof buf, "%lld %lld %lld\n", static_cast<long long>(st.window_start),
+                    static_cast<long long>(st.used), static_cast<long long>(st.blocked_until));
+  return ::pwrite(fd, buf, static_cast<size_t>(n), 0) == n && ::ftruncate(fd, n) == 0;
+}
+
+}  // namespace
+
+bool RateLimiter::sync_shared_locked(int64_t now, int weight, int64_t budget) {
+  auto local = [&] {
+    if (weight == 0 || used_ + weight > budget) return false;
+    used_ += weight;
+    return true;
+  };
+  if (shared_fd_ < 0) return local();
+  SharedState st;
+  bool ok = ::flock(shared_fd_, LOCK_EX) == 0;
+  if (ok) {
+    ok = read_shared(shared_fd_, &st);
+    // The newer window wins; within one window the larger count (ours may include a header).
+    if (ok) {
+      if (st.window_start < window_start_) st = SharedState{window_start_, 0, st.blocked_until};
+      if (st.window_start == window_start_) st.used = std::max(st.used, used_);
+      st.blocked_until = std::max(st.blocked_until, blocked_until_);
+      if (minute_window(now) > st.window_start)
+        st = SharedState{minute_window(now), 0, st.blocked_until};
+    }
+    bool granted = false;
+    if (ok && weight > 0 && now >= st.blocked_until && st.used + weight <= budget) {
+      st.used += weight;
+      granted = true;
+    }
+    if (ok) ok = write_shared(shared_fd_, st);
+    (void)::flock(shared_fd_, LOCK_UN);
+    if (ok) {
+      window_start_ = st.window_start;
+      used_ = st.used;
+      blocked_until_ = std::max(blocked_until_, st.blocked_until);
+      return granted;
+    }
+  }
+  if (!shared_failed_logged_) {
+    shared_failed_logged_ = true;
+    log::warn(std::string("rate limiter: the shared weight budget failed (") +
+              std::strerror(errno) + "); this process counts on its own from now on");
+  }
+  ::close(shared_fd_);
+  shared_fd_ = -1;
+  return local();
 }
 
 void RateLimiter::close() {

@@ -17,6 +17,13 @@
 // caller's own keep_waiting() answering false (a loader told to stop while it waits for the
 // next window must not sleep through the stop).
 //
+// Host-wide budget (share_through()): loaders in separate processes on one host spend from
+// one budget, kept in a small file (the window start, the weight used in it, and the end of
+// any 429/418 wait) that every process reads and updates under an exclusive flock(2), held
+// only for that read-modify-write. A process's own count is then the host's; headers and
+// 429/418 seen by any process reach all of them. Across hosts nothing is shared but the
+// X-MBX-USED-WEIGHT-1M header, which reports the whole IP's use (docs/operations.md).
+//
 // Time: the window and the waits follow the injected Clock's wall time (now_ms()); all
 // waiting goes through the injected Waiter, so unit tests run on a fake clock.
 //
@@ -120,11 +127,20 @@ class RateLimiter {
   // Fails every current and future acquire() with Errc::closed.
   void close();
 
+  // Spends from the host-wide budget kept in `path` (created 0600 if absent; its directory
+  // must exist) from now on. Errc::io_error when the file cannot be opened or locked. A
+  // later I/O error on it falls back to this process's own count (logged once).
+  Status share_through(const std::string& path);
+
   const Clock& clock() const { return clock_; }
 
  private:
   void roll_window_locked(int64_t now);
   int64_t budget_locked() const;
+  // With a shared file: merges this process's view into the file and back, under flock, and
+  // spends `weight` when the host's window has room (true). Without one (or on an I/O
+  // error): the local check. mu_ held.
+  bool sync_shared_locked(int64_t now, int weight, int64_t budget);
 
   const Clock& clock_;
   Waiter& waiter_;
@@ -139,6 +155,11 @@ class RateLimiter {
   std::optional<Ban> ban_;
   bool closed_ = false;
   RateLimiterStats counters_;
+  int shared_fd_ = -1;  // the host-wide budget file, or -1
+  bool shared_failed_logged_ = false;
+
+ public:
+  ~RateLimiter();
 };
 
 // Window start (ms) of the 1-minute window containing t.

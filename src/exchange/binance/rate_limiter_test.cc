@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <atomic>
+#include <cstdio>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -220,6 +224,52 @@ TEST(RateLimiter, MinuteWindowAndFormat) {
   EXPECT_EQ(minute_window(kT0 + 59'999), kT0);
   EXPECT_EQ(minute_window(kT0 + 60'000), kT0 + 60'000);
   EXPECT_EQ(format_utc_ms(kT0 + 1234), "2024-08-01T00:00:01.234Z");
+}
+
+// Two limiters (two loader processes of one host) sharing a budget file: together they
+// never get more than one budget a window, and a 429 one of them sees stops the other.
+TEST(RateLimiter, LimitersSharingAFileSpendFromOneBudget) {
+  const std::string path = ::testing::TempDir() + "/sf-shared-weight-" + std::to_string(::getpid());
+  std::remove(path.c_str());
+  FakeClock clock(kT0 + 1000);
+  JumpWaiter waiter(clock);
+  RateLimiter a({.weight_limit_per_minute = 100, .fraction = 0.8}, clock, waiter);
+  RateLimiter b({.weight_limit_per_minute = 100, .fraction = 0.8}, clock, waiter);
+  ASSERT_TRUE(a.share_through(path).ok());
+  ASSERT_TRUE(b.share_through(path).ok());
+  int granted = 0;
+  for (int i = 0; i < 40; ++i) {
+    // Alternating, and never waiting: a wait would be for the next window.
+    granted += a.acquire(2, 0ms).ok();
+    granted += b.acquire(2, 0ms).ok();
+  }
+  EXPECT_EQ(granted, 40) << "80 of weight, the budget of one window, for both together";
+  EXPECT_TRUE(waiter.waits.empty());
+  // The next window: both may spend again; b learns from a header the IP used 70.
+  clock.set(kT0 + 60'000);
+  auto g = a.acquire(2, 1s);
+  ASSERT_TRUE(g.ok());
+  a.observe(*g, 200, 70, std::nullopt);
+  EXPECT_TRUE(b.acquire(8, 0ms).ok());
+  EXPECT_FALSE(b.acquire(3, 0ms).ok()) << "70 (a header: a's 2 included) + 8 + 3 is over 80";
+  // A 429 seen by a blocks b too, for Retry-After.
+  clock.set(kT0 + 120'000);
+  g = a.acquire(1, 1s);
+  ASSERT_TRUE(g.ok());
+  a.observe(*g, 429, std::nullopt, 5);
+  waiter.waits.clear();
+  ASSERT_TRUE(b.acquire(1, 10s).ok());
+  ASSERT_FALSE(waiter.waits.empty());
+  EXPECT_EQ(waiter.waits.front(), kT0 + 125'000);
+  std::remove(path.c_str());
+}
+
+TEST(RateLimiter, AnUnusableSharedFileIsAClearError) {
+  RateLimiter lim;
+  auto s = lim.share_through("/nonexistent-dir-of-the-test/budget");
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, Errc::io_error);
+  EXPECT_NE(s.error().message.find("/nonexistent-dir-of-the-test/budget"), std::string::npos);
 }
 
 }  // namespace
