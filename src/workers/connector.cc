@@ -18,6 +18,7 @@
 #include "metrics/metrics.h"
 #include "protocol/validate.h"
 #include "store/data_store.h"
+#include "workers/profile.h"
 
 namespace sf::workers {
 
@@ -247,6 +248,7 @@ class StoreWriter {
       try {
         // Every row came from market::decode_into(), which checked its decimals: the store
         // may skip checking them again (DataStore::upsert_decoded).
+        profile::Timer timer("connector.store_write");
         s = store_.upsert_decoded(collection_, kind_, rows);
       } catch (...) {
         lock.lock();
@@ -340,6 +342,7 @@ class Connector {
       return kExitError;
     }
     consumer_ = std::move(*consumer);
+    profile::mark("connector.subscribed");
     const int code = loop();
     settle();  // every path out of loop() did already; no write outlives the consumer
     consumer_->close();
@@ -382,7 +385,11 @@ class Connector {
       if (in_flight_) wait = std::min(wait, kInFlightPollMs);
       const auto max =
           static_cast<size_t>(std::max<int64_t>(1, settings_.batch_size - cur_.records));
+      const auto poll_start = std::chrono::steady_clock::now();
       auto recs = consumer_->poll(max, std::chrono::milliseconds(wait));
+      // Polls that returned records (fetching, copying) apart from those that waited.
+      profile::add(recs && !recs->empty() ? "connector.poll" : "connector.poll_empty",
+                   profile::us_since(poll_start));
       if (!recs) {
         if (recs.error().code == Errc::closed) {
           settle();
@@ -401,6 +408,8 @@ class Connector {
                        std::to_string(recs->back().offset),
                    cfg_.queue_id);
       }
+      if (!recs->empty()) profile::mark("connector.first_record");
+      const auto decode_start = std::chrono::steady_clock::now();
       for (size_t i = 0; i < recs->size(); ++i) {
         const bus::Record& r = (*recs)[i];
         take(r);
@@ -410,6 +419,7 @@ class Connector {
                                        (*recs)[i + 1].topic != r.topic;
         if (last_of_partition) note_last(r);
       }
+      if (!recs->empty()) profile::add("connector.decode", profile::us_since(decode_start));
       // A write that finished meanwhile: commit it now rather than when the next batch is
       // ready (a slow stream would otherwise hold its commit back).
       if (in_flight_ && writer_.done()) {
@@ -424,7 +434,9 @@ class Connector {
       }
       if (ending && recs->empty() && cur_.records == 0) {
         if (int code = complete_in_flight(/*retry=*/true); code >= 0) return code;
+        profile::mark("connector.drained");
         missing_ = find_missing();
+        profile::mark("connector.gaps_checked");
         (void)send(RunStatus::finished, "Saved " + std::to_string(written_) + " records to " +
                                             collection_ + ", " + std::to_string(dlq_count_) +
                                             " to " + dlq_ + " (loader published " +
@@ -508,7 +520,9 @@ class Connector {
     if (!in_flight_) return -1;
     int64_t backoff = kRetryInitialMs;
     for (;;) {
+      const auto wait_start = std::chrono::steady_clock::now();
       Status s = writer_.wait();  // ok at once for a batch without rows
+      profile::add("connector.write_wait", profile::us_since(wait_start));
       if (s) break;
       if (s.error().code == Errc::invalid_argument) {
         // The store refuses what decode() accepted (e.g. the collection holds another kind):
@@ -529,6 +543,8 @@ class Connector {
 
   // Commits a written batch's offsets and counts it.
   void commit(const Batch& b) {
+    profile::mark("connector.first_commit");
+    profile::Timer timer("connector.commit");
     for (const auto& [tp, rec] : b.last) {
       if (auto s = consumer_->commit(rec); !s) {
         // The rows are durable; the records come again after a restart and upsert the same.
