@@ -369,9 +369,10 @@ class Connector {
   }
 
   // The pipeline: while the writer upserts the batch in flight, this thread polls and
-  // decodes the next one. A batch is handed over once the one in flight is written and its
-  // offsets committed, so commits follow the writes in order and at most two batches are
-  // held: the one in flight and the one being decoded.
+  // decodes the next one. A batch is handed over once the one in flight is written; that
+  // one's offsets are committed right after the handover (overlapping the next write), so
+  // commits follow the writes in order and at most two batches are held: the one in flight
+  // and the one being decoded.
   int loop() {
     for (;;) {
       if (control_.stop_requested()) return interrupted();
@@ -503,20 +504,26 @@ class Connector {
       if (s) break;
       if (!retry || wait_retry("flush " + dlq_, s.error(), backoff)) return interrupted_nowrite();
     }
-    if (int code = complete_in_flight(retry); code >= 0) return code;
-    std::swap(cur_, in_flight_batch_);
-    cur_.clear();
+    // The batch in flight must be written first, but its offsets are committed once the next
+    // write has started: the commit's round trip then overlaps that write instead of sitting
+    // in front of it (docs/benchmarks.md, issue 11). Offsets still follow their writes.
+    const bool written_batch = in_flight_;
+    if (int code = complete_in_flight(retry, /*commit_now=*/false); code >= 0) return code;
+    std::swap(cur_, in_flight_batch_);  // cur_: the batch just written (if any)
     in_flight_ = true;
+    if (in_flight_batch_.n > 0) writer_.start(in_flight_batch_.written());
+    if (written_batch) commit(cur_);
+    cur_.clear();
     // Nothing to write (DLQ entries or markers only): committed at once.
     if (in_flight_batch_.n == 0) return complete_in_flight(retry);
-    writer_.start(in_flight_batch_.written());
     return -1;
   }
 
   // Waits for the batch in flight to be written (retrying a failed write with backoff, the
   // records never at fault), then commits its offsets and counts it. -1 on success (or when
   // nothing is in flight), else the exit code: then nothing of it is committed.
-  int complete_in_flight(bool retry) {
+  // With !commit_now the written batch stays in flight, uncommitted, for the caller.
+  int complete_in_flight(bool retry, bool commit_now = true) {
     if (!in_flight_) return -1;
     int64_t backoff = kRetryInitialMs;
     for (;;) {
@@ -535,6 +542,7 @@ class Connector {
         return interrupted_nowrite();
       writer_.start(in_flight_batch_.written());
     }
+    if (!commit_now) return -1;
     commit(in_flight_batch_);
     in_flight_batch_.clear();
     in_flight_ = false;
