@@ -28,6 +28,7 @@
 #include <thread>
 
 #include "base/log.h"
+#include "bench/bench_child.h"
 #include "bench/bench_util.h"
 #include "http/client.h"
 #include "support/process.h"
@@ -35,8 +36,9 @@
 namespace bj = boost::json;
 namespace fs = std::filesystem;
 using namespace std::chrono;
+using sf::bench::Child;
+using sf::bench::load_average;
 using sf::bench::median;
-using sf::testing::Process;
 
 namespace {
 
@@ -44,29 +46,6 @@ constexpr int64_t kCandles = 525'600;  // 2021, one year of 1m candles
 constexpr const char* kRange = "2021-01-01:2022-01-01";
 constexpr double kRateTarget = 150'000, kCopyRatioTarget = 0.8, kCpuUsTarget = 2.0,
                  kEmbeddedTarget = 200'000, kStartupTargetMs = 300;
-
-double load_average() {
-  std::ifstream in("/proc/loadavg");
-  double l = -1;
-  in >> l;
-  return l;
-}
-
-// A child process stopped by pid: SIGTERM, then (Process's destructor) SIGKILL.
-struct Child {
-  std::unique_ptr<Process> proc;
-  std::string url;
-  Child(std::vector<std::string> argv, const std::string& log, const char* what) {
-    proc = std::make_unique<Process>(std::move(argv), log);
-    auto line = proc->wait_for_line("listening on", seconds(60));
-    if (!line) throw std::runtime_error(std::string(what) + " did not start, see " + log);
-    url = line->substr(line->find("http://"));
-  }
-  ~Child() {
-    proc->signal(SIGTERM);
-    proc->wait(seconds(30));
-  }
-};
 
 std::string sh_quote(const std::string& s) {
   std::string out = "'";
@@ -90,26 +69,7 @@ double one_load(const std::string& api_url) {
   sf::http::Client api(api_url, {}, seconds(30));
   bj::object body{
       {"flow_name", "historical_candles"}, {"symbol", "BTCUSDT"}, {"time_range", kRange}};
-  const auto t0 = steady_clock::now();
-  auto r = api.post("/queues/start-test-flow", bj::serialize(body));
-  if (!r || r->status != 201)
-    throw std::runtime_error("start failed: " + (r ? r->body : r.error().message));
-  const std::string id(bj::parse(r->body).at("queue_id").as_string());
-  for (;;) {
-    std::this_thread::sleep_for(milliseconds(10));
-    auto q = api.get("/queues/" + id);
-    if (!q || q->status != 200) throw std::runtime_error("GET /queues/" + id + " failed");
-    auto doc = bj::parse(q->body).as_object();
-    const std::string status(doc.at("status").as_string());
-    if (status != "finished" && status != "error" && status != "interrupted") continue;
-    const double secs = duration<double>(steady_clock::now() - t0).count();
-    if (status != "finished") throw std::runtime_error(id + " ended " + status);
-    const auto& c = doc.at("completeness").as_object();
-    const int64_t written = c.at("records_written").to_number<int64_t>();
-    if (written != kCandles || !c.at("complete").as_bool())
-      throw std::runtime_error(id + " wrote " + std::to_string(written) + " candles");
-    return secs;
-  }
+  return sf::bench::run_test_flow(api, body, milliseconds(10), kCandles);
 }
 
 struct WorkerProfile {
