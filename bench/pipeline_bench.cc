@@ -257,8 +257,10 @@ int main(int argc, char** argv) {
     std::string cmd = "build/bench/pipeline_bench --kafka ADDR --pg-url-file FILE --runs " +
                       std::to_string(runs) + " --markdown " + markdown;
     sf::bench::write_markdown(markdown, "pipeline-bench",
-                              "Command: `make bench` (bench/run: `" + cmd +
-                                  "` on a broker and a cluster of its own).\n\n" + md);
+                              "Command: `" + cmd +
+                                  "` (`make bench` runs it through bench/run on a broker and "
+                                  "a cluster of its own).\n\n" +
+                                  md);
   }
   return 0;
 }
