@@ -15,14 +15,16 @@
 #include <thread>
 
 #include "base/log.h"
+#include "bench/bench_child.h"
 #include "bench/bench_util.h"
 #include "http/client.h"
 #include "support/process.h"
 
 namespace bj = boost::json;
 using namespace std::chrono;
+using sf::bench::Child;
+using sf::bench::load_average;
 using sf::bench::median;
-using sf::testing::Process;
 
 namespace {
 
@@ -33,13 +35,6 @@ constexpr double kMaxLastMb = 150;
 // in the run, so every one is a full fresh load (nothing already in the store).
 const char* const kSymbols[] = {"BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT"};
 
-double load_average() {
-  std::ifstream in("/proc/loadavg");
-  double l = -1;
-  in >> l;
-  return l;
-}
-
 int threads_of(int pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
@@ -47,22 +42,6 @@ int threads_of(int pid) {
     if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
   return -1;
 }
-
-// A child process stopped by pid: SIGTERM, then (Process's destructor) SIGKILL.
-struct Child {
-  std::unique_ptr<Process> proc;
-  std::string url;
-  Child(std::vector<std::string> argv, const std::string& log, const char* what) {
-    proc = std::make_unique<Process>(std::move(argv), log);
-    auto line = proc->wait_for_line("listening on", seconds(60));
-    if (!line) throw std::runtime_error(std::string(what) + " did not start, see " + log);
-    url = line->substr(line->find("http://"));
-  }
-  ~Child() {
-    proc->signal(SIGTERM);
-    proc->wait(seconds(30));
-  }
-};
 
 struct Run {
   std::vector<double> rss_mb;  // after each load
@@ -78,30 +57,8 @@ struct Run {
 double one_load(sf::http::Client& api, const std::string& symbol, int year) {
   const std::string range = std::to_string(year) + "-01-01:" + std::to_string(year + 1) + "-01-01";
   bj::object body{{"flow_name", "historical_candles"}, {"symbol", symbol}, {"time_range", range}};
-  const auto t0 = steady_clock::now();
-  auto r = api.post("/queues/start-test-flow", bj::serialize(body));
-  if (!r || r->status != 201)
-    throw std::runtime_error("start " + symbol + " " + range +
-                             " failed: " + (r ? r->body : r.error().message));
-  const std::string id(bj::parse(r->body).at("queue_id").as_string());
-  for (;;) {
-    std::this_thread::sleep_for(milliseconds(200));
-    auto q = api.get("/queues/" + id);
-    if (!q || q->status != 200) throw std::runtime_error("GET /queues/" + id + " failed");
-    auto doc = bj::parse(q->body).as_object();
-    const std::string status(doc.at("status").as_string());
-    if (status != "finished" && status != "error" && status != "interrupted") continue;
-    const double secs = duration<double>(steady_clock::now() - t0).count();
-    if (status != "finished") throw std::runtime_error(id + " ended " + status);
-    const auto& c = doc.at("completeness").as_object();
-    // 525,600 candles (527,040 in a leap year).
-    const int64_t written = c.at("records_written").to_number<int64_t>();
-    const int64_t expected = c.at("records_expected").to_number<int64_t>();
-    if (written != expected || expected < 525'600 || !c.at("complete").as_bool())
-      throw std::runtime_error(id + " wrote " + std::to_string(written) + " of " +
-                               std::to_string(expected) + " candles");
-    return secs;
-  }
+  // 525,600 candles (527,040 in a leap year).
+  return sf::bench::run_test_flow(api, body, milliseconds(200), 525'600);
 }
 
 Run soak(const std::string& dir, int loads) {

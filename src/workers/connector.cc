@@ -18,6 +18,7 @@
 #include "metrics/metrics.h"
 #include "protocol/validate.h"
 #include "store/data_store.h"
+#include "workers/profile.h"
 
 namespace sf::workers {
 
@@ -247,6 +248,7 @@ class StoreWriter {
       try {
         // Every row came from market::decode_into(), which checked its decimals: the store
         // may skip checking them again (DataStore::upsert_decoded).
+        profile::Timer timer("connector.store_write");
         s = store_.upsert_decoded(collection_, kind_, rows);
       } catch (...) {
         lock.lock();
@@ -340,6 +342,7 @@ class Connector {
       return kExitError;
     }
     consumer_ = std::move(*consumer);
+    profile::mark("connector.subscribed");
     const int code = loop();
     settle();  // every path out of loop() did already; no write outlives the consumer
     consumer_->close();
@@ -366,9 +369,10 @@ class Connector {
   }
 
   // The pipeline: while the writer upserts the batch in flight, this thread polls and
-  // decodes the next one. A batch is handed over once the one in flight is written and its
-  // offsets committed, so commits follow the writes in order and at most two batches are
-  // held: the one in flight and the one being decoded.
+  // decodes the next one. A batch is handed over once the one in flight is written; that
+  // one's offsets are committed right after the handover (overlapping the next write), so
+  // commits follow the writes in order and at most two batches are held: the one in flight
+  // and the one being decoded.
   int loop() {
     for (;;) {
       if (control_.stop_requested()) return interrupted();
@@ -382,7 +386,11 @@ class Connector {
       if (in_flight_) wait = std::min(wait, kInFlightPollMs);
       const auto max =
           static_cast<size_t>(std::max<int64_t>(1, settings_.batch_size - cur_.records));
+      const auto poll_start = std::chrono::steady_clock::now();
       auto recs = consumer_->poll(max, std::chrono::milliseconds(wait));
+      // Polls that returned records (fetching, copying) apart from those that waited.
+      profile::add(recs && !recs->empty() ? "connector.poll" : "connector.poll_empty",
+                   profile::us_since(poll_start));
       if (!recs) {
         if (recs.error().code == Errc::closed) {
           settle();
@@ -401,6 +409,8 @@ class Connector {
                        std::to_string(recs->back().offset),
                    cfg_.queue_id);
       }
+      if (!recs->empty()) profile::mark("connector.first_record");
+      const auto decode_start = std::chrono::steady_clock::now();
       for (size_t i = 0; i < recs->size(); ++i) {
         const bus::Record& r = (*recs)[i];
         // Before this run's start: an earlier run's records and end marker. Not this run's
@@ -412,6 +422,7 @@ class Connector {
                                        (*recs)[i + 1].topic != r.topic;
         if (last_of_partition) note_last(r);
       }
+      if (!recs->empty()) profile::add("connector.decode", profile::us_since(decode_start));
       // A write that finished meanwhile: commit it now rather than when the next batch is
       // ready (a slow stream would otherwise hold its commit back).
       if (in_flight_ && writer_.done()) {
@@ -426,7 +437,9 @@ class Connector {
       }
       if (ending && recs->empty() && cur_.records == 0) {
         if (int code = complete_in_flight(/*retry=*/true); code >= 0) return code;
+        profile::mark("connector.drained");
         check_store();
+        profile::mark("connector.gaps_checked");
         (void)send(RunStatus::finished, "Saved " + std::to_string(written_) + " records to " +
                                             collection_ + ", " + std::to_string(dlq_count_) +
                                             " to " + dlq_ + " (loader published " +
@@ -493,24 +506,32 @@ class Connector {
       if (s) break;
       if (!retry || wait_retry("flush " + dlq_, s.error(), backoff)) return interrupted_nowrite();
     }
-    if (int code = complete_in_flight(retry); code >= 0) return code;
-    std::swap(cur_, in_flight_batch_);
-    cur_.clear();
+    // The batch in flight must be written first, but its offsets are committed once the next
+    // write has started: the commit's round trip then overlaps that write instead of sitting
+    // in front of it (docs/benchmarks.md, issue 11). Offsets still follow their writes.
+    const bool written_batch = in_flight_;
+    if (int code = complete_in_flight(retry, /*commit_now=*/false); code >= 0) return code;
+    std::swap(cur_, in_flight_batch_);  // cur_: the batch just written (if any)
     in_flight_ = true;
+    if (in_flight_batch_.n > 0) writer_.start(in_flight_batch_.written());
+    if (written_batch) commit(cur_);
+    cur_.clear();
     // Nothing to write (DLQ entries or markers only): committed at once.
     if (in_flight_batch_.n == 0) return complete_in_flight(retry);
-    writer_.start(in_flight_batch_.written());
     return -1;
   }
 
   // Waits for the batch in flight to be written (retrying a failed write with backoff, the
   // records never at fault), then commits its offsets and counts it. -1 on success (or when
   // nothing is in flight), else the exit code: then nothing of it is committed.
-  int complete_in_flight(bool retry) {
+  // With !commit_now the written batch stays in flight, uncommitted, for the caller.
+  int complete_in_flight(bool retry, bool commit_now = true) {
     if (!in_flight_) return -1;
     int64_t backoff = kRetryInitialMs;
     for (;;) {
+      const auto wait_start = std::chrono::steady_clock::now();
       Status s = writer_.wait();  // ok at once for a batch without rows
+      profile::add("connector.write_wait", profile::us_since(wait_start));
       if (s) break;
       if (s.error().code == Errc::invalid_argument) {
         // The store refuses what decode() accepted (e.g. the collection holds another kind):
@@ -523,6 +544,7 @@ class Connector {
         return interrupted_nowrite();
       writer_.start(in_flight_batch_.written());
     }
+    if (!commit_now) return -1;
     commit(in_flight_batch_);
     in_flight_batch_.clear();
     in_flight_ = false;
@@ -531,6 +553,8 @@ class Connector {
 
   // Commits a written batch's offsets and counts it.
   void commit(const Batch& b) {
+    profile::mark("connector.first_commit");
+    profile::Timer timer("connector.commit");
     for (const auto& [tp, rec] : b.last) {
       if (auto s = consumer_->commit(rec); !s) {
         // The rows are durable; the records come again after a restart and upsert the same.

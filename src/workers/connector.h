@@ -37,7 +37,8 @@
 // next. A writer thread of the connector's own makes the store calls of a batch (one batch
 // in flight at a time; the store is never called from two threads at once); the worker's
 // thread polls, produces DLQ records and telemetry, and commits offsets. A batch is handed
-// to the writer only after the batch before it is written and its offsets committed, so
+// to the writer only after the batch before it is written; that batch's offsets are then
+// committed while the new one is written (the commit's round trip overlaps the write), so
 // offsets are committed in order and never ahead of the writes, and memory is bounded by
 // two batches (the one in flight and the one being decoded). A stop writes the batch in
 // flight and then the one being decoded, each only if the store takes it at the first try.

@@ -15,6 +15,7 @@
 #include "metrics/metrics.h"
 #include "protocol/validate.h"
 #include "workers/connector.h"
+#include "workers/profile.h"
 
 namespace sf::workers {
 
@@ -128,8 +129,14 @@ class PagePublisher {
   // Waits for the previous page to be published, then takes `page` (left empty). False if
   // publishing has failed: the caller stops paging.
   bool hand_over(std::vector<T>& page) {
+    // Since the previous hand-over the paging thread fetched and decoded this page.
+    profile::mark("loader.first_page");
+    profile::add("loader.fetch", profile::us_since(last_hand_over_));
+    const auto wait_start = std::chrono::steady_clock::now();
     std::unique_lock lock(mu_);
     cv_.wait(lock, [&] { return !pending_; });
+    profile::add("loader.handover_wait", profile::us_since(wait_start));
+    last_hand_over_ = std::chrono::steady_clock::now();
     if (failed_) return false;
     slot_.swap(page);
     page.clear();
@@ -169,6 +176,7 @@ class PagePublisher {
   std::condition_variable cv_;
   std::vector<T> slot_;  // the page being published; owned by run() while pending_
   bool pending_ = false, done_ = false, failed_ = false;
+  std::chrono::steady_clock::time_point last_hand_over_ = std::chrono::steady_clock::now();
   std::thread thread_;  // last: started once the members above exist
 };
 
@@ -274,6 +282,8 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
   // Every record of a page encoded into one reused buffer (produce() copies it).
   std::string encoded;
   auto publish_page = [&](const auto& page) {
+    profile::mark("loader.first_produce");
+    profile::Timer timer("loader.produce");
     for (const auto& rec : page) {
       encoded.clear();
       market::encode_to(encoded, rec);
@@ -322,9 +332,14 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
   }
   while_waiting = nullptr;                           // what it reports goes out of scope from here
   const int64_t published = published_count.load();  // the publisher has finished
+  profile::mark("loader.pages_done");
   // Everything published must be durable before the marker and the final event.
-  if (auto f = (*producer)->flush(std::chrono::seconds(30)); !f)
-    return fail("cannot flush the data topic: " + f.error().message);
+  {
+    profile::Timer timer("loader.flush");
+    if (auto f = (*producer)->flush(std::chrono::seconds(30)); !f)
+      return fail("cannot flush the data topic: " + f.error().message);
+  }
+  profile::mark("loader.delivered");
   if (publish_error)
     return fail("cannot publish to " + *cfg.kafka_topic + ": " + publish_error->message);
   if (stopped) {

@@ -3,6 +3,7 @@
 #include "base/log.h"
 #include "json/json.h"
 #include "protocol/validate.h"
+#include "workers/profile.h"
 
 namespace sf::workers {
 
@@ -245,6 +246,7 @@ int run_worker(WorkerContext& ctx, const char* role,
     (void)(*producer)->flush(std::chrono::seconds(5));
     return kExitError;
   }
+  profile::mark("control_open");
   auto start = control.wait_for_start(
       std::chrono::milliseconds(static_cast<int64_t>(cfg->start_timeout_s * 1000)), *ctx.cancel);
   int code;
@@ -257,6 +259,7 @@ int run_worker(WorkerContext& ctx, const char* role,
       code = kExitError;
     }
   } else {
+    profile::mark("start_command");
     log::info(std::string(role) + " " + cfg->telemetry_id + " starting", cfg->queue_id);
     code = work(ctx, *cfg, control, telemetry);
   }

@@ -43,5 +43,7 @@ inline constexpr const char* kStore = "SF_STORE";  // empty/sqlite, or a store U
 inline constexpr const char* kLogLevel = "SF_LOG_LEVEL";
 inline constexpr const char* kMetricsPort = "METRICS_PORT";
 inline constexpr const char* kMetricsListen = "METRICS_LISTEN";
+// Set by the process launcher: wall-clock microseconds at the fork (workers/profile.h).
+inline constexpr const char* kLaunchedAtUs = "SF_LAUNCHED_AT_US";
 
 }  // namespace sf::workers::env_names

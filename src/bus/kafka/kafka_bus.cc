@@ -468,6 +468,7 @@ class KafkaProducer final : public Producer {
     if (!st.ok()) log::warn("kafka producer closing: " + st.error().message);
     stop_ = true;
     poller_.join();
+    for (auto& [name, rkt] : topics_) rd_kafka_topic_destroy(rkt);
     rd_kafka_destroy(rk_);
   }
 
@@ -475,6 +476,7 @@ class KafkaProducer final : public Producer {
                           const std::string& value) override {
     if (Status fatal = check_fatal(); !fatal.ok()) return fatal.error();
     SF_TRY(core_->ensure_default_topic(topic));
+    warm(topic);
     auto deadline = Clock::now() + kQueueFullWait;
     for (;;) {
       {
@@ -539,11 +541,31 @@ class KafkaProducer final : public Producer {
                                         ctx_->scrub(reason) + "); create a new producer");
   }
 
+  // librdkafka keeps the records a producer sends to a topic whose metadata it does not hold
+  // yet in an unassigned queue until its next topic scan, once a second: the first record to
+  // each topic (a start command, a loader's first page, telemetry) waited up to 1 s
+  // (docs/benchmarks.md, issue 11). Asking for the topic's metadata first costs one round
+  // trip, once per topic and producer; the handle is kept so librdkafka keeps the topic.
+  void warm(const std::string& topic) {
+    std::lock_guard lk(topics_mu_);
+    if (topics_.contains(topic)) return;
+    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_, topic.c_str(), nullptr);
+    if (!rkt) return;  // producev reports the bad name
+    topics_.emplace(topic, rkt);
+    const rd_kafka_metadata_t* md = nullptr;
+    // A failure only means the first records wait as before.
+    if (rd_kafka_metadata(rk_, 0, rkt, &md, static_cast<int>(kConnectTimeout.count())) ==
+        RD_KAFKA_RESP_ERR_NO_ERROR)
+      rd_kafka_metadata_destroy(md);
+  }
+
   std::shared_ptr<KafkaBus::Core> core_;
   std::unique_ptr<ClientCtx> ctx_;
   rd_kafka_t* rk_;
   std::atomic<bool> stop_{false};
   std::thread poller_;
+  std::mutex topics_mu_;
+  std::map<std::string, rd_kafka_topic_t*, std::less<>> topics_;  // warmed, with their handles
 };
 
 // ---------------------------------------------------------------------------------------

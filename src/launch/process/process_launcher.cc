@@ -15,6 +15,7 @@
 #include <system_error>
 
 #include "base/log.h"
+#include "workers/profile.h"
 
 namespace sf::launch {
 
@@ -130,6 +131,7 @@ Status ProcessLauncher::spawn_locked(const LaunchSpec& spec) {
   for (const auto& kv : base_env_) merged[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
   for (const auto& [k, v] : opts_.env.vars()) merged[k] = v;
   for (const auto& [k, v] : spec.env.vars()) merged[k] = v;
+  merged[workers::env_names::kLaunchedAtUs] = std::to_string(workers::profile::wall_us());
   std::vector<std::string> envs;
   for (const auto& [k, v] : merged) envs.push_back(k + "=" + v);
   std::vector<char*> argv, envp;

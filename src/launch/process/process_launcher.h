@@ -5,8 +5,10 @@
 // Contract:
 // - The child's environment is exactly: PATH, HOME, TMPDIR and LANG taken from this
 //   process (when set), then ProcessLauncherOptions::env (process-wide settings: bus URL,
-//   data dir, ...), then LaunchSpec::env (the target's own configuration); later ones win.
-//   Nothing else of this process's environment is passed on.
+//   data dir, ...), then LaunchSpec::env (the target's own configuration); later ones win;
+//   and SF_LAUNCHED_AT_US, the wall-clock microseconds of the launch (the origin of the
+//   worker's start-up profile, workers/profile.h). Nothing else of this process's
+//   environment is passed on.
 // - stdin is /dev/null; stdout and stderr are appended to
 //   `<log_dir>/<queue_id>/<telemetry_id>.log`. Both names are sanitised for the file
 //   system: every character outside [A-Za-z0-9._-] and a leading '.' become '_', so a name

@@ -7,6 +7,7 @@
 #include "http/server.h"
 #include "metrics/metrics.h"
 #include "store/open.h"
+#include "workers/profile.h"
 
 namespace sf::launch {
 
@@ -68,6 +69,9 @@ int run_worker_process(const std::string& target, const Env& env_in,
   using workers::kExitBadConfig;
   using workers::kExitError;
   Env env = env_in;
+  if (auto at = env.get_int(workers::env_names::kLaunchedAtUs, 0); at && *at > 0)
+    workers::profile::set_origin_us(*at);
+  workers::profile::mark("main");
   log::set_service(target);
   const std::string queue_id = env.get_or(workers::env_names::kQueueId, "");
   if (auto lvl_name = env.get(workers::env_names::kLogLevel)) {
@@ -132,6 +136,7 @@ int run_worker_process(const std::string& target, const Env& env_in,
     return fail(bus.error().code == Errc::invalid_argument ? kExitBadConfig : kExitError,
                 "cannot open the bus " + log::redact_url(url) + ": " + bus.error().message,
                 queue_id);
+  workers::profile::mark("bus_open");
   auto data_store = open_data_store(env);
   if (!data_store)
     return fail(kExitError, "cannot open the data store: " + data_store.error().message, queue_id);
@@ -150,6 +155,7 @@ int run_worker_process(const std::string& target, const Env& env_in,
                 "cannot serve metrics on " + so.address + ":" + std::to_string(*port) + ": " +
                     s.error().message,
                 queue_id);
+  workers::profile::mark("store_open");
   log::info("worker " + target + " " + env.get_or(workers::env_names::kTelemetryId, "") +
                 " running (bus " + log::redact_url(url) + ", store " +
                 (*data_store ? (*data_store)->describe() : std::string("none")) + ", metrics " +
@@ -171,6 +177,11 @@ int run_worker_process(const std::string& target, const Env& env_in,
   }
   server.stop();
   bus->reset();  // flushes what is still queued (the worker flushed its own producers)
+  workers::profile::mark("exit");
+  // Where the time went (docs/benchmarks.md): read by the pipeline benchmark.
+  log::info("worker " + target + " profile: " + workers::profile::cpu_summary() + "; " +
+                workers::profile::summary(),
+            queue_id);
   log::info("worker " + target + " exits with status " + std::to_string(code), queue_id);
   return code;
 }
