@@ -130,6 +130,20 @@ int64_t time_of(const Record& r) {
       r);
 }
 
+std::optional<std::string_view> text_of(const Record& r, std::string_view field) {
+  std::optional<std::string_view> out;
+  std::visit(
+      [&](const auto& x) {
+        using R = std::remove_cvref_t<decltype(x)>;
+        for_each_field<R>([&](const auto& f, size_t) {
+          if constexpr (std::remove_cvref_t<decltype(f)>::type == FieldType::text)
+            if (f.info.name == field) out = x.*f.member;
+        });
+      },
+      r);
+  return out;
+}
+
 std::string natural_key(const Record& r) {
   std::string out;
   std::visit(

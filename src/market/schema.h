@@ -312,6 +312,8 @@ bool key_less(const Record& a, const Record& b);
 bool replaces(const Record& later, const Record& earlier);
 // The value of the kind's time_field.
 int64_t time_of(const Record& r);
+// The value of r's text field `field`, or nullopt if its kind has none.
+std::optional<std::string_view> text_of(const Record& r, std::string_view field);
 // True if r's final flag is set (false for kinds without one).
 bool is_final(const Record& r);
 
