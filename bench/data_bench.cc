@@ -32,6 +32,7 @@
 #include "exchange/binance/rate_limiter.h"
 #include "exchange/sim/server.h"
 #include "http/client.h"
+#include "market/data_topic.h"
 #include "market/records.h"
 #include "protocol/messages.h"
 #include "protocol/validate.h"
@@ -164,8 +165,8 @@ LoadRun load_once(bool drain) {
         continue;
       }
       for (const auto& r : *recs) {
-        if (r.key == sw::kEndMarkerKey) {
-          auto m = sw::decode_end_marker(r.value);
+        if (r.key == sf::market::kEndMarkerKey) {
+          auto m = sf::market::decode_end_marker(r.value);
           if (!m) throw std::runtime_error("bad end marker: " + r.value);
           marker = m->published;
         } else {
@@ -204,8 +205,8 @@ LoadRun load_once(bool drain) {
     auto reader = bus.read_from(topic, 0, *end - 1);
     if (!reader) throw std::runtime_error("read_from: " + reader.error().message);
     auto last = (*reader)->poll(1, milliseconds(100));
-    if (last && last->size() == 1 && last->front().key == sw::kEndMarkerKey)
-      if (auto m = sw::decode_end_marker(last->front().value)) marker = m->published;
+    if (last && last->size() == 1 && last->front().key == sf::market::kEndMarkerKey)
+      if (auto m = sf::market::decode_end_marker(last->front().value)) marker = m->published;
   }
   auto range = sp::parse_time_range(kLoadRange);
   const int64_t expected = sw::expected_candles(
@@ -376,8 +377,8 @@ double bench_connector(const std::string& dir, const std::vector<std::string>& v
     for (const auto& v : values)
       if (auto r = (*p)->produce(topic, kSymbol, v); !r)
         throw std::runtime_error("prefill: " + r.error().message);
-    auto r = (*p)->produce(topic, sw::kEndMarkerKey,
-                           sw::encode_end_marker({static_cast<int64_t>(values.size())}));
+    auto r = (*p)->produce(topic, sf::market::kEndMarkerKey,
+                           sf::market::encode_end_marker({static_cast<int64_t>(values.size())}));
     if (!r) throw std::runtime_error("prefill marker: " + r.error().message);
   }
   sw::WorkerConfig cfg;

@@ -31,6 +31,7 @@
 #include "base/log.h"
 #include "bench_util.h"
 #include "bus/memory/memory_bus.h"
+#include "market/data_topic.h"
 #include "market/records.h"
 #include "protocol/messages.h"
 #include "store/postgres/pg_conn.h"
@@ -117,8 +118,8 @@ double bench_connector(const std::string& url, const std::vector<std::string>& v
     for (const auto& v : values)
       if (auto r = (*p)->produce(topic, kSymbol, v); !r)
         throw std::runtime_error("prefill: " + r.error().message);
-    auto r = (*p)->produce(topic, sw::kEndMarkerKey,
-                           sw::encode_end_marker({static_cast<int64_t>(values.size())}));
+    auto r = (*p)->produce(topic, sf::market::kEndMarkerKey,
+                           sf::market::encode_end_marker({static_cast<int64_t>(values.size())}));
     if (!r) throw std::runtime_error("prefill marker: " + r.error().message);
   }
   sw::WorkerConfig cfg;
