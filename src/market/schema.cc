@@ -164,19 +164,9 @@ std::string natural_key(const Record& r) {
 
 namespace {
 
-const char* doc_type(FieldType t) {
-  switch (t) {
-    case FieldType::text:
-      return "string";
-    case FieldType::decimal:
-      return "string (decimal text)";
-    case FieldType::integer:
-      return "integer";
-    case FieldType::boolean:
-      return "boolean";
-  }
-  return "string";
-}
+// The JSON type docs/data.md names for each FieldType, in FieldType order.
+constexpr const char* kDocTypes[] = {"string", "string (decimal text)", "integer", "boolean"};
+const char* doc_type(FieldType t) { return kDocTypes[static_cast<size_t>(t)]; }
 
 }  // namespace
 
