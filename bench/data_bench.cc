@@ -27,6 +27,7 @@
 
 #include "base/log.h"
 #include "bench/bench_util.h"
+#include "bench/connector_run.h"
 #include "bus/memory/memory_bus.h"
 #include "exchange/binance/decode.h"
 #include "exchange/binance/rate_limiter.h"
@@ -61,10 +62,6 @@ constexpr double kRssTargetMb = 50;           // MB, under
 constexpr double kDecodeSlowdownTarget = 2;   // simdjson time x, at most
 constexpr double kConnectorTarget = 200'000;  // rows/s, at least
 
-double secs_since(steady_clock::time_point t0) {
-  return duration<double>(steady_clock::now() - t0).count();
-}
-
 // A field of /proc/self/status in MB (kB / 1024), or -1.
 double status_mb(const char* field) {
   std::ifstream in("/proc/self/status");
@@ -74,22 +71,9 @@ double status_mb(const char* field) {
   return -1;
 }
 
-void check(const sf::Status& s, const std::string& what) {
-  if (!s) throw std::runtime_error(what + ": " + s.error().message);
-}
-
-void publish_start(sf::bus::Bus& bus, const sw::WorkerConfig& cfg) {
-  sp::Command c;
-  c.command = sp::CommandType::start;
-  c.queue_id = cfg.queue_id;
-  c.target = cfg.target;
-  c.telemetry_id = cfg.telemetry_id;
-  c.timestamp = 1;
-  auto p = bus.producer();
-  if (!p) throw std::runtime_error("producer: " + p.error().message);
-  auto r = (*p)->produce(sf::bus::kControlTopic, cfg.queue_id, sp::encode(c));
-  if (!r) throw std::runtime_error("cannot publish the start command: " + r.error().message);
-}
+using sf::bench::check;
+using sf::bench::publish_start;
+using sf::bench::secs_since;
 
 // ---- 1. loader ------------------------------------------------------------------------------
 
@@ -368,43 +352,8 @@ std::vector<std::string> synthetic_candles(int64_t n) {
 double bench_connector(const std::string& dir, const std::vector<std::string>& values) {
   auto store = sf::store::SqliteDataStore::open(dir);
   if (!store) throw std::runtime_error("sqlite open: " + store.error().message);
-  sf::bus::MemoryBus bus;
-  const std::string topic = "wf-bench-conn-data";
-  check(bus.ensure_topic({topic, 1, 1}), "ensure topic");
-  {
-    auto p = bus.producer();
-    if (!p) throw std::runtime_error("producer: " + p.error().message);
-    for (const auto& v : values)
-      if (auto r = (*p)->produce(topic, kSymbol, v); !r)
-        throw std::runtime_error("prefill: " + r.error().message);
-    auto r = (*p)->produce(topic, sf::market::kEndMarkerKey,
-                           sf::market::encode_end_marker({static_cast<int64_t>(values.size())}));
-    if (!r) throw std::runtime_error("prefill marker: " + r.error().message);
-  }
-  sw::WorkerConfig cfg;
-  cfg.queue_id = "wf-bench-conn";
-  cfg.target = "store-connector";
-  cfg.telemetry_id = "conn__1";
-  cfg.symbol = kSymbol;
-  cfg.type = "api_candles_1m";
-  cfg.kafka_topic = topic;
-  cfg.collection_name = "bench_btcusdt_1m";
-  cfg.control_offset = 0;
-  sw::WorkerContext ctx;
-  ctx.env = cfg.to_env();
-  ctx.bus = &bus;
-  ctx.data_store = store->get();
-  const auto t0 = steady_clock::now();
-  publish_start(bus, cfg);
-  const int code = sw::run_connector(ctx);
-  const double secs = secs_since(t0);
-  if (code != sw::kExitFinished)
-    throw std::runtime_error("the connector exited with code " + std::to_string(code));
-  auto rows = (*store)->count(*cfg.collection_name);
-  if (!rows || *rows != static_cast<int64_t>(values.size()))
-    throw std::runtime_error("the collection holds " + (rows ? std::to_string(*rows) : "?") +
-                             " rows, expected " + std::to_string(values.size()));
-  return static_cast<double>(*rows) / secs;
+  return sf::bench::run_connector_on(**store, "wf-bench-conn", kSymbol, "bench_btcusdt_1m", values)
+      .per_s;
 }
 
 }  // namespace
