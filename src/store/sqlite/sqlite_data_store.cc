@@ -366,18 +366,8 @@ struct SqliteDataStore::Impl {
 };
 
 Result<std::unique_ptr<SqliteDataStore>> SqliteDataStore::open(const std::string& data_dir) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  fs::create_directories(data_dir, ec);
-  if (ec) {
-    return Error(Errc::io_error,
-                 "sqlite: cannot create data directory " + data_dir + ": " + ec.message());
-  }
-  fs::path abs = fs::absolute(fs::path(data_dir) / kFileName, ec);
-  if (ec) return Error(Errc::io_error, "sqlite: cannot resolve " + data_dir + ": " + ec.message());
-
   auto impl = std::make_unique<Impl>();
-  impl->path = abs.lexically_normal().string();
+  SF_TRY_ASSIGN(impl->path, database_path(data_dir, kFileName));
   SF_TRY_ASSIGN(impl->db, open_database(impl->path));
   sqlite3* db = impl->db.get();
   SF_TRY(exec(db,
