@@ -327,6 +327,19 @@ struct ArangoDataStore::Impl {
     return {};
   }
 
+  // Writes `docs` with overwriteMode=replace in one transaction, retried as a whole
+  // (idempotent). describe(j) names docs[j]'s input.
+  Status replace_docs(const std::string& collection, const std::vector<std::string>& docs,
+                      const std::function<std::string(size_t)>& describe) {
+    if (docs.empty()) return {};
+    return arango::retry_operation([&]() -> Status {
+      auto begun = Transaction::begin(*client, {collection});
+      if (!begun) return begun.error();
+      SF_TRY(write_docs(*begun, collection, "replace", docs, describe));
+      return commit(*begun);
+    });
+  }
+
   Status commit(Transaction& trx) {
     Transaction::Outcome outcome;
     Status st = trx.commit(&outcome);
@@ -699,6 +712,23 @@ Status check_key(const std::string& key, const std::string& what) {
   return {};
 }
 
+// Graph documents by key, the last one given for a key replacing earlier ones in place.
+struct FoldedDocs {
+  std::vector<std::string> docs;
+  std::vector<size_t> source;  // docs[j] came from input source[j]
+  std::unordered_map<std::string, size_t> at;
+  void add(const std::string& key, std::string doc, size_t i) {
+    auto [it, fresh] = at.try_emplace(key, docs.size());
+    if (fresh) {
+      docs.push_back(std::move(doc));
+      source.push_back(i);
+    } else {
+      docs[it->second] = std::move(doc);
+      source[it->second] = i;
+    }
+  }
+};
+
 bool same_definition(const bj::value& g, const std::string& edge, const std::string& vertex) {
   const bj::value* defs = g.is_object() ? g.get_object().if_contains("edgeDefinitions") : nullptr;
   if (!defs || !defs->is_array() || defs->get_array().size() != 1) return false;
@@ -756,9 +786,7 @@ Status ArangoDataStore::upsert_vertices(const std::string& collection,
                                         std::span<const GraphVertex> vertices) {
   SF_TRY(check_collection_name(collection));
   // Validate and fold (a later vertex with the same key wins) before any request.
-  std::vector<std::string> docs;
-  std::vector<size_t> source;
-  std::unordered_map<std::string, size_t> at;
+  FoldedDocs docs;
   for (size_t i = 0; i < vertices.size(); ++i) {
     const std::string what =
         "vertex " + std::to_string(i) + " ('" + vertices[i].key.substr(0, 80) + "')";
@@ -772,14 +800,7 @@ Status ArangoDataStore::upsert_vertices(const std::string& collection,
     for (const auto& kv : attrs)
       w.key(std::string_view(kv.key().data(), kv.key().size())).value(kv.value());
     w.end_object();
-    auto [it, fresh] = at.try_emplace(key, docs.size());
-    if (fresh) {
-      docs.push_back(std::move(d));
-      source.push_back(i);
-    } else {
-      docs[it->second] = std::move(d);
-      source[it->second] = i;
-    }
+    docs.add(key, std::move(d), i);
   }
   std::lock_guard lock(impl_->mu);
   const Impl::Entry* e = nullptr;
@@ -788,15 +809,8 @@ Status ArangoDataStore::upsert_vertices(const std::string& collection,
     return Error(Errc::not_found,
                  "vertex collection " + collection + " does not exist (ensure_graph first)");
   SF_TRY(Impl::check_role(*e, kVertexRole, {}));
-  if (docs.empty()) return {};
-  return arango::retry_operation([&]() -> Status {
-    auto begun = Transaction::begin(*impl_->client, {collection});
-    if (!begun) return begun.error();
-    Transaction& trx = *begun;
-    SF_TRY(impl_->write_docs(trx, collection, "replace", docs, [&](size_t j) {
-      return "vertex '" + vertices[source[j]].key.substr(0, 80) + "'";
-    }));
-    return impl_->commit(trx);
+  return impl_->replace_docs(collection, docs.docs, [&](size_t j) {
+    return "vertex '" + vertices[docs.source[j]].key.substr(0, 80) + "'";
   });
 }
 
@@ -815,9 +829,7 @@ Status ArangoDataStore::upsert_edges(const std::string& collection,
                  "collection_name");
   }
   const std::string vertex = e->vertex;
-  std::vector<std::string> docs;
-  std::vector<size_t> source;
-  std::unordered_map<std::string, size_t> at;
+  FoldedDocs docs;
   for (size_t i = 0; i < edges.size(); ++i) {
     const GraphEdge& g = edges[i];
     const std::string what = "edge " + std::to_string(i) + " ('" + g.from_key.substr(0, 60) +
@@ -835,25 +847,11 @@ Status ArangoDataStore::upsert_edges(const std::string& collection,
     for (const auto& kv : attrs)
       w.key(std::string_view(kv.key().data(), kv.key().size())).value(kv.value());
     w.end_object();
-    auto [it, fresh] = at.try_emplace(key, docs.size());
-    if (fresh) {
-      docs.push_back(std::move(d));
-      source.push_back(i);
-    } else {
-      docs[it->second] = std::move(d);
-      source[it->second] = i;
-    }
+    docs.add(key, std::move(d), i);
   }
-  if (docs.empty()) return {};
-  return arango::retry_operation([&]() -> Status {
-    auto begun = Transaction::begin(*impl_->client, {collection});
-    if (!begun) return begun.error();
-    Transaction& trx = *begun;
-    SF_TRY(impl_->write_docs(trx, collection, "replace", docs, [&](size_t j) {
-      return "edge '" + edges[source[j]].from_key.substr(0, 60) + "' -> '" +
-             edges[source[j]].to_key.substr(0, 60) + "'";
-    }));
-    return impl_->commit(trx);
+  return impl_->replace_docs(collection, docs.docs, [&](size_t j) {
+    return "edge '" + edges[docs.source[j]].from_key.substr(0, 60) + "' -> '" +
+           edges[docs.source[j]].to_key.substr(0, 60) + "'";
   });
 }
 
