@@ -1,5 +1,7 @@
 #include "market/schema.h"
 
+#include "base/enum_names.h"
+
 namespace sf::market {
 
 Status Schema<Candle>::check(const Candle& c) {
@@ -166,7 +168,7 @@ namespace {
 
 // The JSON type docs/data.md names for each FieldType, in FieldType order.
 constexpr const char* kDocTypes[] = {"string", "string (decimal text)", "integer", "boolean"};
-const char* doc_type(FieldType t) { return kDocTypes[static_cast<size_t>(t)]; }
+const char* doc_type(FieldType t) { return enum_name(t, kDocTypes, "string"); }
 
 }  // namespace
 

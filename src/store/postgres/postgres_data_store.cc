@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "base/enum_names.h"
 #include "store/postgres/pg_conn.h"
 
 namespace sf::store {
@@ -28,7 +29,7 @@ using market::KindInfo;
 
 // The column type of each FieldType, in FieldType order.
 constexpr const char* kSqlTypes[] = {"TEXT", "NUMERIC", "BIGINT", "BOOLEAN"};
-const char* sql_type(FieldType t) { return kSqlTypes[static_cast<size_t>(t)]; }
+const char* sql_type(FieldType t) { return enum_name(t, kSqlTypes, "TEXT"); }
 
 // The exact-text companion of a decimal column (see numeric_keeps()).
 std::string text_column(const FieldInfo& f) { return quote_ident(std::string(f.name) + "_text"); }
@@ -365,10 +366,9 @@ struct PostgresDataStore::Impl {
       auto locked = conn.exec(kCatalogueLock, "lock the catalogue");
       if (!locked) return locked.error();
       // Another process may have created it (or a name differing only in case) meanwhile.
-      auto r =
-          conn.prepared("sf_catalogue_get_ci",
-                        "SELECT name, kind FROM " + catalogue() + " WHERE lower(name) = $1",
-                        {lower_ascii(name).c_str()}, "look up collection " + name);
+      auto r = conn.prepared("sf_catalogue_get_ci",
+                             "SELECT name, kind FROM " + catalogue() + " WHERE lower(name) = $1",
+                             {lower_ascii(name).c_str()}, "look up collection " + name);
       if (!r) return r.error();
       if (PQntuples(r->get()) > 0) {
         const std::string stored(pg::text(r->get(), 0, 0));
