@@ -358,18 +358,6 @@ double bench_connector(const std::string& dir, const std::vector<std::string>& v
 
 }  // namespace
 
-// The command line as it was given, for the record in the docs; an absolute path to the
-// binary is cut to <build dir>/bench/data_bench (no machine paths in the repository).
-std::string command_line(int argc, char** argv) {
-  std::filesystem::path bin(argv[0]);
-  std::string cmd =
-      bin.is_absolute() && bin.has_parent_path() && bin.parent_path().has_parent_path()
-          ? (bin.parent_path().parent_path().filename() / "bench" / bin.filename()).string()
-          : bin.string();
-  for (int i = 1; i < argc; ++i) cmd += std::string(" ") + argv[i];
-  return cmd;
-}
-
 int main(int argc, char** argv) {
   int runs = 3;
   std::string markdown, only;  // --only load|decode|connector runs one part (for profiling)
@@ -389,7 +377,7 @@ int main(int argc, char** argv) {
     }
   }
   sf::log::set_level(sf::log::Level::warn);
-  const std::string command = command_line(argc, argv);
+  const std::string command = sf::bench::command_line(argc, argv);
   double load_at_start = -1;  // 1-minute load average: wall-clock figures need a quiet machine
   if (std::ifstream in("/proc/loadavg"); in) in >> load_at_start;
   std::printf("load average %.2f\n", load_at_start);

@@ -152,20 +152,6 @@ std::string csv_of(const std::vector<sf::market::Candle>& candles) {
   return out;
 }
 
-std::string command_line(int argc, char** argv) {
-  std::filesystem::path bin(argv[0]);
-  std::string cmd =
-      bin.is_absolute() && bin.has_parent_path() && bin.parent_path().has_parent_path()
-          ? (bin.parent_path().parent_path().filename() / "bench" / bin.filename()).string()
-          : bin.string();
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a.find("://") != std::string::npos) a = sf::store::pg::redact_url(a);
-    cmd += " " + a;
-  }
-  return cmd;
-}
-
 std::string password_of(const std::string& url) {
   const size_t scheme = url.find("://");
   if (scheme == std::string::npos) return "";
@@ -207,7 +193,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   sf::log::set_level(sf::log::Level::warn);
-  const std::string command = command_line(argc, argv);
+  const std::string command = sf::bench::command_line(argc, argv, [](std::string a) {
+    return a.find("://") == std::string::npos ? a : sf::store::pg::redact_url(a);
+  });
   double load_at_start = -1;
   if (std::ifstream in("/proc/loadavg"); in) in >> load_at_start;
   std::printf("load average %.2f\n", load_at_start);
