@@ -273,8 +273,10 @@ struct ArangoDataStore::Impl {
   // The persistent index of every market-data collection in the catalogue (idempotent: a
   // database written before the store made indexes gets them; one request per collection).
   // A registered collection that was never created (a crash in between) is skipped.
-  Status ensure_indexes() {
-    std::vector<std::pair<std::string, Kind>> market;
+  // Every market-data collection of the catalogue with its kind (graph collections left out),
+  // in the server's order.
+  Result<std::vector<CollectionInfo>> market_collections() {
+    std::vector<CollectionInfo> out;
     std::string bind;
     json::Writer(bind).begin_object().kv("@col", kCatalogue).end_object();
     SF_TRY(client->query(
@@ -287,11 +289,17 @@ struct ArangoDataStore::Impl {
             std::string name, kind;
             SF_TRY_ASSIGN(name, get_string(o, "name", what));
             SF_TRY_ASSIGN(kind, get_string(o, "kind", what));
-            if (auto k = market::kind_from_string(kind)) market.emplace_back(std::move(name), *k);
+            if (auto k = market::kind_from_string(kind)) out.push_back({std::move(name), *k});
           }
           return {};
         },
-        [&] { market.clear(); }));
+        [&] { out.clear(); }));
+    return out;
+  }
+
+  Status ensure_indexes() {
+    std::vector<CollectionInfo> market;
+    SF_TRY_ASSIGN(market, market_collections());
     for (const auto& [name, kind] : market) {
       Status st = client->ensure_persistent_index(name, index_fields(kind));
       if (!st.ok() && st.error().code != Errc::not_found) return st;
@@ -566,23 +574,7 @@ Status ArangoDataStore::upsert_records(const std::string& name, Kind kind,
 Result<std::vector<CollectionInfo>> ArangoDataStore::collections() {
   std::lock_guard lock(impl_->mu);
   std::vector<CollectionInfo> out;
-  std::string bind;
-  json::Writer(bind).begin_object().kv("@col", kCatalogue).end_object();
-  SF_TRY(impl_->client->query(
-      "FOR d IN @@col RETURN d", bind, {},
-      [&](bj::array& batch) -> Status {
-        for (const bj::value& v : batch) {
-          if (!v.is_object()) return Error(Errc::io_error, "sf_collections holds a non-object");
-          const bj::object& o = v.get_object();
-          const std::string what = doc_name(kCatalogue, o);
-          std::string name, kind;
-          SF_TRY_ASSIGN(name, get_string(o, "name", what));
-          SF_TRY_ASSIGN(kind, get_string(o, "kind", what));
-          if (auto k = market::kind_from_string(kind)) out.push_back(CollectionInfo{name, *k});
-        }
-        return {};
-      },
-      [&] { out.clear(); }));
+  SF_TRY_ASSIGN(out, impl_->market_collections());
   std::sort(out.begin(), out.end(),
             [](const CollectionInfo& a, const CollectionInfo& b) { return a.name < b.name; });
   return out;
