@@ -10,7 +10,8 @@
 //   still quoted wherever a backend needs identifiers.
 // - A collection holds records of one kind, fixed when it is created. Natural keys:
 //   candles (symbol, interval, open_time), aggregate trades (symbol, agg_id), trades
-//   (symbol, trade_id). Field names are the record fields of market/records.h.
+//   (symbol, trade_id). Field names are the record fields of market/records.h; tables,
+//   columns and documents are built from market/schema.h, never listed by a store.
 // - upsert() is idempotent and all-or-nothing: every record of the call is written (inserted
 //   or replacing the stored record with the same key, every field) or none is. A closed
 //   candle is final: a later non-closed candle with the same key does not replace it, while
