@@ -287,6 +287,25 @@ static_assert(
     }(std::make_index_sequence<kKindCount>{}),
     "Record's alternatives are in Kind order");
 
+namespace detail {
+// True if R's key fields come first (the stores take the first key_fields as the key).
+template <class R>
+constexpr bool keys_lead() {
+  bool record_field_seen = false;
+  for (const FieldInfo& f : kFieldInfos<R>) {
+    if (f.key && record_field_seen) return false;
+    record_field_seen = record_field_seen || !f.key;
+  }
+  return true;
+}
+}  // namespace detail
+
+static_assert(
+    []<size_t... I>(std::index_sequence<I...>) {
+      return (detail::keys_lead<std::variant_alternative_t<I, Record>>() && ...);
+    }(std::make_index_sequence<kKindCount>{}),
+    "every schema lists its key fields first");
+
 const KindInfo& kind_info(Kind k);
 
 // The kind a record is (Record's alternative index is its Kind).
