@@ -238,7 +238,15 @@ Status try_visit_fields(Rec& rec, V&& v) {
   std::apply(
       [&](const auto&... f) {
         size_t i = 0;
-        (((st = detail::call(v, f, i++, rec)), st.ok()) && ...);
+        // Only a failure is kept: the common all-ok walk assigns nothing.
+        auto one = [&](const auto& field) {
+          Status s = detail::call(v, field, i++, rec);
+          if (s.ok()) [[likely]]
+            return true;
+          st = std::move(s);
+          return false;
+        };
+        (one(f) && ...);
       },
       Schema<R>::fields);
   return st;
