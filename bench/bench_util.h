@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -31,6 +33,20 @@ inline double status_mb(const std::string& pid, const char* field) {
   while (std::getline(in, line))
     if (line.rfind(field, 0) == 0) return std::stod(line.substr(std::strlen(field))) / 1024.0;
   return -1;
+}
+
+// The command line as it was given, for the record in the docs; an absolute path to the
+// binary is cut to <build dir>/bench/<name> (no machine paths in the repository) and each
+// argument goes through `arg` (pg_bench redacts URLs).
+inline std::string command_line(int argc, char** argv,
+                                const std::function<std::string(std::string)>& arg = {}) {
+  std::filesystem::path bin(argv[0]);
+  std::string cmd =
+      bin.is_absolute() && bin.has_parent_path() && bin.parent_path().has_parent_path()
+          ? (bin.parent_path().parent_path().filename() / "bench" / bin.filename()).string()
+          : bin.string();
+  for (int i = 1; i < argc; ++i) cmd += " " + (arg ? arg(argv[i]) : std::string(argv[i]));
+  return cmd;
 }
 
 // Replaces the text between `<!-- NAME:begin -->` and `<!-- NAME:end -->` in `file` with

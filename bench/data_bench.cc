@@ -27,11 +27,13 @@
 
 #include "base/log.h"
 #include "bench/bench_util.h"
+#include "bench/connector_run.h"
 #include "bus/memory/memory_bus.h"
 #include "exchange/binance/decode.h"
 #include "exchange/binance/rate_limiter.h"
 #include "exchange/sim/server.h"
 #include "http/client.h"
+#include "market/data_topic.h"
 #include "market/records.h"
 #include "protocol/messages.h"
 #include "protocol/validate.h"
@@ -60,10 +62,6 @@ constexpr double kRssTargetMb = 50;           // MB, under
 constexpr double kDecodeSlowdownTarget = 2;   // simdjson time x, at most
 constexpr double kConnectorTarget = 200'000;  // rows/s, at least
 
-double secs_since(steady_clock::time_point t0) {
-  return duration<double>(steady_clock::now() - t0).count();
-}
-
 // A field of /proc/self/status in MB (kB / 1024), or -1.
 double status_mb(const char* field) {
   std::ifstream in("/proc/self/status");
@@ -73,22 +71,9 @@ double status_mb(const char* field) {
   return -1;
 }
 
-void check(const sf::Status& s, const std::string& what) {
-  if (!s) throw std::runtime_error(what + ": " + s.error().message);
-}
-
-void publish_start(sf::bus::Bus& bus, const sw::WorkerConfig& cfg) {
-  sp::Command c;
-  c.command = sp::CommandType::start;
-  c.queue_id = cfg.queue_id;
-  c.target = cfg.target;
-  c.telemetry_id = cfg.telemetry_id;
-  c.timestamp = 1;
-  auto p = bus.producer();
-  if (!p) throw std::runtime_error("producer: " + p.error().message);
-  auto r = (*p)->produce(sf::bus::kControlTopic, cfg.queue_id, sp::encode(c));
-  if (!r) throw std::runtime_error("cannot publish the start command: " + r.error().message);
-}
+using sf::bench::check;
+using sf::bench::publish_start;
+using sf::bench::secs_since;
 
 // ---- 1. loader ------------------------------------------------------------------------------
 
@@ -164,8 +149,8 @@ LoadRun load_once(bool drain) {
         continue;
       }
       for (const auto& r : *recs) {
-        if (r.key == sw::kEndMarkerKey) {
-          auto m = sw::decode_end_marker(r.value);
+        if (r.key == sf::market::kEndMarkerKey) {
+          auto m = sf::market::decode_end_marker(r.value);
           if (!m) throw std::runtime_error("bad end marker: " + r.value);
           marker = m->published;
         } else {
@@ -204,8 +189,8 @@ LoadRun load_once(bool drain) {
     auto reader = bus.read_from(topic, 0, *end - 1);
     if (!reader) throw std::runtime_error("read_from: " + reader.error().message);
     auto last = (*reader)->poll(1, milliseconds(100));
-    if (last && last->size() == 1 && last->front().key == sw::kEndMarkerKey)
-      if (auto m = sw::decode_end_marker(last->front().value)) marker = m->published;
+    if (last && last->size() == 1 && last->front().key == sf::market::kEndMarkerKey)
+      if (auto m = sf::market::decode_end_marker(last->front().value)) marker = m->published;
   }
   auto range = sp::parse_time_range(kLoadRange);
   const int64_t expected = sw::expected_candles(
@@ -367,58 +352,11 @@ std::vector<std::string> synthetic_candles(int64_t n) {
 double bench_connector(const std::string& dir, const std::vector<std::string>& values) {
   auto store = sf::store::SqliteDataStore::open(dir);
   if (!store) throw std::runtime_error("sqlite open: " + store.error().message);
-  sf::bus::MemoryBus bus;
-  const std::string topic = "wf-bench-conn-data";
-  check(bus.ensure_topic({topic, 1, 1}), "ensure topic");
-  {
-    auto p = bus.producer();
-    if (!p) throw std::runtime_error("producer: " + p.error().message);
-    for (const auto& v : values)
-      if (auto r = (*p)->produce(topic, kSymbol, v); !r)
-        throw std::runtime_error("prefill: " + r.error().message);
-    auto r = (*p)->produce(topic, sw::kEndMarkerKey,
-                           sw::encode_end_marker({static_cast<int64_t>(values.size())}));
-    if (!r) throw std::runtime_error("prefill marker: " + r.error().message);
-  }
-  sw::WorkerConfig cfg;
-  cfg.queue_id = "wf-bench-conn";
-  cfg.target = "store-connector";
-  cfg.telemetry_id = "conn__1";
-  cfg.symbol = kSymbol;
-  cfg.type = "api_candles_1m";
-  cfg.kafka_topic = topic;
-  cfg.collection_name = "bench_btcusdt_1m";
-  cfg.control_offset = 0;
-  sw::WorkerContext ctx;
-  ctx.env = cfg.to_env();
-  ctx.bus = &bus;
-  ctx.data_store = store->get();
-  const auto t0 = steady_clock::now();
-  publish_start(bus, cfg);
-  const int code = sw::run_connector(ctx);
-  const double secs = secs_since(t0);
-  if (code != sw::kExitFinished)
-    throw std::runtime_error("the connector exited with code " + std::to_string(code));
-  auto rows = (*store)->count(*cfg.collection_name);
-  if (!rows || *rows != static_cast<int64_t>(values.size()))
-    throw std::runtime_error("the collection holds " + (rows ? std::to_string(*rows) : "?") +
-                             " rows, expected " + std::to_string(values.size()));
-  return static_cast<double>(*rows) / secs;
+  return sf::bench::run_connector_on(**store, "wf-bench-conn", kSymbol, "bench_btcusdt_1m", values)
+      .per_s;
 }
 
 }  // namespace
-
-// The command line as it was given, for the record in the docs; an absolute path to the
-// binary is cut to <build dir>/bench/data_bench (no machine paths in the repository).
-std::string command_line(int argc, char** argv) {
-  std::filesystem::path bin(argv[0]);
-  std::string cmd =
-      bin.is_absolute() && bin.has_parent_path() && bin.parent_path().has_parent_path()
-          ? (bin.parent_path().parent_path().filename() / "bench" / bin.filename()).string()
-          : bin.string();
-  for (int i = 1; i < argc; ++i) cmd += std::string(" ") + argv[i];
-  return cmd;
-}
 
 int main(int argc, char** argv) {
   int runs = 3;
@@ -439,7 +377,7 @@ int main(int argc, char** argv) {
     }
   }
   sf::log::set_level(sf::log::Level::warn);
-  const std::string command = command_line(argc, argv);
+  const std::string command = sf::bench::command_line(argc, argv);
   double load_at_start = -1;  // 1-minute load average: wall-clock figures need a quiet machine
   if (std::ifstream in("/proc/loadavg"); in) in >> load_at_start;
   std::printf("load average %.2f\n", load_at_start);

@@ -27,6 +27,7 @@
 #include "bus/open.h"
 #include "exchange/binance/rate_limiter.h"
 #include "exchange/sim/server.h"
+#include "market/data_topic.h"
 #include "market/records.h"
 #include "protocol/messages.h"
 #include "store/sqlite/sqlite_data_store.h"
@@ -270,8 +271,8 @@ LatencyResult latency(Env& env, int batch_ms) {
   }
   const double produce_secs = duration<double>(steady_clock::now() - start).count();
   check(producer.flush(seconds(30)), "flush");
-  if (auto r = producer.produce(topic, sw::kEndMarkerKey,
-                                sw::encode_end_marker({static_cast<int64_t>(n)}));
+  if (auto r = producer.produce(topic, sf::market::kEndMarkerKey,
+                                sf::market::encode_end_marker({static_cast<int64_t>(n)}));
       !r)
     throw std::runtime_error("end marker: " + r.error().message);
   check(producer.flush(seconds(30)), "flush end marker");

@@ -31,6 +31,8 @@
 #include "base/log.h"
 #include "bench_util.h"
 #include "bus/memory/memory_bus.h"
+#include "connector_run.h"
+#include "market/data_topic.h"
 #include "market/records.h"
 #include "protocol/messages.h"
 #include "store/postgres/pg_conn.h"
@@ -51,20 +53,9 @@ constexpr const char* kCollection = "bench_btcusdt_1m";
 constexpr const char* kNoAutovacuum =
     " SET (autovacuum_enabled = false, toast.autovacuum_enabled = false)";
 
-double secs_since(steady_clock::time_point t0) {
-  return duration<double>(steady_clock::now() - t0).count();
-}
-
-double cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
-void check(const sf::Status& s, const std::string& what) {
-  if (!s) throw std::runtime_error(what + ": " + s.error().message);
-}
+using sf::bench::check;
+using sf::bench::cpu_seconds;
+using sf::bench::secs_since;
 
 // Runs SQL on the server with plain libpq; throws on failure.
 void sql(const std::string& url, const std::string& text) {
@@ -82,19 +73,6 @@ void sql(const std::string& url, const std::string& text) {
   if (!ok) throw std::runtime_error(text.substr(0, 80) + ": " + e);
 }
 
-void publish_start(sf::bus::Bus& bus, const sw::WorkerConfig& cfg) {
-  sp::Command c;
-  c.command = sp::CommandType::start;
-  c.queue_id = cfg.queue_id;
-  c.target = cfg.target;
-  c.telemetry_id = cfg.telemetry_id;
-  c.timestamp = 1;
-  auto p = bus.producer();
-  if (!p) throw std::runtime_error("producer: " + p.error().message);
-  auto r = (*p)->produce(sf::bus::kControlTopic, cfg.queue_id, sp::encode(c));
-  if (!r) throw std::runtime_error("cannot publish the start command: " + r.error().message);
-}
-
 // The URL for `schema`; the server's notices ("relation ... already exists, skipping" when
 // a part opens a store on a schema prepared before) are not printed.
 std::string with_schema(const std::string& url, const std::string& schema) {
@@ -108,45 +86,10 @@ double bench_connector(const std::string& url, const std::vector<std::string>& v
                        double* cpu) {
   auto store = sf::store::PostgresDataStore::open(url);
   if (!store) throw std::runtime_error("postgres open: " + store.error().message);
-  sf::bus::MemoryBus bus;
-  const std::string topic = "wf-pg-bench-data";
-  check(bus.ensure_topic({topic, 1, 1}), "ensure topic");
-  {
-    auto p = bus.producer();
-    if (!p) throw std::runtime_error("producer: " + p.error().message);
-    for (const auto& v : values)
-      if (auto r = (*p)->produce(topic, kSymbol, v); !r)
-        throw std::runtime_error("prefill: " + r.error().message);
-    auto r = (*p)->produce(topic, sw::kEndMarkerKey,
-                           sw::encode_end_marker({static_cast<int64_t>(values.size())}));
-    if (!r) throw std::runtime_error("prefill marker: " + r.error().message);
-  }
-  sw::WorkerConfig cfg;
-  cfg.queue_id = "wf-pg-bench";
-  cfg.target = "store-connector";
-  cfg.telemetry_id = "conn__1";
-  cfg.symbol = kSymbol;
-  cfg.type = "api_candles_1m";
-  cfg.kafka_topic = topic;
-  cfg.collection_name = kCollection;
-  cfg.control_offset = 0;
-  sw::WorkerContext ctx;
-  ctx.env = cfg.to_env();
-  ctx.bus = &bus;
-  ctx.data_store = store->get();
-  const auto t0 = steady_clock::now();
-  const double cpu0 = cpu_seconds();
-  publish_start(bus, cfg);
-  const int code = sw::run_connector(ctx);
-  const double secs = secs_since(t0);
-  *cpu = cpu_seconds() - cpu0;
-  if (code != sw::kExitFinished)
-    throw std::runtime_error("the connector exited with code " + std::to_string(code));
-  auto rows = (*store)->count(kCollection);
-  if (!rows || *rows != static_cast<int64_t>(values.size()))
-    throw std::runtime_error("the collection holds " + (rows ? std::to_string(*rows) : "?") +
-                             " rows, expected " + std::to_string(values.size()));
-  return static_cast<double>(*rows) / secs;
+  const auto run =
+      sf::bench::run_connector_on(**store, "wf-pg-bench", kSymbol, kCollection, values);
+  *cpu = run.cpu;
+  return run.per_s;
 }
 
 struct StoreRates {
@@ -209,20 +152,6 @@ std::string csv_of(const std::vector<sf::market::Candle>& candles) {
   return out;
 }
 
-std::string command_line(int argc, char** argv) {
-  std::filesystem::path bin(argv[0]);
-  std::string cmd =
-      bin.is_absolute() && bin.has_parent_path() && bin.parent_path().has_parent_path()
-          ? (bin.parent_path().parent_path().filename() / "bench" / bin.filename()).string()
-          : bin.string();
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a.find("://") != std::string::npos) a = sf::store::pg::redact_url(a);
-    cmd += " " + a;
-  }
-  return cmd;
-}
-
 std::string password_of(const std::string& url) {
   const size_t scheme = url.find("://");
   if (scheme == std::string::npos) return "";
@@ -264,7 +193,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   sf::log::set_level(sf::log::Level::warn);
-  const std::string command = command_line(argc, argv);
+  const std::string command = sf::bench::command_line(argc, argv, [](std::string a) {
+    return a.find("://") == std::string::npos ? a : sf::store::pg::redact_url(a);
+  });
   double load_at_start = -1;
   if (std::ifstream in("/proc/loadavg"); in) in >> load_at_start;
   std::printf("load average %.2f\n", load_at_start);

@@ -15,6 +15,7 @@
 #include "exchange/sim/server.h"
 #include "launch/process/worker_process.h"
 #include "manager/service.h"
+#include "market/schema.h"
 
 namespace {
 
@@ -318,7 +319,17 @@ int main(int argc, char** argv) {
       ->envname("SF_SIM_THREADS")
       ->capture_default_str();
 
+  bool schema_markdown = false;
+  auto* schema = app.add_subcommand(
+      "schema", "print the record kinds' fields (docs/data.md's tables come from this)");
+  schema->add_flag("--markdown", schema_markdown, "as Markdown tables (the only format)")
+      ->required();
+
   auto dispatch_commands = [&]() -> int {
+    if (*schema) {
+      std::fputs(sf::market::schema_markdown().c_str(), stdout);
+      return 0;
+    }
     if (*sim) {
       sim_opts.limits = !sim_no_limits;
       return run_sim(std::move(sim_opts), sim_symbols);

@@ -1,5 +1,6 @@
 #include "base/log.h"
 
+#include "base/enum_names.h"
 #include "base/json_escape.h"
 
 #include <atomic>
@@ -14,19 +15,8 @@ std::string g_service = "streamforge";
 std::atomic<int> g_level{static_cast<int>(Level::info)};
 std::FILE* g_sink = stderr;
 
-const char* level_name(Level l) {
-  switch (l) {
-    case Level::debug:
-      return "debug";
-    case Level::info:
-      return "info";
-    case Level::warn:
-      return "warn";
-    case Level::error:
-      return "error";
-  }
-  return "info";
-}
+constexpr const char* kLevelNames[] = {"debug", "info", "warn", "error"};
+const char* level_name(Level l) { return enum_name(l, kLevelNames, "info"); }
 
 std::string now_iso8601() {
   auto now = std::chrono::system_clock::now();

@@ -6,29 +6,18 @@
 #include <string>
 #include <vector>
 
+#include "base/enum_names.h"
+
 namespace sf::json {
 
 namespace od = simdjson::ondemand;
 
-const char* to_string(FlatType t) {
-  switch (t) {
-    case FlatType::null:
-      return "null";
-    case FlatType::boolean:
-      return "boolean";
-    case FlatType::integer:
-      return "integer";
-    case FlatType::number:
-      return "number";
-    case FlatType::string:
-      return "string";
-    case FlatType::array:
-      return "array";
-    case FlatType::object:
-      return "object";
-  }
-  return "value";
-}
+namespace {
+constexpr const char* kFlatTypeNames[] = {"null",   "boolean", "integer", "number",
+                                          "string", "array",   "object"};
+}  // namespace
+
+const char* to_string(FlatType t) { return enum_name(t, kFlatTypeNames, "value"); }
 
 namespace {
 

@@ -1,26 +1,16 @@
 #include "market/records.h"
 
+#include <array>
 #include <charconv>
 #include <cstring>
 #include <span>
 
 #include "base/json_escape.h"
 #include "json/flat_object.h"
+#include "market/schema.h"
 #include "protocol/validate.h"
 
 namespace sf::market {
-
-const char* to_string(Kind k) {
-  switch (k) {
-    case Kind::candle:
-      return "candle";
-    case Kind::agg_trade:
-      return "agg_trade";
-    case Kind::trade:
-      return "trade";
-  }
-  return "candle";
-}
 
 int64_t interval_ms(std::string_view iv) {
   static const std::pair<std::string_view, int64_t> kIntervals[] = {
@@ -42,16 +32,6 @@ Result<std::string> interval_for_type(std::string_view type) {
                      "30m 1h 2h 4h 6h 8h 12h 1d 3d 1w 1M)",
                  "type");
   return std::string(type.substr(kPrefix.size()));
-}
-
-Result<Kind> kind_for_type(std::string_view type) {
-  if (type == "api_agg_trades") return Kind::agg_trade;
-  if (type == "api_trades") return Kind::trade;
-  if (interval_for_type(type)) return Kind::candle;
-  return Error(Errc::invalid_argument,
-               "unknown data type '" + std::string(type) +
-                   "' (expected api_candles_<interval>, api_agg_trades or api_trades)",
-               "type");
 }
 
 bool is_decimal(std::string_view s) {
@@ -121,102 +101,83 @@ void put_str(std::string& out, std::string_view s) {
 
 const char* json_bool(bool b) { return b ? "true" : "false"; }
 
+// Every field's key fragment, built at compile time from the schema: `{"symbol":"` for the
+// first field, `,"agg_id":` for an integer, `,"price":"` for a string (its opening quote).
+template <class R>
+struct KeyFragments {
+  static constexpr size_t kChars = [] {
+    size_t n = 0;
+    for (const FieldInfo& f : detail::kFieldInfos<R>) n += f.name.size() + 5;
+    return n;
+  }();
+  std::array<char, kChars> chars{};
+  std::array<size_t, kFieldCount<R> + 1> at{};
+
+  constexpr KeyFragments() {
+    size_t n = 0, i = 0;
+    for (const FieldInfo& f : detail::kFieldInfos<R>) {
+      at[i] = n;
+      chars[n++] = i++ == 0 ? '{' : ',';
+      chars[n++] = '"';
+      for (char c : f.name) chars[n++] = c;
+      chars[n++] = '"';
+      chars[n++] = ':';
+      if (f.type == FieldType::text || f.type == FieldType::decimal) chars[n++] = '"';
+    }
+    at[i] = n;
+  }
+};
+template <class R>
+inline constexpr KeyFragments<R> kKeyFragments{};
+
+template <class R>
+struct JsonEncoder {
+  std::string& out;
+  void key(size_t i) {
+    const auto& k = kKeyFragments<R>;
+    out.append(k.chars.data() + k.at[i], k.at[i + 1] - k.at[i]);
+  }
+  void text(const FieldInfo&, size_t i, const std::string& v) {
+    key(i);
+    put_str(out, v);
+  }
+  void decimal(const FieldInfo& f, size_t i, const std::string& v) { text(f, i, v); }
+  void integer(const FieldInfo&, size_t i, int64_t v) {
+    key(i);
+    put_int(out, v);
+  }
+  void boolean(const FieldInfo&, size_t i, bool v) {
+    key(i);
+    out.append(json_bool(v));
+  }
+};
+
+template <class R>
+void encode_record(std::string& out, const R& r) {
+  visit_fields(r, JsonEncoder<R>{out});
+  out += '}';
+}
+
 }  // namespace
 
-void encode_to(std::string& out, const Candle& c) {
-  out.append("{\"symbol\":\"");
-  put_str(out, c.symbol);
-  out.append(",\"interval\":\"");
-  put_str(out, c.interval);
-  out.append(",\"open_time\":");
-  put_int(out, c.open_time);
-  out.append(",\"close_time\":");
-  put_int(out, c.close_time);
-  out.append(",\"open\":\"");
-  put_str(out, c.open);
-  out.append(",\"high\":\"");
-  put_str(out, c.high);
-  out.append(",\"low\":\"");
-  put_str(out, c.low);
-  out.append(",\"close\":\"");
-  put_str(out, c.close);
-  out.append(",\"volume\":\"");
-  put_str(out, c.volume);
-  out.append(",\"quote_volume\":\"");
-  put_str(out, c.quote_volume);
-  out.append(",\"trades\":");
-  put_int(out, c.trades);
-  out.append(",\"taker_buy_base_volume\":\"");
-  put_str(out, c.taker_buy_base_volume);
-  out.append(",\"taker_buy_quote_volume\":\"");
-  put_str(out, c.taker_buy_quote_volume);
-  out.append(",\"closed\":");
-  out.append(json_bool(c.closed));
-  out += '}';
-}
+void encode_to(std::string& out, const Candle& c) { encode_record(out, c); }
+void encode_to(std::string& out, const AggTrade& t) { encode_record(out, t); }
+void encode_to(std::string& out, const Trade& t) { encode_record(out, t); }
 
-void encode_to(std::string& out, const AggTrade& t) {
-  out.append("{\"symbol\":\"");
-  put_str(out, t.symbol);
-  out.append(",\"agg_id\":");
-  put_int(out, t.agg_id);
-  out.append(",\"price\":\"");
-  put_str(out, t.price);
-  out.append(",\"qty\":\"");
-  put_str(out, t.qty);
-  out.append(",\"first_trade_id\":");
-  put_int(out, t.first_trade_id);
-  out.append(",\"last_trade_id\":");
-  put_int(out, t.last_trade_id);
-  out.append(",\"time\":");
-  put_int(out, t.time);
-  out.append(",\"is_buyer_maker\":");
-  out.append(json_bool(t.is_buyer_maker));
-  out.append(",\"is_best_match\":");
-  out.append(json_bool(t.is_best_match));
-  out += '}';
-}
-
-void encode_to(std::string& out, const Trade& t) {
-  out.append("{\"symbol\":\"");
-  put_str(out, t.symbol);
-  out.append(",\"trade_id\":");
-  put_int(out, t.trade_id);
-  out.append(",\"price\":\"");
-  put_str(out, t.price);
-  out.append(",\"qty\":\"");
-  put_str(out, t.qty);
-  out.append(",\"quote_qty\":\"");
-  put_str(out, t.quote_qty);
-  out.append(",\"time\":");
-  put_int(out, t.time);
-  out.append(",\"is_buyer_maker\":");
-  out.append(json_bool(t.is_buyer_maker));
-  out.append(",\"is_best_match\":");
-  out.append(json_bool(t.is_best_match));
-  out += '}';
-}
-
-std::string encode(const Candle& c) {
+namespace {
+// One allocation for the usual record: about 24 bytes a field (key, value, punctuation).
+template <class R>
+std::string encode_one(const R& r) {
   std::string out;
-  out.reserve(320);
-  encode_to(out, c);
+  out.reserve(24 * kFieldCount<R>);
+  encode_record(out, r);
   return out;
 }
+}  // namespace
 
-std::string encode(const AggTrade& t) {
-  std::string out;
-  out.reserve(200);
-  encode_to(out, t);
-  return out;
-}
-
-std::string encode(const Trade& t) {
-  std::string out;
-  out.reserve(200);
-  encode_to(out, t);
-  return out;
-}
+std::string encode(const Candle& c) { return encode_one(c); }
+std::string encode(const AggTrade& t) { return encode_one(t); }
+std::string encode(const Trade& t) { return encode_one(t); }
 
 std::string encode(const Record& r) {
   return std::visit([](const auto& x) { return encode(x); }, r);
@@ -229,7 +190,7 @@ namespace {
 template <size_t N>
 class Members {
  public:
-  Members(const std::string_view (&names)[N]) : names_(names) {}  // NOLINT
+  explicit Members(const std::array<std::string_view, N>& names) : names_(names) {}
 
   // Unknown or repeated keys fail here, before any field is looked at.
   Status index(std::span<const json::FlatMember> members) {
@@ -312,7 +273,7 @@ class Members {
 
   std::string name(size_t i) const { return std::string(names_[i]); }
 
-  const std::string_view (&names_)[N];
+  const std::array<std::string_view, N>& names_;
   const json::FlatMember* at_[N] = {};
 };
 
@@ -324,116 +285,54 @@ json::FlatObjectParser& local_parser() {
 
 constexpr size_t kMaxRecordBytes = 64 * 1024;
 
+template <class R>
+inline constexpr auto kFieldNames = std::apply(
+    [](const auto&... f) { return std::array<std::string_view, sizeof...(f)>{f.info.name...}; },
+    Schema<R>::fields);
+
+// Reads each field of the schema from the indexed members, with its type's reader and rule.
+template <size_t N>
+struct FieldDecoder {
+  const Members<N>& m;
+  Status text(const FieldInfo& f, size_t i, std::string& v) const {
+    if (f.rule == Rule::symbol) return m.symbol(i, &v);
+    SF_TRY(m.str(i, &v));
+    if (f.rule == Rule::interval && interval_ms(v) < 0)
+      return Error(Errc::invalid_argument,
+                   "field '" + std::string(f.name) + "': unknown interval '" + v + "'",
+                   std::string(f.name));
+    return {};
+  }
+  Status decimal(const FieldInfo&, size_t i, std::string& v) const { return m.decimal(i, &v); }
+  Status integer(const FieldInfo& f, size_t i, int64_t& v) const {
+    return f.rule == Rule::non_negative ? m.non_negative(i, &v) : m.int64(i, &v);
+  }
+  Status boolean(const FieldInfo&, size_t i, bool& v) const { return m.boolean(i, &v); }
+};
+
+template <class R>
+Status decode_members(std::span<const json::FlatMember> members, Record* out) {
+  Members<kFieldCount<R>> m(kFieldNames<R>);
+  SF_TRY(m.index(members));
+  R* r = std::get_if<R>(out);
+  if (r == nullptr) r = &out->emplace<R>();
+  SF_TRY(try_visit_fields(*r, FieldDecoder<kFieldCount<R>>{m}));
+  return Schema<R>::check(*r);
+}
+
 }  // namespace
 
 Status decode_into(Kind kind, std::string_view text, Record* out) {
   std::span<const json::FlatMember> members;
   SF_TRY_ASSIGN(members, local_parser().parse(text, kMaxRecordBytes));
-  switch (kind) {
-    case Kind::candle: {
-      static constexpr std::string_view kNames[] = {"symbol",
-                                                    "interval",
-                                                    "open_time",
-                                                    "close_time",
-                                                    "open",
-                                                    "high",
-                                                    "low",
-                                                    "close",
-                                                    "volume",
-                                                    "quote_volume",
-                                                    "trades",
-                                                    "taker_buy_base_volume",
-                                                    "taker_buy_quote_volume",
-                                                    "closed"};
-      Members f(kNames);
-      SF_TRY(f.index(members));
-      Candle* c = std::get_if<Candle>(out);
-      if (c == nullptr) c = &out->emplace<Candle>();
-      SF_TRY(f.symbol(0, &c->symbol));
-      SF_TRY(f.str(1, &c->interval));
-      if (interval_ms(c->interval) < 0)
-        return Error(Errc::invalid_argument,
-                     "field 'interval': unknown interval '" + c->interval + "'", "interval");
-      SF_TRY(f.non_negative(2, &c->open_time));
-      SF_TRY(f.int64(3, &c->close_time));
-      if (c->close_time < c->open_time)
-        return Error(Errc::invalid_argument, "field 'close_time' is before 'open_time'",
-                     "close_time");
-      SF_TRY(f.decimal(4, &c->open));
-      SF_TRY(f.decimal(5, &c->high));
-      SF_TRY(f.decimal(6, &c->low));
-      SF_TRY(f.decimal(7, &c->close));
-      SF_TRY(f.decimal(8, &c->volume));
-      SF_TRY(f.decimal(9, &c->quote_volume));
-      SF_TRY(f.decimal(11, &c->taker_buy_base_volume));
-      SF_TRY(f.decimal(12, &c->taker_buy_quote_volume));
-      SF_TRY(f.non_negative(10, &c->trades));
-      SF_TRY(f.boolean(13, &c->closed));
-      return {};
-    }
-    case Kind::agg_trade: {
-      static constexpr std::string_view kNames[] = {"symbol", "agg_id",         "price",
-                                                    "qty",    "first_trade_id", "last_trade_id",
-                                                    "time",   "is_buyer_maker", "is_best_match"};
-      Members f(kNames);
-      SF_TRY(f.index(members));
-      AggTrade* t = std::get_if<AggTrade>(out);
-      if (t == nullptr) t = &out->emplace<AggTrade>();
-      SF_TRY(f.symbol(0, &t->symbol));
-      SF_TRY(f.non_negative(1, &t->agg_id));
-      SF_TRY(f.decimal(2, &t->price));
-      SF_TRY(f.decimal(3, &t->qty));
-      SF_TRY(f.int64(4, &t->first_trade_id));
-      SF_TRY(f.int64(5, &t->last_trade_id));
-      if (t->last_trade_id < t->first_trade_id)
-        return Error(Errc::invalid_argument, "field 'last_trade_id' is below 'first_trade_id'",
-                     "last_trade_id");
-      SF_TRY(f.non_negative(6, &t->time));
-      SF_TRY(f.boolean(7, &t->is_buyer_maker));
-      SF_TRY(f.boolean(8, &t->is_best_match));
-      return {};
-    }
-    case Kind::trade: {
-      static constexpr std::string_view kNames[] = {
-          "symbol",    "trade_id", "price",          "qty",
-          "quote_qty", "time",     "is_buyer_maker", "is_best_match"};
-      Members f(kNames);
-      SF_TRY(f.index(members));
-      Trade* t = std::get_if<Trade>(out);
-      if (t == nullptr) t = &out->emplace<Trade>();
-      SF_TRY(f.symbol(0, &t->symbol));
-      SF_TRY(f.non_negative(1, &t->trade_id));
-      SF_TRY(f.decimal(2, &t->price));
-      SF_TRY(f.decimal(3, &t->qty));
-      SF_TRY(f.decimal(4, &t->quote_qty));
-      SF_TRY(f.non_negative(5, &t->time));
-      SF_TRY(f.boolean(6, &t->is_buyer_maker));
-      SF_TRY(f.boolean(7, &t->is_best_match));
-      return {};
-    }
-  }
-  return Error(Errc::internal, "unknown record kind");
+  return with_kind(
+      kind, [&](auto type) { return decode_members<typename decltype(type)::type>(members, out); });
 }
 
 Result<Record> decode(Kind kind, std::string_view text) {
   Record r;
   SF_TRY(decode_into(kind, text, &r));
   return r;
-}
-
-std::string natural_key(const Record& r) {
-  struct V {
-    std::string operator()(const Candle& c) const {
-      return c.symbol + "|" + c.interval + "|" + std::to_string(c.open_time);
-    }
-    std::string operator()(const AggTrade& t) const {
-      return t.symbol + "|" + std::to_string(t.agg_id);
-    }
-    std::string operator()(const Trade& t) const {
-      return t.symbol + "|" + std::to_string(t.trade_id);
-    }
-  };
-  return std::visit(V{}, r);
 }
 
 }  // namespace sf::market

@@ -1,7 +1,8 @@
 // Market-data records as they travel on a workflow's data topic (one JSON object per
 // record, keyed by symbol) and land in the store. Field names are the project's public
 // format (docs/data.md). Prices and quantities stay the exchange's decimal text, never
-// converted to floating point; times are epoch milliseconds.
+// converted to floating point; times are epoch milliseconds. Each kind's fields are listed
+// once, in market/schema.h, and everything that reads or writes them walks that schema.
 #pragma once
 
 #include <cstdint>
@@ -46,6 +47,7 @@ struct Trade {
   friend bool operator==(const Trade&, const Trade&) = default;
 };
 
+// In Record's alternative order (schema.h checks it).
 enum class Kind { candle, agg_trade, trade };
 const char* to_string(Kind k);
 

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/text.h"
+
 namespace sm = sf::market;
 
 namespace {
@@ -25,12 +27,7 @@ sm::Candle candle() {
   return c;
 }
 
-std::string replace(std::string s, const std::string& a, const std::string& b) {
-  auto p = s.find(a);
-  EXPECT_NE(p, std::string::npos) << a;
-  if (p != std::string::npos) s.replace(p, a.size(), b);
-  return s;
-}
+using sf::testing::replace_once;
 
 }  // namespace
 
@@ -52,13 +49,13 @@ TEST(Records, StrictDecodingNamesTheField) {
     std::string json;
     std::string field;
   } cases[] = {
-      {replace(good, "\"64000.01000000\"", "64000.01"), "open"},
-      {replace(good, "\"64000.01000000\"", "\"64,000.01\""), "open"},
-      {replace(good, "\"trades\":321", "\"trades\":\"321\""), "trades"},
-      {replace(good, ",\"closed\":true", ""), "closed"},
-      {replace(good, "\"BTCUSDT\"", "\"btc\""), "symbol"},
-      {replace(good, "1722470459999", "1722470300000"), "close_time"},
-      {replace(good, "\"closed\":true", "\"closed\":true,\"extra\":1"), "extra"},
+      {replace_once(good, "\"64000.01000000\"", "64000.01"), "open"},
+      {replace_once(good, "\"64000.01000000\"", "\"64,000.01\""), "open"},
+      {replace_once(good, "\"trades\":321", "\"trades\":\"321\""), "trades"},
+      {replace_once(good, ",\"closed\":true", ""), "closed"},
+      {replace_once(good, "\"BTCUSDT\"", "\"btc\""), "symbol"},
+      {replace_once(good, "1722470459999", "1722470300000"), "close_time"},
+      {replace_once(good, "\"closed\":true", "\"closed\":true,\"extra\":1"), "extra"},
   };
   for (const auto& c : cases) {
     auto r = sm::decode(sm::Kind::candle, c.json);

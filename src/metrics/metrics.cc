@@ -12,6 +12,8 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "base/enum_names.h"
+
 namespace sf::metrics {
 
 namespace {
@@ -75,17 +77,8 @@ void escape_help(std::string& out, std::string_view v) {
   }
 }
 
-const char* type_name(Type t) {
-  switch (t) {
-    case Type::counter:
-      return "counter";
-    case Type::gauge:
-      return "gauge";
-    case Type::histogram:
-      return "histogram";
-  }
-  return "untyped";
-}
+constexpr const char* kTypeNames[] = {"counter", "gauge", "histogram"};
+const char* type_name(Type t) { return enum_name(t, kTypeNames, "untyped"); }
 
 // {a="x",b="y"} with an optional extra label (histogram "le") last; "" when empty.
 void append_labels(std::string& out, const std::vector<std::string>& names,

@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "base/enum_names.h"
 #include "json/json.h"
 #include "protocol/validate.h"
 
@@ -11,51 +12,22 @@ namespace bj = boost::json;
 using json::Fields;
 using json::Writer;
 
-const char* to_string(CommandType c) {
-  switch (c) {
-    case CommandType::start:
-      return "start";
-    case CommandType::stop:
-      return "stop";
-    case CommandType::ping:
-      return "ping";
-  }
-  return "start";
-}
+namespace {
+constexpr const char* kCommandNames[] = {"start", "stop", "ping"};
+constexpr const char* kStatusNames[] = {"pending", "started",     "loading", "finished",
+                                        "error",   "interrupted", "pong"};
+}  // namespace
+
+const char* to_string(CommandType c) { return enum_name(c, kCommandNames, "start"); }
 
 std::optional<CommandType> command_from_string(std::string_view s) {
-  if (s == "start") return CommandType::start;
-  if (s == "stop") return CommandType::stop;
-  if (s == "ping") return CommandType::ping;
-  return std::nullopt;
+  return enum_from_name<CommandType>(s, kCommandNames);
 }
 
-const char* to_string(RunStatus s) {
-  switch (s) {
-    case RunStatus::pending:
-      return "pending";
-    case RunStatus::started:
-      return "started";
-    case RunStatus::loading:
-      return "loading";
-    case RunStatus::finished:
-      return "finished";
-    case RunStatus::error:
-      return "error";
-    case RunStatus::interrupted:
-      return "interrupted";
-    case RunStatus::pong:
-      return "pong";
-  }
-  return "pending";
-}
+const char* to_string(RunStatus s) { return enum_name(s, kStatusNames, "pending"); }
 
 std::optional<RunStatus> status_from_string(std::string_view s) {
-  for (RunStatus st :
-       {RunStatus::pending, RunStatus::started, RunStatus::loading, RunStatus::finished,
-        RunStatus::error, RunStatus::interrupted, RunStatus::pong})
-    if (s == to_string(st)) return st;
-  return std::nullopt;
+  return enum_from_name<RunStatus>(s, kStatusNames);
 }
 
 bool is_terminal(RunStatus s) {

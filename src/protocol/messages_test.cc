@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "json/json.h"
+#include "tests/support/text.h"
 
 namespace sp = sf::protocol;
 namespace bj = boost::json;
@@ -74,12 +75,7 @@ const char* kSeedTestFlow = R"({
 
 bj::value P(const std::string& s) { return bj::parse(s); }
 
-std::string replace(std::string s, const std::string& from, const std::string& to) {
-  auto pos = s.find(from);
-  EXPECT_NE(pos, std::string::npos) << from;
-  if (pos != std::string::npos) s.replace(pos, from.size(), to);
-  return s;
-}
+using sf::testing::replace_once;
 
 }  // namespace
 
@@ -120,19 +116,21 @@ TEST(SeedExamples, TestFlowRequestRoundTripsWithoutLoss) {
 
 TEST(SeedExamples, EveryListedAlternativeDecodes) {
   for (const char* cmd : {"start", "stop"}) {
-    auto c = sp::decode_command(replace(kSeedCommand, "\"start\"", std::string("\"") + cmd + "\""));
+    auto c =
+        sp::decode_command(replace_once(kSeedCommand, "\"start\"", std::string("\"") + cmd + "\""));
     EXPECT_TRUE(c.ok()) << cmd;
   }
   for (const char* st : {"loading", "finished", "error", "started", "interrupted"}) {
-    auto e = sp::decode_event(replace(kSeedEvent, "\"loading\"", std::string("\"") + st + "\""));
+    auto e =
+        sp::decode_event(replace_once(kSeedEvent, "\"loading\"", std::string("\"") + st + "\""));
     ASSERT_TRUE(e.ok()) << st;
     EXPECT_STREQ(sp::to_string(e->status), st);
   }
 }
 
 TEST(TargetSpec, KeepsWorkerSettingsVerbatim) {
-  std::string body = replace(kSeedStart, "\"interval\": \"5m\"",
-                             "\"interval\": \"5m\", \"duration_s\": 2.5, \"records\": 10");
+  std::string body = replace_once(kSeedStart, "\"interval\": \"5m\"",
+                                  "\"interval\": \"5m\", \"duration_s\": 2.5, \"records\": 10");
   auto r = sp::decode_start_request(std::string_view(body));
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_DOUBLE_EQ(r->targets[0].extra.at("duration_s").as_double(), 2.5);
@@ -184,60 +182,65 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         BadCase{"malformed", Kind::command, "{\"command\": \"start\",", sf::Errc::parse_error,
                 "body", "malformed JSON"},
-        BadCase{"unknown_command", Kind::command, replace(kSeedCommand, "\"start\"", "\"launch\""),
-                sf::Errc::invalid_argument, "command", "unknown command 'launch'"},
-        BadCase{"unknown_status", Kind::event, replace(kSeedEvent, "\"loading\"", "\"running\""),
-                sf::Errc::invalid_argument, "status", "unknown status 'running'"},
-        BadCase{"wrong_type", Kind::event, replace(kSeedEvent, "15000,", "\"15000\","),
+        BadCase{"unknown_command", Kind::command,
+                replace_once(kSeedCommand, "\"start\"", "\"launch\""), sf::Errc::invalid_argument,
+                "command", "unknown command 'launch'"},
+        BadCase{"unknown_status", Kind::event,
+                replace_once(kSeedEvent, "\"loading\"", "\"running\""), sf::Errc::invalid_argument,
+                "status", "unknown status 'running'"},
+        BadCase{"wrong_type", Kind::event, replace_once(kSeedEvent, "15000,", "\"15000\","),
                 sf::Errc::invalid_argument, "records_written", "must be an integer, got string"},
         BadCase{"bad_range", Kind::command,
-                replace(kSeedCommand, "2024-08-01:2024-08-02", "2024/08/01-2024/08/02"),
+                replace_once(kSeedCommand, "2024-08-01:2024-08-02", "2024/08/01-2024/08/02"),
                 sf::Errc::invalid_argument, "time_range", "is not a time range"},
         BadCase{"end_before_start", Kind::command,
-                replace(kSeedCommand, "2024-08-01:2024-08-02", "2024-08-02:2024-08-01"),
+                replace_once(kSeedCommand, "2024-08-01:2024-08-02", "2024-08-02:2024-08-01"),
                 sf::Errc::invalid_argument, "time_range", "must be after its start"},
-        BadCase{"bad_symbol", Kind::command, replace(kSeedCommand, "\"BTCUSDT\"", "\"btc-usdt\""),
+        BadCase{"bad_symbol", Kind::command,
+                replace_once(kSeedCommand, "\"BTCUSDT\"", "\"btc-usdt\""),
                 sf::Errc::invalid_argument, "symbol", "must be 2-20 upper-case"},
         BadCase{"bad_collection", Kind::start,
-                replace(kSeedStart, "btc_candles_5m_2024_06_01", "x; DROP TABLE q"),
+                replace_once(kSeedStart, "btc_candles_5m_2024_06_01", "x; DROP TABLE q"),
                 sf::Errc::invalid_argument, "targets[1].collection_name", "not a safe collection"},
         BadCase{"bad_topic", Kind::command,
-                replace(kSeedCommand, "wf-btcusdt-api_candles_5m-20240801-a1b2c3-data",
-                        "../etc/passwd"),
+                replace_once(kSeedCommand, "wf-btcusdt-api_candles_5m-20240801-a1b2c3-data",
+                             "../etc/passwd"),
                 sf::Errc::invalid_argument, "kafka_topic", "not a safe name"},
         BadCase{"unknown_field", Kind::event,
-                replace(kSeedEvent, "\"finished\": false", "\"finishd\": false"),
+                replace_once(kSeedEvent, "\"finished\": false", "\"finishd\": false"),
                 sf::Errc::invalid_argument, "finishd", "unknown field"},
         BadCase{"start_missing_targets", Kind::start,
-                replace(kSeedStart, "\"targets\"", "\"targetz\""), sf::Errc::invalid_argument,
+                replace_once(kSeedStart, "\"targets\"", "\"targetz\""), sf::Errc::invalid_argument,
                 "targetz", "unknown field"},
         BadCase{"target_missing_name", Kind::start,
-                replace(kSeedStart, "\"target\": \"arango-connector\",", ""),
+                replace_once(kSeedStart, "\"target\": \"arango-connector\",", ""),
                 sf::Errc::invalid_argument, "targets[1].target", "missing required field"},
-        BadCase{"bad_interval", Kind::start, replace(kSeedStart, "\"5m\"", "\"7m\""),
+        BadCase{"bad_interval", Kind::start, replace_once(kSeedStart, "\"5m\"", "\"7m\""),
                 sf::Errc::invalid_argument, "targets[0].interval", "unknown interval"},
-        BadCase{"flow_bad_extra", Kind::flow, replace(kSeedTestFlow, "\"v0.1.1\"", "[1]"),
+        BadCase{"flow_bad_extra", Kind::flow, replace_once(kSeedTestFlow, "\"v0.1.1\"", "[1]"),
                 sf::Errc::invalid_argument, "extra_params.loader_image_version",
                 "must be a string"},
         BadCase{"flow_missing_symbol", Kind::flow,
-                replace(kSeedTestFlow, "\"symbol\": \"ETHUSDT\",", ""), sf::Errc::invalid_argument,
-                "symbol", "missing required field 'symbol'"}),
+                replace_once(kSeedTestFlow, "\"symbol\": \"ETHUSDT\",", ""),
+                sf::Errc::invalid_argument, "symbol", "missing required field 'symbol'"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(EventExtensions, CompletenessFieldsRoundTripAndAreChecked) {
-  std::string ev = replace(kSeedEvent, "\"finished\": false",
-                           "\"finished\": true, \"records_expected\": 4320, \"records_dlq\": 3, "
-                           "\"missing_ranges\": [\"2024-08-01T10:00:2024-08-01T10:05\"]");
+  std::string ev =
+      replace_once(kSeedEvent, "\"finished\": false",
+                   "\"finished\": true, \"records_expected\": 4320, \"records_dlq\": 3, "
+                   "\"missing_ranges\": [\"2024-08-01T10:00:2024-08-01T10:05\"]");
   auto e = sp::decode_event(ev);
   ASSERT_TRUE(e.ok()) << e.error().message;
   EXPECT_EQ(*e->records_expected, 4320);
   EXPECT_EQ(*e->records_dlq, 3);
   ASSERT_EQ(e->missing_ranges->size(), 1u);
   EXPECT_EQ(P(sp::encode(*e)), P(ev));
-  auto bad = sp::decode_event(replace(ev, "2024-08-01T10:00:2024-08-01T10:05", "soon"));
+  auto bad = sp::decode_event(replace_once(ev, "2024-08-01T10:00:2024-08-01T10:05", "soon"));
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().field, "missing_ranges");
-  EXPECT_FALSE(sp::decode_event(replace(ev, "\"records_dlq\": 3", "\"records_dlq\": -3")).ok());
+  EXPECT_FALSE(
+      sp::decode_event(replace_once(ev, "\"records_dlq\": 3", "\"records_dlq\": -3")).ok());
 }
 
 TEST(StrictDecoding, MissingRequiredEventField) {
@@ -248,7 +251,8 @@ TEST(StrictDecoding, MissingRequiredEventField) {
 }
 
 TEST(StrictDecoding, DuplicateTelemetryIdsRejected) {
-  std::string body = replace(kSeedStart, "arango-connector__abc123", "loader-producer__abc123");
+  std::string body =
+      replace_once(kSeedStart, "arango-connector__abc123", "loader-producer__abc123");
   auto r = sp::decode_start_request(std::string_view(body));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().field, "targets[1].telemetry_id");

@@ -10,7 +10,8 @@
 //   still quoted wherever a backend needs identifiers.
 // - A collection holds records of one kind, fixed when it is created. Natural keys:
 //   candles (symbol, interval, open_time), aggregate trades (symbol, agg_id), trades
-//   (symbol, trade_id). Field names are the record fields of market/records.h.
+//   (symbol, trade_id). Field names are the record fields of market/records.h; tables,
+//   columns and documents are built from market/schema.h, never listed by a store.
 // - upsert() is idempotent and all-or-nothing: every record of the call is written (inserted
 //   or replacing the stored record with the same key, every field) or none is. A closed
 //   candle is final: a later non-closed candle with the same key does not replace it, while
@@ -36,6 +37,7 @@
 
 #include "base/result.h"
 #include "market/records.h"
+#include "market/schema.h"
 #include "protocol/validate.h"
 
 namespace sf::store {
@@ -48,6 +50,14 @@ inline constexpr const char* kReservedCollectionNames[] = {"queues", "targets", 
 // StreamForge ("sf_") and of the databases ("sqlite_", "pg_").
 inline constexpr const char* kReservedCollectionPrefixes[] = {"sf_", "sqlite_", "pg_"};
 
+// ASCII lower case (collection names are ASCII: see check_collection_name()).
+inline std::string lower_ascii(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
 // Ok for a name usable as a data collection in every backend: protocol::is_safe_collection
 // ([A-Za-z][A-Za-z0-9_]{0,62}) and not reserved. Errc::invalid_argument naming the field
 // "collection_name" otherwise. Pure: never touches a database.
@@ -58,13 +68,7 @@ inline Status check_collection_name(std::string_view name) {
                      "' is not a safe identifier ([A-Za-z][A-Za-z0-9_]{0,62})",
                  "collection_name");
   }
-  auto lower = [](std::string_view s) {
-    std::string out(s);
-    for (char& c : out)
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return out;
-  };
-  const std::string l = lower(name);
+  const std::string l = lower_ascii(name);
   for (const char* r : kReservedCollectionNames) {
     if (l == r) {
       return Error(Errc::invalid_argument,
@@ -87,37 +91,52 @@ inline Status check_collection_name(std::string_view name) {
 // is market::is_decimal text, else invalid_argument naming the record and the field. For
 // every store's upsert() (upsert_decoded() may skip it); pure.
 inline Status check_decimals(const market::Record& r, size_t index) {
-  struct Field {
-    const char* name;
-    const std::string* value;
-  };
-  auto check = [&](std::initializer_list<Field> fields) -> Status {
-    for (const Field& f : fields) {
-      if (!market::is_decimal(*f.value)) {
-        return Error(Errc::invalid_argument,
-                     "record " + std::to_string(index) + " (" + market::natural_key(r) +
-                         "): field '" + f.name + "': '" + f.value->substr(0, 64) +
-                         "' is not a decimal number",
-                     f.name);
-      }
+  struct Check {
+    const market::Record& r;
+    size_t index;
+    Status text(const market::FieldInfo&, size_t, const std::string&) const { return {}; }
+    Status integer(const market::FieldInfo&, size_t, int64_t) const { return {}; }
+    Status boolean(const market::FieldInfo&, size_t, bool) const { return {}; }
+    Status decimal(const market::FieldInfo& f, size_t, const std::string& v) const {
+      if (market::is_decimal(v)) return {};
+      const std::string name(f.name);
+      return Error(Errc::invalid_argument,
+                   "record " + std::to_string(index) + " (" + market::natural_key(r) +
+                       "): field '" + name + "': '" + v.substr(0, 64) + "' is not a decimal number",
+                   name);
     }
-    return {};
   };
-  if (const auto* c = std::get_if<market::Candle>(&r)) {
-    return check({{"open", &c->open},
-                  {"high", &c->high},
-                  {"low", &c->low},
-                  {"close", &c->close},
-                  {"volume", &c->volume},
-                  {"quote_volume", &c->quote_volume},
-                  {"taker_buy_base_volume", &c->taker_buy_base_volume},
-                  {"taker_buy_quote_volume", &c->taker_buy_quote_volume}});
+  return std::visit(
+      [&](const auto& rec) {
+        return market::try_visit_fields(rec, Check{r, index});
+      },
+      r);
+}
+
+// What every upsert() refuses before it touches the database: a refused collection name, a
+// record of another kind than the batch's, and (with `check_decimal_text`) a decimal field
+// that fails check_decimals().
+inline Status check_batch(const std::string& name, market::Kind kind,
+                          std::span<const market::Record> records, bool check_decimal_text) {
+  SF_TRY(check_collection_name(name));
+  for (size_t i = 0; i < records.size(); ++i) {
+    const market::Kind k = market::kind_of(records[i]);
+    if (k != kind) {
+      return Error(Errc::invalid_argument, "record " + std::to_string(i) + " is a " +
+                                               market::to_string(k) + ", the batch is for " +
+                                               market::to_string(kind));
+    }
+    if (check_decimal_text) SF_TRY(check_decimals(records[i], i));
   }
-  if (const auto* t = std::get_if<market::AggTrade>(&r)) {
-    return check({{"price", &t->price}, {"qty", &t->qty}});
-  }
-  const auto& t = std::get<market::Trade>(r);
-  return check({{"price", &t.price}, {"qty", &t.qty}, {"quote_qty", &t.quote_qty}});
+  return {};
+}
+
+// The kind named in a store's catalogue; `store` ("sqlite") prefixes the error (Errc::internal:
+// the catalogue holds what no version of the store writes).
+inline Result<market::Kind> catalogue_kind(std::string_view text, std::string_view store) {
+  if (auto k = market::kind_from_string(text)) return *k;
+  return Error(Errc::internal,
+               std::string(store) + ": unknown collection kind '" + std::string(text) + "'");
 }
 
 struct CollectionInfo {

@@ -14,6 +14,7 @@
 
 #include "base/log.h"
 #include "json/json.h"
+#include "market/data_topic.h"
 #include "market/records.h"
 #include "metrics/metrics.h"
 #include "protocol/validate.h"
@@ -22,120 +23,11 @@
 
 namespace sf::workers {
 
+using market::decode_end_marker;
+using market::dlq_topic;
+using market::encode_dlq_entry;
+using market::kEndMarkerKey;
 using protocol::RunStatus;
-
-// ---- end marker -------------------------------------------------------------------------------
-
-std::string encode_end_marker(const EndMarker& m) {
-  std::string out;
-  json::Writer(out)
-      .begin_object()
-      .kv_bool("end_of_data", true)
-      .kv_int("published", m.published)
-      .end_object();
-  return out;
-}
-
-Result<EndMarker> decode_end_marker(std::string_view value) {
-  auto obj = json::parse_object(value, 4096);
-  if (!obj) return obj.error();
-  json::Fields f(*obj);
-  SF_TRY(f.only({"end_of_data", "published"}));
-  std::optional<bool> end;
-  SF_TRY_ASSIGN(end, f.opt_bool("end_of_data"));
-  if (!end || !*end) {
-    return Error(Errc::invalid_argument, "end marker needs \"end_of_data\": true", "end_of_data");
-  }
-  EndMarker m;
-  SF_TRY_ASSIGN(m.published, f.int64("published"));
-  if (m.published < 0) {
-    return Error(Errc::invalid_argument, "end marker 'published' must not be negative",
-                 "published");
-  }
-  return m;
-}
-
-// ---- dead-letter entries ----------------------------------------------------------------------
-
-bool is_valid_utf8(std::string_view s) {
-  size_t i = 0;
-  const size_t n = s.size();
-  while (i < n) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len;
-    uint32_t cp;
-    if ((c & 0xE0) == 0xC0) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + len > n) return false;
-    for (size_t k = 1; k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += len;
-  }
-  return true;
-}
-
-std::string base64_encode(std::string_view bytes) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 3 <= bytes.size(); i += 3) {
-    const uint32_t v = (static_cast<uint32_t>(static_cast<unsigned char>(bytes[i])) << 16) |
-                       (static_cast<uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8) |
-                       static_cast<unsigned char>(bytes[i + 2]);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += kAlphabet[v & 63];
-  }
-  if (const size_t rest = bytes.size() - i; rest > 0) {
-    uint32_t v = static_cast<uint32_t>(static_cast<unsigned char>(bytes[i])) << 16;
-    if (rest == 2) v |= static_cast<uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8;
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += rest == 2 ? kAlphabet[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
-
-std::string encode_dlq_entry(std::string_view reason, const bus::Record& source) {
-  const bool utf8 = is_valid_utf8(source.value);
-  // The reason may quote the bad input (decoder messages do); keep the entry valid JSON.
-  const std::string safe_reason =
-      is_valid_utf8(reason) ? std::string(reason) : "(reason not valid UTF-8)";
-  std::string out;
-  json::Writer w(out);
-  w.begin_object()
-      .kv("reason", safe_reason)
-      .kv("source_topic", source.topic)
-      .kv_int("source_partition", source.partition)
-      .kv_int("source_offset", source.offset)
-      .kv("original", utf8 ? source.value : base64_encode(source.value))
-      .kv_bool("original_base64", !utf8)
-      .end_object();
-  return out;
-}
 
 // ---- settings ---------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@
 //   the upsert that covers them succeeded (and the DLQ records of the batch are flushed);
 //   a redelivered record upserts the same row again.
 // - A record that is not valid JSON or fails market::decode() goes to `<KAFKA_TOPIC>-dlq`
-//   (see encode_dlq_entry()) keyed like the original, is counted (records_dlq in the
+//   (market::encode_dlq_entry()) keyed like the original, is counted (records_dlq in the
 //   telemetry events, the message, and streamforge_connector_dlq_records_total), and the
 //   pipeline goes on. A record may reach the DLQ twice if the connector dies between the
 //   DLQ write and the commit.
@@ -56,44 +56,6 @@
 #include "workers/worker.h"
 
 namespace sf::workers {
-
-// ---- end-of-data marker --------------------------------------------------------------------
-//
-// The loader publishes it on the data topic after its last record (and after flushing
-// them, so every data record is in the bus before the marker is):
-//   key   "__end__"
-//   value {"end_of_data":true,"published":N}   N = data records this loader run published
-// The connector finishes after the marker once a poll finds nothing more. `published` is
-// reported in the `finished` message for the completeness report. A record with this key
-// whose value is not a valid marker goes to the DLQ.
-inline constexpr const char* kEndMarkerKey = "__end__";
-
-struct EndMarker {
-  int64_t published = 0;
-  friend bool operator==(const EndMarker&, const EndMarker&) = default;
-};
-
-std::string encode_end_marker(const EndMarker& m);
-// Strict: exactly the two members, end_of_data true, published >= 0. parse_error or
-// invalid_argument otherwise.
-Result<EndMarker> decode_end_marker(std::string_view value);
-
-// ---- dead-letter records -------------------------------------------------------------------
-
-// The dead-letter topic of a data topic.
-inline std::string dlq_topic(const std::string& data_topic) { return data_topic + "-dlq"; }
-
-// The DLQ record value for `source` refused for `reason`:
-//   {"reason":"...","source_topic":"...","source_partition":0,"source_offset":42,
-//    "original":"<the original value>","original_base64":false}
-// `original` is the original bytes as a JSON string when they are valid UTF-8, else their
-// standard base64 (RFC 4648, padded) with "original_base64":true.
-std::string encode_dlq_entry(std::string_view reason, const bus::Record& source);
-
-// True if `s` is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF).
-bool is_valid_utf8(std::string_view s);
-// Standard base64 with padding.
-std::string base64_encode(std::string_view bytes);
 
 // ---- the role ------------------------------------------------------------------------------
 

@@ -15,7 +15,9 @@
 #include <set>
 #include <thread>
 
+#include "base/text.h"
 #include "bus/memory/memory_bus.h"
+#include "market/data_topic.h"
 #include "market/records.h"
 #include "metrics/metrics.h"
 #include "store/sqlite/sqlite_data_store.h"
@@ -378,7 +380,7 @@ class ConnectorTest : public ::testing::Test {
   }
   void publish(const sf::market::Candle& c) { publish(c.symbol, sf::market::encode(c)); }
   void publish_end(int64_t published) {
-    publish(sw::kEndMarkerKey, sw::encode_end_marker({published}));
+    publish(sf::market::kEndMarkerKey, sf::market::encode_end_marker({published}));
   }
 
   // Every record of `topic` from the start, for a fresh group.
@@ -438,60 +440,6 @@ class ConnectorTest : public ::testing::Test {
 }  // namespace
 
 // ---- codecs and settings -------------------------------------------------------------------
-
-TEST(EndMarker, RoundTripsAndIsStrict) {
-  EXPECT_EQ(sw::encode_end_marker({4320}), R"({"end_of_data":true,"published":4320})");
-  auto m = sw::decode_end_marker(R"({"end_of_data":true,"published":4320})");
-  ASSERT_TRUE(m.ok());
-  EXPECT_EQ(m->published, 4320);
-  for (const char* bad :
-       {"", "{", "[]", R"({"end_of_data":false,"published":1})", R"({"published":1})",
-        R"({"end_of_data":true})", R"({"end_of_data":true,"published":-1})",
-        R"({"end_of_data":true,"published":"1"})", R"({"end_of_data":true,"published":1,"x":1})"}) {
-    EXPECT_FALSE(sw::decode_end_marker(bad).ok()) << bad;
-  }
-}
-
-TEST(DlqEntry, Base64AndUtf8) {
-  EXPECT_EQ(sw::base64_encode(""), "");
-  EXPECT_EQ(sw::base64_encode("f"), "Zg==");
-  EXPECT_EQ(sw::base64_encode("fo"), "Zm8=");
-  EXPECT_EQ(sw::base64_encode("foo"), "Zm9v");
-  EXPECT_EQ(sw::base64_encode("foob"), "Zm9vYg==");
-  EXPECT_EQ(sw::base64_encode("fooba"), "Zm9vYmE=");
-  EXPECT_EQ(sw::base64_encode("foobar"), "Zm9vYmFy");
-  EXPECT_EQ(sw::base64_encode(std::string("\xff\x00\x80", 3)), "/wCA");
-
-  EXPECT_TRUE(sw::is_valid_utf8(""));
-  EXPECT_TRUE(sw::is_valid_utf8("plain {\"a\":1}"));
-  EXPECT_TRUE(sw::is_valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
-  EXPECT_FALSE(sw::is_valid_utf8("\xff"));
-  EXPECT_FALSE(sw::is_valid_utf8("\xc3"));              // truncated
-  EXPECT_FALSE(sw::is_valid_utf8("\xc0\xaf"));          // overlong
-  EXPECT_FALSE(sw::is_valid_utf8("\xed\xa0\x80"));      // surrogate
-  EXPECT_FALSE(sw::is_valid_utf8("\xf4\x90\x80\x80"));  // past U+10FFFF
-}
-
-TEST(DlqEntry, CarriesReasonSourceAndOriginal) {
-  sf::bus::Record r;
-  r.topic = "t";
-  r.partition = 2;
-  r.offset = 42;
-  r.key = "BTCUSDT";
-  r.value = R"({"symbol":"BTC)";
-  auto v = boost::json::parse(sw::encode_dlq_entry("parse_error: truncated", r)).as_object();
-  EXPECT_EQ(v.at("reason").as_string(), "parse_error: truncated");
-  EXPECT_EQ(v.at("source_topic").as_string(), "t");
-  EXPECT_EQ(v.at("source_partition").as_int64(), 2);
-  EXPECT_EQ(v.at("source_offset").as_int64(), 42);
-  EXPECT_EQ(v.at("original").as_string(), r.value);
-  EXPECT_EQ(v.at("original_base64").as_bool(), false);
-
-  r.value = std::string("\x00\xff\xfe", 3);
-  v = boost::json::parse(sw::encode_dlq_entry("bad", r)).as_object();
-  EXPECT_EQ(v.at("original").as_string(), "AP/+");
-  EXPECT_EQ(v.at("original_base64").as_bool(), true);
-}
 
 TEST(ConnectorSettings, DefaultsAndValidation) {
   auto d = sw::ConnectorSettings::from_params({});
@@ -600,7 +548,8 @@ TEST_F(ConnectorTest, MalformedRecordsGoToTheDlqAndEveryValidRecordIsStored) {
     }
   }
   ASSERT_EQ(b, kBad);
-  publish(sw::kEndMarkerKey, "{\"end_of_data\":tru");  // a broken marker is a bad record too
+  publish(sf::market::kEndMarkerKey,
+          "{\"end_of_data\":tru");  // a broken marker is a bad record too
   bad_at[offset++] = "{\"end_of_data\":tru";
   publish_end(kValid + kBad);
   start(config(R"({"batch_size":333})"));
@@ -620,7 +569,7 @@ TEST_F(ConnectorTest, MalformedRecordsGoToTheDlqAndEveryValidRecordIsStored) {
     EXPECT_FALSE(v.at("reason").as_string().empty());
     const std::string original(v.at("original").as_string());
     if (v.at("original_base64").as_bool()) {
-      EXPECT_EQ(original, sw::base64_encode(bad_at[src]));
+      EXPECT_EQ(original, sf::base64_encode(bad_at[src]));
     } else {
       EXPECT_EQ(original, bad_at[src]);
     }

@@ -11,10 +11,10 @@
 #include "exchange/binance/client.h"
 #include "exchange/binance/paging.h"
 #include "exchange/binance/rate_limiter.h"
+#include "market/data_topic.h"
 #include "market/records.h"
 #include "metrics/metrics.h"
 #include "protocol/validate.h"
-#include "workers/connector.h"
 #include "workers/profile.h"
 
 namespace sf::workers {
@@ -348,8 +348,8 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
     return kExitInterrupted;
   }
   if (!paged) return fail(paged.error().message);
-  auto marker = (*producer)->produce(*cfg.kafka_topic, kEndMarkerKey,
-                                     encode_end_marker(EndMarker{published}));
+  auto marker = (*producer)->produce(*cfg.kafka_topic, market::kEndMarkerKey,
+                                     market::encode_end_marker(market::EndMarker{published}));
   if (!marker) return fail("cannot publish the end-of-data marker: " + marker.error().message);
   (void)(*producer)->flush(std::chrono::seconds(30));
   protocol::Event done;

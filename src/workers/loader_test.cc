@@ -9,8 +9,8 @@
 #include "exchange/binance/rate_limiter.h"
 #include "exchange/sim/market.h"
 #include "exchange/sim/server.h"
+#include "market/data_topic.h"
 #include "market/records.h"
-#include "workers/connector.h"
 
 namespace sw = sf::workers;
 namespace sp = sf::protocol;
@@ -116,8 +116,8 @@ TEST_F(LoaderTest, PublishesEveryCandleOfTheRangeThenTheEndMarker) {
   EXPECT_EQ(done.get(), sw::kExitFinished);
   auto recs = topic();
   ASSERT_EQ(recs.size(), 1441u);
-  EXPECT_EQ(recs.back().key, sw::kEndMarkerKey);
-  EXPECT_EQ(sw::decode_end_marker(recs.back().value)->published, 1440);
+  EXPECT_EQ(recs.back().key, sf::market::kEndMarkerKey);
+  EXPECT_EQ(sf::market::decode_end_marker(recs.back().value)->published, 1440);
   sf::exchange::sim::Market market(3);
   for (size_t i = 0; i < 1440; ++i) {
     EXPECT_EQ(recs[i].key, "BTCUSDT");
@@ -154,7 +154,7 @@ TEST_F(LoaderTest, RestartedLoaderResumesAfterWhatItPublished) {
   }
   EXPECT_EQ(candles, 1440u) << "the first 500 are not published again";
   EXPECT_EQ(opens.size(), 1440u);
-  EXPECT_EQ(sw::decode_end_marker(recs.back().value)->published, 1440);
+  EXPECT_EQ(sf::market::decode_end_marker(recs.back().value)->published, 1440);
 }
 
 TEST_F(LoaderTest, StopIsObeyedBetweenPages) {
@@ -169,7 +169,8 @@ TEST_F(LoaderTest, StopIsObeyedBetweenPages) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
   EXPECT_EQ(done.get(), sw::kExitInterrupted);
   EXPECT_EQ(events().back().status, sp::RunStatus::interrupted);
-  for (const auto& r : topic()) EXPECT_NE(r.key, sw::kEndMarkerKey) << "no end marker after a stop";
+  for (const auto& r : topic())
+    EXPECT_NE(r.key, sf::market::kEndMarkerKey) << "no end marker after a stop";
 }
 
 // Issue: a loader asleep in the rate limiter (its minute's weight budget spent) missed the
@@ -246,7 +247,7 @@ TEST_F(LoaderTest, TradesOfTenMinutesEqualTheExchanges) {
   // The first trade of the range is the first at/after its start.
   auto first = std::get<sm::Trade>(*sm::decode(sm::Kind::trade, recs[0].value));
   EXPECT_LT(market.trade("BTCUSDT", first.trade_id - 1)->time, kDay);
-  EXPECT_EQ(recs.back().key, sw::kEndMarkerKey);
+  EXPECT_EQ(recs.back().key, sf::market::kEndMarkerKey);
 }
 
 TEST_F(LoaderTest, UnknownTypeIsABadConfiguration) {

@@ -36,7 +36,9 @@
 
 namespace bj = boost::json;
 using namespace std::chrono_literals;
+using sf::testing::listening_url;
 using sf::testing::Process;
+using sf::testing::run_shell;
 
 namespace {
 
@@ -47,12 +49,6 @@ std::string S(const bj::value& v) {
   return v.is_string() ? std::string(v.get_string()) : bj::serialize(v);
 }
 
-std::string url_of(Process& p, const std::string& what, const std::string& log) {
-  auto line = p.wait_for_line("listening on", 30s);
-  if (!line) throw std::runtime_error(what + " did not start; see " + log);
-  return line->substr(line->find("http://"));
-}
-
 class Historical : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -61,7 +57,7 @@ class Historical : public ::testing::Test {
         std::vector<std::string>{sf::testing::streamforge_binary(), "sim", "--port", "0", "--seed",
                                  std::to_string(kSeed)},
         dir_ + "/sim.log");
-    sim_url_ = url_of(*sim_, "streamforge sim", dir_ + "/sim.log");
+    sim_url_ = listening_url(*sim_, "streamforge sim", dir_ + "/sim.log");
     launch_up(dir_);
   }
   // (Re)starts `streamforge up` on `data_dir`; a running one is stopped first.
@@ -109,7 +105,7 @@ class Historical : public ::testing::Test {
     const std::string log = data_dir + "/up.log";
     std::filesystem::create_directories(data_dir);
     up_ = std::make_unique<Process>(up, log);
-    url_ = url_of(*up_, "streamforge up", log);
+    url_ = listening_url(*up_, "streamforge up", log);
     client_ = std::make_unique<sf::http::Client>(url_);
   }
   void TearDown() override {
@@ -359,19 +355,6 @@ TEST_F(Historical, RepairLoadsWhatTheStoreLostAndEndsComplete) {
 
 namespace {
 
-// Runs a shell command and returns its stdout; `status` gets the exit status.
-std::string run_cmd(const std::string& cmd, int* status = nullptr) {
-  std::string out;
-  FILE* f = popen(cmd.c_str(), "r");
-  if (!f) return out;
-  char buf[65536];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  int st = pclose(f);
-  if (status) *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return out;
-}
-
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;
   size_t pos = 0;
@@ -387,9 +370,9 @@ std::vector<std::string> lines_of(const std::string& text) {
 // Every record of a topic, read from the beginning to its end with kcat: "key\tvalue" lines.
 std::vector<std::string> kcat_read(const std::string& topic) {
   int st = 0;
-  auto out = run_cmd("kcat -C -q -e -b " + *sf::testing::kafka_bootstrap() + " -t '" + topic +
-                         "' -o beginning -f '%k\\t%s\\n' 2>&1",
-                     &st);
+  auto out = run_shell("kcat -C -q -e -b " + *sf::testing::kafka_bootstrap() + " -t '" + topic +
+                           "' -o beginning -f '%k\\t%s\\n' 2>&1",
+                       &st);
   EXPECT_EQ(st, 0) << out;
   return lines_of(out);
 }
@@ -469,9 +452,9 @@ TEST_F(Historical, MalformedRecordsInjectedIntoTheDataTopicEndInTheDlq) {
     for (int i = 0; i < 1000; ++i) out << "BTCUSDT\t" << kinds[i % kinds.size()] << "\n";
   }
   int st = 0;
-  auto out = run_cmd("kcat -P -b " + *sf::testing::kafka_bootstrap() + " -t '" + topic +
-                         "' -K '\\t' -l '" + input + "' 2>&1",
-                     &st);
+  auto out = run_shell("kcat -P -b " + *sf::testing::kafka_bootstrap() + " -t '" + topic +
+                           "' -K '\\t' -l '" + input + "' 2>&1",
+                       &st);
   ASSERT_EQ(st, 0) << out;
   control(R"({"latency_ms":0})");
 
@@ -509,10 +492,10 @@ TEST_F(Historical, BrokerStoppedAndRestartedMidLoadLosesNothing) {
   ASSERT_EQ(S(queue(id).at("status")), "loading");
   std::string script = std::string(SF_SOURCE_DIR) + "/scripts/kafka";
   int st = 0;
-  auto out = run_cmd("bash '" + script + "' stop --dir '" + *dir + "' 2>&1", &st);
+  auto out = run_shell("bash '" + script + "' stop --dir '" + *dir + "' 2>&1", &st);
   ASSERT_EQ(st, 0) << out;
   std::this_thread::sleep_for(3s);
-  out = run_cmd("bash '" + script + "' start --dir '" + *dir + "' 2>&1", &st);
+  out = run_shell("bash '" + script + "' start --dir '" + *dir + "' 2>&1", &st);
   ASSERT_EQ(st, 0) << out;
   EXPECT_EQ(lines_of(out).back(), *sf::testing::kafka_bootstrap()) << "same address";
   control(R"({"latency_ms":0})");

@@ -37,7 +37,9 @@
 
 namespace bj = boost::json;
 using namespace std::chrono_literals;
+using sf::testing::listening_url;
 using sf::testing::Process;
+using sf::testing::run_shell;
 
 namespace {
 
@@ -46,12 +48,6 @@ constexpr uint64_t kSeed = 11;
 constexpr const char* kRange500k = "2023-01-01T00:00:2023-12-14T05:20";
 constexpr int64_t kRangeStart = 1672531200000;  // 2023-01-01T00:00:00Z
 constexpr int64_t k500k = 500'000;
-
-std::string url_of(Process& p, const std::string& what, const std::string& log) {
-  auto line = p.wait_for_line("listening on", 30s);
-  if (!line) throw std::runtime_error(what + " did not start; see " + log);
-  return line->substr(line->find("http://"));
-}
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path);
@@ -71,7 +67,7 @@ class KafkaCrash : public ::testing::Test {
         std::vector<std::string>{sf::testing::streamforge_binary(), "sim", "--port", "0", "--seed",
                                  std::to_string(kSeed)},
         dir_ + "/sim.log");
-    sim_url_ = url_of(*sim_, "streamforge sim", dir_ + "/sim.log");
+    sim_url_ = listening_url(*sim_, "streamforge sim", dir_ + "/sim.log");
     sf::bus::BusConfig bc;
     bc.url = "kafka://" + bootstrap_;
     auto bus = sf::bus::open_bus(bc);
@@ -325,19 +321,6 @@ TEST_F(KafkaCrash, LoaderKilledMidLoadResumesAndTheStoreEndsComplete) {
 }
 
 #ifdef SF_E2E_PG
-namespace {
-std::string run_script(const std::string& cmd, int* status) {
-  std::string out;
-  FILE* f = popen((cmd + " 2>&1").c_str(), "r");
-  if (!f) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  int st = pclose(f);
-  *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return out;
-}
-}  // namespace
 
 TEST_F(KafkaCrash, DatabaseDownTwentySecondsMidLoadEndsCompleteWithNothingInTheDlq) {
   auto dir = sf::testing::postgres_fixture_dir();
@@ -359,10 +342,10 @@ TEST_F(KafkaCrash, DatabaseDownTwentySecondsMidLoadEndsCompleteWithNothingInTheD
   ASSERT_LT(before, kCandles) << "the load was still going when the database stopped";
   const std::string script = std::string(SF_SOURCE_DIR) + "/scripts/postgres";
   int st = 0;
-  auto out = run_script("bash '" + script + "' stop --dir '" + *dir + "'", &st);
+  auto out = run_shell("bash '" + script + "' stop --dir '" + *dir + "' 2>&1", &st);
   ASSERT_EQ(st, 0) << out;
   std::this_thread::sleep_for(20s);
-  out = run_script("bash '" + script + "' start --dir '" + *dir + "'", &st);
+  out = run_shell("bash '" + script + "' start --dir '" + *dir + "' 2>&1", &st);
   ASSERT_EQ(st, 0) << out;
   auto lexit = loader.wait(120s);
   ASSERT_TRUE(lexit.has_value());

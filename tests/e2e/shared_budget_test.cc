@@ -27,12 +27,6 @@ constexpr int64_t kWeightLimit = 500;  // the simulator's REQUEST_WEIGHT per min
 constexpr double kFraction = 0.8;      // streamforge up's default share of it
 constexpr int kLoaders = 8;
 
-std::string url_of(Process& p, const std::string& what, const std::string& log) {
-  auto line = p.wait_for_line("listening on", 30s);
-  if (!line) throw std::runtime_error(what + " did not start; see " + log);
-  return line->substr(line->find("http://"));
-}
-
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -50,7 +44,7 @@ TEST(SharedBudget, EightLoaderProcessesNeverGetA429AndUseMostOfTheBudget) {
       std::vector<std::string>{sf::testing::streamforge_binary(), "sim", "--port", "0",
                                "--weight-limit", std::to_string(kWeightLimit)},
       dir + "/sim.log");
-  const std::string sim_url = url_of(*sim, "streamforge sim", dir + "/sim.log");
+  const std::string sim_url = sf::testing::listening_url(*sim, "streamforge sim", dir + "/sim.log");
   auto up = std::make_unique<Process>(
       std::vector<std::string>{sf::testing::streamforge_binary(), "up", "--port", "0", "--data-dir",
                                dir, "--exchange-url", sim_url, "--bus", "kafka://" + *bootstrap,
@@ -58,7 +52,7 @@ TEST(SharedBudget, EightLoaderProcessesNeverGetA429AndUseMostOfTheBudget) {
                                "--events-topic", tag + "-events", "--consumer-group",
                                tag + "-manager"},
       dir + "/up.log");
-  sf::http::Client api(url_of(*up, "streamforge up", dir + "/up.log"));
+  sf::http::Client api(sf::testing::listening_url(*up, "streamforge up", dir + "/up.log"));
   sf::http::Client exchange(sim_url);
 
   // Start early in a wall-clock minute (the exchange's window), so the first window is long

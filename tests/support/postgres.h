@@ -1,7 +1,7 @@
 // Test support: where the test PostgreSQL server is, and a schema of its own per test.
 // `make test` starts one cluster for the integration and e2e labels (a CTest fixture running
 // `scripts/postgres start`, see tests/CMakeLists.txt) and stops it after. Header-only; a
-// binary including it links libpq.
+// binary including it links libpq and gtest.
 //
 // Lookup order: the environment variable SF_TEST_PG_URL (a server you started yourself),
 // else the `url` file the fixture's cluster wrote (SF_TEST_PG_URL_FILE, a compile definition
@@ -9,6 +9,7 @@
 // neither gives a URL: under `make test` there always is one.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <libpq-fe.h>
 #include <unistd.h>
 
@@ -29,6 +30,17 @@ inline std::optional<std::string> postgres_url() {
   if (in && std::getline(in, line) && !line.empty()) return line;
 #endif
   return std::nullopt;
+}
+
+// postgres_url() for a test that needs the server: a test failure (not a skip) and "" when
+// there is none.
+inline std::string postgres_url_or_fail() {
+  auto url = postgres_url();
+  if (!url) {
+    ADD_FAILURE() << "no test PostgreSQL: set SF_TEST_PG_URL or run under ctest (fixture postgres)";
+    return "";
+  }
+  return *url;
 }
 
 // The folder of the fixture's cluster (for tests that stop and restart it with

@@ -44,4 +44,11 @@ std::string streamforge_binary();
 // A fresh directory under the system temp dir, removed by the caller.
 std::string make_temp_dir(const std::string& prefix);
 
+// The `http://...` address a started server `p` prints in its "listening on" line (within
+// 30 s); throws naming `what` and its `log` file when none comes.
+std::string listening_url(Process& p, const std::string& what, const std::string& log);
+// Runs `cmd` with /bin/sh and returns its stdout (append " 2>&1" for stderr too); `status`,
+// if given, gets its exit status (-1 when it did not exit normally).
+std::string run_shell(const std::string& cmd, int* status = nullptr);
+
 }  // namespace sf::testing

@@ -10,6 +10,7 @@
 #include "store/arango/arango_test_util.h"
 #include "tests/contract/data_store_contract.h"
 #include "tests/contract/state_store_contract.h"
+#include "tests/support/store_factory.h"
 
 namespace {
 
@@ -20,17 +21,9 @@ template <typename Store, typename Interface>
 std::shared_ptr<Interface> make_store() {
   auto d = start_double();
   if (!d) return nullptr;
-  auto s = Store::open(url_for(*d, "contract"));
-  if (!s.ok()) {
-    ADD_FAILURE() << "open: " << s.error().message;
-    return nullptr;
-  }
-  Interface* raw = s->release();
   // The store goes first (its connection), then the double.
-  return std::shared_ptr<Interface>(raw, [d](Interface* p) {
-    delete p;
-    d->stop();
-  });
+  return sf::testing::shared_store<Interface>(Store::open(url_for(*d, "contract")),
+                                              [d] { d->stop(); });
 }
 
 struct ArangoDataFactory {

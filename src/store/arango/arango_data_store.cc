@@ -35,111 +35,61 @@ constexpr const char* kEdgeRole = "graph_edge";
 constexpr size_t kChunkDocs = 5'000;
 constexpr size_t kChunkBytes = size_t{8} << 20;
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
+using market::FieldInfo;
+using market::KindInfo;
 
-Kind kind_of(const market::Record& r) {
-  switch (r.index()) {
-    case 0:
-      return Kind::candle;
-    case 1:
-      return Kind::agg_trade;
-    default:
-      return Kind::trade;
-  }
-}
-
-std::optional<Kind> market_kind(std::string_view s) {
-  for (Kind k : {Kind::candle, Kind::agg_trade, Kind::trade})
-    if (s == market::to_string(k)) return k;
-  return std::nullopt;
-}
-
-const char* time_field(Kind k) { return k == Kind::candle ? "open_time" : "time"; }
-// The numeric part of the natural key.
-const char* id_field(Kind k) {
-  switch (k) {
-    case Kind::candle:
-      return "open_time";
-    case Kind::agg_trade:
-      return "agg_id";
-    case Kind::trade:
-      return "trade_id";
-  }
-  return "open_time";
+const std::string_view time_field(Kind k) { return market::kind_info(k).time_field; }
+// The numeric part of the natural key (its last field).
+std::string_view id_field(Kind k) {
+  const KindInfo& info = market::kind_info(k);
+  return info.fields[info.key_fields - 1].name;
 }
 
 // The persistent index of a market-data collection: the equality filters of count/scan/times
-// (symbol, and interval for candles) first, then the time they filter by range. For candles
-// it also gives the server's SORT by open_time when symbol and interval are fixed.
+// (the text key fields: symbol, and interval for candles) first, then the time they filter
+// by range. For candles it also gives the server's SORT by open_time when symbol and
+// interval are fixed.
 std::vector<std::string> index_fields(Kind k) {
-  if (k == Kind::candle) return {"symbol", "interval", "open_time"};
-  return {"symbol", "time"};
+  const KindInfo& info = market::kind_info(k);
+  std::vector<std::string> out;
+  for (size_t i = 0; i < info.key_fields && info.fields[i].type == market::FieldType::text; ++i)
+    out.emplace_back(info.fields[i].name);
+  out.emplace_back(info.time_field);
+  return out;
 }
 
+// The natural key's fields joined by ':', text parts escaped (`SYMBOL:INTERVAL:OPEN_TIME`).
 std::string make_key(const market::Record& r) {
-  using arango::escape_key_part;
-  if (const auto* c = std::get_if<market::Candle>(&r)) {
-    return escape_key_part(c->symbol) + ":" + escape_key_part(c->interval) + ":" +
-           std::to_string(c->open_time);
-  }
-  if (const auto* t = std::get_if<market::AggTrade>(&r)) {
-    return escape_key_part(t->symbol) + ":" + std::to_string(t->agg_id);
-  }
-  const auto& t = std::get<market::Trade>(r);
-  return escape_key_part(t.symbol) + ":" + std::to_string(t.trade_id);
+  std::string key;
+  std::visit(
+      [&](const auto& rec) {
+        market::visit_fields(
+            rec, market::AnyField{[&](const FieldInfo& f, size_t, const auto& v) {
+              if (!f.key) return;
+              if (!key.empty()) key += ':';
+              if constexpr (std::is_same_v<std::remove_cvref_t<decltype(v)>, std::string>) {
+                key += arango::escape_key_part(v);
+              } else {
+                key += std::to_string(v);
+              }
+            }});
+      },
+      r);
+  return key;
 }
 
-// Whether `later` replaces `earlier` (same key), as consecutive upserts would decide.
-bool replaces(const market::Record& later, const market::Record& earlier) {
-  if (const auto* l = std::get_if<market::Candle>(&later)) {
-    return !std::get<market::Candle>(earlier).closed || l->closed;
-  }
-  return true;
-}
+// Writes a record's fields as the document's attributes.
+struct DocWriter {
+  json::Writer& w;
+  void text(const FieldInfo& f, size_t, const std::string& v) { w.kv(f.name, v); }
+  void decimal(const FieldInfo& f, size_t, const std::string& v) { w.kv(f.name, v); }
+  void integer(const FieldInfo& f, size_t, int64_t v) { w.kv_int(f.name, v); }
+  void boolean(const FieldInfo& f, size_t, bool v) { w.kv_bool(f.name, v); }
+};
 
 void write_doc(json::Writer& w, const std::string& key, const market::Record& rec) {
   w.begin_object().kv("_key", key);
-  if (const auto* c = std::get_if<market::Candle>(&rec)) {
-    w.kv("symbol", c->symbol)
-        .kv("interval", c->interval)
-        .kv_int("open_time", c->open_time)
-        .kv_int("close_time", c->close_time)
-        .kv("open", c->open)
-        .kv("high", c->high)
-        .kv("low", c->low)
-        .kv("close", c->close)
-        .kv("volume", c->volume)
-        .kv("quote_volume", c->quote_volume)
-        .kv_int("trades", c->trades)
-        .kv("taker_buy_base_volume", c->taker_buy_base_volume)
-        .kv("taker_buy_quote_volume", c->taker_buy_quote_volume)
-        .kv_bool("closed", c->closed);
-  } else if (const auto* a = std::get_if<market::AggTrade>(&rec)) {
-    w.kv("symbol", a->symbol)
-        .kv_int("agg_id", a->agg_id)
-        .kv("price", a->price)
-        .kv("qty", a->qty)
-        .kv_int("first_trade_id", a->first_trade_id)
-        .kv_int("last_trade_id", a->last_trade_id)
-        .kv_int("time", a->time)
-        .kv_bool("is_buyer_maker", a->is_buyer_maker)
-        .kv_bool("is_best_match", a->is_best_match);
-  } else {
-    const auto& t = std::get<market::Trade>(rec);
-    w.kv("symbol", t.symbol)
-        .kv_int("trade_id", t.trade_id)
-        .kv("price", t.price)
-        .kv("qty", t.qty)
-        .kv("quote_qty", t.quote_qty)
-        .kv_int("time", t.time)
-        .kv_bool("is_buyer_maker", t.is_buyer_maker)
-        .kv_bool("is_best_match", t.is_best_match);
-  }
+  std::visit([&](const auto& r) { market::visit_fields(r, DocWriter{w}); }, rec);
   w.end_object();
 }
 
@@ -147,6 +97,25 @@ std::string doc_name(const std::string& collection, const bj::object& o) {
   const bj::value* k = o.if_contains("_key");
   return collection + "/" + (k && k->is_string() ? std::string(k->get_string()) : "?");
 }
+
+// Strict reading of a stored document's attributes (each present with its type).
+struct DocReader {
+  const bj::object& o;
+  const std::string& what;
+  Status text(const FieldInfo& f, size_t, std::string& v) const {
+    SF_TRY_ASSIGN(v, get_string(o, f.name, what));
+    return {};
+  }
+  Status decimal(const FieldInfo& f, size_t i, std::string& v) const { return text(f, i, v); }
+  Status integer(const FieldInfo& f, size_t, int64_t& v) const {
+    SF_TRY_ASSIGN(v, get_int(o, f.name, what));
+    return {};
+  }
+  Status boolean(const FieldInfo& f, size_t, bool& v) const {
+    SF_TRY_ASSIGN(v, get_bool(o, f.name, what));
+    return {};
+  }
+};
 
 // Strict decoding of a stored document of `kind`.
 Result<market::Record> read_doc(const bj::value& v, Kind kind, const std::string& collection) {
@@ -156,72 +125,17 @@ Result<market::Record> read_doc(const bj::value& v, Kind kind, const std::string
   }
   const bj::object& o = v.get_object();
   const std::string what = doc_name(collection, o);
-  switch (kind) {
-    case Kind::candle: {
-      market::Candle c;
-      SF_TRY_ASSIGN(c.symbol, get_string(o, "symbol", what));
-      SF_TRY_ASSIGN(c.interval, get_string(o, "interval", what));
-      SF_TRY_ASSIGN(c.open_time, get_int(o, "open_time", what));
-      SF_TRY_ASSIGN(c.close_time, get_int(o, "close_time", what));
-      SF_TRY_ASSIGN(c.open, get_string(o, "open", what));
-      SF_TRY_ASSIGN(c.high, get_string(o, "high", what));
-      SF_TRY_ASSIGN(c.low, get_string(o, "low", what));
-      SF_TRY_ASSIGN(c.close, get_string(o, "close", what));
-      SF_TRY_ASSIGN(c.volume, get_string(o, "volume", what));
-      SF_TRY_ASSIGN(c.quote_volume, get_string(o, "quote_volume", what));
-      SF_TRY_ASSIGN(c.trades, get_int(o, "trades", what));
-      SF_TRY_ASSIGN(c.taker_buy_base_volume, get_string(o, "taker_buy_base_volume", what));
-      SF_TRY_ASSIGN(c.taker_buy_quote_volume, get_string(o, "taker_buy_quote_volume", what));
-      SF_TRY_ASSIGN(c.closed, get_bool(o, "closed", what));
-      return market::Record(std::move(c));
-    }
-    case Kind::agg_trade: {
-      market::AggTrade t;
-      SF_TRY_ASSIGN(t.symbol, get_string(o, "symbol", what));
-      SF_TRY_ASSIGN(t.agg_id, get_int(o, "agg_id", what));
-      SF_TRY_ASSIGN(t.price, get_string(o, "price", what));
-      SF_TRY_ASSIGN(t.qty, get_string(o, "qty", what));
-      SF_TRY_ASSIGN(t.first_trade_id, get_int(o, "first_trade_id", what));
-      SF_TRY_ASSIGN(t.last_trade_id, get_int(o, "last_trade_id", what));
-      SF_TRY_ASSIGN(t.time, get_int(o, "time", what));
-      SF_TRY_ASSIGN(t.is_buyer_maker, get_bool(o, "is_buyer_maker", what));
-      SF_TRY_ASSIGN(t.is_best_match, get_bool(o, "is_best_match", what));
-      return market::Record(std::move(t));
-    }
-    case Kind::trade:
-      break;
-  }
-  market::Trade t;
-  SF_TRY_ASSIGN(t.symbol, get_string(o, "symbol", what));
-  SF_TRY_ASSIGN(t.trade_id, get_int(o, "trade_id", what));
-  SF_TRY_ASSIGN(t.price, get_string(o, "price", what));
-  SF_TRY_ASSIGN(t.qty, get_string(o, "qty", what));
-  SF_TRY_ASSIGN(t.quote_qty, get_string(o, "quote_qty", what));
-  SF_TRY_ASSIGN(t.time, get_int(o, "time", what));
-  SF_TRY_ASSIGN(t.is_buyer_maker, get_bool(o, "is_buyer_maker", what));
-  SF_TRY_ASSIGN(t.is_best_match, get_bool(o, "is_best_match", what));
-  return market::Record(std::move(t));
+  return market::with_kind(kind, [&](auto type) -> Result<market::Record> {
+    typename decltype(type)::type rec;
+    SF_TRY(market::try_visit_fields(rec, DocReader{o, what}));
+    return market::Record(std::move(rec));
+  });
 }
 
-// The natural key as a byte-ordered tuple.
-struct SortKey {
-  std::string symbol, interval;
-  int64_t id = 0;
-  auto tie() const { return std::tie(symbol, interval, id); }
-};
-
-SortKey sort_key(const market::Record& r) {
-  if (const auto* c = std::get_if<market::Candle>(&r))
-    return {c->symbol, c->interval, c->open_time};
-  if (const auto* a = std::get_if<market::AggTrade>(&r)) return {a->symbol, {}, a->agg_id};
-  const auto& t = std::get<market::Trade>(r);
-  return {t.symbol, {}, t.trade_id};
-}
-
-int64_t time_of(const market::Record& r) {
-  if (const auto* c = std::get_if<market::Candle>(&r)) return c->open_time;
-  if (const auto* a = std::get_if<market::AggTrade>(&r)) return a->time;
-  return std::get<market::Trade>(r).time;
+// True when a query fixes every text part of the key (the symbol, and the interval of
+// candles): the server then orders by the numeric part exactly.
+bool key_text_fixed(Kind kind, const Query& q) {
+  return q.symbol && (q.interval || !market::kind_info(kind).has("interval"));
 }
 
 // The whole operation again while it fails with arango::kRetryField (write-write conflict,
@@ -247,7 +161,7 @@ struct ArangoDataStore::Impl {
 
   // The catalogue entry stored under lower(name), if any.
   Result<std::optional<Entry>> lookup(const std::string& name) {
-    const std::string path = doc_path(kCatalogue) + "/" + arango::path_escape(lower(name));
+    const std::string path = doc_path(kCatalogue) + "/" + arango::path_escape(lower_ascii(name));
     Reply r;
     SF_TRY_ASSIGN(r, client->request("GET", path, {}));
     if (r.status == 404 && r.error_num == 1202) return std::optional<Entry>();
@@ -255,11 +169,11 @@ struct ArangoDataStore::Impl {
     if (!r.body.is_object())
       return Error(Errc::io_error, "ArangoDB answer on " + path + " is not a document");
     const bj::object& o = r.body.get_object();
-    const std::string what = std::string(kCatalogue) + "/" + lower(name);
+    const std::string what = std::string(kCatalogue) + "/" + lower_ascii(name);
     Entry e;
     SF_TRY_ASSIGN(e.name, get_string(o, "name", what));
     SF_TRY_ASSIGN(e.role, get_string(o, "kind", what));
-    e.kind = market_kind(e.role);
+    e.kind = market::kind_from_string(e.role);
     if (e.role == kEdgeRole) {
       SF_TRY_ASSIGN(e.vertex, get_string(o, "vertex", what));
     } else if (!e.kind && e.role != kVertexRole) {
@@ -322,7 +236,7 @@ struct ArangoDataStore::Impl {
       // processes racing to create the same name, or names differing only in case.
       std::string body;
       json::Writer w(body);
-      w.begin_object().kv("_key", lower(name)).kv("name", name).kv("kind", role);
+      w.begin_object().kv("_key", lower_ascii(name)).kv("name", name).kv("kind", role);
       if (role == kEdgeRole) w.kv("vertex", vertex);
       w.end_object();
       const std::string path = doc_path(kCatalogue);
@@ -332,7 +246,7 @@ struct ArangoDataStore::Impl {
         Entry mine;
         mine.name = name;
         mine.role = role;
-        mine.kind = market_kind(role);
+        mine.kind = market::kind_from_string(role);
         mine.vertex = vertex;
         e = std::move(mine);
       } else if (r.error_num != 1210) {
@@ -359,8 +273,10 @@ struct ArangoDataStore::Impl {
   // The persistent index of every market-data collection in the catalogue (idempotent: a
   // database written before the store made indexes gets them; one request per collection).
   // A registered collection that was never created (a crash in between) is skipped.
-  Status ensure_indexes() {
-    std::vector<std::pair<std::string, Kind>> market;
+  // Every market-data collection of the catalogue with its kind (graph collections left out),
+  // in the server's order.
+  Result<std::vector<CollectionInfo>> market_collections() {
+    std::vector<CollectionInfo> out;
     std::string bind;
     json::Writer(bind).begin_object().kv("@col", kCatalogue).end_object();
     SF_TRY(client->query(
@@ -373,11 +289,17 @@ struct ArangoDataStore::Impl {
             std::string name, kind;
             SF_TRY_ASSIGN(name, get_string(o, "name", what));
             SF_TRY_ASSIGN(kind, get_string(o, "kind", what));
-            if (auto k = market_kind(kind)) market.emplace_back(std::move(name), *k);
+            if (auto k = market::kind_from_string(kind)) out.push_back({std::move(name), *k});
           }
           return {};
         },
-        [&] { market.clear(); }));
+        [&] { out.clear(); }));
+    return out;
+  }
+
+  Status ensure_indexes() {
+    std::vector<CollectionInfo> market;
+    SF_TRY_ASSIGN(market, market_collections());
     for (const auto& [name, kind] : market) {
       Status st = client->ensure_persistent_index(name, index_fields(kind));
       if (!st.ok() && st.error().code != Errc::not_found) return st;
@@ -413,6 +335,19 @@ struct ArangoDataStore::Impl {
     return {};
   }
 
+  // Writes `docs` with overwriteMode=replace in one transaction, retried as a whole
+  // (idempotent). describe(j) names docs[j]'s input.
+  Status replace_docs(const std::string& collection, const std::vector<std::string>& docs,
+                      const std::function<std::string(size_t)>& describe) {
+    if (docs.empty()) return {};
+    return arango::retry_operation([&]() -> Status {
+      auto begun = Transaction::begin(*client, {collection});
+      if (!begun) return begun.error();
+      SF_TRY(write_docs(*begun, collection, "replace", docs, describe));
+      return commit(*begun);
+    });
+  }
+
   Status commit(Transaction& trx) {
     Transaction::Outcome outcome;
     Status st = trx.commit(&outcome);
@@ -429,11 +364,13 @@ struct ArangoDataStore::Impl {
     auto begun = Transaction::begin(*client, {name});
     if (!begun) return begun.error();
     Transaction& trx = *begun;
-    // A closed candle is final: read the stored versions of the non-closed candles.
+    // A final record (a closed candle) stays: read the stored versions of the batch's
+    // records without the final flag.
+    const std::string_view final_flag = market::kind_info(market::kind_of(*rows[0])).final_flag;
     std::vector<bool> skip(rows.size(), false);
     std::vector<size_t> open;
-    for (size_t i = 0; i < rows.size(); ++i) {
-      if (const auto* c = std::get_if<market::Candle>(rows[i]); c && !c->closed) open.push_back(i);
+    for (size_t i = 0; i < rows.size() && !final_flag.empty(); ++i) {
+      if (!market::is_final(*rows[i])) open.push_back(i);
     }
     const std::string get_path = doc_path(name) + "?onlyget=true";
     for (size_t at = 0; at < open.size(); at += kChunkDocs) {
@@ -467,7 +404,7 @@ struct ArangoDataStore::Impl {
           });
         }
         bool closed = false;
-        SF_TRY_ASSIGN(closed, get_bool(o, "closed", name + "/" + keys[open[at + k]]));
+        SF_TRY_ASSIGN(closed, get_bool(o, final_flag, name + "/" + keys[open[at + k]]));
         if (closed) skip[open[at + k]] = true;
       }
     }
@@ -493,11 +430,11 @@ struct ArangoDataStore::Impl {
       aql += " FILTER d.symbol == @symbol";
       bind.kv("symbol", *q.symbol);
     }
-    if (q.interval && kind == Kind::candle) {
+    if (q.interval && market::kind_info(kind).has("interval")) {
       aql += " FILTER d.interval == @interval";
       bind.kv("interval", *q.interval);
     }
-    const std::string tf = time_field(kind);
+    const std::string tf(time_field(kind));
     if (q.from_ms != std::numeric_limits<int64_t>::min()) {
       aql += " FILTER d." + tf + " >= @from";
       bind.kv_int("from", q.from_ms);
@@ -515,9 +452,9 @@ struct ArangoDataStore::Impl {
     b.begin_object().kv("@col", name);
     filters(kind, q, aql, b);
     // With every text part of the key fixed, the numeric part orders exactly on the server.
-    const bool pushed = q.limit > 0 && q.symbol && (kind != Kind::candle || q.interval);
+    const bool pushed = q.limit > 0 && key_text_fixed(kind, q);
     if (pushed) {
-      aql += std::string(" SORT d.") + id_field(kind) + " LIMIT @limit";
+      aql += " SORT d." + std::string(id_field(kind)) + " LIMIT @limit";
       b.kv_int("limit", static_cast<int64_t>(std::min<size_t>(q.limit, size_t{1} << 62)));
     }
     aql += " RETURN d";
@@ -530,16 +467,16 @@ struct ArangoDataStore::Impl {
             market::Record r;
             SF_TRY_ASSIGN(r, read_doc(v, kind, name));
             // AQL's == compares with ICU collation; keep exact byte matches only.
-            const SortKey k = sort_key(r);
-            if (q.symbol && k.symbol != *q.symbol) continue;
-            if (q.interval && kind == Kind::candle && k.interval != *q.interval) continue;
+            if (q.symbol && market::text_of(r, "symbol") != *q.symbol) continue;
+            if (q.interval && market::text_of(r, "interval").value_or(*q.interval) != *q.interval)
+              continue;
             out.push_back(std::move(r));
           }
           return {};
         },
         [&] { out.clear(); }));
     std::stable_sort(out.begin(), out.end(), [](const market::Record& a, const market::Record& b) {
-      return sort_key(a).tie() < sort_key(b).tie();
+      return market::key_less(a, b);
     });
     if (q.limit > 0 && out.size() > q.limit) out.resize(q.limit);
     return out;
@@ -603,16 +540,10 @@ Status ArangoDataStore::upsert_records(const std::string& name, Kind kind,
                                        std::span<const market::Record> records,
                                        bool check_decimal_text) {
   // Everything that can be refused is refused before the database is touched.
-  SF_TRY(check_collection_name(name));
+  SF_TRY(check_batch(name, kind, records, check_decimal_text));
   std::vector<std::string> keys;
   keys.reserve(records.size());
   for (size_t i = 0; i < records.size(); ++i) {
-    if (kind_of(records[i]) != kind) {
-      return Error(Errc::invalid_argument, "record " + std::to_string(i) + " is a " +
-                                               market::to_string(kind_of(records[i])) +
-                                               ", the batch is for " + market::to_string(kind));
-    }
-    if (check_decimal_text) SF_TRY(check_decimals(records[i], i));
     std::string key;
     SF_TRY_ASSIGN(key, record_document_key(records[i]));
     keys.push_back(std::move(key));
@@ -629,7 +560,7 @@ Status ArangoDataStore::upsert_records(const std::string& name, Kind kind,
       if (fresh) {
         rows.push_back(&records[i]);
         row_keys.push_back(keys[i]);
-      } else if (replaces(records[i], *rows[it->second])) {
+      } else if (market::replaces(records[i], *rows[it->second])) {
         rows[it->second] = &records[i];
       }
     }
@@ -643,23 +574,7 @@ Status ArangoDataStore::upsert_records(const std::string& name, Kind kind,
 Result<std::vector<CollectionInfo>> ArangoDataStore::collections() {
   std::lock_guard lock(impl_->mu);
   std::vector<CollectionInfo> out;
-  std::string bind;
-  json::Writer(bind).begin_object().kv("@col", kCatalogue).end_object();
-  SF_TRY(impl_->client->query(
-      "FOR d IN @@col RETURN d", bind, {},
-      [&](bj::array& batch) -> Status {
-        for (const bj::value& v : batch) {
-          if (!v.is_object()) return Error(Errc::io_error, "sf_collections holds a non-object");
-          const bj::object& o = v.get_object();
-          const std::string what = doc_name(kCatalogue, o);
-          std::string name, kind;
-          SF_TRY_ASSIGN(name, get_string(o, "name", what));
-          SF_TRY_ASSIGN(kind, get_string(o, "kind", what));
-          if (auto k = market_kind(kind)) out.push_back(CollectionInfo{name, *k});
-        }
-        return {};
-      },
-      [&] { out.clear(); }));
+  SF_TRY_ASSIGN(out, impl_->market_collections());
   std::sort(out.begin(), out.end(),
             [](const CollectionInfo& a, const CollectionInfo& b) { return a.name < b.name; });
   return out;
@@ -711,17 +626,17 @@ Result<std::vector<int64_t>> ArangoDataStore::times(const std::string& name, con
   const Kind kind = *e->kind;
   // With the text parts of the key fixed, the server orders by the numeric part and only the
   // time attribute travels.
-  if (q.symbol && (kind != Kind::candle || q.interval)) {
+  if (key_text_fixed(kind, q)) {
     std::string aql = "FOR d IN @@col", bind;
     json::Writer b(bind);
     b.begin_object().kv("@col", name);
     impl_->filters(kind, q, aql, b);
-    aql += std::string(" SORT d.") + id_field(kind);
+    aql += " SORT d." + std::string(id_field(kind));
     if (q.limit > 0) {
       aql += " LIMIT @limit";
       b.kv_int("limit", static_cast<int64_t>(std::min<size_t>(q.limit, size_t{1} << 62)));
     }
-    aql += std::string(" RETURN d.") + time_field(kind);
+    aql += " RETURN d." + std::string(time_field(kind));
     b.end_object();
     std::vector<int64_t> out;
     SF_TRY(impl_->client->query(
@@ -744,7 +659,7 @@ Result<std::vector<int64_t>> ArangoDataStore::times(const std::string& name, con
   SF_TRY_ASSIGN(recs, impl_->read(name, kind, q));
   std::vector<int64_t> out;
   out.reserve(recs.size());
-  for (const auto& r : recs) out.push_back(time_of(r));
+  for (const auto& r : recs) out.push_back(market::time_of(r));
   return out;
 }
 
@@ -789,6 +704,23 @@ Status check_key(const std::string& key, const std::string& what) {
   return {};
 }
 
+// Graph documents by key, the last one given for a key replacing earlier ones in place.
+struct FoldedDocs {
+  std::vector<std::string> docs;
+  std::vector<size_t> source;  // docs[j] came from input source[j]
+  std::unordered_map<std::string, size_t> at;
+  void add(const std::string& key, std::string doc, size_t i) {
+    auto [it, fresh] = at.try_emplace(key, docs.size());
+    if (fresh) {
+      docs.push_back(std::move(doc));
+      source.push_back(i);
+    } else {
+      docs[it->second] = std::move(doc);
+      source[it->second] = i;
+    }
+  }
+};
+
 bool same_definition(const bj::value& g, const std::string& edge, const std::string& vertex) {
   const bj::value* defs = g.is_object() ? g.get_object().if_contains("edgeDefinitions") : nullptr;
   if (!defs || !defs->is_array() || defs->get_array().size() != 1) return false;
@@ -811,7 +743,7 @@ Status ArangoDataStore::ensure_graph(const std::string& graph, const std::string
   SF_TRY(check_graph_name(graph));
   SF_TRY(check_collection_name(vertex));
   SF_TRY(check_collection_name(edge));
-  if (lower(vertex) == lower(edge)) {
+  if (lower_ascii(vertex) == lower_ascii(edge)) {
     return Error(Errc::invalid_argument, "the vertex and edge collections must differ",
                  "collection_name");
   }
@@ -846,9 +778,7 @@ Status ArangoDataStore::upsert_vertices(const std::string& collection,
                                         std::span<const GraphVertex> vertices) {
   SF_TRY(check_collection_name(collection));
   // Validate and fold (a later vertex with the same key wins) before any request.
-  std::vector<std::string> docs;
-  std::vector<size_t> source;
-  std::unordered_map<std::string, size_t> at;
+  FoldedDocs docs;
   for (size_t i = 0; i < vertices.size(); ++i) {
     const std::string what =
         "vertex " + std::to_string(i) + " ('" + vertices[i].key.substr(0, 80) + "')";
@@ -862,14 +792,7 @@ Status ArangoDataStore::upsert_vertices(const std::string& collection,
     for (const auto& kv : attrs)
       w.key(std::string_view(kv.key().data(), kv.key().size())).value(kv.value());
     w.end_object();
-    auto [it, fresh] = at.try_emplace(key, docs.size());
-    if (fresh) {
-      docs.push_back(std::move(d));
-      source.push_back(i);
-    } else {
-      docs[it->second] = std::move(d);
-      source[it->second] = i;
-    }
+    docs.add(key, std::move(d), i);
   }
   std::lock_guard lock(impl_->mu);
   const Impl::Entry* e = nullptr;
@@ -878,15 +801,8 @@ Status ArangoDataStore::upsert_vertices(const std::string& collection,
     return Error(Errc::not_found,
                  "vertex collection " + collection + " does not exist (ensure_graph first)");
   SF_TRY(Impl::check_role(*e, kVertexRole, {}));
-  if (docs.empty()) return {};
-  return arango::retry_operation([&]() -> Status {
-    auto begun = Transaction::begin(*impl_->client, {collection});
-    if (!begun) return begun.error();
-    Transaction& trx = *begun;
-    SF_TRY(impl_->write_docs(trx, collection, "replace", docs, [&](size_t j) {
-      return "vertex '" + vertices[source[j]].key.substr(0, 80) + "'";
-    }));
-    return impl_->commit(trx);
+  return impl_->replace_docs(collection, docs.docs, [&](size_t j) {
+    return "vertex '" + vertices[docs.source[j]].key.substr(0, 80) + "'";
   });
 }
 
@@ -905,9 +821,7 @@ Status ArangoDataStore::upsert_edges(const std::string& collection,
                  "collection_name");
   }
   const std::string vertex = e->vertex;
-  std::vector<std::string> docs;
-  std::vector<size_t> source;
-  std::unordered_map<std::string, size_t> at;
+  FoldedDocs docs;
   for (size_t i = 0; i < edges.size(); ++i) {
     const GraphEdge& g = edges[i];
     const std::string what = "edge " + std::to_string(i) + " ('" + g.from_key.substr(0, 60) +
@@ -925,25 +839,11 @@ Status ArangoDataStore::upsert_edges(const std::string& collection,
     for (const auto& kv : attrs)
       w.key(std::string_view(kv.key().data(), kv.key().size())).value(kv.value());
     w.end_object();
-    auto [it, fresh] = at.try_emplace(key, docs.size());
-    if (fresh) {
-      docs.push_back(std::move(d));
-      source.push_back(i);
-    } else {
-      docs[it->second] = std::move(d);
-      source[it->second] = i;
-    }
+    docs.add(key, std::move(d), i);
   }
-  if (docs.empty()) return {};
-  return arango::retry_operation([&]() -> Status {
-    auto begun = Transaction::begin(*impl_->client, {collection});
-    if (!begun) return begun.error();
-    Transaction& trx = *begun;
-    SF_TRY(impl_->write_docs(trx, collection, "replace", docs, [&](size_t j) {
-      return "edge '" + edges[source[j]].from_key.substr(0, 60) + "' -> '" +
-             edges[source[j]].to_key.substr(0, 60) + "'";
-    }));
-    return impl_->commit(trx);
+  return impl_->replace_docs(collection, docs.docs, [&](size_t j) {
+    return "edge '" + edges[docs.source[j]].from_key.substr(0, 60) + "' -> '" +
+           edges[docs.source[j]].to_key.substr(0, 60) + "'";
   });
 }
 

@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "base/enum_names.h"
 #include "store/postgres/pg_conn.h"
 
 namespace sf::store {
@@ -22,177 +23,84 @@ namespace {
 using market::Kind;
 using pg::quote_ident;
 
-enum class ColType { text, decimal, integer, boolean };
+using market::FieldInfo;
+using market::FieldType;
+using market::KindInfo;
 
-struct Column {
-  const char* name;
-  ColType type;
-};
+// The column type of each FieldType, in FieldType order.
+constexpr const char* kSqlTypes[] = {"TEXT", "NUMERIC", "BIGINT", "BOOLEAN"};
+const char* sql_type(FieldType t) { return enum_name(t, kSqlTypes, "TEXT"); }
 
-// Column order is the COPY/read order below and the record's field order.
-constexpr Column kCandleColumns[] = {
-    {"symbol", ColType::text},
-    {"interval", ColType::text},
-    {"open_time", ColType::integer},
-    {"close_time", ColType::integer},
-    {"open", ColType::decimal},
-    {"high", ColType::decimal},
-    {"low", ColType::decimal},
-    {"close", ColType::decimal},
-    {"volume", ColType::decimal},
-    {"quote_volume", ColType::decimal},
-    {"trades", ColType::integer},
-    {"taker_buy_base_volume", ColType::decimal},
-    {"taker_buy_quote_volume", ColType::decimal},
-    {"closed", ColType::boolean},
-};
-constexpr Column kAggTradeColumns[] = {
-    {"symbol", ColType::text},
-    {"agg_id", ColType::integer},
-    {"price", ColType::decimal},
-    {"qty", ColType::decimal},
-    {"first_trade_id", ColType::integer},
-    {"last_trade_id", ColType::integer},
-    {"time", ColType::integer},
-    {"is_buyer_maker", ColType::boolean},
-    {"is_best_match", ColType::boolean},
-};
-constexpr Column kTradeColumns[] = {
-    {"symbol", ColType::text},
-    {"trade_id", ColType::integer},
-    {"price", ColType::decimal},
-    {"qty", ColType::decimal},
-    {"quote_qty", ColType::decimal},
-    {"time", ColType::integer},
-    {"is_buyer_maker", ColType::boolean},
-    {"is_best_match", ColType::boolean},
-};
+// The exact-text companion of a decimal column (see numeric_keeps()).
+std::string text_column(const FieldInfo& f) { return quote_ident(std::string(f.name) + "_text"); }
 
-struct Schema {
-  std::span<const Column> columns;
-  size_t key_columns;       // the first N columns form the natural key
-  const char* time_column;  // what Query::from_ms/to_ms filter on
-};
-
-Schema schema_of(Kind k) {
-  switch (k) {
-    case Kind::candle:
-      return {kCandleColumns, 3, "open_time"};
-    case Kind::agg_trade:
-      return {kAggTradeColumns, 2, "time"};
-    case Kind::trade:
-      return {kTradeColumns, 2, "time"};
+// The kind's fields from `first` on, each through `fmt(field, quoted name)`, then (with
+// `texts`) its decimal fields' <decimal>_text columns through `text_fmt`, comma-separated.
+template <class Fmt, class TextFmt>
+std::string columns(const KindInfo& k, size_t first, size_t last, Fmt fmt, TextFmt text_fmt) {
+  std::string out, texts;
+  for (size_t i = first; i < last; ++i) {
+    const FieldInfo& f = k.fields[i];
+    out += (out.empty() ? "" : ", ") + fmt(f, quote_ident(f.name));
+    if (f.type == FieldType::decimal) {
+      const std::string t = text_fmt(text_column(f));
+      if (!t.empty()) texts += ", " + t;
+    }
   }
-  return {kCandleColumns, 3, "open_time"};
+  return out + texts;
 }
-
-Result<Kind> kind_from_string(std::string_view s) {
-  for (Kind k : {Kind::candle, Kind::agg_trade, Kind::trade})
-    if (s == market::to_string(k)) return k;
-  return Error(Errc::internal, "postgres: unknown collection kind '" + std::string(s) + "'");
-}
-
-Kind kind_of(const market::Record& r) {
-  switch (r.index()) {
-    case 0:
-      return Kind::candle;
-    case 1:
-      return Kind::agg_trade;
-    default:
-      return Kind::trade;
-  }
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
-
-const char* sql_type(ColType t) {
-  switch (t) {
-    case ColType::text:
-      return "TEXT";
-    case ColType::decimal:
-      return "NUMERIC";
-    case ColType::integer:
-      return "BIGINT";
-    case ColType::boolean:
-      return "BOOLEAN";
-  }
-  return "TEXT";
-}
+std::string same(const FieldInfo&, const std::string& c) { return c; }
+std::string same_text(const std::string& c) { return c; }
+std::string none(const std::string&) { return {}; }
 
 // Every column of a table of `kind`: the record's, then the <decimal>_text ones.
 std::string column_list(Kind kind) {
-  std::string cols, texts;
-  for (const Column& c : schema_of(kind).columns) {
-    if (!cols.empty()) cols += ", ";
-    cols += quote_ident(c.name);
-    if (c.type == ColType::decimal) texts += ", " + quote_ident(std::string(c.name) + "_text");
-  }
-  return cols + texts;
+  const KindInfo& k = market::kind_info(kind);
+  return columns(k, 0, k.fields.size(), same, same_text);
+}
+
+std::string key_columns(const KindInfo& k, bool collate) {
+  // COLLATE "C": byte order, the same order as SQLite's BINARY for text keys.
+  return columns(
+      k, 0, k.key_fields,
+      [&](const FieldInfo& f, const std::string& c) {
+        return collate && f.type == FieldType::text ? c + " COLLATE \"C\"" : c;
+      },
+      none);
 }
 
 std::string column_defs(Kind kind, bool with_key) {
-  const Schema s = schema_of(kind);
-  std::string sql, texts;
-  for (const Column& c : s.columns) {
-    sql += quote_ident(c.name) + " " + sql_type(c.type) + " NOT NULL, ";
-    if (c.type == ColType::decimal) {
-      texts += quote_ident(std::string(c.name) + "_text") + " TEXT, ";
-    }
-  }
-  sql += texts;
-  if (!with_key) {
-    sql.resize(sql.size() - 2);
-    return sql;
-  }
-  sql += "PRIMARY KEY (";
-  for (size_t i = 0; i < s.key_columns; ++i) {
-    if (i) sql += ", ";
-    sql += quote_ident(s.columns[i].name);
-  }
-  return sql + ")";
+  const KindInfo& k = market::kind_info(kind);
+  std::string sql = columns(
+      k, 0, k.fields.size(),
+      [](const FieldInfo& f, const std::string& c) {
+        return c + " " + sql_type(f.type) + " NOT NULL";
+      },
+      [](const std::string& t) { return t + " TEXT"; });
+  if (with_key) sql += ", PRIMARY KEY (" + key_columns(k, false) + ")";
+  return sql;
 }
 
-const char* stage_table(Kind kind) {
-  switch (kind) {
-    case Kind::candle:
-      return "pg_temp.sf_stage_candle";
-    case Kind::agg_trade:
-      return "pg_temp.sf_stage_agg_trade";
-    case Kind::trade:
-      return "pg_temp.sf_stage_trade";
-  }
-  return "pg_temp.sf_stage_candle";
+std::string stage_table(Kind kind) {
+  return std::string("pg_temp.sf_stage_") + market::to_string(kind);
 }
 
 std::string upsert_sql(const std::string& table, Kind kind) {
-  const Schema s = schema_of(kind);
+  const KindInfo& k = market::kind_info(kind);
+  auto set = [](const std::string& c) { return c + " = EXCLUDED." + c; };
   const std::string cols = column_list(kind);
-  std::string key, set;
-  for (size_t i = 0; i < s.columns.size(); ++i) {
-    const std::string c = quote_ident(s.columns[i].name);
-    if (i < s.key_columns) {
-      if (i) key += ", ";
-      key += c;
-    } else {
-      if (!set.empty()) set += ", ";
-      set += c + " = EXCLUDED." + c;
-    }
-  }
-  for (const Column& c : s.columns) {
-    if (c.type != ColType::decimal) continue;
-    const std::string t = quote_ident(std::string(c.name) + "_text");
-    set += ", " + t + " = EXCLUDED." + t;
-  }
   std::string sql = "INSERT INTO " + table + " (" + cols + ") SELECT " + cols + " FROM " +
-                    stage_table(kind) + " ON CONFLICT (" + key + ") DO UPDATE SET " + set;
-  // A closed candle is final: a non-closed one with the same key (an older run's record
-  // delivered again) never replaces it.
-  if (kind == Kind::candle) sql += " WHERE NOT " + table + ".\"closed\" OR EXCLUDED.\"closed\"";
+                    stage_table(kind) + " ON CONFLICT (" + key_columns(k, false) +
+                    ") DO UPDATE SET " +
+                    columns(
+                        k, k.key_fields, k.fields.size(),
+                        [&](const FieldInfo&, const std::string& c) { return set(c); }, set);
+  // A final record (a closed candle) stays: one without the flag with the same key (an
+  // older run's record delivered again) never replaces it.
+  if (!k.final_flag.empty()) {
+    const std::string f = quote_ident(k.final_flag);
+    sql += " WHERE NOT " + table + "." + f + " OR EXCLUDED." + f;
+  }
   return sql;
 }
 
@@ -296,28 +204,37 @@ void put_numeric(Bytes& out, std::string_view s) {
   for (size_t i = first; i < last; ++i) out.put16(groups[i]);
 }
 
-// Appends one COPY row: the record's fields, then the <decimal>_text columns.
+// Columns of a kind's COPY row: its fields plus one <decimal>_text per decimal field.
+template <class R>
+constexpr size_t kDecimalFields = [] {
+  size_t n = 0;
+  for (const FieldInfo& f : market::detail::kFieldInfos<R>) n += f.type == FieldType::decimal;
+  return n;
+}();
+
+// Appends one COPY row (market::visit_fields() calls it field by field): the record's
+// fields, then, in end(), the <decimal>_text columns.
+template <class R>
 struct RowWriter {
   Bytes& out;
   // The <decimal>_text fields, written after the record's: the text, or nullptr for NULL.
-  const std::string* texts[8] = {};
+  const std::string* texts[kDecimalFields<R> + 1] = {};
   size_t n_texts = 0;
-  void begin(int record_fields, int decimal_fields) {
-    out.put16(static_cast<uint16_t>(record_fields + decimal_fields));
-  }
-  void text(std::string_view s) {
+  void begin() { out.put16(static_cast<uint16_t>(market::kFieldCount<R> + kDecimalFields<R>)); }
+  void text(const FieldInfo&, size_t, std::string_view s) { put_text(s); }
+  void put_text(std::string_view s) {
     out.put32(static_cast<uint32_t>(s.size()));
     out.put(s.data(), s.size());
   }
-  void dec(const std::string& s) {
+  void decimal(const FieldInfo&, size_t, const std::string& s) {
     put_numeric(out, s);
     texts[n_texts++] = numeric_keeps(s) ? nullptr : &s;
   }
-  void integer(int64_t v) {
+  void integer(const FieldInfo&, size_t, int64_t v) {
     out.put32(8);
     out.put64(static_cast<uint64_t>(v));
   }
-  void boolean(bool b) {
+  void boolean(const FieldInfo&, size_t, bool b) {
     out.put32(1);
     out.put8(b ? 1 : 0);
   }
@@ -326,147 +243,49 @@ struct RowWriter {
       if (texts[i] == nullptr) {
         out.put32(0xffffffffu);  // NULL
       } else {
-        text(*texts[i]);
+        put_text(*texts[i]);
       }
     }
-    n_texts = 0;
   }
 };
 
-void append_row(RowWriter& w, const market::Candle& c) {
-  w.begin(14, 8);
-  w.text(c.symbol);
-  w.text(c.interval);
-  w.integer(c.open_time);
-  w.integer(c.close_time);
-  w.dec(c.open);
-  w.dec(c.high);
-  w.dec(c.low);
-  w.dec(c.close);
-  w.dec(c.volume);
-  w.dec(c.quote_volume);
-  w.integer(c.trades);
-  w.dec(c.taker_buy_base_volume);
-  w.dec(c.taker_buy_quote_volume);
-  w.boolean(c.closed);
-  w.end();
-}
-void append_row(RowWriter& w, const market::AggTrade& t) {
-  w.begin(9, 2);
-  w.text(t.symbol);
-  w.integer(t.agg_id);
-  w.dec(t.price);
-  w.dec(t.qty);
-  w.integer(t.first_trade_id);
-  w.integer(t.last_trade_id);
-  w.integer(t.time);
-  w.boolean(t.is_buyer_maker);
-  w.boolean(t.is_best_match);
-  w.end();
-}
-void append_row(RowWriter& w, const market::Trade& t) {
-  w.begin(8, 3);
-  w.text(t.symbol);
-  w.integer(t.trade_id);
-  w.dec(t.price);
-  w.dec(t.qty);
-  w.dec(t.quote_qty);
-  w.integer(t.time);
-  w.boolean(t.is_buyer_maker);
-  w.boolean(t.is_best_match);
+template <class R>
+void append_row(Bytes& out, const R& rec) {
+  RowWriter<R> w{out};
+  w.begin();
+  market::visit_fields(rec, w);
   w.end();
 }
 
 // SELECT list for reads: decimals as their exact text.
 std::string select_columns(Kind kind) {
-  std::string cols;
-  for (const Column& c : schema_of(kind).columns) {
-    if (!cols.empty()) cols += ", ";
-    if (c.type == ColType::decimal) {
-      cols += "COALESCE(" + quote_ident(std::string(c.name) + "_text") + ", " +
-              quote_ident(c.name) + "::text)";
-    } else {
-      cols += quote_ident(c.name);
-    }
-  }
-  return cols;
+  const KindInfo& k = market::kind_info(kind);
+  return columns(
+      k, 0, k.fields.size(),
+      [](const FieldInfo& f, const std::string& c) {
+        return f.type == FieldType::decimal ? "COALESCE(" + text_column(f) + ", " + c + "::text)"
+                                            : c;
+      },
+      none);
 }
 
-bool to_bool(std::string_view s) { return s == "t"; }
+// Reads a result row of select_columns() into a record.
+struct RowReader {
+  const PGresult* r;
+  int row;
+  std::string_view at(size_t col) const { return pg::text(r, row, static_cast<int>(col)); }
+  void text(const FieldInfo&, size_t i, std::string& v) const { v = at(i); }
+  void decimal(const FieldInfo&, size_t i, std::string& v) const { v = at(i); }
+  void integer(const FieldInfo&, size_t i, int64_t& v) const { v = pg::to_int64(at(i)); }
+  void boolean(const FieldInfo&, size_t i, bool& v) const { v = at(i) == "t"; }
+};
 
 market::Record read_record(const PGresult* r, int row, Kind kind) {
-  auto s = [&](int col) { return std::string(pg::text(r, row, col)); };
-  auto i = [&](int col) { return pg::to_int64(pg::text(r, row, col)); };
-  auto b = [&](int col) { return to_bool(pg::text(r, row, col)); };
-  switch (kind) {
-    case Kind::candle: {
-      market::Candle c;
-      c.symbol = s(0);
-      c.interval = s(1);
-      c.open_time = i(2);
-      c.close_time = i(3);
-      c.open = s(4);
-      c.high = s(5);
-      c.low = s(6);
-      c.close = s(7);
-      c.volume = s(8);
-      c.quote_volume = s(9);
-      c.trades = i(10);
-      c.taker_buy_base_volume = s(11);
-      c.taker_buy_quote_volume = s(12);
-      c.closed = b(13);
-      return c;
-    }
-    case Kind::agg_trade: {
-      market::AggTrade t;
-      t.symbol = s(0);
-      t.agg_id = i(1);
-      t.price = s(2);
-      t.qty = s(3);
-      t.first_trade_id = i(4);
-      t.last_trade_id = i(5);
-      t.time = i(6);
-      t.is_buyer_maker = b(7);
-      t.is_best_match = b(8);
-      return t;
-    }
-    case Kind::trade:
-      break;
-  }
-  market::Trade t;
-  t.symbol = s(0);
-  t.trade_id = i(1);
-  t.price = s(2);
-  t.qty = s(3);
-  t.quote_qty = s(4);
-  t.time = i(5);
-  t.is_buyer_maker = b(6);
-  t.is_best_match = b(7);
-  return t;
-}
-
-// Strict key order of two records of one kind (symbol, [interval,] id/time).
-bool key_less(const market::Record& a, const market::Record& b) {
-  if (const auto* x = std::get_if<market::Candle>(&a)) {
-    const auto& y = std::get<market::Candle>(b);
-    return std::tie(x->symbol, x->interval, x->open_time) <
-           std::tie(y.symbol, y.interval, y.open_time);
-  }
-  if (const auto* x = std::get_if<market::AggTrade>(&a)) {
-    const auto& y = std::get<market::AggTrade>(b);
-    return std::tie(x->symbol, x->agg_id) < std::tie(y.symbol, y.agg_id);
-  }
-  const auto& x = std::get<market::Trade>(a);
-  const auto& y = std::get<market::Trade>(b);
-  return std::tie(x.symbol, x.trade_id) < std::tie(y.symbol, y.trade_id);
-}
-
-// Whether `later` replaces `earlier` (same key), as consecutive upserts would decide.
-bool replaces(const market::Record& later, const market::Record& earlier) {
-  if (const auto* l = std::get_if<market::Candle>(&later)) {
-    return !std::get<market::Candle>(earlier).closed || l->closed;
-  }
-  return true;
+  return market::with_kind(kind, [&](auto type) {
+    typename decltype(type)::type rec;
+    market::visit_fields(rec, RowReader{r, row});
+    return market::Record(std::move(rec));
+  });
 }
 
 double now_seconds() {
@@ -498,8 +317,9 @@ struct PostgresDataStore::Impl {
   pg::Connection conn;
   std::string schema;  // quoted
   std::mutex mu;
-  std::map<std::string, Collection> cache;    // by exact name
-  uint64_t staged_generation[3] = {0, 0, 0};  // connection generation of each staging table
+  std::map<std::string, Collection> cache;  // by exact name
+  uint64_t staged_generation[market::kKindCount] =
+      {};  // connection generation of each staging table
   int next_statement = 0;
   std::string buffer;  // COPY data, reused between batches
 
@@ -524,7 +344,7 @@ struct PostgresDataStore::Impl {
     if (!r) return r.error();
     if (PQntuples(r->get()) == 0) return static_cast<Collection*>(nullptr);
     Kind kind;
-    SF_TRY_ASSIGN(kind, kind_from_string(pg::text(r->get(), 0, 0)));
+    SF_TRY_ASSIGN(kind, catalogue_kind(pg::text(r->get(), 0, 0), "postgres"));
     return add(name, kind);
   }
 
@@ -548,7 +368,7 @@ struct PostgresDataStore::Impl {
       // Another process may have created it (or a name differing only in case) meanwhile.
       auto r = conn.prepared("sf_catalogue_get_ci",
                              "SELECT name, kind FROM " + catalogue() + " WHERE lower(name) = $1",
-                             {lower(name).c_str()}, "look up collection " + name);
+                             {lower_ascii(name).c_str()}, "look up collection " + name);
       if (!r) return r.error();
       if (PQntuples(r->get()) > 0) {
         const std::string stored(pg::text(r->get(), 0, 0));
@@ -560,7 +380,7 @@ struct PostgresDataStore::Impl {
         }
         SF_TRY(txn.commit());
         Kind k;
-        SF_TRY_ASSIGN(k, kind_from_string(pg::text(r->get(), 0, 1)));
+        SF_TRY_ASSIGN(k, catalogue_kind(pg::text(r->get(), 0, 1), "postgres"));
         c = add(name, k);
       } else {
         const std::string table = schema + "." + quote_ident(name);
@@ -609,8 +429,9 @@ struct PostgresDataStore::Impl {
       sql += cond + "$" + std::to_string(params.size());
     };
     if (q.symbol) add_cond("\"symbol\" = ", *q.symbol);
-    if (q.interval && c.kind == Kind::candle) add_cond("\"interval\" = ", *q.interval);
-    const std::string tc = quote_ident(schema_of(c.kind).time_column);
+    const KindInfo& k = market::kind_info(c.kind);
+    if (q.interval && k.has("interval")) add_cond("\"interval\" = ", *q.interval);
+    const std::string tc = quote_ident(k.time_field);
     if (q.from_ms != std::numeric_limits<int64_t>::min()) {
       add_cond(tc + " >= ", std::to_string(q.from_ms));
     }
@@ -621,14 +442,7 @@ struct PostgresDataStore::Impl {
   }
 
   std::string order_by(const Collection& c, const Query& q) {
-    const Schema s = schema_of(c.kind);
-    std::string sql = " ORDER BY ";
-    for (size_t i = 0; i < s.key_columns; ++i) {
-      if (i) sql += ", ";
-      // COLLATE "C": byte order, the same order as SQLite's BINARY for text keys.
-      sql += quote_ident(s.columns[i].name);
-      if (s.columns[i].type == ColType::text) sql += " COLLATE \"C\"";
-    }
+    std::string sql = " ORDER BY " + key_columns(market::kind_info(c.kind), true);
     if (q.limit > 0) sql += " LIMIT " + std::to_string(q.limit);
     return sql;
   }
@@ -647,17 +461,10 @@ struct PostgresDataStore::Impl {
   Status upsert(const std::string& name, Kind kind, std::span<const market::Record> records,
                 bool check_decimals_too) {
     // Everything that can be refused is refused before the database is touched.
-    SF_TRY(check_collection_name(name));
+    SF_TRY(check_batch(name, kind, records, check_decimals_too));
     bool ordered = true;  // strictly increasing keys: no duplicates to fold
-    for (size_t i = 0; i < records.size(); ++i) {
-      if (kind_of(records[i]) != kind) {
-        return Error(Errc::invalid_argument, "record " + std::to_string(i) + " is a " +
-                                                 market::to_string(kind_of(records[i])) +
-                                                 ", the batch is for " + market::to_string(kind));
-      }
-      if (check_decimals_too) SF_TRY(check_decimals(records[i], i));
-      if (i > 0 && ordered && !key_less(records[i - 1], records[i])) ordered = false;
-    }
+    for (size_t i = 1; i < records.size() && ordered; ++i)
+      ordered = market::key_less(records[i - 1], records[i]);
     std::lock_guard lock(mu);
     Collection* c = nullptr;
     SF_TRY_ASSIGN(c, ensure(name, kind));
@@ -675,7 +482,7 @@ struct PostgresDataStore::Impl {
         auto [it, fresh] = at.try_emplace(market::natural_key(r), rows.size());
         if (fresh) {
           rows.push_back(&r);
-        } else if (replaces(r, *rows[it->second])) {
+        } else if (market::replaces(r, *rows[it->second])) {
           rows[it->second] = &r;
         }
       }
@@ -694,18 +501,17 @@ struct PostgresDataStore::Impl {
     const std::string columns = column_list(kind);
     const std::string n = std::to_string(rows.size());
     const std::string what = (direct ? "copy " : "stage ") + n + " records into " + name;
-    SF_TRY(conn.copy_start("COPY " + (direct ? c->table : std::string(stage_table(kind))) + " (" +
-                               columns + ") FROM STDIN (FORMAT binary)",
+    SF_TRY(conn.copy_start("COPY " + (direct ? c->table : stage_table(kind)) + " (" + columns +
+                               ") FROM STDIN (FORMAT binary)",
                            what));
     // The rows are encoded while the server parses what went before (pieces of kPiece
     // bytes); `buffer` keeps the whole stream for the staging table if the fast path fails.
     Bytes buf(buffer);
     copy_header(buf);
-    RowWriter w{buf};
     size_t sent = 0;
     Status put;
     for (const market::Record* r : rows) {
-      std::visit([&](const auto& rec) { append_row(w, rec); }, *r);
+      std::visit([&](const auto& rec) { append_row(buf, rec); }, *r);
       if (buf.size() - sent >= kPiece && put.ok()) {
         put = conn.copy_put(buf.view(sent), what);
         sent = buf.size();
@@ -720,9 +526,9 @@ struct PostgresDataStore::Impl {
       if (conn.last_sqlstate() != "23505") return copied.error();
       SF_TRY(conn.exec("ROLLBACK TO SAVEPOINT sf_direct", "roll back to savepoint"));
       c->direct_cooldown = kDirectCooldown;
-      SF_TRY(conn.copy_in(std::string("COPY ") + stage_table(kind) + " (" + columns +
-                              ") FROM STDIN (FORMAT binary)",
-                          buf.view(), "stage " + n + " records for " + name));
+      SF_TRY(conn.copy_in(
+          "COPY " + stage_table(kind) + " (" + columns + ") FROM STDIN (FORMAT binary)", buf.view(),
+          "stage " + n + " records for " + name));
     } else if (!copied.ok()) {
       return copied.error();
     }
@@ -788,7 +594,7 @@ Result<std::vector<CollectionInfo>> PostgresDataStore::collections() {
   for (int i = 0; i < PQntuples(r->get()); ++i) {
     CollectionInfo info;
     info.name = std::string(pg::text(r->get(), i, 0));
-    SF_TRY_ASSIGN(info.kind, kind_from_string(pg::text(r->get(), i, 1)));
+    SF_TRY_ASSIGN(info.kind, catalogue_kind(pg::text(r->get(), i, 1), "postgres"));
     out.push_back(std::move(info));
   }
   return out;
@@ -828,7 +634,7 @@ Result<std::vector<int64_t>> PostgresDataStore::times(const std::string& name, c
   std::lock_guard lock(impl_->mu);
   Impl::Collection* c = nullptr;
   SF_TRY_ASSIGN(c, impl_->existing(name));
-  auto r = impl_->select(*c, quote_ident(schema_of(c->kind).time_column), q, true,
+  auto r = impl_->select(*c, quote_ident(market::kind_info(c->kind).time_field), q, true,
                          "read times of " + name);
   if (!r) return r.error();
   std::vector<int64_t> out;

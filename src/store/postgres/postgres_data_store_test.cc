@@ -12,6 +12,7 @@
 #include "store/open.h"
 #include "store/postgres/postgres_state_store.h"
 #include "support/postgres.h"
+#include "support/store_factory.h"
 #include "tests/contract/data_store_contract.h"
 #include "tests/contract/state_store_contract.h"
 
@@ -24,25 +25,13 @@ namespace dc = sf::store::data_contract;
 
 namespace {
 
-std::string server() {
-  auto url = sf::testing::postgres_url();
-  if (!url) {
-    ADD_FAILURE() << "no test PostgreSQL: set SF_TEST_PG_URL or run under ctest (fixture postgres)";
-    return "";
-  }
-  return *url;
-}
-
 struct PostgresFactory {
   static std::shared_ptr<DataStore> make() {
-    auto schema = std::make_shared<PgTestSchema>(server());
+    auto schema = std::make_shared<PgTestSchema>(sf::testing::postgres_url_or_fail());
     if (!schema->ok()) return nullptr;
-    auto r = PostgresDataStore::open(schema->url());
-    if (!r.ok()) {
-      ADD_FAILURE() << "open: " << r.error().message;
-      return nullptr;
-    }
-    return std::shared_ptr<DataStore>(r->release(), [schema](DataStore* s) { delete s; });
+    // The schema is dropped after the store is closed.
+    return sf::testing::shared_store<DataStore>(PostgresDataStore::open(schema->url()),
+                                                [schema] {});
   }
 };
 
@@ -53,7 +42,7 @@ INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, DataStoreContract, PostgresFactory);
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(StateStoreContract);
 
 TEST(PostgresDataStore, TableLayoutIsWhatUsersQuery) {
-  PgTestSchema schema(server());
+  PgTestSchema schema(sf::testing::postgres_url_or_fail());
   ASSERT_TRUE(schema.ok());
   auto s = PostgresDataStore::open(schema.url());
   ASSERT_TRUE(s.ok()) << s.error().message;
@@ -81,7 +70,7 @@ TEST(PostgresDataStore, TableLayoutIsWhatUsersQuery) {
 }
 
 TEST(PostgresDataStore, TextNumericCannotSpellIsKeptBeside) {
-  PgTestSchema schema(server());
+  PgTestSchema schema(sf::testing::postgres_url_or_fail());
   ASSERT_TRUE(schema.ok());
   auto s = PostgresDataStore::open(schema.url());
   ASSERT_TRUE(s.ok()) << s.error().message;
@@ -99,7 +88,7 @@ TEST(PostgresDataStore, TextNumericCannotSpellIsKeptBeside) {
 }
 
 TEST(PostgresDataStore, CollectionsPersistAcrossReopenAndShareTheSchemaWithState) {
-  PgTestSchema schema(server());
+  PgTestSchema schema(sf::testing::postgres_url_or_fail());
   ASSERT_TRUE(schema.ok());
   {
     auto s = PostgresDataStore::open(schema.url());
@@ -125,7 +114,7 @@ TEST(PostgresDataStore, CollectionsPersistAcrossReopenAndShareTheSchemaWithState
 }
 
 TEST(PostgresDataStore, NamesDifferingOnlyInCaseAndForeignTablesAreRefused) {
-  PgTestSchema schema(server());
+  PgTestSchema schema(sf::testing::postgres_url_or_fail());
   ASSERT_TRUE(schema.ok());
   auto s = PostgresDataStore::open(schema.url());
   ASSERT_TRUE(s.ok()) << s.error().message;
@@ -155,7 +144,7 @@ TEST(PostgresDataStore, UnreachableServerIsUnavailable) {
 }
 
 TEST(OpenStores, PostgresUrlOpensBothStoresOnTheServer) {
-  PgTestSchema schema(server());
+  PgTestSchema schema(sf::testing::postgres_url_or_fail());
   ASSERT_TRUE(schema.ok());
   auto s = sf::store::open_stores(schema.url(), "");
   ASSERT_TRUE(s.ok()) << s.error().message;

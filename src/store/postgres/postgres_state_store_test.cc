@@ -9,6 +9,7 @@
 #include <string>
 
 #include "support/postgres.h"
+#include "support/store_factory.h"
 #include "tests/contract/state_store_contract.h"
 
 using sf::store::PostgresStateStore;
@@ -20,26 +21,13 @@ namespace contract = sf::store::contract;
 
 namespace {
 
-std::string server() {
-  auto url = sf::testing::postgres_url();
-  if (!url) {
-    ADD_FAILURE() << "no test PostgreSQL: set SF_TEST_PG_URL or run under ctest (fixture postgres)";
-    return "";
-  }
-  return *url;
-}
-
 struct PostgresFactory {
   static std::shared_ptr<StateStore> make() {
-    auto schema = std::make_shared<PgTestSchema>(server());
+    auto schema = std::make_shared<PgTestSchema>(sf::testing::postgres_url_or_fail());
     if (!schema->ok()) return nullptr;
-    auto r = PostgresStateStore::open(schema->url());
-    if (!r.ok()) {
-      ADD_FAILURE() << "open: " << r.error().message;
-      return nullptr;
-    }
-    // The deleter drops the schema after the store is closed.
-    return std::shared_ptr<StateStore>(r->release(), [schema](StateStore* s) { delete s; });
+    // The schema is dropped after the store is closed.
+    return sf::testing::shared_store<StateStore>(PostgresStateStore::open(schema->url()),
+                                                 [schema] {});
   }
 };
 
@@ -56,7 +44,7 @@ std::string password_of(const std::string& url) {
 INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, StateStoreContract, PostgresFactory);
 
 TEST(PostgresStateStore, ReopeningKeepsEverythingAndRecordsTheSchemaVersion) {
-  PgTestSchema schema(server());
+  PgTestSchema schema(sf::testing::postgres_url_or_fail());
   ASSERT_TRUE(schema.ok());
   QueueState q = contract::make_queue("q1", 1700000000.5, 2);
   {
@@ -82,7 +70,7 @@ TEST(PostgresStateStore, ReopeningKeepsEverythingAndRecordsTheSchemaVersion) {
 }
 
 TEST(PostgresStateStore, FutureSchemaVersionIsRefused) {
-  PgTestSchema schema(server());
+  PgTestSchema schema(sf::testing::postgres_url_or_fail());
   ASSERT_TRUE(schema.ok());
   ASSERT_TRUE(PostgresStateStore::open(schema.url()).ok());
   ASSERT_EQ(sf::testing::pg_exec(schema.server_url(),
@@ -96,7 +84,7 @@ TEST(PostgresStateStore, FutureSchemaVersionIsRefused) {
 }
 
 TEST(PostgresStateStore, ApplyFailingPartWayChangesNothing) {
-  PgTestSchema schema(server());
+  PgTestSchema schema(sf::testing::postgres_url_or_fail());
   ASSERT_TRUE(schema.ok());
   auto s = PostgresStateStore::open(schema.url());
   ASSERT_TRUE(s.ok()) << s.error().message;
@@ -133,7 +121,7 @@ TEST(PostgresStateStore, ApplyFailingPartWayChangesNothing) {
 }
 
 TEST(PostgresStateStore, CredentialsNeverInDescribeOrErrors) {
-  const std::string url = server();
+  const std::string url = sf::testing::postgres_url_or_fail();
   ASSERT_FALSE(url.empty());
   const std::string password = password_of(url);
   ASSERT_FALSE(password.empty()) << "the fixture's URL carries a password";

@@ -21,90 +21,11 @@ namespace sf::store {
 namespace {
 
 using namespace sqlite_util;  // NOLINT: the shared RAII helpers of this folder
+using market::FieldInfo;
 using market::Kind;
+using market::KindInfo;
 
-enum class ColType { text, decimal, integer, boolean };
-
-struct Column {
-  const char* name;
-  ColType type;
-};
-
-// Column order is the bind/read order below and the record's field order.
-constexpr Column kCandleColumns[] = {
-    {"symbol", ColType::text},
-    {"interval", ColType::text},
-    {"open_time", ColType::integer},
-    {"close_time", ColType::integer},
-    {"open", ColType::decimal},
-    {"high", ColType::decimal},
-    {"low", ColType::decimal},
-    {"close", ColType::decimal},
-    {"volume", ColType::decimal},
-    {"quote_volume", ColType::decimal},
-    {"trades", ColType::integer},
-    {"taker_buy_base_volume", ColType::decimal},
-    {"taker_buy_quote_volume", ColType::decimal},
-    {"closed", ColType::boolean},
-};
-constexpr Column kAggTradeColumns[] = {
-    {"symbol", ColType::text},
-    {"agg_id", ColType::integer},
-    {"price", ColType::decimal},
-    {"qty", ColType::decimal},
-    {"first_trade_id", ColType::integer},
-    {"last_trade_id", ColType::integer},
-    {"time", ColType::integer},
-    {"is_buyer_maker", ColType::boolean},
-    {"is_best_match", ColType::boolean},
-};
-constexpr Column kTradeColumns[] = {
-    {"symbol", ColType::text},
-    {"trade_id", ColType::integer},
-    {"price", ColType::decimal},
-    {"qty", ColType::decimal},
-    {"quote_qty", ColType::decimal},
-    {"time", ColType::integer},
-    {"is_buyer_maker", ColType::boolean},
-    {"is_best_match", ColType::boolean},
-};
-
-struct Schema {
-  std::span<const Column> columns;
-  size_t key_columns;       // the first N columns form the natural key
-  const char* time_column;  // what Query::from_ms/to_ms filter on
-};
-
-Schema schema_of(Kind k) {
-  switch (k) {
-    case Kind::candle:
-      return {kCandleColumns, 3, "open_time"};
-    case Kind::agg_trade:
-      return {kAggTradeColumns, 2, "time"};
-    case Kind::trade:
-      return {kTradeColumns, 2, "time"};
-  }
-  return {kCandleColumns, 3, "open_time"};
-}
-
-Result<Kind> kind_from_string(std::string_view s) {
-  for (Kind k : {Kind::candle, Kind::agg_trade, Kind::trade})
-    if (s == market::to_string(k)) return k;
-  return Error(Errc::internal, "sqlite: unknown collection kind '" + std::string(s) + "'");
-}
-
-Kind kind_of(const market::Record& r) {
-  switch (r.index()) {
-    case 0:
-      return Kind::candle;
-    case 1:
-      return Kind::agg_trade;
-    default:
-      return Kind::trade;
-  }
-}
-
-// Identifiers reaching SQL are validated names and the fixed column names above; they are
+// Identifiers reaching SQL are validated names and the schema's field names; they are
 // double-quoted anyway so a keyword ("interval", "open", "close") is never misread.
 std::string sql_ident(std::string_view id) {
   std::string out = "\"";
@@ -113,28 +34,32 @@ std::string sql_ident(std::string_view id) {
   return out;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+// The kind's columns from `first` to `last` as `"a", "b"`, each through `fmt`.
+template <class Fmt>
+std::string columns(const KindInfo& k, size_t first, size_t last, Fmt fmt) {
+  std::string out;
+  for (size_t i = first; i < last; ++i) {
+    if (i > first) out += ", ";
+    out += fmt(sql_ident(k.fields[i].name));
+  }
   return out;
 }
+std::string key_columns(const KindInfo& k) {
+  return columns(k, 0, k.key_fields, [](std::string c) { return c; });
+}
 
+// Text and decimals are TEXT (the exchange's exact text), integers and booleans INTEGER.
 std::string create_table_sql(const std::string& name, Kind kind) {
-  const Schema s = schema_of(kind);
-  std::string sql = "CREATE TABLE " + sql_ident(name) + " (";
-  for (const Column& c : s.columns) {
-    sql += sql_ident(c.name);
-    sql += c.type == ColType::text || c.type == ColType::decimal ? " TEXT" : " INTEGER";
-    sql += " NOT NULL, ";
-  }
-  sql += "PRIMARY KEY (";
-  for (size_t i = 0; i < s.key_columns; ++i) {
-    if (i) sql += ", ";
-    sql += sql_ident(s.columns[i].name);
-  }
-  sql += ")) WITHOUT ROWID";
-  return sql;
+  const KindInfo& k = market::kind_info(kind);
+  return "CREATE TABLE " + sql_ident(name) + " (" +
+         columns(k, 0, k.fields.size(),
+                 [&, i = size_t{0}](std::string c) mutable {
+                   const market::FieldType t = k.fields[i++].type;
+                   const bool text =
+                       t == market::FieldType::text || t == market::FieldType::decimal;
+                   return c + (text ? " TEXT" : " INTEGER") + " NOT NULL";
+                 }) +
+         ", PRIMARY KEY (" + key_columns(k) + ")) WITHOUT ROWID";
 }
 
 // Rows per statement of the batched upsert: fewer statement executions per batch (each
@@ -142,10 +67,15 @@ std::string create_table_sql(const std::string& name, Kind kind) {
 // parameter limit (32,766 since 3.32; 64 candles bind 896).
 constexpr size_t kRowsPerStatement = 64;
 
-// The leading key columns every row of a batch usually shares: the symbol, and the
-// interval for candles. A statement "with shared columns" binds them once (?1 ...) for all
-// its rows.
-size_t shared_columns(Kind kind) { return kind == Kind::candle ? 2 : 1; }
+// The leading key columns every row of a batch usually shares: the leading text key fields
+// (the symbol, and the interval for candles). A statement "with shared columns" binds them
+// once (?1 ...) for all its rows.
+size_t shared_columns(Kind kind) {
+  const KindInfo& k = market::kind_info(kind);
+  size_t n = 0;
+  while (n < k.key_fields && k.fields[n].type == market::FieldType::text) ++n;
+  return n;
+}
 
 // Parameter numbers of one row of an upsert statement: with `shared` > 0, columns
 // [0, shared) are ?1 .. ?shared for every row and the others follow row by row; with 0,
@@ -165,9 +95,9 @@ struct RowParams {
 // says. A later row with the key of an earlier one in the same statement updates it, as
 // consecutive single-row statements would.
 std::string upsert_sql(const std::string& name, Kind kind, size_t rows, size_t shared) {
-  const Schema s = schema_of(kind);
-  std::string cols, params, key, set;
-  const int ncols = static_cast<int>(s.columns.size());
+  const KindInfo& k = market::kind_info(kind);
+  std::string params;
+  const int ncols = static_cast<int>(k.fields.size());
   for (size_t r = 0; r < rows; ++r) {
     params += r ? ", (" : "(";
     const RowParams rp{ncols, static_cast<int>(shared), static_cast<int>(r)};
@@ -178,149 +108,86 @@ std::string upsert_sql(const std::string& name, Kind kind, size_t rows, size_t s
     }
     params += ')';
   }
-  for (size_t i = 0; i < s.columns.size(); ++i) {
-    const std::string c = sql_ident(s.columns[i].name);
-    if (i) cols += ", ";
-    cols += c;
-    if (i < s.key_columns) {
-      if (i) key += ", ";
-      key += c;
-    } else {
-      if (!set.empty()) set += ", ";
-      set += c + " = excluded." + c;
-    }
-  }
-  std::string sql = "INSERT INTO " + sql_ident(name) + " (" + cols + ") VALUES " + params +
-                    " ON CONFLICT (" + key + ") DO UPDATE SET " + set;
-  // A closed candle is final: a non-closed one with the same key (an older run's record
-  // delivered again) never replaces it.
-  if (kind == Kind::candle) {
-    sql += " WHERE " + sql_ident(name) + ".\"closed\" = 0 OR excluded.\"closed\" = 1";
+  std::string sql = "INSERT INTO " + sql_ident(name) + " (" +
+                    columns(k, 0, k.fields.size(), std::identity()) + ") VALUES " + params +
+                    " ON CONFLICT (" + key_columns(k) + ") DO UPDATE SET " +
+                    columns(k, k.key_fields, k.fields.size(),
+                            [](const std::string& c) { return c + " = excluded." + c; });
+  // A final record (a closed candle) stays: one without the flag with the same key (an
+  // older run's record delivered again) never replaces it.
+  if (!k.final_flag.empty()) {
+    const std::string f = sql_ident(k.final_flag);
+    sql += " WHERE " + sql_ident(name) + "." + f + " = 0 OR excluded." + f + " = 1";
   }
   return sql;
 }
 
-std::string select_columns(Kind kind) {
-  std::string cols;
-  for (const Column& c : schema_of(kind).columns) {
-    if (!cols.empty()) cols += ", ";
-    cols += sql_ident(c.name);
-  }
-  return cols;
-}
-
 // Binds a record as one row of an upsert statement (parameters as `p` says; shared
-// columns are skipped here and bound by bind_shared()). The leading key columns come
-// first in every kind, so shared columns are always a prefix.
-void bind(Use& u, const market::Candle& c, RowParams p) {
-  if (p.shared == 0) u.text(p.param(0), c.symbol).text(p.param(1), c.interval);
-  u.int64(p.param(2), c.open_time)
-      .int64(p.param(3), c.close_time)
-      .text(p.param(4), c.open)
-      .text(p.param(5), c.high)
-      .text(p.param(6), c.low)
-      .text(p.param(7), c.close)
-      .text(p.param(8), c.volume)
-      .text(p.param(9), c.quote_volume)
-      .int64(p.param(10), c.trades)
-      .text(p.param(11), c.taker_buy_base_volume)
-      .text(p.param(12), c.taker_buy_quote_volume)
-      .int64(p.param(13), c.closed ? 1 : 0);
-}
-void bind(Use& u, const market::AggTrade& t, RowParams p) {
-  if (p.shared == 0) u.text(p.param(0), t.symbol);
-  u.int64(p.param(1), t.agg_id)
-      .text(p.param(2), t.price)
-      .text(p.param(3), t.qty)
-      .int64(p.param(4), t.first_trade_id)
-      .int64(p.param(5), t.last_trade_id)
-      .int64(p.param(6), t.time)
-      .int64(p.param(7), t.is_buyer_maker ? 1 : 0)
-      .int64(p.param(8), t.is_best_match ? 1 : 0);
-}
-void bind(Use& u, const market::Trade& t, RowParams p) {
-  if (p.shared == 0) u.text(p.param(0), t.symbol);
-  u.int64(p.param(1), t.trade_id)
-      .text(p.param(2), t.price)
-      .text(p.param(3), t.qty)
-      .text(p.param(4), t.quote_qty)
-      .int64(p.param(5), t.time)
-      .int64(p.param(6), t.is_buyer_maker ? 1 : 0)
-      .int64(p.param(7), t.is_best_match ? 1 : 0);
-}
-
-// The shared columns of a statement with shared columns (?1 ...), from one of its rows.
-void bind_shared(Use& u, const market::Record& r) {
-  if (const auto* c = std::get_if<market::Candle>(&r)) {
-    u.text(1, c->symbol).text(2, c->interval);
-  } else if (const auto* a = std::get_if<market::AggTrade>(&r)) {
-    u.text(1, a->symbol);
-  } else {
-    u.text(1, std::get<market::Trade>(r).symbol);
+// columns, parameter 0, are skipped here and bound by bind_shared()).
+struct RowBinder {
+  Use& u;
+  RowParams p;
+  void text(const FieldInfo&, size_t i, const std::string& v) {
+    if (const int n = p.param(static_cast<int>(i))) u.text(n, v);
   }
-}
-
-// True if `a` and `b` have the same shared columns (see shared_columns()).
-bool same_shared(const market::Record& a, const market::Record& b) {
-  if (const auto* c = std::get_if<market::Candle>(&a)) {
-    const auto& d = std::get<market::Candle>(b);
-    return c->symbol == d.symbol && c->interval == d.interval;
+  void decimal(const FieldInfo& f, size_t i, const std::string& v) { text(f, i, v); }
+  void integer(const FieldInfo&, size_t i, int64_t v) {
+    if (const int n = p.param(static_cast<int>(i))) u.int64(n, v);
   }
-  if (const auto* t = std::get_if<market::AggTrade>(&a))
-    return t->symbol == std::get<market::AggTrade>(b).symbol;
-  return std::get<market::Trade>(a).symbol == std::get<market::Trade>(b).symbol;
+  void boolean(const FieldInfo& f, size_t i, bool v) { integer(f, i, v ? 1 : 0); }
+};
+
+// Binds the shared columns (see shared_columns(), all text) of a record as ?1 ...
+struct SharedBinder {
+  Use& u;
+  size_t shared;
+  void text(const FieldInfo&, size_t i, const std::string& v) {
+    if (i < shared) u.text(static_cast<int>(i) + 1, v);
+  }
+  void decimal(const FieldInfo&, size_t, const std::string&) {}
+  void integer(const FieldInfo&, size_t, int64_t) {}
+  void boolean(const FieldInfo&, size_t, bool) {}
+};
+
+void bind_shared(Use& u, const market::Record& r, size_t shared) {
+  std::visit([&](const auto& rec) { market::visit_fields(rec, SharedBinder{u, shared}); }, r);
 }
 
-int column_count(Kind kind) { return static_cast<int>(schema_of(kind).columns.size()); }
-static_assert(std::size(kCandleColumns) == 14 && std::size(kAggTradeColumns) == 9 &&
-              std::size(kTradeColumns) == 8);
+// True if `a` and `b` (of one kind) have the same shared columns.
+bool same_shared(const market::Record& a, const market::Record& b, size_t shared) {
+  return std::visit(
+      [&](const auto& x) {
+        using R = std::remove_cvref_t<decltype(x)>;
+        const R& y = std::get<R>(b);
+        bool same = true;
+        market::for_each_field<R>([&](const auto& f, size_t i) {
+          if (i < shared) same = same && x.*f.member == y.*f.member;
+        });
+        return same;
+      },
+      a);
+}
+
+// Reads a result row of select_columns() into a record.
+struct RowReader {
+  const Use& u;
+  void text(const FieldInfo&, size_t i, std::string& v) { v = u.col_text(static_cast<int>(i)); }
+  void decimal(const FieldInfo& f, size_t i, std::string& v) { text(f, i, v); }
+  void integer(const FieldInfo&, size_t i, int64_t& v) { v = u.col_int64(static_cast<int>(i)); }
+  void boolean(const FieldInfo&, size_t i, bool& v) { v = u.col_int64(static_cast<int>(i)) != 0; }
+};
 
 market::Record read_record(const Use& u, Kind kind) {
-  switch (kind) {
-    case Kind::candle: {
-      market::Candle c;
-      c.symbol = u.col_text(0);
-      c.interval = u.col_text(1);
-      c.open_time = u.col_int64(2);
-      c.close_time = u.col_int64(3);
-      c.open = u.col_text(4);
-      c.high = u.col_text(5);
-      c.low = u.col_text(6);
-      c.close = u.col_text(7);
-      c.volume = u.col_text(8);
-      c.quote_volume = u.col_text(9);
-      c.trades = u.col_int64(10);
-      c.taker_buy_base_volume = u.col_text(11);
-      c.taker_buy_quote_volume = u.col_text(12);
-      c.closed = u.col_int64(13) != 0;
-      return c;
-    }
-    case Kind::agg_trade: {
-      market::AggTrade t;
-      t.symbol = u.col_text(0);
-      t.agg_id = u.col_int64(1);
-      t.price = u.col_text(2);
-      t.qty = u.col_text(3);
-      t.first_trade_id = u.col_int64(4);
-      t.last_trade_id = u.col_int64(5);
-      t.time = u.col_int64(6);
-      t.is_buyer_maker = u.col_int64(7) != 0;
-      t.is_best_match = u.col_int64(8) != 0;
-      return t;
-    }
-    case Kind::trade:
-      break;
-  }
-  market::Trade t;
-  t.symbol = u.col_text(0);
-  t.trade_id = u.col_int64(1);
-  t.price = u.col_text(2);
-  t.qty = u.col_text(3);
-  t.quote_qty = u.col_text(4);
-  t.time = u.col_int64(5);
-  t.is_buyer_maker = u.col_int64(6) != 0;
-  t.is_best_match = u.col_int64(7) != 0;
-  return t;
+  return market::with_kind(kind, [&](auto type) {
+    typename decltype(type)::type r;
+    market::visit_fields(r, RowReader{u});
+    return market::Record(std::move(r));
+  });
+}
+
+std::string select_columns(Kind kind) {
+  const KindInfo& k = market::kind_info(kind);
+  return columns(k, 0, k.fields.size(), std::identity());
 }
 
 double now_seconds() {
@@ -352,7 +219,7 @@ struct SqliteDataStore::Impl {
   // The catalogue entry for `name` (any case), prepared for use; nullptr with ok status if
   // there is none. Caller holds mu.
   Result<Collection*> lookup(const std::string& name) {
-    const std::string key = lower(name);
+    const std::string key = lower_ascii(name);
     if (auto it = cache.find(key); it != cache.end()) return &it->second;
     std::string stored_name, kind_text;
     {
@@ -365,7 +232,7 @@ struct SqliteDataStore::Impl {
       kind_text = u.col_text(1);
     }
     Kind kind;
-    SF_TRY_ASSIGN(kind, kind_from_string(kind_text));
+    SF_TRY_ASSIGN(kind, catalogue_kind(kind_text, "sqlite"));
     return add_to_cache(key, stored_name, kind);
   }
 
@@ -410,9 +277,9 @@ struct SqliteDataStore::Impl {
       }
       if (found) {  // created by another connection since lookup()
         Kind k;
-        SF_TRY_ASSIGN(k, kind_from_string(found->second));
+        SF_TRY_ASSIGN(k, catalogue_kind(found->second, "sqlite"));
         SF_TRY(txn.commit(commit.get()));
-        SF_TRY_ASSIGN(c, add_to_cache(lower(name), found->first, k));
+        SF_TRY_ASSIGN(c, add_to_cache(lower_ascii(name), found->first, k));
       }
       if (c == nullptr) {
         const std::string sql = create_table_sql(name, kind);
@@ -435,7 +302,7 @@ struct SqliteDataStore::Impl {
           if (rc != SQLITE_DONE) return sql_error(db.get(), rc, "register collection " + name);
         }
         SF_TRY(txn.commit(commit.get()));
-        SF_TRY_ASSIGN(c, add_to_cache(lower(name), name, kind));
+        SF_TRY_ASSIGN(c, add_to_cache(lower_ascii(name), name, kind));
       }
     }
     if (c->name != name) {
@@ -467,20 +334,16 @@ struct SqliteDataStore::Impl {
   // SELECT <what> FROM <c> WHERE <q's filters> [ORDER BY key] [LIMIT]; values are bound.
   Result<StmtPtr> prepare_query(const Collection& c, const std::string& what, const Query& q,
                                 bool ordered) {
-    const Schema s = schema_of(c.kind);
+    const KindInfo& k = market::kind_info(c.kind);
     std::string sql = "SELECT " + what + " FROM " + sql_ident(c.name) + " WHERE 1";
     if (q.symbol) sql += " AND \"symbol\" = ?1";
-    if (q.interval && c.kind == Kind::candle) sql += " AND \"interval\" = ?2";
+    if (q.interval && k.has("interval")) sql += " AND \"interval\" = ?2";
     if (q.from_ms != std::numeric_limits<int64_t>::min())
-      sql += " AND " + sql_ident(s.time_column) + " >= ?3";
+      sql += " AND " + sql_ident(k.time_field) + " >= ?3";
     if (q.to_ms != std::numeric_limits<int64_t>::max())
-      sql += " AND " + sql_ident(s.time_column) + " < ?4";
+      sql += " AND " + sql_ident(k.time_field) + " < ?4";
     if (ordered) {
-      sql += " ORDER BY ";
-      for (size_t i = 0; i < s.key_columns; ++i) {
-        if (i) sql += ", ";
-        sql += sql_ident(s.columns[i].name);
-      }
+      sql += " ORDER BY " + key_columns(k);
       if (q.limit > 0) sql += " LIMIT ?5";
     }
     sqlite3_stmt* raw = nullptr;
@@ -494,7 +357,7 @@ struct SqliteDataStore::Impl {
     // Binding a parameter the SQL does not have can fail (SQLITE_RANGE), so bind exactly
     // what prepare_query() put in.
     if (q.symbol) u.text(1, *q.symbol);
-    if (q.interval && c.kind == Kind::candle) u.text(2, *q.interval);
+    if (q.interval && market::kind_info(c.kind).has("interval")) u.text(2, *q.interval);
     if (q.from_ms != std::numeric_limits<int64_t>::min()) u.int64(3, q.from_ms);
     if (q.to_ms != std::numeric_limits<int64_t>::max()) u.int64(4, q.to_ms);
     if (ordered && q.limit > 0)
@@ -503,18 +366,8 @@ struct SqliteDataStore::Impl {
 };
 
 Result<std::unique_ptr<SqliteDataStore>> SqliteDataStore::open(const std::string& data_dir) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  fs::create_directories(data_dir, ec);
-  if (ec) {
-    return Error(Errc::io_error,
-                 "sqlite: cannot create data directory " + data_dir + ": " + ec.message());
-  }
-  fs::path abs = fs::absolute(fs::path(data_dir) / kFileName, ec);
-  if (ec) return Error(Errc::io_error, "sqlite: cannot resolve " + data_dir + ": " + ec.message());
-
   auto impl = std::make_unique<Impl>();
-  impl->path = abs.lexically_normal().string();
+  SF_TRY_ASSIGN(impl->path, database_path(data_dir, kFileName));
   SF_TRY_ASSIGN(impl->db, open_database(impl->path));
   sqlite3* db = impl->db.get();
   SF_TRY(exec(db,
@@ -574,15 +427,7 @@ Status SqliteDataStore::Impl::upsert(const std::string& name, Kind kind,
                                      std::span<const market::Record> records,
                                      bool check_decimals_too) {
   // Everything that can be refused is refused before the database is touched.
-  SF_TRY(check_collection_name(name));
-  for (size_t i = 0; i < records.size(); ++i) {
-    if (kind_of(records[i]) != kind) {
-      return Error(Errc::invalid_argument, "record " + std::to_string(i) + " is a " +
-                                               market::to_string(kind_of(records[i])) +
-                                               ", the batch is for " + market::to_string(kind));
-    }
-    if (check_decimals_too) SF_TRY(check_decimals(records[i], i));
-  }
+  SF_TRY(check_batch(name, kind, records, check_decimals_too));
   std::lock_guard lock(mu);
   Collection* c = nullptr;
   SF_TRY_ASSIGN(c, ensure(name, kind));
@@ -590,7 +435,7 @@ Status SqliteDataStore::Impl::upsert(const std::string& name, Kind kind,
   sqlite3* conn = db.get();
   Txn txn(conn, rollback.get());
   SF_TRY(txn.begin(begin_write.get()));
-  const int ncols = column_count(kind);
+  const int ncols = static_cast<int>(market::kind_info(kind).fields.size());
   const auto shared = static_cast<int>(shared_columns(kind));
   auto failed = [&](int rc, size_t first, size_t rows) -> Status {
     const std::string which = rows == 1
@@ -608,13 +453,17 @@ Status SqliteDataStore::Impl::upsert(const std::string& name, Kind kind,
     for (; i + kRowsPerStatement <= records.size(); i += kRowsPerStatement) {
       bool same = true;
       for (size_t r = 1; r < kRowsPerStatement && same; ++r)
-        same = same_shared(records[i], records[i + r]);
+        same = same_shared(records[i], records[i + r], shared);
       Use& u = same ? many_shared : many;
-      if (same) bind_shared(u, records[i]);
+      if (same) bind_shared(u, records[i], shared);
       const int sh = same ? shared : 0;
       for (size_t r = 0; r < kRowsPerStatement; ++r) {
         const RowParams p{ncols, sh, static_cast<int>(r)};
-        std::visit([&](const auto& rec) { bind(u, rec, p); }, records[i + r]);
+        std::visit(
+            [&](const auto& rec) {
+              market::visit_fields(rec, RowBinder{u, p});
+            },
+            records[i + r]);
       }
       const int rc = u.step();
       if (rc != SQLITE_DONE) return failed(rc, i, kRowsPerStatement);
@@ -625,7 +474,11 @@ Status SqliteDataStore::Impl::upsert(const std::string& name, Kind kind,
     Use one(c->upsert.get());
     for (; i < records.size(); ++i) {
       const RowParams p{ncols, 0, 0};
-      std::visit([&](const auto& rec) { bind(one, rec, p); }, records[i]);
+      std::visit(
+          [&](const auto& rec) {
+            market::visit_fields(rec, RowBinder{one, p});
+          },
+          records[i]);
       const int rc = one.step();
       if (rc != SQLITE_DONE) return failed(rc, i, 1);
       one.rearm();
@@ -642,7 +495,7 @@ Result<std::vector<CollectionInfo>> SqliteDataStore::collections() {
   while ((rc = u.step()) == SQLITE_ROW) {
     CollectionInfo info;
     info.name = u.col_text(0);
-    SF_TRY_ASSIGN(info.kind, kind_from_string(u.col_text(1)));
+    SF_TRY_ASSIGN(info.kind, catalogue_kind(u.col_text(1), "sqlite"));
     out.push_back(std::move(info));
   }
   if (rc != SQLITE_DONE) return sql_error(impl_->db.get(), rc, "list collections");
@@ -689,7 +542,8 @@ Result<std::vector<int64_t>> SqliteDataStore::times(const std::string& name, con
   Impl::Collection* c = nullptr;
   SF_TRY_ASSIGN(c, impl_->existing(name));
   StmtPtr stmt;
-  SF_TRY_ASSIGN(stmt, impl_->prepare_query(*c, sql_ident(schema_of(c->kind).time_column), q, true));
+  SF_TRY_ASSIGN(
+      stmt, impl_->prepare_query(*c, sql_ident(market::kind_info(c->kind).time_field), q, true));
   Use u(stmt.get());
   Impl::bind_query(u, *c, q, true);
   std::vector<int64_t> out;

@@ -20,6 +20,7 @@
 
 #include "store/sqlite/sqlite_state_store.h"
 #include "tests/contract/data_store_contract.h"
+#include "tests/support/store_factory.h"
 #include "tests/support/temp_dir.h"
 
 namespace fs = std::filesystem;
@@ -38,15 +39,9 @@ struct TempDir : sf::testing::TempDir {
 
 struct SqliteFactory {
   static std::shared_ptr<DataStore> make() {
+    // The directory is removed after the store is closed.
     auto dir = std::make_shared<TempDir>();
-    auto r = SqliteDataStore::open(dir->str());
-    if (!r.ok()) {
-      ADD_FAILURE() << "open: " << r.error().message;
-      return nullptr;
-    }
-    // The deleter keeps the directory alive until the store is closed, then removes it.
-    SqliteDataStore* raw = r->release();
-    return std::shared_ptr<DataStore>(raw, [dir](DataStore* s) { delete s; });
+    return sf::testing::shared_store<DataStore>(SqliteDataStore::open(dir->str()), [dir] {});
   }
 };
 

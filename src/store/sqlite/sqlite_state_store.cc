@@ -193,16 +193,8 @@ TargetState read_target(const Use& u) {
 int SqliteStateStore::schema_version() { return kLatestVersion; }
 
 Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::open(const std::string& data_dir) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  fs::create_directories(data_dir, ec);
-  if (ec) {
-    return Error(Errc::io_error,
-                 "sqlite: cannot create data directory " + data_dir + ": " + ec.message());
-  }
-  fs::path abs = fs::absolute(fs::path(data_dir) / kFileName, ec);
-  if (ec) return Error(Errc::io_error, "sqlite: cannot resolve " + data_dir + ": " + ec.message());
-  const std::string path = abs.lexically_normal().string();
+  std::string path;
+  SF_TRY_ASSIGN(path, database_path(data_dir, kFileName));
 
   auto opened = open_database(path);
   if (!opened) return opened.error();

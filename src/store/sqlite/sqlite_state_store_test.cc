@@ -16,6 +16,7 @@
 #include <string>
 
 #include "tests/contract/state_store_contract.h"
+#include "tests/support/store_factory.h"
 #include "tests/support/temp_dir.h"
 
 namespace fs = std::filesystem;
@@ -36,14 +37,9 @@ struct TempDir : sf::testing::TempDir {
 
 struct SqliteFactory {
   static std::shared_ptr<StateStore> make() {
+    // The directory is removed after the store is closed.
     auto dir = std::make_shared<TempDir>();
-    auto r = SqliteStateStore::open(dir->str());
-    if (!r.ok()) {
-      ADD_FAILURE() << "open: " << r.error().message;
-      return nullptr;
-    }
-    // The deleter owns the directory, so it goes after the store is closed.
-    return std::shared_ptr<StateStore>(r->release(), [dir](StateStore* s) { delete s; });
+    return sf::testing::shared_store<StateStore>(SqliteStateStore::open(dir->str()), [dir] {});
   }
 };
 

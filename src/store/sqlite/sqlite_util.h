@@ -9,9 +9,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <thread>
 #include <utility>
 
@@ -185,6 +187,20 @@ class Txn {
   sqlite3_stmt* rollback_;
   bool open_ = false;
 };
+
+// The absolute, normalised path of `file` in `data_dir`, creating the directory if needed.
+inline Result<std::string> database_path(const std::string& data_dir, const char* file) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(data_dir, ec);
+  if (ec) {
+    return Error(Errc::io_error,
+                 "sqlite: cannot create data directory " + data_dir + ": " + ec.message());
+  }
+  fs::path abs = fs::absolute(fs::path(data_dir) / file, ec);
+  if (ec) return Error(Errc::io_error, "sqlite: cannot resolve " + data_dir + ": " + ec.message());
+  return abs.lexically_normal().string();
+}
 
 // Opens (or creates) the database file at `path` the way every StreamForge connection
 // uses it: extended result codes, busy timeout, WAL journal (readers never block the

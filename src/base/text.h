@@ -1,0 +1,15 @@
+// Byte-text helpers with no domain in them: UTF-8 validity and standard base64 (the DLQ
+// entries of market/data_topic.h use both). Pure functions, safe from any thread.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace sf {
+
+// True if `s` is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF).
+bool is_valid_utf8(std::string_view s);
+// Standard base64 (RFC 4648) with padding.
+std::string base64_encode(std::string_view bytes);
+
+}  // namespace sf

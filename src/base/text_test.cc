@@ -1,0 +1,25 @@
+#include "base/text.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+TEST(Text, Base64AndUtf8) {
+  EXPECT_EQ(sf::base64_encode(""), "");
+  EXPECT_EQ(sf::base64_encode("f"), "Zg==");
+  EXPECT_EQ(sf::base64_encode("fo"), "Zm8=");
+  EXPECT_EQ(sf::base64_encode("foo"), "Zm9v");
+  EXPECT_EQ(sf::base64_encode("foob"), "Zm9vYg==");
+  EXPECT_EQ(sf::base64_encode("fooba"), "Zm9vYmE=");
+  EXPECT_EQ(sf::base64_encode("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(sf::base64_encode(std::string("\xff\x00\x80", 3)), "/wCA");
+
+  EXPECT_TRUE(sf::is_valid_utf8(""));
+  EXPECT_TRUE(sf::is_valid_utf8("plain {\"a\":1}"));
+  EXPECT_TRUE(sf::is_valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
+  EXPECT_FALSE(sf::is_valid_utf8("\xff"));
+  EXPECT_FALSE(sf::is_valid_utf8("\xc3"));              // truncated
+  EXPECT_FALSE(sf::is_valid_utf8("\xc0\xaf"));          // overlong
+  EXPECT_FALSE(sf::is_valid_utf8("\xed\xa0\x80"));      // surrogate
+  EXPECT_FALSE(sf::is_valid_utf8("\xf4\x90\x80\x80"));  // past U+10FFFF
+}

@@ -1,0 +1,192 @@
+#include "market/schema.h"
+
+#include "base/enum_names.h"
+
+namespace sf::market {
+
+Status Schema<Candle>::check(const Candle& c) {
+  if (c.close_time < c.open_time)
+    return Error(Errc::invalid_argument, "field 'close_time' is before 'open_time'", "close_time");
+  return {};
+}
+
+Status Schema<AggTrade>::check(const AggTrade& t) {
+  if (t.last_trade_id < t.first_trade_id)
+    return Error(Errc::invalid_argument, "field 'last_trade_id' is below 'first_trade_id'",
+                 "last_trade_id");
+  return {};
+}
+
+size_t KindInfo::index_of(std::string_view field) const {
+  size_t i = 0;
+  while (i < fields.size() && fields[i].name != field) ++i;
+  return i;
+}
+
+namespace {
+
+template <class R>
+KindInfo make_info() {
+  using S = Schema<R>;
+  const std::span<const FieldInfo> f = field_infos<R>();
+  size_t keys = 0;
+  while (keys < f.size() && f[keys].key) ++keys;
+  std::string_view final_flag;
+  for_each_field<R>([&](const auto& field, size_t) {
+    if constexpr (std::remove_cvref_t<decltype(field)>::type == FieldType::boolean)
+      if (S::final_flag != nullptr && field.member == S::final_flag) final_flag = field.info.name;
+  });
+  return {S::kind, S::name, S::title, S::workflow_type, f, keys, S::time_field, final_flag};
+}
+
+}  // namespace
+
+const KindInfo& kind_info(Kind k) {
+  static const auto kInfos = []<size_t... I>(std::index_sequence<I...>) {
+    return std::array<KindInfo, kKindCount>{make_info<std::variant_alternative_t<I, Record>>()...};
+  }
+  (std::make_index_sequence<kKindCount>{});
+  return kInfos[static_cast<size_t>(k)];
+}
+
+const char* to_string(Kind k) { return kind_info(k).name.data(); }
+
+Result<Kind> kind_for_type(std::string_view type) {
+  constexpr std::string_view kIntervalSuffix = "<interval>";
+  std::string expected;
+  for (Kind k : kAllKinds) {
+    const std::string_view t = kind_info(k).workflow_type;
+    if (t.ends_with(kIntervalSuffix)) {
+      const std::string_view prefix = t.substr(0, t.size() - kIntervalSuffix.size());
+      if (type.starts_with(prefix) && interval_ms(type.substr(prefix.size())) >= 0) return k;
+    } else if (type == t) {
+      return k;
+    }
+    expected += expected.empty() ? "" : k == kAllKinds.back() ? " or " : ", ";
+    expected += t;
+  }
+  return Error(Errc::invalid_argument,
+               "unknown data type '" + std::string(type) + "' (expected " + expected + ")", "type");
+}
+
+std::optional<Kind> kind_from_string(std::string_view s) {
+  for (Kind k : kAllKinds)
+    if (s == to_string(k)) return k;
+  return std::nullopt;
+}
+
+namespace {
+
+// Three-way comparison of the key fields of two records of one type.
+template <class R>
+int compare_keys(const R& a, const R& b) {
+  int result = 0;
+  for_each_field<R>([&](const auto& field, size_t) {
+    if (result != 0 || !field.info.key) return;
+    const auto& x = a.*field.member;
+    const auto& y = b.*field.member;
+    result = x < y ? -1 : (y < x ? 1 : 0);
+  });
+  return result;
+}
+
+}  // namespace
+
+bool key_less(const Record& a, const Record& b) {
+  return std::visit(
+      [&](const auto& x) {
+        using R = std::remove_cvref_t<decltype(x)>;
+        return compare_keys(x, std::get<R>(b)) < 0;
+      },
+      a);
+}
+
+bool is_final(const Record& r) {
+  return std::visit(
+      [](const auto& x) {
+        using R = std::remove_cvref_t<decltype(x)>;
+        if constexpr (Schema<R>::final_flag != nullptr) {
+          return x.*Schema<R>::final_flag;
+        } else {
+          return false;
+        }
+      },
+      r);
+}
+
+bool replaces(const Record& later, const Record& earlier) {
+  return is_final(later) || !is_final(earlier);
+}
+
+int64_t time_of(const Record& r) {
+  return std::visit(
+      [](const auto& x) {
+        using R = std::remove_cvref_t<decltype(x)>;
+        int64_t t = 0;
+        for_each_field<R>([&](const auto& field, size_t) {
+          if constexpr (std::remove_cvref_t<decltype(field)>::type == FieldType::integer)
+            if (field.info.name == Schema<R>::time_field) t = x.*field.member;
+        });
+        return t;
+      },
+      r);
+}
+
+std::optional<std::string_view> text_of(const Record& r, std::string_view field) {
+  std::optional<std::string_view> out;
+  std::visit(
+      [&](const auto& x) {
+        using R = std::remove_cvref_t<decltype(x)>;
+        for_each_field<R>([&](const auto& f, size_t) {
+          if constexpr (std::remove_cvref_t<decltype(f)>::type == FieldType::text)
+            if (f.info.name == field) out = x.*f.member;
+        });
+      },
+      r);
+  return out;
+}
+
+std::string natural_key(const Record& r) {
+  std::string out;
+  std::visit(
+      [&](const auto& x) {
+        visit_fields(x, AnyField{[&](const FieldInfo& f, size_t, const auto& v) {
+                       if (!f.key) return;
+                       if (!out.empty()) out += '|';
+                       if constexpr (std::is_same_v<std::remove_cvref_t<decltype(v)>, int64_t>) {
+                         out += std::to_string(v);
+                       } else {
+                         out += v;
+                       }
+                     }});
+      },
+      r);
+  return out;
+}
+
+namespace {
+
+// The JSON type docs/data.md names for each FieldType, in FieldType order.
+constexpr const char* kDocTypes[] = {"string", "string (decimal text)", "integer", "boolean"};
+const char* doc_type(FieldType t) { return enum_name(t, kDocTypes, "string"); }
+
+}  // namespace
+
+std::string schema_markdown() {
+  std::string out;
+  for (Kind k : kAllKinds) {
+    const KindInfo& info = kind_info(k);
+    if (!out.empty()) out += '\n';
+    out += "### " + std::string(info.title) + " (`type`: `" + std::string(info.workflow_type) +
+           "`, kind `" + std::string(info.name) + "`)\n\n";
+    out += "| field | type | key | notes |\n|---|---|---|---|\n";
+    for (size_t i = 0; i < info.fields.size(); ++i) {
+      const FieldInfo& f = info.fields[i];
+      out += "| `" + std::string(f.name) + "` | " + doc_type(f.type) + " | " +
+             (f.key ? std::to_string(i + 1) : std::string()) + " | " + std::string(f.doc) + " |\n";
+    }
+  }
+  return out;
+}
+
+}  // namespace sf::market
