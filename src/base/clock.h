@@ -48,7 +48,8 @@ class ManualClock final : public Clock {
   std::atomic<int64_t> t_;
 };
 
-// Seconds since the epoch with millisecond precision, as the seed's `timestamp` fields.
+// Seconds since the epoch with millisecond precision, as the `timestamp` fields of
+// docs/protocol.md.
 inline double now_seconds(const Clock& c) { return static_cast<double>(c.now_ms()) / 1000.0; }
 
 }  // namespace sf

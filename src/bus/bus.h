@@ -1,4 +1,4 @@
-// The message bus interface (ARCHITECTURE.md "Bus"): keyed records on named topics,
+// The message bus interface (docs/architecture.md): keyed records on named topics,
 // consumer groups with committed offsets. Implementations: memory (bus/memory), Kafka
 // (bus/kafka). bus/open.h turns a configured URL into one. Every implementation passes
 // tests/contract/bus_contract.h.

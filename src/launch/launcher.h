@@ -1,4 +1,4 @@
-// The Launcher interface (ARCHITECTURE.md "Launcher"): starts a target of a workflow with
+// The Launcher interface (docs/architecture.md): starts a target of a workflow with
 // its configuration, reports its exit, stops it. Implementations: in-process
 // (launch/inproc), OS processes and Kubernetes Jobs later.
 //

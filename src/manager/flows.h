@@ -1,4 +1,4 @@
-// Test flows (seed 4.1, POST /queues/start-test-flow): named templates of start requests,
+// Test flows (POST /queues/start-test-flow): named templates of start requests,
 // loaded from a YAML file (config/test_flows.yaml ships with the project; a user can point
 // to their own). A template's string values may contain {{name}} placeholders, filled from
 // the request: symbol, symbol_lower, time_range, date (the range's start as YYYYMMDD),

@@ -1,4 +1,4 @@
-// The queue-manager's core (seed 4.1): the workflow life cycle, independent of HTTP.
+// The queue-manager's core (docs/architecture.md): the workflow life cycle, independent of HTTP.
 //
 // start_queue(): validate, store the queue as `pending`, publish a `start` command per
 // target to queue-control, launch each target through the Launcher.

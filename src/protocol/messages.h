@@ -1,4 +1,4 @@
-// The seed's message formats, field for field (seed chapter 3.2 and 4.1):
+// The bus message formats, field for field (docs/protocol.md):
 // - Command: a record of the `queue-control` topic;
 // - Event: a record of the `queue-events` topic;
 // - StartRequest: the body of POST /queues/start;
@@ -10,7 +10,7 @@
 // Optional members absent in the input stay absent when re-encoded, so a decoded message
 // re-encodes to an equal JSON value.
 //
-// Extensions beyond the seed (documented in docs/protocol.md): command "ping" and event
+// Extensions (marked as such in docs/protocol.md): command "ping" and event
 // status "pong"; Command.params carries a target's extra settings (e.g. a dummy's
 // duration_s); Event.records_expected/records_dlq/missing_ranges carry completeness.
 #pragma once

@@ -10,8 +10,8 @@ namespace bj = boost::json;
 
 namespace {
 
-// The seed's four examples (chapter 3.2 and 4.1), as printed, with one value picked where
-// the seed lists alternatives.
+// Four reference messages in the formats of docs/protocol.md, with one value picked where
+// a field has alternatives.
 const char* kSeedCommand = R"({
   "command": "start",
   "queue_id": "wf-btcusdt-api_candles_5m-20240801-a1b2c3",

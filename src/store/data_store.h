@@ -1,4 +1,4 @@
-// Market-data collections (ARCHITECTURE.md "Store"): candles, aggregate trades and trades,
+// Market-data collections (docs/architecture.md): candles, aggregate trades and trades,
 // one collection per workflow `collection_name`, written by the store connector with
 // idempotent upserts by natural key. Implementations: SQLite (store/sqlite, the embedded
 // default), PostgreSQL (store/postgres) and ArangoDB (store/arango). Every implementation passes

@@ -1,4 +1,4 @@
-// Workflow state store (ARCHITECTURE.md "Store"): queues, their targets and their recent
+// Workflow state store (docs/architecture.md): queues, their targets and their recent
 // telemetry events. Implementations: SQLite (store/sqlite, the embedded default);
 // PostgreSQL (store/postgres) and ArangoDB (store/arango). Every implementation passes
 // tests/contract/state_store_contract.h.

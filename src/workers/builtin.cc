@@ -15,7 +15,7 @@ WorkerRegistry WorkerRegistry::builtin() {
         return {};
       },
       DummySettings::json_schema());
-  // One implementation under both names: the seed's target name and the store-neutral one;
+  // One implementation under both names: the original target name and the store-neutral one;
   // the DataStore the launcher passes decides where the data goes.
   auto validate_connector = [](const boost::json::object& settings) -> Status {
     auto s = ConnectorSettings::from_params(settings);

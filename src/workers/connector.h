@@ -1,4 +1,4 @@
-// store-connector (seed 4.3, where it is called arango-connector; both target names run
+// store-connector (docs/workers.md; also called arango-connector, both target names run
 // this code and the configured DataStore decides where the data goes): consumes a
 // workflow's data topic, batches records, upserts them into the collection named by
 // COLLECTION_NAME and commits bus offsets only once the batch is durable in the store.

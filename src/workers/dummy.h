@@ -1,4 +1,4 @@
-// dummy-service (seed 4.5): simulates any worker for testing the control plane. Its knobs
+// dummy-service (docs/workers.md): simulates any worker for testing the control plane. Its knobs
 // are fields of its target in the start request (they reach it in TARGET_PARAMS):
 //   duration_s            run time in seconds (default 5)
 //   records               records "written" by the end (default 1000)

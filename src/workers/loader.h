@@ -1,4 +1,4 @@
-// The loader family (seed 4.2): loader-producer dispatches on TYPE; loader-api-candles
+// The loader family (docs/workers.md): loader-producer dispatches on TYPE; loader-api-candles
 // (api_candles_<interval>) and loader-api-trades (api_agg_trades, api_trades) are the
 // same code restricted to their types. A loader pages through the whole TIME_RANGE of
 // SYMBOL on the exchange's REST API (1000 rows a request, through the process's shared

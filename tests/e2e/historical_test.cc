@@ -399,7 +399,7 @@ TEST_F(Historical, AStandardKafkaClientSeesTheSeedsFormats) {
     EXPECT_TRUE(seen.count("started")) << producer;
     EXPECT_TRUE(seen.count("finished")) << producer;
   }
-  // queue-control: the seed's command format.
+  // queue-control: the command format of docs/protocol.md.
   int commands = 0;
   for (const auto& line : kcat_read(tag + "-control")) {
     auto cmd = sf::protocol::decode_command(line.substr(line.find('\t') + 1));

@@ -1,4 +1,4 @@
-// KafkaBus: sf::bus::Bus on Apache Kafka through librdkafka (ARCHITECTURE.md "Bus"). Passes
+// KafkaBus: sf::bus::Bus on Apache Kafka through librdkafka (docs/architecture.md). Passes
 // tests/contract/bus_contract.h against a real broker and against librdkafka's mock cluster.
 //
 // Semantics beyond bus.h (see src/bus/README.md "KafkaBus" for the reasoning):
