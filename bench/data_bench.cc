@@ -25,6 +25,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include <CLI/CLI.hpp>
+
 #include "base/log.h"
 #include "bench/bench_util.h"
 #include "bench/connector_run.h"
@@ -360,22 +362,13 @@ double bench_connector(const std::string& dir, const std::vector<std::string>& v
 
 int main(int argc, char** argv) {
   int runs = 3;
-  std::string markdown, only;  // --only load|decode|connector runs one part (for profiling)
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--runs" && i + 1 < argc)
-      runs = std::max(1, std::atoi(argv[++i]));
-    else if (a == "--markdown" && i + 1 < argc)
-      markdown = argv[++i];
-    else if (a == "--only" && i + 1 < argc)
-      only = argv[++i];
-    else {
-      std::fprintf(
-          stderr,
-          "usage: data_bench [--runs N] [--markdown FILE] [--only load|decode|connector]\n");
-      return 2;
-    }
-  }
+  std::string markdown, only;
+  CLI::App app{"Loader, decoder and connector throughput on the memory bus and SQLite."};
+  app.add_option("--runs", runs, "runs, the median is reported")->check(CLI::PositiveNumber);
+  app.add_option("--markdown", markdown, "write the figures into this file (docs/benchmarks.md)");
+  app.add_option("--only", only, "run one part, for profiling")
+      ->check(CLI::IsMember({"load", "decode", "connector"}));
+  CLI11_PARSE(app, argc, argv);
   sf::log::set_level(sf::log::Level::warn);
   const std::string command = sf::bench::command_line(argc, argv);
   double load_at_start = -1;  // 1-minute load average: wall-clock figures need a quiet machine

@@ -19,6 +19,8 @@
 #include <sstream>
 #include <thread>
 
+#include <CLI/CLI.hpp>
+
 #include "base/log.h"
 #include "bench/bench_util.h"
 #include "bus/memory/memory_bus.h"
@@ -211,21 +213,13 @@ double bench_backlog(const std::string& dir, int queues, int events) {
 
 int main(int argc, char** argv) {
   int runs = 3;
-  std::string markdown, only;  // --only list|live|backlog runs one part (for profiling)
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--runs" && i + 1 < argc)
-      runs = std::stoi(argv[++i]);
-    else if (a == "--markdown" && i + 1 < argc)
-      markdown = argv[++i];
-    else if (a == "--only" && i + 1 < argc)
-      only = argv[++i];
-    else {
-      std::fprintf(
-          stderr, "usage: manager_bench [--runs N] [--markdown FILE] [--only list|live|backlog]\n");
-      return 2;
-    }
-  }
+  std::string markdown, only;
+  CLI::App app{"The manager's list latency, live event rate and backlog catch-up."};
+  app.add_option("--runs", runs, "runs, the median is reported")->check(CLI::PositiveNumber);
+  app.add_option("--markdown", markdown, "write the figures into this file (docs/benchmarks.md)");
+  app.add_option("--only", only, "run one part, for profiling")
+      ->check(CLI::IsMember({"list", "live", "backlog"}));
+  CLI11_PARSE(app, argc, argv);
   sf::log::set_level(sf::log::Level::warn);
   std::string root = sf::testing::make_temp_dir("sf-bench");
   std::vector<double> p50, p99, rss_list, live, rss_live, backlog;

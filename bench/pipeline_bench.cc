@@ -27,6 +27,8 @@
 #include <regex>
 #include <thread>
 
+#include <CLI/CLI.hpp>
+
 #include "base/log.h"
 #include "bench/bench_child.h"
 #include "bench/bench_util.h"
@@ -161,27 +163,14 @@ Run one_run(const std::string& dir, const std::string& kafka, const std::string&
 int main(int argc, char** argv) {
   int runs = 3;
   std::string markdown, kafka, pg_url_file;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--runs" && i + 1 < argc)
-      runs = std::stoi(argv[++i]);
-    else if (a == "--markdown" && i + 1 < argc)
-      markdown = argv[++i];
-    else if (a == "--kafka" && i + 1 < argc)
-      kafka = argv[++i];
-    else if (a == "--pg-url-file" && i + 1 < argc)
-      pg_url_file = argv[++i];
-    else {
-      std::fprintf(stderr,
-                   "usage: pipeline_bench --kafka HOST:PORT --pg-url-file FILE [--runs N] "
-                   "[--markdown FILE]\n");
-      return 2;
-    }
-  }
-  if (kafka.empty() || pg_url_file.empty() || runs < 1) {
-    std::fprintf(stderr, "pipeline_bench: --kafka and --pg-url-file are required (bench/run)\n");
-    return 2;
-  }
+  CLI::App app{"End to end on Kafka + PostgreSQL with worker processes (bench/run starts both)."};
+  app.add_option("--kafka", kafka, "broker, HOST:PORT")->required();
+  app.add_option("--pg-url-file", pg_url_file, "file holding the postgresql:// URL")
+      ->required()
+      ->check(CLI::ExistingFile);
+  app.add_option("--runs", runs, "runs, the median is reported")->check(CLI::PositiveNumber);
+  app.add_option("--markdown", markdown, "write the figures into this file (docs/benchmarks.md)");
+  CLI11_PARSE(app, argc, argv);
   std::string pg_url;
   std::ifstream(pg_url_file) >> pg_url;
   sf::log::set_level(sf::log::Level::warn);

@@ -14,6 +14,8 @@
 #include <fstream>
 #include <thread>
 
+#include <CLI/CLI.hpp>
+
 #include "base/log.h"
 #include "bench/bench_child.h"
 #include "bench/bench_util.h"
@@ -100,23 +102,11 @@ Run soak(const std::string& dir, int loads) {
 int main(int argc, char** argv) {
   int runs = 3, loads = 20;
   std::string markdown;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--runs" && i + 1 < argc)
-      runs = std::stoi(argv[++i]);
-    else if (a == "--loads" && i + 1 < argc)
-      loads = std::stoi(argv[++i]);
-    else if (a == "--markdown" && i + 1 < argc)
-      markdown = argv[++i];
-    else {
-      std::fprintf(stderr, "usage: soak_bench [--runs N] [--loads N] [--markdown FILE]\n");
-      return 2;
-    }
-  }
-  if (runs < 1 || loads < 2) {
-    std::fprintf(stderr, "soak_bench: --runs >= 1 and --loads >= 2\n");
-    return 2;
-  }
+  CLI::App app{"Memory soak: RSS of one embedded manager over successive one-year loads."};
+  app.add_option("--runs", runs, "runs, the median is reported")->check(CLI::PositiveNumber);
+  app.add_option("--loads", loads, "one-year 1m loads per run")->check(CLI::Range(2, 1000));
+  app.add_option("--markdown", markdown, "write the figures into this file (docs/benchmarks.md)");
+  CLI11_PARSE(app, argc, argv);
   sf::log::set_level(sf::log::Level::warn);
   const std::string root = sf::testing::make_temp_dir("sf-soak");
   std::vector<Run> all;
