@@ -2,6 +2,7 @@
 // marked sections of docs/benchmarks.md each benchmark rewrites. Header-only.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
@@ -15,6 +16,13 @@
 #include "market/records.h"
 
 namespace sf::bench {
+
+// The options every benchmark takes: --runs (the median of N is reported) and --markdown
+// FILE (docs/benchmarks.md, rewritten between the benchmark's markers).
+inline void add_run_options(CLI::App& app, int& runs, std::string& markdown) {
+  app.add_option("--runs", runs, "runs, the median is reported")->check(CLI::PositiveNumber);
+  app.add_option("--markdown", markdown, "write the figures into this file (docs/benchmarks.md)");
+}
 
 // The p-quantile (0..1) of v by nearest rank; 0 for an empty v (a part not run).
 inline double percentile(std::vector<double> v, double p) {

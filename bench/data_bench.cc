@@ -364,8 +364,7 @@ int main(int argc, char** argv) {
   int runs = 3;
   std::string markdown, only;
   CLI::App app{"Loader, decoder and connector throughput on the memory bus and SQLite."};
-  app.add_option("--runs", runs, "runs, the median is reported")->check(CLI::PositiveNumber);
-  app.add_option("--markdown", markdown, "write the figures into this file (docs/benchmarks.md)");
+  sf::bench::add_run_options(app, runs, markdown);
   app.add_option("--only", only, "run one part, for profiling")
       ->check(CLI::IsMember({"load", "decode", "connector"}));
   CLI11_PARSE(app, argc, argv);

@@ -168,8 +168,7 @@ int main(int argc, char** argv) {
   app.add_option("--pg-url-file", pg_url_file, "file holding the postgresql:// URL")
       ->required()
       ->check(CLI::ExistingFile);
-  app.add_option("--runs", runs, "runs, the median is reported")->check(CLI::PositiveNumber);
-  app.add_option("--markdown", markdown, "write the figures into this file (docs/benchmarks.md)");
+  sf::bench::add_run_options(app, runs, markdown);
   CLI11_PARSE(app, argc, argv);
   std::string pg_url;
   std::ifstream(pg_url_file) >> pg_url;

@@ -103,9 +103,8 @@ int main(int argc, char** argv) {
   int runs = 3, loads = 20;
   std::string markdown;
   CLI::App app{"Memory soak: RSS of one embedded manager over successive one-year loads."};
-  app.add_option("--runs", runs, "runs, the median is reported")->check(CLI::PositiveNumber);
+  sf::bench::add_run_options(app, runs, markdown);
   app.add_option("--loads", loads, "one-year 1m loads per run")->check(CLI::Range(2, 1000));
-  app.add_option("--markdown", markdown, "write the figures into this file (docs/benchmarks.md)");
   CLI11_PARSE(app, argc, argv);
   sf::log::set_level(sf::log::Level::warn);
   const std::string root = sf::testing::make_temp_dir("sf-soak");

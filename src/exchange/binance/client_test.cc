@@ -18,20 +18,9 @@ using namespace std::chrono_literals;
 constexpr int64_t kT0 = 1722470400000;  // 2024-08-01T00:00:00Z
 constexpr int64_t kMin = 60'000;
 
-class FakeClock final : public Clock {
- public:
-  explicit FakeClock(int64_t t) : t_(t) {}
-  int64_t now_ms() const override { return t_.load(); }
-  int64_t steady_ms() const override { return t_.load(); }
-  void set(int64_t t) { t_.store(t); }
-
- private:
-  std::atomic<int64_t> t_;
-};
-
 class JumpWaiter final : public Waiter {
  public:
-  explicit JumpWaiter(FakeClock& c) : clock_(c) {}
+  explicit JumpWaiter(ManualClock& c) : clock_(c) {}
   void wait_until(std::condition_variable&, std::unique_lock<std::mutex>&, const Clock&,
                   int64_t until_ms) override {
     ++waits;
@@ -40,7 +29,7 @@ class JumpWaiter final : public Waiter {
   int waits = 0;
 
  private:
-  FakeClock& clock_;
+  ManualClock& clock_;
 };
 
 // A TEST DOUBLE of the Binance REST API on sf::http::Server (port 0): 1m klines for every
@@ -183,7 +172,7 @@ class BinanceDouble {
 };
 
 struct Fixture : ::testing::Test {
-  FakeClock clock{kT0 + 3'600'000};
+  ManualClock clock{kT0 + 3'600'000};
   JumpWaiter waiter{clock};
   RateLimiter limiter{{}, clock, waiter};
   BinanceDouble ex;

@@ -18,22 +18,10 @@ using namespace std::chrono_literals;
 // 2024-08-01T00:00:00Z: a minute boundary.
 constexpr int64_t kT0 = 1722470400000;
 
-class FakeClock final : public Clock {
- public:
-  explicit FakeClock(int64_t t) : t_(t) {}
-  int64_t now_ms() const override { return t_.load(); }
-  int64_t steady_ms() const override { return t_.load(); }
-  void set(int64_t t) { t_.store(t); }
-  void advance(int64_t d) { t_.fetch_add(d); }
-
- private:
-  std::atomic<int64_t> t_;
-};
-
 // Single-threaded tests: "sleeping" jumps the fake clock to the wake-up time.
 class JumpWaiter final : public Waiter {
  public:
-  explicit JumpWaiter(FakeClock& c) : clock_(c) {}
+  explicit JumpWaiter(ManualClock& c) : clock_(c) {}
   void wait_until(std::condition_variable&, std::unique_lock<std::mutex>&, const Clock&,
                   int64_t until_ms) override {
     waits.push_back(until_ms);
@@ -42,7 +30,7 @@ class JumpWaiter final : public Waiter {
   std::vector<int64_t> waits;
 
  private:
-  FakeClock& clock_;
+  ManualClock& clock_;
 };
 
 // Multi-threaded tests: waiters poll the fake clock, which only the test moves.
@@ -58,7 +46,7 @@ class PollWaiter final : public Waiter {
 };
 
 TEST(RateLimiter, StaysUnderFractionAndWaitsForNextWindow) {
-  FakeClock clock(kT0 + 1000);
+  ManualClock clock(kT0 + 1000);
   JumpWaiter waiter(clock);
   RateLimiter lim({.weight_limit_per_minute = 100, .fraction = 0.8}, clock, waiter);
   for (int i = 0; i < 40; ++i) ASSERT_TRUE(lim.acquire(2, 1s).ok());  // 80 = 80% of 100
@@ -74,7 +62,7 @@ TEST(RateLimiter, StaysUnderFractionAndWaitsForNextWindow) {
 }
 
 TEST(RateLimiter, DeadlineTooShortFailsWithoutSleeping) {
-  FakeClock clock(kT0 + 30'000);
+  ManualClock clock(kT0 + 30'000);
   JumpWaiter waiter(clock);
   RateLimiter lim({.weight_limit_per_minute = 10, .fraction = 1.0}, clock, waiter);
   ASSERT_TRUE(lim.acquire(10, 0ms).ok());
@@ -88,7 +76,7 @@ TEST(RateLimiter, DeadlineTooShortFailsWithoutSleeping) {
 }
 
 TEST(RateLimiter, HeaderCorrectsCountUpwardsOnlyForSameWindow) {
-  FakeClock clock(kT0 + 5000);
+  ManualClock clock(kT0 + 5000);
   JumpWaiter waiter(clock);
   RateLimiter lim({.weight_limit_per_minute = 1000, .fraction = 0.8}, clock, waiter);
   auto g = lim.acquire(2, 1s);
@@ -111,7 +99,7 @@ TEST(RateLimiter, HeaderCorrectsCountUpwardsOnlyForSameWindow) {
 }
 
 TEST(RateLimiter, SetLimitFromExchangeInfo) {
-  FakeClock clock(kT0);
+  ManualClock clock(kT0);
   JumpWaiter waiter(clock);
   RateLimiter lim({}, clock, waiter);
   EXPECT_EQ(lim.stats().budget, 4800);
@@ -122,7 +110,7 @@ TEST(RateLimiter, SetLimitFromExchangeInfo) {
 }
 
 TEST(RateLimiter, Http429WaitsRetryAfterForEveryCaller) {
-  FakeClock clock(kT0 + 10'000);
+  ManualClock clock(kT0 + 10'000);
   JumpWaiter waiter(clock);
   RateLimiter lim({}, clock, waiter);
   auto g = lim.acquire(1, 1s);
@@ -139,7 +127,7 @@ TEST(RateLimiter, Http429WaitsRetryAfterForEveryCaller) {
   ASSERT_FALSE(waiter.waits.empty());
   EXPECT_EQ(waiter.waits[0], kT0 + 17'000);
   // Without Retry-After: until the next window.
-  FakeClock c2(kT0 + 10'000);
+  ManualClock c2(kT0 + 10'000);
   JumpWaiter w2(c2);
   RateLimiter l2({}, c2, w2);
   auto g2 = l2.acquire(1, 1s);
@@ -148,7 +136,7 @@ TEST(RateLimiter, Http429WaitsRetryAfterForEveryCaller) {
 }
 
 TEST(RateLimiter, Http418BansAllThreadsUntilBanEnds) {
-  FakeClock clock(kT0);
+  ManualClock clock(kT0);
   PollWaiter waiter;
   RateLimiter lim({}, clock, waiter);
   auto g = lim.acquire(1, 1s);
@@ -181,7 +169,7 @@ TEST(RateLimiter, Http418BansAllThreadsUntilBanEnds) {
 }
 
 TEST(RateLimiter, CloseWakesWaiters) {
-  FakeClock clock(kT0);
+  ManualClock clock(kT0);
   PollWaiter waiter;
   RateLimiter lim({.weight_limit_per_minute = 10, .fraction = 1.0}, clock, waiter);
   ASSERT_TRUE(lim.acquire(10, 0ms).ok());
@@ -196,7 +184,7 @@ TEST(RateLimiter, CloseWakesWaiters) {
 }
 
 TEST(RateLimiter, KeepWaitingIsAskedInShortSlicesAndCanGiveUp) {
-  FakeClock clock(kT0 + 1000);
+  ManualClock clock(kT0 + 1000);
   JumpWaiter waiter(clock);
   RateLimiter lim({.weight_limit_per_minute = 10, .fraction = 1.0}, clock, waiter);
   ASSERT_TRUE(lim.acquire(10, 1s).ok());  // the minute's budget is spent
@@ -231,7 +219,7 @@ TEST(RateLimiter, MinuteWindowAndFormat) {
 TEST(RateLimiter, LimitersSharingAFileSpendFromOneBudget) {
   const std::string path = ::testing::TempDir() + "/sf-shared-weight-" + std::to_string(::getpid());
   std::remove(path.c_str());
-  FakeClock clock(kT0 + 1000);
+  ManualClock clock(kT0 + 1000);
   JumpWaiter waiter(clock);
   RateLimiter a({.weight_limit_per_minute = 100, .fraction = 0.8}, clock, waiter);
   RateLimiter b({.weight_limit_per_minute = 100, .fraction = 0.8}, clock, waiter);
