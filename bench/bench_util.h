@@ -2,6 +2,8 @@
 // marked sections of docs/benchmarks.md each benchmark rewrites. Header-only.
 #pragma once
 
+#include <sys/resource.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstring>
@@ -33,6 +35,14 @@ inline double percentile(std::vector<double> v, double p) {
 }
 
 inline double median(std::vector<double> v) { return percentile(std::move(v), 0.5); }
+
+// The process's CPU time (every thread, user + system), s.
+inline double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
 
 // A /proc/<pid>/status figure ("VmRSS:", "VmHWM:") in MB; -1 when unreadable.
 inline double status_mb(const std::string& pid, const char* field) {

@@ -3,13 +3,12 @@
 // sf_bus_memory. Throws std::runtime_error on any failure (a benchmark has no one to retry).
 #pragma once
 
-#include <sys/resource.h>
-
 #include <chrono>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "bus/memory/memory_bus.h"
 #include "market/data_topic.h"
 #include "protocol/messages.h"
@@ -25,14 +24,6 @@ inline void check(const Status& s, const std::string& what) {
 
 inline double secs_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-// The process's CPU time (every thread, user + system), s.
-inline double cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 // Publishes the worker's start command on the control topic, as the manager would.

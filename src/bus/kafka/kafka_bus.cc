@@ -288,7 +288,7 @@ struct KafkaBus::Core {
     // Consumers default to false already.
     return {{"allow.auto.create.topics", "false"},
             {"compression.codec", cfg.compression},
-            {"linger.ms", "5"},
+            {"linger.ms", kKafkaDefaultLingerMs},
             {"batch.num.messages", "10000"},
             {"queue.buffering.max.kbytes", "131072"},
             {"message.max.bytes", kProducerMaxRequestBytes},

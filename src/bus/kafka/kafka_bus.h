@@ -59,6 +59,10 @@
 
 namespace sf::bus {
 
+// The producer's linger.ms unless BusConfig::kafka_properties sets it (benchmarks compare
+// with Kafka's own tools at the same setting).
+inline constexpr const char* kKafkaDefaultLingerMs = "5";
+
 class KafkaBus final : public Bus {
  public:
   struct Options {
