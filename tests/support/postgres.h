@@ -14,22 +14,24 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cstdlib>
-#include <fstream>
 #include <optional>
 #include <random>
 #include <string>
+#include <vector>
+
+#include "support/test_server.h"
+
+#ifndef SF_TEST_PG_URL_FILE  // a binary without the postgres fixture
+#define SF_TEST_PG_URL_FILE nullptr
+#endif
+#ifndef SF_TEST_PG_DIR
+#define SF_TEST_PG_DIR nullptr
+#endif
 
 namespace sf::testing {
 
 inline std::optional<std::string> postgres_url() {
-  if (const char* e = std::getenv("SF_TEST_PG_URL"); e && *e) return std::string(e);
-#ifdef SF_TEST_PG_URL_FILE
-  std::ifstream in(SF_TEST_PG_URL_FILE);
-  std::string line;
-  if (in && std::getline(in, line) && !line.empty()) return line;
-#endif
-  return std::nullopt;
+  return test_server_from("SF_TEST_PG_URL", SF_TEST_PG_URL_FILE);
 }
 
 // postgres_url() for a test that needs the server: a test failure (not a skip) and "" when
@@ -46,12 +48,7 @@ inline std::string postgres_url_or_fail() {
 // The folder of the fixture's cluster (for tests that stop and restart it with
 // `scripts/postgres stop|start --dir`), or nullopt when the server came from the environment.
 inline std::optional<std::string> postgres_fixture_dir() {
-  if (const char* e = std::getenv("SF_TEST_PG_URL"); e && *e) return std::nullopt;
-#ifdef SF_TEST_PG_DIR
-  return std::string(SF_TEST_PG_DIR);
-#else
-  return std::nullopt;
-#endif
+  return test_fixture_dir("SF_TEST_PG_URL", SF_TEST_PG_DIR);
 }
 
 // Runs one SQL command on `url` with plain libpq (what psql would do); "" on success, else
