@@ -14,14 +14,9 @@
 #include <fstream>
 #include <thread>
 
+#include "e2e/e2e.h"
 #include "http/client.h"
 #include "support/process.h"
-#ifdef SF_E2E_PG
-#include "support/postgres.h"
-#endif
-#ifdef SF_E2E_ARANGO
-#include "support/arangodb.h"
-#endif
 
 namespace bj = boost::json;
 using namespace std::chrono_literals;
@@ -39,27 +34,10 @@ class Up {
     std::vector<std::string> argv = {
         sf::testing::streamforge_binary(), "up", "--port", "0", "--data-dir", data_dir};
     argv.insert(argv.end(), extra.begin(), extra.end());
-#ifdef SF_E2E_PG
-    auto pg = sf::testing::postgres_url();
-    if (!pg)
-      throw std::runtime_error(
-          "no test PostgreSQL: run under ctest (fixture postgres) or set "
-          "SF_TEST_PG_URL");
-    std::string schema = "e2e_";
-    for (char ch : std::filesystem::path(data_dir).filename().string())
-      schema += ch == '-' ? '_' : static_cast<char>(std::tolower(ch));
-    argv.insert(argv.end(), {"--store", *pg + (pg->find('?') == std::string::npos ? "?" : "&") +
-                                            "schema=" + schema});
-#endif
-#ifdef SF_E2E_ARANGO
-    auto arango = sf::testing::arangodb_url();
-    if (!arango)
-      throw std::runtime_error(
-          "no test ArangoDB: run under ctest (fixture arangodb) or set SF_TEST_ARANGO_URL");
-    argv.insert(argv.end(),
-                {"--store", sf::testing::arangodb_url_for(
-                                *arango, std::filesystem::path(data_dir).filename().string())});
-#endif
+    // A schema or database per data dir, so a restart on the same data dir finds its queues.
+    const std::string store =
+        sf::testing::e2e_store_url(std::filesystem::path(data_dir).filename().string());
+    if (!store.empty()) argv.insert(argv.end(), {"--store", store});
     proc_ = std::make_unique<Process>(argv, data_dir + "/up.stderr.log");
     auto line = proc_->wait_for_line("listening on", 30s);
     if (!line)
