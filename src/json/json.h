@@ -47,6 +47,10 @@ class Fields {
 
  private:
   Error missing(std::string_view key) const;
+  const bj::value* find(std::string_view key) const;
+  // A required member: the value `opt` read, or missing(key) when absent.
+  template <typename T>
+  Result<T> required(Result<std::optional<T>> opt, std::string_view key) const;
   Error wrong_type(std::string_view key, const char* want, const bj::value& got) const;
 
   const bj::object& obj_;
