@@ -19,7 +19,8 @@
 #include <string>
 #include <vector>
 
-#include "support/test_server.h"
+#include "store_factory.h"
+#include "test_server.h"
 
 #ifndef SF_TEST_PG_URL_FILE  // a binary without the postgres fixture
 #define SF_TEST_PG_URL_FILE nullptr
@@ -126,6 +127,18 @@ class PgTestSchema {
  private:
   std::string server_;
   std::string name_;
+};
+
+// The factory of a contract suite for a store on the test server: Store::open() on a fresh
+// PgTestSchema, dropped after the store is closed (nullptr and a test failure without a
+// server).
+template <class Interface, class Store>
+struct PgStoreFactory {
+  static std::shared_ptr<Interface> make() {
+    auto schema = std::make_shared<PgTestSchema>(postgres_url_or_fail());
+    if (!schema->ok()) return nullptr;
+    return shared_store<Interface>(Store::open(schema->url()), [schema] {});
+  }
 };
 
 }  // namespace sf::testing

@@ -7,6 +7,8 @@
 
 #include <memory>
 
+#include "temp_dir.h"
+
 namespace sf::testing {
 
 // The opened store (`opened`: a Result<std::unique_ptr<S>>) as a shared Interface that
@@ -24,5 +26,31 @@ std::shared_ptr<Interface> shared_store(Opened opened, After after) {
     after();
   });
 }
+
+// The fixture of the store contract suites: a store from Factory::make() for each test,
+// released after it.
+template <class Interface, class Factory>
+class StoreContractFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = Factory::make();
+    ASSERT_NE(store_, nullptr) << "factory returned no store";
+  }
+  void TearDown() override { store_.reset(); }
+
+  Interface& store() { return *store_; }
+
+  std::shared_ptr<Interface> store_;
+};
+
+// The factory of a contract suite for a store in a directory: Store::open() on a fresh
+// TempDir, removed after the store is closed.
+template <class Interface, class Store>
+struct TempDirStoreFactory {
+  static std::shared_ptr<Interface> make() {
+    auto dir = std::make_shared<TempDir>("sf-store-test");
+    return shared_store<Interface>(Store::open(dir->str()), [dir] {});
+  }
+};
 
 }  // namespace sf::testing

@@ -23,19 +23,7 @@ using sf::testing::pg_query;
 using sf::testing::PgTestSchema;
 namespace dc = sf::store::data_contract;
 
-namespace {
-
-struct PostgresFactory {
-  static std::shared_ptr<DataStore> make() {
-    auto schema = std::make_shared<PgTestSchema>(sf::testing::postgres_url_or_fail());
-    if (!schema->ok()) return nullptr;
-    // The schema is dropped after the store is closed.
-    return sf::testing::shared_store<DataStore>(PostgresDataStore::open(schema->url()),
-                                                [schema] {});
-  }
-};
-
-}  // namespace
+using PostgresFactory = sf::testing::PgStoreFactory<DataStore, PostgresDataStore>;
 
 INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, DataStoreContract, PostgresFactory);
 // Included for its queue helpers; the suite itself runs in postgres_state_store_test.

@@ -21,15 +21,7 @@ namespace contract = sf::store::contract;
 
 namespace {
 
-struct PostgresFactory {
-  static std::shared_ptr<StateStore> make() {
-    auto schema = std::make_shared<PgTestSchema>(sf::testing::postgres_url_or_fail());
-    if (!schema->ok()) return nullptr;
-    // The schema is dropped after the store is closed.
-    return sf::testing::shared_store<StateStore>(PostgresStateStore::open(schema->url()),
-                                                 [schema] {});
-  }
-};
+using PostgresFactory = sf::testing::PgStoreFactory<StateStore, PostgresStateStore>;
 
 std::string password_of(const std::string& url) {
   const size_t scheme = url.find("://") + 3;
