@@ -164,6 +164,24 @@ class BusContract : public ::testing::Test {
     produce_all(topic, kvs);
   }
 
+  // The set-up of the commit tests: a new one-partition topic (pinned when `pinned`) holding
+  // v0..v<n-1> under key "k", and a consumer of a new group that has polled for all n.
+  struct Received {
+    std::string topic, group;
+    std::unique_ptr<Consumer> consumer;
+    std::vector<Record> got;
+  };
+  Received receive_numbered(int n, bool pinned) {
+    Received r;
+    r.topic = make_topic(1);
+    if (pinned) pin(r.topic);
+    produce_values(r.topic, "k", numbered("v", 0, n));
+    r.group = unique_name("g");
+    r.consumer = subscribe(r.group, r.topic);
+    r.got = drain(*r.consumer, static_cast<size_t>(n));
+    return r;
+  }
+
   std::unique_ptr<Bus> bus_;
   std::unique_ptr<Producer> producer_;
   std::vector<std::unique_ptr<Consumer>> pins_;
@@ -262,13 +280,7 @@ TYPED_TEST_P(BusContract, TwoGroupsEachSeeAllRecords) {
 }
 
 TYPED_TEST_P(BusContract, CommittedOffsetSurvivesConsumerClose) {
-  std::string topic = this->make_topic(1);
-  this->pin(topic);
-  this->produce_values(topic, "k", numbered("v", 0, 10));
-  std::string group = unique_name("g");
-
-  auto c1 = this->subscribe(group, topic);
-  std::vector<Record> got = drain(*c1, 10);
+  auto [topic, group, c1, got] = this->receive_numbered(10, /*pinned=*/true);
   ASSERT_EQ(got.size(), 10u);
   must(c1->commit(got[6]), "commit");  // v0..v6 are done
   c1->close();
@@ -279,13 +291,7 @@ TYPED_TEST_P(BusContract, CommittedOffsetSurvivesConsumerClose) {
 }
 
 TYPED_TEST_P(BusContract, CommitNeverMovesBackwards) {
-  std::string topic = this->make_topic(1);
-  this->pin(topic);
-  this->produce_values(topic, "k", numbered("v", 0, 10));
-  std::string group = unique_name("g");
-
-  auto c1 = this->subscribe(group, topic);
-  std::vector<Record> got = drain(*c1, 10);
+  auto [topic, group, c1, got] = this->receive_numbered(10, /*pinned=*/true);
   ASSERT_EQ(got.size(), 10u);
   must(c1->commit(got[7]), "commit");
   must(c1->commit(got[2]), "commit of an earlier record");
@@ -297,12 +303,7 @@ TYPED_TEST_P(BusContract, CommitNeverMovesBackwards) {
 }
 
 TYPED_TEST_P(BusContract, UncommittedRecordsAreRedeliveredAfterCloseOrDestroy) {
-  std::string topic = this->make_topic(1);
-  this->produce_values(topic, "k", numbered("v", 0, 5));
-  std::string group = unique_name("g");
-
-  auto c1 = this->subscribe(group, topic);
-  std::vector<Record> got = drain(*c1, 5);
+  auto [topic, group, c1, got] = this->receive_numbered(5, /*pinned=*/false);
   ASSERT_EQ(got.size(), 5u);
   must(c1->commit(got[1]), "commit");
   c1->close();  // v2..v4 delivered but not committed
