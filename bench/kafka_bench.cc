@@ -32,6 +32,7 @@
 #include "protocol/messages.h"
 #include "store/sqlite/sqlite_data_store.h"
 #include "support/process.h"
+#include "tests/support/forwarding_store.h"
 #include "workers/connector.h"
 #include "workers/loader.h"
 #include "workers/worker.h"
@@ -153,10 +154,10 @@ double end_to_end(Env& env) {
 
 // A DataStore that times each record from its produce() to the end of the upsert that
 // stored it. Records are identified by open_time (one minute apart from `t0_ms`).
-class TimingStore final : public sf::store::DataStore {
+class TimingStore final : public sf::testing::ForwardingDataStore {
  public:
   TimingStore(sf::store::DataStore& inner, int64_t t0_ms, size_t n)
-      : inner_(inner), t0_ms_(t0_ms), produced_(n) {}
+      : ForwardingDataStore(inner), t0_ms_(t0_ms), produced_(n) {}
   void produced(size_t i) {
     produced_[i].store(steady_clock::now().time_since_epoch().count(), std::memory_order_release);
   }
@@ -169,9 +170,6 @@ class TimingStore final : public sf::store::DataStore {
     return lat_.size();
   }
 
-  sf::Status ensure_collection(const std::string& n, sf::market::Kind k) override {
-    return inner_.ensure_collection(n, k);
-  }
   sf::Status upsert(const std::string& n, sf::market::Kind k,
                     std::span<const sf::market::Record> recs) override {
     auto s = inner_.upsert(n, k, recs);
@@ -188,26 +186,9 @@ class TimingStore final : public sf::store::DataStore {
     }
     return s;
   }
-  sf::Result<std::vector<sf::store::CollectionInfo>> collections() override {
-    return inner_.collections();
-  }
-  sf::Result<sf::market::Kind> collection_kind(const std::string& n) override {
-    return inner_.collection_kind(n);
-  }
-  sf::Result<int64_t> count(const std::string& n, const sf::store::Query& q) override {
-    return inner_.count(n, q);
-  }
-  sf::Result<std::vector<sf::market::Record>> scan(const std::string& n,
-                                                   const sf::store::Query& q) override {
-    return inner_.scan(n, q);
-  }
-  sf::Result<std::vector<int64_t>> times(const std::string& n, const sf::store::Query& q) override {
-    return inner_.times(n, q);
-  }
   std::string describe() const override { return "timing(" + inner_.describe() + ")"; }
 
  private:
-  sf::store::DataStore& inner_;
   const int64_t t0_ms_;
   std::vector<std::atomic<int64_t>> produced_;  // steady-clock ticks at produce; 0 once stored
   std::mutex mu_;

@@ -4,14 +4,12 @@
 #include "workers/connector.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
 #include <future>
 #include <map>
 #include <mutex>
-#include <random>
 #include <set>
 #include <thread>
 
@@ -21,10 +19,11 @@
 #include "market/records.h"
 #include "metrics/metrics.h"
 #include "store/sqlite/sqlite_data_store.h"
+#include "tests/support/forwarding_store.h"
+#include "tests/support/temp_dir.h"
 
 namespace sw = sf::workers;
 namespace sp = sf::protocol;
-namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using sf::market::Kind;
 
@@ -54,36 +53,14 @@ sf::market::Candle candle(int64_t i, const std::string& symbol = "BTCUSDT") {
   return c;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("sf-connector-test-" + std::to_string(::getpid()) + "-" +
-                                         std::to_string(counter++) + "-" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
-
 // A DataStore decorator whose upsert() fails with Errc::unavailable a given number of times
 // (-1: always) before passing calls through: a database outage as the connector sees it.
-class FailingStore final : public sf::store::DataStore {
+class FailingStore final : public sf::testing::ForwardingDataStore {
  public:
-  explicit FailingStore(sf::store::DataStore& inner) : inner_(inner) {}
+  using ForwardingDataStore::ForwardingDataStore;
   std::atomic<int> failures_left{0};
   std::atomic<int> upsert_calls{0};
 
-  sf::Status ensure_collection(const std::string& n, Kind k) override {
-    return inner_.ensure_collection(n, k);
-  }
   sf::Status upsert(const std::string& n, Kind k, std::span<const sf::market::Record> r) override {
     ++upsert_calls;
     int left = failures_left.load();
@@ -93,26 +70,7 @@ class FailingStore final : public sf::store::DataStore {
     }
     return inner_.upsert(n, k, r);
   }
-  sf::Result<std::vector<sf::store::CollectionInfo>> collections() override {
-    return inner_.collections();
-  }
-  sf::Result<Kind> collection_kind(const std::string& n) override {
-    return inner_.collection_kind(n);
-  }
-  sf::Result<int64_t> count(const std::string& n, const sf::store::Query& q) override {
-    return inner_.count(n, q);
-  }
-  sf::Result<std::vector<sf::market::Record>> scan(const std::string& n,
-                                                   const sf::store::Query& q) override {
-    return inner_.scan(n, q);
-  }
-  sf::Result<std::vector<int64_t>> times(const std::string& n, const sf::store::Query& q) override {
-    return inner_.times(n, q);
-  }
   std::string describe() const override { return "failing:" + inner_.describe(); }
-
- private:
-  sf::store::DataStore& inner_;
 };
 
 // What the pipeline tests watch, in the order it happened: store writes (the open_time
@@ -426,7 +384,7 @@ class ConnectorTest : public ::testing::Test {
     return false;
   }
 
-  TempDir dir_;
+  sf::testing::TempDir dir_{"sf-connector-test"};
   sf::bus::MemoryBus bus_;
   sf::bus::Bus* worker_bus_ = nullptr;  // what the worker gets instead of bus_ (a decorator)
   sf::metrics::Registry metrics_;
