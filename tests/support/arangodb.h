@@ -17,7 +17,7 @@
 #include <optional>
 #include <string>
 
-#include "support/test_server.h"
+#include "test_server.h"
 
 #ifndef SF_TEST_ARANGO_URL_FILE  // a binary without the arangodb fixture
 #define SF_TEST_ARANGO_URL_FILE nullptr

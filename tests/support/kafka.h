@@ -12,7 +12,7 @@
 #include <optional>
 #include <string>
 
-#include "support/test_server.h"
+#include "test_server.h"
 
 #ifndef SF_TEST_KAFKA_BOOTSTRAP_FILE  // a binary without the kafka fixture
 #define SF_TEST_KAFKA_BOOTSTRAP_FILE nullptr
