@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <variant>
 
+#include "base/text.h"
 #include "http/server.h"
 #include "json/json.h"
 
@@ -168,12 +169,7 @@ std::optional<ApiError> limit_param(const Request& req, int64_t def, int64_t max
 }
 
 bool wants_micros(const Request& req) {
-  auto v = req.header("X-MBX-TIME-UNIT");
-  if (v.size() != 11) return false;
-  static constexpr std::string_view kMicro = "MICROSECOND";
-  for (size_t i = 0; i < v.size(); ++i)
-    if ((v[i] & ~0x20) != kMicro[i]) return false;
-  return true;
+  return ascii_iequals(req.header("X-MBX-TIME-UNIT"), "MICROSECOND");
 }
 
 int64_t depth_weight(int64_t limit) {
