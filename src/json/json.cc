@@ -146,28 +146,21 @@ void Writer::comma() {
   if (need_comma_) out_ += ',';
   need_comma_ = true;
 }
-Writer& Writer::begin_object() {
+Writer& Writer::open(char bracket) {
   comma();
-  out_ += '{';
+  out_ += bracket;
   need_comma_ = false;
   return *this;
 }
-Writer& Writer::end_object() {
-  out_ += '}';
+Writer& Writer::close(char bracket) {
+  out_ += bracket;
   need_comma_ = true;
   return *this;
 }
-Writer& Writer::begin_array() {
-  comma();
-  out_ += '[';
-  need_comma_ = false;
-  return *this;
-}
-Writer& Writer::end_array() {
-  out_ += ']';
-  need_comma_ = true;
-  return *this;
-}
+Writer& Writer::begin_object() { return open('{'); }
+Writer& Writer::end_object() { return close('}'); }
+Writer& Writer::begin_array() { return open('['); }
+Writer& Writer::end_array() { return close(']'); }
 Writer& Writer::key(std::string_view k) {
   comma();
   append_escaped(out_, k);

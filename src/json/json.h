@@ -86,6 +86,8 @@ class Writer {
 
  private:
   void comma();
+  Writer& open(char bracket);   // '{' or '[': a value, then no comma before the first member
+  Writer& close(char bracket);  // '}' or ']'
   std::string& out_;
   bool need_comma_ = false;
 };
