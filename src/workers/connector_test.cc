@@ -370,10 +370,40 @@ class ConnectorTest : public ::testing::Test {
     }
     return out;
   }
+  // The connector's last telemetry event has `status` (and `records_written`, if given).
+  void expect_last_event(sp::RunStatus status,
+                         std::optional<int64_t> records_written = std::nullopt) {
+    auto evs = events();
+    ASSERT_FALSE(evs.empty());
+    EXPECT_EQ(evs.back().status, status);
+    if (records_written) {
+      EXPECT_EQ(evs.back().records_written, *records_written);
+    }
+  }
   int64_t rows() {
     auto n = store_->count(kCollection);
     return n.ok() ? *n : -1;
   }
+  // The pipeline tests' set-up: the worker gets a store and a bus that log into one CallLog,
+  // each write taking `delay`, and kPipelineCandles candles wait on the data topic (with the
+  // end marker when `end`). start_pipeline() starts it with batches of 100.
+  static constexpr int64_t kPipelineCandles = 1000;
+  struct Pipeline {
+    Pipeline(sf::store::DataStore& s, sf::bus::Bus& b) : store(s, log), bus(b, log) {}
+    CallLog log;
+    RecordingStore store;
+    RecordingBus bus;
+  };
+  Pipeline& pipeline(std::chrono::milliseconds delay, bool end = true) {
+    pipeline_ = std::make_unique<Pipeline>(*store_, bus_);
+    pipeline_->store.delay = delay;
+    worker_bus_ = &pipeline_->bus;
+    for (int64_t i = 0; i < kPipelineCandles; ++i) publish(candle(i));
+    if (end) publish_end(kPipelineCandles);
+    return *pipeline_;
+  }
+  void start_pipeline() { start(config(R"({"batch_size":100})"), &pipeline_->store); }
+
   // Waits until the collection has at least `n` rows.
   bool wait_rows(int64_t n, std::chrono::milliseconds timeout = 10s) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -391,6 +421,7 @@ class ConnectorTest : public ::testing::Test {
   std::unique_ptr<sf::store::SqliteDataStore> store_;
   std::unique_ptr<sf::bus::Producer> producer_;
   sw::WorkerContext ctx_;
+  std::unique_ptr<Pipeline> pipeline_;  // outlives the worker (running_ goes first)
   std::future<int> running_;
   int readers_ = 0;
 };
@@ -557,10 +588,7 @@ TEST_F(ConnectorTest, StopInterruptsWithinASecondAndCommitsWhatIsWritten) {
   EXPECT_EQ(exit_code(), sw::kExitInterrupted);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
   EXPECT_TRUE(uncommitted().empty());
-  auto evs = events();
-  ASSERT_FALSE(evs.empty());
-  EXPECT_EQ(evs.back().status, sp::RunStatus::interrupted);
-  EXPECT_EQ(evs.back().records_written, 1000);
+  expect_last_event(sp::RunStatus::interrupted, 1000);
 }
 
 TEST_F(ConnectorTest, StoreOutageIsRetriedWithoutCommitOrDlqUntilItSucceeds) {
@@ -605,55 +633,37 @@ TEST_F(ConnectorTest, StoreThatNeverRecoversCommitsNothingAndStopStillWorks) {
   auto again = uncommitted();
   ASSERT_EQ(again.size(), 52u);
   EXPECT_EQ(again.front().offset, 0);
-  auto evs = events();
-  ASSERT_FALSE(evs.empty());
-  EXPECT_EQ(evs.back().status, sp::RunStatus::interrupted);
-  EXPECT_EQ(evs.back().records_written, 0);
+  expect_last_event(sp::RunStatus::interrupted, 0);
 }
 
 // ---- the pipeline: the next batch is decoded while the store writes this one -------------
 
 TEST_F(ConnectorTest, PipelineCommitsEachBatchOnlyAfterItsWriteInOrder) {
-  CallLog log;
-  RecordingStore recording(*store_, log);
-  recording.delay = 30ms;
-  RecordingBus bus(bus_, log);
-  worker_bus_ = &bus;
-  constexpr int64_t kN = 1000;
-  for (int64_t i = 0; i < kN; ++i) publish(candle(i));
-  publish_end(kN);
-  start(config(R"({"batch_size":100})"), &recording);
+  constexpr int64_t kN = kPipelineCandles;
+  auto& p = pipeline(30ms);
+  start_pipeline();
   EXPECT_EQ(exit_code(), sw::kExitFinished);
 
-  const auto entries = log.entries();
+  const auto entries = p.log.entries();
   EXPECT_EQ(check_pipeline_log(entries, kN), kN) << "the end marker is committed last";
   EXPECT_GE(polls_during_writes(entries), 1) << "the next batch is polled during a write";
-  EXPECT_EQ(recording.max_concurrent.load(), 1) << "one store call at a time";
+  EXPECT_EQ(p.store.max_concurrent.load(), 1) << "one store call at a time";
   int writes = 0;
   for (const auto& e : entries) writes += e.kind == CallLog::Kind::write_begin;
   EXPECT_EQ(writes, 10);
   EXPECT_EQ(rows(), kN);
   EXPECT_TRUE(uncommitted().empty());
-  auto evs = events();
-  ASSERT_FALSE(evs.empty());
-  EXPECT_EQ(evs.back().status, sp::RunStatus::finished);
-  EXPECT_EQ(evs.back().records_written, kN);
+  expect_last_event(sp::RunStatus::finished, kN);
 }
 
 TEST_F(ConnectorTest, AWriteRefusedInTheMiddleLeavesEverythingAfterItUncommitted) {
-  CallLog log;
-  RecordingStore recording(*store_, log);
-  recording.delay = 20ms;
-  recording.fail[4] = sf::Errc::invalid_argument;  // the 4th batch: candles 300..399
-  RecordingBus bus(bus_, log);
-  worker_bus_ = &bus;
-  constexpr int64_t kN = 1000;
-  for (int64_t i = 0; i < kN; ++i) publish(candle(i));
-  publish_end(kN);
-  start(config(R"({"batch_size":100})"), &recording);
+  constexpr int64_t kN = kPipelineCandles;
+  auto& p = pipeline(20ms);
+  p.store.fail[4] = sf::Errc::invalid_argument;  // the 4th batch: candles 300..399
+  start_pipeline();
   EXPECT_EQ(exit_code(), sw::kExitError);
 
-  const auto entries = log.entries();
+  const auto entries = p.log.entries();
   EXPECT_EQ(check_pipeline_log(entries, kN), 299) << "batches 1-3 committed, nothing after";
   int writes = 0;
   for (const auto& e : entries) writes += e.kind == CallLog::Kind::write_begin;
@@ -662,26 +672,17 @@ TEST_F(ConnectorTest, AWriteRefusedInTheMiddleLeavesEverythingAfterItUncommitted
   auto again = uncommitted();
   ASSERT_EQ(again.size(), static_cast<size_t>(kN - 300 + 1));
   EXPECT_EQ(again.front().offset, 300);
-  auto evs = events();
-  ASSERT_FALSE(evs.empty());
-  EXPECT_EQ(evs.back().status, sp::RunStatus::error);
-  EXPECT_EQ(evs.back().records_written, 300);
+  expect_last_event(sp::RunStatus::error, 300);
 }
 
 TEST_F(ConnectorTest, AFailedWriteInTheMiddleIsRetriedBeforeAnyLaterBatch) {
-  CallLog log;
-  RecordingStore recording(*store_, log);
-  recording.delay = 10ms;
-  for (int call : {4, 5, 6}) recording.fail[call] = sf::Errc::unavailable;  // batch 4, 3 times
-  RecordingBus bus(bus_, log);
-  worker_bus_ = &bus;
-  constexpr int64_t kN = 1000;
-  for (int64_t i = 0; i < kN; ++i) publish(candle(i));
-  publish_end(kN);
-  start(config(R"({"batch_size":100})"), &recording);
+  constexpr int64_t kN = kPipelineCandles;
+  auto& p = pipeline(10ms);
+  for (int call : {4, 5, 6}) p.store.fail[call] = sf::Errc::unavailable;  // batch 4, 3 times
+  start_pipeline();
   EXPECT_EQ(exit_code(), sw::kExitFinished);
 
-  const auto entries = log.entries();
+  const auto entries = p.log.entries();
   EXPECT_EQ(check_pipeline_log(entries, kN), kN);
   // While batch 4 fails nothing is committed past batch 3.
   int64_t committed = -1;
@@ -701,18 +702,13 @@ TEST_F(ConnectorTest, AFailedWriteInTheMiddleIsRetriedBeforeAnyLaterBatch) {
 }
 
 TEST_F(ConnectorTest, StopDuringAWriteCommitsTheBatchInFlightAndTheOneDecoded) {
-  CallLog log;
-  RecordingStore recording(*store_, log);
-  recording.delay = 150ms;
-  RecordingBus bus(bus_, log);
-  worker_bus_ = &bus;
-  constexpr int64_t kN = 1000;
-  for (int64_t i = 0; i < kN; ++i) publish(candle(i));
-  start(config(R"({"batch_size":100})"), &recording);
+  constexpr int64_t kN = kPipelineCandles;
+  auto& p = pipeline(150ms, /*end=*/false);
+  start_pipeline();
   // Wait for the first write to begin, then stop while it is in progress.
   auto deadline = std::chrono::steady_clock::now() + 5s;
   auto begun = [&] {
-    for (const auto& e : log.entries())
+    for (const auto& e : p.log.entries())
       if (e.kind == CallLog::Kind::write_begin) return true;
     return false;
   };
@@ -723,17 +719,14 @@ TEST_F(ConnectorTest, StopDuringAWriteCommitsTheBatchInFlightAndTheOneDecoded) {
   EXPECT_EQ(exit_code(), sw::kExitInterrupted);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
 
-  const auto entries = log.entries();
+  const auto entries = p.log.entries();
   const int64_t committed = check_pipeline_log(entries, kN);
   EXPECT_GE(committed, 99) << "the batch in flight is written and committed";
   EXPECT_EQ(rows(), committed + 1) << "what is committed is exactly what is written";
   auto again = uncommitted();
   ASSERT_FALSE(again.empty());
   EXPECT_EQ(again.front().offset, committed + 1);
-  auto evs = events();
-  ASSERT_FALSE(evs.empty());
-  EXPECT_EQ(evs.back().status, sp::RunStatus::interrupted);
-  EXPECT_EQ(evs.back().records_written, committed + 1);
+  expect_last_event(sp::RunStatus::interrupted, committed + 1);
 }
 
 TEST_F(ConnectorTest, WithoutADataStoreItEndsInError) {
@@ -750,9 +743,7 @@ TEST_F(ConnectorTest, BadConfigurationEndsInError) {
   cfg.type = "api_candles_7m";
   start(cfg);
   EXPECT_EQ(exit_code(), sw::kExitBadConfig);
-  auto evs = events();
-  ASSERT_FALSE(evs.empty());
-  EXPECT_EQ(evs.back().status, sp::RunStatus::error);
+  expect_last_event(sp::RunStatus::error);
 }
 
 TEST_F(ConnectorTest, ACollectionOfAnotherKindEndsInError) {
@@ -761,10 +752,8 @@ TEST_F(ConnectorTest, ACollectionOfAnotherKindEndsInError) {
   publish_end(1);
   start(config());
   EXPECT_EQ(exit_code(), sw::kExitError);
-  auto evs = events();
-  ASSERT_FALSE(evs.empty());
-  EXPECT_EQ(evs.back().status, sp::RunStatus::error);
   EXPECT_EQ(uncommitted().size(), 2u);
+  expect_last_event(sp::RunStatus::error);
 }
 
 TEST(MissingCandleRanges, FindsGapsInTheRangeUpToNow) {
