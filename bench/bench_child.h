@@ -1,6 +1,6 @@
 // Shared by the benchmarks that run real `streamforge` processes (soak_bench,
-// pipeline_bench): a child stopped by pid, and the load average figures are recorded with.
-// Header-only; needs sf_test_support, sf_http and Boost::json.
+// pipeline_bench): a child stopped by pid, and a test flow run to its end. Header-only;
+// needs sf_test_support, sf_http and Boost::json.
 #pragma once
 
 #include <signal.h>
@@ -18,14 +18,6 @@
 #include "support/process.h"
 
 namespace sf::bench {
-
-// The 1-minute load average from /proc/loadavg; -1 when unreadable.
-inline double load_average() {
-  std::ifstream in("/proc/loadavg");
-  double l = -1;
-  in >> l;
-  return l;
-}
 
 // A server child process (it prints "listening on http://..."), stopped by pid: SIGTERM,
 // then (Process's destructor) SIGKILL.

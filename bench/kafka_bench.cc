@@ -25,8 +25,6 @@
 #include "base/log.h"
 #include "bench/bench_util.h"
 #include "bus/open.h"
-#include "exchange/binance/rate_limiter.h"
-#include "exchange/sim/server.h"
 #include "market/data_topic.h"
 #include "market/records.h"
 #include "protocol/messages.h"
@@ -40,8 +38,6 @@
 using namespace std::chrono;
 namespace sw = sf::workers;
 namespace sp = sf::protocol;
-namespace bn = sf::exchange::binance;
-namespace sim = sf::exchange::sim;
 
 namespace {
 
@@ -106,15 +102,7 @@ sw::WorkerConfig start_command(Env& env, const std::string& queue, const std::st
 // ---- 1. loader -> broker -> connector -> SQLite ---------------------------------------------
 
 double end_to_end(Env& env) {
-  sim::SimOptions so;
-  so.limits = false;
-  so.weight_limit = 1'000'000'000;
-  sim::SimServer server(so);
-  check(server.start(), "simulator start");
-  bn::RateLimiterOptions lo;
-  lo.weight_limit_per_minute = 1'000'000'000;
-  lo.fraction = 1.0;
-  bn::RateLimiter limiter(lo);
+  sf::bench::UnlimitedExchange exchange;
 
   const std::string dir = env.tmp + "/" + env.unique("e2e");
   auto store = sf::store::SqliteDataStore::open(dir);
@@ -131,9 +119,9 @@ double end_to_end(Env& env) {
   cctx.bus = env.bus.get();
   cctx.data_store = store->get();
   lctx.env = lcfg.to_env();
-  lctx.env.set(sw::env_names::kExchangeUrl, server.base_url());
+  lctx.env.set(sw::env_names::kExchangeUrl, exchange.server.base_url());
   lctx.bus = env.bus.get();
-  lctx.rate_limiter = &limiter;
+  lctx.rate_limiter = &exchange.limiter;
   auto conn = std::async(std::launch::async, [&] { return sw::run_connector(cctx); });
   const int lcode = sw::run_loader_producer(lctx);
   const int ccode = conn.get();
