@@ -93,6 +93,20 @@ inline void write_markdown(const std::string& file, const std::string& name,
   if (!out) throw std::runtime_error("cannot write " + file);
 }
 
+// The end of a benchmark's main(): `section` written into `file`, when one is given, between
+// NAME's markers. The exit code: 0, or 1 with the error on stderr when it could not be written.
+inline int record_markdown(const std::string& file, const std::string& name,
+                           const std::string& section) {
+  if (file.empty()) return 0;
+  try {
+    write_markdown(file, name, section);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: the figures were not recorded: %s\n", name.c_str(), e.what());
+    return 1;
+  }
+  return 0;
+}
+
 // "1.23 (met)" / "0.80 (MISSED)": figure / target; `higher` says which way is better.
 inline std::string ratio(double figure, double target, bool higher) {
   const double r = figure / target;

@@ -473,13 +473,5 @@ int main(int argc, char** argv) {
       command.c_str(), load_at_start, kLoadRange, static_cast<long long>(candles),
       median(load_base), static_cast<long long>(kConnectorRecords),
       static_cast<long long>(kConnectorRecords));
-  if (!markdown.empty()) {
-    try {
-      sf::bench::write_markdown(markdown, "data-bench", std::string(intro) + table);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "data_bench failed: %s\n", e.what());
-      return 1;
-    }
-  }
-  return 0;
+  return sf::bench::record_markdown(markdown, "data-bench", std::string(intro) + table);
 }

@@ -409,13 +409,5 @@ int main(int argc, char** argv) {
       "the SQLite upsert that stored it (a wrapping DataStore timestamps it).\n\n",
       kLoadRange, static_cast<long long>(kLoadCandles), static_cast<long long>(kLoadCandles),
       static_cast<long long>(kPerfRecords), record_size, batch_ms, kRate * kLatencySeconds, kRate);
-  if (!markdown.empty()) {
-    try {
-      sf::bench::write_markdown(markdown, "kafka-bench", std::string(intro) + table);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "kafka_bench failed: %s\n", e.what());
-      return 1;
-    }
-  }
-  return 0;
+  return sf::bench::record_markdown(markdown, "kafka-bench", std::string(intro) + table);
 }

@@ -280,6 +280,5 @@ int main(int argc, char** argv) {
                 runs, bytes / 1048576.0, median(p50), median(p99), median(live), median(backlog),
                 median(rss_list), median(rss_live));
   std::printf("\n%s", buf);
-  if (!markdown.empty()) sf::bench::write_markdown(markdown, "manager-bench", buf);
-  return 0;
+  return sf::bench::record_markdown(markdown, "manager-bench", buf);
 }

@@ -348,12 +348,6 @@ int main(int argc, char** argv) {
       "tried (or fails at its first row) and the batch goes through the binary `COPY` into "
       "the temporary staging table and one `INSERT ... SELECT ... ON CONFLICT DO UPDATE`.\n\n",
       command.c_str(), load_at_start, load_median, static_cast<long long>(kRecords));
-  try {
-    sf::bench::write_markdown(markdown, "pg-bench",
-                              std::string(intro) + table + "\nPer run:\n\n" + per_run);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "pg_bench: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+  return sf::bench::record_markdown(markdown, "pg-bench",
+                                    std::string(intro) + table + "\nPer run:\n\n" + per_run);
 }
