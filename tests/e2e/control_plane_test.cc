@@ -17,6 +17,7 @@
 #include "e2e/e2e.h"
 #include "http/client.h"
 #include "support/process.h"
+#include "support/text.h"
 
 namespace bj = boost::json;
 using namespace std::chrono_literals;
@@ -355,8 +356,7 @@ TEST_F(ControlPlane, CliStatusOfAnApiWordSaysItIsNoQueue) {
     std::string out = p.read_all(10s);
     EXPECT_EQ(p.wait(10s), 3) << word << ": a refused request";
     EXPECT_EQ(out, "") << word << ": nothing printed as if it were a queue";
-    std::ifstream in(err_path);
-    std::string err((std::istreambuf_iterator<char>(in)), {});
+    const std::string err = sf::testing::read_file(err_path);
     EXPECT_NE(err.find("'" + word + "' is not a queue id"), std::string::npos) << err;
     EXPECT_EQ(err.find("out of range"), std::string::npos) << err;
   }

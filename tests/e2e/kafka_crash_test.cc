@@ -29,6 +29,7 @@
 #include "store/arango/arango_client.h"
 #endif
 #include "support/process.h"
+#include "support/text.h"
 #include "workers/worker.h"
 
 namespace bj = boost::json;
@@ -43,10 +44,7 @@ constexpr const char* kRange500k = "2023-01-01T00:00:2023-12-14T05:20";
 constexpr int64_t kRangeStart = 1672531200000;  // 2023-01-01T00:00:00Z
 constexpr int64_t k500k = 500'000;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using sf::testing::read_file;
 
 class KafkaCrash : public ::testing::Test {
  protected:
@@ -182,7 +180,7 @@ class KafkaCrash : public ::testing::Test {
     EXPECT_EQ(*lexit, 0);
     auto cexit = workers_["connector"]->wait(180s);
     ASSERT_TRUE(cexit.has_value()) << "connector did not end after the database recovered";
-    EXPECT_EQ(*cexit, 0) << slurp(log_of("connector", 0));
+    EXPECT_EQ(*cexit, 0) << read_file(log_of("connector", 0));
   }
   // A database outage is never a record's fault: nothing went to the dead-letter topic.
   void expect_empty_dlq() {
@@ -253,7 +251,7 @@ TEST_F(KafkaCrash, ConnectorKilledFiveTimesLosesAndDuplicatesNothing) {
   }
   auto lexit = loader.wait(300s);
   ASSERT_TRUE(lexit.has_value()) << "loader did not end";
-  EXPECT_EQ(*lexit, 0) << slurp(log_of("loader", 0));
+  EXPECT_EQ(*lexit, 0) << read_file(log_of("loader", 0));
   auto cexit = workers_["connector"]->wait(300s);
   ASSERT_TRUE(cexit.has_value()) << "connector did not end";
   EXPECT_EQ(*cexit, 0) << "the last connector run finished";
@@ -262,8 +260,8 @@ TEST_F(KafkaCrash, ConnectorKilledFiveTimesLosesAndDuplicatesNothing) {
   // Redelivery: a restarted connector received again records a killed run had received.
   int redelivered_runs = 0;
   for (int n = 0; n < kills; ++n) {
-    auto killed = parse_connector_log(slurp(log_of("connector", n)));
-    auto next = parse_connector_log(slurp(log_of("connector", n + 1)));
+    auto killed = parse_connector_log(read_file(log_of("connector", n)));
+    auto next = parse_connector_log(read_file(log_of("connector", n + 1)));
     ASSERT_GE(next.first, 0) << "run " << n + 1 << " logged no poll";
     if (killed.last >= 0 && next.first <= killed.last) ++redelivered_runs;
     // No loss either: the next run starts no later than just after what the killed one had.
@@ -299,7 +297,7 @@ TEST_F(KafkaCrash, LoaderKilledMidLoadResumesAndTheStoreEndsComplete) {
   Process& again = run("loader", "loader-producer", lenv);
   auto lexit = again.wait(120s);
   ASSERT_TRUE(lexit.has_value());
-  EXPECT_EQ(*lexit, 0) << slurp(log_of("loader", 1));
+  EXPECT_EQ(*lexit, 0) << read_file(log_of("loader", 1));
   // The restarted loader resumed: it did not publish the whole range again.
   auto end = bus_->end_offset(data_topic(), 0);
   ASSERT_TRUE(end.ok());
