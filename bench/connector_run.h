@@ -14,6 +14,7 @@
 #include "market/data_topic.h"
 #include "protocol/messages.h"
 #include "store/data_store.h"
+#include "tests/support/worker_command.h"
 #include "workers/connector.h"
 #include "workers/worker.h"
 
@@ -37,16 +38,7 @@ inline double cpu_seconds() {
 
 // Publishes the worker's start command on the control topic, as the manager would.
 inline void publish_start(bus::Bus& bus, const workers::WorkerConfig& cfg) {
-  protocol::Command c;
-  c.command = protocol::CommandType::start;
-  c.queue_id = cfg.queue_id;
-  c.target = cfg.target;
-  c.telemetry_id = cfg.telemetry_id;
-  c.timestamp = 1;
-  auto p = bus.producer();
-  if (!p) throw std::runtime_error("producer: " + p.error().message);
-  auto r = (*p)->produce(bus::kControlTopic, cfg.queue_id, protocol::encode(c));
-  if (!r) throw std::runtime_error("cannot publish the start command: " + r.error().message);
+  check(testing::publish_command(bus, cfg), "publish the start command");
 }
 
 struct ConnectorRun {

@@ -21,6 +21,7 @@
 #include "store/sqlite/sqlite_data_store.h"
 #include "tests/support/forwarding_store.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/worker_command.h"
 
 namespace sw = sf::workers;
 namespace sp = sf::protocol;
@@ -308,13 +309,7 @@ class ConnectorTest : public ::testing::Test {
     return c;
   }
   void command(sp::CommandType type) {
-    sp::Command c;
-    c.command = type;
-    c.queue_id = kQueue;
-    c.telemetry_id = "conn__1";
-    if (type == sp::CommandType::start) c.target = "store-connector";
-    c.timestamp = 1;
-    ASSERT_TRUE(producer_->produce(sf::bus::kControlTopic, kQueue, sp::encode(c)).ok());
+    ASSERT_TRUE(sf::testing::publish_command(bus_, config(), type).ok());
   }
   // Starts the worker with `store` (default: the SQLite store; nullptr: none).
   void start(const sw::WorkerConfig& cfg, sf::store::DataStore* store) {
