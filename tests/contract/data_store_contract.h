@@ -100,19 +100,15 @@ class DataStoreContract : public sf::testing::StoreContractFixture<sf::store::Da
  protected:
   void upsert(const std::string& name, sf::market::Kind kind,
               const std::vector<sf::market::Record>& recs) {
-    auto s = this->store_->upsert(name, kind, recs);
-    ASSERT_TRUE(s.ok()) << "upsert(" << name << ", " << recs.size()
-                        << " records): " << s.error().message;
+    this->expect_ok(this->store_->upsert(name, kind, recs),
+                    "upsert(" + name + ", " + std::to_string(recs.size()) + " records)");
   }
   int64_t count(const std::string& name, const sf::store::Query& q = {}) {
-    auto r = this->store_->count(name, q);
-    EXPECT_TRUE(r.ok()) << "count(" << name << "): " << (r.ok() ? "" : r.error().message);
-    return r.ok() ? *r : -1;
+    return this->value_or(this->store_->count(name, q), "count(" + name + ")", int64_t{-1});
   }
   std::vector<sf::market::Record> scan(const std::string& name, const sf::store::Query& q = {}) {
-    auto r = this->store_->scan(name, q);
-    EXPECT_TRUE(r.ok()) << "scan(" << name << "): " << (r.ok() ? "" : r.error().message);
-    return r.ok() ? *r : std::vector<sf::market::Record>{};
+    return this->value_or(this->store_->scan(name, q), "scan(" + name + ")",
+                          std::vector<sf::market::Record>{});
   }
 };
 

@@ -127,22 +127,16 @@ class StateStoreContract
     : public sf::testing::StoreContractFixture<sf::store::StateStore, Factory> {
  protected:
   void create(const sf::store::QueueState& q) {
-    auto s = this->store_->create_queue(q);
-    ASSERT_TRUE(s.ok()) << "create_queue(" << q.queue_id << "): " << s.error().message;
+    this->expect_ok(this->store_->create_queue(q), "create_queue(" + q.queue_id + ")");
   }
   sf::store::QueueState get(const std::string& id) {
-    auto r = this->store_->get_queue(id);
-    EXPECT_TRUE(r.ok()) << "get_queue(" << id << "): " << (r.ok() ? "" : r.error().message);
-    return r.ok() ? *r : sf::store::QueueState{};
+    return this->value_or(this->store_->get_queue(id), "get_queue(" + id + ")",
+                          sf::store::QueueState{});
   }
-  void apply(const sf::store::StateBatch& b) {
-    auto s = this->store_->apply(b);
-    ASSERT_TRUE(s.ok()) << "apply: " << s.error().message;
-  }
+  void apply(const sf::store::StateBatch& b) { this->expect_ok(this->store_->apply(b), "apply"); }
   std::vector<sf::store::StoredEvent> recent(const std::string& id, size_t n) {
-    auto r = this->store_->recent_events(id, n);
-    EXPECT_TRUE(r.ok()) << "recent_events(" << id << "): " << (r.ok() ? "" : r.error().message);
-    return r.ok() ? *r : std::vector<sf::store::StoredEvent>{};
+    return this->value_or(this->store_->recent_events(id, n), "recent_events(" + id + ")",
+                          std::vector<sf::store::StoredEvent>{});
   }
 };
 

@@ -6,6 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <string>
+#include <utility>
+
+#include "base/result.h"
 
 #include "temp_dir.h"
 
@@ -39,6 +43,17 @@ class StoreContractFixture : public ::testing::Test {
   void TearDown() override { store_.reset(); }
 
   Interface& store() { return *store_; }
+
+  // A fatal test failure naming the store call `what` unless it succeeded.
+  static void expect_ok(const Status& s, const std::string& what) {
+    ASSERT_TRUE(s.ok()) << what << ": " << s.error().message;
+  }
+  // The value of the store call `what`, or `otherwise` and a test failure.
+  template <typename T>
+  static T value_or(Result<T> r, const std::string& what, T otherwise) {
+    EXPECT_TRUE(r.ok()) << what << ": " << (r.ok() ? "" : r.error().message);
+    return r.ok() ? std::move(*r) : std::move(otherwise);
+  }
 
   std::shared_ptr<Interface> store_;
 };
