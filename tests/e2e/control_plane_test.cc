@@ -40,10 +40,7 @@ class Up {
         sf::testing::e2e_store_url(std::filesystem::path(data_dir).filename().string());
     if (!store.empty()) argv.insert(argv.end(), {"--store", store});
     proc_ = std::make_unique<Process>(argv, data_dir + "/up.stderr.log");
-    auto line = proc_->wait_for_line("listening on", 30s);
-    if (!line)
-      throw std::runtime_error("streamforge up did not start; see " + data_dir + "/up.stderr.log");
-    url_ = line->substr(line->find("http://"));
+    url_ = sf::testing::listening_url(*proc_, "streamforge up", data_dir + "/up.stderr.log");
   }
   const std::string& url() const { return url_; }
   Process& process() { return *proc_; }
