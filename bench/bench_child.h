@@ -26,9 +26,7 @@ struct Child {
   std::string url;
   Child(std::vector<std::string> argv, const std::string& log, const char* what) {
     proc = std::make_unique<sf::testing::Process>(std::move(argv), log);
-    auto line = proc->wait_for_line("listening on", std::chrono::seconds(60));
-    if (!line) throw std::runtime_error(std::string(what) + " did not start, see " + log);
-    url = line->substr(line->find("http://"));
+    url = sf::testing::listening_url(*proc, what, log, std::chrono::seconds(60));
   }
   ~Child() {
     proc->signal(SIGTERM);
