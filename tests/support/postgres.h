@@ -141,4 +141,17 @@ struct PgStoreFactory {
   }
 };
 
+// The fixture of a PostgreSQL store's own tests: a schema of the test's own on the test
+// server (schema_, a fatal failure in SetUp() without a server) and open() for Store on it.
+// Store::open() with another URL stays at hand as Store::open().
+template <class S>
+class PgStoreTest : public ::testing::Test {
+ protected:
+  using Store = S;
+  void SetUp() override { ASSERT_TRUE(schema_.ok()); }
+  auto open() const { return Store::open(schema_.url()); }
+
+  PgTestSchema schema_{postgres_url_or_fail()};
+};
+
 }  // namespace sf::testing
