@@ -100,15 +100,9 @@ LoadRun load_once(bool drain) {
     consumer = std::move(*c);
   }
 
-  sw::WorkerConfig cfg;
-  cfg.queue_id = "wf-bench-load";
-  cfg.target = "loader-producer";
-  cfg.telemetry_id = "loader__1";
-  cfg.symbol = kSymbol;
-  cfg.type = "api_candles_1m";
+  sw::WorkerConfig cfg =
+      sf::bench::bench_worker("wf-bench-load", "loader-producer", "loader__1", kSymbol, topic);
   cfg.time_range = kLoadRange;
-  cfg.kafka_topic = topic;
-  cfg.control_offset = 0;
   sw::WorkerContext ctx;
   ctx.env = cfg.to_env();
   ctx.env.set(sw::env_names::kExchangeUrl, exchange.server.base_url());
