@@ -1,5 +1,5 @@
-// Shared by data_bench and pg_bench: an in-process worker's configuration and start command,
-// and the real store-connector worker draining a pre-filled in-process bus into a DataStore,
+// Shared by data_bench and pg_bench: an in-process worker's start command, and the real
+// store-connector worker draining a pre-filled in-process bus into a DataStore,
 // timed. Header-only; the benchmark links sf_workers and sf_bus_memory. Throws
 // std::runtime_error on any failure (a benchmark has no one to retry).
 #pragma once
@@ -15,7 +15,7 @@
 #include "market/data_topic.h"
 #include "protocol/messages.h"
 #include "store/data_store.h"
-#include "tests/support/worker_command.h"
+#include "tests/support/worker.h"
 #include "workers/connector.h"
 #include "workers/worker.h"
 
@@ -35,23 +35,6 @@ inline double cpu_seconds() {
   getrusage(RUSAGE_SELF, &u);
   return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
-// The configuration of an in-process worker of the benchmarks: `target` of queue `queue`
-// (telemetry id `telemetry_id`) on 1m candles of `symbol`, data topic `topic`, reading the
-// control topic from its start.
-inline workers::WorkerConfig bench_worker(const std::string& queue, const std::string& target,
-                                          const std::string& telemetry_id,
-                                          const std::string& symbol, const std::string& topic) {
-  workers::WorkerConfig cfg;
-  cfg.queue_id = queue;
-  cfg.target = target;
-  cfg.telemetry_id = telemetry_id;
-  cfg.symbol = symbol;
-  cfg.type = "api_candles_1m";
-  cfg.kafka_topic = topic;
-  cfg.control_offset = 0;
-  return cfg;
 }
 
 // Publishes the worker's start command on the control topic, as the manager would.
@@ -82,7 +65,8 @@ inline ConnectorRun run_connector_on(store::DataStore& store, const std::string&
                            market::encode_end_marker({static_cast<int64_t>(values.size())}));
     if (!r) throw std::runtime_error("prefill marker: " + r.error().message);
   }
-  workers::WorkerConfig cfg = bench_worker(queue, "store-connector", "conn__1", symbol, topic);
+  workers::WorkerConfig cfg =
+      testing::worker_config(queue, "store-connector", "conn__1", symbol, "api_candles_1m", topic);
   cfg.collection_name = collection;
   workers::WorkerContext ctx;
   ctx.env = cfg.to_env();

@@ -100,8 +100,8 @@ LoadRun load_once(bool drain) {
     consumer = std::move(*c);
   }
 
-  sw::WorkerConfig cfg =
-      sf::bench::bench_worker("wf-bench-load", "loader-producer", "loader__1", kSymbol, topic);
+  sw::WorkerConfig cfg = sf::testing::worker_config("wf-bench-load", "loader-producer", "loader__1",
+                                                    kSymbol, "api_candles_1m", topic);
   cfg.time_range = kLoadRange;
   sw::WorkerContext ctx;
   ctx.env = cfg.to_env();

@@ -21,7 +21,7 @@
 #include "store/sqlite/sqlite_data_store.h"
 #include "tests/support/forwarding_store.h"
 #include "tests/support/temp_dir.h"
-#include "tests/support/worker_command.h"
+#include "tests/support/worker.h"
 
 namespace sw = sf::workers;
 namespace sp = sf::protocol;
@@ -296,13 +296,8 @@ class ConnectorTest : public ::testing::Test {
   }
 
   sw::WorkerConfig config(const std::string& params_json = "{}") {
-    sw::WorkerConfig c;
-    c.queue_id = kQueue;
-    c.target = "store-connector";
-    c.telemetry_id = "conn__1";
-    c.symbol = "BTCUSDT";
-    c.type = "api_candles_1m";
-    c.kafka_topic = kTopic;
+    auto c = sf::testing::worker_config(kQueue, "store-connector", "conn__1", "BTCUSDT",
+                                        "api_candles_1m", kTopic);
     c.collection_name = kCollection;
     c.start_timeout_s = 5;
     c.params = boost::json::parse(params_json).as_object();

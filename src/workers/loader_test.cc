@@ -11,7 +11,7 @@
 #include "exchange/sim/server.h"
 #include "market/data_topic.h"
 #include "market/records.h"
-#include "tests/support/worker_command.h"
+#include "tests/support/worker.h"
 
 namespace sw = sf::workers;
 namespace sp = sf::protocol;
@@ -34,14 +34,9 @@ class LoaderTest : public ::testing::Test {
   void TearDown() override { sim_->stop(); }
 
   sw::WorkerConfig config(const std::string& type, const std::string& range) {
-    sw::WorkerConfig c;
-    c.queue_id = "wf-load";
-    c.target = "loader-producer";
-    c.telemetry_id = "loader__1";
-    c.symbol = "BTCUSDT";
-    c.type = type;
+    auto c = sf::testing::worker_config("wf-load", "loader-producer", "loader__1", "BTCUSDT", type,
+                                        "wf-load-data");
     c.time_range = range;
-    c.kafka_topic = "wf-load-data";
     c.start_timeout_s = 5;
     return c;
   }

@@ -4,7 +4,7 @@
 
 #include "bus/memory/memory_bus.h"
 #include "metrics/metrics.h"
-#include "tests/support/worker_command.h"
+#include "tests/support/worker.h"
 #include "workers/dummy.h"
 
 namespace sw = sf::workers;
@@ -14,12 +14,8 @@ using namespace std::chrono_literals;
 namespace {
 
 sw::WorkerConfig config(const std::string& params_json) {
-  sw::WorkerConfig c;
-  c.queue_id = "wf-test";
-  c.target = "dummy-service";
-  c.telemetry_id = "dummy__1";
-  c.symbol = "BTCUSDT";
-  c.type = "dummy";
+  auto c =
+      sf::testing::worker_config("wf-test", "dummy-service", "dummy__1", "BTCUSDT", "dummy", "");
   c.start_timeout_s = 5;
   c.params = boost::json::parse(params_json).as_object();
   return c;

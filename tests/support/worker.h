@@ -1,7 +1,9 @@
-// Test support: the control commands the manager would publish to a worker under test (tests
-// of the workers, the benchmarks that run one in process). Header-only; needs sf_protocol,
-// sf_bus and sf_workers.
+// Test support: a worker under test (tests of the workers, the benchmarks that run one in
+// process): its configuration and the control commands the manager would publish to it.
+// Header-only; needs sf_protocol, sf_bus and sf_workers.
 #pragma once
+
+#include <string>
 
 #include "base/result.h"
 #include "bus/bus.h"
@@ -9,6 +11,23 @@
 #include "workers/worker.h"
 
 namespace sf::testing {
+
+// The configuration of `target` in queue `queue` with telemetry id `telemetry_id`, on `type`
+// records of `symbol` and the data topic `topic` (none when empty). The rest keeps
+// WorkerConfig's defaults.
+inline workers::WorkerConfig worker_config(const std::string& queue, const std::string& target,
+                                           const std::string& telemetry_id,
+                                           const std::string& symbol, const std::string& type,
+                                           const std::string& topic) {
+  workers::WorkerConfig c;
+  c.queue_id = queue;
+  c.target = target;
+  c.telemetry_id = telemetry_id;
+  c.symbol = symbol;
+  c.type = type;
+  if (!topic.empty()) c.kafka_topic = topic;
+  return c;
+}
 
 // The command `type` for the worker of `cfg`: its queue and telemetry id, its target when
 // it is a start, timestamp 1.
