@@ -1,6 +1,6 @@
 // Shared by the benchmarks that run real `streamforge` processes (soak_bench,
-// pipeline_bench): a child stopped by pid, and the load average figures are recorded with.
-// Header-only; needs sf_test_support, sf_http and Boost::json.
+// pipeline_bench): a child stopped by pid, and a test flow run to its end. Header-only;
+// needs sf_test_support, sf_http and Boost::json.
 #pragma once
 
 #include <signal.h>
@@ -19,14 +19,6 @@
 
 namespace sf::bench {
 
-// The 1-minute load average from /proc/loadavg; -1 when unreadable.
-inline double load_average() {
-  std::ifstream in("/proc/loadavg");
-  double l = -1;
-  in >> l;
-  return l;
-}
-
 // A server child process (it prints "listening on http://..."), stopped by pid: SIGTERM,
 // then (Process's destructor) SIGKILL.
 struct Child {
@@ -34,9 +26,7 @@ struct Child {
   std::string url;
   Child(std::vector<std::string> argv, const std::string& log, const char* what) {
     proc = std::make_unique<sf::testing::Process>(std::move(argv), log);
-    auto line = proc->wait_for_line("listening on", std::chrono::seconds(60));
-    if (!line) throw std::runtime_error(std::string(what) + " did not start, see " + log);
-    url = line->substr(line->find("http://"));
+    url = sf::testing::listening_url(*proc, what, log, std::chrono::seconds(60));
   }
   ~Child() {
     proc->signal(SIGTERM);

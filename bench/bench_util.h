@@ -1,5 +1,7 @@
-// Shared by the benchmarks in bench/: order statistics, /proc memory figures and the
-// marked sections of docs/benchmarks.md each benchmark rewrites. Header-only.
+// Shared by the benchmarks in bench/: order statistics, /proc memory figures and the load
+// average, the marked sections of docs/benchmarks.md each benchmark rewrites, synthetic
+// candles and an exchange simulator without limits. Header-only (a benchmark that uses
+// UnlimitedExchange links sf_exchange_sim and sf_exchange_binance).
 #pragma once
 
 #include <sys/resource.h>
@@ -15,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "exchange/binance/rate_limiter.h"
+#include "exchange/sim/server.h"
 #include "market/records.h"
 
 namespace sf::bench {
@@ -53,6 +57,14 @@ inline double status_mb(const std::string& pid, const char* field) {
   return -1;
 }
 
+// The 1-minute load average from /proc/loadavg; -1 when unreadable.
+inline double load_average() {
+  std::ifstream in("/proc/loadavg");
+  double l = -1;
+  in >> l;
+  return l;
+}
+
 // The command line as it was given, for the record in the docs; an absolute path to the
 // binary is cut to <build dir>/bench/<name> (no machine paths in the repository) and each
 // argument goes through `arg` (pg_bench redacts URLs).
@@ -89,6 +101,20 @@ inline void write_markdown(const std::string& file, const std::string& name,
   std::ofstream out(file);
   out << text;
   if (!out) throw std::runtime_error("cannot write " + file);
+}
+
+// The end of a benchmark's main(): `section` written into `file`, when one is given, between
+// NAME's markers. The exit code: 0, or 1 with the error on stderr when it could not be written.
+inline int record_markdown(const std::string& file, const std::string& name,
+                           const std::string& section) {
+  if (file.empty()) return 0;
+  try {
+    write_markdown(file, name, section);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: the figures were not recorded: %s\n", name.c_str(), e.what());
+    return 1;
+  }
+  return 0;
 }
 
 // "1.23 (met)" / "0.80 (MISSED)": figure / target; `higher` says which way is better.
@@ -132,5 +158,32 @@ inline std::vector<market::Candle> synthetic_candles(int64_t n) {
   for (int64_t i = 0; i < n; ++i) out.push_back(synthetic_candle(t0 + i * 60'000, i));
   return out;
 }
+
+// The exchange simulator with its limits off (and a weight limit of 10^9, which its
+// exchangeInfo advertises), started, and a rate limiter with the same budget: the loaders'
+// own limiter would keep them under 80% of 6,000 weight a minute (40 pages/s), and the
+// benchmarks measure the pipeline, not the exchange's pacing. Throws when the simulator
+// cannot start.
+struct UnlimitedExchange {
+  static constexpr int64_t kBudget = 1'000'000'000;
+  UnlimitedExchange() : server(sim_options()), limiter(limiter_options()) {
+    if (auto s = server.start(); !s)
+      throw std::runtime_error("simulator start: " + s.error().message);
+  }
+  static exchange::sim::SimOptions sim_options() {
+    exchange::sim::SimOptions o;
+    o.limits = false;
+    o.weight_limit = kBudget;
+    return o;
+  }
+  static exchange::binance::RateLimiterOptions limiter_options() {
+    exchange::binance::RateLimiterOptions o;
+    o.weight_limit_per_minute = kBudget;
+    o.fraction = 1.0;
+    return o;
+  }
+  exchange::sim::SimServer server;
+  exchange::binance::RateLimiter limiter;
+};
 
 }  // namespace sf::bench

@@ -1,6 +1,7 @@
-// Shared by data_bench and pg_bench: the real store-connector worker draining a pre-filled
-// in-process bus into a DataStore, timed. Header-only; the benchmark links sf_workers and
-// sf_bus_memory. Throws std::runtime_error on any failure (a benchmark has no one to retry).
+// Shared by data_bench and pg_bench: an in-process worker's start command, and the real
+// store-connector worker draining a pre-filled in-process bus into a DataStore,
+// timed. Header-only; the benchmark links sf_workers and sf_bus_memory. Throws
+// std::runtime_error on any failure (a benchmark has no one to retry).
 #pragma once
 
 #include <chrono>
@@ -13,6 +14,7 @@
 #include "market/data_topic.h"
 #include "protocol/messages.h"
 #include "store/data_store.h"
+#include "tests/support/worker.h"
 #include "workers/connector.h"
 #include "workers/worker.h"
 
@@ -28,16 +30,7 @@ inline double secs_since(std::chrono::steady_clock::time_point t0) {
 
 // Publishes the worker's start command on the control topic, as the manager would.
 inline void publish_start(bus::Bus& bus, const workers::WorkerConfig& cfg) {
-  protocol::Command c;
-  c.command = protocol::CommandType::start;
-  c.queue_id = cfg.queue_id;
-  c.target = cfg.target;
-  c.telemetry_id = cfg.telemetry_id;
-  c.timestamp = 1;
-  auto p = bus.producer();
-  if (!p) throw std::runtime_error("producer: " + p.error().message);
-  auto r = (*p)->produce(bus::kControlTopic, cfg.queue_id, protocol::encode(c));
-  if (!r) throw std::runtime_error("cannot publish the start command: " + r.error().message);
+  check(testing::publish_command(bus, cfg), "publish the start command");
 }
 
 struct ConnectorRun {
@@ -63,15 +56,9 @@ inline ConnectorRun run_connector_on(store::DataStore& store, const std::string&
                            market::encode_end_marker({static_cast<int64_t>(values.size())}));
     if (!r) throw std::runtime_error("prefill marker: " + r.error().message);
   }
-  workers::WorkerConfig cfg;
-  cfg.queue_id = queue;
-  cfg.target = "store-connector";
-  cfg.telemetry_id = "conn__1";
-  cfg.symbol = symbol;
-  cfg.type = "api_candles_1m";
-  cfg.kafka_topic = topic;
+  workers::WorkerConfig cfg =
+      testing::worker_config(queue, "store-connector", "conn__1", symbol, "api_candles_1m", topic);
   cfg.collection_name = collection;
-  cfg.control_offset = 0;
   workers::WorkerContext ctx;
   ctx.env = cfg.to_env();
   ctx.bus = &bus;

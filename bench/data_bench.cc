@@ -17,7 +17,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -32,8 +31,6 @@
 #include "bench/connector_run.h"
 #include "bus/memory/memory_bus.h"
 #include "exchange/binance/decode.h"
-#include "exchange/binance/rate_limiter.h"
-#include "exchange/sim/server.h"
 #include "http/client.h"
 #include "market/data_topic.h"
 #include "market/records.h"
@@ -49,7 +46,6 @@ using namespace std::chrono;
 namespace sw = sf::workers;
 namespace sp = sf::protocol;
 namespace bn = sf::exchange::binance;
-namespace sim = sf::exchange::sim;
 
 namespace {
 
@@ -63,15 +59,6 @@ constexpr double kLoaderTarget = 500'000;     // candles/s, at least
 constexpr double kRssTargetMb = 50;           // MB, under
 constexpr double kDecodeSlowdownTarget = 2;   // simdjson time x, at most
 constexpr double kConnectorTarget = 200'000;  // rows/s, at least
-
-// A field of /proc/self/status in MB (kB / 1024), or -1.
-double status_mb(const char* field) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(field, 0) == 0) return std::stod(line.substr(std::strlen(field))) / 1024.0;
-  return -1;
-}
 
 using sf::bench::check;
 using sf::bench::publish_start;
@@ -100,18 +87,7 @@ struct LoadRun {
 // 10 ms like a batching consumer; without it, the records stay in the bus and are counted
 // from its end offset. Checks the count against the end marker and the expected candles.
 LoadRun load_once(bool drain) {
-  sim::SimOptions so;
-  so.limits = false;
-  so.weight_limit = 1'000'000'000;  // also what exchangeInfo advertises
-  sim::SimServer server(so);
-  check(server.start(), "simulator start");
-
-  // The loader's own limiter would keep it under 80% of 6,000 weight/min (40 pages/s);
-  // the benchmark measures the pipeline, so the process limiter gets an unreachable budget.
-  bn::RateLimiterOptions lo;
-  lo.weight_limit_per_minute = 1'000'000'000;
-  lo.fraction = 1.0;
-  bn::RateLimiter limiter(lo);
+  sf::bench::UnlimitedExchange exchange;
 
   sf::bus::MemoryBus bus;
   const std::string topic = "wf-bench-load-data";
@@ -124,20 +100,14 @@ LoadRun load_once(bool drain) {
     consumer = std::move(*c);
   }
 
-  sw::WorkerConfig cfg;
-  cfg.queue_id = "wf-bench-load";
-  cfg.target = "loader-producer";
-  cfg.telemetry_id = "loader__1";
-  cfg.symbol = kSymbol;
-  cfg.type = "api_candles_1m";
+  sw::WorkerConfig cfg = sf::testing::worker_config("wf-bench-load", "loader-producer", "loader__1",
+                                                    kSymbol, "api_candles_1m", topic);
   cfg.time_range = kLoadRange;
-  cfg.kafka_topic = topic;
-  cfg.control_offset = 0;
   sw::WorkerContext ctx;
   ctx.env = cfg.to_env();
-  ctx.env.set(sw::env_names::kExchangeUrl, server.base_url());
+  ctx.env.set(sw::env_names::kExchangeUrl, exchange.server.base_url());
   ctx.bus = &bus;
-  ctx.rate_limiter = &limiter;
+  ctx.rate_limiter = &exchange.limiter;
 
   std::atomic<bool> abort{false};
   // Data records and the marker's `published` (-1: not seen) the drain consumer saw.
@@ -213,9 +183,9 @@ LoaderResult load_both() {
   LoaderResult res;
   // Reset the peak-RSS mark to the current RSS (Linux >= 4.0), so VmHWM is this run's peak.
   std::ofstream("/proc/self/clear_refs") << "5";
-  res.base_mb = status_mb("VmRSS:");
+  res.base_mb = sf::bench::status_mb("self", "VmRSS:");
   auto d = load_once(true);
-  res.hwm_mb = status_mb("VmHWM:");
+  res.hwm_mb = sf::bench::status_mb("self", "VmHWM:");
   res.candles = d.candles;
   res.drained_per_s = static_cast<double>(d.candles) / d.secs;
   auto a = load_once(false);
@@ -261,44 +231,41 @@ LoaderResult load_in_child() {
   return r;
 }
 
+// The body of a klines page of the simulator: up to 1000 BTCUSDT 1m candles from `start_ms`
+// (up to `end_ms` - 1 when given).
+std::string klines_page(sf::http::Client& c, int64_t start_ms, std::optional<int64_t> end_ms) {
+  std::string target =
+      "/api/v3/klines?symbol=BTCUSDT&interval=1m&startTime=" + std::to_string(start_ms);
+  if (end_ms) target += "&endTime=" + std::to_string(*end_ms - 1);
+  auto r = c.get(target + "&limit=1000");
+  if (!r || r->status != 200)
+    throw std::runtime_error("simulator klines: " + (r ? r->body : r.error().message));
+  return r->body;
+}
+
 // The simulator's serving rate: the same range fetched page by page (1000 candles a GET)
 // with one keep-alive HTTP client, no decoding. Candles/s.
 double sim_raw_rate() {
-  sim::SimOptions so;
-  so.limits = false;
-  sim::SimServer server(so);
-  check(server.start(), "simulator start");
-  sf::http::Client c(server.base_url());
+  sf::bench::UnlimitedExchange exchange;
+  sf::http::Client c(exchange.server.base_url());
   auto range = sp::parse_time_range(kLoadRange);
   int64_t candles = 0;
   const auto t0 = steady_clock::now();
   for (int64_t t = range->start_ms; t < range->end_ms; t += 1000 * 60'000) {
-    auto r = c.get("/api/v3/klines?symbol=BTCUSDT&interval=1m&startTime=" + std::to_string(t) +
-                   "&endTime=" + std::to_string(range->end_ms - 1) + "&limit=1000");
-    if (!r || r->status != 200)
-      throw std::runtime_error("simulator klines: " + (r ? r->body : r.error().message));
-    candles += std::count(r->body.begin(), r->body.end(), '[') - 1;  // one '[' a row
+    const std::string body = klines_page(c, t, range->end_ms);
+    candles += std::count(body.begin(), body.end(), '[') - 1;  // one '[' a row
   }
   double secs = secs_since(t0);
-  server.stop();
+  exchange.server.stop();
   return static_cast<double>(candles) / secs;
 }
 
 // ---- 2. decode ------------------------------------------------------------------------------
 
 std::string fetch_page() {
-  sim::SimOptions so;
-  so.limits = false;
-  sim::SimServer server(so);
-  check(server.start(), "simulator start");
-  sf::http::Client c(server.base_url());
-  auto range = sp::parse_time_range(kLoadRange);
-  auto r = c.get("/api/v3/klines?symbol=BTCUSDT&interval=1m&startTime=" +
-                 std::to_string(range->start_ms) + "&limit=1000");
-  if (!r || r->status != 200)
-    throw std::runtime_error("simulator klines: " + (r ? r->body : r.error().message));
-  server.stop();
-  return r->body;
+  sf::bench::UnlimitedExchange exchange;
+  sf::http::Client c(exchange.server.base_url());
+  return klines_page(c, sp::parse_time_range(kLoadRange)->start_ms, std::nullopt);
 }
 
 struct DecodeResult {
@@ -370,8 +337,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   sf::log::set_level(sf::log::Level::warn);
   const std::string command = sf::bench::command_line(argc, argv);
-  double load_at_start = -1;  // 1-minute load average: wall-clock figures need a quiet machine
-  if (std::ifstream in("/proc/loadavg"); in) in >> load_at_start;
+  // 1-minute load average: wall-clock figures need a quiet machine.
+  const double load_at_start = sf::bench::load_average();
   std::printf("load average %.2f\n", load_at_start);
   auto want = [&](const char* part) { return only.empty() || only == part; };
   std::vector<double> load_rate, load_alone, load_hwm, load_base, raw_rate, dec, raw, slowdown,
@@ -500,13 +467,5 @@ int main(int argc, char** argv) {
       command.c_str(), load_at_start, kLoadRange, static_cast<long long>(candles),
       median(load_base), static_cast<long long>(kConnectorRecords),
       static_cast<long long>(kConnectorRecords));
-  if (!markdown.empty()) {
-    try {
-      sf::bench::write_markdown(markdown, "data-bench", std::string(intro) + table);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "data_bench failed: %s\n", e.what());
-      return 1;
-    }
-  }
-  return 0;
+  return sf::bench::record_markdown(markdown, "data-bench", std::string(intro) + table);
 }

@@ -31,13 +31,12 @@
 #include "bench/bench_util.h"
 #include "bus/kafka/kafka_bus.h"
 #include "bus/open.h"
-#include "exchange/binance/rate_limiter.h"
-#include "exchange/sim/server.h"
 #include "market/data_topic.h"
 #include "market/records.h"
 #include "protocol/messages.h"
 #include "store/sqlite/sqlite_data_store.h"
 #include "support/process.h"
+#include "tests/support/forwarding_store.h"
 #include "workers/connector.h"
 #include "workers/loader.h"
 #include "workers/worker.h"
@@ -45,8 +44,6 @@
 using namespace std::chrono;
 namespace sw = sf::workers;
 namespace sp = sf::protocol;
-namespace bn = sf::exchange::binance;
-namespace sim = sf::exchange::sim;
 
 namespace {
 
@@ -115,15 +112,7 @@ sw::WorkerConfig start_command(Env& env, const std::string& queue, const std::st
 // ---- 1. loader -> broker -> connector -> SQLite ---------------------------------------------
 
 double end_to_end(Env& env) {
-  sim::SimOptions so;
-  so.limits = false;
-  so.weight_limit = 1'000'000'000;
-  sim::SimServer server(so);
-  check(server.start(), "simulator start");
-  bn::RateLimiterOptions lo;
-  lo.weight_limit_per_minute = 1'000'000'000;
-  lo.fraction = 1.0;
-  bn::RateLimiter limiter(lo);
+  sf::bench::UnlimitedExchange exchange;
 
   const std::string dir = env.tmp + "/" + env.unique("e2e");
   auto store = sf::store::SqliteDataStore::open(dir);
@@ -140,9 +129,9 @@ double end_to_end(Env& env) {
   cctx.bus = env.bus.get();
   cctx.data_store = store->get();
   lctx.env = lcfg.to_env();
-  lctx.env.set(sw::env_names::kExchangeUrl, server.base_url());
+  lctx.env.set(sw::env_names::kExchangeUrl, exchange.server.base_url());
   lctx.bus = env.bus.get();
-  lctx.rate_limiter = &limiter;
+  lctx.rate_limiter = &exchange.limiter;
   auto conn = std::async(std::launch::async, [&] { return sw::run_connector(cctx); });
   const int lcode = sw::run_loader_producer(lctx);
   const int ccode = conn.get();
@@ -167,15 +156,7 @@ struct LoaderResult {
 };
 
 LoaderResult loader_alone(Env& env) {
-  sim::SimOptions so;
-  so.limits = false;
-  so.weight_limit = 1'000'000'000;
-  sim::SimServer server(so);
-  check(server.start(), "simulator start");
-  bn::RateLimiterOptions lo;
-  lo.weight_limit_per_minute = 1'000'000'000;
-  lo.fraction = 1.0;
-  bn::RateLimiter limiter(lo);
+  sf::bench::UnlimitedExchange exchange;
   const std::string queue = env.unique("produce-q"), topic = queue + "-data",
                     control = queue + "-control";
   check(env.bus->ensure_topic({topic, 1, 1}), "ensure data topic");
@@ -184,9 +165,9 @@ LoaderResult loader_alone(Env& env) {
   auto lcfg = start_command(env, queue, "loader-producer", topic, control, {}, kProduceRange);
   sw::WorkerContext lctx;
   lctx.env = lcfg.to_env();
-  lctx.env.set(sw::env_names::kExchangeUrl, server.base_url());
+  lctx.env.set(sw::env_names::kExchangeUrl, exchange.server.base_url());
   lctx.bus = env.bus.get();
-  lctx.rate_limiter = &limiter;
+  lctx.rate_limiter = &exchange.limiter;
   const int code = sw::run_loader_producer(lctx);
   const double secs = duration<double>(steady_clock::now() - t0).count();
   const double cpu = sf::bench::cpu_seconds() - cpu0;
@@ -203,10 +184,10 @@ LoaderResult loader_alone(Env& env) {
 
 // A DataStore that times each record from its produce() to the end of the upsert that
 // stored it. Records are identified by open_time (one minute apart from `t0_ms`).
-class TimingStore final : public sf::store::DataStore {
+class TimingStore final : public sf::testing::ForwardingDataStore {
  public:
   TimingStore(sf::store::DataStore& inner, int64_t t0_ms, size_t n)
-      : inner_(inner), t0_ms_(t0_ms), produced_(n) {}
+      : ForwardingDataStore(inner), t0_ms_(t0_ms), produced_(n) {}
   void produced(size_t i) {
     produced_[i].store(steady_clock::now().time_since_epoch().count(), std::memory_order_release);
   }
@@ -219,9 +200,6 @@ class TimingStore final : public sf::store::DataStore {
     return lat_.size();
   }
 
-  sf::Status ensure_collection(const std::string& n, sf::market::Kind k) override {
-    return inner_.ensure_collection(n, k);
-  }
   sf::Status upsert(const std::string& n, sf::market::Kind k,
                     std::span<const sf::market::Record> recs) override {
     auto s = inner_.upsert(n, k, recs);
@@ -238,26 +216,9 @@ class TimingStore final : public sf::store::DataStore {
     }
     return s;
   }
-  sf::Result<std::vector<sf::store::CollectionInfo>> collections() override {
-    return inner_.collections();
-  }
-  sf::Result<sf::market::Kind> collection_kind(const std::string& n) override {
-    return inner_.collection_kind(n);
-  }
-  sf::Result<int64_t> count(const std::string& n, const sf::store::Query& q) override {
-    return inner_.count(n, q);
-  }
-  sf::Result<std::vector<sf::market::Record>> scan(const std::string& n,
-                                                   const sf::store::Query& q) override {
-    return inner_.scan(n, q);
-  }
-  sf::Result<std::vector<int64_t>> times(const std::string& n, const sf::store::Query& q) override {
-    return inner_.times(n, q);
-  }
   std::string describe() const override { return "timing(" + inner_.describe() + ")"; }
 
  private:
-  sf::store::DataStore& inner_;
   const int64_t t0_ms_;
   std::vector<std::atomic<int64_t>> produced_;  // steady-clock ticks at produce; 0 once stored
   std::mutex mu_;
@@ -517,13 +478,5 @@ int main(int argc, char** argv) {
       static_cast<long long>(kLoadCandles), kProduceRange, static_cast<long long>(kPerfRecords),
       static_cast<long long>(kPerfRecords), record_size, env.linger_ms.c_str(),
       batch_ms ? std::to_string(*batch_ms).c_str() : "the default", kRate * kLatencySeconds, kRate);
-  if (!markdown.empty()) {
-    try {
-      sf::bench::write_markdown(markdown, "kafka-bench", std::string(intro) + table);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "kafka_bench failed: %s\n", e.what());
-      return 1;
-    }
-  }
-  return 0;
+  return sf::bench::record_markdown(markdown, "kafka-bench", std::string(intro) + table);
 }

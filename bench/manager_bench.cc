@@ -15,13 +15,13 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 #include <thread>
 
 #include <CLI/CLI.hpp>
 
 #include "base/log.h"
+#include "bench/bench_child.h"
 #include "bench/bench_util.h"
 #include "bus/memory/memory_bus.h"
 #include "http/client.h"
@@ -40,30 +40,16 @@ namespace {
 using sf::bench::median;
 using sf::bench::percentile;
 
-double rss_mb(int pid, const char* field = "VmRSS:") {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(field, 0) == 0) return std::stod(line.substr(std::strlen(field))) / 1024.0;
-  return -1;
+double rss_mb(const sf::bench::Child& c) {
+  return sf::bench::status_mb(std::to_string(c.proc->pid()), "VmRSS:");
 }
 
-struct Up {
-  std::unique_ptr<Process> proc;
-  std::string url;
-  Up(const std::string& dir) {
-    proc = std::make_unique<Process>(
-        std::vector<std::string>{sf::testing::streamforge_binary(), "up", "--port", "0",
-                                 "--data-dir", dir, "--log-level", "warn"},
-        dir + "/up.log");
-    auto line = proc->wait_for_line("listening on", seconds(60));
-    if (!line) throw std::runtime_error("streamforge up did not start, see " + dir + "/up.log");
-    url = line->substr(line->find("http://"));
-  }
-  ~Up() {
-    proc->signal(SIGTERM);
-    proc->wait(seconds(20));
-  }
+// `streamforge up` on `dir`, stopped by pid when it goes.
+struct Up : sf::bench::Child {
+  explicit Up(const std::string& dir)
+      : Child({sf::testing::streamforge_binary(), "up", "--port", "0", "--data-dir", dir,
+               "--log-level", "warn"},
+              dir + "/up.log", "streamforge up") {}
 };
 
 void seed_queues(const std::string& dir, int n) {
@@ -114,8 +100,7 @@ ListResult bench_list(const std::string& dir, int requests) {
   }
   auto q = bj::parse(c.get("/queues/list")->body).at("queues").as_array().size();
   if (q != 10000) throw std::runtime_error("expected 10000 queues, got " + std::to_string(q));
-  return {percentile(lat, 0.5), percentile(lat, 0.99), rss_mb(up.proc->pid()),
-          static_cast<double>(bytes)};
+  return {percentile(lat, 0.5), percentile(lat, 0.99), rss_mb(up), static_cast<double>(bytes)};
 }
 
 double metric(sf::http::Client& c, const std::string& name) {
@@ -154,7 +139,7 @@ LiveResult bench_live(const std::string& dir, int dummies, double seconds_run) {
   std::this_thread::sleep_for(duration<double>(seconds_run));
   double e1 = metric(c, "streamforge_manager_events_total");
   double secs = duration<double>(steady_clock::now() - t0).count();
-  double rss = rss_mb(up.proc->pid());
+  double rss = rss_mb(up);
   return {(e1 - e0) / secs, rss};
 }
 
@@ -280,6 +265,5 @@ int main(int argc, char** argv) {
                 runs, bytes / 1048576.0, median(p50), median(p99), median(live), median(backlog),
                 median(rss_list), median(rss_live));
   std::printf("\n%s", buf);
-  if (!markdown.empty()) sf::bench::write_markdown(markdown, "manager-bench", buf);
-  return 0;
+  return sf::bench::record_markdown(markdown, "manager-bench", buf);
 }

@@ -196,8 +196,7 @@ int main(int argc, char** argv) {
   const std::string command = sf::bench::command_line(argc, argv, [](std::string a) {
     return a.find("://") == std::string::npos ? a : sf::store::pg::redact_url(a);
   });
-  double load_at_start = -1;
-  if (std::ifstream in("/proc/loadavg"); in) in >> load_at_start;
+  const double load_at_start = sf::bench::load_average();
   std::printf("load average %.2f\n", load_at_start);
   const std::string password = password_of(url);
   const std::string base_url = sf::store::pg::redact_url(url);  // psql gets PGPASSWORD
@@ -223,11 +222,7 @@ int main(int argc, char** argv) {
                         s_copy = "sfbench_copy_" + std::to_string(r);
       for (const auto& s : {s_conn, s_store, s_copy})
         sql(url, "DROP SCHEMA IF EXISTS " + s + " CASCADE");
-      if (std::ifstream in("/proc/loadavg"); in) {
-        double l = 0;
-        in >> l;
-        loads.push_back(l);
-      }
+      if (const double l = sf::bench::load_average(); l >= 0) loads.push_back(l);
       auto part = [&](const char* name) { return only.empty() || only == name; };
       // Every table is made before its part is timed, with autovacuum off: an autovacuum
       // worker that the launcher happens to start during one part (it wakes once a minute)
@@ -353,12 +348,6 @@ int main(int argc, char** argv) {
       "tried (or fails at its first row) and the batch goes through the binary `COPY` into "
       "the temporary staging table and one `INSERT ... SELECT ... ON CONFLICT DO UPDATE`.\n\n",
       command.c_str(), load_at_start, load_median, static_cast<long long>(kRecords));
-  try {
-    sf::bench::write_markdown(markdown, "pg-bench",
-                              std::string(intro) + table + "\nPer run:\n\n" + per_run);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "pg_bench: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+  return sf::bench::record_markdown(markdown, "pg-bench",
+                                    std::string(intro) + table + "\nPer run:\n\n" + per_run);
 }

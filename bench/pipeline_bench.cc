@@ -241,14 +241,11 @@ int main(int argc, char** argv) {
     md += buf;
   }
   std::printf("\n%s", md.c_str());
-  if (!markdown.empty()) {
-    std::string cmd = "build/bench/pipeline_bench --kafka ADDR --pg-url-file FILE --runs " +
-                      std::to_string(runs) + " --markdown " + markdown;
-    sf::bench::write_markdown(markdown, "pipeline-bench",
-                              "Command: `" + cmd +
-                                  "` (`make bench` runs it through bench/run on a broker and "
-                                  "a cluster of its own).\n\n" +
-                                  md);
-  }
-  return 0;
+  const std::string cmd = "build/bench/pipeline_bench --kafka ADDR --pg-url-file FILE --runs " +
+                          std::to_string(runs) + " --markdown " + markdown;
+  return sf::bench::record_markdown(markdown, "pipeline-bench",
+                                    "Command: `" + cmd +
+                                        "` (`make bench` runs it through bench/run on a broker "
+                                        "and a cluster of its own).\n\n" +
+                                        md);
 }

@@ -1,5 +1,6 @@
 // Byte-text helpers with no domain in them: UTF-8 validity and standard base64 (the DLQ
-// entries of market/data_topic.h use both). Pure functions, safe from any thread.
+// entries of market/data_topic.h use both), ASCII case-insensitive comparison (HTTP header
+// names and tokens). Pure functions, safe from any thread.
 #pragma once
 
 #include <string>
@@ -11,5 +12,7 @@ namespace sf {
 bool is_valid_utf8(std::string_view s);
 // Standard base64 (RFC 4648) with padding.
 std::string base64_encode(std::string_view bytes);
+// True if `a` and `b` are equal but for the case of ASCII letters.
+bool ascii_iequals(std::string_view a, std::string_view b);
 
 }  // namespace sf

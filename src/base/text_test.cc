@@ -23,3 +23,13 @@ TEST(Text, Base64AndUtf8) {
   EXPECT_FALSE(sf::is_valid_utf8("\xed\xa0\x80"));      // surrogate
   EXPECT_FALSE(sf::is_valid_utf8("\xf4\x90\x80\x80"));  // past U+10FFFF
 }
+
+TEST(Text, AsciiIequals) {
+  EXPECT_TRUE(sf::ascii_iequals("", ""));
+  EXPECT_TRUE(sf::ascii_iequals("Content-Type", "content-TYPE"));
+  EXPECT_TRUE(sf::ascii_iequals("MICROSECOND", "microsecond"));
+  EXPECT_FALSE(sf::ascii_iequals("abc", "abd"));
+  EXPECT_FALSE(sf::ascii_iequals("abc", "abcd"));
+  EXPECT_FALSE(sf::ascii_iequals("@", "`"));                      // not letters: 0x40 vs 0x60
+  EXPECT_FALSE(sf::ascii_iequals("caf\xc3\xa9", "CAF\xc3\x89"));  // ASCII letters only
+}

@@ -15,6 +15,7 @@
 #include <boost/url/parse.hpp>
 
 #include "base/log.h"
+#include "base/text.h"
 
 namespace sf::http {
 
@@ -27,15 +28,6 @@ using tcp = boost::asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; };
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
 
 template <typename S>
 std::string str(const S& s) {
@@ -137,7 +129,7 @@ long long ms(std::chrono::milliseconds d) { return static_cast<long long>(d.coun
 
 std::string_view ClientResponse::header(std::string_view name) const {
   for (const auto& [k, v] : headers) {
-    if (iequals(k, name)) return v;
+    if (ascii_iequals(k, name)) return v;
   }
   return {};
 }

@@ -22,6 +22,7 @@
 #include <boost/url/parse.hpp>
 
 #include "base/log.h"
+#include "base/text.h"
 
 namespace sf::http {
 
@@ -70,15 +71,6 @@ std::string error_json(std::string_view message, std::string_view field) {
 
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; };
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
-
 // Runs over the expected token's whole length whatever the input, so the time taken does
 // not reveal how long a matching prefix a guess has.
 bool constant_time_equal(std::string_view expected, std::string_view given) {
@@ -94,7 +86,7 @@ bool constant_time_equal(std::string_view expected, std::string_view given) {
 
 std::string_view Request::header(std::string_view name) const {
   for (const auto& [k, v] : headers) {
-    if (iequals(k, name)) return v;
+    if (ascii_iequals(k, name)) return v;
   }
   return {};
 }
@@ -300,7 +292,7 @@ struct Server::Impl {
     if (req.method == "GET" && req.path == "/health") return true;
     std::string_view h = req.header("Authorization");
     constexpr std::string_view kScheme = "bearer ";
-    if (h.size() < kScheme.size() || !iequals(h.substr(0, kScheme.size()), kScheme)) {
+    if (h.size() < kScheme.size() || !ascii_iequals(h.substr(0, kScheme.size()), kScheme)) {
       return false;
     }
     std::string_view token = h.substr(kScheme.size());
@@ -620,7 +612,7 @@ class HttpConn : public Conn, public std::enable_shared_from_this<HttpConn> {
     auto& req = parser_->get();
     if (websocket::is_upgrade(req)) return upgrade();
     stream_.expires_after(impl_->opts.request_timeout);
-    if (iequals(req[bhttp::field::expect], "100-continue") && !parser_->is_done()) {
+    if (ascii_iequals(req[bhttp::field::expect], "100-continue") && !parser_->is_done()) {
       // Clients such as curl wait for this before sending a large body.
       auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_,
                                                                        req.version());

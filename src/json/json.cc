@@ -61,22 +61,28 @@ Error Fields::wrong_type(std::string_view key, const char* want, const bj::value
                "field '" + path(key) + "' must be " + want + ", got " + kind_name(got), path(key));
 }
 
+const bj::value* Fields::find(std::string_view key) const {
+  return obj_.if_contains(bj::string_view(key.data(), key.size()));
+}
+
+template <typename T>
+Result<T> Fields::required(Result<std::optional<T>> opt, std::string_view key) const {
+  if (!opt) return opt.error();
+  if (!*opt) return missing(key);
+  return std::move(**opt);
+}
+
 Result<std::optional<std::string>> Fields::opt_str(std::string_view key) const {
-  auto* v = obj_.if_contains(bj::string_view(key.data(), key.size()));
+  auto* v = find(key);
   if (!v) return std::optional<std::string>();
   if (!v->is_string()) return wrong_type(key, "a string", *v);
   return std::optional<std::string>(std::string(v->get_string()));
 }
 
-Result<std::string> Fields::str(std::string_view key) const {
-  auto r = opt_str(key);
-  if (!r) return r.error();
-  if (!*r) return missing(key);
-  return std::move(**r);
-}
+Result<std::string> Fields::str(std::string_view key) const { return required(opt_str(key), key); }
 
 Result<std::optional<int64_t>> Fields::opt_int64(std::string_view key) const {
-  auto* v = obj_.if_contains(bj::string_view(key.data(), key.size()));
+  auto* v = find(key);
   if (!v) return std::optional<int64_t>();
   if (v->is_int64()) return std::optional<int64_t>(v->get_int64());
   if (v->is_uint64() && v->get_uint64() <= static_cast<uint64_t>(INT64_MAX))
@@ -84,29 +90,19 @@ Result<std::optional<int64_t>> Fields::opt_int64(std::string_view key) const {
   return wrong_type(key, "an integer", *v);
 }
 
-Result<int64_t> Fields::int64(std::string_view key) const {
-  auto r = opt_int64(key);
-  if (!r) return r.error();
-  if (!*r) return missing(key);
-  return **r;
-}
+Result<int64_t> Fields::int64(std::string_view key) const { return required(opt_int64(key), key); }
 
 Result<std::optional<double>> Fields::opt_number(std::string_view key) const {
-  auto* v = obj_.if_contains(bj::string_view(key.data(), key.size()));
+  auto* v = find(key);
   if (!v) return std::optional<double>();
   if (v->is_number()) return std::optional<double>(v->to_number<double>());
   return wrong_type(key, "a number", *v);
 }
 
-Result<double> Fields::number(std::string_view key) const {
-  auto r = opt_number(key);
-  if (!r) return r.error();
-  if (!*r) return missing(key);
-  return **r;
-}
+Result<double> Fields::number(std::string_view key) const { return required(opt_number(key), key); }
 
 Result<std::optional<bool>> Fields::opt_bool(std::string_view key) const {
-  auto* v = obj_.if_contains(bj::string_view(key.data(), key.size()));
+  auto* v = find(key);
   if (!v) return std::optional<bool>();
   if (!v->is_bool()) return wrong_type(key, "a boolean", *v);
   return std::optional<bool>(v->get_bool());
@@ -150,28 +146,21 @@ void Writer::comma() {
   if (need_comma_) out_ += ',';
   need_comma_ = true;
 }
-Writer& Writer::begin_object() {
+Writer& Writer::open(char bracket) {
   comma();
-  out_ += '{';
+  out_ += bracket;
   need_comma_ = false;
   return *this;
 }
-Writer& Writer::end_object() {
-  out_ += '}';
+Writer& Writer::close(char bracket) {
+  out_ += bracket;
   need_comma_ = true;
   return *this;
 }
-Writer& Writer::begin_array() {
-  comma();
-  out_ += '[';
-  need_comma_ = false;
-  return *this;
-}
-Writer& Writer::end_array() {
-  out_ += ']';
-  need_comma_ = true;
-  return *this;
-}
+Writer& Writer::begin_object() { return open('{'); }
+Writer& Writer::end_object() { return close('}'); }
+Writer& Writer::begin_array() { return open('['); }
+Writer& Writer::end_array() { return close(']'); }
 Writer& Writer::key(std::string_view k) {
   comma();
   append_escaped(out_, k);

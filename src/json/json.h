@@ -47,6 +47,10 @@ class Fields {
 
  private:
   Error missing(std::string_view key) const;
+  const bj::value* find(std::string_view key) const;
+  // A required member: the value `opt` read, or missing(key) when absent.
+  template <typename T>
+  Result<T> required(Result<std::optional<T>> opt, std::string_view key) const;
   Error wrong_type(std::string_view key, const char* want, const bj::value& got) const;
 
   const bj::object& obj_;
@@ -82,6 +86,8 @@ class Writer {
 
  private:
   void comma();
+  Writer& open(char bracket);   // '{' or '[': a value, then no comma before the first member
+  Writer& close(char bracket);  // '}' or ']'
   std::string& out_;
   bool need_comma_ = false;
 };

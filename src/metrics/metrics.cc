@@ -44,38 +44,23 @@ void atomic_add(std::atomic<double>& a, double v) {
   }
 }
 
-void escape_label_value(std::string& out, std::string_view v) {
+// The exposition format's escapes: backslash and line feed in HELP text, and the double
+// quote as well in label values.
+void escape(std::string& out, std::string_view v, bool quotes) {
   for (char c : v) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '"':
-        out += "\\\"";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        out += c;
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '"' && quotes) {
+      out += "\\\"";
+    } else {
+      out += c;
     }
   }
 }
-
-void escape_help(std::string& out, std::string_view v) {
-  for (char c : v) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        out += c;
-    }
-  }
-}
+void escape_label_value(std::string& out, std::string_view v) { escape(out, v, true); }
+void escape_help(std::string& out, std::string_view v) { escape(out, v, false); }
 
 constexpr const char* kTypeNames[] = {"counter", "gauge", "histogram"};
 const char* type_name(Type t) { return enum_name(t, kTypeNames, "untyped"); }

@@ -59,11 +59,15 @@ Status check_opt_name(const std::optional<std::string>& v, const Fields& f, std:
   return check_safe_name(*v, f.path(key));
 }
 
-Status check_opt_range(const std::optional<std::string>& v, const Fields& f, std::string_view key) {
-  if (!v) return {};
-  auto r = parse_time_range(*v, f.path(key));
+Status check_range(const std::string& v, const std::string& field) {
+  auto r = parse_time_range(v, field);
   if (!r) return r.error();
   return {};
+}
+
+Status check_opt_range(const std::optional<std::string>& v, const Fields& f, std::string_view key) {
+  if (!v) return {};
+  return check_range(*v, f.path(key));
 }
 
 std::string intervals_text() {
@@ -197,8 +201,7 @@ Result<Event> decode_event(std::string_view text) {
         return Error(Errc::invalid_argument, "field 'missing_ranges' must hold strings",
                      "missing_ranges");
       std::string text(r.get_string());
-      auto tr = parse_time_range(text, "missing_ranges");
-      if (!tr) return tr.error();
+      SF_TRY(check_range(text, "missing_ranges"));
       ranges.push_back(std::move(text));
     }
     e.missing_ranges = std::move(ranges);
@@ -288,10 +291,7 @@ Result<StartRequest> decode_start_request(const bj::object& obj) {
   SF_TRY_ASSIGN(r.type, f.str("type"));
   SF_TRY(check_safe_name(r.type, "type"));
   SF_TRY_ASSIGN(r.time_range, f.str("time_range"));
-  {
-    auto tr = parse_time_range(r.time_range, "time_range");
-    if (!tr) return tr.error();
-  }
+  SF_TRY(check_range(r.time_range, "time_range"));
   SF_TRY_ASSIGN(r.timestamp, f.opt_number("timestamp"));
   const bj::value* targets = obj.if_contains("targets");
   if (!targets) return Error(Errc::invalid_argument, "missing required field 'targets'", "targets");
@@ -371,10 +371,7 @@ Result<TestFlowRequest> decode_test_flow_request(std::string_view text) {
   SF_TRY_ASSIGN(r.symbol, f.str("symbol"));
   SF_TRY(check_symbol(r.symbol, "symbol"));
   SF_TRY_ASSIGN(r.time_range, f.str("time_range"));
-  {
-    auto tr = parse_time_range(r.time_range, "time_range");
-    if (!tr) return tr.error();
-  }
+  SF_TRY(check_range(r.time_range, "time_range"));
   if (auto* e = obj->if_contains("extra_params")) {
     if (!e->is_object())
       return Error(

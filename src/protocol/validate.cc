@@ -3,6 +3,8 @@
 #include <cctype>
 #include <cstdio>
 
+#include "base/civil.h"
+
 namespace sf::protocol {
 namespace {
 
@@ -74,35 +76,18 @@ bool parse_instant(std::string_view s, size_t& pos, int64_t& out_ms, std::string
 
 }  // namespace
 
-int64_t days_from_civil(int y, unsigned m, unsigned d) {
-  // Howard Hinnant's algorithm (public domain description of the civil calendar).
-  y -= m <= 2;
-  const int era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return static_cast<int64_t>(era) * 146097 + static_cast<int64_t>(doe) - 719468;
-}
+int64_t days_from_civil(int y, unsigned m, unsigned d) { return sf::days_from_civil(y, m, d); }
 
 std::string format_instant(int64_t ms) {
   int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
   int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
   int64_t sod = secs - days * 86400;
-  // Inverse of days_from_civil (same public-domain algorithm description).
-  days += 719468;
-  const int64_t era = (days >= 0 ? days : days - 146096) / 146097;
-  const int64_t doe = days - era * 146097;
-  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const int64_t mp = (5 * doy + 2) / 153;
-  const int64_t d = doy - (153 * mp + 2) / 5 + 1;
-  const int64_t m = mp < 10 ? mp + 3 : mp - 9;
-  const int64_t y = yoe + era * 400 + (m <= 2);
+  const CivilDate c = civil_from_days(days);
   char buf[96];
   std::snprintf(buf, sizeof buf, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld",
-                static_cast<long long>(y), static_cast<long long>(m), static_cast<long long>(d),
-                static_cast<long long>(sod / 3600), static_cast<long long>(sod / 60 % 60),
-                static_cast<long long>(sod % 60));
+                static_cast<long long>(c.year), static_cast<long long>(c.month),
+                static_cast<long long>(c.day), static_cast<long long>(sod / 3600),
+                static_cast<long long>(sod / 60 % 60), static_cast<long long>(sod % 60));
   return buf;
 }
 

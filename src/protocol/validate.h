@@ -57,7 +57,7 @@ struct TimeRange {
 // end that is not after the start.
 Result<TimeRange> parse_time_range(std::string_view text, const std::string& field = "time_range");
 
-// Days since 1970-01-01 for a proleptic Gregorian date (no validation).
+// Days since 1970-01-01 for a proleptic Gregorian date (no validation): base/civil.h's.
 int64_t days_from_civil(int y, unsigned m, unsigned d);
 
 // "YYYY-MM-DDTHH:MM:SS" (UTC) for epoch milliseconds (seconds truncated); the inverse of

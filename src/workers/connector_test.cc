@@ -4,14 +4,12 @@
 #include "workers/connector.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
 #include <future>
 #include <map>
 #include <mutex>
-#include <random>
 #include <set>
 #include <thread>
 
@@ -21,10 +19,12 @@
 #include "market/records.h"
 #include "metrics/metrics.h"
 #include "store/sqlite/sqlite_data_store.h"
+#include "tests/support/forwarding_store.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/worker.h"
 
 namespace sw = sf::workers;
 namespace sp = sf::protocol;
-namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using sf::market::Kind;
 
@@ -54,36 +54,14 @@ sf::market::Candle candle(int64_t i, const std::string& symbol = "BTCUSDT") {
   return c;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("sf-connector-test-" + std::to_string(::getpid()) + "-" +
-                                         std::to_string(counter++) + "-" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
-
 // A DataStore decorator whose upsert() fails with Errc::unavailable a given number of times
 // (-1: always) before passing calls through: a database outage as the connector sees it.
-class FailingStore final : public sf::store::DataStore {
+class FailingStore final : public sf::testing::ForwardingDataStore {
  public:
-  explicit FailingStore(sf::store::DataStore& inner) : inner_(inner) {}
+  using ForwardingDataStore::ForwardingDataStore;
   std::atomic<int> failures_left{0};
   std::atomic<int> upsert_calls{0};
 
-  sf::Status ensure_collection(const std::string& n, Kind k) override {
-    return inner_.ensure_collection(n, k);
-  }
   sf::Status upsert(const std::string& n, Kind k, std::span<const sf::market::Record> r) override {
     ++upsert_calls;
     int left = failures_left.load();
@@ -93,26 +71,7 @@ class FailingStore final : public sf::store::DataStore {
     }
     return inner_.upsert(n, k, r);
   }
-  sf::Result<std::vector<sf::store::CollectionInfo>> collections() override {
-    return inner_.collections();
-  }
-  sf::Result<Kind> collection_kind(const std::string& n) override {
-    return inner_.collection_kind(n);
-  }
-  sf::Result<int64_t> count(const std::string& n, const sf::store::Query& q) override {
-    return inner_.count(n, q);
-  }
-  sf::Result<std::vector<sf::market::Record>> scan(const std::string& n,
-                                                   const sf::store::Query& q) override {
-    return inner_.scan(n, q);
-  }
-  sf::Result<std::vector<int64_t>> times(const std::string& n, const sf::store::Query& q) override {
-    return inner_.times(n, q);
-  }
   std::string describe() const override { return "failing:" + inner_.describe(); }
-
- private:
-  sf::store::DataStore& inner_;
 };
 
 // What the pipeline tests watch, in the order it happened: store writes (the open_time
@@ -337,26 +296,15 @@ class ConnectorTest : public ::testing::Test {
   }
 
   sw::WorkerConfig config(const std::string& params_json = "{}") {
-    sw::WorkerConfig c;
-    c.queue_id = kQueue;
-    c.target = "store-connector";
-    c.telemetry_id = "conn__1";
-    c.symbol = "BTCUSDT";
-    c.type = "api_candles_1m";
-    c.kafka_topic = kTopic;
+    auto c = sf::testing::worker_config(kQueue, "store-connector", "conn__1", "BTCUSDT",
+                                        "api_candles_1m", kTopic);
     c.collection_name = kCollection;
     c.start_timeout_s = 5;
     c.params = boost::json::parse(params_json).as_object();
     return c;
   }
   void command(sp::CommandType type) {
-    sp::Command c;
-    c.command = type;
-    c.queue_id = kQueue;
-    c.telemetry_id = "conn__1";
-    if (type == sp::CommandType::start) c.target = "store-connector";
-    c.timestamp = 1;
-    ASSERT_TRUE(producer_->produce(sf::bus::kControlTopic, kQueue, sp::encode(c)).ok());
+    ASSERT_TRUE(sf::testing::publish_command(bus_, config(), type).ok());
   }
   // Starts the worker with `store` (default: the SQLite store; nullptr: none).
   void start(const sw::WorkerConfig& cfg, sf::store::DataStore* store) {
@@ -412,10 +360,40 @@ class ConnectorTest : public ::testing::Test {
     }
     return out;
   }
+  // The connector's last telemetry event has `status` (and `records_written`, if given).
+  void expect_last_event(sp::RunStatus status,
+                         std::optional<int64_t> records_written = std::nullopt) {
+    auto evs = events();
+    ASSERT_FALSE(evs.empty());
+    EXPECT_EQ(evs.back().status, status);
+    if (records_written) {
+      EXPECT_EQ(evs.back().records_written, *records_written);
+    }
+  }
   int64_t rows() {
     auto n = store_->count(kCollection);
     return n.ok() ? *n : -1;
   }
+  // The pipeline tests' set-up: the worker gets a store and a bus that log into one CallLog,
+  // each write taking `delay`, and kPipelineCandles candles wait on the data topic (with the
+  // end marker when `end`). start_pipeline() starts it with batches of 100.
+  static constexpr int64_t kPipelineCandles = 1000;
+  struct Pipeline {
+    Pipeline(sf::store::DataStore& s, sf::bus::Bus& b) : store(s, log), bus(b, log) {}
+    CallLog log;
+    RecordingStore store;
+    RecordingBus bus;
+  };
+  Pipeline& pipeline(std::chrono::milliseconds delay, bool end = true) {
+    pipeline_ = std::make_unique<Pipeline>(*store_, bus_);
+    pipeline_->store.delay = delay;
+    worker_bus_ = &pipeline_->bus;
+    for (int64_t i = 0; i < kPipelineCandles; ++i) publish(candle(i));
+    if (end) publish_end(kPipelineCandles);
+    return *pipeline_;
+  }
+  void start_pipeline() { start(config(R"({"batch_size":100})"), &pipeline_->store); }
+
   // Waits until the collection has at least `n` rows.
   bool wait_rows(int64_t n, std::chrono::milliseconds timeout = 10s) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -426,13 +404,14 @@ class ConnectorTest : public ::testing::Test {
     return false;
   }
 
-  TempDir dir_;
+  sf::testing::TempDir dir_{"sf-connector-test"};
   sf::bus::MemoryBus bus_;
   sf::bus::Bus* worker_bus_ = nullptr;  // what the worker gets instead of bus_ (a decorator)
   sf::metrics::Registry metrics_;
   std::unique_ptr<sf::store::SqliteDataStore> store_;
   std::unique_ptr<sf::bus::Producer> producer_;
   sw::WorkerContext ctx_;
+  std::unique_ptr<Pipeline> pipeline_;  // outlives the worker (running_ goes first)
   std::future<int> running_;
   int readers_ = 0;
 };
@@ -599,10 +578,7 @@ TEST_F(ConnectorTest, StopInterruptsWithinASecondAndCommitsWhatIsWritten) {
   EXPECT_EQ(exit_code(), sw::kExitInterrupted);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
   EXPECT_TRUE(uncommitted().empty());
-  auto evs = events();
-  ASSERT_FALSE(evs.empty());
-  EXPECT_EQ(evs.back().status, sp::RunStatus::interrupted);
-  EXPECT_EQ(evs.back().records_written, 1000);
+  expect_last_event(sp::RunStatus::interrupted, 1000);
 }
 
 TEST_F(ConnectorTest, StoreOutageIsRetriedWithoutCommitOrDlqUntilItSucceeds) {
@@ -647,55 +623,37 @@ TEST_F(ConnectorTest, StoreThatNeverRecoversCommitsNothingAndStopStillWorks) {
   auto again = uncommitted();
   ASSERT_EQ(again.size(), 52u);
   EXPECT_EQ(again.front().offset, 0);
-  auto evs = events();
-  ASSERT_FALSE(evs.empty());
-  EXPECT_EQ(evs.back().status, sp::RunStatus::interrupted);
-  EXPECT_EQ(evs.back().records_written, 0);
+  expect_last_event(sp::RunStatus::interrupted, 0);
 }
 
 // ---- the pipeline: the next batch is decoded while the store writes this one -------------
 
 TEST_F(ConnectorTest, PipelineCommitsEachBatchOnlyAfterItsWriteInOrder) {
-  CallLog log;
-  RecordingStore recording(*store_, log);
-  recording.delay = 30ms;
-  RecordingBus bus(bus_, log);
-  worker_bus_ = &bus;
-  constexpr int64_t kN = 1000;
-  for (int64_t i = 0; i < kN; ++i) publish(candle(i));
-  publish_end(kN);
-  start(config(R"({"batch_size":100})"), &recording);
+  constexpr int64_t kN = kPipelineCandles;
+  auto& p = pipeline(30ms);
+  start_pipeline();
   EXPECT_EQ(exit_code(), sw::kExitFinished);
 
-  const auto entries = log.entries();
+  const auto entries = p.log.entries();
   EXPECT_EQ(check_pipeline_log(entries, kN), kN) << "the end marker is committed last";
   EXPECT_GE(polls_during_writes(entries), 1) << "the next batch is polled during a write";
-  EXPECT_EQ(recording.max_concurrent.load(), 1) << "one store call at a time";
+  EXPECT_EQ(p.store.max_concurrent.load(), 1) << "one store call at a time";
   int writes = 0;
   for (const auto& e : entries) writes += e.kind == CallLog::Kind::write_begin;
   EXPECT_EQ(writes, 10);
   EXPECT_EQ(rows(), kN);
   EXPECT_TRUE(uncommitted().empty());
-  auto evs = events();
-  ASSERT_FALSE(evs.empty());
-  EXPECT_EQ(evs.back().status, sp::RunStatus::finished);
-  EXPECT_EQ(evs.back().records_written, kN);
+  expect_last_event(sp::RunStatus::finished, kN);
 }
 
 TEST_F(ConnectorTest, AWriteRefusedInTheMiddleLeavesEverythingAfterItUncommitted) {
-  CallLog log;
-  RecordingStore recording(*store_, log);
-  recording.delay = 20ms;
-  recording.fail[4] = sf::Errc::invalid_argument;  // the 4th batch: candles 300..399
-  RecordingBus bus(bus_, log);
-  worker_bus_ = &bus;
-  constexpr int64_t kN = 1000;
-  for (int64_t i = 0; i < kN; ++i) publish(candle(i));
-  publish_end(kN);
-  start(config(R"({"batch_size":100})"), &recording);
+  constexpr int64_t kN = kPipelineCandles;
+  auto& p = pipeline(20ms);
+  p.store.fail[4] = sf::Errc::invalid_argument;  // the 4th batch: candles 300..399
+  start_pipeline();
   EXPECT_EQ(exit_code(), sw::kExitError);
 
-  const auto entries = log.entries();
+  const auto entries = p.log.entries();
   EXPECT_EQ(check_pipeline_log(entries, kN), 299) << "batches 1-3 committed, nothing after";
   int writes = 0;
   for (const auto& e : entries) writes += e.kind == CallLog::Kind::write_begin;
@@ -704,26 +662,17 @@ TEST_F(ConnectorTest, AWriteRefusedInTheMiddleLeavesEverythingAfterItUncommitted
   auto again = uncommitted();
   ASSERT_EQ(again.size(), static_cast<size_t>(kN - 300 + 1));
   EXPECT_EQ(again.front().offset, 300);
-  auto evs = events();
-  ASSERT_FALSE(evs.empty());
-  EXPECT_EQ(evs.back().status, sp::RunStatus::error);
-  EXPECT_EQ(evs.back().records_written, 300);
+  expect_last_event(sp::RunStatus::error, 300);
 }
 
 TEST_F(ConnectorTest, AFailedWriteInTheMiddleIsRetriedBeforeAnyLaterBatch) {
-  CallLog log;
-  RecordingStore recording(*store_, log);
-  recording.delay = 10ms;
-  for (int call : {4, 5, 6}) recording.fail[call] = sf::Errc::unavailable;  // batch 4, 3 times
-  RecordingBus bus(bus_, log);
-  worker_bus_ = &bus;
-  constexpr int64_t kN = 1000;
-  for (int64_t i = 0; i < kN; ++i) publish(candle(i));
-  publish_end(kN);
-  start(config(R"({"batch_size":100})"), &recording);
+  constexpr int64_t kN = kPipelineCandles;
+  auto& p = pipeline(10ms);
+  for (int call : {4, 5, 6}) p.store.fail[call] = sf::Errc::unavailable;  // batch 4, 3 times
+  start_pipeline();
   EXPECT_EQ(exit_code(), sw::kExitFinished);
 
-  const auto entries = log.entries();
+  const auto entries = p.log.entries();
   EXPECT_EQ(check_pipeline_log(entries, kN), kN);
   // While batch 4 fails nothing is committed past batch 3.
   int64_t committed = -1;
@@ -743,18 +692,13 @@ TEST_F(ConnectorTest, AFailedWriteInTheMiddleIsRetriedBeforeAnyLaterBatch) {
 }
 
 TEST_F(ConnectorTest, StopDuringAWriteCommitsTheBatchInFlightAndTheOneDecoded) {
-  CallLog log;
-  RecordingStore recording(*store_, log);
-  recording.delay = 150ms;
-  RecordingBus bus(bus_, log);
-  worker_bus_ = &bus;
-  constexpr int64_t kN = 1000;
-  for (int64_t i = 0; i < kN; ++i) publish(candle(i));
-  start(config(R"({"batch_size":100})"), &recording);
+  constexpr int64_t kN = kPipelineCandles;
+  auto& p = pipeline(150ms, /*end=*/false);
+  start_pipeline();
   // Wait for the first write to begin, then stop while it is in progress.
   auto deadline = std::chrono::steady_clock::now() + 5s;
   auto begun = [&] {
-    for (const auto& e : log.entries())
+    for (const auto& e : p.log.entries())
       if (e.kind == CallLog::Kind::write_begin) return true;
     return false;
   };
@@ -765,17 +709,14 @@ TEST_F(ConnectorTest, StopDuringAWriteCommitsTheBatchInFlightAndTheOneDecoded) {
   EXPECT_EQ(exit_code(), sw::kExitInterrupted);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
 
-  const auto entries = log.entries();
+  const auto entries = p.log.entries();
   const int64_t committed = check_pipeline_log(entries, kN);
   EXPECT_GE(committed, 99) << "the batch in flight is written and committed";
   EXPECT_EQ(rows(), committed + 1) << "what is committed is exactly what is written";
   auto again = uncommitted();
   ASSERT_FALSE(again.empty());
   EXPECT_EQ(again.front().offset, committed + 1);
-  auto evs = events();
-  ASSERT_FALSE(evs.empty());
-  EXPECT_EQ(evs.back().status, sp::RunStatus::interrupted);
-  EXPECT_EQ(evs.back().records_written, committed + 1);
+  expect_last_event(sp::RunStatus::interrupted, committed + 1);
 }
 
 TEST_F(ConnectorTest, WithoutADataStoreItEndsInError) {
@@ -792,9 +733,7 @@ TEST_F(ConnectorTest, BadConfigurationEndsInError) {
   cfg.type = "api_candles_7m";
   start(cfg);
   EXPECT_EQ(exit_code(), sw::kExitBadConfig);
-  auto evs = events();
-  ASSERT_FALSE(evs.empty());
-  EXPECT_EQ(evs.back().status, sp::RunStatus::error);
+  expect_last_event(sp::RunStatus::error);
 }
 
 TEST_F(ConnectorTest, ACollectionOfAnotherKindEndsInError) {
@@ -803,10 +742,8 @@ TEST_F(ConnectorTest, ACollectionOfAnotherKindEndsInError) {
   publish_end(1);
   start(config());
   EXPECT_EQ(exit_code(), sw::kExitError);
-  auto evs = events();
-  ASSERT_FALSE(evs.empty());
-  EXPECT_EQ(evs.back().status, sp::RunStatus::error);
   EXPECT_EQ(uncommitted().size(), 2u);
+  expect_last_event(sp::RunStatus::error);
 }
 
 TEST(MissingCandleRanges, FindsGapsInTheRangeUpToNow) {

@@ -11,6 +11,7 @@
 #include "exchange/sim/server.h"
 #include "market/data_topic.h"
 #include "market/records.h"
+#include "tests/support/worker.h"
 
 namespace sw = sf::workers;
 namespace sp = sf::protocol;
@@ -33,14 +34,9 @@ class LoaderTest : public ::testing::Test {
   void TearDown() override { sim_->stop(); }
 
   sw::WorkerConfig config(const std::string& type, const std::string& range) {
-    sw::WorkerConfig c;
-    c.queue_id = "wf-load";
-    c.target = "loader-producer";
-    c.telemetry_id = "loader__1";
-    c.symbol = "BTCUSDT";
-    c.type = type;
+    auto c = sf::testing::worker_config("wf-load", "loader-producer", "loader__1", "BTCUSDT", type,
+                                        "wf-load-data");
     c.time_range = range;
-    c.kafka_topic = "wf-load-data";
     c.start_timeout_s = 5;
     return c;
   }
@@ -48,15 +44,18 @@ class LoaderTest : public ::testing::Test {
     ctx_.env = cfg.to_env();
     ctx_.env.set(sw::env_names::kExchangeUrl, sim_->base_url());
     ctx_.bus = &bus_;
-    sp::Command c;
-    c.command = sp::CommandType::start;
-    c.queue_id = cfg.queue_id;
-    c.target = cfg.target;
-    c.telemetry_id = cfg.telemetry_id;
-    c.timestamp = 1;
-    auto p = bus_.producer();
-    EXPECT_TRUE((*p)->produce(sf::bus::kControlTopic, cfg.queue_id, sp::encode(c)).ok());
+    EXPECT_TRUE(sf::testing::publish_command(bus_, cfg).ok());
     return std::async(std::launch::async, [this] { return sw::run_loader_producer(ctx_); });
+  }
+  // Runs the loader on `cfg` to its end (within 30 s) and returns its exit code; -1 and a test
+  // failure when it did not end.
+  int run_to_end(const sw::WorkerConfig& cfg) {
+    auto done = run(cfg);
+    if (done.wait_for(30s) != std::future_status::ready) {
+      ADD_FAILURE() << "the loader did not end within 30 s";
+      return -1;
+    }
+    return done.get();
   }
   void stop() {
     sp::Command c;
@@ -111,9 +110,7 @@ TEST(ExpectedCandles, CountsOpensInTheRangeUpToNow) {
 }
 
 TEST_F(LoaderTest, PublishesEveryCandleOfTheRangeThenTheEndMarker) {
-  auto done = run(config("api_candles_1m", "2024-08-01:2024-08-02"));
-  ASSERT_EQ(done.wait_for(30s), std::future_status::ready);
-  EXPECT_EQ(done.get(), sw::kExitFinished);
+  ASSERT_EQ(run_to_end(config("api_candles_1m", "2024-08-01:2024-08-02")), sw::kExitFinished);
   auto recs = topic();
   ASSERT_EQ(recs.size(), 1441u);
   EXPECT_EQ(recs.back().key, sf::market::kEndMarkerKey);
@@ -141,9 +138,7 @@ TEST_F(LoaderTest, RestartedLoaderResumesAfterWhatItPublished) {
     ASSERT_TRUE((*p)->produce("wf-load-data", "BTCUSDT",
                               sm::encode(*market.candle("BTCUSDT", "1m", kDay + i * 60'000)))
                     .ok());
-  auto done = run(config("api_candles_1m", "2024-08-01:2024-08-02"));
-  ASSERT_EQ(done.wait_for(30s), std::future_status::ready);
-  EXPECT_EQ(done.get(), sw::kExitFinished);
+  ASSERT_EQ(run_to_end(config("api_candles_1m", "2024-08-01:2024-08-02")), sw::kExitFinished);
   auto recs = topic();
   std::set<int64_t> opens;
   size_t candles = 0;
@@ -211,9 +206,8 @@ TEST_F(LoaderTest, StopIsObeyedWhileWaitingForTheWeightBudget) {
 }
 
 TEST_F(LoaderTest, AggregateTradesOfAnHour) {
-  auto done = run(config("api_agg_trades", "2024-08-01T00:00:2024-08-01T01:00"));
-  ASSERT_EQ(done.wait_for(30s), std::future_status::ready);
-  EXPECT_EQ(done.get(), sw::kExitFinished);
+  ASSERT_EQ(run_to_end(config("api_agg_trades", "2024-08-01T00:00:2024-08-01T01:00")),
+            sw::kExitFinished);
   auto recs = topic();
   ASSERT_GT(recs.size(), 1u);
   int64_t prev = -1;
@@ -227,9 +221,8 @@ TEST_F(LoaderTest, AggregateTradesOfAnHour) {
 }
 
 TEST_F(LoaderTest, TradesOfTenMinutesEqualTheExchanges) {
-  auto done = run(config("api_trades", "2024-08-01T00:00:2024-08-01T00:10"));
-  ASSERT_EQ(done.wait_for(30s), std::future_status::ready);
-  EXPECT_EQ(done.get(), sw::kExitFinished);
+  ASSERT_EQ(run_to_end(config("api_trades", "2024-08-01T00:00:2024-08-01T00:10")),
+            sw::kExitFinished);
   auto recs = topic();
   ASSERT_GT(recs.size(), 1000u) << "more than one page";
   sf::exchange::sim::Market market(3);

@@ -4,6 +4,7 @@
 
 #include "bus/memory/memory_bus.h"
 #include "metrics/metrics.h"
+#include "tests/support/worker.h"
 #include "workers/dummy.h"
 
 namespace sw = sf::workers;
@@ -13,12 +14,8 @@ using namespace std::chrono_literals;
 namespace {
 
 sw::WorkerConfig config(const std::string& params_json) {
-  sw::WorkerConfig c;
-  c.queue_id = "wf-test";
-  c.target = "dummy-service";
-  c.telemetry_id = "dummy__1";
-  c.symbol = "BTCUSDT";
-  c.type = "dummy";
+  auto c =
+      sf::testing::worker_config("wf-test", "dummy-service", "dummy__1", "BTCUSDT", "dummy", "");
   c.start_timeout_s = 5;
   c.params = boost::json::parse(params_json).as_object();
   return c;
@@ -27,14 +24,9 @@ sw::WorkerConfig config(const std::string& params_json) {
 class DummyTest : public ::testing::Test {
  protected:
   void command(sp::CommandType type, const std::string& telemetry_id = "dummy__1") {
-    sp::Command c;
-    c.command = type;
-    c.queue_id = "wf-test";
-    c.telemetry_id = telemetry_id;
-    if (type == sp::CommandType::start) c.target = "dummy-service";
-    c.timestamp = 1;
-    auto p = bus_.producer();
-    ASSERT_TRUE((*p)->produce(sf::bus::kControlTopic, "wf-test", sp::encode(c)).ok());
+    auto cfg = config("{}");
+    cfg.telemetry_id = telemetry_id;
+    ASSERT_TRUE(sf::testing::publish_command(bus_, cfg, type).ok());
   }
   std::future<int> run(const sw::WorkerConfig& cfg) {
     ctx_.env = cfg.to_env();

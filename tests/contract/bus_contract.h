@@ -164,6 +164,33 @@ class BusContract : public ::testing::Test {
     produce_all(topic, kvs);
   }
 
+  // The set-up of the commit tests: a new one-partition topic (pinned when `pinned`) holding
+  // v0..v<n-1> under key "k", and a consumer of a new group that has polled for all n.
+  struct Received {
+    std::string topic, group;
+    std::unique_ptr<Consumer> consumer;
+    std::vector<Record> got;
+  };
+  Received receive_numbered(int n, bool pinned) {
+    Received r;
+    r.topic = make_topic(1);
+    if (pinned) pin(r.topic);
+    produce_values(r.topic, "k", numbered("v", 0, n));
+    r.group = unique_name("g");
+    r.consumer = subscribe(r.group, r.topic);
+    r.got = drain(*r.consumer, static_cast<size_t>(n));
+    return r;
+  }
+  // Closes r's consumer; then a new consumer of r's group receives exactly v<from>.. (up to
+  // what r received) and nothing more: the group resumes after its committed offset.
+  void expect_group_resumes_at(Received& r, int from) {
+    r.consumer->close();
+    auto c = subscribe(r.group, r.topic);
+    const int n = static_cast<int>(r.got.size());
+    EXPECT_EQ(values(drain(*c, static_cast<size_t>(n - from))), numbered("v", from, n));
+    EXPECT_TRUE(poll_quiet(*c).empty());
+  }
+
   std::unique_ptr<Bus> bus_;
   std::unique_ptr<Producer> producer_;
   std::vector<std::unique_ptr<Consumer>> pins_;
@@ -262,47 +289,22 @@ TYPED_TEST_P(BusContract, TwoGroupsEachSeeAllRecords) {
 }
 
 TYPED_TEST_P(BusContract, CommittedOffsetSurvivesConsumerClose) {
-  std::string topic = this->make_topic(1);
-  this->pin(topic);
-  this->produce_values(topic, "k", numbered("v", 0, 10));
-  std::string group = unique_name("g");
-
-  auto c1 = this->subscribe(group, topic);
-  std::vector<Record> got = drain(*c1, 10);
-  ASSERT_EQ(got.size(), 10u);
-  must(c1->commit(got[6]), "commit");  // v0..v6 are done
-  c1->close();
-
-  auto c2 = this->subscribe(group, topic);
-  EXPECT_EQ(values(drain(*c2, 3)), numbered("v", 7, 10));
-  EXPECT_TRUE(poll_quiet(*c2).empty());
+  auto r = this->receive_numbered(10, /*pinned=*/true);
+  ASSERT_EQ(r.got.size(), 10u);
+  must(r.consumer->commit(r.got[6]), "commit");  // v0..v6 are done
+  this->expect_group_resumes_at(r, 7);
 }
 
 TYPED_TEST_P(BusContract, CommitNeverMovesBackwards) {
-  std::string topic = this->make_topic(1);
-  this->pin(topic);
-  this->produce_values(topic, "k", numbered("v", 0, 10));
-  std::string group = unique_name("g");
-
-  auto c1 = this->subscribe(group, topic);
-  std::vector<Record> got = drain(*c1, 10);
-  ASSERT_EQ(got.size(), 10u);
-  must(c1->commit(got[7]), "commit");
-  must(c1->commit(got[2]), "commit of an earlier record");
-  c1->close();
-
-  auto c2 = this->subscribe(group, topic);
-  EXPECT_EQ(values(drain(*c2, 2)), numbered("v", 8, 10));
-  EXPECT_TRUE(poll_quiet(*c2).empty());
+  auto r = this->receive_numbered(10, /*pinned=*/true);
+  ASSERT_EQ(r.got.size(), 10u);
+  must(r.consumer->commit(r.got[7]), "commit");
+  must(r.consumer->commit(r.got[2]), "commit of an earlier record");
+  this->expect_group_resumes_at(r, 8);
 }
 
 TYPED_TEST_P(BusContract, UncommittedRecordsAreRedeliveredAfterCloseOrDestroy) {
-  std::string topic = this->make_topic(1);
-  this->produce_values(topic, "k", numbered("v", 0, 5));
-  std::string group = unique_name("g");
-
-  auto c1 = this->subscribe(group, topic);
-  std::vector<Record> got = drain(*c1, 5);
+  auto [topic, group, c1, got] = this->receive_numbered(5, /*pinned=*/false);
   ASSERT_EQ(got.size(), 5u);
   must(c1->commit(got[1]), "commit");
   c1->close();  // v2..v4 delivered but not committed

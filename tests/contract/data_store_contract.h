@@ -32,6 +32,7 @@
 #include "base/result.h"
 #include "market/records.h"
 #include "store/data_store.h"
+#include "tests/support/store_factory.h"
 
 namespace sf::store::data_contract {
 
@@ -95,34 +96,20 @@ inline std::vector<market::Record> candles(const std::string& symbol, int64_t fr
 }  // namespace sf::store::data_contract
 
 template <typename Factory>
-class DataStoreContract : public ::testing::Test {
+class DataStoreContract : public sf::testing::StoreContractFixture<sf::store::DataStore, Factory> {
  protected:
-  void SetUp() override {
-    store_ = Factory::make();
-    ASSERT_NE(store_, nullptr) << "factory returned no store";
-  }
-  void TearDown() override { store_.reset(); }
-
-  sf::store::DataStore& store() { return *store_; }
-
   void upsert(const std::string& name, sf::market::Kind kind,
               const std::vector<sf::market::Record>& recs) {
-    auto s = store_->upsert(name, kind, recs);
-    ASSERT_TRUE(s.ok()) << "upsert(" << name << ", " << recs.size()
-                        << " records): " << s.error().message;
+    this->expect_ok(this->store_->upsert(name, kind, recs),
+                    "upsert(" + name + ", " + std::to_string(recs.size()) + " records)");
   }
   int64_t count(const std::string& name, const sf::store::Query& q = {}) {
-    auto r = store_->count(name, q);
-    EXPECT_TRUE(r.ok()) << "count(" << name << "): " << (r.ok() ? "" : r.error().message);
-    return r.ok() ? *r : -1;
+    return this->value_or(this->store_->count(name, q), "count(" + name + ")", int64_t{-1});
   }
   std::vector<sf::market::Record> scan(const std::string& name, const sf::store::Query& q = {}) {
-    auto r = store_->scan(name, q);
-    EXPECT_TRUE(r.ok()) << "scan(" << name << "): " << (r.ok() ? "" : r.error().message);
-    return r.ok() ? *r : std::vector<sf::market::Record>{};
+    return this->value_or(this->store_->scan(name, q), "scan(" + name + ")",
+                          std::vector<sf::market::Record>{});
   }
-
-  std::shared_ptr<sf::store::DataStore> store_;
 };
 
 TYPED_TEST_SUITE_P(DataStoreContract);

@@ -33,6 +33,7 @@
 
 #include "base/result.h"
 #include "store/state_store.h"
+#include "tests/support/store_factory.h"
 
 namespace sf::store::contract {
 
@@ -122,36 +123,21 @@ inline StoredEvent make_event(const std::string& queue_id, double ts, const std:
 }  // namespace sf::store::contract
 
 template <typename Factory>
-class StateStoreContract : public ::testing::Test {
+class StateStoreContract
+    : public sf::testing::StoreContractFixture<sf::store::StateStore, Factory> {
  protected:
-  void SetUp() override {
-    store_ = Factory::make();
-    ASSERT_NE(store_, nullptr) << "factory returned no store";
-  }
-  void TearDown() override { store_.reset(); }
-
-  sf::store::StateStore& store() { return *store_; }
-
   void create(const sf::store::QueueState& q) {
-    auto s = store_->create_queue(q);
-    ASSERT_TRUE(s.ok()) << "create_queue(" << q.queue_id << "): " << s.error().message;
+    this->expect_ok(this->store_->create_queue(q), "create_queue(" + q.queue_id + ")");
   }
   sf::store::QueueState get(const std::string& id) {
-    auto r = store_->get_queue(id);
-    EXPECT_TRUE(r.ok()) << "get_queue(" << id << "): " << (r.ok() ? "" : r.error().message);
-    return r.ok() ? *r : sf::store::QueueState{};
+    return this->value_or(this->store_->get_queue(id), "get_queue(" + id + ")",
+                          sf::store::QueueState{});
   }
-  void apply(const sf::store::StateBatch& b) {
-    auto s = store_->apply(b);
-    ASSERT_TRUE(s.ok()) << "apply: " << s.error().message;
-  }
+  void apply(const sf::store::StateBatch& b) { this->expect_ok(this->store_->apply(b), "apply"); }
   std::vector<sf::store::StoredEvent> recent(const std::string& id, size_t n) {
-    auto r = store_->recent_events(id, n);
-    EXPECT_TRUE(r.ok()) << "recent_events(" << id << "): " << (r.ok() ? "" : r.error().message);
-    return r.ok() ? *r : std::vector<sf::store::StoredEvent>{};
+    return this->value_or(this->store_->recent_events(id, n), "recent_events(" + id + ")",
+                          std::vector<sf::store::StoredEvent>{});
   }
-
-  std::shared_ptr<sf::store::StateStore> store_;
 };
 
 TYPED_TEST_SUITE_P(StateStoreContract);

@@ -14,14 +14,10 @@
 #include <fstream>
 #include <thread>
 
+#include "e2e/e2e.h"
 #include "http/client.h"
 #include "support/process.h"
-#ifdef SF_E2E_PG
-#include "support/postgres.h"
-#endif
-#ifdef SF_E2E_ARANGO
-#include "support/arangodb.h"
-#endif
+#include "support/text.h"
 
 namespace bj = boost::json;
 using namespace std::chrono_literals;
@@ -39,32 +35,12 @@ class Up {
     std::vector<std::string> argv = {
         sf::testing::streamforge_binary(), "up", "--port", "0", "--data-dir", data_dir};
     argv.insert(argv.end(), extra.begin(), extra.end());
-#ifdef SF_E2E_PG
-    auto pg = sf::testing::postgres_url();
-    if (!pg)
-      throw std::runtime_error(
-          "no test PostgreSQL: run under ctest (fixture postgres) or set "
-          "SF_TEST_PG_URL");
-    std::string schema = "e2e_";
-    for (char ch : std::filesystem::path(data_dir).filename().string())
-      schema += ch == '-' ? '_' : static_cast<char>(std::tolower(ch));
-    argv.insert(argv.end(), {"--store", *pg + (pg->find('?') == std::string::npos ? "?" : "&") +
-                                            "schema=" + schema});
-#endif
-#ifdef SF_E2E_ARANGO
-    auto arango = sf::testing::arangodb_url();
-    if (!arango)
-      throw std::runtime_error(
-          "no test ArangoDB: run under ctest (fixture arangodb) or set SF_TEST_ARANGO_URL");
-    argv.insert(argv.end(),
-                {"--store", sf::testing::arangodb_url_for(
-                                *arango, std::filesystem::path(data_dir).filename().string())});
-#endif
+    // A schema or database per data dir, so a restart on the same data dir finds its queues.
+    const std::string store =
+        sf::testing::e2e_store_url(std::filesystem::path(data_dir).filename().string());
+    if (!store.empty()) argv.insert(argv.end(), {"--store", store});
     proc_ = std::make_unique<Process>(argv, data_dir + "/up.stderr.log");
-    auto line = proc_->wait_for_line("listening on", 30s);
-    if (!line)
-      throw std::runtime_error("streamforge up did not start; see " + data_dir + "/up.stderr.log");
-    url_ = line->substr(line->find("http://"));
+    url_ = sf::testing::listening_url(*proc_, "streamforge up", data_dir + "/up.stderr.log");
   }
   const std::string& url() const { return url_; }
   Process& process() { return *proc_; }
@@ -377,8 +353,7 @@ TEST_F(ControlPlane, CliStatusOfAnApiWordSaysItIsNoQueue) {
     std::string out = p.read_all(10s);
     EXPECT_EQ(p.wait(10s), 3) << word << ": a refused request";
     EXPECT_EQ(out, "") << word << ": nothing printed as if it were a queue";
-    std::ifstream in(err_path);
-    std::string err((std::istreambuf_iterator<char>(in)), {});
+    const std::string err = sf::testing::read_file(err_path);
     EXPECT_NE(err.find("'" + word + "' is not a queue id"), std::string::npos) << err;
     EXPECT_EQ(err.find("out of range"), std::string::npos) << err;
   }

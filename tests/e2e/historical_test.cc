@@ -20,18 +20,14 @@
 #include <thread>
 
 #include "bus/open.h"
+#include "e2e/candles.h"
+#include "e2e/e2e.h"
 #include "exchange/sim/market.h"
 #include "http/client.h"
 #include "market/records.h"
 #include "protocol/messages.h"
 #include "store/open.h"
 #include "support/kafka.h"
-#ifdef SF_E2E_PG
-#include "support/postgres.h"
-#endif
-#ifdef SF_E2E_ARANGO
-#include "support/arangodb.h"
-#endif
 #include "support/process.h"
 
 namespace bj = boost::json;
@@ -53,11 +49,7 @@ class Historical : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = sf::testing::make_temp_dir("sf-hist");
-    sim_ = std::make_unique<Process>(
-        std::vector<std::string>{sf::testing::streamforge_binary(), "sim", "--port", "0", "--seed",
-                                 std::to_string(kSeed)},
-        dir_ + "/sim.log");
-    sim_url_ = listening_url(*sim_, "streamforge sim", dir_ + "/sim.log");
+    sim_ = sf::testing::start_sim(dir_, {"--seed", std::to_string(kSeed)});
     launch_up(dir_);
   }
   // (Re)starts `streamforge up` on `data_dir`; a running one is stopped first.
@@ -72,36 +64,17 @@ class Historical : public ::testing::Test {
                                 "--data-dir",
                                 data_dir,
                                 "--exchange-url",
-                                sim_url_};
+                                sim_.url};
+    // Unique per test: the Kafka names, and a schema or database of the test's own.
+    const std::string tag = std::filesystem::path(dir_).filename().string();
 #ifdef SF_E2E_KAFKA
     auto bootstrap = sf::testing::kafka_bootstrap();
     ASSERT_TRUE(bootstrap) << "no test broker: run under ctest (fixture kafka) or set "
                               "SF_TEST_KAFKA_BOOTSTRAP";
-    // Unique per test: managers sharing the broker must not see each other's commands.
-    std::string tag = std::filesystem::path(dir_).filename().string();
-    up.insert(up.end(), {"--bus", "kafka://" + *bootstrap, "--launcher", "process",
-                         "--control-topic", tag + "-control", "--events-topic", tag + "-events",
-                         "--consumer-group", tag + "-manager"});
+    for (auto& flag : sf::testing::kafka_up_flags(*bootstrap, tag)) up.push_back(flag);
 #endif
-#ifdef SF_E2E_PG
-    // PostgreSQL for queue state and data, in a schema of this test's own.
-    auto pg = sf::testing::postgres_url();
-    ASSERT_TRUE(pg) << "no test PostgreSQL: run under ctest (fixture postgres) or set "
-                       "SF_TEST_PG_URL";
-    std::string schema = "e2e_";
-    for (char ch : tag) schema += ch == '-' ? '_' : static_cast<char>(std::tolower(ch));
-    store_url_ = *pg + (pg->find('?') == std::string::npos ? "?" : "&") + "schema=" + schema;
-    up.insert(up.end(), {"--store", store_url_});
-#endif
-#ifdef SF_E2E_ARANGO
-    // The ArangoDB store on the `arangodb` fixture's server (the documented-API test double:
-    // no ArangoDB can be installed here), in a database of this test's own.
-    auto arango = sf::testing::arangodb_url();
-    ASSERT_TRUE(arango) << "no test ArangoDB: run under ctest (fixture arangodb) or set "
-                           "SF_TEST_ARANGO_URL";
-    store_url_ = sf::testing::arangodb_url_for(*arango, tag);
-    up.insert(up.end(), {"--store", store_url_});
-#endif
+    store_url_ = sf::testing::e2e_store_url(tag);
+    if (!store_url_.empty()) up.insert(up.end(), {"--store", store_url_});
     const std::string log = data_dir + "/up.log";
     std::filesystem::create_directories(data_dir);
     up_ = std::make_unique<Process>(up, log);
@@ -110,7 +83,7 @@ class Historical : public ::testing::Test {
   }
   void TearDown() override {
     up_.reset();
-    sim_.reset();
+    sim_.proc.reset();
     if (!HasFailure())
       std::filesystem::remove_all(dir_);
     else
@@ -141,43 +114,23 @@ class Historical : public ::testing::Test {
     }
     return st;
   }
-  void control(const std::string& body) {
-    sf::http::Client sim(sim_url_);
-    auto r = sim.post("/sim/control", body);
-    ASSERT_TRUE(r.ok());
-    ASSERT_EQ(r->status, 200) << r->body;
-  }
+  void control(const std::string& body) { sf::testing::control_sim(sim_.url, body); }
   bj::object sim_counters() {
-    sf::http::Client sim(sim_url_);
+    sf::http::Client sim(sim_.url);
     auto r = sim.get("/sim/control");
     EXPECT_TRUE(r.ok());
     return bj::parse(r->body).as_object();
   }
   // Every stored candle equals the simulator's, and there is exactly one per minute.
   void expect_day_of_candles(const std::string& symbol) {
-    auto store = sf::store::open_data_store(store_url_, data_dir_);
-    ASSERT_TRUE(store.ok());
-    std::string coll = symbol;
-    for (auto& c : coll) c = static_cast<char>(std::tolower(c));
-    coll += "_candles_1m";
-    auto rows = (*store)->scan(coll);
-    ASSERT_TRUE(rows.ok()) << rows.error().message;
-    ASSERT_EQ(rows->size(), 1440u) << symbol;
-    sf::exchange::sim::Market market(kSeed);
-    for (size_t i = 0; i < rows->size(); ++i) {
-      const auto& got = std::get<sf::market::Candle>((*rows)[i]);
-      ASSERT_EQ(got.open_time, kDayStart + static_cast<int64_t>(i) * 60'000)
-          << symbol << " row " << i;
-      auto want = market.candle(symbol, "1m", got.open_time);
-      ASSERT_TRUE(want.has_value());
-      ASSERT_EQ(got, *want) << symbol << " row " << i;
-    }
+    sf::testing::expect_exact_candles(store_url_, data_dir_, symbol, kSeed, kDayStart, 1440);
   }
 
-  std::string dir_, sim_url_, url_;
+  std::string dir_, url_;
   std::string data_dir_;   // the running manager's --data-dir
   std::string store_url_;  // --store: empty for SQLite in data_dir_
-  std::unique_ptr<Process> sim_, up_;
+  sf::testing::Sim sim_;
+  std::unique_ptr<Process> up_;
   std::unique_ptr<sf::http::Client> client_;
 };
 
@@ -490,26 +443,12 @@ TEST_F(Historical, BrokerStoppedAndRestartedMidLoadLosesNothing) {
   while (std::chrono::steady_clock::now() < deadline && S(queue(id).at("status")) != "loading")
     std::this_thread::sleep_for(20ms);
   ASSERT_EQ(S(queue(id).at("status")), "loading");
-  std::string script = std::string(SF_SOURCE_DIR) + "/scripts/kafka";
-  int st = 0;
-  auto out = run_shell("bash '" + script + "' stop --dir '" + *dir + "' 2>&1", &st);
-  ASSERT_EQ(st, 0) << out;
-  std::this_thread::sleep_for(3s);
-  out = run_shell("bash '" + script + "' start --dir '" + *dir + "' 2>&1", &st);
-  ASSERT_EQ(st, 0) << out;
+  std::string out;
+  ASSERT_NO_FATAL_FAILURE(sf::testing::restart_fixture_server(
+      std::string(SF_SOURCE_DIR) + "/scripts/kafka", *dir, 3s, &out));
   EXPECT_EQ(lines_of(out).back(), *sf::testing::kafka_bootstrap()) << "same address";
   control(R"({"latency_ms":0})");
   ASSERT_EQ(wait_end(id, 240s), "finished") << S(queue(id).at("message"));
-  auto store = sf::store::open_data_store(store_url_, dir_);
-  ASSERT_TRUE(store.ok());
-  auto rows = (*store)->scan("btcusdt_candles_1m");
-  ASSERT_TRUE(rows.ok());
-  ASSERT_EQ(rows->size(), 10080u);
-  sf::exchange::sim::Market market(kSeed);
-  for (size_t i = 0; i < rows->size(); ++i) {
-    const auto& got = std::get<sf::market::Candle>((*rows)[i]);
-    ASSERT_EQ(got.open_time, kDayStart + static_cast<int64_t>(i) * 60'000) << "row " << i;
-    ASSERT_EQ(got, *market.candle("BTCUSDT", "1m", got.open_time)) << "row " << i;
-  }
+  sf::testing::expect_exact_candles(store_url_, dir_, "BTCUSDT", kSeed, kDayStart, 10080);
 }
 #endif  // SF_E2E_KAFKA

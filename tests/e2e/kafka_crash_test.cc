@@ -19,27 +19,22 @@
 #include <thread>
 
 #include "bus/open.h"
-#include "exchange/sim/market.h"
+#include "e2e/candles.h"
+#include "e2e/e2e.h"
 #include "http/client.h"
 #include "protocol/messages.h"
 #include "store/open.h"
 #include "support/kafka.h"
-#ifdef SF_E2E_PG
-#include "support/postgres.h"
-#endif
 #ifdef SF_E2E_ARANGO
-#include "http/client.h"
 #include "store/arango/arango_client.h"
-#include "support/arangodb.h"
 #endif
 #include "support/process.h"
+#include "support/text.h"
 #include "workers/worker.h"
 
 namespace bj = boost::json;
 using namespace std::chrono_literals;
-using sf::testing::listening_url;
 using sf::testing::Process;
-using sf::testing::run_shell;
 
 namespace {
 
@@ -49,10 +44,7 @@ constexpr const char* kRange500k = "2023-01-01T00:00:2023-12-14T05:20";
 constexpr int64_t kRangeStart = 1672531200000;  // 2023-01-01T00:00:00Z
 constexpr int64_t k500k = 500'000;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using sf::testing::read_file;
 
 class KafkaCrash : public ::testing::Test {
  protected:
@@ -63,11 +55,7 @@ class KafkaCrash : public ::testing::Test {
     bootstrap_ = *b;
     dir_ = sf::testing::make_temp_dir("sf-crash");
     tag_ = std::filesystem::path(dir_).filename().string();
-    sim_ = std::make_unique<Process>(
-        std::vector<std::string>{sf::testing::streamforge_binary(), "sim", "--port", "0", "--seed",
-                                 std::to_string(kSeed)},
-        dir_ + "/sim.log");
-    sim_url_ = listening_url(*sim_, "streamforge sim", dir_ + "/sim.log");
+    sim_ = sf::testing::start_sim(dir_, {"--seed", std::to_string(kSeed)});
     sf::bus::BusConfig bc;
     bc.url = "kafka://" + bootstrap_;
     auto bus = sf::bus::open_bus(bc);
@@ -78,24 +66,11 @@ class KafkaCrash : public ::testing::Test {
     producer_ = std::move(*p);
     ASSERT_TRUE(bus_->ensure_topic({control_topic(), 1, 1}).ok());
     ASSERT_TRUE(bus_->ensure_topic({events_topic(), 1, 1}).ok());
-#ifdef SF_E2E_PG
-    auto pg = sf::testing::postgres_url();
-    ASSERT_TRUE(pg) << "no test PostgreSQL: run under ctest (fixture postgres) or set "
-                       "SF_TEST_PG_URL";
-    std::string schema = "e2e_";
-    for (char ch : tag_) schema += ch == '-' ? '_' : static_cast<char>(std::tolower(ch));
-    store_url_ = *pg + (pg->find('?') == std::string::npos ? "?" : "&") + "schema=" + schema;
-#endif
-#ifdef SF_E2E_ARANGO
-    auto arango = sf::testing::arangodb_url();
-    ASSERT_TRUE(arango) << "no test ArangoDB: run under ctest (fixture arangodb) or set "
-                           "SF_TEST_ARANGO_URL";
-    store_url_ = sf::testing::arangodb_url_for(*arango, tag_);
-#endif
+    store_url_ = sf::testing::e2e_store_url(tag_);
   }
   void TearDown() override {
     workers_.clear();
-    sim_.reset();
+    sim_.proc.reset();
     producer_.reset();
     bus_.reset();
     if (!HasFailure())
@@ -147,7 +122,7 @@ class KafkaCrash : public ::testing::Test {
     env["SF_BUS"] = "kafka://" + bootstrap_;
     env["SF_DATA_DIR"] = dir_;
     if (!store_url_.empty()) env["SF_STORE"] = store_url_;
-    env["EXCHANGE_URL"] = sim_url_;
+    env["EXCHANGE_URL"] = sim_.url;
     env["METRICS_PORT"] = "0";
     env["SF_LOG_LEVEL"] = "debug";
     return env;
@@ -173,39 +148,53 @@ class KafkaCrash : public ::testing::Test {
     return c.ok() ? *c : 0;  // not created yet
   }
 
-  void control_sim(const std::string& body) {
-    sf::http::Client sim(sim_url_);
-    auto r = sim.post("/sim/control", body);
-    ASSERT_TRUE(r.ok());
-    ASSERT_EQ(r->status, 200) << r->body;
-  }
+  void control_sim(const std::string& body) { sf::testing::control_sim(sim_.url, body); }
 
   // The checker: exactly `n` candles, one per minute from kRangeStart, each equal to the
   // simulator's.
   void expect_exact_candles(int64_t n) {
-    auto store = sf::store::open_data_store(store_url_, dir_);
-    ASSERT_TRUE(store.ok()) << store.error().message;
-    auto all = (*store)->scan("btcusdt_candles_1m");
-    ASSERT_TRUE(all.ok()) << all.error().message;
-    ASSERT_EQ(static_cast<int64_t>(all->size()), n) << "rows in the store";
-    sf::exchange::sim::Market market(kSeed);
-    int64_t missing = 0, wrong = 0;
-    for (size_t i = 0; i < all->size(); ++i) {
-      const auto& got = std::get<sf::market::Candle>((*all)[i]);
-      if (got.open_time != kRangeStart + static_cast<int64_t>(i) * 60'000) {
-        ++missing;
-        continue;
-      }
-      auto want = market.candle("BTCUSDT", "1m", got.open_time);
-      if (!want || !(got == *want)) ++wrong;
-    }
-    EXPECT_EQ(missing, 0) << "rows out of sequence (a missing or extra minute)";
-    EXPECT_EQ(wrong, 0) << "rows whose values differ from the exchange's";
+    sf::testing::expect_exact_candles(store_url_, dir_, "BTCUSDT", kSeed, kRangeStart, n);
   }
 
-  std::string bootstrap_, dir_, tag_, sim_url_;
+  // The outage tests' load, with connector and loader started: 69 days (kOutageCandles, 100
+  // pages) at 40 ms a page. Returns once 10,000 rows are stored, with the load still going.
+  static constexpr int64_t kOutageCandles = 69 * 1440;
+  void start_outage_load() {
+    control_sim(R"({"latency_ms":40})");
+    const char* range = "2023-01-01:2023-03-11";  // 99,360 candles, 100 pages
+    auto cenv = start_target("store-connector", "connector__" + tag_, range);
+    auto lenv = start_target("loader-producer", "loader__" + tag_, range);
+    run("connector", "store-connector", cenv);
+    run("loader", "loader-producer", lenv);
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (rows() < 10'000 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(20ms);
+    int64_t before = rows();
+    ASSERT_GE(before, 10'000);
+    ASSERT_LT(before, kOutageCandles) << "the load was still going when the database failed";
+  }
+  // After the outage: both workers of start_outage_load() end with 0.
+  void expect_outage_load_ends() {
+    auto lexit = workers_["loader"]->wait(120s);
+    ASSERT_TRUE(lexit.has_value());
+    EXPECT_EQ(*lexit, 0);
+    auto cexit = workers_["connector"]->wait(180s);
+    ASSERT_TRUE(cexit.has_value()) << "connector did not end after the database recovered";
+    EXPECT_EQ(*cexit, 0) << read_file(log_of("connector", 0));
+  }
+  // A database outage is never a record's fault: nothing went to the dead-letter topic.
+  void expect_empty_dlq() {
+    auto dlq = bus_->end_offset(data_topic() + "-dlq", 0);
+    if (dlq.ok()) {
+      EXPECT_EQ(*dlq, 0) << "records in the DLQ";
+    } else {
+      EXPECT_EQ(dlq.error().code, sf::Errc::not_found) << dlq.error().message;
+    }
+  }
+
+  std::string bootstrap_, dir_, tag_;
   std::string store_url_;  // SF_STORE of the workers: empty for SQLite in dir_
-  std::unique_ptr<Process> sim_;
+  sf::testing::Sim sim_;
   std::unique_ptr<sf::bus::Bus> bus_;
   std::unique_ptr<sf::bus::Producer> producer_;
   std::map<std::string, std::unique_ptr<Process>> workers_;
@@ -262,7 +251,7 @@ TEST_F(KafkaCrash, ConnectorKilledFiveTimesLosesAndDuplicatesNothing) {
   }
   auto lexit = loader.wait(300s);
   ASSERT_TRUE(lexit.has_value()) << "loader did not end";
-  EXPECT_EQ(*lexit, 0) << slurp(log_of("loader", 0));
+  EXPECT_EQ(*lexit, 0) << read_file(log_of("loader", 0));
   auto cexit = workers_["connector"]->wait(300s);
   ASSERT_TRUE(cexit.has_value()) << "connector did not end";
   EXPECT_EQ(*cexit, 0) << "the last connector run finished";
@@ -271,8 +260,8 @@ TEST_F(KafkaCrash, ConnectorKilledFiveTimesLosesAndDuplicatesNothing) {
   // Redelivery: a restarted connector received again records a killed run had received.
   int redelivered_runs = 0;
   for (int n = 0; n < kills; ++n) {
-    auto killed = parse_connector_log(slurp(log_of("connector", n)));
-    auto next = parse_connector_log(slurp(log_of("connector", n + 1)));
+    auto killed = parse_connector_log(read_file(log_of("connector", n)));
+    auto next = parse_connector_log(read_file(log_of("connector", n + 1)));
     ASSERT_GE(next.first, 0) << "run " << n + 1 << " logged no poll";
     if (killed.last >= 0 && next.first <= killed.last) ++redelivered_runs;
     // No loss either: the next run starts no later than just after what the killed one had.
@@ -308,7 +297,7 @@ TEST_F(KafkaCrash, LoaderKilledMidLoadResumesAndTheStoreEndsComplete) {
   Process& again = run("loader", "loader-producer", lenv);
   auto lexit = again.wait(120s);
   ASSERT_TRUE(lexit.has_value());
-  EXPECT_EQ(*lexit, 0) << slurp(log_of("loader", 1));
+  EXPECT_EQ(*lexit, 0) << read_file(log_of("loader", 1));
   // The restarted loader resumed: it did not publish the whole range again.
   auto end = bus_->end_offset(data_topic(), 0);
   ASSERT_TRUE(end.ok());
@@ -327,40 +316,13 @@ TEST_F(KafkaCrash, DatabaseDownTwentySecondsMidLoadEndsCompleteWithNothingInTheD
   if (!dir)
     GTEST_SKIP() << "the server came from SF_TEST_PG_URL; this test restarts the "
                     "fixture's own cluster";
-  control_sim(R"({"latency_ms":40})");
-  const char* range = "2023-01-01:2023-03-11";  // 99,360 candles, 100 pages
-  constexpr int64_t kCandles = 69 * 1440;
-  auto cenv = start_target("store-connector", "connector__" + tag_, range);
-  auto lenv = start_target("loader-producer", "loader__" + tag_, range);
-  Process& connector = run("connector", "store-connector", cenv);
-  Process& loader = run("loader", "loader-producer", lenv);
-  auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (rows() < 10'000 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(20ms);
-  int64_t before = rows();
-  ASSERT_GE(before, 10'000);
-  ASSERT_LT(before, kCandles) << "the load was still going when the database stopped";
-  const std::string script = std::string(SF_SOURCE_DIR) + "/scripts/postgres";
-  int st = 0;
-  auto out = run_shell("bash '" + script + "' stop --dir '" + *dir + "' 2>&1", &st);
-  ASSERT_EQ(st, 0) << out;
-  std::this_thread::sleep_for(20s);
-  out = run_shell("bash '" + script + "' start --dir '" + *dir + "' 2>&1", &st);
-  ASSERT_EQ(st, 0) << out;
-  auto lexit = loader.wait(120s);
-  ASSERT_TRUE(lexit.has_value());
-  EXPECT_EQ(*lexit, 0);
-  auto cexit = connector.wait(180s);
-  ASSERT_TRUE(cexit.has_value()) << "connector did not end after the database came back";
-  EXPECT_EQ(*cexit, 0) << slurp(log_of("connector", 0));
-  expect_exact_candles(kCandles);
-  // A database outage is never a record's fault: nothing went to the dead-letter topic.
-  auto dlq = bus_->end_offset(data_topic() + "-dlq", 0);
-  if (dlq.ok()) {
-    EXPECT_EQ(*dlq, 0) << "records in the DLQ";
-  } else {
-    EXPECT_EQ(dlq.error().code, sf::Errc::not_found) << dlq.error().message;
-  }
+  ASSERT_NO_FATAL_FAILURE(start_outage_load());
+  std::string out;
+  ASSERT_NO_FATAL_FAILURE(sf::testing::restart_fixture_server(
+      std::string(SF_SOURCE_DIR) + "/scripts/postgres", *dir, 20s, &out));
+  ASSERT_NO_FATAL_FAILURE(expect_outage_load_ends());
+  expect_exact_candles(kOutageCandles);
+  expect_empty_dlq();
 }
 #endif  // SF_E2E_PG
 
@@ -388,19 +350,7 @@ TEST_F(KafkaCrash, DatabaseAnswering503ForTwentySecondsEndsCompleteWithNothingIn
         << "the server is a real ArangoDB (no /_double/faults): this test needs the double";
   ASSERT_EQ(probe->status, 200) << probe->body;
 
-  control_sim(R"({"latency_ms":40})");
-  const char* range = "2023-01-01:2023-03-11";  // 99,360 candles, 100 pages
-  constexpr int64_t kCandles = 69 * 1440;
-  auto cenv = start_target("store-connector", "connector__" + tag_, range);
-  auto lenv = start_target("loader-producer", "loader__" + tag_, range);
-  Process& connector = run("connector", "store-connector", cenv);
-  Process& loader = run("loader", "loader-producer", lenv);
-  auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (rows() < 10'000 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(20ms);
-  int64_t before = rows();
-  ASSERT_GE(before, 10'000);
-  ASSERT_LT(before, kCandles) << "the load was still going when the database failed";
+  ASSERT_NO_FATAL_FAILURE(start_outage_load());
   ASSERT_TRUE(dbl.request("DELETE", "/_double/requests").ok());
   auto set = dbl.post("/_double/faults", R"({"fail":15,"status":503,"errorNum":503})");
   ASSERT_TRUE(set.ok()) << set.error().message;
@@ -414,20 +364,10 @@ TEST_F(KafkaCrash, DatabaseAnswering503ForTwentySecondsEndsCompleteWithNothingIn
   EXPECT_GE(tried, 4u) << "the connector retried during the outage: " << seen->body;
   EXPECT_LT(tried, 15u) << "15 refusals should take the connector longer than 5 s";
 
-  auto lexit = loader.wait(120s);
-  ASSERT_TRUE(lexit.has_value());
-  EXPECT_EQ(*lexit, 0);
-  auto cexit = connector.wait(180s);
-  ASSERT_TRUE(cexit.has_value()) << "connector did not end after the database recovered";
-  EXPECT_EQ(*cexit, 0) << slurp(log_of("connector", 0));
+  ASSERT_NO_FATAL_FAILURE(expect_outage_load_ends());
   EXPECT_GE(std::chrono::steady_clock::now() - failed_at, 15s)
       << "the outage should have held the connector up for about 20 s";
-  expect_exact_candles(kCandles);
-  auto dlq = bus_->end_offset(data_topic() + "-dlq", 0);
-  if (dlq.ok()) {
-    EXPECT_EQ(*dlq, 0) << "records in the DLQ";
-  } else {
-    EXPECT_EQ(dlq.error().code, sf::Errc::not_found) << dlq.error().message;
-  }
+  expect_exact_candles(kOutageCandles);
+  expect_empty_dlq();
 }
 #endif  // SF_E2E_ARANGO

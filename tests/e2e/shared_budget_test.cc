@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "e2e/e2e.h"
 #include "http/client.h"
 #include "support/kafka.h"
 #include "support/process.h"
@@ -40,20 +41,19 @@ TEST(SharedBudget, EightLoaderProcessesNeverGetA429AndUseMostOfTheBudget) {
   ASSERT_TRUE(bootstrap) << "no test broker: run under ctest (fixture kafka)";
   const std::string dir = sf::testing::make_temp_dir("sf-budget");
   const std::string tag = std::filesystem::path(dir).filename().string();
-  auto sim = std::make_unique<Process>(
-      std::vector<std::string>{sf::testing::streamforge_binary(), "sim", "--port", "0",
-                               "--weight-limit", std::to_string(kWeightLimit)},
-      dir + "/sim.log");
-  const std::string sim_url = sf::testing::listening_url(*sim, "streamforge sim", dir + "/sim.log");
-  auto up = std::make_unique<Process>(
-      std::vector<std::string>{sf::testing::streamforge_binary(), "up", "--port", "0", "--data-dir",
-                               dir, "--exchange-url", sim_url, "--bus", "kafka://" + *bootstrap,
-                               "--launcher", "process", "--control-topic", tag + "-control",
-                               "--events-topic", tag + "-events", "--consumer-group",
-                               tag + "-manager"},
-      dir + "/up.log");
+  auto sim = sf::testing::start_sim(dir, {"--weight-limit", std::to_string(kWeightLimit)});
+  std::vector<std::string> argv{sf::testing::streamforge_binary(),
+                                "up",
+                                "--port",
+                                "0",
+                                "--data-dir",
+                                dir,
+                                "--exchange-url",
+                                sim.url};
+  for (auto& flag : sf::testing::kafka_up_flags(*bootstrap, tag)) argv.push_back(flag);
+  auto up = std::make_unique<Process>(argv, dir + "/up.log");
   sf::http::Client api(sf::testing::listening_url(*up, "streamforge up", dir + "/up.log"));
-  sf::http::Client exchange(sim_url);
+  sf::http::Client exchange(sim.url);
 
   // Start early in a wall-clock minute (the exchange's window), so the first window is long
   // enough for the loaders to spend its whole budget.
@@ -113,6 +113,6 @@ TEST(SharedBudget, EightLoaderProcessesNeverGetA429AndUseMostOfTheBudget) {
   EXPECT_LE(used, budget + 1) << "over the budget of " << budget;
 
   up.reset();
-  sim.reset();
+  sim.proc.reset();
   if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
 }

@@ -12,22 +12,21 @@
 // gives a URL: under `make test` there always is one.
 #pragma once
 
+#include <algorithm>
 #include <cctype>
-#include <cstdlib>
-#include <fstream>
 #include <optional>
 #include <string>
+
+#include "test_server.h"
+
+#ifndef SF_TEST_ARANGO_URL_FILE  // a binary without the arangodb fixture
+#define SF_TEST_ARANGO_URL_FILE nullptr
+#endif
 
 namespace sf::testing {
 
 inline std::optional<std::string> arangodb_url() {
-  if (const char* e = std::getenv("SF_TEST_ARANGO_URL"); e && *e) return std::string(e);
-#ifdef SF_TEST_ARANGO_URL_FILE
-  std::ifstream in(SF_TEST_ARANGO_URL_FILE);
-  std::string line;
-  if (in && std::getline(in, line) && !line.empty()) return line;
-#endif
-  return std::nullopt;
+  return test_server_from("SF_TEST_ARANGO_URL", SF_TEST_ARANGO_URL_FILE);
 }
 
 // `url` with its database replaced by one named after `tag` ("e2e_" + tag lower-cased, '-'

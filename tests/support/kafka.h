@@ -9,32 +9,28 @@
 // one.
 #pragma once
 
-#include <cstdlib>
-#include <fstream>
 #include <optional>
 #include <string>
+
+#include "test_server.h"
+
+#ifndef SF_TEST_KAFKA_BOOTSTRAP_FILE  // a binary without the kafka fixture
+#define SF_TEST_KAFKA_BOOTSTRAP_FILE nullptr
+#endif
+#ifndef SF_TEST_KAFKA_DIR
+#define SF_TEST_KAFKA_DIR nullptr
+#endif
 
 namespace sf::testing {
 
 inline std::optional<std::string> kafka_bootstrap() {
-  if (const char* e = std::getenv("SF_TEST_KAFKA_BOOTSTRAP"); e && *e) return std::string(e);
-#ifdef SF_TEST_KAFKA_BOOTSTRAP_FILE
-  std::ifstream in(SF_TEST_KAFKA_BOOTSTRAP_FILE);
-  std::string line;
-  if (in && std::getline(in, line) && !line.empty()) return line;
-#endif
-  return std::nullopt;
+  return test_server_from("SF_TEST_KAFKA_BOOTSTRAP", SF_TEST_KAFKA_BOOTSTRAP_FILE);
 }
 
 // The state folder of the fixture's broker (for tests that stop and restart it with
 // `scripts/kafka stop|start --dir`), or nullopt when the broker came from the environment.
 inline std::optional<std::string> kafka_fixture_dir() {
-  if (const char* e = std::getenv("SF_TEST_KAFKA_BOOTSTRAP"); e && *e) return std::nullopt;
-#ifdef SF_TEST_KAFKA_DIR
-  return std::string(SF_TEST_KAFKA_DIR);
-#else
-  return std::nullopt;
-#endif
+  return test_fixture_dir("SF_TEST_KAFKA_BOOTSTRAP", SF_TEST_KAFKA_DIR);
 }
 
 }  // namespace sf::testing

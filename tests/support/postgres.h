@@ -14,22 +14,25 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cstdlib>
-#include <fstream>
 #include <optional>
 #include <random>
 #include <string>
+#include <vector>
+
+#include "store_factory.h"
+#include "test_server.h"
+
+#ifndef SF_TEST_PG_URL_FILE  // a binary without the postgres fixture
+#define SF_TEST_PG_URL_FILE nullptr
+#endif
+#ifndef SF_TEST_PG_DIR
+#define SF_TEST_PG_DIR nullptr
+#endif
 
 namespace sf::testing {
 
 inline std::optional<std::string> postgres_url() {
-  if (const char* e = std::getenv("SF_TEST_PG_URL"); e && *e) return std::string(e);
-#ifdef SF_TEST_PG_URL_FILE
-  std::ifstream in(SF_TEST_PG_URL_FILE);
-  std::string line;
-  if (in && std::getline(in, line) && !line.empty()) return line;
-#endif
-  return std::nullopt;
+  return test_server_from("SF_TEST_PG_URL", SF_TEST_PG_URL_FILE);
 }
 
 // postgres_url() for a test that needs the server: a test failure (not a skip) and "" when
@@ -46,12 +49,7 @@ inline std::string postgres_url_or_fail() {
 // The folder of the fixture's cluster (for tests that stop and restart it with
 // `scripts/postgres stop|start --dir`), or nullopt when the server came from the environment.
 inline std::optional<std::string> postgres_fixture_dir() {
-  if (const char* e = std::getenv("SF_TEST_PG_URL"); e && *e) return std::nullopt;
-#ifdef SF_TEST_PG_DIR
-  return std::string(SF_TEST_PG_DIR);
-#else
-  return std::nullopt;
-#endif
+  return test_fixture_dir("SF_TEST_PG_URL", SF_TEST_PG_DIR);
 }
 
 // Runs one SQL command on `url` with plain libpq (what psql would do); "" on success, else
@@ -129,6 +127,31 @@ class PgTestSchema {
  private:
   std::string server_;
   std::string name_;
+};
+
+// The factory of a contract suite for a store on the test server: Store::open() on a fresh
+// PgTestSchema, dropped after the store is closed (nullptr and a test failure without a
+// server).
+template <class Interface, class Store>
+struct PgStoreFactory {
+  static std::shared_ptr<Interface> make() {
+    auto schema = std::make_shared<PgTestSchema>(postgres_url_or_fail());
+    if (!schema->ok()) return nullptr;
+    return shared_store<Interface>(Store::open(schema->url()), [schema] {});
+  }
+};
+
+// The fixture of a PostgreSQL store's own tests: a schema of the test's own on the test
+// server (schema_, a fatal failure in SetUp() without a server) and open() for Store on it.
+// Store::open() with another URL stays at hand as Store::open().
+template <class S>
+class PgStoreTest : public ::testing::Test {
+ protected:
+  using Store = S;
+  void SetUp() override { ASSERT_TRUE(schema_.ok()); }
+  auto open() const { return Store::open(schema_.url()); }
+
+  PgTestSchema schema_{postgres_url_or_fail()};
 };
 
 }  // namespace sf::testing

@@ -128,8 +128,9 @@ std::string make_temp_dir(const std::string& prefix) {
   return tmpl;
 }
 
-std::string listening_url(Process& p, const std::string& what, const std::string& log) {
-  auto line = p.wait_for_line("listening on", std::chrono::seconds(30));
+std::string listening_url(Process& p, const std::string& what, const std::string& log,
+                          std::chrono::seconds timeout) {
+  auto line = p.wait_for_line("listening on", timeout);
   if (!line) throw std::runtime_error(what + " did not start; see " + log);
   return line->substr(line->find("http://"));
 }

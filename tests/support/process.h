@@ -45,8 +45,9 @@ std::string streamforge_binary();
 std::string make_temp_dir(const std::string& prefix);
 
 // The `http://...` address a started server `p` prints in its "listening on" line (within
-// 30 s); throws naming `what` and its `log` file when none comes.
-std::string listening_url(Process& p, const std::string& what, const std::string& log);
+// `timeout`); throws naming `what` and its `log` file when none comes.
+std::string listening_url(Process& p, const std::string& what, const std::string& log,
+                          std::chrono::seconds timeout = std::chrono::seconds(30));
 // Runs `cmd` with /bin/sh and returns its stdout (append " 2>&1" for stderr too); `status`,
 // if given, gets its exit status (-1 when it did not exit normally).
 std::string run_shell(const std::string& cmd, int* status = nullptr);

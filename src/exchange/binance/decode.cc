@@ -324,6 +324,9 @@ inline T& next_row(std::vector<T>* out, size_t n) {
 
 // The bool helpers above keep the happy path free of Status objects (measurably faster
 // in the per-field loops); on failure the error waits in the Where.
+// One element of a page's array, as the rows' readers get it.
+using Row = simdjson::simdjson_result<od::value>;
+
 #define SF_DTRY(call, where)                     \
   do {                                           \
     if (!(call)) return std::move(*(where).err); \
@@ -363,6 +366,29 @@ struct Decoder::Impl {
     if (loc.error() == simdjson::OUT_OF_BOUNDS) return ok_status();
     return w.fail("", "trailing bytes after the JSON value");
   }
+
+  // A page that is an array of rows, one T each: read_row(row, w, &t) reads one row (w
+  // names it) into a reused output row. *out holds the rows decoded, or nothing on error.
+  template <typename T, typename ReadRow>
+  [[gnu::always_inline]] inline Status rows(Input json, const char* page, std::vector<T>* out,
+                                            ReadRow&& read_row) {
+    Where w{page};
+    ClearOnError<T> guard{out};
+    od::document doc;
+    SF_TRY(start(json, w, &doc));
+    od::array rows;
+    if (auto e = doc.get_array().get(rows)) return w.fail("", e);
+    w.in_row = true;
+    for (auto row_r : rows) {
+      SF_TRY(read_row(row_r, w, next_row(out, w.row)));
+      ++w.row;
+    }
+    w.in_row = false;
+    out->resize(w.row);
+    SF_TRY(finish(doc, w));
+    guard.ok = true;
+    return ok_status();
+  }
 };
 
 Decoder::Decoder() : impl_(std::make_unique<Impl>()) {}
@@ -382,17 +408,9 @@ Status Decoder::klines(Input json, std::string_view symbol, std::string_view int
                                           "taker_buy_base_volume",
                                           "taker_buy_quote_volume",
                                           "ignore"};
-  Where w{"klines"};
-  ClearOnError<Candle> guard{out};
-  od::document doc;
-  SF_TRY(impl_->start(json, w, &doc));
-  od::array rows;
-  if (auto e = doc.get_array().get(rows)) return w.fail("", e);
-  w.in_row = true;
-  for (auto row_r : rows) {
+  return impl_->rows(json, "klines", out, [&](Row& row_r, const Where& w, Candle& c) -> Status {
     od::array row;
     if (auto e = row_r.get_array().get(row)) return w.fail("", e);
-    Candle& c = next_row(out, w.row);
     set_text(&c.symbol, symbol.data(), symbol.size());
     set_text(&c.interval, interval.data(), interval.size());
     c.closed = true;
@@ -430,13 +448,8 @@ Status Decoder::klines(Input json, std::string_view symbol, std::string_view int
       return w.fail("", "more than 12 elements");
     }
     if (c.close_time < c.open_time) return w.fail("close_time", "before open_time");
-    ++w.row;
-  }
-  w.in_row = false;
-  out->resize(w.row);
-  SF_TRY(Impl::finish(doc, w));
-  guard.ok = true;
-  return ok_status();
+    return ok_status();
+  });
 }
 
 namespace {
@@ -459,129 +472,86 @@ inline int key_index(od::raw_json_string key, const char* const (&names)[N]) {
   return -1;
 }
 
+// Reads one object: each of keys must be there once (a repeated one is an error when
+// reject_repeats), other keys are ignored; read(i, value) reads keys[i] (false with the
+// error in w).
+template <size_t N, typename Read>
+[[gnu::always_inline]] inline Status read_object(auto& element, const Where& w,
+                                                 const char* const (&keys)[N], bool reject_repeats,
+                                                 Read&& read) {
+  od::object obj;
+  if (auto e = element.get_object().get(obj)) return w.fail("", e);
+  unsigned seen = 0;
+  for (auto field_r : obj) {
+    od::field fld;
+    if (auto e = std::move(field_r).get(fld)) return w.fail("", e);
+    int i = key_index(fld.key(), keys);
+    if (i < 0) continue;  // unknown key: ignored
+    if (reject_repeats && (seen & (1u << i))) return w.fail(keys[i], "duplicate key");
+    seen |= 1u << i;
+    if (!read(i, fld.value())) return std::move(*w.err);
+  }
+  return check_seen(seen, keys, w);
+}
+
 }  // namespace
 
 Status Decoder::agg_trades(Input json, std::string_view symbol, TimeUnit unit,
                            std::vector<AggTrade>* out) {
   static const char* const kKeys[] = {"a", "p", "q", "f", "l", "T", "m", "M"};
-  Where w{"aggTrades"};
-  ClearOnError<AggTrade> guard{out};
-  od::document doc;
-  SF_TRY(impl_->start(json, w, &doc));
-  od::array rows;
-  if (auto e = doc.get_array().get(rows)) return w.fail("", e);
-  w.in_row = true;
-  for (auto row_r : rows) {
-    od::object obj;
-    if (auto e = row_r.get_object().get(obj)) return w.fail("", e);
-    AggTrade& t = next_row(out, w.row);
+  return impl_->rows(json, "aggTrades", out, [&](Row& row, const Where& w, AggTrade& t) -> Status {
     t.symbol.assign(symbol);
-    unsigned seen = 0;
-    for (auto field_r : obj) {
-      od::field fld;
-      if (auto e = std::move(field_r).get(fld)) return w.fail("", e);
-      int i = key_index(fld.key(), kKeys);
-      if (i < 0) continue;  // unknown key: ignored
-      const char* f = kKeys[i];
-      if (seen & (1u << i)) return w.fail(f, "duplicate key");
-      seen |= 1u << i;
-      od::value v = fld.value();
+    SF_TRY(read_object(row, w, kKeys, true, [&](int i, od::value v) {
       switch (i) {
         case 0:
-          SF_DTRY(get_id(v, w, f, &t.agg_id), w);
-          break;
+          return get_id(v, w, kKeys[i], &t.agg_id);
         case 1:
-          SF_DTRY(get_decimal(v, w, f, &t.price), w);
-          break;
+          return get_decimal(v, w, kKeys[i], &t.price);
         case 2:
-          SF_DTRY(get_decimal(v, w, f, &t.qty), w);
-          break;
+          return get_decimal(v, w, kKeys[i], &t.qty);
         case 3:
-          SF_DTRY(get_id(v, w, f, &t.first_trade_id), w);
-          break;
+          return get_id(v, w, kKeys[i], &t.first_trade_id);
         case 4:
-          SF_DTRY(get_id(v, w, f, &t.last_trade_id), w);
-          break;
+          return get_id(v, w, kKeys[i], &t.last_trade_id);
         case 5:
-          SF_DTRY(get_time(v, w, f, unit, &t.time), w);
-          break;
+          return get_time(v, w, kKeys[i], unit, &t.time);
         case 6:
-          SF_DTRY(get_bool(v, w, f, &t.is_buyer_maker), w);
-          break;
-        case 7:
-          SF_DTRY(get_bool(v, w, f, &t.is_best_match), w);
-          break;
+          return get_bool(v, w, kKeys[i], &t.is_buyer_maker);
+        default:
+          return get_bool(v, w, kKeys[i], &t.is_best_match);
       }
-    }
-    SF_TRY(check_seen(seen, kKeys, w));
+    }));
     if (t.last_trade_id < t.first_trade_id) return w.fail("l", "below first trade id 'f'");
-    ++w.row;
-  }
-  w.in_row = false;
-  out->resize(w.row);
-  SF_TRY(Impl::finish(doc, w));
-  guard.ok = true;
-  return ok_status();
+    return ok_status();
+  });
 }
 
 Status Decoder::trades(Input json, std::string_view symbol, TimeUnit unit,
                        std::vector<Trade>* out) {
   static const char* const kKeys[] = {"id",   "price",        "qty",        "quoteQty",
                                       "time", "isBuyerMaker", "isBestMatch"};
-  Where w{"historicalTrades"};
-  ClearOnError<Trade> guard{out};
-  od::document doc;
-  SF_TRY(impl_->start(json, w, &doc));
-  od::array rows;
-  if (auto e = doc.get_array().get(rows)) return w.fail("", e);
-  w.in_row = true;
-  for (auto row_r : rows) {
-    od::object obj;
-    if (auto e = row_r.get_object().get(obj)) return w.fail("", e);
-    Trade& t = next_row(out, w.row);
+  auto read_row = [&](Row& row, const Where& w, Trade& t) -> Status {
     t.symbol.assign(symbol);
-    unsigned seen = 0;
-    for (auto field_r : obj) {
-      od::field fld;
-      if (auto e = std::move(field_r).get(fld)) return w.fail("", e);
-      int i = key_index(fld.key(), kKeys);
-      if (i < 0) continue;
-      const char* f = kKeys[i];
-      if (seen & (1u << i)) return w.fail(f, "duplicate key");
-      seen |= 1u << i;
-      od::value v = fld.value();
+    return read_object(row, w, kKeys, true, [&](int i, od::value v) {
       switch (i) {
         case 0:
-          SF_DTRY(get_id(v, w, f, &t.trade_id), w);
-          break;
+          return get_id(v, w, kKeys[i], &t.trade_id);
         case 1:
-          SF_DTRY(get_decimal(v, w, f, &t.price), w);
-          break;
+          return get_decimal(v, w, kKeys[i], &t.price);
         case 2:
-          SF_DTRY(get_decimal(v, w, f, &t.qty), w);
-          break;
+          return get_decimal(v, w, kKeys[i], &t.qty);
         case 3:
-          SF_DTRY(get_decimal(v, w, f, &t.quote_qty), w);
-          break;
+          return get_decimal(v, w, kKeys[i], &t.quote_qty);
         case 4:
-          SF_DTRY(get_time(v, w, f, unit, &t.time), w);
-          break;
+          return get_time(v, w, kKeys[i], unit, &t.time);
         case 5:
-          SF_DTRY(get_bool(v, w, f, &t.is_buyer_maker), w);
-          break;
-        case 6:
-          SF_DTRY(get_bool(v, w, f, &t.is_best_match), w);
-          break;
+          return get_bool(v, w, kKeys[i], &t.is_buyer_maker);
+        default:
+          return get_bool(v, w, kKeys[i], &t.is_best_match);
       }
-    }
-    SF_TRY(check_seen(seen, kKeys, w));
-    ++w.row;
-  }
-  w.in_row = false;
-  out->resize(w.row);
-  SF_TRY(Impl::finish(doc, w));
-  guard.ok = true;
-  return ok_status();
+    });
+  };
+  return impl_->rows(json, "historicalTrades", out, read_row);
 }
 
 Result<ExchangeInfo> Decoder::exchange_info(Input json, TimeUnit unit) {
@@ -606,23 +576,19 @@ Result<ExchangeInfo> Decoder::exchange_info(Input json, TimeUnit unit) {
       Where rw{"exchangeInfo: rateLimits", 0, true};
       for (auto el : arr) {
         static const char* const kKeys[] = {"rateLimitType", "interval", "intervalNum", "limit"};
-        od::object obj;
-        if (auto e = el.get_object().get(obj)) return rw.fail("", e);
         RateLimit& r = info.rate_limits.emplace_back();
-        unsigned seen = 0;
-        for (auto f_r : obj) {
-          od::field f;
-          if (auto e = std::move(f_r).get(f)) return rw.fail("", e);
-          int i = key_index(f.key(), kKeys);
-          if (i < 0) continue;
-          seen |= 1u << i;
-          od::value fv = f.value();
-          if (i == 0) SF_DTRY(get_text(fv, rw, kKeys[i], &r.type), rw);
-          if (i == 1) SF_DTRY(get_text(fv, rw, kKeys[i], &r.interval), rw);
-          if (i == 2) SF_DTRY(get_id(fv, rw, kKeys[i], &r.interval_num), rw);
-          if (i == 3) SF_DTRY(get_id(fv, rw, kKeys[i], &r.limit), rw);
-        }
-        SF_TRY(check_seen(seen, kKeys, rw));
+        SF_TRY(read_object(el, rw, kKeys, false, [&](int i, od::value fv) {
+          switch (i) {
+            case 0:
+              return get_text(fv, rw, kKeys[i], &r.type);
+            case 1:
+              return get_text(fv, rw, kKeys[i], &r.interval);
+            case 2:
+              return get_id(fv, rw, kKeys[i], &r.interval_num);
+            default:
+              return get_id(fv, rw, kKeys[i], &r.limit);
+          }
+        }));
         ++rw.row;
       }
     } else if (key.unsafe_is_equal("symbols")) {
@@ -632,19 +598,10 @@ Result<ExchangeInfo> Decoder::exchange_info(Input json, TimeUnit unit) {
       Where sw{"exchangeInfo: symbols", 0, true};
       for (auto el : arr) {
         static const char* const kKeys[] = {"symbol", "status"};
-        od::object obj;
-        if (auto e = el.get_object().get(obj)) return sw.fail("", e);
         SymbolInfo& s = info.symbols.emplace_back();
-        unsigned seen = 0;
-        for (auto f_r : obj) {
-          od::field f;
-          if (auto e = std::move(f_r).get(f)) return sw.fail("", e);
-          int i = key_index(f.key(), kKeys);
-          if (i < 0) continue;
-          seen |= 1u << i;
-          SF_DTRY(get_text(f.value(), sw, kKeys[i], i == 0 ? &s.symbol : &s.status), sw);
-        }
-        SF_TRY(check_seen(seen, kKeys, sw));
+        SF_TRY(read_object(el, sw, kKeys, false, [&](int i, od::value fv) {
+          return get_text(fv, sw, kKeys[i], i == 0 ? &s.symbol : &s.status);
+        }));
         ++sw.row;
       }
     }

@@ -75,6 +75,19 @@ void trim_klines(std::vector<market::Candle>* page, const TimeRange& range,
   });
 }
 
+namespace {
+// Counts a non-empty page and hands it to on_page; false when on_page asked to stop.
+template <typename Page, typename PageFn>
+bool deliver(PagingStats& stats, Page& page, const PageFn& on_page) {
+  if (page.empty()) return true;
+  ++stats.pages;
+  stats.rows += static_cast<int64_t>(page.size());
+  if (on_page(page)) return true;
+  stats.stopped = true;
+  return false;
+}
+}  // namespace
+
 Result<PagingStats> for_each_kline_page(const KlineFetcher& fetch, std::string_view interval,
                                         const TimeRange& range,
                                         std::optional<int64_t> resume_after_open_time,
@@ -89,14 +102,7 @@ Result<PagingStats> for_each_kline_page(const KlineFetcher& fetch, std::string_v
     std::optional<KlineRequest> next;
     SF_TRY_ASSIGN(next, next_kline_request(range, interval, *req, page));
     trim_klines(&page, range, resume_after_open_time);
-    if (!page.empty()) {
-      ++stats.pages;
-      stats.rows += static_cast<int64_t>(page.size());
-      if (!on_page(page)) {
-        stats.stopped = true;
-        break;
-      }
-    }
+    if (!deliver(stats, page, on_page)) break;
     req = next;
   }
   return stats;
@@ -159,14 +165,7 @@ Result<PagingStats> for_each_agg_trade_page(const AggTradeFetcher& fetch, const 
       return t.time < range.start_ms || t.time >= range.end_ms ||
              (resume_after_agg_id && t.agg_id <= *resume_after_agg_id);
     });
-    if (!page.empty()) {
-      ++stats.pages;
-      stats.rows += static_cast<int64_t>(page.size());
-      if (!on_page(page)) {
-        stats.stopped = true;
-        break;
-      }
-    }
+    if (!deliver(stats, page, on_page)) break;
     if (reached_end) break;
     from_id = last_id + 1;
   }

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "base/civil.h"
+
 namespace sf::exchange::sim {
 
 namespace {
@@ -42,31 +44,16 @@ int64_t floor_div(int64_t a, int64_t b) {
   return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
 }
 
-// Howard Hinnant's civil-calendar algorithms (proleptic Gregorian, days since 1970-01-01).
-int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const int64_t yoe = y - era * 400;
-  const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
-
-void civil_from_days(int64_t z, int64_t* y, int64_t* m) {
-  z += 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const int64_t doe = z - era * 146097;
-  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const int64_t mp = (5 * doy + 2) / 153;
-  *m = mp + (mp < 10 ? 3 : -9);
-  *y = yoe + era * 400 + (*m <= 2);
-}
-
 int64_t month_start(int64_t y, int64_t m) {
   while (m > 12) m -= 12, ++y;
   while (m < 1) m += 12, --y;
   return days_from_civil(y, m, 1) * kDayMs;
+}
+
+// The first instant of the month `months` after (or before) the one `t` falls in.
+int64_t month_start_from(int64_t t, int64_t months) {
+  const CivilDate c = civil_from_days(floor_div(t, kDayMs));
+  return month_start(c.year, c.month + months);
 }
 
 int64_t round_to(double v, int64_t step) {
@@ -153,23 +140,17 @@ const Interval* find_interval(std::string_view name) {
 
 int64_t align(const Interval& iv, int64_t t) {
   if (iv.ms > 0) return floor_div(t - iv.offset_ms, iv.ms) * iv.ms + iv.offset_ms;
-  int64_t y = 0, m = 0;
-  civil_from_days(floor_div(t, kDayMs), &y, &m);
-  return month_start(y, m);
+  return month_start_from(t, 0);
 }
 
 int64_t next_open(const Interval& iv, int64_t open) {
   if (iv.ms > 0) return open + iv.ms;
-  int64_t y = 0, m = 0;
-  civil_from_days(floor_div(open, kDayMs), &y, &m);
-  return month_start(y, m + 1);
+  return month_start_from(open, 1);
 }
 
 int64_t prev_open(const Interval& iv, int64_t open) {
   if (iv.ms > 0) return open - iv.ms;
-  int64_t y = 0, m = 0;
-  civil_from_days(floor_div(open, kDayMs), &y, &m);
-  return month_start(y, m - 1);
+  return month_start_from(open, -1);
 }
 
 const Hole* find_hole(const std::vector<Hole>& holes, std::string_view symbol, int64_t t) {

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <variant>
 
+#include "base/text.h"
 #include "http/server.h"
 #include "json/json.h"
 
@@ -47,6 +48,17 @@ void append_q8(std::string& out, int64_t units) {
   out.push_back('"');
   append_fixed8(out, units);
   out.push_back('"');
+}
+
+// Appends a JSON array of n rows; row(i) appends the i-th to out.
+template <typename Row>
+void append_rows(std::string& out, size_t n, Row&& row) {
+  out.push_back('[');
+  for (size_t i = 0; i < n; ++i) {
+    if (i) out.push_back(',');
+    row(i);
+  }
+  out.push_back(']');
 }
 
 // A Binance parameter error: HTTP 400 {"code":..,"msg":..}.
@@ -157,12 +169,7 @@ std::optional<ApiError> limit_param(const Request& req, int64_t def, int64_t max
 }
 
 bool wants_micros(const Request& req) {
-  auto v = req.header("X-MBX-TIME-UNIT");
-  if (v.size() != 11) return false;
-  static constexpr std::string_view kMicro = "MICROSECOND";
-  for (size_t i = 0; i < v.size(); ++i)
-    if ((v[i] & ~0x20) != kMicro[i]) return false;
-  return true;
+  return ascii_iequals(req.header("X-MBX-TIME-UNIT"), "MICROSECOND");
 }
 
 int64_t depth_weight(int64_t limit) {
@@ -693,31 +700,29 @@ struct SimServer::Impl {
     }
     std::string b;
     b.reserve(2 + opens.size() * 200);
-    b.push_back('[');
     RawCandle prev;
-    for (size_t i = 0; i < opens.size(); ++i) {
-      if (i) b.push_back(',');
+    append_rows(b, opens.size(), [&](size_t i) {
       // A closed candle's close is the open of the next one: reuse it when contiguous.
       const bool chained = i > 0 && prev.closed && prev.close_time + 1 == opens[i];
       prev = market.raw_candle(s, iv, opens[i], now, chained ? prev.close : 0);
       append_kline_row(b, prev, micros);
-    }
-    b.push_back(']');
+    });
     return b;
   }
 
-  // Collects aggregate-trade ids: forward from `from` (stopping after `end` or at now) or,
-  // when from is unset, backward from `last`; holes skipped in O(1) each.
-  void collect_agg_ids(const SymbolSpec& s, const Faults& f, std::optional<int64_t> from,
-                       int64_t last, std::optional<int64_t> end, int64_t limit, int64_t max_id,
-                       std::vector<int64_t>* ids) const {
+  // Collects aggregate-trade ids, or with per_agg > 1 trade ids (per_agg trades to an
+  // aggregate trade): forward from `from` (stopping after `end` or at max_id) or, when from
+  // is unset, backward from `last`; holes skipped in O(1) each.
+  void collect_ids(const SymbolSpec& s, const Faults& f, std::optional<int64_t> from, int64_t last,
+                   std::optional<int64_t> end, int64_t limit, int64_t max_id,
+                   std::vector<int64_t>* ids, int64_t per_agg = 1) const {
     auto full = [&] { return static_cast<int64_t>(ids->size()) >= limit; };
     if (from) {
       for (int64_t id = std::max<int64_t>(0, *from); id <= max_id && !full();) {
-        const int64_t t = Market::agg_time(s, id);
+        const int64_t t = Market::agg_time(s, id / per_agg);
         if (end && t > *end) break;
         if (const Hole* h = find_hole(f.holes, s.name, t)) {
-          id = std::max(id + 1, Market::first_agg_id_at(s, h->to_ms));
+          id = std::max(id + 1, Market::first_agg_id_at(s, h->to_ms) * per_agg);
           continue;
         }
         ids->push_back(id);
@@ -725,9 +730,9 @@ struct SimServer::Impl {
       }
     } else {
       for (int64_t id = std::min(last, max_id); id >= 0 && !full();) {
-        const int64_t t = Market::agg_time(s, id);
+        const int64_t t = Market::agg_time(s, id / per_agg);
         if (const Hole* h = find_hole(f.holes, s.name, t)) {
-          id = std::min(id - 1, Market::first_agg_id_at(s, h->from_ms) - 1);
+          id = std::min(id - 1, Market::first_agg_id_at(s, h->from_ms) * per_agg - 1);
           continue;
         }
         ids->push_back(id);
@@ -757,19 +762,17 @@ struct SimServer::Impl {
     thread_local std::vector<int64_t> ids;
     ids.clear();
     if (from_id) {
-      collect_agg_ids(s, f, from_id, 0, end, limit, max_id, &ids);
+      collect_ids(s, f, from_id, 0, end, limit, max_id, &ids);
     } else if (start) {
-      collect_agg_ids(s, f, Market::first_agg_id_at(s, *start), 0, end, limit, max_id, &ids);
+      collect_ids(s, f, Market::first_agg_id_at(s, *start), 0, end, limit, max_id, &ids);
     } else {
       const int64_t last = end ? Market::first_agg_id_at(s, *end + 1) - 1 : max_id;
-      collect_agg_ids(s, f, std::nullopt, last, std::nullopt, limit, max_id, &ids);
+      collect_ids(s, f, std::nullopt, last, std::nullopt, limit, max_id, &ids);
     }
     std::string b;
     b.reserve(2 + ids.size() * 140);
-    b.push_back('[');
-    for (size_t i = 0; i < ids.size(); ++i) {
+    append_rows(b, ids.size(), [&](size_t i) {
       const RawAggTrade a = market.raw_agg_trade(s, ids[i]);
-      if (i) b.push_back(',');
       b.append("{\"a\":");
       append_int(b, a.id);
       b.append(",\"p\":");
@@ -783,8 +786,7 @@ struct SimServer::Impl {
       b.append(",\"T\":");
       append_int(b, micros ? a.time * 1000 : a.time);
       b.append(a.buyer_maker ? ",\"m\":true,\"M\":true}" : ",\"m\":false,\"M\":true}");
-    }
-    b.push_back(']');
+    });
     return b;
   }
 
@@ -805,31 +807,11 @@ struct SimServer::Impl {
     const int64_t max_tid = Market::first_agg_id_at(s, now + 1) * r - 1;
     thread_local std::vector<int64_t> ids;
     ids.clear();
-    auto full = [&] { return static_cast<int64_t>(ids.size()) >= limit; };
-    if (from_id) {
-      for (int64_t id = *from_id; id <= max_tid && !full();) {
-        if (const Hole* h = find_hole(f.holes, s.name, Market::agg_time(s, id / r))) {
-          id = std::max(id + 1, Market::first_agg_id_at(s, h->to_ms) * r);
-          continue;
-        }
-        ids.push_back(id++);
-      }
-    } else {
-      for (int64_t id = max_tid; id >= 0 && !full();) {
-        if (const Hole* h = find_hole(f.holes, s.name, Market::agg_time(s, id / r))) {
-          id = std::min(id - 1, Market::first_agg_id_at(s, h->from_ms) * r - 1);
-          continue;
-        }
-        ids.push_back(id--);
-      }
-      std::reverse(ids.begin(), ids.end());
-    }
+    collect_ids(s, f, from_id, max_tid, std::nullopt, limit, max_tid, &ids, r);
     std::string b;
     b.reserve(2 + ids.size() * 160);
-    b.push_back('[');
-    for (size_t i = 0; i < ids.size(); ++i) {
+    append_rows(b, ids.size(), [&](size_t i) {
       const RawTrade t = market.raw_trade(s, ids[i]);
-      if (i) b.push_back(',');
       b.append("{\"id\":");
       append_int(b, t.id);
       b.append(",\"price\":");
@@ -842,8 +824,7 @@ struct SimServer::Impl {
       append_int(b, micros ? t.time * 1000 : t.time);
       b.append(t.buyer_maker ? ",\"isBuyerMaker\":true,\"isBestMatch\":true}"
                              : ",\"isBuyerMaker\":false,\"isBestMatch\":true}");
-    }
-    b.push_back(']');
+    });
     return b;
   }
 
@@ -860,25 +841,24 @@ struct SimServer::Impl {
     b.reserve(64 + static_cast<size_t>(limit) * 2 * 40);
     b.append("{\"lastUpdateId\":");
     append_int(b, std::max<int64_t>(1, now - kEpochMs));
-    b.append(",\"bids\":[");
-    for (int64_t i = 0; i < limit && book.bid_price(i) > 0; ++i) {
-      if (i) b.push_back(',');
-      b.push_back('[');
-      append_q8(b, book.bid_price(i));
-      b.push_back(',');
-      append_q8(b, book.qty(1, i));
-      b.push_back(']');
-    }
-    b.append("],\"asks\":[");
-    for (int64_t i = 0; i < limit; ++i) {
-      if (i) b.push_back(',');
-      b.push_back('[');
-      append_q8(b, book.ask_price(i));
-      b.push_back(',');
-      append_q8(b, book.qty(2, i));
-      b.push_back(']');
-    }
-    b.append("]}");
+    // [price, qty] of a side's first n levels (side 1 bids, 2 asks).
+    auto levels = [&](uint64_t side, int64_t n) {
+      append_rows(b, static_cast<size_t>(n), [&](size_t i) {
+        const auto level = static_cast<int64_t>(i);
+        b.push_back('[');
+        append_q8(b, side == 1 ? book.bid_price(level) : book.ask_price(level));
+        b.push_back(',');
+        append_q8(b, book.qty(side, level));
+        b.push_back(']');
+      });
+    };
+    int64_t bids = 0;  // bids stop above a price of zero
+    while (bids < limit && book.bid_price(bids) > 0) ++bids;
+    b.append(",\"bids\":");
+    levels(1, bids);
+    b.append(",\"asks\":");
+    levels(2, limit);
+    b.push_back('}');
     return b;
   }
 
@@ -913,9 +893,9 @@ struct SimServer::Impl {
     const int64_t max_id = Market::first_agg_id_at(s, now + 1) - 1;
     thread_local std::vector<int64_t> ids;
     ids.clear();
-    collect_agg_ids(s, f, Market::first_agg_id_at(s, now - kAvgPriceMs), 0, now, INT64_MAX, max_id,
-                    &ids);
-    if (ids.empty()) collect_agg_ids(s, f, std::nullopt, max_id, std::nullopt, 1, max_id, &ids);
+    collect_ids(s, f, Market::first_agg_id_at(s, now - kAvgPriceMs), 0, now, INT64_MAX, max_id,
+                &ids);
+    if (ids.empty()) collect_ids(s, f, std::nullopt, max_id, std::nullopt, 1, max_id, &ids);
     int64_t price = market.current_price(s, now), close_time = now;
     if (!ids.empty()) {
       u128 pq = 0, q = 0;
@@ -971,35 +951,51 @@ struct SimServer::Impl {
     if (!any) d.open = d.high = d.low = d.last;
     const int64_t max_id = Market::first_agg_id_at(s, now + 1) - 1;
     std::vector<int64_t> ids;
-    collect_agg_ids(s, f, Market::first_agg_id_at(s, d.open_time), 0, now, 1, max_id, &ids);
+    collect_ids(s, f, Market::first_agg_id_at(s, d.open_time), 0, now, 1, max_id, &ids);
     if (!ids.empty()) {
       d.first_id = ids.front() * s.trades_per_agg;
       ids.clear();
-      collect_agg_ids(s, f, std::nullopt, max_id, std::nullopt, 1, max_id, &ids);
+      collect_ids(s, f, std::nullopt, max_id, std::nullopt, 1, max_id, &ids);
       d.last_id = ids.front() * s.trades_per_agg + s.trades_per_agg - 1;
       d.last_qty = market.raw_trade(s, d.last_id).qty;
     }
     return d;
   }
 
-  std::variant<std::string, ApiError> ticker_24hr(const Request& req, const Faults& f, int64_t now,
-                                                  bool micros) const {
+  // A ticker's answer: one(w, symbol) writes each symbol's object, as the answer for
+  // `symbol`, else in an array. check() sees the other parameters once the symbols are
+  // valid.
+  template <typename Check, typename One>
+  std::variant<std::string, ApiError> per_symbol(const Request& req, Check&& check,
+                                                 One&& one) const {
     auto sl = symbol_list(req);
     if (auto* e = std::get_if<ApiError>(&sl)) return *e;
+    if (std::optional<ApiError> e = check()) return *e;
     const SymbolList& list = std::get<SymbolList>(sl);
-    bool mini = false;
-    if (auto type = req.query_param("type"); type && !type->empty()) {
-      if (*type != "FULL" && *type != "MINI") return ApiError{-1139, "Invalid ticker type."};
-      mini = *type == "MINI";
-    }
     std::string b;
     json::Writer w(b);
     if (!list.single) w.begin_array();
-    for (const SymbolSpec* s : list.list) {
-      const DayStats d = day_stats(*s, f, now);
-      w.begin_object().kv("symbol", s->name);
+    for (const SymbolSpec* s : list.list) one(w, *s);
+    if (!list.single) w.end_array();
+    return b;
+  }
+  static std::optional<ApiError> no_check() { return std::nullopt; }
+
+  std::variant<std::string, ApiError> ticker_24hr(const Request& req, const Faults& f, int64_t now,
+                                                  bool micros) const {
+    bool mini = false;
+    auto check_type = [&]() -> std::optional<ApiError> {
+      if (auto type = req.query_param("type"); type && !type->empty()) {
+        if (*type != "FULL" && *type != "MINI") return ApiError{-1139, "Invalid ticker type."};
+        mini = *type == "MINI";
+      }
+      return std::nullopt;
+    };
+    return per_symbol(req, check_type, [&](json::Writer& w, const SymbolSpec& s) {
+      const DayStats d = day_stats(s, f, now);
+      w.begin_object().kv("symbol", s.name);
       if (!mini) {
-        const Book book(market, *s, now);
+        const Book book(market, s, now);
         const int64_t vwap =
             d.volume > 0
                 ? static_cast<int64_t>(static_cast<u128>(d.quote_volume) * kUnit / d.volume)
@@ -1028,46 +1024,29 @@ struct SimServer::Impl {
           .kv_int("lastId", d.last_id)
           .kv_int("count", d.count)
           .end_object();
-    }
-    if (!list.single) w.end_array();
-    return b;
+    });
   }
 
   std::variant<std::string, ApiError> ticker_price(const Request& req, int64_t now) const {
-    auto sl = symbol_list(req);
-    if (auto* e = std::get_if<ApiError>(&sl)) return *e;
-    const SymbolList& list = std::get<SymbolList>(sl);
-    std::string b;
-    json::Writer w(b);
-    if (!list.single) w.begin_array();
-    for (const SymbolSpec* s : list.list)
+    return per_symbol(req, no_check, [&](json::Writer& w, const SymbolSpec& s) {
       w.begin_object()
-          .kv("symbol", s->name)
-          .kv("price", fixed8(market.current_price(*s, now)))
+          .kv("symbol", s.name)
+          .kv("price", fixed8(market.current_price(s, now)))
           .end_object();
-    if (!list.single) w.end_array();
-    return b;
+    });
   }
 
   std::variant<std::string, ApiError> book_ticker(const Request& req, int64_t now) const {
-    auto sl = symbol_list(req);
-    if (auto* e = std::get_if<ApiError>(&sl)) return *e;
-    const SymbolList& list = std::get<SymbolList>(sl);
-    std::string b;
-    json::Writer w(b);
-    if (!list.single) w.begin_array();
-    for (const SymbolSpec* s : list.list) {
-      const Book book(market, *s, now);
+    return per_symbol(req, no_check, [&](json::Writer& w, const SymbolSpec& s) {
+      const Book book(market, s, now);
       w.begin_object()
-          .kv("symbol", s->name)
+          .kv("symbol", s.name)
           .kv("bidPrice", fixed8(book.bid_price(0)))
           .kv("bidQty", fixed8(book.qty(1, 0)))
           .kv("askPrice", fixed8(book.ask_price(0)))
           .kv("askQty", fixed8(book.qty(2, 0)))
           .end_object();
-    }
-    if (!list.single) w.end_array();
-    return b;
+    });
   }
 
   std::string control_json() const {

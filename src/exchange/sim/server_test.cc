@@ -1,10 +1,6 @@
 #include "exchange/sim/server.h"
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -12,6 +8,7 @@
 
 #include "http/client.h"
 #include "json/json.h"
+#include "tests/support/raw_http.h"
 
 namespace sf::exchange::sim {
 namespace {
@@ -30,22 +27,8 @@ struct Raw {
 // Client has no way to add request headers.
 Raw raw_get(uint16_t port, const std::string& target, const std::string& extra) {
   Raw r;
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return r;
-  }
-  std::string req =
-      "GET " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + extra + "\r\n";
-  (void)!::write(fd, req.data(), req.size());
-  std::string all;
-  char buf[65536];
-  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) all.append(buf, static_cast<size_t>(n));
-  ::close(fd);
+  const std::string all = sf::testing::raw_exchange(
+      port, "GET " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + extra + "\r\n");
   auto sep = all.find("\r\n\r\n");
   if (sep == std::string::npos) return r;
   r.headers = all.substr(0, sep);

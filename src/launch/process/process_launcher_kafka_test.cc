@@ -18,6 +18,7 @@
 #include "support/kafka.h"
 #include "support/process.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/text.h"
 #include "workers/worker.h"
 
 namespace sp = sf::protocol;
@@ -120,10 +121,7 @@ class ProcessLauncherKafka : public ::testing::Test {
     return found;
   }
   std::string log_of(const std::string& telemetry_id) {
-    std::ifstream in(launcher_->log_path("wf-plk", telemetry_id));
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
+    return sf::testing::read_file(launcher_->log_path("wf-plk", telemetry_id));
   }
 
   sf::testing::TempDir dir_;
@@ -167,16 +165,7 @@ TEST_F(ProcessLauncherKafka, KillEndsAWorkerInterrupted) {
   EXPECT_EQ(exit->reason, "exit status 2");
 }
 
-namespace {
-
-std::string file_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-}  // namespace
+using sf::testing::read_file;
 
 // What a user sees when asking for worker processes without a shared bus.
 TEST(StreamforgeCli, WorkerProcessesNeedASharedBus) {
@@ -188,9 +177,9 @@ TEST(StreamforgeCli, WorkerProcessesNeedASharedBus) {
                             err);
     EXPECT_EQ(up.wait(20s), 1);
   }
-  EXPECT_NE(file_text(err).find("--launcher process needs a bus shared between processes"),
+  EXPECT_NE(read_file(err).find("--launcher process needs a bus shared between processes"),
             std::string::npos)
-      << file_text(err);
+      << read_file(err);
   // The same through the environment, for queue-manager.
   std::string err2 = (dir.path() / "stderr2").string();
   {
@@ -199,9 +188,9 @@ TEST(StreamforgeCli, WorkerProcessesNeedASharedBus) {
                             err2, {{"SF_LAUNCHER", "process"}, {"SF_BUS", "memory"}});
     EXPECT_EQ(qm.wait(20s), 1);
   }
-  EXPECT_NE(file_text(err2).find("--launcher process needs a bus shared between processes"),
+  EXPECT_NE(read_file(err2).find("--launcher process needs a bus shared between processes"),
             std::string::npos)
-      << file_text(err2);
+      << read_file(err2);
   std::string err3 = (dir.path() / "stderr3").string();
   {
     sf::testing::Process worker({sf::testing::streamforge_binary(), "worker", "dummy-service"},
@@ -209,7 +198,7 @@ TEST(StreamforgeCli, WorkerProcessesNeedASharedBus) {
                                 {{"SF_BUS", "memory"}, {"QUEUE_ID", "q"}, {"TELEMETRY_ID", "t"}});
     EXPECT_EQ(worker.wait(20s), sf::workers::kExitBadConfig);
   }
-  EXPECT_NE(file_text(err3).find("SF_BUS=memory cannot be shared between processes"),
+  EXPECT_NE(read_file(err3).find("SF_BUS=memory cannot be shared between processes"),
             std::string::npos)
-      << file_text(err3);
+      << read_file(err3);
 }

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "tests/support/temp_dir.h"
+#include "tests/support/text.h"
 
 using namespace std::chrono_literals;
 using sf::launch::ExitInfo;
@@ -80,12 +81,7 @@ class Exits {
   std::vector<ExitInfo> got_;
 };
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using sf::testing::read_file;
 
 bool wait_for_file_text(const std::string& path, const std::string& needle,
                         std::chrono::milliseconds t = 5s) {

@@ -47,16 +47,24 @@ std::map<std::string, std::string> base_vars() {
   return {{"QUEUE_ID", "q1"}, {"TELEMETRY_ID", "t1"}, {"SF_BUS", "kafka://127.0.0.1:9092"}};
 }
 
+// The worker process for `target`, with `var` set to `value` over base_vars() (nothing
+// changed when `var` is empty), exits with `code` without running the worker and logs
+// `expect`.
+void expect_refused(const std::string& var, const std::string& value, const std::string& target,
+                    int code, const std::string& expect) {
+  auto vars = base_vars();
+  if (!var.empty()) vars[var] = value;
+  auto o = run(vars, target);
+  EXPECT_EQ(o.code, code) << var << "=" << value;
+  EXPECT_FALSE(o.ran) << var << "=" << value;
+  EXPECT_NE(o.log.find(expect), std::string::npos) << var << "=" << value << ": " << o.log;
+}
+
 }  // namespace
 
 TEST(WorkerProcess, RefusesTheMemoryBus) {
-  auto vars = base_vars();
-  vars["SF_BUS"] = "memory";
-  auto o = run(vars);
-  EXPECT_EQ(o.code, sf::workers::kExitBadConfig);
-  EXPECT_FALSE(o.ran);
-  EXPECT_NE(o.log.find("SF_BUS=memory cannot be shared between processes"), std::string::npos)
-      << o.log;
+  expect_refused("SF_BUS", "memory", "test-worker", sf::workers::kExitBadConfig,
+                 "SF_BUS=memory cannot be shared between processes");
 }
 
 TEST(WorkerProcess, RefusesBadConfigurationNamingIt) {
@@ -79,23 +87,13 @@ TEST(WorkerProcess, RefusesBadConfigurationNamingIt) {
        "cannot read Kafka config"},
       {"SF_KAFKA_CONFIG", bad_props, "test-worker", "line 3"},
   };
-  for (const auto& c : cases) {
-    auto vars = base_vars();
-    if (!c.var.empty()) vars[c.var] = c.value;
-    auto o = run(vars, c.target);
-    EXPECT_EQ(o.code, sf::workers::kExitBadConfig) << c.var << "=" << c.value;
-    EXPECT_FALSE(o.ran);
-    EXPECT_NE(o.log.find(c.expect), std::string::npos) << c.var << "=" << c.value << ": " << o.log;
-  }
+  for (const auto& c : cases)
+    expect_refused(c.var, c.value, c.target, sf::workers::kExitBadConfig, c.expect);
 }
 
 TEST(WorkerProcess, AnUnreachableBusIsAnError) {
-  auto vars = base_vars();
-  vars["SF_BUS"] = "kafka://127.0.0.1:1";
-  auto o = run(vars);
-  EXPECT_EQ(o.code, sf::workers::kExitError);
-  EXPECT_FALSE(o.ran);
-  EXPECT_NE(o.log.find("cannot open the bus kafka://127.0.0.1:1"), std::string::npos) << o.log;
+  expect_refused("SF_BUS", "kafka://127.0.0.1:1", "test-worker", sf::workers::kExitError,
+                 "cannot open the bus kafka://127.0.0.1:1");
 }
 
 TEST(WorkerProcess, LoadsKafkaPropertiesAndPartitions) {

@@ -18,87 +18,71 @@
 
 using sf::market::Kind;
 using sf::store::DataStore;
-using sf::store::PostgresDataStore;
 using sf::testing::pg_query;
 using sf::testing::PgTestSchema;
 namespace dc = sf::store::data_contract;
 
-namespace {
-
-struct PostgresFactory {
-  static std::shared_ptr<DataStore> make() {
-    auto schema = std::make_shared<PgTestSchema>(sf::testing::postgres_url_or_fail());
-    if (!schema->ok()) return nullptr;
-    // The schema is dropped after the store is closed.
-    return sf::testing::shared_store<DataStore>(PostgresDataStore::open(schema->url()),
-                                                [schema] {});
-  }
-};
-
-}  // namespace
+using PostgresFactory = sf::testing::PgStoreFactory<DataStore, sf::store::PostgresDataStore>;
 
 INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, DataStoreContract, PostgresFactory);
 // Included for its queue helpers; the suite itself runs in postgres_state_store_test.
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(StateStoreContract);
 
-TEST(PostgresDataStore, TableLayoutIsWhatUsersQuery) {
-  PgTestSchema schema(sf::testing::postgres_url_or_fail());
-  ASSERT_TRUE(schema.ok());
-  auto s = PostgresDataStore::open(schema.url());
+// Each test: a schema of its own on the test server (schema_), and open() for the store on it.
+class PostgresDataStore : public sf::testing::PgStoreTest<sf::store::PostgresDataStore> {};
+
+TEST_F(PostgresDataStore, TableLayoutIsWhatUsersQuery) {
+  auto s = open();
   ASSERT_TRUE(s.ok()) << s.error().message;
   auto c = dc::candle("BTCUSDT", 0);
   c.open = "0.00010000";
   ASSERT_TRUE((*s)->upsert("btc_1m", Kind::candle, {{c}}).ok());
-  const std::string t = schema.name() + ".btc_1m";
+  const std::string t = schema_.name() + ".btc_1m";
   // Exact NUMERIC with its scale, BIGINT times, BOOLEAN flags: plain SQL works on them.
-  EXPECT_EQ(pg_query(schema.server_url(),
+  EXPECT_EQ(pg_query(schema_.server_url(),
                      "SELECT symbol, interval, open_time, open, open + 1, pg_typeof(open), "
                      "pg_typeof(open_time), closed, open_text FROM " +
                          t),
             std::vector<std::string>{"BTCUSDT|1m|" + std::to_string(dc::kT0) +
                                      "|0.00010000|1.00010000|numeric|bigint|t|NULL"});
-  EXPECT_EQ(pg_query(schema.server_url(),
+  EXPECT_EQ(pg_query(schema_.server_url(),
                      "SELECT string_agg(a.attname, ',' ORDER BY k.i) FROM pg_index x"
                      " CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY k(attnum, i)"
                      " JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum"
                      " WHERE x.indrelid = '" +
                          t + "'::regclass AND x.indisprimary"),
             std::vector<std::string>{"symbol,interval,open_time"});
-  EXPECT_EQ(
-      pg_query(schema.server_url(), "SELECT name, kind FROM " + schema.name() + ".sf_collections"),
-      std::vector<std::string>{"btc_1m|candle"});
+  EXPECT_EQ(pg_query(schema_.server_url(),
+                     "SELECT name, kind FROM " + schema_.name() + ".sf_collections"),
+            std::vector<std::string>{"btc_1m|candle"});
 }
 
-TEST(PostgresDataStore, TextNumericCannotSpellIsKeptBeside) {
-  PgTestSchema schema(sf::testing::postgres_url_or_fail());
-  ASSERT_TRUE(schema.ok());
-  auto s = PostgresDataStore::open(schema.url());
+TEST_F(PostgresDataStore, TextNumericCannotSpellIsKeptBeside) {
+  auto s = open();
   ASSERT_TRUE(s.ok()) << s.error().message;
   auto t = dc::trade("ETHUSDT", 1);
   t.price = "007.50";  // NUMERIC prints 7.50
   t.qty = "-0.000";    // NUMERIC prints 0.000
   ASSERT_TRUE((*s)->upsert("t", Kind::trade, {{t}}).ok());
-  EXPECT_EQ(pg_query(schema.server_url(),
+  EXPECT_EQ(pg_query(schema_.server_url(),
                      "SELECT price, price_text, qty, qty_text, quote_qty_text FROM " +
-                         schema.name() + ".t"),
+                         schema_.name() + ".t"),
             std::vector<std::string>{"7.50|007.50|0.000|-0.000|NULL"});
   auto back = (*s)->scan("t");
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(*back, std::vector<sf::market::Record>{t});
 }
 
-TEST(PostgresDataStore, CollectionsPersistAcrossReopenAndShareTheSchemaWithState) {
-  PgTestSchema schema(sf::testing::postgres_url_or_fail());
-  ASSERT_TRUE(schema.ok());
+TEST_F(PostgresDataStore, CollectionsPersistAcrossReopenAndShareTheSchemaWithState) {
   {
-    auto s = PostgresDataStore::open(schema.url());
+    auto s = open();
     ASSERT_TRUE(s.ok()) << s.error().message;
     ASSERT_TRUE((*s)->upsert("keep", Kind::candle, dc::candles("BTCUSDT", 0, 100)).ok());
   }
-  auto state = sf::store::PostgresStateStore::open(schema.url());
+  auto state = sf::store::PostgresStateStore::open(schema_.url());
   ASSERT_TRUE(state.ok()) << state.error().message;
   ASSERT_TRUE((*state)->create_queue(sf::store::contract::make_queue("q1", 1, 1)).ok());
-  auto s = PostgresDataStore::open(schema.url());
+  auto s = open();
   ASSERT_TRUE(s.ok()) << s.error().message;
   auto k = (*s)->collection_kind("keep");
   ASSERT_TRUE(k.ok());
@@ -113,10 +97,8 @@ TEST(PostgresDataStore, CollectionsPersistAcrossReopenAndShareTheSchemaWithState
   EXPECT_EQ((*state)->list_queues()->size(), 1u);
 }
 
-TEST(PostgresDataStore, NamesDifferingOnlyInCaseAndForeignTablesAreRefused) {
-  PgTestSchema schema(sf::testing::postgres_url_or_fail());
-  ASSERT_TRUE(schema.ok());
-  auto s = PostgresDataStore::open(schema.url());
+TEST_F(PostgresDataStore, NamesDifferingOnlyInCaseAndForeignTablesAreRefused) {
+  auto s = open();
   ASSERT_TRUE(s.ok()) << s.error().message;
   ASSERT_TRUE((*s)->ensure_collection("Candles", Kind::candle).ok());
   auto e = (*s)->ensure_collection("candles", Kind::candle);
@@ -124,8 +106,8 @@ TEST(PostgresDataStore, NamesDifferingOnlyInCaseAndForeignTablesAreRefused) {
   EXPECT_EQ(e.error().code, sf::Errc::invalid_argument);
   EXPECT_EQ((*s)->count("candles").error().code, sf::Errc::not_found);
   // A table made by hand is never adopted.
-  ASSERT_EQ(sf::testing::pg_exec(schema.server_url(),
-                                 "CREATE TABLE " + schema.name() + ".handmade (x int)"),
+  ASSERT_EQ(sf::testing::pg_exec(schema_.server_url(),
+                                 "CREATE TABLE " + schema_.name() + ".handmade (x int)"),
             "");
   auto h = (*s)->ensure_collection("handmade", Kind::trade);
   ASSERT_FALSE(h.ok());
@@ -135,9 +117,9 @@ TEST(PostgresDataStore, NamesDifferingOnlyInCaseAndForeignTablesAreRefused) {
   EXPECT_EQ(list->size(), 1u);
 }
 
-TEST(PostgresDataStore, UnreachableServerIsUnavailable) {
+TEST_F(PostgresDataStore, UnreachableServerIsUnavailable) {
   // A port nothing listens on (the fixture's port + 1 would be a guess; port 1 is never ours).
-  auto s = PostgresDataStore::open("postgresql://u:secret@127.0.0.1:1/db");
+  auto s = Store::open("postgresql://u:secret@127.0.0.1:1/db");
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().code, sf::Errc::unavailable);
   EXPECT_EQ(s.error().message.find("secret"), std::string::npos) << s.error().message;

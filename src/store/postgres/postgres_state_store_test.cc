@@ -12,24 +12,14 @@
 #include "support/store_factory.h"
 #include "tests/contract/state_store_contract.h"
 
-using sf::store::PostgresStateStore;
 using sf::store::QueueState;
 using sf::store::StateBatch;
 using sf::store::StateStore;
-using sf::testing::PgTestSchema;
 namespace contract = sf::store::contract;
 
 namespace {
 
-struct PostgresFactory {
-  static std::shared_ptr<StateStore> make() {
-    auto schema = std::make_shared<PgTestSchema>(sf::testing::postgres_url_or_fail());
-    if (!schema->ok()) return nullptr;
-    // The schema is dropped after the store is closed.
-    return sf::testing::shared_store<StateStore>(PostgresStateStore::open(schema->url()),
-                                                 [schema] {});
-  }
-};
+using PostgresFactory = sf::testing::PgStoreFactory<StateStore, sf::store::PostgresStateStore>;
 
 std::string password_of(const std::string& url) {
   const size_t scheme = url.find("://") + 3;
@@ -43,19 +33,20 @@ std::string password_of(const std::string& url) {
 
 INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, StateStoreContract, PostgresFactory);
 
-TEST(PostgresStateStore, ReopeningKeepsEverythingAndRecordsTheSchemaVersion) {
-  PgTestSchema schema(sf::testing::postgres_url_or_fail());
-  ASSERT_TRUE(schema.ok());
+// Each test: a schema of its own on the test server (schema_), and open() for the store on it.
+class PostgresStateStore : public sf::testing::PgStoreTest<sf::store::PostgresStateStore> {};
+
+TEST_F(PostgresStateStore, ReopeningKeepsEverythingAndRecordsTheSchemaVersion) {
   QueueState q = contract::make_queue("q1", 1700000000.5, 2);
   {
-    auto s = PostgresStateStore::open(schema.url());
+    auto s = open();
     ASSERT_TRUE(s.ok()) << s.error().message;
     ASSERT_TRUE((*s)->create_queue(q).ok());
     StateBatch b;
     b.events.push_back(contract::make_event("q1", 1, "e1"));
     ASSERT_TRUE((*s)->apply(b).ok());
   }
-  auto s = PostgresStateStore::open(schema.url());
+  auto s = open();
   ASSERT_TRUE(s.ok()) << s.error().message;
   auto got = (*s)->get_queue("q1");
   ASSERT_TRUE(got.ok());
@@ -63,42 +54,38 @@ TEST(PostgresStateStore, ReopeningKeepsEverythingAndRecordsTheSchemaVersion) {
   auto ev = (*s)->recent_events("q1", 10);
   ASSERT_TRUE(ev.ok());
   EXPECT_EQ(ev->size(), 1u);
-  EXPECT_EQ(sf::testing::pg_query(schema.server_url(), "SELECT version, description FROM " +
-                                                           schema.name() +
-                                                           ".schema_version ORDER BY version"),
+  EXPECT_EQ(sf::testing::pg_query(schema_.server_url(), "SELECT version, description FROM " +
+                                                            schema_.name() +
+                                                            ".schema_version ORDER BY version"),
             std::vector<std::string>{"1|workflow state: queues, targets, events"});
 }
 
-TEST(PostgresStateStore, FutureSchemaVersionIsRefused) {
-  PgTestSchema schema(sf::testing::postgres_url_or_fail());
-  ASSERT_TRUE(schema.ok());
-  ASSERT_TRUE(PostgresStateStore::open(schema.url()).ok());
-  ASSERT_EQ(sf::testing::pg_exec(schema.server_url(),
-                                 "INSERT INTO " + schema.name() +
+TEST_F(PostgresStateStore, FutureSchemaVersionIsRefused) {
+  ASSERT_TRUE(open().ok());
+  ASSERT_EQ(sf::testing::pg_exec(schema_.server_url(),
+                                 "INSERT INTO " + schema_.name() +
                                      ".schema_version VALUES (99, 0, 'from the future')"),
             "");
-  auto s = PostgresStateStore::open(schema.url());
+  auto s = open();
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().code, sf::Errc::invalid_argument);
   EXPECT_NE(s.error().message.find("schema version 99"), std::string::npos) << s.error().message;
 }
 
-TEST(PostgresStateStore, ApplyFailingPartWayChangesNothing) {
-  PgTestSchema schema(sf::testing::postgres_url_or_fail());
-  ASSERT_TRUE(schema.ok());
-  auto s = PostgresStateStore::open(schema.url());
+TEST_F(PostgresStateStore, ApplyFailingPartWayChangesNothing) {
+  auto s = open();
   ASSERT_TRUE(s.ok()) << s.error().message;
   QueueState q = contract::make_queue("q1", 100, 2);
   ASSERT_TRUE((*s)->create_queue(q).ok());
   // A trigger refuses one particular event: the batch fails after its queue and target
   // updates were already executed inside the transaction.
   ASSERT_EQ(sf::testing::pg_exec(
-                schema.server_url(),
-                "CREATE FUNCTION " + schema.name() +
+                schema_.server_url(),
+                "CREATE FUNCTION " + schema_.name() +
                     ".refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.json LIKE "
                     "'%poison%' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$;"
                     "CREATE TRIGGER refuse BEFORE INSERT ON " +
-                    schema.name() + ".events FOR EACH ROW EXECUTE FUNCTION " + schema.name() +
+                    schema_.name() + ".events FOR EACH ROW EXECUTE FUNCTION " + schema_.name() +
                     ".refuse()"),
             "");
   StateBatch b;
@@ -120,32 +107,31 @@ TEST(PostgresStateStore, ApplyFailingPartWayChangesNothing) {
   EXPECT_TRUE((*s)->recent_events("q1", 10)->empty());
 }
 
-TEST(PostgresStateStore, CredentialsNeverInDescribeOrErrors) {
+TEST_F(PostgresStateStore, CredentialsNeverInDescribeOrErrors) {
   const std::string url = sf::testing::postgres_url_or_fail();
   ASSERT_FALSE(url.empty());
   const std::string password = password_of(url);
   ASSERT_FALSE(password.empty()) << "the fixture's URL carries a password";
-  PgTestSchema schema(url);
-  auto s = PostgresStateStore::open(schema.url());
+  auto s = open();
   ASSERT_TRUE(s.ok()) << s.error().message;
   EXPECT_EQ((*s)->describe().find(password), std::string::npos) << (*s)->describe();
-  EXPECT_NE((*s)->describe().find("schema=" + schema.name()), std::string::npos);
+  EXPECT_NE((*s)->describe().find("schema=" + schema_.name()), std::string::npos);
 
   // A wrong password: unavailable (the login is refused), and the message names neither.
   std::string wrong = url;
   wrong.replace(wrong.find(password), password.size(), "not-the-password-42");
-  auto bad = PostgresStateStore::open(wrong);
+  auto bad = Store::open(wrong);
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().code, sf::Errc::unavailable);
   EXPECT_EQ(bad.error().message.find("not-the-password-42"), std::string::npos)
       << bad.error().message;
 
   // Not a postgresql:// URL.
-  auto other = PostgresStateStore::open("mysql://u:secret@127.0.0.1/db");
+  auto other = Store::open("mysql://u:secret@127.0.0.1/db");
   ASSERT_FALSE(other.ok());
   EXPECT_EQ(other.error().code, sf::Errc::invalid_argument);
   EXPECT_EQ(other.error().message.find("secret"), std::string::npos) << other.error().message;
-  auto bad_schema = PostgresStateStore::open(url + "?schema=Robert%27);DROP");
+  auto bad_schema = Store::open(url + "?schema=Robert%27);DROP");
   ASSERT_FALSE(bad_schema.ok());
   EXPECT_EQ(bad_schema.error().code, sf::Errc::invalid_argument);
 }

@@ -298,8 +298,7 @@ struct SqliteDataStore::Impl {
         {
           Use u(insert_catalogue.get());
           u.text(1, name).text(2, market::to_string(kind)).real(3, now_seconds());
-          rc = u.step();
-          if (rc != SQLITE_DONE) return sql_error(db.get(), rc, "register collection " + name);
+          SF_TRY(u.run(db.get(), "register collection " + name));
         }
         SF_TRY(txn.commit(commit.get()));
         SF_TRY_ASSIGN(c, add_to_cache(lower_ascii(name), name, kind));

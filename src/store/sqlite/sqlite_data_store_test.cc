@@ -28,22 +28,12 @@ using sf::market::Kind;
 using sf::store::DataStore;
 using sf::store::SqliteDataStore;
 using sf::store::SqliteStateStore;
+using sf::testing::TempDir;  // each test's own directory
 namespace dc = sf::store::data_contract;
 
 namespace {
 
-// Each test's own directory (tests/support/temp_dir.h).
-struct TempDir : sf::testing::TempDir {
-  TempDir() : sf::testing::TempDir("sf-datastore-test") {}
-};
-
-struct SqliteFactory {
-  static std::shared_ptr<DataStore> make() {
-    // The directory is removed after the store is closed.
-    auto dir = std::make_shared<TempDir>();
-    return sf::testing::shared_store<DataStore>(SqliteDataStore::open(dir->str()), [dir] {});
-  }
-};
+using SqliteFactory = sf::testing::TempDirStoreFactory<DataStore, SqliteDataStore>;
 
 // Runs a query with the plain C API (what a user with the sqlite3 CLI sees); returns the
 // rows as "a|b|c" strings.

@@ -175,6 +175,19 @@ QueueState read_queue(const Use& u) {
   return q;
 }
 
+// Binds a target's columns as ?1..?8 (queue_id, telemetry_id, target, status, message,
+// records_written, updated_at, config_json): the order insert_target and upsert_target share.
+Use& bind_target(Use& u, const std::string& queue_id, const TargetState& t) {
+  return u.text(1, queue_id)
+      .text(2, t.telemetry_id)
+      .text(3, t.target)
+      .text(4, t.status)
+      .text(5, t.message)
+      .int64(6, t.records_written)
+      .real(7, t.updated_at)
+      .text(8, t.config_json);
+}
+
 // Column 0 (queue_id) is read by the caller, which needs it to place the target.
 TargetState read_target(const Use& u) {
   TargetState t;
@@ -236,8 +249,8 @@ Status SqliteStateStore::prepare_statements() {
       {&s.insert_queue,
        "INSERT INTO queues(" SF_QUEUE_COLUMNS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"},
       {&s.insert_target,
-       "INSERT INTO targets(queue_id, telemetry_id, ordinal, target, status, message,"
-       " records_written, updated_at, config_json) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"},
+       "INSERT INTO targets(queue_id, telemetry_id, target, status, message, records_written,"
+       " updated_at, config_json, ordinal) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"},
       {&s.select_queue, "SELECT " SF_QUEUE_COLUMNS " FROM queues WHERE queue_id = ?1"},
       {&s.select_targets_of,
        "SELECT " SF_TARGET_COLUMNS " FROM targets WHERE queue_id = ?1 ORDER BY ordinal"},
@@ -306,15 +319,7 @@ Status SqliteStateStore::create_queue(const QueueState& q) {
   for (size_t i = 0; i < q.targets.size(); ++i) {
     const TargetState& t = q.targets[i];
     Use u(s.insert_target.get());
-    u.text(1, q.queue_id)
-        .text(2, t.telemetry_id)
-        .int64(3, static_cast<int64_t>(i))
-        .text(4, t.target)
-        .text(5, t.status)
-        .text(6, t.message)
-        .int64(7, t.records_written)
-        .real(8, t.updated_at)
-        .text(9, t.config_json);
+    bind_target(u, q.queue_id, t).int64(9, static_cast<int64_t>(i));
     int rc = u.step();
     if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
       return Error(Errc::invalid_argument,
@@ -399,29 +404,17 @@ Status SqliteStateStore::apply(const StateBatch& batch) {
   for (const QueueState& q : batch.queue_updates) {
     Use u(s.update_queue.get());
     u.text(1, q.queue_id).text(2, q.status).text(3, q.message).real(4, q.updated_at);
-    int rc = u.step();
-    if (rc != SQLITE_DONE) return sql_error(db_, rc, "update queue " + q.queue_id);
+    SF_TRY(u.run(db_, "update queue " + q.queue_id));
   }
   for (const auto& [queue_id, t] : batch.target_updates) {
     Use u(s.upsert_target.get());
-    u.text(1, queue_id)
-        .text(2, t.telemetry_id)
-        .text(3, t.target)
-        .text(4, t.status)
-        .text(5, t.message)
-        .int64(6, t.records_written)
-        .real(7, t.updated_at)
-        .text(8, t.config_json);
-    int rc = u.step();
-    if (rc != SQLITE_DONE) {
-      return sql_error(db_, rc, "upsert target " + queue_id + "/" + t.telemetry_id);
-    }
+    SF_TRY(
+        bind_target(u, queue_id, t).run(db_, "upsert target " + queue_id + "/" + t.telemetry_id));
   }
   for (const StoredEvent& e : batch.events) {
     Use u(s.insert_event.get());
     u.text(1, e.queue_id).real(2, e.timestamp).text(3, e.json);
-    int rc = u.step();
-    if (rc != SQLITE_DONE) return sql_error(db_, rc, "insert event for " + e.queue_id);
+    SF_TRY(u.run(db_, "insert event for " + e.queue_id));
   }
   return txn.commit(s.commit.get());
 }
@@ -445,9 +438,7 @@ Status SqliteStateStore::trim_events(const std::string& queue_id, size_t keep) {
   std::lock_guard lock(mu_);
   Use u(stmts_->trim_events.get());
   u.text(1, queue_id).int64(2, clamp_to_int64(keep));
-  int rc = u.step();
-  if (rc != SQLITE_DONE) return sql_error(db_, rc, "trim events of " + queue_id);
-  return ok_status();
+  return u.run(db_, "trim events of " + queue_id);
 }
 
 std::string SqliteStateStore::describe() const { return "sqlite:" + path_; }

@@ -26,22 +26,12 @@ using sf::store::StateBatch;
 using sf::store::StateStore;
 using sf::store::StoredEvent;
 using sf::store::TargetState;
+using sf::testing::TempDir;  // each test's own directory
 namespace contract = sf::store::contract;
 
 namespace {
 
-// Each test's own directory (tests/support/temp_dir.h).
-struct TempDir : sf::testing::TempDir {
-  TempDir() : sf::testing::TempDir("sf-store-test") {}
-};
-
-struct SqliteFactory {
-  static std::shared_ptr<StateStore> make() {
-    // The directory is removed after the store is closed.
-    auto dir = std::make_shared<TempDir>();
-    return sf::testing::shared_store<StateStore>(SqliteStateStore::open(dir->str()), [dir] {});
-  }
-};
+using SqliteFactory = sf::testing::TempDirStoreFactory<StateStore, SqliteStateStore>;
 
 // A second, plain connection to the same file, as the sqlite3 CLI would open it.
 class RawDb {

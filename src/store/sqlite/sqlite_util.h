@@ -99,6 +99,13 @@ class Use {
 
   // SQLITE_ROW, SQLITE_DONE or an error code (a failed bind is reported here).
   int step() { return bind_rc_ != SQLITE_OK ? bind_rc_ : sqlite3_step(s_); }
+  // Steps a statement that returns no rows: ok at SQLITE_DONE, else the error of `db`
+  // naming `what`.
+  Status run(sqlite3* db, std::string_view what) {
+    const int rc = step();
+    if (rc != SQLITE_DONE) return sql_error(db, rc, what);
+    return ok_status();
+  }
   // For reusing the statement within one Use (batch loops): reset and forget bindings.
   void rearm() {
     sqlite3_reset(s_);
@@ -168,16 +175,12 @@ class Txn {
   Txn& operator=(const Txn&) = delete;
 
   Status begin(sqlite3_stmt* begin_stmt) {
-    Use u(begin_stmt);
-    int rc = u.step();
-    if (rc != SQLITE_DONE) return sql_error(db_, rc, "begin transaction");
+    SF_TRY(Use(begin_stmt).run(db_, "begin transaction"));
     open_ = true;
     return ok_status();
   }
   Status commit(sqlite3_stmt* commit_stmt) {
-    Use u(commit_stmt);
-    int rc = u.step();
-    if (rc != SQLITE_DONE) return sql_error(db_, rc, "commit");
+    SF_TRY(Use(commit_stmt).run(db_, "commit"));
     open_ = false;
     return ok_status();
   }
