@@ -424,7 +424,7 @@ TEST(ConnectorSettings, DefaultsAndValidation) {
   auto d = sw::ConnectorSettings::from_params({});
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(d->batch_size, 5000);
-  EXPECT_EQ(d->batch_ms, 200);
+  EXPECT_EQ(d->batch_ms, 20);
   EXPECT_EQ(d->end_markers, 1);
   EXPECT_FALSE(d->consumer_group);
   auto s = sw::ConnectorSettings::from_params(
