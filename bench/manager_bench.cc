@@ -147,6 +147,9 @@ LiveResult bench_live(const std::string& dir, int dummies, double seconds_run) {
 class NoLauncher final : public sf::launch::Launcher {
  public:
   std::vector<std::string> targets() const override { return {"dummy-service"}; }
+  sf::protocol::TargetRole role(const std::string&) const override {
+    return sf::protocol::TargetRole::other;
+  }
   sf::Status launch(const sf::launch::LaunchSpec&) override { return {}; }
   void kill(const std::string&, const std::string&) override {}
   size_t running() const override { return 0; }

@@ -14,6 +14,7 @@
 
 #include "base/env.h"
 #include "base/result.h"
+#include "protocol/target_role.h"
 
 namespace sf::launch {
 
@@ -56,6 +57,10 @@ class Launcher {
   virtual std::optional<std::string> settings_schema(const std::string& target) const {
     return std::nullopt;
   }
+  // What the target does in a workflow, as its worker kind registered it
+  // (protocol/target_role.h); TargetRole::other for a target it does not know. The manager
+  // learns roles only from here, never from the target's name.
+  virtual protocol::TargetRole role(const std::string& target) const = 0;
   // Starts the target. Errc::invalid_argument for an unknown target, already_exists when
   // the same (queue_id, telemetry_id) is still running (the id is free again once its exit
   // was reported). Each launched target's end is reported exactly once.

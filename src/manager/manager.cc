@@ -16,6 +16,7 @@
 namespace sf::manager {
 
 using protocol::RunStatus;
+using protocol::TargetRole;
 
 namespace {
 
@@ -31,8 +32,6 @@ std::string random_hex(size_t n) {
   return s;
 }
 
-bool is_loader(const std::string& target) { return target.rfind("loader", 0) == 0; }
-
 // A repair's targets are the queue's targets with this suffix and the repair's number, so
 // which run a stored target belongs to survives a manager restart.
 constexpr std::string_view kRepairSuffix = ".repair-";
@@ -46,9 +45,6 @@ int run_of(const std::string& telemetry_id) {
     n = n * 10 + (c - '0');
   }
   return n;
-}
-bool is_connector(const std::string& target) {
-  return target.size() >= 9 && target.compare(target.size() - 9, 9, "connector") == 0;
 }
 
 // The loaders' part of a workflow: the sum over its loader targets, each over its own range
@@ -68,20 +64,13 @@ workers::LoadEstimate estimate_loaders(const std::string& type,
   return sum;
 }
 
-// Loader ranges of a stored queue: a target's own time_range (in its config) or the queue's.
-std::vector<std::string> loader_ranges(const store::QueueState& q,
-                                       const std::vector<store::TargetState>& targets) {
-  std::vector<std::string> out;
-  for (const auto& t : targets) {
-    if (!is_loader(t.target)) continue;
-    std::string range = q.time_range;
-    if (auto cfg = json::parse_object(t.config_json, protocol::kMaxMessageBytes)) {
-      if (auto it = cfg->find("time_range"); it != cfg->end() && it->value().is_string())
-        range = std::string(it->value().as_string());
-    }
-    out.push_back(std::move(range));
+// A stored target's range: its own time_range (in its config), else the queue's.
+std::string stored_range(const store::QueueState& q, const store::TargetState& t) {
+  if (auto cfg = json::parse_object(t.config_json, protocol::kMaxMessageBytes)) {
+    if (auto it = cfg->find("time_range"); it != cfg->end() && it->value().is_string())
+      return std::string(it->value().as_string());
   }
-  return out;
+  return q.time_range;
 }
 
 void write_target(json::Writer& w, const store::TargetState& t, bool full,
@@ -148,15 +137,18 @@ Status Manager::start() {
     std::lock_guard lk(mu_);
     for (auto& q : *stored) {
       Entry e;
+      std::vector<std::string> loader_ranges;
       for (auto& ts : q.targets) {
         Target t;
         t.state = std::move(ts);
+        t.role = launcher_.role(t.state.target);
+        if (t.role == TargetRole::loader) loader_ranges.push_back(stored_range(q, t.state));
         t.last_heard_ms = steady;
         t.run = run_of(t.state.telemetry_id);
         e.run = std::max(e.run, t.run);
         e.targets.push_back(std::move(t));
       }
-      e.estimate = estimate_loaders(q.type, loader_ranges(q, q.targets), clock_.now_ms());
+      e.estimate = estimate_loaders(q.type, loader_ranges, clock_.now_ms());
       q.targets.clear();
       e.q = std::move(q);
       if (!protocol::is_terminal(parse_status(e.q.status))) {
@@ -244,7 +236,8 @@ Result<std::string> Manager::start_queue(protocol::StartRequest req) {
   // What the loaders will fetch, told in the answer, and refused over the configured limit.
   std::vector<std::string> ranges;
   for (const auto& t : req.targets)
-    if (is_loader(t.target)) ranges.push_back(t.time_range.value_or(req.time_range));
+    if (launcher_.role(t.target) == TargetRole::loader)
+      ranges.push_back(t.time_range.value_or(req.time_range));
   const workers::LoadEstimate estimate = estimate_loaders(req.type, ranges, clock_.now_ms());
   if (opts_.max_records > 0 && estimate.records && *estimate.records > opts_.max_records)
     return Error(Errc::invalid_argument,
@@ -308,6 +301,7 @@ Result<std::string> Manager::start_queue(protocol::StartRequest req) {
     for (const auto& ts : q.targets) {
       Target t;
       t.state = ts;
+      t.role = launcher_.role(ts.target);
       t.last_heard_ms = steady;
       e.targets.push_back(std::move(t));
     }
@@ -443,7 +437,7 @@ std::optional<std::vector<std::string>> Manager::missing_in_store(const Entry& e
   if (!req) return std::nullopt;
   std::set<std::string> seen;
   for (const auto& spec : req->targets) {
-    if (!is_connector(spec.target) || !spec.collection_name ||
+    if (launcher_.role(spec.target) != TargetRole::connector || !spec.collection_name ||
         !seen.insert(*spec.collection_name).second)
       continue;
     store::Query q;
@@ -513,8 +507,9 @@ Result<Manager::RepairAnswer> Manager::repair_queue(const std::string& queue_id)
     std::optional<protocol::TargetSpec> loader;
     std::vector<protocol::TargetSpec> connectors;
     for (auto& spec : req->targets) {
-      if (is_loader(spec.target) && !loader) loader = spec;
-      if (is_connector(spec.target)) connectors.push_back(spec);
+      const TargetRole role = launcher_.role(spec.target);
+      if (role == TargetRole::loader && !loader) loader = spec;
+      if (role == TargetRole::connector) connectors.push_back(spec);
     }
     if (!loader || connectors.empty())
       return Error(Errc::invalid_argument,
@@ -546,6 +541,7 @@ Result<Manager::RepairAnswer> Manager::repair_queue(const std::string& queue_id)
       t.state.status = "pending";
       t.state.updated_at = now;
       t.state.config_json = protocol::encode(spec);
+      t.role = launcher_.role(spec.target);
       t.last_heard_ms = clock_.steady_ms();
       t.run = next_run;
       deferred_.target_updates.emplace_back(queue_id, t.state);
@@ -815,7 +811,7 @@ Manager::Completeness Manager::completeness(const Entry& e) {
   Completeness c;
   bool any_loader_seen = false;
   for (const auto& t : e.targets) {
-    if (is_loader(t.state.target)) {
+    if (t.role == TargetRole::loader) {
       // The first run's loaders cover the queue's range: what the store should hold. A
       // repair's loaders cover only the ranges that were missing.
       if (t.run == 0) {
@@ -831,7 +827,7 @@ Manager::Completeness Manager::completeness(const Entry& e) {
       c.published += t.state.records_written;
       c.loaders_finished =
           c.loaders_finished && parse_status(t.state.status) == RunStatus::finished;
-    } else if (is_connector(t.state.target)) {
+    } else if (t.role == TargetRole::connector) {
       if (t.run != e.run) continue;
       c.known = true;
       c.written += t.state.records_written;

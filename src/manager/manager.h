@@ -35,6 +35,7 @@
 #include "launch/launcher.h"
 #include "manager/flows.h"
 #include "protocol/messages.h"
+#include "protocol/target_role.h"
 #include "store/data_store.h"
 #include "store/state_store.h"
 #include "workers/loader.h"
@@ -117,6 +118,8 @@ class Manager {
  private:
   struct Target {
     store::TargetState state;
+    // What it does (loader, connector, other), as the launcher's worker registry says.
+    protocol::TargetRole role = protocol::TargetRole::other;
     int64_t exit_events_end = -1;             // events topic end offset when the worker exited
     int64_t last_heard_ms = 0;                // steady clock; launch time until the first event
     int64_t last_stored_event_ms = -1000000;  // steady clock of the last event stored

@@ -24,17 +24,25 @@ using namespace std::chrono_literals;
 namespace {
 
 // A Launcher test double that runs nothing: the test plays the workers by publishing
-// events itself, and can report exits.
+// events itself, and can report exits. Its targets have the built-in kinds' roles, plus
+// `extra_roles` (set before the manager starts).
 class NullLauncher final : public sf::launch::Launcher {
  public:
   std::vector<std::string> targets() const override {
-    return {"dummy-service", "null-worker", "loader-producer", "store-connector"};
+    std::vector<std::string> out = {"dummy-service", "null-worker", "loader-producer",
+                                    "store-connector"};
+    for (const auto& [name, role] : extra_roles) out.push_back(name);
+    return out;
   }
   sf::Status validate(const std::string& target, const bj::object& settings) const override {
     return sf::workers::WorkerRegistry::builtin().validate(target, settings);
   }
   std::optional<std::string> settings_schema(const std::string& target) const override {
     return sf::workers::WorkerRegistry::builtin().settings_schema(target);
+  }
+  sf::protocol::TargetRole role(const std::string& target) const override {
+    if (auto it = extra_roles.find(target); it != extra_roles.end()) return it->second;
+    return sf::workers::WorkerRegistry::builtin().role(target);
   }
   sf::Status launch(const sf::launch::LaunchSpec& spec) override {
     std::lock_guard lk(mu);
@@ -55,6 +63,7 @@ class NullLauncher final : public sf::launch::Launcher {
   void shutdown() override {}
   std::string name() const override { return "null"; }
 
+  std::map<std::string, sf::protocol::TargetRole> extra_roles;
   std::mutex mu;
   std::vector<sf::launch::LaunchSpec> launched;
   std::vector<std::string> killed;
@@ -180,6 +189,20 @@ class ManagerTest : public ::testing::Test {
     ev.timestamp = 1;
     ASSERT_TRUE((*p)->produce(sf::bus::kEventsTopic, queue_id, sp::encode(ev)).ok());
   }
+  // The command a launched worker reads first: the one at its CONTROL_OFFSET.
+  sp::Command command_at_control_offset(const sf::launch::LaunchSpec& spec) {
+    auto offset = spec.env.get("CONTROL_OFFSET");
+    EXPECT_TRUE(offset.has_value()) << spec.telemetry_id;
+    auto reader = bus_.read_from(sf::bus::kControlTopic, 0, std::stoll(offset.value_or("0")));
+    EXPECT_TRUE(reader.ok());
+    if (!reader.ok()) return {};
+    auto recs = (*reader)->poll(1, 1s);
+    EXPECT_TRUE(recs.ok() && recs->size() == 1u) << spec.telemetry_id;
+    if (!recs.ok() || recs->empty()) return {};
+    auto cmd = sp::decode_command((*recs)[0].value);
+    EXPECT_TRUE(cmd.ok()) << (cmd.ok() ? "" : cmd.error().message);
+    return cmd.ok() ? *cmd : sp::Command{};
+  }
 
   std::string dir_;
   sf::bus::MemoryBus bus_;
@@ -302,15 +325,9 @@ TEST_F(ManagerTest, LaunchedWorkersGetTheirConfigurationAsEnvironment) {
   EXPECT_EQ(*env.get("COLLECTION_NAME"), "c1");
   EXPECT_EQ(bj::parse(*env.get("TARGET_PARAMS")).at("x").as_int64(), 1);
   // The start command sits at CONTROL_OFFSET of queue-control.
-  auto reader = bus_.read_from(sf::bus::kControlTopic, 0, std::stoll(*env.get("CONTROL_OFFSET")));
-  ASSERT_TRUE(reader.ok());
-  auto recs = (*reader)->poll(1, 1s);
-  ASSERT_TRUE(recs.ok());
-  ASSERT_EQ(recs->size(), 1u);
-  auto cmd = sp::decode_command((*recs)[0].value);
-  ASSERT_TRUE(cmd.ok()) << cmd.error().message;
-  EXPECT_EQ(cmd->command, sp::CommandType::start);
-  EXPECT_EQ(*cmd->telemetry_id, "w1");
+  auto cmd = command_at_control_offset(nl.launched[0]);
+  EXPECT_EQ(cmd.command, sp::CommandType::start);
+  EXPECT_EQ(cmd.telemetry_id, "w1");
 }
 
 TEST_F(ManagerTest, LateAndDuplicateEventsNeverMoveBackwards) {
@@ -720,6 +737,109 @@ TEST_F(ManagerTest, RangeOverTheConfiguredLimitIsRefused) {
   }
   // At the limit: accepted (11 days of 1s candles hold 950,400).
   EXPECT_TRUE(m.start_queue(typed_body("api_candles_1s", "2024-08-01:2024-08-12", "wf-ok")).ok());
+}
+
+// Issue 11: what a target does comes from its worker kind's registration (through the
+// launcher), not from its name.
+TEST_F(ManagerTest, RolesComeFromTheLauncherNotFromTargetNames) {
+  auto& nl = null_launcher_;
+  using sf::protocol::TargetRole;
+  nl.extra_roles = {{"fetcher", TargetRole::loader},
+                    {"sink", TargetRole::connector},
+                    {"loader-lookalike", TargetRole::other},
+                    {"lookalike-connector", TargetRole::other}};
+  auto& m = make(nl);
+  auto body = [](const std::string& queue_id, const std::string& targets) {
+    auto r = sp::decode_start_request(std::string_view(
+        R"({"symbol":"BTCUSDT","type":"api_candles_1m","time_range":"2024-08-01:2024-08-02",)"
+        R"("queue_id":")" +
+        queue_id + R"(","targets":)" + targets + "}"));
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    return *r;
+  };
+  auto p = bus_.producer();
+  auto finish = [&](const std::string& queue_id, const std::string& producer, int64_t written,
+                    const std::string& extra) {
+    ASSERT_TRUE((*p)->produce(sf::bus::kEventsTopic, queue_id,
+                              R"({"queue_id":")" + queue_id + R"(","producer":")" + producer +
+                                  R"(","status":"finished","records_written":)" +
+                                  std::to_string(written) + R"(,"timestamp":1)" + extra + "}")
+                    .ok());
+  };
+
+  // Registered as loader and connector: estimated, counted and judged as such.
+  auto r = m.start_queue(body("wf-roles", R"([{"target":"fetcher","telemetry_id":"f"},
+          {"target":"sink","telemetry_id":"s","kafka_topic":"wf-roles-data","collection_name":"c_roles"}])"));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(bj::parse(*r).at("estimate").at("records_expected").as_int64(), 1440);
+  finish("wf-roles", "f", 1440, R"(,"records_expected":1440)");
+  finish("wf-roles", "s", 1430, R"(,"missing_ranges":["2024-08-01T10:00:2024-08-01T10:10"])");
+  ASSERT_EQ(wait_status(m, "wf-roles", "finished"), "finished");
+  auto q = queue(m, "wf-roles");
+  EXPECT_EQ(q.at("records_written").as_int64(), 1430) << "the connector's, not the sum";
+  EXPECT_EQ(q.at("completeness").at("records_published").as_int64(), 1440);
+  EXPECT_FALSE(q.at("completeness").at("complete").as_bool());
+
+  // Named like a loader and a connector, registered as neither: a plain queue.
+  r = m.start_queue(body("wf-lookalike", R"([{"target":"loader-lookalike","telemetry_id":"a"},
+          {"target":"lookalike-connector","telemetry_id":"b"}])"));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_FALSE(bj::parse(*r).as_object().contains("estimate"));
+  finish("wf-lookalike", "a", 5, "");
+  finish("wf-lookalike", "b", 7, "");
+  ASSERT_EQ(wait_status(m, "wf-lookalike", "finished"), "finished");
+  q = queue(m, "wf-lookalike");
+  EXPECT_EQ(q.at("records_written").as_int64(), 12);
+  EXPECT_FALSE(q.contains("completeness"));
+  auto rep = m.repair_queue("wf-lookalike");
+  ASSERT_FALSE(rep.ok());
+  EXPECT_EQ(rep.error().code, sf::Errc::invalid_argument);
+
+  // A repair runs the registered loader once per missing range and the connectors again, as
+  // one new run: each worker's start command and environment agree.
+  size_t first_run = 0;
+  std::string first_run_id;
+  {
+    std::lock_guard lk(nl.mu);
+    for (const auto& l : nl.launched)
+      if (l.queue_id == "wf-roles") ++first_run, first_run_id = *l.env.get("RUN_ID");
+  }
+  ASSERT_EQ(first_run, 2u);
+  auto repaired = m.repair_queue("wf-roles");
+  ASSERT_TRUE(repaired.ok()) << repaired.error().message;
+  ASSERT_TRUE(repaired->started) << repaired->json;
+  std::vector<sf::launch::LaunchSpec> run;
+  {
+    std::lock_guard lk(nl.mu);
+    for (const auto& l : nl.launched)
+      if (l.queue_id == "wf-roles") run.push_back(l);
+  }
+  ASSERT_EQ(run.size(), 4u);
+  run.erase(run.begin(), run.begin() + 2);
+  EXPECT_EQ(run[0].target, "fetcher");
+  EXPECT_EQ(run[0].telemetry_id, "f-1.repair-1");
+  EXPECT_EQ(run[1].target, "sink");
+  EXPECT_EQ(run[1].telemetry_id, "s.repair-1");
+  EXPECT_EQ(*run[0].env.get("TIME_RANGE"), "2024-08-01T10:00:2024-08-01T10:10");
+  EXPECT_EQ(bj::parse(*run[1].env.get("TARGET_PARAMS")).at("end_markers").as_int64(), 1);
+  EXPECT_EQ(*run[0].env.get("RUN_ID"), *run[1].env.get("RUN_ID"));
+  EXPECT_NE(*run[0].env.get("RUN_ID"), first_run_id) << "a new run";
+  EXPECT_EQ(*run[1].env.get("DATA_OFFSET"), "0") << "the data topic does not exist yet";
+  for (const auto& spec : run) {
+    auto cmd = command_at_control_offset(spec);
+    EXPECT_EQ(cmd.command, sp::CommandType::start);
+    EXPECT_EQ(cmd.target, spec.target);
+    EXPECT_EQ(cmd.telemetry_id, spec.telemetry_id);
+    EXPECT_EQ(cmd.time_range, spec.env.get("TIME_RANGE"));
+  }
+
+  // A new manager gives the stored targets their roles again.
+  manager_->shutdown();
+  auto& m2 = make(nl);
+  q = queue(m2, "wf-roles");
+  EXPECT_TRUE(q.contains("completeness")) << bj::serialize(q);
+  EXPECT_TRUE(q.contains("estimate")) << bj::serialize(q);
+  EXPECT_FALSE(queue(m2, "wf-lookalike").contains("completeness"));
 }
 
 // ---- the REST API on an http::Server (register_api) --------------------------------------

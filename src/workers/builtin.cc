@@ -1,4 +1,5 @@
-// The registry of built-in worker roles. A new role registers here.
+// The registry of built-in worker kinds, each with its role (protocol/target_role.h). A new
+// kind registers here.
 #include "workers/connector.h"
 #include "workers/dummy.h"
 #include "workers/loader.h"
@@ -6,9 +7,10 @@
 namespace sf::workers {
 
 WorkerRegistry WorkerRegistry::builtin() {
+  using protocol::TargetRole;
   WorkerRegistry r;
   r.add(
-      "dummy-service", run_dummy,
+      "dummy-service", TargetRole::other, run_dummy,
       [](const boost::json::object& settings) -> Status {
         auto s = DummySettings::from_params(settings);
         if (!s) return s.error();
@@ -22,17 +24,18 @@ WorkerRegistry WorkerRegistry::builtin() {
     if (!s) return s.error();
     return {};
   };
-  r.add("store-connector", run_connector, validate_connector, ConnectorSettings::json_schema());
-  r.add("arango-connector", run_connector, validate_connector, ConnectorSettings::json_schema());
+  for (const char* name : {"store-connector", "arango-connector"})
+    r.add(name, TargetRole::connector, run_connector, validate_connector,
+          ConnectorSettings::json_schema());
   // Loaders take their whole configuration from the workflow (symbol, type, range, topic).
   auto validate_loader = [](const boost::json::object& settings) -> Status {
     if (settings.empty()) return {};
     const std::string key(settings.begin()->key());
     return Error(Errc::invalid_argument, "unknown loader setting '" + key + "'", key);
   };
-  r.add("loader-producer", run_loader_producer, validate_loader, "{}");
-  r.add("loader-api-candles", run_loader_candles, validate_loader, "{}");
-  r.add("loader-api-trades", run_loader_trades, validate_loader, "{}");
+  r.add("loader-producer", TargetRole::loader, run_loader_producer, validate_loader, "{}");
+  r.add("loader-api-candles", TargetRole::loader, run_loader_candles, validate_loader, "{}");
+  r.add("loader-api-trades", TargetRole::loader, run_loader_trades, validate_loader, "{}");
   return r;
 }
 

@@ -193,33 +193,36 @@ bool ControlChannel::wait_stop_for(std::chrono::milliseconds d) {
   return stop_requested();
 }
 
-void WorkerRegistry::add(const std::string& target, WorkerFn fn, Validator validate,
-                         std::string settings_schema) {
-  fns_[target] = std::move(fn);
-  if (validate) validators_[target] = std::move(validate);
-  if (!settings_schema.empty()) schemas_[target] = std::move(settings_schema);
+void WorkerRegistry::add(const std::string& target, protocol::TargetRole role, WorkerFn fn,
+                         Validator validate, std::string settings_schema) {
+  kinds_[target] = Kind{role, std::move(fn), std::move(validate), std::move(settings_schema)};
 }
 
 std::optional<std::string> WorkerRegistry::settings_schema(const std::string& target) const {
-  auto it = schemas_.find(target);
-  if (it == schemas_.end()) return std::nullopt;
-  return it->second;
+  auto it = kinds_.find(target);
+  if (it == kinds_.end() || it->second.settings_schema.empty()) return std::nullopt;
+  return it->second.settings_schema;
 }
 
 Status WorkerRegistry::validate(const std::string& target,
                                 const boost::json::object& settings) const {
-  auto it = validators_.find(target);
-  return it == validators_.end() ? Status() : it->second(settings);
+  auto it = kinds_.find(target);
+  return it == kinds_.end() || !it->second.validate ? Status() : it->second.validate(settings);
+}
+
+protocol::TargetRole WorkerRegistry::role(const std::string& target) const {
+  auto it = kinds_.find(target);
+  return it == kinds_.end() ? protocol::TargetRole::other : it->second.role;
 }
 
 const WorkerFn* WorkerRegistry::find(const std::string& target) const {
-  auto it = fns_.find(target);
-  return it == fns_.end() ? nullptr : &it->second;
+  auto it = kinds_.find(target);
+  return it == kinds_.end() ? nullptr : &it->second.fn;
 }
 
 std::vector<std::string> WorkerRegistry::targets() const {
   std::vector<std::string> out;
-  for (const auto& [k, v] : fns_) out.push_back(k);
+  for (const auto& [k, v] : kinds_) out.push_back(k);
   return out;
 }
 

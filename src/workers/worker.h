@@ -1,6 +1,6 @@
-// The worker runtime shared by every worker role (dummy-service now; loaders and
-// connectors later): configuration from environment-style variables, the control channel
-// on `queue-control`, telemetry on `queue-events`, and the registry of runnable roles.
+// The worker runtime shared by every worker kind (dummy-service, loaders, connectors):
+// configuration from environment-style variables, the control channel on `queue-control`,
+// telemetry on `queue-events`, and the registry of runnable kinds with their roles.
 //
 // A worker's life: read WorkerConfig from its Env; open the ControlChannel at the offset
 // the manager passed (so a command published before the worker started is still seen);
@@ -26,6 +26,7 @@
 #include "base/result.h"
 #include "bus/bus.h"
 #include "protocol/messages.h"
+#include "protocol/target_role.h"
 #include "workers/worker_env.h"
 
 namespace sf::metrics {
@@ -142,26 +143,34 @@ class ControlChannel {
   std::optional<protocol::Command> start_;
 };
 
-// Runnable worker roles by target name. Thread-safe after start-up registration.
+// Runnable worker kinds by target name. Thread-safe after start-up registration.
 class WorkerRegistry {
  public:
-  // `validate` checks the role's settings (TARGET_PARAMS) before launch; may be empty.
-  // `settings_schema` says the same for the API's document: a JSON object mapping each
-  // setting `validate` accepts to its JSON Schema (empty: not described).
+  // `role` is what the kind does in a workflow (protocol/target_role.h): the manager learns
+  // it from here, through its Launcher. `validate` checks the kind's settings
+  // (TARGET_PARAMS) before launch; may be empty. `settings_schema` says the same for the
+  // API's document: a JSON object mapping each setting `validate` accepts to its JSON Schema
+  // (empty: not described).
   using Validator = std::function<Status(const boost::json::object&)>;
-  void add(const std::string& target, WorkerFn fn, Validator validate = {},
-           std::string settings_schema = {});
+  void add(const std::string& target, protocol::TargetRole role, WorkerFn fn,
+           Validator validate = {}, std::string settings_schema = {});
   Status validate(const std::string& target, const boost::json::object& settings) const;
   std::optional<std::string> settings_schema(const std::string& target) const;
+  // TargetRole::other for a target it does not know.
+  protocol::TargetRole role(const std::string& target) const;
   const WorkerFn* find(const std::string& target) const;
   std::vector<std::string> targets() const;
-  // The registry with every built-in role (dummy-service, ...).
+  // The registry with every built-in kind (dummy-service, ...).
   static WorkerRegistry builtin();
 
  private:
-  std::map<std::string, WorkerFn> fns_;
-  std::map<std::string, Validator> validators_;
-  std::map<std::string, std::string> schemas_;
+  struct Kind {
+    protocol::TargetRole role = protocol::TargetRole::other;
+    WorkerFn fn;
+    Validator validate;
+    std::string settings_schema;
+  };
+  std::map<std::string, Kind> kinds_;
 };
 
 // Runs a worker end to end with the common life cycle; `work` does the role's job once the

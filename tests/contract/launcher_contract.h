@@ -16,10 +16,11 @@
 //                                    ::testing::Types<ProcessLauncherFactory>);
 //     }  // namespace sf::launch::contract
 //
-// kContractTarget must behave the same on every implementation: with SF_CONTRACT_EXIT=N in
-// its environment it ends at once with exit status N; without it, it runs until killed.
-// That is all a worker needs to show the launcher's part: configuration reaching the
-// target, exits reported once with their code, kill, duplicates, shutdown.
+// kContractTarget, registered with the role kContractRole, must behave the same on every
+// implementation: with SF_CONTRACT_EXIT=N in its environment it ends at once with exit
+// status N; without it, it runs until killed. That is all a worker needs to show the
+// launcher's part: its role, configuration reaching the target, exits reported once with
+// their code, kill, duplicates, shutdown.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -43,6 +44,8 @@ namespace sf::launch::contract {
 using std::chrono::milliseconds;
 
 inline constexpr const char* kContractTarget = "contract-worker";
+// The role kContractTarget is registered with (any but `other`, which unknown targets get).
+inline constexpr protocol::TargetRole kContractRole = protocol::TargetRole::connector;
 inline constexpr milliseconds kDeadline{10'000};  // upper bound for an expected exit
 inline constexpr milliseconds kQuiet{300};        // how long "no further report" is checked
 
@@ -137,6 +140,8 @@ TYPED_TEST_P(LauncherContract, KnowsItsTargetsAndRefusesOthers) {
   EXPECT_NE(std::find(targets.begin(), targets.end(), kContractTarget), targets.end());
   EXPECT_TRUE(this->l().knows(kContractTarget));
   EXPECT_FALSE(this->l().knows("warp-drive"));
+  EXPECT_EQ(this->l().role(kContractTarget), kContractRole) << "the role its kind registered";
+  EXPECT_EQ(this->l().role("warp-drive"), protocol::TargetRole::other);
   auto bad = this->l().launch({"q", "warp-drive", "t", {}});
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().code, Errc::invalid_argument);

@@ -16,7 +16,7 @@ struct InProcessLauncherFactory {
   static std::unique_ptr<Launcher> make(const std::filesystem::path&) {
     static bus::MemoryBus bus;  // the contract worker never touches it
     workers::WorkerRegistry r;
-    r.add(kContractTarget, [](workers::WorkerContext& ctx) {
+    r.add(kContractTarget, kContractRole, [](workers::WorkerContext& ctx) {
       if (auto code = ctx.env.get("SF_CONTRACT_EXIT")) return std::stoi(*code);
       while (!*ctx.cancel) std::this_thread::sleep_for(std::chrono::milliseconds(5));
       return 143;

@@ -74,6 +74,9 @@ class ProcessLauncher final : public Launcher {
   std::optional<std::string> settings_schema(const std::string& target) const override {
     return registry_.settings_schema(target);
   }
+  protocol::TargetRole role(const std::string& target) const override {
+    return registry_.role(target);
+  }
   Status launch(const LaunchSpec& spec) override;
   void kill(const std::string& queue_id, const std::string& telemetry_id) override;
   size_t running() const override;

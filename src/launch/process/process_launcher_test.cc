@@ -30,7 +30,7 @@ sf::workers::WorkerRegistry registry() {
   sf::workers::WorkerRegistry r;
   // The entry points are never called here: the children run the test's commands.
   for (const char* t : {"script", "printenv"})
-    r.add(t, [](sf::workers::WorkerContext&) { return 0; });
+    r.add(t, sf::protocol::TargetRole::other, [](sf::workers::WorkerContext&) { return 0; });
   return r;
 }
 
@@ -297,7 +297,8 @@ namespace sf::launch::contract {
 struct ProcessLauncherFactory {
   static std::unique_ptr<Launcher> make(const std::filesystem::path& scratch) {
     workers::WorkerRegistry r;
-    r.add(kContractTarget, [](workers::WorkerContext&) { return 0; });  // never called here
+    r.add(kContractTarget, kContractRole,
+          [](workers::WorkerContext&) { return 0; });  // never called here
     ProcessLauncherOptions o;
     o.command = {"/bin/sh", "-c",
                  "if [ -n \"$SF_CONTRACT_EXIT\" ]; then exit \"$SF_CONTRACT_EXIT\"; fi; "

@@ -13,7 +13,7 @@ namespace {
 
 sf::workers::WorkerRegistry registry(bool* ran) {
   sf::workers::WorkerRegistry r;
-  r.add("test-worker", [ran](sf::workers::WorkerContext&) {
+  r.add("test-worker", sf::protocol::TargetRole::other, [ran](sf::workers::WorkerContext&) {
     *ran = true;
     return 0;
   });
