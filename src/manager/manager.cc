@@ -7,11 +7,11 @@
 
 #include "base/log.h"
 #include "json/json.h"
+#include "manager/target_start.h"
 #include "market/records.h"
 #include "metrics/metrics.h"
 #include "protocol/validate.h"
 #include "workers/connector.h"
-#include "workers/worker.h"
 
 namespace sf::manager {
 
@@ -351,57 +351,33 @@ std::map<std::string, int64_t> Manager::run_start_offsets(
 
 void Manager::launch_run(const protocol::StartRequest& req, const std::string& queue_id, double now,
                          size_t first_target) {
+  RunSpec run;
+  run.queue_id = queue_id;
+  run.symbol = req.symbol;
+  run.type = req.type;
+  run.time_range = req.time_range;
   // Every target of this run shares its id and starts at the data topic's current end, read
   // before any loader of the run can publish (docs/workers.md, "Runs").
-  const std::string run_id = random_hex(8);
-  const std::map<std::string, int64_t> data_offsets = run_start_offsets(req.targets);
+  run.run_id = random_hex(8);
+  run.data_offsets = run_start_offsets(req.targets);
+  run.control_topic = opts_.control_topic;
+  run.events_topic = opts_.events_topic;
+  run.extra_env = opts_.worker_env;
+  run.timestamp = now;
   // Publish each start command, then launch. When a launch fails, that target fails, the
   // targets not launched yet are not launched at all, and the launched ones are stopped.
   for (size_t ti = 0; ti < req.targets.size(); ++ti) {
     const auto& t = req.targets[ti];
-    protocol::Command cmd;
-    cmd.command = protocol::CommandType::start;
-    cmd.queue_id = queue_id;
-    cmd.target = t.target;
-    cmd.symbol = req.symbol;
-    cmd.type = req.type;
-    cmd.time_range = t.time_range ? t.time_range : req.time_range;
-    cmd.kafka_topic = t.kafka_topic;
-    cmd.collection_name = t.collection_name;
-    cmd.telemetry_id = t.telemetry_id;
-    cmd.image = t.image;
-    cmd.timestamp = now;
-    if (!t.extra.empty() || t.interval) {
-      boost::json::object params = t.extra;
-      if (t.interval) params["interval"] = *t.interval;
-      cmd.params = std::move(params);
-    }
+    const TargetStart ts = build_target_start(run, t);
     auto end = bus_.end_offset(opts_.control_topic, 0);
-    auto offset = producer_->produce(opts_.control_topic, queue_id, protocol::encode(cmd));
+    auto offset = producer_->produce(opts_.control_topic, queue_id, protocol::encode(ts.command));
     Status launched;
     if (!offset) {
       launched = offset.error();
     } else {
-      workers::WorkerConfig wc;
-      wc.queue_id = queue_id;
-      wc.target = t.target;
-      wc.telemetry_id = *t.telemetry_id;
-      wc.symbol = req.symbol;
-      wc.type = req.type;
-      wc.time_range = cmd.time_range;
-      wc.kafka_topic = t.kafka_topic;
-      wc.collection_name = t.collection_name;
-      wc.image = t.image;
-      wc.control_topic = opts_.control_topic;
-      wc.events_topic = opts_.events_topic;
-      wc.control_offset = *offset >= 0 ? *offset : (end ? *end : 0);
-      wc.run_id = run_id;
-      if (t.kafka_topic) wc.data_offset = data_offsets.at(*t.kafka_topic);
-      if (cmd.params) wc.params = *cmd.params;
-      Env env = wc.to_env();
-      for (const auto& [k, v] : opts_.worker_env)
-        if (!env.get(k)) env.set(k, v);
-      launched = launcher_.launch(launch::LaunchSpec{queue_id, t.target, *t.telemetry_id, env});
+      const int64_t control_offset = *offset >= 0 ? *offset : (end ? *end : 0);
+      launched = launcher_.launch(
+          launch::LaunchSpec{queue_id, t.target, *t.telemetry_id, ts.env(control_offset)});
     }
     if (!launched) {
       log::error("cannot launch " + *t.telemetry_id + ": " + launched.error().message, queue_id);
