@@ -1,17 +1,18 @@
 #include "manager/manager.h"
 
 #include <algorithm>
-#include <functional>
 #include <random>
 #include <set>
 
 #include "base/log.h"
 #include "json/json.h"
+#include "manager/queue_json.h"
 #include "manager/target_start.h"
 #include "market/records.h"
 #include "metrics/metrics.h"
 #include "protocol/validate.h"
 #include "workers/connector.h"
+#include "workers/loader.h"
 
 namespace sf::manager {
 
@@ -19,10 +20,6 @@ using protocol::RunStatus;
 using protocol::TargetRole;
 
 namespace {
-
-RunStatus parse_status(const std::string& s) {
-  return protocol::status_from_string(s).value_or(RunStatus::pending);
-}
 
 std::string random_hex(size_t n) {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -73,23 +70,6 @@ std::string stored_range(const store::QueueState& q, const store::TargetState& t
   return q.time_range;
 }
 
-void write_target(json::Writer& w, const store::TargetState& t, bool full,
-                  const std::function<void(json::Writer&)>& more = {}) {
-  w.begin_object()
-      .kv("telemetry_id", t.telemetry_id)
-      .kv("target", t.target)
-      .kv("status", t.status)
-      .kv("message", t.message)
-      .kv_int("records_written", t.records_written)
-      .kv_num("updated_at", t.updated_at);
-  if (full && !t.config_json.empty()) {
-    auto cfg = json::parse(t.config_json);
-    if (cfg) w.key("config").value(*cfg);
-  }
-  if (more) more(w);
-  w.end_object();
-}
-
 }  // namespace
 
 Manager::Manager(ManagerOptions opts, bus::Bus& bus, store::StateStore& store,
@@ -136,10 +116,10 @@ Status Manager::start() {
   {
     std::lock_guard lk(mu_);
     for (auto& q : *stored) {
-      Entry e;
+      QueueEntry e;
       std::vector<std::string> loader_ranges;
       for (auto& ts : q.targets) {
-        Target t;
+        TargetEntry t;
         t.state = std::move(ts);
         t.role = launcher_.role(t.state.target);
         if (t.role == TargetRole::loader) loader_ranges.push_back(stored_range(q, t.state));
@@ -292,14 +272,14 @@ Result<std::string> Manager::start_queue(protocol::StartRequest req) {
       return Error(Errc::already_exists, "queue '" + q.queue_id + "' already exists", "queue_id");
     // Stored while holding the lock so two requests for one id cannot both pass.
     SF_TRY(store_.create_queue(q));
-    Entry e;
+    QueueEntry e;
     e.events_loaded = true;
     e.estimate = estimate;
     e.q = q;
     e.q.targets.clear();
     const int64_t steady = clock_.steady_ms();
     for (const auto& ts : q.targets) {
-      Target t;
+      TargetEntry t;
       t.state = ts;
       t.role = launcher_.role(ts.target);
       t.last_heard_ms = steady;
@@ -309,16 +289,7 @@ Result<std::string> Manager::start_queue(protocol::StartRequest req) {
     queues_.emplace(q.queue_id, std::move(e));
     // Emitted in the same critical section as the insertion, so no status change of this
     // queue can reach a listener before its `pending`.
-    std::string msg;
-    json::Writer(msg)
-        .begin_object()
-        .kv("type", "queue_status")
-        .kv("queue_id", q.queue_id)
-        .kv("status", "pending")
-        .kv("message", "")
-        .kv_int("records_written", 0)
-        .end_object();
-    emit(q.queue_id, std::move(msg));
+    emit(q.queue_id, queue_status_message(q, 0));
   }
   dispatch();
   if (m_queues_started_) m_queues_started_->inc();
@@ -383,7 +354,7 @@ void Manager::launch_run(const protocol::StartRequest& req, const std::string& q
       log::error("cannot launch " + *t.telemetry_id + ": " + launched.error().message, queue_id);
       {
         std::lock_guard lk(mu_);
-        Entry& e = queues_.at(queue_id);
+        QueueEntry& e = queues_.at(queue_id);
         for (size_t k = first_target + ti; k < e.targets.size(); ++k) {
           if (k == first_target + ti)
             set_target(e, e.targets[k], RunStatus::error,
@@ -401,7 +372,7 @@ void Manager::launch_run(const protocol::StartRequest& req, const std::string& q
   }
 }
 
-std::optional<std::vector<std::string>> Manager::missing_in_store(const Entry& e) {
+std::optional<std::vector<std::string>> Manager::missing_in_store(const QueueEntry& e) {
   if (!data_store_) return std::nullopt;
   // The store now, not the report of the last run: rows may have gone since.
   std::vector<std::string> out;
@@ -442,17 +413,17 @@ Result<Manager::RepairAnswer> Manager::repair_queue(const std::string& queue_id)
     auto it = queues_.find(queue_id);
     if (it == queues_.end())
       return Error(Errc::not_found, "no queue '" + queue_id + "'", "queue_id");
-    Entry& e = it->second;
-    if (!protocol::is_terminal(parse_status(e.q.status)) || any_live(e))
+    QueueEntry& e = it->second;
+    if (!protocol::is_terminal(parse_status(e.q.status)) || e.any_live())
       return Error(
           Errc::already_exists,
           "queue '" + queue_id + "' is still " + e.q.status + ": repair it once it has ended",
           "queue_id");
-    if (!completeness(e).known)
+    if (!e.completeness().known)
       return Error(Errc::invalid_argument,
                    "queue '" + queue_id + "' has no loaders and connectors: nothing to repair",
                    "queue_id");
-    const Completeness c = completeness(e);
+    const Completeness c = e.completeness();
     // The store now, not the report of the last run (rows may have gone since); where the
     // store cannot be checked (trades, no data store here), the report as it stands.
     const auto in_store = missing_in_store(e);
@@ -511,7 +482,7 @@ Result<Manager::RepairAnswer> Manager::repair_queue(const std::string& queue_id)
     first_target = e.targets.size();
     e.run = next_run;
     for (const auto& spec : run.targets) {
-      Target t;
+      TargetEntry t;
       t.state.telemetry_id = *spec.telemetry_id;
       t.state.target = spec.target;
       t.state.status = "pending";
@@ -531,16 +502,7 @@ Result<Manager::RepairAnswer> Manager::repair_queue(const std::string& queue_id)
     e.summary_dirty = true;
     deferred_.queue_updates.push_back(e.q);
     if (m_queues_active_) m_queues_active_->inc();
-    std::string msg;
-    json::Writer(msg)
-        .begin_object()
-        .kv("type", "queue_status")
-        .kv("queue_id", queue_id)
-        .kv("status", "pending")
-        .kv("message", e.q.message)
-        .kv_int("records_written", 0)
-        .end_object();
-    emit(queue_id, std::move(msg));
+    emit(queue_id, queue_status_message(e.q, 0));
     json::Writer w(answer.json);
     w.begin_object().kv("queue_id", queue_id).kv_int("run", next_run);
     w.key("missing_ranges").begin_array();
@@ -566,9 +528,9 @@ Result<std::string> Manager::stop_queue(const std::string& queue_id) {
     auto it = queues_.find(queue_id);
     if (it == queues_.end())
       return Error(Errc::not_found, "no queue '" + queue_id + "'", "queue_id");
-    Entry& e = it->second;
+    QueueEntry& e = it->second;
     // Also for a queue already in error whose other targets are still winding down.
-    if (!e.user_stop && any_live(e)) {
+    if (!e.user_stop && e.any_live()) {
       e.user_stop = true;
       if (!e.stop_requested) {
         e.stop_requested = true;
@@ -581,7 +543,7 @@ Result<std::string> Manager::stop_queue(const std::string& queue_id) {
   return queue_json(queue_id);
 }
 
-void Manager::send_stop(const Entry& e, const std::optional<std::string>& telemetry_id) {
+void Manager::send_stop(const QueueEntry& e, const std::optional<std::string>& telemetry_id) {
   protocol::Command cmd;
   cmd.command = protocol::CommandType::stop;
   cmd.queue_id = e.q.queue_id;
@@ -591,7 +553,7 @@ void Manager::send_stop(const Entry& e, const std::optional<std::string>& teleme
   if (!r) log::error("cannot publish stop: " + r.error().message, e.q.queue_id);
 }
 
-void Manager::set_target(Entry& e, Target& t, RunStatus st, const std::string& message,
+void Manager::set_target(QueueEntry& e, TargetEntry& t, RunStatus st, const std::string& message,
                          std::optional<int64_t> records, store::StateBatch& batch) {
   t.state.status = protocol::to_string(st);
   t.state.message = message;
@@ -599,21 +561,10 @@ void Manager::set_target(Entry& e, Target& t, RunStatus st, const std::string& m
   t.state.updated_at = now_seconds(clock_);
   batch.target_updates.emplace_back(e.q.queue_id, t.state);
   e.summary_dirty = true;
-  std::string msg;
-  json::Writer(msg)
-      .begin_object()
-      .kv("type", "target_status")
-      .kv("queue_id", e.q.queue_id)
-      .kv("telemetry_id", t.state.telemetry_id)
-      .kv("target", t.state.target)
-      .kv("status", t.state.status)
-      .kv("message", t.state.message)
-      .kv_int("records_written", t.state.records_written)
-      .end_object();
-  emit(e.q.queue_id, std::move(msg));
+  emit(e.q.queue_id, target_status_message(e.q.queue_id, t.state));
 }
 
-void Manager::refresh_queue(Entry& e, store::StateBatch& batch) {
+void Manager::refresh_queue(QueueEntry& e, store::StateBatch& batch) {
   RunStatus cur = parse_status(e.q.status);
   if (protocol::is_terminal(cur)) return;  // final
   bool all_terminal = true, any_error = false, any_interrupted = false;
@@ -649,7 +600,7 @@ void Manager::refresh_queue(Entry& e, store::StateBatch& batch) {
       next = RunStatus::finished;
       message = "";
       // Finished is not success when the store holds less than was expected: say so.
-      if (auto c = completeness(e); c.known && !c.complete()) {
+      if (auto c = e.completeness(); c.known && !c.complete()) {
         message = "incomplete: " + std::to_string(c.stored >= 0 ? c.stored : c.written) +
                   " records written of " +
                   std::to_string(c.expected >= 0 ? c.expected : c.published) + " expected";
@@ -676,23 +627,14 @@ void Manager::refresh_queue(Entry& e, store::StateBatch& batch) {
   if (protocol::is_terminal(next)) {
     if (m_queues_active_) m_queues_active_->dec();
     log::info("queue " + e.q.status + (message.empty() ? "" : ": " + message), e.q.queue_id);
-    if (next == RunStatus::error && any_live(e)) {
+    if (next == RunStatus::error && e.any_live()) {
       // The workflow cannot complete: stop the remaining targets (killed after the grace).
       e.stop_requested = true;
       e.stop_requested_ms = clock_.steady_ms();
       send_stop(e, std::nullopt);
     }
   }
-  std::string msg;
-  json::Writer(msg)
-      .begin_object()
-      .kv("type", "queue_status")
-      .kv("queue_id", e.q.queue_id)
-      .kv("status", e.q.status)
-      .kv("message", e.q.message)
-      .kv_int("records_written", records_written(e))
-      .end_object();
-  emit(e.q.queue_id, std::move(msg));
+  emit(e.q.queue_id, queue_status_message(e.q, e.records_written()));
 }
 
 void Manager::handle_event(const bus::Record& rec, store::StateBatch& batch) {
@@ -704,7 +646,7 @@ void Manager::handle_event(const bus::Record& rec, store::StateBatch& batch) {
     return;
   }
   auto it = queues_.find(ev->queue_id);
-  Target* t = nullptr;
+  TargetEntry* t = nullptr;
   if (it != queues_.end()) {
     for (auto& tg : it->second.targets)
       if (tg.state.telemetry_id == ev->producer) t = &tg;
@@ -714,7 +656,7 @@ void Manager::handle_event(const bus::Record& rec, store::StateBatch& batch) {
     return;
   }
   if (m_events_) m_events_->inc();
-  Entry& e = it->second;
+  QueueEntry& e = it->second;
   t->last_heard_ms = clock_.steady_ms();
 
   // Keep the event for GET /queues/{id}, the store and the WebSocket feed.
@@ -735,16 +677,7 @@ void Manager::handle_event(const bus::Record& rec, store::StateBatch& batch) {
       trim_due_.push_back(e.q.queue_id);
     }
   }
-  {
-    std::string msg;
-    msg.reserve(ev_json.size() + 64);
-    msg += "{\"type\":\"event\",\"queue_id\":";
-    json::append_escaped(msg, ev->queue_id);
-    msg += ",\"event\":";
-    msg += ev_json;
-    msg += '}';
-    emit(ev->queue_id, std::move(msg));
-  }
+  emit(ev->queue_id, event_message(ev->queue_id, ev_json));
   if (ev->status == RunStatus::pong) return;
 
   RunStatus cur = parse_status(t->state.status);
@@ -761,59 +694,9 @@ void Manager::handle_event(const bus::Record& rec, store::StateBatch& batch) {
     }
     return;
   }
-  take_completeness(*t, *ev);
+  t->take_completeness(*ev);
   set_target(e, *t, ev->status, ev->message.value_or(""), ev->records_written, batch);
   refresh_queue(e, batch);
-}
-
-void Manager::take_completeness(Target& t, const protocol::Event& ev) {
-  if (ev.records_expected) t.expected = ev.records_expected;
-  if (ev.records_dlq) t.dlq = std::max(t.dlq.value_or(0), *ev.records_dlq);
-  if (ev.missing_ranges) t.missing = *ev.missing_ranges;
-  if (ev.records_stored) t.stored = ev.records_stored;
-}
-
-bool Manager::Completeness::complete() const {
-  if (!known || !missing.empty()) return false;
-  // The store's own count when the connectors checked it (a rerun or a repair writes only
-  // part of what the store holds), else what the connectors wrote.
-  if (stored < 0 && written < published) return false;
-  const int64_t have = stored >= 0 ? stored : written;
-  if (expected >= 0) return have >= expected;
-  return loaders_finished && have >= published;
-}
-
-Manager::Completeness Manager::completeness(const Entry& e) {
-  Completeness c;
-  bool any_loader_seen = false;
-  for (const auto& t : e.targets) {
-    if (t.role == TargetRole::loader) {
-      // The first run's loaders cover the queue's range: what the store should hold. A
-      // repair's loaders cover only the ranges that were missing.
-      if (t.run == 0) {
-        // A sum is only an expectation when every loader gave its part.
-        if (t.expected && (c.expected >= 0 || !any_loader_seen))
-          c.expected = std::max<int64_t>(c.expected, 0) + *t.expected;
-        else
-          c.expected = -1;
-        any_loader_seen = true;
-      }
-      if (t.run != e.run) continue;
-      c.known = true;
-      c.published += t.state.records_written;
-      c.loaders_finished =
-          c.loaders_finished && parse_status(t.state.status) == RunStatus::finished;
-    } else if (t.role == TargetRole::connector) {
-      if (t.run != e.run) continue;
-      c.known = true;
-      c.written += t.state.records_written;
-      c.dlq += t.dlq.value_or(0);
-      c.missing.insert(c.missing.end(), t.missing.begin(), t.missing.end());
-      // Every connector's store must hold the whole range: the smallest count decides.
-      if (t.stored) c.stored = c.stored < 0 ? *t.stored : std::min(c.stored, *t.stored);
-    }
-  }
-  return c;
 }
 
 void Manager::on_worker_exit(const launch::ExitInfo& info) {
@@ -841,7 +724,7 @@ void Manager::check_timers(store::StateBatch& batch) {
   const auto exit_ms = static_cast<int64_t>(opts_.exit_grace_s * 1000);
   for (auto& [id, e] : queues_) {
     // An errored queue may still have targets winding down; the stop grace applies.
-    if (!any_live(e)) continue;
+    if (!e.any_live()) continue;
     bool changed = false;
     for (auto& t : e.targets) {
       RunStatus s = parse_status(t.state.status);
@@ -989,103 +872,11 @@ void Manager::dispatch() {
   }
 }
 
-bool Manager::any_live(const Entry& e) {
-  for (const auto& t : e.targets)
-    if (!protocol::is_terminal(parse_status(t.state.status))) return true;
-  return false;
-}
-
-namespace {
-
-// The fields a queue's summary and its full view share.
-void write_queue_fields(json::Writer& w, const store::QueueState& q, int64_t records_written) {
-  w.kv("queue_id", q.queue_id)
-      .kv("symbol", q.symbol)
-      .kv("type", q.type)
-      .kv("time_range", q.time_range)
-      .kv("status", q.status)
-      .kv("message", q.message)
-      .kv_num("created_at", q.created_at)
-      .kv_num("updated_at", q.updated_at)
-      .kv_int("records_written", records_written);
-}
-
-}  // namespace
-
-int64_t Manager::records_written(const Entry& e) {
-  // A data workflow's records are those its connectors wrote (not loader + connector).
-  if (auto c = completeness(e); c.known) return c.written;
-  int64_t total = 0;
-  for (const auto& t : e.targets) total += t.state.records_written;
-  return total;
-}
-
-std::string Manager::render_queue(const Entry& e) const {
-  std::string out;
-  json::Writer w(out);
-  w.begin_object();
-  write_queue_fields(w, e.q, records_written(e));
-  w.kv_bool("stop_requested", e.stop_requested);
-  if (auto c = completeness(e); c.known) {
-    w.key("completeness").begin_object();
-    if (c.expected >= 0) w.kv_int("records_expected", c.expected);
-    w.kv_int("records_published", c.published)
-        .kv_int("records_written", c.written)
-        .kv_int("records_dlq", c.dlq);
-    if (c.stored >= 0) w.kv_int("records_stored", c.stored);
-    w.key("missing_ranges").begin_array();
-    for (const auto& m : c.missing) w.str(m);
-    w.end_array();
-    w.kv_bool("complete", c.complete()).end_object();
+const std::string& Manager::summary(QueueEntry& e) {
+  if (e.summary_dirty) {
+    e.summary = queue_summary_json(e);
+    e.summary_dirty = false;
   }
-  if (e.estimate.records) {
-    // How long the loaders need at the weight budget, if nothing else spends it meanwhile.
-    const double per_minute = std::max(1.0, opts_.exchange_weight_per_minute);
-    w.key("estimate")
-        .begin_object()
-        .kv_int("records_expected", *e.estimate.records)
-        .kv_int("requests", *e.estimate.requests)
-        .kv_int("request_weight", *e.estimate.weight)
-        .kv_num("weight_per_minute", per_minute)
-        .kv_num("seconds_at_budget", static_cast<double>(*e.estimate.weight) / per_minute * 60)
-        .end_object();
-  }
-  w.key("targets").begin_array();
-  for (const auto& t : e.targets) {
-    write_target(w, t.state, true, [&t](json::Writer& tw) {
-      // What this target reported for completeness.
-      if (t.expected) tw.kv_int("records_expected", *t.expected);
-      if (t.dlq) tw.kv_int("records_dlq", *t.dlq);
-      if (!t.missing.empty()) {
-        tw.key("missing_ranges").begin_array();
-        for (const auto& m : t.missing) tw.str(m);
-        tw.end_array();
-      }
-    });
-  }
-  w.end_array();
-  w.key("events").begin_array();
-  for (const auto& ev : e.recent) {
-    auto v = json::parse(ev);
-    if (v) w.value(*v);
-  }
-  w.end_array();
-  w.end_object();
-  return out;
-}
-
-const std::string& Manager::render_summary(Entry& e) {
-  if (!e.summary_dirty) return e.summary;
-  e.summary.clear();
-  json::Writer w(e.summary);
-  size_t done = 0;
-  for (const auto& t : e.targets) done += protocol::is_terminal(parse_status(t.state.status));
-  w.begin_object();
-  write_queue_fields(w, e.q, records_written(e));
-  w.kv_int("targets", static_cast<int64_t>(e.targets.size()))
-      .kv_int("targets_done", static_cast<int64_t>(done))
-      .end_object();
-  e.summary_dirty = false;
   return e.summary;
 }
 
@@ -1093,7 +884,7 @@ Result<std::string> Manager::queue_json(const std::string& queue_id) {
   std::lock_guard lk(mu_);
   auto it = queues_.find(queue_id);
   if (it == queues_.end()) return Error(Errc::not_found, "no queue '" + queue_id + "'", "queue_id");
-  Entry& e = it->second;
+  QueueEntry& e = it->second;
   if (!e.events_loaded) {
     // Queues loaded at start-up get their stored events on first look.
     e.events_loaded = true;
@@ -1104,7 +895,7 @@ Result<std::string> Manager::queue_json(const std::string& queue_id) {
         // Completeness fields of the stored final events (lost with the old process).
         if (auto decoded = protocol::decode_event(ev.json))
           for (auto& t : e.targets)
-            if (t.state.telemetry_id == decoded->producer) take_completeness(t, *decoded);
+            if (t.state.telemetry_id == decoded->producer) t.take_completeness(*decoded);
         recent.push_back(std::move(ev.json));
       }
       for (auto& ev : e.recent) recent.push_back(std::move(ev));
@@ -1112,24 +903,18 @@ Result<std::string> Manager::queue_json(const std::string& queue_id) {
       e.recent = std::move(recent);
     }
   }
-  return render_queue(e);
+  return manager::queue_json(e, opts_.exchange_weight_per_minute);
 }
 
 std::string Manager::list_json(const std::string& status_filter) {
   std::lock_guard lk(mu_);
-  std::string out;
-  out.reserve(queues_.size() * 300 + 16);
-  out += "{\"queues\":[";
-  bool first = true;
+  std::vector<std::string_view> summaries;
+  summaries.reserve(order_.size());
   for (const auto& id : order_) {
-    Entry& e = queues_.at(id);
-    if (!status_filter.empty() && e.q.status != status_filter) continue;
-    if (!first) out += ',';
-    first = false;
-    out += render_summary(e);
+    QueueEntry& e = queues_.at(id);
+    if (status_filter.empty() || e.q.status == status_filter) summaries.push_back(summary(e));
   }
-  out += "]}";
-  return out;
+  return queue_list_json(summaries);
 }
 
 }  // namespace sf::manager

@@ -13,6 +13,10 @@
 // ended. A target silent for longer than the heartbeat timeout is marked `error` ("lost").
 // A worker that exits without a final event is marked `error` with its exit status.
 //
+// A target's role (loader, connector, other) comes from the launcher (Launcher::role(), the
+// worker registry), never from its name: loaders make the load estimate, loaders and
+// connectors the completeness report (queue_entry.h), and a repair reruns them.
+//
 // On start-up, queues that were running when the manager died are marked `interrupted`
 // with the reason (workers of the embedded launcher do not survive their manager).
 //
@@ -34,11 +38,11 @@
 #include "bus/bus.h"
 #include "launch/launcher.h"
 #include "manager/flows.h"
+#include "manager/queue_entry.h"
 #include "protocol/messages.h"
 #include "protocol/target_role.h"
 #include "store/data_store.h"
 #include "store/state_store.h"
-#include "workers/loader.h"
 
 namespace sf::metrics {
 class Registry;
@@ -116,68 +120,21 @@ class Manager {
   void unsubscribe(uint64_t id);
 
  private:
-  struct Target {
-    store::TargetState state;
-    // What it does (loader, connector, other), as the launcher's worker registry says.
-    protocol::TargetRole role = protocol::TargetRole::other;
-    int64_t exit_events_end = -1;             // events topic end offset when the worker exited
-    int64_t last_heard_ms = 0;                // steady clock; launch time until the first event
-    int64_t last_stored_event_ms = -1000000;  // steady clock of the last event stored
-    int64_t exited_at_ms = -1;  // steady clock when the worker exited without final event
-    std::string exit_reason;
-    bool killed = false;
-    // Completeness reported by loaders and connectors (event extension fields).
-    std::optional<int64_t> expected, dlq, stored;
-    int run = 0;  // which run of the queue launched it: 0 the start, N the N-th repair
-    std::vector<std::string> missing;
-  };
-
-  struct Entry {
-    store::QueueState q;  // q.targets unused; see `targets`
-    std::vector<Target> targets;
-    bool stop_requested = false;  // stop sent (by the user, or after an error)
-    bool user_stop = false;       // stop_queue() was called: the queue ends interrupted
-    int64_t stop_requested_ms = 0;
-    bool events_loaded = false;  // recent events read from the store (after a restart)
-    size_t events_since_trim = 0;
-    std::deque<std::string> recent;  // event JSON, newest last
-    std::string summary;             // cached list entry
-    bool summary_dirty = true;
-    workers::LoadEstimate estimate;  // what its loaders fetch, as known before they run
-    int run = 0;                     // the newest run; only its targets make the status
-  };
   void event_loop(std::shared_ptr<bus::Consumer> consumer);
   // The methods below taking a batch run with mu_ held.
   void handle_event(const bus::Record& rec, store::StateBatch& batch);
   void check_timers(store::StateBatch& batch);
   void on_worker_exit(const launch::ExitInfo& info);
   // Recomputes the queue status after target changes; records the change.
-  void refresh_queue(Entry& e, store::StateBatch& batch);
-  void set_target(Entry& e, Target& t, protocol::RunStatus st, const std::string& message,
+  void refresh_queue(QueueEntry& e, store::StateBatch& batch);
+  void set_target(QueueEntry& e, TargetEntry& t, protocol::RunStatus st, const std::string& message,
                   std::optional<int64_t> records, store::StateBatch& batch);
-  void send_stop(const Entry& e, const std::optional<std::string>& telemetry_id);
-  static bool any_live(const Entry& e);
+  void send_stop(const QueueEntry& e, const std::optional<std::string>& telemetry_id);
   // Queues a listener message (mu_ held); dispatch() delivers the queue in order.
   void emit(const std::string& queue_id, std::string msg);
   void dispatch();
-  std::string render_queue(const Entry& e) const;
-  // Totals over a queue's loaders and connectors, once any of them reported.
-  // What a data workflow's loaders and connectors reported. complete() holds only when the
-  // store holds everything: the expected count when it is known (candles know it from the
-  // start), otherwise (trades) what loaders that finished their whole range published.
-  // A stopped or killed queue is thus never complete unless the store holds the range.
-  struct Completeness {
-    bool known = false;
-    int64_t expected = -1, published = 0, written = 0, dlq = 0;
-    int64_t stored = -1;  // what the store holds of the range (connectors' check), -1 unknown
-    bool loaders_finished = true;  // every loader ended `finished` (paged its whole range)
-    std::vector<std::string> missing;
-    bool complete() const;
-  };
-  static Completeness completeness(const Entry& e);
-  static int64_t records_written(const Entry& e);
-  static void take_completeness(Target& t, const protocol::Event& ev);
-  const std::string& render_summary(Entry& e);
+  // The queue's list entry, rendered again only after a change.
+  const std::string& summary(QueueEntry& e);
   std::string generate_queue_id(const protocol::StartRequest& req);
   Status persist(store::StateBatch& batch);
   // The data topics' end offsets (partition 0) now: where a run about to launch begins.
@@ -189,7 +146,7 @@ class Manager {
                   size_t first_target = 0);
   // The ranges of the queue's range its connectors' collections lack now (candles of a fixed
   // interval); nullopt when the store cannot tell (trades, no data store, a store error).
-  std::optional<std::vector<std::string>> missing_in_store(const Entry& e);
+  std::optional<std::vector<std::string>> missing_in_store(const QueueEntry& e);
 
   ManagerOptions opts_;
   bus::Bus& bus_;
@@ -201,7 +158,7 @@ class Manager {
   store::DataStore* data_store_ = nullptr;
 
   mutable std::mutex mu_;
-  std::map<std::string, Entry> queues_;
+  std::map<std::string, QueueEntry> queues_;
   std::vector<std::string> order_;                          // queue ids, oldest first
   std::deque<std::pair<std::string, std::string>> outbox_;  // listener messages, in order
   store::StateBatch deferred_;         // changes made outside the event loop, persisted by it
