@@ -16,9 +16,10 @@ using http::Response;
 
 namespace {
 
-Response created_or_error(const Result<std::string>& r) {
+// `status` with the JSON answer, or the error's status.
+Response json_or_error(int status, const Result<std::string>& r) {
   if (!r) return Response::from_error(r.error());
-  return Response::json(201, *r);
+  return Response::json(status, *r);
 }
 
 namespace bj = boost::json;
@@ -36,6 +37,12 @@ bj::array to_array(const List& list) {
 
 bj::object ref(std::string_view name) {
   return bj::object{{"$ref", "#/components/schemas/" + std::string(name)}};
+}
+
+// Exactly one of `alternatives`; none when there are none (nothing is valid).
+bj::object one_of(bj::array alternatives, std::string_view description) {
+  if (alternatives.empty()) return bj::object{{"not", bj::object{}}};
+  return bj::object{{"description", description}, {"oneOf", std::move(alternatives)}};
 }
 
 bj::value parse_or_throw(const std::string& text, const std::string& what) {
@@ -75,13 +82,10 @@ bj::object target_schema(const launch::Launcher& launcher) {
     alt["properties"] = std::move(props);
     alternatives.push_back(std::move(alt));
   }
-  if (alternatives.empty()) return bj::object{{"not", bj::object{}}};  // nothing can run
-  return bj::object{
-      {"description",
-       "One worker of the workflow: `target` picks the alternative. Fields beyond the typed "
-       "ones (image, telemetry_id, kafka_topic, collection_name, time_range, interval) are "
-       "that worker's settings, passed to it as they are."},
-      {"oneOf", std::move(alternatives)}};
+  return one_of(std::move(alternatives),
+                "One worker of the workflow: `target` picks the alternative. Fields beyond the "
+                "typed ones (image, telemetry_id, kafka_topic, collection_name, time_range, "
+                "interval) are that worker's settings, passed to it as they are.");
 }
 
 // What a flow's placeholder may be, from where the template uses it.
@@ -206,13 +210,10 @@ bj::object test_flow_schema(const launch::Launcher& launcher, const Flows& flows
              {"time_range", ref("TimeRange")},
              {"extra_params", std::move(extra)}}}});
   }
-  if (alternatives.empty()) return bj::object{{"not", bj::object{}}};
-  return bj::object{
-      {"description",
-       "`flow_name` picks the alternative; extra_params fill the flow's template (overriding its "
-       "defaults) and are exactly the parameters it uses. The filled-in request is then checked "
-       "as a POST /queues/start body."},
-      {"oneOf", std::move(alternatives)}};
+  return one_of(std::move(alternatives),
+                "`flow_name` picks the alternative; extra_params fill the flow's template "
+                "(overriding its defaults) and are exactly the parameters it uses. The filled-in "
+                "request is then checked as a POST /queues/start body.");
 }
 
 void fill(bj::value& v, const std::map<std::string, bj::value>& values) {
@@ -260,13 +261,13 @@ void register_api(http::Server& server, Manager& manager, metrics::Registry* met
   server.route("POST", "/queues/start", [&manager](const Request& req) {
     auto body = protocol::decode_start_request(std::string_view(req.body));
     if (!body) return Response::from_error(body.error());
-    return created_or_error(manager.start_queue(std::move(*body)));
+    return json_or_error(201, manager.start_queue(std::move(*body)));
   });
 
   server.route("POST", "/queues/start-test-flow", [&manager](const Request& req) {
     auto body = protocol::decode_test_flow_request(req.body);
     if (!body) return Response::from_error(body.error());
-    return created_or_error(manager.start_test_flow(*body));
+    return json_or_error(201, manager.start_test_flow(*body));
   });
 
   server.route("GET", "/queues/list", [&manager](const Request& req) {
@@ -285,9 +286,7 @@ void register_api(http::Server& server, Manager& manager, metrics::Registry* met
   });
 
   server.route("GET", "/queues/{queue_id}", [&manager](const Request& req) {
-    auto r = manager.queue_json(std::string(req.path_param("queue_id")));
-    if (!r) return Response::from_error(r.error());
-    return Response::json(200, *r);
+    return json_or_error(200, manager.queue_json(std::string(req.path_param("queue_id"))));
   });
 
   server.route("POST", "/queues/stop", [&manager](const Request& req) {
@@ -297,9 +296,7 @@ void register_api(http::Server& server, Manager& manager, metrics::Registry* met
     if (auto s = f.only({"queue_id"}); !s) return Response::from_error(s.error());
     auto id = f.str("queue_id");
     if (!id) return Response::from_error(id.error());
-    auto r = manager.stop_queue(*id);
-    if (!r) return Response::from_error(r.error());
-    return Response::json(200, *r);
+    return json_or_error(200, manager.stop_queue(*id));
   });
 
   server.route("POST", "/queues/{queue_id}/repair", [&manager](const Request& req) {

@@ -1,5 +1,6 @@
 #include "manager/manager.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -20,6 +21,7 @@ namespace sm = sf::manager;
 namespace sp = sf::protocol;
 namespace bj = boost::json;
 using namespace std::chrono_literals;
+using ::testing::HasSubstr;
 
 namespace {
 
@@ -116,8 +118,11 @@ std::string temp_dir() {
   return p.string();
 }
 
-sp::StartRequest start_body(const std::string& targets_json, const std::string& queue_id = "") {
-  std::string body = R"({"symbol":"BTCUSDT","type":"dummy","time_range":"2024-08-01:2024-08-02",)";
+sp::StartRequest start_body(const std::string& targets_json, const std::string& queue_id = "",
+                            const std::string& type = "dummy",
+                            const std::string& range = "2024-08-01:2024-08-02") {
+  std::string body =
+      R"({"symbol":"BTCUSDT","type":")" + type + R"(","time_range":")" + range + R"(",)";
   if (!queue_id.empty()) body += "\"queue_id\":\"" + queue_id + "\",";
   body += "\"targets\":" + targets_json + "}";
   auto r = sp::decode_start_request(std::string_view(body));
@@ -146,6 +151,24 @@ std::string wait_status(sm::Manager& m, const std::string& id, const std::string
     std::this_thread::sleep_for(10ms);
   }
   return s;
+}
+
+// The message of the queue's status.
+std::string message_of(sm::Manager& m, const std::string& id) {
+  return std::string(queue(m, id).at("message").as_string());
+}
+
+// Start bodies' targets: one worker played by the test, or a loader and a connector.
+constexpr const char* kOneWorker = R"([{"target":"null-worker","telemetry_id":"w"}])";
+constexpr const char* kLoaderAndConnector = R"([{"target":"loader-producer","telemetry_id":"l"},)"
+                                            R"({"target":"store-connector","telemetry_id":"c"}])";
+
+// Starts a queue of `targets` (start body JSON) under `queue_id`.
+::testing::AssertionResult started(sm::Manager& m, const std::string& targets,
+                                   const std::string& queue_id) {
+  auto r = m.start_queue(start_body(targets, queue_id));
+  if (!r) return ::testing::AssertionFailure() << queue_id << ": " << r.error().message;
+  return ::testing::AssertionSuccess();
 }
 
 class ManagerTest : public ::testing::Test {
@@ -177,17 +200,17 @@ class ManagerTest : public ::testing::Test {
         sf::workers::WorkerRegistry::builtin(), bus_, &metrics_);
     return *inproc_;
   }
+  // Publishes a worker's event to queue-events; `extra` adds members (the extension fields,
+  // e.g. R"("records_expected":60)").
   void publish_event(const std::string& queue_id, const std::string& producer,
-                     const std::string& status, int64_t records) {
+                     const std::string& status, int64_t records, const std::string& extra = "") {
     auto p = bus_.producer();
     ASSERT_TRUE(p.ok());
-    sp::Event ev;
-    ev.queue_id = queue_id;
-    ev.producer = producer;
-    ev.status = *sp::status_from_string(status);
-    ev.records_written = records;
-    ev.timestamp = 1;
-    ASSERT_TRUE((*p)->produce(sf::bus::kEventsTopic, queue_id, sp::encode(ev)).ok());
+    const std::string ev = R"({"queue_id":")" + queue_id + R"(","producer":")" + producer +
+                           R"(","status":")" + status + R"(","records_written":)" +
+                           std::to_string(records) + R"(,"timestamp":1)" +
+                           (extra.empty() ? "" : "," + extra) + "}";
+    ASSERT_TRUE((*p)->produce(sf::bus::kEventsTopic, queue_id, ev).ok());
   }
   // The command a launched worker reads first: the one at its CONTROL_OFFSET.
   sp::Command command_at_control_offset(const sf::launch::LaunchSpec& spec) {
@@ -333,9 +356,7 @@ TEST_F(ManagerTest, LaunchedWorkersGetTheirConfigurationAsEnvironment) {
 TEST_F(ManagerTest, LateAndDuplicateEventsNeverMoveBackwards) {
   auto& nl = null_launcher_;
   auto& m = make(nl);
-  ASSERT_TRUE(
-      m.start_queue(start_body(R"([{"target":"null-worker","telemetry_id":"w"}])", "wf-order"))
-          .ok());
+  ASSERT_TRUE(started(m, kOneWorker, "wf-order"));
   publish_event("wf-order", "w", "loading", 50);
   EXPECT_EQ(wait_status(m, "wf-order", "loading"), "loading");
   publish_event("wf-order", "w", "started", 0);   // late
@@ -361,8 +382,7 @@ TEST_F(ManagerTest, LateAndDuplicateEventsNeverMoveBackwards) {
 TEST_F(ManagerTest, MalformedEventsAreCountedAndSkipped) {
   auto& nl = null_launcher_;
   auto& m = make(nl);
-  ASSERT_TRUE(
-      m.start_queue(start_body(R"([{"target":"null-worker","telemetry_id":"w"}])", "wf-bad")).ok());
+  ASSERT_TRUE(started(m, kOneWorker, "wf-bad"));
   auto p = bus_.producer();
   ASSERT_TRUE((*p)->produce(sf::bus::kEventsTopic, "k", "{not json").ok());
   ASSERT_TRUE((*p)->produce(sf::bus::kEventsTopic, "k", R"({"queue_id":"wf-bad"})").ok());
@@ -377,12 +397,9 @@ TEST_F(ManagerTest, SilentTargetIsMarkedLost) {
   sm::ManagerOptions opts;
   opts.heartbeat_timeout_s = 0.3;
   auto& m = make(nl, opts);
-  ASSERT_TRUE(
-      m.start_queue(start_body(R"([{"target":"null-worker","telemetry_id":"w"}])", "wf-lost"))
-          .ok());
+  ASSERT_TRUE(started(m, kOneWorker, "wf-lost"));
   EXPECT_EQ(wait_status(m, "wf-lost", "error", 3s), "error");
-  EXPECT_NE(std::string(queue(m, "wf-lost").at("message").as_string()).find("lost"),
-            std::string::npos);
+  EXPECT_THAT(message_of(m, "wf-lost"), HasSubstr("lost"));
 }
 
 TEST_F(ManagerTest, WorkerExitWithoutFinalEventIsAnError) {
@@ -390,25 +407,20 @@ TEST_F(ManagerTest, WorkerExitWithoutFinalEventIsAnError) {
   sm::ManagerOptions opts;
   opts.exit_grace_s = 0.1;
   auto& m = make(nl, opts);
-  ASSERT_TRUE(
-      m.start_queue(start_body(R"([{"target":"null-worker","telemetry_id":"w"}])", "wf-exit"))
-          .ok());
+  ASSERT_TRUE(started(m, kOneWorker, "wf-exit"));
   publish_event("wf-exit", "w", "loading", 5);
   EXPECT_EQ(wait_status(m, "wf-exit", "loading"), "loading");
   nl.on_exit(sf::launch::ExitInfo{"wf-exit", "w", 137, "exit status 137"});
   EXPECT_EQ(wait_status(m, "wf-exit", "error", 3s), "error");
-  EXPECT_NE(std::string(queue(m, "wf-exit").at("message").as_string()).find("exit status 137"),
-            std::string::npos);
+  EXPECT_THAT(message_of(m, "wf-exit"), HasSubstr("exit status 137"));
 }
 
 TEST_F(ManagerTest, RunningQueuesAreInterruptedAfterRestart) {
   auto& nl = null_launcher_;
   {
     auto& m = make(nl);
-    ASSERT_TRUE(
-        m.start_queue(start_body(R"([{"target":"null-worker","telemetry_id":"w"}])", "wf-a")).ok());
-    ASSERT_TRUE(
-        m.start_queue(start_body(R"([{"target":"null-worker","telemetry_id":"w"}])", "wf-b")).ok());
+    ASSERT_TRUE(started(m, kOneWorker, "wf-a"));
+    ASSERT_TRUE(started(m, kOneWorker, "wf-b"));
     publish_event("wf-b", "w", "finished", 3);
     EXPECT_EQ(wait_status(m, "wf-b", "finished"), "finished");
     manager_->shutdown();
@@ -421,7 +433,7 @@ TEST_F(ManagerTest, RunningQueuesAreInterruptedAfterRestart) {
   EXPECT_EQ(m2.queue_count(), 2u);
   auto a = queue(m2, "wf-a");
   EXPECT_EQ(a.at("status"), "interrupted");
-  EXPECT_NE(std::string(a.at("message").as_string()).find("manager restarted"), std::string::npos);
+  EXPECT_THAT(std::string(a.at("message").as_string()), HasSubstr("manager restarted"));
   EXPECT_EQ(status_of(m2, "wf-b"), "finished");
   auto list = bj::parse(m2.list_json()).at("queues").as_array();
   ASSERT_EQ(list.size(), 2u);
@@ -432,9 +444,7 @@ TEST_F(ManagerTest, StateIsPersistedOnceTheStoreRecovers) {
   auto& nl = null_launcher_;
   FlakyStore flaky(*store_);
   auto& m = make(nl, {}, &flaky);
-  ASSERT_TRUE(
-      m.start_queue(start_body(R"([{"target":"null-worker","telemetry_id":"w"}])", "wf-flaky"))
-          .ok());
+  ASSERT_TRUE(started(m, kOneWorker, "wf-flaky"));
   flaky.failing = true;
   publish_event("wf-flaky", "w", "finished", 9);
   EXPECT_EQ(wait_status(m, "wf-flaky", "finished"), "finished");
@@ -468,9 +478,7 @@ TEST_F(ManagerTest, StopThenTargetErrorEndsInterrupted) {
   publish_event("wf-stop-err", "a", "error", 1);
   publish_event("wf-stop-err", "b", "interrupted", 0);
   EXPECT_EQ(wait_status(m, "wf-stop-err", "interrupted"), "interrupted");
-  EXPECT_NE(
-      std::string(queue(m, "wf-stop-err").at("message").as_string()).find("stopped by request"),
-      std::string::npos);
+  EXPECT_THAT(message_of(m, "wf-stop-err"), HasSubstr("stopped by request"));
 }
 
 TEST_F(ManagerTest, UnconfirmedStopIsKilledAfterTheGrace) {
@@ -478,9 +486,7 @@ TEST_F(ManagerTest, UnconfirmedStopIsKilledAfterTheGrace) {
   sm::ManagerOptions opts;
   opts.stop_grace_s = 0.3;
   auto& m = make(nl, opts);
-  ASSERT_TRUE(
-      m.start_queue(start_body(R"([{"target":"null-worker","telemetry_id":"w"}])", "wf-grace"))
-          .ok());
+  ASSERT_TRUE(started(m, kOneWorker, "wf-grace"));
   ASSERT_TRUE(m.stop_queue("wf-grace").ok());
   EXPECT_EQ(wait_status(m, "wf-grace", "interrupted", 3s), "interrupted");
   std::lock_guard lk(nl.mu);
@@ -497,8 +503,7 @@ TEST_F(ManagerTest, LaunchFailureLaunchesNothingMoreAndErrors) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(wait_status(m, "wf-launch", "error"), "error");
   auto q = queue(m, "wf-launch");
-  EXPECT_NE(std::string(q.at("message").as_string()).find("launch failed: no capacity"),
-            std::string::npos);
+  EXPECT_THAT(std::string(q.at("message").as_string()), HasSubstr("launch failed: no capacity"));
   auto targets = q.at("targets").as_array();
   EXPECT_EQ(targets[1].at("status"), "error");
   EXPECT_EQ(targets[2].at("status"), "interrupted");
@@ -532,9 +537,7 @@ TEST_F(ManagerTest, StoredEventsAreShownAfterRestart) {
   auto& nl = null_launcher_;
   {
     auto& m = make(nl);
-    ASSERT_TRUE(
-        m.start_queue(start_body(R"([{"target":"null-worker","telemetry_id":"w"}])", "wf-ev"))
-            .ok());
+    ASSERT_TRUE(started(m, kOneWorker, "wf-ev"));
     publish_event("wf-ev", "w", "loading", 4);
     publish_event("wf-ev", "w", "finished", 8);
     EXPECT_EQ(wait_status(m, "wf-ev", "finished"), "finished");
@@ -550,19 +553,10 @@ TEST_F(ManagerTest, StoredEventsAreShownAfterRestart) {
 TEST_F(ManagerTest, CompletenessIsReportedAndShortfallIsNotCalledSuccess) {
   auto& nl = null_launcher_;
   auto& m = make(nl);
-  ASSERT_TRUE(m.start_queue(start_body(R"([{"target":"loader-producer","telemetry_id":"l"},
-      {"target":"store-connector","telemetry_id":"c"}])",
-                                       "wf-compl"))
-                  .ok());
-  auto p = bus_.producer();
-  auto send = [&](const std::string& producer, int64_t written, const std::string& extra) {
-    std::string ev = R"({"queue_id":"wf-compl","producer":")" + producer +
-                     R"(","status":"finished","records_written":)" + std::to_string(written) +
-                     R"(,"timestamp":1)" + extra + "}";
-    ASSERT_TRUE((*p)->produce(sf::bus::kEventsTopic, "wf-compl", ev).ok());
-  };
-  send("l", 4320, R"(,"records_expected":4320)");
-  send("c", 4310, R"(,"records_dlq":10,"missing_ranges":["2024-08-01T10:00:2024-08-01T10:10"])");
+  ASSERT_TRUE(started(m, kLoaderAndConnector, "wf-compl"));
+  publish_event("wf-compl", "l", "finished", 4320, R"("records_expected":4320)");
+  publish_event("wf-compl", "c", "finished", 4310,
+                R"("records_dlq":10,"missing_ranges":["2024-08-01T10:00:2024-08-01T10:10"])");
   EXPECT_EQ(wait_status(m, "wf-compl", "finished"), "finished");
   auto q = queue(m, "wf-compl");
   auto c = q.at("completeness").as_object();
@@ -571,31 +565,18 @@ TEST_F(ManagerTest, CompletenessIsReportedAndShortfallIsNotCalledSuccess) {
   EXPECT_EQ(c.at("records_written").as_int64(), 4310);
   EXPECT_EQ(c.at("records_dlq").as_int64(), 10);
   EXPECT_EQ(c.at("complete").as_bool(), false);
-  std::string msg(q.at("message").as_string());
-  EXPECT_NE(msg.find("incomplete: 4310 records written of 4320 expected, 10 sent to the DLQ"),
-            std::string::npos)
-      << msg;
-  EXPECT_NE(msg.find("2024-08-01T10:00:2024-08-01T10:10"), std::string::npos) << msg;
+  const std::string msg(q.at("message").as_string());
+  EXPECT_THAT(msg,
+              HasSubstr("incomplete: 4310 records written of 4320 expected, 10 sent to the DLQ"));
+  EXPECT_THAT(msg, HasSubstr("2024-08-01T10:00:2024-08-01T10:10"));
 }
 
 TEST_F(ManagerTest, CompleteLoadIsPlainFinished) {
   auto& nl = null_launcher_;
   auto& m = make(nl);
-  ASSERT_TRUE(m.start_queue(start_body(R"([{"target":"loader-producer","telemetry_id":"l"},
-      {"target":"store-connector","telemetry_id":"c"}])",
-                                       "wf-full"))
-                  .ok());
-  auto p = bus_.producer();
-  ASSERT_TRUE(
-      (*p)->produce(
-              sf::bus::kEventsTopic, "wf-full",
-              R"({"queue_id":"wf-full","producer":"l","status":"finished","records_written":60,"records_expected":60,"timestamp":1})")
-          .ok());
-  ASSERT_TRUE(
-      (*p)->produce(
-              sf::bus::kEventsTopic, "wf-full",
-              R"({"queue_id":"wf-full","producer":"c","status":"finished","records_written":60,"records_dlq":0,"timestamp":1})")
-          .ok());
+  ASSERT_TRUE(started(m, kLoaderAndConnector, "wf-full"));
+  publish_event("wf-full", "l", "finished", 60, R"("records_expected":60)");
+  publish_event("wf-full", "c", "finished", 60, R"("records_dlq":0)");
   EXPECT_EQ(wait_status(m, "wf-full", "finished"), "finished");
   auto q = queue(m, "wf-full");
   EXPECT_EQ(q.at("message"), "");
@@ -610,10 +591,7 @@ TEST_F(ManagerTest, KilledLoaderWithStaleCountIsNeverComplete) {
   sm::ManagerOptions opts;
   opts.stop_grace_s = 0.3;
   auto& m = make(nl, opts);
-  ASSERT_TRUE(m.start_queue(start_body(R"([{"target":"loader-producer","telemetry_id":"l"},
-      {"target":"store-connector","telemetry_id":"c"}])",
-                                       "wf-killed"))
-                  .ok());
+  ASSERT_TRUE(started(m, kLoaderAndConnector, "wf-killed"));
   publish_event("wf-killed", "l", "loading", 1721000);
   publish_event("wf-killed", "c", "loading", 2000000);
   ASSERT_EQ(wait_status(m, "wf-killed", "loading"), "loading");
@@ -630,28 +608,17 @@ TEST_F(ManagerTest, KilledLoaderWithStaleCountIsNeverComplete) {
 TEST_F(ManagerTest, StoppedQueueIsCompleteOnlyWhenTheStoreHoldsTheExpectedRange) {
   auto& nl = null_launcher_;
   auto& m = make(nl);
-  auto p = bus_.producer();
-  auto send = [&](const std::string& queue_id, const std::string& producer,
-                  const std::string& status, int64_t written, const std::string& extra = "") {
-    std::string ev = R"({"queue_id":")" + queue_id + R"(","producer":")" + producer +
-                     R"(","status":")" + status + R"(","records_written":)" +
-                     std::to_string(written) + R"(,"timestamp":1)" + extra + "}";
-    ASSERT_TRUE((*p)->produce(sf::bus::kEventsTopic, queue_id, ev).ok());
-  };
   for (const std::string id : {"wf-half", "wf-whole"}) {
-    ASSERT_TRUE(m.start_queue(start_body(R"([{"target":"loader-producer","telemetry_id":"l"},
-        {"target":"store-connector","telemetry_id":"c"}])",
-                                         id))
-                    .ok());
+    ASSERT_TRUE(started(m, kLoaderAndConnector, id));
     // A candle loader knows what the range holds from its start.
-    send(id, "l", "started", 0, R"(,"records_expected":100)");
+    publish_event(id, "l", "started", 0, R"("records_expected":100)");
     ASSERT_EQ(wait_status(m, id, "started"), "started");
     ASSERT_TRUE(m.stop_queue(id).ok());
   }
-  send("wf-half", "l", "interrupted", 40);
-  send("wf-half", "c", "interrupted", 40);
-  send("wf-whole", "l", "interrupted", 100);
-  send("wf-whole", "c", "interrupted", 100);
+  publish_event("wf-half", "l", "interrupted", 40);
+  publish_event("wf-half", "c", "interrupted", 40);
+  publish_event("wf-whole", "l", "interrupted", 100);
+  publish_event("wf-whole", "c", "interrupted", 100);
   ASSERT_EQ(wait_status(m, "wf-half", "interrupted"), "interrupted");
   ASSERT_EQ(wait_status(m, "wf-whole", "interrupted"), "interrupted");
   auto half = queue(m, "wf-half").at("completeness").as_object();
@@ -664,10 +631,7 @@ TEST_F(ManagerTest, StoppedQueueIsCompleteOnlyWhenTheStoreHoldsTheExpectedRange)
 TEST_F(ManagerTest, StoppedTradeLoadWithoutExpectedCountIsNotComplete) {
   auto& nl = null_launcher_;
   auto& m = make(nl);
-  ASSERT_TRUE(m.start_queue(start_body(R"([{"target":"loader-producer","telemetry_id":"l"},
-      {"target":"store-connector","telemetry_id":"c"}])",
-                                       "wf-trades-stop"))
-                  .ok());
+  ASSERT_TRUE(started(m, kLoaderAndConnector, "wf-trades-stop"));
   publish_event("wf-trades-stop", "l", "loading", 500);
   ASSERT_EQ(wait_status(m, "wf-trades-stop", "loading"), "loading");
   ASSERT_TRUE(m.stop_queue("wf-trades-stop").ok());
@@ -680,13 +644,7 @@ TEST_F(ManagerTest, StoppedTradeLoadWithoutExpectedCountIsNotComplete) {
 
 sp::StartRequest typed_body(const std::string& type, const std::string& range,
                             const std::string& queue_id) {
-  std::string body = R"({"symbol":"BTCUSDT","type":")" + type + R"(","time_range":")" + range +
-                     R"(","queue_id":")" + queue_id +
-                     R"(","targets":[{"target":"loader-producer","telemetry_id":"l"},)"
-                     R"({"target":"store-connector","telemetry_id":"c"}]})";
-  auto r = sp::decode_start_request(std::string_view(body));
-  EXPECT_TRUE(r.ok()) << r.error().message;
-  return *r;
+  return start_body(kLoaderAndConnector, queue_id, type, range);
 }
 
 // Issue: a 1s-candle range of about 284 million candles was accepted silently. The answer
@@ -750,21 +708,7 @@ TEST_F(ManagerTest, RolesComeFromTheLauncherNotFromTargetNames) {
                     {"lookalike-connector", TargetRole::other}};
   auto& m = make(nl);
   auto body = [](const std::string& queue_id, const std::string& targets) {
-    auto r = sp::decode_start_request(std::string_view(
-        R"({"symbol":"BTCUSDT","type":"api_candles_1m","time_range":"2024-08-01:2024-08-02",)"
-        R"("queue_id":")" +
-        queue_id + R"(","targets":)" + targets + "}"));
-    EXPECT_TRUE(r.ok()) << r.error().message;
-    return *r;
-  };
-  auto p = bus_.producer();
-  auto finish = [&](const std::string& queue_id, const std::string& producer, int64_t written,
-                    const std::string& extra) {
-    ASSERT_TRUE((*p)->produce(sf::bus::kEventsTopic, queue_id,
-                              R"({"queue_id":")" + queue_id + R"(","producer":")" + producer +
-                                  R"(","status":"finished","records_written":)" +
-                                  std::to_string(written) + R"(,"timestamp":1)" + extra + "}")
-                    .ok());
+    return start_body(targets, queue_id, "api_candles_1m");
   };
 
   // Registered as loader and connector: estimated, counted and judged as such.
@@ -772,8 +716,9 @@ TEST_F(ManagerTest, RolesComeFromTheLauncherNotFromTargetNames) {
           {"target":"sink","telemetry_id":"s","kafka_topic":"wf-roles-data","collection_name":"c_roles"}])"));
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(bj::parse(*r).at("estimate").at("records_expected").as_int64(), 1440);
-  finish("wf-roles", "f", 1440, R"(,"records_expected":1440)");
-  finish("wf-roles", "s", 1430, R"(,"missing_ranges":["2024-08-01T10:00:2024-08-01T10:10"])");
+  publish_event("wf-roles", "f", "finished", 1440, R"("records_expected":1440)");
+  publish_event("wf-roles", "s", "finished", 1430,
+                R"("missing_ranges":["2024-08-01T10:00:2024-08-01T10:10"])");
   ASSERT_EQ(wait_status(m, "wf-roles", "finished"), "finished");
   auto q = queue(m, "wf-roles");
   EXPECT_EQ(q.at("records_written").as_int64(), 1430) << "the connector's, not the sum";
@@ -785,8 +730,8 @@ TEST_F(ManagerTest, RolesComeFromTheLauncherNotFromTargetNames) {
           {"target":"lookalike-connector","telemetry_id":"b"}])"));
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_FALSE(bj::parse(*r).as_object().contains("estimate"));
-  finish("wf-lookalike", "a", 5, "");
-  finish("wf-lookalike", "b", 7, "");
+  publish_event("wf-lookalike", "a", "finished", 5);
+  publish_event("wf-lookalike", "b", "finished", 7);
   ASSERT_EQ(wait_status(m, "wf-lookalike", "finished"), "finished");
   q = queue(m, "wf-lookalike");
   EXPECT_EQ(q.at("records_written").as_int64(), 12);

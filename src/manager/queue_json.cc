@@ -27,14 +27,19 @@ void write_ranges(json::Writer& w, const std::vector<std::string>& ranges) {
   w.end_array();
 }
 
+// The fields a target's view and its target_status messages share.
+void write_target_status(json::Writer& w, const store::TargetState& t) {
+  w.kv("telemetry_id", t.telemetry_id)
+      .kv("target", t.target)
+      .kv("status", t.status)
+      .kv("message", t.message)
+      .kv_int("records_written", t.records_written);
+}
+
 void write_target(json::Writer& w, const TargetEntry& t) {
-  w.begin_object()
-      .kv("telemetry_id", t.state.telemetry_id)
-      .kv("target", t.state.target)
-      .kv("status", t.state.status)
-      .kv("message", t.state.message)
-      .kv_int("records_written", t.state.records_written)
-      .kv_num("updated_at", t.state.updated_at);
+  w.begin_object();
+  write_target_status(w, t.state);
+  w.kv_num("updated_at", t.state.updated_at);
   if (!t.state.config_json.empty()) {
     auto cfg = json::parse(t.state.config_json);
     if (cfg) w.key("config").value(*cfg);
@@ -131,16 +136,10 @@ std::string queue_status_message(const store::QueueState& q, int64_t records_wri
 
 std::string target_status_message(const std::string& queue_id, const store::TargetState& t) {
   std::string msg;
-  json::Writer(msg)
-      .begin_object()
-      .kv("type", "target_status")
-      .kv("queue_id", queue_id)
-      .kv("telemetry_id", t.telemetry_id)
-      .kv("target", t.target)
-      .kv("status", t.status)
-      .kv("message", t.message)
-      .kv_int("records_written", t.records_written)
-      .end_object();
+  json::Writer w(msg);
+  w.begin_object().kv("type", "target_status").kv("queue_id", queue_id);
+  write_target_status(w, t);
+  w.end_object();
   return msg;
 }
 
