@@ -82,8 +82,9 @@ Result<ArangoUrl> parse_url(std::string_view url);
 bool is_valid_database_name(std::string_view name);
 
 // The Errc for an error answer: see README.md. 1202/1203/1228/1655/1600/1924 not_found,
-// 1207/1210/1925 already_exists, 1200 (write-write conflict) and 503 unavailable, 401/403 and
-// other 4xx invalid_argument, 5xx io_error.
+// 1207/1210/1925 already_exists, 1200 (write-write conflict), 1654 (transaction aborted) and
+// 503 unavailable, 32 (resource limit exceeded), 401/403 and other 4xx invalid_argument,
+// other 5xx io_error. Numbers and names as in ArangoDB's lib/Basics/errors.dat.
 Errc errc_for(int http_status, int error_num);
 // A short name for the errorNums StreamForge meets ("illegal document key"), "" otherwise.
 const char* error_name(int error_num);
@@ -187,9 +188,11 @@ class Transaction {
 
   // Commits. Committing is idempotent in ArangoDB (a second commit of a committed
   // transaction answers 200), so a commit whose answer was lost is sent again. *outcome:
-  // committed (ok), not_committed (the server aborted it: 409, or 404 on the first
-  // attempt: it expired), unknown (404 after a lost answer: it may have been committed and
-  // forgotten). The error says which.
+  // committed (ok), not_committed (the server aborted it: 400 1653 "already aborted" or
+  // "already expired", 410 1654; or 404 1655 on the first attempt: it expired and was
+  // forgotten), unknown (404 1655 after a lost answer: it may have been committed and
+  // forgotten). The error says which and, unless the last answer was a 503, carries
+  // kRetryField (the operation may run again).
   Status commit(Outcome* outcome);
   void abort();
 

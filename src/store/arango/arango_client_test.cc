@@ -9,6 +9,7 @@
 #include <chrono>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include "store/arango/arango_test_util.h"
 #include "tests/support/temp_dir.h"
@@ -426,6 +427,72 @@ TEST(ArangoTransaction, NothingIsVisibleUntilCommitAndAFailedCommitLeavesNothing
     ASSERT_TRUE(w.ok() && w->ok());
   }
   EXPECT_FALSE(visible("k4"));
+}
+
+// The transaction errors as ArangoDB 3.11 sends them (lib/Basics/errors.dat for the numbers,
+// lib/Rest/GeneralResponse.cpp for the statuses): a transaction the server aborted or forgot
+// is never taken for committed, and the operation is marked to run again.
+TEST(ArangoTransaction, ATransactionTheServerAbortedIsNotCommittedAndRunsAgain) {
+  auto o = sf::store::arango_test::double_options();
+  o.stream_trx_idle_timeout = std::chrono::milliseconds(200);
+  auto d = start_double(o);
+  ASSERT_NE(d, nullptr);
+  auto c = client_for(url_for(*d, "sf_test", "retry_budget_ms=600"));
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->ensure_database().ok());
+  ASSERT_TRUE(c->ensure_collection("t", 2).ok());
+  const std::string path = c->db_path("/_api/document/t");
+
+  // Idle past the timeout: a request inside it is 404 1655, marked to run again.
+  auto trx = Transaction::begin(*c, {"t"});
+  ASSERT_TRUE(trx.ok()) << trx.error().message;
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  auto w = c->request("POST", path, R"({"_key":"k1"})", trx->options());
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ(w->status, 404);
+  EXPECT_EQ(w->error_num, 1655);
+  sf::Error e = c->error(*w, "POST", path);
+  EXPECT_EQ(e.code, sf::Errc::not_found);
+  EXPECT_EQ(e.field, kRetryField);
+  EXPECT_NE(e.message.find("1655 (transaction not found)"), std::string::npos) << e.message;
+  // Its commit: 400 1653 "transaction was already expired": not committed, run again.
+  Transaction::Outcome out;
+  auto st = trx->commit(&out);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(out, Transaction::Outcome::not_committed);
+  EXPECT_EQ(st.error().code, sf::Errc::unavailable);
+  EXPECT_EQ(st.error().field, kRetryField);
+  EXPECT_NE(st.error().message.find("1653 (disallowed operation inside transaction)"),
+            std::string::npos)
+      << st.error().message;
+  EXPECT_NE(st.error().message.find("transaction was already expired"), std::string::npos)
+      << st.error().message;
+
+  // 410 1654, what a server answers when the commit meets the expired transaction before
+  // its garbage collection does: the same.
+  auto trx2 = Transaction::begin(*c, {"t"});
+  ASSERT_TRUE(trx2.ok());
+  d->fail_next(1, 410, 1654);
+  st = trx2->commit(&out);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(out, Transaction::Outcome::not_committed);
+  EXPECT_EQ(st.error().field, kRetryField);
+  EXPECT_NE(st.error().message.find("1654 (transaction aborted)"), std::string::npos)
+      << st.error().message;
+
+  // A commit of an id the server does not know (expired and forgotten): not committed.
+  auto trx3 = Transaction::begin(*c, {"t"});
+  ASSERT_TRUE(trx3.ok());
+  d->fail_next(1, 404, 1655);
+  st = trx3->commit(&out);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(out, Transaction::Outcome::not_committed);
+  EXPECT_EQ(st.error().field, kRetryField);
+
+  EXPECT_EQ(errc_for(410, 1654), sf::Errc::unavailable);
+  EXPECT_EQ(errc_for(400, 1653), sf::Errc::invalid_argument);
+  EXPECT_EQ(errc_for(500, 32), sf::Errc::invalid_argument);
+  EXPECT_STREQ(error_name(32), "resource limit exceeded");
 }
 
 TEST(ArangoClient, QueryPagesThroughBatches) {

@@ -23,7 +23,7 @@
 // the rest with POST /_api/document/{collection}?overwriteMode=update in bodies of at most
 // 5,000 documents, checks every per-document result (any error aborts the transaction and
 // is returned with its errorNum) and commits. A write-write conflict or a transaction the
-// server aborted runs the whole upsert again (up to 5 times); so does a commit whose outcome
+// server aborted runs the whole upsert again (up to 10 times); so does a commit whose outcome
 // is unknown, which is safe because an upsert is idempotent.
 //
 // Indexes: every market-data collection gets a non-unique persistent index when it is
