@@ -316,11 +316,21 @@ Result<ArangoUrl> parse_url(std::string_view url) {
         return url_error("store URL: create_database must be true or false");
       }
       u.create_database = value == "true";
+    } else if (key == "max_transaction_bytes") {
+      size_t n = 0;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (ec != std::errc() || p != value.data() + value.size() || n < kMinTransactionBytes ||
+          n > kMaxTransactionBytes) {
+        return url_error("store URL: max_transaction_bytes must be a number of bytes between " +
+                         std::to_string(kMinTransactionBytes) + " (64 KiB) and " +
+                         std::to_string(kMaxTransactionBytes) + " (1 GiB)");
+      }
+      u.max_transaction_bytes = n;
     } else {
       // The name only: the value may be something secret put in the wrong place.
       return url_error("store URL: unknown parameter '" + std::string(key.substr(0, 40)) +
                        "' (known: auth, token_file, timeout_ms, retry_budget_ms, ca_file, "
-                       "create_database)");
+                       "create_database, max_transaction_bytes)");
     }
   }
   if (!u.token_file.empty()) {
@@ -462,6 +472,12 @@ Error ArangoClient::error(const Reply& r, std::string_view method, std::string_v
                           std::string_view context) const {
   std::string msg = describe_error(r.status, r.error_num, method, path, r.error_message);
   if (!context.empty()) msg += " (" + std::string(context) + ")";
+  if (r.error_num == 32) {
+    msg += "; the store writes up to max_transaction_bytes=" +
+           std::to_string(url_.max_transaction_bytes) +
+           " bytes of documents per transaction: set it (store URL) well below the server's "
+           "stream-transaction size limit";
+  }
   Error e(errc_for(r.status, r.error_num), msg);
   // A write-write conflict, or the transaction gone (1654 aborted by the server, 1655 expired
   // and forgotten): the whole operation may run again. (1653 means a commit found the
