@@ -164,7 +164,12 @@ class DataStore {
   virtual Status ensure_collection(const std::string& name, market::Kind kind) = 0;
 
   // Writes every record (all of kind `kind`) in one transaction, creating the collection
-  // on first use. Ok for an empty span (the collection is still ensured).
+  // on first use. Ok for an empty span (the collection is still ensured). A store whose
+  // server limits a transaction's size may write a batch over its limit in several
+  // consecutive transactions (ArangoDB: max_transaction_bytes, arango_data_store.h); a
+  // failure part-way then leaves the earlier ones written. Calling upsert() again with the
+  // same records is always safe (insert or replace by natural key) and completes the batch;
+  // ok is returned only once every record is written.
   virtual Status upsert(const std::string& name, market::Kind kind,
                         std::span<const market::Record> records) = 0;
 

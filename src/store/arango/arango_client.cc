@@ -316,11 +316,21 @@ Result<ArangoUrl> parse_url(std::string_view url) {
         return url_error("store URL: create_database must be true or false");
       }
       u.create_database = value == "true";
+    } else if (key == "max_transaction_bytes") {
+      size_t n = 0;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (ec != std::errc() || p != value.data() + value.size() || n < kMinTransactionBytes ||
+          n > kMaxTransactionBytes) {
+        return url_error("store URL: max_transaction_bytes must be a number of bytes between " +
+                         std::to_string(kMinTransactionBytes) + " (64 KiB) and " +
+                         std::to_string(kMaxTransactionBytes) + " (1 GiB)");
+      }
+      u.max_transaction_bytes = n;
     } else {
       // The name only: the value may be something secret put in the wrong place.
       return url_error("store URL: unknown parameter '" + std::string(key.substr(0, 40)) +
                        "' (known: auth, token_file, timeout_ms, retry_budget_ms, ca_file, "
-                       "create_database)");
+                       "create_database, max_transaction_bytes)");
     }
   }
   if (!u.token_file.empty()) {
@@ -347,6 +357,10 @@ Result<ArangoUrl> parse_url(std::string_view url) {
 }
 
 // ---- errors -------------------------------------------------------------------------
+//
+// errorNums and their names are ArangoDB's (lib/Basics/errors.dat in arangodb/arangodb, as
+// in 3.11); the HTTP status a server sends with each is its lib/Rest/GeneralResponse.cpp
+// (e.g. 1653 400, 1654 410, 1655 404, 32 and anything unlisted 500).
 
 Errc errc_for(int status, int num) {
   switch (num) {
@@ -362,8 +376,12 @@ Errc errc_for(int status, int num) {
     case 1925:  // graph already exists
       return Errc::already_exists;
     case 1200:  // write-write conflict
+    case 1654:  // transaction aborted (by the server: it had expired)
     case 503:
       return Errc::unavailable;
+    case 32:  // resource limit exceeded (e.g. a stream transaction over its size limit): the
+              // same request cannot succeed, however often it is sent
+      return Errc::invalid_argument;
     default:
       break;
   }
@@ -379,6 +397,8 @@ const char* error_name(int num) {
   switch (num) {
     case 11:
       return "not authorized";
+    case 32:
+      return "resource limit exceeded";
     case 400:
       return "bad parameter";
     case 503:
@@ -416,6 +436,8 @@ const char* error_name(int num) {
     case 1652:
       return "unregistered collection used in transaction";
     case 1653:
+      return "disallowed operation inside transaction";
+    case 1654:
       return "transaction aborted";
     case 1655:
       return "transaction not found";
@@ -450,10 +472,17 @@ Error ArangoClient::error(const Reply& r, std::string_view method, std::string_v
                           std::string_view context) const {
   std::string msg = describe_error(r.status, r.error_num, method, path, r.error_message);
   if (!context.empty()) msg += " (" + std::string(context) + ")";
+  if (r.error_num == 32) {
+    msg += "; the store writes up to max_transaction_bytes=" +
+           std::to_string(url_.max_transaction_bytes) +
+           " bytes of documents per transaction: set it (store URL) well below the server's "
+           "stream-transaction size limit";
+  }
   Error e(errc_for(r.status, r.error_num), msg);
-  // A write-write conflict, or the transaction gone (aborted by the server, expired): the
-  // whole operation may run again.
-  if (r.error_num == 1200 || r.error_num == 1653 || r.error_num == 1655) e.field = kRetryField;
+  // A write-write conflict, or the transaction gone (1654 aborted by the server, 1655 expired
+  // and forgotten): the whole operation may run again. (1653 means a commit found the
+  // transaction already aborted or expired: Transaction::commit() handles it.)
+  if (r.error_num == 1200 || r.error_num == 1654 || r.error_num == 1655) e.field = kRetryField;
   return e;
 }
 
@@ -519,7 +548,8 @@ void ArangoClient::abort_orphans() {
     ids.swap(impl_->orphans);
   }
   for (const std::string& id : ids) {
-    // Once each: a 404 (expired) or 409 (already aborted) is as good as a 200.
+    // Once each: 200 (aborted now or before), 410 1654 (it had expired), 404 1655 (expired and
+    // forgotten) all leave no locks behind; 400 1653 (it was committed after all) neither.
     (void)request("DELETE", db_path("/_api/transaction/" + path_escape(id)), {});
   }
 }
@@ -901,6 +931,12 @@ Status Transaction::commit(Outcome* outcome) {
     *outcome = Outcome::committed;
     return ok_status();
   }
+  // What a 3.11 server answers a commit with (arangod/Transaction/Manager.cpp,
+  // updateTransaction): 400 1653 "transaction was already aborted|expired" (the server
+  // aborted it, e.g. after its idle timeout), 410 1654 (it had expired and is aborted now):
+  // not committed. 404 1655: unknown, i.e. expired and forgotten after its tombstone time,
+  // unless an earlier attempt of this commit got lost: then it may have been committed and
+  // forgotten since.
   Error e = client_->error(*r, "PUT", path, "commit");
   if (r->status == 404 && lost) {
     *outcome = Outcome::unknown;
@@ -909,7 +945,7 @@ Status Transaction::commit(Outcome* outcome) {
     *outcome = Outcome::not_committed;
   }
   e.code = Errc::unavailable;
-  if (r->status != 503) e.field = kRetryField;  // aborted or expired: run it again
+  if (r->status != 503) e.field = kRetryField;  // aborted, expired or gone: run it again
   return e;
 }
 

@@ -17,6 +17,12 @@
 //                           connections), default 30000.
 //     ca_file=PATH          extra CA certificates (PEM) for https, beside the system store.
 //     create_database=true|false   default true: create DATABASE via _system if missing.
+//     max_transaction_bytes=N       default 33554432 (32 MiB), 65536..1073741824: the most
+//                           document bytes (as sent, JSON) a store writes in one stream
+//                           transaction; a larger batch is split into several
+//                           (arango_data_store.h). Keep it well under the server's limit
+//                           (128 MiB in 3.11; --transaction.streaming-max-transaction-size
+//                           from 3.12), which also counts index entries and overhead.
 //
 // Retries (request()): a 503 answer (the server did not run the request), a timeout or a
 // lost/refused connection is retried with capped exponential backoff (100 ms doubling to
@@ -55,6 +61,12 @@ namespace bj = boost::json;
 
 enum class AuthMode { none, basic, jwt, token_file };
 
+// max_transaction_bytes (above): the default, a quarter of ArangoDB 3.11's fixed 128 MiB
+// stream-transaction limit (docs "Stream Transactions", Limitations), and the bounds.
+inline constexpr size_t kDefaultMaxTransactionBytes = size_t{32} << 20;
+inline constexpr size_t kMinTransactionBytes = size_t{64} << 10;
+inline constexpr size_t kMaxTransactionBytes = size_t{1} << 30;
+
 struct ArangoUrl {
   bool tls = false;
   std::string host;  // without brackets for IPv6
@@ -68,6 +80,7 @@ struct ArangoUrl {
   std::chrono::milliseconds retry_budget{30'000};
   std::string ca_file;
   bool create_database = true;
+  size_t max_transaction_bytes = kDefaultMaxTransactionBytes;
   std::string redacted;  // the URL without the password, for describe() and messages
 
   std::string base_url() const;  // "http[s]://host:port"
@@ -82,8 +95,9 @@ Result<ArangoUrl> parse_url(std::string_view url);
 bool is_valid_database_name(std::string_view name);
 
 // The Errc for an error answer: see README.md. 1202/1203/1228/1655/1600/1924 not_found,
-// 1207/1210/1925 already_exists, 1200 (write-write conflict) and 503 unavailable, 401/403 and
-// other 4xx invalid_argument, 5xx io_error.
+// 1207/1210/1925 already_exists, 1200 (write-write conflict), 1654 (transaction aborted) and
+// 503 unavailable, 32 (resource limit exceeded), 401/403 and other 4xx invalid_argument,
+// other 5xx io_error. Numbers and names as in ArangoDB's lib/Basics/errors.dat.
 Errc errc_for(int http_status, int error_num);
 // A short name for the errorNums StreamForge meets ("illegal document key"), "" otherwise.
 const char* error_name(int error_num);
@@ -187,9 +201,11 @@ class Transaction {
 
   // Commits. Committing is idempotent in ArangoDB (a second commit of a committed
   // transaction answers 200), so a commit whose answer was lost is sent again. *outcome:
-  // committed (ok), not_committed (the server aborted it: 409, or 404 on the first
-  // attempt: it expired), unknown (404 after a lost answer: it may have been committed and
-  // forgotten). The error says which.
+  // committed (ok), not_committed (the server aborted it: 400 1653 "already aborted" or
+  // "already expired", 410 1654; or 404 1655 on the first attempt: it expired and was
+  // forgotten), unknown (404 1655 after a lost answer: it may have been committed and
+  // forgotten). The error says which and, unless the last answer was a 503, carries
+  // kRetryField (the operation may run again).
   Status commit(Outcome* outcome);
   void abort();
 

@@ -9,6 +9,8 @@
 #include <chrono>
 #include <fstream>
 #include <string>
+#include <thread>
+#include <tuple>
 
 #include "store/arango/arango_test_util.h"
 #include "tests/support/temp_dir.h"
@@ -30,6 +32,16 @@ std::unique_ptr<ArangoClient> client_for(const std::string& url) {
   return c.ok() ? std::move(*c) : nullptr;
 }
 
+// A client of the sf_test database (600 ms retry budget) that has a document collection "t".
+std::unique_ptr<ArangoClient> transaction_client(const sf::testing::ArangoDouble& d) {
+  auto c = client_for(url_for(d, "sf_test", "retry_budget_ms=600"));
+  if (!c) return nullptr;
+  auto st = c->ensure_database();
+  if (st.ok()) st = c->ensure_collection("t", 2);
+  EXPECT_TRUE(st.ok()) << st.error().message;
+  return st.ok() ? std::move(c) : nullptr;
+}
+
 size_t count_requests(const sf::testing::ArangoDouble& d, const std::string& needle) {
   auto all = d.requests();
   return static_cast<size_t>(std::count_if(all.begin(), all.end(), [&](const std::string& r) {
@@ -47,11 +59,12 @@ TEST(ArangoUrl, DefaultsAndParameters) {
   EXPECT_EQ(u->auth, AuthMode::none);
   EXPECT_EQ(u->timeout, std::chrono::milliseconds(30000));
   EXPECT_TRUE(u->create_database);
+  EXPECT_EQ(u->max_transaction_bytes, size_t{32} << 20);
   EXPECT_EQ(u->base_url(), "http://db.example:8529");
 
   auto v = parse_url(
       "arangodb+https://sf%40ops:p%3Ass%40w0rd@[::1]:9999/market_db?auth=jwt&timeout_ms=1500"
-      "&retry_budget_ms=2000&create_database=false");
+      "&retry_budget_ms=2000&create_database=false&max_transaction_bytes=65536");
   ASSERT_TRUE(v.ok()) << v.error().message;
   EXPECT_TRUE(v->tls);
   EXPECT_EQ(v->host, "::1");
@@ -63,6 +76,7 @@ TEST(ArangoUrl, DefaultsAndParameters) {
   EXPECT_EQ(v->timeout, std::chrono::milliseconds(1500));
   EXPECT_EQ(v->retry_budget, std::chrono::milliseconds(2000));
   EXPECT_FALSE(v->create_database);
+  EXPECT_EQ(v->max_transaction_bytes, 65536u);
   EXPECT_EQ(v->base_url(), "https://[::1]:9999");
   EXPECT_EQ(v->redacted.find("p%3Ass"), std::string::npos) << v->redacted;
   EXPECT_EQ(v->redacted.find("w0rd"), std::string::npos) << v->redacted;
@@ -93,6 +107,12 @@ TEST(ArangoUrl, RefusalsNameTheProblemWithoutThePassword) {
       {"arangodb+http://u:hunter2@h/x?timeout_ms=0", "timeout_ms"},
       {"arangodb+http://u:hunter2@h/x?create_database=yes", "create_database"},
       {"arangodb+http://u:hunter2@h/x?timeout_ms=12abc", "timeout_ms"},
+      {"arangodb+http://u:hunter2@h/x?max_transaction_bytes=65535",
+       "max_transaction_bytes must be a number of bytes between 65536 (64 KiB) and 1073741824 "
+       "(1 GiB)"},
+      {"arangodb+http://u:hunter2@h/x?max_transaction_bytes=1073741825", "max_transaction_bytes"},
+      {"arangodb+http://u:hunter2@h/x?max_transaction_bytes=32MiB", "max_transaction_bytes"},
+      {"arangodb+http://u:hunter2@h/x?max_transaction_bytes=-1", "max_transaction_bytes"},
   };
   for (const auto& [url, what] : bad) {
     SCOPED_TRACE(url);
@@ -371,10 +391,8 @@ TEST(ArangoClient, DatabaseIsCreatedOnlyWhenAllowed) {
 TEST(ArangoTransaction, NothingIsVisibleUntilCommitAndAFailedCommitLeavesNothing) {
   auto d = start_double();
   ASSERT_NE(d, nullptr);
-  auto c = client_for(url_for(*d, "sf_test", "retry_budget_ms=600"));
+  auto c = transaction_client(*d);
   ASSERT_NE(c, nullptr);
-  ASSERT_TRUE(c->ensure_database().ok());
-  ASSERT_TRUE(c->ensure_collection("t", 2).ok());
   const std::string path = c->db_path("/_api/document/t");
   auto visible = [&](const std::string& key) {
     auto g = c->request("GET", path + "/" + key, {});
@@ -426,6 +444,65 @@ TEST(ArangoTransaction, NothingIsVisibleUntilCommitAndAFailedCommitLeavesNothing
     ASSERT_TRUE(w.ok() && w->ok());
   }
   EXPECT_FALSE(visible("k4"));
+}
+
+// The transaction errors as ArangoDB 3.11 sends them (lib/Basics/errors.dat for the numbers,
+// lib/Rest/GeneralResponse.cpp for the statuses): a transaction the server aborted or forgot
+// is never taken for committed, and the operation is marked to run again.
+TEST(ArangoTransaction, ATransactionTheServerAbortedIsNotCommittedAndRunsAgain) {
+  auto o = sf::store::arango_test::double_options();
+  o.stream_trx_idle_timeout = std::chrono::milliseconds(200);
+  auto d = start_double(o);
+  ASSERT_NE(d, nullptr);
+  auto c = transaction_client(*d);
+  ASSERT_NE(c, nullptr);
+  const std::string path = c->db_path("/_api/document/t");
+
+  // Idle past the timeout: a request inside it is 404 1655, marked to run again.
+  auto trx = Transaction::begin(*c, {"t"});
+  ASSERT_TRUE(trx.ok()) << trx.error().message;
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  auto w = c->request("POST", path, R"({"_key":"k1"})", trx->options());
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ(w->status, 404);
+  EXPECT_EQ(w->error_num, 1655);
+  sf::Error e = c->error(*w, "POST", path);
+  EXPECT_EQ(e.code, sf::Errc::not_found);
+  EXPECT_EQ(e.field, kRetryField);
+  EXPECT_NE(e.message.find("1655 (transaction not found)"), std::string::npos) << e.message;
+  // Its commit: 400 1653 "transaction was already expired": not committed, run again.
+  Transaction::Outcome out;
+  auto st = trx->commit(&out);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(out, Transaction::Outcome::not_committed);
+  EXPECT_EQ(st.error().code, sf::Errc::unavailable);
+  EXPECT_EQ(st.error().field, kRetryField);
+  EXPECT_NE(st.error().message.find("1653 (disallowed operation inside transaction)"),
+            std::string::npos)
+      << st.error().message;
+  EXPECT_NE(st.error().message.find("transaction was already expired"), std::string::npos)
+      << st.error().message;
+
+  // 410 1654, what a server answers when the commit meets the expired transaction before
+  // its garbage collection does, and 404 1655, an id the server does not know (expired and
+  // forgotten): not committed either.
+  for (const auto& [status, num, name] :
+       {std::tuple<int, int, const char*>{410, 1654, "1654 (transaction aborted)"},
+        std::tuple<int, int, const char*>{404, 1655, "1655 (transaction not found)"}}) {
+    auto next = Transaction::begin(*c, {"t"});
+    ASSERT_TRUE(next.ok());
+    d->fail_next(1, status, num);
+    st = next->commit(&out);
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(out, Transaction::Outcome::not_committed) << name;
+    EXPECT_EQ(st.error().field, kRetryField) << name;
+    EXPECT_NE(st.error().message.find(name), std::string::npos) << st.error().message;
+  }
+
+  EXPECT_EQ(errc_for(410, 1654), sf::Errc::unavailable);
+  EXPECT_EQ(errc_for(400, 1653), sf::Errc::invalid_argument);
+  EXPECT_EQ(errc_for(500, 32), sf::Errc::invalid_argument);
+  EXPECT_STREQ(error_name(32), "resource limit exceeded");
 }
 
 TEST(ArangoClient, QueryPagesThroughBatches) {

@@ -132,6 +132,26 @@ Result<market::Record> read_doc(const bj::value& v, Kind kind, const std::string
   });
 }
 
+// The stream transactions a batch is written in: consecutive runs [first, last) of `docs`
+// whose JSON sizes add up to at most `max_bytes` each (a larger document alone). ArangoDB
+// refuses writes past a stream transaction's size limit (errorNum 32; 128 MiB in 3.11), and
+// a batch may hold up to a million records.
+std::vector<std::pair<size_t, size_t>> transaction_runs(const std::vector<std::string>& docs,
+                                                        size_t max_bytes) {
+  std::vector<std::pair<size_t, size_t>> runs;
+  size_t first = 0, bytes = 0;
+  for (size_t i = 0; i < docs.size(); ++i) {
+    if (i > first && bytes + docs[i].size() > max_bytes) {
+      runs.emplace_back(first, i);
+      first = i;
+      bytes = 0;
+    }
+    bytes += docs[i].size();
+  }
+  if (first < docs.size()) runs.emplace_back(first, docs.size());
+  return runs;
+}
+
 // True when a query fixes every text part of the key (the symbol, and the interval of
 // candles): the server then orders by the numeric part exactly.
 bool key_text_fixed(Kind kind, const Query& q) {
@@ -310,7 +330,7 @@ struct ArangoDataStore::Impl {
   // Writes `docs` (JSON object texts) into `collection` inside `trx`, in bounded bodies,
   // checking every per-document result. describe(i) names input i.
   Status write_docs(Transaction& trx, const std::string& collection, std::string_view mode,
-                    const std::vector<std::string>& docs,
+                    const std::vector<std::string_view>& docs,
                     const std::function<std::string(size_t)>& describe) {
     const std::string path = doc_path(collection) + "?overwriteMode=" + std::string(mode);
     std::string body;
@@ -335,17 +355,21 @@ struct ArangoDataStore::Impl {
     return {};
   }
 
-  // Writes `docs` with overwriteMode=replace in one transaction, retried as a whole
-  // (idempotent). describe(j) names docs[j]'s input.
+  // Writes `docs` with overwriteMode=replace in one transaction per transaction_runs() run,
+  // each retried as a whole (idempotent). describe(j) names docs[j]'s input.
   Status replace_docs(const std::string& collection, const std::vector<std::string>& docs,
                       const std::function<std::string(size_t)>& describe) {
-    if (docs.empty()) return {};
-    return arango::retry_operation([&]() -> Status {
-      auto begun = Transaction::begin(*client, {collection});
-      if (!begun) return begun.error();
-      SF_TRY(write_docs(*begun, collection, "replace", docs, describe));
-      return commit(*begun);
-    });
+    for (const auto& [first, last] : transaction_runs(docs, client->url().max_transaction_bytes)) {
+      const std::vector<std::string_view> run(docs.begin() + first, docs.begin() + last);
+      SF_TRY(arango::retry_operation([&]() -> Status {
+        auto begun = Transaction::begin(*client, {collection});
+        if (!begun) return begun.error();
+        SF_TRY(write_docs(*begun, collection, "replace", run,
+                          [&](size_t j) { return describe(first + j); }));
+        return commit(*begun);
+      }));
+    }
+    return {};
   }
 
   Status commit(Transaction& trx) {
@@ -359,8 +383,10 @@ struct ArangoDataStore::Impl {
     return e;
   }
 
+  // Upserts rows[first, last) (documents docs, keys keys) in one transaction.
   Status upsert_once(const std::string& name, std::span<const market::Record* const> rows,
-                     const std::vector<std::string>& keys) {
+                     const std::vector<std::string>& keys, const std::vector<std::string>& docs,
+                     size_t first, size_t last) {
     auto begun = Transaction::begin(*client, {name});
     if (!begun) return begun.error();
     Transaction& trx = *begun;
@@ -369,7 +395,7 @@ struct ArangoDataStore::Impl {
     const std::string_view final_flag = market::kind_info(market::kind_of(*rows[0])).final_flag;
     std::vector<bool> skip(rows.size(), false);
     std::vector<size_t> open;
-    for (size_t i = 0; i < rows.size() && !final_flag.empty(); ++i) {
+    for (size_t i = first; i < last && !final_flag.empty(); ++i) {
       if (!market::is_final(*rows[i])) open.push_back(i);
     }
     const std::string get_path = doc_path(name) + "?onlyget=true";
@@ -408,20 +434,37 @@ struct ArangoDataStore::Impl {
         if (closed) skip[open[at + k]] = true;
       }
     }
+    std::vector<std::string_view> write;
+    std::vector<size_t> index;  // write[j] is docs[index[j]]
+    write.reserve(last - first);
+    for (size_t i = first; i < last; ++i) {
+      if (skip[i]) continue;
+      write.push_back(docs[i]);
+      index.push_back(i);
+    }
+    SF_TRY(write_docs(trx, name, "update", write,
+                      [&](size_t j) { return "record " + market::natural_key(*rows[index[j]]); }));
+    return commit(trx);
+  }
+
+  // Upserts the folded rows (keys[i] is rows[i]'s _key) in transactions of at most
+  // max_transaction_bytes of documents each. Not atomic across those transactions: see
+  // arango_data_store.h.
+  Status upsert_rows(const std::string& name, std::span<const market::Record* const> rows,
+                     const std::vector<std::string>& keys) {
     std::vector<std::string> docs;
-    std::vector<size_t> index;  // docs[j] is rows[index[j]]
     docs.reserve(rows.size());
     for (size_t i = 0; i < rows.size(); ++i) {
-      if (skip[i]) continue;
       std::string d;
       json::Writer w(d);
       write_doc(w, keys[i], *rows[i]);
       docs.push_back(std::move(d));
-      index.push_back(i);
     }
-    SF_TRY(write_docs(trx, name, "update", docs,
-                      [&](size_t j) { return "record " + market::natural_key(*rows[index[j]]); }));
-    return commit(trx);
+    for (const auto& [first, last] : transaction_runs(docs, client->url().max_transaction_bytes)) {
+      SF_TRY(arango::retry_operation(
+          [&] { return upsert_once(name, rows, keys, docs, first, last); }));
+    }
+    return {};
   }
 
   // The AQL FILTER lines and bind variables of a query on a collection of `kind`.
@@ -568,7 +611,7 @@ Status ArangoDataStore::upsert_records(const std::string& name, Kind kind,
   std::lock_guard lock(impl_->mu);
   SF_TRY(impl_->ensure(name, market::to_string(kind)));
   if (rows.empty()) return {};
-  return arango::retry_operation([&] { return impl_->upsert_once(name, rows, row_keys); });
+  return impl_->upsert_rows(name, rows, row_keys);
 }
 
 Result<std::vector<CollectionInfo>> ArangoDataStore::collections() {

@@ -18,13 +18,18 @@
 //
 // upsert(): validates everything first (names, kinds, decimals, keys: nothing is sent for a
 // refused batch), folds duplicate keys (a later record wins, except that a closed candle is
-// final), then runs one stream transaction: reads the stored versions of the batch's
-// non-closed candles (PUT ?onlyget) and drops those whose stored version is closed, writes
-// the rest with POST /_api/document/{collection}?overwriteMode=update in bodies of at most
-// 5,000 documents, checks every per-document result (any error aborts the transaction and
-// is returned with its errorNum) and commits. A write-write conflict or a transaction the
-// server aborted runs the whole upsert again (up to 5 times); so does a commit whose outcome
-// is unknown, which is safe because an upsert is idempotent.
+// final), then splits the documents into runs of at most max_transaction_bytes (the store
+// URL's, default 32 MiB of JSON: ArangoDB refuses writes past a stream transaction's size
+// limit, 128 MiB in 3.11, with errorNum 32) and runs one stream transaction per run: reads
+// the stored versions of the run's non-closed candles (PUT ?onlyget) and drops those whose
+// stored version is closed, writes the rest with POST
+// /_api/document/{collection}?overwriteMode=update in bodies of at most 5,000 documents,
+// checks every per-document result (any error aborts the transaction and is returned with
+// its errorNum) and commits. A write-write conflict or a transaction the server aborted runs
+// that run's transaction again (up to 10 times); so does a commit whose outcome is unknown,
+// which is safe because an upsert is idempotent. A batch of several runs is not atomic: a
+// failure leaves the runs before it committed and returns the error; running the same
+// upsert again completes it (what the store connector does), writing the same values.
 //
 // Indexes: every market-data collection gets a non-unique persistent index when it is
 // created, and on every open for those already in the catalogue (idempotent): candles

@@ -4,6 +4,7 @@
 // arangodb+http:// URL. Each test runs its own in-process ArangoDB double.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -307,6 +308,100 @@ TEST(ArangoDataStore, ConflictsRunTheUpsertAgainAndErrorNumsReachTheMessage) {
   EXPECT_TRUE(st.error().field.empty());
   EXPECT_NE(st.error().message.find("1200 (write-write conflict)"), std::string::npos);
   EXPECT_EQ(*s->count("c"), 5);
+}
+
+// A double whose stream transactions may write at most 256 KiB of documents (ArangoDB:
+// 128 MiB in 3.11; --transaction.streaming-max-transaction-size from 3.12).
+std::shared_ptr<sf::testing::ArangoDouble> small_transactions_double() {
+  auto o = sf::store::arango_test::double_options();
+  o.stream_trx_max_bytes = size_t{256} << 10;
+  return start_double(o);
+}
+
+TEST(ArangoDataStore, ABatchOverTheServersTransactionLimitIsSplitAndWrittenWhole) {
+  auto d = small_transactions_double();
+  ASSERT_NE(d, nullptr);
+  auto s = open_data(*d, "max_transaction_bytes=65536");
+  ASSERT_NE(s, nullptr);
+  // About 1.3 MB of documents: five times the double's limit.
+  const auto batch = dc::candles("BTCUSDT", 0, 5'000);
+  d->clear_requests();
+  auto st = s->upsert("c", Kind::candle, batch);
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  EXPECT_EQ(*s->count("c"), 5'000);
+  EXPECT_EQ(*s->scan("c"), batch);
+  // One transaction per 64 KiB of documents (each committed), none refused.
+  const size_t commits = count_requests(*d, "PUT /_db/sf_test/_api/transaction/");
+  EXPECT_GE(commits, 20u);
+  EXPECT_LE(commits, 30u);
+  EXPECT_EQ(count_requests(*d, "POST /_db/sf_test/_api/transaction/begin"), commits);
+
+  // Graph vertices too: 300 of about 1 KiB.
+  ASSERT_TRUE(s->ensure_graph("g", "assets", "links").ok());
+  std::vector<sf::store::GraphVertex> vs;
+  for (int i = 0; i < 300; ++i)
+    vs.push_back({"v" + std::to_string(i), R"({"note":")" + std::string(1000, 'n') + R"("})"});
+  st = s->upsert_vertices("assets", vs);
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  auto raw = raw_client(*d);
+  ASSERT_NE(raw, nullptr);
+  auto cnt = raw->request("GET", raw->db_path("/_api/collection/assets/count"), {});
+  ASSERT_TRUE(cnt.ok());
+  EXPECT_EQ(cnt->body.at("count").as_int64(), 300);
+}
+
+TEST(ArangoDataStore, WithoutSplittingTheServerRefusesTheBatchWithErrorNum32) {
+  auto d = small_transactions_double();
+  ASSERT_NE(d, nullptr);
+  // Transactions of up to 16 MiB: above the double's 256 KiB, so one transaction per batch.
+  auto s = open_data(*d, "max_transaction_bytes=16777216");
+  ASSERT_NE(s, nullptr);
+  auto st = s->upsert("c", Kind::candle, dc::candles("BTCUSDT", 0, 5'000));
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, sf::Errc::invalid_argument) << "not retried: it cannot succeed";
+  EXPECT_NE(st.error().message.find("ArangoDB error 32 (resource limit exceeded) on POST "
+                                    "/_db/sf_test/_api/document/c?overwriteMode=update: "
+                                    "Maximal transaction size limit of 262144 bytes is reached"),
+            std::string::npos)
+      << st.error().message;
+  EXPECT_NE(st.error().message.find("max_transaction_bytes=16777216"), std::string::npos)
+      << st.error().message;
+  // The transaction was aborted: nothing of the batch is stored.
+  EXPECT_EQ(*s->count("c"), 0);
+}
+
+// Across its transactions a split batch is not atomic: a failure part-way leaves the runs
+// committed before it. Running the same upsert again (what the connector does, as it
+// commits no offsets for a failed batch) is safe: every write is an upsert by natural key.
+TEST(ArangoDataStore, ASplitBatchThatFailsPartWayIsCompletedByRunningItAgain) {
+  auto d = small_transactions_double();
+  ASSERT_NE(d, nullptr);
+  auto s = open_data(*d, "max_transaction_bytes=65536&retry_budget_ms=300");
+  ASSERT_NE(s, nullptr);
+  ASSERT_TRUE(s->ensure_collection("c", Kind::candle).ok());
+  const auto batch = dc::candles("BTCUSDT", 0, 5'000);
+  d->clear_requests();
+  d->delay_next(10'000, 20ms);  // time for the watcher to act between requests
+  std::atomic<bool> stop{false};
+  std::thread watcher([&] {
+    // After the second commit, the server becomes unavailable.
+    while (!stop && count_requests(*d, "PUT /_db/sf_test/_api/transaction/") < 2)
+      std::this_thread::sleep_for(1ms);
+    d->fail_next(100'000);
+    d->delay_next(0, 0ms);
+  });
+  auto st = s->upsert("c", Kind::candle, batch);
+  stop = true;
+  watcher.join();
+  d->fail_next(0);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, sf::Errc::unavailable) << st.error().message;
+  const int64_t part = *s->count("c");
+  EXPECT_GT(part, 0) << "the first runs were committed";
+  EXPECT_LT(part, 5'000);
+  ASSERT_TRUE(s->upsert("c", Kind::candle, batch).ok());
+  EXPECT_EQ(*s->count("c"), 5'000);
+  EXPECT_EQ(*s->scan("c"), batch);
 }
 
 TEST(ArangoDataStore, GraphCollectionsForTheGraphBuilder) {

@@ -46,7 +46,8 @@ const char* const kSystemCollections[] = {"_analyzers", "_appbundles", "_apps", 
 // Errors in ArangoDB's format
 
 // The HTTP status ArangoDB answers an errorNum with (lib/Rest/GeneralResponse.cpp's table,
-// for the numbers this double produces).
+// GeneralResponse::responseCode(ErrorCode), for the numbers this double produces; a number
+// that table does not list, such as 32, is 500).
 int status_for(int num) {
   switch (num) {
     case 10:
@@ -70,6 +71,7 @@ int status_for(int num) {
     case 1552:
     case 1553:
     case 1652:
+    case 1653:  // also after commit of an aborted transaction (the HTTP API page says 409)
     case 1922:
     case 1923:
     case 1943:
@@ -94,10 +96,9 @@ int status_for(int num) {
     case 1200:
     case 1207:
     case 1210:
-    case 1653:
     case 1925:
       return 409;
-    case 1654:
+    case 1654:  // ERROR_TRANSACTION_ABORTED: 410 Gone
       return 410;
     case 503:
       return 503;
@@ -111,6 +112,8 @@ const char* default_message(int num) {
   switch (num) {
     case 10:
       return "bad parameter";
+    case 32:
+      return "resource limit exceeded";
     case 11:
       return "not authorized to execute this request";
     case 400:
@@ -452,6 +455,12 @@ struct Trx {
   // Snapshot: the committed value (nullptr: absent) of every document that others changed
   // since the transaction began, so its reads keep seeing its start state.
   std::map<DocRef, DocPtr> before;
+  // The size limit: bytes of the documents written so far (charge()), the most allowed, and
+  // whether a write was refused for it (then every later write is too).
+  size_t bytes = 0;
+  size_t max_bytes = 0;
+  bool over_limit = false;
+  bool expired = false;  // aborted for being idle past the timeout
 };
 
 struct Cursor {
@@ -632,6 +641,7 @@ struct ArangoDouble::Impl {
       Trx& t = **it;
       if (now - t.last_used > opts.stream_trx_idle_timeout) {
         t.status = TrxStatus::aborted;
+        t.expired = true;
         t.writes.clear();
         t.before.clear();
         t.last_used = now;
@@ -677,6 +687,27 @@ struct ArangoDouble::Impl {
     it->second.last_used = Clock::now();
     return &it->second;
   }
+
+  // Counts a write of `bytes` against its stream transaction's size limit (writes outside one
+  // are not limited here). ArangoDB counts the memory of the transaction's RocksDB write
+  // batch (documents as VelocyPack, keys, index entries) and, before each operation, refuses
+  // it once that is over the limit: "Maximal transaction size limit of N bytes is reached",
+  // errorNum 32 (RocksDBTrxBaseMethods::addOperation). The double counts the JSON bytes of
+  // each stored document (the key of a removed one) and refuses the write that would go over
+  // the limit, one document earlier than ArangoDB; every write after it in the transaction
+  // is refused too, as on the server, where the usage stays over the limit.
+  static std::optional<ApiError> charge(Trx* t, size_t bytes) {
+    if (!t) return std::nullopt;
+    if (t->over_limit || bytes > t->max_bytes - std::min(t->bytes, t->max_bytes)) {
+      t->over_limit = true;
+      return err(32, "Maximal transaction size limit of " + std::to_string(t->max_bytes) +
+                         " bytes is reached");
+    }
+    t->bytes += bytes;
+    return std::nullopt;
+  }
+
+  static size_t doc_bytes(const json::object& d) { return json::serialize(d).size(); }
 
   static std::optional<ApiError> check_access(const Trx* t, const std::string& col, bool write) {
     if (!t) return std::nullopt;
@@ -842,6 +873,7 @@ struct ArangoDouble::Impl {
       d = build(c, key, body);
     }
     if (auto e = check_edge(c, d)) return *e;
+    if (auto e = charge(t, doc_bytes(d))) return *e;
     auto stored = std::make_shared<const json::object>(std::move(d));
     put(db, c, key, stored, t);
     return success(*stored, old, o);
@@ -877,6 +909,7 @@ struct ArangoDouble::Impl {
     }
     if (auto e = write_conflict(db, c, key, t)) return *e;
     auto stored = std::make_shared<const json::object>(build(c, key, body));
+    if (auto e = charge(t, doc_bytes(*stored))) return *e;
     put(db, c, key, stored, t);
     return success(*stored, nullptr, o);
   }
@@ -915,6 +948,7 @@ struct ArangoDouble::Impl {
       }
     }
     if (auto e = write_conflict(db, c, *key, t)) return *e;
+    if (auto e = charge(t, key->size())) return *e;
     json::object r = meta(*old);
     if (o.return_old) r["old"] = *old;
     put(db, c, *key, nullptr, t);
@@ -1385,10 +1419,13 @@ Response ArangoDouble::Impl::collection_api(const Request& req, Database& db,
     if (auto* e = std::get_if<ApiError>(&t)) return error_response(*e);
     Trx* trx = std::get<Trx*>(t);
     if (auto e = check_access(trx, c->name, true)) return error_response(*e);
+    size_t bytes = 0;
     for (const DocPtr& d : scan(*c, trx)) {
       std::string key(d->at("_key").get_string());
       if (auto e = write_conflict(db, *c, key, trx)) return error_response(*e);
+      bytes += key.size();
     }
+    if (auto e = charge(trx, bytes)) return error_response(*e);
     for (const DocPtr& d : scan(*c, trx))
       put(db, *c, std::string(d->at("_key").get_string()), nullptr, trx);
     return json_response(200, col_basic(*c));
@@ -1494,7 +1531,9 @@ Response ArangoDouble::Impl::document_api(const Request& req, Database& db,
   std::map<int, int> error_counts;
   for (const json::value& in : inputs) {
     Expected<json::object> r = err(500);
-    if (is_read) {
+    if (std::optional<ApiError> limit; !is_read && t && (limit = charge(t, 0))) {
+      r = *limit;  // past the size limit: refused untried, as the entries after it on a server
+    } else if (is_read) {
       auto key = entry_key(in);
       DocPtr d = key ? visible(*c, *key, t) : nullptr;
       if (d)
@@ -1605,6 +1644,16 @@ Response ArangoDouble::Impl::transaction_api(const Request& req, Database& db,
     if (const json::value* ai = v.get_object().if_contains("allowImplicit"); ai && ai->is_bool()) {
       t.allow_implicit = ai->get_bool();
     }
+    // A transaction may ask for a smaller limit, never a larger one (createManagedTrx takes the
+    // minimum of maxTransactionSize and the server's).
+    t.max_bytes = opts.stream_trx_max_bytes;
+    if (const json::value* m = v.get_object().if_contains("maxTransactionSize");
+        m && m->is_number()) {
+      const double want = m->to_number<double>();
+      if (want >= 0 && want < static_cast<double>(t.max_bytes)) {
+        t.max_bytes = static_cast<size_t>(want);
+      }
+    }
     t.id = new_id();
     t.db = db.name;
     t.last_used = Clock::now();
@@ -1612,9 +1661,17 @@ Response ArangoDouble::Impl::transaction_api(const Request& req, Database& db,
     running.insert(&stored);
     return answer(201, stored);
   }
+  // Commit and abort answer as transaction::Manager::updateTransaction() in 3.11: unknown
+  // (or forgotten) 404 1655; the finished state again 200 (idempotent); the other one 400
+  // 1653 "transaction was already committed|aborted|expired". (Its window between the idle
+  // timeout and the server's garbage collection, in which commit or abort answers 410 1654,
+  // does not exist here: sweep() aborts idle transactions before any request is served.)
   auto it = trxs.find(rest[2]);
   if (it == trxs.end() || it->second.db != db.name) {
-    return error_response(err(1655, "transaction '" + rest[2] + "' not found"));
+    return error_response(err(1655, "transaction " + rest[2] + " not found" +
+                                        (req.method == "PUT"      ? " on commit operation"
+                                         : req.method == "DELETE" ? " on abort operation"
+                                                                  : "")));
   }
   Trx& t = it->second;
   if (req.method == "GET") return answer(200, t);
@@ -1622,8 +1679,8 @@ Response ArangoDouble::Impl::transaction_api(const Request& req, Database& db,
   TrxStatus want = req.method == "PUT" ? TrxStatus::committed : TrxStatus::aborted;
   if (t.status == want) return answer(200, t);  // idempotent
   if (t.status != TrxStatus::running) {
-    return error_response(
-        err(1653, std::string("transaction was already ") + status_name(t.status), 409));
+    return error_response(err(1653, std::string("transaction was already ") +
+                                        (t.expired ? "expired" : status_name(t.status))));
   }
   t.status = want;
   running.erase(&t);  // before applying: commit_write keeps no snapshot for t itself

@@ -10,10 +10,10 @@
 // documents (single and array create with overwriteMode, GET one, PUT onlyget, PATCH/PUT/
 // DELETE arrays, X-Arango-Error-Codes); indexes as metadata (create/list/get/delete
 // non-unique persistent indexes; queries still scan in memory); stream transactions
-// (isolation, commit, abort, idle timeout, write-write conflicts); AQL cursors for one small
-// grammar (FOR/FILTER/SORT/LIMIT/RETURN and COLLECT WITH COUNT); the gharial graph API
-// (create, get, list); Basic and HS256 JWT auth (/_open/auth); body limits; fault injection
-// (below).
+// (isolation, commit, abort, idle timeout, size limit, write-write conflicts); AQL cursors for
+// one small grammar (FOR/FILTER/SORT/LIMIT/RETURN and COLLECT WITH COUNT); the gharial graph
+// API (create, get, list); Basic and HS256 JWT auth (/_open/auth); body limits; fault
+// injection (below).
 // Not implemented: anything else (other index types, views, users, replication, cluster,
 // full AQL, durability: a stopped double forgets everything).
 //
@@ -48,7 +48,14 @@ struct ArangoDoubleOptions {
   std::vector<std::string> databases = {};   // created at start besides _system
   size_t max_body_bytes = size_t{64} << 20;  // larger request bodies: 413
   int threads = 4;
+  // A stream transaction idle longer than this is aborted (ArangoDB's
+  // --transaction.streaming-idle-timeout, default 60 s, at most 120 s; here any value, so
+  // tests can use short ones).
   std::chrono::milliseconds stream_trx_idle_timeout{60'000};
+  // The most document bytes one stream transaction may write (README.md, "Stream
+  // transactions"): ArangoDB 3.11's fixed 128 MiB, an option from 3.12 on
+  // (--transaction.streaming-max-transaction-size). A write past it: errorNum 32.
+  size_t stream_trx_max_bytes = size_t{128} << 20;
   // How long a finished (committed/aborted) transaction still answers commit, abort and
   // status requests before it is forgotten (404 1655), as ArangoDB keeps it a while.
   std::chrono::milliseconds finished_trx_ttl{600'000};

@@ -129,6 +129,7 @@ class ArangoDoubleTest : public ::testing::Test {
     o.databases = {"streamforge"};
     o.stream_trx_idle_timeout = trx_timeout_;
     o.finished_trx_ttl = finished_trx_ttl_;
+    o.stream_trx_max_bytes = trx_max_bytes_;
     o.max_body_bytes = 1 << 20;
     server_ = std::make_unique<ArangoDouble>(o);
     ASSERT_TRUE(server_->start().ok());
@@ -169,6 +170,7 @@ class ArangoDoubleTest : public ::testing::Test {
 
   std::chrono::milliseconds trx_timeout_{60'000};
   std::chrono::milliseconds finished_trx_ttl_{600'000};
+  size_t trx_max_bytes_ = size_t{128} << 20;
   std::unique_ptr<ArangoDouble> server_;
   std::unique_ptr<Api> api_;
 };
@@ -716,12 +718,18 @@ TEST_F(ArangoDoubleTest, StreamTransactionIsolationCommitAbort) {
   expect_error(api_->last, 404, 1202);
   api_->call("DELETE", "/_db/streamforge/_api/transaction/" + t2, nullptr);
   EXPECT_EQ(api_->last.status, 200);  // idempotent
+  // The other one: ERROR_TRANSACTION_DISALLOWED_OPERATION, which ArangoDB answers with 400
+  // (lib/Rest/GeneralResponse.cpp; the HTTP API page says 409).
   api_->call("PUT", "/_db/streamforge/_api/transaction/" + t2, nullptr);
-  expect_error(api_->last, 409, 1653);
+  expect_error(api_->last, 400, 1653);
+  EXPECT_NE(api_->last.body.find("transaction was already aborted"), std::string::npos)
+      << api_->last.body;
   api_->call("PUT", "/_db/streamforge/_api/transaction/" + t1, nullptr);
   EXPECT_EQ(api_->last.status, 200);  // idempotent
   api_->call("DELETE", "/_db/streamforge/_api/transaction/" + t1, nullptr);
-  expect_error(api_->last, 409, 1653);
+  expect_error(api_->last, 400, 1653);
+  EXPECT_NE(api_->last.body.find("transaction was already committed"), std::string::npos)
+      << api_->last.body;
   EXPECT_EQ(api_->get("/_db/streamforge/_api/transaction/" + t1).at("result").at("status"),
             "committed");
 
@@ -732,6 +740,9 @@ TEST_F(ArangoDoubleTest, StreamTransactionIsolationCommitAbort) {
   expect_error(api_->last, 404, 1655);
   api_->call("PUT", "/_db/streamforge/_api/transaction/12345", nullptr);
   expect_error(api_->last, 404, 1655);
+  EXPECT_NE(api_->last.body.find("transaction 12345 not found on commit operation"),
+            std::string::npos)
+      << api_->last.body;
   api_->get("/_db/_system/_api/transaction/" + t1);  // another database's
   expect_error(api_->last, 404, 1655);
 
@@ -773,8 +784,15 @@ TEST_F(ArangoDoubleShortTrxTest, IdleTransactionIsAborted) {
             "aborted");
   insert("docs", json::object{{"_key", "c"}}, "", in);
   expect_error(api_->last, 404, 1655);
+  EXPECT_NE(api_->last.body.find("transaction '" + id + "' not found"), std::string::npos)
+      << api_->last.body;
+  // Committing it: "already expired"; aborting it again is fine.
   api_->call("PUT", "/_db/streamforge/_api/transaction/" + id, nullptr);
-  expect_error(api_->last, 409, 1653);
+  expect_error(api_->last, 400, 1653);
+  EXPECT_NE(api_->last.body.find("transaction was already expired"), std::string::npos)
+      << api_->last.body;
+  api_->call("DELETE", "/_db/streamforge/_api/transaction/" + id, nullptr);
+  EXPECT_EQ(api_->last.status, 200) << api_->last.body;
   EXPECT_EQ(api_->get("/_db/streamforge/_api/collection/docs/count").at("count"), 0);
   insert("docs", json::object{{"_key", "a"}});  // its lock is gone
   EXPECT_EQ(api_->last.status, 202);
@@ -804,11 +822,11 @@ TEST_F(ArangoDoubleShortTombstoneTest, FinishedTransactionsAreForgottenAfterThei
   std::this_thread::sleep_for(700ms);  // idle past 600 ms: aborted at the next request
   EXPECT_EQ(api_->get("/_db/streamforge/_api/transaction/" + idle).at("result").at("status"),
             "aborted");
-  // Still known: commit is idempotent, abort after commit is 409 1653.
+  // Still known: commit is idempotent, abort after commit is 400 1653.
   api_->call("PUT", "/_db/streamforge/_api/transaction/" + committed, nullptr);
   EXPECT_EQ(api_->last.status, 200);
   api_->call("DELETE", "/_db/streamforge/_api/transaction/" + committed, nullptr);
-  expect_error(api_->last, 409, 1653);
+  expect_error(api_->last, 400, 1653);
   std::this_thread::sleep_for(650ms);  // committed about 1350 ms ago, aborted about 650 ms ago
   api_->get("/_db/streamforge/_api/transaction/" + committed);
   expect_error(api_->last, 404, 1655);
@@ -817,6 +835,87 @@ TEST_F(ArangoDoubleShortTombstoneTest, FinishedTransactionsAreForgottenAfterThei
   std::this_thread::sleep_for(700ms);
   api_->get("/_db/streamforge/_api/transaction/" + idle);
   expect_error(api_->last, 404, 1655);
+}
+
+// The stream-transaction size limit (ArangoDB: 128 MiB in 3.11, the startup option
+// --transaction.streaming-max-transaction-size from 3.12), small here.
+class ArangoDoubleSmallTrxTest : public ArangoDoubleTest {
+ protected:
+  ArangoDoubleSmallTrxTest() { trx_max_bytes_ = 4000; }
+
+  std::string begin(const std::string& body = R"({"collections":{"write":["docs"]}})") {
+    json::value r =
+        api_->call("POST", "/_db/streamforge/_api/transaction/begin", json::parse(body));
+    EXPECT_EQ(api_->last.status, 201) << api_->last.body;
+    return std::string(r.at("result").at("id").as_string());
+  }
+};
+
+TEST_F(ArangoDoubleSmallTrxTest, WritesPastTheSizeLimitAreRefusedWithErrorNum32) {
+  create("docs");
+  create("other");
+  // What the double counts: the stored document's JSON (system attributes included).
+  const std::string pad(300, 'p');
+  auto key = [](int i) { return "k" + std::to_string(100 + i); };
+  const size_t doc_bytes = json::serialize(json::object{{"_key", key(0)},
+                                                        {"_id", "docs/" + key(0)},
+                                                        {"_rev", std::string(11, 'r')},
+                                                        {"p", pad}})
+                               .size();
+  const size_t fit = 4000 / doc_bytes;
+  ASSERT_GT(fit, 1u);
+  ASSERT_LT(fit, 20u);
+  json::array docs;
+  for (int i = 0; i < 20; ++i) docs.push_back(json::object{{"_key", key(i)}, {"p", pad}});
+
+  const std::string t = begin();
+  http::HeaderList in{{"x-arango-trx-id", t}};
+  // An array: the entries up to the limit are written, the rest fail with 32, each
+  // reported in place (HTTP 202 and X-Arango-Error-Codes, as for any per-document error).
+  json::value r = insert("docs", docs, "", in);
+  EXPECT_EQ(api_->last.status, 202) << api_->last.body;
+  ASSERT_TRUE(r.is_array());
+  ASSERT_EQ(r.as_array().size(), 20u);
+  for (size_t i = 0; i < 20; ++i) {
+    const json::object& e = r.as_array()[i].as_object();
+    if (i < fit) {
+      EXPECT_FALSE(e.contains("error")) << i << ": " << json::serialize(e);
+    } else {
+      EXPECT_EQ(e.at("errorNum"), 32) << i;
+      EXPECT_EQ(e.at("errorMessage"), "Maximal transaction size limit of 4000 bytes is reached");
+    }
+  }
+  EXPECT_EQ(api_->last.header("X-Arango-Error-Codes"),
+            R"({"32":)" + std::to_string(20 - fit) + "}");
+  // Every later write of the transaction, however small, is refused: a single document
+  // answers 500 (ERROR_RESOURCE_LIMIT is not in ArangoDB's status table).
+  insert("docs", json::object{{"_key", "tiny"}}, "", in);
+  expect_error(api_->last, 500, 32);
+  api_->call("DELETE", "/_db/streamforge/_api/document/docs", json::parse(R"(["k100"])"), in);
+  EXPECT_EQ(api_->last.header("X-Arango-Error-Codes"), R"({"32":1})");
+  // Reads go on; writes outside a stream transaction are not limited.
+  EXPECT_EQ(api_->get("/_db/streamforge/_api/collection/docs/count", in).at("count"), fit);
+  insert("other", docs);
+  EXPECT_EQ(api_->last.header("X-Arango-Error-Codes"), "");
+  EXPECT_EQ(api_->get("/_db/streamforge/_api/collection/other/count").at("count"), 20);
+  // The transaction is not aborted: commit stores what was accepted.
+  api_->call("PUT", "/_db/streamforge/_api/transaction/" + t, nullptr);
+  EXPECT_EQ(api_->last.status, 200) << api_->last.body;
+  EXPECT_EQ(api_->get("/_db/streamforge/_api/collection/docs/count").at("count"), fit);
+
+  // maxTransactionSize lowers the limit for one transaction, never raises it.
+  for (const auto& [max, want] : {std::pair<int64_t, size_t>{1000, 1000 / doc_bytes},
+                                  std::pair<int64_t, size_t>{1'000'000'000, fit}}) {
+    const std::string small = begin(R"({"collections":{"write":["docs"]},"maxTransactionSize":)" +
+                                    std::to_string(max) + "}");
+    json::array more;
+    for (int i = 20; i < 40; ++i) more.push_back(json::object{{"_key", key(i)}, {"p", pad}});
+    r = insert("docs", more, "", {{"x-arango-trx-id", small}});
+    size_t ok = 0;
+    for (const auto& e : r.as_array()) ok += !e.as_object().contains("error");
+    EXPECT_EQ(ok, want) << "maxTransactionSize " << max;
+    api_->call("DELETE", "/_db/streamforge/_api/transaction/" + small, nullptr);
+  }
 }
 
 TEST_F(ArangoDoubleTest, CursorTtlCountsFromTheLastUse) {

@@ -5,6 +5,8 @@
 // cleanly on SIGTERM or SIGINT (exit 0).
 #include <signal.h>
 
+#include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -61,7 +63,20 @@ int main(int argc, char** argv) {
   app.add_option("--threads", o.threads, "server threads")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
+  // As arangod's options of these names (seconds; bytes), without their bounds, so tests can
+  // use short timeouts and small limits.
+  double idle_timeout_s = 60;
+  app.add_option("--transaction.streaming-idle-timeout", idle_timeout_s,
+                 "seconds a stream transaction may stay idle before it is aborted")
+      ->check(CLI::Range(0.001, 86400.0))
+      ->capture_default_str();
+  app.add_option("--transaction.streaming-max-transaction-size", o.stream_trx_max_bytes,
+                 "most document bytes one stream transaction may write (errorNum 32 past it)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  o.stream_trx_idle_timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(idle_timeout_s * 1000 + 0.5));
   o.port = static_cast<uint16_t>(port);
   o.password = read_secret(password_file, "password");
   if (!jwt_file.empty()) o.jwt_secret = read_secret(jwt_file, "JWT secret");
