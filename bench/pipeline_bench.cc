@@ -75,6 +75,7 @@ double one_load(const std::string& api_url) {
 }
 
 struct WorkerProfile {
+  std::string line;                  // the whole profile message
   double cpu_s = 0;                  // user + sys
   std::map<std::string, double> ms;  // marks, ms since launch
 };
@@ -94,6 +95,7 @@ std::map<std::string, WorkerProfile> read_profiles(const std::string& logs) {
       const std::string role =
           e.path().filename().string().substr(0, e.path().filename().string().find("__"));
       WorkerProfile p;
+      p.line = msg;
       std::smatch m;
       if (std::regex_search(msg, m, cpu)) p.cpu_s = std::stod(m[1]) + std::stod(m[2]);
       const std::string marks =
@@ -113,7 +115,8 @@ struct Run {
   std::string profile_loader, profile_connector;
 };
 
-Run one_run(const std::string& dir, const std::string& kafka, const std::string& pg_url, int n) {
+Run one_run(const std::string& dir, const std::string& kafka, const std::string& pg_url, int n,
+            const std::string& kafka_config) {
   Run run;
   run.load = load_average();
   const std::string bin = sf::testing::streamforge_binary();
@@ -122,10 +125,24 @@ Run one_run(const std::string& dir, const std::string& kafka, const std::string&
   const std::string url = with_database(pg_url, db);
   {
     Child sim({bin, "sim", "--port", "0", "--no-limits"}, dir + "/sim.log", "streamforge sim");
-    Child up({bin, "up", "--port", "0", "--data-dir", dir + "/data", "--bus", "kafka://" + kafka,
-              "--store", url, "--launcher", "process", "--exchange-url", sim.url,
-              "--exchange-weight-fraction", "1"},
-             dir + "/up.log", "streamforge up");
+    std::vector<std::string> args{bin,
+                                  "up",
+                                  "--port",
+                                  "0",
+                                  "--data-dir",
+                                  dir + "/data",
+                                  "--bus",
+                                  "kafka://" + kafka,
+                                  "--store",
+                                  url,
+                                  "--launcher",
+                                  "process",
+                                  "--exchange-url",
+                                  sim.url,
+                                  "--exchange-weight-fraction",
+                                  "1"};
+    if (!kafka_config.empty()) args.insert(args.end(), {"--kafka-config", kafka_config});
+    Child up(args, dir + "/up.log", "streamforge up");
     run.rate = static_cast<double>(kCandles) / one_load(up.url);
   }
   auto profiles = read_profiles(dir + "/data/logs");
@@ -133,6 +150,8 @@ Run one_run(const std::string& dir, const std::string& kafka, const std::string&
   const WorkerProfile& c = profiles["store-connector"];
   if (l.ms.empty() || c.ms.empty()) throw std::runtime_error("no worker profile lines in " + dir);
   run.cpu_us = (l.cpu_s + c.cpu_s) * 1e6 / static_cast<double>(kCandles);
+  run.profile_loader = l.line;
+  run.profile_connector = c.line;
   run.loader_start_ms = l.ms.count("loader.first_produce") ? l.ms.at("loader.first_produce") : -1;
   run.connector_start_ms =
       c.ms.count("connector.first_record") ? c.ms.at("connector.first_record") : -1;
@@ -169,6 +188,15 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::ExistingFile);
   sf::bench::add_run_options(app, runs, markdown);
+  bool show_profiles = false;
+  std::string kafka_config;
+  app.add_option("--kafka-config", kafka_config,
+                 "librdkafka properties file for every client (streamforge up --kafka-config), "
+                 "to try a tuning; the figures to report are the defaults users get")
+      ->check(CLI::ExistingFile);
+  app.add_flag("--profiles", show_profiles,
+               "also print each run's loader and connector \"profile:\" lines (stage times, "
+               "CPU; src/workers/profile.h)");
   CLI11_PARSE(app, argc, argv);
   std::string pg_url;
   std::ifstream(pg_url_file) >> pg_url;
@@ -180,13 +208,16 @@ int main(int argc, char** argv) {
     for (int r = 0; r < runs; ++r) {
       const std::string dir = root + "/run" + std::to_string(r);
       fs::create_directories(dir);
-      Run run = one_run(dir, kafka, pg_url, r);
+      Run run = one_run(dir, kafka, pg_url, r, kafka_config);
       std::printf(
           "run %d (load %.2f): kafka+postgres %.0f records/s, psql \\copy %.0f rows/s (%.2f), "
           "worker CPU %.2f us/record, first produce %.0f ms / first record %.0f ms after "
           "launch, embedded %.0f records/s\n",
           r + 1, run.load, run.rate, run.copy_rate, run.rate / run.copy_rate, run.cpu_us,
           run.loader_start_ms, run.connector_start_ms, run.embedded_rate);
+      if (show_profiles)
+        std::printf("  loader: %s\n  connector: %s\n", run.profile_loader.c_str(),
+                    run.profile_connector.c_str());
       std::fflush(stdout);
       all.push_back(run);
       fs::remove_all(dir);

@@ -8,6 +8,8 @@
 // in TARGET_PARAMS:
 //   batch_size      records per store write (default 5000, 1..1,000,000)
 //   batch_ms        longest wait before writing a partial batch (default 20, 1..60,000)
+//   commit_ms       longest wait before committing written batches' offsets (default 500,
+//                   0..60,000; 0 commits after every batch)
 //   consumer_group  bus consumer group (default "connector-<queue_id>")
 //   end_markers     end-of-data markers to see before finishing (default 1: one loader)
 // The DataStore comes from WorkerContext::data_store; without one the worker ends in
@@ -16,7 +18,9 @@
 // Guarantees:
 // - At-least-once from the bus, exactly-once in the store: offsets are committed only after
 //   the upsert that covers them succeeded (and the DLQ records of the batch are flushed);
-//   a redelivered record upserts the same row again.
+//   a redelivered record upserts the same row again. Offsets of written batches are
+//   committed together at most every commit_ms, and always before `finished`,
+//   `interrupted` or `error`: a crash redelivers at most about commit_ms of records.
 // - A record that is not valid JSON or fails market::decode() goes to `<KAFKA_TOPIC>-dlq`
 //   (market::encode_dlq_entry()) keyed like the original, is counted (records_dlq in the
 //   telemetry events, the message, and streamforge_connector_dlq_records_total), and the
@@ -38,8 +42,8 @@
 // in flight at a time; the store is never called from two threads at once); the worker's
 // thread polls, produces DLQ records and telemetry, and commits offsets. A batch is handed
 // to the writer only after the batch before it is written; that batch's offsets are then
-// committed while the new one is written (the commit's round trip overlaps the write), so
-// offsets are committed in order and never ahead of the writes, and memory is bounded by
+// committed (when commit_ms has passed) while the new one is written, so offsets are
+// committed in order and never ahead of the writes, and memory is bounded by
 // two batches (the one in flight and the one being decoded). A stop writes the batch in
 // flight and then the one being decoded, each only if the store takes it at the first try.
 //
@@ -62,6 +66,7 @@ namespace sf::workers {
 struct ConnectorSettings {
   int64_t batch_size = 5000;
   int64_t batch_ms = 20;  // p99 produce-to-stored under 50 ms at 10,000 records/s (kafka_bench)
+  int64_t commit_ms = 500;
   std::optional<std::string> consumer_group;
   int64_t end_markers = 1;
 
@@ -81,6 +86,10 @@ inline std::string connector_group(const std::string& queue_id,
 
 // The worker entry point (registered as "store-connector" and "arango-connector").
 int run_connector(WorkerContext& ctx);
+
+// How many candles of a fixed-length interval open in [start_ms, min(end_ms, now_ms + 1)):
+// the grid points missing_candle_ranges() checks.
+int64_t candle_slots(int64_t start_ms, int64_t end_ms, int64_t interval_ms, int64_t now_ms);
 
 // The ranges of [start_ms, min(end_ms, now_ms)) where candles of a fixed-length interval
 // should open but `open_times` (ascending) has none, as time_range strings; at most
