@@ -8,8 +8,10 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -32,6 +34,7 @@ constexpr const char* kProducerMaxRequestBytes = "8388608";
 constexpr milliseconds kConnectTimeout{10'000};
 constexpr milliseconds kAdminTimeout{30'000};
 constexpr milliseconds kQueueFullWait{10'000};
+constexpr milliseconds kRoomWait{500};  // see KafkaProducer::produce
 constexpr milliseconds kCommitTimeout{30'000};
 constexpr milliseconds kDestructorFlush{30'000};
 
@@ -40,6 +43,14 @@ const std::set<std::string, std::less<>> kReservedProperties = {
     "bootstrap.servers",  "metadata.broker.list",     "group.id",          "enable.idempotence",
     "enable.auto.commit", "enable.auto.offset.store", "auto.offset.reset", "group.instance.id",
 };
+
+// An integer property of `conf` (librdkafka's default when unset).
+int64_t conf_int(const rd_kafka_conf_t* conf, const char* name) {
+  char value[64];
+  size_t size = sizeof value;
+  if (rd_kafka_conf_get(conf, name, value, &size) != RD_KAFKA_CONF_OK) return 0;
+  return std::strtoll(value, nullptr, 10);
+}
 
 int ms_left(Clock::time_point deadline) {
   auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
@@ -89,6 +100,13 @@ struct ClientCtx {
   std::mutex mu;
   std::condition_variable delivered;
   int64_t pending = 0;        // enqueued, no delivery report yet
+  int64_t pending_bytes = 0;  // their keys and values
+  // Bounds on pending records and bytes (see KafkaProducer::produce); `room` is notified
+  // when a delivery report takes pending below them.
+  int64_t max_pending = std::numeric_limits<int64_t>::max();
+  int64_t max_pending_bytes = std::numeric_limits<int64_t>::max();
+  std::condition_variable room;
+  bool congested = false;     // no room came within kRoomWait: records skip the bound until it does
   int64_t since_flush = 0;    // enqueued since the previous flush
   int64_t failed = 0;         // delivery failures since the previous flush
   std::string first_failure;  // the first of them
@@ -150,6 +168,11 @@ void dr_msg_cb(rd_kafka_t* rk, const rd_kafka_message_t* m, void* opaque) {
     auto* ctx = static_cast<ClientCtx*>(opaque);
     std::lock_guard lk(ctx->mu);
     --ctx->pending;
+    ctx->pending_bytes -= static_cast<int64_t>(m->len + m->key_len);
+    if (ctx->pending < ctx->max_pending && ctx->pending_bytes < ctx->max_pending_bytes) {
+      ctx->congested = false;
+      ctx->room.notify_one();
+    }
     if (m->err) {
       if (ctx->failed++ == 0) {
         ctx->first_failure = std::string(rd_kafka_topic_name(m->rkt)) + "/" +
@@ -286,14 +309,11 @@ struct KafkaBus::Core {
     // allow.auto.create.topics: the bus creates topics itself (with the right partition count
     // and max.message.bytes); a metadata lookup of a missing topic must not create it.
     // Consumers default to false already.
-    return {{"allow.auto.create.topics", "false"},
-            {"compression.codec", cfg.compression},
-            {"linger.ms", kKafkaDefaultLingerMs},
-            {"batch.num.messages", "10000"},
-            {"queue.buffering.max.kbytes", "131072"},
-            {"message.max.bytes", kProducerMaxRequestBytes},
-            {"message.timeout.ms", "120000"},
-            {"partitioner", "murmur2"}};
+    return {
+        {"allow.auto.create.topics", "false"},    {"compression.codec", cfg.compression},
+        {"linger.ms", kKafkaDefaultLingerMs},     {"batch.num.messages", "10000"},
+        {"queue.buffering.max.kbytes", "131072"}, {"message.max.bytes", kProducerMaxRequestBytes},
+        {"message.timeout.ms", "120000"},         {"partitioner", "murmur2"}};
   }
   static std::vector<std::pair<std::string, std::string>> producer_fixed() {
     return {{"enable.idempotence", "true"}, {"acks", "all"}};
@@ -477,12 +497,31 @@ class KafkaProducer final : public Producer {
     if (Status fatal = check_fatal(); !fatal.ok()) return fatal.error();
     SF_TRY(core_->ensure_default_topic(topic));
     warm(topic);
+    const auto bytes = static_cast<int64_t>(key.size() + value.size());
     auto deadline = Clock::now() + kQueueFullWait;
     for (;;) {
       {
+        std::unique_lock lk(ctx_->mu);
+        // Less than one batch outstanding. librdkafka (2.0.2 and upstream today) counts an
+        // idempotent producer's in-flight *messages* against its limit of five in-flight
+        // *requests* per partition, so a partition has one request in flight at a time, and
+        // while it is, a next batch that is ready (full, or past linger.ms) makes the broker
+        // thread poll its socket without sleeping until the response comes: 280,000 poll()
+        // calls, a third of the loader's CPU, in a year's load (docs/benchmarks.md). A record
+        // waits here instead, woken by the delivery report that makes room.
+        auto has_room = [&] {
+          return ctx_->pending == 0 || (ctx_->pending < ctx_->max_pending &&
+                                        ctx_->pending_bytes + bytes <= ctx_->max_pending_bytes);
+        };
+        // A broker that does not answer within kRoomWait (down, or a leader moving) gets the
+        // records buffered by librdkafka as before (queue.buffering.max.kbytes, delivered or
+        // failed within message.timeout.ms), so an outage neither stalls every produce()
+        // call nor fails it.
+        if (!ctx_->congested && !has_room() && !ctx_->room.wait_for(lk, kRoomWait, has_room))
+          ctx_->congested = true;
         // Counted before the call: its delivery report may run before producev returns.
-        std::lock_guard lk(ctx_->mu);
         ++ctx_->pending;
+        ctx_->pending_bytes += bytes;
         ++ctx_->since_flush;
       }
       rd_kafka_resp_err_t err =
@@ -494,6 +533,7 @@ class KafkaProducer final : public Producer {
       {
         std::lock_guard lk(ctx_->mu);
         --ctx_->pending;
+        ctx_->pending_bytes -= bytes;
         --ctx_->since_flush;
         if (ctx_->pending == 0) ctx_->delivered.notify_all();
       }
@@ -1001,6 +1041,13 @@ Result<std::unique_ptr<Producer>> KafkaBus::producer() {
   Conf conf(ctx.get());
   SF_TRY(core_->configure(conf, core_->producer_defaults(), Core::producer_fixed()));
   rd_kafka_conf_set_dr_msg_cb(conf.raw(), dr_msg_cb);
+  // Outstanding records: a little less than one batch (framing makes a batch larger than
+  // its keys and values), so the next batch is never ready while one is in flight
+  // (KafkaProducer::produce).
+  if (int64_t n = conf_int(conf.raw(), "batch.num.messages"); n > 0)
+    ctx->max_pending = std::max<int64_t>(1, n * 9 / 10);
+  if (int64_t n = conf_int(conf.raw(), "batch.size"); n > 0)
+    ctx->max_pending_bytes = std::max<int64_t>(1, n * 9 / 10);
   rd_kafka_t* rk = nullptr;
   SF_TRY_ASSIGN(rk, conf.create(RD_KAFKA_PRODUCER));
   return std::unique_ptr<Producer>(new KafkaProducer(core_, std::move(ctx), rk));
