@@ -208,6 +208,27 @@ struct ArangoStateStore::Impl {
     });
   }
 
+  // Sends keys[at, at + n) as a JSON array of strings with `method` to `path`: the answer,
+  // an array of n entries, one per key (an error if it is anything else).
+  Result<Reply> send_keys(const char* method, const std::string& path,
+                          const std::vector<std::string>& keys, size_t at, size_t n,
+                          const arango::RequestOptions& options) {
+    std::string body = "[";
+    for (size_t k = 0; k < n; ++k) {
+      if (k) body += ',';
+      body += arango::json_string(keys[at + k]);
+    }
+    body += ']';
+    Reply r;
+    SF_TRY_ASSIGN(r, client->request(method, path, body, options));
+    if (!r.ok()) return client->error(r, method, path);
+    if (!r.body.is_array() || r.body.get_array().size() != n) {
+      return Error(Errc::io_error, "ArangoDB answer on " + std::string(method) + " " + path +
+                                       " is not an array of " + std::to_string(n) + " entries");
+    }
+    return r;
+  }
+
   // Documents by key inside `trx` (PUT ?onlyget): key -> document, missing keys absent.
   Result<std::unordered_map<std::string, bj::object>> get_many(
       Transaction& trx, const char* collection, const std::vector<std::string>& keys) {
@@ -215,19 +236,8 @@ struct ArangoStateStore::Impl {
     const std::string path = doc_path(collection) + "?onlyget=true";
     for (size_t at = 0; at < keys.size(); at += kChunk) {
       const size_t n = std::min(kChunk, keys.size() - at);
-      std::string body = "[";
-      for (size_t k = 0; k < n; ++k) {
-        if (k) body += ',';
-        body += arango::json_string(keys[at + k]);
-      }
-      body += ']';
       Reply r;
-      SF_TRY_ASSIGN(r, client->request("PUT", path, body, trx.options(true)));
-      if (!r.ok()) return client->error(r, "PUT", path);
-      if (!r.body.is_array() || r.body.get_array().size() != n) {
-        return Error(Errc::io_error, "ArangoDB answer on PUT " + path + " is not an array of " +
-                                         std::to_string(n) + " entries");
-      }
+      SF_TRY_ASSIGN(r, send_keys("PUT", path, keys, at, n, trx.options(true)));
       bj::array& got = r.body.get_array();
       for (size_t k = 0; k < n; ++k) {
         if (!got[k].is_object()) {
@@ -706,20 +716,9 @@ Status ArangoStateStore::trim_events(const std::string& queue_id, size_t keep) {
   const std::string path = s.doc_path(kEvents);
   for (size_t at = 0; at < keys.size(); at += kChunk) {
     const size_t n = std::min(kChunk, keys.size() - at);
-    std::string body = "[";
-    for (size_t k = 0; k < n; ++k) {
-      if (k) body += ',';
-      body += arango::json_string(keys[at + k]);
-    }
-    body += ']';
     Reply r;
     // Deleting the same keys twice is harmless (the second time they are 1202).
-    SF_TRY_ASSIGN(r, s.client->request("DELETE", path, body));
-    if (!r.ok()) return s.client->error(r, "DELETE", path);
-    if (!r.body.is_array() || r.body.get_array().size() != n) {
-      return Error(Errc::io_error, "ArangoDB answer on DELETE " + path + " is not an array of " +
-                                       std::to_string(n) + " results");
-    }
+    SF_TRY_ASSIGN(r, s.send_keys("DELETE", path, keys, at, n, {}));
     for (const bj::value& v : r.body.get_array()) {
       const bj::value* err = v.is_object() ? v.get_object().if_contains("error") : nullptr;
       if (!err || !err->is_bool() || !err->get_bool()) continue;
