@@ -123,34 +123,58 @@ std::vector<std::string> read_all(Bus& bus, const std::string& topic, size_t exp
   return values(got);
 }
 
-void produce_range(Producer& p, const std::string& topic, const std::string& prefix, int from,
-                   int to) {
-  for (int i = from; i < to; ++i) must(p.produce(topic, "k", cat(prefix, i)), "produce");
-}
+// What KafkaMockFaults::open() sets up.
+struct FaultSetup {
+  std::map<std::string, std::string> props;  // the bus's librdkafka properties
+  int partitions = 1;
+  int leader = 0;  // a broker id: partition 0's leader before the producer starts
+};
 
-TEST(KafkaMockFaults, RetriableProduceErrorsAreRetriedWithoutLossOrDuplicates) {
-  MockCluster mc(3);
-  auto bus = mc.open();
-  std::string topic = unique_name("t");
-  must(bus->ensure_topic({topic, 1, 3}), "ensure_topic");
-  auto p = must(bus->producer(), "producer");
+// Each fault test: a fresh cluster of three brokers, a bus on it, a topic replicated on all
+// three and a producer, set up by open().
+class KafkaMockFaults : public ::testing::Test {
+ protected:
+  void open(FaultSetup setup = {}) {
+    bus = mc.open(std::move(setup.props));
+    must(bus->ensure_topic({topic, setup.partitions, 3}), "ensure_topic");
+    if (setup.leader != 0) set_leader(setup.leader);
+    p = must(bus->producer(), "producer");
+  }
+
+  void set_leader(int32_t broker) {
+    rd_kafka_mock_partition_set_leader(mc.get(), topic.c_str(), 0, broker);
+  }
+
+  void produce_range(const std::string& prefix, int from, int to) {
+    for (int i = from; i < to; ++i) must(p->produce(topic, "k", cat(prefix, i)), "produce");
+  }
+
+  // A flush that succeeds, after which partition 0 holds exactly `want`.
+  void expect_delivered_once(const std::vector<std::string>& want) {
+    Status st = p->flush(kFlush);
+    ASSERT_TRUE(st.ok()) << st.error().message;
+    EXPECT_EQ(read_all(*bus, topic, want.size()), want) << "each once, in order";
+  }
+
+  MockCluster mc{3};
+  std::unique_ptr<KafkaBus> bus;
+  const std::string topic = unique_name("t");
+  std::unique_ptr<Producer> p;
+};
+
+TEST_F(KafkaMockFaults, RetriableProduceErrorsAreRetriedWithoutLossOrDuplicates) {
+  open();
   rd_kafka_mock_push_request_errors(
       mc.get(), kApiKeyProduce, 6, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
       RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
       RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
       RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE);
-  produce_range(*p, topic, "v", 0, 1000);
-  Status st = p->flush(kFlush);
-  ASSERT_TRUE(st.ok()) << st.error().message;
-  EXPECT_EQ(read_all(*bus, topic, 1000), numbered("v", 0, 1000)) << "each once, in order";
+  produce_range("v", 0, 1000);
+  expect_delivered_once(numbered("v", 0, 1000));
 }
 
-TEST(KafkaMockFaults, NonRetriableProduceErrorIsReportedByFlushForExactlyThoseRecords) {
-  MockCluster mc(3);
-  auto bus = mc.open();
-  std::string topic = unique_name("t");
-  must(bus->ensure_topic({topic, 1, 3}), "ensure_topic");
-  auto p = must(bus->producer(), "producer");
+TEST_F(KafkaMockFaults, NonRetriableProduceErrorIsReportedByFlushForExactlyThoseRecords) {
+  open();
   must(p->produce(topic, "k", "before"), "produce");
   ASSERT_TRUE(p->flush(kFlush).ok());
 
@@ -166,89 +190,64 @@ TEST(KafkaMockFaults, NonRetriableProduceErrorIsReportedByFlushForExactlyThoseRe
   EXPECT_NE(st.error().message.find("MSG_SIZE_TOO_LARGE"), std::string::npos) << st.error().message;
 
   // The producer keeps working; the next flush covers only the records since this one.
-  produce_range(*p, topic, "v", 0, 10);
-  st = p->flush(kFlush);
-  ASSERT_TRUE(st.ok()) << st.error().message;
+  produce_range("v", 0, 10);
   std::vector<std::string> want = {"before"};
   for (const std::string& v : numbered("v", 0, 10)) want.push_back(v);
-  EXPECT_EQ(read_all(*bus, topic, want.size()), want);
+  expect_delivered_once(want);
 }
 
-TEST(KafkaMockFaults, LeaderChangesMidStreamLoseAndDuplicateNothing) {
-  MockCluster mc(3);
-  auto bus = mc.open();
-  std::string topic = unique_name("t");
-  must(bus->ensure_topic({topic, 1, 3}), "ensure_topic");
-  rd_kafka_mock_partition_set_leader(mc.get(), topic.c_str(), 0, 1);
-  auto p = must(bus->producer(), "producer");
-  produce_range(*p, topic, "v", 0, 300);
-  rd_kafka_mock_partition_set_leader(mc.get(), topic.c_str(), 0, 2);
-  produce_range(*p, topic, "v", 300, 600);
+TEST_F(KafkaMockFaults, LeaderChangesMidStreamLoseAndDuplicateNothing) {
+  open({.leader = 1});
+  produce_range("v", 0, 300);
+  set_leader(2);
+  produce_range("v", 300, 600);
   std::this_thread::sleep_for(milliseconds(100));
-  rd_kafka_mock_partition_set_leader(mc.get(), topic.c_str(), 0, 3);
-  produce_range(*p, topic, "v", 600, 900);
-  Status st = p->flush(kFlush);
-  ASSERT_TRUE(st.ok()) << st.error().message;
-  EXPECT_EQ(read_all(*bus, topic, 900), numbered("v", 0, 900));
+  set_leader(3);
+  produce_range("v", 600, 900);
+  expect_delivered_once(numbered("v", 0, 900));
 }
 
-TEST(KafkaMockFaults, BrokerDownForAWhileThenEverythingIsDeliveredOnce) {
-  MockCluster mc(3);
-  auto bus = mc.open();
-  std::string topic = unique_name("t");
-  must(bus->ensure_topic({topic, 1, 3}), "ensure_topic");
-  rd_kafka_mock_partition_set_leader(mc.get(), topic.c_str(), 0, 1);
-  auto p = must(bus->producer(), "producer");
-  produce_range(*p, topic, "v", 0, 100);
+TEST_F(KafkaMockFaults, BrokerDownForAWhileThenEverythingIsDeliveredOnce) {
+  open({.leader = 1});
+  produce_range("v", 0, 100);
   ASSERT_TRUE(p->flush(kFlush).ok());
 
   rd_kafka_mock_broker_set_down(mc.get(), 1);
-  produce_range(*p, topic, "v", 100, 200);
+  produce_range("v", 100, 200);
   Status st = p->flush(milliseconds(1500));
   ASSERT_FALSE(st.ok()) << "the leader is down: nothing can be acknowledged";
   EXPECT_EQ(st.error().code, Errc::timeout) << st.error().message;
   EXPECT_EQ(failed_count(st), 0) << st.error().message;
   rd_kafka_mock_broker_set_up(mc.get(), 1);
-  st = p->flush(kFlush);
-  ASSERT_TRUE(st.ok()) << st.error().message;
-  EXPECT_EQ(read_all(*bus, topic, 200), numbered("v", 0, 200));
+  expect_delivered_once(numbered("v", 0, 200));
 }
 
-TEST(KafkaMockFaults, BrokerDownPastTheDeliveryTimeoutReportsEveryFailure) {
-  MockCluster mc(3);
+TEST_F(KafkaMockFaults, BrokerDownPastTheDeliveryTimeoutReportsEveryFailure) {
   // Reconnect soon after the broker is back (the default backoff grows to 10 s, longer than
   // this test's short delivery timeout).
-  auto bus = mc.open({{"message.timeout.ms", "2000"}, {"reconnect.backoff.max.ms", "200"}});
-  std::string topic = unique_name("t");
-  must(bus->ensure_topic({topic, 1, 3}), "ensure_topic");
-  rd_kafka_mock_partition_set_leader(mc.get(), topic.c_str(), 0, 1);
-  auto p = must(bus->producer(), "producer");
-  produce_range(*p, topic, "acked", 0, 50);
+  open({.props = {{"message.timeout.ms", "2000"}, {"reconnect.backoff.max.ms", "200"}},
+        .leader = 1});
+  produce_range("acked", 0, 50);
   ASSERT_TRUE(p->flush(kFlush).ok());
 
   rd_kafka_mock_broker_set_down(mc.get(), 1);
-  produce_range(*p, topic, "lost", 0, 100);
+  produce_range("lost", 0, 100);
   Status st = p->flush(kFlush);
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code, Errc::unavailable) << st.error().message;
   EXPECT_EQ(failed_count(st), 100) << st.error().message;
   rd_kafka_mock_broker_set_up(mc.get(), 1);
 
-  produce_range(*p, topic, "after", 0, 20);
-  st = p->flush(kFlush);
-  ASSERT_TRUE(st.ok()) << st.error().message;
+  // What flush reported written, once.
+  produce_range("after", 0, 20);
   std::vector<std::string> want = numbered("acked", 0, 50);
   for (const std::string& v : numbered("after", 0, 20)) want.push_back(v);
-  EXPECT_EQ(read_all(*bus, topic, want.size()), want) << "what flush reported written, once";
+  expect_delivered_once(want);
 }
 
-TEST(KafkaMockFaults, ConsumerRidesOutAnOutageAndResumesAfterItsCommit) {
-  MockCluster mc(3);
-  auto bus = mc.open();
-  std::string topic = unique_name("t");
-  must(bus->ensure_topic({topic, 1, 3}), "ensure_topic");
-  auto p = must(bus->producer(), "producer");
-  produce_range(*p, topic, "v", 0, 10);
+TEST_F(KafkaMockFaults, ConsumerRidesOutAnOutageAndResumesAfterItsCommit) {
+  open();
+  produce_range("v", 0, 10);
   ASSERT_TRUE(p->flush(kFlush).ok());
   auto c =
       must(bus->subscribe(
@@ -266,20 +265,16 @@ TEST(KafkaMockFaults, ConsumerRidesOutAnOutageAndResumesAfterItsCommit) {
     EXPECT_TRUE(r->empty());
   }
   for (int b = 1; b <= 3; ++b) rd_kafka_mock_broker_set_up(mc.get(), b);
-  produce_range(*p, topic, "v", 10, 20);
+  produce_range("v", 10, 20);
   Status st = p->flush(kFlush);
   ASSERT_TRUE(st.ok()) << st.error().message;
   EXPECT_EQ(values(drain(*c, 10)), numbered("v", 10, 20));
   EXPECT_TRUE(poll_quiet(*c).empty());
 }
 
-TEST(KafkaMockFaults, CommitOfARevokedPartitionFailsAndItsRecordsGoToTheNewOwner) {
-  MockCluster mc(3);
-  auto bus = mc.open();
-  std::string topic = unique_name("t");
-  must(bus->ensure_topic({topic, 2, 3}), "ensure_topic");
+TEST_F(KafkaMockFaults, CommitOfARevokedPartitionFailsAndItsRecordsGoToTheNewOwner) {
+  open({.partitions = 2});
   std::string group = unique_name("g");
-  auto p = must(bus->producer(), "producer");
   // One record per partition (keys chosen by where they land).
   std::map<int32_t, Record> first;
   auto c1 =

@@ -8,7 +8,7 @@ InProcessLauncher::InProcessLauncher(workers::WorkerRegistry registry, bus::Bus&
                                      metrics::Registry* metrics, const Clock& clock,
                                      store::DataStore* data_store,
                                      exchange::binance::RateLimiter* rate_limiter)
-    : registry_(std::move(registry)),
+    : RegistryLauncher(std::move(registry)),
       bus_(bus),
       metrics_(metrics),
       clock_(clock),
@@ -29,7 +29,7 @@ void InProcessLauncher::reap_locked() {
 }
 
 Status InProcessLauncher::launch(const LaunchSpec& spec) {
-  const workers::WorkerFn* fn = registry_.find(spec.target);
+  const workers::WorkerFn* fn = registry().find(spec.target);
   if (!fn) return Error(Errc::invalid_argument, "unknown target '" + spec.target + "'", "target");
   std::lock_guard lk(mu_);
   if (shut_down_) return Error(Errc::closed, "launcher is shut down");

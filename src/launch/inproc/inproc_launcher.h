@@ -9,7 +9,7 @@
 #include <mutex>
 #include <thread>
 
-#include "launch/launcher.h"
+#include "launch/registry_launcher.h"
 #include "workers/worker.h"
 
 namespace sf::exchange::binance {
@@ -18,7 +18,7 @@ class RateLimiter;
 
 namespace sf::launch {
 
-class InProcessLauncher final : public Launcher {
+class InProcessLauncher final : public RegistryLauncher {
  public:
   InProcessLauncher(workers::WorkerRegistry registry, bus::Bus& bus, metrics::Registry* metrics,
                     const Clock& clock = SystemClock::instance(),
@@ -26,16 +26,6 @@ class InProcessLauncher final : public Launcher {
                     exchange::binance::RateLimiter* rate_limiter = nullptr);
   ~InProcessLauncher() override;
 
-  std::vector<std::string> targets() const override { return registry_.targets(); }
-  Status validate(const std::string& target, const boost::json::object& settings) const override {
-    return registry_.validate(target, settings);
-  }
-  std::optional<std::string> settings_schema(const std::string& target) const override {
-    return registry_.settings_schema(target);
-  }
-  protocol::TargetRole role(const std::string& target) const override {
-    return registry_.role(target);
-  }
   Status launch(const LaunchSpec& spec) override;
   void kill(const std::string& queue_id, const std::string& telemetry_id) override;
   size_t running() const override;
@@ -52,7 +42,6 @@ class InProcessLauncher final : public Launcher {
   };
   void reap_locked();
 
-  workers::WorkerRegistry registry_;
   bus::Bus& bus_;
   metrics::Registry* metrics_;
   const Clock& clock_;

@@ -74,7 +74,7 @@ void close_from(int first, int keep, int max_fd) {
 }  // namespace
 
 ProcessLauncher::ProcessLauncher(workers::WorkerRegistry registry, ProcessLauncherOptions opts)
-    : registry_(std::move(registry)), opts_(std::move(opts)) {
+    : RegistryLauncher(std::move(registry)), opts_(std::move(opts)) {
   if (opts_.command.empty()) opts_.command = {self_exe(), "worker"};
   exe_ = find_in_path(opts_.command[0]);
   // What a container would have as well; nothing else of ours leaks into workers.
@@ -102,7 +102,7 @@ pid_t ProcessLauncher::pid_of(const std::string& queue_id, const std::string& te
 }
 
 Status ProcessLauncher::launch(const LaunchSpec& spec) {
-  if (!registry_.find(spec.target))
+  if (!registry().find(spec.target))
     return Error(Errc::invalid_argument, "unknown target '" + spec.target + "'", "target");
   std::unique_lock lk(mu_);
   if (shut_down_) return Error(Errc::closed, "launcher is shut down");

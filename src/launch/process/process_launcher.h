@@ -46,7 +46,7 @@
 #include <thread>
 #include <vector>
 
-#include "launch/launcher.h"
+#include "launch/registry_launcher.h"
 #include "workers/worker.h"
 
 namespace sf::launch {
@@ -62,21 +62,11 @@ struct ProcessLauncherOptions {
   std::chrono::milliseconds poll_interval{20};
 };
 
-class ProcessLauncher final : public Launcher {
+class ProcessLauncher final : public RegistryLauncher {
  public:
   ProcessLauncher(workers::WorkerRegistry registry, ProcessLauncherOptions opts);
   ~ProcessLauncher() override;  // shutdown()
 
-  std::vector<std::string> targets() const override { return registry_.targets(); }
-  Status validate(const std::string& target, const boost::json::object& settings) const override {
-    return registry_.validate(target, settings);
-  }
-  std::optional<std::string> settings_schema(const std::string& target) const override {
-    return registry_.settings_schema(target);
-  }
-  protocol::TargetRole role(const std::string& target) const override {
-    return registry_.role(target);
-  }
   Status launch(const LaunchSpec& spec) override;
   void kill(const std::string& queue_id, const std::string& telemetry_id) override;
   size_t running() const override;
@@ -108,7 +98,6 @@ class ProcessLauncher final : public Launcher {
   void reap(std::unique_lock<std::mutex>& lk);
   void signal_locked(Child& c, int sig);
 
-  workers::WorkerRegistry registry_;
   ProcessLauncherOptions opts_;
   std::string exe_;  // resolved opts_.command[0]
   std::vector<std::string> base_env_;

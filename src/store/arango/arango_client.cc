@@ -35,24 +35,29 @@ int hex_value(char c) {
   return -1;
 }
 
-Result<std::string> percent_decode(std::string_view s, const char* what) {
+// s with every '%' and the two hex digits after it decoded; bad(truncated) is the error for a
+// '%' without two hex digits after it (truncated: the text ends first).
+template <class Bad>
+Result<std::string> percent_decode_or(std::string_view s, Bad bad) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] != '%') {
       out += s[i];
       continue;
     }
-    if (i + 2 >= s.size()) {
-      return url_error(std::string("store URL: bad percent-encoding in the ") + what);
-    }
+    if (i + 2 >= s.size()) return bad(true);
     const int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
-    if (hi < 0 || lo < 0) {
-      return url_error(std::string("store URL: bad percent-encoding in the ") + what);
-    }
+    if (hi < 0 || lo < 0) return bad(false);
     out += static_cast<char>(hi * 16 + lo);
     i += 2;
   }
   return out;
+}
+
+Result<std::string> percent_decode(std::string_view s, const char* what) {
+  return percent_decode_or(s, [&](bool) {
+    return url_error(std::string("store URL: bad percent-encoding in the ") + what);
+  });
 }
 
 Result<int64_t> parse_positive(std::string_view v, const char* name) {
@@ -134,6 +139,24 @@ bool is_key_char(unsigned char c) {
   }
 }
 
+// s with every byte for which keep(c) is false written as '%' and two upper-case hex digits.
+template <class Keep>
+std::string percent_encode(std::string_view s, Keep keep) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char c : s) {
+    if (keep(c)) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 Status retry_operation(const std::function<Status()>& fn) {
@@ -163,19 +186,10 @@ std::chrono::milliseconds jittered(std::chrono::milliseconds d) {
 }
 
 std::string path_escape(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-        c == '-' || c == '.') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
+  return percent_encode(s, [](unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.';
+  });
 }
 
 // ---- URL ----------------------------------------------------------------------------
@@ -968,37 +982,14 @@ std::string json_string(std::string_view s) {
 }
 
 std::string escape_key_part(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size());
-  for (unsigned char c : s) {
-    if (is_key_char(c) && c != ':' && c != '%') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
+  return percent_encode(s, [](unsigned char c) { return is_key_char(c) && c != ':' && c != '%'; });
 }
 
 Result<std::string> unescape_key_part(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out += s[i];
-      continue;
-    }
-    if (i + 2 >= s.size()) {
-      return Error(Errc::invalid_argument, "truncated escape in key part");
-    }
-    const int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
-    if (hi < 0 || lo < 0) return Error(Errc::invalid_argument, "bad escape in key part");
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
-  return out;
+  return percent_decode_or(s, [](bool truncated) {
+    return Error(Errc::invalid_argument,
+                 truncated ? "truncated escape in key part" : "bad escape in key part");
+  });
 }
 
 bool is_valid_key(std::string_view key) {

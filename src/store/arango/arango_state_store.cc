@@ -16,6 +16,7 @@
 
 #include "json/json.h"
 #include "store/arango/arango_client.h"
+#include "store/state_fields.h"
 
 namespace sf::store {
 namespace {
@@ -82,20 +83,49 @@ std::string random_token() {
 
 int64_t clamp(size_t n) { return static_cast<int64_t>(std::min<uint64_t>(n, uint64_t(kAll))); }
 
+// A field of a document: written with the writer's call for its type, read with the
+// getter for its type (an error naming `what` when it is missing or of another type).
+void write_field(json::Writer& w, const char* name, const std::string& v) { w.kv(name, v); }
+void write_field(json::Writer& w, const char* name, double v) { w.kv_num(name, v); }
+void write_field(json::Writer& w, const char* name, int64_t v) { w.kv_int(name, v); }
+Status read_field(const bj::object& o, const char* name, const std::string& what, std::string& v) {
+  SF_TRY_ASSIGN(v, get_string(o, name, what));
+  return {};
+}
+Status read_field(const bj::object& o, const char* name, const std::string& what, double& v) {
+  SF_TRY_ASSIGN(v, get_number(o, name, what));
+  return {};
+}
+Status read_field(const bj::object& o, const char* name, const std::string& what, int64_t& v) {
+  SF_TRY_ASSIGN(v, get_int(o, name, what));
+  return {};
+}
+
+// The fields (state_fields.h) of a queue or target as members of the open object in `w`.
+template <class R>
+void write_fields(json::Writer& w, const R& r) {
+  StateFields<R>::for_each([&](const char* name, auto member) { write_field(w, name, r.*member); });
+}
+
+// The fields of a queue or target from document `o`, named `what` in errors; the first
+// missing or mistyped one is the error.
+template <class R>
+Status read_fields(const bj::object& o, const std::string& what, R& r) {
+  Status st;
+  StateFields<R>::for_each([&](const char* name, auto member) {
+    if (st.ok()) st = read_field(o, name, what, r.*member);
+  });
+  return st;
+}
+
 void write_target(json::Writer& w, const std::string& queue_id, const TargetState& t,
                   int64_t ordinal) {
   w.begin_object()
       .kv("_key", state_key({queue_id, t.telemetry_id}))
       .kv("queue_id", queue_id)
-      .kv("telemetry_id", t.telemetry_id)
-      .kv_int("ordinal", ordinal)
-      .kv("target", t.target)
-      .kv("status", t.status)
-      .kv("message", t.message)
-      .kv_int("records_written", t.records_written)
-      .kv_num("updated_at", t.updated_at)
-      .kv("config_json", t.config_json)
-      .end_object();
+      .kv_int("ordinal", ordinal);
+  write_fields(w, t);
+  w.end_object();
 }
 
 std::string what_of(const char* collection, const bj::object& o) {
@@ -108,15 +138,7 @@ Result<QueueState> read_queue(const bj::value& v, int64_t* seq) {
   const bj::object& o = v.get_object();
   const std::string w = what_of(kQueues, o);
   QueueState q;
-  SF_TRY_ASSIGN(q.queue_id, get_string(o, "queue_id", w));
-  SF_TRY_ASSIGN(q.symbol, get_string(o, "symbol", w));
-  SF_TRY_ASSIGN(q.type, get_string(o, "type", w));
-  SF_TRY_ASSIGN(q.time_range, get_string(o, "time_range", w));
-  SF_TRY_ASSIGN(q.status, get_string(o, "status", w));
-  SF_TRY_ASSIGN(q.message, get_string(o, "message", w));
-  SF_TRY_ASSIGN(q.created_at, get_number(o, "created_at", w));
-  SF_TRY_ASSIGN(q.updated_at, get_number(o, "updated_at", w));
-  SF_TRY_ASSIGN(q.request_json, get_string(o, "request_json", w));
+  SF_TRY(read_fields(o, w, q));
   if (seq) SF_TRY_ASSIGN(*seq, get_int(o, "seq", w));
   return q;
 }
@@ -128,14 +150,8 @@ Result<std::pair<int64_t, TargetState>> read_target(const bj::value& v, std::str
   TargetState t;
   int64_t ordinal = 0;
   SF_TRY_ASSIGN(*queue_id, get_string(o, "queue_id", w));
-  SF_TRY_ASSIGN(t.telemetry_id, get_string(o, "telemetry_id", w));
   SF_TRY_ASSIGN(ordinal, get_int(o, "ordinal", w));
-  SF_TRY_ASSIGN(t.target, get_string(o, "target", w));
-  SF_TRY_ASSIGN(t.status, get_string(o, "status", w));
-  SF_TRY_ASSIGN(t.message, get_string(o, "message", w));
-  SF_TRY_ASSIGN(t.records_written, get_int(o, "records_written", w));
-  SF_TRY_ASSIGN(t.updated_at, get_number(o, "updated_at", w));
-  SF_TRY_ASSIGN(t.config_json, get_string(o, "config_json", w));
+  SF_TRY(read_fields(o, w, t));
   return std::make_pair(ordinal, std::move(t));
 }
 
@@ -192,6 +208,27 @@ struct ArangoStateStore::Impl {
     });
   }
 
+  // Sends keys[at, at + n) as a JSON array of strings with `method` to `path`: the answer,
+  // an array of n entries, one per key (an error if it is anything else).
+  Result<Reply> send_keys(const char* method, const std::string& path,
+                          const std::vector<std::string>& keys, size_t at, size_t n,
+                          const arango::RequestOptions& options) {
+    std::string body = "[";
+    for (size_t k = 0; k < n; ++k) {
+      if (k) body += ',';
+      body += arango::json_string(keys[at + k]);
+    }
+    body += ']';
+    Reply r;
+    SF_TRY_ASSIGN(r, client->request(method, path, body, options));
+    if (!r.ok()) return client->error(r, method, path);
+    if (!r.body.is_array() || r.body.get_array().size() != n) {
+      return Error(Errc::io_error, "ArangoDB answer on " + std::string(method) + " " + path +
+                                       " is not an array of " + std::to_string(n) + " entries");
+    }
+    return r;
+  }
+
   // Documents by key inside `trx` (PUT ?onlyget): key -> document, missing keys absent.
   Result<std::unordered_map<std::string, bj::object>> get_many(
       Transaction& trx, const char* collection, const std::vector<std::string>& keys) {
@@ -199,19 +236,8 @@ struct ArangoStateStore::Impl {
     const std::string path = doc_path(collection) + "?onlyget=true";
     for (size_t at = 0; at < keys.size(); at += kChunk) {
       const size_t n = std::min(kChunk, keys.size() - at);
-      std::string body = "[";
-      for (size_t k = 0; k < n; ++k) {
-        if (k) body += ',';
-        body += arango::json_string(keys[at + k]);
-      }
-      body += ']';
       Reply r;
-      SF_TRY_ASSIGN(r, client->request("PUT", path, body, trx.options(true)));
-      if (!r.ok()) return client->error(r, "PUT", path);
-      if (!r.body.is_array() || r.body.get_array().size() != n) {
-        return Error(Errc::io_error, "ArangoDB answer on PUT " + path + " is not an array of " +
-                                         std::to_string(n) + " entries");
-      }
+      SF_TRY_ASSIGN(r, send_keys("PUT", path, keys, at, n, trx.options(true)));
       bj::array& got = r.body.get_array();
       for (size_t k = 0; k < n; ++k) {
         if (!got[k].is_object()) {
@@ -319,18 +345,9 @@ struct ArangoStateStore::Impl {
     {
       std::string body;
       json::Writer w(body);
-      w.begin_object()
-          .kv("_key", key)
-          .kv("queue_id", q.queue_id)
-          .kv("symbol", q.symbol)
-          .kv("type", q.type)
-          .kv("time_range", q.time_range)
-          .kv("status", q.status)
-          .kv("message", q.message)
-          .kv_num("created_at", q.created_at)
-          .kv_num("updated_at", q.updated_at)
-          .kv("request_json", q.request_json)
-          .kv_int("seq", seq)
+      w.begin_object().kv("_key", key);
+      write_fields(w, q);
+      w.kv_int("seq", seq)
           .kv_int("next_ordinal", static_cast<int64_t>(q.targets.size()))
           .kv("create_token", token)
           .end_object();
@@ -699,20 +716,9 @@ Status ArangoStateStore::trim_events(const std::string& queue_id, size_t keep) {
   const std::string path = s.doc_path(kEvents);
   for (size_t at = 0; at < keys.size(); at += kChunk) {
     const size_t n = std::min(kChunk, keys.size() - at);
-    std::string body = "[";
-    for (size_t k = 0; k < n; ++k) {
-      if (k) body += ',';
-      body += arango::json_string(keys[at + k]);
-    }
-    body += ']';
     Reply r;
     // Deleting the same keys twice is harmless (the second time they are 1202).
-    SF_TRY_ASSIGN(r, s.client->request("DELETE", path, body));
-    if (!r.ok()) return s.client->error(r, "DELETE", path);
-    if (!r.body.is_array() || r.body.get_array().size() != n) {
-      return Error(Errc::io_error, "ArangoDB answer on DELETE " + path + " is not an array of " +
-                                       std::to_string(n) + " results");
-    }
+    SF_TRY_ASSIGN(r, s.send_keys("DELETE", path, keys, at, n, {}));
     for (const bj::value& v : r.body.get_array()) {
       const bj::value* err = v.is_object() ? v.get_object().if_contains("error") : nullptr;
       if (!err || !err->is_bool() || !err->get_bool()) continue;

@@ -38,6 +38,18 @@ std::unique_ptr<ArangoDataStore> open_data(const sf::testing::ArangoDouble& d,
   return s.ok() ? std::move(*s) : nullptr;
 }
 
+// The usual start of a test: a double of its own with a data store open on it (s is null
+// after a failure naming why).
+struct DataOnDouble {
+  std::shared_ptr<sf::testing::ArangoDouble> d;
+  std::unique_ptr<ArangoDataStore> s;
+};
+DataOnDouble data_on_double() {
+  DataOnDouble out{start_double(), nullptr};
+  if (out.d) out.s = open_data(*out.d);
+  return out;
+}
+
 std::unique_ptr<ArangoStateStore> open_state(const sf::testing::ArangoDouble& d,
                                              const std::string& params = {}) {
   auto s = ArangoStateStore::open(url_for(d, "sf_test", params));
@@ -122,9 +134,7 @@ TEST(ArangoOpenStores, ArangodbUrlOpensBothStoresInOneDatabase) {
 }
 
 TEST(ArangoDataStore, DocumentsAreKeyedByTheNaturalKeyWithDecimalsAsStrings) {
-  auto d = start_double();
-  ASSERT_NE(d, nullptr);
-  auto s = open_data(*d);
+  auto [d, s] = data_on_double();
   ASSERT_NE(s, nullptr);
   auto c = dc::candle("BTC/USDT:x%y", 0);
   c.interval = "1 m";
@@ -154,9 +164,7 @@ TEST(ArangoDataStore, DocumentsAreKeyedByTheNaturalKeyWithDecimalsAsStrings) {
 }
 
 TEST(ArangoDataStore, KeysOverTheLimitAreRefusedBeforeAnyRequest) {
-  auto d = start_double();
-  ASSERT_NE(d, nullptr);
-  auto s = open_data(*d);
+  auto [d, s] = data_on_double();
   ASSERT_NE(s, nullptr);
   ASSERT_TRUE(s->ensure_collection("long", Kind::trade).ok());
   d->clear_requests();
@@ -176,9 +184,7 @@ TEST(ArangoDataStore, KeysOverTheLimitAreRefusedBeforeAnyRequest) {
 }
 
 TEST(ArangoDataStore, NamesDifferingOnlyInCaseAreRefused) {
-  auto d = start_double();
-  ASSERT_NE(d, nullptr);
-  auto s = open_data(*d);
+  auto [d, s] = data_on_double();
   ASSERT_NE(s, nullptr);
   ASSERT_TRUE(s->ensure_collection("candles", Kind::candle).ok());
   auto st = s->ensure_collection("Candles", Kind::candle);
@@ -282,9 +288,7 @@ TEST(ArangoDataStore, ALostCommitAnswerIsSentAgainAndCommitsOnce) {
 }
 
 TEST(ArangoDataStore, ConflictsRunTheUpsertAgainAndErrorNumsReachTheMessage) {
-  auto d = start_double();
-  ASSERT_NE(d, nullptr);
-  auto s = open_data(*d);
+  auto [d, s] = data_on_double();
   ASSERT_NE(s, nullptr);
   ASSERT_TRUE(s->ensure_collection("c", Kind::candle).ok());
   d->fail_next(2, 409, 1200);
@@ -405,9 +409,7 @@ TEST(ArangoDataStore, ASplitBatchThatFailsPartWayIsCompletedByRunningItAgain) {
 }
 
 TEST(ArangoDataStore, GraphCollectionsForTheGraphBuilder) {
-  auto d = start_double();
-  ASSERT_NE(d, nullptr);
-  auto s = open_data(*d);
+  auto [d, s] = data_on_double();
   ASSERT_NE(s, nullptr);
   ASSERT_TRUE(s->ensure_graph("correlations", "assets", "links").ok());
   ASSERT_TRUE(s->ensure_graph("correlations", "assets", "links").ok()) << "idempotent";

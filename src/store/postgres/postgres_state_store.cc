@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "store/postgres/pg_conn.h"
+#include "store/state_fields.h"
 
 namespace sf::store {
 namespace {
@@ -89,37 +90,24 @@ std::string clamp_to_int64(size_t n) {
   return std::to_string(std::min<uint64_t>(n, kMax));
 }
 
-#define SF_QUEUE_COLUMNS \
-  "queue_id, symbol, type, time_range, status, message, created_at, updated_at, request_json"
-#define SF_TARGET_COLUMNS \
-  "queue_id, telemetry_id, target, status, message, records_written, updated_at, config_json"
-
-QueueState read_queue(const PGresult* r, int row) {
-  auto s = [&](int c) { return std::string(pg::text(r, row, c)); };
-  QueueState q;
-  q.queue_id = s(0);
-  q.symbol = s(1);
-  q.type = s(2);
-  q.time_range = s(3);
-  q.status = s(4);
-  q.message = s(5);
-  q.created_at = pg::to_double(pg::text(r, row, 6));
-  q.updated_at = pg::to_double(pg::text(r, row, 7));
-  q.request_json = s(8);
-  return q;
+// A column of a result row into a field of its type.
+void read_column(const PGresult* r, int row, int col, std::string& v) { v = pg::text(r, row, col); }
+void read_column(const PGresult* r, int row, int col, double& v) {
+  v = pg::to_double(pg::text(r, row, col));
+}
+void read_column(const PGresult* r, int row, int col, int64_t& v) {
+  v = pg::to_int64(pg::text(r, row, col));
 }
 
-TargetState read_target(const PGresult* r, int row) {
-  auto s = [&](int c) { return std::string(pg::text(r, row, c)); };
-  TargetState t;
-  t.telemetry_id = s(1);
-  t.target = s(2);
-  t.status = s(3);
-  t.message = s(4);
-  t.records_written = pg::to_int64(pg::text(r, row, 5));
-  t.updated_at = pg::to_double(pg::text(r, row, 6));
-  t.config_json = s(7);
-  return t;
+// A queue or target row whose fields (state_fields.h) start at column `first`: a queue row
+// at 0; a target row at 1, after its queue_id, which the caller reads to place the target.
+template <class R>
+R read_row(const PGresult* r, int row, int first) {
+  R out;
+  int col = first;
+  StateFields<R>::for_each(
+      [&](const char*, auto member) { read_column(r, row, col++, out.*member); });
+  return out;
 }
 
 }  // namespace
@@ -179,7 +167,8 @@ struct PostgresStateStore::Impl {
                  {queue_id.c_str()}, "select targets of " + queue_id);
     if (!r) return r.error();
     std::vector<TargetState> out;
-    for (int i = 0; i < PQntuples(r->get()); ++i) out.push_back(read_target(r->get(), i));
+    for (int i = 0; i < PQntuples(r->get()); ++i)
+      out.push_back(read_row<TargetState>(r->get(), i, 1));
     return out;
   }
 };
@@ -256,7 +245,7 @@ Result<QueueState> PostgresStateStore::get_queue(const std::string& queue_id) {
                    {queue_id.c_str()}, "select queue " + queue_id);
     if (!r) return r.error();
     if (PQntuples(r->get()) == 0) return Error(Errc::not_found, "queue " + queue_id + " not found");
-    q = read_queue(r->get(), 0);
+    q = read_row<QueueState>(r->get(), 0, 0);
   }
   SF_TRY_ASSIGN(q.targets, s.targets_of(queue_id));
   SF_TRY(txn.commit());
@@ -279,7 +268,7 @@ Result<std::vector<QueueState>> PostgresStateStore::list_queues() {
     if (!r) return r.error();
     const int n = PQntuples(r->get());
     queues.reserve(static_cast<size_t>(n));
-    for (int i = 0; i < n; ++i) queues.push_back(read_queue(r->get(), i));
+    for (int i = 0; i < n; ++i) queues.push_back(read_row<QueueState>(r->get(), i, 0));
   }
   index.reserve(queues.size());
   for (size_t i = 0; i < queues.size(); ++i) index.emplace(queues[i].queue_id, i);
@@ -291,7 +280,8 @@ Result<std::vector<QueueState>> PostgresStateStore::list_queues() {
     if (!r) return r.error();
     for (int i = 0; i < PQntuples(r->get()); ++i) {
       auto it = index.find(std::string(pg::text(r->get(), i, 0)));
-      if (it != index.end()) queues[it->second].targets.push_back(read_target(r->get(), i));
+      if (it != index.end())
+        queues[it->second].targets.push_back(read_row<TargetState>(r->get(), i, 1));
     }
   }
   SF_TRY(txn.commit());

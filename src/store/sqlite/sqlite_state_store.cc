@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "store/sqlite/sqlite_util.h"
+#include "store/state_fields.h"
 
 namespace sf::store {
 namespace {
@@ -155,50 +156,36 @@ struct SqliteStateStore::Statements {
 
 namespace {
 
-// Queue and target column lists shared by the SELECTs and the row readers below.
-#define SF_QUEUE_COLUMNS \
-  "queue_id, symbol, type, time_range, status, message, created_at, updated_at, request_json"
-#define SF_TARGET_COLUMNS \
-  "queue_id, telemetry_id, target, status, message, records_written, updated_at, config_json"
+// A column of a row into a field of its type, and a field into a parameter.
+void read_column(const Use& u, int col, std::string& v) { v = u.col_text(col); }
+void read_column(const Use& u, int col, double& v) { v = u.col_real(col); }
+void read_column(const Use& u, int col, int64_t& v) { v = u.col_int64(col); }
+void bind_column(Use& u, int param, const std::string& v) { u.text(param, v); }
+void bind_column(Use& u, int param, double v) { u.real(param, v); }
+void bind_column(Use& u, int param, int64_t v) { u.int64(param, v); }
 
-QueueState read_queue(const Use& u) {
-  QueueState q;
-  q.queue_id = u.col_text(0);
-  q.symbol = u.col_text(1);
-  q.type = u.col_text(2);
-  q.time_range = u.col_text(3);
-  q.status = u.col_text(4);
-  q.message = u.col_text(5);
-  q.created_at = u.col_real(6);
-  q.updated_at = u.col_real(7);
-  q.request_json = u.col_text(8);
-  return q;
+// A queue or target row whose fields (state_fields.h) start at column `first`: a queue row
+// at 0; a target row at 1, after its queue_id, which the caller reads to place the target.
+template <class R>
+R read_row(const Use& u, int first) {
+  R r;
+  int col = first;
+  StateFields<R>::for_each([&](const char*, auto member) { read_column(u, col++, r.*member); });
+  return r;
 }
 
-// Binds a target's columns as ?1..?8 (queue_id, telemetry_id, target, status, message,
-// records_written, updated_at, config_json): the order insert_target and upsert_target share.
+// Binds the fields of a queue or target as parameters `first`, `first` + 1, ...
+template <class R>
+Use& bind_fields(Use& u, int first, const R& r) {
+  int param = first;
+  StateFields<R>::for_each([&](const char*, auto member) { bind_column(u, param++, r.*member); });
+  return u;
+}
+
+// Binds a target's columns as ?1..?8 (queue_id, then its fields): the order insert_target
+// and upsert_target share.
 Use& bind_target(Use& u, const std::string& queue_id, const TargetState& t) {
-  return u.text(1, queue_id)
-      .text(2, t.telemetry_id)
-      .text(3, t.target)
-      .text(4, t.status)
-      .text(5, t.message)
-      .int64(6, t.records_written)
-      .real(7, t.updated_at)
-      .text(8, t.config_json);
-}
-
-// Column 0 (queue_id) is read by the caller, which needs it to place the target.
-TargetState read_target(const Use& u) {
-  TargetState t;
-  t.telemetry_id = u.col_text(1);
-  t.target = u.col_text(2);
-  t.status = u.col_text(3);
-  t.message = u.col_text(4);
-  t.records_written = u.col_int64(5);
-  t.updated_at = u.col_real(6);
-  t.config_json = u.col_text(7);
-  return t;
+  return bind_fields(u.text(1, queue_id), 2, t);
 }
 
 }  // namespace
@@ -301,16 +288,7 @@ Status SqliteStateStore::create_queue(const QueueState& q) {
   if (auto st = txn.begin(s.begin_write.get()); !st) return st;
   {
     Use u(s.insert_queue.get());
-    u.text(1, q.queue_id)
-        .text(2, q.symbol)
-        .text(3, q.type)
-        .text(4, q.time_range)
-        .text(5, q.status)
-        .text(6, q.message)
-        .real(7, q.created_at)
-        .real(8, q.updated_at)
-        .text(9, q.request_json);
-    int rc = u.step();
+    int rc = bind_fields(u, 1, q).step();
     if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
       return Error(Errc::already_exists, "queue " + q.queue_id + " already exists", "queue_id");
     }
@@ -343,13 +321,13 @@ Result<QueueState> SqliteStateStore::get_queue(const std::string& queue_id) {
     int rc = u.step();
     if (rc == SQLITE_DONE) return Error(Errc::not_found, "queue " + queue_id + " not found");
     if (rc != SQLITE_ROW) return sql_error(db_, rc, "select queue " + queue_id);
-    q = read_queue(u);
+    q = read_row<QueueState>(u, 0);
   }
   {
     Use u(s.select_targets_of.get());
     u.text(1, queue_id);
     int rc;
-    while ((rc = u.step()) == SQLITE_ROW) q.targets.push_back(read_target(u));
+    while ((rc = u.step()) == SQLITE_ROW) q.targets.push_back(read_row<TargetState>(u, 1));
     if (rc != SQLITE_DONE) return sql_error(db_, rc, "select targets of " + queue_id);
   }
   if (auto st = txn.commit(s.commit.get()); !st) return st.error();
@@ -367,7 +345,7 @@ Result<std::vector<QueueState>> SqliteStateStore::list_queues() {
   {
     Use u(s.select_all_queues.get());
     int rc;
-    while ((rc = u.step()) == SQLITE_ROW) queues.push_back(read_queue(u));
+    while ((rc = u.step()) == SQLITE_ROW) queues.push_back(read_row<QueueState>(u, 0));
     if (rc != SQLITE_DONE) return sql_error(db_, rc, "select queues");
   }
   index.reserve(queues.size());
@@ -385,7 +363,7 @@ Result<std::vector<QueueState>> SqliteStateStore::list_queues() {
         current = it == index.end() ? nullptr : &queues[it->second];
         current_id = std::move(qid);
       }
-      if (current != nullptr) current->targets.push_back(read_target(u));
+      if (current != nullptr) current->targets.push_back(read_row<TargetState>(u, 1));
     }
     if (rc != SQLITE_DONE) return sql_error(db_, rc, "select targets");
   }

@@ -221,6 +221,21 @@ json::object error_object(const ApiError& e) {
 
 Response error_response(const ApiError& e) { return json_response(e.http(), error_object(e)); }
 
+// A success answer's body, {"error": false, "code": code}, to which the caller adds.
+json::object ok_object(int code) {
+  json::object o;
+  o["error"] = false;
+  o["code"] = code;
+  return o;
+}
+
+// A success answer with one member besides error and code.
+Response ok_response(int code, std::string_view key, json::value v) {
+  json::object o = ok_object(code);
+  o[key] = std::move(v);
+  return json_response(code, o);
+}
+
 // Per-document failure inside an array answer (no "code", as ArangoDB writes them).
 json::object entry_error(const ApiError& e) {
   json::object o;
@@ -375,6 +390,16 @@ Expected<json::value> parse_body(const Request& r) {
   json::value v = json::parse(r.body, ec, json::storage_ptr(), po);
   if (ec) return err(600, "VelocyPack/JSON parse error: " + ec.message());
   return v;
+}
+
+// A request body that must be a JSON object: parse_body's errors, and error `num` for any
+// other JSON value.
+Expected<json::object> parse_object_body(const Request& r, int num) {
+  auto body = parse_body(r);
+  if (auto* e = std::get_if<ApiError>(&body)) return *e;
+  json::value& v = std::get<json::value>(body);
+  if (!v.is_object()) return err(num, "expecting an object");
+  return std::move(v.get_object());
 }
 
 const json::value* field(const json::object& o, std::string_view k) { return o.if_contains(k); }
@@ -598,9 +623,7 @@ struct ArangoDouble::Impl {
   }
 
   static json::object col_basic(const Collection& c) {
-    json::object o;
-    o["error"] = false;
-    o["code"] = 200;
+    json::object o = ok_object(200);
     o["id"] = c.id;
     o["name"] = c.name;
     o["status"] = 3;
@@ -1171,16 +1194,12 @@ Response ArangoDouble::Impl::open_auth(const Request& req) {
 
 Response ArangoDouble::Impl::handle_double(const Request& req, const std::vector<std::string>& s) {
   if (auto denied = authenticate(req)) return *denied;
-  json::object ok;
-  ok["error"] = false;
-  ok["code"] = 200;
+  json::object ok = ok_object(200);
   if (seg(s, 1) == "faults" && s.size() == 2) {
     if (req.method != "POST") return method_not_allowed();
-    auto body = parse_body(req);
+    auto body = parse_object_body(req, 400);
     if (auto* e = std::get_if<ApiError>(&body)) return error_response(*e);
-    const json::value& v = std::get<json::value>(body);
-    if (!v.is_object()) return error_response(err(400, "expecting an object"));
-    const json::object& o = v.get_object();
+    const json::object& o = std::get<json::object>(body);
     auto int_of = [&](std::string_view k, int64_t dflt) -> std::optional<int64_t> {
       const json::value* x = o.if_contains(k);
       if (!x) return dflt;
@@ -1324,18 +1343,12 @@ Response ArangoDouble::Impl::collection_api(const Request& req, Database& db,
         e.erase("code");
         list.emplace_back(std::move(e));
       }
-      json::object o;
-      o["error"] = false;
-      o["code"] = 200;
-      o["result"] = std::move(list);
-      return json_response(200, o);
+      return ok_response(200, "result", std::move(list));
     }
     if (req.method != "POST") return method_not_allowed();
-    auto body = parse_body(req);
+    auto body = parse_object_body(req, 600);
     if (auto* e = std::get_if<ApiError>(&body)) return error_response(*e);
-    const json::value& v = std::get<json::value>(body);
-    if (!v.is_object()) return error_response(err(600, "expecting an object"));
-    const json::object& o = v.get_object();
+    const json::object& o = std::get<json::object>(body);
     const json::value* name = field(o, "name");
     const json::value* is_system = field(o, "isSystem");
     bool sys = is_system && is_system->is_bool() && is_system->get_bool();
@@ -1391,9 +1404,7 @@ Response ArangoDouble::Impl::collection_api(const Request& req, Database& db,
   if (rest.size() == 3) {
     if (req.method == "GET") return json_response(200, col_basic(*c));
     if (req.method != "DELETE") return method_not_allowed();
-    json::object o;
-    o["error"] = false;
-    o["code"] = 200;
+    json::object o = ok_object(200);
     o["id"] = c->id;
     std::string name = c->name;
     db.cols.erase(name);
@@ -1592,11 +1603,7 @@ Response ArangoDouble::Impl::transaction_api(const Request& req, Database& db,
     json::object r;
     r["id"] = t.id;
     r["status"] = status_name(t.status);
-    json::object o;
-    o["error"] = false;
-    o["code"] = code;
-    o["result"] = std::move(r);
-    return json_response(code, o);
+    return ok_response(code, "result", std::move(r));
   };
   if (rest.size() == 2) {
     if (req.method != "GET") return method_not_allowed();
@@ -1849,11 +1856,9 @@ Response ArangoDouble::Impl::cursor_api(const Request& req, Database& db,
     auto tr = trx_of(req, db);
     if (auto* e = std::get_if<ApiError>(&tr)) return error_response(*e);
     Trx* t = std::get<Trx*>(tr);
-    auto body = parse_body(req);
+    auto body = parse_object_body(req, 600);
     if (auto* e = std::get_if<ApiError>(&body)) return error_response(*e);
-    const json::value& v = std::get<json::value>(body);
-    if (!v.is_object()) return error_response(err(600, "expecting an object"));
-    const json::object& o = v.get_object();
+    const json::object& o = std::get<json::object>(body);
     Cursor c;
     if (const json::value* b = o.if_contains("batchSize"); b && !b->is_null()) {
       if (!b->is_number() || b->to_number<double>() < 1) {
@@ -1931,18 +1936,12 @@ Response ArangoDouble::Impl::gharial_api(const Request& req, Database& db,
     if (req.method == "GET") {
       json::array list;
       for (const auto& [k, d] : graphs->docs) list.emplace_back(graph_of(*d));
-      json::object o;
-      o["error"] = false;
-      o["code"] = 200;
-      o["graphs"] = std::move(list);
-      return json_response(200, o);
+      return ok_response(200, "graphs", std::move(list));
     }
     if (req.method != "POST") return method_not_allowed();
-    auto body = parse_body(req);
+    auto body = parse_object_body(req, 600);
     if (auto* e = std::get_if<ApiError>(&body)) return error_response(*e);
-    const json::value& v = std::get<json::value>(body);
-    if (!v.is_object()) return error_response(err(600, "expecting an object"));
-    const json::object& o = v.get_object();
+    const json::object& o = std::get<json::object>(body);
     const json::value* name = o.if_contains("name");
     if (!name || !name->is_string() || name->get_string().empty()) return error_response(err(1922));
     std::string gname(name->get_string());
@@ -2020,22 +2019,14 @@ Response ArangoDouble::Impl::gharial_api(const Request& req, Database& db,
     auto stored = std::make_shared<const json::object>(build(*graphs, gname, doc));
     commit_write(db, *graphs, gname, stored);
     int code = flag(req, "waitForSync") ? 201 : 202;
-    json::object out;
-    out["error"] = false;
-    out["code"] = code;
-    out["graph"] = graph_of(*stored);
-    return json_response(code, out);
+    return ok_response(code, "graph", graph_of(*stored));
   }
   if (rest.size() != 3) return unknown_path(req);
   auto it = graphs->docs.find(rest[2]);
   if (it == graphs->docs.end())
     return error_response(err(1924, "graph '" + rest[2] + "' not found"));
   if (req.method == "GET") {
-    json::object out;
-    out["error"] = false;
-    out["code"] = 200;
-    out["graph"] = graph_of(*it->second);
-    return json_response(200, out);
+    return ok_response(200, "graph", graph_of(*it->second));
   }
   if (req.method != "DELETE") return method_not_allowed();
   DocPtr g = it->second;
@@ -2046,11 +2037,7 @@ Response ArangoDouble::Impl::gharial_api(const Request& req, Database& db,
     }
   }
   int code = flag(req, "waitForSync") ? 201 : 202;
-  json::object out;
-  out["error"] = false;
-  out["code"] = code;
-  out["removed"] = true;
-  return json_response(code, out);
+  return ok_response(code, "removed", true);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -2103,26 +2090,20 @@ json::array string_array(const std::vector<std::string>& v) {
 // persistent indexes in creation order, with ArangoDB 3.11's attributes.
 std::vector<json::object> index_descriptions(const Collection& c) {
   std::vector<json::object> out;
-  json::object primary;
-  primary["fields"] = json::array{"_key"};
-  primary["id"] = c.name + "/0";
-  primary["name"] = "primary";
-  primary["selectivityEstimate"] = 1;
-  primary["sparse"] = false;
-  primary["type"] = "primary";
-  primary["unique"] = true;
-  out.push_back(std::move(primary));
-  if (c.type == 3) {
-    json::object edge;
-    edge["fields"] = json::array{"_from", "_to"};
-    edge["id"] = c.name + "/1";
-    edge["name"] = "edge";
-    edge["selectivityEstimate"] = 1;
-    edge["sparse"] = false;
-    edge["type"] = "edge";
-    edge["unique"] = false;
-    out.push_back(std::move(edge));
-  }
+  // A built-in index, named after its type.
+  auto builtin = [&](const char* type, json::array fields, const char* id, bool unique) {
+    json::object o;
+    o["fields"] = std::move(fields);
+    o["id"] = c.name + "/" + id;
+    o["name"] = type;
+    o["selectivityEstimate"] = 1;
+    o["sparse"] = false;
+    o["type"] = type;
+    o["unique"] = unique;
+    return o;
+  };
+  out.push_back(builtin("primary", {"_key"}, "0", true));
+  if (c.type == 3) out.push_back(builtin("edge", {"_from", "_to"}, "1", false));
   for (const PersistentIndex& i : c.indexes) {
     json::object o;
     o["cacheEnabled"] = i.cache_enabled;
