@@ -148,6 +148,11 @@ class RecordingStore final : public sf::store::DataStore {
     Guard g(*this);
     return inner_.times(n, q);
   }
+  sf::Result<std::vector<sf::store::IdRange>> missing_ids(const std::string& n,
+                                                          const sf::store::IdGapQuery& q) override {
+    Guard g(*this);
+    return inner_.missing_ids(n, q);
+  }
   std::string describe() const override { return "recording:" + inner_.describe(); }
 
  private:
