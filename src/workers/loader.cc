@@ -14,6 +14,7 @@
 #include "json/json.h"
 #include "market/data_topic.h"
 #include "market/records.h"
+#include "market/schema.h"
 #include "metrics/metrics.h"
 #include "protocol/validate.h"
 #include "workers/profile.h"
@@ -94,7 +95,9 @@ std::optional<int64_t> id_of(const market::Candle&) { return std::nullopt; }
 // What this loader, restarted within its run, already published to the topic since the
 // run's start offset `from`: the count of this symbol's records and the key of the last one
 // (open_time for candles, agg_id for trades). Earlier runs' records are not looked at: the
-// store, not the topic, is what a rerun must fill (docs/workers.md).
+// store, not the topic, is what a rerun must fill (docs/workers.md). Neither are records
+// outside this loader's own part of the run (`mine`): a repair runs several loaders on one
+// topic, each over its own time or id range, and another's records are not this one's.
 struct Published {
   int64_t count = 0;
   std::optional<int64_t> first_key;
@@ -102,7 +105,8 @@ struct Published {
 };
 
 Result<Published> already_published(bus::Bus& bus, const std::string& topic,
-                                    const std::string& symbol, market::Kind kind, int64_t from) {
+                                    const std::string& symbol, market::Kind kind, int64_t from,
+                                    const std::function<bool(const market::Record&)>& mine) {
   Published p;
   auto end = bus.end_offset(topic, 0);
   if (!end) return end.error().code == Errc::not_found ? Result<Published>(p) : end.error();
@@ -129,7 +133,8 @@ Result<Published> already_published(bus::Bus& bus, const std::string& topic,
       next = r.offset + 1;
       if (r.key != symbol) continue;  // end markers and other symbols
       auto rec = market::decode(kind, r.value);
-      if (!rec) continue;  // not ours to judge; the connector sends it to the DLQ
+      if (!rec) continue;         // not ours to judge; the connector sends it to the DLQ
+      if (!mine(*rec)) continue;  // another loader's of this run
       ++p.count;
       int64_t key = kind == market::Kind::candle      ? std::get<market::Candle>(*rec).open_time
                     : kind == market::Kind::agg_trade ? std::get<market::AggTrade>(*rec).agg_id
@@ -305,8 +310,15 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
   }
   // A loader restarted within its run goes on after what the run already published. A run
   // without a start offset (a loader started by hand) reads the whole topic, as before.
+  auto mine = [&](const market::Record& rec) {
+    const int64_t t = market::time_of(rec);
+    if (t < tr.start_ms || t >= tr.end_ms) return false;
+    const auto id = std::visit([](const auto& r) { return id_of(r); }, rec);
+    return !id || ((!settings->from_id || *id >= *settings->from_id) &&
+                   (!settings->to_id || *id <= *settings->to_id));
+  };
   auto before = already_published(*ctx.bus, *cfg.kafka_topic, *cfg.symbol, *kind,
-                                  std::max<int64_t>(cfg.data_offset, 0));
+                                  std::max<int64_t>(cfg.data_offset, 0), mine);
   if (!before) return fail("cannot read " + *cfg.kafka_topic + ": " + before.error().message);
   if (before->last_key)
     log::info("loader: resuming after " + std::to_string(*before->last_key) + " (" +

@@ -299,6 +299,36 @@ TEST_F(LoaderTest, AnIdRangeOfTradesLoadsExactlyThoseIds) {
   EXPECT_EQ(*done.last_id, to);
 }
 
+// A repair runs one loader per missing range on one topic, all from the run's DATA_OFFSET:
+// what another loader of the run published is not this one's to resume after or count.
+TEST_F(LoaderTest, LoadersOfOneRunIgnoreEachOthersRecords) {
+  sf::exchange::sim::Market market(3);
+  const int64_t first = sf::exchange::sim::Market::first_agg_id_at(*market.find("BTCUSDT"), kDay);
+  auto loader = [&](const std::string& telemetry_id, int64_t from, int64_t to) {
+    auto cfg = config("api_agg_trades", "2024-08-01T00:00:2024-08-01T01:00");
+    cfg.telemetry_id = telemetry_id;
+    cfg.data_offset = 0;  // the run's start: both loaders read from there
+    cfg.params["from_id"] = from;
+    cfg.params["to_id"] = to;
+    return cfg;
+  };
+  // The later ids first, then the earlier ones (which must not resume after the later).
+  ASSERT_EQ(run_to_end(loader("loader__a", first + 200, first + 299)), sw::kExitFinished);
+  ASSERT_EQ(run_to_end(loader("loader__b", first, first + 99)), sw::kExitFinished);
+  std::vector<int64_t> ids;
+  for (const auto& r : topic())
+    if (r.key != sf::market::kEndMarkerKey)
+      ids.push_back(std::get<sm::AggTrade>(*sm::decode(sm::Kind::agg_trade, r.value)).agg_id);
+  ASSERT_EQ(ids.size(), 200u);
+  EXPECT_EQ(ids[100], first) << "the second loader loaded its own ids";
+  sp::Event b;
+  for (const auto& e : events())
+    if (e.producer == "loader__b" && e.status == sp::RunStatus::finished) b = e;
+  EXPECT_EQ(b.records_written, 100) << "its own records only";
+  EXPECT_EQ(b.first_id, first);
+  EXPECT_EQ(b.last_id, first + 99);
+}
+
 TEST_F(LoaderTest, IdSettingsAreCheckedAndRefusedForCandles) {
   auto bad = sw::LoaderSettings::from_params(boost::json::object{{"from_id", 9}, {"to_id", 3}});
   ASSERT_FALSE(bad.ok());
