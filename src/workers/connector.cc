@@ -77,8 +77,8 @@ std::string ConnectorSettings::json_schema() {
     "batch_ms": {"type": "integer", "minimum": 1, "maximum": 60000},
     "commit_ms": {"type": "integer", "minimum": 0, "maximum": 60000},
     "end_markers": {"type": "integer", "minimum": 1, "maximum": 10000},
-    "expected_first_id": {"type": "integer", "minimum": 0, "description": "trades and aggregate trades: the range's first id on the exchange (not after expected_last_id)"},
-    "expected_last_id": {"type": "integer", "minimum": 0, "description": "trades and aggregate trades: the range's last id on the exchange"},
+    "expected_first_id": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807, "description": "trades and aggregate trades: the range's first id on the exchange (not after expected_last_id)"},
+    "expected_last_id": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807, "description": "trades and aggregate trades: the range's last id on the exchange"},
     "consumer_group": {"type": "string", "pattern": ")json") +
          std::string(protocol::kSafeNamePattern) + R"json("}
   })json";

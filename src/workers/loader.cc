@@ -78,8 +78,8 @@ Result<LoaderSettings> LoaderSettings::from_params(const boost::json::object& pa
 std::string LoaderSettings::json_schema() {
   // The bounds of from_params() above; `interval` is a typed target field.
   return R"json({
-    "from_id": {"type": "integer", "minimum": 0, "description": "trades and aggregate trades: the first id to load (not after to_id)"},
-    "to_id": {"type": "integer", "minimum": 0, "description": "trades and aggregate trades: the last id to load"}
+    "from_id": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807, "description": "trades and aggregate trades: the first id to load (not after to_id)"},
+    "to_id": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807, "description": "trades and aggregate trades: the last id to load"}
   })json";
 }
 
