@@ -269,8 +269,9 @@ int main(int argc, char** argv) {
   bool watch_repair = false;
   auto* repair = app.add_subcommand(
       "repair",
-      "load what the store lacks of an ended queue (candles by open time) and only that; says "
-      "so when nothing is missing (POST /queues/{id}/repair, docs/api.md)");
+      "load what the store lacks of an ended queue (candles by open time, trades and "
+      "aggregate trades by id) and only that; says so when nothing is missing (POST "
+      "/queues/{id}/repair, docs/api.md)");
   add_client_options(repair, co);
   repair->add_option("queue_id", queue_id)->required();
   repair->add_flag("-w,--watch", watch_repair, "watch the repair until it ends");

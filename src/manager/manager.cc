@@ -376,23 +376,52 @@ std::optional<std::vector<std::string>> Manager::missing_in_store(const QueueEnt
   if (!data_store_) return std::nullopt;
   // The store now, not the report of the last run: rows may have gone since.
   std::vector<std::string> out;
+  auto kind = market::kind_for_type(e.q.type);
   auto interval = market::interval_for_type(e.q.type);
   auto range = protocol::parse_time_range(e.q.time_range);
-  const int64_t step = interval ? market::interval_ms(*interval) : 0;
-  if (!range || step <= 0) return std::nullopt;  // trades, calendar months
   auto req = protocol::decode_start_request(e.q.request_json);
-  if (!req) return std::nullopt;
-  std::set<std::string> seen;
-  for (const auto& spec : req->targets) {
-    if (launcher_.role(spec.target) != TargetRole::connector || !spec.collection_name ||
-        !seen.insert(*spec.collection_name).second)
-      continue;
+  if (!kind || !range || !req) return std::nullopt;
+  // The collections the queue's connectors write.
+  std::vector<std::string> collections;
+  for (const auto& spec : req->targets)
+    if (launcher_.role(spec.target) == TargetRole::connector && spec.collection_name &&
+        std::find(collections.begin(), collections.end(), *spec.collection_name) ==
+            collections.end())
+      collections.push_back(*spec.collection_name);
+  if (*kind != market::Kind::candle) {
+    // Trades by id: the gaps between stored ids, and the edges against the first run's ids.
+    const ExpectedIds ids = e.expected_ids();
+    store::IdGapQuery q;
+    q.symbol = e.q.symbol;
+    q.from_ms = range->start_ms;
+    q.to_ms = range->end_ms;
+    q.expected_first = ids.first;
+    q.expected_last = ids.last;
+    for (const auto& name : collections) {
+      auto gaps = data_store_->missing_ids(name, q);
+      if (!gaps && gaps.error().code == Errc::not_found)  // nothing stored at all
+        gaps = store::assemble_missing_ids(q, {}, {}, std::nullopt);
+      if (!gaps) {
+        log::warn("repair: cannot check the ids of " + name + ": " + gaps.error().message,
+                  e.q.queue_id);
+        return std::nullopt;
+      }
+      for (const auto& g : *gaps) {
+        std::string m = protocol::format_id_range(g.first, g.last);
+        if (std::find(out.begin(), out.end(), m) == out.end()) out.push_back(std::move(m));
+      }
+    }
+    return out;
+  }
+  const int64_t step = interval ? market::interval_ms(*interval) : 0;
+  if (step <= 0) return std::nullopt;  // calendar months
+  for (const auto& collection : collections) {
     store::Query q;
     q.symbol = e.q.symbol;
     q.interval = *interval;
     q.from_ms = range->start_ms;
     q.to_ms = range->end_ms;
-    auto opens = data_store_->times(*spec.collection_name, q);
+    auto opens = data_store_->times(collection, q);
     std::vector<int64_t> none;
     if (!opens && opens.error().code != Errc::not_found) return std::nullopt;
     for (auto& m : workers::missing_candle_ranges(opens ? *opens : none, range->start_ms,
@@ -423,12 +452,19 @@ Result<Manager::RepairAnswer> Manager::repair_queue(const std::string& queue_id)
       return Error(Errc::invalid_argument,
                    "queue '" + queue_id + "' has no loaders and connectors: nothing to repair",
                    "queue_id");
+    load_events(e);  // a trades loader's first and last id, after a restart
     const Completeness c = e.completeness();
+    const auto kind = market::kind_for_type(e.q.type);
+    const bool trades = kind && *kind != market::Kind::candle;
+    const ExpectedIds ids = e.expected_ids();
     // The store now, not the report of the last run (rows may have gone since); where the
-    // store cannot be checked (trades, no data store here), the report as it stands.
+    // store cannot be checked (no data store here), the report as it stands. Trades whose
+    // range's first and last id are unknown: only gaps between stored ids can be seen, so an
+    // empty answer proves nothing.
     const auto in_store = missing_in_store(e);
     missing = in_store ? *in_store : c.missing;
-    if (missing.empty() && (in_store || c.complete())) {
+    const bool store_is_sure = in_store && (!trades || ids.known);
+    if (missing.empty() && (store_is_sure || c.complete())) {
       json::Writer(answer.json)
           .begin_object()
           .kv("queue_id", queue_id)
@@ -440,11 +476,16 @@ Result<Manager::RepairAnswer> Manager::repair_queue(const std::string& queue_id)
       return answer;
     }
     if (missing.empty())
-      return Error(Errc::invalid_argument,
-                   "queue '" + queue_id +
-                       "' is incomplete but its report names no missing range (trades are "
-                       "checked by their loaders' counts only): start it again instead",
-                   "queue_id");
+      return Error(
+          Errc::invalid_argument,
+          "queue '" + queue_id + "' is incomplete but " +
+              (trades ? std::string("the store shows no gap between the trade ids it holds, and "
+                                    "the first run's loaders did not finish (so the range's "
+                                    "first and last id are unknown) and no missing range can be "
+                                    "named")
+                      : std::string("its report names no missing range")) +
+              ": start it again instead",
+          "queue_id");
     // The new run: one loader per missing range (each a copy of the queue's first loader),
     // and the connectors again, waiting for as many end markers.
     const int next_run = e.run + 1;
@@ -469,13 +510,26 @@ Result<Manager::RepairAnswer> Manager::repair_queue(const std::string& queue_id)
     run.timestamp = now;
     for (size_t i = 0; i < missing.size(); ++i) {
       protocol::TargetSpec l = *loader;
-      l.time_range = missing[i];
+      if (protocol::is_id_range_text(missing[i])) {
+        // Trades: the ids, within the loader's own range.
+        auto r = protocol::parse_id_range(missing[i], "missing_ranges");
+        if (!r) return Error(Errc::internal, "repair of " + queue_id + ": " + r.error().message);
+        l.extra["from_id"] = r->first;
+        l.extra["to_id"] = r->last;
+      } else {
+        l.time_range = missing[i];
+      }
       l.telemetry_id = *loader->telemetry_id + "-" + std::to_string(i + 1) + suffix;
       run.targets.push_back(std::move(l));
     }
     for (auto& c : connectors) {
       c.telemetry_id = *c.telemetry_id + suffix;
       c.extra["end_markers"] = static_cast<int64_t>(missing.size());
+      // Trades: the range's first and last id, so the connectors' check sees its edges.
+      if (trades && ids.first && ids.last) {
+        c.extra["expected_first_id"] = *ids.first;
+        c.extra["expected_last_id"] = *ids.last;
+      }
       run.targets.push_back(std::move(c));
     }
     // The queue starts over as this run (a repair is the one way back from a final status).
@@ -885,25 +939,27 @@ Result<std::string> Manager::queue_json(const std::string& queue_id) {
   auto it = queues_.find(queue_id);
   if (it == queues_.end()) return Error(Errc::not_found, "no queue '" + queue_id + "'", "queue_id");
   QueueEntry& e = it->second;
-  if (!e.events_loaded) {
-    // Queues loaded at start-up get their stored events on first look.
-    e.events_loaded = true;
-    auto stored = store_.recent_events(queue_id, opts_.recent_events);
-    if (stored) {
-      std::deque<std::string> recent;
-      for (auto& ev : *stored) {
-        // Completeness fields of the stored final events (lost with the old process).
-        if (auto decoded = protocol::decode_event(ev.json))
-          for (auto& t : e.targets)
-            if (t.state.telemetry_id == decoded->producer) t.take_completeness(*decoded);
-        recent.push_back(std::move(ev.json));
-      }
-      for (auto& ev : e.recent) recent.push_back(std::move(ev));
-      while (recent.size() > opts_.recent_events) recent.pop_front();
-      e.recent = std::move(recent);
-    }
-  }
+  load_events(e);
   return manager::queue_json(e, opts_.exchange_weight_per_minute);
+}
+
+void Manager::load_events(QueueEntry& e) {
+  if (e.events_loaded) return;
+  // Queues loaded at start-up get their stored events on first look.
+  e.events_loaded = true;
+  auto stored = store_.recent_events(e.q.queue_id, opts_.recent_events);
+  if (!stored) return;
+  std::deque<std::string> recent;
+  for (auto& ev : *stored) {
+    // Completeness fields of the stored final events (lost with the old process).
+    if (auto decoded = protocol::decode_event(ev.json))
+      for (auto& t : e.targets)
+        if (t.state.telemetry_id == decoded->producer) t.take_completeness(*decoded);
+    recent.push_back(std::move(ev.json));
+  }
+  for (auto& ev : e.recent) recent.push_back(std::move(ev));
+  while (recent.size() > opts_.recent_events) recent.pop_front();
+  e.recent = std::move(recent);
 }
 
 std::string Manager::list_json(const std::string& status_filter) {

@@ -92,11 +92,12 @@ class Manager {
   // Sends `stop` to every target of the queue. Errc::not_found for an unknown queue.
   Result<std::string> stop_queue(const std::string& queue_id);
   // Loads what the store lacks of a finished queue's range (docs/api.md "repair"): checks
-  // the store (candles by open time; without a data store, the completeness report's ranges)
-  // and, when ranges are missing, starts a new run of the queue with one loader per range
-  // and its connectors. Errc::not_found for an unknown queue, already_exists (409) for a
-  // queue still running, invalid_argument for a queue without loaders and connectors.
-  // `started` tells whether a run was started (false: nothing is missing).
+  // the store (candles by open time, trades by id; without a data store, the completeness
+  // report's ranges) and, when ranges are missing, starts a new run of the queue with one
+  // loader per range (trades: with from_id/to_id) and its connectors. Errc::not_found for an
+  // unknown queue, already_exists (409) for a queue still running, invalid_argument for a queue
+  // without loaders and connectors. `started` tells whether a run was started (false: nothing is
+  // missing).
   struct RepairAnswer {
     bool started = false;
     std::string json;  // {"queue_id", "missing_ranges", "message"[, "run"]}
@@ -144,9 +145,14 @@ class Manager {
   // targets are the queue's entries from `first_target` on.
   void launch_run(const protocol::StartRequest& req, const std::string& queue_id, double now,
                   size_t first_target = 0);
-  // The ranges of the queue's range its connectors' collections lack now (candles of a fixed
-  // interval); nullopt when the store cannot tell (trades, no data store, a store error).
+  // The ranges of the queue's range its connectors' collections lack now: candles of a fixed
+  // interval by open time (time ranges), trades by id (id ranges; at the range's edges only
+  // when the first run's loaders reported its first and last id: QueueEntry::expected_ids).
+  // nullopt when the store cannot tell (calendar months, no data store, a store error).
   std::optional<std::vector<std::string>> missing_in_store(const QueueEntry& e);
+  // Reads a queue's stored events once (queues loaded at start-up): its recent events and the
+  // completeness fields of its targets' final events. mu_ held.
+  void load_events(QueueEntry& e);
 
   ManagerOptions opts_;
   bus::Bus& bus_;

@@ -15,6 +15,7 @@
 #include "launch/inproc/inproc_launcher.h"
 #include "manager/api.h"
 #include "metrics/metrics.h"
+#include "store/sqlite/sqlite_data_store.h"
 #include "store/sqlite/sqlite_state_store.h"
 
 namespace sm = sf::manager;
@@ -188,9 +189,11 @@ class ManagerTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
   sm::Manager& make(sf::launch::Launcher& launcher, sm::ManagerOptions opts = {},
-                    sf::store::StateStore* store = nullptr) {
+                    sf::store::StateStore* store = nullptr,
+                    sf::store::DataStore* data_store = nullptr) {
     manager_ = std::make_unique<sm::Manager>(opts, bus_, store ? *store : *store_, launcher,
                                              sm::Flows(), &metrics_);
+    manager_->set_data_store(data_store);
     auto s = manager_->start();
     EXPECT_TRUE(s.ok()) << s.error().message;
     return *manager_;
@@ -785,6 +788,103 @@ TEST_F(ManagerTest, RolesComeFromTheLauncherNotFromTargetNames) {
   EXPECT_TRUE(q.contains("completeness")) << bj::serialize(q);
   EXPECT_TRUE(q.contains("estimate")) << bj::serialize(q);
   EXPECT_FALSE(queue(m2, "wf-lookalike").contains("completeness"));
+}
+
+// Issue 11: a trades queue is repaired by id. The manager asks the store for the ids it
+// lacks (between stored ids, and at the range's edges against the first run's loader's first
+// and last id), runs one loader per id range (from_id/to_id) and the connectors with the
+// range's ids; without those ids it repairs only what it can name, and says why otherwise.
+TEST_F(ManagerTest, TradesAreRepairedByIdAgainstTheFirstRunsIds) {
+  auto& nl = null_launcher_;
+  auto data = sf::store::SqliteDataStore::open(dir_);
+  ASSERT_TRUE(data.ok()) << data.error().message;
+  // Aggregate trades 1000..1989 of the day without 1200..1299; the loader said 1000..1999.
+  std::vector<sf::market::Record> recs;
+  for (int64_t id = 1000; id < 1990; ++id) {
+    if (id >= 1200 && id < 1300) continue;
+    sf::market::AggTrade t;
+    t.symbol = "BTCUSDT";
+    t.agg_id = id;
+    t.price = "1.00000000";
+    t.qty = "1.00000000";
+    t.time = 1722470400000 + (id - 1000) * 1000;
+    recs.emplace_back(t);
+  }
+  ASSERT_TRUE((*data)->upsert("btc_agg", sf::market::Kind::agg_trade, recs).ok());
+  const std::string targets = R"([{"target":"loader-producer","telemetry_id":"l"},
+      {"target":"store-connector","telemetry_id":"c","kafka_topic":"t-data","collection_name":"btc_agg"}])";
+  auto& m = make(nl, {}, nullptr, data->get());
+  auto finish = [&](const std::string& id, const std::string& loader_status,
+                    const std::string& loader_extra) {
+    ASSERT_TRUE(m.start_queue(start_body(targets, id, "api_agg_trades")).ok());
+    publish_event(id, "l", loader_status, 1000, loader_extra);
+    publish_event(id, "c", "finished", 890, R"("records_stored":890)");
+    const std::string want = loader_status == "finished" ? "finished" : "interrupted";
+    ASSERT_EQ(wait_status(m, id, want), want);
+  };
+  auto launched = [&](const std::string& id) {
+    std::vector<sf::launch::LaunchSpec> out;
+    std::lock_guard lk(nl.mu);
+    for (const auto& l : nl.launched)
+      if (l.queue_id == id) out.push_back(l);
+    return out;
+  };
+  auto params = [](const sf::launch::LaunchSpec& l) {
+    return bj::parse(*l.env.get("TARGET_PARAMS")).as_object();
+  };
+
+  finish("wf-agg", "finished", R"("first_id":1000,"last_id":1999)");
+  auto r = m.repair_queue("wf-agg");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_TRUE(r->started) << r->json;
+  EXPECT_EQ(bj::parse(r->json).at("missing_ranges"),
+            bj::parse(R"(["id:1200-1299","id:1990-1999"])"));
+  auto run = launched("wf-agg");
+  ASSERT_EQ(run.size(), 5u) << "the first run's two, then two loaders and the connector";
+  EXPECT_EQ(run[2].telemetry_id, "l-1.repair-1");
+  EXPECT_EQ(params(run[2]), bj::parse(R"({"from_id":1200,"to_id":1299})").as_object());
+  EXPECT_EQ(*run[2].env.get("TIME_RANGE"), "2024-08-01:2024-08-02") << "the queue's range";
+  EXPECT_EQ(params(run[3]), bj::parse(R"({"from_id":1990,"to_id":1999})").as_object());
+  EXPECT_EQ(run[4].telemetry_id, "c.repair-1");
+  EXPECT_EQ(params(run[4]),
+            bj::parse(R"({"end_markers":2,"expected_first_id":1000,"expected_last_id":1999})")
+                .as_object());
+
+  // A first run whose loader did not finish: the range's last id is unknown, so only the
+  // gap between stored ids is named, and the connectors get no expected ids.
+  finish("wf-agg-cut", "interrupted", "");
+  r = m.repair_queue("wf-agg-cut");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(bj::parse(r->json).at("missing_ranges"), bj::parse(R"(["id:1200-1299"])"));
+  run = launched("wf-agg-cut");
+  ASSERT_EQ(run.size(), 4u);
+  EXPECT_EQ(params(run[3]), bj::parse(R"({"end_markers":1})").as_object());
+
+  // Nothing between stored ids either (another collection, whole): refused, saying why.
+  std::vector<sf::market::Record> whole(recs.begin(), recs.begin() + 200);
+  ASSERT_TRUE((*data)->upsert("btc_agg2", sf::market::Kind::agg_trade, whole).ok());
+  const std::string targets2 = R"([{"target":"loader-producer","telemetry_id":"l"},
+      {"target":"store-connector","telemetry_id":"c","kafka_topic":"t2-data","collection_name":"btc_agg2"}])";
+  ASSERT_TRUE(m.start_queue(start_body(targets2, "wf-agg-unknown", "api_agg_trades")).ok());
+  publish_event("wf-agg-unknown", "l", "interrupted", 300);
+  publish_event("wf-agg-unknown", "c", "finished", 200, R"("records_stored":200)");
+  ASSERT_EQ(wait_status(m, "wf-agg-unknown", "interrupted"), "interrupted");
+  r = m.repair_queue("wf-agg-unknown");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, sf::Errc::invalid_argument);
+  EXPECT_THAT(r.error().message, HasSubstr("first and last id are unknown"));
+
+  // The first run's ids survive a manager restart (they are read from the stored events).
+  finish("wf-agg-later", "finished", R"("first_id":1000,"last_id":1999)");
+  manager_->shutdown();
+  auto& m2 = make(nl, {}, nullptr, data->get());
+  r = m2.repair_queue("wf-agg-later");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(bj::parse(r->json).at("missing_ranges"),
+            bj::parse(R"(["id:1200-1299","id:1990-1999"])"));
+  run = launched("wf-agg-later");
+  ASSERT_EQ(run.size(), 5u);
+  EXPECT_EQ(params(run[4]).at("expected_last_id").as_int64(), 1999);
 }
 
 // ---- the REST API on an http::Server (register_api) --------------------------------------

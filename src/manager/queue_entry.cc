@@ -16,6 +16,10 @@ void TargetEntry::take_completeness(const protocol::Event& ev) {
   if (ev.records_dlq) dlq = std::max(dlq.value_or(0), *ev.records_dlq);
   if (ev.missing_ranges) missing = *ev.missing_ranges;
   if (ev.records_stored) stored = ev.records_stored;
+  if (ev.first_id && ev.last_id) {
+    first_id = ev.first_id;
+    last_id = ev.last_id;
+  }
 }
 
 bool Completeness::complete() const {
@@ -66,6 +70,24 @@ int64_t QueueEntry::records_written() const {
   int64_t total = 0;
   for (const auto& t : targets) total += t.state.records_written;
   return total;
+}
+
+ExpectedIds QueueEntry::expected_ids() const {
+  ExpectedIds out;
+  bool any = false;
+  for (const auto& t : targets) {
+    if (t.role != TargetRole::loader || t.run != 0) continue;
+    any = true;
+    if (parse_status(t.state.status) != RunStatus::finished) return {};
+    if (!t.first_id || !t.last_id) {
+      if (t.state.records_written > 0) return {};  // it published but did not say which
+      continue;
+    }
+    out.first = std::min(out.first.value_or(*t.first_id), *t.first_id);
+    out.last = std::max(out.last.value_or(*t.last_id), *t.last_id);
+  }
+  out.known = any;
+  return out;
 }
 
 bool QueueEntry::any_live() const {

@@ -35,6 +35,8 @@ struct TargetEntry {
   std::optional<int64_t> expected, dlq, stored;
   int run = 0;  // which run of the queue launched it: 0 the start, N the N-th repair
   std::vector<std::string> missing;
+  // A trades loader's first and last id published (its `finished` event).
+  std::optional<int64_t> first_id, last_id;
 
   // Keeps the completeness fields an event of this target carries.
   void take_completeness(const protocol::Event& ev);
@@ -51,6 +53,15 @@ struct Completeness {
   bool loaders_finished = true;  // every loader ended `finished` (paged its whole range)
   std::vector<std::string> missing;
   bool complete() const;
+};
+
+// The first and last id of a trades queue's range on the exchange, as its first run's
+// loaders reported them. `known` when every one of them finished: each then named its first
+// and last id, or published nothing (first and last stay empty when none did). Not known
+// otherwise (a loader stopped part-way never saw the range's end).
+struct ExpectedIds {
+  bool known = false;
+  std::optional<int64_t> first, last;
 };
 
 struct QueueEntry {
@@ -75,6 +86,8 @@ struct QueueEntry {
   int64_t records_written() const;
   // Some target has not ended yet.
   bool any_live() const;
+  // Trades: the range's first and last id (see ExpectedIds).
+  ExpectedIds expected_ids() const;
 };
 
 }  // namespace sf::manager

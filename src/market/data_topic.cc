@@ -9,11 +9,10 @@ namespace sf::market {
 
 std::string encode_end_marker(const EndMarker& m) {
   std::string out;
-  json::Writer(out)
-      .begin_object()
-      .kv_bool("end_of_data", true)
-      .kv_int("published", m.published)
-      .end_object();
+  json::Writer w(out);
+  w.begin_object().kv_bool("end_of_data", true).kv_int("published", m.published);
+  if (m.first_id && m.last_id) w.kv_int("first_id", *m.first_id).kv_int("last_id", *m.last_id);
+  w.end_object();
   return out;
 }
 
@@ -21,7 +20,7 @@ Result<EndMarker> decode_end_marker(std::string_view value) {
   auto obj = json::parse_object(value, 4096);
   if (!obj) return obj.error();
   json::Fields f(*obj);
-  SF_TRY(f.only({"end_of_data", "published"}));
+  SF_TRY(f.only({"end_of_data", "published", "first_id", "last_id"}));
   std::optional<bool> end;
   SF_TRY_ASSIGN(end, f.opt_bool("end_of_data"));
   if (!end || !*end) {
@@ -33,6 +32,14 @@ Result<EndMarker> decode_end_marker(std::string_view value) {
     return Error(Errc::invalid_argument, "end marker 'published' must not be negative",
                  "published");
   }
+  SF_TRY_ASSIGN(m.first_id, f.opt_int64("first_id"));
+  SF_TRY_ASSIGN(m.last_id, f.opt_int64("last_id"));
+  if (m.first_id.has_value() != m.last_id.has_value())
+    return Error(Errc::invalid_argument, "end marker 'first_id' and 'last_id' go together",
+                 m.first_id ? "last_id" : "first_id");
+  if (m.first_id && (*m.first_id < 0 || *m.first_id > *m.last_id))
+    return Error(Errc::invalid_argument,
+                 "end marker 'first_id' must be a non-negative id not after 'last_id'", "first_id");
   return m;
 }
 

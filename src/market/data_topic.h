@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -19,6 +20,9 @@ namespace sf::market {
 // them, so every data record is in the bus before the marker is):
 //   key   "__end__"
 //   value {"end_of_data":true,"published":N}   N = data records this loader run published
+//   plus, from a trades or aggregate-trades loader that published any, "first_id":F and
+//   "last_id":L: the first and last id it published (its range's first and last on the
+//   exchange), against which the connector checks the edges of the store's ids.
 // The connector finishes after the marker once a poll finds nothing more. `published` is
 // reported in the `finished` message for the completeness report. A record with this key
 // whose value is not a valid marker goes to the DLQ.
@@ -26,12 +30,14 @@ inline constexpr const char* kEndMarkerKey = "__end__";
 
 struct EndMarker {
   int64_t published = 0;
+  std::optional<int64_t> first_id;  // both or neither
+  std::optional<int64_t> last_id;
   friend bool operator==(const EndMarker&, const EndMarker&) = default;
 };
 
 std::string encode_end_marker(const EndMarker& m);
-// Strict: exactly the two members, end_of_data true, published >= 0. parse_error or
-// invalid_argument otherwise.
+// Strict: end_of_data true, published >= 0, and optionally first_id and last_id together
+// (0 <= first_id <= last_id); no other member. parse_error or invalid_argument otherwise.
 Result<EndMarker> decode_end_marker(std::string_view value);
 
 // ---- dead-letter records -------------------------------------------------------------------

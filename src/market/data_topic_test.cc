@@ -19,6 +19,22 @@ TEST(EndMarker, RoundTripsAndIsStrict) {
   }
 }
 
+TEST(EndMarker, CarriesATradesLoadersFirstAndLastIdTogether) {
+  const sm::EndMarker m{90, 1000, 1099};
+  const std::string text = sm::encode_end_marker(m);
+  EXPECT_EQ(text, R"({"end_of_data":true,"published":90,"first_id":1000,"last_id":1099})");
+  auto back = sm::decode_end_marker(text);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(*back, m);
+  for (const char* bad : {R"({"end_of_data":true,"published":1,"first_id":1})",
+                          R"({"end_of_data":true,"published":1,"last_id":1})",
+                          R"({"end_of_data":true,"published":1,"first_id":2,"last_id":1})",
+                          R"({"end_of_data":true,"published":1,"first_id":-1,"last_id":1})",
+                          R"({"end_of_data":true,"published":1,"first_id":1.5,"last_id":2})"}) {
+    EXPECT_FALSE(sm::decode_end_marker(bad).ok()) << bad;
+  }
+}
+
 TEST(DlqEntry, CarriesReasonSourceAndOriginal) {
   sf::bus::Record r;
   r.topic = "t";

@@ -152,7 +152,7 @@ Result<Event> decode_event(std::string_view text) {
   Fields f(*obj);
   SF_TRY(f.only({"queue_id", "producer", "symbol", "type", "status", "message", "records_written",
                  "finished", "timestamp", "records_expected", "records_dlq", "missing_ranges",
-                 "records_stored"}));
+                 "records_stored", "first_id", "last_id"}));
   Event e;
   SF_TRY_ASSIGN(e.queue_id, f.str("queue_id"));
   SF_TRY(check_safe_name(e.queue_id, "queue_id"));
@@ -201,11 +201,30 @@ Result<Event> decode_event(std::string_view text) {
         return Error(Errc::invalid_argument, "field 'missing_ranges' must hold strings",
                      "missing_ranges");
       std::string text(r.get_string());
-      SF_TRY(check_range(text, "missing_ranges"));
+      // Time ranges (candles) or id ranges (trades), one form per event.
+      const bool ids = is_id_range_text(text);
+      if (!ranges.empty() && ids != is_id_range_text(ranges.front()))
+        return Error(Errc::invalid_argument,
+                     "field 'missing_ranges' mixes time ranges and id ranges", "missing_ranges");
+      if (ids) {
+        SF_TRY(parse_id_range(text, "missing_ranges"));
+      } else {
+        SF_TRY(check_range(text, "missing_ranges"));
+      }
       ranges.push_back(std::move(text));
     }
     e.missing_ranges = std::move(ranges);
   }
+  SF_TRY_ASSIGN(e.first_id, f.opt_int64("first_id"));
+  SF_TRY_ASSIGN(e.last_id, f.opt_int64("last_id"));
+  if (e.first_id.has_value() != e.last_id.has_value())
+    return Error(Errc::invalid_argument, "fields 'first_id' and 'last_id' go together",
+                 e.first_id ? "last_id" : "first_id");
+  if (e.first_id && (*e.first_id < 0 || *e.first_id > *e.last_id))
+    return Error(Errc::invalid_argument,
+                 "'first_id' must be a non-negative id not after 'last_id' (got " +
+                     std::to_string(*e.first_id) + " and " + std::to_string(*e.last_id) + ")",
+                 "first_id");
   SF_TRY_ASSIGN(e.timestamp, f.number("timestamp"));
   return e;
 }
@@ -229,6 +248,8 @@ std::string encode(const Event& e) {
     for (const auto& r : *e.missing_ranges) w.str(r);
     w.end_array();
   }
+  if (e.first_id) w.kv_int("first_id", *e.first_id);
+  if (e.last_id) w.kv_int("last_id", *e.last_id);
   w.kv_num("timestamp", e.timestamp);
   w.end_object();
   return out;

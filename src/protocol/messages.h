@@ -12,7 +12,8 @@
 //
 // Extensions (marked as such in docs/protocol.md): command "ping" and event
 // status "pong"; Command.params carries a target's extra settings (e.g. a dummy's
-// duration_s); Event.records_expected/records_dlq/missing_ranges carry completeness.
+// duration_s); Event.records_expected/records_dlq/missing_ranges/records_stored and a trades
+// loader's first_id/last_id carry completeness.
 #pragma once
 
 #include <boost/json.hpp>
@@ -64,11 +65,16 @@ struct Event {
   std::optional<int64_t> records_written;
   std::optional<bool> finished;
   // Extensions for the completeness report (docs/protocol.md): what a loader expects to
-  // publish, what a connector sent to the dead-letter topic, and ranges ("A:B" in the
-  // time_range format) found missing from the store.
+  // publish, what a connector sent to the dead-letter topic, and ranges found missing from
+  // the store: all "A:B" in the time_range format (candles) or all "id:FROM-TO" (trades and
+  // aggregate trades), never mixed.
   std::optional<int64_t> records_expected;
   std::optional<int64_t> records_dlq;
   std::optional<std::vector<std::string>> missing_ranges;
+  // A trades loader: the first and last id it published in its run (both or neither,
+  // first <= last); on its `finished` event, the range's first and last id on the exchange.
+  std::optional<int64_t> first_id;
+  std::optional<int64_t> last_id;
   // A connector's final event: the records of the queue's symbol and range the store holds
   // (whoever wrote them), what completeness is judged by.
   std::optional<int64_t> records_stored;

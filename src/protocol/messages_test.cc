@@ -243,6 +243,46 @@ TEST(EventExtensions, CompletenessFieldsRoundTripAndAreChecked) {
       sp::decode_event(replace_once(ev, "\"records_dlq\": 3", "\"records_dlq\": -3")).ok());
 }
 
+TEST(EventExtensions, TradesReportIdRangesAndTheirLoadersFirstAndLastId) {
+  std::string ev = replace_once(kSeedEvent, "\"finished\": false",
+                                "\"finished\": true, \"records_stored\": 90, "
+                                "\"missing_ranges\": [\"id:0-9\", \"id:100-100\"]");
+  auto e = sp::decode_event(ev);
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_EQ(*e->missing_ranges, (std::vector<std::string>{"id:0-9", "id:100-100"}));
+  EXPECT_EQ(P(sp::encode(*e)), P(ev));
+  for (const char* bad : {"id:9-0", "id:-1-5", "id:01-5", "id:1-", "id:1", "id:1-2-3", "id:a-b",
+                          "id:1-99999999999999999999", "ids:1-2", "id: 1-2", "id:+1-2"}) {
+    auto r = sp::decode_event(replace_once(ev, "id:100-100", bad));
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.error().field, "missing_ranges") << bad;
+  }
+  auto mixed =
+      sp::decode_event(replace_once(ev, "id:100-100", "2024-08-01T10:00:2024-08-01T10:05"));
+  ASSERT_FALSE(mixed.ok());
+  EXPECT_NE(mixed.error().message.find("mixes"), std::string::npos) << mixed.error().message;
+  auto max = sp::decode_event(replace_once(ev, "id:100-100", "id:0-9223372036854775807"));
+  EXPECT_TRUE(max.ok()) << max.error().message;
+
+  // A trades loader's first and last id: both or neither, ordered, non-negative.
+  std::string loader = replace_once(kSeedEvent, "\"finished\": false",
+                                    "\"finished\": true, \"first_id\": 5, \"last_id\": 9");
+  auto l = sp::decode_event(loader);
+  ASSERT_TRUE(l.ok()) << l.error().message;
+  EXPECT_EQ(*l->first_id, 5);
+  EXPECT_EQ(*l->last_id, 9);
+  EXPECT_EQ(P(sp::encode(*l)), P(loader));
+  EXPECT_EQ(sp::decode_event(replace_once(loader, ", \"last_id\": 9", "")).error().field,
+            "last_id");
+  EXPECT_EQ(sp::decode_event(replace_once(loader, "\"first_id\": 5, ", "")).error().field,
+            "first_id");
+  EXPECT_EQ(
+      sp::decode_event(replace_once(loader, "\"first_id\": 5", "\"first_id\": 10")).error().field,
+      "first_id");
+  EXPECT_FALSE(sp::decode_event(replace_once(loader, "\"first_id\": 5", "\"first_id\": -5")).ok());
+  EXPECT_FALSE(sp::decode_event(replace_once(loader, "\"last_id\": 9", "\"last_id\": \"9\"")).ok());
+}
+
 TEST(StrictDecoding, MissingRequiredEventField) {
   auto e = sp::decode_event(R"({"queue_id":"q1","status":"loading","timestamp":1})");
   ASSERT_FALSE(e.ok());

@@ -1,7 +1,9 @@
 #include "protocol/validate.h"
 
 #include <cctype>
+#include <cstdint>
 #include <cstdio>
+#include <optional>
 
 #include "base/civil.h"
 
@@ -93,6 +95,41 @@ std::string format_instant(int64_t ms) {
 
 std::string format_time_range(int64_t start_ms, int64_t end_ms) {
   return format_instant(start_ms) + ":" + format_instant(end_ms);
+}
+
+bool is_id_range_text(std::string_view text) { return text.starts_with("id:"); }
+
+Result<IdRange> parse_id_range(std::string_view text, const std::string& field) {
+  auto bad = [&](const std::string& why) {
+    return Error(Errc::invalid_argument,
+                 "id range '" + std::string(text.substr(0, 60)) + "' " + why +
+                     " (expected id:FROM-TO, e.g. id:1000-1999)",
+                 field);
+  };
+  if (!is_id_range_text(text)) return bad("does not start with 'id:'");
+  std::string_view rest = text.substr(3);
+  const size_t dash = rest.find('-');
+  if (dash == std::string_view::npos) return bad("has no '-'");
+  // A decimal integer: digits only, no leading zero, within int64.
+  auto number = [](std::string_view d) -> std::optional<int64_t> {
+    if (d.empty() || d.size() > 19 || (d.size() > 1 && d[0] == '0')) return std::nullopt;
+    uint64_t v = 0;
+    for (char c : d) {
+      if (c < '0' || c > '9') return std::nullopt;
+      v = v * 10 + static_cast<uint64_t>(c - '0');
+    }
+    if (v > static_cast<uint64_t>(INT64_MAX)) return std::nullopt;
+    return static_cast<int64_t>(v);
+  };
+  auto first = number(rest.substr(0, dash));
+  auto last = number(rest.substr(dash + 1));
+  if (!first || !last) return bad("needs two non-negative integers without sign or leading zero");
+  if (*first > *last) return bad("ends before it starts");
+  return IdRange{*first, *last};
+}
+
+std::string format_id_range(int64_t first, int64_t last) {
+  return "id:" + std::to_string(first) + "-" + std::to_string(last);
 }
 
 bool is_reserved_queue_id(std::string_view s) {

@@ -66,4 +66,20 @@ std::string format_instant(int64_t ms);
 // "A:B" in the time_range format for [start_ms, end_ms).
 std::string format_time_range(int64_t start_ms, int64_t end_ms);
 
+// An inclusive range of trade ids or aggregate-trade ids: what a trades connector reports
+// missing (docs/protocol.md, `missing_ranges`), written "id:FROM-TO".
+struct IdRange {
+  int64_t first = 0;
+  int64_t last = 0;
+  friend bool operator==(const IdRange&, const IdRange&) = default;
+};
+
+// True when `text` is meant as an id range (starts with "id:"), whether valid or not.
+bool is_id_range_text(std::string_view text);
+// Parses "id:FROM-TO": FROM and TO decimal integers (digits only, no sign, no leading zero,
+// at most 2^63 - 1), FROM <= TO. invalid_argument naming `field` otherwise.
+Result<IdRange> parse_id_range(std::string_view text, const std::string& field);
+// "id:FROM-TO" for first <= last (both non-negative).
+std::string format_id_range(int64_t first, int64_t last);
+
 }  // namespace sf::protocol

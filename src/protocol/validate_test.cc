@@ -168,3 +168,22 @@ TEST(Patterns, ReservedIdsAndIntervals) {
   EXPECT_TRUE(sp::is_kline_interval("1M"));
   EXPECT_FALSE(sp::is_kline_interval("1y"));
 }
+
+TEST(IdRange, ParsesWhatItFormatsAndNothingLoose) {
+  using sf::protocol::format_id_range;
+  using sf::protocol::IdRange;
+  using sf::protocol::parse_id_range;
+  EXPECT_EQ(format_id_range(1000, 1999), "id:1000-1999");
+  auto r = parse_id_range("id:1000-1999", "f");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(*r, (IdRange{1000, 1999}));
+  EXPECT_EQ(*parse_id_range("id:0-0", "f"), (IdRange{0, 0}));
+  EXPECT_EQ(*parse_id_range(format_id_range(0, INT64_MAX), "f"), (IdRange{0, INT64_MAX}));
+  for (const char* bad : {"", "id:", "id:5", "id:5-", "id:-5", "id:7-6", "id:05-6", "id:5-06",
+                          "id:1-9223372036854775808", "ID:1-2", "id:1 -2", "id:0x1-2", "1-2"}) {
+    auto e = parse_id_range(bad, "missing_ranges");
+    ASSERT_FALSE(e.ok()) << bad;
+    EXPECT_EQ(e.error().field, "missing_ranges") << bad;
+    EXPECT_NE(e.error().message.find("id:FROM-TO"), std::string::npos) << e.error().message;
+  }
+}

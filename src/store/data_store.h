@@ -155,6 +155,92 @@ struct Query {
   size_t limit = 0;  // 0: no limit (scan() and times() only)
 };
 
+// An inclusive range of trade ids or aggregate-trade ids, first <= last.
+struct IdRange {
+  int64_t first = 0;
+  int64_t last = 0;
+  friend bool operator==(const IdRange&, const IdRange&) = default;
+};
+
+// What DataStore::missing_ids() checks: the trades (or aggregate trades) of `symbol` whose
+// time is in [from_ms, to_ms), against the first and last id the range holds on the
+// exchange as far as they are known (a loader that paged through the whole range reports
+// them: docs/protocol.md).
+struct IdGapQuery {
+  std::string symbol;
+  int64_t from_ms = std::numeric_limits<int64_t>::min();
+  int64_t to_ms = std::numeric_limits<int64_t>::max();
+  std::optional<int64_t> expected_first;
+  std::optional<int64_t> expected_last;
+  size_t max_ranges = 100;  // at least 1
+};
+
+// What a store knows of the ids stored in an IdGapQuery's range: how many, the lowest and
+// the highest (count 0: none; low and high then unused).
+struct StoredIds {
+  int64_t count = 0;
+  int64_t low = 0;
+  int64_t high = 0;
+};
+
+// The refusals every missing_ids() makes before it reads anything: invalid_argument for a
+// collection of candles (they have no ids: DataStore::times() serves their gap check), an
+// empty symbol, max_ranges 0, a negative expected id, or expected_first > expected_last.
+inline Status check_id_gap_query(const std::string& name, market::Kind kind, const IdGapQuery& q) {
+  if (kind == market::Kind::candle)
+    return Error(Errc::invalid_argument,
+                 "collection '" + name + "' holds candles, which have no ids to check",
+                 "collection_name");
+  if (q.symbol.empty())
+    return Error(Errc::invalid_argument, "missing_ids needs a symbol", "symbol");
+  if (q.max_ranges == 0)
+    return Error(Errc::invalid_argument, "max_ranges must be at least 1", "max_ranges");
+  if ((q.expected_first && *q.expected_first < 0) || (q.expected_last && *q.expected_last < 0))
+    return Error(Errc::invalid_argument, "expected ids must not be negative", "expected_first");
+  if (q.expected_first && q.expected_last && *q.expected_first > *q.expected_last)
+    return Error(Errc::invalid_argument,
+                 "expected_first " + std::to_string(*q.expected_first) +
+                     " is after expected_last " + std::to_string(*q.expected_last),
+                 "expected_first");
+  return {};
+}
+
+// The id field of a trades or aggregate-trades collection (the last part of its natural key:
+// "trade_id", "agg_id").
+inline std::string_view trade_id_field(market::Kind kind) {
+  const market::KindInfo& info = market::kind_info(kind);
+  return info.fields[info.key_fields - 1].name;
+}
+
+// The answer of missing_ids() (its contract, below) from what a store read: `stored`, the
+// first internal gaps in ascending order (ranges between consecutive stored ids; at least
+// the first q.max_ranges + 1 of them when there are that many, all of them otherwise) and
+// `last_gap_last`, the last id of the last internal gap (needed only when `gaps` may not hold
+// it, i.e. when it has more than q.max_ranges entries). Pure; shared by the stores so they
+// agree at the edges and in the cap.
+inline std::vector<IdRange> assemble_missing_ids(const IdGapQuery& q, const StoredIds& stored,
+                                                 std::vector<IdRange> gaps,
+                                                 std::optional<int64_t> last_gap_last) {
+  std::vector<IdRange> all;
+  if (stored.count == 0) {
+    if (q.expected_first && q.expected_last) all.push_back({*q.expected_first, *q.expected_last});
+    return all;
+  }
+  const bool head = q.expected_first && *q.expected_first < stored.low;
+  const bool tail = q.expected_last && *q.expected_last > stored.high;
+  if (head) all.push_back({*q.expected_first, stored.low - 1});
+  const bool more_gaps = gaps.size() > q.max_ranges;
+  all.insert(all.end(), gaps.begin(), gaps.end());
+  if (tail) all.push_back({stored.high + 1, *q.expected_last});
+  if (all.size() <= q.max_ranges) return all;
+  // Over the cap: the last range runs from the cap's range to the last missing id.
+  int64_t last_missing = all.back().last;
+  if (!tail && more_gaps && last_gap_last) last_missing = *last_gap_last;
+  all.resize(q.max_ranges);
+  all.back().last = last_missing;
+  return all;
+}
+
 class DataStore {
  public:
   virtual ~DataStore() = default;
@@ -198,6 +284,28 @@ class DataStore {
   // one symbol, and one interval for candles): what a gap check of a range needs without
   // reading whole records. not_found if the collection does not exist.
   virtual Result<std::vector<int64_t>> times(const std::string& name, const Query& q = {}) = 0;
+
+  // The ids absent from a trades or aggregate-trades collection within q's range: ascending,
+  // disjoint ranges. Ids count up by one per trade on the exchange in time order, so every
+  // id between the lowest and the highest stored id of the range (by time) belongs to the
+  // range, and:
+  // - between those two, every id not stored is reported (gaps between consecutive stored
+  //   ids: always detected);
+  // - at the edges the store alone cannot tell: trades missing before the lowest stored id
+  //   or after the highest are reported only against the expected ids: [expected_first,
+  //   lowest - 1] when expected_first < lowest, [highest + 1, expected_last] when
+  //   expected_last > highest; with nothing stored in the range, [expected_first,
+  //   expected_last] when both are known and nothing otherwise. Without them, a range whose
+  //   first or last trades are missing looks complete (counts must tell);
+  // - ids the exchange never had (a hole in its data, like the simulator's holes) look
+  //   missing too: the store cannot tell them from lost rows;
+  // - at most q.max_ranges ranges: when there are more, the last one runs on to the last
+  //   missing id (covering stored ids as well; loading them again is harmless).
+  // Errors: not_found if the collection does not exist, invalid_argument as
+  // check_id_gap_query(). Implementations read aggregates and the gaps (window functions),
+  // not every id, where the database allows.
+  virtual Result<std::vector<IdRange>> missing_ids(const std::string& name,
+                                                   const IdGapQuery& q) = 0;
 
   // Human-readable location for logs ("sqlite:/path/streamforge.db"); never credentials.
   virtual std::string describe() const = 0;

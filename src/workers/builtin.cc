@@ -27,15 +27,17 @@ WorkerRegistry WorkerRegistry::builtin() {
   for (const char* name : {"store-connector", "arango-connector"})
     r.add(name, TargetRole::connector, run_connector, validate_connector,
           ConnectorSettings::json_schema());
-  // Loaders take their whole configuration from the workflow (symbol, type, range, topic).
+  // Loaders take their configuration from the workflow (symbol, type, range, topic), plus
+  // the id range of a trades load (a repair's).
   auto validate_loader = [](const boost::json::object& settings) -> Status {
-    if (settings.empty()) return {};
-    const std::string key(settings.begin()->key());
-    return Error(Errc::invalid_argument, "unknown loader setting '" + key + "'", key);
+    auto s = LoaderSettings::from_params(settings);
+    if (!s) return s.error();
+    return {};
   };
-  r.add("loader-producer", TargetRole::loader, run_loader_producer, validate_loader, "{}");
-  r.add("loader-api-candles", TargetRole::loader, run_loader_candles, validate_loader, "{}");
-  r.add("loader-api-trades", TargetRole::loader, run_loader_trades, validate_loader, "{}");
+  for (auto [name, run] : {std::pair{"loader-producer", &run_loader_producer},
+                           std::pair{"loader-api-candles", &run_loader_candles},
+                           std::pair{"loader-api-trades", &run_loader_trades}})
+    r.add(name, TargetRole::loader, run, validate_loader, LoaderSettings::json_schema());
   return r;
 }
 

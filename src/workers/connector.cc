@@ -26,6 +26,7 @@ namespace sf::workers {
 using market::decode_end_marker;
 using market::dlq_topic;
 using market::encode_dlq_entry;
+using market::EndMarker;
 using market::kEndMarkerKey;
 using protocol::RunStatus;
 
@@ -34,8 +35,8 @@ using protocol::RunStatus;
 Result<ConnectorSettings> ConnectorSettings::from_params(const boost::json::object& params) {
   ConnectorSettings s;
   json::Fields f(params);
-  SF_TRY(
-      f.only({"batch_size", "batch_ms", "commit_ms", "consumer_group", "end_markers", "interval"}));
+  SF_TRY(f.only({"batch_size", "batch_ms", "commit_ms", "consumer_group", "end_markers",
+                 "expected_first_id", "expected_last_id", "interval"}));
   std::optional<int64_t> n;
   SF_TRY_ASSIGN(n, f.opt_int64("batch_size"));
   if (n) s.batch_size = *n;
@@ -55,6 +56,17 @@ Result<ConnectorSettings> ConnectorSettings::from_params(const boost::json::obje
   if (s.end_markers < 1 || s.end_markers > 10'000)
     return Error(Errc::invalid_argument, "end_markers must be between 1 and 10000", "end_markers");
   if (s.consumer_group) SF_TRY(protocol::check_safe_name(*s.consumer_group, "consumer_group"));
+  SF_TRY_ASSIGN(s.expected_first_id, f.opt_int64("expected_first_id"));
+  SF_TRY_ASSIGN(s.expected_last_id, f.opt_int64("expected_last_id"));
+  for (const auto* v : {&s.expected_first_id, &s.expected_last_id})
+    if (*v && **v < 0)
+      return Error(Errc::invalid_argument, "trade ids are not negative",
+                   v == &s.expected_first_id ? "expected_first_id" : "expected_last_id");
+  if (s.expected_first_id && s.expected_last_id && *s.expected_first_id > *s.expected_last_id)
+    return Error(Errc::invalid_argument,
+                 "expected_first_id (" + std::to_string(*s.expected_first_id) +
+                     ") comes after expected_last_id (" + std::to_string(*s.expected_last_id) + ")",
+                 "expected_first_id");
   return s;
 }
 
@@ -65,6 +77,8 @@ std::string ConnectorSettings::json_schema() {
     "batch_ms": {"type": "integer", "minimum": 1, "maximum": 60000},
     "commit_ms": {"type": "integer", "minimum": 0, "maximum": 60000},
     "end_markers": {"type": "integer", "minimum": 1, "maximum": 10000},
+    "expected_first_id": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807, "description": "trades and aggregate trades: the range's first id on the exchange (not after expected_last_id)"},
+    "expected_last_id": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807, "description": "trades and aggregate trades: the range's last id on the exchange"},
     "consumer_group": {"type": "string", "pattern": ")json") +
          std::string(protocol::kSafeNamePattern) + R"json("}
   })json";
@@ -361,6 +375,7 @@ class Connector {
       if (m) {
         ++markers_seen_;
         published_ += m->published;
+        note_marker_ids(*m);
         return;
       }
       cur_.dlq.push_back({"malformed end marker: " + m.error().message, r});
@@ -554,8 +569,45 @@ class Connector {
     (void)send(RunStatus::loading, std::move(msg));
   }
 
+  // The ids an end marker names widen what the range's first and last id are known to be.
+  void note_marker_ids(const EndMarker& m) {
+    if (!m.first_id || !m.last_id) return;
+    if (!marker_first_id_ || *m.first_id < *marker_first_id_) marker_first_id_ = m.first_id;
+    if (!marker_last_id_ || *m.last_id > *marker_last_id_) marker_last_id_ = m.last_id;
+  }
+
+  // Trades and aggregate trades: the id ranges the store lacks in [from_ms, to_ms), checked
+  // at the edges against the first and last id known: the settings' (a repair passes the
+  // first run's) and the end markers' (a loader's first and last id published).
+  void check_trade_ids(const protocol::TimeRange& range) {
+    store::IdGapQuery q;
+    q.symbol = *cfg_.symbol;
+    q.from_ms = range.start_ms;
+    q.to_ms = range.end_ms;
+    auto lower = [](std::optional<int64_t> a, std::optional<int64_t> b) {
+      return a && b ? std::min(*a, *b) : a ? a : b;
+    };
+    auto higher = [](std::optional<int64_t> a, std::optional<int64_t> b) {
+      return a && b ? std::max(*a, *b) : a ? a : b;
+    };
+    q.expected_first = lower(settings_.expected_first_id, marker_first_id_);
+    q.expected_last = higher(settings_.expected_last_id, marker_last_id_);
+    auto gaps = ctx_.data_store->missing_ids(collection_, q);
+    if (!gaps && gaps.error().code == Errc::not_found)  // nothing stored at all
+      gaps = store::assemble_missing_ids(q, {}, {}, std::nullopt);
+    if (!gaps) {
+      log::warn("connector: cannot check the ids of " + collection_ + ": " + gaps.error().message,
+                cfg_.queue_id);
+      return;
+    }
+    std::vector<std::string> out;
+    for (const auto& g : *gaps) out.push_back(protocol::format_id_range(g.first, g.last));
+    missing_ = std::move(out);
+  }
+
   // What the store holds of the workflow's symbol and range (completeness report): the
-  // count, and for candles the ranges where candles are absent.
+  // count, and the ranges it lacks: for candles where they are absent by open time, for
+  // trades by id.
   void check_store() {
     if (!cfg_.type || !cfg_.symbol || !cfg_.time_range) return;
     auto range = protocol::parse_time_range(*cfg_.time_range);
@@ -574,6 +626,7 @@ class Connector {
     } else {
       warn(n.error());
     }
+    if (kind_ != market::Kind::candle) return check_trade_ids(*range);
     if (!interval) return;
     const int64_t step = market::interval_ms(*interval);
     if (step <= 0) return;  // calendar months: not checked
@@ -619,6 +672,7 @@ class Connector {
   const WorkerConfig& cfg_;
   std::optional<std::vector<std::string>> missing_;
   std::optional<int64_t> stored_;
+  std::optional<int64_t> marker_first_id_, marker_last_id_;  // trades: what end markers named
   ControlChannel& control_;
   const ConnectorSettings& settings_;
   const market::Kind kind_;

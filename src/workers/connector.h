@@ -12,6 +12,11 @@
 //                   0..60,000; 0 commits after every batch)
 //   consumer_group  bus consumer group (default "connector-<queue_id>")
 //   end_markers     end-of-data markers to see before finishing (default 1: one loader)
+//   expected_first_id, expected_last_id
+//                   trades: the range's first and last id on the exchange, against which
+//                   the final check finds ids missing at the range's edges (a repair passes
+//                   the first run's); the end markers' first_id/last_id widen them
+
 // The DataStore comes from WorkerContext::data_store; without one the worker ends in
 // `error` at once.
 //
@@ -32,7 +37,9 @@
 //   the collection (invalid_argument, e.g. it holds another kind) ends the worker in `error`.
 // - Telemetry: `started`; `loading` with records_written (records upserted, duplicates
 //   included) at least every second; `finished` once the end marker(s) arrived and
-//   everything before them is written and the topic is drained (a poll comes back empty);
+//   everything before them is written and the topic is drained (a poll comes back empty),
+//   with records_stored and missing_ranges from the store (candles: time ranges by open
+//   time; trades: id ranges "id:FROM-TO", DataStore::missing_ids against the expected ids);
 //   `interrupted` within about 100 ms of a stop plus the time of its last writes: the
 //   batches in hand are written and committed first if the store takes them at the first
 //   try (see Pipeline); `error` for bad configuration or a refused collection.
@@ -69,6 +76,8 @@ struct ConnectorSettings {
   int64_t commit_ms = 500;
   std::optional<std::string> consumer_group;
   int64_t end_markers = 1;
+  std::optional<int64_t> expected_first_id;
+  std::optional<int64_t> expected_last_id;
 
   // Strict: unknown members (other than `interval`, which generic target entries carry) and
   // out-of-range values are invalid_argument naming the field.

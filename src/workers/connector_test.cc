@@ -148,6 +148,11 @@ class RecordingStore final : public sf::store::DataStore {
     Guard g(*this);
     return inner_.times(n, q);
   }
+  sf::Result<std::vector<sf::store::IdRange>> missing_ids(const std::string& n,
+                                                          const sf::store::IdGapQuery& q) override {
+    Guard g(*this);
+    return inner_.missing_ids(n, q);
+  }
   std::string describe() const override { return "recording:" + inner_.describe(); }
 
  private:
@@ -436,8 +441,15 @@ TEST(ConnectorSettings, DefaultsAndValidation) {
   ASSERT_TRUE(s.ok()) << s.error().message;
   EXPECT_EQ(s->batch_size, 10);
   EXPECT_EQ(*s->consumer_group, "g-1");
-  for (const char* bad : {R"({"batch_size":0})", R"({"batch_ms":0})", R"({"batch_ms":"5"})",
-                          R"({"consumer_group":"a b"})", R"({"end_markers":0})", R"({"x":1})"}) {
+  auto ids = sw::ConnectorSettings::from_params(
+      boost::json::parse(R"({"expected_first_id":5,"expected_last_id":9})").as_object());
+  ASSERT_TRUE(ids.ok()) << ids.error().message;
+  EXPECT_EQ(*ids->expected_first_id, 5);
+  EXPECT_EQ(*ids->expected_last_id, 9);
+  for (const char* bad :
+       {R"({"batch_size":0})", R"({"batch_ms":0})", R"({"batch_ms":"5"})",
+        R"({"consumer_group":"a b"})", R"({"end_markers":0})", R"({"x":1})",
+        R"({"expected_first_id":9,"expected_last_id":5})", R"({"expected_last_id":-1})"}) {
     auto r = sw::ConnectorSettings::from_params(boost::json::parse(bad).as_object());
     EXPECT_FALSE(r.ok()) << bad;
   }
@@ -479,6 +491,64 @@ TEST_F(ConnectorTest, ValidRecordsLandOnceAndTheEndMarkerFinishes) {
   EXPECT_EQ(evs.back().records_dlq, 0);
   EXPECT_NE(evs.back().message->find("loader published 3500"), std::string::npos)
       << *evs.back().message;
+}
+
+// Trades: the final event's missing_ranges are id ranges: the gaps between stored ids, and
+// at the range's edges what the expected ids (the end marker's, or the settings') say.
+TEST_F(ConnectorTest, TradesReportTheMissingIdsInsideAndAtTheEdgesOfTheRange) {
+  auto agg = [](int64_t id) {
+    sf::market::AggTrade t;
+    t.symbol = "BTCUSDT";
+    t.agg_id = id;
+    t.price = "60000.00000000";
+    t.qty = "0.10000000";
+    t.first_trade_id = t.last_trade_id = id;
+    t.time = kT0 + id * 10;
+    return t;
+  };
+  auto run = [&](const std::string& params, std::optional<std::pair<int64_t, int64_t>> ids) {
+    auto cfg = config(params);
+    cfg.type = "api_agg_trades";
+    cfg.collection_name = "btc_agg";
+    cfg.time_range = "2024-08-01T00:00:2024-08-01T01:00";
+    // Each run reads only what it published (an earlier run's marker must not end it).
+    auto end = bus_.end_offset(kTopic, 0);
+    cfg.data_offset = end ? *end : 0;
+    int64_t n = 0;
+    for (int64_t id = 102; id <= 197; ++id) {
+      if (id >= 150 && id <= 154) continue;
+      const auto t = agg(id);
+      publish(t.symbol, sf::market::encode(t));
+      ++n;
+    }
+    sf::market::EndMarker m{n};
+    if (ids) {
+      m.first_id = ids->first;
+      m.last_id = ids->second;
+    }
+    publish(sf::market::kEndMarkerKey, sf::market::encode_end_marker(m));
+    start(cfg);
+    EXPECT_EQ(exit_code(), sw::kExitFinished);
+    auto evs = events();
+    running_ = {};
+    return evs.back();
+  };
+  // The loader's marker says the range is 100..199: 100-101 and 198-199 are missing too.
+  auto done = run("{}", std::pair<int64_t, int64_t>{100, 199});
+  EXPECT_EQ(done.status, sp::RunStatus::finished);
+  EXPECT_EQ(*done.records_stored, 91);
+  EXPECT_EQ(*done.missing_ranges,
+            (std::vector<std::string>{"id:100-101", "id:150-154", "id:198-199"}));
+  // A repair's connector gets the first run's ids as settings (its loaders' markers name
+  // only what they loaded).
+  done = run(R"({"expected_first_id":100,"expected_last_id":199,"end_markers":1,
+                 "consumer_group":"g2"})",
+             std::pair<int64_t, int64_t>{150, 154});
+  EXPECT_EQ(*done.missing_ranges,
+            (std::vector<std::string>{"id:100-101", "id:150-154", "id:198-199"}));
+  // Nothing known of the edges: only the gap between stored ids.
+  done = run(R"({"consumer_group":"g3"})", std::nullopt);
+  EXPECT_EQ(*done.missing_ranges, (std::vector<std::string>{"id:150-154"}));
 }
 
 TEST_F(ConnectorTest, WaitsForTheMarkerAndWritesPartialBatchesOnTime) {

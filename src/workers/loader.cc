@@ -11,8 +11,10 @@
 #include "exchange/binance/client.h"
 #include "exchange/binance/paging.h"
 #include "exchange/binance/rate_limiter.h"
+#include "json/json.h"
 #include "market/data_topic.h"
 #include "market/records.h"
+#include "market/schema.h"
 #include "metrics/metrics.h"
 #include "protocol/validate.h"
 #include "workers/profile.h"
@@ -55,21 +57,56 @@ LoadEstimate estimate_load(std::string_view type, int64_t start_ms, int64_t end_
   return e;
 }
 
+Result<LoaderSettings> LoaderSettings::from_params(const boost::json::object& params) {
+  LoaderSettings s;
+  json::Fields f(params);
+  SF_TRY(f.only({"from_id", "to_id", "interval"}));
+  SF_TRY_ASSIGN(s.from_id, f.opt_int64("from_id"));
+  SF_TRY_ASSIGN(s.to_id, f.opt_int64("to_id"));
+  for (const auto* v : {&s.from_id, &s.to_id})
+    if (*v && **v < 0)
+      return Error(Errc::invalid_argument, "trade ids are not negative",
+                   v == &s.from_id ? "from_id" : "to_id");
+  if (s.from_id && s.to_id && *s.from_id > *s.to_id)
+    return Error(Errc::invalid_argument,
+                 "from_id (" + std::to_string(*s.from_id) + ") comes after to_id (" +
+                     std::to_string(*s.to_id) + ")",
+                 "from_id");
+  return s;
+}
+
+std::string LoaderSettings::json_schema() {
+  // The bounds of from_params() above; `interval` is a typed target field.
+  return R"json({
+    "from_id": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807, "description": "trades and aggregate trades: the first id to load (not after to_id)"},
+    "to_id": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807, "description": "trades and aggregate trades: the last id to load"}
+  })json";
+}
+
 namespace {
 
 enum class Family { any, candles, trades };
 
+// The id of a trade or aggregate trade; nullopt for a candle.
+std::optional<int64_t> id_of(const market::AggTrade& t) { return t.agg_id; }
+std::optional<int64_t> id_of(const market::Trade& t) { return t.trade_id; }
+std::optional<int64_t> id_of(const market::Candle&) { return std::nullopt; }
+
 // What this loader, restarted within its run, already published to the topic since the
 // run's start offset `from`: the count of this symbol's records and the key of the last one
 // (open_time for candles, agg_id for trades). Earlier runs' records are not looked at: the
-// store, not the topic, is what a rerun must fill (docs/workers.md).
+// store, not the topic, is what a rerun must fill (docs/workers.md). Neither are records
+// outside this loader's own part of the run (`mine`): a repair runs several loaders on one
+// topic, each over its own time or id range, and another's records are not this one's.
 struct Published {
   int64_t count = 0;
+  std::optional<int64_t> first_key;
   std::optional<int64_t> last_key;
 };
 
 Result<Published> already_published(bus::Bus& bus, const std::string& topic,
-                                    const std::string& symbol, market::Kind kind, int64_t from) {
+                                    const std::string& symbol, market::Kind kind, int64_t from,
+                                    const std::function<bool(const market::Record&)>& mine) {
   Published p;
   auto end = bus.end_offset(topic, 0);
   if (!end) return end.error().code == Errc::not_found ? Result<Published>(p) : end.error();
@@ -96,7 +133,8 @@ Result<Published> already_published(bus::Bus& bus, const std::string& topic,
       next = r.offset + 1;
       if (r.key != symbol) continue;  // end markers and other symbols
       auto rec = market::decode(kind, r.value);
-      if (!rec) continue;  // not ours to judge; the connector sends it to the DLQ
+      if (!rec) continue;         // not ours to judge; the connector sends it to the DLQ
+      if (!mine(*rec)) continue;  // another loader's of this run
       ++p.count;
       int64_t key = kind == market::Kind::candle      ? std::get<market::Candle>(*rec).open_time
                     : kind == market::Kind::agg_trade ? std::get<market::AggTrade>(*rec).agg_id
@@ -106,6 +144,7 @@ Result<Published> already_published(bus::Bus& bus, const std::string& topic,
         --p.count;
         continue;
       }
+      p.first_key = std::min(p.first_key.value_or(key), key);
       p.last_key = std::max(p.last_key.value_or(key), key);
     }
   }
@@ -196,6 +235,11 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
     return fail(cfg.target + " does not load type '" + *cfg.type + "'", kExitBadConfig);
   auto range = protocol::parse_time_range(*cfg.time_range);
   if (!range) return fail(range.error().message, kExitBadConfig);
+  auto settings = LoaderSettings::from_params(cfg.params);
+  if (!settings) return fail("bad loader settings: " + settings.error().message, kExitBadConfig);
+  if ((settings->from_id || settings->to_id) && *kind == market::Kind::candle)
+    return fail("from_id and to_id are for trades and aggregate trades, not " + *cfg.type,
+                kExitBadConfig);
 
   bn::BinanceClientOptions opts;
   opts.base_url = ctx.env.get_or(env_names::kExchangeUrl, kDefaultExchangeUrl);
@@ -251,20 +295,42 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
   {
     protocol::Event started;
     started.status = RunStatus::started;
-    started.message = "loading " + *cfg.type + " " + *cfg.symbol + " " + *cfg.time_range +
-                      " from " + log::redact_url(opts.base_url);
+    started.message =
+        "loading " + *cfg.type + " " + *cfg.symbol + " " + *cfg.time_range +
+        (settings->from_id || settings->to_id
+             ? " ids " +
+                   (settings->from_id ? std::to_string(*settings->from_id)
+                                      : std::string("(start)")) +
+                   " to " +
+                   (settings->to_id ? std::to_string(*settings->to_id) : std::string("(end)"))
+             : std::string()) +
+        " from " + log::redact_url(opts.base_url);
     started.records_expected = expected;
     (void)tel.send(std::move(started));
   }
   // A loader restarted within its run goes on after what the run already published. A run
   // without a start offset (a loader started by hand) reads the whole topic, as before.
+  auto mine = [&](const market::Record& rec) {
+    const int64_t t = market::time_of(rec);
+    if (t < tr.start_ms || t >= tr.end_ms) return false;
+    const auto id = std::visit([](const auto& r) { return id_of(r); }, rec);
+    return !id || ((!settings->from_id || *id >= *settings->from_id) &&
+                   (!settings->to_id || *id <= *settings->to_id));
+  };
   auto before = already_published(*ctx.bus, *cfg.kafka_topic, *cfg.symbol, *kind,
-                                  std::max<int64_t>(cfg.data_offset, 0));
+                                  std::max<int64_t>(cfg.data_offset, 0), mine);
   if (!before) return fail("cannot read " + *cfg.kafka_topic + ": " + before.error().message);
   if (before->last_key)
     log::info("loader: resuming after " + std::to_string(*before->last_key) + " (" +
                   std::to_string(before->count) + " records already published)",
               cfg.queue_id);
+  // Trades: a loader of ids starts at from_id (or after what its run published, if later).
+  std::optional<int64_t> resume_after = before->last_key;
+  if (settings->from_id && (!resume_after || *resume_after < *settings->from_id - 1))
+    resume_after = *settings->from_id - 1;
+  // The first and last id published (trades): written by the page publisher's thread, read
+  // once it has finished.
+  std::optional<int64_t> first_id = before->first_key, last_id = before->last_key;
   // Written by the page publisher's thread, read for progress on the paging thread.
   std::atomic<int64_t> published_count{before->count};
   int64_t last_report = ctx.clock->steady_ms();
@@ -288,6 +354,10 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
       encoded.clear();
       market::encode_to(encoded, rec);
       if (!publish(encoded)) return false;
+      if (auto id = id_of(rec)) {
+        if (!first_id || *id < *first_id) first_id = id;
+        if (!last_id || *id > *last_id) last_id = id;
+      }
     }
     if (published_metric) published_metric->inc(static_cast<double>(page.size()));
     return true;
@@ -320,14 +390,16 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
   } else if (*kind == market::Kind::trade) {
     PagePublisher<market::Trade> pages(publish_page);
     paged = bn::for_each_trade_page(
-        client, *cfg.symbol, tr, before->last_key,
-        [&](std::vector<market::Trade>& page) { return pages.hand_over(page) && after_page(); });
+        client, *cfg.symbol, tr, resume_after,
+        [&](std::vector<market::Trade>& page) { return pages.hand_over(page) && after_page(); },
+        settings->to_id);
     pages.finish();
   } else {
     PagePublisher<market::AggTrade> pages(publish_page);
     paged = bn::for_each_agg_trade_page(
-        client, *cfg.symbol, tr, before->last_key,
-        [&](std::vector<market::AggTrade>& page) { return pages.hand_over(page) && after_page(); });
+        client, *cfg.symbol, tr, resume_after,
+        [&](std::vector<market::AggTrade>& page) { return pages.hand_over(page) && after_page(); },
+        settings->to_id);
     pages.finish();
   }
   while_waiting = nullptr;                           // what it reports goes out of scope from here
@@ -348,8 +420,12 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
     return kExitInterrupted;
   }
   if (!paged) return fail(paged.error().message);
-  auto marker = (*producer)->produce(*cfg.kafka_topic, market::kEndMarkerKey,
-                                     market::encode_end_marker(market::EndMarker{published}));
+  // Trades: the ids published, against which the connector checks the store's edges.
+  const bool ids = first_id && last_id && *kind != market::Kind::candle;
+  auto marker = (*producer)->produce(
+      *cfg.kafka_topic, market::kEndMarkerKey,
+      market::encode_end_marker(market::EndMarker{published, ids ? first_id : std::nullopt,
+                                                  ids ? last_id : std::nullopt}));
   if (!marker) return fail("cannot publish the end-of-data marker: " + marker.error().message);
   (void)(*producer)->flush(std::chrono::seconds(30));
   protocol::Event done;
@@ -358,6 +434,10 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
                  std::to_string(paged->requests) + " requests";
   done.records_written = published;
   done.records_expected = expected;
+  if (ids) {
+    done.first_id = first_id;
+    done.last_id = last_id;
+  }
   (void)tel.send(std::move(done));
   return kExitFinished;
 }

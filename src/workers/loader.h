@@ -7,12 +7,16 @@
 //
 // Telemetry: started (candles: with records_expected, the number of intervals of the range
 // up to now); loading with records_written at least every 2 s, also while a request waits
-// for the exchange's weight budget; finished with the total and records_expected; error
+// for the exchange's weight budget; finished with the total and records_expected (trades:
+// with first_id and last_id, the first and last id published, also in the end marker); error
 // with the exchange's message (e.g. "exchange error -1121: Invalid symbol."); interrupted
 // on stop, obeyed within a second (between pages, and while waiting on the exchange), with
 // the exact count published.
 //
-// Settings (TARGET_PARAMS, all optional): none yet. Environment: EXCHANGE_URL (default
+// Settings (TARGET_PARAMS, all optional; LoaderSettings): from_id and to_id, for trades and
+// aggregate trades only: load just the ids [from_id, to_id] of the range (either alone: from
+// from_id to the range's end, or from the range's start to to_id), paging by fromId (a repair
+// loads the missing id ranges so). Environment: EXCHANGE_URL (default
 // https://api.binance.com), EXCHANGE_TIMEOUT_MS, EXCHANGE_WEIGHT_FRACTION (0..1, default 0.8),
 // EXCHANGE_WEIGHT_FILE (the host-wide budget; the loader then reads the exchange's limit from
 // exchangeInfo first).
@@ -38,6 +42,18 @@ struct LoadEstimate {
   std::optional<int64_t> weight;  // request weight those requests cost at the exchange
 };
 LoadEstimate estimate_load(std::string_view type, int64_t start_ms, int64_t end_ms, int64_t now_ms);
+
+// A loader's own settings (TARGET_PARAMS).
+struct LoaderSettings {
+  std::optional<int64_t> from_id;  // trades: the first id to load
+  std::optional<int64_t> to_id;    // trades: the last id to load
+
+  // Strict: unknown members (other than `interval`, which generic target entries carry),
+  // negative ids and from_id after to_id are invalid_argument naming the field.
+  static Result<LoaderSettings> from_params(const boost::json::object& params);
+  // What from_params() accepts, as a JSON object of JSON Schemas by setting name.
+  static std::string json_schema();
+};
 
 int run_loader_producer(WorkerContext& ctx);
 int run_loader_candles(WorkerContext& ctx);

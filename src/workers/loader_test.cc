@@ -218,6 +218,13 @@ TEST_F(LoaderTest, AggregateTradesOfAnHour) {
     EXPECT_EQ(t.agg_id, prev < 0 ? t.agg_id : prev + 1) << "ids are contiguous";
     prev = t.agg_id;
   }
+  // The final event names the first and last id published: the range's on the exchange.
+  auto first = std::get<sm::AggTrade>(*sm::decode(sm::Kind::agg_trade, recs[0].value));
+  auto done = events().back();
+  ASSERT_EQ(done.status, sp::RunStatus::finished);
+  EXPECT_EQ(*done.first_id, first.agg_id);
+  EXPECT_EQ(*done.last_id, prev);
+  EXPECT_EQ(*done.last_id - *done.first_id + 1, *done.records_written);
 }
 
 TEST_F(LoaderTest, TradesOfTenMinutesEqualTheExchanges) {
@@ -241,6 +248,105 @@ TEST_F(LoaderTest, TradesOfTenMinutesEqualTheExchanges) {
   auto first = std::get<sm::Trade>(*sm::decode(sm::Kind::trade, recs[0].value));
   EXPECT_LT(market.trade("BTCUSDT", first.trade_id - 1)->time, kDay);
   EXPECT_EQ(recs.back().key, sf::market::kEndMarkerKey);
+}
+
+// What a repair's loader does: only the ids [from_id, to_id] of the range, by fromId, each
+// equal to the exchange's; its end marker and final event name the first and last id.
+TEST_F(LoaderTest, AnIdRangeOfAggregateTradesLoadsExactlyThoseIds) {
+  sf::exchange::sim::Market market(3);
+  const auto* spec = market.find("BTCUSDT");
+  const int64_t first = sf::exchange::sim::Market::first_agg_id_at(*spec, kDay);
+  const int64_t from = first + 100, to = first + 2599;  // 2500 ids: three pages
+  auto cfg = config("api_agg_trades", "2024-08-01T00:00:2024-08-01T01:00");
+  cfg.params["from_id"] = from;
+  cfg.params["to_id"] = to;
+  ASSERT_EQ(run_to_end(cfg), sw::kExitFinished);
+  auto recs = topic();
+  ASSERT_EQ(recs.size(), 2501u);
+  for (size_t i = 0; i < 2500; ++i) {
+    auto t = std::get<sm::AggTrade>(*sm::decode(sm::Kind::agg_trade, recs[i].value));
+    ASSERT_EQ(t, *market.agg_trade("BTCUSDT", from + static_cast<int64_t>(i))) << i;
+  }
+  auto marker = sm::decode_end_marker(recs.back().value);
+  ASSERT_TRUE(marker.ok()) << recs.back().value;
+  EXPECT_EQ(*marker, (sm::EndMarker{2500, from, to}));
+  auto done = events().back();
+  EXPECT_EQ(done.status, sp::RunStatus::finished);
+  EXPECT_EQ(*done.records_written, 2500);
+  EXPECT_EQ(*done.first_id, from);
+  EXPECT_EQ(*done.last_id, to);
+}
+
+TEST_F(LoaderTest, AnIdRangeOfTradesLoadsExactlyThoseIds) {
+  sf::exchange::sim::Market market(3);
+  const auto* spec = market.find("BTCUSDT");
+  const int64_t first =
+      sf::exchange::sim::Market::first_agg_id_at(*spec, kDay) * spec->trades_per_agg;
+  const int64_t from = first + 10, to = first + 1209;  // 1200 ids: two pages
+  auto cfg = config("api_trades", "2024-08-01T00:00:2024-08-01T01:00");
+  cfg.params["from_id"] = from;
+  cfg.params["to_id"] = to;
+  ASSERT_EQ(run_to_end(cfg), sw::kExitFinished);
+  auto recs = topic();
+  ASSERT_EQ(recs.size(), 1201u);
+  for (size_t i = 0; i < 1200; ++i) {
+    auto t = std::get<sm::Trade>(*sm::decode(sm::Kind::trade, recs[i].value));
+    ASSERT_EQ(t, *market.trade("BTCUSDT", from + static_cast<int64_t>(i))) << i;
+  }
+  EXPECT_EQ(*sm::decode_end_marker(recs.back().value), (sm::EndMarker{1200, from, to}));
+  auto done = events().back();
+  EXPECT_EQ(*done.first_id, from);
+  EXPECT_EQ(*done.last_id, to);
+}
+
+// A repair runs one loader per missing range on one topic, all from the run's DATA_OFFSET:
+// what another loader of the run published is not this one's to resume after or count.
+TEST_F(LoaderTest, LoadersOfOneRunIgnoreEachOthersRecords) {
+  sf::exchange::sim::Market market(3);
+  const int64_t first = sf::exchange::sim::Market::first_agg_id_at(*market.find("BTCUSDT"), kDay);
+  auto loader = [&](const std::string& telemetry_id, int64_t from, int64_t to) {
+    auto cfg = config("api_agg_trades", "2024-08-01T00:00:2024-08-01T01:00");
+    cfg.telemetry_id = telemetry_id;
+    cfg.data_offset = 0;  // the run's start: both loaders read from there
+    cfg.params["from_id"] = from;
+    cfg.params["to_id"] = to;
+    return cfg;
+  };
+  // The later ids first, then the earlier ones (which must not resume after the later).
+  ASSERT_EQ(run_to_end(loader("loader__a", first + 200, first + 299)), sw::kExitFinished);
+  ASSERT_EQ(run_to_end(loader("loader__b", first, first + 99)), sw::kExitFinished);
+  std::vector<int64_t> ids;
+  for (const auto& r : topic())
+    if (r.key != sf::market::kEndMarkerKey)
+      ids.push_back(std::get<sm::AggTrade>(*sm::decode(sm::Kind::agg_trade, r.value)).agg_id);
+  ASSERT_EQ(ids.size(), 200u);
+  EXPECT_EQ(ids[100], first) << "the second loader loaded its own ids";
+  sp::Event b;
+  for (const auto& e : events())
+    if (e.producer == "loader__b" && e.status == sp::RunStatus::finished) b = e;
+  EXPECT_EQ(b.records_written, 100) << "its own records only";
+  EXPECT_EQ(b.first_id, first);
+  EXPECT_EQ(b.last_id, first + 99);
+}
+
+TEST_F(LoaderTest, IdSettingsAreCheckedAndRefusedForCandles) {
+  auto bad = sw::LoaderSettings::from_params(boost::json::object{{"from_id", 9}, {"to_id", 3}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().field, "from_id");
+  EXPECT_NE(bad.error().message.find("comes after"), std::string::npos) << bad.error().message;
+  EXPECT_EQ(sw::LoaderSettings::from_params(boost::json::object{{"to_id", -1}}).error().field,
+            "to_id");
+  EXPECT_EQ(sw::LoaderSettings::from_params(boost::json::object{{"from", 1}}).error().field,
+            "from");
+  EXPECT_TRUE(sw::LoaderSettings::from_params(boost::json::object{{"interval", "1m"}}).ok());
+
+  auto cfg = config("api_candles_1m", "2024-08-01:2024-08-02");
+  cfg.params["from_id"] = 1;
+  EXPECT_EQ(run_to_end(cfg), sw::kExitBadConfig);
+  auto last = events().back();
+  EXPECT_EQ(last.status, sp::RunStatus::error);
+  EXPECT_NE(last.message->find("from_id and to_id are for trades"), std::string::npos)
+      << *last.message;
 }
 
 TEST_F(LoaderTest, UnknownTypeIsABadConfiguration) {

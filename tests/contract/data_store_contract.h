@@ -532,6 +532,104 @@ TYPED_TEST_P(DataStoreContract, LargeBatchIsOneTransaction) {
   EXPECT_EQ(times->back(), dc::kT0 + (2 * kN - 1) * dc::kMinute);
 }
 
+// missing_ids(): gaps between the stored ids of a range always; at the range's edges only
+// against the expected first and last ids; the cap on the number of ranges; the filters
+// (symbol, time range); and the refusals.
+TYPED_TEST_P(DataStoreContract, MissingIdsFindsGapsInsideTheRangeAndAtItsEdgesOnlyWhenExpected) {
+  using sf::market::Kind;
+  using sf::store::IdGapQuery;
+  using sf::store::IdRange;
+  namespace dc = sf::store::data_contract;
+  // BTCUSDT aggregate trades 2..96 without 10..14 and 50, plus 100..120 (after the range);
+  // ETHUSDT 0..99 without 30. Aggregate trade `id` is at kT0 + 10 * id.
+  std::vector<sf::market::Record> recs;
+  for (int64_t id = 2; id <= 120; ++id)
+    if ((id < 10 || id > 14) && id != 50 && (id <= 96 || id >= 100))
+      recs.emplace_back(dc::agg_trade("BTCUSDT", id));
+  for (int64_t id = 0; id <= 99; ++id)
+    if (id != 30) recs.emplace_back(dc::agg_trade("ETHUSDT", id));
+  this->upsert("agg", Kind::agg_trade, recs);
+
+  auto missing = [&](IdGapQuery q) {
+    return this->value_or(this->store().missing_ids("agg", q), "missing_ids(agg)",
+                          std::vector<IdRange>{{-1, -1}});
+  };
+  IdGapQuery q;
+  q.symbol = "BTCUSDT";
+  q.from_ms = dc::kT0;       // ids 0 ..
+  q.to_ms = dc::kT0 + 1000;  // .. 99
+  EXPECT_EQ(missing(q), (std::vector<IdRange>{{10, 14}, {50, 50}}))
+      << "without expected ids only the gaps between stored ids can be seen";
+  q.expected_first = 0;
+  q.expected_last = 99;
+  EXPECT_EQ(missing(q), (std::vector<IdRange>{{0, 1}, {10, 14}, {50, 50}, {97, 99}}))
+      << "the edges, against the expected ids";
+  q.max_ranges = 3;
+  EXPECT_EQ(missing(q), (std::vector<IdRange>{{0, 1}, {10, 14}, {50, 99}}))
+      << "over the cap the last range runs to the last missing id";
+  q.max_ranges = 1;
+  EXPECT_EQ(missing(q), (std::vector<IdRange>{{0, 99}}));
+  q.expected_first.reset();
+  q.expected_last.reset();
+  EXPECT_EQ(missing(q), (std::vector<IdRange>{{10, 50}}))
+      << "capped without expected ids: up to the last gap between stored ids";
+  q.max_ranges = 100;
+
+  // Expected ids the store has at its edges: only the gaps inside.
+  q.expected_first = 2;
+  q.expected_last = 96;
+  EXPECT_EQ(missing(q), (std::vector<IdRange>{{10, 14}, {50, 50}}));
+  // A range whose ids are all there.
+  q.from_ms = dc::kT0 + 150;  // ids 15 ..
+  q.to_ms = dc::kT0 + 500;    // .. 49
+  q.expected_first = 15;
+  q.expected_last = 49;
+  EXPECT_EQ(missing(q), std::vector<IdRange>{});
+  // Nothing stored in the range: all of it when both ends are known, else nothing to say.
+  q.from_ms = dc::kT0 + 5000;
+  q.to_ms = dc::kT0 + 6000;
+  q.expected_first = 500;
+  q.expected_last = 599;
+  EXPECT_EQ(missing(q), (std::vector<IdRange>{{500, 599}}));
+  q.expected_last.reset();
+  EXPECT_EQ(missing(q), std::vector<IdRange>{});
+  // Another symbol's ids are its own.
+  q = IdGapQuery{};
+  q.symbol = "ETHUSDT";
+  q.expected_first = 0;
+  q.expected_last = 99;
+  EXPECT_EQ(missing(q), (std::vector<IdRange>{{30, 30}}));
+
+  // Trades: the same by trade_id (trade `id` is at kT0 + 7 * id).
+  std::vector<sf::market::Record> trades;
+  for (int64_t id = 1; id <= 10; ++id)
+    if (id != 5) trades.emplace_back(dc::trade("BTCUSDT", id));
+  this->upsert("trades", Kind::trade, trades);
+  IdGapQuery tq;
+  tq.symbol = "BTCUSDT";
+  tq.expected_first = 0;
+  auto t = this->store().missing_ids("trades", tq);
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  EXPECT_EQ(*t, (std::vector<IdRange>{{0, 0}, {5, 5}}));
+
+  // Refusals.
+  this->upsert("candles", Kind::candle, dc::candles("BTCUSDT", 0, 3));
+  EXPECT_EQ(this->store().missing_ids("candles", tq).error().code, sf::Errc::invalid_argument)
+      << "candles have no ids";
+  EXPECT_EQ(this->store().missing_ids("nope", tq).error().code, sf::Errc::not_found);
+  IdGapQuery bad = tq;
+  bad.expected_first = 9;
+  bad.expected_last = 3;
+  EXPECT_EQ(this->store().missing_ids("trades", bad).error().code, sf::Errc::invalid_argument);
+  bad = tq;
+  bad.max_ranges = 0;
+  EXPECT_EQ(this->store().missing_ids("trades", bad).error().code, sf::Errc::invalid_argument);
+  bad = tq;
+  bad.symbol.clear();
+  EXPECT_EQ(this->store().missing_ids("trades", bad).error().code, sf::Errc::invalid_argument);
+  EXPECT_EQ(this->store().missing_ids("no-such name", tq).error().code, sf::Errc::invalid_argument);
+}
+
 REGISTER_TYPED_TEST_SUITE_P(DataStoreContract, EnsureCollectionCreatesOnceWithItsKind,
                             UpsertCreatesOnFirstUseAndRoundTripsEveryField, UpsertIsIdempotent,
                             BatchBoundaries, ExactDecimalTextRoundTrips,
@@ -542,4 +640,5 @@ REGISTER_TYPED_TEST_SUITE_P(DataStoreContract, EnsureCollectionCreatesOnceWithIt
                             ConcurrentWritersToDifferentAndSameCollections,
                             UnicodeAndSpecialCharactersInTextFieldsRoundTrip,
                             DuplicateKeysInOneBatchFollowTheClosedCandleRule,
-                            LargeBatchIsOneTransaction);
+                            LargeBatchIsOneTransaction,
+                            MissingIdsFindsGapsInsideTheRangeAndAtItsEdgesOnlyWhenExpected);

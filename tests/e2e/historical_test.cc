@@ -22,6 +22,7 @@
 #include "bus/open.h"
 #include "e2e/candles.h"
 #include "e2e/e2e.h"
+#include "e2e/trades.h"
 #include "exchange/sim/market.h"
 #include "http/client.h"
 #include "market/records.h"
@@ -115,6 +116,38 @@ class Historical : public ::testing::Test {
     return st;
   }
   void control(const std::string& body) { sf::testing::control_sim(sim_.url, body); }
+  sf::http::ClientResponse repair(const std::string& queue_id) {
+    auto r = client_->post("/queues/" + queue_id + "/repair", "");
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? *r : sf::http::ClientResponse{};
+  }
+  // Deletes the rows of `table` matching the SQL condition `where` behind StreamForge's back
+  // (someone cleaning up by hand): in the SQLite file, or in the test's PostgreSQL schema.
+  void delete_rows(const std::string& table, const std::string& where) {
+#if defined(SF_E2E_PG)
+    const auto at = store_url_.rfind("schema=");
+    ASSERT_NE(at, std::string::npos) << store_url_;
+    const std::string schema = store_url_.substr(at + 7);
+    auto pg = sf::testing::postgres_url();
+    ASSERT_TRUE(pg.has_value());
+    const std::string err = sf::testing::pg_exec(
+        *pg, "DELETE FROM \"" + schema + "\".\"" + table + "\" WHERE " + where);
+    ASSERT_EQ(err, "") << err;
+#else
+    ASSERT_TRUE(store_url_.empty()) << "rows are deleted from SQLite or PostgreSQL only";
+    const std::string db = data_dir_ + "/streamforge.db";
+    const std::string sql = "DELETE FROM " + table + " WHERE " + where + ";";
+    ASSERT_EQ(std::system(("sqlite3 '" + db + "' '" + sql + "'").c_str()), 0);
+#endif
+  }
+  int64_t stored(const std::string& collection) {
+    auto store = sf::store::open_data_store(store_url_, data_dir_);
+    EXPECT_TRUE(store.ok()) << store.error().message;
+    if (!store.ok()) return -1;
+    auto n = (*store)->count(collection);
+    EXPECT_TRUE(n.ok()) << n.error().message;
+    return n.ok() ? *n : -1;
+  }
   bj::object sim_counters() {
     sf::http::Client sim(sim_.url);
     auto r = sim.get("/sim/control");
@@ -300,6 +333,100 @@ TEST_F(Historical, RepairLoadsWhatTheStoreLostAndEndsComplete) {
   auto unknown = repair("no-such-queue");
   EXPECT_EQ(unknown.status, 404) << unknown.body;
 }
+
+// Issue 11: trades are checked by id continuity. Rows lost at the start, in the middle
+// (across loader pages) and at the end of the range are named as id ranges, loaded again by
+// id (aggTrades / historicalTrades with fromId) and nothing else, and the store ends equal
+// to the exchange's trades.
+namespace {
+struct TradesCase {
+  const char* flow;
+  const char* collection;
+  const char* id_column;
+  const char* range;
+  int64_t minutes;
+};
+// The test's name in ctest and gtest output (not the struct's bytes).
+void PrintTo(const TradesCase& c, std::ostream* os) { *os << c.flow; }
+}  // namespace
+
+class HistoricalTradesRepair : public Historical,
+                               public ::testing::WithParamInterface<TradesCase> {};
+
+TEST_P(HistoricalTradesRepair, RepairLoadsExactlyTheMissingIdsAndEndsComplete) {
+#ifdef SF_E2E_ARANGO
+  GTEST_SKIP() << "deletes rows with SQL (SQLite file or PostgreSQL schema)";
+#endif
+  const TradesCase& tc = GetParam();
+  const std::string id = start(tc.flow, "BTCUSDT", tc.range);
+  ASSERT_EQ(wait_end(id, 120s), "finished") << S(queue(id).at("message"));
+  auto c = queue(id).at("completeness").as_object();
+  ASSERT_TRUE(c.at("complete").as_bool()) << bj::serialize(c);
+  EXPECT_EQ(c.at("missing_ranges").as_array().size(), 0u) << bj::serialize(c);
+  auto done = repair(id);
+  ASSERT_EQ(done.status, 200) << done.body;
+  EXPECT_EQ(bj::parse(done.body).at("missing_ranges").as_array().size(), 0u) << done.body;
+
+  // The range's ids on the exchange: [first, end).
+  sf::exchange::sim::Market market(kSeed);
+  const auto* spec = market.find("BTCUSDT");
+  const bool trades = std::string(tc.flow) == "historical_trades";
+  const int64_t per = trades ? spec->trades_per_agg : 1;
+  const int64_t first = sf::exchange::sim::Market::first_agg_id_at(*spec, kDayStart) * per;
+  const int64_t end =
+      sf::exchange::sim::Market::first_agg_id_at(*spec, kDayStart + tc.minutes * 60'000) * per;
+  const int64_t n = end - first;
+  ASSERT_EQ(stored(tc.collection), n);
+  ASSERT_GT(n, 2500) << "more than two pages of 1000";
+  // Gone: the first 50, 1000 from the middle (across a page boundary), the last 20.
+  const std::string col = tc.id_column;
+  auto ids = [&](int64_t a, int64_t b) {
+    return col + " >= " + std::to_string(a) + " AND " + col + " <= " + std::to_string(b);
+  };
+  delete_rows(tc.collection, ids(first, first + 49));
+  delete_rows(tc.collection, ids(first + 1500, first + 2499));
+  delete_rows(tc.collection, ids(end - 20, end - 1));
+  ASSERT_EQ(stored(tc.collection), n - 1070);
+
+  auto started = repair(id);
+  ASSERT_EQ(started.status, 202) << started.body;
+  auto range_of = [](int64_t a, int64_t b) {
+    return "id:" + std::to_string(a) + "-" + std::to_string(b);
+  };
+  EXPECT_EQ(bj::parse(started.body).at("missing_ranges"),
+            bj::value_from(std::vector<std::string>{range_of(first, first + 49),
+                                                    range_of(first + 1500, first + 2499),
+                                                    range_of(end - 20, end - 1)}))
+      << started.body;
+  ASSERT_EQ(wait_end(id, 120s), "finished") << S(queue(id).at("message"));
+  auto q = queue(id);
+  c = q.at("completeness").as_object();
+  EXPECT_TRUE(c.at("complete").as_bool()) << bj::serialize(c);
+  EXPECT_EQ(c.at("records_stored").as_int64(), n) << bj::serialize(c);
+  EXPECT_EQ(c.at("records_published").as_int64(), 1070) << "only the missing ids were loaded";
+  EXPECT_EQ(c.at("missing_ranges").as_array().size(), 0u) << bj::serialize(c);
+  EXPECT_EQ(S(q.at("message")), "");
+  if (trades) {
+    sf::testing::expect_exact_trades(store_url_, data_dir_, tc.collection, "BTCUSDT", kSeed,
+                                     kDayStart, kDayStart + tc.minutes * 60'000);
+  } else {
+    sf::testing::expect_exact_agg_trades(store_url_, data_dir_, tc.collection, "BTCUSDT", kSeed,
+                                         kDayStart, kDayStart + tc.minutes * 60'000);
+  }
+  auto again = repair(id);
+  EXPECT_EQ(again.status, 200) << "nothing is missing any more: " << again.body;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Kinds, HistoricalTradesRepair,
+    ::testing::Values(TradesCase{"historical_agg_trades", "btcusdt_agg_trades", "agg_id",
+                                 "2024-08-01T00:00:2024-08-01T00:10", 10},
+                      TradesCase{"historical_trades", "btcusdt_trades", "trade_id",
+                                 "2024-08-01T00:00:2024-08-01T00:03", 3}),
+    [](const auto& info) {
+      return std::string(info.param.flow == std::string("historical_trades") ? "Trades"
+                                                                             : "AggTrades");
+    });
 
 #ifdef SF_E2E_KAFKA
 // ---- Kafka-only: what a standard client sees, records injected from outside, a broker

@@ -2,7 +2,8 @@
 
 - `refusal_is_stated`: a request generated within the schema (positive mode) that the
   server refuses with 422 must be refused for one of the reasons the document's description
-  lists as beyond any schema (time range order, a repeated telemetry_id). Any other 422
+  lists as beyond any schema (time range order, a repeated telemetry_id, a first id
+  setting after the last). Any other 422
   means the document accepts something the server does not: issue 10, point 1.
 - Every call is logged (method, path, status) to $SF_FUZZ_LOG for the run's summary.
 - Queues the fuzzer creates are stopped once more than $SF_FUZZ_LIVE_QUEUES of them would
@@ -20,7 +21,7 @@ _lock = threading.Lock()
 _live = collections.deque()
 _START_PATHS = ("/queues/start", "/queues/start-test-flow")
 # The checks the server makes that no JSON Schema can state (see openapi.json's description).
-_STATED_REASONS = ("must be after its start", "is used by another target")
+_STATED_REASONS = ("must be after its start", "is used by another target", "comes after")
 
 
 def _is_positive(case):

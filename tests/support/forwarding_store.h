@@ -36,6 +36,10 @@ class ForwardingDataStore : public store::DataStore {
   Result<std::vector<int64_t>> times(const std::string& n, const store::Query& q) override {
     return inner_.times(n, q);
   }
+  Result<std::vector<store::IdRange>> missing_ids(const std::string& n,
+                                                  const store::IdGapQuery& q) override {
+    return inner_.missing_ids(n, q);
+  }
   std::string describe() const override { return inner_.describe(); }
 
  protected:

@@ -120,7 +120,8 @@ Result<PagingStats> for_each_kline_page(BinanceClient& client, std::string_view 
 
 Result<PagingStats> for_each_agg_trade_page(const AggTradeFetcher& fetch, const TimeRange& range,
                                             std::optional<int64_t> resume_after_agg_id,
-                                            const AggTradePageFn& on_page) {
+                                            const AggTradePageFn& on_page,
+                                            std::optional<int64_t> last_agg_id) {
   SF_TRY(check_range(range));
   PagingStats stats;
   if (range.start_ms >= range.end_ms) return stats;
@@ -161,9 +162,11 @@ Result<PagingStats> for_each_agg_trade_page(const AggTradeFetcher& fetch, const 
     bool reached_end = std::any_of(page.begin(), page.end(), [&](const market::AggTrade& t) {
       return t.time >= range.end_ms;
     });
+    if (last_agg_id && last_id >= *last_agg_id) reached_end = true;
     std::erase_if(page, [&](const market::AggTrade& t) {
       return t.time < range.start_ms || t.time >= range.end_ms ||
-             (resume_after_agg_id && t.agg_id <= *resume_after_agg_id);
+             (resume_after_agg_id && t.agg_id <= *resume_after_agg_id) ||
+             (last_agg_id && t.agg_id > *last_agg_id);
     });
     if (!deliver(stats, page, on_page)) break;
     if (reached_end) break;
@@ -175,33 +178,32 @@ Result<PagingStats> for_each_agg_trade_page(const AggTradeFetcher& fetch, const 
 Result<PagingStats> for_each_agg_trade_page(BinanceClient& client, std::string_view symbol,
                                             const TimeRange& range,
                                             std::optional<int64_t> resume_after_agg_id,
-                                            const AggTradePageFn& on_page) {
+                                            const AggTradePageFn& on_page,
+                                            std::optional<int64_t> last_agg_id) {
   AggTradeFetcher fetch = [&](const AggTradesQuery& q) { return client.agg_trades(symbol, q); };
-  return for_each_agg_trade_page(fetch, range, resume_after_agg_id, on_page);
+  return for_each_agg_trade_page(fetch, range, resume_after_agg_id, on_page, last_agg_id);
 }
 
 // historicalTrades pages by id only (see the header).
-Result<PagingStats> for_each_trade_page(BinanceClient& client, std::string_view symbol,
+Result<PagingStats> for_each_trade_page(const TradeFetcher& fetch, const FirstTradeIdFn& first_id,
                                         const TimeRange& range,
                                         std::optional<int64_t> resume_after_id,
-                                        const TradePageFn& on_page) {
+                                        const TradePageFn& on_page,
+                                        std::optional<int64_t> last_trade_id) {
   PagingStats stats;
   std::optional<int64_t> from_id;
   if (resume_after_id) from_id = *resume_after_id + 1;
   for (int64_t t = range.start_ms; !from_id && t < range.end_ms; t += 3'600'000) {
-    AggTradesQuery q;
-    q.start_ms = t;
-    q.end_ms = std::min(t + 3'600'000, range.end_ms) - 1;
-    q.limit = 1;
-    auto first = client.agg_trades(symbol, q);
+    auto first = first_id(t, std::min(t + 3'600'000, range.end_ms) - 1);
     ++stats.requests;
     if (!first) return first.error();
-    if (!first->empty()) from_id = first->front().first_trade_id;
+    from_id = *first;
   }
   if (!from_id) return stats;  // no trade in the range
   std::vector<market::Trade> page;
   for (;;) {
-    auto got = client.historical_trades(symbol, *from_id, 1000);
+    if (last_trade_id && *from_id > *last_trade_id) return stats;
+    auto got = fetch(*from_id, 1000);
     ++stats.requests;
     if (!got) return got.error();
     if (got->empty()) return stats;
@@ -210,7 +212,7 @@ Result<PagingStats> for_each_trade_page(BinanceClient& client, std::string_view 
     page.clear();
     bool past_end = false;
     for (auto& tr : *got) {
-      if (tr.time >= range.end_ms) {
+      if (tr.time >= range.end_ms || (last_trade_id && tr.trade_id > *last_trade_id)) {
         past_end = true;
         break;
       }
@@ -225,6 +227,28 @@ Result<PagingStats> for_each_trade_page(BinanceClient& client, std::string_view 
     if (last_id < *from_id) return Error(Errc::internal, "historicalTrades did not move forward");
     from_id = last_id + 1;
   }
+}
+
+Result<PagingStats> for_each_trade_page(BinanceClient& client, std::string_view symbol,
+                                        const TimeRange& range,
+                                        std::optional<int64_t> resume_after_trade_id,
+                                        const TradePageFn& on_page,
+                                        std::optional<int64_t> last_trade_id) {
+  TradeFetcher fetch = [&](int64_t from_id, int limit) {
+    return client.historical_trades(symbol, from_id, limit);
+  };
+  FirstTradeIdFn first_id = [&](int64_t start_ms,
+                                int64_t end_ms) -> Result<std::optional<int64_t>> {
+    AggTradesQuery q;
+    q.start_ms = start_ms;
+    q.end_ms = end_ms;
+    q.limit = 1;
+    auto first = client.agg_trades(symbol, q);
+    if (!first) return first.error();
+    if (first->empty()) return std::optional<int64_t>();
+    return std::optional<int64_t>(first->front().first_trade_id);
+  };
+  return for_each_trade_page(fetch, first_id, range, resume_after_trade_id, on_page, last_trade_id);
 }
 
 }  // namespace sf::exchange::binance

@@ -23,6 +23,11 @@
 // like aggregate trades'); then pages of 1000 by fromId = last id + 1 until a trade at/after
 // the range end or an empty page. With resume_after_trade_id the search is skipped.
 //
+// Both trade loops take an optional last id: rows after it are dropped and paging stops at
+// the first page that reaches it (a repair loads the ids [resume + 1, last_id] this way:
+// fromId = resume + 1, then pages of 1000 by id until past last_id, the range end or an
+// empty page).
+//
 // Rows outside the range (or at/before the resume point) are removed before the callback
 // sees a page; the callback is not called for pages left empty. A callback returning
 // false stops paging (PagingStats::stopped). A server that does not move forward (a page
@@ -106,15 +111,28 @@ Result<PagingStats> for_each_kline_page(BinanceClient& client, std::string_view 
 
 Result<PagingStats> for_each_agg_trade_page(const AggTradeFetcher& fetch, const TimeRange& range,
                                             std::optional<int64_t> resume_after_agg_id,
-                                            const AggTradePageFn& on_page);
+                                            const AggTradePageFn& on_page,
+                                            std::optional<int64_t> last_agg_id = std::nullopt);
 Result<PagingStats> for_each_agg_trade_page(BinanceClient& client, std::string_view symbol,
                                             const TimeRange& range,
                                             std::optional<int64_t> resume_after_agg_id,
-                                            const AggTradePageFn& on_page);
+                                            const AggTradePageFn& on_page,
+                                            std::optional<int64_t> last_agg_id = std::nullopt);
 
+using TradeFetcher = std::function<Result<std::vector<market::Trade>>(int64_t from_id, int limit)>;
+// `first_id` finds the first trade id at/after a time (the first_trade_id of the first
+// aggregate trade there; nullopt when there is none before the window's end).
+using FirstTradeIdFn =
+    std::function<Result<std::optional<int64_t>>(int64_t start_ms, int64_t end_ms)>;
+Result<PagingStats> for_each_trade_page(const TradeFetcher& fetch, const FirstTradeIdFn& first_id,
+                                        const TimeRange& range,
+                                        std::optional<int64_t> resume_after_trade_id,
+                                        const TradePageFn& on_page,
+                                        std::optional<int64_t> last_trade_id = std::nullopt);
 Result<PagingStats> for_each_trade_page(BinanceClient& client, std::string_view symbol,
                                         const TimeRange& range,
                                         std::optional<int64_t> resume_after_trade_id,
-                                        const TradePageFn& on_page);
+                                        const TradePageFn& on_page,
+                                        std::optional<int64_t> last_trade_id = std::nullopt);
 
 }  // namespace sf::exchange::binance

@@ -241,5 +241,87 @@ TEST(AggTradePaging, FindsFirstIdThroughEmptyHoursAndStopsAtEnd) {
   EXPECT_EQ(queries.size(), 2u);
 }
 
+// A repair's loader: ids [first, last] of the range, by fromId, without the time search,
+// stopping at the page that reaches `last` rather than at the range's end.
+TEST(AggTradePaging, AnIdRangeIsFetchedByFromIdAndStopsPastItsLastId) {
+  std::vector<market::AggTrade> tape;  // ids 0..4999, one every 100 ms
+  for (int i = 0; i < 5000; ++i) {
+    market::AggTrade t;
+    t.agg_id = i;
+    t.time = kT0 + i * 100;
+    tape.push_back(t);
+  }
+  std::vector<AggTradesQuery> queries;
+  AggTradeFetcher f = [&](const AggTradesQuery& q) -> Result<std::vector<market::AggTrade>> {
+    queries.push_back(q);
+    std::vector<market::AggTrade> page;
+    for (const auto& t : tape)
+      if (static_cast<int>(page.size()) < q.limit && t.agg_id >= q.from_id.value_or(0))
+        page.push_back(t);
+    return page;
+  };
+  std::vector<int64_t> ids;
+  auto st = for_each_agg_trade_page(
+      f, {kT0, kT0 + 500'000}, /*resume_after=*/1199,
+      [&](auto& page) {
+        for (auto& t : page) ids.push_back(t.agg_id);
+        return true;
+      },
+      /*last=*/3456);
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  ASSERT_EQ(ids.size(), 3456u - 1200u + 1u);
+  EXPECT_EQ(ids.front(), 1200);
+  EXPECT_EQ(ids.back(), 3456);
+  ASSERT_EQ(queries.size(), 3u) << "1200.., 2200.., 3200.. and no further";
+  EXPECT_EQ(*queries[0].from_id, 1200);
+  EXPECT_FALSE(queries[0].start_ms.has_value()) << "no time search for an id range";
+  EXPECT_EQ(*queries[2].from_id, 3200);
+}
+
+TEST(TradePaging, AnIdRangeIsFetchedByFromIdAndStopsPastItsLastId) {
+  std::vector<market::Trade> tape;  // ids 0..2999, one every 10 ms
+  for (int i = 0; i < 3000; ++i) {
+    market::Trade t;
+    t.trade_id = i;
+    t.time = kT0 + i * 10;
+    tape.push_back(t);
+  }
+  std::vector<int64_t> from_ids;
+  int searches = 0;
+  TradeFetcher fetch = [&](int64_t from_id, int limit) -> Result<std::vector<market::Trade>> {
+    from_ids.push_back(from_id);
+    std::vector<market::Trade> page;
+    for (const auto& t : tape)
+      if (static_cast<int>(page.size()) < limit && t.trade_id >= from_id) page.push_back(t);
+    return page;
+  };
+  FirstTradeIdFn first = [&](int64_t start_ms, int64_t) -> Result<std::optional<int64_t>> {
+    ++searches;
+    return std::optional<int64_t>((start_ms - kT0) / 10);
+  };
+  std::vector<int64_t> ids;
+  auto collect = [&](auto& page) {
+    for (auto& t : page) ids.push_back(t.trade_id);
+    return true;
+  };
+  auto st = for_each_trade_page(fetch, first, {kT0, kT0 + 30'000}, 499, collect, 1500);
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  ASSERT_EQ(ids.size(), 1001u);
+  EXPECT_EQ(ids.front(), 500);
+  EXPECT_EQ(ids.back(), 1500);
+  EXPECT_EQ(from_ids, (std::vector<int64_t>{500, 1500})) << "pages of 1000 until past 1500";
+  EXPECT_EQ(searches, 0);
+
+  // Without an id range: the search, then the range's end by time.
+  ids.clear();
+  from_ids.clear();
+  st = for_each_trade_page(fetch, first, {kT0 + 1000, kT0 + 2000}, std::nullopt, collect);
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  ASSERT_EQ(ids.size(), 100u);
+  EXPECT_EQ(ids.front(), 100);
+  EXPECT_EQ(ids.back(), 199);
+  EXPECT_EQ(searches, 1);
+}
+
 }  // namespace
 }  // namespace sf::exchange::binance

@@ -706,6 +706,78 @@ Result<std::vector<int64_t>> ArangoDataStore::times(const std::string& name, con
   return out;
 }
 
+Result<std::vector<IdRange>> ArangoDataStore::missing_ids(const std::string& name,
+                                                          const IdGapQuery& q) {
+  std::lock_guard lock(impl_->mu);
+  const Impl::Entry* e = nullptr;
+  SF_TRY_ASSIGN(e, impl_->existing_market(name));
+  const Kind kind = *e->kind;
+  SF_TRY(check_id_gap_query(name, kind, q));
+  const std::string id(trade_id_field(kind));
+  Query range;
+  range.symbol = q.symbol;
+  range.from_ms = q.from_ms;
+  range.to_ms = q.to_ms;
+  // Runs "FOR d IN @@col <range filters> <tail>" and hands every integer it returns to `each`;
+  // `restart` (a lost next-batch answer: the query runs again) drops what was collected.
+  auto run = [&](const std::string& tail, const std::function<void(int64_t)>& each,
+                 const std::function<void()>& restart) -> Status {
+    std::string aql = "FOR d IN @@col", bind;
+    json::Writer b(bind);
+    b.begin_object().kv("@col", name);
+    impl_->filters(kind, range, aql, b);
+    aql += tail;
+    b.end_object();
+    return impl_->client->query(
+        aql, bind, {},
+        [&](bj::array& batch) -> Status {
+          for (const bj::value& v : batch) {
+            if (!v.is_int64())
+              return Error(Errc::io_error, "ArangoDB id check of " + name + ": a " +
+                                               std::string(json::kind_name(v)) +
+                                               " instead of an integer");
+            each(v.get_int64());
+          }
+          return {};
+        },
+        restart);
+  };
+  auto one = [&](const std::string& tail, const char* what) -> Result<int64_t> {
+    std::optional<int64_t> got;
+    SF_TRY(run(
+        tail, [&](int64_t v) { got = v; }, [&] { got.reset(); }));
+    if (!got) return Error(Errc::io_error, "ArangoDB id check of " + name + ": no " + what);
+    return *got;
+  };
+  StoredIds stored;
+  SF_TRY_ASSIGN(stored.count, one(" COLLECT WITH COUNT INTO n RETURN n", "count"));
+  std::vector<IdRange> gaps;
+  std::optional<int64_t> last_gap_last;
+  if (stored.count > 0) {
+    SF_TRY_ASSIGN(stored.low, one(" SORT d." + id + " LIMIT 1 RETURN d." + id, "lowest id"));
+    SF_TRY_ASSIGN(stored.high, one(" SORT d." + id + " DESC LIMIT 1 RETURN d." + id, "highest id"));
+  }
+  // Unique ids: as many as the span between the lowest and the highest means no gap.
+  if (stored.count > 0 && stored.high - stored.low + 1 != stored.count) {
+    std::optional<int64_t> prev;
+    SF_TRY(run(
+        " SORT d." + id + " RETURN d." + id,
+        [&](int64_t v) {
+          if (prev && v > *prev + 1) {
+            if (gaps.size() <= q.max_ranges) gaps.push_back({*prev + 1, v - 1});
+            last_gap_last = v - 1;
+          }
+          prev = v;
+        },
+        [&] {
+          prev.reset();
+          gaps.clear();
+          last_gap_last.reset();
+        }));
+  }
+  return assemble_missing_ids(q, stored, std::move(gaps), last_gap_last);
+}
+
 // ---- graphs ----------------------------------------------------------------------------
 
 namespace {

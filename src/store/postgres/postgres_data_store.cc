@@ -644,6 +644,58 @@ Result<std::vector<int64_t>> PostgresDataStore::times(const std::string& name, c
   return out;
 }
 
+Result<std::vector<IdRange>> PostgresDataStore::missing_ids(const std::string& name,
+                                                            const IdGapQuery& q) {
+  std::lock_guard lock(impl_->mu);
+  Impl::Collection* c = nullptr;
+  SF_TRY_ASSIGN(c, impl_->existing(name));
+  SF_TRY(check_id_gap_query(name, c->kind, q));
+  const std::string id = quote_ident(trade_id_field(c->kind));
+  const std::string time = quote_ident(market::kind_info(c->kind).time_field);
+  const std::string range =
+      " FROM " + c->table + " WHERE \"symbol\" = $1 AND " + time + " >= $2 AND " + time + " < $3";
+  const std::string from = std::to_string(q.from_ms), to = std::to_string(q.to_ms);
+  StoredIds stored;
+  {
+    auto r = impl_->conn.exec_params("SELECT COUNT(*), MIN(" + id + "), MAX(" + id + ")" + range,
+                                     {q.symbol.c_str(), from.c_str(), to.c_str()},
+                                     "count the ids of " + name);
+    if (!r) return r.error();
+    stored.count = pg::to_int64(pg::text(r->get(), 0, 0));
+    if (stored.count > 0) {
+      stored.low = pg::to_int64(pg::text(r->get(), 0, 1));
+      stored.high = pg::to_int64(pg::text(r->get(), 0, 2));
+    }
+  }
+  std::vector<IdRange> gaps;
+  std::optional<int64_t> last_gap_last;
+  // Unique ids: as many as the span between the lowest and the highest means no gap.
+  if (stored.count > 0 && stored.high - stored.low + 1 != stored.count) {
+    // The gaps between consecutive ids, from the first (ASC) or the last (DESC).
+    auto read_gaps = [&](const char* order, size_t limit) -> Status {
+      const std::string n = std::to_string(limit);
+      auto r = impl_->conn.exec_params(
+          "SELECT prev + 1, " + id + " - 1 FROM (SELECT " + id + ", LAG(" + id +
+              ") OVER (ORDER BY " + id + ") AS prev" + range + ") AS ids WHERE " + id +
+              " > prev + 1 ORDER BY " + id + " " + order + " LIMIT $4",
+          {q.symbol.c_str(), from.c_str(), to.c_str(), n.c_str()}, "read the id gaps of " + name);
+      if (!r) return r.error();
+      for (int i = 0; i < PQntuples(r->get()); ++i) {
+        const IdRange g{pg::to_int64(pg::text(r->get(), i, 0)),
+                        pg::to_int64(pg::text(r->get(), i, 1))};
+        if (order[0] == 'A')
+          gaps.push_back(g);
+        else
+          last_gap_last = g.last;
+      }
+      return {};
+    };
+    SF_TRY(read_gaps("ASC", q.max_ranges + 1));
+    if (gaps.size() > q.max_ranges) SF_TRY(read_gaps("DESC", 1));
+  }
+  return assemble_missing_ids(q, stored, std::move(gaps), last_gap_last);
+}
+
 std::string PostgresDataStore::describe() const { return impl_->conn.url().redacted; }
 
 }  // namespace sf::store

@@ -552,6 +552,63 @@ Result<std::vector<int64_t>> SqliteDataStore::times(const std::string& name, con
   return out;
 }
 
+Result<std::vector<IdRange>> SqliteDataStore::missing_ids(const std::string& name,
+                                                          const IdGapQuery& q) {
+  std::lock_guard lock(impl_->mu);
+  Impl::Collection* c = nullptr;
+  SF_TRY_ASSIGN(c, impl_->existing(name));
+  SF_TRY(check_id_gap_query(name, c->kind, q));
+  sqlite3* db = impl_->db.get();
+  const std::string id = sql_ident(trade_id_field(c->kind));
+  const std::string time = sql_ident(market::kind_info(c->kind).time_field);
+  const std::string range = " FROM " + sql_ident(c->name) + " WHERE \"symbol\" = ?1 AND " + time +
+                            " >= ?2 AND " + time + " < ?3";
+  auto prepare = [&](const std::string& sql) -> Result<StmtPtr> {
+    sqlite3_stmt* raw = nullptr;
+    const int rc = sqlite3_prepare_v2(db, sql.c_str(), -1, &raw, nullptr);
+    StmtPtr stmt(raw);
+    if (rc != SQLITE_OK) return sql_error(db, rc, "prepare the id check of " + name);
+    return stmt;
+  };
+  StoredIds stored;
+  {
+    StmtPtr stmt;
+    SF_TRY_ASSIGN(stmt, prepare("SELECT COUNT(*), MIN(" + id + "), MAX(" + id + ")" + range));
+    Use u(stmt.get());
+    u.text(1, q.symbol).int64(2, q.from_ms).int64(3, q.to_ms);
+    const int rc = u.step();
+    if (rc != SQLITE_ROW) return sql_error(db, rc, "count the ids of " + name);
+    stored = {u.col_int64(0), u.col_int64(1), u.col_int64(2)};
+  }
+  std::vector<IdRange> gaps;
+  std::optional<int64_t> last_gap_last;
+  // Unique ids: as many as the span between the lowest and the highest means no gap.
+  if (stored.count > 0 && stored.high - stored.low + 1 != stored.count) {
+    // The gaps between consecutive ids, from the first (ASC) or the last (DESC).
+    auto read_gaps = [&](const char* order, size_t limit) -> Status {
+      StmtPtr stmt;
+      SF_TRY_ASSIGN(stmt, prepare("SELECT prev + 1, " + id + " - 1 FROM (SELECT " + id + ", LAG(" +
+                                  id + ") OVER (ORDER BY " + id + ") AS prev" + range + ") WHERE " +
+                                  id + " > prev + 1 ORDER BY " + id + " " + order + " LIMIT ?4"));
+      Use u(stmt.get());
+      u.text(1, q.symbol).int64(2, q.from_ms).int64(3, q.to_ms);
+      u.int64(4, static_cast<int64_t>(limit));
+      int rc;
+      while ((rc = u.step()) == SQLITE_ROW) {
+        if (order[0] == 'A')
+          gaps.push_back({u.col_int64(0), u.col_int64(1)});
+        else
+          last_gap_last = u.col_int64(1);
+      }
+      if (rc != SQLITE_DONE) return sql_error(db, rc, "read the id gaps of " + name);
+      return {};
+    };
+    SF_TRY(read_gaps("ASC", q.max_ranges + 1));
+    if (gaps.size() > q.max_ranges) SF_TRY(read_gaps("DESC", 1));
+  }
+  return assemble_missing_ids(q, stored, std::move(gaps), last_gap_last);
+}
+
 std::string SqliteDataStore::describe() const { return "sqlite:" + impl_->path; }
 
 const std::string& SqliteDataStore::path() const { return impl_->path; }
