@@ -79,6 +79,10 @@ class Consumer {
   // durable (Kafka: acknowledged by the group coordinator). Errc::unavailable when the
   // consumer no longer owns r's partition (rebalanced away) or the group is rebalancing.
   virtual Status commit(const Record& r) = 0;
+  // Whether commit() waits for a server round trip (Kafka: milliseconds) rather than
+  // updating memory (the memory bus, whose producers wait for commits when a topic's
+  // backlog is full): callers batch commits only when it does.
+  virtual bool commit_is_round_trip() const { return false; }
   // Leaves the group; uncommitted records go to the next consumer of the group.
   virtual void close() = 0;
 };

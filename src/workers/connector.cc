@@ -51,7 +51,7 @@ Result<ConnectorSettings> ConnectorSettings::from_params(const boost::json::obje
     return Error(Errc::invalid_argument, "batch_size must be between 1 and 1000000", "batch_size");
   if (s.batch_ms < 1 || s.batch_ms > 60'000)
     return Error(Errc::invalid_argument, "batch_ms must be between 1 and 60000", "batch_ms");
-  if (s.commit_ms < 0 || s.commit_ms > 60'000)
+  if (s.commit_ms && (*s.commit_ms < 0 || *s.commit_ms > 60'000))
     return Error(Errc::invalid_argument, "commit_ms must be between 0 and 60000", "commit_ms");
   if (s.end_markers < 1 || s.end_markers > 10'000)
     return Error(Errc::invalid_argument, "end_markers must be between 1 and 10000", "end_markers");
@@ -255,6 +255,7 @@ class Connector {
     }
     consumer_ = std::move(*consumer);
     profile::mark("connector.subscribed");
+    commit_ms_ = settings_.commit_ms.value_or(consumer_->commit_is_round_trip() ? 500 : 0);
     last_commit_ms_ = ctx_.clock->steady_ms();
     const int code = loop();
     settle();  // every path out of loop() did already; no write outlives the consumer
@@ -492,7 +493,7 @@ class Connector {
   void commit_offsets(bool force) {
     if (to_commit_.empty()) return;
     const int64_t now = ctx_.clock->steady_ms();
-    if (!force && now - last_commit_ms_ < settings_.commit_ms) return;
+    if (!force && now - last_commit_ms_ < commit_ms_) return;
     profile::mark("connector.first_commit");
     profile::Timer timer("connector.commit");
     for (const auto& [tp, rec] : to_commit_) {
@@ -687,6 +688,7 @@ class Connector {
   // The newest written record per partition whose offset is not committed yet.
   std::map<std::pair<std::string, int32_t>, bus::Record> to_commit_;
   int64_t last_commit_ms_ = 0;
+  int64_t commit_ms_ = 0;
   int64_t batch_deadline_ = 0;
 
   int64_t written_ = 0, dlq_count_ = 0, published_ = 0, markers_seen_ = 0;

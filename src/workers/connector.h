@@ -8,8 +8,9 @@
 // in TARGET_PARAMS:
 //   batch_size      records per store write (default 5000, 1..1,000,000)
 //   batch_ms        longest wait before writing a partial batch (default 20, 1..60,000)
-//   commit_ms       longest wait before committing written batches' offsets (default 500,
-//                   0..60,000; 0 commits after every batch)
+//   commit_ms       longest wait before committing written batches' offsets (0..60,000;
+//                   0 commits after every batch; default 500 where a commit is a server
+//                   round trip (Kafka), else 0: bus::Consumer::commit_is_round_trip())
 //   consumer_group  bus consumer group (default "connector-<queue_id>")
 //   end_markers     end-of-data markers to see before finishing (default 1: one loader)
 //   expected_first_id, expected_last_id
@@ -73,7 +74,7 @@ namespace sf::workers {
 struct ConnectorSettings {
   int64_t batch_size = 5000;
   int64_t batch_ms = 20;  // p99 produce-to-stored under 50 ms at 10,000 records/s (kafka_bench)
-  int64_t commit_ms = 500;
+  std::optional<int64_t> commit_ms;  // unset: 500 or 0 by the bus (see above)
   std::optional<std::string> consumer_group;
   int64_t end_markers = 1;
   std::optional<int64_t> expected_first_id;

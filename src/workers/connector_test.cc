@@ -433,7 +433,12 @@ TEST(ConnectorSettings, DefaultsAndValidation) {
   EXPECT_EQ(d->batch_size, 5000);
   EXPECT_EQ(d->batch_ms, 20);
   EXPECT_EQ(d->end_markers, 1);
+  EXPECT_FALSE(d->commit_ms) << "chosen by the bus";
   EXPECT_FALSE(d->consumer_group);
+  EXPECT_FALSE(
+      sw::ConnectorSettings::from_params(boost::json::parse(R"({"commit_ms":-1})").as_object()));
+  EXPECT_FALSE(
+      sw::ConnectorSettings::from_params(boost::json::parse(R"({"commit_ms":60001})").as_object()));
   auto s = sw::ConnectorSettings::from_params(
       boost::json::parse(
           R"({"batch_size":10,"batch_ms":5,"consumer_group":"g-1","end_markers":3,"interval":"1m"})")

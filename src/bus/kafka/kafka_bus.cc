@@ -699,6 +699,8 @@ class KafkaConsumer final : public Consumer {
     return out;
   }
 
+  bool commit_is_round_trip() const override { return true; }
+
   Status commit(const Record& r) override {
     if (!rk_) return Error(Errc::closed, "consumer is closed");
     auto tp = std::make_pair(r.topic, r.partition);
