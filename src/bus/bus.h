@@ -63,6 +63,9 @@ class Producer {
   // deliveries failed, Errc::timeout when some were not acknowledged within `timeout`, the
   // message saying how many ("N of M records failed"). Records still unacknowledged after a
   // timeout are reported by a later flush if they then fail.
+  // Both produce() and flush() return Errc::closed once the producer has failed for good
+  // (Kafka: a fatal idempotent-producer error): records it had not had acknowledged may be
+  // lost, and a new producer must publish again from what the topic holds.
   virtual Status flush(std::chrono::milliseconds timeout) = 0;
 };
 

@@ -308,112 +308,149 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
     started.records_expected = expected;
     (void)tel.send(std::move(started));
   }
-  // A loader restarted within its run goes on after what the run already published. A run
-  // without a start offset (a loader started by hand) reads the whole topic, as before.
-  auto mine = [&](const market::Record& rec) {
-    const int64_t t = market::time_of(rec);
-    if (t < tr.start_ms || t >= tr.end_ms) return false;
-    const auto id = std::visit([](const auto& r) { return id_of(r); }, rec);
-    return !id || ((!settings->from_id || *id >= *settings->from_id) &&
-                   (!settings->to_id || *id <= *settings->to_id));
-  };
-  auto before = already_published(*ctx.bus, *cfg.kafka_topic, *cfg.symbol, *kind,
-                                  std::max<int64_t>(cfg.data_offset, 0), mine);
-  if (!before) return fail("cannot read " + *cfg.kafka_topic + ": " + before.error().message);
-  if (before->last_key)
-    log::info("loader: resuming after " + std::to_string(*before->last_key) + " (" +
-                  std::to_string(before->count) + " records already published)",
-              cfg.queue_id);
-  // Trades: a loader of ids starts at from_id (or after what its run published, if later).
-  std::optional<int64_t> resume_after = before->last_key;
-  if (settings->from_id && (!resume_after || *resume_after < *settings->from_id - 1))
-    resume_after = *settings->from_id - 1;
-  // The first and last id published (trades): written by the page publisher's thread, read
-  // once it has finished.
-  std::optional<int64_t> first_id = before->first_key, last_id = before->last_key;
-  // Written by the page publisher's thread, read for progress on the paging thread.
-  std::atomic<int64_t> published_count{before->count};
-  int64_t last_report = ctx.clock->steady_ms();
-  std::optional<Error> publish_error;  // read once the publisher has finished
+  // One attempt publishes from what the run's topic holds to the end of the range. A
+  // producer that failed for good (Errc::closed: Kafka's fatal idempotent-producer errors,
+  // e.g. after the broker lost the producer's state) may have lost records it had not yet
+  // had acknowledged: a new producer publishes again from what the topic holds, as a
+  // restarted loader does.
+  constexpr int kMaxProducerRebuilds = 3;
+  int rebuilds = 0;
+  std::optional<int64_t> first_id, last_id;
+  int64_t published = 0;
   bool stopped = false;
-  auto publish = [&](const std::string& value) {
-    auto r = (*producer)->produce(*cfg.kafka_topic, *cfg.symbol, value);
-    if (!r) {
-      publish_error = r.error();
+  Result<bn::PagingStats> paged = Error(Errc::internal, "not run");
+  auto rebuild = [&](const Error& e) {
+    if (e.code != Errc::closed || rebuilds >= kMaxProducerRebuilds) return false;
+    ++rebuilds;
+    log::warn("loader: the producer failed for good (" + e.message +
+                  "); publishing again with a new producer from what the topic holds",
+              cfg.queue_id);
+    producer->reset();
+    auto fresh = ctx.bus->producer();
+    if (!fresh) {
+      log::warn("loader: cannot create a new producer: " + fresh.error().message, cfg.queue_id);
       return false;
     }
-    ++published_count;
+    *producer = std::move(*fresh);
     return true;
   };
-  // Every record of a page encoded into one reused buffer (produce() copies it).
-  std::string encoded;
-  auto publish_page = [&](const auto& page) {
-    profile::mark("loader.first_produce");
-    profile::Timer timer("loader.produce");
-    for (const auto& rec : page) {
-      encoded.clear();
-      market::encode_to(encoded, rec);
-      if (!publish(encoded)) return false;
-      if (auto id = id_of(rec)) {
-        if (!first_id || *id < *first_id) first_id = id;
-        if (!last_id || *id > *last_id) last_id = id;
+  for (;;) {
+    // A loader restarted within its run goes on after what the run already published. A run
+    // without a start offset (a loader started by hand) reads the whole topic, as before.
+    auto mine = [&](const market::Record& rec) {
+      const int64_t t = market::time_of(rec);
+      if (t < tr.start_ms || t >= tr.end_ms) return false;
+      const auto id = std::visit([](const auto& r) { return id_of(r); }, rec);
+      return !id || ((!settings->from_id || *id >= *settings->from_id) &&
+                     (!settings->to_id || *id <= *settings->to_id));
+    };
+    auto before = already_published(*ctx.bus, *cfg.kafka_topic, *cfg.symbol, *kind,
+                                    std::max<int64_t>(cfg.data_offset, 0), mine);
+    if (!before) return fail("cannot read " + *cfg.kafka_topic + ": " + before.error().message);
+    if (before->last_key)
+      log::info("loader: resuming after " + std::to_string(*before->last_key) + " (" +
+                    std::to_string(before->count) + " records already published)",
+                cfg.queue_id);
+    // Trades: a loader of ids starts at from_id (or after what its run published, if later).
+    std::optional<int64_t> resume_after = before->last_key;
+    if (settings->from_id && (!resume_after || *resume_after < *settings->from_id - 1))
+      resume_after = *settings->from_id - 1;
+    // The first and last id published (trades): written by the page publisher's thread, read
+    // once it has finished.
+    first_id = before->first_key;
+    last_id = before->last_key;
+    // Written by the page publisher's thread, read for progress on the paging thread.
+    std::atomic<int64_t> published_count{before->count};
+    int64_t last_report = ctx.clock->steady_ms();
+    std::optional<Error> publish_error;  // read once the publisher has finished
+    stopped = false;
+    auto publish = [&](const std::string& value) {
+      auto r = (*producer)->produce(*cfg.kafka_topic, *cfg.symbol, value);
+      if (!r) {
+        publish_error = r.error();
+        return false;
+      }
+      ++published_count;
+      return true;
+    };
+    // Every record of a page encoded into one reused buffer (produce() copies it).
+    std::string encoded;
+    auto publish_page = [&](const auto& page) {
+      profile::mark("loader.first_produce");
+      profile::Timer timer("loader.produce");
+      for (const auto& rec : page) {
+        encoded.clear();
+        market::encode_to(encoded, rec);
+        if (!publish(encoded)) return false;
+        if (auto id = id_of(rec)) {
+          if (!first_id || *id < *first_id) first_id = id;
+          if (!last_id || *id > *last_id) last_id = id;
+        }
+      }
+      if (published_metric) published_metric->inc(static_cast<double>(page.size()));
+      return true;
+    };
+    // Called after each page and while a request waits: reports progress (at most once a
+    // second) and obeys stop.
+    auto report_and_check_stop = [&](const char* doing) {
+      const int64_t now = ctx.clock->steady_ms();
+      if (now - last_report >= 1000) {
+        last_report = now;
+        const int64_t n = published_count.load();
+        (void)tel.send(RunStatus::loading, "published " + std::to_string(n) + " records" + doing,
+                       n);
+      }
+      if (control.stop_requested()) stopped = true;
+      return !stopped;
+    };
+    auto after_page = [&] { return report_and_check_stop(""); };
+    while_waiting = [&] {
+      return report_and_check_stop(
+          "; waiting on the exchange (weight budget, throttling or a retry)");
+    };
+    paged = Error(Errc::internal, "not run");
+    if (*kind == market::Kind::candle) {
+      std::string interval = *market::interval_for_type(*cfg.type);
+      PagePublisher<market::Candle> pages(publish_page);
+      paged = bn::for_each_kline_page(
+          client, *cfg.symbol, interval, tr, before->last_key,
+          [&](std::vector<market::Candle>& page) { return pages.hand_over(page) && after_page(); });
+      pages.finish();
+    } else if (*kind == market::Kind::trade) {
+      PagePublisher<market::Trade> pages(publish_page);
+      paged = bn::for_each_trade_page(
+          client, *cfg.symbol, tr, resume_after,
+          [&](std::vector<market::Trade>& page) { return pages.hand_over(page) && after_page(); },
+          settings->to_id);
+      pages.finish();
+    } else {
+      PagePublisher<market::AggTrade> pages(publish_page);
+      paged = bn::for_each_agg_trade_page(
+          client, *cfg.symbol, tr, resume_after,
+          [&](std::vector<market::AggTrade>& page) {
+            return pages.hand_over(page) && after_page();
+          },
+          settings->to_id);
+      pages.finish();
+    }
+    while_waiting = nullptr;             // what it reports goes out of scope from here
+    published = published_count.load();  // the publisher has finished
+    profile::mark("loader.pages_done");
+    // Everything published must be durable before the marker and the final event.
+    {
+      profile::Timer timer("loader.flush");
+      if (auto f = (*producer)->flush(std::chrono::seconds(30)); !f) {
+        if (rebuild(f.error())) continue;
+        return fail("cannot flush the data topic: " + f.error().message);
       }
     }
-    if (published_metric) published_metric->inc(static_cast<double>(page.size()));
-    return true;
-  };
-  // Called after each page and while a request waits: reports progress (at most once a
-  // second) and obeys stop.
-  auto report_and_check_stop = [&](const char* doing) {
-    const int64_t now = ctx.clock->steady_ms();
-    if (now - last_report >= 1000) {
-      last_report = now;
-      const int64_t n = published_count.load();
-      (void)tel.send(RunStatus::loading, "published " + std::to_string(n) + " records" + doing, n);
+    profile::mark("loader.delivered");
+    if (publish_error) {
+      if (rebuild(*publish_error)) continue;
+      return fail("cannot publish to " + *cfg.kafka_topic + ": " + publish_error->message);
     }
-    if (control.stop_requested()) stopped = true;
-    return !stopped;
-  };
-  auto after_page = [&] { return report_and_check_stop(""); };
-  while_waiting = [&] {
-    return report_and_check_stop(
-        "; waiting on the exchange (weight budget, throttling or a retry)");
-  };
-  Result<bn::PagingStats> paged = Error(Errc::internal, "not run");
-  if (*kind == market::Kind::candle) {
-    std::string interval = *market::interval_for_type(*cfg.type);
-    PagePublisher<market::Candle> pages(publish_page);
-    paged = bn::for_each_kline_page(
-        client, *cfg.symbol, interval, tr, before->last_key,
-        [&](std::vector<market::Candle>& page) { return pages.hand_over(page) && after_page(); });
-    pages.finish();
-  } else if (*kind == market::Kind::trade) {
-    PagePublisher<market::Trade> pages(publish_page);
-    paged = bn::for_each_trade_page(
-        client, *cfg.symbol, tr, resume_after,
-        [&](std::vector<market::Trade>& page) { return pages.hand_over(page) && after_page(); },
-        settings->to_id);
-    pages.finish();
-  } else {
-    PagePublisher<market::AggTrade> pages(publish_page);
-    paged = bn::for_each_agg_trade_page(
-        client, *cfg.symbol, tr, resume_after,
-        [&](std::vector<market::AggTrade>& page) { return pages.hand_over(page) && after_page(); },
-        settings->to_id);
-    pages.finish();
+    break;
   }
-  while_waiting = nullptr;                           // what it reports goes out of scope from here
-  const int64_t published = published_count.load();  // the publisher has finished
-  profile::mark("loader.pages_done");
-  // Everything published must be durable before the marker and the final event.
-  {
-    profile::Timer timer("loader.flush");
-    if (auto f = (*producer)->flush(std::chrono::seconds(30)); !f)
-      return fail("cannot flush the data topic: " + f.error().message);
-  }
-  profile::mark("loader.delivered");
-  if (publish_error)
-    return fail("cannot publish to " + *cfg.kafka_topic + ": " + publish_error->message);
   if (stopped) {
     (void)tel.send(RunStatus::interrupted,
                    "stopped after " + std::to_string(published) + " records", published);

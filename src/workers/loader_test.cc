@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <deque>
 #include <future>
 #include <set>
 
@@ -353,4 +355,108 @@ TEST_F(LoaderTest, UnknownTypeIsABadConfiguration) {
   auto done = run(config("dummy", "2024-08-01:2024-08-02"));
   EXPECT_EQ(done.get(), sw::kExitBadConfig);
   EXPECT_EQ(events().back().status, sp::RunStatus::error);
+}
+
+namespace {
+
+// A Bus decorator whose first producer to write `topic` holds the last `unacked` records it
+// accepted (not acknowledged yet) and, at its `fail_at`-th record, fails for good as
+// Kafka's idempotent producer does after a fatal error: Errc::closed from then on, the held
+// records lost. Later producers write through.
+class FatalProducerBus final : public sf::bus::Bus {
+ public:
+  FatalProducerBus(sf::bus::Bus& inner, std::string topic, int fail_at, size_t unacked)
+      : inner_(inner), topic_(std::move(topic)), fail_at_(fail_at), unacked_(unacked) {}
+  sf::Status ensure_topic(const sf::bus::TopicSpec& spec) override {
+    return inner_.ensure_topic(spec);
+  }
+  sf::Result<std::unique_ptr<sf::bus::Producer>> producer() override {
+    auto p = inner_.producer();
+    if (!p) return p.error();
+    ++producers_made;
+    return std::unique_ptr<sf::bus::Producer>(new Failing(std::move(*p), *this));
+  }
+  sf::Result<std::unique_ptr<sf::bus::Consumer>> subscribe(
+      const sf::bus::SubscribeOptions& opts) override {
+    return inner_.subscribe(opts);
+  }
+  sf::Result<std::unique_ptr<sf::bus::Reader>> read_from(const std::string& topic, int32_t p,
+                                                         int64_t offset) override {
+    return inner_.read_from(topic, p, offset);
+  }
+  sf::Result<int64_t> end_offset(const std::string& topic, int32_t p) override {
+    return inner_.end_offset(topic, p);
+  }
+  std::string name() const override { return "fatal-producer"; }
+
+  std::atomic<int> producers_made{0};
+  std::atomic<bool> failed{false};
+
+ private:
+  class Failing final : public sf::bus::Producer {
+   public:
+    Failing(std::unique_ptr<sf::bus::Producer> inner, FatalProducerBus& bus)
+        : inner_(std::move(inner)), bus_(bus) {}
+    sf::Result<int64_t> produce(const std::string& topic, const std::string& key,
+                                const std::string& value) override {
+      if (dead_) return sf::Error(sf::Errc::closed, "injected fatal error");
+      if (topic != bus_.topic_ || !(armed_ || !bus_.failed.exchange(true)))
+        return inner_->produce(topic, key, value);
+      armed_ = true;  // this producer is the one that fails
+      if (++count_ == bus_.fail_at_) {
+        dead_ = true;
+        held_.clear();  // never acknowledged: lost
+        return sf::Error(sf::Errc::closed, "injected fatal error");
+      }
+      held_.emplace_back(key, value);
+      if (held_.size() > bus_.unacked_) {
+        auto [k, v] = held_.front();
+        held_.pop_front();
+        return inner_->produce(topic, k, v);
+      }
+      return int64_t{-1};
+    }
+    sf::Status flush(std::chrono::milliseconds timeout) override {
+      if (dead_) return sf::Error(sf::Errc::closed, "injected fatal error");
+      for (auto& [k, v] : held_)
+        if (auto r = inner_->produce(bus_.topic_, k, v); !r) return r.error();
+      held_.clear();
+      return inner_->flush(timeout);
+    }
+
+   private:
+    std::unique_ptr<sf::bus::Producer> inner_;
+    FatalProducerBus& bus_;
+    std::deque<std::pair<std::string, std::string>> held_;
+    int count_ = 0;
+    bool armed_ = false, dead_ = false;
+  };
+
+  sf::bus::Bus& inner_;
+  const std::string topic_;
+  const int fail_at_;
+  const size_t unacked_;
+};
+
+}  // namespace
+
+TEST_F(LoaderTest, AProducerThatFailsForGoodIsReplacedAndNothingIsLostOrDoubled) {
+  FatalProducerBus fatal(bus_, "wf-load-data", 700, 150);
+  auto cfg = config("api_candles_1m", "2024-08-01:2024-08-02");
+  ctx_.env = cfg.to_env();
+  ctx_.env.set(sw::env_names::kExchangeUrl, sim_->base_url());
+  ctx_.bus = &fatal;
+  ASSERT_TRUE(sf::testing::publish_command(bus_, cfg).ok());
+  auto done = std::async(std::launch::async, [this] { return sw::run_loader_producer(ctx_); });
+  ASSERT_EQ(done.wait_for(30s), std::future_status::ready);
+  EXPECT_EQ(done.get(), sw::kExitFinished);
+  EXPECT_TRUE(fatal.failed.load()) << "the fault was injected";
+  auto recs = topic();
+  ASSERT_EQ(recs.size(), 1441u) << "every candle once, then the marker";
+  for (size_t i = 0; i < 1440; ++i) {
+    auto c = sm::decode(sm::Kind::candle, recs[i].value);
+    ASSERT_TRUE(c.ok()) << i;
+    EXPECT_EQ(std::get<sm::Candle>(*c).open_time, kDay + static_cast<int64_t>(i) * 60'000) << i;
+  }
+  EXPECT_EQ(sf::market::decode_end_marker(recs.back().value)->published, 1440);
 }

@@ -265,6 +265,7 @@ Record to_record(const rd_kafka_message_t* m) {
 struct KafkaBus::Core {
   BusConfig cfg;
   Options options;
+  std::atomic<bool> fatal_injected{false};  // Options::fatal_error_after_records
   std::string bootstrap;
   std::vector<std::string> secrets;
   std::unique_ptr<ClientCtx> admin_ctx;
@@ -529,7 +530,13 @@ class KafkaProducer final : public Producer {
                             RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
                             RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return int64_t{-1};
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (const int64_t n = core_->options.fatal_error_after_records;
+            n > 0 && ++produced_ == n && !core_->fatal_injected.exchange(true))
+          rd_kafka_test_fatal_error(rk_, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                                    "injected by a test (KafkaBus::Options)");
+        return int64_t{-1};
+      }
       {
         std::lock_guard lk(ctx_->mu);
         --ctx_->pending;
@@ -568,6 +575,9 @@ class KafkaProducer final : public Producer {
              std::to_string(timeout.count()) + " ms";
     }
     if (!first.empty()) msg += " (first failure: " + first + ")";
+    // A fatal error fails every record in hand: the error that tells the caller what to do.
+    if (Status fatal = check_fatal(); !fatal.ok())
+      return Error(Errc::closed, fatal.error().message + "; kafka flush: " + msg);
     return Error(failed > 0 ? Errc::unavailable : Errc::timeout, "kafka flush: " + msg);
   }
 
@@ -576,9 +586,9 @@ class KafkaProducer final : public Producer {
     char reason[512];
     rd_kafka_resp_err_t err = rd_kafka_fatal_error(rk_, reason, sizeof reason);
     if (!err) return ok_status();
-    return Error(Errc::unavailable, "kafka producer failed fatally (" +
-                                        std::string(rd_kafka_err2name(err)) + ": " +
-                                        ctx_->scrub(reason) + "); create a new producer");
+    return Error(Errc::closed, "kafka producer failed fatally (" +
+                                   std::string(rd_kafka_err2name(err)) + ": " +
+                                   ctx_->scrub(reason) + "); create a new producer");
   }
 
   // librdkafka keeps the records a producer sends to a topic whose metadata it does not hold
@@ -604,6 +614,7 @@ class KafkaProducer final : public Producer {
   rd_kafka_t* rk_;
   std::atomic<bool> stop_{false};
   std::thread poller_;
+  int64_t produced_ = 0;  // records enqueued (Options::fatal_error_after_records)
   std::mutex topics_mu_;
   std::map<std::string, rd_kafka_topic_t*, std::less<>> topics_;  // warmed, with their handles
 };

@@ -69,6 +69,11 @@ class KafkaBus final : public Bus {
     // Replaces the Admin API CreateTopics call (tests only: librdkafka's mock cluster has no
     // CreateTopics; the mock test creates topics with rd_kafka_mock_topic_create()).
     std::function<Status(const TopicSpec&)> create_topic;
+    // Tests only: the first producer of this bus fails fatally, as an idempotent producer
+    // whose state the broker lost does, after this many records (0: never). No broker
+    // answer makes librdkafka's idempotent producer fail fatally on cue, so the test uses
+    // librdkafka's own rd_kafka_test_fatal_error().
+    int64_t fatal_error_after_records = 0;
   };
 
   static Result<std::unique_ptr<KafkaBus>> open(const BusConfig& cfg);

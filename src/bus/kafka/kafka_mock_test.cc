@@ -53,8 +53,10 @@ class MockCluster {
     return cfg;
   }
 
-  std::unique_ptr<KafkaBus> open(std::map<std::string, std::string> props = {}) {
+  std::unique_ptr<KafkaBus> open(std::map<std::string, std::string> props = {},
+                                 int64_t fatal_error_after_records = 0) {
     KafkaBus::Options opts;
+    opts.fatal_error_after_records = fatal_error_after_records;
     rd_kafka_mock_cluster_t* mc = mc_;
     opts.create_topic = [mc](const TopicSpec& spec) -> Status {
       rd_kafka_resp_err_t err =
@@ -194,6 +196,32 @@ TEST_F(KafkaMockFaults, NonRetriableProduceErrorIsReportedByFlushForExactlyThose
   std::vector<std::string> want = {"before"};
   for (const std::string& v : numbered("v", 0, 10)) want.push_back(v);
   expect_delivered_once(want);
+}
+
+// A fatal idempotent-producer error (the broker fenced the producer's epoch) ends the
+// producer for good: Errc::closed from produce() and flush(), which tells the caller to make
+// a new producer and publish again from what the topic holds (bus.h).
+TEST_F(KafkaMockFaults, AFatalProducerErrorIsErrcClosedAndANewProducerWorks) {
+  bus = mc.open({}, /*fatal_error_after_records=*/3);
+  must(bus->ensure_topic({topic, 1, 3}), "ensure_topic");
+  p = must(bus->producer(), "producer");
+  produce_range("v", 0, 3);
+  Status st = p->flush(kFlush);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::closed) << st.error().message;
+  EXPECT_NE(st.error().message.find("new producer"), std::string::npos) << st.error().message;
+  auto again = p->produce(topic, "k", "refused");
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().code, Errc::closed) << again.error().message;
+
+  p = must(bus->producer(), "a new producer");
+  produce_range("w", 0, 10);
+  ASSERT_TRUE(p->flush(kFlush).ok());
+  auto got = read_all(*bus, topic, 10);
+  // What the failed producer had sent before its error may or may not be there; the new
+  // producer's records all are, once each and in order, after it.
+  ASSERT_GE(got.size(), 10u);
+  EXPECT_EQ(std::vector<std::string>(got.end() - 10, got.end()), numbered("w", 0, 10));
 }
 
 TEST_F(KafkaMockFaults, LeaderChangesMidStreamLoseAndDuplicateNothing) {
