@@ -215,6 +215,16 @@ class ManagerTest : public ::testing::Test {
                            (extra.empty() ? "" : "," + extra) + "}";
     ASSERT_TRUE((*p)->produce(sf::bus::kEventsTopic, queue_id, ev).ok());
   }
+  // Publishes a worker's event (as publish_event) that moves its queue to `status` too, and
+  // waits until the queue is there.
+  ::testing::AssertionResult moves_queue(sm::Manager& m, const std::string& queue_id,
+                                         const std::string& producer, const std::string& status,
+                                         int64_t records, const std::string& extra = "") {
+    publish_event(queue_id, producer, status, records, extra);
+    if (const std::string now = wait_status(m, queue_id, status); now != status)
+      return ::testing::AssertionFailure() << queue_id << " is " << now << ", not " << status;
+    return ::testing::AssertionSuccess();
+  }
   // The command a launched worker reads first: the one at its CONTROL_OFFSET.
   sp::Command command_at_control_offset(const sf::launch::LaunchSpec& spec) {
     auto offset = spec.env.get("CONTROL_OFFSET");
@@ -357,15 +367,12 @@ TEST_F(ManagerTest, LaunchedWorkersGetTheirConfigurationAsEnvironment) {
 }
 
 TEST_F(ManagerTest, LateAndDuplicateEventsNeverMoveBackwards) {
-  auto& nl = null_launcher_;
-  auto& m = make(nl);
+  auto& m = make(null_launcher_);
   ASSERT_TRUE(started(m, kOneWorker, "wf-order"));
-  publish_event("wf-order", "w", "loading", 50);
-  EXPECT_EQ(wait_status(m, "wf-order", "loading"), "loading");
+  EXPECT_TRUE(moves_queue(m, "wf-order", "w", "loading", 50));
   publish_event("wf-order", "w", "started", 0);   // late
   publish_event("wf-order", "w", "loading", 40);  // stale count
-  publish_event("wf-order", "w", "finished", 100);
-  EXPECT_EQ(wait_status(m, "wf-order", "finished"), "finished");
+  EXPECT_TRUE(moves_queue(m, "wf-order", "w", "finished", 100));
   publish_event("wf-order", "w", "loading", 120);  // after the end
   publish_event("wf-order", "w", "error", 0);
   // The two events after the end must really have been read and refused, not merely not
@@ -383,23 +390,18 @@ TEST_F(ManagerTest, LateAndDuplicateEventsNeverMoveBackwards) {
 }
 
 TEST_F(ManagerTest, MalformedEventsAreCountedAndSkipped) {
-  auto& nl = null_launcher_;
-  auto& m = make(nl);
+  auto& m = make(null_launcher_);
   ASSERT_TRUE(started(m, kOneWorker, "wf-bad"));
   auto p = bus_.producer();
   ASSERT_TRUE((*p)->produce(sf::bus::kEventsTopic, "k", "{not json").ok());
   ASSERT_TRUE((*p)->produce(sf::bus::kEventsTopic, "k", R"({"queue_id":"wf-bad"})").ok());
-  publish_event("wf-bad", "w", "finished", 1);
-  EXPECT_EQ(wait_status(m, "wf-bad", "finished"), "finished");
+  EXPECT_TRUE(moves_queue(m, "wf-bad", "w", "finished", 1));
   EXPECT_NE(metrics_.expose().find("streamforge_manager_events_invalid_total 2"), std::string::npos)
       << metrics_.expose();
 }
 
 TEST_F(ManagerTest, SilentTargetIsMarkedLost) {
-  auto& nl = null_launcher_;
-  sm::ManagerOptions opts;
-  opts.heartbeat_timeout_s = 0.3;
-  auto& m = make(nl, opts);
+  auto& m = make(null_launcher_, {.heartbeat_timeout_s = 0.3});
   ASSERT_TRUE(started(m, kOneWorker, "wf-lost"));
   EXPECT_EQ(wait_status(m, "wf-lost", "error", 3s), "error");
   EXPECT_THAT(message_of(m, "wf-lost"), HasSubstr("lost"));
@@ -407,32 +409,27 @@ TEST_F(ManagerTest, SilentTargetIsMarkedLost) {
 
 TEST_F(ManagerTest, WorkerExitWithoutFinalEventIsAnError) {
   auto& nl = null_launcher_;
-  sm::ManagerOptions opts;
-  opts.exit_grace_s = 0.1;
-  auto& m = make(nl, opts);
+  auto& m = make(nl, {.exit_grace_s = 0.1});
   ASSERT_TRUE(started(m, kOneWorker, "wf-exit"));
-  publish_event("wf-exit", "w", "loading", 5);
-  EXPECT_EQ(wait_status(m, "wf-exit", "loading"), "loading");
+  EXPECT_TRUE(moves_queue(m, "wf-exit", "w", "loading", 5));
   nl.on_exit(sf::launch::ExitInfo{"wf-exit", "w", 137, "exit status 137"});
   EXPECT_EQ(wait_status(m, "wf-exit", "error", 3s), "error");
   EXPECT_THAT(message_of(m, "wf-exit"), HasSubstr("exit status 137"));
 }
 
 TEST_F(ManagerTest, RunningQueuesAreInterruptedAfterRestart) {
-  auto& nl = null_launcher_;
   {
-    auto& m = make(nl);
+    auto& m = make(null_launcher_);
     ASSERT_TRUE(started(m, kOneWorker, "wf-a"));
     ASSERT_TRUE(started(m, kOneWorker, "wf-b"));
-    publish_event("wf-b", "w", "finished", 3);
-    EXPECT_EQ(wait_status(m, "wf-b", "finished"), "finished");
+    EXPECT_TRUE(moves_queue(m, "wf-b", "w", "finished", 3));
     manager_->shutdown();
     manager_.reset();
   }
   auto reopened = sf::store::SqliteStateStore::open(dir_);
   ASSERT_TRUE(reopened.ok());
   store_ = std::move(*reopened);
-  auto& m2 = make(nl);
+  auto& m2 = make(null_launcher_);
   EXPECT_EQ(m2.queue_count(), 2u);
   auto a = queue(m2, "wf-a");
   EXPECT_EQ(a.at("status"), "interrupted");
@@ -444,13 +441,11 @@ TEST_F(ManagerTest, RunningQueuesAreInterruptedAfterRestart) {
 }
 
 TEST_F(ManagerTest, StateIsPersistedOnceTheStoreRecovers) {
-  auto& nl = null_launcher_;
   FlakyStore flaky(*store_);
-  auto& m = make(nl, {}, &flaky);
+  auto& m = make(null_launcher_, {}, &flaky);
   ASSERT_TRUE(started(m, kOneWorker, "wf-flaky"));
   flaky.failing = true;
-  publish_event("wf-flaky", "w", "finished", 9);
-  EXPECT_EQ(wait_status(m, "wf-flaky", "finished"), "finished");
+  EXPECT_TRUE(moves_queue(m, "wf-flaky", "w", "finished", 9));
   auto deadline = std::chrono::steady_clock::now() + 3s;
   while (flaky.failures < 2 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(10ms);
@@ -467,28 +462,23 @@ TEST_F(ManagerTest, StateIsPersistedOnceTheStoreRecovers) {
 }
 
 TEST_F(ManagerTest, StopThenTargetErrorEndsInterrupted) {
-  auto& nl = null_launcher_;
-  auto& m = make(nl);
+  auto& m = make(null_launcher_);
   ASSERT_TRUE(
       m
           .start_queue(start_body(
               R"([{"target":"null-worker","telemetry_id":"a"},{"target":"null-worker","telemetry_id":"b"}])",
               "wf-stop-err"))
           .ok());
-  publish_event("wf-stop-err", "a", "loading", 1);
-  EXPECT_EQ(wait_status(m, "wf-stop-err", "loading"), "loading");
+  EXPECT_TRUE(moves_queue(m, "wf-stop-err", "a", "loading", 1));
   ASSERT_TRUE(m.stop_queue("wf-stop-err").ok());
   publish_event("wf-stop-err", "a", "error", 1);
-  publish_event("wf-stop-err", "b", "interrupted", 0);
-  EXPECT_EQ(wait_status(m, "wf-stop-err", "interrupted"), "interrupted");
+  EXPECT_TRUE(moves_queue(m, "wf-stop-err", "b", "interrupted", 0));
   EXPECT_THAT(message_of(m, "wf-stop-err"), HasSubstr("stopped by request"));
 }
 
 TEST_F(ManagerTest, UnconfirmedStopIsKilledAfterTheGrace) {
   auto& nl = null_launcher_;
-  sm::ManagerOptions opts;
-  opts.stop_grace_s = 0.3;
-  auto& m = make(nl, opts);
+  auto& m = make(nl, {.stop_grace_s = 0.3});
   ASSERT_TRUE(started(m, kOneWorker, "wf-grace"));
   ASSERT_TRUE(m.stop_queue("wf-grace").ok());
   EXPECT_EQ(wait_status(m, "wf-grace", "interrupted", 3s), "interrupted");
@@ -525,8 +515,7 @@ TEST_F(ManagerTest, LaunchFailureLaunchesNothingMoreAndErrors) {
 }
 
 TEST_F(ManagerTest, ReservedAndUnknownSettingsAreRefused) {
-  auto& nl = null_launcher_;
-  auto& m = make(nl);
+  auto& m = make(null_launcher_);
   auto r = m.start_queue(start_body(R"([{"target":"null-worker"}])", "list"));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().field, "queue_id");
@@ -537,25 +526,22 @@ TEST_F(ManagerTest, ReservedAndUnknownSettingsAreRefused) {
 }
 
 TEST_F(ManagerTest, StoredEventsAreShownAfterRestart) {
-  auto& nl = null_launcher_;
   {
-    auto& m = make(nl);
+    auto& m = make(null_launcher_);
     ASSERT_TRUE(started(m, kOneWorker, "wf-ev"));
     publish_event("wf-ev", "w", "loading", 4);
-    publish_event("wf-ev", "w", "finished", 8);
-    EXPECT_EQ(wait_status(m, "wf-ev", "finished"), "finished");
+    EXPECT_TRUE(moves_queue(m, "wf-ev", "w", "finished", 8));
     manager_->shutdown();
     manager_.reset();
   }
-  auto& m2 = make(nl);
+  auto& m2 = make(null_launcher_);
   auto events = queue(m2, "wf-ev").at("events").as_array();
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[1].at("status"), "finished");
 }
 
 TEST_F(ManagerTest, CompletenessIsReportedAndShortfallIsNotCalledSuccess) {
-  auto& nl = null_launcher_;
-  auto& m = make(nl);
+  auto& m = make(null_launcher_);
   ASSERT_TRUE(started(m, kLoaderAndConnector, "wf-compl"));
   publish_event("wf-compl", "l", "finished", 4320, R"("records_expected":4320)");
   publish_event("wf-compl", "c", "finished", 4310,
@@ -575,12 +561,10 @@ TEST_F(ManagerTest, CompletenessIsReportedAndShortfallIsNotCalledSuccess) {
 }
 
 TEST_F(ManagerTest, CompleteLoadIsPlainFinished) {
-  auto& nl = null_launcher_;
-  auto& m = make(nl);
+  auto& m = make(null_launcher_);
   ASSERT_TRUE(started(m, kLoaderAndConnector, "wf-full"));
   publish_event("wf-full", "l", "finished", 60, R"("records_expected":60)");
-  publish_event("wf-full", "c", "finished", 60, R"("records_dlq":0)");
-  EXPECT_EQ(wait_status(m, "wf-full", "finished"), "finished");
+  EXPECT_TRUE(moves_queue(m, "wf-full", "c", "finished", 60, R"("records_dlq":0)"));
   auto q = queue(m, "wf-full");
   EXPECT_EQ(q.at("message"), "");
   EXPECT_TRUE(q.at("completeness").at("complete").as_bool());
@@ -590,14 +574,10 @@ TEST_F(ManagerTest, CompleteLoadIsPlainFinished) {
 // rate limiter, was killed with a stale count below what the connector had written, and no
 // expected count. A stopped or killed queue is complete only if the store holds the range.
 TEST_F(ManagerTest, KilledLoaderWithStaleCountIsNeverComplete) {
-  auto& nl = null_launcher_;
-  sm::ManagerOptions opts;
-  opts.stop_grace_s = 0.3;
-  auto& m = make(nl, opts);
+  auto& m = make(null_launcher_, {.stop_grace_s = 0.3});
   ASSERT_TRUE(started(m, kLoaderAndConnector, "wf-killed"));
   publish_event("wf-killed", "l", "loading", 1721000);
-  publish_event("wf-killed", "c", "loading", 2000000);
-  ASSERT_EQ(wait_status(m, "wf-killed", "loading"), "loading");
+  ASSERT_TRUE(moves_queue(m, "wf-killed", "c", "loading", 2000000));
   ASSERT_TRUE(m.stop_queue("wf-killed").ok());
   publish_event("wf-killed", "c", "interrupted", 2396000);  // the loader never answers
   ASSERT_EQ(wait_status(m, "wf-killed", "interrupted", 3s), "interrupted");
@@ -609,13 +589,11 @@ TEST_F(ManagerTest, KilledLoaderWithStaleCountIsNeverComplete) {
 }
 
 TEST_F(ManagerTest, StoppedQueueIsCompleteOnlyWhenTheStoreHoldsTheExpectedRange) {
-  auto& nl = null_launcher_;
-  auto& m = make(nl);
+  auto& m = make(null_launcher_);
   for (const std::string id : {"wf-half", "wf-whole"}) {
     ASSERT_TRUE(started(m, kLoaderAndConnector, id));
     // A candle loader knows what the range holds from its start.
-    publish_event(id, "l", "started", 0, R"("records_expected":100)");
-    ASSERT_EQ(wait_status(m, id, "started"), "started");
+    ASSERT_TRUE(moves_queue(m, id, "l", "started", 0, R"("records_expected":100)"));
     ASSERT_TRUE(m.stop_queue(id).ok());
   }
   publish_event("wf-half", "l", "interrupted", 40);
@@ -632,15 +610,12 @@ TEST_F(ManagerTest, StoppedQueueIsCompleteOnlyWhenTheStoreHoldsTheExpectedRange)
 }
 
 TEST_F(ManagerTest, StoppedTradeLoadWithoutExpectedCountIsNotComplete) {
-  auto& nl = null_launcher_;
-  auto& m = make(nl);
+  auto& m = make(null_launcher_);
   ASSERT_TRUE(started(m, kLoaderAndConnector, "wf-trades-stop"));
-  publish_event("wf-trades-stop", "l", "loading", 500);
-  ASSERT_EQ(wait_status(m, "wf-trades-stop", "loading"), "loading");
+  ASSERT_TRUE(moves_queue(m, "wf-trades-stop", "l", "loading", 500));
   ASSERT_TRUE(m.stop_queue("wf-trades-stop").ok());
   publish_event("wf-trades-stop", "l", "interrupted", 500);
-  publish_event("wf-trades-stop", "c", "interrupted", 500);
-  ASSERT_EQ(wait_status(m, "wf-trades-stop", "interrupted"), "interrupted");
+  ASSERT_TRUE(moves_queue(m, "wf-trades-stop", "c", "interrupted", 500));
   EXPECT_FALSE(queue(m, "wf-trades-stop").at("completeness").at("complete").as_bool())
       << "written == published, but the loader never reached the end of its range";
 }
@@ -653,10 +628,7 @@ sp::StartRequest typed_body(const std::string& type, const std::string& range,
 // Issue: a 1s-candle range of about 284 million candles was accepted silently. The answer
 // says what was asked for and how long the exchange budget makes it take.
 TEST_F(ManagerTest, StartAnswerTellsWhatTheLoadFetchesAndHowLong) {
-  auto& nl = null_launcher_;
-  sm::ManagerOptions opts;
-  opts.exchange_weight_per_minute = 4800;
-  auto& m = make(nl, opts);
+  auto& m = make(null_launcher_, {.exchange_weight_per_minute = 4800});
   auto r = m.start_queue(typed_body("api_candles_1m", "2024-08-01:2024-08-02", "wf-est"));
   ASSERT_TRUE(r.ok()) << r.error().message;
   auto est = bj::parse(*r).as_object().at("estimate").as_object();
@@ -681,9 +653,7 @@ TEST_F(ManagerTest, StartAnswerTellsWhatTheLoadFetchesAndHowLong) {
 
 TEST_F(ManagerTest, RangeOverTheConfiguredLimitIsRefused) {
   auto& nl = null_launcher_;
-  sm::ManagerOptions opts;
-  opts.max_records = 1'000'000;
-  auto& m = make(nl, opts);
+  auto& m = make(nl, {.max_records = 1'000'000});
   auto r = m.start_queue(typed_body("api_candles_1s", "2017-01-01:2026-01-01", "wf-huge"));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, sf::Errc::invalid_argument);
@@ -734,8 +704,7 @@ TEST_F(ManagerTest, RolesComeFromTheLauncherNotFromTargetNames) {
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_FALSE(bj::parse(*r).as_object().contains("estimate"));
   publish_event("wf-lookalike", "a", "finished", 5);
-  publish_event("wf-lookalike", "b", "finished", 7);
-  ASSERT_EQ(wait_status(m, "wf-lookalike", "finished"), "finished");
+  ASSERT_TRUE(moves_queue(m, "wf-lookalike", "b", "finished", 7));
   q = queue(m, "wf-lookalike");
   EXPECT_EQ(q.at("records_written").as_int64(), 12);
   EXPECT_FALSE(q.contains("completeness"));

@@ -76,6 +76,11 @@ bool parse_instant(std::string_view s, size_t& pos, int64_t& out_ms, std::string
   return true;
 }
 
+// The refusal of `field`'s value: invalid_argument, "field '<field>': <what>".
+Error field_error(const std::string& field, const std::string& what) {
+  return Error(Errc::invalid_argument, "field '" + field + "': " + what, field);
+}
+
 }  // namespace
 
 int64_t days_from_civil(int y, unsigned m, unsigned d) { return sf::days_from_civil(y, m, d); }
@@ -184,38 +189,30 @@ bool is_safe_collection(std::string_view s) {
 
 Status check_symbol(std::string_view s, const std::string& field) {
   if (is_valid_symbol(s)) return {};
-  return Error(Errc::invalid_argument,
-               "field '" + field + "': symbol '" + std::string(s) +
-                   "' must be 2-20 upper-case letters or digits, like BTCUSDT",
-               field);
+  return field_error(field, "symbol '" + std::string(s) +
+                                "' must be 2-20 upper-case letters or digits, like BTCUSDT");
 }
 
 Status check_safe_name(std::string_view s, const std::string& field) {
   if (is_safe_name(s)) return {};
-  return Error(Errc::invalid_argument,
-               "field '" + field + "': '" + std::string(s) +
-                   "' is not a safe name (letters, digits, '.', '_', '-'; starting with a "
-                   "letter or digit; at most 200 characters)",
-               field);
+  return field_error(field, "'" + std::string(s) +
+                                "' is not a safe name (letters, digits, '.', '_', '-'; starting "
+                                "with a letter or digit; at most 200 characters)");
 }
 
 Status check_collection(std::string_view s, const std::string& field) {
   if (is_safe_collection(s)) return {};
-  return Error(Errc::invalid_argument,
-               "field '" + field + "': '" + std::string(s) +
-                   "' is not a safe collection name (a letter, then letters, digits or '_'; "
-                   "at most 63 characters)",
-               field);
+  return field_error(field, "'" + std::string(s) +
+                                "' is not a safe collection name (a letter, then letters, "
+                                "digits or '_'; at most 63 characters)");
 }
 
 Result<TimeRange> parse_time_range(std::string_view text, const std::string& field) {
   auto fail = [&](const std::string& why) {
-    return Error(Errc::invalid_argument,
-                 "field '" + field + "': '" + std::string(text) +
-                     "' is not a time range YYYY-MM-DD:YYYY-MM-DD (or "
-                     "YYYY-MM-DDTHH:MM[:SS]:YYYY-MM-DDTHH:MM[:SS]): " +
-                     why,
-                 field);
+    return field_error(field, "'" + std::string(text) +
+                                  "' is not a time range YYYY-MM-DD:YYYY-MM-DD (or "
+                                  "YYYY-MM-DDTHH:MM[:SS]:YYYY-MM-DDTHH:MM[:SS]): " +
+                                  why);
   };
   TimeRange r;
   size_t pos = 0;
@@ -226,10 +223,8 @@ Result<TimeRange> parse_time_range(std::string_view text, const std::string& fie
   if (!parse_instant(text, pos, r.end_ms, why)) return fail(why);
   if (pos != text.size()) return fail("unexpected text after the end");
   if (r.end_ms <= r.start_ms)
-    return Error(Errc::invalid_argument,
-                 "field '" + field + "': end of time range '" + std::string(text) +
-                     "' must be after its start",
-                 field);
+    return field_error(field,
+                       "end of time range '" + std::string(text) + "' must be after its start");
   return r;
 }
 

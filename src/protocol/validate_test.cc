@@ -53,22 +53,29 @@ TEST(TimeRange, FormatsBackToWhatItParses) {
 }
 
 TEST(Names, SymbolsAndSafeIdentifiers) {
-  EXPECT_TRUE(sp::is_valid_symbol("BTCUSDT"));
-  EXPECT_TRUE(sp::is_valid_symbol("1000SATSUSDT"));
-  EXPECT_FALSE(sp::is_valid_symbol("B"));
-  EXPECT_FALSE(sp::is_valid_symbol("btcusdt"));
-  EXPECT_FALSE(sp::is_valid_symbol("BTC-USDT"));
-  EXPECT_FALSE(sp::is_valid_symbol(std::string(21, 'A')));
-  EXPECT_TRUE(sp::is_safe_name("wf-btcusdt-api_candles_5m-20240801-a1b2c3-data"));
-  EXPECT_FALSE(sp::is_safe_name("-leading"));
-  EXPECT_FALSE(sp::is_safe_name("a/b"));
-  EXPECT_FALSE(sp::is_safe_name("a b"));
-  EXPECT_FALSE(sp::is_safe_name(""));
-  EXPECT_TRUE(sp::is_safe_collection("btcusdt_api_candles_5m_2024_08_01"));
-  EXPECT_FALSE(sp::is_safe_collection("1abc"));
-  EXPECT_FALSE(sp::is_safe_collection("a-b"));
-  EXPECT_FALSE(sp::is_safe_collection("x\"; DROP TABLE queues; --"));
-  EXPECT_FALSE(sp::is_safe_collection(std::string(64, 'a')));
+  struct Case {
+    const char* name;
+    bool (*check)(std::string_view);
+    std::vector<std::string> accepted, refused;
+  };
+  const Case cases[] = {
+      {"is_valid_symbol",
+       sp::is_valid_symbol,
+       {"BTCUSDT", "1000SATSUSDT"},
+       {"B", "btcusdt", "BTC-USDT", std::string(21, 'A')}},
+      {"is_safe_name",
+       sp::is_safe_name,
+       {"wf-btcusdt-api_candles_5m-20240801-a1b2c3-data"},
+       {"-leading", "a/b", "a b", ""}},
+      {"is_safe_collection",
+       sp::is_safe_collection,
+       {"btcusdt_api_candles_5m_2024_08_01"},
+       {"1abc", "a-b", "x\"; DROP TABLE queues; --", std::string(64, 'a')}},
+  };
+  for (const auto& c : cases) {
+    for (const auto& s : c.accepted) EXPECT_TRUE(c.check(s)) << c.name << "(\"" << s << "\")";
+    for (const auto& s : c.refused) EXPECT_FALSE(c.check(s)) << c.name << "(\"" << s << "\")";
+  }
 }
 
 // The OpenAPI document states the checks as patterns; they must agree with the checks.

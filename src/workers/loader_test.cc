@@ -92,6 +92,35 @@ class LoaderTest : public ::testing::Test {
     return out;
   }
 
+  // Runs a repair's loader of `type` on the ids [from, to] of the first hour of kDay and checks
+  // that it publishes exactly those records (of `kind`, each equal to the simulator's:
+  // `lookup`), then an end marker, and ends finished, naming the first and last id.
+  template <class R>
+  void expect_loads_id_range(const std::string& type, sm::Kind kind, int64_t from, int64_t to,
+                             std::optional<R> (sf::exchange::sim::Market::*lookup)(std::string_view,
+                                                                                   int64_t) const) {
+    auto cfg = config(type, "2024-08-01T00:00:2024-08-01T01:00");
+    cfg.params["from_id"] = from;
+    cfg.params["to_id"] = to;
+    ASSERT_EQ(run_to_end(cfg), sw::kExitFinished);
+    const sf::exchange::sim::Market market(3);  // the simulator's seed
+    const int64_t n = to - from + 1;
+    auto recs = topic();
+    ASSERT_EQ(static_cast<int64_t>(recs.size()), n + 1);
+    for (int64_t i = 0; i < n; ++i) {
+      auto got = std::get<R>(*sm::decode(kind, recs[i].value));
+      ASSERT_EQ(got, *(market.*lookup)("BTCUSDT", from + i)) << i;
+    }
+    auto marker = sm::decode_end_marker(recs.back().value);
+    ASSERT_TRUE(marker.ok()) << recs.back().value;
+    EXPECT_EQ(*marker, (sm::EndMarker{n, from, to}));
+    auto done = events().back();
+    EXPECT_EQ(done.status, sp::RunStatus::finished);
+    EXPECT_EQ(*done.records_written, n);
+    EXPECT_EQ(*done.first_id, from);
+    EXPECT_EQ(*done.last_id, to);
+  }
+
   std::unique_ptr<sf::exchange::sim::SimServer> sim_;
   sf::bus::MemoryBus bus_;
   sw::WorkerContext ctx_;
@@ -258,25 +287,9 @@ TEST_F(LoaderTest, AnIdRangeOfAggregateTradesLoadsExactlyThoseIds) {
   sf::exchange::sim::Market market(3);
   const auto* spec = market.find("BTCUSDT");
   const int64_t first = sf::exchange::sim::Market::first_agg_id_at(*spec, kDay);
-  const int64_t from = first + 100, to = first + 2599;  // 2500 ids: three pages
-  auto cfg = config("api_agg_trades", "2024-08-01T00:00:2024-08-01T01:00");
-  cfg.params["from_id"] = from;
-  cfg.params["to_id"] = to;
-  ASSERT_EQ(run_to_end(cfg), sw::kExitFinished);
-  auto recs = topic();
-  ASSERT_EQ(recs.size(), 2501u);
-  for (size_t i = 0; i < 2500; ++i) {
-    auto t = std::get<sm::AggTrade>(*sm::decode(sm::Kind::agg_trade, recs[i].value));
-    ASSERT_EQ(t, *market.agg_trade("BTCUSDT", from + static_cast<int64_t>(i))) << i;
-  }
-  auto marker = sm::decode_end_marker(recs.back().value);
-  ASSERT_TRUE(marker.ok()) << recs.back().value;
-  EXPECT_EQ(*marker, (sm::EndMarker{2500, from, to}));
-  auto done = events().back();
-  EXPECT_EQ(done.status, sp::RunStatus::finished);
-  EXPECT_EQ(*done.records_written, 2500);
-  EXPECT_EQ(*done.first_id, from);
-  EXPECT_EQ(*done.last_id, to);
+  // 2500 ids: three pages.
+  expect_loads_id_range("api_agg_trades", sm::Kind::agg_trade, first + 100, first + 2599,
+                        &sf::exchange::sim::Market::agg_trade);
 }
 
 TEST_F(LoaderTest, AnIdRangeOfTradesLoadsExactlyThoseIds) {
@@ -284,21 +297,9 @@ TEST_F(LoaderTest, AnIdRangeOfTradesLoadsExactlyThoseIds) {
   const auto* spec = market.find("BTCUSDT");
   const int64_t first =
       sf::exchange::sim::Market::first_agg_id_at(*spec, kDay) * spec->trades_per_agg;
-  const int64_t from = first + 10, to = first + 1209;  // 1200 ids: two pages
-  auto cfg = config("api_trades", "2024-08-01T00:00:2024-08-01T01:00");
-  cfg.params["from_id"] = from;
-  cfg.params["to_id"] = to;
-  ASSERT_EQ(run_to_end(cfg), sw::kExitFinished);
-  auto recs = topic();
-  ASSERT_EQ(recs.size(), 1201u);
-  for (size_t i = 0; i < 1200; ++i) {
-    auto t = std::get<sm::Trade>(*sm::decode(sm::Kind::trade, recs[i].value));
-    ASSERT_EQ(t, *market.trade("BTCUSDT", from + static_cast<int64_t>(i))) << i;
-  }
-  EXPECT_EQ(*sm::decode_end_marker(recs.back().value), (sm::EndMarker{1200, from, to}));
-  auto done = events().back();
-  EXPECT_EQ(*done.first_id, from);
-  EXPECT_EQ(*done.last_id, to);
+  // 1200 ids: two pages.
+  expect_loads_id_range("api_trades", sm::Kind::trade, first + 10, first + 1209,
+                        &sf::exchange::sim::Market::trade);
 }
 
 // A repair runs one loader per missing range on one topic, all from the run's DATA_OFFSET:

@@ -8,8 +8,8 @@
 // Lookup order: the environment variable SF_TEST_ARANGO_URL (an arangodb+http:// store URL of
 // a server you started yourself — a real ArangoDB works too), else the `url` file the
 // fixture's double wrote (SF_TEST_ARANGO_URL_FILE, a compile definition set by
-// sf_test(... FIXTURES arangodb)). Tests that need a server fail, not skip, when neither
-// gives a URL: under `make test` there always is one.
+// sf_test(... FIXTURES arangodb); nullptr in a binary without that fixture). Tests that need a
+// server fail, not skip, when neither gives a URL: under `make test` there always is one.
 #pragma once
 
 #include <algorithm>
@@ -18,10 +18,6 @@
 #include <string>
 
 #include "test_server.h"
-
-#ifndef SF_TEST_ARANGO_URL_FILE  // a binary without the arangodb fixture
-#define SF_TEST_ARANGO_URL_FILE nullptr
-#endif
 
 namespace sf::testing {
 

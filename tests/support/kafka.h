@@ -4,22 +4,15 @@
 //
 // Lookup order: the environment variable SF_TEST_KAFKA_BOOTSTRAP (a broker you started
 // yourself), else the `bootstrap` file the fixture's broker wrote
-// (SF_TEST_KAFKA_BOOTSTRAP_FILE, a compile definition set by the build). Tests that need a
-// broker fail, not skip, when neither gives an address: under `make test` there always is
-// one.
+// (SF_TEST_KAFKA_BOOTSTRAP_FILE, a compile definition set by sf_test(); nullptr in a binary
+// without the kafka fixture). Tests that need a broker fail, not skip, when neither gives an
+// address: under `make test` there always is one.
 #pragma once
 
 #include <optional>
 #include <string>
 
 #include "test_server.h"
-
-#ifndef SF_TEST_KAFKA_BOOTSTRAP_FILE  // a binary without the kafka fixture
-#define SF_TEST_KAFKA_BOOTSTRAP_FILE nullptr
-#endif
-#ifndef SF_TEST_KAFKA_DIR
-#define SF_TEST_KAFKA_DIR nullptr
-#endif
 
 namespace sf::testing {
 

@@ -5,8 +5,8 @@
 //
 // Lookup order: the environment variable SF_TEST_PG_URL (a server you started yourself),
 // else the `url` file the fixture's cluster wrote (SF_TEST_PG_URL_FILE, a compile definition
-// set by sf_test(... FIXTURES postgres)). Tests that need a server fail, not skip, when
-// neither gives a URL: under `make test` there always is one.
+// set by sf_test(... FIXTURES postgres); nullptr in a binary without that fixture). Tests that
+// need a server fail, not skip, when neither gives a URL: under `make test` there always is one.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -21,13 +21,6 @@
 
 #include "store_factory.h"
 #include "test_server.h"
-
-#ifndef SF_TEST_PG_URL_FILE  // a binary without the postgres fixture
-#define SF_TEST_PG_URL_FILE nullptr
-#endif
-#ifndef SF_TEST_PG_DIR
-#define SF_TEST_PG_DIR nullptr
-#endif
 
 namespace sf::testing {
 

@@ -34,6 +34,12 @@ struct FakeKlines {
   void fill(int64_t from, int64_t to) {
     for (int64_t t = from; t < to; t += kMin) opens.insert(t);
   }
+  // The start of each request so far, in minutes after kT0.
+  std::vector<int64_t> request_minutes() const {
+    std::vector<int64_t> out;
+    for (const auto& r : requests) out.push_back((r.start_ms - kT0) / kMin);
+    return out;
+  }
 };
 
 Result<PagingStats> run(FakeKlines& fake, TimeRange range, std::optional<int64_t> resume,
@@ -81,9 +87,7 @@ TEST(KlinePaging, OverThousandItemsInPages) {
   auto st = run(fake, {kT0, kT0 + 2500 * kMin}, std::nullopt, &got);
   ASSERT_TRUE(st.ok());
   ASSERT_EQ(got.size(), 2500u);
-  ASSERT_EQ(fake.requests.size(), 3u);
-  EXPECT_EQ(fake.requests[1].start_ms, kT0 + 1000 * kMin);
-  EXPECT_EQ(fake.requests[2].start_ms, kT0 + 2000 * kMin);
+  EXPECT_EQ(fake.request_minutes(), (std::vector<int64_t>{0, 1000, 2000}));
   EXPECT_EQ(st->pages, 3);
   for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i].open_time, kT0 + int64_t(i) * kMin);
 }
@@ -97,9 +101,7 @@ TEST(KlinePaging, HolesAndEmptyTail) {
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(got.size(), 1400u);
   // Page 1: 0..899 + 1000..1099; page 2: 1100..1499 (short); page 3: empty -> done.
-  ASSERT_EQ(fake.requests.size(), 3u);
-  EXPECT_EQ(fake.requests[1].start_ms, kT0 + 1100 * kMin);
-  EXPECT_EQ(fake.requests[2].start_ms, kT0 + 1500 * kMin);
+  EXPECT_EQ(fake.request_minutes(), (std::vector<int64_t>{0, 1100, 1500}));
   // A range that is one big hole: one empty page, no callback.
   got.clear();
   fake.requests.clear();
@@ -180,20 +182,46 @@ TEST(KlinePaging, CalendarMonthsAndIntervals) {
   EXPECT_FALSE(first_kline_request({kJan, kMar}, "2m", std::nullopt).ok());
 }
 
+// The trade tests' exchange: `n` records R with ids from `first_id` (`id`, R's id member), one
+// every `step_ms` from `t0`.
+template <class R>
+std::vector<R> tape(int n, int64_t R::*id, int64_t first_id, int64_t t0, int64_t step_ms) {
+  std::vector<R> out;
+  for (int i = 0; i < n; ++i) {
+    R r;
+    r.*id = first_id + i;
+    r.time = t0 + i * step_ms;
+    out.push_back(r);
+  }
+  return out;
+}
+
+// A page of `tape` as fromId asks for it: at most `limit` records from id `from_id` on.
+template <class R>
+std::vector<R> page_from(const std::vector<R>& tape, int64_t R::*id, int64_t from_id, int limit) {
+  std::vector<R> page;
+  for (const auto& r : tape)
+    if (static_cast<int>(page.size()) < limit && r.*id >= from_id) page.push_back(r);
+  return page;
+}
+
+// An on_page callback that appends the pages' ids (`id` of R) to `ids` and goes on.
+template <class R>
+auto collect_ids(std::vector<int64_t>* ids, int64_t R::*id) {
+  return [ids, id](std::vector<R>& page) {
+    for (const auto& r : page) ids->push_back(r.*id);
+    return true;
+  };
+}
+
 TEST(AggTradePaging, FindsFirstIdThroughEmptyHoursAndStopsAtEnd) {
   // Trades only from 2h30m on, one every minute, ids 500...
-  std::vector<market::AggTrade> tape;
-  for (int i = 0; i < 300; ++i) {
-    market::AggTrade t;
-    t.agg_id = 500 + i;
-    t.time = kT0 + 9'000'000 + i * kMin;
-    tape.push_back(t);
-  }
+  const auto trades = tape(300, &market::AggTrade::agg_id, 500, kT0 + 9'000'000, kMin);
   std::vector<AggTradesQuery> queries;
   AggTradeFetcher f = [&](const AggTradesQuery& q) -> Result<std::vector<market::AggTrade>> {
     queries.push_back(q);
     std::vector<market::AggTrade> page;
-    for (const auto& t : tape) {
+    for (const auto& t : trades) {
       if (static_cast<int>(page.size()) >= q.limit) break;
       if (q.from_id && t.agg_id < *q.from_id) continue;
       if (q.start_ms && t.time < *q.start_ms) continue;
@@ -204,10 +232,8 @@ TEST(AggTradePaging, FindsFirstIdThroughEmptyHoursAndStopsAtEnd) {
   };
   TimeRange range{kT0, kT0 + 9'000'000 + 100 * kMin};
   std::vector<int64_t> ids;
-  auto st = for_each_agg_trade_page(f, range, std::nullopt, [&](auto& page) {
-    for (auto& t : page) ids.push_back(t.agg_id);
-    return true;
-  });
+  auto st =
+      for_each_agg_trade_page(f, range, std::nullopt, collect_ids(&ids, &market::AggTrade::agg_id));
   ASSERT_TRUE(st.ok()) << st.error().message;
   ASSERT_EQ(ids.size(), 100u);
   EXPECT_EQ(ids.front(), 500);
@@ -223,10 +249,7 @@ TEST(AggTradePaging, FindsFirstIdThroughEmptyHoursAndStopsAtEnd) {
   // Resume after id 549: search skipped.
   queries.clear();
   ids.clear();
-  st = for_each_agg_trade_page(f, range, 549, [&](auto& page) {
-    for (auto& t : page) ids.push_back(t.agg_id);
-    return true;
-  });
+  st = for_each_agg_trade_page(f, range, 549, collect_ids(&ids, &market::AggTrade::agg_id));
   ASSERT_TRUE(st.ok());
   ASSERT_EQ(ids.size(), 50u);
   EXPECT_EQ(ids.front(), 550);
@@ -244,30 +267,15 @@ TEST(AggTradePaging, FindsFirstIdThroughEmptyHoursAndStopsAtEnd) {
 // A repair's loader: ids [first, last] of the range, by fromId, without the time search,
 // stopping at the page that reaches `last` rather than at the range's end.
 TEST(AggTradePaging, AnIdRangeIsFetchedByFromIdAndStopsPastItsLastId) {
-  std::vector<market::AggTrade> tape;  // ids 0..4999, one every 100 ms
-  for (int i = 0; i < 5000; ++i) {
-    market::AggTrade t;
-    t.agg_id = i;
-    t.time = kT0 + i * 100;
-    tape.push_back(t);
-  }
+  const auto trades = tape(5000, &market::AggTrade::agg_id, 0, kT0, 100);  // one every 100 ms
   std::vector<AggTradesQuery> queries;
   AggTradeFetcher f = [&](const AggTradesQuery& q) -> Result<std::vector<market::AggTrade>> {
     queries.push_back(q);
-    std::vector<market::AggTrade> page;
-    for (const auto& t : tape)
-      if (static_cast<int>(page.size()) < q.limit && t.agg_id >= q.from_id.value_or(0))
-        page.push_back(t);
-    return page;
+    return page_from(trades, &market::AggTrade::agg_id, q.from_id.value_or(0), q.limit);
   };
   std::vector<int64_t> ids;
-  auto st = for_each_agg_trade_page(
-      f, {kT0, kT0 + 500'000}, /*resume_after=*/1199,
-      [&](auto& page) {
-        for (auto& t : page) ids.push_back(t.agg_id);
-        return true;
-      },
-      /*last=*/3456);
+  auto st = for_each_agg_trade_page(f, {kT0, kT0 + 500'000}, /*resume_after=*/1199,
+                                    collect_ids(&ids, &market::AggTrade::agg_id), /*last=*/3456);
   ASSERT_TRUE(st.ok()) << st.error().message;
   ASSERT_EQ(ids.size(), 3456u - 1200u + 1u);
   EXPECT_EQ(ids.front(), 1200);
@@ -279,31 +287,19 @@ TEST(AggTradePaging, AnIdRangeIsFetchedByFromIdAndStopsPastItsLastId) {
 }
 
 TEST(TradePaging, AnIdRangeIsFetchedByFromIdAndStopsPastItsLastId) {
-  std::vector<market::Trade> tape;  // ids 0..2999, one every 10 ms
-  for (int i = 0; i < 3000; ++i) {
-    market::Trade t;
-    t.trade_id = i;
-    t.time = kT0 + i * 10;
-    tape.push_back(t);
-  }
+  const auto trades = tape(3000, &market::Trade::trade_id, 0, kT0, 10);  // one every 10 ms
   std::vector<int64_t> from_ids;
   int searches = 0;
   TradeFetcher fetch = [&](int64_t from_id, int limit) -> Result<std::vector<market::Trade>> {
     from_ids.push_back(from_id);
-    std::vector<market::Trade> page;
-    for (const auto& t : tape)
-      if (static_cast<int>(page.size()) < limit && t.trade_id >= from_id) page.push_back(t);
-    return page;
+    return page_from(trades, &market::Trade::trade_id, from_id, limit);
   };
   FirstTradeIdFn first = [&](int64_t start_ms, int64_t) -> Result<std::optional<int64_t>> {
     ++searches;
     return std::optional<int64_t>((start_ms - kT0) / 10);
   };
   std::vector<int64_t> ids;
-  auto collect = [&](auto& page) {
-    for (auto& t : page) ids.push_back(t.trade_id);
-    return true;
-  };
+  const auto collect = collect_ids(&ids, &market::Trade::trade_id);
   auto st = for_each_trade_page(fetch, first, {kT0, kT0 + 30'000}, 499, collect, 1500);
   ASSERT_TRUE(st.ok()) << st.error().message;
   ASSERT_EQ(ids.size(), 1001u);

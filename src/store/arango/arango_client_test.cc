@@ -32,14 +32,21 @@ std::unique_ptr<ArangoClient> client_for(const std::string& url) {
   return c.ok() ? std::move(*c) : nullptr;
 }
 
-// A client of the sf_test database (600 ms retry budget) that has a document collection "t".
-std::unique_ptr<ArangoClient> transaction_client(const sf::testing::ArangoDouble& d) {
-  auto c = client_for(url_for(d, "sf_test", "retry_budget_ms=600"));
+// A client of `url` whose database exists, and the document collection `collection` when one
+// is named; nullptr after a test failure.
+std::unique_ptr<ArangoClient> ready_client(const std::string& url,
+                                           const std::string& collection = {}) {
+  auto c = client_for(url);
   if (!c) return nullptr;
   auto st = c->ensure_database();
-  if (st.ok()) st = c->ensure_collection("t", 2);
+  if (st.ok() && !collection.empty()) st = c->ensure_collection(collection, 2);
   EXPECT_TRUE(st.ok()) << st.error().message;
   return st.ok() ? std::move(c) : nullptr;
+}
+
+// A client of the sf_test database (600 ms retry budget) that has a document collection "t".
+std::unique_ptr<ArangoClient> transaction_client(const sf::testing::ArangoDouble& d) {
+  return ready_client(url_for(d, "sf_test", "retry_budget_ms=600"), "t");
 }
 
 size_t count_requests(const sf::testing::ArangoDouble& d, const std::string& needle) {
@@ -157,10 +164,8 @@ TEST(ArangoKeys, EscapingIsInjectiveValidAndRoundTrips) {
 TEST(ArangoKeys, EscapedKeysAreAcceptedAndFoundByTheServer) {
   auto d = start_double();
   ASSERT_NE(d, nullptr);
-  auto c = client_for(url_for(*d));
+  auto c = ready_client(url_for(*d), "keys");
   ASSERT_NE(c, nullptr);
-  ASSERT_TRUE(c->ensure_database().ok());
-  ASSERT_TRUE(c->ensure_collection("keys", 2).ok());
   for (const std::string s : {"BTC/USDT", "a:b%c", "比特币 🚀", "x\ty"}) {
     SCOPED_TRACE(s);
     const std::string key = escape_key_part(s) + ":1m:1722470400000";
@@ -179,10 +184,8 @@ TEST(ArangoKeys, EscapedKeysAreAcceptedAndFoundByTheServer) {
 TEST(ArangoClient, ErrorsCarryTheErrorNumAndPerDocumentResultsAreChecked) {
   auto d = start_double();
   ASSERT_NE(d, nullptr);
-  auto c = client_for(url_for(*d));
+  auto c = ready_client(url_for(*d), "docs");
   ASSERT_NE(c, nullptr);
-  ASSERT_TRUE(c->ensure_database().ok());
-  ASSERT_TRUE(c->ensure_collection("docs", 2).ok());
   const std::string path = c->db_path("/_api/document/docs");
   auto r = c->request("POST", path, R"({"_key":"has space"})");
   ASSERT_TRUE(r.ok());
@@ -230,9 +233,7 @@ TEST(ArangoClient, ErrorsCarryTheErrorNumAndPerDocumentResultsAreChecked) {
 TEST(ArangoClient, BasicAuthAndAWrongPasswordIsAClearErrorNotRetried) {
   auto d = start_double();
   ASSERT_NE(d, nullptr);
-  auto good = client_for(url_for(*d));
-  ASSERT_NE(good, nullptr);
-  EXPECT_TRUE(good->ensure_database().ok());
+  ASSERT_NE(ready_client(url_for(*d)), nullptr);
 
   d->clear_requests();
   auto bad = client_for(url_for(*d, "sf_test", "", "root:wrong-Secret"));
@@ -251,10 +252,8 @@ TEST(ArangoClient, BasicAuthAndAWrongPasswordIsAClearErrorNotRetried) {
 TEST(ArangoClient, JwtLogsInOnceAndAgainAfterA401) {
   auto d = start_double();
   ASSERT_NE(d, nullptr);
-  auto c = client_for(url_for(*d, "sf_test", "auth=jwt"));
+  auto c = ready_client(url_for(*d, "sf_test", "auth=jwt"), "a");
   ASSERT_NE(c, nullptr);
-  ASSERT_TRUE(c->ensure_database().ok());
-  ASSERT_TRUE(c->ensure_collection("a", 2).ok());
   EXPECT_EQ(count_requests(*d, "POST /_open/auth"), 1u);
   // The token "expires": the next answer is 401; the client logs in again and resends.
   d->fail_next(1, 401, 11);
@@ -303,9 +302,8 @@ TEST(ArangoClient, TokenFileCarriesASuperuserJwt) {
 TEST(ArangoClient, Retries503UntilTheBudgetRunsOut) {
   auto d = start_double();
   ASSERT_NE(d, nullptr);
-  auto c = client_for(url_for(*d, "sf_test", "retry_budget_ms=1500"));
+  auto c = ready_client(url_for(*d, "sf_test", "retry_budget_ms=1500"));
   ASSERT_NE(c, nullptr);
-  ASSERT_TRUE(c->ensure_database().ok());
   d->clear_requests();
   d->fail_next(3);
   const std::string path = c->db_path("/_api/database/current");
@@ -331,9 +329,8 @@ TEST(ArangoClient, Retries503UntilTheBudgetRunsOut) {
 TEST(ArangoClient, ATimeoutOrADroppedConnectionIsRetriedForIdempotentRequests) {
   auto d = start_double();
   ASSERT_NE(d, nullptr);
-  auto c = client_for(url_for(*d, "sf_test", "timeout_ms=300&retry_budget_ms=3000"));
+  auto c = ready_client(url_for(*d, "sf_test", "timeout_ms=300&retry_budget_ms=3000"));
   ASSERT_NE(c, nullptr);
-  ASSERT_TRUE(c->ensure_database().ok());
   const std::string path = c->db_path("/_api/database/current");
   d->clear_requests();
   d->delay_next(1, std::chrono::milliseconds(1000));
@@ -398,11 +395,18 @@ TEST(ArangoTransaction, NothingIsVisibleUntilCommitAndAFailedCommitLeavesNothing
     auto g = c->request("GET", path + "/" + key, {});
     return g.ok() && g->status == 200;
   };
-  {
+  // A transaction that has written the document `key`.
+  auto writing = [&](const std::string& key) -> sf::Result<Transaction> {
     auto trx = Transaction::begin(*c, {"t"});
+    if (!trx.ok()) return trx;
+    auto w = c->request("POST", path, R"({"_key":")" + key + R"("})", trx->options());
+    if (!w.ok()) return w.error();
+    if (!w->ok()) return c->error(*w, "POST", path);
+    return trx;
+  };
+  {
+    auto trx = writing("k1");
     ASSERT_TRUE(trx.ok()) << trx.error().message;
-    auto w = c->request("POST", path, R"({"_key":"k1"})", trx->options());
-    ASSERT_TRUE(w.ok() && w->ok());
     EXPECT_FALSE(visible("k1"));
     Transaction::Outcome o;
     ASSERT_TRUE(trx->commit(&o).ok());
@@ -410,10 +414,8 @@ TEST(ArangoTransaction, NothingIsVisibleUntilCommitAndAFailedCommitLeavesNothing
     EXPECT_TRUE(visible("k1"));
   }
   {
-    auto trx = Transaction::begin(*c, {"t"});
-    ASSERT_TRUE(trx.ok());
-    auto w = c->request("POST", path, R"({"_key":"k2"})", trx->options());
-    ASSERT_TRUE(w.ok() && w->ok());
+    auto trx = writing("k2");
+    ASSERT_TRUE(trx.ok()) << trx.error().message;
     d->fail_next(1000);  // the server is unavailable when the commit comes
     Transaction::Outcome o;
     auto st = trx->commit(&o);
@@ -425,10 +427,8 @@ TEST(ArangoTransaction, NothingIsVisibleUntilCommitAndAFailedCommitLeavesNothing
   }
   {
     // A commit whose connection drops is sent again: committed once, visible.
-    auto trx = Transaction::begin(*c, {"t"});
-    ASSERT_TRUE(trx.ok());
-    auto w = c->request("POST", path, R"({"_key":"k3"})", trx->options());
-    ASSERT_TRUE(w.ok() && w->ok());
+    auto trx = writing("k3");
+    ASSERT_TRUE(trx.ok()) << trx.error().message;
     d->drop_next(1);
     Transaction::Outcome o;
     auto st = trx->commit(&o);
@@ -438,10 +438,8 @@ TEST(ArangoTransaction, NothingIsVisibleUntilCommitAndAFailedCommitLeavesNothing
   }
   {
     // Destroyed without commit: aborted.
-    auto trx = Transaction::begin(*c, {"t"});
-    ASSERT_TRUE(trx.ok());
-    auto w = c->request("POST", path, R"({"_key":"k4"})", trx->options());
-    ASSERT_TRUE(w.ok() && w->ok());
+    auto trx = writing("k4");
+    ASSERT_TRUE(trx.ok()) << trx.error().message;
   }
   EXPECT_FALSE(visible("k4"));
 }
@@ -508,10 +506,8 @@ TEST(ArangoTransaction, ATransactionTheServerAbortedIsNotCommittedAndRunsAgain) 
 TEST(ArangoClient, QueryPagesThroughBatches) {
   auto d = start_double();
   ASSERT_NE(d, nullptr);
-  auto c = client_for(url_for(*d));
+  auto c = ready_client(url_for(*d), "n");
   ASSERT_NE(c, nullptr);
-  ASSERT_TRUE(c->ensure_database().ok());
-  ASSERT_TRUE(c->ensure_collection("n", 2).ok());
   std::string body = "[";
   for (int i = 0; i < 2500; ++i)
     body += (i ? "," : "") + std::string("{\"v\":") + std::to_string(i) + "}";

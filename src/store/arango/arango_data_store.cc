@@ -228,6 +228,17 @@ struct ArangoDataStore::Impl {
     return &(cache[name] = std::move(*e));
   }
 
+  // The graph collection `name` whose `what` ("vertex", "edge") documents are written:
+  // not_found if it does not exist. Caller holds mu.
+  Result<const Entry*> existing_graph(const std::string& name, const std::string& what) {
+    const Entry* e = nullptr;
+    SF_TRY_ASSIGN(e, existing(name));
+    if (!e)
+      return Error(Errc::not_found,
+                   what + " collection " + name + " does not exist (ensure_graph first)");
+    return e;
+  }
+
   Result<const Entry*> existing_market(const std::string& name) {
     SF_TRY(check_collection_name(name));
     const Entry* e = nullptr;
@@ -911,10 +922,7 @@ Status ArangoDataStore::upsert_vertices(const std::string& collection,
   }
   std::lock_guard lock(impl_->mu);
   const Impl::Entry* e = nullptr;
-  SF_TRY_ASSIGN(e, impl_->existing(collection));
-  if (!e)
-    return Error(Errc::not_found,
-                 "vertex collection " + collection + " does not exist (ensure_graph first)");
+  SF_TRY_ASSIGN(e, impl_->existing_graph(collection, "vertex"));
   SF_TRY(Impl::check_role(*e, kVertexRole, {}));
   return impl_->replace_docs(collection, docs.docs, [&](size_t j) {
     return "vertex '" + vertices[docs.source[j]].key.substr(0, 80) + "'";
@@ -926,10 +934,7 @@ Status ArangoDataStore::upsert_edges(const std::string& collection,
   SF_TRY(check_collection_name(collection));
   std::lock_guard lock(impl_->mu);
   const Impl::Entry* e = nullptr;
-  SF_TRY_ASSIGN(e, impl_->existing(collection));
-  if (!e)
-    return Error(Errc::not_found,
-                 "edge collection " + collection + " does not exist (ensure_graph first)");
+  SF_TRY_ASSIGN(e, impl_->existing_graph(collection, "edge"));
   if (e->role != kEdgeRole) {
     return Error(Errc::invalid_argument,
                  "collection " + collection + " holds " + e->role + " documents, not graph edges",

@@ -38,15 +38,17 @@ std::unique_ptr<ArangoDataStore> open_data(const sf::testing::ArangoDouble& d,
   return s.ok() ? std::move(*s) : nullptr;
 }
 
-// The usual start of a test: a double of its own with a data store open on it (s is null
-// after a failure naming why).
+// The usual start of a test: a double of its own (with options `o`) with a data store open on
+// it (URL parameters `params`; s is null after a failure naming why).
 struct DataOnDouble {
   std::shared_ptr<sf::testing::ArangoDouble> d;
   std::unique_ptr<ArangoDataStore> s;
 };
-DataOnDouble data_on_double() {
-  DataOnDouble out{start_double(), nullptr};
-  if (out.d) out.s = open_data(*out.d);
+DataOnDouble data_on_double(
+    const std::string& params = {},
+    sf::testing::ArangoDoubleOptions o = sf::store::arango_test::double_options()) {
+  DataOnDouble out{start_double(std::move(o)), nullptr};
+  if (out.d) out.s = open_data(*out.d, params);
   return out;
 }
 
@@ -205,9 +207,7 @@ TEST(ArangoDataStore, UpsertIsAllOrNothingWhenALaterChunkIsRefused) {
   // transaction.
   auto o = sf::store::arango_test::double_options();
   o.max_body_bytes = size_t{5} << 19;
-  auto d = start_double(o);
-  ASSERT_NE(d, nullptr);
-  auto s = open_data(*d);
+  auto [d, s] = data_on_double({}, o);
   ASSERT_NE(s, nullptr);
   const auto before = dc::candles("BTCUSDT", 0, 10);
   ASSERT_TRUE(s->upsert("c", Kind::candle, before).ok());
@@ -225,9 +225,7 @@ TEST(ArangoDataStore, UpsertIsAllOrNothingWhenALaterChunkIsRefused) {
 }
 
 TEST(ArangoDataStore, UpsertIsAllOrNothingWhenTheCommitFails) {
-  auto d = start_double();
-  ASSERT_NE(d, nullptr);
-  auto s = open_data(*d, "retry_budget_ms=800");
+  auto [d, s] = data_on_double("retry_budget_ms=800");
   ASSERT_NE(s, nullptr);
   const auto before = dc::candles("BTCUSDT", 0, 10);
   ASSERT_TRUE(s->upsert("c", Kind::candle, before).ok());
@@ -256,9 +254,7 @@ TEST(ArangoDataStore, UpsertIsAllOrNothingWhenTheCommitFails) {
 }
 
 TEST(ArangoDataStore, ALostCommitAnswerIsSentAgainAndCommitsOnce) {
-  auto d = start_double();
-  ASSERT_NE(d, nullptr);
-  auto s = open_data(*d, "timeout_ms=300");
+  auto [d, s] = data_on_double("timeout_ms=300");
   ASSERT_NE(s, nullptr);
   ASSERT_TRUE(s->ensure_collection("c", Kind::candle).ok());
   // A dropped connection at the commit.
@@ -314,18 +310,16 @@ TEST(ArangoDataStore, ConflictsRunTheUpsertAgainAndErrorNumsReachTheMessage) {
   EXPECT_EQ(*s->count("c"), 5);
 }
 
-// A double whose stream transactions may write at most 256 KiB of documents (ArangoDB:
+// Double options: its stream transactions may write at most 256 KiB of documents (ArangoDB:
 // 128 MiB in 3.11; --transaction.streaming-max-transaction-size from 3.12).
-std::shared_ptr<sf::testing::ArangoDouble> small_transactions_double() {
+sf::testing::ArangoDoubleOptions small_transactions() {
   auto o = sf::store::arango_test::double_options();
   o.stream_trx_max_bytes = size_t{256} << 10;
-  return start_double(o);
+  return o;
 }
 
 TEST(ArangoDataStore, ABatchOverTheServersTransactionLimitIsSplitAndWrittenWhole) {
-  auto d = small_transactions_double();
-  ASSERT_NE(d, nullptr);
-  auto s = open_data(*d, "max_transaction_bytes=65536");
+  auto [d, s] = data_on_double("max_transaction_bytes=65536", small_transactions());
   ASSERT_NE(s, nullptr);
   // About 1.3 MB of documents: five times the double's limit.
   const auto batch = dc::candles("BTCUSDT", 0, 5'000);
@@ -355,10 +349,8 @@ TEST(ArangoDataStore, ABatchOverTheServersTransactionLimitIsSplitAndWrittenWhole
 }
 
 TEST(ArangoDataStore, WithoutSplittingTheServerRefusesTheBatchWithErrorNum32) {
-  auto d = small_transactions_double();
-  ASSERT_NE(d, nullptr);
   // Transactions of up to 16 MiB: above the double's 256 KiB, so one transaction per batch.
-  auto s = open_data(*d, "max_transaction_bytes=16777216");
+  auto [d, s] = data_on_double("max_transaction_bytes=16777216", small_transactions());
   ASSERT_NE(s, nullptr);
   auto st = s->upsert("c", Kind::candle, dc::candles("BTCUSDT", 0, 5'000));
   ASSERT_FALSE(st.ok());
@@ -378,9 +370,8 @@ TEST(ArangoDataStore, WithoutSplittingTheServerRefusesTheBatchWithErrorNum32) {
 // committed before it. Running the same upsert again (what the connector does, as it
 // commits no offsets for a failed batch) is safe: every write is an upsert by natural key.
 TEST(ArangoDataStore, ASplitBatchThatFailsPartWayIsCompletedByRunningItAgain) {
-  auto d = small_transactions_double();
-  ASSERT_NE(d, nullptr);
-  auto s = open_data(*d, "max_transaction_bytes=65536&retry_budget_ms=300");
+  auto [d, s] =
+      data_on_double("max_transaction_bytes=65536&retry_budget_ms=300", small_transactions());
   ASSERT_NE(s, nullptr);
   ASSERT_TRUE(s->ensure_collection("c", Kind::candle).ok());
   const auto batch = dc::candles("BTCUSDT", 0, 5'000);

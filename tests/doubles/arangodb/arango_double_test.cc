@@ -661,6 +661,19 @@ TEST_F(ArangoDoubleTest, StreamTransactionIsolationCommitAbort) {
     EXPECT_EQ(r.at("result").at("status"), "running");
     return std::string(r.at("result").at("id").as_string());
   };
+  // Commits (PUT) or aborts (DELETE) the transaction `id`.
+  auto commit = [&](const std::string& id) {
+    return api_->call("PUT", "/_db/streamforge/_api/transaction/" + id, nullptr);
+  };
+  auto abort_trx = [&](const std::string& id) {
+    return api_->call("DELETE", "/_db/streamforge/_api/transaction/" + id, nullptr);
+  };
+  // The answer to finishing a transaction that was finished the other way (`how`): 400 1653.
+  auto expect_already = [&](const std::string& how) {
+    expect_error(api_->last, 400, 1653);
+    EXPECT_NE(api_->last.body.find("transaction was already " + how), std::string::npos)
+        << api_->last.body;
+  };
   api_->call("POST", "/_db/streamforge/_api/transaction/begin",
              json::parse(R"({"collections":{"write":["nope"]}})"));
   expect_error(api_->last, 404, 1203);
@@ -696,7 +709,7 @@ TEST_F(ArangoDoubleTest, StreamTransactionIsolationCommitAbort) {
   EXPECT_EQ(arr.as_array()[0].at("errorNum"), 1200);
   EXPECT_EQ(api_->last.header("X-Arango-Error-Codes"), R"({"1200":1})");
 
-  json::value c = api_->call("PUT", "/_db/streamforge/_api/transaction/" + t1, nullptr);
+  json::value c = commit(t1);
   EXPECT_EQ(api_->last.status, 200);
   EXPECT_EQ(c, json::parse(R"({"error":false,"code":200,"result":{"id":")" + t1 +
                            R"(","status":"committed"}})"));
@@ -711,25 +724,21 @@ TEST_F(ArangoDoubleTest, StreamTransactionIsolationCommitAbort) {
   expect_error(api_->last, 409, 1200);
 
   // Abort discards t2's writes; committing, aborting again behave as documented.
-  json::value a = api_->call("DELETE", "/_db/streamforge/_api/transaction/" + t2, nullptr);
+  json::value a = abort_trx(t2);
   EXPECT_EQ(api_->last.status, 200);
   EXPECT_EQ(a.at("result").at("status"), "aborted");
   api_->get("/_db/streamforge/_api/document/docs/c");
   expect_error(api_->last, 404, 1202);
-  api_->call("DELETE", "/_db/streamforge/_api/transaction/" + t2, nullptr);
+  abort_trx(t2);
   EXPECT_EQ(api_->last.status, 200);  // idempotent
   // The other one: ERROR_TRANSACTION_DISALLOWED_OPERATION, which ArangoDB answers with 400
   // (lib/Rest/GeneralResponse.cpp; the HTTP API page says 409).
-  api_->call("PUT", "/_db/streamforge/_api/transaction/" + t2, nullptr);
-  expect_error(api_->last, 400, 1653);
-  EXPECT_NE(api_->last.body.find("transaction was already aborted"), std::string::npos)
-      << api_->last.body;
-  api_->call("PUT", "/_db/streamforge/_api/transaction/" + t1, nullptr);
+  commit(t2);
+  expect_already("aborted");
+  commit(t1);
   EXPECT_EQ(api_->last.status, 200);  // idempotent
-  api_->call("DELETE", "/_db/streamforge/_api/transaction/" + t1, nullptr);
-  expect_error(api_->last, 400, 1653);
-  EXPECT_NE(api_->last.body.find("transaction was already committed"), std::string::npos)
-      << api_->last.body;
+  abort_trx(t1);
+  expect_already("committed");
   EXPECT_EQ(api_->get("/_db/streamforge/_api/transaction/" + t1).at("result").at("status"),
             "committed");
 
@@ -738,7 +747,7 @@ TEST_F(ArangoDoubleTest, StreamTransactionIsolationCommitAbort) {
   expect_error(api_->last, 404, 1655);
   insert("docs", json::object{{"x", 1}}, "", {{"x-arango-trx-id", "12345"}});
   expect_error(api_->last, 404, 1655);
-  api_->call("PUT", "/_db/streamforge/_api/transaction/12345", nullptr);
+  commit("12345");
   expect_error(api_->last, 404, 1655);
   EXPECT_NE(api_->last.body.find("transaction 12345 not found on commit operation"),
             std::string::npos)
@@ -754,7 +763,7 @@ TEST_F(ArangoDoubleTest, StreamTransactionIsolationCommitAbort) {
   insert("docs", json::object{{"_key", "n"}}, "", in3);
   EXPECT_EQ(query("FOR d IN docs SORT d._key RETURN d._key"),
             json::parse(R"(["a","b"])").as_array());
-  api_->call("PUT", "/_db/streamforge/_api/transaction/" + t3, nullptr);
+  commit(t3);
   EXPECT_EQ(query("FOR d IN docs SORT d._key RETURN d._key"),
             json::parse(R"(["b","n"])").as_array());
   EXPECT_EQ(api_->get("/_db/streamforge/_api/document/docs/b").at("v"), 5);
