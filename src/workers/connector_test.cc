@@ -19,6 +19,7 @@
 #include "market/records.h"
 #include "metrics/metrics.h"
 #include "store/sqlite/sqlite_data_store.h"
+#include "tests/support/forwarding_bus.h"
 #include "tests/support/forwarding_store.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/worker.h"
@@ -172,27 +173,15 @@ class RecordingStore final : public sf::store::DataStore {
 };
 
 // A Bus decorator whose consumers log their polls and commits.
-class RecordingBus final : public sf::bus::Bus {
+class RecordingBus final : public sf::testing::ForwardingBus {
  public:
-  RecordingBus(sf::bus::Bus& inner, CallLog& log) : inner_(inner), log_(log) {}
-  sf::Status ensure_topic(const sf::bus::TopicSpec& spec) override {
-    return inner_.ensure_topic(spec);
-  }
-  sf::Result<std::unique_ptr<sf::bus::Producer>> producer() override { return inner_.producer(); }
+  RecordingBus(sf::bus::Bus& inner, CallLog& log) : ForwardingBus(inner), log_(log) {}
   sf::Result<std::unique_ptr<sf::bus::Consumer>> subscribe(
       const sf::bus::SubscribeOptions& opts) override {
     auto c = inner_.subscribe(opts);
     if (!c) return c.error();
     return std::unique_ptr<sf::bus::Consumer>(new Consumer(std::move(*c), log_));
   }
-  sf::Result<std::unique_ptr<sf::bus::Reader>> read_from(const std::string& topic, int32_t p,
-                                                         int64_t offset) override {
-    return inner_.read_from(topic, p, offset);
-  }
-  sf::Result<int64_t> end_offset(const std::string& topic, int32_t p) override {
-    return inner_.end_offset(topic, p);
-  }
-  std::string name() const override { return "recording"; }
 
  private:
   class Consumer final : public sf::bus::Consumer {
@@ -216,7 +205,6 @@ class RecordingBus final : public sf::bus::Bus {
     std::unique_ptr<sf::bus::Consumer> inner_;
     CallLog& log_;
   };
-  sf::bus::Bus& inner_;
   CallLog& log_;
 };
 

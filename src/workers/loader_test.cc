@@ -13,6 +13,7 @@
 #include "exchange/sim/server.h"
 #include "market/data_topic.h"
 #include "market/records.h"
+#include "tests/support/forwarding_bus.h"
 #include "tests/support/worker.h"
 
 namespace sw = sf::workers;
@@ -364,31 +365,16 @@ namespace {
 // accepted (not acknowledged yet) and, at its `fail_at`-th record, fails for good as
 // Kafka's idempotent producer does after a fatal error: Errc::closed from then on, the held
 // records lost. Later producers write through.
-class FatalProducerBus final : public sf::bus::Bus {
+class FatalProducerBus final : public sf::testing::ForwardingBus {
  public:
   FatalProducerBus(sf::bus::Bus& inner, std::string topic, int fail_at, size_t unacked)
-      : inner_(inner), topic_(std::move(topic)), fail_at_(fail_at), unacked_(unacked) {}
-  sf::Status ensure_topic(const sf::bus::TopicSpec& spec) override {
-    return inner_.ensure_topic(spec);
-  }
+      : ForwardingBus(inner), topic_(std::move(topic)), fail_at_(fail_at), unacked_(unacked) {}
   sf::Result<std::unique_ptr<sf::bus::Producer>> producer() override {
     auto p = inner_.producer();
     if (!p) return p.error();
     ++producers_made;
     return std::unique_ptr<sf::bus::Producer>(new Failing(std::move(*p), *this));
   }
-  sf::Result<std::unique_ptr<sf::bus::Consumer>> subscribe(
-      const sf::bus::SubscribeOptions& opts) override {
-    return inner_.subscribe(opts);
-  }
-  sf::Result<std::unique_ptr<sf::bus::Reader>> read_from(const std::string& topic, int32_t p,
-                                                         int64_t offset) override {
-    return inner_.read_from(topic, p, offset);
-  }
-  sf::Result<int64_t> end_offset(const std::string& topic, int32_t p) override {
-    return inner_.end_offset(topic, p);
-  }
-  std::string name() const override { return "fatal-producer"; }
 
   std::atomic<int> producers_made{0};
   std::atomic<bool> failed{false};
@@ -433,7 +419,6 @@ class FatalProducerBus final : public sf::bus::Bus {
     bool armed_ = false, dead_ = false;
   };
 
-  sf::bus::Bus& inner_;
   const std::string topic_;
   const int fail_at_;
   const size_t unacked_;
