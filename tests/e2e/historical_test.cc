@@ -54,7 +54,9 @@ class Historical : public ::testing::Test {
     launch_up(dir_);
   }
   // (Re)starts `streamforge up` on `data_dir`; a running one is stopped first.
-  void launch_up(const std::string& data_dir) {
+  // `store_suffix` names another store (PostgreSQL schema, ArangoDB database) than the
+  // test's own; the Kafka names stay the test's.
+  void launch_up(const std::string& data_dir, const std::string& store_suffix = "") {
     client_.reset();
     up_.reset();
     data_dir_ = data_dir;
@@ -74,7 +76,7 @@ class Historical : public ::testing::Test {
                               "SF_TEST_KAFKA_BOOTSTRAP";
     for (auto& flag : sf::testing::kafka_up_flags(*bootstrap, tag)) up.push_back(flag);
 #endif
-    store_url_ = sf::testing::e2e_store_url(tag);
+    store_url_ = sf::testing::e2e_store_url(tag + store_suffix);
     if (!store_url_.empty()) up.insert(up.end(), {"--store", store_url_});
     const std::string log = data_dir + "/up.log";
     std::filesystem::create_directories(data_dir);
@@ -266,8 +268,6 @@ std::string day_of_candles_request(const std::string& id) {
 // store ends with the store complete, whatever the data topic and the connector's consumer
 // group remember of the first run (on Kafka both outlive the manager).
 TEST_F(Historical, ARerunWithTheSameQueueIdIntoANewStoreEndsComplete) {
-  if (!store_url_.empty())
-    GTEST_SKIP() << "needs a second, empty store: the SQLite variants cover it";
   const std::string id = "rerun-" + std::filesystem::path(dir_).filename().string();
   auto r = client_->post("/queues/start", day_of_candles_request(id));
   ASSERT_TRUE(r.ok());
@@ -275,7 +275,7 @@ TEST_F(Historical, ARerunWithTheSameQueueIdIntoANewStoreEndsComplete) {
   ASSERT_EQ(wait_end(id), "finished") << S(queue(id).at("message"));
   ASSERT_TRUE(queue(id).at("completeness").at("complete").as_bool());
 
-  launch_up(dir_ + "/second");  // a new manager on a new, empty store; the same bus
+  launch_up(dir_ + "/second", "-second");  // a new manager on a new, empty store; the same bus
   r = client_->post("/queues/start", day_of_candles_request(id));
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->status, 201) << r->body;
@@ -293,7 +293,9 @@ TEST_F(Historical, ARerunWithTheSameQueueIdIntoANewStoreEndsComplete) {
 // exactly the missing range again and the queue ends complete; unknown, running and complete
 // queues get clear answers.
 TEST_F(Historical, RepairLoadsWhatTheStoreLostAndEndsComplete) {
-  if (!store_url_.empty()) GTEST_SKIP() << "deletes rows from the SQLite file";
+#ifdef SF_E2E_ARANGO
+  GTEST_SKIP() << "deletes rows with SQL (SQLite file or PostgreSQL schema)";
+#endif
   const std::string id = start("historical_candles", "BTCUSDT", "2024-08-01:2024-08-02");
   ASSERT_EQ(wait_end(id), "finished") << S(queue(id).at("message"));
   auto repair = [&](const std::string& queue_id) {
@@ -305,17 +307,9 @@ TEST_F(Historical, RepairLoadsWhatTheStoreLostAndEndsComplete) {
   ASSERT_EQ(done.status, 200) << done.body;
   EXPECT_EQ(bj::parse(done.body).at("missing_ranges").as_array().size(), 0u) << done.body;
 
-  // 10:00 to 10:30 (30 candles) gone from the file.
-  const std::string db = data_dir_ + "/streamforge.db";
-  const std::string sql =
-      "DELETE FROM btcusdt_candles_1m WHERE open_time >= 1722506400000 AND "
-      "open_time < 1722508200000;";
-  ASSERT_EQ(std::system(("sqlite3 '" + db + "' '" + sql + "'").c_str()), 0);
-  {
-    auto store = sf::store::open_data_store(store_url_, data_dir_);
-    ASSERT_TRUE(store.ok());
-    ASSERT_EQ(*(*store)->count("btcusdt_candles_1m"), 1410);
-  }
+  // 10:00 to 10:30 (30 candles) gone from the store.
+  delete_rows("btcusdt_candles_1m", "open_time >= 1722506400000 AND open_time < 1722508200000");
+  ASSERT_EQ(stored("btcusdt_candles_1m"), 1410);
   auto started = repair(id);
   ASSERT_EQ(started.status, 202) << started.body;
   auto ranges = bj::parse(started.body).at("missing_ranges").as_array();
