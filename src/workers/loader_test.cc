@@ -372,12 +372,11 @@ class FatalProducerBus final : public sf::testing::ForwardingBus {
   sf::Result<std::unique_ptr<sf::bus::Producer>> producer() override {
     auto p = inner_.producer();
     if (!p) return p.error();
-    ++producers_made;
     return std::unique_ptr<sf::bus::Producer>(new Failing(std::move(*p), *this));
   }
 
-  std::atomic<int> producers_made{0};
-  std::atomic<bool> failed{false};
+  std::atomic<bool> armed{false};   // a producer of the topic was chosen to fail
+  std::atomic<bool> failed{false};  // and it did
 
  private:
   class Failing final : public sf::bus::Producer {
@@ -387,11 +386,13 @@ class FatalProducerBus final : public sf::testing::ForwardingBus {
     sf::Result<int64_t> produce(const std::string& topic, const std::string& key,
                                 const std::string& value) override {
       if (dead_) return sf::Error(sf::Errc::closed, "injected fatal error");
-      if (topic != bus_.topic_ || !(armed_ || !bus_.failed.exchange(true)))
-        return inner_->produce(topic, key, value);
-      armed_ = true;  // this producer is the one that fails
+      // The first producer to write the topic is the one that fails; the others write through.
+      if (topic != bus_.topic_) return inner_->produce(topic, key, value);
+      if (!armed_ && bus_.armed.exchange(true)) return inner_->produce(topic, key, value);
+      armed_ = true;
       if (++count_ == bus_.fail_at_) {
         dead_ = true;
+        bus_.failed = true;
         held_.clear();  // never acknowledged: lost
         return sf::Error(sf::Errc::closed, "injected fatal error");
       }
