@@ -296,8 +296,11 @@ Result<std::string> Manager::start_queue(protocol::StartRequest req) {
   if (m_queues_active_) m_queues_active_->inc();
   log::info("queue accepted with " + std::to_string(req.targets.size()) + " targets", q.queue_id);
 
+  // The answer is the queue as accepted (`pending`): rendered before the launch, so an
+  // in-process target that starts at once cannot change it under the caller.
+  auto answer = queue_json(q.queue_id);
   launch_run(req, q.queue_id, now);
-  return queue_json(q.queue_id);
+  return answer;
 }
 
 std::map<std::string, int64_t> Manager::run_start_offsets(
