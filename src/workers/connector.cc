@@ -14,6 +14,7 @@
 
 #include "base/log.h"
 #include "json/json.h"
+#include "market/binary.h"
 #include "market/data_topic.h"
 #include "market/records.h"
 #include "metrics/metrics.h"
@@ -298,8 +299,10 @@ class Connector {
       // synchronous commit would sit in front of the next write, adding its round trip to
       // every record's latency).
       if (in_flight_) wait = std::min(wait, kInFlightPollMs);
-      const auto max =
-          static_cast<size_t>(std::max<int64_t>(1, settings_.batch_size - cur_.records));
+      // Messages to poll: a binary message is a page of records, so ask for as many as fill
+      // the batch at the largest page seen (a batch exceeds batch_size by less than a page).
+      const auto max = static_cast<size_t>(
+          std::max<int64_t>(1, (settings_.batch_size - cur_.records) / largest_page_));
       const auto poll_start = std::chrono::steady_clock::now();
       auto recs = consumer_->poll(max, std::chrono::milliseconds(wait));
       // Polls that returned records (fetching, copying) apart from those that waited.
@@ -382,12 +385,15 @@ class Connector {
       cur_.dlq.push_back({"malformed end marker: " + m.error().message, r});
       return;
     }
-    // Decoded into the batch's next slot, reusing the row a previous batch left there.
-    if (cur_.n == cur_.rows.size()) cur_.rows.emplace_back();
-    if (auto s = market::decode_into(kind_, r.value, &cur_.rows[cur_.n]); s) {
-      ++cur_.n;
+    // Decoded into the batch's next slots, reusing the rows a previous batch left there. A
+    // binary message is a page of records: all of them count toward batch_size, and a page
+    // with one bad record goes to the DLQ whole (the entry names the record).
+    if (auto n = market::decode_message(kind_, r.value, cur_.rows, cur_.n); n) {
+      cur_.n += *n;
+      cur_.records += static_cast<int64_t>(*n) - 1;
+      largest_page_ = std::max(largest_page_, static_cast<int64_t>(*n));
     } else {
-      cur_.dlq.push_back({std::string(errc_name(s.error().code)) + ": " + s.error().message, r});
+      cur_.dlq.push_back({std::string(errc_name(n.error().code)) + ": " + n.error().message, r});
     }
   }
 
@@ -684,7 +690,8 @@ class Connector {
   // The batch being decoded, and the one in flight (written by writer_ while in_flight_;
   // swapped, so both keep their spare rows).
   Batch cur_, in_flight_batch_;
-  bool in_flight_ = false;  // in_flight_batch_ is handed over and not committed
+  int64_t largest_page_ = 1;  // records in the largest message decoded so far
+  bool in_flight_ = false;    // in_flight_batch_ is handed over and not committed
   // The newest written record per partition whose offset is not committed yet.
   std::map<std::pair<std::string, int32_t>, bus::Record> to_commit_;
   int64_t last_commit_ms_ = 0;

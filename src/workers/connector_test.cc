@@ -15,6 +15,7 @@
 
 #include "base/text.h"
 #include "bus/memory/memory_bus.h"
+#include "market/binary.h"
 #include "market/data_topic.h"
 #include "market/records.h"
 #include "metrics/metrics.h"
@@ -630,6 +631,49 @@ TEST_F(ConnectorTest, MalformedRecordsGoToTheDlqAndEveryValidRecordIsStored) {
                          "Records connectors sent to a dead-letter topic")
                 .value(),
             kBad + 1);
+  EXPECT_TRUE(uncommitted().empty());
+}
+
+// The loaders' default form: pages of records a message (market/binary.h), mixed here with
+// JSON records. Every record of a good page is stored; a page with one bad record goes to
+// the DLQ whole, its reason naming the record; pages count toward batch_size by records.
+TEST_F(ConnectorTest, BinaryPagesLandWholeAndABadPageGoesToTheDlqWhole) {
+  auto page = [](int64_t from, int64_t n, std::optional<int64_t> bad = std::nullopt) {
+    std::vector<sf::market::Candle> cs;
+    for (int64_t i = from; i < from + n; ++i) cs.push_back(candle(i));
+    if (bad) cs[static_cast<size_t>(*bad - from)].high = "1e5";
+    std::string out;
+    sf::market::encode_page_to(out, std::span<const sf::market::Candle>(cs));
+    return out;
+  };
+  publish("BTCUSDT", page(0, 1000));
+  publish(candle(1000));  // a JSON record between pages
+  const std::string bad = page(1001, 500, 1234);
+  publish("BTCUSDT", bad);
+  publish("BTCUSDT", page(1501, 999));
+  publish("BTCUSDT", page(2500, 1000).substr(0, 5000));  // truncated
+  publish_end(3500);
+  start(config(R"({"batch_size":700})"));
+  EXPECT_EQ(exit_code(), sw::kExitFinished);
+
+  std::vector<sf::market::Record> want;
+  for (int64_t i = 0; i < 2500; ++i)
+    if (i < 1001 || i >= 1501) want.emplace_back(candle(i));
+  EXPECT_EQ(*store_->scan(kCollection), want);
+  auto dlq = read_all(kDlq, "dlq");
+  ASSERT_EQ(dlq.size(), 2u);
+  auto first = boost::json::parse(dlq[0].value).as_object();
+  EXPECT_EQ(first.at("source_offset").as_int64(), 2);
+  EXPECT_TRUE(first.at("original_base64").as_bool());
+  EXPECT_EQ(std::string(first.at("original").as_string()), sf::base64_encode(bad));
+  const std::string reason(first.at("reason").as_string());
+  EXPECT_NE(reason.find("record 233: field 'high'"), std::string::npos) << reason;
+  const std::string truncated(boost::json::parse(dlq[1].value).at("reason").as_string());
+  EXPECT_NE(truncated.find("truncated"), std::string::npos) << truncated;
+  auto evs = events();
+  ASSERT_FALSE(evs.empty());
+  EXPECT_EQ(evs.back().records_written, 2000);
+  EXPECT_EQ(evs.back().records_dlq, 2);
   EXPECT_TRUE(uncommitted().empty());
 }
 

@@ -12,6 +12,7 @@
 #include "exchange/binance/paging.h"
 #include "exchange/binance/rate_limiter.h"
 #include "json/json.h"
+#include "market/binary.h"
 #include "market/data_topic.h"
 #include "market/records.h"
 #include "market/schema.h"
@@ -60,8 +61,11 @@ LoadEstimate estimate_load(std::string_view type, int64_t start_ms, int64_t end_
 Result<LoaderSettings> LoaderSettings::from_params(const boost::json::object& params) {
   LoaderSettings s;
   json::Fields f(params);
-  SF_TRY(f.only({"from_id", "to_id", "interval"}));
+  SF_TRY(f.only({"from_id", "to_id", "record_format", "interval"}));
   SF_TRY_ASSIGN(s.from_id, f.opt_int64("from_id"));
+  std::optional<std::string> format;
+  SF_TRY_ASSIGN(format, f.opt_str("record_format"));
+  if (format) SF_TRY_ASSIGN(s.record_format, market::record_format_from_string(*format));
   SF_TRY_ASSIGN(s.to_id, f.opt_int64("to_id"));
   for (const auto* v : {&s.from_id, &s.to_id})
     if (*v && **v < 0)
@@ -79,7 +83,8 @@ std::string LoaderSettings::json_schema() {
   // The bounds of from_params() above; `interval` is a typed target field.
   return R"json({
     "from_id": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807, "description": "trades and aggregate trades: the first id to load (not after to_id)"},
-    "to_id": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807, "description": "trades and aggregate trades: the last id to load"}
+    "to_id": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807, "description": "trades and aggregate trades: the last id to load"},
+    "record_format": {"type": "string", "enum": ["binary", "json"], "description": "the data topic's messages: binary (default; a page of records a message, docs/protocol.md) or json (one JSON object a record, readable with any Kafka tool); the connector reads both"}
   })json";
 }
 
@@ -114,6 +119,7 @@ Result<Published> already_published(bus::Bus& bus, const std::string& topic,
   auto reader = bus.read_from(topic, 0, from);
   if (!reader) return reader.error();
   int64_t next = from;
+  std::vector<market::Record> rows;
   // An empty poll is not the end: a Kafka reader's first fetch can take longer than one
   // poll. Give up only when nothing arrives for a while.
   constexpr auto kStall = std::chrono::seconds(30);
@@ -132,20 +138,21 @@ Result<Published> already_published(bus::Bus& bus, const std::string& topic,
     for (const auto& r : *recs) {
       next = r.offset + 1;
       if (r.key != symbol) continue;  // end markers and other symbols
-      auto rec = market::decode(kind, r.value);
-      if (!rec) continue;         // not ours to judge; the connector sends it to the DLQ
-      if (!mine(*rec)) continue;  // another loader's of this run
-      ++p.count;
-      int64_t key = kind == market::Kind::candle      ? std::get<market::Candle>(*rec).open_time
-                    : kind == market::Kind::agg_trade ? std::get<market::AggTrade>(*rec).agg_id
-                                                      : std::get<market::Trade>(*rec).trade_id;
-      // A candle published while still open is not final: load it again.
-      if (kind == market::Kind::candle && !std::get<market::Candle>(*rec).closed) {
-        --p.count;
-        continue;
+      // A message holds one record (JSON) or a page of them (binary).
+      auto n = market::decode_message(kind, r.value, rows, 0);
+      if (!n) continue;  // not ours to judge; the connector sends it to the DLQ
+      for (size_t i = 0; i < *n; ++i) {
+        const market::Record& rec = rows[i];
+        if (!mine(rec)) continue;  // another loader's of this run
+        // A candle published while still open is not final: load it again.
+        if (kind == market::Kind::candle && !std::get<market::Candle>(rec).closed) continue;
+        ++p.count;
+        int64_t key = kind == market::Kind::candle      ? std::get<market::Candle>(rec).open_time
+                      : kind == market::Kind::agg_trade ? std::get<market::AggTrade>(rec).agg_id
+                                                        : std::get<market::Trade>(rec).trade_id;
+        p.first_key = std::min(p.first_key.value_or(key), key);
+        p.last_key = std::max(p.last_key.value_or(key), key);
       }
-      p.first_key = std::min(p.first_key.value_or(key), key);
-      p.last_key = std::max(p.last_key.value_or(key), key);
     }
   }
   return p;
@@ -364,24 +371,34 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
     int64_t last_report = ctx.clock->steady_ms();
     std::optional<Error> publish_error;  // read once the publisher has finished
     stopped = false;
-    auto publish = [&](const std::string& value) {
+    auto publish = [&](const std::string& value, int64_t records) {
       auto r = (*producer)->produce(*cfg.kafka_topic, *cfg.symbol, value);
       if (!r) {
         publish_error = r.error();
         return false;
       }
-      ++published_count;
+      published_count += records;
       return true;
     };
-    // Every record of a page encoded into one reused buffer (produce() copies it).
+    // Records encoded into one reused buffer (produce() copies it): a whole page as one
+    // binary message, or one JSON message a record (market/binary.h).
     std::string encoded;
     auto publish_page = [&](const auto& page) {
       profile::mark("loader.first_produce");
       profile::Timer timer("loader.produce");
-      for (const auto& rec : page) {
+      if (page.empty()) return true;
+      if (settings->record_format == market::RecordFormat::binary) {
         encoded.clear();
-        market::encode_to(encoded, rec);
-        if (!publish(encoded)) return false;
+        market::encode_page_to(encoded, std::span(page));
+        if (!publish(encoded, static_cast<int64_t>(page.size()))) return false;
+      } else {
+        for (const auto& rec : page) {
+          encoded.clear();
+          market::encode_to(encoded, rec);
+          if (!publish(encoded, 1)) return false;
+        }
+      }
+      for (const auto& rec : page) {
         if (auto id = id_of(rec)) {
           if (!first_id || *id < *first_id) first_id = id;
           if (!last_id || *id > *last_id) last_id = id;

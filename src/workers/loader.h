@@ -2,8 +2,9 @@
 // (api_candles_<interval>) and loader-api-trades (api_agg_trades, api_trades) are the
 // same code restricted to their types. A loader pages through the whole TIME_RANGE of
 // SYMBOL on the exchange's REST API (1000 rows a request, through the process's shared
-// rate limiter), publishes one record per candle or trade to KAFKA_TOPIC keyed by symbol
-// (format: docs/data.md), then the end-of-data marker the connector waits for.
+// rate limiter), publishes its records to KAFKA_TOPIC keyed by symbol (a page of them a
+// message in the binary form, or one JSON object a record: record_format below, formats in
+// docs/protocol.md and market/binary.h), then the end-of-data marker the connector waits for.
 //
 // Telemetry: started (candles: with records_expected, the number of intervals of the range
 // up to now); loading with records_written at least every 2 s, also while a request waits
@@ -16,12 +17,13 @@
 // Settings (TARGET_PARAMS, all optional; LoaderSettings): from_id and to_id, for trades and
 // aggregate trades only: load just the ids [from_id, to_id] of the range (either alone: from
 // from_id to the range's end, or from the range's start to to_id), paging by fromId (a repair
-// loads the missing id ranges so). Environment: EXCHANGE_URL (default
-// https://api.binance.com), EXCHANGE_TIMEOUT_MS, EXCHANGE_WEIGHT_FRACTION (0..1, default 0.8),
-// EXCHANGE_WEIGHT_FILE (the host-wide budget; the loader then reads the exchange's limit from
-// exchangeInfo first).
+// loads the missing id ranges so); record_format, "binary" (default) or "json". Environment:
+// EXCHANGE_URL (default https://api.binance.com), EXCHANGE_TIMEOUT_MS, EXCHANGE_WEIGHT_FRACTION
+// (0..1, default 0.8), EXCHANGE_WEIGHT_FILE (the host-wide budget; the loader then reads the
+// exchange's limit from exchangeInfo first).
 #pragma once
 
+#include "market/binary.h"
 #include "workers/worker.h"
 
 namespace sf::workers {
@@ -47,6 +49,8 @@ LoadEstimate estimate_load(std::string_view type, int64_t start_ms, int64_t end_
 struct LoaderSettings {
   std::optional<int64_t> from_id;  // trades: the first id to load
   std::optional<int64_t> to_id;    // trades: the last id to load
+  // The data topic's messages (market/binary.h): a page a message, or a JSON object a record.
+  market::RecordFormat record_format = market::RecordFormat::binary;
 
   // Strict: unknown members (other than `interval`, which generic target entries carry),
   // negative ids and from_id after to_id are invalid_argument naming the field.

@@ -11,6 +11,7 @@
 #include "exchange/binance/rate_limiter.h"
 #include "exchange/sim/market.h"
 #include "exchange/sim/server.h"
+#include "market/binary.h"
 #include "market/data_topic.h"
 #include "market/records.h"
 #include "tests/support/forwarding_bus.h"
@@ -68,8 +69,8 @@ class LoaderTest : public ::testing::Test {
     auto p = bus_.producer();
     ASSERT_TRUE((*p)->produce(sf::bus::kControlTopic, "wf-load", sp::encode(c)).ok());
   }
-  // The data topic: records (by key order of arrival) and end markers.
-  std::vector<sf::bus::Record> topic() {
+  // The data topic's messages as they are: records or pages of them, and end markers.
+  std::vector<sf::bus::Record> messages() {
     std::vector<sf::bus::Record> out;
     auto end = bus_.end_offset("wf-load-data", 0);
     if (!end) return out;
@@ -78,6 +79,26 @@ class LoaderTest : public ::testing::Test {
       auto recs = (*r)->poll(10000, 100ms);
       if (!recs || recs->empty()) break;
       out.insert(out.end(), recs->begin(), recs->end());
+    }
+    return out;
+  }
+  // The data topic one entry a record, in order: a binary page's records each as its JSON
+  // (same key and offset, so sm::decode reads it), then end markers as they are.
+  std::vector<sf::bus::Record> topic() {
+    std::vector<sf::bus::Record> out;
+    std::vector<sm::Record> rows;
+    for (auto& m : messages()) {
+      if (!sm::is_binary_page(m.value)) {
+        out.push_back(std::move(m));
+        continue;
+      }
+      const auto kind = static_cast<sm::Kind>(m.value[1]);
+      auto n = sm::decode_message(kind, m.value, rows, 0);
+      EXPECT_TRUE(n.ok()) << n.error().message;
+      for (size_t i = 0; n && i < *n; ++i) {
+        out.push_back(m);
+        out.back().value = sm::encode(rows[i]);
+      }
     }
     return out;
   }
@@ -427,9 +448,61 @@ class FatalProducerBus final : public sf::testing::ForwardingBus {
 
 }  // namespace
 
+// Records a message: the default binary form publishes a page of the exchange's a message,
+// the JSON form one record a message.
+TEST_F(LoaderTest, BinaryPagesByDefaultJsonRecordsOnRequest) {
+  ASSERT_EQ(run_to_end(config("api_candles_1m", "2024-08-01:2024-08-02")), sw::kExitFinished);
+  auto pages = messages();
+  ASSERT_EQ(pages.size(), 3u) << "1000 + 440 candles, then the end marker";
+  EXPECT_TRUE(sm::is_binary_page(pages[0].value));
+  std::vector<sm::Record> rows;
+  EXPECT_EQ(*sm::decode_message(sm::Kind::candle, pages[0].value, rows, 0), 1000u);
+  EXPECT_EQ(*sm::decode_message(sm::Kind::candle, pages[1].value, rows, 0), 440u);
+
+  auto cfg = config("api_candles_1m", "2024-08-02:2024-08-03");
+  cfg.params["record_format"] = "json";
+  ASSERT_EQ(run_to_end(cfg), sw::kExitFinished);
+  auto all = messages();
+  ASSERT_EQ(all.size(), 3u + 1441u);
+  EXPECT_EQ(all[3].value.front(), '{');
+  auto c = sm::decode(sm::Kind::candle, all[3].value);
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(std::get<sm::Candle>(*c).open_time, kDay + 86'400'000);
+
+  cfg.params["record_format"] = "avro";
+  ASSERT_EQ(run_to_end(cfg), sw::kExitBadConfig);
+  const std::string said = events().back().message.value_or("");
+  EXPECT_NE(said.find("record format 'avro'"), std::string::npos) << said;
+}
+
+// The default form: pages 1 and 2 of five acknowledged, page 3 held unacknowledged and
+// lost when page 4 fails for good; the new producer resumes after page 2.
+TEST_F(LoaderTest, AProducerThatFailsForGoodIsReplacedAndNoPageIsLostOrDoubled) {
+  FatalProducerBus fatal(bus_, "wf-load-data", 4, 1);
+  auto cfg = config("api_candles_1m", "2024-08-01:2024-08-04");
+  ctx_.env = cfg.to_env();
+  ctx_.env.set(sw::env_names::kExchangeUrl, sim_->base_url());
+  ctx_.bus = &fatal;
+  ASSERT_TRUE(sf::testing::publish_command(bus_, cfg).ok());
+  auto done = std::async(std::launch::async, [this] { return sw::run_loader_producer(ctx_); });
+  ASSERT_EQ(done.wait_for(30s), std::future_status::ready);
+  EXPECT_EQ(done.get(), sw::kExitFinished);
+  EXPECT_TRUE(fatal.failed.load()) << "the fault was injected";
+  auto recs = topic();
+  ASSERT_EQ(recs.size(), 4321u) << "every candle once, then the marker";
+  for (size_t i = 0; i < 4320; ++i) {
+    auto c = sm::decode(sm::Kind::candle, recs[i].value);
+    ASSERT_TRUE(c.ok()) << i;
+    EXPECT_EQ(std::get<sm::Candle>(*c).open_time, kDay + static_cast<int64_t>(i) * 60'000) << i;
+  }
+  EXPECT_EQ(sf::market::decode_end_marker(recs.back().value)->published, 4320);
+}
+
+// The same in the JSON form, a record a message: record 700 fails, the 150 before it lost.
 TEST_F(LoaderTest, AProducerThatFailsForGoodIsReplacedAndNothingIsLostOrDoubled) {
   FatalProducerBus fatal(bus_, "wf-load-data", 700, 150);
   auto cfg = config("api_candles_1m", "2024-08-01:2024-08-02");
+  cfg.params["record_format"] = "json";
   ctx_.env = cfg.to_env();
   ctx_.env.set(sw::env_names::kExchangeUrl, sim_->base_url());
   ctx_.bus = &fatal;
