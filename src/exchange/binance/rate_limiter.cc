@@ -155,6 +155,9 @@ void RateLimiter::set_limit(int64_t weight_per_minute) {
   {
     std::lock_guard lk(mu_);
     limit_ = weight_per_minute;
+    limit_known_ = true;
+    // Tell the host's other loaders, which may still be on the default limit.
+    (void)sync_shared_locked(clock_.now_ms(), 0, budget_locked());
   }
   cv_.notify_all();
 }
@@ -207,10 +210,11 @@ Status RateLimiter::share_through(const std::string& path) {
 
 namespace {
 
-// The file's one line: "<window_start_ms> <used> <blocked_until_ms>\n". Anything else (an
-// empty new file, a torn or foreign content) reads as an empty window.
+// The file's one line: "<window_start_ms> <used> <blocked_until_ms> <limit>\n", limit 0
+// while no process has read it from exchangeInfo. Anything else (an empty new file, a torn
+// or foreign content) reads as an empty window; a line without the limit as limit 0.
 struct SharedState {
-  int64_t window_start = 0, used = 0, blocked_until = 0;
+  int64_t window_start = 0, used = 0, blocked_until = 0, limit = 0;
 };
 
 bool read_shared(int fd, SharedState* st) {
@@ -218,17 +222,18 @@ bool read_shared(int fd, SharedState* st) {
   const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
   if (n < 0) return false;
   buf[n] = '\0';
-  long long w = 0, u = 0, b = 0;
-  if (std::sscanf(buf, "%lld %lld %lld", &w, &u, &b) == 3 && w >= 0 && u >= 0 && b >= 0)
-    *st = SharedState{w, u, b};
+  long long w = 0, u = 0, b = 0, l = 0;
+  const int got = std::sscanf(buf, "%lld %lld %lld %lld", &w, &u, &b, &l);
+  if (got >= 3 && w >= 0 && u >= 0 && b >= 0) *st = SharedState{w, u, b, got == 4 && l > 0 ? l : 0};
   return true;
 }
 
 bool write_shared(int fd, const SharedState& st) {
   char buf[128];
   const int n =
-      std::snprintf(buf, sizeof buf, "%lld %lld %lld\n", static_cast<long long>(st.window_start),
-                    static_cast<long long>(st.used), static_cast<long long>(st.blocked_until));
+      std::snprintf(buf, sizeof buf, "%lld %lld %lld %lld\n",
+                    static_cast<long long>(st.window_start), static_cast<long long>(st.used),
+                    static_cast<long long>(st.blocked_until), static_cast<long long>(st.limit));
   return ::pwrite(fd, buf, static_cast<size_t>(n), 0) == n && ::ftruncate(fd, n) == 0;
 }
 
@@ -247,11 +252,21 @@ bool RateLimiter::sync_shared_locked(int64_t now, int weight, int64_t budget) {
     ok = read_shared(shared_fd_, &st);
     // The newer window wins; within one window the larger count (ours may include a header).
     if (ok) {
-      if (st.window_start < window_start_) st = SharedState{window_start_, 0, st.blocked_until};
+      if (st.window_start < window_start_)
+        st = SharedState{window_start_, 0, st.blocked_until, st.limit};
       if (st.window_start == window_start_) st.used = std::max(st.used, used_);
       st.blocked_until = std::max(st.blocked_until, blocked_until_);
       if (minute_window(now) > st.window_start)
-        st = SharedState{minute_window(now), 0, st.blocked_until};
+        st = SharedState{minute_window(now), 0, st.blocked_until, st.limit};
+      // The exchange's limit, once one process has read it: a loader still on the default
+      // (its own exchangeInfo not answered yet) must not spend by a larger budget than the
+      // host's (seen: an exchangeInfo of weight 20 granted past a spent budget of 400).
+      if (limit_known_) {
+        st.limit = limit_;
+      } else if (st.limit > 0) {
+        limit_ = st.limit;
+        budget = budget_locked();
+      }
     }
     bool granted = false;
     if (ok && weight > 0 && now >= st.blocked_until && st.used + weight <= budget) {

@@ -18,10 +18,11 @@
 // next window must not sleep through the stop).
 //
 // Host-wide budget (share_through()): loaders in separate processes on one host spend from
-// one budget, kept in a small file (the window start, the weight used in it, and the end of
-// any 429/418 wait) that every process reads and updates under an exclusive flock(2), held
-// only for that read-modify-write. A process's own count is then the host's; headers and
-// 429/418 seen by any process reach all of them. Across hosts nothing is shared but the
+// one budget, kept in a small file (the window start, the weight used in it, the end of
+// any 429/418 wait, and the limit once a process has read it from exchangeInfo, which
+// processes still on the default adopt) that every process reads and updates under an exclusive
+// flock(2), held only for that read-modify-write. A process's own count is then the host's; headers
+// and 429/418 seen by any process reach all of them. Across hosts nothing is shared but the
 // X-MBX-USED-WEIGHT-1M header, which reports the whole IP's use (docs/operations.md).
 //
 // Time: the window and the waits follow the injected Clock's wall time (now_ms()); all
@@ -149,6 +150,7 @@ class RateLimiter {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   int64_t limit_;
+  bool limit_known_ = false;  // limit_ set from exchangeInfo (set_limit), not the default
   int64_t window_start_ = 0;
   int64_t used_ = 0;
   int64_t blocked_until_ = 0;  // max of 429 retry-after and ban end

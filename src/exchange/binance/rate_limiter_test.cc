@@ -252,6 +252,33 @@ TEST(RateLimiter, LimitersSharingAFileSpendFromOneBudget) {
   std::remove(path.c_str());
 }
 
+// A loader whose own exchangeInfo has not been answered yet spends by the limit another
+// loader of the host read, not by the default (an exchangeInfo of weight 20 was granted
+// past a spent budget of 400: SharedBudget.EightLoaderProcesses... saw 421).
+TEST(RateLimiter, ALimiterOnTheDefaultLimitAdoptsTheOneAnotherRead) {
+  const std::string path = ::testing::TempDir() + "/sf-shared-limit-" + std::to_string(::getpid());
+  std::remove(path.c_str());
+  ManualClock clock(kT0 + 1000);
+  JumpWaiter waiter(clock);
+  RateLimiter a({.fraction = 0.8}, clock, waiter);
+  RateLimiter b({.fraction = 0.8}, clock, waiter);
+  ASSERT_TRUE(a.share_through(path).ok());
+  ASSERT_TRUE(b.share_through(path).ok());
+  a.set_limit(500);  // a's exchangeInfo: budget 400
+  ASSERT_TRUE(a.acquire(390, 0ms).ok());
+  auto late = b.acquire(20, 0ms);  // b's exchangeInfo, before b knows the limit
+  ASSERT_FALSE(late.ok()) << "390 + 20 is over the host's budget of 400";
+  EXPECT_EQ(late.error().code, Errc::timeout);
+  EXPECT_EQ(b.stats().limit, 500);
+  EXPECT_TRUE(b.acquire(10, 0ms).ok());
+  // A limit b reads itself is its own, and the file's from then on.
+  b.set_limit(1000);
+  clock.set(kT0 + 60'000);
+  EXPECT_TRUE(a.acquire(400, 0ms).ok());
+  EXPECT_FALSE(a.acquire(1, 0ms).ok()) << "a keeps the limit it read: budget 400";
+  std::remove(path.c_str());
+}
+
 TEST(RateLimiter, AnUnusableSharedFileIsAClearError) {
   RateLimiter lim;
   auto s = lim.share_through("/nonexistent-dir-of-the-test/budget");
