@@ -13,7 +13,12 @@
 //   (symbol, trade_id). Field names are the record fields of market/records.h; tables,
 //   columns and documents are built from market/schema.h, never listed by a store.
 // - upsert() is idempotent and all-or-nothing: every record of the call is written (inserted
-//   or replacing the stored record with the same key, every field) or none is. A closed
+//   or replacing the stored record with the same key, every field) or none is; except that
+//   a store may write a large batch in several transactions where its header says so
+//   (ArangoDB past its transaction size, PostgreSQL's two halves of a batch of 1000 rows or
+//   more): a failure may then leave part of the batch written, and calling upsert() again
+//   with the same records completes it with the same values, which the store connector
+//   does. A refused batch (invalid_argument) never writes anything. A closed
 //   candle is final: a later non-closed candle with the same key does not replace it, while
 //   a closed one replaces a non-closed one.
 // - Decimal fields keep the exchange's exact text ("0.00010000" reads back as
@@ -24,7 +29,8 @@
 //   (the database is unreachable, locked or failing: the caller may retry the same call).
 //
 // Thread-safety: every method may be called from any thread at any time; implementations
-// serialise or isolate internally. Each upsert() is its own transaction.
+// serialise or isolate internally. Each upsert() is its own transaction (or its own
+// transactions, above).
 #pragma once
 
 #include <cstdint>

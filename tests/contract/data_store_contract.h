@@ -509,7 +509,7 @@ TYPED_TEST_P(DataStoreContract, DuplicateKeysInOneBatchFollowTheClosedCandleRule
             (std::vector<sf::market::Record>{dc::trade("BTCUSDT", 3), t3}));
 }
 
-TYPED_TEST_P(DataStoreContract, LargeBatchIsOneTransaction) {
+TYPED_TEST_P(DataStoreContract, LargeBatchLandsOnceAndABadRecordWritesNothing) {
   using sf::market::Kind;
   namespace dc = sf::store::data_contract;
   // Larger than any internal chunk (statements, COPY buffers): all of it, exactly once.
@@ -640,5 +640,5 @@ REGISTER_TYPED_TEST_SUITE_P(DataStoreContract, EnsureCollectionCreatesOnceWithIt
                             ConcurrentWritersToDifferentAndSameCollections,
                             UnicodeAndSpecialCharactersInTextFieldsRoundTrip,
                             DuplicateKeysInOneBatchFollowTheClosedCandleRule,
-                            LargeBatchIsOneTransaction,
+                            LargeBatchLandsOnceAndABadRecordWritesNothing,
                             MissingIdsFindsGapsInsideTheRangeAndAtItsEdgesOnlyWhenExpected);

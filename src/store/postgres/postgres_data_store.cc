@@ -9,12 +9,15 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <span>
 #include <string_view>
+#include <thread>
 #include <tuple>
 #include <unordered_map>
 #include <utility>
 
 #include "base/enum_names.h"
+#include "base/log.h"
 #include "store/postgres/pg_conn.h"
 
 namespace sf::store {
@@ -312,16 +315,31 @@ struct PostgresDataStore::Impl {
   // COPY data goes to the server in pieces of about this size while the batch is encoded.
   static constexpr size_t kPiece = 64 * 1024;
 
-  explicit Impl(pg::Url u) : conn(std::move(u)) {}
+  // A batch of at least this many rows is written in two halves at once, on two
+  // connections (see upsert()).
+  static constexpr size_t kSplitRows = 1000;
+  // After the second connection failed to connect: batches written on the first alone.
+  static constexpr int kSecondLaneCooldown = 100;
 
-  pg::Connection conn;
+  // A connection that writes, with its per-connection state.
+  struct Lane {
+    explicit Lane(pg::Url u) : conn(std::move(u)) {}
+    pg::Connection conn;
+    uint64_t staged_generation[market::kKindCount] =
+        {};              // connection generation of each staging table
+    std::string buffer;  // COPY data, reused between batches
+  };
+
+  explicit Impl(pg::Url u) : main(u), conn(main.conn), second(std::move(u)) {}
+
+  Lane main;             // every read and catalogue change, and the writes
+  pg::Connection& conn;  // main.conn
+  Lane second;           // the other half of large batches (connected on first use)
+  int second_cooldown = 0;
   std::string schema;  // quoted
   std::mutex mu;
   std::map<std::string, Collection> cache;  // by exact name
-  uint64_t staged_generation[market::kKindCount] =
-      {};  // connection generation of each staging table
   int next_statement = 0;
-  std::string buffer;  // COPY data, reused between batches
 
   std::string catalogue() const { return schema + ".sf_collections"; }
 
@@ -407,10 +425,11 @@ struct PostgresDataStore::Impl {
     return c;
   }
 
-  // Creates the staging table of `kind` on this connection if it has not yet.
-  Status stage(Kind kind) {
+  // Creates the staging table of `kind` on the lane's connection if it has not yet.
+  static Status stage(Lane& lane, Kind kind) {
+    pg::Connection& conn = lane.conn;
     SF_TRY(conn.connect());
-    uint64_t& gen = staged_generation[static_cast<int>(kind)];
+    uint64_t& gen = lane.staged_generation[static_cast<int>(kind)];
     if (gen == conn.generation()) return {};
     auto r = conn.exec(std::string("CREATE TEMP TABLE IF NOT EXISTS ") + stage_table(kind) + " (" +
                            column_defs(kind, false) + ") ON COMMIT DELETE ROWS",
@@ -488,8 +507,6 @@ struct PostgresDataStore::Impl {
       }
     }
 
-    SF_TRY(stage(kind));
-    pg::Txn txn(conn);
     // Fast path while the collection's batches are new keys (a load): COPY straight into
     // the table under a savepoint, which is all psql's \copy does. A key that exists
     // already fails it with unique_violation: roll back to the savepoint, upsert through
@@ -497,16 +514,61 @@ struct PostgresDataStore::Impl {
     // reload conflicts on every batch, and a failed attempt costs up to a whole COPY).
     const bool direct = c->direct_cooldown == 0;
     if (!direct) --c->direct_cooldown;
+    // A large batch is written in two halves at once, each in a transaction of its own on a
+    // connection of its own: two server processes parse, insert and index it, so the server
+    // keeps pace with a connector on a machine with a core to spare (docs/benchmarks.md,
+    // issue 11: one backend was 80% busy while a core idled). The halves hold different
+    // keys (duplicates were folded above), and the next batch starts only when both are
+    // committed, so a key's writes stay in order. If one half fails, the other may be
+    // committed: the caller retries the whole batch, which upserts the same rows again.
+    std::span<const market::Record* const> all(rows);
+    const bool split = rows.size() >= kSplitRows && second_cooldown == 0;
+    if (second_cooldown > 0) --second_cooldown;
+    if (split) {
+      if (auto s = second.conn.connect(); !s) {
+        log::warn("postgres: a second connection for large batches failed (" + s.error().message +
+                  "); writing on one for the next " + std::to_string(kSecondLaneCooldown) +
+                  " batches");
+        second_cooldown = kSecondLaneCooldown;
+      }
+    }
+    if (!split || second_cooldown > 0) {
+      bool conflict = false;
+      Status st = write(main, *c, kind, all, direct, &conflict);
+      if (conflict) c->direct_cooldown = kDirectCooldown;
+      return st;
+    }
+    const size_t half = rows.size() / 2;
+    bool conflict_a = false, conflict_b = false;
+    Status second_status;
+    std::thread other(
+        [&] { second_status = write(second, *c, kind, all.subspan(half), direct, &conflict_b); });
+    Status first_status = write(main, *c, kind, all.first(half), direct, &conflict_a);
+    other.join();
+    if (conflict_a || conflict_b) c->direct_cooldown = kDirectCooldown;
+    return first_status.ok() ? second_status : first_status;
+  }
+
+  // Writes `rows` in one transaction on `lane`: a direct COPY into the table, or (when not
+  // `direct`, or when the direct COPY met an existing key: *conflict) a COPY into the
+  // staging table and the prepared upsert. Reads only constant parts of `c`: safe beside a
+  // write on the other lane.
+  static Status write(Lane& lane, const Collection& c, Kind kind,
+                      std::span<const market::Record* const> rows, bool direct, bool* conflict) {
+    pg::Connection& conn = lane.conn;
+    SF_TRY(stage(lane, kind));
+    pg::Txn txn(conn);
     SF_TRY(txn.begin(direct ? "BEGIN; SAVEPOINT sf_direct" : "BEGIN"));  // one round trip
     const std::string columns = column_list(kind);
     const std::string n = std::to_string(rows.size());
-    const std::string what = (direct ? "copy " : "stage ") + n + " records into " + name;
-    SF_TRY(conn.copy_start("COPY " + (direct ? c->table : stage_table(kind)) + " (" + columns +
+    const std::string what = (direct ? "copy " : "stage ") + n + " records into " + c.name;
+    SF_TRY(conn.copy_start("COPY " + (direct ? c.table : stage_table(kind)) + " (" + columns +
                                ") FROM STDIN (FORMAT binary)",
                            what));
     // The rows are encoded while the server parses what went before (pieces of kPiece
-    // bytes); `buffer` keeps the whole stream for the staging table if the fast path fails.
-    Bytes buf(buffer);
+    // bytes); the lane's buffer keeps the whole stream for the staging table if the fast
+    // path fails.
+    Bytes buf(lane.buffer);
     copy_header(buf);
     size_t sent = 0;
     Status put;
@@ -525,15 +587,15 @@ struct PostgresDataStore::Impl {
       if (copied.ok()) return txn.commit();
       if (conn.last_sqlstate() != "23505") return copied.error();
       SF_TRY(conn.exec("ROLLBACK TO SAVEPOINT sf_direct", "roll back to savepoint"));
-      c->direct_cooldown = kDirectCooldown;
+      *conflict = true;
       SF_TRY(conn.copy_in(
           "COPY " + stage_table(kind) + " (" + columns + ") FROM STDIN (FORMAT binary)", buf.view(),
-          "stage " + n + " records for " + name));
+          "stage " + n + " records for " + c.name));
     } else if (!copied.ok()) {
       return copied.error();
     }
     auto r =
-        conn.prepared(c->statement, c->upsert_sql, {}, "upsert " + n + " records into " + name);
+        conn.prepared(c.statement, c.upsert_sql, {}, "upsert " + n + " records into " + c.name);
     if (!r) return r.error();
     return txn.commit();
   }

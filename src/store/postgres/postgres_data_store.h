@@ -23,16 +23,22 @@
 // batches after one, COPY into a per-connection temporary staging table (ON COMMIT DELETE
 // ROWS) and one prepared `INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE` (for candles
 // `WHERE stored.closed = false OR EXCLUDED.closed`). Other statements are prepared once per
-// connection.
+// connection. A batch of 1000 rows or more is written in two halves at once, each in its own
+// transaction on a connection of its own (a second one, opened on first use; if it cannot
+// be opened, batches go on one for a while): two server processes share the work. The
+// halves hold different keys and the call returns when both are committed, so a key's
+// writes keep their order; a failure may leave one half committed (data_store.h: the
+// caller's retry completes it).
 //
 // Errors: Errc::unavailable when the server cannot be reached or the connection is lost
 // (nothing of the call is committed; the next call reconnects); invalid_argument for refused
 // names and records; not_found for reads of missing collections. Messages and describe()
 // show the URL without its password.
 //
-// Thread-safety: every method may be called from any thread. One connection, one mutex:
-// the store connector writes from one thread, and a mutex keeps the per-connection staging
-// table and prepared statements simple. Several processes may share a schema (catalogue
+// Thread-safety: every method may be called from any thread. One mutex: the store connector
+// writes from one thread, and a mutex keeps the per-connection staging tables and prepared
+// statements simple (the second connection is used only inside upsert(), by a thread of
+// its own that upsert() joins). Several processes may share a schema (catalogue
 // changes take a transaction-level advisory lock).
 #pragma once
 

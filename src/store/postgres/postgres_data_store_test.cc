@@ -73,6 +73,36 @@ TEST_F(PostgresDataStore, TextNumericCannotSpellIsKeptBeside) {
   EXPECT_EQ(*back, std::vector<sf::market::Record>{t});
 }
 
+// Batches of 1000 rows or more are written in two halves on two connections at once: new
+// keys by COPY into the table, known keys through the staging table, each half on its own
+// connection's staging table and prepared statement; the closed-candle rule holds in both.
+TEST_F(PostgresDataStore, LargeBatchesWrittenInTwoHalvesLandLikeSmallOnes) {
+  auto s = open();
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  constexpr int64_t kN = 5000;
+  auto batch = dc::candles("BTCUSDT", 0, kN);
+  for (size_t i = 0; i < batch.size(); i += 2)
+    std::get<sf::market::Candle>(batch[i]).closed = false;
+  ASSERT_TRUE((*s)->upsert("halves", Kind::candle, batch).ok());
+  EXPECT_EQ(*(*s)->scan("halves"), batch);
+  // Again, every key known: new values for all, and open candles replacing only open ones.
+  auto again = batch;
+  for (size_t i = 0; i < again.size(); ++i) {
+    auto& c = std::get<sf::market::Candle>(again[i]);
+    c.close = "1." + std::to_string(i);
+    c.closed = i % 4 == 0;  // the closed ones of `batch` (odd i) get an open version
+  }
+  ASSERT_TRUE((*s)->upsert("halves", Kind::candle, again).ok());
+  auto want = again;
+  for (size_t i = 1; i < want.size(); i += 2) want[i] = batch[i];  // closed is final
+  EXPECT_EQ(*(*s)->scan("halves"), want);
+  EXPECT_EQ(*(*s)->count("halves"), kN);
+  // A third time, with new keys after known ones in the same batch.
+  auto mixed = dc::candles("BTCUSDT", kN - 500, 3000);
+  ASSERT_TRUE((*s)->upsert("halves", Kind::candle, mixed).ok());
+  EXPECT_EQ(*(*s)->count("halves"), kN + 2500);
+}
+
 TEST_F(PostgresDataStore, CollectionsPersistAcrossReopenAndShareTheSchemaWithState) {
   {
     auto s = open();
