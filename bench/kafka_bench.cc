@@ -31,6 +31,7 @@
 #include "bench/bench_util.h"
 #include "bus/kafka/kafka_bus.h"
 #include "bus/open.h"
+#include "market/binary.h"
 #include "market/data_topic.h"
 #include "market/records.h"
 #include "protocol/messages.h"
@@ -55,6 +56,11 @@ constexpr int64_t kLoadCandles = 500'000;
 // JVM warm-up does not lower the reference.
 constexpr const char* kProduceRange = "2020-01-01T00:00:2023-10-20T21:20";
 constexpr int64_t kPerfRecords = 2'000'000;
+// The loader publishes a page of 1000 candles a message (the binary form, its default).
+constexpr int64_t kPageRecords = 1000;
+constexpr int64_t kPerfPages = kPerfRecords / kPageRecords;
+// ProducerPerformance sends twice the loader's bytes, so its JVM warms up within the run.
+constexpr int64_t kReferenceMessages = 2 * kPerfPages;
 constexpr double kRate = 10'000;        // records/s for the latency part
 constexpr double kLatencySeconds = 10;  // of paced producing
 constexpr double kP99TargetMs = 50;
@@ -65,7 +71,8 @@ void check(const sf::Status& s, const std::string& what) {
 
 struct Env {
   std::string bootstrap, kafka_script, kafka_dir, tmp;
-  std::string linger_ms;  // our producer's, for ProducerPerformance
+  std::string linger_ms;    // our producer's, for ProducerPerformance
+  std::string compression;  // the same
   std::unique_ptr<sf::bus::Bus> bus;
   int seq = 0;
   std::string unique(const std::string& what) {
@@ -172,11 +179,11 @@ LoaderResult loader_alone(Env& env) {
   const double secs = duration<double>(steady_clock::now() - t0).count();
   const double cpu = sf::bench::cpu_seconds() - cpu0;
   if (code != sw::kExitFinished) throw std::runtime_error("loader exit " + std::to_string(code));
-  // Every candle and the end marker are on the topic, nothing more.
+  // Every page of candles and the end marker are on the topic, nothing more.
   auto end = env.bus->end_offset(topic, 0);
-  if (!end || *end != kPerfRecords + 1)
+  if (!end || *end != kPerfPages + 1)
     throw std::runtime_error("the topic holds " + (end ? std::to_string(*end) : "?") +
-                             " records, expected " + std::to_string(kPerfRecords + 1));
+                             " messages, expected " + std::to_string(kPerfPages + 1));
   return {static_cast<double>(kPerfRecords) / secs, cpu * 1e6 / static_cast<double>(kPerfRecords)};
 }
 
@@ -305,15 +312,18 @@ LatencyResult latency(Env& env, std::optional<int> batch_ms) {
 
 // ---- 4. ProducerPerformance, the reference ----------------------------------------------------
 
+// Messages/s of `record_size` bytes, kReferenceMessages of them, with our producer's
+// compression.
 double perf_test(Env& env, size_t record_size) {
   const std::string topic = env.unique("perf");
   check(env.bus->ensure_topic({topic, 1, 1}), "ensure perf topic");
-  std::string cmd =
-      "bash '" + env.kafka_script + "' run-class --dir '" + env.kafka_dir +
-      "' org.apache.kafka.tools.ProducerPerformance --topic " + topic + " --num-records " +
-      std::to_string(kPerfRecords) + " --record-size " + std::to_string(record_size) +
-      " --throughput -1 --producer-props bootstrap.servers=" + env.bootstrap +
-      " acks=all compression.type=lz4 enable.idempotence=true linger.ms=" + env.linger_ms + " 2>&1";
+  std::string cmd = "bash '" + env.kafka_script + "' run-class --dir '" + env.kafka_dir +
+                    "' org.apache.kafka.tools.ProducerPerformance --topic " + topic +
+                    " --num-records " + std::to_string(kReferenceMessages) + " --record-size " +
+                    std::to_string(record_size) +
+                    " --throughput -1 --producer-props bootstrap.servers=" + env.bootstrap +
+                    " acks=all compression.type=" + env.compression +
+                    " enable.idempotence=true linger.ms=" + env.linger_ms + " 2>&1";
   FILE* f = popen(cmd.c_str(), "r");
   if (!f) throw std::runtime_error("cannot run ProducerPerformance");
   std::string out;
@@ -363,8 +373,15 @@ int main(int argc, char** argv) {
   auto has = [&](const char* p) { return std::find(parts.begin(), parts.end(), p) != parts.end(); };
   sf::log::set_level(sf::log::Level::warn);
   std::vector<double> e2e, p50, p99, rate, loader, loader_cpu, reference;
-  const size_t record_size =
-      sf::market::encode(sf::bench::synthetic_candle(1'672'531'200'000, 0)).size();
+  // The loader's message: a binary page of 1000 candles.
+  const size_t record_size = [] {
+    std::vector<sf::market::Candle> page;
+    for (int64_t i = 0; i < kPageRecords; ++i)
+      page.push_back(sf::bench::synthetic_candle(1'672'531'200'000 + i * 60'000, i));
+    std::string out;
+    sf::market::encode_page_to(out, std::span<const sf::market::Candle>(page));
+    return out.size();
+  }();
   try {
     env.tmp = sf::testing::make_temp_dir("sf-kafka-bench");
     sf::bus::BusConfig bc;
@@ -373,6 +390,7 @@ int main(int argc, char** argv) {
     if (!bus) throw std::runtime_error("bus: " + bus.error().message);
     env.bus = std::move(*bus);
     env.linger_ms = sf::bus::kKafkaDefaultLingerMs;
+    env.compression = bc.compression;
     for (int r = 0; r < runs; ++r) {
       if (has("e2e")) {
         e2e.push_back(end_to_end(env));
@@ -396,13 +414,14 @@ int main(int argc, char** argv) {
         auto l = loader_alone(env);
         loader.push_back(l.rate);
         loader_cpu.push_back(l.cpu_us);
-        reference.push_back(perf_test(env, record_size));
+        // In candles/s: its messages/s times the candles a message of that size holds.
+        reference.push_back(perf_test(env, record_size) * kPageRecords);
         std::printf(
             "run %d: the loader alone: %.0f records/s (%.2f us CPU a record, simulator "
-            "included); kafka-producer-perf-test: %.0f records/s (%zu-byte records); ratio "
-            "%.2f\n",
-            r + 1, loader.back(), loader_cpu.back(), reference.back(), record_size,
-            loader.back() / reference.back());
+            "included); kafka-producer-perf-test: %.0f messages/s of %zu bytes = %.0f records/s; "
+            "ratio %.2f\n",
+            r + 1, loader.back(), loader_cpu.back(), reference.back() / kPageRecords, record_size,
+            reference.back(), loader.back() / reference.back());
         std::fflush(stdout);
       }
     }
@@ -432,9 +451,10 @@ int main(int argc, char** argv) {
     row("| the loader alone, %lld candles to a topic nobody reads (records/s) | %.0f | >= 0.8 x "
         "kafka-producer-perf-test | |\n",
         static_cast<long long>(kPerfRecords), loader_m);
-    row("| kafka-producer-perf-test on the same broker, %lld records of %zu bytes (records/s) "
-        "| %.0f | (reference) | |\n",
-        static_cast<long long>(kPerfRecords), record_size, ref_m);
+    row("| kafka-producer-perf-test on the same broker, %lld messages of %zu bytes (one page "
+        "of %lld candles each: records/s) | %.0f | (reference) | |\n",
+        static_cast<long long>(kReferenceMessages), record_size,
+        static_cast<long long>(kPageRecords), ref_m);
     row("| the loader / kafka-producer-perf-test, each run's own ratio | %.2f | >= 0.8 | %s |\n",
         ratio_m, sf::bench::ratio(ratio_m, 0.8, true).c_str());
     row("| CPU of the loader's process (loader and the in-process simulator) per record | %.2f "
@@ -458,7 +478,8 @@ int main(int argc, char** argv) {
       "127.0.0.1 sharing the 2 cores with the benchmark.\n\n"
       "- *end to end*: the exchange simulator in-process (limits off), the real "
       "`loader-producer` and `store-connector` workers on threads of this process, both "
-      "through the Kafka bus (idempotent producer, acks=all, lz4) to a 1-partition data "
+      "through the Kafka bus (idempotent producer, acks=all, compression %s, binary pages of "
+      "1000 candles a message) to a 1-partition data "
       "topic; `api_candles_1m` BTCUSDT over `%s` (%lld candles) into SQLite; candles / wall "
       "time from publishing the start commands to the connector's return (all written and "
       "committed; the run fails unless the table then holds exactly %lld rows).\n"
@@ -467,16 +488,20 @@ int main(int argc, char** argv) {
       "settings; candles / wall time from its start command to its return (all acknowledged; "
       "the run fails unless the topic then holds the candles and the end marker).\n"
       "- *reference*: `org.apache.kafka.tools.ProducerPerformance` (kafka-producer-perf-test) "
-      "from the kafka-tools jar, %lld records of %zu bytes (the size of one encoded candle "
-      "record), `--throughput -1`, acks=all, lz4, idempotent, linger.ms=%s (our producer's), "
-      "to a fresh 1-partition topic, right after the loader's run.\n"
+      "from the kafka-tools jar, %lld records of %zu bytes (the size of the loader's message, "
+      "a binary page of %lld candles: twice the loader's bytes, so the JVM warms up within "
+      "the run), `--throughput -1`, acks=all, compression %s (our producer's default), "
+      "idempotent, linger.ms=%s (our producer's), to a fresh 1-partition topic, right after "
+      "the loader's run; its messages/s times %lld is the reference in candles/s.\n"
       "- *latency*: the store-connector (batch_ms %s) on a fresh topic; after 1,000 "
       "warm-up records are stored, %.0f records are produced at %.0f/s (paced by "
       "`sleep_until`); each record's latency is from just before `produce()` to the end of "
       "the SQLite upsert that stored it (a wrapping DataStore timestamps it).\n\n",
-      sf::bench::command_line(argc, argv).c_str(), kLoadRange, static_cast<long long>(kLoadCandles),
-      static_cast<long long>(kLoadCandles), kProduceRange, static_cast<long long>(kPerfRecords),
-      static_cast<long long>(kPerfRecords), record_size, env.linger_ms.c_str(),
+      sf::bench::command_line(argc, argv).c_str(), env.compression.c_str(), kLoadRange,
+      static_cast<long long>(kLoadCandles), static_cast<long long>(kLoadCandles), kProduceRange,
+      static_cast<long long>(kPerfRecords), static_cast<long long>(kReferenceMessages), record_size,
+      static_cast<long long>(kPageRecords), env.compression.c_str(), env.linger_ms.c_str(),
+      static_cast<long long>(kPageRecords),
       batch_ms ? std::to_string(*batch_ms).c_str() : "the default", kRate * kLatencySeconds, kRate);
   return sf::bench::record_markdown(markdown, "kafka-bench", std::string(intro) + table);
 }

@@ -22,9 +22,12 @@ struct BusConfig {
   std::string url = "memory";
   // librdkafka properties applied to every Kafka client (producer, consumer, admin).
   std::map<std::string, std::string> kafka_properties;
-  std::string compression = "lz4";     // Kafka producer compression.codec
-  int32_t default_partitions = 1;      // partitions of topics created on demand
-  int16_t replication = 1;             // replication factor of topics created on demand
+  // Kafka producer compression.codec. none: the data topics' binary pages are compact
+  // already, and lz4 was a quarter of a loader's CPU for 43% fewer bytes (docs/benchmarks.md,
+  // issue 11); set compression.codec=lz4 in the Kafka properties where bandwidth is short.
+  std::string compression = "none";
+  int32_t default_partitions = 1;  // partitions of topics created on demand
+  int16_t replication = 1;         // replication factor of topics created on demand
   std::string client_id = "streamforge";
 };
 
