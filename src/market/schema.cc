@@ -85,7 +85,12 @@ int compare_keys(const R& a, const R& b) {
     if (result != 0 || !field.info.key) return;
     const auto& x = a.*field.member;
     const auto& y = b.*field.member;
-    result = x < y ? -1 : (y < x ? 1 : 0);
+    if constexpr (std::is_same_v<std::remove_cvref_t<decltype(x)>, std::string>) {
+      const int c = x.compare(y);  // one memcmp for the usual equal symbol (x < y, y < x: two)
+      result = (c > 0) - (c < 0);
+    } else {
+      result = x < y ? -1 : (y < x ? 1 : 0);
+    }
   });
   return result;
 }
