@@ -155,7 +155,7 @@ Result<size_t> decode_page(std::string_view value, std::vector<Record>& rows, si
             (k < kKindCount ? std::string(to_string(static_cast<Kind>(k))) : std::to_string(k)) +
             ", expected " + std::string(Schema<R>::name));
   }
-  const uint32_t n = p[2] | (p[3] << 8) | (p[4] << 16) | (static_cast<uint32_t>(p[5]) << 24);
+  const size_t n = *binary_page_count(value);
   if (n == 0 || n > kMaxPageRecords)
     return Error(Errc::parse_error, "binary page says it holds " + std::to_string(n) +
                                         " records (1.." + std::to_string(kMaxPageRecords) + ")");

@@ -25,6 +25,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -47,6 +48,15 @@ inline constexpr size_t kMaxPageRecords = 100'000;
 // True if a data-topic message is in the binary form (by its first byte).
 inline bool is_binary_page(std::string_view value) {
   return !value.empty() && static_cast<unsigned char>(value[0]) == kBinaryPageMagic;
+}
+
+// The record count a binary page's header states (nullopt for a JSON record or a page
+// shorter than its header); decode_message() checks it against the page.
+inline std::optional<size_t> binary_page_count(std::string_view value) {
+  if (!is_binary_page(value) || value.size() < kBinaryPageHeader) return std::nullopt;
+  const auto* p = reinterpret_cast<const unsigned char*>(value.data());
+  return static_cast<size_t>(p[2] | (p[3] << 8) | (p[4] << 16) |
+                             (static_cast<uint32_t>(p[5]) << 24));
 }
 
 // Appends one binary message holding `records` (1..kMaxPageRecords of them) to `out`.

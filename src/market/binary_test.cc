@@ -45,6 +45,9 @@ TEST(BinaryPage, RoundTripsEveryKindExactly) {
   const auto cs = candles(1000);
   const std::string bytes = page(cs);
   EXPECT_TRUE(sm::is_binary_page(bytes));
+  EXPECT_EQ(sm::binary_page_count(bytes), 1000u);
+  EXPECT_EQ(sm::binary_page_count(sm::encode(cs[0])), std::nullopt);
+  EXPECT_EQ(sm::binary_page_count(bytes.substr(0, 5)), std::nullopt);
   // A third of the JSON form's bytes or less.
   EXPECT_LT(bytes.size() * 2, sm::encode(cs[0]).size() * cs.size());
   std::vector<sm::Record> rows;
