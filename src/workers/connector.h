@@ -6,7 +6,8 @@
 // Configuration (docs/workers.md): KAFKA_TOPIC (data topic), COLLECTION_NAME, TYPE (record
 // kind via market::kind_for_type: api_candles_<interval>, api_agg_trades, api_trades), and
 // in TARGET_PARAMS:
-//   batch_size      records per store write (default 5000, 1..1,000,000)
+//   batch_size      records per store write (default 5000, 1..1,000,000; a batch may pass
+//                   it by less than one binary page)
 //   batch_ms        longest wait before writing a partial batch (default 20, 1..60,000)
 //   commit_ms       longest wait before committing written batches' offsets (0..60,000;
 //                   0 commits after every batch; default 500 where a commit is a server
@@ -27,7 +28,10 @@
 //   a redelivered record upserts the same row again. Offsets of written batches are
 //   committed together at most every commit_ms, and always before `finished`,
 //   `interrupted` or `error`: a crash redelivers at most about commit_ms of records.
-// - A record that is not valid JSON or fails market::decode() goes to `<KAFKA_TOPIC>-dlq`
+// - Messages are read in either form of market/binary.h (a JSON record, or a binary page of
+//   records, whose records count toward batch_size together). A message that does not
+//   decode (market::decode_message(): not JSON, a malformed page, a record failing its
+//   rules; a page goes whole, its reason naming the record) goes to `<KAFKA_TOPIC>-dlq`
 //   (market::encode_dlq_entry()) keyed like the original, is counted (records_dlq in the
 //   telemetry events, the message, and streamforge_connector_dlq_records_total), and the
 //   pipeline goes on. A record may reach the DLQ twice if the connector dies between the
