@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <deque>
+#include <functional>
 #include <future>
 #include <set>
 
@@ -475,48 +476,49 @@ TEST_F(LoaderTest, BinaryPagesByDefaultJsonRecordsOnRequest) {
   EXPECT_NE(said.find("record format 'avro'"), std::string::npos) << said;
 }
 
-// The default form: pages 1 and 2 of five acknowledged, page 3 held unacknowledged and
-// lost when page 4 fails for good; the new producer resumes after page 2.
-TEST_F(LoaderTest, AProducerThatFailsForGoodIsReplacedAndNoPageIsLostOrDoubled) {
-  FatalProducerBus fatal(bus_, "wf-load-data", 4, 1);
-  auto cfg = config("api_candles_1m", "2024-08-01:2024-08-04");
-  ctx_.env = cfg.to_env();
-  ctx_.env.set(sw::env_names::kExchangeUrl, sim_->base_url());
-  ctx_.bus = &fatal;
-  ASSERT_TRUE(sf::testing::publish_command(bus_, cfg).ok());
-  auto done = std::async(std::launch::async, [this] { return sw::run_loader_producer(ctx_); });
+namespace {
+
+// Runs the loader over `range` (`days` of 1m candles) through a FatalProducerBus failing at
+// its `fail_at`-th message with `unacked` held, and checks that every candle is on the topic
+// once, in order, then the marker.
+void expect_survives_fatal_producer(sf::bus::Bus& bus, sw::WorkerContext& ctx, sw::WorkerConfig cfg,
+                                    int64_t days, int fail_at, size_t unacked,
+                                    const std::function<std::vector<sf::bus::Record>()>& topic,
+                                    const std::string& sim_url) {
+  FatalProducerBus fatal(bus, "wf-load-data", fail_at, unacked);
+  ctx.env = cfg.to_env();
+  ctx.env.set(sw::env_names::kExchangeUrl, sim_url);
+  ctx.bus = &fatal;
+  ASSERT_TRUE(sf::testing::publish_command(bus, cfg).ok());
+  auto done = std::async(std::launch::async, [&ctx] { return sw::run_loader_producer(ctx); });
   ASSERT_EQ(done.wait_for(30s), std::future_status::ready);
   EXPECT_EQ(done.get(), sw::kExitFinished);
   EXPECT_TRUE(fatal.failed.load()) << "the fault was injected";
+  const auto n = static_cast<size_t>(days * 1440);
   auto recs = topic();
-  ASSERT_EQ(recs.size(), 4321u) << "every candle once, then the marker";
-  for (size_t i = 0; i < 4320; ++i) {
+  ASSERT_EQ(recs.size(), n + 1) << "every candle once, then the marker";
+  for (size_t i = 0; i < n; ++i) {
     auto c = sm::decode(sm::Kind::candle, recs[i].value);
     ASSERT_TRUE(c.ok()) << i;
     EXPECT_EQ(std::get<sm::Candle>(*c).open_time, kDay + static_cast<int64_t>(i) * 60'000) << i;
   }
-  EXPECT_EQ(sf::market::decode_end_marker(recs.back().value)->published, 4320);
+  EXPECT_EQ(sf::market::decode_end_marker(recs.back().value)->published, static_cast<int64_t>(n));
+}
+
+}  // namespace
+
+// The default form: pages 1 and 2 of five acknowledged, page 3 held unacknowledged and
+// lost when page 4 fails for good; the new producer resumes after page 2.
+TEST_F(LoaderTest, AProducerThatFailsForGoodIsReplacedAndNoPageIsLostOrDoubled) {
+  expect_survives_fatal_producer(
+      bus_, ctx_, config("api_candles_1m", "2024-08-01:2024-08-04"), 3, 4, 1,
+      [this] { return topic(); }, sim_->base_url());
 }
 
 // The same in the JSON form, a record a message: record 700 fails, the 150 before it lost.
 TEST_F(LoaderTest, AProducerThatFailsForGoodIsReplacedAndNothingIsLostOrDoubled) {
-  FatalProducerBus fatal(bus_, "wf-load-data", 700, 150);
   auto cfg = config("api_candles_1m", "2024-08-01:2024-08-02");
   cfg.params["record_format"] = "json";
-  ctx_.env = cfg.to_env();
-  ctx_.env.set(sw::env_names::kExchangeUrl, sim_->base_url());
-  ctx_.bus = &fatal;
-  ASSERT_TRUE(sf::testing::publish_command(bus_, cfg).ok());
-  auto done = std::async(std::launch::async, [this] { return sw::run_loader_producer(ctx_); });
-  ASSERT_EQ(done.wait_for(30s), std::future_status::ready);
-  EXPECT_EQ(done.get(), sw::kExitFinished);
-  EXPECT_TRUE(fatal.failed.load()) << "the fault was injected";
-  auto recs = topic();
-  ASSERT_EQ(recs.size(), 1441u) << "every candle once, then the marker";
-  for (size_t i = 0; i < 1440; ++i) {
-    auto c = sm::decode(sm::Kind::candle, recs[i].value);
-    ASSERT_TRUE(c.ok()) << i;
-    EXPECT_EQ(std::get<sm::Candle>(*c).open_time, kDay + static_cast<int64_t>(i) * 60'000) << i;
-  }
-  EXPECT_EQ(sf::market::decode_end_marker(recs.back().value)->published, 1440);
+  expect_survives_fatal_producer(
+      bus_, ctx_, cfg, 1, 700, 150, [this] { return topic(); }, sim_->base_url());
 }
