@@ -187,6 +187,25 @@ LoaderResult loader_alone(Env& env) {
   return {static_cast<double>(kPerfRecords) / secs, cpu * 1e6 / static_cast<double>(kPerfRecords)};
 }
 
+// The bus producer alone (what the loader publishes through, with its settings) sending
+// `messages` copies of one page as fast as it takes them: candles/s (messages/s times the
+// page's candles). A diagnosis for the loader-alone figure: how fast the producing side
+// goes when nothing else bounds it.
+double producer_alone(Env& env, const std::string& page, int64_t messages) {
+  const std::string topic = env.unique("producer-only");
+  check(env.bus->ensure_topic({topic, 1, 1}), "ensure producer topic");
+  auto p = env.bus->producer();
+  if (!p) throw std::runtime_error("producer: " + p.error().message);
+  const auto t0 = steady_clock::now();
+  for (int64_t i = 0; i < messages; ++i) {
+    auto r = (*p)->produce(topic, kSymbol, page);
+    if (!r) throw std::runtime_error("produce: " + r.error().message);
+  }
+  check((*p)->flush(seconds(60)), "flush");
+  const double secs = duration<double>(steady_clock::now() - t0).count();
+  return static_cast<double>(messages * kPageRecords) / secs;
+}
+
 // ---- 2. produce -> store latency at a fixed rate --------------------------------------------
 
 // A DataStore that times each record from its produce() to the end of the upsert that
@@ -369,19 +388,27 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"e2e", "latency", "loader"}))
       ->delimiter(',');
   sf::bench::add_run_options(app, runs, markdown);
+  int warmups = 1;
+  app.add_option("--warmup", warmups,
+                 "rounds of the parts before the measured ones, not recorded: a broker just "
+                 "started compiles its hot paths during its first loads (the latency part's p99 "
+                 "was 84-200 ms in its first runs on a fresh broker, 30 ms after)")
+      ->check(CLI::Range(0, 10));
   CLI11_PARSE(app, argc, argv);
   auto has = [&](const char* p) { return std::find(parts.begin(), parts.end(), p) != parts.end(); };
   sf::log::set_level(sf::log::Level::warn);
   std::vector<double> e2e, p50, p99, rate, loader, loader_cpu, reference;
   // The loader's message: a binary page of 1000 candles.
-  const size_t record_size = [] {
-    std::vector<sf::market::Candle> page;
+  const std::string page = [] {
+    std::vector<sf::market::Candle> candles;
     for (int64_t i = 0; i < kPageRecords; ++i)
-      page.push_back(sf::bench::synthetic_candle(1'672'531'200'000 + i * 60'000, i));
+      candles.push_back(sf::bench::synthetic_candle(1'672'531'200'000 + i * 60'000, i));
     std::string out;
-    sf::market::encode_page_to(out, std::span<const sf::market::Candle>(page));
-    return out.size();
+    sf::market::encode_page_to(out, std::span<const sf::market::Candle>(candles));
+    return out;
   }();
+  const size_t record_size = page.size();
+  std::vector<double> producer_only;
   try {
     env.tmp = sf::testing::make_temp_dir("sf-kafka-bench");
     sf::bus::BusConfig bc;
@@ -391,11 +418,14 @@ int main(int argc, char** argv) {
     env.bus = std::move(*bus);
     env.linger_ms = sf::bus::kKafkaDefaultLingerMs;
     env.compression = bc.compression;
-    for (int r = 0; r < runs; ++r) {
+    for (int r = -warmups; r < runs; ++r) {
+      const std::string tag = r < 0
+                                  ? "warm-up " + std::to_string(r + warmups + 1) + " (not recorded)"
+                                  : "run " + std::to_string(r + 1);
       if (has("e2e")) {
         e2e.push_back(end_to_end(env));
-        std::printf("run %d: loader -> Kafka -> connector -> SQLite: %.0f candles/s (%lld)\n",
-                    r + 1, e2e.back(), static_cast<long long>(kLoadCandles));
+        std::printf("%s: loader -> Kafka -> connector -> SQLite: %.0f candles/s (%lld)\n",
+                    tag.c_str(), e2e.back(), static_cast<long long>(kLoadCandles));
         std::fflush(stdout);
       }
       if (has("latency")) {
@@ -404,10 +434,10 @@ int main(int argc, char** argv) {
         p99.push_back(l.p99);
         rate.push_back(l.achieved_rate);
         std::printf(
-            "run %d: produce -> store latency at %.0f records/s (batch_ms %s): p50 %.1f ms, "
+            "%s: produce -> store latency at %.0f records/s (batch_ms %s): p50 %.1f ms, "
             "p99 %.1f ms over %zu records\n",
-            r + 1, l.achieved_rate, batch_ms ? std::to_string(*batch_ms).c_str() : "default", l.p50,
-            l.p99, l.records);
+            tag.c_str(), l.achieved_rate, batch_ms ? std::to_string(*batch_ms).c_str() : "default",
+            l.p50, l.p99, l.records);
         std::fflush(stdout);
       }
       if (has("loader")) {
@@ -416,13 +446,19 @@ int main(int argc, char** argv) {
         loader_cpu.push_back(l.cpu_us);
         // In candles/s: its messages/s times the candles a message of that size holds.
         reference.push_back(perf_test(env, record_size) * kPageRecords);
+        producer_only.push_back(producer_alone(env, page, kReferenceMessages));
         std::printf(
-            "run %d: the loader alone: %.0f records/s (%.2f us CPU a record, simulator "
+            "%s: the loader alone: %.0f records/s (%.2f us CPU a record, simulator "
             "included); kafka-producer-perf-test: %.0f messages/s of %zu bytes = %.0f records/s; "
-            "ratio %.2f\n",
-            r + 1, loader.back(), loader_cpu.back(), reference.back() / kPageRecords, record_size,
-            reference.back(), loader.back() / reference.back());
+            "ratio %.2f; the bus producer alone: %.0f records/s (%.2f)\n",
+            tag.c_str(), loader.back(), loader_cpu.back(), reference.back() / kPageRecords,
+            record_size, reference.back(), loader.back() / reference.back(), producer_only.back(),
+            producer_only.back() / reference.back());
         std::fflush(stdout);
+      }
+      if (r == -1) {  // the warm-ups' figures are not recorded
+        for (auto* v : {&e2e, &p50, &p99, &rate, &loader, &loader_cpu, &reference, &producer_only})
+          v->clear();
       }
     }
   } catch (const std::exception& e) {
@@ -460,6 +496,12 @@ int main(int argc, char** argv) {
     row("| CPU of the loader's process (loader and the in-process simulator) per record | %.2f "
         "us | | |\n",
         sf::bench::median(loader_cpu));
+    std::vector<double> pr;
+    for (size_t i = 0; i < producer_only.size(); ++i) pr.push_back(producer_only[i] / reference[i]);
+    row("| diagnosis: the bus producer alone, the same %lld pages from memory (records/s; each "
+        "run's ratio to the reference) | %.0f (%.2f) | | |\n",
+        static_cast<long long>(kReferenceMessages), sf::bench::median(producer_only),
+        sf::bench::median(pr));
   }
   if (has("latency")) {
     const std::string bm = batch_ms ? std::to_string(*batch_ms) : "the default";
@@ -475,7 +517,9 @@ int main(int argc, char** argv) {
       "## Kafka data path (issues 4 and 11)\n\n"
       "Command: `%s` (`make bench` runs it through bench/run on a broker of its own, "
       "`scripts/kafka start --dir build/kafka-bench`). One Apache Kafka 4.x KRaft broker on "
-      "127.0.0.1 sharing the 2 cores with the benchmark.\n\n"
+      "127.0.0.1 sharing the 2 cores with the benchmark; %d warm-up round(s) of the parts "
+      "first, not recorded (`--warmup`: a broker just started compiles its hot paths in its "
+      "first loads).\n\n"
       "- *end to end*: the exchange simulator in-process (limits off), the real "
       "`loader-producer` and `store-connector` workers on threads of this process, both "
       "through the Kafka bus (idempotent producer, acks=all, compression %s, binary pages of "
@@ -493,11 +537,15 @@ int main(int argc, char** argv) {
       "the run), `--throughput -1`, acks=all, compression %s (our producer's default), "
       "idempotent, linger.ms=%s (our producer's), to a fresh 1-partition topic, right after "
       "the loader's run; its messages/s times %lld is the reference in candles/s.\n"
+      "- *diagnosis*: the bus producer the loader publishes through (same settings) sending "
+      "one real page as many times as the reference sends messages, as fast as it takes them: "
+      "how fast the producing side goes when the exchange side does not bound it (the "
+      "loader pages the simulator one request at a time).\n"
       "- *latency*: the store-connector (batch_ms %s) on a fresh topic; after 1,000 "
       "warm-up records are stored, %.0f records are produced at %.0f/s (paced by "
       "`sleep_until`); each record's latency is from just before `produce()` to the end of "
       "the SQLite upsert that stored it (a wrapping DataStore timestamps it).\n\n",
-      sf::bench::command_line(argc, argv).c_str(), env.compression.c_str(), kLoadRange,
+      sf::bench::command_line(argc, argv).c_str(), warmups, env.compression.c_str(), kLoadRange,
       static_cast<long long>(kLoadCandles), static_cast<long long>(kLoadCandles), kProduceRange,
       static_cast<long long>(kPerfRecords), static_cast<long long>(kReferenceMessages), record_size,
       static_cast<long long>(kPageRecords), env.compression.c_str(), env.linger_ms.c_str(),

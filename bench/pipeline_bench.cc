@@ -189,6 +189,11 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   sf::bench::add_run_options(app, runs, markdown);
   bool show_profiles = false;
+  int warmups = 1;
+  app.add_option("--warmup", warmups,
+                 "whole runs before the measured ones, not recorded: a broker just started "
+                 "(bench/run starts one) compiles its hot paths during its first loads")
+      ->check(CLI::Range(0, 10));
   std::string kafka_config;
   app.add_option("--kafka-config", kafka_config,
                  "librdkafka properties file for every client (streamforge up --kafka-config), "
@@ -205,21 +210,22 @@ int main(int argc, char** argv) {
   std::vector<Run> all;
   const double load_start = load_average();
   try {
-    for (int r = 0; r < runs; ++r) {
-      const std::string dir = root + "/run" + std::to_string(r);
+    for (int r = -warmups; r < runs; ++r) {
+      const std::string dir = root + "/run" + std::to_string(r + warmups);
       fs::create_directories(dir);
-      Run run = one_run(dir, kafka, pg_url, r, kafka_config);
+      Run run = one_run(dir, kafka, pg_url, r + warmups, kafka_config);
       std::printf(
-          "run %d (load %.2f): kafka+postgres %.0f records/s, psql \\copy %.0f rows/s (%.2f), "
+          "%s %d (load %.2f): kafka+postgres %.0f records/s, psql \\copy %.0f rows/s (%.2f), "
           "worker CPU %.2f us/record, first produce %.0f ms / first record %.0f ms after "
           "launch, embedded %.0f records/s\n",
-          r + 1, run.load, run.rate, run.copy_rate, run.rate / run.copy_rate, run.cpu_us,
-          run.loader_start_ms, run.connector_start_ms, run.embedded_rate);
+          r < 0 ? "warm-up run (not recorded)" : "run", r < 0 ? r + warmups + 1 : r + 1, run.load,
+          run.rate, run.copy_rate, run.rate / run.copy_rate, run.cpu_us, run.loader_start_ms,
+          run.connector_start_ms, run.embedded_rate);
       if (show_profiles)
         std::printf("  loader: %s\n  connector: %s\n", run.profile_loader.c_str(),
                     run.profile_connector.c_str());
       std::fflush(stdout);
-      all.push_back(run);
+      if (r >= 0) all.push_back(run);
       fs::remove_all(dir);
     }
   } catch (const std::exception& e) {
@@ -242,7 +248,9 @@ int main(int argc, char** argv) {
   char buf[8192];
   int n = std::snprintf(
       buf, sizeof buf,
-      "Load average %.2f at the start, median %.2f at the start of the runs.\n\n"
+      "Load average %.2f at the start, median %.2f at the start of the runs; %d whole run(s) "
+      "before them not recorded (`--warmup`: the broker bench/run has just started compiles "
+      "its hot paths during its first loads).\n\n"
       "| measure | median of %d runs | target (reference measured in the same run) | ratio "
       "(figure / target) |\n|---|---|---|---|\n"
       "| end to end, 525,600 candles, worker processes, Kafka + PostgreSQL (records/s) | %.0f "
@@ -255,9 +263,10 @@ int main(int argc, char** argv) {
       "%s |\n"
       "| loader process: launch to first produce | %.0f ms | < 300 ms | %s |\n"
       "| connector process: launch to first record consumed | %.0f ms | < 300 ms | %s |\n\n",
-      load_start, median(loads), runs, median(rate), ratio(median(rate), kRateTarget, true).c_str(),
-      median(copy), median(ratios), ratio(median(ratios), kCopyRatioTarget, true).c_str(),
-      median(cpu), ratio(median(cpu), kCpuUsTarget, false).c_str(), median(emb),
+      load_start, median(loads), warmups, runs, median(rate),
+      ratio(median(rate), kRateTarget, true).c_str(), median(copy), median(ratios),
+      ratio(median(ratios), kCopyRatioTarget, true).c_str(), median(cpu),
+      ratio(median(cpu), kCpuUsTarget, false).c_str(), median(emb),
       ratio(median(emb), kEmbeddedTarget, true).c_str(), median(ls),
       ratio(median(ls), kStartupTargetMs, false).c_str(), median(cs),
       ratio(median(cs), kStartupTargetMs, false).c_str());
@@ -273,7 +282,8 @@ int main(int argc, char** argv) {
   }
   std::printf("\n%s", md.c_str());
   const std::string cmd = "build/bench/pipeline_bench --kafka ADDR --pg-url-file FILE --runs " +
-                          std::to_string(runs) + " --markdown " + markdown;
+                          std::to_string(runs) + " --warmup " + std::to_string(warmups) +
+                          " --markdown " + markdown;
   return sf::bench::record_markdown(markdown, "pipeline-bench",
                                     "Command: `" + cmd +
                                         "` (`make bench` runs it through bench/run on a broker "
