@@ -1,6 +1,7 @@
 #include "market/binary.h"
 
 #include <cstring>
+#include <stdexcept>
 
 #include "base/text.h"
 #include "market/schema.h"
@@ -33,14 +34,15 @@ template <class R>
 struct BinaryEncoder {
   std::string& out;
   void text(const FieldInfo&, size_t, const std::string& v) {
-    // Encoders only see the exchange decoders' values; a longer one is a bug upstream.
-    size_t n = std::min(v.size(), kMaxFieldBytes);
+    // Written whole: a field past kMaxFieldBytes (a bug upstream) makes the page fail to
+    // decode and go to the DLQ, rather than arrive altered.
+    size_t n = v.size();
     while (n >= 0x80) {
       out += static_cast<char>((n & 0x7F) | 0x80);
       n >>= 7;
     }
     out += static_cast<char>(n);
-    out.append(v.data(), std::min(v.size(), kMaxFieldBytes));
+    out.append(v);
   }
   void decimal(const FieldInfo& f, size_t i, const std::string& v) { text(f, i, v); }
   void integer(const FieldInfo&, size_t, int64_t v) {
@@ -54,15 +56,16 @@ struct BinaryEncoder {
 
 template <class R>
 void encode_page(std::string& out, std::span<const R> records) {
+  // Loaders hand over exchange pages (at most 1000 records, never empty); anything else is
+  // a caller's bug, not data to drop silently.
+  if (records.empty() || records.size() > kMaxPageRecords)
+    throw std::invalid_argument("a binary page holds 1.." + std::to_string(kMaxPageRecords) +
+                                " records, not " + std::to_string(records.size()));
   out.reserve(out.size() + kBinaryPageHeader + records.size() * 16 * kFieldCount<R>);
   out += static_cast<char>(kBinaryPageMagic);
   out += static_cast<char>(Schema<R>::kind);
-  put_u32(out, static_cast<uint32_t>(std::min(records.size(), kMaxPageRecords)));
-  size_t n = 0;
-  for (const R& r : records) {
-    if (n++ == kMaxPageRecords) break;
-    visit_fields(r, BinaryEncoder<R>{out});
-  }
+  put_u32(out, static_cast<uint32_t>(records.size()));
+  for (const R& r : records) visit_fields(r, BinaryEncoder<R>{out});
 }
 
 // Reads one record's fields from a cursor over the page, applying the schema's rules.

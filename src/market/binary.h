@@ -59,7 +59,8 @@ inline std::optional<size_t> binary_page_count(std::string_view value) {
                              (static_cast<uint32_t>(p[5]) << 24));
 }
 
-// Appends one binary message holding `records` (1..kMaxPageRecords of them) to `out`.
+// Appends one binary message holding `records` to `out`. Throws std::invalid_argument for
+// an empty span or more than kMaxPageRecords records (a caller's bug).
 void encode_page_to(std::string& out, std::span<const Candle> records);
 void encode_page_to(std::string& out, std::span<const AggTrade> records);
 void encode_page_to(std::string& out, std::span<const Trade> records);

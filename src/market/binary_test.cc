@@ -149,3 +149,20 @@ TEST(BinaryPage, RecordFormatNames) {
   EXPECT_EQ(bad.error().field, "record_format");
   EXPECT_STREQ(sm::to_string(sm::RecordFormat::binary), "binary");
 }
+
+TEST(BinaryPage, AnOversizedFieldIsRefusedByTheDecoderAndABadPageSizeIsABug) {
+  auto cs = candles(2);
+  cs[1].symbol = std::string(70'000, 'B');  // past 64 KiB: written whole, never cut
+  std::vector<sm::Record> rows;
+  auto r = sm::decode_message(sm::Kind::candle, page(cs), rows, 0);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, sf::Errc::too_large);
+  EXPECT_NE(r.error().message.find("record 1: field 'symbol'"), std::string::npos)
+      << r.error().message;
+  std::string out;
+  EXPECT_THROW(sm::encode_page_to(out, std::span<const sm::Candle>()), std::invalid_argument);
+  const std::vector<sm::Candle> too_many(sm::kMaxPageRecords + 1, candle(0));
+  EXPECT_THROW(sm::encode_page_to(out, std::span<const sm::Candle>(too_many)),
+               std::invalid_argument);
+  EXPECT_TRUE(out.empty()) << "nothing written for a refused page";
+}

@@ -147,9 +147,9 @@ Result<Published> already_published(bus::Bus& bus, const std::string& topic,
         // A candle published while still open is not final: load it again.
         if (kind == market::Kind::candle && !std::get<market::Candle>(rec).closed) continue;
         ++p.count;
-        int64_t key = kind == market::Kind::candle      ? std::get<market::Candle>(rec).open_time
-                      : kind == market::Kind::agg_trade ? std::get<market::AggTrade>(rec).agg_id
-                                                        : std::get<market::Trade>(rec).trade_id;
+        // Trades by id, candles by open time (their time field).
+        const int64_t key =
+            std::visit([](const auto& r) { return id_of(r); }, rec).value_or(market::time_of(rec));
         p.first_key = std::min(p.first_key.value_or(key), key);
         p.last_key = std::max(p.last_key.value_or(key), key);
       }
@@ -341,16 +341,17 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
     *producer = std::move(*fresh);
     return true;
   };
+  // What of the run's topic is this loader's own (its time range and ids).
+  auto mine = [&](const market::Record& rec) {
+    const int64_t t = market::time_of(rec);
+    if (t < tr.start_ms || t >= tr.end_ms) return false;
+    const auto id = std::visit([](const auto& r) { return id_of(r); }, rec);
+    return !id || ((!settings->from_id || *id >= *settings->from_id) &&
+                   (!settings->to_id || *id <= *settings->to_id));
+  };
   for (;;) {
     // A loader restarted within its run goes on after what the run already published. A run
     // without a start offset (a loader started by hand) reads the whole topic, as before.
-    auto mine = [&](const market::Record& rec) {
-      const int64_t t = market::time_of(rec);
-      if (t < tr.start_ms || t >= tr.end_ms) return false;
-      const auto id = std::visit([](const auto& r) { return id_of(r); }, rec);
-      return !id || ((!settings->from_id || *id >= *settings->from_id) &&
-                     (!settings->to_id || *id <= *settings->to_id));
-    };
     auto before = already_published(*ctx.bus, *cfg.kafka_topic, *cfg.symbol, *kind,
                                     std::max<int64_t>(cfg.data_offset, 0), mine);
     if (!before) return fail("cannot read " + *cfg.kafka_topic + ": " + before.error().message);

@@ -326,7 +326,7 @@ struct PostgresDataStore::Impl {
   // A batch of at least this many rows is written in two halves at once, on two
   // connections (see upsert()).
   static constexpr size_t kSplitRows = 1000;
-  // After the second connection failed to connect: batches written on the first alone.
+  // After the second connection failed to connect: large batches written on the first alone.
   static constexpr int kSecondLaneCooldown = 100;
 
   // A connection that writes, with its per-connection state.
@@ -530,31 +530,35 @@ struct PostgresDataStore::Impl {
     // committed, so a key's writes stay in order. If one half fails, the other may be
     // committed: the caller retries the whole batch, which upserts the same rows again.
     std::span<const market::Record* const> all(rows);
-    const bool split = rows.size() >= kSplitRows && second_cooldown == 0;
-    if (second_cooldown > 0) --second_cooldown;
-    if (split) {
-      if (auto s = second.conn.connect(); !s) {
-        log::warn("postgres: a second connection for large batches failed (" + s.error().message +
-                  "); writing on one for the next " + std::to_string(kSecondLaneCooldown) +
-                  " batches");
-        second_cooldown = kSecondLaneCooldown;
-      }
-    }
-    if (!split || second_cooldown > 0) {
-      bool conflict = false;
-      Status st = write(main, *c, kind, all, direct, &conflict);
-      if (conflict) c->direct_cooldown = kDirectCooldown;
-      return st;
-    }
-    const size_t half = rows.size() / 2;
+    const size_t half = second_lane_for(rows.size()) ? rows.size() / 2 : rows.size();
     bool conflict_a = false, conflict_b = false;
     Status second_status;
-    std::thread other(
-        [&] { second_status = write(second, *c, kind, all.subspan(half), direct, &conflict_b); });
+    std::thread other;
+    if (half < rows.size())
+      other = std::thread(
+          [&] { second_status = write(second, *c, kind, all.subspan(half), direct, &conflict_b); });
     Status first_status = write(main, *c, kind, all.first(half), direct, &conflict_a);
-    other.join();
+    if (other.joinable()) other.join();
     if (conflict_a || conflict_b) c->direct_cooldown = kDirectCooldown;
     return first_status.ok() ? second_status : first_status;
+  }
+
+  // Whether a batch of `n` rows goes in two halves: large enough, and the second connection
+  // usable (after it failed to connect, not for the next kSecondLaneCooldown large batches).
+  bool second_lane_for(size_t n) {
+    if (n < kSplitRows) return false;
+    if (second_cooldown > 0) {
+      --second_cooldown;
+      return false;
+    }
+    if (auto s = second.conn.connect(); !s) {
+      log::warn("postgres: a second connection for large batches failed (" + s.error().message +
+                "); writing on one for the next " + std::to_string(kSecondLaneCooldown) +
+                " large batches");
+      second_cooldown = kSecondLaneCooldown;
+      return false;
+    }
+    return true;
   }
 
   // Writes `rows` in one transaction on `lane`: a direct COPY into the table, or (when not
