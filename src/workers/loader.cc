@@ -4,8 +4,10 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "base/log.h"
 #include "exchange/binance/client.h"
@@ -24,6 +26,9 @@ namespace sf::workers {
 
 namespace bn = exchange::binance;
 using protocol::RunStatus;
+
+// Connections a candle loader pages on at once.
+constexpr int kKlineLanes = 2;
 
 int64_t expected_candles(int64_t start_ms, int64_t end_ms, std::string_view interval,
                          int64_t now_ms) {
@@ -428,11 +433,38 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
     };
     paged = Error(Errc::internal, "not run");
     if (*kind == market::Kind::candle) {
+      // Candle windows are fetched on kKlineLanes connections at once and published in
+      // order (bn::for_each_kline_window): one request after another left the loader waiting
+      // on each round trip. The lanes spend from the same limiter; while one waits there, it
+      // gives up once paging is cancelled, and the paging thread reports and obeys stop.
       std::string interval = *market::interval_for_type(*cfg.type);
+      std::atomic<bool> cancelled{false};
+      std::atomic<int64_t> lane_waited_ms{INT64_MIN / 2};  // steady ms a lane last waited
+      std::vector<std::unique_ptr<bn::BinanceClient>> lanes;
+      std::vector<bn::KlineFetcher> fetchers;
+      for (int i = 0; i < kKlineLanes; ++i) {
+        bn::BinanceClientOptions lane_opts = opts;
+        lane_opts.keep_waiting = [&] {
+          lane_waited_ms = ctx.clock->steady_ms();
+          return !cancelled.load();
+        };
+        auto& lane = lanes.emplace_back(std::make_unique<bn::BinanceClient>(lane_opts, *limiter));
+        fetchers.push_back([&c = *lane, &cfg, &interval](const bn::KlineRequest& r) {
+          return c.klines(*cfg.symbol, interval, r.start_ms, r.end_ms, r.limit);
+        });
+      }
+      bn::KlineWindowOptions window_opts;
+      window_opts.cancelled = &cancelled;
+      window_opts.while_waiting = [&] {
+        const bool on_exchange = ctx.clock->steady_ms() - lane_waited_ms.load() < 500;
+        return report_and_check_stop(
+            on_exchange ? "; waiting on the exchange (weight budget, throttling or a retry)" : "");
+      };
       PagePublisher<market::Candle> pages(publish_page);
-      paged = bn::for_each_kline_page(
-          client, *cfg.symbol, interval, tr, before->last_key,
-          [&](std::vector<market::Candle>& page) { return pages.hand_over(page) && after_page(); });
+      paged = bn::for_each_kline_window(
+          fetchers, interval, tr, before->last_key,
+          [&](std::vector<market::Candle>& page) { return pages.hand_over(page) && after_page(); },
+          window_opts);
       pages.finish();
     } else if (*kind == market::Kind::trade) {
       PagePublisher<market::Trade> pages(publish_page);

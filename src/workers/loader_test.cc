@@ -253,7 +253,9 @@ TEST_F(LoaderTest, StopIsObeyedWhileWaitingForTheWeightBudget) {
   const auto recs = topic();
   EXPECT_EQ(*evs.back().records_written, static_cast<int64_t>(recs.size()))
       << "the final count is what the topic really holds";
-  EXPECT_GE(recs.size(), 5000u);
+  // The budget covers 5 pages. The loader pages on two connections, so the fifth may be
+  // spent on a window whose predecessor then waits for the next minute: 4 or 5 published.
+  EXPECT_GE(recs.size(), 4000u);
   EXPECT_EQ(evs.front().status, sp::RunStatus::started);
   ASSERT_TRUE(evs.front().records_expected.has_value()) << "candles know what the range holds";
   EXPECT_EQ(*evs.front().records_expected, 86400);

@@ -230,8 +230,8 @@ TEST_F(Historical, UnknownSymbolEndsInErrorWithTheExchangesMessage) {
 }
 
 TEST_F(Historical, StoppedRunThenANewRunCompletesWithoutDuplicates) {
-  control(R"({"latency_ms":150})");
-  // A week of minutes: 11 pages of 1000, slow enough to stop half-way.
+  control(R"({"latency_ms":300})");
+  // A week of minutes: 11 pages of 1000 on two connections, slow enough to stop half-way.
   std::string first = start("historical_candles", "BTCUSDT", "2024-08-01:2024-08-08");
   auto deadline = std::chrono::steady_clock::now() + 30s;
   while (std::chrono::steady_clock::now() < deadline && S(queue(first).at("status")) != "loading")

@@ -223,9 +223,10 @@ ConnectorLog parse_connector_log(const std::string& text) {
 }  // namespace
 
 TEST_F(KafkaCrash, ConnectorKilledFiveTimesLosesAndDuplicatesNothing) {
-  // Slow pages (500 pages: about a minute) so the load lasts long enough for five kills at
-  // random moments: each restarted connector waits out the dead member's 10 s session.
-  control_sim(R"({"latency_ms":120})");
+  // Slow pages (500 pages, two at a time: about a minute) so the load lasts long enough for
+  // five kills at random moments: each restarted connector waits out the dead member's 10 s
+  // session.
+  control_sim(R"({"latency_ms":240})");
   auto cenv = start_target("store-connector", "connector__" + tag_, kRange500k);
   auto lenv = start_target("loader-producer", "loader__" + tag_, kRange500k);
   run("connector", "store-connector", cenv);

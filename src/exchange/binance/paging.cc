@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 
 namespace sf::exchange::binance {
 
@@ -105,6 +108,115 @@ Result<PagingStats> for_each_kline_page(const KlineFetcher& fetch, std::string_v
     if (!deliver(stats, page, on_page)) break;
     req = next;
   }
+  return stats;
+}
+
+Result<PagingStats> for_each_kline_window(std::span<const KlineFetcher> fetchers,
+                                          std::string_view interval, const TimeRange& range,
+                                          std::optional<int64_t> resume_after_open_time,
+                                          const KlinePageFn& on_page,
+                                          const KlineWindowOptions& options) {
+  struct CancelOnReturn {
+    std::atomic<bool>* flag;
+    ~CancelOnReturn() {
+      if (flag) flag->store(true);
+    }
+  } cancel_on_return{options.cancelled};
+  if (fetchers.empty()) return Error(Errc::invalid_argument, "no kline fetcher");
+  const int64_t step = market::interval_ms(interval);
+  if (fetchers.size() == 1 || step <= 0)
+    return for_each_kline_page(fetchers[0], interval, range, resume_after_open_time, on_page);
+  std::optional<KlineRequest> first;
+  SF_TRY_ASSIGN(first, first_kline_request(range, interval, resume_after_open_time));
+  if (!first) return PagingStats{};
+  const int64_t start = first->start_ms;
+  const int64_t span = step * kMaxLimit;
+  const int64_t windows = (range.end_ms - start + span - 1) / span;
+  const auto n = static_cast<int64_t>(std::min<size_t>(fetchers.size(), windows));
+  auto window = [&](int64_t k) {
+    return KlineRequest{start + k * span, std::min(start + (k + 1) * span, range.end_ms) - 1,
+                        kMaxLimit};
+  };
+
+  using Page = Result<std::vector<market::Candle>>;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::optional<Page>> slots(n);  // slots[i]: fetcher i's next window, in order
+  bool stop = false;                          // under mu
+  std::vector<std::thread> threads;
+  threads.reserve(n);
+  for (int64_t i = 0; i < n; ++i) {
+    threads.emplace_back([&, i] {
+      for (int64_t k = i; k < windows; k += n) {
+        {
+          std::lock_guard lock(mu);
+          if (stop) return;
+        }
+        Page got = fetchers[i](window(k));
+        const bool failed = !got.ok();
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return !slots[i] || stop; });
+        if (stop) return;
+        slots[i] = std::move(got);
+        cv.notify_all();
+        if (failed) return;  // paging ends at this window
+      }
+    });
+  }
+  auto stop_threads = [&] {
+    {
+      std::lock_guard lock(mu);
+      stop = true;
+      cv.notify_all();
+    }
+    if (options.cancelled) options.cancelled->store(true);
+    for (auto& t : threads) t.join();
+  };
+
+  PagingStats stats;
+  for (int64_t k = 0; k < windows; ++k) {
+    const int64_t i = k % n;
+    std::optional<Page> got;
+    while (!got) {
+      std::unique_lock lock(mu);
+      if (cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return slots[i].has_value(); })) {
+        got = std::move(slots[i]);
+        slots[i].reset();
+        cv.notify_all();
+        break;
+      }
+      lock.unlock();
+      if (options.while_waiting && !options.while_waiting()) {
+        stats.stopped = true;
+        stop_threads();
+        return stats;
+      }
+    }
+    ++stats.requests;
+    if (!got->ok()) {
+      stop_threads();
+      return got->error();
+    }
+    std::vector<market::Candle>& page = **got;
+    const KlineRequest w = window(k);
+    if (static_cast<int>(page.size()) >= kMaxLimit) {
+      // A full window must end at its last interval; otherwise candles do not open one
+      // interval apart and some of this window would be lost.
+      auto next = next_open_time(page.back().open_time, interval);
+      if (next && *next <= w.end_ms) {
+        stop_threads();
+        return Error(Errc::internal, "klines window [" + std::to_string(w.start_ms) + ", " +
+                                         std::to_string(w.end_ms) + "] holds more than " +
+                                         std::to_string(kMaxLimit) + " klines");
+      }
+    }
+    std::erase_if(page, [&](const market::Candle& c) {
+      return c.open_time < w.start_ms || c.open_time > w.end_ms;
+    });
+    trim_klines(&page, range, resume_after_open_time);
+    if (!deliver(stats, page, on_page)) break;
+  }
+  stop_threads();
   return stats;
 }
 

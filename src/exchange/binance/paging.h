@@ -35,12 +35,14 @@
 // loop.
 //
 // Thread-safety: the functions are reentrant; the loops use the fetcher on the calling
-// thread only.
+// thread only, except for_each_kline_window (see there).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -108,6 +110,32 @@ Result<PagingStats> for_each_kline_page(BinanceClient& client, std::string_view 
                                         std::string_view interval, const TimeRange& range,
                                         std::optional<int64_t> resume_after_open_time,
                                         const KlinePageFn& on_page);
+
+// Klines over several connections at once. The range (after the resume point) is cut into
+// windows of kMaxLimit intervals, [s + k*1000*iv, s + (k+1)*1000*iv), each fetched with one
+// startTime/endTime request: candles open one interval apart, so a window never holds more
+// than one page and no request depends on the one before. Window k is fetched by
+// fetchers[k % n] on a thread of its own (one per fetcher; a BinanceClient is one thread's);
+// pages reach on_page in window order on the calling thread, with at most one fetched page
+// per fetcher waiting. A short or empty window (a hole in the data) is not the end: every
+// window is asked once. "1M" (months differ in length) and a single fetcher page as
+// for_each_kline_page does, with fetchers[0] on the calling thread.
+//
+// while_waiting is called on the calling thread at least every 100 ms while it waits for
+// the next window; false stops paging (PagingStats::stopped), as on_page returning false
+// does. `cancelled` is set once paging stops for any reason (stop, an error, the end):
+// a fetcher waiting for the exchange (its limiter, a retry) should give up when it is set,
+// since paging returns only after every fetcher thread has ended. The first error in window
+// order is returned; windows after it are not delivered.
+struct KlineWindowOptions {
+  std::function<bool()> while_waiting;
+  std::atomic<bool>* cancelled = nullptr;
+};
+Result<PagingStats> for_each_kline_window(std::span<const KlineFetcher> fetchers,
+                                          std::string_view interval, const TimeRange& range,
+                                          std::optional<int64_t> resume_after_open_time,
+                                          const KlinePageFn& on_page,
+                                          const KlineWindowOptions& options = {});
 
 Result<PagingStats> for_each_agg_trade_page(const AggTradeFetcher& fetch, const TimeRange& range,
                                             std::optional<int64_t> resume_after_agg_id,

@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <set>
+#include <thread>
 
 namespace sf::exchange::binance {
 namespace {
@@ -212,6 +216,159 @@ auto collect_ids(std::vector<int64_t>* ids, int64_t R::*id) {
     for (const auto& r : page) ids->push_back(r.*id);
     return true;
   };
+}
+
+// Windows over several fetchers: each its own fake (a fetcher is one thread's), all serving
+// the same data; `delay` slows one down so windows finish out of order.
+struct WindowFakes {
+  std::vector<FakeKlines> fakes;
+  std::vector<std::chrono::milliseconds> delay;
+  std::vector<KlineFetcher> fetchers;
+  WindowFakes(int n, const std::function<void(FakeKlines&)>& fill) : fakes(n), delay(n) {
+    for (auto& f : fakes) fill(f);
+    for (int i = 0; i < n; ++i)
+      fetchers.push_back([this, i](const KlineRequest& r) {
+        std::this_thread::sleep_for(delay[i]);
+        return fakes[i](r);
+      });
+  }
+  std::vector<KlineRequest> requests() const {
+    std::vector<KlineRequest> all;
+    for (const auto& f : fakes) all.insert(all.end(), f.requests.begin(), f.requests.end());
+    std::sort(all.begin(), all.end(),
+              [](const auto& a, const auto& b) { return a.start_ms < b.start_ms; });
+    return all;
+  }
+};
+
+TEST(KlineWindows, SeveralFetchersDeliverWhatOnePagerDoesInOrder) {
+  for (int n : {2, 3}) {
+    SCOPED_TRACE(n);
+    auto fill = [](FakeKlines& f) {
+      f.fill(kT0, kT0 + 900 * kMin);
+      f.fill(kT0 + 1000 * kMin, kT0 + 4500 * kMin);  // a hole, then data to 4500
+    };
+    FakeKlines one;
+    fill(one);
+    std::vector<market::Candle> expected;
+    const TimeRange range{kT0 + 30'000, kT0 + 5200 * kMin};
+    ASSERT_TRUE(run(one, range, kT0 + 99 * kMin, &expected).ok());
+
+    WindowFakes w(n, fill);
+    w.delay[0] = std::chrono::milliseconds(5);  // the first window arrives last
+    std::vector<market::Candle> got;
+    std::atomic<bool> cancelled{false};
+    KlineWindowOptions opts;
+    opts.cancelled = &cancelled;
+    auto st = for_each_kline_window(
+        w.fetchers, "1m", range, kT0 + 99 * kMin,
+        [&](std::vector<market::Candle>& page) {
+          got.insert(got.end(), page.begin(), page.end());
+          return true;
+        },
+        opts);
+    ASSERT_TRUE(st.ok()) << st.error().message;
+    EXPECT_TRUE(cancelled.load());
+    ASSERT_EQ(got.size(), expected.size());
+    for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i].open_time, expected[i].open_time);
+    // One request a window of 1000 minutes from the resume point, the hole's short window and
+    // the empty ones past the data included, never one past the range.
+    auto reqs = w.requests();
+    ASSERT_EQ(reqs.size(), 6u);
+    for (size_t k = 0; k < reqs.size(); ++k) {
+      EXPECT_EQ(reqs[k].start_ms, kT0 + (100 + 1000 * int64_t(k)) * kMin);
+      EXPECT_EQ(reqs[k].end_ms,
+                std::min(kT0 + (1100 + 1000 * int64_t(k)) * kMin, range.end_ms) - 1);
+    }
+    EXPECT_EQ(st->requests, 6);
+    EXPECT_EQ(st->rows, static_cast<int64_t>(expected.size()));
+  }
+}
+
+TEST(KlineWindows, AnErrorEndsPagingAtItsWindowAndStopIsObeyedWhileWaiting) {
+  auto fill = [](FakeKlines& f) { f.fill(kT0, kT0 + 6000 * kMin); };
+  const TimeRange range{kT0, kT0 + 6000 * kMin};
+  {
+    WindowFakes w(2, fill);
+    std::vector<KlineFetcher> fetchers = w.fetchers;
+    fetchers[1] = [&](const KlineRequest& r) -> Result<std::vector<market::Candle>> {
+      if (r.start_ms == kT0 + 3000 * kMin)
+        return Error(Errc::unavailable, "window 3 failed");  // windows 1, 3, 5 are fetcher 1's
+      return w.fakes[1](r);
+    };
+    std::vector<int64_t> firsts;
+    auto st = for_each_kline_window(fetchers, "1m", range, std::nullopt,
+                                    [&](std::vector<market::Candle>& page) {
+                                      firsts.push_back((page.front().open_time - kT0) / kMin);
+                                      return true;
+                                    });
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().message, "window 3 failed");
+    EXPECT_EQ(firsts, (std::vector<int64_t>{0, 1000, 2000}));  // in order, none after it
+  }
+  {
+    // A fetcher stuck on the exchange: while_waiting stops paging, the fetcher gives up
+    // once it sees `cancelled`.
+    WindowFakes w(2, fill);
+    std::atomic<bool> cancelled{false};
+    std::vector<KlineFetcher> fetchers = w.fetchers;
+    fetchers[1] = [&](const KlineRequest&) -> Result<std::vector<market::Candle>> {
+      while (!cancelled.load()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      return Error(Errc::closed, "given up");
+    };
+    int waits = 0;
+    KlineWindowOptions opts;
+    opts.cancelled = &cancelled;
+    opts.while_waiting = [&] { return ++waits < 3; };
+    int pages = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto st = for_each_kline_window(
+        fetchers, "1m", range, std::nullopt,
+        [&](std::vector<market::Candle>&) { return ++pages > 0; }, opts);
+    ASSERT_TRUE(st.ok()) << st.error().message;
+    EXPECT_TRUE(st->stopped);
+    EXPECT_EQ(pages, 1);  // window 0; window 1 never came
+    EXPECT_EQ(waits, 3);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+  }
+  {
+    // on_page asking to stop.
+    WindowFakes w(3, fill);
+    int pages = 0;
+    auto st = for_each_kline_window(w.fetchers, "1m", range, std::nullopt,
+                                    [&](std::vector<market::Candle>&) { return ++pages < 2; });
+    ASSERT_TRUE(st.ok());
+    EXPECT_TRUE(st->stopped);
+    EXPECT_EQ(pages, 2);
+  }
+}
+
+TEST(KlineWindows, AWindowHoldingMoreThanOnePageIsAnError) {
+  // Candles 30 s apart under a "1m" interval: a 1000-minute window holds 2000 of them.
+  auto fill = [](FakeKlines& f) {
+    for (int64_t t = kT0; t < kT0 + 3000 * kMin; t += 30'000) f.opens.insert(t);
+  };
+  WindowFakes w(2, fill);
+  auto st = for_each_kline_window(w.fetchers, "1m", {kT0, kT0 + 3000 * kMin}, std::nullopt,
+                                  [](std::vector<market::Candle>&) { return true; });
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::internal);
+  EXPECT_NE(st.error().message.find("holds more than 1000 klines"), std::string::npos)
+      << st.error().message;
+}
+
+TEST(KlineWindows, CalendarMonthsPageOneRequestAfterAnother) {
+  constexpr int64_t kJan = 1704067200000, kMar = 1709251200000;  // 2024-01-01, 2024-03-01
+  std::vector<KlineRequest> seen;
+  std::vector<KlineFetcher> fetchers(2, [&](const KlineRequest& r) {
+    seen.push_back(r);
+    return Result<std::vector<market::Candle>>(std::vector<market::Candle>{});
+  });
+  auto st = for_each_kline_window(fetchers, "1M", {kJan, kMar}, std::nullopt,
+                                  [](std::vector<market::Candle>&) { return true; });
+  ASSERT_TRUE(st.ok());
+  ASSERT_EQ(seen.size(), 1u);  // one request from the start, as for_each_kline_page asks
+  EXPECT_EQ(seen[0], (KlineRequest{kJan, kMar - 1, 1000}));
 }
 
 TEST(AggTradePaging, FindsFirstIdThroughEmptyHoursAndStopsAtEnd) {
