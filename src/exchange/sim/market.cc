@@ -66,7 +66,7 @@ int64_t mul_units(int64_t a, int64_t b) {  // a * b / 1e8, both in 1e-8 units
 }
 
 // Octave amplitudes: sigma * sqrt(period), the period capped at 2^20 s (about 12 days).
-constexpr int kOctaves = 29;
+constexpr int kOctaves = kPriceOctaves;
 constexpr double kSigma = 1e-4;  // log-price noise per sqrt(second): ~55% a year
 const std::array<double, kOctaves>& amplitudes() {
   static const auto a = [] {
@@ -217,13 +217,14 @@ const SymbolSpec* Market::find(std::string_view symbol) const {
   return nullptr;
 }
 
-double Market::log_price(const SymbolSpec& s, double t) const {
+double Market::log_price(const SymbolSpec& s, double t, PriceMemo* memo) const {
   static const auto inv = [] {
     std::array<double, kOctaves> r{};
     for (int l = 0; l < kOctaves; ++l) r[l] = std::ldexp(1.0, -l);
     return r;
   }();
   const auto& amp = amplitudes();
+  if (memo && memo->seed != s.seed) *memo = PriceMemo{.seed = s.seed};
   double sum = 0;
   // One splitmix per lattice point (the octave folded into the seed): this is the hot loop
   // of every candle and trade.
@@ -232,16 +233,27 @@ double Market::log_price(const SymbolSpec& s, double t) const {
     const double x = t * inv[l];  // t / 2^l, exact
     const double fl = std::floor(x);
     const double f = x - fl;
-    const auto i = static_cast<uint64_t>(static_cast<int64_t>(fl));
-    const double v0 = 2 * u01(splitmix(oseed ^ (i * 0xd6e8feb86659fd93ULL))) - 1;
-    const double v1 = 2 * u01(splitmix(oseed ^ ((i + 1) * 0xd6e8feb86659fd93ULL))) - 1;
+    const auto index = static_cast<int64_t>(fl);
+    const auto value = [oseed](int64_t i) {
+      return 2 * u01(splitmix(oseed ^ (static_cast<uint64_t>(i) * 0xd6e8feb86659fd93ULL))) - 1;
+    };
+    double v0, v1;
+    if (memo && memo->cells[l].index == index) {
+      v0 = memo->cells[l].v0;
+      v1 = memo->cells[l].v1;
+    } else {
+      // Walking forward one cell, the old right point is the new left one.
+      v0 = memo && memo->cells[l].index == index - 1 ? memo->cells[l].v1 : value(index);
+      v1 = value(index + 1);
+      if (memo) memo->cells[l] = {index, v0, v1};
+    }
     sum += amp[l] * (v0 + (v1 - v0) * f);
   }
   return s.log_base_price + sum;
 }
 
-int64_t Market::price_at(const SymbolSpec& s, double t_sec) const {
-  return std::max(s.tick, round_to(std::exp(log_price(s, t_sec)) * kUnit, s.tick));
+int64_t Market::price_at(const SymbolSpec& s, double t_sec, PriceMemo* memo) const {
+  return std::max(s.tick, round_to(std::exp(log_price(s, t_sec, memo)) * kUnit, s.tick));
 }
 
 int64_t Market::current_price(const SymbolSpec& s, int64_t now_ms) const {
@@ -249,7 +261,7 @@ int64_t Market::current_price(const SymbolSpec& s, int64_t now_ms) const {
 }
 
 RawCandle Market::raw_candle(const SymbolSpec& s, const Interval& iv, int64_t open, int64_t as_of,
-                             int64_t open_price) const {
+                             int64_t open_price, PriceMemo* memo) const {
   RawCandle c;
   c.open_time = open;
   const int64_t next = next_open(iv, open);
@@ -259,8 +271,8 @@ RawCandle Market::raw_candle(const SymbolSpec& s, const Interval& iv, int64_t op
   const double dur_sec = static_cast<double>(next - open) / 1000.0;
   const double frac = static_cast<double>(end - open) / static_cast<double>(next - open);
 
-  c.open = open_price > 0 ? open_price : price_at(s, sec_since_epoch(open));
-  c.close = price_at(s, sec_since_epoch(end));
+  c.open = open_price > 0 ? open_price : price_at(s, sec_since_epoch(open), memo);
+  c.close = price_at(s, sec_since_epoch(end), memo);
   const uint64_t key = hash(s.seed ^ 0x6b6c696e65ULL, fnv1a(iv.name), static_cast<uint64_t>(open));
   const double elapsed = dur_sec * frac;
   const double swing = kSigma * std::sqrt(std::min(elapsed, 1048576.0));
@@ -315,11 +327,11 @@ int64_t trade_qty(const SymbolSpec& s, int64_t tid) {
 }
 }  // namespace
 
-RawAggTrade Market::raw_agg_trade(const SymbolSpec& s, int64_t id) const {
+RawAggTrade Market::raw_agg_trade(const SymbolSpec& s, int64_t id, PriceMemo* memo) const {
   RawAggTrade a;
   a.id = id;
   a.time = agg_time(s, id);
-  a.price = price_at(s, sec_since_epoch(a.time));
+  a.price = price_at(s, sec_since_epoch(a.time), memo);
   a.first_trade_id = id * s.trades_per_agg;
   a.last_trade_id = a.first_trade_id + s.trades_per_agg - 1;
   for (int64_t t = a.first_trade_id; t <= a.last_trade_id; ++t) a.qty += trade_qty(s, t);
@@ -327,12 +339,12 @@ RawAggTrade Market::raw_agg_trade(const SymbolSpec& s, int64_t id) const {
   return a;
 }
 
-RawTrade Market::raw_trade(const SymbolSpec& s, int64_t id) const {
+RawTrade Market::raw_trade(const SymbolSpec& s, int64_t id, PriceMemo* memo) const {
   RawTrade t;
   const int64_t agg = id / s.trades_per_agg;
   t.id = id;
   t.time = agg_time(s, agg);
-  t.price = price_at(s, sec_since_epoch(t.time));
+  t.price = price_at(s, sec_since_epoch(t.time), memo);
   t.qty = trade_qty(s, id);
   t.quote_qty = mul_units(t.qty, t.price);
   t.buyer_maker = hash(s.seed ^ 0x6d616b6572ULL, static_cast<uint64_t>(agg)) & 1;

@@ -27,6 +27,7 @@
 // safe to call from any number of threads.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -39,6 +40,7 @@ namespace sf::exchange::sim {
 
 inline constexpr int64_t kEpochMs = 1483228800000;  // 2017-01-01T00:00:00Z
 inline constexpr int64_t kUnit = 100'000'000;       // fixed-point scale (1e-8)
+inline constexpr int kPriceOctaves = 29;            // octaves of the log-price noise
 
 // A kline interval. ms == 0 for "1M" (calendar months); offset_ms aligns 1w to Mondays.
 struct Interval {
@@ -71,6 +73,19 @@ struct SymbolSpec {
   double volume_per_sec = 1;   // mean base-asset volume per second
   int64_t agg_per_sec = 1;     // aggregate trades per second; divides 1000
   int64_t trades_per_agg = 1;  // trade ids per aggregate trade
+};
+
+// The lattice values one symbol's price walk last used, per octave. Consecutive times (a
+// page of candles or trades) share the lattice cells of the slow octaves, so with a memo a
+// price costs a few hashes instead of 2 * kPriceOctaves. Prices are bit-identical with and
+// without one. One memo per symbol and per thread (a page being built); not thread-safe.
+struct PriceMemo {
+  struct Cell {
+    int64_t index = INT64_MIN;  // lattice index of v0; INT64_MIN: empty
+    double v0 = 0, v1 = 0;
+  };
+  uint64_t seed = 0;  // SymbolSpec::seed the cells belong to
+  std::array<Cell, kPriceOctaves> cells{};
 };
 
 // A candle as fixed-point numbers (1e-8 units); formatted by append_kline_row().
@@ -118,7 +133,8 @@ class Market {
   const SymbolSpec* find(std::string_view symbol) const;  // nullptr: unknown symbol
 
   // Price (1e-8 units, rounded to the tick, at least one tick) t seconds after kEpochMs.
-  int64_t price_at(const SymbolSpec& s, double t_sec) const;
+  // `memo` (optional) speeds up a walk over nearby times; see PriceMemo.
+  int64_t price_at(const SymbolSpec& s, double t_sec, PriceMemo* memo = nullptr) const;
   // The price at instant now_ms: the close of the candle still open then (any interval),
   // what the tickers call the last price and /depth's best bid.
   int64_t current_price(const SymbolSpec& s, int64_t now_ms) const;
@@ -127,11 +143,13 @@ class Market {
   // the candle it is the still-open candle as seen at that instant: close = price then,
   // volumes and trades prorated, closed = false; otherwise the final candle.
   // open_price > 0: price_at(open) already known to the caller (the previous candle's
-  // close when iterating forward), which halves the work.
+  // close when iterating forward), which halves the work. `memo`: see PriceMemo.
   RawCandle raw_candle(const SymbolSpec& s, const Interval& iv, int64_t open_ms,
-                       int64_t as_of_ms = INT64_MAX, int64_t open_price = 0) const;
-  RawAggTrade raw_agg_trade(const SymbolSpec& s, int64_t id) const;  // id >= 0
-  RawTrade raw_trade(const SymbolSpec& s, int64_t id) const;         // id >= 0
+                       int64_t as_of_ms = INT64_MAX, int64_t open_price = 0,
+                       PriceMemo* memo = nullptr) const;
+  // id >= 0
+  RawAggTrade raw_agg_trade(const SymbolSpec& s, int64_t id, PriceMemo* memo = nullptr) const;
+  RawTrade raw_trade(const SymbolSpec& s, int64_t id, PriceMemo* memo = nullptr) const;
 
   // Time of aggregate trade `id` and the first id whose time is >= t_ms (0 before the
   // epoch). The last id at or before t is first_agg_id_at(t + 1) - 1.
@@ -146,7 +164,7 @@ class Market {
   std::optional<market::Trade> trade(std::string_view symbol, int64_t id) const;
 
  private:
-  double log_price(const SymbolSpec& s, double t_sec) const;
+  double log_price(const SymbolSpec& s, double t_sec, PriceMemo* memo) const;
   uint64_t seed_;
   std::vector<SymbolSpec> specs_;
 };

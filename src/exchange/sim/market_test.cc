@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 namespace sf::exchange::sim {
 namespace {
 
@@ -45,6 +47,36 @@ TEST(SimMarket, DeterministicAndSeedDependent) {
   EXPECT_FALSE(a.candle("BTCUSDT", "1m", kAug1 + 1));          // misaligned
   EXPECT_FALSE(a.candle("BTCUSDT", "1m", kEpochMs - 60'000));  // before the market
   EXPECT_FALSE(a.agg_trade("BTCUSDT", -1));
+}
+
+// The memo only skips hashes: walking forward, backward, in jumps, across symbols and
+// before the epoch (negative lattice indices), every price equals the memo-less one.
+TEST(SimMarket, PriceMemoGivesTheSamePrices) {
+  Market m(7);
+  const SymbolSpec& btc = *m.find("BTCUSDT");
+  const SymbolSpec& eth = *m.find("ETHUSDT");
+  PriceMemo memo;
+  const double start = static_cast<double>(kAug1 - kEpochMs) / 1000.0;
+  std::vector<double> times;
+  for (int i = 0; i < 3000; ++i) times.push_back(start + 60.0 * i);  // a page of 1m candles
+  for (int i = 0; i < 500; ++i) times.push_back(start - 0.37 * i);   // trades, backward
+  for (int i = 0; i < 200; ++i) times.push_back(start + 1e5 * (i % 7) - 3e4 * i);  // jumps
+  for (int i = 0; i < 50; ++i) times.push_back(-1.5 * i);  // before the epoch
+  for (double t : times) {
+    ASSERT_EQ(m.price_at(btc, t, &memo), m.price_at(btc, t)) << "t=" << t;
+    ASSERT_EQ(m.price_at(eth, t + 0.5, &memo), m.price_at(eth, t + 0.5)) << "t=" << t;
+  }
+  const Interval& m1 = *find_interval("1m");
+  PriceMemo trades_memo;
+  for (int64_t id = 5'000'000; id < 5'002'000; ++id) {
+    const RawTrade a = m.raw_trade(btc, id, &trades_memo), b = m.raw_trade(btc, id);
+    ASSERT_EQ(a.price, b.price);
+    const RawCandle ca = m.raw_candle(eth, m1, kAug1 + (id - 5'000'000) * 60'000, INT64_MAX, 0,
+                                      &memo),
+                    cb = m.raw_candle(eth, m1, kAug1 + (id - 5'000'000) * 60'000);
+    ASSERT_EQ(ca.open, cb.open);
+    ASSERT_EQ(ca.close, cb.close);
+  }
 }
 
 TEST(SimMarket, CandleInvariantsForEveryIntervalAndSymbol) {

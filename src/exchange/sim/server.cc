@@ -701,10 +701,11 @@ struct SimServer::Impl {
     std::string b;
     b.reserve(2 + opens.size() * 200);
     RawCandle prev;
+    PriceMemo memo;
     append_rows(b, opens.size(), [&](size_t i) {
       // A closed candle's close is the open of the next one: reuse it when contiguous.
       const bool chained = i > 0 && prev.closed && prev.close_time + 1 == opens[i];
-      prev = market.raw_candle(s, iv, opens[i], now, chained ? prev.close : 0);
+      prev = market.raw_candle(s, iv, opens[i], now, chained ? prev.close : 0, &memo);
       append_kline_row(b, prev, micros);
     });
     return b;
@@ -771,8 +772,9 @@ struct SimServer::Impl {
     }
     std::string b;
     b.reserve(2 + ids.size() * 140);
+    PriceMemo memo;
     append_rows(b, ids.size(), [&](size_t i) {
-      const RawAggTrade a = market.raw_agg_trade(s, ids[i]);
+      const RawAggTrade a = market.raw_agg_trade(s, ids[i], &memo);
       b.append("{\"a\":");
       append_int(b, a.id);
       b.append(",\"p\":");
@@ -810,8 +812,9 @@ struct SimServer::Impl {
     collect_ids(s, f, from_id, max_tid, std::nullopt, limit, max_tid, &ids, r);
     std::string b;
     b.reserve(2 + ids.size() * 160);
+    PriceMemo memo;
     append_rows(b, ids.size(), [&](size_t i) {
-      const RawTrade t = market.raw_trade(s, ids[i]);
+      const RawTrade t = market.raw_trade(s, ids[i], &memo);
       b.append("{\"id\":");
       append_int(b, t.id);
       b.append(",\"price\":");
@@ -931,6 +934,7 @@ struct SimServer::Impl {
     d.low = INT64_MAX;
     bool any = false;
     RawCandle prev;
+    PriceMemo memo;
     for (int64_t t = d.open_time; t <= now;) {
       if (const Hole* h = find_hole(f.holes, s.name, t)) {
         const int64_t a = align(m1, h->to_ms);
@@ -938,7 +942,7 @@ struct SimServer::Impl {
         continue;
       }
       const bool chained = any && prev.closed && prev.close_time + 1 == t;
-      prev = market.raw_candle(s, m1, t, now, chained ? prev.close : 0);
+      prev = market.raw_candle(s, m1, t, now, chained ? prev.close : 0, &memo);
       if (!any) d.open = prev.open;
       any = true;
       d.high = std::max(d.high, prev.high);
