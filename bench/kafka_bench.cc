@@ -387,6 +387,10 @@ int main(int argc, char** argv) {
   app.add_option("--parts", parts, "which parts to run")
       ->check(CLI::IsMember({"e2e", "latency", "loader"}))
       ->delimiter(',');
+  std::vector<std::string> properties;
+  app.add_option("--kafka-property", properties,
+                 "KEY=VALUE, a librdkafka property for our clients (repeatable): to try a setting "
+                 "against the defaults; ProducerPerformance keeps its own");
   sf::bench::add_run_options(app, runs, markdown);
   int warmups = 1;
   app.add_option("--warmup", warmups,
@@ -413,6 +417,12 @@ int main(int argc, char** argv) {
     env.tmp = sf::testing::make_temp_dir("sf-kafka-bench");
     sf::bus::BusConfig bc;
     bc.url = "kafka://" + env.bootstrap;
+    for (const auto& kv : properties) {
+      const auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0)
+        throw std::runtime_error("--kafka-property wants KEY=VALUE, got '" + kv + "'");
+      bc.kafka_properties[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
     auto bus = sf::bus::open_bus(bc);
     if (!bus) throw std::runtime_error("bus: " + bus.error().message);
     env.bus = std::move(*bus);

@@ -18,7 +18,7 @@
 // - Partitioning: librdkafka's `murmur2` partitioner (the Java client's hash; the empty key
 //   hashes like any other, so its records stay in order on one partition).
 // - Producer: idempotent (enable.idempotence, acks=all), compression BusConfig::compression,
-//   linger.ms 5. produce() only enqueues and returns -1; flush() returns ok only when every
+//   linger.ms 1 (kKafkaDefaultLingerMs). produce() only enqueues and returns -1; flush() returns ok only when every
 //   record produced since the previous flush was acknowledged by the broker, else
 //   Errc::unavailable (some deliveries failed) or Errc::timeout (some not acknowledged yet),
 //   with the counts in the message. When the local queue is full produce() waits up to 10 s
@@ -60,8 +60,12 @@
 namespace sf::bus {
 
 // The producer's linger.ms unless BusConfig::kafka_properties sets it (benchmarks compare
-// with Kafka's own tools at the same setting).
-inline constexpr const char* kKafkaDefaultLingerMs = "5";
+// with Kafka's own tools at the same setting). 1, not 5: produce() keeps less than one batch
+// outstanding, so the batch librdkafka is filling when produce() waits for room is never
+// full and is sent only once linger.ms has passed; at 5 ms the loader's 151 KB pages went
+// out at 6 every 5 ms (the bus producer alone 0.78 of ProducerPerformance, 1.2-1.9 at 1 ms;
+// produce -> stored p50 16 -> 12 ms; docs/benchmarks.md).
+inline constexpr const char* kKafkaDefaultLingerMs = "1";
 
 class KafkaBus final : public Bus {
  public:
