@@ -30,25 +30,10 @@
 #include <optional>
 #include <vector>
 
+#include "exchange/binance/decode.h"
 #include "market/order_book.h"
 
 namespace sf::exchange::binance {
-
-// A `depthUpdate` event of `<s>@depth` / `<s>@depth@100ms`: price levels that changed
-// between update ids U (first_id) and u (last_id), quantities absolute.
-struct DepthDiff {
-  int64_t event_time = 0;  // E, ms
-  int64_t first_id = 0;    // U
-  int64_t last_id = 0;     // u
-  std::vector<market::BookLevel> bids, asks;
-  friend bool operator==(const DepthDiff&, const DepthDiff&) = default;
-};
-
-// `GET /api/v3/depth`: the book as of update id last_update_id.
-struct DepthSnapshot {
-  int64_t last_update_id = 0;
-  std::vector<market::BookLevel> bids, asks;
-};
 
 class BookSync {
  public:

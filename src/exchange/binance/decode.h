@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "market/order_book.h"
 #include "market/records.h"
 
 namespace sf::exchange::binance {
@@ -90,6 +91,63 @@ struct ExchangeError {
   std::string msg;
 };
 
+// A `depthUpdate` event of `<s>@depth` / `<s>@depth@100ms`: price levels that changed
+// between update ids U (first_id) and u (last_id), quantities absolute (0 removes a level).
+struct DepthDiff {
+  int64_t event_time = 0;  // E, ms
+  int64_t first_id = 0;    // U
+  int64_t last_id = 0;     // u, >= U
+  std::vector<market::BookLevel> bids, asks;
+  friend bool operator==(const DepthDiff&, const DepthDiff&) = default;
+};
+
+// `GET /api/v3/depth`, and the partial book of `<s>@depth<5|10|20>`: the book's top as of
+// update id last_update_id.
+struct DepthSnapshot {
+  int64_t last_update_id = 0;
+  std::vector<market::BookLevel> bids, asks;
+  friend bool operator==(const DepthSnapshot&, const DepthSnapshot&) = default;
+};
+
+// `<s>@bookTicker`: the best bid and ask.
+struct BookTicker {
+  int64_t update_id = 0;  // u
+  std::string symbol;     // s
+  market::BookLevel bid, ask;
+  friend bool operator==(const BookTicker&, const BookTicker&) = default;
+};
+
+// One message of a market-stream WebSocket connection, raw (`/ws/<stream>`) or combined
+// (`/stream?streams=...`, each event wrapped as {"stream": name, "data": event}). Only the
+// member of `kind` is meaningful; the others keep what an earlier message left (a reused
+// StreamEvent decodes without allocating).
+struct StreamEvent {
+  enum class Kind {
+    trade,            // <s>@trade -> trade
+    agg_trade,        // <s>@aggTrade -> agg_trade
+    kline,            // <s>@kline_<interval> -> kline (closed = "x")
+    depth,            // <s>@depth[@100ms] -> depth
+    partial_depth,    // <s>@depth<5|10|20>[@100ms] -> snapshot
+    book_ticker,      // <s>@bookTicker -> ticker
+    server_shutdown,  // {"e":"serverShutdown"}: reconnect
+    reply,            // {"result": ..., "id": n}: reply_json is the result's JSON
+    error_reply,      // {"error": {"code", "msg"}, "id": n}
+  };
+  Kind kind = Kind::trade;
+  std::string stream;      // the combined wrapper's stream name; empty on a raw connection
+  int64_t event_time = 0;  // E, ms; 0 where the message has none
+  market::Trade trade;     // quote_qty = price x qty, truncated to 8 decimals (the stream has none)
+  market::AggTrade agg_trade;
+  market::Candle kline;
+  DepthDiff depth;
+  DepthSnapshot snapshot;
+  BookTicker ticker;
+  int64_t reply_id = -1;   // reply / error_reply: "id", -1 when null
+  std::string reply_json;  // reply: "result" as raw JSON ("null", or LIST_SUBSCRIPTIONS' array)
+  ExchangeError error;     // error_reply
+};
+const char* to_string(StreamEvent::Kind k);
+
 class Decoder {
  public:
   // Input bytes. padded=true promises kPadding readable bytes after bytes.end(), so the
@@ -127,6 +185,16 @@ class Decoder {
   Result<int64_t> server_time(Input json, TimeUnit unit);
   // {"code": n, "msg": "..."}.
   Result<ExchangeError> error_body(Input json);
+
+  // GET /api/v3/depth: {"lastUpdateId": n, "bids": [["price","qty"], ...], "asks": [...]}.
+  // Prices and quantities must fit market::parse_units (at most 8 decimals).
+  Status depth(Input json, DepthSnapshot* out);
+  // A WebSocket market-stream message (stream_decode.cc). The event type is "e" wherever it
+  // stands in the object; messages without one are told apart by their keys (partial book:
+  // lastUpdateId; bookTicker: u; replies: result or error). Required fields per kind are
+  // Binance's (docs/binance.md); unknown keys are ignored; an unknown "e" is a parse_error
+  // naming it. Times in `unit` (timeUnit=MICROSECOND on the connection) become ms.
+  Status stream_event(Input json, TimeUnit unit, StreamEvent* out);
 
  private:
   struct Impl;
