@@ -1,5 +1,7 @@
 #include "exchange/sim/server.h"
 
+#include "exchange/sim/depth.h"
+
 #include <algorithm>
 #include <atomic>
 #include <charconv>
@@ -839,52 +841,35 @@ struct SimServer::Impl {
     if (auto e = uint_param(req, "limit", &lv)) return *e;
     const int64_t limit = std::min<int64_t>(lv.value_or(100), 5000);  // Binance truncates
     if (limit < 1) return invalid("limit");
-    const Book book(market, s, now);
+    // The simulated book (depth.h) after the last 100 ms tick completed: what the depth
+    // streams' updates chain onto by update id.
+    const DepthBook book = depth_model.book(s, std::max<int64_t>(0, DepthModel::tick_at(now)),
+                                            static_cast<size_t>(limit));
     std::string b;
-    b.reserve(64 + static_cast<size_t>(limit) * 2 * 40);
+    b.reserve(64 + (book.bids.size() + book.asks.size()) * 40);
     b.append("{\"lastUpdateId\":");
-    append_int(b, std::max<int64_t>(1, now - kEpochMs));
-    // [price, qty] of a side's first n levels (side 1 bids, 2 asks).
-    auto levels = [&](uint64_t side, int64_t n) {
-      append_rows(b, static_cast<size_t>(n), [&](size_t i) {
-        const auto level = static_cast<int64_t>(i);
+    append_int(b, book.last_update_id);
+    auto levels = [&](const std::vector<market::BookLevel>& side) {
+      append_rows(b, side.size(), [&](size_t i) {
         b.push_back('[');
-        append_q8(b, side == 1 ? book.bid_price(level) : book.ask_price(level));
+        append_q8(b, side[i].price);
         b.push_back(',');
-        append_q8(b, book.qty(side, level));
+        append_q8(b, side[i].qty);
         b.push_back(']');
       });
     };
-    int64_t bids = 0;  // bids stop above a price of zero
-    while (bids < limit && book.bid_price(bids) > 0) ++bids;
     b.append(",\"bids\":");
-    levels(1, bids);
+    levels(book.bids);
     b.append(",\"asks\":");
-    levels(2, limit);
+    levels(book.asks);
     b.push_back('}');
     return b;
   }
 
-  // The synthetic order book at `now`: bids from the current price down, one tick apart,
-  // asks from one tick above it; quantities hashed per (second, side, level).
-  struct Book {
-    Book(const Market& m, const SymbolSpec& spec, int64_t now)
-        : s(spec),
-          mid(m.current_price(spec, now)),
-          key(mix(spec.seed ^ static_cast<uint64_t>(now / 1000))),
-          mean_qty(std::max(1.0, spec.volume_per_sec * 2 * kUnit)) {}
-    int64_t bid_price(int64_t i) const { return mid - i * s.tick; }
-    int64_t ask_price(int64_t i) const { return mid + (i + 1) * s.tick; }
-    int64_t qty(uint64_t side, int64_t i) const {
-      const int64_t q =
-          static_cast<int64_t>(mean_qty * unit(mix(key ^ (side << 32) ^ static_cast<uint64_t>(i))));
-      return std::max(s.step, q / s.step * s.step);
-    }
-    const SymbolSpec& s;
-    int64_t mid;
-    uint64_t key;
-    double mean_qty;
-  };
+  // The best levels of the simulated book at `now` (depth.h).
+  DepthBook top_of_book(const SymbolSpec& s, int64_t now) const {
+    return depth_model.book(s, std::max<int64_t>(0, DepthModel::tick_at(now)), 1);
+  }
 
   // Quantity-weighted mean price of the trades in [now - 5 min, now] (trades in holes are
   // absent) and the time of the last of them; with none there, the last trade before.
@@ -999,7 +984,7 @@ struct SimServer::Impl {
       const DayStats d = day_stats(s, f, now);
       w.begin_object().kv("symbol", s.name);
       if (!mini) {
-        const Book book(market, s, now);
+        const DepthBook book = top_of_book(s, now);
         const int64_t vwap =
             d.volume > 0
                 ? static_cast<int64_t>(static_cast<u128>(d.quote_volume) * kUnit / d.volume)
@@ -1011,10 +996,10 @@ struct SimServer::Impl {
             .kv("prevClosePrice", fixed8(d.open))  // the close before the window is its open
             .kv("lastPrice", fixed8(d.last))
             .kv("lastQty", fixed8(d.last_qty))
-            .kv("bidPrice", fixed8(book.bid_price(0)))
-            .kv("bidQty", fixed8(book.qty(1, 0)))
-            .kv("askPrice", fixed8(book.ask_price(0)))
-            .kv("askQty", fixed8(book.qty(2, 0)));
+            .kv("bidPrice", fixed8(book.bids.at(0).price))
+            .kv("bidQty", fixed8(book.bids.at(0).qty))
+            .kv("askPrice", fixed8(book.asks.at(0).price))
+            .kv("askQty", fixed8(book.asks.at(0).qty));
       }
       w.kv("openPrice", fixed8(d.open))
           .kv("highPrice", fixed8(d.high))
@@ -1042,13 +1027,13 @@ struct SimServer::Impl {
 
   std::variant<std::string, ApiError> book_ticker(const Request& req, int64_t now) const {
     return per_symbol(req, no_check, [&](json::Writer& w, const SymbolSpec& s) {
-      const Book book(market, s, now);
+      const DepthBook book = top_of_book(s, now);
       w.begin_object()
           .kv("symbol", s.name)
-          .kv("bidPrice", fixed8(book.bid_price(0)))
-          .kv("bidQty", fixed8(book.qty(1, 0)))
-          .kv("askPrice", fixed8(book.ask_price(0)))
-          .kv("askQty", fixed8(book.qty(2, 0)))
+          .kv("bidPrice", fixed8(book.bids.at(0).price))
+          .kv("bidQty", fixed8(book.bids.at(0).qty))
+          .kv("askPrice", fixed8(book.asks.at(0).price))
+          .kv("askQty", fixed8(book.asks.at(0).qty))
           .end_object();
     });
   }
@@ -1199,6 +1184,7 @@ struct SimServer::Impl {
 
   const SimOptions opts;
   const Market market;
+  const DepthModel depth_model{market};
   const Clock* clock;
   http::Server server;
 
