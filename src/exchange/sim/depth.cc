@@ -3,28 +3,21 @@
 #include <algorithm>
 #include <cmath>
 
+#include "exchange/sim/hash.h"
+
 namespace sf::exchange::sim {
 
 namespace {
-
-uint64_t mix(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-double unit(uint64_t x) { return static_cast<double>(x >> 11) * 0x1p-53; }
 
 // The quantity of the level at `price` after tick `tick`.
 int64_t level_qty(const SymbolSpec& s, int64_t price, int64_t tick) {
   const auto p = static_cast<uint64_t>(price);
   const uint64_t key = s.seed ^ 0x6465707468ULL;  // "depth"
-  const auto phase = static_cast<int64_t>(mix(key ^ p) % DepthModel::kLifeTicks);
+  const auto phase = static_cast<int64_t>(splitmix(key ^ p) % DepthModel::kLifeTicks);
   const int64_t generation = (tick + phase) / DepthModel::kLifeTicks;
   const double mean = std::max(1.0, s.volume_per_sec * 2 * static_cast<double>(kUnit));
   const auto q = static_cast<int64_t>(
-      mean * unit(mix(key ^ (p * 0xd6e8feb86659fd93ULL) ^ static_cast<uint64_t>(generation))));
+      mean * u01(splitmix(key ^ (p * 0xd6e8feb86659fd93ULL) ^ static_cast<uint64_t>(generation))));
   return std::max(s.step, q / s.step * s.step);
 }
 

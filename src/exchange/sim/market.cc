@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "base/civil.h"
+#include "exchange/sim/hash.h"
 
 namespace sf::exchange::sim {
 
@@ -17,21 +18,12 @@ __extension__ using u128 = unsigned __int128;
 
 constexpr int64_t kDayMs = 86'400'000;
 
-uint64_t splitmix(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
 // Stateless hash of a seed and up to three coordinates: the PRNG of the whole market.
 uint64_t hash(uint64_t seed, uint64_t a, uint64_t b = 0, uint64_t c = 0) {
   uint64_t x = splitmix(seed ^ (a * 0xd6e8feb86659fd93ULL));
   x = splitmix(x ^ (b * 0xa0761d6478bd642fULL));
   return splitmix(x ^ (c * 0xe7037ed1a0b428dbULL));
 }
-
-double u01(uint64_t x) { return static_cast<double>(x >> 11) * 0x1p-53; }
 
 uint64_t fnv1a(std::string_view s) {
   uint64_t h = 0xcbf29ce484222325ULL;

@@ -1,7 +1,5 @@
 #include "exchange/sim/server.h"
 
-#include "exchange/sim/depth.h"
-
 #include <algorithm>
 #include <atomic>
 #include <charconv>
@@ -15,6 +13,8 @@
 #include <variant>
 
 #include "base/text.h"
+#include "exchange/sim/depth.h"
+#include "exchange/sim/hash.h"
 #include "http/server.h"
 #include "json/json.h"
 
@@ -32,14 +32,6 @@ constexpr int64_t kMaxTradeWindowMs = 3'600'000;
 constexpr int64_t kDayMs = 86'400'000;
 constexpr int64_t kAvgPriceMs = 300'000;  // /avgPrice: the last 5 minutes
 __extension__ using u128 = unsigned __int128;
-
-uint64_t mix(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-double unit(uint64_t x) { return static_cast<double>(x >> 11) * 0x1p-53; }
 
 void append_int(std::string& out, int64_t v) {
   char buf[24];
@@ -441,11 +433,11 @@ struct SimServer::Impl {
   Response faulted(const Request& req, Ep ep, const std::string& ip, int64_t now) {
     const auto f = snapshot();
     if (f->latency_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(f->latency_ms));
-    const uint64_t n = mix(opts.seed ^ 0x6661756c74ULL) ^ draws.fetch_add(1);
-    const double r = unit(mix(n));
+    const uint64_t n = splitmix(opts.seed ^ 0x6661756c74ULL) ^ draws.fetch_add(1);
+    const double r = u01(splitmix(n));
     if (r < f->error_rate_5xx) {
       injected_5xx.fetch_add(1, std::memory_order_relaxed);
-      switch (mix(n ^ 1) % 4) {
+      switch (splitmix(n ^ 1) % 4) {
         case 0:
           return binance_error(500, -1000,
                                "An unknown error occured while processing the request.");
@@ -474,9 +466,9 @@ struct SimServer::Impl {
       return res;
     }
     Response res = handle(req, ep, *f, now);
-    if (res.status == 200 && f->malformed_rate > 0 && unit(mix(n ^ 2)) < f->malformed_rate) {
+    if (res.status == 200 && f->malformed_rate > 0 && u01(splitmix(n ^ 2)) < f->malformed_rate) {
       injected_malformed.fetch_add(1, std::memory_order_relaxed);
-      malform(res.body, mix(n ^ 3));
+      malform(res.body, splitmix(n ^ 3));
     }
     return res;
   }
