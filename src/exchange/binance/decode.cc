@@ -111,31 +111,11 @@ Status Decoder::klines(Input json, std::string_view symbol, std::string_view int
 
 Status Decoder::agg_trades(Input json, std::string_view symbol, TimeUnit unit,
                            std::vector<AggTrade>* out) {
-  static const char* const kKeys[] = {"a", "p", "q", "f", "l", "T", "m", "M"};
   return impl_->rows(json, "aggTrades", out, [&](Row& row, const Where& w, AggTrade& t) -> Status {
     t.symbol.assign(symbol);
-    SF_TRY(read_object(row, w, kKeys, true, [&](int i, od::value v) {
-      switch (i) {
-        case 0:
-          return get_id(v, w, kKeys[i], &t.agg_id);
-        case 1:
-          return get_decimal(v, w, kKeys[i], &t.price);
-        case 2:
-          return get_decimal(v, w, kKeys[i], &t.qty);
-        case 3:
-          return get_id(v, w, kKeys[i], &t.first_trade_id);
-        case 4:
-          return get_id(v, w, kKeys[i], &t.last_trade_id);
-        case 5:
-          return get_time(v, w, kKeys[i], unit, &t.time);
-        case 6:
-          return get_bool(v, w, kKeys[i], &t.is_buyer_maker);
-        default:
-          return get_bool(v, w, kKeys[i], &t.is_best_match);
-      }
-    }));
-    if (t.last_trade_id < t.first_trade_id) return w.fail("l", "below first trade id 'f'");
-    return ok_status();
+    SF_TRY(read_object(row, w, kAggTradeKeys, true,
+                       [&](int i, od::value v) { return agg_trade_field(i, v, w, unit, t); }));
+    return check_agg_trade(t, w);
   });
 }
 

@@ -326,6 +326,38 @@ template <size_t N, typename Read>
   return check_seen(seen, keys, w);
 }
 
+// An aggregate trade's fields, as /aggTrades rows and aggTrade events (after "E", "s") name
+// them: agg_trade_field(i, ...) reads kAggTradeKeys[i]; check_agg_trade() the rule across.
+inline constexpr const char* kAggTradeKeys[] = {"a", "p", "q", "f", "l", "T", "m", "M"};
+
+[[gnu::always_inline]] inline bool agg_trade_field(int i, od::value v, const Where& w,
+                                                   TimeUnit unit, market::AggTrade& t) {
+  const char* key = kAggTradeKeys[i];
+  switch (i) {
+    case 0:
+      return get_id(v, w, key, &t.agg_id);
+    case 1:
+      return get_decimal(v, w, key, &t.price);
+    case 2:
+      return get_decimal(v, w, key, &t.qty);
+    case 3:
+      return get_id(v, w, key, &t.first_trade_id);
+    case 4:
+      return get_id(v, w, key, &t.last_trade_id);
+    case 5:
+      return get_time(v, w, key, unit, &t.time);
+    case 6:
+      return get_bool(v, w, key, &t.is_buyer_maker);
+    default:
+      return get_bool(v, w, key, &t.is_best_match);
+  }
+}
+
+inline Status check_agg_trade(const market::AggTrade& t, const Where& w) {
+  if (t.last_trade_id < t.first_trade_id) return w.fail("l", "below first trade id 'f'");
+  return ok_status();
+}
+
 }  // namespace sf::exchange::binance::detail
 
 namespace sf::exchange::binance {

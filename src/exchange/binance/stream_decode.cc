@@ -106,35 +106,16 @@ Status read_trade(od::object& obj, const Where& w, TimeUnit unit, StreamEvent* o
 }
 
 Status read_agg_trade(od::object& obj, const Where& w, TimeUnit unit, StreamEvent* out) {
+  // The REST row's keys (kAggTradeKeys) after the event's own two.
   static const char* const kKeys[] = {"E", "s", "a", "p", "q", "f", "l", "T", "m", "M"};
   market::AggTrade& t = out->agg_trade;
   t.is_best_match = true;
   SF_TRY(read_fields(obj, w, kKeys, all_of(9), [&](int i, od::value v) {
-    switch (i) {
-      case 0:
-        return get_time(v, w, kKeys[i], unit, &out->event_time);
-      case 1:
-        return get_text(v, w, kKeys[i], &t.symbol);
-      case 2:
-        return get_id(v, w, kKeys[i], &t.agg_id);
-      case 3:
-        return get_decimal(v, w, kKeys[i], &t.price);
-      case 4:
-        return get_decimal(v, w, kKeys[i], &t.qty);
-      case 5:
-        return get_id(v, w, kKeys[i], &t.first_trade_id);
-      case 6:
-        return get_id(v, w, kKeys[i], &t.last_trade_id);
-      case 7:
-        return get_time(v, w, kKeys[i], unit, &t.time);
-      case 8:
-        return get_bool(v, w, kKeys[i], &t.is_buyer_maker);
-      default:
-        return get_bool(v, w, kKeys[i], &t.is_best_match);
-    }
+    if (i == 0) return get_time(v, w, kKeys[i], unit, &out->event_time);
+    if (i == 1) return get_text(v, w, kKeys[i], &t.symbol);
+    return agg_trade_field(i - 2, v, w, unit, t);
   }));
-  if (t.last_trade_id < t.first_trade_id) return w.fail("l", "below first trade id 'f'");
-  return ok_status();
+  return check_agg_trade(t, w);
 }
 
 Status read_kline(od::object& obj, const Where& w, TimeUnit unit, StreamEvent* out) {
@@ -215,6 +196,12 @@ Status read_depth(od::object& obj, const Where& w, TimeUnit unit, StreamEvent* o
   return ok_status();
 }
 
+Status read_shutdown(od::object& obj, const Where& w, TimeUnit unit, StreamEvent* out) {
+  static const char* const kKeys[] = {"E"};
+  return read_fields(obj, w, kKeys, 0,
+                     [&](int, od::value v) { return get_time(v, w, "E", unit, &out->event_time); });
+}
+
 // An object with "e": its type first (wherever it stands), then its fields in order.
 Status read_event(od::object& obj, TimeUnit unit, StreamEvent* out) {
   // Errors built here directly: a Where local to this function made GCC 12 warn that its
@@ -227,29 +214,23 @@ Status read_event(od::object& obj, TimeUnit unit, StreamEvent* out) {
     return fail(e == simdjson::NO_SUCH_FIELD ? "missing" : simdjson::error_message(e));
   const std::string t(type);  // the string buffer is reused as fields are read
   if (auto e = obj.reset().error()) return fail(simdjson::error_message(e));
-  if (t == "trade") {
-    out->kind = Kind::trade;
-    return read_trade(obj, Where{"trade event"}, unit, out);
-  }
-  if (t == "aggTrade") {
-    out->kind = Kind::agg_trade;
-    return read_agg_trade(obj, Where{"aggTrade event"}, unit, out);
-  }
-  if (t == "kline") {
-    out->kind = Kind::kline;
-    return read_kline(obj, Where{"kline event"}, unit, out);
-  }
-  if (t == "depthUpdate") {
-    out->kind = Kind::depth;
-    return read_depth(obj, Where{"depthUpdate event"}, unit, out);
-  }
-  if (t == "serverShutdown") {
-    out->kind = Kind::server_shutdown;
-    static const char* const kKeys[] = {"E"};
-    const Where sw{"serverShutdown event"};
-    return read_fields(obj, sw, kKeys, 0, [&](int, od::value v) {
-      return get_time(v, sw, "E", unit, &out->event_time);
-    });
+  struct Type {
+    const char* name;
+    Kind kind;
+    const char* where;
+    Status (*read)(od::object&, const Where&, TimeUnit, StreamEvent*);
+  };
+  static const Type kTypes[] = {
+      {"trade", Kind::trade, "trade event", read_trade},
+      {"aggTrade", Kind::agg_trade, "aggTrade event", read_agg_trade},
+      {"kline", Kind::kline, "kline event", read_kline},
+      {"depthUpdate", Kind::depth, "depthUpdate event", read_depth},
+      {"serverShutdown", Kind::server_shutdown, "serverShutdown event", read_shutdown},
+  };
+  for (const Type& type_info : kTypes) {
+    if (t != type_info.name) continue;
+    out->kind = type_info.kind;
+    return type_info.read(obj, Where{type_info.where}, unit, out);
   }
   return fail("unknown event type '" + t.substr(0, 40) + "'");
 }
