@@ -15,6 +15,7 @@
 #include "base/text.h"
 #include "exchange/sim/depth.h"
 #include "exchange/sim/hash.h"
+#include "exchange/sim/live.h"
 #include "http/server.h"
 #include "json/json.h"
 
@@ -1172,6 +1173,7 @@ struct SimServer::Impl {
     server.route("GET", "/sim/control",
                  [this](const Request&) { return Response::json(200, control_json()); });
     server.route("POST", "/sim/control", [this](const Request& r) { return control_post(r); });
+    live.attach(server);
   }
 
   const SimOptions opts;
@@ -1179,6 +1181,8 @@ struct SimServer::Impl {
   const DepthModel depth_model{market};
   const Clock* clock;
   http::Server server;
+  // After the server: destroyed first, closing its WebSocket sessions.
+  LiveStreams live{market, *clock, LiveOptions{.max_age_ms = opts.ws_max_age_ms}};
 
   mutable std::mutex faults_mu;
   std::shared_ptr<const Faults> faults;
@@ -1194,8 +1198,15 @@ struct SimServer::Impl {
 SimServer::SimServer(SimOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 SimServer::~SimServer() { stop(); }
 
-Status SimServer::start() { return impl_->server.start(); }
-void SimServer::stop() { impl_->server.stop(); }
+Status SimServer::start() {
+  SF_TRY(impl_->server.start());
+  impl_->live.start();
+  return ok_status();
+}
+void SimServer::stop() {
+  impl_->live.stop();
+  impl_->server.stop();
+}
 uint16_t SimServer::port() const { return impl_->server.port(); }
 std::string SimServer::base_url() const { return impl_->server.base_url(); }
 const Market& SimServer::market() const { return impl_->market; }

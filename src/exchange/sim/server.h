@@ -65,6 +65,8 @@ struct SimOptions {
   int strikes_before_ban = 10;         // requests tolerated while told to wait, then 418
   Faults faults;
   const Clock* clock = nullptr;  // null: the system clock. Drives "now" and the windows.
+  // WebSocket market streams (live.h): a connection is closed at this age (Binance: 24 h).
+  int64_t ws_max_age_ms = 24 * 3'600'000LL;
 };
 
 class SimServer {

@@ -1,0 +1,474 @@
+#include "exchange/sim/live.h"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "base/log.h"
+#include "exchange/sim/depth.h"
+#include "http/server.h"
+
+namespace sf::exchange::sim {
+
+namespace bj = boost::json;
+
+std::optional<StreamName> parse_stream_name(const Market& market, std::string_view name) {
+  const size_t at = name.find('@');
+  if (at == std::string_view::npos || at == 0) return std::nullopt;
+  std::string symbol(name.substr(0, at));
+  for (char& c : symbol) {
+    if (c >= 'A' && c <= 'Z') return std::nullopt;  // stream names are lowercase
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  }
+  StreamName s;
+  s.symbol = market.find(symbol);
+  if (!s.symbol) return std::nullopt;
+  s.name = std::string(name);
+  const std::string_view kind = name.substr(at + 1);
+  if (kind == "trade") {
+    s.type = StreamName::Type::trade;
+  } else if (kind == "aggTrade") {
+    s.type = StreamName::Type::agg_trade;
+  } else if (kind == "depth" || kind == "depth@1000ms" || kind == "depth@100ms") {
+    s.type = StreamName::Type::depth;
+    s.depth_ms = kind == "depth@100ms" ? 100 : 1000;
+  } else if (kind.starts_with("kline_")) {
+    s.type = StreamName::Type::kline;
+    s.interval = find_interval(kind.substr(6));
+    if (!s.interval || s.interval->ms == 0) return std::nullopt;  // 1M: not streamed here
+  } else {
+    return std::nullopt;
+  }
+  return s;
+}
+
+namespace {
+
+// A subscribed stream and where it stands.
+struct Sub {
+  StreamName name;
+  int64_t next_id = 0;     // trade / agg_trade: the next id to send
+  int64_t depth_tick = 0;  // depth: the tick the last update ended with
+  int64_t kline_open = 0;  // kline: the candle being pushed
+  int64_t kline_push = 0;  // kline: when it was last pushed
+};
+
+struct Conn {
+  std::shared_ptr<http::WsSession> ws;
+  bool combined = false;
+  int64_t opened_ms = 0;
+  std::vector<Sub> subs;
+  int64_t rate_second = -1;  // steady-clock second of the incoming-message count
+  int rate_count = 0;
+};
+
+int64_t steady_second() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void append_int(std::string& b, int64_t v) { b += std::to_string(v); }
+
+void append_q(std::string& b, int64_t units) {
+  b.push_back('"');
+  append_fixed8(b, units);
+  b.push_back('"');
+}
+
+}  // namespace
+
+struct LiveStreams::Impl {
+  Impl(const Market& m, const Clock& c, LiveOptions o) : market(m), clock(c), opts(o), depth(m) {}
+
+  const Market& market;
+  const Clock& clock;
+  const LiveOptions opts;
+  const DepthModel depth;
+
+  mutable std::mutex mu;
+  std::vector<std::shared_ptr<Conn>> conns;
+  std::condition_variable cv;
+  bool stopping = false;
+  std::thread pump;
+
+  // A subscription starting now.
+  Sub subscribe(StreamName name, int64_t now) const {
+    Sub s;
+    const SymbolSpec& spec = *name.symbol;
+    switch (name.type) {
+      case StreamName::Type::agg_trade:
+        s.next_id = Market::first_agg_id_at(spec, now + 1);
+        break;
+      case StreamName::Type::trade:
+        s.next_id = Market::first_agg_id_at(spec, now + 1) * spec.trades_per_agg;
+        break;
+      case StreamName::Type::depth:
+        s.depth_tick = std::max<int64_t>(0, DepthModel::tick_at(now));
+        break;
+      case StreamName::Type::kline:
+        s.kline_open = align(*name.interval, now);
+        s.kline_push = INT64_MIN / 2;  // the open kline goes out at the next turn
+        break;
+    }
+    s.name = std::move(name);
+    return s;
+  }
+
+  // Sends one event on a connection (wrapped for a combined one); false: the connection
+  // is gone (closed, or dropped as too slow).
+  static bool send(Conn& c, const Sub& s, const std::string& event) {
+    if (!c.combined) return c.ws->send(event);
+    std::string wrapped;
+    wrapped.reserve(event.size() + s.name.name.size() + 24);
+    wrapped.append("{\"stream\":\"").append(s.name.name).append("\",\"data\":");
+    wrapped.append(event).push_back('}');
+    return c.ws->send(std::move(wrapped));
+  }
+
+  std::string agg_trade_event(const SymbolSpec& spec, int64_t id) const {
+    const RawAggTrade a = market.raw_agg_trade(spec, id);
+    std::string b = "{\"e\":\"aggTrade\",\"E\":";
+    append_int(b, a.time);
+    b.append(",\"s\":\"").append(spec.name).append("\",\"a\":");
+    append_int(b, a.id);
+    b.append(",\"p\":");
+    append_q(b, a.price);
+    b.append(",\"q\":");
+    append_q(b, a.qty);
+    b.append(",\"f\":");
+    append_int(b, a.first_trade_id);
+    b.append(",\"l\":");
+    append_int(b, a.last_trade_id);
+    b.append(",\"T\":");
+    append_int(b, a.time);
+    b.append(a.buyer_maker ? ",\"m\":true,\"M\":true}" : ",\"m\":false,\"M\":true}");
+    return b;
+  }
+
+  std::string trade_event(const SymbolSpec& spec, int64_t id) const {
+    const RawTrade t = market.raw_trade(spec, id);
+    std::string b = "{\"e\":\"trade\",\"E\":";
+    append_int(b, t.time);
+    b.append(",\"s\":\"").append(spec.name).append("\",\"t\":");
+    append_int(b, t.id);
+    b.append(",\"p\":");
+    append_q(b, t.price);
+    b.append(",\"q\":");
+    append_q(b, t.qty);
+    b.append(",\"T\":");
+    append_int(b, t.time);
+    b.append(t.buyer_maker ? ",\"m\":true,\"M\":true}" : ",\"m\":false,\"M\":true}");
+    return b;
+  }
+
+  std::string depth_event(const SymbolSpec& spec, const DepthUpdate& u) const {
+    std::string b = "{\"e\":\"depthUpdate\",\"E\":";
+    append_int(b, u.time_ms);
+    b.append(",\"s\":\"").append(spec.name).append("\",\"U\":");
+    append_int(b, u.first_id);
+    b.append(",\"u\":");
+    append_int(b, u.last_id);
+    auto side = [&](const char* key, const std::vector<market::BookLevel>& levels) {
+      b.append(key);
+      for (size_t i = 0; i < levels.size(); ++i) {
+        b.append(i == 0 ? "[" : ",").append("[");
+        append_q(b, levels[i].price);
+        b.push_back(',');
+        append_q(b, levels[i].qty);
+        b.push_back(']');
+      }
+      b.append(levels.empty() ? "[]" : "]");
+    };
+    side(",\"b\":", u.bids);
+    side(",\"a\":", u.asks);
+    b.push_back('}');
+    return b;
+  }
+
+  // The candle opening at `open` as of `as_of` (INT64_MAX: final), sent at `now`.
+  std::string kline_event(const SymbolSpec& spec, const Interval& iv, int64_t open, int64_t as_of,
+                          int64_t now) const {
+    const RawCandle c = market.raw_candle(spec, iv, open, as_of);
+    const int64_t r = spec.trades_per_agg;
+    const int64_t first = Market::first_agg_id_at(spec, open) * r;
+    const int64_t last = Market::first_agg_id_at(spec, std::min(c.close_time, as_of) + 1) * r - 1;
+    std::string b = "{\"e\":\"kline\",\"E\":";
+    append_int(b, now);
+    b.append(",\"s\":\"").append(spec.name).append("\",\"k\":{\"t\":");
+    append_int(b, c.open_time);
+    b.append(",\"T\":");
+    append_int(b, c.close_time);
+    b.append(",\"s\":\"").append(spec.name).append("\",\"i\":\"").append(iv.name);
+    b.append("\",\"f\":");
+    append_int(b, first);
+    b.append(",\"L\":");
+    append_int(b, last);
+    b.append(",\"o\":");
+    append_q(b, c.open);
+    b.append(",\"c\":");
+    append_q(b, c.close);
+    b.append(",\"h\":");
+    append_q(b, c.high);
+    b.append(",\"l\":");
+    append_q(b, c.low);
+    b.append(",\"v\":");
+    append_q(b, c.volume);
+    b.append(",\"n\":");
+    append_int(b, c.trades);
+    b.append(c.closed ? ",\"x\":true" : ",\"x\":false");
+    b.append(",\"q\":");
+    append_q(b, c.quote_volume);
+    b.append(",\"V\":");
+    append_q(b, c.taker_base);
+    b.append(",\"Q\":");
+    append_q(b, c.taker_quote);
+    b.append(",\"B\":\"0\"}}");
+    return b;
+  }
+
+  // Everything that happened on one stream since its last turn, up to `now`.
+  bool pump_sub(Conn& c, Sub& s, int64_t now) const {
+    const SymbolSpec& spec = *s.name.symbol;
+    int64_t budget = kMaxEventsPerTurn;
+    switch (s.name.type) {
+      case StreamName::Type::agg_trade: {
+        const int64_t last = Market::first_agg_id_at(spec, now + 1) - 1;
+        for (; s.next_id <= last && budget-- > 0; ++s.next_id)
+          if (!send(c, s, agg_trade_event(spec, s.next_id))) return false;
+        return true;
+      }
+      case StreamName::Type::trade: {
+        const int64_t last = Market::first_agg_id_at(spec, now + 1) * spec.trades_per_agg - 1;
+        for (; s.next_id <= last && budget-- > 0; ++s.next_id)
+          if (!send(c, s, trade_event(spec, s.next_id))) return false;
+        return true;
+      }
+      case StreamName::Type::depth: {
+        const int64_t step = s.name.depth_ms / DepthModel::kTickMs;
+        const int64_t current = DepthModel::tick_at(now);
+        for (; s.depth_tick + step <= current && budget-- > 0; s.depth_tick += step)
+          if (!send(c, s, depth_event(spec, depth.update(spec, s.depth_tick, s.depth_tick + step))))
+            return false;
+        return true;
+      }
+      case StreamName::Type::kline: {
+        const Interval& iv = *s.name.interval;
+        // Candles that ended since the last turn go out closed, as /klines has them.
+        while (next_open(iv, s.kline_open) <= now && budget-- > 0) {
+          if (!send(c, s, kline_event(spec, iv, s.kline_open, INT64_MAX, now))) return false;
+          s.kline_open = next_open(iv, s.kline_open);
+          s.kline_push = now;
+        }
+        const int64_t every = iv.ms == 1000 ? 1000 : 2000;
+        if (now - s.kline_push >= every) {
+          if (!send(c, s, kline_event(spec, iv, s.kline_open, now, now))) return false;
+          s.kline_push = now;
+        }
+        return true;
+      }
+    }
+    return true;
+  }
+
+  void run_pump() {
+    std::unique_lock lk(mu);
+    while (!stopping) {
+      cv.wait_for(lk, opts.pump_interval, [&] { return stopping; });
+      if (stopping) break;
+      const int64_t now = clock.now_ms();
+      std::erase_if(conns, [&](const std::shared_ptr<Conn>& c) {
+        if (!c->ws->is_open()) return true;
+        if (now - c->opened_ms >= opts.max_age_ms) {
+          c->ws->close();
+          return true;
+        }
+        for (Sub& s : c->subs) {
+          if (!pump_sub(*c, s, now)) return true;
+        }
+        return false;
+      });
+    }
+  }
+
+  static std::string error_reply(int code, const std::string& msg, const bj::value& id) {
+    bj::object e{{"code", code}, {"msg", msg}};
+    return bj::serialize(bj::object{{"error", e}, {"id", id}});
+  }
+
+  // A control message from the client; the reply, if any.
+  std::optional<std::string> on_control(Conn& c, const std::string& text) {
+    const int64_t second = steady_second();
+    if (second != c.rate_second) {
+      c.rate_second = second;
+      c.rate_count = 0;
+    }
+    if (++c.rate_count > kMaxIncomingPerSecond) {
+      log::warn("sim: websocket client sent more than 5 messages in a second: disconnecting");
+      c.ws->close();
+      return std::nullopt;
+    }
+    boost::system::error_code ec;
+    const bj::value v = bj::parse(text, ec);
+    if (ec || !v.is_object()) return error_reply(3, "Invalid JSON: " + ec.message(), nullptr);
+    const bj::object& o = v.as_object();
+    const bj::value id = o.contains("id") ? o.at("id") : bj::value(nullptr);
+    if (!id.is_null() && !id.is_int64() && !id.is_uint64() && !id.is_string())
+      return error_reply(2, "Invalid request: request ID must be an unsigned integer", nullptr);
+    const bj::value* method = o.if_contains("method");
+    if (!method || !method->is_string())
+      return error_reply(2, "Invalid request: missing field `method`", id);
+    const std::string m(method->as_string());
+    if (m == "LIST_SUBSCRIPTIONS") {
+      bj::array names;
+      for (const Sub& s : c.subs) names.emplace_back(s.name.name);
+      return bj::serialize(bj::object{{"result", names}, {"id", id}});
+    }
+    if (m != "SUBSCRIBE" && m != "UNSUBSCRIBE")
+      return error_reply(2, "Invalid request: unknown variant `" + m + "`", id);
+    const bj::value* params = o.if_contains("params");
+    if (!params || !params->is_array())
+      return error_reply(2, "Invalid request: missing field `params`", id);
+    std::vector<StreamName> names;
+    for (const bj::value& p : params->as_array()) {
+      std::optional<StreamName> n;
+      if (p.is_string()) n = parse_stream_name(market, std::string(p.as_string()));
+      if (!n) return error_reply(2, "Invalid request: invalid stream name", id);
+      names.push_back(std::move(*n));
+    }
+    const int64_t now = clock.now_ms();
+    for (StreamName& n : names) {
+      auto it = std::find_if(c.subs.begin(), c.subs.end(),
+                             [&](const Sub& s) { return s.name.name == n.name; });
+      if (m == "UNSUBSCRIBE") {
+        if (it != c.subs.end()) c.subs.erase(it);
+      } else if (it == c.subs.end()) {
+        if (c.subs.size() >= kMaxStreams)
+          return error_reply(2, "Invalid request: too many streams (at most 1024)", id);
+        c.subs.push_back(subscribe(std::move(n), now));
+      }
+    }
+    return bj::serialize(bj::object{{"result", nullptr}, {"id", id}});
+  }
+
+  void open(std::shared_ptr<http::WsSession> ws, bool combined) {
+    auto conn = std::make_shared<Conn>();
+    conn->ws = ws;
+    conn->combined = combined;
+    const int64_t now = clock.now_ms();
+    conn->opened_ms = now;
+    for (StreamName& n : initial_streams(ws->request(), combined))
+      conn->subs.push_back(subscribe(std::move(n), now));
+    std::weak_ptr<Conn> weak = conn;
+    ws->on_message([this, weak](const std::string& text) {
+      auto c = weak.lock();
+      if (!c) return;
+      std::optional<std::string> reply;
+      {
+        std::lock_guard lk(mu);
+        reply = on_control(*c, text);
+      }
+      if (reply) c->ws->send(std::move(*reply));
+    });
+    std::lock_guard lk(mu);
+    if (stopping) {
+      ws->close();
+      return;
+    }
+    conns.push_back(std::move(conn));
+  }
+
+  // The streams named by the upgrade request; empty optional entries were checked before.
+  std::vector<StreamName> initial_streams(const http::Request& r, bool combined) const {
+    std::vector<StreamName> out;
+    if (!combined) {
+      if (auto n = parse_stream_name(market, r.path_param("stream"))) out.push_back(std::move(*n));
+      return out;
+    }
+    const std::string list = r.query_param("streams").value_or("");
+    size_t start = 0;
+    while (start < list.size()) {
+      size_t end = list.find('/', start);
+      if (end == std::string::npos) end = list.size();
+      if (auto n = parse_stream_name(market, std::string_view(list).substr(start, end - start)))
+        out.push_back(std::move(*n));
+      start = end + 1;
+    }
+    return out;
+  }
+
+  // Refuses an upgrade naming a stream the market does not serve, or too many.
+  std::optional<http::Response> check(const http::Request& r, bool combined) const {
+    auto bad = [](std::string msg) {
+      return http::Response::json(
+          400, bj::serialize(bj::object{{"code", -1100}, {"msg", std::move(msg)}}));
+    };
+    if (!combined) {
+      if (!parse_stream_name(market, r.path_param("stream")))
+        return bad("Invalid stream name '" + std::string(r.path_param("stream")) + "'");
+      return std::nullopt;
+    }
+    const std::string list = r.query_param("streams").value_or("");
+    size_t count = 0, start = 0;
+    while (start < list.size()) {
+      size_t end = list.find('/', start);
+      if (end == std::string::npos) end = list.size();
+      const std::string_view name = std::string_view(list).substr(start, end - start);
+      if (!parse_stream_name(market, name))
+        return bad("Invalid stream name '" + std::string(name) + "'");
+      if (++count > kMaxStreams) return bad("Too many streams (at most 1024)");
+      start = end + 1;
+    }
+    return std::nullopt;
+  }
+};
+
+LiveStreams::LiveStreams(const Market& market, const Clock& clock, LiveOptions options)
+    : impl_(std::make_shared<Impl>(market, clock, options)) {}
+
+LiveStreams::~LiveStreams() { stop(); }
+
+void LiveStreams::attach(http::Server& server) {
+  std::weak_ptr<Impl> weak = impl_;
+  for (bool combined : {false, true}) {
+    server.websocket(
+        combined ? "/stream" : "/ws/{stream}",
+        [weak, combined](std::shared_ptr<http::WsSession> ws) {
+          if (auto impl = weak.lock()) impl->open(std::move(ws), combined);
+        },
+        [weak, combined](const http::Request& r) -> std::optional<http::Response> {
+          if (auto impl = weak.lock()) return impl->check(r, combined);
+          return http::Response::error(503, "stopping");
+        });
+  }
+}
+
+void LiveStreams::start() {
+  std::lock_guard lk(impl_->mu);
+  if (impl_->pump.joinable() || impl_->stopping) return;
+  impl_->pump = std::thread([impl = impl_.get()] { impl->run_pump(); });
+}
+
+void LiveStreams::stop() {
+  std::vector<std::shared_ptr<Conn>> conns;
+  {
+    std::lock_guard lk(impl_->mu);
+    impl_->stopping = true;
+    conns.swap(impl_->conns);
+  }
+  impl_->cv.notify_all();
+  if (impl_->pump.joinable()) impl_->pump.join();
+  for (auto& c : conns) c->ws->close();
+}
+
+size_t LiveStreams::connections() const {
+  std::lock_guard lk(impl_->mu);
+  return impl_->conns.size();
+}
+
+}  // namespace sf::exchange::sim
