@@ -83,7 +83,7 @@ void append_q(std::string& b, int64_t units) {
 
 }  // namespace
 
-struct LiveStreams::Impl {
+struct LiveStreams::Impl : std::enable_shared_from_this<LiveStreams::Impl> {
   Impl(const Market& m, const Clock& c, LiveOptions o) : market(m), clock(c), opts(o), depth(m) {}
 
   const Market& market;
@@ -365,13 +365,15 @@ struct LiveStreams::Impl {
     for (StreamName& n : initial_streams(ws->request(), combined))
       conn->subs.push_back(subscribe(std::move(n), now));
     std::weak_ptr<Conn> weak = conn;
-    ws->on_message([this, weak](const std::string& text) {
+    // Weak both ways: a message may arrive while the LiveStreams is being destroyed.
+    ws->on_message([self = weak_from_this(), weak](const std::string& text) {
+      auto impl = self.lock();
       auto c = weak.lock();
-      if (!c) return;
+      if (!impl || !c) return;
       std::optional<std::string> reply;
       {
-        std::lock_guard lk(mu);
-        reply = on_control(*c, text);
+        std::lock_guard lk(impl->mu);
+        reply = impl->on_control(*c, text);
       }
       if (reply) c->ws->send(std::move(*reply));
     });
