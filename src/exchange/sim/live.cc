@@ -73,12 +73,63 @@ int64_t steady_second() {
       .count();
 }
 
-void append_int(std::string& b, int64_t v) { b += std::to_string(v); }
+// A JSON object of an event, built field by field ("e" first when given).
+class Obj {
+ public:
+  Obj() { b_ = "{"; }
+  explicit Obj(const char* event_type) { b_.append("{\"e\":\"").append(event_type).push_back('"'); }
+  Obj& i(const char* k, int64_t v) {
+    key(k);
+    b_ += std::to_string(v);
+    return *this;
+  }
+  Obj& q(const char* k, int64_t units) {  // a fixed-point decimal, as a string
+    key(k);
+    b_.push_back('"');
+    append_fixed8(b_, units);
+    b_.push_back('"');
+    return *this;
+  }
+  Obj& s(const char* k, std::string_view v) {
+    key(k);
+    b_.append("\"").append(v).push_back('"');
+    return *this;
+  }
+  Obj& flag(const char* k, bool v) {
+    key(k);
+    b_ += v ? "true" : "false";
+    return *this;
+  }
+  Obj& raw(const char* k, std::string_view json) {
+    key(k);
+    b_ += json;
+    return *this;
+  }
+  std::string done() {
+    b_.push_back('}');
+    return std::move(b_);
+  }
 
-void append_q(std::string& b, int64_t units) {
-  b.push_back('"');
-  append_fixed8(b, units);
-  b.push_back('"');
+ private:
+  void key(const char* k) {
+    if (b_.size() > 1) b_.push_back(',');
+    b_.append("\"").append(k).append("\":");
+  }
+  std::string b_;
+};
+
+// [["price","qty"], ...]
+std::string levels_json(const std::vector<market::BookLevel>& levels) {
+  std::string b = "[";
+  for (size_t i = 0; i < levels.size(); ++i) {
+    b.append(i == 0 ? "[\"" : ",[\"");
+    append_fixed8(b, levels[i].price);
+    b.append("\",\"");
+    append_fixed8(b, levels[i].qty);
+    b.append("\"]");
+  }
+  b.push_back(']');
+  return b;
 }
 
 }  // namespace
@@ -133,62 +184,43 @@ struct LiveStreams::Impl : std::enable_shared_from_this<LiveStreams::Impl> {
 
   std::string agg_trade_event(const SymbolSpec& spec, int64_t id) const {
     const RawAggTrade a = market.raw_agg_trade(spec, id);
-    std::string b = "{\"e\":\"aggTrade\",\"E\":";
-    append_int(b, a.time);
-    b.append(",\"s\":\"").append(spec.name).append("\",\"a\":");
-    append_int(b, a.id);
-    b.append(",\"p\":");
-    append_q(b, a.price);
-    b.append(",\"q\":");
-    append_q(b, a.qty);
-    b.append(",\"f\":");
-    append_int(b, a.first_trade_id);
-    b.append(",\"l\":");
-    append_int(b, a.last_trade_id);
-    b.append(",\"T\":");
-    append_int(b, a.time);
-    b.append(a.buyer_maker ? ",\"m\":true,\"M\":true}" : ",\"m\":false,\"M\":true}");
-    return b;
+    return Obj("aggTrade")
+        .i("E", a.time)
+        .s("s", spec.name)
+        .i("a", a.id)
+        .q("p", a.price)
+        .q("q", a.qty)
+        .i("f", a.first_trade_id)
+        .i("l", a.last_trade_id)
+        .i("T", a.time)
+        .flag("m", a.buyer_maker)
+        .flag("M", true)
+        .done();
   }
 
   std::string trade_event(const SymbolSpec& spec, int64_t id) const {
     const RawTrade t = market.raw_trade(spec, id);
-    std::string b = "{\"e\":\"trade\",\"E\":";
-    append_int(b, t.time);
-    b.append(",\"s\":\"").append(spec.name).append("\",\"t\":");
-    append_int(b, t.id);
-    b.append(",\"p\":");
-    append_q(b, t.price);
-    b.append(",\"q\":");
-    append_q(b, t.qty);
-    b.append(",\"T\":");
-    append_int(b, t.time);
-    b.append(t.buyer_maker ? ",\"m\":true,\"M\":true}" : ",\"m\":false,\"M\":true}");
-    return b;
+    return Obj("trade")
+        .i("E", t.time)
+        .s("s", spec.name)
+        .i("t", t.id)
+        .q("p", t.price)
+        .q("q", t.qty)
+        .i("T", t.time)
+        .flag("m", t.buyer_maker)
+        .flag("M", true)
+        .done();
   }
 
   std::string depth_event(const SymbolSpec& spec, const DepthUpdate& u) const {
-    std::string b = "{\"e\":\"depthUpdate\",\"E\":";
-    append_int(b, u.time_ms);
-    b.append(",\"s\":\"").append(spec.name).append("\",\"U\":");
-    append_int(b, u.first_id);
-    b.append(",\"u\":");
-    append_int(b, u.last_id);
-    auto side = [&](const char* key, const std::vector<market::BookLevel>& levels) {
-      b.append(key);
-      for (size_t i = 0; i < levels.size(); ++i) {
-        b.append(i == 0 ? "[" : ",").append("[");
-        append_q(b, levels[i].price);
-        b.push_back(',');
-        append_q(b, levels[i].qty);
-        b.push_back(']');
-      }
-      b.append(levels.empty() ? "[]" : "]");
-    };
-    side(",\"b\":", u.bids);
-    side(",\"a\":", u.asks);
-    b.push_back('}');
-    return b;
+    return Obj("depthUpdate")
+        .i("E", u.time_ms)
+        .s("s", spec.name)
+        .i("U", u.first_id)
+        .i("u", u.last_id)
+        .raw("b", levels_json(u.bids))
+        .raw("a", levels_json(u.asks))
+        .done();
   }
 
   // The candle opening at `open` as of `as_of` (INT64_MAX: final), sent at `now`.
@@ -198,38 +230,26 @@ struct LiveStreams::Impl : std::enable_shared_from_this<LiveStreams::Impl> {
     const int64_t r = spec.trades_per_agg;
     const int64_t first = Market::first_agg_id_at(spec, open) * r;
     const int64_t last = Market::first_agg_id_at(spec, std::min(c.close_time, as_of) + 1) * r - 1;
-    std::string b = "{\"e\":\"kline\",\"E\":";
-    append_int(b, now);
-    b.append(",\"s\":\"").append(spec.name).append("\",\"k\":{\"t\":");
-    append_int(b, c.open_time);
-    b.append(",\"T\":");
-    append_int(b, c.close_time);
-    b.append(",\"s\":\"").append(spec.name).append("\",\"i\":\"").append(iv.name);
-    b.append("\",\"f\":");
-    append_int(b, first);
-    b.append(",\"L\":");
-    append_int(b, last);
-    b.append(",\"o\":");
-    append_q(b, c.open);
-    b.append(",\"c\":");
-    append_q(b, c.close);
-    b.append(",\"h\":");
-    append_q(b, c.high);
-    b.append(",\"l\":");
-    append_q(b, c.low);
-    b.append(",\"v\":");
-    append_q(b, c.volume);
-    b.append(",\"n\":");
-    append_int(b, c.trades);
-    b.append(c.closed ? ",\"x\":true" : ",\"x\":false");
-    b.append(",\"q\":");
-    append_q(b, c.quote_volume);
-    b.append(",\"V\":");
-    append_q(b, c.taker_base);
-    b.append(",\"Q\":");
-    append_q(b, c.taker_quote);
-    b.append(",\"B\":\"0\"}}");
-    return b;
+    const std::string k = Obj()
+                              .i("t", c.open_time)
+                              .i("T", c.close_time)
+                              .s("s", spec.name)
+                              .s("i", iv.name)
+                              .i("f", first)
+                              .i("L", last)
+                              .q("o", c.open)
+                              .q("c", c.close)
+                              .q("h", c.high)
+                              .q("l", c.low)
+                              .q("v", c.volume)
+                              .i("n", c.trades)
+                              .flag("x", c.closed)
+                              .q("q", c.quote_volume)
+                              .q("V", c.taker_base)
+                              .q("Q", c.taker_quote)
+                              .s("B", "0")
+                              .done();
+    return Obj("kline").i("E", now).s("s", spec.name).raw("k", k).done();
   }
 
   // Everything that happened on one stream since its last turn, up to `now`.
