@@ -3,8 +3,8 @@
 // in exchange/binance/book_sync.h; this type only holds levels).
 //
 // Prices and quantities are fixed-point integers in units of 1e-8 (Binance prints at most
-// 8 decimals), parsed strictly from the exchange's decimal text by parse_units(), so levels
-// order numerically ("9.5" < "10.0") and compare exactly. A quantity is absolute: set()
+// 8 decimals), parsed strictly from the exchange's decimal text by parse_units() (units.h), so
+// levels order numerically ("9.5" < "10.0") and compare exactly. A quantity is absolute: set()
 // replaces a level, a quantity of 0 removes it.
 //
 // Thread-safety: none; one owner (a live worker's book, a test's rebuilt book).
@@ -18,17 +18,9 @@
 #include <string_view>
 #include <vector>
 
+#include "market/units.h"
+
 namespace sf::market {
-
-inline constexpr int64_t kUnitsPerOne = 100'000'000;  // 1e-8 units
-
-// Units of 1e-8 in non-negative decimal text ("64000.01", "0.00100000", "5"): digits, an
-// optional '.' followed by 1..8 digits. nullopt for anything else (a sign, an exponent,
-// more than 8 decimals, empty parts, a value above INT64_MAX units): an exchange value the
-// book cannot hold exactly is refused, never rounded.
-std::optional<int64_t> parse_units(std::string_view text);
-// Text with exactly 8 decimals, as Binance prints it ("64000.01000000").
-std::string format_units(int64_t units);
 
 enum class BookSide { bid, ask };
 

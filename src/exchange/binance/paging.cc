@@ -116,12 +116,6 @@ Result<PagingStats> for_each_kline_window(std::span<const KlineFetcher> fetchers
                                           std::optional<int64_t> resume_after_open_time,
                                           const KlinePageFn& on_page,
                                           const KlineWindowOptions& options) {
-  struct CancelOnReturn {
-    std::atomic<bool>* flag;
-    ~CancelOnReturn() {
-      if (flag) flag->store(true);
-    }
-  } cancel_on_return{options.cancelled};
   if (fetchers.empty()) return Error(Errc::invalid_argument, "no kline fetcher");
   const int64_t step = market::interval_ms(interval);
   if (fetchers.size() == 1 || step <= 0)

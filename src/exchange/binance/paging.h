@@ -123,9 +123,10 @@ Result<PagingStats> for_each_kline_page(BinanceClient& client, std::string_view 
 //
 // while_waiting is called on the calling thread at least every 100 ms while it waits for
 // the next window; false stops paging (PagingStats::stopped), as on_page returning false
-// does. `cancelled` is set once paging stops for any reason (stop, an error, the end):
-// a fetcher waiting for the exchange (its limiter, a retry) should give up when it is set,
-// since paging returns only after every fetcher thread has ended. The first error in window
+// does. When the fetcher threads run, `cancelled` is set once paging stops for any reason
+// (stop, an error, the end): a fetcher waiting for the exchange (its limiter, a retry)
+// should give up when it is set, since paging returns only after every fetcher thread has
+// ended. The first error in window
 // order is returned; windows after it are not delivered.
 struct KlineWindowOptions {
   std::function<bool()> while_waiting;

@@ -38,24 +38,25 @@ bool get_levels(od::value v, const Where& w, const char* field,
   od::array arr;
   if (auto e = v.get_array().get(arr)) return w.set(w.fail(field, e));
   for (auto level_r : arr) {
-    const std::string at = "level " + std::to_string(out->size());
+    // Named only in an error (a level costs no allocation otherwise).
+    auto at = [&] { return "level " + std::to_string(out->size()); };
     od::array pair;
     if (auto e = level_r.get_array().get(pair))
-      return w.set(w.fail(field, at + ": " + simdjson::error_message(e)));
+      return w.set(w.fail(field, at() + ": " + simdjson::error_message(e)));
     std::string_view text[2];
     size_t n = 0;
     for (auto x : pair) {
       std::string_view s;
       if (auto e = x.get_string().get(s))
-        return w.set(w.fail(field, at + ": " + simdjson::error_message(e)));
+        return w.set(w.fail(field, at() + ": " + simdjson::error_message(e)));
       if (n < 2) text[n] = s;
       ++n;
     }
     if (n != 2)
-      return w.set(w.fail(field, at + " has " + std::to_string(n) + " elements, expected 2"));
+      return w.set(w.fail(field, at() + " has " + std::to_string(n) + " elements, expected 2"));
     const auto price = market::parse_units(text[0]), qty = market::parse_units(text[1]);
     if (!price || !qty) {
-      return w.set(w.fail(field, at + ": '" + std::string(price ? text[1] : text[0]) +
+      return w.set(w.fail(field, at() + ": '" + std::string(price ? text[1] : text[0]) +
                                      "' is not a decimal of at most 8 places"));
     }
     out->push_back({*price, *qty});
@@ -101,7 +102,8 @@ Status read_trade(od::object& obj, const Where& w, TimeUnit unit, StreamEvent* o
   __extension__ using u128 = unsigned __int128;
   const u128 quote = static_cast<u128>(price) * static_cast<u128>(qty) / market::kUnitsPerOne;
   if (quote > static_cast<u128>(INT64_MAX)) return w.fail("q", "price x qty out of range");
-  t.quote_qty = market::format_units(static_cast<int64_t>(quote));
+  t.quote_qty.clear();
+  market::append_units(t.quote_qty, static_cast<int64_t>(quote));
   return ok_status();
 }
 

@@ -67,11 +67,14 @@ DepthBook DepthModel::book(const SymbolSpec& s, int64_t tick, size_t limit) cons
 }
 
 DepthUpdate DepthModel::update(const SymbolSpec& s, int64_t from, int64_t to) const {
-  const DepthBook a = book(s, from), b = book(s, to);
+  return diff(book(s, from), book(s, to));
+}
+
+DepthUpdate DepthModel::diff(const DepthBook& a, const DepthBook& b) {
   DepthUpdate u;
-  u.first_id = first_id(from + 1);
-  u.last_id = last_id(to);
-  u.time_ms = tick_end_ms(to);
+  u.first_id = a.last_update_id + 1;
+  u.last_id = b.last_update_id;
+  u.time_ms = tick_end_ms(b.last_update_id / kIdsPerTick - 1);
   side_diff(a.bids, b.bids, std::greater<>(), &u.bids);
   side_diff(a.asks, b.asks, std::less<>(), &u.asks);
   return u;

@@ -56,6 +56,9 @@ class DepthModel {
   DepthBook book(const SymbolSpec& s, int64_t tick, size_t limit = kLevels) const;
   // The changes after tick `from` up to tick `to` (0 <= from < to).
   DepthUpdate update(const SymbolSpec& s, int64_t from, int64_t to) const;
+  // The same from two full books (book(s, from), book(s, to)): a stream that keeps the last
+  // book it sent from computes each book once.
+  static DepthUpdate diff(const DepthBook& from, const DepthBook& to);
 
  private:
   const Market& market_;

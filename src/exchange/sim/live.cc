@@ -54,6 +54,7 @@ struct Sub {
   StreamName name;
   int64_t next_id = 0;     // trade / agg_trade: the next id to send
   int64_t depth_tick = 0;  // depth: the tick the last update ended with
+  DepthBook depth_book;    // depth: the book after depth_tick
   int64_t kline_open = 0;  // kline: the candle being pushed
   int64_t kline_push = 0;  // kline: when it was last pushed
 };
@@ -161,6 +162,7 @@ struct LiveStreams::Impl : std::enable_shared_from_this<LiveStreams::Impl> {
         break;
       case StreamName::Type::depth:
         s.depth_tick = std::max<int64_t>(0, DepthModel::tick_at(now));
+        s.depth_book = depth.book(spec, s.depth_tick);
         break;
       case StreamName::Type::kline:
         s.kline_open = align(*name.interval, now);
@@ -272,9 +274,11 @@ struct LiveStreams::Impl : std::enable_shared_from_this<LiveStreams::Impl> {
       case StreamName::Type::depth: {
         const int64_t step = s.name.depth_ms / DepthModel::kTickMs;
         const int64_t current = DepthModel::tick_at(now);
-        for (; s.depth_tick + step <= current && budget-- > 0; s.depth_tick += step)
-          if (!send(c, s, depth_event(spec, depth.update(spec, s.depth_tick, s.depth_tick + step))))
-            return false;
+        for (; s.depth_tick + step <= current && budget-- > 0; s.depth_tick += step) {
+          DepthBook next = depth.book(spec, s.depth_tick + step);
+          if (!send(c, s, depth_event(spec, DepthModel::diff(s.depth_book, next)))) return false;
+          s.depth_book = std::move(next);
+        }
         return true;
       }
       case StreamName::Type::kline: {
@@ -382,8 +386,9 @@ struct LiveStreams::Impl : std::enable_shared_from_this<LiveStreams::Impl> {
     conn->combined = combined;
     const int64_t now = clock.now_ms();
     conn->opened_ms = now;
-    for (StreamName& n : initial_streams(ws->request(), combined))
-      conn->subs.push_back(subscribe(std::move(n), now));
+    auto streams = requested_streams(ws->request(), combined);  // ok: check() passed it
+    if (streams.ok())
+      for (StreamName& n : *streams) conn->subs.push_back(subscribe(std::move(n), now));
     std::weak_ptr<Conn> weak = conn;
     // Weak both ways: a message may arrive while the LiveStreams is being destroyed.
     ws->on_message([self = weak_from_this(), weak](const std::string& text) {
@@ -405,48 +410,38 @@ struct LiveStreams::Impl : std::enable_shared_from_this<LiveStreams::Impl> {
     conns.push_back(std::move(conn));
   }
 
-  // The streams named by the upgrade request; empty optional entries were checked before.
-  std::vector<StreamName> initial_streams(const http::Request& r, bool combined) const {
+  // The streams an upgrade request names, or why it is refused (an unknown stream, too
+  // many). check() refuses with it; open() takes the list of a request check() let pass.
+  Result<std::vector<StreamName>> requested_streams(const http::Request& r, bool combined) const {
+    auto invalid = [](std::string_view name) {
+      return Error(Errc::invalid_argument, "Invalid stream name '" + std::string(name) + "'");
+    };
     std::vector<StreamName> out;
     if (!combined) {
-      if (auto n = parse_stream_name(market, r.path_param("stream"))) out.push_back(std::move(*n));
+      auto n = parse_stream_name(market, r.path_param("stream"));
+      if (!n) return invalid(r.path_param("stream"));
+      out.push_back(std::move(*n));
       return out;
     }
     const std::string list = r.query_param("streams").value_or("");
-    size_t start = 0;
-    while (start < list.size()) {
-      size_t end = list.find('/', start);
-      if (end == std::string::npos) end = list.size();
-      if (auto n = parse_stream_name(market, std::string_view(list).substr(start, end - start)))
-        out.push_back(std::move(*n));
+    for (size_t start = 0; start < list.size();) {
+      const size_t end = std::min(list.find('/', start), list.size());
+      const std::string_view name = std::string_view(list).substr(start, end - start);
+      auto n = parse_stream_name(market, name);
+      if (!n) return invalid(name);
+      if (out.size() == kMaxStreams)
+        return Error(Errc::invalid_argument, "Too many streams (at most 1024)");
+      out.push_back(std::move(*n));
       start = end + 1;
     }
     return out;
   }
 
-  // Refuses an upgrade naming a stream the market does not serve, or too many.
   std::optional<http::Response> check(const http::Request& r, bool combined) const {
-    auto bad = [](std::string msg) {
-      return http::Response::json(
-          400, bj::serialize(bj::object{{"code", -1100}, {"msg", std::move(msg)}}));
-    };
-    if (!combined) {
-      if (!parse_stream_name(market, r.path_param("stream")))
-        return bad("Invalid stream name '" + std::string(r.path_param("stream")) + "'");
-      return std::nullopt;
-    }
-    const std::string list = r.query_param("streams").value_or("");
-    size_t count = 0, start = 0;
-    while (start < list.size()) {
-      size_t end = list.find('/', start);
-      if (end == std::string::npos) end = list.size();
-      const std::string_view name = std::string_view(list).substr(start, end - start);
-      if (!parse_stream_name(market, name))
-        return bad("Invalid stream name '" + std::string(name) + "'");
-      if (++count > kMaxStreams) return bad("Too many streams (at most 1024)");
-      start = end + 1;
-    }
-    return std::nullopt;
+    auto streams = requested_streams(r, combined);
+    if (streams.ok()) return std::nullopt;
+    return http::Response::json(
+        400, bj::serialize(bj::object{{"code", -1100}, {"msg", streams.error().message}}));
   }
 };
 

@@ -405,31 +405,9 @@ namespace {
 // Writers into a caller's buffer: a row is built on the stack and appended once.
 char* put_int(char* p, int64_t v) { return std::to_chars(p, p + 24, v).ptr; }
 
-char* put_fixed8(char* p, int64_t units) {
-  uint64_t u = static_cast<uint64_t>(units);
-  if (units < 0) {
-    *p++ = '-';
-    u = 0 - u;
-  }
-  p = std::to_chars(p, p + 24, u / kUnit).ptr;
-  *p++ = '.';
-  uint64_t frac = u % kUnit;
-  static constexpr char kPairs[] =
-      "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-      "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-      "8081828384858687888990919293949596979899";
-  for (int i = 6; i >= 0; i -= 2) {
-    const uint64_t d = frac % 100;
-    frac /= 100;
-    p[i] = kPairs[2 * d];
-    p[i + 1] = kPairs[2 * d + 1];
-  }
-  return p + 8;
-}
-
 char* put_q8(char* p, int64_t units) {
   *p++ = '"';
-  p = put_fixed8(p, units);
+  p = market::put_units(p, units);
   *p++ = '"';
   return p;
 }
@@ -440,17 +418,6 @@ char* put_lit(char* p, std::string_view s) {
 }
 
 }  // namespace
-
-void append_fixed8(std::string& out, int64_t units) {
-  char buf[48];
-  out.append(buf, static_cast<size_t>(put_fixed8(buf, units) - buf));
-}
-
-std::string fixed8(int64_t units) {
-  std::string s;
-  append_fixed8(s, units);
-  return s;
-}
 
 void append_kline_row(std::string& out, const RawCandle& c, bool micros) {
   char buf[512];  // 12 fields of at most ~30 characters each

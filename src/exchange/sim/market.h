@@ -35,12 +35,13 @@
 #include <vector>
 
 #include "market/records.h"
+#include "market/units.h"
 
 namespace sf::exchange::sim {
 
-inline constexpr int64_t kEpochMs = 1483228800000;  // 2017-01-01T00:00:00Z
-inline constexpr int64_t kUnit = 100'000'000;       // fixed-point scale (1e-8)
-inline constexpr int kPriceOctaves = 29;            // octaves of the log-price noise
+inline constexpr int64_t kEpochMs = 1483228800000;      // 2017-01-01T00:00:00Z
+inline constexpr int64_t kUnit = market::kUnitsPerOne;  // fixed-point scale (1e-8)
+inline constexpr int kPriceOctaves = 29;                // octaves of the log-price noise
 
 // A kline interval. ms == 0 for "1M" (calendar months); offset_ms aligns 1w to Mondays.
 struct Interval {
@@ -169,10 +170,10 @@ class Market {
   std::vector<SymbolSpec> specs_;
 };
 
-// Appends units/1e8 with exactly 8 decimals ("64000.01000000"); no allocation when the
-// string has capacity.
-void append_fixed8(std::string& out, int64_t units);
-std::string fixed8(int64_t units);
+// Appends units/1e8 with exactly 8 decimals ("64000.01000000"): market::append_units and
+// format_units, under the names the simulator's code uses.
+inline void append_fixed8(std::string& out, int64_t units) { market::append_units(out, units); }
+inline std::string fixed8(int64_t units) { return market::format_units(units); }
 // Appends a 12-element Binance kline row; times in microseconds when `micros`.
 void append_kline_row(std::string& out, const RawCandle& c, bool micros);
 
