@@ -24,14 +24,14 @@ int64_t interval_ms(std::string_view iv) {
 }
 
 Result<std::string> interval_for_type(std::string_view type) {
-  constexpr std::string_view kPrefix = "api_candles_";
-  if (type.substr(0, kPrefix.size()) != kPrefix || interval_ms(type.substr(kPrefix.size())) < 0)
-    return Error(Errc::invalid_argument,
-                 "type '" + std::string(type) +
-                     "' is not api_candles_<interval> with a Binance interval (1s 1m 3m 5m 15m "
-                     "30m 1h 2h 4h 6h 8h 12h 1d 3d 1w 1M)",
-                 "type");
-  return std::string(type.substr(kPrefix.size()));
+  for (std::string_view prefix : {"api_candles_", "ws_klines_"})
+    if (type.starts_with(prefix) && interval_ms(type.substr(prefix.size())) >= 0)
+      return std::string(type.substr(prefix.size()));
+  return Error(Errc::invalid_argument,
+               "type '" + std::string(type) +
+                   "' is not api_candles_<interval> or ws_klines_<interval> with a Binance "
+                   "interval (1s 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w 1M)",
+               "type");
 }
 
 namespace {

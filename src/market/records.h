@@ -51,10 +51,14 @@ struct Trade {
 enum class Kind { candle, agg_trade, trade };
 const char* to_string(Kind k);
 
-// The record kind a workflow `type` produces: api_candles_<interval> -> candle,
-// api_agg_trades -> agg_trade, api_trades -> trade. Errc::invalid_argument otherwise.
+// The record kind a workflow `type` produces: api_candles_<interval> and ws_klines_<interval>
+// -> candle, api_agg_trades and ws_agg_trades -> agg_trade, api_trades and ws_trades -> trade
+// (schema.h's workflow_type and live_type). Errc::invalid_argument otherwise.
 Result<Kind> kind_for_type(std::string_view type);
-// The interval of an api_candles_<interval> type ("1m"), or invalid_argument.
+// True for the live (WebSocket) types: ws_trades, ws_agg_trades, ws_klines_<interval>.
+bool is_live_type(std::string_view type);
+// The interval of an api_candles_<interval> or ws_klines_<interval> type ("1m"), or
+// invalid_argument.
 Result<std::string> interval_for_type(std::string_view type);
 // Milliseconds of a fixed-length kline interval (1s..1w); 0 for "1M" (calendar month).
 int64_t interval_ms(std::string_view interval);

@@ -36,7 +36,8 @@ KindInfo make_info() {
     if constexpr (std::remove_cvref_t<decltype(field)>::type == FieldType::boolean)
       if (S::final_flag != nullptr && field.member == S::final_flag) final_flag = field.info.name;
   });
-  return {S::kind, S::name, S::title, S::workflow_type, f, keys, S::time_field, final_flag};
+  return {S::kind, S::name, S::title,      S::workflow_type, S::live_type,
+          f,       keys,    S::time_field, final_flag};
 }
 
 }  // namespace
@@ -51,22 +52,33 @@ const KindInfo& kind_info(Kind k) {
 
 const char* to_string(Kind k) { return kind_info(k).name.data(); }
 
-Result<Kind> kind_for_type(std::string_view type) {
+namespace {
+// True if `type` is the workflow type `pattern` ("<interval>" standing for a kline interval).
+bool type_matches(std::string_view type, std::string_view pattern) {
   constexpr std::string_view kIntervalSuffix = "<interval>";
+  if (!pattern.ends_with(kIntervalSuffix)) return type == pattern;
+  const std::string_view prefix = pattern.substr(0, pattern.size() - kIntervalSuffix.size());
+  return type.starts_with(prefix) && interval_ms(type.substr(prefix.size())) >= 0;
+}
+}  // namespace
+
+Result<Kind> kind_for_type(std::string_view type) {
   std::string expected;
   for (Kind k : kAllKinds) {
-    const std::string_view t = kind_info(k).workflow_type;
-    if (t.ends_with(kIntervalSuffix)) {
-      const std::string_view prefix = t.substr(0, t.size() - kIntervalSuffix.size());
-      if (type.starts_with(prefix) && interval_ms(type.substr(prefix.size())) >= 0) return k;
-    } else if (type == t) {
-      return k;
-    }
-    expected += expected.empty() ? "" : k == kAllKinds.back() ? " or " : ", ";
-    expected += t;
+    const KindInfo& info = kind_info(k);
+    if (type_matches(type, info.workflow_type) || type_matches(type, info.live_type)) return k;
+    expected += expected.empty() ? "" : ", ";
+    expected += std::string(info.workflow_type) + ", " + std::string(info.live_type);
   }
   return Error(Errc::invalid_argument,
-               "unknown data type '" + std::string(type) + "' (expected " + expected + ")", "type");
+               "unknown data type '" + std::string(type) + "' (expected one of " + expected + ")",
+               "type");
+}
+
+bool is_live_type(std::string_view type) {
+  for (Kind k : kAllKinds)
+    if (type_matches(type, kind_info(k).live_type)) return true;
+  return false;
 }
 
 std::optional<Kind> kind_from_string(std::string_view s) {
@@ -183,7 +195,7 @@ std::string schema_markdown() {
     const KindInfo& info = kind_info(k);
     if (!out.empty()) out += '\n';
     out += "### " + std::string(info.title) + " (`type`: `" + std::string(info.workflow_type) +
-           "`, kind `" + std::string(info.name) + "`)\n\n";
+           "` or `" + std::string(info.live_type) + "`, kind `" + std::string(info.name) + "`)\n\n";
     out += "| field | type | key | notes |\n|---|---|---|---|\n";
     for (size_t i = 0; i < info.fields.size(); ++i) {
       const FieldInfo& f = info.fields[i];

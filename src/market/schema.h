@@ -94,10 +94,11 @@ inline constexpr bool kKey = true;
 
 // Specialised per record kind with:
 //   kind, name (to_string(kind): the stores' catalogues), title (docs heading), workflow_type
-//   (docs), time_field (what Query's range filters), final_flag (a boolean field that makes a
-//   stored record final: a later record with the same key and the flag false does not replace one
-//   with it true; nullptr if the kind has none), fields (a tuple of Field), and check() for rules
-//   across fields.
+//   (the historical workflow type producing it), live_type (the live, WebSocket one; both
+//   with "<interval>" standing for a kline interval), time_field (what Query's range filters),
+//   final_flag (a boolean field that makes a stored record final: a later record with the same key
+//   and the flag false does not replace one with it true; nullptr if the kind has none), fields (a
+//   tuple of Field), and check() for rules across fields.
 template <class R>
 struct Schema;
 
@@ -107,6 +108,7 @@ struct Schema<Candle> {
   static constexpr std::string_view name = "candle";
   static constexpr std::string_view title = "Candles";
   static constexpr std::string_view workflow_type = "api_candles_<interval>";
+  static constexpr std::string_view live_type = "ws_klines_<interval>";
   static constexpr std::string_view time_field = "open_time";
   static constexpr bool Candle::*final_flag = &Candle::closed;
   static constexpr auto fields = std::tuple{
@@ -136,6 +138,7 @@ struct Schema<AggTrade> {
   static constexpr std::string_view name = "agg_trade";
   static constexpr std::string_view title = "Aggregate trades";
   static constexpr std::string_view workflow_type = "api_agg_trades";
+  static constexpr std::string_view live_type = "ws_agg_trades";
   static constexpr std::string_view time_field = "time";
   static constexpr bool AggTrade::*final_flag = nullptr;
   static constexpr auto fields = std::tuple{
@@ -159,6 +162,7 @@ struct Schema<Trade> {
   static constexpr std::string_view name = "trade";
   static constexpr std::string_view title = "Trades";
   static constexpr std::string_view workflow_type = "api_trades";
+  static constexpr std::string_view live_type = "ws_trades";
   static constexpr std::string_view time_field = "time";
   static constexpr bool Trade::*final_flag = nullptr;
   static constexpr auto fields = std::tuple{
@@ -259,6 +263,7 @@ struct KindInfo {
   std::string_view name;  // to_string(kind): the catalogues' kind text
   std::string_view title;
   std::string_view workflow_type;
+  std::string_view live_type;
   std::span<const FieldInfo> fields;
   size_t key_fields;                              // the first N fields form the natural key
   std::string_view time_field;                    // what Query::from_ms/to_ms filter on

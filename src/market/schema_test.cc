@@ -55,8 +55,17 @@ TEST(Schema, KindInfoDescribesEveryKind) {
   EXPECT_EQ(*sm::kind_for_type("api_candles_1h"), sm::Kind::candle);
   EXPECT_EQ(*sm::kind_for_type("api_agg_trades"), sm::Kind::agg_trade);
   EXPECT_EQ(sm::kind_for_type("api_candles_7m").error().message,
-            "unknown data type 'api_candles_7m' (expected api_candles_<interval>, "
-            "api_agg_trades or api_trades)");
+            "unknown data type 'api_candles_7m' (expected one of api_candles_<interval>, "
+            "ws_klines_<interval>, api_agg_trades, ws_agg_trades, api_trades, ws_trades)");
+  EXPECT_EQ(*sm::kind_for_type("ws_klines_1m"), sm::Kind::candle);
+  EXPECT_EQ(*sm::kind_for_type("ws_trades"), sm::Kind::trade);
+  EXPECT_EQ(*sm::kind_for_type("ws_agg_trades"), sm::Kind::agg_trade);
+  EXPECT_FALSE(sm::kind_for_type("ws_klines_7m").ok());
+  EXPECT_TRUE(sm::is_live_type("ws_klines_1s"));
+  EXPECT_TRUE(sm::is_live_type("ws_trades"));
+  EXPECT_FALSE(sm::is_live_type("api_trades"));
+  EXPECT_FALSE(sm::is_live_type("ws_klines_"));
+  EXPECT_EQ(*sm::interval_for_type("ws_klines_15m"), "15m");
 }
 
 TEST(Schema, KeyOrderFinalFlagAndTime) {

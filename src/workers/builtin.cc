@@ -2,6 +2,7 @@
 // kind registers here.
 #include "workers/connector.h"
 #include "workers/dummy.h"
+#include "workers/live.h"
 #include "workers/loader.h"
 
 namespace sf::workers {
@@ -38,6 +39,16 @@ WorkerRegistry WorkerRegistry::builtin() {
                            std::pair{"loader-api-candles", &run_loader_candles},
                            std::pair{"loader-api-trades", &run_loader_trades}})
     r.add(name, TargetRole::loader, run, validate_loader, LoaderSettings::json_schema());
+  // Live loaders: the WebSocket streams until stop or the range's end (workers/live.h).
+  auto validate_live = [](const boost::json::object& settings) -> Status {
+    auto s = LiveSettings::from_params(settings);
+    if (!s) return s.error();
+    return {};
+  };
+  for (auto [name, run] : {std::pair{"loader-ws-trades", &run_live_trades},
+                           std::pair{"loader-ws-agg-trades", &run_live_agg_trades},
+                           std::pair{"loader-ws-klines", &run_live_klines}})
+    r.add(name, TargetRole::loader, run, validate_live, LiveSettings::json_schema());
   return r;
 }
 

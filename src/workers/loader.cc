@@ -20,6 +20,7 @@
 #include "market/schema.h"
 #include "metrics/metrics.h"
 #include "protocol/validate.h"
+#include "workers/exchange_access.h"
 #include "workers/profile.h"
 
 namespace sf::workers {
@@ -253,41 +254,19 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
     return fail("from_id and to_id are for trades and aggregate trades, not " + *cfg.type,
                 kExitBadConfig);
 
-  bn::BinanceClientOptions opts;
-  opts.base_url = ctx.env.get_or(env_names::kExchangeUrl, kDefaultExchangeUrl);
-  auto timeout = ctx.env.get_int(env_names::kExchangeTimeoutMs, 10'000);
-  if (!timeout) return fail(timeout.error().message, kExitBadConfig);
-  opts.timeout = std::chrono::milliseconds(*timeout);
   // While a request waits (for the weight budget, a 429, a retry), this still obeys stop and
   // still reports: a loader asleep in the limiter is neither deaf nor silent. Set below, once
   // what it reports exists.
   std::function<bool()> while_waiting;
-  opts.keep_waiting = [&while_waiting] { return !while_waiting || while_waiting(); };
-  std::unique_ptr<bn::RateLimiter> own_limiter;
-  bn::RateLimiter* limiter = ctx.rate_limiter;
-  if (!limiter) {
-    auto fraction = ctx.env.get_double(env_names::kExchangeWeightFraction, 0.8);
-    if (!fraction || *fraction <= 0 || *fraction > 1)
-      return fail("EXCHANGE_WEIGHT_FRACTION must be in (0, 1]", kExitBadConfig);
-    bn::RateLimiterOptions lo;
-    lo.fraction = *fraction;
-    own_limiter = std::make_unique<bn::RateLimiter>(lo);
-    limiter = own_limiter.get();
-    // Loaders in processes of their own on one host spend from one budget (docs/workers.md).
-    if (auto shared = ctx.env.get(env_names::kExchangeWeightFile); shared && !shared->empty()) {
-      if (auto s = limiter->share_through(*shared); !s) return fail(s.error().message);
-    }
-  }
-  bn::BinanceClient client(opts, *limiter);
-  if (own_limiter && ctx.env.get(env_names::kExchangeWeightFile)) {
-    // The budget is a share of the exchange's real limit, which exchangeInfo states (the
-    // default, Binance's 6000, otherwise): shared by many processes, a wrong limit would
-    // earn 429s for all of them.
-    if (auto info = client.exchange_info(*cfg.symbol); !info)
-      log::warn(
-          "loader: exchangeInfo failed, assuming the default weight limit: " + info.error().message,
-          cfg.queue_id);
-  }
+  auto access = make_exchange_access(
+      ctx, [&while_waiting] { return !while_waiting || while_waiting(); }, *cfg.symbol,
+      cfg.queue_id);
+  if (!access)
+    return fail(access.error().message,
+                access.error().code == Errc::invalid_argument ? kExitBadConfig : kExitError);
+  const bn::BinanceClientOptions& opts = access->options;
+  bn::RateLimiter* limiter = access->limiter;
+  bn::BinanceClient& client = *access->client;
   auto producer = ctx.bus->producer();
   if (!producer) return fail("cannot create a producer: " + producer.error().message);
   if (auto s = ctx.bus->ensure_topic({*cfg.kafka_topic, 1}); !s)

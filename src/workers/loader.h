@@ -28,8 +28,6 @@
 
 namespace sf::workers {
 
-inline constexpr const char* kDefaultExchangeUrl = "https://api.binance.com";
-
 // Candles a range [start_ms, end_ms) holds for an interval, counting only those that have
 // opened by `now_ms`. Calendar months ("1M") are counted by month starts.
 int64_t expected_candles(int64_t start_ms, int64_t end_ms, std::string_view interval,

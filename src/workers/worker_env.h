@@ -26,6 +26,8 @@ inline constexpr const char* kStartTimeoutS = "START_TIMEOUT_S";
 
 // Loaders: the exchange.
 inline constexpr const char* kExchangeUrl = "EXCHANGE_URL";
+// Live loaders: the WebSocket stream server (default: derived from EXCHANGE_URL).
+inline constexpr const char* kExchangeWsUrl = "EXCHANGE_WS_URL";
 inline constexpr const char* kExchangeTimeoutMs = "EXCHANGE_TIMEOUT_MS";
 inline constexpr const char* kExchangeWeightFraction = "EXCHANGE_WEIGHT_FRACTION";
 // A file every loader process of the host spends its exchange weight from (set by the
