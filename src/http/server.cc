@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <condition_variable>
 #include <exception>
 #include <stdexcept>
@@ -215,6 +216,7 @@ struct WsRoute {
   Pattern pattern;
   Server::WsOpenHandler on_open;
   Server::WsCheck check;
+  WsRouteOptions options;
 };
 
 template <typename Route>
@@ -401,13 +403,15 @@ namespace detail {
 class WsConn : public Conn, public std::enable_shared_from_this<WsConn> {
  public:
   WsConn(std::shared_ptr<Server::Impl> impl, beast::tcp_stream&& stream, Request request,
-         Server::WsOpenHandler on_open)
+         Server::WsOpenHandler on_open, WsRouteOptions options)
       : impl_(std::move(impl)),
         ex_(stream.get_executor()),
         ws_(std::move(stream)),
         session_(new WsSession(std::move(request), impl_->opts.ws_max_queued_messages,
                                impl_->opts.ws_max_queued_bytes)),
-        on_open_(std::move(on_open)) {}
+        on_open_(std::move(on_open)),
+        ropts_(options),
+        timer_(ex_) {}
 
   ~WsConn() override { impl_->remove_conn(this); }
 
@@ -423,7 +427,17 @@ class WsConn : public Conn, public std::enable_shared_from_this<WsConn> {
     }
     // The websocket stream has its own timeouts; the tcp_stream's must be off.
     beast::get_lowest_layer(ws_).expires_never();
-    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
+    if (pinging()) {
+      // Our own pings and pong deadline (on_timer) replace Beast's idle pings.
+      timeouts.idle_timeout = websocket::stream_base::none();
+      timeouts.keep_alive_pings = false;
+      // Runs inside the read operation, on the strand.
+      ws_.control_callback([this](websocket::frame_type kind, beast::string_view payload) {
+        if (kind == websocket::frame_type::pong) on_pong(payload);
+      });
+    }
+    ws_.set_option(timeouts);
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) { res.set(bhttp::field::server, "streamforge"); }));
     ws_.read_message_max(impl_->opts.max_body_bytes);
@@ -436,10 +450,19 @@ class WsConn : public Conn, public std::enable_shared_from_this<WsConn> {
 
   void after_stop() override { finish(); }
 
+  // WsSession::pause, on the strand.
+  void set_paused(bool paused) {
+    asio::post(ex_, [self = shared_from_this(), paused] { self->on_pause(paused); });
+  }
+
   // On the strand: write the next queued message, or the close frame once drained.
   void write_next() {
     std::unique_lock lk(session_->mu_);
     if (session_->closed_ || finished_) return;
+    if (paused_) {
+      session_->busy_ = false;  // on_pause(false) restarts the chain
+      return;
+    }
     if (session_->queue_.empty()) {
       if (session_->close_requested_ && !close_started_) {
         close_started_ = true;
@@ -484,6 +507,82 @@ class WsConn : public Conn, public std::enable_shared_from_this<WsConn> {
     }
     do_read();
     write_next();
+    if (pinging()) {
+      next_ping_ = std::chrono::steady_clock::now() + ropts_.ping_interval;
+      arm_timer();
+    }
+  }
+
+  bool pinging() const { return ropts_.ping_interval.count() > 0; }
+
+  void on_pause(bool paused) {
+    if (finished_ || paused == paused_) return;
+    paused_ = paused;
+    if (paused) return;
+    if (pinging()) {
+      pings_.clear();  // the deadline starts afresh
+      next_ping_ = std::chrono::steady_clock::now() + ropts_.ping_interval;
+      arm_timer();
+    }
+    std::unique_lock lk(session_->mu_);
+    if (session_->busy_ || session_->closed_) return;
+    session_->busy_ = true;
+    lk.unlock();
+    write_next();
+  }
+
+  // The ping timer wakes at the next ping or at the oldest unanswered ping's deadline.
+  void arm_timer() {
+    auto at = next_ping_;
+    if (!pings_.empty() && ropts_.pong_timeout.count() > 0)
+      at = std::min(at, pings_.front().second + ropts_.pong_timeout);
+    timer_.expires_at(at);  // cancels the wait before, whose handler sees operation_aborted
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) self->on_timer();
+    });
+  }
+
+  void on_timer() {
+    if (finished_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (!paused_ && !pings_.empty() && ropts_.pong_timeout.count() > 0 &&
+        now >= pings_.front().second + ropts_.pong_timeout) {
+      log::info("websocket client " + session_->request_.remote_endpoint + " on " +
+                session_->request_.path + " did not answer a ping within " +
+                std::to_string(ropts_.pong_timeout.count()) + " ms: disconnecting");
+      finish();
+      return;
+    }
+    if (now >= next_ping_) {
+      if (!paused_ && !ping_in_flight_ && !close_started_) send_ping(now);
+      next_ping_ += ropts_.ping_interval;
+      if (next_ping_ <= now) next_ping_ = now + ropts_.ping_interval;
+    }
+    arm_timer();
+  }
+
+  void send_ping(std::chrono::steady_clock::time_point now) {
+    const uint64_t seq = ++ping_seq_;
+    const std::string payload = std::to_string(seq);
+    // Without a deadline nothing needs the pings' times (and a silent client would grow
+    // the list without end); with one, the list is bounded by the deadline.
+    if (ropts_.pong_timeout.count() > 0) pings_.emplace_back(seq, now);
+    ping_in_flight_ = true;
+    ws_.async_ping(websocket::ping_data(payload.data(), payload.size()),
+                   [self = shared_from_this()](beast::error_code) {
+                     // An error here ends the read as well, which finish()es.
+                     self->ping_in_flight_ = false;
+                   });
+  }
+
+  // A pong echoing one of our pings answers it and every older one.
+  void on_pong(beast::string_view payload) {
+    uint64_t seq = 0;
+    auto [p, ec] = std::from_chars(payload.data(), payload.data() + payload.size(), seq);
+    if (ec != std::errc() || p != payload.data() + payload.size()) return;
+    auto it =
+        std::find_if(pings_.begin(), pings_.end(), [&](const auto& x) { return x.first == seq; });
+    if (it != pings_.end()) pings_.erase(pings_.begin(), it + 1);
   }
 
   void do_read() {
@@ -528,6 +627,7 @@ class WsConn : public Conn, public std::enable_shared_from_this<WsConn> {
   // Ends the session once: tells the app, then drops the socket.
   void finish() {
     if (finished_.exchange(true)) return;
+    timer_.cancel();
     WsSession::CloseHandler handler;
     {
       std::lock_guard lk(session_->mu_);
@@ -565,6 +665,14 @@ class WsConn : public Conn, public std::enable_shared_from_this<WsConn> {
   bool close_started_ = false;
   // Atomic because after_stop() runs on the stopping thread, after the io threads joined.
   std::atomic<bool> finished_{false};
+  // Keep-alive and pause state, on the strand.
+  const WsRouteOptions ropts_;
+  asio::steady_timer timer_;
+  std::chrono::steady_clock::time_point next_ping_{};
+  std::deque<std::pair<uint64_t, std::chrono::steady_clock::time_point>> pings_;  // unanswered
+  uint64_t ping_seq_ = 0;
+  bool ping_in_flight_ = false;
+  bool paused_ = false;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -693,7 +801,8 @@ class HttpConn : public Conn, public std::enable_shared_from_this<HttpConn> {
     if (refusal) return send(std::move(*refusal), r.version(), false, false);
     upgraded_ = true;
     stream_.expires_never();
-    auto conn = std::make_shared<WsConn>(impl_, std::move(stream_), std::move(req), route->on_open);
+    auto conn = std::make_shared<WsConn>(impl_, std::move(stream_), std::move(req), route->on_open,
+                                         route->options);
     conn->start(parser_->release());
   }
 
@@ -825,6 +934,20 @@ bool WsSession::send(std::string text) {
   return !overflow;
 }
 
+void WsSession::drop() {
+  std::lock_guard lk(mu_);
+  if (closed_) return;
+  closed_ = true;
+  queue_.clear();
+  queued_bytes_ = 0;
+  if (auto conn = conn_.lock()) conn->abort();  // the read fails and finish()es
+}
+
+void WsSession::pause(bool paused) {
+  std::lock_guard lk(mu_);
+  if (auto conn = conn_.lock()) conn->set_paused(paused);
+}
+
 void WsSession::close() {
   std::lock_guard lk(mu_);
   if (closed_ || close_requested_) return;
@@ -900,7 +1023,8 @@ void Server::fallback(Handler handler) {
   impl_->fallback = std::move(handler);
 }
 
-void Server::websocket(std::string_view pattern, WsOpenHandler on_open, WsCheck check) {
+void Server::websocket(std::string_view pattern, WsOpenHandler on_open, WsCheck check,
+                       WsRouteOptions options) {
   if (impl_->started) throw std::logic_error("Server::websocket() after start()");
   if (!on_open) throw std::invalid_argument("websocket route needs an on_open handler");
   Pattern p = Pattern::parse(pattern);
@@ -909,7 +1033,9 @@ void Server::websocket(std::string_view pattern, WsOpenHandler on_open, WsCheck 
       throw std::invalid_argument("duplicate websocket route " + std::string(pattern));
     }
   }
-  impl_->ws_routes.push_back(WsRoute{std::move(p), std::move(on_open), std::move(check)});
+  if (options.ping_interval.count() < 0 || options.pong_timeout.count() < 0)
+    throw std::invalid_argument("websocket ping interval and pong timeout must not be negative");
+  impl_->ws_routes.push_back(WsRoute{std::move(p), std::move(on_open), std::move(check), options});
 }
 
 namespace {

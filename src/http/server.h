@@ -114,6 +114,19 @@ struct ServerOptions {
   std::function<Response(int status, std::string_view message)> error_response;
 };
 
+// Keep-alive of one WebSocket route (Server::websocket). The default (both zero) is Beast's
+// suggested server behaviour: a ping after 150 s without incoming data, the connection
+// closed after 300 s without any. With ping_interval set, the server instead sends a ping
+// every ping_interval whatever the traffic (payload: a decimal sequence number) and, with
+// pong_timeout set too, closes the connection (TCP close, no close frame) when a ping has
+// not been answered by a pong echoing its payload within pong_timeout; an unsolicited pong
+// or one with another payload does not count. Real time (steady clock). Pings are held,
+// like messages, while the session is paused (WsSession::pause).
+struct WsRouteOptions {
+  std::chrono::milliseconds ping_interval{0};
+  std::chrono::milliseconds pong_timeout{0};  // 0: unanswered pings never close
+};
+
 namespace detail {
 class WsConn;
 }
@@ -142,6 +155,13 @@ class WsSession {
   bool send(std::string text);
   // Sends a close frame after the queued messages have been written. Idempotent.
   void close();
+  // Ends the connection at once: the TCP connection is closed without a close frame and
+  // queued messages are discarded (simulating a network failure). Idempotent; on_close runs.
+  void drop();
+  // true: nothing more is written (messages queue up, pings are not sent, a close() waits)
+  // until pause(false); reading goes on (the WebSocket layer still answers the client's own
+  // pings). On resume, the route's ping deadline starts afresh.
+  void pause(bool paused);
   // True until the connection ends (or close() was called).
   bool is_open() const;
 
@@ -191,8 +211,10 @@ class Server {
   // std::logic_error after start().
   void route(std::string_view method, std::string_view pattern, Handler handler);
   // Accepts WebSocket upgrades on pattern (same syntax as route()). A plain (non-upgrade)
-  // request to that path gets 426 unless a route() also matches it.
-  void websocket(std::string_view pattern, WsOpenHandler on_open, WsCheck check = {});
+  // request to that path gets 426 unless a route() also matches it. `options`: the route's
+  // pings and pong deadline (WsRouteOptions).
+  void websocket(std::string_view pattern, WsOpenHandler on_open, WsCheck check = {},
+                 WsRouteOptions options = {});
   // Handles every request that no route() matches, whatever its path and method, instead
   // of the built-in 404/405/426 answers (and the built-in GET /health): for apps that route
   // themselves. At most one; before start() (std::logic_error otherwise).
