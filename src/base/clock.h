@@ -3,7 +3,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
+#include <stdexcept>
 
 namespace sf {
 
@@ -46,6 +48,38 @@ class ManualClock final : public Clock {
 
  private:
   std::atomic<int64_t> t_;
+};
+
+// A wall clock that runs `speed` times as fast as a base clock (the system clock by
+// default), starting at the base's current time: now_ms() = base.now_ms() at construction
+// + (base.steady_ms() - its value at construction) x speed, rounded to ms, monotonic.
+// steady_ms() is the base's, unscaled: timeouts and rates measured with it stay in real
+// time. The exchange simulator's `--speed` (60: one simulated minute per real second).
+// Throws std::invalid_argument unless speed is finite and > 0. Thread-safe.
+class ScaledClock final : public Clock {
+ public:
+  explicit ScaledClock(double speed, const Clock& base = SystemClock::instance())
+      : base_(base),
+        speed_(check(speed)),
+        start_ms_(base.now_ms()),
+        start_steady_(base.steady_ms()) {}
+  int64_t now_ms() const override {
+    const auto elapsed = static_cast<double>(base_.steady_ms() - start_steady_);
+    return start_ms_ + static_cast<int64_t>(std::llround(elapsed * speed_));
+  }
+  int64_t steady_ms() const override { return base_.steady_ms(); }
+  double speed() const { return speed_; }
+
+ private:
+  static double check(double speed) {
+    if (!(speed > 0) || !std::isfinite(speed))
+      throw std::invalid_argument("clock speed must be a finite number above 0");
+    return speed;
+  }
+  const Clock& base_;
+  const double speed_;
+  const int64_t start_ms_;
+  const int64_t start_steady_;
 };
 
 // Seconds since the epoch with millisecond precision, as the `timestamp` fields of
