@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <climits>
+#include <cmath>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -11,6 +13,8 @@
 
 #include "base/log.h"
 #include "exchange/sim/depth.h"
+#include "exchange/sim/hash.h"
+#include "exchange/sim/malform.h"
 #include "http/server.h"
 
 namespace sf::exchange::sim {
@@ -37,6 +41,18 @@ std::optional<StreamName> parse_stream_name(const Market& market, std::string_vi
   } else if (kind == "depth" || kind == "depth@1000ms" || kind == "depth@100ms") {
     s.type = StreamName::Type::depth;
     s.depth_ms = kind == "depth@100ms" ? 100 : 1000;
+  } else if (kind == "bookTicker") {
+    s.type = StreamName::Type::book_ticker;
+  } else if (kind.starts_with("depth")) {  // depth<5|10|20>[@100ms|@1000ms]
+    std::string_view rest = kind.substr(5);
+    const size_t at2 = rest.find('@');
+    const std::string_view levels = rest.substr(0, at2);
+    const std::string_view speed = at2 == std::string_view::npos ? "" : rest.substr(at2);
+    if (levels != "5" && levels != "10" && levels != "20") return std::nullopt;
+    if (!speed.empty() && speed != "@100ms" && speed != "@1000ms") return std::nullopt;
+    s.type = StreamName::Type::partial_depth;
+    s.levels = levels == "5" ? 5 : levels == "10" ? 10 : 20;
+    s.depth_ms = speed == "@100ms" ? 100 : 1000;
   } else if (kind.starts_with("kline_")) {
     s.type = StreamName::Type::kline;
     s.interval = find_interval(kind.substr(6));
@@ -52,21 +68,47 @@ namespace {
 // A subscribed stream and where it stands.
 struct Sub {
   StreamName name;
-  int64_t next_id = 0;     // trade / agg_trade: the next id to send
-  int64_t depth_tick = 0;  // depth: the tick the last update ended with
-  DepthBook depth_book;    // depth: the book after depth_tick
-  int64_t kline_open = 0;  // kline: the candle being pushed
-  int64_t kline_push = 0;  // kline: when it was last pushed
+  uint64_t key = 0;                      // the name hashed (fault draws)
+  int64_t next_id = 0;                   // trade / agg_trade: the next id to send
+  int64_t depth_tick = 0;                // depth, partial_depth, book_ticker: the tick last sent
+  DepthBook depth_book;                  // depth: the book after depth_tick
+  market::BookLevel best_bid, best_ask;  // book_ticker: as last sent
+  int64_t kline_open = 0;                // kline: the candle being pushed
+  int64_t kline_push = 0;                // kline: when it was last pushed
+};
+
+// What a fault draw is for (one of the PRNG key's coordinates).
+enum class Draw : uint64_t { disconnect = 1, stall, shutdown, depth_skip, malformed, malform_kind };
+
+// A fault that recurs on a connection at exponentially distributed intervals.
+struct Recurring {
+  int64_t mean = 0;             // as drawn; a changed knob is drawn afresh
+  int64_t next_at = INT64_MAX;  // real time
+  uint64_t draws = 0;
 };
 
 struct Conn {
   std::shared_ptr<http::WsSession> ws;
   bool combined = false;
+  uint64_t serial = 0;  // the n-th connection opened (fault draws)
   int64_t opened_ms = 0;
   std::vector<Sub> subs;
   int64_t rate_second = -1;  // steady-clock second of the incoming-message count
   int rate_count = 0;
+  uint64_t frames = 0;  // event frames sent (malformed draws)
+  Recurring disconnect, stall, shutdown;
+  bool stalled = false;
+  int64_t stall_until = 0;          // real time
+  bool shutdown_requested = false;  // LiveStreams::server_shutdown()
+  bool shutdown_sent = false;
+  int64_t close_at = INT64_MAX;  // real time: the close that follows serverShutdown
 };
+
+uint64_t fnv1a(std::string_view s) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (char c : s) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+  return h;
+}
 
 int64_t steady_second() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -135,19 +177,72 @@ std::string levels_json(const std::vector<market::BookLevel>& levels) {
 
 }  // namespace
 
+Status validate_live_faults(const LiveFaults& f) {
+  auto rate = [](double v, const char* name) -> Status {
+    if (!(v >= 0 && v <= 1))
+      return Error(Errc::invalid_argument, std::string(name) + " must be within [0, 1]", name);
+    return ok_status();
+  };
+  auto ms = [](int64_t v, int64_t lo, int64_t hi, const char* name) -> Status {
+    if (v < lo || v > hi)
+      return Error(Errc::invalid_argument,
+                   std::string(name) + " must be within [" + std::to_string(lo) + ", " +
+                       std::to_string(hi) + "] (milliseconds)",
+                   name);
+    return ok_status();
+  };
+  constexpr int64_t kWeekMs = 7 * 86'400'000LL;
+  SF_TRY(ms(f.disconnect_mean_ms, 0, kWeekMs, "ws_disconnect_mean_ms"));
+  SF_TRY(ms(f.stall_mean_ms, 0, kWeekMs, "ws_stall_mean_ms"));
+  SF_TRY(ms(f.stall_ms, 1, 3'600'000, "ws_stall_ms"));
+  SF_TRY(rate(f.depth_skip_rate, "ws_depth_skip_rate"));
+  SF_TRY(rate(f.malformed_rate, "ws_malformed_rate"));
+  SF_TRY(ms(f.shutdown_mean_ms, 0, kWeekMs, "ws_shutdown_mean_ms"));
+  SF_TRY(ms(f.shutdown_grace_ms, 0, 600'000, "ws_shutdown_grace_ms"));
+  return ok_status();
+}
+
 struct LiveStreams::Impl : std::enable_shared_from_this<LiveStreams::Impl> {
-  Impl(const Market& m, const Clock& c, LiveOptions o) : market(m), clock(c), opts(o), depth(m) {}
+  Impl(const Market& m, const Clock& c, const Clock& rc, LiveOptions o)
+      : market(m), clock(c), real_clock(rc), opts(o), depth(m), faults(o.faults) {}
 
   const Market& market;
   const Clock& clock;
+  const Clock& real_clock;
   const LiveOptions opts;
   const DepthModel depth;
 
-  mutable std::mutex mu;
+  mutable std::mutex mu;  // everything below but the counters
   std::vector<std::shared_ptr<Conn>> conns;
   std::condition_variable cv;
   bool stopping = false;
   std::thread pump;
+  LiveFaults faults;
+  uint64_t next_serial = 0;
+
+  std::atomic<int64_t> disconnects{0}, stalls{0}, depth_skipped{0}, malformed{0},
+      server_shutdowns{0};
+
+  // The PRNG: a pure function of (seed, connection, what, index).
+  uint64_t draw(const Conn& c, Draw what, uint64_t index) const {
+    const uint64_t k = splitmix(opts.seed ^ 0x6c69766566ULL ^ (static_cast<uint64_t>(what) << 56));
+    return splitmix(splitmix(k ^ c.serial) ^ index);
+  }
+  // An exponentially distributed interval of mean `mean` (>= 1 ms).
+  static int64_t exp_ms(int64_t mean, uint64_t r) {
+    const double x = -static_cast<double>(mean) * std::log1p(-u01(r));
+    return std::max<int64_t>(1, std::llround(x));
+  }
+  // A recurring fault's first time, drawn from `now` when its knob is new or changed.
+  void schedule(const Conn& c, Recurring& r, int64_t mean, Draw what, int64_t now) const {
+    if (mean == r.mean) return;
+    r.mean = mean;
+    r.next_at = mean > 0 ? now + exp_ms(mean, draw(c, what, r.draws++)) : INT64_MAX;
+  }
+  // Its next time after one at `from`.
+  void reschedule(const Conn& c, Recurring& r, Draw what, int64_t from) const {
+    r.next_at = r.mean > 0 ? from + exp_ms(r.mean, draw(c, what, r.draws++)) : INT64_MAX;
+  }
 
   // A subscription starting now.
   Sub subscribe(StreamName name, int64_t now) const {
@@ -164,24 +259,43 @@ struct LiveStreams::Impl : std::enable_shared_from_this<LiveStreams::Impl> {
         s.depth_tick = std::max<int64_t>(0, DepthModel::tick_at(now));
         s.depth_book = depth.book(spec, s.depth_tick);
         break;
+      case StreamName::Type::partial_depth:
+        s.depth_tick = std::max<int64_t>(0, DepthModel::tick_at(now));
+        break;
+      case StreamName::Type::book_ticker: {
+        s.depth_tick = std::max<int64_t>(0, DepthModel::tick_at(now));
+        const DepthBook top = depth.book(spec, s.depth_tick, 1);
+        if (!top.bids.empty()) s.best_bid = top.bids[0];
+        if (!top.asks.empty()) s.best_ask = top.asks[0];
+        break;
+      }
       case StreamName::Type::kline:
         s.kline_open = align(*name.interval, now);
         s.kline_push = INT64_MIN / 2;  // the open kline goes out at the next turn
         break;
     }
+    s.key = fnv1a(name.name);
     s.name = std::move(name);
     return s;
   }
 
-  // Sends one event on a connection (wrapped for a combined one); false: the connection
-  // is gone (closed, or dropped as too slow).
-  static bool send(Conn& c, const Sub& s, const std::string& event) {
-    if (!c.combined) return c.ws->send(event);
-    std::string wrapped;
-    wrapped.reserve(event.size() + s.name.name.size() + 24);
-    wrapped.append("{\"stream\":\"").append(s.name.name).append("\",\"data\":");
-    wrapped.append(event).push_back('}');
-    return c.ws->send(std::move(wrapped));
+  // Sends one event on a connection (wrapped for a combined one), malformed at
+  // faults.malformed_rate; false: the connection is gone (closed, or dropped as too slow).
+  bool send(Conn& c, const Sub& s, std::string event) {
+    std::string text;
+    if (c.combined) {
+      text.reserve(event.size() + s.name.name.size() + 24);
+      text.append("{\"stream\":\"").append(s.name.name).append("\",\"data\":");
+      text.append(event).push_back('}');
+    } else {
+      text = std::move(event);
+    }
+    const uint64_t frame = c.frames++;
+    if (faults.malformed_rate > 0 && u01(draw(c, Draw::malformed, frame)) < faults.malformed_rate) {
+      malform(text, draw(c, Draw::malform_kind, frame));
+      malformed.fetch_add(1, std::memory_order_relaxed);
+    }
+    return c.ws->send(std::move(text));
   }
 
   std::string agg_trade_event(const SymbolSpec& spec, int64_t id) const {
@@ -255,7 +369,7 @@ struct LiveStreams::Impl : std::enable_shared_from_this<LiveStreams::Impl> {
   }
 
   // Everything that happened on one stream since its last turn, up to `now`.
-  bool pump_sub(Conn& c, Sub& s, int64_t now) const {
+  bool pump_sub(Conn& c, Sub& s, int64_t now) {
     const SymbolSpec& spec = *s.name.symbol;
     int64_t budget = kMaxEventsPerTurn;
     switch (s.name.type) {
@@ -276,10 +390,50 @@ struct LiveStreams::Impl : std::enable_shared_from_this<LiveStreams::Impl> {
         const int64_t current = DepthModel::tick_at(now);
         for (; s.depth_tick + step <= current && budget-- > 0; s.depth_tick += step) {
           DepthBook next = depth.book(spec, s.depth_tick + step);
-          if (!send(c, s, depth_event(spec, DepthModel::diff(s.depth_book, next)))) return false;
+          const DepthUpdate u = DepthModel::diff(s.depth_book, next);
           s.depth_book = std::move(next);
+          // Skipped on this connection only: the book goes on, the next U jumps.
+          if (faults.depth_skip_rate > 0 &&
+              u01(draw(c, Draw::depth_skip, s.key ^ static_cast<uint64_t>(u.last_id))) <
+                  faults.depth_skip_rate) {
+            depth_skipped.fetch_add(1, std::memory_order_relaxed);
+            continue;
+          }
+          if (!send(c, s, depth_event(spec, u))) return false;
         }
         return true;
+      }
+      case StreamName::Type::partial_depth: {
+        const int64_t step = s.name.depth_ms / DepthModel::kTickMs;
+        const int64_t current = DepthModel::tick_at(now);
+        if (current < s.depth_tick + step) return true;
+        s.depth_tick += (current - s.depth_tick) / step * step;  // the latest step
+        const DepthBook b = depth.book(spec, s.depth_tick, s.name.levels);
+        return send(c, s,
+                    Obj()
+                        .i("lastUpdateId", b.last_update_id)
+                        .raw("bids", levels_json(b.bids))
+                        .raw("asks", levels_json(b.asks))
+                        .done());
+      }
+      case StreamName::Type::book_ticker: {
+        const int64_t current = DepthModel::tick_at(now);
+        if (current <= s.depth_tick) return true;
+        s.depth_tick = current;
+        const DepthBook b = depth.book(spec, current, 1);
+        if (b.bids.empty() || b.asks.empty()) return true;
+        if (b.bids[0] == s.best_bid && b.asks[0] == s.best_ask) return true;
+        s.best_bid = b.bids[0];
+        s.best_ask = b.asks[0];
+        return send(c, s,
+                    Obj()
+                        .i("u", b.last_update_id)
+                        .s("s", spec.name)
+                        .q("b", s.best_bid.price)
+                        .q("B", s.best_bid.qty)
+                        .q("a", s.best_ask.price)
+                        .q("A", s.best_ask.qty)
+                        .done());
       }
       case StreamName::Type::kline: {
         const Interval& iv = *s.name.interval;
@@ -300,23 +454,59 @@ struct LiveStreams::Impl : std::enable_shared_from_this<LiveStreams::Impl> {
     return true;
   }
 
+  // One turn of one connection at simulated time `now`, real time `real`: its faults, then
+  // its streams. false: the connection is gone.
+  bool pump_conn(Conn& c, int64_t now, int64_t real) {
+    if (!c.ws->is_open()) return false;
+    if (now - c.opened_ms >= opts.max_age_ms || real >= c.close_at) {
+      if (c.stalled) c.ws->pause(false);  // else the close frame would wait for ever
+      c.ws->close();
+      return false;
+    }
+    schedule(c, c.disconnect, faults.disconnect_mean_ms, Draw::disconnect, real);
+    if (real >= c.disconnect.next_at) {
+      disconnects.fetch_add(1, std::memory_order_relaxed);
+      c.ws->drop();
+      return false;
+    }
+    if (c.stalled) {
+      if (real < c.stall_until) return true;
+      c.stalled = false;
+      c.ws->pause(false);
+    }
+    schedule(c, c.stall, faults.stall_mean_ms, Draw::stall, real);
+    if (real >= c.stall.next_at) {
+      stalls.fetch_add(1, std::memory_order_relaxed);
+      c.stalled = true;
+      c.stall_until = real + faults.stall_ms;
+      c.ws->pause(true);
+      reschedule(c, c.stall, Draw::stall, c.stall_until);
+      return true;
+    }
+    if (!c.shutdown_sent) {
+      schedule(c, c.shutdown, faults.shutdown_mean_ms, Draw::shutdown, real);
+      if (c.shutdown_requested || real >= c.shutdown.next_at) {
+        c.shutdown_sent = true;
+        c.close_at = real + faults.shutdown_grace_ms;
+        server_shutdowns.fetch_add(1, std::memory_order_relaxed);
+        if (!c.ws->send(Obj("serverShutdown").i("E", now).done())) return false;
+      }
+    }
+    for (Sub& s : c.subs) {
+      if (!pump_sub(c, s, now)) return false;
+    }
+    return true;
+  }
+
   void run_pump() {
     std::unique_lock lk(mu);
     while (!stopping) {
       cv.wait_for(lk, opts.pump_interval, [&] { return stopping; });
       if (stopping) break;
       const int64_t now = clock.now_ms();
-      std::erase_if(conns, [&](const std::shared_ptr<Conn>& c) {
-        if (!c->ws->is_open()) return true;
-        if (now - c->opened_ms >= opts.max_age_ms) {
-          c->ws->close();
-          return true;
-        }
-        for (Sub& s : c->subs) {
-          if (!pump_sub(*c, s, now)) return true;
-        }
-        return false;
-      });
+      const int64_t real = real_clock.steady_ms();
+      std::erase_if(conns,
+                    [&](const std::shared_ptr<Conn>& c) { return !pump_conn(*c, now, real); });
     }
   }
 
@@ -407,6 +597,7 @@ struct LiveStreams::Impl : std::enable_shared_from_this<LiveStreams::Impl> {
       ws->close();
       return;
     }
+    conn->serial = next_serial++;
     conns.push_back(std::move(conn));
   }
 
@@ -445,13 +636,19 @@ struct LiveStreams::Impl : std::enable_shared_from_this<LiveStreams::Impl> {
   }
 };
 
-LiveStreams::LiveStreams(const Market& market, const Clock& clock, LiveOptions options)
-    : impl_(std::make_shared<Impl>(market, clock, options)) {}
+LiveStreams::LiveStreams(const Market& market, const Clock& clock, const Clock& real_clock,
+                         LiveOptions options)
+    : impl_(std::make_shared<Impl>(market, clock, real_clock, options)) {
+  if (auto st = validate_live_faults(options.faults); !st)
+    throw std::invalid_argument(st.error().message);
+}
 
 LiveStreams::~LiveStreams() { stop(); }
 
 void LiveStreams::attach(http::Server& server) {
   std::weak_ptr<Impl> weak = impl_;
+  const http::WsRouteOptions keep_alive{.ping_interval = impl_->opts.ping_interval,
+                                        .pong_timeout = impl_->opts.pong_timeout};
   for (bool combined : {false, true}) {
     server.websocket(
         combined ? "/stream" : "/ws/{stream}",
@@ -461,7 +658,8 @@ void LiveStreams::attach(http::Server& server) {
         [weak, combined](const http::Request& r) -> std::optional<http::Response> {
           if (auto impl = weak.lock()) return impl->check(r, combined);
           return http::Response::error(503, "stopping");
-        });
+        },
+        keep_alive);
   }
 }
 
@@ -480,12 +678,42 @@ void LiveStreams::stop() {
   }
   impl_->cv.notify_all();
   if (impl_->pump.joinable()) impl_->pump.join();
-  for (auto& c : conns) c->ws->close();
+  for (auto& c : conns) {
+    if (c->stalled) c->ws->pause(false);
+    c->ws->close();
+  }
 }
 
 size_t LiveStreams::connections() const {
   std::lock_guard lk(impl_->mu);
   return impl_->conns.size();
+}
+
+void LiveStreams::set_faults(const LiveFaults& faults) {
+  std::lock_guard lk(impl_->mu);
+  impl_->faults = faults;
+}
+
+void LiveStreams::server_shutdown() {
+  std::lock_guard lk(impl_->mu);
+  for (auto& c : impl_->conns) c->shutdown_requested = true;
+}
+
+LiveCounters LiveStreams::counters() const {
+  LiveCounters c;
+  c.connections = static_cast<int64_t>(connections());
+  c.disconnects = impl_->disconnects.load();
+  c.stalls = impl_->stalls.load();
+  c.depth_skipped = impl_->depth_skipped.load();
+  c.malformed = impl_->malformed.load();
+  c.server_shutdowns = impl_->server_shutdowns.load();
+  return c;
+}
+
+void LiveStreams::reset_counters() {
+  for (auto* a : {&impl_->disconnects, &impl_->stalls, &impl_->depth_skipped, &impl_->malformed,
+                  &impl_->server_shutdowns})
+    a->store(0);
 }
 
 }  // namespace sf::exchange::sim

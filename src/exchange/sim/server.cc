@@ -16,6 +16,7 @@
 #include "exchange/sim/depth.h"
 #include "exchange/sim/hash.h"
 #include "exchange/sim/live.h"
+#include "exchange/sim/malform.h"
 #include "http/server.h"
 #include "json/json.h"
 
@@ -180,36 +181,6 @@ std::string client_ip(const Request& req) {
   return colon == std::string::npos ? ep : ep.substr(0, colon);
 }
 
-// Makes a 200 body malformed: the first JSON number outside a string becomes a string, or
-// (other half of the draws, or when there is no number) the body is cut short.
-void malform(std::string& body, uint64_t r) {
-  if (r & 1) {
-    bool in_str = false, esc = false;
-    for (size_t i = 0; i < body.size(); ++i) {
-      char c = body[i];
-      if (in_str) {
-        if (esc)
-          esc = false;
-        else if (c == '\\')
-          esc = true;
-        else if (c == '"')
-          in_str = false;
-      } else if (c == '"') {
-        in_str = true;
-      } else if ((c >= '0' && c <= '9') || c == '-') {
-        size_t j = i + 1;
-        while (j < body.size() &&
-               std::string_view("0123456789.eE+-").find(body[j]) != std::string_view::npos)
-          ++j;
-        body.insert(j, 1, '"');
-        body.insert(i, 1, '"');
-        return;
-      }
-    }
-  }
-  if (body.size() > 1) body.resize(1 + (r >> 1) % (body.size() - 1));
-}
-
 enum class Ep {
   ping,
   time,
@@ -264,7 +235,7 @@ Status validate_faults(const Faults& f, const Market& m) {
     if (h.from_ms >= h.to_ms)
       return Error(Errc::invalid_argument, "from must be before to", field + ".to");
   }
-  return ok_status();
+  return validate_live_faults(f.ws);
 }
 
 struct SimServer::Impl {
@@ -286,10 +257,14 @@ struct SimServer::Impl {
       : opts(std::move(o)),
         market(opts.seed, opts.symbols),
         clock(opts.clock ? opts.clock : &SystemClock::instance()),
+        real_clock(opts.real_clock ? opts.real_clock : clock),
         server(make_server_options(opts)) {
     if (auto st = validate_faults(opts.faults, market); !st)
       throw std::invalid_argument(st.error().message);
     if (opts.weight_limit < 1) throw std::invalid_argument("weight_limit must be positive");
+    if (opts.ws_ping_interval_ms < 0 || opts.ws_pong_timeout_ms < 0)
+      throw std::invalid_argument(
+          "ws_ping_interval_ms and ws_pong_timeout_ms must not be negative");
     faults = std::make_shared<const Faults>(opts.faults);
     register_routes();
   }
@@ -396,8 +371,9 @@ struct SimServer::Impl {
   Response api(const Request& req, Ep ep) {
     requests.fetch_add(1, std::memory_order_relaxed);
     const std::string ip = client_ip(req);
-    const int64_t now = clock->now_ms();
-    const Decision d = admit(ip, weight_of(ep, req), now);
+    const int64_t now = clock->now_ms();        // the market's
+    const int64_t real = real_clock->now_ms();  // the limits'
+    const Decision d = admit(ip, weight_of(ep, req), real);
     Response res;
     if (d.status == 418) {
       responses_418.fetch_add(1, std::memory_order_relaxed);
@@ -405,7 +381,7 @@ struct SimServer::Impl {
                           "Way too much request weight used; IP banned until " +
                               std::to_string(d.retry_at) +
                               ". Please use WebSocket Streams for live updates to avoid bans.");
-      add_retry_after(res, d.retry_at, now);
+      add_retry_after(res, d.retry_at, real);
     } else if (d.status == 429) {
       responses_429.fetch_add(1, std::memory_order_relaxed);
       res = binance_error(429, -1003,
@@ -413,9 +389,9 @@ struct SimServer::Impl {
                               std::to_string(opts.weight_limit) +
                               " request weight per 1 MINUTE. Please use WebSocket Streams for "
                               "live updates to avoid polling the API.");
-      add_retry_after(res, d.retry_at, now);
+      add_retry_after(res, d.retry_at, real);
     } else {
-      res = faulted(req, ep, ip, now);
+      res = faulted(req, ep, ip, now, real);
     }
     std::string used;
     append_int(used, d.used);
@@ -431,7 +407,7 @@ struct SimServer::Impl {
                              std::to_string(std::max<int64_t>(1, (retry_at - now + 999) / 1000)));
   }
 
-  Response faulted(const Request& req, Ep ep, const std::string& ip, int64_t now) {
+  Response faulted(const Request& req, Ep ep, const std::string& ip, int64_t now, int64_t real) {
     const auto f = snapshot();
     if (f->latency_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(f->latency_ms));
     const uint64_t n = splitmix(opts.seed ^ 0x6661756c74ULL) ^ draws.fetch_add(1);
@@ -458,7 +434,7 @@ struct SimServer::Impl {
     if (r < f->error_rate_5xx + f->error_rate_429) {
       injected_429.fetch_add(1, std::memory_order_relaxed);
       responses_429.fetch_add(1, std::memory_order_relaxed);
-      note_injected_429(ip, now);
+      note_injected_429(ip, real);
       Response res =
           binance_error(429, -1003,
                         "Too many requests; current limit is " + std::to_string(opts.weight_limit) +
@@ -1039,7 +1015,14 @@ struct SimServer::Impl {
         .kv_num("error_rate_5xx", f->error_rate_5xx)
         .kv_num("error_rate_429", f->error_rate_429)
         .kv_num("malformed_rate", f->malformed_rate)
-        .kv_int("latency_ms", f->latency_ms);
+        .kv_int("latency_ms", f->latency_ms)
+        .kv_int("ws_disconnect_mean_ms", f->ws.disconnect_mean_ms)
+        .kv_int("ws_stall_mean_ms", f->ws.stall_mean_ms)
+        .kv_int("ws_stall_ms", f->ws.stall_ms)
+        .kv_num("ws_depth_skip_rate", f->ws.depth_skip_rate)
+        .kv_num("ws_malformed_rate", f->ws.malformed_rate)
+        .kv_int("ws_shutdown_mean_ms", f->ws.shutdown_mean_ms)
+        .kv_int("ws_shutdown_grace_ms", f->ws.shutdown_grace_ms);
     w.key("holes").begin_array();
     for (const auto& h : f->holes)
       w.begin_object()
@@ -1061,6 +1044,12 @@ struct SimServer::Impl {
         .kv_int("injected_429", c.injected_429)
         .kv_int("injected_5xx", c.injected_5xx)
         .kv_int("injected_malformed", c.injected_malformed)
+        .kv_int("ws_connections", c.ws_connections)
+        .kv_int("ws_disconnects", c.ws_disconnects)
+        .kv_int("ws_stalls", c.ws_stalls)
+        .kv_int("ws_depth_skipped", c.ws_depth_skipped)
+        .kv_int("ws_malformed", c.ws_malformed)
+        .kv_int("ws_server_shutdowns", c.ws_server_shutdowns)
         .end_object();
     w.end_object();
     return b;
@@ -1070,8 +1059,11 @@ struct SimServer::Impl {
     auto obj = json::parse_object(req.body);
     if (!obj) return control_error(obj.error());
     json::Fields fl(*obj);
-    if (auto st = fl.only({"error_rate_5xx", "error_rate_429", "malformed_rate", "latency_ms",
-                           "holes", "reset_counters", "reset_limits"});
+    if (auto st =
+            fl.only({"error_rate_5xx", "error_rate_429", "malformed_rate", "latency_ms", "holes",
+                     "reset_counters", "reset_limits", "ws_disconnect_mean_ms", "ws_stall_mean_ms",
+                     "ws_stall_ms", "ws_depth_skip_rate", "ws_malformed_rate",
+                     "ws_shutdown_mean_ms", "ws_shutdown_grace_ms", "ws_server_shutdown"});
         !st)
       return control_error(st.error());
     Faults f = *snapshot();
@@ -1083,11 +1075,20 @@ struct SimServer::Impl {
     };
     for (auto [k, p] : {std::pair{"error_rate_5xx", &f.error_rate_5xx},
                         std::pair{"error_rate_429", &f.error_rate_429},
-                        std::pair{"malformed_rate", &f.malformed_rate}})
+                        std::pair{"malformed_rate", &f.malformed_rate},
+                        std::pair{"ws_depth_skip_rate", &f.ws.depth_skip_rate},
+                        std::pair{"ws_malformed_rate", &f.ws.malformed_rate}})
       if (auto st = num(k, p); !st) return control_error(st.error());
-    auto lat = fl.opt_int64("latency_ms");
-    if (!lat) return control_error(lat.error());
-    if (*lat) f.latency_ms = **lat;
+    for (auto [k, p] : {std::pair{"latency_ms", &f.latency_ms},
+                        std::pair{"ws_disconnect_mean_ms", &f.ws.disconnect_mean_ms},
+                        std::pair{"ws_stall_mean_ms", &f.ws.stall_mean_ms},
+                        std::pair{"ws_stall_ms", &f.ws.stall_ms},
+                        std::pair{"ws_shutdown_mean_ms", &f.ws.shutdown_mean_ms},
+                        std::pair{"ws_shutdown_grace_ms", &f.ws.shutdown_grace_ms}}) {
+      auto v = fl.opt_int64(k);
+      if (!v) return control_error(v.error());
+      if (*v) *p = **v;
+    }
     if (const auto* hv = obj->if_contains("holes")) {
       if (!hv->is_array())
         return control_error(Error(Errc::invalid_argument, "holes must be an array", "holes"));
@@ -1115,15 +1116,19 @@ struct SimServer::Impl {
     }
     auto rc = fl.opt_bool("reset_counters");
     auto rl = fl.opt_bool("reset_limits");
+    auto sd = fl.opt_bool("ws_server_shutdown");
     if (!rc) return control_error(rc.error());
     if (!rl) return control_error(rl.error());
+    if (!sd) return control_error(sd.error());
     if (auto st = set_faults(std::move(f)); !st) return control_error(st.error());
     if (rc->value_or(false)) {
       for (auto* a : {&requests, &responses_429, &responses_418, &injected_429, &injected_5xx,
                       &injected_malformed})
         a->store(0);
+      live.reset_counters();
     }
     if (rl->value_or(false)) reset_limits();
+    if (sd->value_or(false)) live.server_shutdown();
     return Response::json(200, control_json());
   }
 
@@ -1131,6 +1136,7 @@ struct SimServer::Impl {
     SF_TRY(validate_faults(f, market));
     auto p = std::make_shared<const Faults>(std::move(f));
     std::lock_guard lk(faults_mu);
+    live.set_faults(p->ws);
     faults = std::move(p);
     return ok_status();
   }
@@ -1148,6 +1154,13 @@ struct SimServer::Impl {
     c.injected_429 = injected_429.load();
     c.injected_5xx = injected_5xx.load();
     c.injected_malformed = injected_malformed.load();
+    const LiveCounters l = live.counters();
+    c.ws_connections = l.connections;
+    c.ws_disconnects = l.disconnects;
+    c.ws_stalls = l.stalls;
+    c.ws_depth_skipped = l.depth_skipped;
+    c.ws_malformed = l.malformed;
+    c.ws_server_shutdowns = l.server_shutdowns;
     return c;
   }
 
@@ -1179,10 +1192,16 @@ struct SimServer::Impl {
   const SimOptions opts;
   const Market market;
   const DepthModel depth_model{market};
-  const Clock* clock;
+  const Clock* clock;       // simulated time
+  const Clock* real_clock;  // protocol time
   http::Server server;
   // After the server: destroyed first, closing its WebSocket sessions.
-  LiveStreams live{market, *clock, LiveOptions{.max_age_ms = opts.ws_max_age_ms}};
+  LiveStreams live{market, *clock, *real_clock,
+                   LiveOptions{.max_age_ms = opts.ws_max_age_ms,
+                               .ping_interval = std::chrono::milliseconds(opts.ws_ping_interval_ms),
+                               .pong_timeout = std::chrono::milliseconds(opts.ws_pong_timeout_ms),
+                               .seed = opts.seed,
+                               .faults = opts.faults.ws}};
 
   mutable std::mutex faults_mu;
   std::shared_ptr<const Faults> faults;
@@ -1214,5 +1233,6 @@ SimServer::Counters SimServer::counters() const { return impl_->counters(); }
 Faults SimServer::faults() const { return *impl_->snapshot(); }
 Status SimServer::set_faults(Faults f) { return impl_->set_faults(std::move(f)); }
 void SimServer::reset_limits() { impl_->reset_limits(); }
+void SimServer::server_shutdown() { impl_->live.server_shutdown(); }
 
 }  // namespace sf::exchange::sim

@@ -27,10 +27,20 @@
 //   or the first number turned into a string), holes (ranges without candles or trades).
 //   Faults apply to /api/v3 and /sapi only, after the limit check; /sim/control is never
 //   faulted.
+// - WebSocket market streams on the same port (live.h): raw /ws/<stream> and combined
+//   /stream, pings and the pong deadline, and the live fault knobs (Faults::ws: random
+//   disconnects, stalls, skipped depth ids, malformed frames, serverShutdown).
+// - Time: `clock` is simulated time (what the market is at: every candle, trade, book and
+//   event time, kline pushes, depth ticks, a WebSocket connection's maximum age);
+//   `real_clock` is protocol time: weight windows, 429 waits, bans and Retry-After, and the
+//   live faults' schedule. Pings, the pong deadline, the 5 messages/s limit and latency_ms
+//   are always the host's real time. `streamforge sim --speed X` runs `clock` X times as
+//   fast as real time (ScaledClock) with the system clock as `real_clock`.
 //
 // Thread-safety: construct, start() and stop() from one controlling thread. port(),
-// base_url(), market(), counters(), faults(), set_faults() and reset_limits() are safe
-// from any thread once started. Handlers run on the server's `threads` io threads.
+// base_url(), market(), counters(), faults(), set_faults(), reset_limits() and
+// server_shutdown() are safe from any thread once started. Handlers run on the server's `threads`
+// io threads.
 #pragma once
 
 #include <cstdint>
@@ -40,6 +50,7 @@
 
 #include "base/clock.h"
 #include "base/result.h"
+#include "exchange/sim/live.h"
 #include "exchange/sim/market.h"
 
 namespace sf::exchange::sim {
@@ -51,6 +62,7 @@ struct Faults {
   double malformed_rate = 0;  // share of 200 bodies truncated or with a wrong-typed field
   int64_t latency_ms = 0;     // added before every /api/v3 and /sapi response
   std::vector<Hole> holes;
+  LiveFaults ws;  // the WebSocket streams' (live.h); in JSON ws_<field>
 };
 
 struct SimOptions {
@@ -64,9 +76,18 @@ struct SimOptions {
   int64_t raw_requests_limit = 61000;  // RAW_REQUESTS per 5 minutes: advertised only
   int strikes_before_ban = 10;         // requests tolerated while told to wait, then 418
   Faults faults;
-  const Clock* clock = nullptr;  // null: the system clock. Drives "now" and the windows.
-  // WebSocket market streams (live.h): a connection is closed at this age (Binance: 24 h).
+  // Simulated time: "now" of the market and the streams. null: the system clock.
+  const Clock* clock = nullptr;
+  // Real (protocol) time: weight windows, waits, bans, the live faults' schedule. null:
+  // `clock` when set (one ManualClock drives a whole test), else the system clock.
+  const Clock* real_clock = nullptr;
+  // WebSocket market streams (live.h): a connection is closed at this age (Binance: 24 h,
+  // simulated time); a ping every ws_ping_interval_ms (0: Beast's idle pings instead) and
+  // the close of a connection that leaves one unanswered for ws_pong_timeout_ms (0: never),
+  // both real time (Binance: 20 s and 60 s).
   int64_t ws_max_age_ms = 24 * 3'600'000LL;
+  int64_t ws_ping_interval_ms = 20'000;
+  int64_t ws_pong_timeout_ms = 60'000;
 };
 
 class SimServer {
@@ -78,10 +99,18 @@ class SimServer {
     int64_t injected_429 = 0;
     int64_t injected_5xx = 0;
     int64_t injected_malformed = 0;
+    // The live side (LiveCounters): open connections and injected faults.
+    int64_t ws_connections = 0;
+    int64_t ws_disconnects = 0;
+    int64_t ws_stalls = 0;
+    int64_t ws_depth_skipped = 0;
+    int64_t ws_malformed = 0;
+    int64_t ws_server_shutdowns = 0;
   };
 
   // Throws std::invalid_argument for invalid options (bad symbol names, rates outside
-  // [0, 1], negative latency, holes with from >= to or an unknown symbol).
+  // [0, 1], negative latency, holes with from >= to or an unknown symbol, live fault knobs
+  // out of range, negative ping interval or pong timeout).
   explicit SimServer(SimOptions options);
   ~SimServer();  // stop()s
   SimServer(const SimServer&) = delete;
@@ -102,6 +131,9 @@ class SimServer {
   Status set_faults(Faults faults);
   // Forgets every client's used weight, wait state and bans.
   void reset_limits();
+  // Sends serverShutdown on every open WebSocket connection (each is closed
+  // faults().ws.shutdown_grace_ms later). POST /sim/control {"ws_server_shutdown":true}.
+  void server_shutdown();
 
   struct Impl;
 
@@ -110,7 +142,8 @@ class SimServer {
 };
 
 // Validates fault knobs against a market (rates in [0,1], latency >= 0, holes well-formed
-// and on known symbols). invalid_argument naming the field.
+// and on known symbols, the ws_ knobs: validate_live_faults). invalid_argument naming the
+// field.
 Status validate_faults(const Faults& f, const Market& m);
 
 }  // namespace sf::exchange::sim
