@@ -9,6 +9,7 @@
 #include <memory>
 #include <thread>
 
+#include "base/clock.h"
 #include "base/env.h"
 #include "base/log.h"
 #include "cli/cli.h"
@@ -161,9 +162,20 @@ int run_worker(const std::string& target) {
                                         sf::workers::WorkerRegistry::builtin(), cancel);
 }
 
-// `streamforge sim`: serves until SIGINT/SIGTERM.
-int run_sim(sf::exchange::sim::SimOptions opts, const std::string& symbols) {
+// `streamforge sim`: serves until SIGINT/SIGTERM. speed: simulated time per real time.
+int run_sim(sf::exchange::sim::SimOptions opts, const std::string& symbols, double speed) {
   sf::log::set_service("exchange-sim");
+  std::unique_ptr<sf::ScaledClock> scaled;
+  if (speed != 1) {
+    try {
+      scaled = std::make_unique<sf::ScaledClock>(speed);
+    } catch (const std::invalid_argument&) {
+      std::fprintf(stderr, "error: --speed must be a number above 0\n");
+      return 2;
+    }
+    opts.clock = scaled.get();                       // the market's time runs fast
+    opts.real_clock = &sf::SystemClock::instance();  // limits and faults stay real
+  }
   for (size_t pos = 0; pos < symbols.size();) {
     size_t comma = std::min(symbols.find(',', pos), symbols.size());
     if (comma > pos) opts.symbols.push_back(symbols.substr(pos, comma - pos));
@@ -288,8 +300,9 @@ int main(int argc, char** argv) {
   bool sim_no_limits = false;
   auto* sim = app.add_subcommand(
       "sim",
-      "run the exchange simulator: the Binance spot REST API on 127.0.0.1, served from "
-      "deterministic synthetic markets, with rate limits and fault knobs");
+      "run the exchange simulator: the Binance spot REST API and WebSocket market streams on "
+      "127.0.0.1, served from deterministic synthetic markets, with rate limits and fault "
+      "knobs");
   sim->add_option("--port", sim_opts.port, "port to listen on (0: any free port)")
       ->envname("SF_SIM_PORT")
       ->capture_default_str();
@@ -319,6 +332,57 @@ int main(int argc, char** argv) {
   sim->add_option("--threads", sim_opts.threads, "server threads")
       ->envname("SF_SIM_THREADS")
       ->capture_default_str();
+  double sim_speed = 1;
+  sim->add_option("--speed", sim_speed,
+                  "simulated time per real time, from now (60: a simulated minute per real "
+                  "second); the market, klines, depth ticks and a connection's maximum age "
+                  "follow it, rate limits, pings and the ws fault timings stay real")
+      ->envname("SF_SIM_SPEED")
+      ->capture_default_str();
+  auto& ws = sim_opts.faults.ws;
+  sim->add_option("--ws-max-age-ms", sim_opts.ws_max_age_ms,
+                  "WebSocket connections are closed at this age (simulated time)")
+      ->envname("SF_SIM_WS_MAX_AGE_MS")
+      ->capture_default_str();
+  sim->add_option("--ws-ping-interval-ms", sim_opts.ws_ping_interval_ms,
+                  "a WebSocket ping this often (real time)")
+      ->envname("SF_SIM_WS_PING_INTERVAL_MS")
+      ->capture_default_str();
+  sim->add_option("--ws-pong-timeout-ms", sim_opts.ws_pong_timeout_ms,
+                  "close a connection that leaves a ping unanswered this long (0: never)")
+      ->envname("SF_SIM_WS_PONG_TIMEOUT_MS")
+      ->capture_default_str();
+  sim->add_option("--ws-disconnect-mean-ms", ws.disconnect_mean_ms,
+                  "fault: drop each WebSocket connection (TCP close, no close frame) at "
+                  "random, this mean interval apart (0: never)")
+      ->envname("SF_SIM_WS_DISCONNECT_MEAN_MS")
+      ->capture_default_str();
+  sim->add_option("--ws-stall-mean-ms", ws.stall_mean_ms,
+                  "fault: stall each connection (nothing sent, no pings) at random, this mean "
+                  "interval apart (0: never)")
+      ->envname("SF_SIM_WS_STALL_MEAN_MS")
+      ->capture_default_str();
+  sim->add_option("--ws-stall-ms", ws.stall_ms, "how long a stall lasts (real time)")
+      ->envname("SF_SIM_WS_STALL_MS")
+      ->capture_default_str();
+  sim->add_option("--ws-depth-skip-rate", ws.depth_skip_rate,
+                  "fault: share of @depth diff events dropped from a connection (the client "
+                  "sees U != previous u + 1)")
+      ->envname("SF_SIM_WS_DEPTH_SKIP_RATE")
+      ->capture_default_str();
+  sim->add_option("--ws-malformed-rate", ws.malformed_rate,
+                  "fault: share of stream event frames truncated or with a wrong-typed field")
+      ->envname("SF_SIM_WS_MALFORMED_RATE")
+      ->capture_default_str();
+  sim->add_option("--ws-shutdown-mean-ms", ws.shutdown_mean_ms,
+                  "fault: a serverShutdown event on each connection at random, this mean "
+                  "interval apart (0: never)")
+      ->envname("SF_SIM_WS_SHUTDOWN_MEAN_MS")
+      ->capture_default_str();
+  sim->add_option("--ws-shutdown-grace-ms", ws.shutdown_grace_ms,
+                  "the connection is closed this long after its serverShutdown event")
+      ->envname("SF_SIM_WS_SHUTDOWN_GRACE_MS")
+      ->capture_default_str();
 
   bool schema_markdown = false;
   auto* schema = app.add_subcommand(
@@ -333,7 +397,7 @@ int main(int argc, char** argv) {
     }
     if (*sim) {
       sim_opts.limits = !sim_no_limits;
-      return run_sim(std::move(sim_opts), sim_symbols);
+      return run_sim(std::move(sim_opts), sim_symbols, sim_speed);
     }
     if (*up) return run_service(up_cfg, log_level, "queue-manager");
     if (*qm) return run_service(qm_cfg, log_level, "queue-manager");
