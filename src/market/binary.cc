@@ -1,5 +1,7 @@
 #include "market/binary.h"
 
+#include "market/order_book.h"
+
 #include <cstring>
 #include <stdexcept>
 
@@ -22,7 +24,7 @@ Result<RecordFormat> record_format_from_string(std::string_view s) {
 namespace {
 
 // A text field is at most this long (as in the JSON form, whose whole record is bounded).
-constexpr size_t kMaxFieldBytes = 64 * 1024;
+constexpr size_t kMaxFieldBytes = kMaxRecordTextBytes;  // fits the 3-byte uvarint (2 MiB)
 
 void put_u32(std::string& out, uint32_t v) {
   char b[4];
@@ -93,7 +95,8 @@ struct Cursor {
       if ((b & 0x80) == 0) break;
     }
     if (n > kMaxFieldBytes)
-      return error(Errc::too_large, f, std::to_string(n) + " bytes, more than 65536");
+      return error(Errc::too_large, f,
+                   std::to_string(n) + " bytes, more than " + std::to_string(kMaxFieldBytes));
     if (static_cast<size_t>(end - p) < n) return truncated(f);
     // A reused row usually gets text of the same length: one memcpy, no general replace.
     if (v.size() == n) {
@@ -116,6 +119,11 @@ struct BinaryDecoder {
     }
     if (f.rule == Rule::interval && interval_ms(v) < 0)
       return c.error(Errc::invalid_argument, f, "unknown interval '" + v + "'");
+    if (f.rule == Rule::levels) {
+      if (auto l = check_levels_text(v); !l)
+        return c.error(Errc::invalid_argument, f, l.error().message);
+      return {};
+    }
     if (f.rule == Rule::none && !is_valid_utf8(v))
       return c.error(Errc::invalid_argument, f, "not valid UTF-8");
     return {};
@@ -185,6 +193,8 @@ Result<size_t> decode_page(std::string_view value, std::vector<Record>& rows, si
 void encode_page_to(std::string& out, std::span<const Candle> r) { encode_page(out, r); }
 void encode_page_to(std::string& out, std::span<const AggTrade> r) { encode_page(out, r); }
 void encode_page_to(std::string& out, std::span<const Trade> r) { encode_page(out, r); }
+void encode_page_to(std::string& out, std::span<const BookSnapshot> r) { encode_page(out, r); }
+void encode_page_to(std::string& out, std::span<const BookDiff> r) { encode_page(out, r); }
 
 Result<size_t> decode_message(Kind kind, std::string_view value, std::vector<Record>& rows,
                               size_t at) {

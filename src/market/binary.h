@@ -9,10 +9,12 @@
 //
 // Binary layout, little-endian:
 //   byte 0      0xB1 (a JSON record starts with '{' or whitespace, never this byte)
-//   byte 1      the kind (market::Kind: 0 candle, 1 agg_trade, 2 trade)
+//   byte 1      the kind (market::Kind: 0 candle, 1 agg_trade, 2 trade, 3 book_snapshot,
+//               4 book_diff)
 //   bytes 2..5  record count N, uint32 (1..kMaxPageRecords)
 //   N records, each its schema's fields in order:
-//     text, decimal  uvarint byte length (LEB128, at most 3 bytes), then the UTF-8 bytes;
+//     text, decimal  uvarint byte length (LEB128, at most 3 bytes; at most
+//                    kMaxRecordTextBytes), then the UTF-8 bytes;
 //                    a decimal is the exchange's text, exactly as in the JSON form
 //     integer        int64, 8 bytes two's complement
 //     boolean        1 byte, 0 or 1
@@ -64,6 +66,8 @@ inline std::optional<size_t> binary_page_count(std::string_view value) {
 void encode_page_to(std::string& out, std::span<const Candle> records);
 void encode_page_to(std::string& out, std::span<const AggTrade> records);
 void encode_page_to(std::string& out, std::span<const Trade> records);
+void encode_page_to(std::string& out, std::span<const BookSnapshot> records);
+void encode_page_to(std::string& out, std::span<const BookDiff> records);
 
 // Decodes one data-topic message of kind `kind`, either form, into rows[at], rows[at+1], ...
 // (growing `rows` as needed and reusing the records already there, as decode_into() does).

@@ -152,7 +152,7 @@ TEST(BinaryPage, RecordFormatNames) {
 
 TEST(BinaryPage, AnOversizedFieldIsRefusedByTheDecoderAndABadPageSizeIsABug) {
   auto cs = candles(2);
-  cs[1].symbol = std::string(70'000, 'B');  // past 64 KiB: written whole, never cut
+  cs[1].symbol = std::string(sm::kMaxRecordTextBytes + 1, 'B');  // written whole, never cut
   std::vector<sm::Record> rows;
   auto r = sm::decode_message(sm::Kind::candle, page(cs), rows, 0);
   ASSERT_FALSE(r.ok());

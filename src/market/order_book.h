@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/result.h"
 #include "market/units.h"
 
 namespace sf::market {
@@ -58,5 +59,16 @@ class OrderBook {
   std::map<int64_t, int64_t> asks_;                  // lowest first
   int64_t last_update_id_ = 0;
 };
+
+// Levels text: how a record (records.h: BookSnapshot, BookDiff) holds a side's levels, a JSON
+// array of [price, quantity] pairs of 8-decimal strings, in the given order, no spaces:
+//   [["64000.01000000","0.50000000"],["63999.99000000","1.20000000"]]
+std::string levels_text(const std::vector<BookLevel>& levels);
+void append_levels_text(std::string& out, const std::vector<BookLevel>& levels);
+// Strict reading of levels text: exactly that shape (no spaces, every number parse_units()
+// text); invalid_argument saying where it fails.
+Result<std::vector<BookLevel>> parse_levels_text(std::string_view text);
+// The same check without building the levels.
+Status check_levels_text(std::string_view text);
 
 }  // namespace sf::market

@@ -52,5 +52,24 @@ TEST(OrderBook, EqualityCoversLevelsAndUpdateId) {
   EXPECT_EQ(a.last_update_id(), 0);
 }
 
+TEST(LevelsText, RoundTripsExactlyAndRefusesAnythingElse) {
+  const std::vector<BookLevel> levels{{6400001000000, 50000000}, {6399999000000, 120000000}};
+  const std::string t = levels_text(levels);
+  EXPECT_EQ(t, R"([["64000.01000000","0.50000000"],["63999.99000000","1.20000000"]])");
+  EXPECT_EQ(*parse_levels_text(t), levels);
+  EXPECT_EQ(levels_text({}), "[]");
+  EXPECT_TRUE(parse_levels_text("[]")->empty());
+  EXPECT_TRUE(check_levels_text(R"([["1","0"]])").ok());
+  for (const char* bad : {"", "[", "[[]]", R"([["1"]])", R"([["1","2"],])", R"([["1",2]])",
+                          R"([["-1","2"]])", R"([["1","2"]] )", R"( [["1","2"]])",
+                          R"([["1.123456789","2"]])", R"([["1","2"]["3","4"]])", R"({"a":1})"}) {
+    auto r = parse_levels_text(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.error().code, Errc::invalid_argument) << bad;
+    EXPECT_NE(r.error().message.find("levels text: "), std::string::npos) << r.error().message;
+    EXPECT_FALSE(check_levels_text(bad).ok()) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace sf::market

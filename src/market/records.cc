@@ -7,6 +7,7 @@
 
 #include "base/json_escape.h"
 #include "json/flat_object.h"
+#include "market/order_book.h"
 #include "market/schema.h"
 #include "protocol/validate.h"
 
@@ -176,6 +177,8 @@ void encode_record(std::string& out, const R& r) {
 void encode_to(std::string& out, const Candle& c) { encode_record(out, c); }
 void encode_to(std::string& out, const AggTrade& t) { encode_record(out, t); }
 void encode_to(std::string& out, const Trade& t) { encode_record(out, t); }
+void encode_to(std::string& out, const BookSnapshot& b) { encode_record(out, b); }
+void encode_to(std::string& out, const BookDiff& b) { encode_record(out, b); }
 
 namespace {
 // One allocation for the usual record: about 24 bytes a field (key, value, punctuation).
@@ -191,6 +194,8 @@ std::string encode_one(const R& r) {
 std::string encode(const Candle& c) { return encode_one(c); }
 std::string encode(const AggTrade& t) { return encode_one(t); }
 std::string encode(const Trade& t) { return encode_one(t); }
+std::string encode(const BookSnapshot& b) { return encode_one(b); }
+std::string encode(const BookDiff& b) { return encode_one(b); }
 
 std::string encode(const Record& r) {
   return std::visit([](const auto& x) { return encode(x); }, r);
@@ -296,7 +301,7 @@ json::FlatObjectParser& local_parser() {
   return p;
 }
 
-constexpr size_t kMaxRecordBytes = 64 * 1024;
+constexpr size_t kMaxRecordBytes = kMaxRecordTextBytes;
 
 template <class R>
 inline constexpr auto kFieldNames = std::apply(
@@ -314,6 +319,12 @@ struct FieldDecoder {
       return Error(Errc::invalid_argument,
                    "field '" + std::string(f.name) + "': unknown interval '" + v + "'",
                    std::string(f.name));
+    if (f.rule == Rule::levels) {
+      if (auto l = check_levels_text(v); !l)
+        return Error(Errc::invalid_argument,
+                     "field '" + std::string(f.name) + "': " + l.error().message,
+                     std::string(f.name));
+    }
     return {};
   }
   Status decimal(const FieldInfo&, size_t i, std::string& v) const { return m.decimal(i, &v); }

@@ -47,8 +47,30 @@ struct Trade {
   friend bool operator==(const Trade&, const Trade&) = default;
 };
 
+// The order book (ws_orderbook), as a consumer rebuilds it: a full snapshot of the book as
+// of update id `update_id`, and every diff after it (Binance's depth events). `bids` and
+// `asks` are levels text (market/order_book.h, levels_text()): a JSON array of
+// ["price","quantity"] pairs, best first in a snapshot; in a diff the levels that changed,
+// quantity "0.00000000" removing one.
+struct BookSnapshot {
+  std::string symbol;
+  int64_t update_id = 0;  // the book reflects every diff up to this id
+  int64_t time = 0;       // ms: the event time of the last diff applied (of the exchange)
+  std::string bids, asks;
+  friend bool operator==(const BookSnapshot&, const BookSnapshot&) = default;
+};
+
+struct BookDiff {
+  std::string symbol;
+  int64_t last_update_id = 0;   // u
+  int64_t first_update_id = 0;  // U
+  int64_t time = 0;             // E, ms
+  std::string bids, asks;
+  friend bool operator==(const BookDiff&, const BookDiff&) = default;
+};
+
 // In Record's alternative order (schema.h checks it).
-enum class Kind { candle, agg_trade, trade };
+enum class Kind { candle, agg_trade, trade, book_snapshot, book_diff };
 const char* to_string(Kind k);
 
 // The record kind a workflow `type` produces: api_candles_<interval> and ws_klines_<interval>
@@ -63,22 +85,30 @@ Result<std::string> interval_for_type(std::string_view type);
 // Milliseconds of a fixed-length kline interval (1s..1w); 0 for "1M" (calendar month).
 int64_t interval_ms(std::string_view interval);
 
-using Record = std::variant<Candle, AggTrade, Trade>;
+using Record = std::variant<Candle, AggTrade, Trade, BookSnapshot, BookDiff>;
 
 std::string encode(const Candle& c);
 std::string encode(const AggTrade& t);
 std::string encode(const Trade& t);
+std::string encode(const BookSnapshot& b);
+std::string encode(const BookDiff& b);
 std::string encode(const Record& r);
 // The same text appended to `out` (so a caller can reuse one buffer for many records).
 void encode_to(std::string& out, const Candle& c);
 void encode_to(std::string& out, const AggTrade& t);
 void encode_to(std::string& out, const Trade& t);
+void encode_to(std::string& out, const BookSnapshot& b);
+void encode_to(std::string& out, const BookDiff& b);
+
+// The most bytes a record's JSON text, or one text field of a binary page, may have: an
+// order-book snapshot of 5000 levels a side fits.
+inline constexpr size_t kMaxRecordTextBytes = 1 << 20;
 
 // Strict decoding of one data-topic record of the given kind: every field present with the
 // right JSON type, no unknown fields, symbol valid, decimals well-formed
 // (-?digits[.digits]), times non-negative, close_time >= open_time, no key twice. Errors
 // name the field: Errc::parse_error for text that is not one JSON object, invalid_argument
-// for a field that fails validation, too_large past 64 KiB.
+// for a field that fails validation, too_large past kMaxRecordTextBytes.
 // Uses a thread_local simdjson parser (json::FlatObjectParser): safe from any thread.
 Result<Record> decode(Kind kind, std::string_view json);
 // The same into *out, reusing its strings' capacity when it already holds a `kind` record

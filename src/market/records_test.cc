@@ -1,5 +1,9 @@
 #include "market/records.h"
 
+#include <span>
+
+#include "market/binary.h"
+
 #include <gtest/gtest.h>
 
 #include "tests/support/text.h"
@@ -41,6 +45,36 @@ TEST(Records, RoundTripKeepsDecimalTextExactly) {
   sm::Trade t{"SOLUSDT", 7, "140.5", "2", "281.0", 1722470400999, false, true};
   EXPECT_EQ(std::get<sm::Trade>(*sm::decode(sm::Kind::trade, sm::encode(t))), t);
   EXPECT_EQ(sm::natural_key(c), "BTCUSDT|1m|1722470400000");
+}
+
+TEST(Records, OrderBookKindsRoundTripInBothForms) {
+  sm::BookSnapshot snap{"BTCUSDT", 1027024, 1722470400123, R"([["64000.01000000","0.50000000"]])",
+                        R"([["64000.02000000","1.00000000"]])"};
+  sm::BookDiff diff{
+      "BTCUSDT", 1027030, 1027025, 1722470400223, R"([["64000.01000000","0.00000000"]])", "[]"};
+  auto s = sm::decode(sm::Kind::book_snapshot, sm::encode(snap));
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_EQ(std::get<sm::BookSnapshot>(*s), snap);
+  auto d = sm::decode(sm::Kind::book_diff, sm::encode(diff));
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  EXPECT_EQ(std::get<sm::BookDiff>(*d), diff);
+  std::string page;
+  sm::encode_page_to(page, std::span<const sm::BookDiff>(&diff, 1));
+  std::vector<sm::Record> rows;
+  ASSERT_EQ(*sm::decode_message(sm::Kind::book_diff, page, rows, 0), 1u);
+  EXPECT_EQ(std::get<sm::BookDiff>(rows[0]), diff);
+  // Levels text is checked in both forms; U above u is refused.
+  sm::BookDiff bad = diff;
+  bad.bids = R"([["1","x"]])";
+  auto e = sm::decode(sm::Kind::book_diff, sm::encode(bad));
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.error().field, "bids");
+  page.clear();
+  sm::encode_page_to(page, std::span<const sm::BookDiff>(&bad, 1));
+  EXPECT_FALSE(sm::decode_message(sm::Kind::book_diff, page, rows, 0).ok());
+  bad = diff;
+  bad.first_update_id = bad.last_update_id + 1;
+  EXPECT_EQ(sm::decode(sm::Kind::book_diff, sm::encode(bad)).error().field, "last_update_id");
 }
 
 TEST(Records, StrictDecodingNamesTheField) {

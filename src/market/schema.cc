@@ -17,6 +17,13 @@ Status Schema<AggTrade>::check(const AggTrade& t) {
   return {};
 }
 
+Status Schema<BookDiff>::check(const BookDiff& d) {
+  if (d.last_update_id < d.first_update_id)
+    return Error(Errc::invalid_argument, "field 'last_update_id' is below 'first_update_id'",
+                 "last_update_id");
+  return {};
+}
+
 size_t KindInfo::index_of(std::string_view field) const {
   size_t i = 0;
   while (i < fields.size() && fields[i].name != field) ++i;
@@ -55,6 +62,7 @@ const char* to_string(Kind k) { return kind_info(k).name.data(); }
 namespace {
 // True if `type` is the workflow type `pattern` ("<interval>" standing for a kline interval).
 bool type_matches(std::string_view type, std::string_view pattern) {
+  if (pattern.empty()) return false;
   constexpr std::string_view kIntervalSuffix = "<interval>";
   if (!pattern.ends_with(kIntervalSuffix)) return type == pattern;
   const std::string_view prefix = pattern.substr(0, pattern.size() - kIntervalSuffix.size());
@@ -67,8 +75,13 @@ Result<Kind> kind_for_type(std::string_view type) {
   for (Kind k : kAllKinds) {
     const KindInfo& info = kind_info(k);
     if (type_matches(type, info.workflow_type) || type_matches(type, info.live_type)) return k;
-    expected += expected.empty() ? "" : ", ";
-    expected += std::string(info.workflow_type) + ", " + std::string(info.live_type);
+    for (std::string_view t : {info.workflow_type, info.live_type}) {
+      if (t.empty() || expected.find(std::string(t) + ",") != std::string::npos ||
+          expected.ends_with(t))
+        continue;
+      expected += expected.empty() ? "" : ", ";
+      expected += t;
+    }
   }
   return Error(Errc::invalid_argument,
                "unknown data type '" + std::string(type) + "' (expected one of " + expected + ")",
@@ -194,8 +207,12 @@ std::string schema_markdown() {
   for (Kind k : kAllKinds) {
     const KindInfo& info = kind_info(k);
     if (!out.empty()) out += '\n';
-    out += "### " + std::string(info.title) + " (`type`: `" + std::string(info.workflow_type) +
-           "` or `" + std::string(info.live_type) + "`, kind `" + std::string(info.name) + "`)\n\n";
+    const std::string types =
+        info.workflow_type.empty()
+            ? "`" + std::string(info.live_type) + "`"
+            : "`" + std::string(info.workflow_type) + "` or `" + std::string(info.live_type) + "`";
+    out += "### " + std::string(info.title) + " (`type`: " + types + ", kind `" +
+           std::string(info.name) + "`)\n\n";
     out += "| field | type | key | notes |\n|---|---|---|---|\n";
     for (size_t i = 0; i < info.fields.size(); ++i) {
       const FieldInfo& f = info.fields[i];

@@ -49,6 +49,7 @@ enum class Rule {
   symbol,        // protocol::is_valid_symbol
   interval,      // a Binance kline interval (interval_ms() >= 0)
   non_negative,  // integer >= 0
+  levels,        // order-book levels text (order_book.h, check_levels_text)
 };
 
 // A field without its member pointer: what DDL, queries, messages and docs need.
@@ -94,11 +95,12 @@ inline constexpr bool kKey = true;
 
 // Specialised per record kind with:
 //   kind, name (to_string(kind): the stores' catalogues), title (docs heading), workflow_type
-//   (the historical workflow type producing it), live_type (the live, WebSocket one; both
-//   with "<interval>" standing for a kline interval), time_field (what Query's range filters),
-//   final_flag (a boolean field that makes a stored record final: a later record with the same key
-//   and the flag false does not replace one with it true; nullptr if the kind has none), fields (a
-//   tuple of Field), and check() for rules across fields.
+//   (the historical workflow type producing it; empty if none), live_type (the live,
+//   WebSocket one; both with "<interval>" standing for a kline interval; one type may
+//   produce several kinds, each on a topic and in a collection of its own), time_field (what
+//   Query's range filters), final_flag (a boolean field that makes a stored record final: a later
+//   record with the same key and the flag false does not replace one with it true; nullptr if the
+//   kind has none), fields (a tuple of Field), and check() for rules across fields.
 template <class R>
 struct Schema;
 
@@ -176,6 +178,51 @@ struct Schema<Trade> {
       boolean("is_best_match", &Trade::is_best_match, ""),
   };
   static Status check(const Trade&) { return {}; }
+};
+
+template <>
+struct Schema<BookSnapshot> {
+  static constexpr Kind kind = Kind::book_snapshot;
+  static constexpr std::string_view name = "book_snapshot";
+  static constexpr std::string_view title = "Order-book snapshots";
+  static constexpr std::string_view workflow_type = "";  // live only
+  static constexpr std::string_view live_type = "ws_orderbook";
+  static constexpr std::string_view time_field = "time";
+  static constexpr bool BookSnapshot::*final_flag = nullptr;
+  static constexpr auto fields = std::tuple{
+      text("symbol", &BookSnapshot::symbol, kKey, Rule::symbol, "`BTCUSDT`"),
+      integer("update_id", &BookSnapshot::update_id, kKey, Rule::non_negative,
+              "the book reflects every diff up to this update id"),
+      integer("time", &BookSnapshot::time, false, Rule::non_negative,
+              "ms: event time of the last diff applied"),
+      text("bids", &BookSnapshot::bids, false, Rule::levels,
+           "levels text: `[[\"price\",\"qty\"],...]`, best (highest) first"),
+      text("asks", &BookSnapshot::asks, false, Rule::levels, "levels text, best (lowest) first"),
+  };
+  static Status check(const BookSnapshot&) { return {}; }
+};
+
+template <>
+struct Schema<BookDiff> {
+  static constexpr Kind kind = Kind::book_diff;
+  static constexpr std::string_view name = "book_diff";
+  static constexpr std::string_view title = "Order-book diffs";
+  static constexpr std::string_view workflow_type = "";  // live only
+  static constexpr std::string_view live_type = "ws_orderbook";
+  static constexpr std::string_view time_field = "time";
+  static constexpr bool BookDiff::*final_flag = nullptr;
+  static constexpr auto fields = std::tuple{
+      text("symbol", &BookDiff::symbol, kKey, Rule::symbol, "`BTCUSDT`"),
+      integer("last_update_id", &BookDiff::last_update_id, kKey, Rule::non_negative,
+              "`u`: the last update id the diff covers"),
+      integer("first_update_id", &BookDiff::first_update_id, false, Rule::non_negative,
+              "`U`: the first, not above `last_update_id`"),
+      integer("time", &BookDiff::time, false, Rule::non_negative, "ms: the event time `E`"),
+      text("bids", &BookDiff::bids, false, Rule::levels,
+           "levels text of the bids that changed; quantity 0 removes a level"),
+      text("asks", &BookDiff::asks, false, Rule::levels, "levels text of the asks that changed"),
+  };
+  static Status check(const BookDiff& d);
 };
 
 // ---- the compile-time walk ---------------------------------------------------------------

@@ -56,7 +56,11 @@ TEST(Schema, KindInfoDescribesEveryKind) {
   EXPECT_EQ(*sm::kind_for_type("api_agg_trades"), sm::Kind::agg_trade);
   EXPECT_EQ(sm::kind_for_type("api_candles_7m").error().message,
             "unknown data type 'api_candles_7m' (expected one of api_candles_<interval>, "
-            "ws_klines_<interval>, api_agg_trades, ws_agg_trades, api_trades, ws_trades)");
+            "ws_klines_<interval>, api_agg_trades, ws_agg_trades, api_trades, ws_trades, "
+            "ws_orderbook)");
+  EXPECT_EQ(*sm::kind_for_type("ws_orderbook"), sm::Kind::book_snapshot);
+  EXPECT_TRUE(sm::is_live_type("ws_orderbook"));
+  EXPECT_FALSE(sm::kind_for_type("").ok());
   EXPECT_EQ(*sm::kind_for_type("ws_klines_1m"), sm::Kind::candle);
   EXPECT_EQ(*sm::kind_for_type("ws_trades"), sm::Kind::trade);
   EXPECT_EQ(*sm::kind_for_type("ws_agg_trades"), sm::Kind::agg_trade);

@@ -101,7 +101,11 @@ enum class Family { any, candles, trades };
 // The id of a trade or aggregate trade; nullopt for a candle.
 std::optional<int64_t> id_of(const market::AggTrade& t) { return t.agg_id; }
 std::optional<int64_t> id_of(const market::Trade& t) { return t.trade_id; }
-std::optional<int64_t> id_of(const market::Candle&) { return std::nullopt; }
+// Candles and order-book records: none.
+template <class R>
+std::optional<int64_t> id_of(const R&) {
+  return std::nullopt;
+}
 
 // What this loader, restarted within its run, already published to the topic since the
 // run's start offset `from`: the count of this symbol's records and the key of the last one
@@ -243,6 +247,10 @@ int load(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& control, T
     return fail("a loader needs SYMBOL, TYPE, TIME_RANGE and KAFKA_TOPIC", kExitBadConfig);
   auto kind = market::kind_for_type(*cfg.type);
   if (!kind) return fail(kind.error().message, kExitBadConfig);
+  if (market::is_live_type(*cfg.type))
+    return fail(cfg.target + " loads history from REST, not the live type '" + *cfg.type +
+                    "' (the loader-ws-* targets stream it)",
+                kExitBadConfig);
   if ((family == Family::candles && *kind != market::Kind::candle) ||
       (family == Family::trades && *kind == market::Kind::candle))
     return fail(cfg.target + " does not load type '" + *cfg.type + "'", kExitBadConfig);
