@@ -282,29 +282,24 @@ Status Decoder::depth(Input json, DepthSnapshot* out) {
   return Impl::finish(doc, w);
 }
 
-Status Decoder::stream_event(Input json, TimeUnit unit, StreamEvent* out) {
-  const Where w{"stream message"};
-  out->stream.clear();
-  out->event_time = 0;
-  od::document doc;
-  SF_TRY(impl_->start(json, w, &doc));
-  od::object root;
-  if (auto e = doc.get_object().get(root)) return w.fail("", e);
-  // A raw event has its type at the top.
+namespace {
+
+// A message object: an event (it has "e"), or one told apart by its keys: at the top, the
+// combined wrapper (stream, data), a reply (result | error, id); anywhere (also as a wrapper's
+// data: Binance wraps partial books and bookTickers too) a partial book (lastUpdateId, bids,
+// asks) or a bookTicker (u, s, b, B, a, A).
+Status read_message(od::object& root, const Where& w, TimeUnit unit, StreamEvent* out,
+                    bool nested) {
   {
     od::value e_value;
     const auto found = root.find_field_unordered("e").get(e_value);
     if (found != simdjson::NO_SUCH_FIELD) {
       if (found) return w.fail("", found);
       if (auto e = root.reset().error()) return w.fail("", e);
-      SF_TRY(read_event(root, unit, out));
-      return Impl::finish(doc, w);
+      return read_event(root, unit, out);
     }
     if (auto e = root.reset().error()) return w.fail("", e);
   }
-  // Anything else is told apart by its keys, read in one pass: the combined wrapper
-  // (stream, data), a reply (result | error, id), a partial book (lastUpdateId, bids,
-  // asks) or a bookTicker (u, s, b, B, a, A).
   static const char* const kKeys[] = {"stream", "data", "result", "error", "id", "lastUpdateId",
                                       "bids",   "asks", "u",      "s",     "b",  "B",
                                       "a",      "A"};
@@ -316,6 +311,7 @@ Status Decoder::stream_event(Input json, TimeUnit unit, StreamEvent* out) {
     kId = 1u << 4,
     kPartial = (1u << 5) | (1u << 6) | (1u << 7),
     kTicker = (1u << 8) | (1u << 9) | (1u << 10) | (1u << 11) | (1u << 12) | (1u << 13),
+    kTopOnly = kStream | kData | kResult | kError | kId,
   };
   unsigned seen = 0;
   BookTicker& tk = out->ticker;
@@ -327,6 +323,8 @@ Status Decoder::stream_event(Input json, TimeUnit unit, StreamEvent* out) {
     if (i < 0) continue;
     if (seen & (1u << i)) return w.fail(kKeys[i], "duplicate key");
     seen |= 1u << i;
+    if (nested && (seen & kTopOnly))
+      return w.fail(kKeys[i], "not allowed in a combined stream's data");
     od::value v = fld.value();
     bool ok = true;
     switch (i) {
@@ -336,7 +334,7 @@ Status Decoder::stream_event(Input json, TimeUnit unit, StreamEvent* out) {
       case 1: {
         od::object data;
         if (auto e = v.get_object().get(data)) return w.fail("data", e);
-        SF_TRY(read_event(data, unit, out));
+        SF_TRY(read_message(data, Where{"stream message: data"}, unit, out, true));
         break;
       }
       case 2:
@@ -392,7 +390,6 @@ Status Decoder::stream_event(Input json, TimeUnit unit, StreamEvent* out) {
     }
     if (!ok) return std::move(*w.err);
   }
-  SF_TRY(Impl::finish(doc, w));
   // Exactly one shape, complete.
   auto only = [&](unsigned mask) { return (seen & ~mask) == 0; };
   if (seen & kData) {
@@ -426,6 +423,20 @@ Status Decoder::stream_event(Input json, TimeUnit unit, StreamEvent* out) {
     return ok_status();
   }
   return w.fail("e", "missing: not an event, a reply or a book message");
+}
+
+}  // namespace
+
+Status Decoder::stream_event(Input json, TimeUnit unit, StreamEvent* out) {
+  const Where w{"stream message"};
+  out->stream.clear();
+  out->event_time = 0;
+  od::document doc;
+  SF_TRY(impl_->start(json, w, &doc));
+  od::object root;
+  if (auto e = doc.get_object().get(root)) return w.fail("", e);
+  SF_TRY(read_message(root, w, unit, out, false));
+  return Impl::finish(doc, w);
 }
 
 }  // namespace sf::exchange::binance

@@ -147,6 +147,30 @@ TEST(StreamDecode, PartialBookAndBookTicker) {
   EXPECT_EQ(t.ticker.ask.price, 2'536'520'000);
 }
 
+// Binance wraps partial books and bookTickers on combined streams like every event.
+TEST(StreamDecode, PartialBookAndBookTickerInACombinedWrapper) {
+  StreamEvent p =
+      decode(R"({"stream":"bnbbtc@depth5","data":{"lastUpdateId":160,"bids":[["0.0024","10"]],)"
+             R"("asks":[["0.0026","100"]]}})");
+  EXPECT_EQ(p.kind, Kind::partial_depth);
+  EXPECT_EQ(p.stream, "bnbbtc@depth5");
+  EXPECT_EQ(p.snapshot.last_update_id, 160);
+  EXPECT_EQ(p.snapshot.asks, (std::vector<BookLevel>{{260'000, 10'000'000'000}}));
+  StreamEvent t =
+      decode(R"({"data":{"u":1,"s":"BNBUSDT","b":"25.35","B":"31.21","a":"25.36","A":"40.66"},)"
+             R"("stream":"bnbusdt@bookTicker"})");
+  EXPECT_EQ(t.kind, Kind::book_ticker);
+  EXPECT_EQ(t.stream, "bnbusdt@bookTicker");
+  EXPECT_EQ(t.ticker.symbol, "BNBUSDT");
+  // A wrapper or a reply inside data is not a stream message.
+  EXPECT_EQ(error_of(R"({"stream":"a","data":{"stream":"b","data":{}}})").find("decoded as"),
+            std::string::npos);
+  EXPECT_EQ(error_of(R"({"stream":"a","data":{"result":null,"id":1}})").find("decoded as"),
+            std::string::npos);
+  EXPECT_EQ(error_of(R"({"stream":"a","data":{"lastUpdateId":1,"bids":[]}})").find("decoded as"),
+            std::string::npos);
+}
+
 TEST(StreamDecode, DepthSnapshot) {
   Decoder d;
   DepthSnapshot s;
