@@ -2,6 +2,7 @@
 
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -37,15 +38,16 @@ std::string str(const S& s) {
 // Where a base URL points. The request/response code is written against the stream type
 // (plain tcp_stream or ssl_stream over it).
 struct Endpoint {
-  bool tls = false;         // https
+  bool tls = false;         // https or wss
   std::string host;         // for resolving/connecting (IPv6 without brackets)
   std::string port;         // numeric string
   std::string host_header;  // "host:port" as written in the URL
   std::string prefix;       // base path without trailing '/', may be empty
-  std::string display;      // scheme://host:port, redacted, for messages
+  std::string display;      // http[s]://host:port (ws[s] shown as http[s]), redacted
 };
 
-Result<Endpoint> parse_base_url(std::string_view url, bool websocket_ok, bool tls_ok) {
+// http and https; with websocket_ok also ws and wss (the same as http and https).
+Result<Endpoint> parse_base_url(std::string_view url, bool websocket_ok) {
   std::string shown = log::redact_url(url);
   auto u = boost::urls::parse_absolute_uri(url);
   if (!u) {
@@ -54,19 +56,16 @@ Result<Endpoint> parse_base_url(std::string_view url, bool websocket_ok, bool tl
   }
   std::string scheme = str(u->scheme());
   for (auto& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (scheme == "wss" || (scheme == "https" && !tls_ok)) {
+  bool plain = scheme == "http" || (websocket_ok && scheme == "ws");
+  bool tls = scheme == "https" || (websocket_ok && scheme == "wss");
+  if (!plain && !tls) {
     return Error(Errc::invalid_argument,
-                 "invalid base URL '" + shown + "': " + scheme + " is not supported yet",
+                 "invalid base URL '" + shown + "': scheme must be " +
+                     (websocket_ok ? "ws, wss, http or https" : "http or https"),
                  "base_url");
   }
-  if (scheme != "http" && !(tls_ok && scheme == "https") && !(websocket_ok && scheme == "ws")) {
-    return Error(
-        Errc::invalid_argument,
-        "invalid base URL '" + shown + "': scheme must be http" + (tls_ok ? " or https" : ""),
-        "base_url");
-  }
   Endpoint ep;
-  ep.tls = scheme == "https";
+  ep.tls = tls;
   ep.host = u->host_address();
   if (!u->has_authority() || ep.host.empty()) {
     return Error(Errc::invalid_argument, "invalid base URL '" + shown + "': no host", "base_url");
@@ -123,6 +122,79 @@ Status connect_stream(asio::io_context& ioc, beast::tcp_stream& stream, const En
   return ok_status();
 }
 
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// The TLS client context of one ClientTlsOptions (TLS 1.2+, peers verified against the
+// system CA store plus extra_ca_pem), made on first use and then kept: reading the system
+// store is not free. Streams made from it must not outlive it.
+class TlsContext {
+ public:
+  explicit TlsContext(ClientTlsOptions options) : options_(std::move(options)) {}
+
+  Result<ssl::context*> get(const Endpoint& ep) {
+    if (ctx_) return &*ctx_;
+    try {
+      ssl::context ctx(ssl::context::tls_client);
+      ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                      ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+      ctx.set_default_verify_paths();
+      if (!options_.extra_ca_pem.empty()) {
+        ctx.add_certificate_authority(
+            asio::buffer(options_.extra_ca_pem.data(), options_.extra_ca_pem.size()));
+      }
+      ctx.set_verify_mode(ssl::verify_peer);
+      ctx_.emplace(std::move(ctx));
+    } catch (const std::exception& e) {
+      return Error(Errc::invalid_argument, "cannot set up TLS for " + ep.display + ": " + e.what());
+    }
+    return &*ctx_;
+  }
+
+ private:
+  ClientTlsOptions options_;
+  std::optional<ssl::context> ctx_;
+};
+
+// Connects the TCP layer of `stream` (made from a TlsContext) and runs the TLS handshake:
+// SNI for host names (not addresses, as RFC 6066 says) and the peer's certificate checked
+// for ep.host, a name or an address. A failed check names the certificate problem.
+Status connect_tls(asio::io_context& ioc, TlsStream& stream, const Endpoint& ep,
+                   Clock::time_point deadline) {
+  SF_TRY(connect_stream(ioc, beast::get_lowest_layer(stream), ep, deadline));
+  beast::error_code ec;
+  boost::asio::ip::make_address(ep.host, ec);
+  bool is_ip = !ec;
+  if (!is_ip && !SSL_set_tlsext_host_name(stream.native_handle(), ep.host.c_str())) {
+    return Error(Errc::io_error, "cannot set TLS server name for " + ep.display);
+  }
+  // OpenSSL's own check (what ssl::host_name_verification does in a verify callback, but
+  // a failure is reported as X509_V_ERR_HOSTNAME_MISMATCH / IP_ADDRESS_MISMATCH rather
+  // than "unspecified certificate verification error").
+  X509_VERIFY_PARAM* param = SSL_get0_param(stream.native_handle());
+  if (!(is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, ep.host.c_str())
+              : X509_VERIFY_PARAM_set1_host(param, ep.host.c_str(), ep.host.size()))) {
+    return Error(Errc::io_error, "cannot set the TLS host name check for " + ep.display);
+  }
+  ec = {};
+  beast::get_lowest_layer(stream).expires_at(deadline);
+  stream.async_handshake(ssl::stream_base::client, [&](beast::error_code e) { ec = e; });
+  ioc.restart();
+  ioc.run();
+  beast::get_lowest_layer(stream).expires_never();
+  if (ec == beast::error::timeout) {
+    return Error(Errc::timeout, "TLS handshake with " + ep.display + ": timed out");
+  }
+  if (ec) {
+    std::string why = ec.message();
+    long verify = SSL_get_verify_result(stream.native_handle());
+    if (verify != X509_V_OK) {
+      why += std::string(" (certificate: ") + X509_verify_cert_error_string(verify) + ")";
+    }
+    return Error(Errc::unavailable, "TLS handshake with " + ep.display + " failed: " + why);
+  }
+  return ok_status();
+}
+
 long long ms(std::chrono::milliseconds d) { return static_cast<long long>(d.count()); }
 
 }  // namespace
@@ -141,20 +213,19 @@ struct Client::Impl {
   std::string base_url;
   std::string token;
   std::chrono::milliseconds timeout;
-  ClientTlsOptions tls_options;
   Result<Endpoint> endpoint;
+  TlsContext tls;  // its context is made on the first https connection
   asio::io_context ioc;
-  std::optional<ssl::context> tls_ctx;  // created on the first https connection
   std::optional<beast::tcp_stream> stream;
-  std::optional<beast::ssl_stream<beast::tcp_stream>> tls_stream;
+  std::optional<TlsStream> tls_stream;
   beast::flat_buffer buffer;
 
-  Impl(std::string url, std::string tok, std::chrono::milliseconds t, ClientTlsOptions tls)
+  Impl(std::string url, std::string tok, std::chrono::milliseconds t, ClientTlsOptions tls_options)
       : base_url(std::move(url)),
         token(std::move(tok)),
         timeout(t),
-        tls_options(std::move(tls)),
-        endpoint(parse_base_url(base_url, false, true)) {
+        endpoint(parse_base_url(base_url, false)),
+        tls(std::move(tls_options)) {
     // Beast reads at most the buffer's spare capacity (512 bytes when empty); a large
     // response read 512 bytes at a time costs 4x the time of the transfer itself.
     buffer.reserve(64 * 1024);
@@ -179,60 +250,16 @@ struct Client::Impl {
     buffer.clear();
   }
 
-  Status make_tls_context(const Endpoint& ep) {
-    if (tls_ctx) return ok_status();
-    try {
-      ssl::context ctx(ssl::context::tls_client);
-      ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                      ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
-      ctx.set_default_verify_paths();
-      if (!tls_options.extra_ca_pem.empty()) {
-        ctx.add_certificate_authority(
-            asio::buffer(tls_options.extra_ca_pem.data(), tls_options.extra_ca_pem.size()));
-      }
-      ctx.set_verify_mode(ssl::verify_peer);
-      tls_ctx.emplace(std::move(ctx));
-    } catch (const std::exception& e) {
-      return Error(Errc::invalid_argument, "cannot set up TLS for " + ep.display + ": " + e.what());
-    }
-    return ok_status();
-  }
-
   // Opens a new connection (TCP, then the TLS handshake for https).
   Status open(const Endpoint& ep, Clock::time_point deadline) {
     if (!ep.tls) {
       stream.emplace(ioc);
       return connect_stream(ioc, *stream, ep, deadline);
     }
-    SF_TRY(make_tls_context(ep));
-    tls_stream.emplace(ioc, *tls_ctx);
-    SF_TRY(connect_stream(ioc, beast::get_lowest_layer(*tls_stream), ep, deadline));
-    beast::error_code ec;
-    boost::asio::ip::make_address(ep.host, ec);
-    bool is_ip = !ec;
-    // SNI (names only, as RFC 6066 says) and the name the certificate must carry.
-    if (!is_ip && !SSL_set_tlsext_host_name(tls_stream->native_handle(), ep.host.c_str())) {
-      return Error(Errc::io_error, "cannot set TLS server name for " + ep.display);
-    }
-    tls_stream->set_verify_callback(ssl::host_name_verification(ep.host));
-    ec = {};
-    beast::get_lowest_layer(*tls_stream).expires_at(deadline);
-    tls_stream->async_handshake(ssl::stream_base::client, [&](beast::error_code e) { ec = e; });
-    ioc.restart();
-    ioc.run();
-    beast::get_lowest_layer(*tls_stream).expires_never();
-    if (ec == beast::error::timeout) {
-      return Error(Errc::timeout, "TLS handshake with " + ep.display + ": timed out");
-    }
-    if (ec) {
-      std::string why = ec.message();
-      long verify = SSL_get_verify_result(tls_stream->native_handle());
-      if (verify != X509_V_OK) {
-        why += std::string(" (certificate: ") + X509_verify_cert_error_string(verify) + ")";
-      }
-      return Error(Errc::unavailable, "TLS handshake with " + ep.display + " failed: " + why);
-    }
-    return ok_status();
+    ssl::context* ctx = nullptr;
+    SF_TRY_ASSIGN(ctx, tls.get(ep));
+    tls_stream.emplace(ioc, *ctx);
+    return connect_tls(ioc, *tls_stream, ep, deadline);
   }
 
   // One write + read on the current connection.
@@ -340,8 +367,11 @@ Result<ClientResponse> Client::request(std::string_view method, std::string_view
 // WsClient
 
 struct WsClient::Impl {
+  TlsContext tls;  // before the streams made from its context
   asio::io_context ioc;
+  // At most one is set: ws for ws/http URLs, wss for wss/https.
   std::optional<websocket::stream<beast::tcp_stream>> ws;
+  std::optional<websocket::stream<TlsStream>> wss;
   std::string url;  // redacted, for messages
   bool open = false;
   beast::flat_buffer rbuf;
@@ -349,13 +379,26 @@ struct WsClient::Impl {
   bool read_done = false;
   beast::error_code read_ec;
 
+  explicit Impl(ClientTlsOptions tls_options) : tls(std::move(tls_options)) {
+    rbuf.reserve(16 * 1024);
+  }
+
+  bool connected() const { return ws.has_value() || wss.has_value(); }
+
+  // f(the websocket stream), whichever transport it runs on. Only while connected().
+  template <typename F>
+  decltype(auto) with_ws(F&& f) {
+    return wss ? f(*wss) : f(*ws);
+  }
+
   void teardown() {
-    if (ws) {
-      beast::get_lowest_layer(*ws).close();
+    if (connected()) {
+      with_ws([](auto& w) { beast::get_lowest_layer(w).close(); });
       // Destroying the stream also cancels its handshake/close timer, which may otherwise
       // stay armed for the whole handshake timeout; pending operations then complete with
       // operation_aborted. Let them run: their handlers refer to this object.
       ws.reset();
+      wss.reset();
       ioc.restart();
       ioc.run();
     }
@@ -366,7 +409,55 @@ struct WsClient::Impl {
   }
 };
 
-WsClient::WsClient() : impl_(std::make_unique<Impl>()) { impl_->rbuf.reserve(16 * 1024); }
+namespace {
+
+// The WebSocket upgrade on a connected (and, for wss, TLS-handshaken) stream.
+template <typename WsStream>
+Status ws_handshake(asio::io_context& ioc, WsStream& ws, const Endpoint& ep,
+                    const std::string& target, const std::string& url,
+                    std::string_view bearer_token, Clock::time_point deadline) {
+  auto opt = websocket::stream_base::timeout::suggested(beast::role_type::client);
+  opt.handshake_timeout =
+      std::max(std::chrono::milliseconds(1),
+               std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
+  ws.set_option(opt);
+  std::string auth = bearer_token.empty() ? "" : "Bearer " + std::string(bearer_token);
+  ws.set_option(websocket::stream_base::decorator([auth](websocket::request_type& req) {
+    req.set(bhttp::field::user_agent, "streamforge");
+    if (!auth.empty()) req.set(bhttp::field::authorization, auth);
+  }));
+  ws.read_message_max(std::uint64_t{64} << 20);
+
+  websocket::response_type res;
+  beast::error_code ec;
+  bool done = false;
+  ws.async_handshake(res, ep.host_header, target, [&](beast::error_code e) {
+    ec = e;
+    done = true;
+  });
+  // Not run(): after a refused upgrade the handshake timer stays armed until it expires.
+  if (!run_until(ioc, done, deadline + std::chrono::seconds(1))) ec = beast::error::timeout;
+  if (!ec) return ok_status();
+  if (ec == websocket::error::upgrade_declined) {
+    int status = static_cast<int>(res.result_int());
+    std::string msg = "websocket upgrade to " + url + " refused: HTTP " + std::to_string(status);
+    if (!res.body().empty()) msg += ": " + res.body();
+    Errc code = status == 404                    ? Errc::not_found
+                : status == 401 || status == 403 ? Errc::invalid_argument
+                : status >= 500                  ? Errc::unavailable
+                                                 : Errc::io_error;
+    return Error(code, std::move(msg));
+  }
+  if (ec == beast::error::timeout) {
+    return Error(Errc::timeout, "websocket handshake with " + url + ": timed out");
+  }
+  return Error(Errc::io_error, "websocket handshake with " + url + ": " + ec.message());
+}
+
+}  // namespace
+
+WsClient::WsClient() : WsClient(ClientTlsOptions{}) {}
+WsClient::WsClient(ClientTlsOptions tls) : impl_(std::make_unique<Impl>(std::move(tls))) {}
 WsClient::~WsClient() {
   if (impl_) close();
 }
@@ -383,75 +474,51 @@ bool WsClient::is_open() const { return impl_ && impl_->open; }
 
 Status WsClient::connect(std::string_view base_url, std::string_view path_and_query,
                          std::string_view bearer_token, std::chrono::milliseconds timeout) {
-  if (!impl_) impl_ = std::make_unique<Impl>();
+  if (!impl_) impl_ = std::make_unique<Impl>(ClientTlsOptions{});  // moved from
   Impl& s = *impl_;
   close();
-  auto ep = parse_base_url(base_url, true, false);
+  auto ep = parse_base_url(base_url, true);
   if (!ep) return ep.error();
   std::string path(path_and_query);
   if (path.empty() || path.front() != '/') path.insert(path.begin(), '/');
   s.url = log::redact_url(ep->display + ep->prefix + path);
   auto deadline = Clock::now() + timeout;
 
-  s.ws.emplace(s.ioc);
-  Status st = connect_stream(s.ioc, beast::get_lowest_layer(*s.ws), *ep, deadline);
+  Status st = ok_status();
+  if (ep->tls) {
+    ssl::context* ctx = nullptr;
+    SF_TRY_ASSIGN(ctx, s.tls.get(*ep));
+    s.wss.emplace(s.ioc, *ctx);
+    st = connect_tls(s.ioc, s.wss->next_layer(), *ep, deadline);
+  } else {
+    s.ws.emplace(s.ioc);
+    st = connect_stream(s.ioc, beast::get_lowest_layer(*s.ws), *ep, deadline);
+  }
+  if (st.ok()) {
+    st = s.with_ws([&](auto& w) {
+      return ws_handshake(s.ioc, w, *ep, ep->prefix + path, s.url, bearer_token, deadline);
+    });
+  }
   if (!st.ok()) {
     s.teardown();
     return st;
-  }
-  auto opt = websocket::stream_base::timeout::suggested(beast::role_type::client);
-  opt.handshake_timeout =
-      std::max(std::chrono::milliseconds(1),
-               std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
-  s.ws->set_option(opt);
-  std::string auth = bearer_token.empty() ? "" : "Bearer " + std::string(bearer_token);
-  s.ws->set_option(websocket::stream_base::decorator([auth](websocket::request_type& req) {
-    req.set(bhttp::field::user_agent, "streamforge");
-    if (!auth.empty()) req.set(bhttp::field::authorization, auth);
-  }));
-  s.ws->read_message_max(std::uint64_t{64} << 20);
-
-  websocket::response_type res;
-  beast::error_code ec;
-  bool done = false;
-  s.ws->async_handshake(res, ep->host_header, ep->prefix + path, [&](beast::error_code e) {
-    ec = e;
-    done = true;
-  });
-  // Not run(): after a refused upgrade the handshake timer stays armed until it expires.
-  if (!run_until(s.ioc, done, deadline + std::chrono::seconds(1))) ec = beast::error::timeout;
-  if (ec) {
-    s.teardown();
-    if (ec == websocket::error::upgrade_declined) {
-      int status = static_cast<int>(res.result_int());
-      std::string msg =
-          "websocket upgrade to " + s.url + " refused: HTTP " + std::to_string(status);
-      if (!res.body().empty()) msg += ": " + res.body();
-      Errc code = status == 404                    ? Errc::not_found
-                  : status == 401 || status == 403 ? Errc::invalid_argument
-                  : status >= 500                  ? Errc::unavailable
-                                                   : Errc::io_error;
-      return Error(code, std::move(msg));
-    }
-    if (ec == beast::error::timeout) {
-      return Error(Errc::timeout, "websocket handshake with " + s.url + ": timed out");
-    }
-    return Error(Errc::io_error, "websocket handshake with " + s.url + ": " + ec.message());
   }
   s.open = true;
   return ok_status();
 }
 
 Result<std::string> WsClient::read(std::chrono::milliseconds timeout) {
-  if (!impl_ || !impl_->ws) return Error(Errc::closed, "websocket is not connected");
+  if (!impl_ || !impl_->connected()) return Error(Errc::closed, "websocket is not connected");
   Impl& s = *impl_;
   if (!s.read_pending) {
     if (!s.open) return Error(Errc::closed, "websocket to " + s.url + " is closed");
     s.read_done = false;
     s.rbuf.clear();
-    s.ws->async_read(s.rbuf, [&s](beast::error_code ec, size_t) {
-      s.read_ec = ec;
-      s.read_done = true;
+    s.with_ws([&s](auto& w) {
+      w.async_read(s.rbuf, [&s](beast::error_code ec, size_t) {
+        s.read_ec = ec;
+        s.read_done = true;
+      });
     });
     s.read_pending = true;
   }
@@ -464,8 +531,11 @@ Result<std::string> WsClient::read(std::chrono::milliseconds timeout) {
   if (s.read_ec) {
     beast::error_code ec = s.read_ec;
     s.open = false;
-    if (ec == websocket::error::closed) {
-      auto reason = s.ws->reason();
+    websocket::close_reason reason = s.with_ws([](auto& w) { return w.reason(); });
+    // The server's close frame arrived. Over TLS the teardown after it (close_notify both
+    // ways) may still fail, e.g. when the server drops the TCP connection without its
+    // close_notify; the connection was closed by the server all the same.
+    if (ec == websocket::error::closed || reason.code != websocket::close_code::none) {
       std::string msg = "websocket " + s.url + " closed by server (code " +
                         std::to_string(static_cast<int>(reason.code)) + ")";
       if (!reason.reason.empty()) msg += ": " + std::string(reason.reason.c_str());
@@ -485,10 +555,12 @@ Status WsClient::send(std::string_view text, std::chrono::milliseconds timeout) 
   Impl& s = *impl_;
   bool done = false;
   beast::error_code ec;
-  s.ws->text(true);
-  s.ws->async_write(asio::buffer(text.data(), text.size()), [&](beast::error_code e, size_t) {
-    ec = e;
-    done = true;
+  s.with_ws([&](auto& w) {
+    w.text(true);
+    w.async_write(asio::buffer(text.data(), text.size()), [&](beast::error_code e, size_t) {
+      ec = e;
+      done = true;
+    });
   });
   if (!run_until(s.ioc, done, Clock::now() + timeout)) {
     s.teardown();  // the write cannot be abandoned half-way; the connection is lost
@@ -503,12 +575,15 @@ Status WsClient::send(std::string_view text, std::chrono::milliseconds timeout) 
 }
 
 void WsClient::close() {
-  if (!impl_ || !impl_->ws) return;
+  if (!impl_ || !impl_->connected()) return;
   Impl& s = *impl_;
   if (s.open) {
     s.open = false;
     bool done = false;
-    s.ws->async_close(websocket::close_code::normal, [&](beast::error_code) { done = true; });
+    s.with_ws([&](auto& w) {
+      w.async_close(websocket::close_code::normal, [&](beast::error_code) { done = true; });
+    });
+    // Over TLS this includes the close_notify exchange.
     run_until(s.ioc, done, Clock::now() + std::chrono::seconds(2));
   }
   s.teardown();

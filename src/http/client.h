@@ -2,9 +2,10 @@
 //
 // Both block the calling thread and run their own private io_context, so they can be used
 // from any thread that is not an io thread of a Server. An instance is not thread-safe:
-// use one per thread. Client speaks http and https (TLS 1.2+, the peer verified against
-// the system CA store plus ClientTlsOptions::extra_ca_pem, with SNI and host name
-// checking); WsClient speaks ws/http only (wss is rejected with invalid_argument).
+// use one per thread. Client speaks http and https, WsClient ws/http and wss/https; over
+// TLS (1.2+) both verify the peer against the system CA store plus
+// ClientTlsOptions::extra_ca_pem, send SNI for host names and check the certificate's host
+// name (or IP address). Messages show ws URLs as http and wss URLs as https.
 //
 // Errors are Result errors, never exceptions:
 //   bad base URL            -> invalid_argument ("invalid base URL 'x': ...")
@@ -94,13 +95,18 @@ class Client {
 class WsClient {
  public:
   WsClient();
+  // tls: for wss/https URLs (e.g. a private CA); ignored for ws/http.
+  explicit WsClient(ClientTlsOptions tls);
   ~WsClient();  // close()s
   WsClient(WsClient&&) noexcept;
   WsClient& operator=(WsClient&&) noexcept;
 
-  // Opens a WebSocket to base_url ("http://host:port" or "ws://host:port") + path_and_query
-  // (e.g. "/ws/events?queue_id=x"). A refused upgrade is an error naming the HTTP status,
-  // e.g. "websocket upgrade to http://127.0.0.1:8080/ws/events refused: HTTP 401".
+  // Opens a WebSocket to base_url ("ws://host[:port][/prefix]", or http, or over TLS wss or
+  // https, default port 443) + path_and_query (e.g. "/ws/events?queue_id=x"), e.g.
+  // connect("wss://stream.binance.com:9443", "/stream?streams=btcusdt@trade"). timeout
+  // bounds resolve, connect, TLS handshake and upgrade together. A refused upgrade is an
+  // error naming the HTTP status, e.g.
+  // "websocket upgrade to http://127.0.0.1:8080/ws/events refused: HTTP 401".
   Status connect(std::string_view base_url, std::string_view path_and_query,
                  std::string_view bearer_token = {},
                  std::chrono::milliseconds timeout = std::chrono::seconds(10));
