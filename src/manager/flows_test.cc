@@ -92,9 +92,10 @@ TEST(Flows, ShippedFileLoads) {
   auto path = std::filesystem::path(SF_SOURCE_DIR) / "config" / "test_flows.yaml";
   auto flows = sm::Flows::load_file(path.string());
   ASSERT_TRUE(flows.ok()) << flows.error().message;
-  for (const char* name : {"dummy_single", "dummy_pair", "dummy_failing", "historical_candles",
-                           "historical_candles_to_arango", "historical_agg_trades",
-                           "historical_trades", "live_trades", "live_agg_trades", "live_klines"}) {
+  for (const char* name :
+       {"dummy_single", "dummy_pair", "dummy_failing", "historical_candles",
+        "historical_candles_to_arango", "historical_agg_trades", "historical_trades", "live_trades",
+        "live_agg_trades", "live_klines", "live_orderbook"}) {
     ASSERT_NE(flows->find(name), nullptr) << name;
     sp::TestFlowRequest req = request();
     req.flow_name = name;

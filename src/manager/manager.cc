@@ -391,7 +391,8 @@ std::optional<std::vector<std::string>> Manager::missing_in_store(const QueueEnt
         std::find(collections.begin(), collections.end(), *spec.collection_name) ==
             collections.end())
       collections.push_back(*spec.collection_name);
-  if (*kind != market::Kind::candle) {
+  if (*kind != market::Kind::candle && !market::has_ids(*kind)) return std::nullopt;  // books
+  if (market::has_ids(*kind)) {
     // Trades by id: the gaps between stored ids, and the edges against the first run's ids.
     const ExpectedIds ids = e.expected_ids();
     store::IdGapQuery q;
@@ -458,7 +459,7 @@ Result<Manager::RepairAnswer> Manager::repair_queue(const std::string& queue_id)
     load_events(e);  // a trades loader's first and last id, after a restart
     const Completeness c = e.completeness();
     const auto kind = market::kind_for_type(e.q.type);
-    const bool trades = kind && *kind != market::Kind::candle;
+    const bool trades = kind && market::has_ids(*kind);
     const ExpectedIds ids = e.expected_ids();
     // The store now, not the report of the last run (rows may have gone since); where the
     // store cannot be checked (no data store here), the report as it stands. Trades whose

@@ -393,6 +393,8 @@ bool replaces(const Record& later, const Record& earlier);
 int64_t time_of(const Record& r);
 // The value of r's text field `field`, or nullopt if its kind has none.
 std::optional<std::string_view> text_of(const Record& r, std::string_view field);
+// Trades and aggregate trades: records with exchange ids, checked for gaps by id.
+constexpr bool has_ids(Kind k) { return k == Kind::trade || k == Kind::agg_trade; }
 // True if r's final flag is set (false for kinds without one).
 bool is_final(const Record& r);
 

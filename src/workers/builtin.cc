@@ -47,7 +47,8 @@ WorkerRegistry WorkerRegistry::builtin() {
   };
   for (auto [name, run] : {std::pair{"loader-ws-trades", &run_live_trades},
                            std::pair{"loader-ws-agg-trades", &run_live_agg_trades},
-                           std::pair{"loader-ws-klines", &run_live_klines}})
+                           std::pair{"loader-ws-klines", &run_live_klines},
+                           std::pair{"loader-ws-orderbook", &run_live_orderbook}})
     r.add(name, TargetRole::loader, run, validate_live, LiveSettings::json_schema());
   return r;
 }

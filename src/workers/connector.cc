@@ -37,7 +37,7 @@ Result<ConnectorSettings> ConnectorSettings::from_params(const boost::json::obje
   ConnectorSettings s;
   json::Fields f(params);
   SF_TRY(f.only({"batch_size", "batch_ms", "commit_ms", "consumer_group", "end_markers",
-                 "expected_first_id", "expected_last_id", "interval"}));
+                 "expected_first_id", "expected_last_id", "record_kind", "interval"}));
   std::optional<int64_t> n;
   SF_TRY_ASSIGN(n, f.opt_int64("batch_size"));
   if (n) s.batch_size = *n;
@@ -48,6 +48,14 @@ Result<ConnectorSettings> ConnectorSettings::from_params(const boost::json::obje
   SF_TRY_ASSIGN(n, f.opt_int64("end_markers"));
   if (n) s.end_markers = *n;
   SF_TRY_ASSIGN(s.consumer_group, f.opt_str("consumer_group"));
+  std::optional<std::string> kind;
+  SF_TRY_ASSIGN(kind, f.opt_str("record_kind"));
+  if (kind) {
+    s.record_kind = market::kind_from_string(*kind);
+    if (!s.record_kind)
+      return Error(Errc::invalid_argument, "record_kind '" + *kind + "' is not a record kind",
+                   "record_kind");
+  }
   if (s.batch_size < 1 || s.batch_size > 1'000'000)
     return Error(Errc::invalid_argument, "batch_size must be between 1 and 1000000", "batch_size");
   if (s.batch_ms < 1 || s.batch_ms > 60'000)
@@ -71,6 +79,16 @@ Result<ConnectorSettings> ConnectorSettings::from_params(const boost::json::obje
   return s;
 }
 
+namespace {
+// "candle", "agg_trade", ... as JSON strings.
+std::string kind_names() {
+  std::string out;
+  for (market::Kind k : market::kAllKinds)
+    out += (out.empty() ? "\"" : ",\"") + std::string(market::to_string(k)) + "\"";
+  return out;
+}
+}  // namespace
+
 std::string ConnectorSettings::json_schema() {
   // The bounds of from_params() above; `interval` is a typed target field, described there.
   return std::string(R"json({
@@ -80,7 +98,10 @@ std::string ConnectorSettings::json_schema() {
     "end_markers": {"type": "integer", "minimum": 1, "maximum": 10000},
     "expected_first_id": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807, "description": "trades and aggregate trades: the range's first id on the exchange (not after expected_last_id)"},
     "expected_last_id": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807, "description": "trades and aggregate trades: the range's last id on the exchange"},
-    "consumer_group": {"type": "string", "pattern": ")json") +
+    "record_kind": {"type": "string", "enum": [)json") +
+         kind_names() +
+         R"json(], "description": "the kind of record the topic holds, when the workflow's type produces several (ws_orderbook: book_snapshot or book_diff); default: the type's"},
+    "consumer_group": {"type": "string", "pattern": ")json" +
          std::string(protocol::kSafeNamePattern) + R"json("}
   })json";
 }
@@ -633,7 +654,8 @@ class Connector {
     } else {
       warn(n.error());
     }
-    if (kind_ != market::Kind::candle) return check_trade_ids(*range);
+    if (market::has_ids(kind_)) return check_trade_ids(*range);
+    if (kind_ != market::Kind::candle) return;  // order books: no completeness check
     if (!interval) return;
     const int64_t step = market::interval_ms(*interval);
     if (step <= 0) return;  // calendar months: not checked
@@ -727,6 +749,13 @@ int connector_work(WorkerContext& ctx, const WorkerConfig& cfg, ControlChannel& 
     return fail(kExitBadConfig, std::string("no record type: ") + env_names::kType + " is not set");
   auto kind = market::kind_for_type(*cfg.type);
   if (!kind) return fail(kExitBadConfig, kind.error().message);
+  if (settings->record_kind) {
+    const market::KindInfo& k = market::kind_info(*settings->record_kind);
+    if (*cfg.type != k.live_type && *cfg.type != k.workflow_type)
+      return fail(kExitBadConfig, "record_kind '" + std::string(k.name) +
+                                      "' is not a kind the type '" + *cfg.type + "' produces");
+    kind = *settings->record_kind;
+  }
   if (ctx.data_store == nullptr)
     return fail(kExitError,
                 "no data store configured for this worker (the launcher must pass one)");

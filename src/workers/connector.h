@@ -14,6 +14,8 @@
 //                   round trip (Kafka), else 0: bus::Consumer::commit_is_round_trip())
 //   consumer_group  bus consumer group (default "connector-<queue_id>")
 //   end_markers     end-of-data markers to see before finishing (default 1: one loader)
+//   record_kind     the topic's record kind where the type produces several (ws_orderbook:
+//                   book_snapshot or book_diff); default the type's (market::kind_for_type)
 //   expected_first_id, expected_last_id
 //                   trades: the range's first and last id on the exchange, against which
 //                   the final check finds ids missing at the range's edges (a repair passes
@@ -69,6 +71,7 @@
 #include <string_view>
 
 #include "bus/bus.h"
+#include "market/records.h"
 #include "workers/worker.h"
 
 namespace sf::workers {
@@ -83,6 +86,9 @@ struct ConnectorSettings {
   int64_t end_markers = 1;
   std::optional<int64_t> expected_first_id;
   std::optional<int64_t> expected_last_id;
+  // The topic's record kind when the workflow's type produces several (ws_orderbook's
+  // snapshots and diffs, each on a topic and in a collection of their own).
+  std::optional<market::Kind> record_kind;
 
   // Strict: unknown members (other than `interval`, which generic target entries carry) and
   // out-of-range values are invalid_argument naming the field.

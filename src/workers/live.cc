@@ -7,11 +7,13 @@
 
 #include "base/civil.h"
 #include "base/log.h"
+#include "exchange/binance/book_sync.h"
 #include "exchange/binance/decode.h"
 #include "exchange/binance/paging.h"
 #include "exchange/binance/stream_feed.h"
 #include "json/json.h"
 #include "market/data_topic.h"
+#include "market/order_book.h"
 #include "market/records.h"
 #include "market/schema.h"
 #include "metrics/metrics.h"
@@ -26,8 +28,8 @@ using protocol::RunStatus;
 Result<LiveSettings> LiveSettings::from_params(const boost::json::object& params) {
   LiveSettings s;
   json::Fields f(params);
-  SF_TRY(f.only(
-      {"symbols", "record_format", "stall_ms", "rotate_after_s", "backoff_max_ms", "interval"}));
+  SF_TRY(f.only({"symbols", "record_format", "stall_ms", "rotate_after_s", "backoff_max_ms",
+                 "snapshot_interval_s", "depth_limit", "interval"}));
   if (const auto* v = params.if_contains("symbols")) {
     if (!v->is_array())
       return Error(Errc::invalid_argument, "field 'symbols' must be an array of symbols",
@@ -60,7 +62,9 @@ Result<LiveSettings> LiveSettings::from_params(const boost::json::object& params
   };
   for (const Bound& b : {Bound{"stall_ms", &s.stall_ms, 100, 3'600'000},
                          Bound{"rotate_after_s", &s.rotate_after_s, 1, 86'400},
-                         Bound{"backoff_max_ms", &s.backoff_max_ms, 100, 600'000}}) {
+                         Bound{"backoff_max_ms", &s.backoff_max_ms, 100, 600'000},
+                         Bound{"snapshot_interval_s", &s.snapshot_interval_s, 1, 86'400},
+                         Bound{"depth_limit", &s.depth_limit, 1, 5'000}}) {
     std::optional<int64_t> v;
     SF_TRY_ASSIGN(v, f.opt_int64(b.name));
     if (!v) continue;
@@ -80,9 +84,13 @@ std::string LiveSettings::json_schema() {
     "record_format": {"type": "string", "enum": ["binary", "json"], "description": "the data topic's messages: binary (default) or json"},
     "stall_ms": {"type": "integer", "minimum": 100, "maximum": 3600000, "description": "live loaders: reconnect when no message arrived for this long (default 15000)"},
     "rotate_after_s": {"type": "integer", "minimum": 1, "maximum": 86400, "description": "live loaders: open a successor connection at this age, before the exchange closes it (default 84600; Binance closes at 24 h)"},
-    "backoff_max_ms": {"type": "integer", "minimum": 100, "maximum": 600000, "description": "live loaders: the cap of the reconnect backoff (default 5000)"}
+    "backoff_max_ms": {"type": "integer", "minimum": 100, "maximum": 600000, "description": "live loaders: the cap of the reconnect backoff (default 5000)"},
+    "snapshot_interval_s": {"type": "integer", "minimum": 1, "maximum": 86400, "description": "loader-ws-orderbook: publish the whole book every this many seconds, besides every diff (default 60)"},
+    "depth_limit": {"type": "integer", "minimum": 1, "maximum": 5000, "description": "loader-ws-orderbook: levels a side of the REST snapshot that starts the book (default 1000; its weight is the exchange's for that limit)"}
   })json";
 }
+
+std::string snapshot_topic(const std::string& data_topic) { return data_topic + "-snapshots"; }
 
 std::string ws_url_for(const std::string& rest_url) {
   std::string_view u(rest_url);
@@ -99,7 +107,7 @@ namespace {
 // What a live loader reports each second (and keeps in totals).
 struct LiveCounters {
   int64_t messages = 0, reconnects = 0, gaps = 0, gap_records = 0, duplicates = 0, malformed = 0,
-          shutdowns = 0, stalls = 0, rotations = 0;
+          shutdowns = 0, stalls = 0, rotations = 0, resyncs = 0;
 };
 
 // Prometheus counters, when the runner has a registry.
@@ -170,8 +178,19 @@ struct LiveTraits<market::Candle> {
   static constexpr bn::StreamEvent::Kind kEvent = bn::StreamEvent::Kind::kline;
 };
 
+template <>
+struct LiveTraits<market::BookDiff> {
+  static constexpr const char* kTarget = "loader-ws-orderbook";
+  static std::string stream(const std::string&) { return "depth@100ms"; }
+  static constexpr bn::StreamEvent::Kind kEvent = bn::StreamEvent::Kind::depth;
+};
+
 template <class R>
-constexpr bool kById = !std::is_same_v<R, market::Candle>;
+constexpr bool kById = std::is_same_v<R, market::Trade> || std::is_same_v<R, market::AggTrade>;
+template <class R>
+constexpr bool kKline = std::is_same_v<R, market::Candle>;
+template <class R>
+constexpr bool kBook = std::is_same_v<R, market::BookDiff>;
 
 // One symbol's progress.
 template <class R>
@@ -182,6 +201,15 @@ struct SymbolState {
   std::optional<int64_t> first_published, last_published;  // trades: ids
   // Trades: id ranges (after, upto] a fill could not get yet; retried.
   std::vector<std::pair<int64_t, int64_t>> unfilled;
+  // Order books: the local book, the snapshots to publish, when the last one was taken
+  // (steady ms), since when the book is out of sync (steady ms; 0 when synced), when a
+  // snapshot may be fetched next, and the event time of the last diff applied.
+  std::unique_ptr<bn::BookSync> sync;
+  std::vector<market::BookSnapshot> snapshots;
+  int64_t last_snapshot_ms = 0;
+  int64_t unsynced_since_ms = 0;
+  int64_t next_fetch_ms = 0;
+  int64_t last_event_time = 0;
 };
 
 template <class R>
@@ -197,7 +225,8 @@ class LiveLoader {
     auto kind = market::kind_for_type(*cfg_.type);
     if (!kind) return fail(kind.error().message, kExitBadConfig);
     if (!market::is_live_type(*cfg_.type) ||
-        market::kind_info(*kind).name != market::Schema<R>::name)
+        (market::kind_info(*kind).name != market::Schema<R>::name &&
+         market::Schema<R>::live_type != *cfg_.type))
       return fail(std::string(T::kTarget) + " does not load type '" + *cfg_.type + "'",
                   kExitBadConfig);
     auto range = protocol::parse_time_range(*cfg_.time_range);
@@ -207,7 +236,7 @@ class LiveLoader {
     if (!settings) return fail("bad live settings: " + settings.error().message, kExitBadConfig);
     settings_ = *settings;
     if (settings_.symbols.empty()) settings_.symbols.push_back(*cfg_.symbol);
-    if constexpr (!kById<R>) {
+    if constexpr (kKline<R>) {
       interval_ = *market::interval_for_type(*cfg_.type);
     }
 
@@ -228,6 +257,11 @@ class LiveLoader {
     producer_ = std::move(*producer);
     if (auto s = ctx_.bus->ensure_topic({*cfg_.kafka_topic, 1}); !s)
       return fail("cannot create topic " + *cfg_.kafka_topic + ": " + s.error().message);
+    if constexpr (kBook<R>) {
+      snapshot_topic_ = snapshot_topic(*cfg_.kafka_topic);
+      if (auto s = ctx_.bus->ensure_topic({snapshot_topic_, 1}); !s)
+        return fail("cannot create topic " + snapshot_topic_ + ": " + s.error().message);
+    }
 
     bn::StreamFeedOptions fo;
     fo.base_url = ctx_.env.get_or(env_names::kExchangeWsUrl, ws_url_for(access_.options.base_url));
@@ -236,7 +270,14 @@ class LiveLoader {
     fo.backoff_max = std::chrono::milliseconds(settings_.backoff_max_ms);
     for (const auto& s : settings_.symbols) {
       fo.streams.push_back(bn::stream_name(s, T::stream(interval_)));
-      state_.emplace(s, SymbolState<R>{s, {}, {}, {}, {}, {}});
+      SymbolState<R> st;
+      st.symbol = s;
+      if constexpr (kBook<R>) {
+        st.sync = std::make_unique<bn::BookSync>();
+        st.unsynced_since_ms = ctx_.clock->steady_ms();
+        by_stream_.emplace(fo.streams.back(), s);
+      }
+      state_.emplace(s, std::move(st));
     }
     const std::string ws_shown = log::redact_url(fo.base_url);
     auto feed = bn::StreamFeed::create(std::move(fo));
@@ -320,6 +361,7 @@ class LiveLoader {
             break;
         }
       }
+      book_housekeeping();
       publish_all();
       if (publish_error_) return fail("cannot publish: " + publish_error_->message);
       const int64_t now = ctx_.clock->steady_ms();
@@ -363,17 +405,114 @@ class LiveLoader {
       return;
     }
     if (ev.kind != T::kEvent) return;  // replies to SUBSCRIBE
-    const R& rec = T::of(ev);
-    auto it = state_.find(rec.symbol);
-    if (it == state_.end()) return;  // not asked for
-    const int64_t lag = ctx_.clock->now_ms() - ev.event_time;
-    lags_.push_back(lag);
-    if (metrics_.lag) metrics_.lag->observe(static_cast<double>(std::max<int64_t>(lag, 0)) / 1e3);
-    max_event_time_ = std::max(max_event_time_, ev.event_time);
-    if constexpr (kById<R>)
-      on_trade(it->second, rec);
-    else
-      on_kline(it->second, rec);
+    auto note_lag = [&] {
+      const int64_t lag = ctx_.clock->now_ms() - ev.event_time;
+      lags_.push_back(lag);
+      if (metrics_.lag) metrics_.lag->observe(static_cast<double>(std::max<int64_t>(lag, 0)) / 1e3);
+      max_event_time_ = std::max(max_event_time_, ev.event_time);
+    };
+    if constexpr (kBook<R>) {
+      // A depth event names its symbol only in its stream (the combined wrapper).
+      auto sym = by_stream_.find(ev.stream);
+      if (sym == by_stream_.end()) return;
+      note_lag();
+      on_depth(state_.at(sym->second), ev);
+    } else {
+      const R& rec = T::of(ev);
+      auto it = state_.find(rec.symbol);
+      if (it == state_.end()) return;  // not asked for
+      note_lag();
+      if constexpr (kById<R>)
+        on_trade(it->second, rec);
+      else
+        on_kline(it->second, rec);
+    }
+  }
+
+  // ---- order books -------------------------------------------------------------------------
+
+  // Binance's local-book algorithm (bn::BookSync): events buffer until a /depth snapshot
+  // joins them; then every diff applied is published; a gap drops the book and fetches a new
+  // snapshot at once. Each time the book is (re)built, and every snapshot_interval_s, the whole
+  // book goes out as a snapshot record on the snapshot topic.
+  void on_depth(SymbolState<R>& s, const bn::StreamEvent& ev) {
+    if constexpr (kBook<R>) {
+      const bn::DepthDiff& d = ev.depth;
+      market::BookDiff rec{s.symbol,
+                           d.last_id,
+                           d.first_id,
+                           d.event_time,
+                           market::levels_text(d.bids),
+                           market::levels_text(d.asks)};
+      switch (s.sync->on_event(d)) {
+        case bn::BookSync::Outcome::applied:
+          s.last_event_time = d.event_time;
+          add(s, rec);
+          return;
+        case bn::BookSync::Outcome::stale:
+          ++totals_.duplicates;
+          LiveMetrics::inc(metrics_.duplicates);
+          return;
+        case bn::BookSync::Outcome::gap:
+          ++totals_.gaps;
+          LiveMetrics::inc(metrics_.gaps);
+          s.unsynced_since_ms = ctx_.clock->steady_ms();
+          s.next_fetch_ms = 0;
+          [[fallthrough]];
+        default:
+          s.last_event_time = d.event_time;
+          fetch_snapshot(s);
+          return;
+      }
+    }
+  }
+
+  // While buffering: the REST snapshot that joins the buffered events (at most one request
+  // every 250 ms a symbol, each spending its weight from the budget).
+  void fetch_snapshot(SymbolState<R>& s) {
+    if constexpr (kBook<R>) {
+      const int64_t now = ctx_.clock->steady_ms();
+      if (s.sync->state() != bn::BookSync::State::buffering || now < s.next_fetch_ms) return;
+      s.next_fetch_ms = now + 250;
+      auto snap = access_.client->depth(s.symbol, static_cast<int>(settings_.depth_limit));
+      if (!snap) {
+        log::warn(std::string(T::kTarget) + ": cannot fetch the " + s.symbol +
+                      " book snapshot: " + snap.error().message,
+                  cfg_.queue_id);
+        s.next_fetch_ms = now + 1000;
+        return;
+      }
+      if (s.sync->on_snapshot(*snap) != bn::BookSync::Outcome::synced) return;  // too old
+      const int64_t took = ctx_.clock->steady_ms() - s.unsynced_since_ms;
+      max_resync_ms_ = std::max(max_resync_ms_, took);
+      ++totals_.resyncs;
+      s.unsynced_since_ms = 0;
+      take_snapshot(s);
+    }
+  }
+
+  void take_snapshot(SymbolState<R>& s) {
+    if constexpr (kBook<R>) {
+      const market::OrderBook& b = s.sync->book();
+      s.snapshots.push_back({s.symbol, b.last_update_id(), s.last_event_time,
+                             market::levels_text(b.levels(market::BookSide::bid)),
+                             market::levels_text(b.levels(market::BookSide::ask))});
+      s.last_snapshot_ms = ctx_.clock->steady_ms();
+    }
+  }
+
+  // Periodic snapshots, and snapshots still owed (a fetch that was too old or failed).
+  void book_housekeeping() {
+    if constexpr (kBook<R>) {
+      const int64_t now = ctx_.clock->steady_ms();
+      for (auto& [sym, s] : state_) {
+        if (s.sync->state() == bn::BookSync::State::synced) {
+          if (now - s.last_snapshot_ms >= settings_.snapshot_interval_s * 1000) take_snapshot(s);
+        } else if (s.sync->buffered() > 0) {
+          fetch_snapshot(s);
+        }
+      }
+    }
   }
 
   // ---- trades and aggregate trades -------------------------------------------------------
@@ -442,7 +581,7 @@ class LiveLoader {
   // ---- klines ----------------------------------------------------------------------------
 
   void on_kline(SymbolState<R>& s, const R& c) {
-    if constexpr (!kById<R>) {
+    if constexpr (kKline<R>) {
       // s.last: the open time of the last closed candle published (or of the one before the
       // first event, so that a first closed event is not taken for a gap).
       if (!s.last) s.last = previous_open(c.open_time);
@@ -475,7 +614,7 @@ class LiveLoader {
   }
 
   void fill_klines(SymbolState<R>& s, int64_t from_ms, int64_t to_ms) {
-    if constexpr (!kById<R>) {
+    if constexpr (kKline<R>) {
       const bn::TimeRange r{std::max(from_ms, range_.start_ms), std::min(to_ms, range_.end_ms)};
       if (r.end_ms <= r.start_ms) return;
       int64_t got = 0;
@@ -512,24 +651,38 @@ class LiveLoader {
     for (auto& [sym, s] : state_) publish(s);
   }
 
-  void publish(SymbolState<R>& s) {
-    if (s.pending.empty() || publish_error_) return;
+  // Publishes `records` of `s` to `topic` as one binary page or one JSON message each.
+  template <class Rec>
+  bool publish_to(const std::string& topic, const std::string& key, std::vector<Rec>& records) {
+    if (records.empty() || publish_error_) return false;
     auto ok = [&](const std::string& value) {
-      auto r = producer_->produce(*cfg_.kafka_topic, s.symbol, value);
+      auto r = producer_->produce(topic, key, value);
       if (!r) publish_error_ = r.error();
       return r.ok();
     };
     if (settings_.record_format == market::RecordFormat::binary) {
       encoded_.clear();
-      market::encode_page_to(encoded_, std::span<const R>(s.pending));
-      if (!ok(encoded_)) return;
+      market::encode_page_to(encoded_, std::span<const Rec>(records));
+      if (!ok(encoded_)) return false;
     } else {
-      for (const auto& r : s.pending) {
+      for (const auto& r : records) {
         encoded_.clear();
         market::encode_to(encoded_, r);
-        if (!ok(encoded_)) return;
+        if (!ok(encoded_)) return false;
       }
     }
+    return true;
+  }
+
+  void publish(SymbolState<R>& s) {
+    if constexpr (kBook<R>) {
+      // A snapshot before the diffs that follow it.
+      if (publish_to(snapshot_topic_, s.symbol, s.snapshots)) {
+        published_snapshots_ += static_cast<int64_t>(s.snapshots.size());
+        s.snapshots.clear();
+      }
+    }
+    if (!publish_to(*cfg_.kafka_topic, s.symbol, s.pending)) return;
     published_ += static_cast<int64_t>(s.pending.size());
     if constexpr (kById<R>) {
       for (const auto& r : s.pending) {
@@ -549,7 +702,11 @@ class LiveLoader {
            std::to_string(totals_.gaps) + " gaps filled with " +
            std::to_string(totals_.gap_records) + " records from REST, " +
            std::to_string(totals_.duplicates) + " duplicates dropped, " +
-           std::to_string(totals_.malformed) + " malformed messages skipped";
+           std::to_string(totals_.malformed) + " malformed messages skipped" +
+           (kBook<R> ? ", " + std::to_string(totals_.resyncs) + " book syncs (slowest " +
+                           std::to_string(max_resync_ms_) + " ms), " +
+                           std::to_string(published_snapshots_) + " snapshots"
+                     : std::string());
   }
 
   void report(int64_t elapsed_ms) {
@@ -571,6 +728,11 @@ class LiveLoader {
   }
 
   int finish() {
+    if constexpr (kBook<R>) {
+      // The book as it ends, so the last diffs need no earlier snapshot.
+      for (auto& [sym, s] : state_)
+        if (s.sync->state() == bn::BookSync::State::synced) take_snapshot(s);
+    }
     // Everything up to the range's end: the trades after the last one streamed, from REST.
     if constexpr (kById<R>) {
       retry_unfilled();
@@ -605,6 +767,11 @@ class LiveLoader {
     auto m = producer_->produce(*cfg_.kafka_topic, market::kEndMarkerKey,
                                 market::encode_end_marker(marker));
     if (!m) return fail("cannot publish the end-of-data marker: " + m.error().message);
+    if constexpr (kBook<R>) {
+      auto sm = producer_->produce(snapshot_topic_, market::kEndMarkerKey,
+                                   market::encode_end_marker({published_snapshots_, {}, {}}));
+      if (!sm) return fail("cannot publish the end-of-data marker: " + sm.error().message);
+    }
     (void)producer_->flush(std::chrono::seconds(30));
     protocol::Event done;
     done.status = RunStatus::finished;
@@ -633,6 +800,10 @@ class LiveLoader {
   std::unique_ptr<bus::Producer> producer_;
   std::unique_ptr<bn::StreamFeed> feed_;
   std::map<std::string, SymbolState<R>> state_;
+  std::map<std::string, std::string> by_stream_;  // order books: stream name -> symbol
+  std::string snapshot_topic_;                    // order books: where snapshots go
+  int64_t published_snapshots_ = 0;
+  int64_t max_resync_ms_ = 0;
   std::string encoded_;
   std::optional<Error> publish_error_;
   int64_t published_ = 0;
@@ -654,5 +825,6 @@ int run_live(WorkerContext& ctx) {
 int run_live_trades(WorkerContext& ctx) { return run_live<market::Trade>(ctx); }
 int run_live_agg_trades(WorkerContext& ctx) { return run_live<market::AggTrade>(ctx); }
 int run_live_klines(WorkerContext& ctx) { return run_live<market::Candle>(ctx); }
+int run_live_orderbook(WorkerContext& ctx) { return run_live<market::BookDiff>(ctx); }
 
 }  // namespace sf::workers

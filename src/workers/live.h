@@ -49,9 +49,11 @@ namespace sf::workers {
 struct LiveSettings {
   std::vector<std::string> symbols;  // empty: the workflow's SYMBOL
   market::RecordFormat record_format = market::RecordFormat::binary;
-  int64_t stall_ms = 15'000;        // no message for this long: reconnect
-  int64_t rotate_after_s = 84'600;  // open a successor connection at this age (23.5 h)
-  int64_t backoff_max_ms = 5'000;   // reconnect backoff cap
+  int64_t stall_ms = 15'000;         // no message for this long: reconnect
+  int64_t rotate_after_s = 84'600;   // open a successor connection at this age (23.5 h)
+  int64_t backoff_max_ms = 5'000;    // reconnect backoff cap
+  int64_t snapshot_interval_s = 60;  // order books: a full snapshot this often
+  int64_t depth_limit = 1000;        // order books: levels a side of the REST snapshot
 
   // Strict: unknown members (other than `interval`), invalid or repeated symbols, more than
   // kMaxLiveSymbols of them, and values out of range are invalid_argument naming the field.
@@ -69,5 +71,10 @@ std::string ws_url_for(const std::string& rest_url);
 int run_live_trades(WorkerContext& ctx);
 int run_live_agg_trades(WorkerContext& ctx);
 int run_live_klines(WorkerContext& ctx);
+int run_live_orderbook(WorkerContext& ctx);
+
+// Where loader-ws-orderbook publishes its snapshots: "<data topic>-snapshots" (its diffs go
+// to the data topic itself).
+std::string snapshot_topic(const std::string& data_topic);
 
 }  // namespace sf::workers

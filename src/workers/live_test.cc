@@ -6,14 +6,17 @@
 
 #include <atomic>
 #include <future>
+#include <regex>
 #include <set>
 #include <thread>
 
 #include "bus/memory/memory_bus.h"
+#include "exchange/sim/depth.h"
 #include "exchange/sim/market.h"
 #include "exchange/sim/server.h"
 #include "market/binary.h"
 #include "market/data_topic.h"
+#include "market/order_book.h"
 #include "market/records.h"
 #include "tests/support/worker.h"
 
@@ -59,11 +62,14 @@ TEST(LiveSettings, StreamServerFollowsTheRestUrl) {
 // A simulator on a clock that runs `speed` times faster than real time from kAug1.
 class LiveTest : public ::testing::Test {
  protected:
-  void start_sim(int speed) {
+  void start_sim(int speed, sim::LiveFaults faults = {}) {
     sim::SimOptions o;
     o.seed = 7;
     o.limits = false;
     o.clock = &clock_;
+    // Faults are scheduled in real time, the market in simulated time.
+    o.real_clock = &sf::SystemClock::instance();
+    o.faults.ws = faults;
     sim_ = std::make_unique<sim::SimServer>(o);
     ASSERT_TRUE(sim_->start().ok());
     ticking_ = true;
@@ -91,21 +97,21 @@ class LiveTest : public ::testing::Test {
   std::future<int> run(const sw::WorkerConfig& cfg, int (*fn)(sw::WorkerContext&)) {
     ctx_.env = cfg.to_env();
     ctx_.env.set(sw::env_names::kExchangeUrl, sim_->base_url());
-    ctx_.bus = &bus_;
-    EXPECT_TRUE(sf::testing::publish_command(bus_, cfg).ok());
+    ctx_.bus = bus_.get();
+    EXPECT_TRUE(sf::testing::publish_command(*bus_, cfg).ok());
     return std::async(std::launch::async, [this, fn] { return fn(ctx_); });
   }
   void stop() {
     EXPECT_TRUE(
-        sf::testing::publish_command(bus_, config("x", "ws_trades", "x"), sp::CommandType::stop)
+        sf::testing::publish_command(*bus_, config("x", "ws_trades", "x"), sp::CommandType::stop)
             .ok());
   }
   // The records on the data topic (binary pages unpacked) and the end markers.
   void read_topic(sm::Kind kind, std::vector<sm::Record>* records,
-                  std::vector<sm::EndMarker>* markers) {
-    auto end = bus_.end_offset("wf-live-data", 0);
+                  std::vector<sm::EndMarker>* markers, const std::string& topic = "wf-live-data") {
+    auto end = bus_->end_offset(topic, 0);
     ASSERT_TRUE(end.ok());
-    auto r = bus_.read_from("wf-live-data", 0, 0);
+    auto r = bus_->read_from(topic, 0, 0);
     ASSERT_TRUE(r.ok());
     int64_t seen = 0;
     std::vector<sm::Record> rows;
@@ -129,7 +135,7 @@ class LiveTest : public ::testing::Test {
   }
   std::vector<sp::Event> events() {
     std::vector<sp::Event> out;
-    auto r = bus_.read_from(sf::bus::kEventsTopic, 0, 0);
+    auto r = bus_->read_from(sf::bus::kEventsTopic, 0, 0);
     if (!r) return out;
     for (;;) {
       auto recs = (*r)->poll(1000, 50ms);
@@ -143,7 +149,7 @@ class LiveTest : public ::testing::Test {
   std::atomic<bool> ticking_{false};
   std::thread ticker_;
   std::unique_ptr<sim::SimServer> sim_;
-  sf::bus::MemoryBus bus_;
+  std::unique_ptr<sf::bus::MemoryBus> bus_ = std::make_unique<sf::bus::MemoryBus>();
   sw::WorkerContext ctx_;
 };
 
@@ -199,7 +205,7 @@ TEST_F(LiveTest, StopEndsInterruptedWithinASecond) {
   auto done = run(cfg, sw::run_live_agg_trades);
   // Running: some aggregate trades published.
   for (int i = 0; i < 100; ++i) {
-    auto end = bus_.end_offset("wf-live-data", 0);
+    auto end = bus_->end_offset("wf-live-data", 0);
     if (end && *end > 0) break;
     std::this_thread::sleep_for(50ms);
   }
@@ -241,6 +247,152 @@ TEST_F(LiveTest, ClosedKlinesEqualTheMarketsAndRevisionsAreOpen) {
   }
   EXPECT_EQ(closed.size(), 40u);
   ASSERT_EQ(markers.size(), 1u);
+}
+
+// The same minute with the simulator's faults on: disconnects, stalls, serverShutdowns and
+// malformed frames. Every trade and aggregate trade of the range is published once, the
+// lost ones fetched from REST.
+TEST_F(LiveTest, TradesAndAggTradesEveryIdOnceThroughFaults) {
+  sim::LiveFaults f;
+  f.disconnect_mean_ms = 1500;
+  f.stall_mean_ms = 2500;
+  f.stall_ms = 1500;
+  f.malformed_rate = 0.02;
+  f.shutdown_mean_ms = 2500;
+  f.shutdown_grace_ms = 500;
+  start_sim(10, f);
+  const sim::Market market(7);
+  const sim::SymbolSpec& spec = *market.find("BTCUSDT");
+  for (const std::string type : {"ws_trades", "ws_agg_trades"}) {
+    SCOPED_TRACE(type);
+    const bool agg = type == "ws_agg_trades";
+    // A minute each, the second after the first (the clock runs on).
+    const int64_t from = kAug1 + (agg ? 125'000 : 5'000), to = from + 60'000;
+    ASSERT_LT(clock_.now_ms(), from);
+    auto cfg = config(agg ? "loader-ws-agg-trades" : "loader-ws-trades", type,
+                      agg ? "2024-08-01T00:02:05:2024-08-01T00:03:05"
+                          : "2024-08-01T00:00:05:2024-08-01T00:01:05");
+    cfg.params["stall_ms"] = 600;
+    cfg.params["backoff_max_ms"] = 400;
+    auto done = run(cfg, agg ? sw::run_live_agg_trades : sw::run_live_trades);
+    ASSERT_EQ(done.wait_for(90s), std::future_status::ready);
+    EXPECT_EQ(done.get(), sw::kExitFinished);
+    std::vector<sm::Record> recs;
+    std::vector<sm::EndMarker> markers;
+    read_topic(agg ? sm::Kind::agg_trade : sm::Kind::trade, &recs, &markers);
+    int64_t first = 0, last = 0;
+    if (agg) {
+      first = sim::Market::first_agg_id_at(spec, from);
+      last = sim::Market::first_agg_id_at(spec, to) - 1;
+    } else {
+      std::tie(first, last) = trade_ids(market, "BTCUSDT", from, to);
+    }
+    std::set<int64_t> ids;
+    for (const auto& r : recs) {
+      if (agg) {
+        const auto& a = std::get<sm::AggTrade>(r);
+        ASSERT_TRUE(ids.insert(a.agg_id).second) << "twice: " << a.agg_id;
+        ASSERT_EQ(a, *market.agg_trade("BTCUSDT", a.agg_id));
+      } else {
+        const auto& tr = std::get<sm::Trade>(r);
+        ASSERT_TRUE(ids.insert(tr.trade_id).second) << "twice: " << tr.trade_id;
+        ASSERT_EQ(tr, *market.trade("BTCUSDT", tr.trade_id));
+      }
+    }
+    ASSERT_FALSE(ids.empty());
+    EXPECT_EQ(*ids.begin(), first);
+    EXPECT_EQ(*ids.rbegin(), last);
+    EXPECT_EQ(static_cast<int64_t>(ids.size()), last - first + 1);
+    const std::string msg = events().back().message.value_or("");
+    EXPECT_EQ(msg.find(" 0 reconnects"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find(" 0 gaps"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find(" 0 malformed"), std::string::npos) << msg;
+    // The next round starts on a fresh topic and events.
+    bus_ = std::make_unique<sf::bus::MemoryBus>();
+  }
+  auto c = sim_->counters();
+  EXPECT_GT(c.ws_disconnects, 0);
+  EXPECT_GT(c.ws_stalls, 0);
+  EXPECT_GT(c.ws_server_shutdowns, 0);
+}
+
+// The order book: the book rebuilt from the published snapshots and diffs equals the
+// simulator's at every snapshot and at the end, through skipped depth ids (resyncs) and
+// disconnects.
+TEST_F(LiveTest, BookRebuiltFromSnapshotsAndDiffsIsTheSimulatorsThroughResyncs) {
+  sim::LiveFaults f;
+  f.depth_skip_rate = 0.01;
+  f.disconnect_mean_ms = 3000;
+  start_sim(5, f);
+  auto cfg =
+      config("loader-ws-orderbook", "ws_orderbook", "2024-08-01T00:00:00:2024-08-01T00:00:50");
+  cfg.params["snapshot_interval_s"] = 1;
+  cfg.params["backoff_max_ms"] = 400;
+  auto done = run(cfg, sw::run_live_orderbook);
+  ASSERT_EQ(done.wait_for(90s), std::future_status::ready);
+  EXPECT_EQ(done.get(), sw::kExitFinished);
+  std::vector<sm::Record> diffs, snaps;
+  std::vector<sm::EndMarker> dm, sm_;
+  read_topic(sm::Kind::book_diff, &diffs, &dm, "wf-live-data");
+  read_topic(sm::Kind::book_snapshot, &snaps, &sm_, sw::snapshot_topic("wf-live-data"));
+  ASSERT_EQ(dm.size(), 1u);
+  ASSERT_EQ(sm_.size(), 1u);
+  ASSERT_GE(snaps.size(), 10u);
+  const sim::Market market(7);
+  const sim::DepthModel model(market);
+  const sim::SymbolSpec& spec = *market.find("BTCUSDT");
+  auto levels = [](const std::string& text) { return *sm::parse_levels_text(text); };
+  // The simulator's book at an update id that ends a tick.
+  auto sim_book = [&](int64_t update_id) {
+    EXPECT_EQ(update_id % sim::DepthModel::kIdsPerTick, 0) << update_id;
+    return model.book(spec, update_id / sim::DepthModel::kIdsPerTick - 1);
+  };
+  // Every snapshot is the simulator's book at its id.
+  for (const auto& r : snaps) {
+    const auto& s = std::get<sm::BookSnapshot>(r);
+    auto want = sim_book(s.update_id);
+    ASSERT_EQ(levels(s.bids), want.bids) << s.update_id;
+    ASSERT_EQ(levels(s.asks), want.asks) << s.update_id;
+  }
+  // From the first snapshot, the diffs alone rebuild the book at each later snapshot's id
+  // where the diffs reach it without a hole (a resync's snapshot starts anew).
+  sm::OrderBook book;
+  auto load = [&](const sm::BookSnapshot& s) {
+    book.clear();
+    for (const auto& l : levels(s.bids)) book.set(sm::BookSide::bid, l.price, l.qty);
+    for (const auto& l : levels(s.asks)) book.set(sm::BookSide::ask, l.price, l.qty);
+    book.set_last_update_id(s.update_id);
+  };
+  load(std::get<sm::BookSnapshot>(snaps[0]));
+  size_t di = 0, checked = 0;
+  for (size_t si = 1; si < snaps.size(); ++si) {
+    const auto& s = std::get<sm::BookSnapshot>(snaps[si]);
+    bool hole = false;
+    for (; di < diffs.size(); ++di) {
+      const auto& d = std::get<sm::BookDiff>(diffs[di]);
+      if (d.last_update_id <= book.last_update_id()) continue;
+      if (d.last_update_id > s.update_id) break;
+      if (d.first_update_id > book.last_update_id() + 1) hole = true;
+      for (const auto& l : levels(d.bids)) book.set(sm::BookSide::bid, l.price, l.qty);
+      for (const auto& l : levels(d.asks)) book.set(sm::BookSide::ask, l.price, l.qty);
+      book.set_last_update_id(d.last_update_id);
+    }
+    if (!hole && book.last_update_id() == s.update_id) {
+      auto want = sim_book(s.update_id);
+      ASSERT_EQ(book.levels(sm::BookSide::bid), want.bids) << s.update_id;
+      ASSERT_EQ(book.levels(sm::BookSide::ask), want.asks) << s.update_id;
+      ++checked;
+    }
+    load(s);
+  }
+  EXPECT_GE(checked, 4u);
+  EXPECT_GT(sim_->counters().ws_depth_skipped, 0);
+  const std::string msg = events().back().message.value_or("");
+  EXPECT_EQ(msg.find(" 0 gaps"), std::string::npos) << msg;
+  // Every resync within 2 s of its gap.
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(msg, m, std::regex("book syncs \\(slowest ([0-9]+) ms\\)"))) << msg;
+  EXPECT_LT(std::stoll(m[1]), 2000) << msg;
 }
 
 }  // namespace

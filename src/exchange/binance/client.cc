@@ -202,6 +202,23 @@ Result<std::vector<market::AggTrade>> BinanceClient::agg_trades(std::string_view
       });
 }
 
+Result<DepthSnapshot> BinanceClient::depth(std::string_view symbol, int limit) {
+  SF_TRY(check_token(symbol, "symbol"));
+  if (limit < 1 || limit > kMaxDepthLimit)
+    return Error(Errc::invalid_argument,
+                 "depth limit must be 1.." + std::to_string(kMaxDepthLimit) + ", got " +
+                     std::to_string(limit),
+                 "limit");
+  std::string q =
+      api_prefix_ + "/depth?symbol=" + std::string(symbol) + "&limit=" + std::to_string(limit);
+  return fetch<DepthSnapshot>(q, depth_weight(limit),
+                              [&](const std::string& body) -> Result<DepthSnapshot> {
+                                DepthSnapshot snap;
+                                SF_TRY(decoder_.depth(body, &snap));
+                                return snap;
+                              });
+}
+
 Result<std::vector<market::Trade>> BinanceClient::historical_trades(std::string_view symbol,
                                                                     std::optional<int64_t> from_id,
                                                                     int limit) {

@@ -55,6 +55,11 @@ inline constexpr int kWeightHistoricalTrades = 25;
 inline constexpr int kWeightExchangeInfo = 20;
 inline constexpr int kWeightTime = 1;
 inline constexpr int kMaxLimit = 1000;
+inline constexpr int kMaxDepthLimit = 5000;
+// GET /api/v3/depth's weight by limit: 1-100 5, 101-500 25, 501-1000 50, 1001-5000 250.
+constexpr int depth_weight(int limit) {
+  return limit <= 100 ? 5 : limit <= 500 ? 25 : limit <= 1000 ? 50 : 250;
+}
 
 struct BinanceClientOptions {
   std::string base_url = "https://api.binance.com";
@@ -115,6 +120,9 @@ class BinanceClient {
   Result<std::vector<market::Trade>> historical_trades(std::string_view symbol,
                                                        std::optional<int64_t> from_id,
                                                        int limit = kMaxLimit);
+  // GET /api/v3/depth: the order book's top `limit` levels a side (1..5000) as of its
+  // lastUpdateId, at Binance's weight for that limit (depth_weight()).
+  Result<DepthSnapshot> depth(std::string_view symbol, int limit = 1000);
   // GET /api/v3/exchangeInfo (optionally for one symbol). Applies the weight limit to the
   // limiter when options.apply_exchange_limits.
   Result<ExchangeInfo> exchange_info(std::optional<std::string_view> symbol = std::nullopt);

@@ -149,7 +149,7 @@ struct StreamFeed::Impl : std::enable_shared_from_this<StreamFeed::Impl> {
       c->ended = true;
       sup_cv.notify_all();
     };
-    http::WsClient ws;  // TODO(wss): opt.tls
+    http::WsClient ws(opt.tls);
     if (auto s = ws.connect(opt.base_url, path, {}, opt.connect_timeout); !s) {
       c->failed = true;
       count(&StreamFeedStats::connect_failures);
