@@ -92,6 +92,12 @@ void add_service_options(CLI::App* cmd, sf::manager::ServiceConfig& c, std::stri
                   "https://data-api.binance.vision, testnet, or a simulator (streamforge sim)")
       ->envname("SF_EXCHANGE_URL")
       ->capture_default_str();
+  cmd->add_option("--exchange-ws-url", c.exchange_ws_url,
+                  "exchange WebSocket stream server for the live loaders (loader-ws-*): "
+                  "wss://stream.binance.com:9443 or wss://data-stream.binance.vision; default: "
+                  "derived from --exchange-url (Binance's stream server for api.binance.com, "
+                  "else the same host with ws:// or wss://, as the simulator serves both)")
+      ->envname("SF_EXCHANGE_WS_URL");
   cmd->add_option("--exchange-weight-fraction", c.exchange_weight_fraction,
                   "share of the exchange's request-weight limit loaders may use")
       ->envname("SF_EXCHANGE_WEIGHT_FRACTION")
@@ -241,6 +247,8 @@ int main(int argc, char** argv) {
       "  SF_BUS_PARTITIONS  partitions of topics created on demand (default 1)\n"
       "  SF_DATA_DIR        data store directory (SQLite streamforge.db); unset: none\n"
       "  EXCHANGE_URL       exchange REST base URL for loaders\n"
+      "  EXCHANGE_WS_URL    exchange stream server for live loaders (default: from\n"
+      "                     EXCHANGE_URL)\n"
       "  METRICS_PORT       Prometheus /metrics port (default 0: a free port, logged)\n"
       "  METRICS_LISTEN     /metrics address (default 127.0.0.1)\n"
       "  SF_LOG_LEVEL       debug, info, warn or error\n"

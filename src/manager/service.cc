@@ -118,6 +118,8 @@ Status run_service(const ServiceConfig& cfg, const std::atomic<bool>& stop,
   if (mopts.max_records < 0)
     return Error(Errc::invalid_argument, "--max-records must be 0 (no limit) or more");
   mopts.worker_env[workers::env_names::kExchangeUrl] = cfg.exchange_url;
+  if (!cfg.exchange_ws_url.empty())
+    mopts.worker_env[workers::env_names::kExchangeWsUrl] = cfg.exchange_ws_url;
   Manager manager(mopts, bus, state_store, launcher, std::move(*flows), &registry);
   manager.set_data_store(&data_store);
   SF_TRY(manager.start());

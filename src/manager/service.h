@@ -29,6 +29,9 @@ struct ServiceConfig {
   std::string launcher = "inproc";
   std::string log_level = "info";                        // passed to worker processes
   std::string exchange_url = "https://api.binance.com";  // where loaders fetch from
+  // Where live loaders stream from; empty: derived from exchange_url (workers/live.h,
+  // ws_url_for: Binance's wss://stream.binance.com:9443 for api.binance.com).
+  std::string exchange_ws_url;
   double exchange_weight_fraction = 0.8;  // share of the exchange's weight limit to use
   int http_threads = 2;
   ManagerOptions manager;
