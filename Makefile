@@ -5,7 +5,7 @@ JOBS ?= 2
 BUILD := build
 BIN := $(BUILD)/bin/streamforge
 
-.PHONY: all bootstrap configure build demo test test-unit test-integration test-e2e test-fuzz \
+.PHONY: all bootstrap configure build demo demo-live test test-unit test-integration test-e2e test-fuzz \
         asan bench format clean
 
 all: build
@@ -24,6 +24,10 @@ build: bootstrap configure
 # Runs the main job on the embedded default (memory bus, SQLite, in-process workers).
 demo: build
 	bash scripts/demo
+
+# A few seconds of live BTCUSDT trades and order book from the simulator's streams.
+demo-live: build
+	bash scripts/demo live
 
 # Every test: unit, integration and e2e (labels), against real processes on 127.0.0.1.
 test: build
