@@ -638,6 +638,9 @@ class Connector {
   // trades by id.
   void check_store() {
     if (!cfg_.type || !cfg_.symbol || !cfg_.time_range) return;
+    // Order books: how many snapshots and diffs a range holds is the market's; nothing to
+    // judge the store by.
+    if (kind_ != market::Kind::candle && !market::has_ids(kind_)) return;
     auto range = protocol::parse_time_range(*cfg_.time_range);
     if (!range) return;
     auto interval = market::interval_for_type(*cfg_.type);
@@ -655,7 +658,6 @@ class Connector {
       warn(n.error());
     }
     if (market::has_ids(kind_)) return check_trade_ids(*range);
-    if (kind_ != market::Kind::candle) return;  // order books: no completeness check
     if (!interval) return;
     const int64_t step = market::interval_ms(*interval);
     if (step <= 0) return;  // calendar months: not checked

@@ -328,9 +328,10 @@ class LiveLoader {
         publish_all();
         (void)producer_->flush(std::chrono::seconds(10));
         if (publish_error_) return fail("cannot publish: " + publish_error_->message);
-        (void)tel_.send(RunStatus::interrupted,
-                        "stopped after " + std::to_string(published_) + " records; " + stats_text(),
-                        published_);
+        (void)tel_.send(
+            RunStatus::interrupted,
+            "stopped after " + std::to_string(total_published()) + " records; " + stats_text(),
+            total_published());
         return kExitInterrupted;
       }
       batch.clear();
@@ -696,6 +697,9 @@ class LiveLoader {
 
   // ---- reporting and the end -------------------------------------------------------------
 
+  // Records published on every topic (an order book's snapshots too).
+  int64_t total_published() const { return published_ + published_snapshots_; }
+
   std::string stats_text() const {
     return std::to_string(totals_.messages) + " messages, " + std::to_string(totals_.reconnects) +
            " reconnects, " + std::to_string(totals_.rotations) + " rotations, " +
@@ -722,9 +726,9 @@ class LiveLoader {
     }
     const int64_t rate = elapsed_ms > 0 ? n * 1000 / elapsed_ms : n;
     (void)tel_.send(RunStatus::loading,
-                    "published " + std::to_string(published_) + " records; " +
+                    "published " + std::to_string(total_published()) + " records; " +
                         std::to_string(rate) + " messages/s, " + lag + "; " + stats_text(),
-                    published_);
+                    total_published());
   }
 
   int finish() {
@@ -775,11 +779,11 @@ class LiveLoader {
     (void)producer_->flush(std::chrono::seconds(30));
     protocol::Event done;
     done.status = RunStatus::finished;
-    done.message = "published " + std::to_string(published_) + " records; " + stats_text() +
+    done.message = "published " + std::to_string(total_published()) + " records; " + stats_text() +
                    (lacking.empty() ? ""
                                     : "; REST could not fill: " + lacking.front() +
                                           (lacking.size() > 1 ? " and more" : ""));
-    done.records_written = published_;
+    done.records_written = total_published();
     done.first_id = marker.first_id;
     done.last_id = marker.last_id;
     (void)tel_.send(std::move(done));
