@@ -19,6 +19,7 @@
 #include "metrics/metrics.h"
 #include "protocol/validate.h"
 #include "workers/exchange_access.h"
+#include "workers/loader.h"
 
 namespace sf::workers {
 
@@ -786,6 +787,14 @@ class LiveLoader {
     done.records_written = total_published();
     done.first_id = marker.first_id;
     done.last_id = marker.last_id;
+    if constexpr (kKline<R>) {
+      // Revisions make the records published more than the candles the range holds: what
+      // the store should have is one candle an interval, for every symbol.
+      done.records_expected =
+          expected_candles(range_.start_ms, range_.end_ms, interval_,
+                           std::max(max_event_time_, access_.client->now_ms())) *
+          static_cast<int64_t>(state_.size());
+    }
     (void)tel_.send(std::move(done));
     return kExitFinished;
   }

@@ -91,6 +91,7 @@ struct StreamFeed::Impl : std::enable_shared_from_this<StreamFeed::Impl> {
   std::thread supervisor;
 
   void push(FeedMessage m) {
+    bool wake = false;
     {
       std::lock_guard lk(mu);
       if (m.type == FeedMessage::Type::message) {
@@ -100,9 +101,12 @@ struct StreamFeed::Impl : std::enable_shared_from_this<StreamFeed::Impl> {
           return;
         }
       }
+      // Only the first message wakes the consumer: the rest join the batch it takes (a
+      // notify per message cost a futex call each at a high rate).
+      wake = queue.empty();
       queue.push_back(std::move(m));
     }
-    cv.notify_one();
+    if (wake) cv.notify_one();
   }
 
   void count(int64_t StreamFeedStats::*field) {
