@@ -80,8 +80,10 @@ Result<LiveSettings> LiveSettings::from_params(const boost::json::object& params
 }
 
 std::string LiveSettings::json_schema() {
-  return R"json({
-    "symbols": {"type": "array", "items": {"type": "string", "pattern": "^[A-Z0-9]{1,20}$"}, "minItems": 1, "maxItems": 5000, "uniqueItems": true, "description": "live loaders: stream these symbols instead of the workflow's one symbol (one worker, one connection per 1024 streams)"},
+  return std::string(R"json({
+    "symbols": {"type": "array", "items": {"type": "string", "pattern": ")json") +
+         std::string(protocol::kSymbolPattern) +
+         R"json("}, "minItems": 1, "maxItems": 5000, "uniqueItems": true, "description": "live loaders: stream these symbols instead of the workflow's one symbol (one worker, one connection per 1024 streams)"},
     "record_format": {"type": "string", "enum": ["binary", "json"], "description": "the data topic's messages: binary (default) or json"},
     "stall_ms": {"type": "integer", "minimum": 100, "maximum": 3600000, "description": "live loaders: reconnect when no message arrived for this long (default 15000)"},
     "rotate_after_s": {"type": "integer", "minimum": 1, "maximum": 86400, "description": "live loaders: open a successor connection at this age, before the exchange closes it (default 84600; Binance closes at 24 h)"},

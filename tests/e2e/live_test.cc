@@ -405,6 +405,12 @@ TEST_F(Live, ClosedCandlesEqualTheSimulatorsAndNoneIsLeftOpen) {
   auto st = wait_end(ids, 90s);
   for (const auto& id : ids) print_targets(id);
   for (size_t i = 0; i < ids.size(); ++i) ASSERT_EQ(st[i], "finished") << ids[i];
+  // Complete: the loader names the candles the range holds, and the store has them (open
+  // revisions published on the way do not count).
+  for (const auto& id : ids) {
+    auto c = queue(id).at("completeness").as_object();
+    EXPECT_TRUE(c.at("complete").as_bool()) << id << ": " << bj::serialize(c);
+  }
 
   const sim::Market market(kSeed);
   for (const auto& [iv, ms] : intervals) {
