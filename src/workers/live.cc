@@ -349,11 +349,13 @@ class LiveLoader {
               LiveMetrics::inc(metrics_.reconnects);
             }
             any_connected = true;
+            if (m.text != "successor") last_problem_.clear();
             break;
           case bn::FeedMessage::Type::stalled:
             ++totals_.stalls;
             [[fallthrough]];
           case bn::FeedMessage::Type::disconnected:
+            last_problem_ = m.text;
             log::info(std::string(T::kTarget) + ": connection " + std::to_string(m.connection) +
                           " " + bn::to_string(m.type) + ": " + m.text,
                       cfg_.queue_id);
@@ -728,6 +730,9 @@ class LiveLoader {
       lags_.clear();
     }
     const int64_t rate = elapsed_ms > 0 ? n * 1000 / elapsed_ms : n;
+    // Nothing arrives and the last connection went wrong: say why (a wrong URL, a refused
+    // upgrade), not just "0 messages/s".
+    if (n == 0 && !last_problem_.empty()) lag += "; not streaming: " + last_problem_;
     (void)tel_.send(RunStatus::loading,
                     "published " + std::to_string(total_published()) + " records; " +
                         std::to_string(rate) + " messages/s, " + lag + "; " + stats_text(),
@@ -826,6 +831,7 @@ class LiveLoader {
   LiveCounters totals_;
   int64_t reported_messages_ = 0;
   std::vector<int64_t> lags_;
+  std::string last_problem_;  // why the last connection ended or failed; cleared on connect
 };
 
 template <class R>

@@ -225,6 +225,29 @@ TEST_F(LiveTest, StopEndsInterruptedWithinASecond) {
   EXPECT_EQ(ev.back().records_written, static_cast<int64_t>(recs.size()));
 }
 
+// A stream server that cannot be reached: the progress events say why, and stop still works.
+TEST_F(LiveTest, AnUnreachableStreamServerIsReportedAndStopStillWorks) {
+  start_sim(1);
+  auto cfg = config("loader-ws-trades", "ws_trades", "2024-08-01:2024-08-02");
+  ctx_.env = cfg.to_env();
+  ctx_.env.set(sw::env_names::kExchangeWsUrl, "ws://127.0.0.1:1");
+  ctx_.env.set(sw::env_names::kExchangeUrl, sim_->base_url());
+  ctx_.bus = bus_.get();
+  ASSERT_TRUE(sf::testing::publish_command(*bus_, cfg).ok());
+  auto done = std::async(std::launch::async, [this] { return sw::run_live_trades(ctx_); });
+  std::string seen;
+  for (int i = 0; i < 60 && seen.empty(); ++i) {
+    std::this_thread::sleep_for(100ms);
+    for (const auto& e : events())
+      if (e.message && e.message->find("not streaming: cannot connect") != std::string::npos)
+        seen = *e.message;
+  }
+  EXPECT_NE(seen, "") << "no progress event said why nothing streams";
+  stop();
+  ASSERT_EQ(done.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(done.get(), sw::kExitInterrupted);
+}
+
 // Klines: open revisions and final candles; every closed candle of the range equals /klines.
 TEST_F(LiveTest, ClosedKlinesEqualTheMarketsAndRevisionsAreOpen) {
   start_sim(20);
