@@ -447,6 +447,18 @@ Result<Manager::RepairAnswer> Manager::repair_queue(const std::string& queue_id)
     if (it == queues_.end())
       return Error(Errc::not_found, "no queue '" + queue_id + "'", "queue_id");
     QueueEntry& e = it->second;
+    if (market::is_live_type(e.q.type)) {
+      const auto kind = market::kind_for_type(e.q.type);
+      const std::string_view historical = kind ? market::kind_info(*kind).workflow_type : "";
+      return Error(
+          Errc::invalid_argument,
+          "queue '" + queue_id + "' streams live data (" + e.q.type +
+              "): a repair cannot stream the past; " +
+              (historical.empty() ? std::string("a book's past is not served by the exchange")
+                                  : "load the missing range with a historical flow of type " +
+                                        std::string(historical)),
+          "queue_id");
+    }
     if (!protocol::is_terminal(parse_status(e.q.status)) || e.any_live())
       return Error(
           Errc::already_exists,

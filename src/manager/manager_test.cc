@@ -802,6 +802,18 @@ TEST_F(ManagerTest, TradesAreRepairedByIdAgainstTheFirstRunsIds) {
     return bj::parse(*l.env.get("TARGET_PARAMS")).as_object();
   };
 
+  // A live queue is not repaired by streaming again: the message says what to do instead.
+  ASSERT_TRUE(m.start_queue(start_body(targets, "wf-live-agg", "ws_agg_trades")).ok());
+  publish_event("wf-live-agg", "l", "finished", 10, R"("first_id":1000,"last_id":1009)");
+  publish_event("wf-live-agg", "c", "finished", 10, R"("records_stored":10)");
+  ASSERT_EQ(wait_status(m, "wf-live-agg", "finished"), "finished");
+  auto live = m.repair_queue("wf-live-agg");
+  ASSERT_FALSE(live.ok());
+  EXPECT_EQ(live.error().code, sf::Errc::invalid_argument);
+  EXPECT_EQ(live.error().message,
+            "queue 'wf-live-agg' streams live data (ws_agg_trades): a repair cannot stream the "
+            "past; load the missing range with a historical flow of type api_agg_trades");
+
   finish("wf-agg", "finished", R"("first_id":1000,"last_id":1999)");
   auto r = m.repair_queue("wf-agg");
   ASSERT_TRUE(r.ok()) << r.error().message;
