@@ -18,6 +18,7 @@
 #include "market/data_topic.h"
 #include "market/order_book.h"
 #include "market/records.h"
+#include "tests/support/book_check.h"
 #include "tests/support/worker.h"
 
 namespace sw = sf::workers;
@@ -361,53 +362,13 @@ TEST_F(LiveTest, BookRebuiltFromSnapshotsAndDiffsIsTheSimulatorsThroughResyncs) 
   ASSERT_EQ(dm.size(), 1u);
   ASSERT_EQ(sm_.size(), 1u);
   ASSERT_GE(snaps.size(), 10u);
-  const sim::Market market(7);
-  const sim::DepthModel model(market);
-  const sim::SymbolSpec& spec = *market.find("BTCUSDT");
-  auto levels = [](const std::string& text) { return *sm::parse_levels_text(text); };
-  // The simulator's book at an update id that ends a tick.
-  auto sim_book = [&](int64_t update_id) {
-    EXPECT_EQ(update_id % sim::DepthModel::kIdsPerTick, 0) << update_id;
-    return model.book(spec, update_id / sim::DepthModel::kIdsPerTick - 1);
-  };
-  // Every snapshot is the simulator's book at its id.
-  for (const auto& r : snaps) {
-    const auto& s = std::get<sm::BookSnapshot>(r);
-    auto want = sim_book(s.update_id);
-    ASSERT_EQ(levels(s.bids), want.bids) << s.update_id;
-    ASSERT_EQ(levels(s.asks), want.asks) << s.update_id;
-  }
-  // From the first snapshot, the diffs alone rebuild the book at each later snapshot's id
-  // where the diffs reach it without a hole (a resync's snapshot starts anew).
-  sm::OrderBook book;
-  auto load = [&](const sm::BookSnapshot& s) {
-    book.clear();
-    for (const auto& l : levels(s.bids)) book.set(sm::BookSide::bid, l.price, l.qty);
-    for (const auto& l : levels(s.asks)) book.set(sm::BookSide::ask, l.price, l.qty);
-    book.set_last_update_id(s.update_id);
-  };
-  load(std::get<sm::BookSnapshot>(snaps[0]));
-  size_t di = 0, checked = 0;
-  for (size_t si = 1; si < snaps.size(); ++si) {
-    const auto& s = std::get<sm::BookSnapshot>(snaps[si]);
-    bool hole = false;
-    for (; di < diffs.size(); ++di) {
-      const auto& d = std::get<sm::BookDiff>(diffs[di]);
-      if (d.last_update_id <= book.last_update_id()) continue;
-      if (d.last_update_id > s.update_id) break;
-      if (d.first_update_id > book.last_update_id() + 1) hole = true;
-      for (const auto& l : levels(d.bids)) book.set(sm::BookSide::bid, l.price, l.qty);
-      for (const auto& l : levels(d.asks)) book.set(sm::BookSide::ask, l.price, l.qty);
-      book.set_last_update_id(d.last_update_id);
-    }
-    if (!hole && book.last_update_id() == s.update_id) {
-      auto want = sim_book(s.update_id);
-      ASSERT_EQ(book.levels(sm::BookSide::bid), want.bids) << s.update_id;
-      ASSERT_EQ(book.levels(sm::BookSide::ask), want.asks) << s.update_id;
-      ++checked;
-    }
-    load(s);
-  }
+  std::vector<sm::BookSnapshot> snapshots;
+  std::vector<sm::BookDiff> book_diffs;
+  for (const auto& r : snaps) snapshots.push_back(std::get<sm::BookSnapshot>(r));
+  for (const auto& r : diffs) book_diffs.push_back(std::get<sm::BookDiff>(r));
+  const size_t checked =
+      sf::testing::check_book_against_sim(snapshots, book_diffs, sim::Market(7), "BTCUSDT")
+          .checkpoints;
   EXPECT_GE(checked, 4u);
   EXPECT_GT(sim_->counters().ws_depth_skipped, 0);
   const std::string msg = events().back().message.value_or("");

@@ -30,6 +30,7 @@
 #include "market/records.h"
 #include "protocol/validate.h"
 #include "store/open.h"
+#include "support/book_check.h"
 #include "support/kafka.h"
 #include "support/process.h"
 
@@ -328,55 +329,8 @@ TEST_F(Live, BookRebuiltFromStoredSnapshotsAndDiffsIsTheSimulators) {
   std::fprintf(stderr, "%zu snapshots, %zu diffs stored\n", snaps.size(), diffs.size());
   ASSERT_GE(snaps.size(), 11u);
   ASSERT_FALSE(diffs.empty());
-  const sim::Market market(kSeed);
-  const sim::DepthModel model(market);
-  const sim::SymbolSpec& spec = *market.find(kSymbol);
-  auto levels = [](const std::string& text) {
-    auto l = sm::parse_levels_text(text);
-    EXPECT_TRUE(l.ok()) << l.error().message;
-    return l.ok() ? *l : std::vector<sm::BookLevel>{};
-  };
-  // The simulator's book at an update id that ends a tick.
-  auto sim_book = [&](int64_t update_id) {
-    EXPECT_EQ(update_id % sim::DepthModel::kIdsPerTick, 0) << update_id;
-    return model.book(spec, update_id / sim::DepthModel::kIdsPerTick - 1);
-  };
-  for (const auto& s : snaps) {
-    auto want = sim_book(s.update_id);
-    ASSERT_EQ(levels(s.bids), want.bids) << "snapshot " << s.update_id;
-    ASSERT_EQ(levels(s.asks), want.asks) << "snapshot " << s.update_id;
-  }
-  sm::OrderBook book;
-  auto load = [&](const sm::BookSnapshot& s) {
-    book.clear();
-    for (const auto& l : levels(s.bids)) book.set(sm::BookSide::bid, l.price, l.qty);
-    for (const auto& l : levels(s.asks)) book.set(sm::BookSide::ask, l.price, l.qty);
-    book.set_last_update_id(s.update_id);
-  };
-  load(snaps[0]);
-  size_t di = 0, checked = 0, holes = 0;
-  for (size_t si = 1; si < snaps.size(); ++si) {
-    const auto& s = snaps[si];
-    bool hole = false;
-    for (; di < diffs.size(); ++di) {
-      const auto& d = diffs[di];
-      if (d.last_update_id <= book.last_update_id()) continue;
-      if (d.last_update_id > s.update_id) break;
-      if (d.first_update_id > book.last_update_id() + 1) hole = true;
-      for (const auto& l : levels(d.bids)) book.set(sm::BookSide::bid, l.price, l.qty);
-      for (const auto& l : levels(d.asks)) book.set(sm::BookSide::ask, l.price, l.qty);
-      book.set_last_update_id(d.last_update_id);
-    }
-    if (!hole && book.last_update_id() == s.update_id) {
-      auto want = sim_book(s.update_id);
-      ASSERT_EQ(book.levels(sm::BookSide::bid), want.bids) << "rebuilt at " << s.update_id;
-      ASSERT_EQ(book.levels(sm::BookSide::ask), want.asks) << "rebuilt at " << s.update_id;
-      ++checked;
-    } else {
-      ++holes;  // a resync: its snapshot starts anew
-    }
-    load(s);
-  }
+  const auto check = sf::testing::check_book_against_sim(snaps, diffs, sim::Market(kSeed), kSymbol);
+  const size_t checked = check.checkpoints, holes = check.resyncs;
   std::fprintf(stderr, "%zu checkpoints rebuilt, %zu after a resync\n", checked, holes);
   EXPECT_GE(checked, 10u);
   auto counters = sim_counters();
