@@ -949,11 +949,15 @@ struct SimServer::Impl {
       }
       return std::nullopt;
     };
+    // As of the last completed depth tick, so that the last price is the book's best bid
+    // (the book moves in 100 ms ticks, the price in between: at `now` itself the two could
+    // differ for up to a tick).
+    const int64_t as_of = DepthModel::tick_end_ms(std::max<int64_t>(0, DepthModel::tick_at(now)));
     return per_symbol(req, check_type, [&](json::Writer& w, const SymbolSpec& s) {
-      const DayStats d = day_stats(s, f, now);
+      const DayStats d = day_stats(s, f, as_of);
       w.begin_object().kv("symbol", s.name);
       if (!mini) {
-        const DepthBook book = top_of_book(s, now);
+        const DepthBook book = top_of_book(s, as_of);
         const int64_t vwap =
             d.volume > 0
                 ? static_cast<int64_t>(static_cast<u128>(d.quote_volume) * kUnit / d.volume)
@@ -977,7 +981,7 @@ struct SimServer::Impl {
       w.kv("volume", fixed8(d.volume))
           .kv("quoteVolume", fixed8(d.quote_volume))
           .kv_int("openTime", micros ? d.open_time * 1000 : d.open_time)
-          .kv_int("closeTime", micros ? now * 1000 : now)
+          .kv_int("closeTime", micros ? as_of * 1000 : as_of)
           .kv_int("firstId", d.first_id)
           .kv_int("lastId", d.last_id)
           .kv_int("count", d.count)
