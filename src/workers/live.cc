@@ -539,8 +539,13 @@ class LiveLoader {
     if (in_range(t)) add(s, t);
   }
 
+  // By the record's own time field (no Record variant built: this runs for every event).
   bool in_range(const R& r) const {
-    const int64_t t = market::time_of(market::Record(r));
+    int64_t t = 0;
+    if constexpr (kKline<R>)
+      t = r.open_time;
+    else
+      t = r.time;
     return t >= range_.start_ms && t < range_.end_ms;
   }
 
