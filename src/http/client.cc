@@ -407,6 +407,45 @@ struct WsClient::Impl {
     read_done = false;
     rbuf.clear();
   }
+
+  // Starts the read of the next message unless one is pending.
+  void start_read() {
+    if (read_pending) return;
+    read_done = false;
+    rbuf.clear();
+    with_ws([this](auto& w) {
+      w.async_read(rbuf, [this](beast::error_code ec, size_t) {
+        read_ec = ec;
+        read_done = true;
+      });
+    });
+    read_pending = true;
+  }
+
+  // The message (or the error) of a read that is done.
+  Result<std::string> complete_read() {
+    read_pending = false;
+    if (read_ec) {
+      beast::error_code ec = read_ec;
+      open = false;
+      websocket::close_reason reason = with_ws([](auto& w) { return w.reason(); });
+      // The server's close frame arrived. Over TLS the teardown after it (close_notify both
+      // ways) may still fail, e.g. when the server drops the TCP connection without its
+      // close_notify; the connection was closed by the server all the same.
+      if (ec == websocket::error::closed || reason.code != websocket::close_code::none) {
+        std::string msg = "websocket " + url + " closed by server (code " +
+                          std::to_string(static_cast<int>(reason.code)) + ")";
+        if (!reason.reason.empty()) msg += ": " + std::string(reason.reason.c_str());
+        teardown();
+        return Error(Errc::closed, std::move(msg));
+      }
+      teardown();
+      return Error(Errc::io_error, "websocket " + url + " read failed: " + ec.message());
+    }
+    std::string msg = beast::buffers_to_string(rbuf.data());
+    rbuf.consume(rbuf.size());
+    return msg;
+  }
 };
 
 namespace {
@@ -510,44 +549,37 @@ Status WsClient::connect(std::string_view base_url, std::string_view path_and_qu
 Result<std::string> WsClient::read(std::chrono::milliseconds timeout) {
   if (!impl_ || !impl_->connected()) return Error(Errc::closed, "websocket is not connected");
   Impl& s = *impl_;
-  if (!s.read_pending) {
-    if (!s.open) return Error(Errc::closed, "websocket to " + s.url + " is closed");
-    s.read_done = false;
-    s.rbuf.clear();
-    s.with_ws([&s](auto& w) {
-      w.async_read(s.rbuf, [&s](beast::error_code ec, size_t) {
-        s.read_ec = ec;
-        s.read_done = true;
-      });
-    });
-    s.read_pending = true;
-  }
+  if (!s.read_pending && !s.open)
+    return Error(Errc::closed, "websocket to " + s.url + " is closed");
+  s.start_read();
   if (!run_until(s.ioc, s.read_done, Clock::now() + timeout)) {
     // The read stays pending (cancelling would break the stream); the next call resumes it.
     return Error(Errc::timeout, "no websocket message from " + s.url + " within " +
                                     std::to_string(ms(timeout)) + " ms");
   }
-  s.read_pending = false;
-  if (s.read_ec) {
-    beast::error_code ec = s.read_ec;
-    s.open = false;
-    websocket::close_reason reason = s.with_ws([](auto& w) { return w.reason(); });
-    // The server's close frame arrived. Over TLS the teardown after it (close_notify both
-    // ways) may still fail, e.g. when the server drops the TCP connection without its
-    // close_notify; the connection was closed by the server all the same.
-    if (ec == websocket::error::closed || reason.code != websocket::close_code::none) {
-      std::string msg = "websocket " + s.url + " closed by server (code " +
-                        std::to_string(static_cast<int>(reason.code)) + ")";
-      if (!reason.reason.empty()) msg += ": " + std::string(reason.reason.c_str());
-      s.teardown();
-      return Error(Errc::closed, std::move(msg));
-    }
-    s.teardown();
-    return Error(Errc::io_error, "websocket " + s.url + " read failed: " + ec.message());
+  return s.complete_read();
+}
+
+Result<size_t> WsClient::read_available(std::vector<std::string>* out,
+                                        std::chrono::milliseconds timeout, size_t max) {
+  auto first = read(timeout);
+  if (!first) return first.error();
+  out->push_back(std::move(*first));
+  size_t n = 1;
+  Impl& s = *impl_;
+  while (n < max && s.open) {
+    s.start_read();
+    // Runs only what is ready: a frame in the stream's buffer, or bytes the socket already
+    // holds (Asio tries the receive at once). Otherwise the read stays pending for the next
+    // call.
+    s.ioc.restart();
+    s.ioc.poll();
+    if (!s.read_done || s.read_ec) break;  // an error is reported by the next call
+    auto m = s.complete_read();
+    out->push_back(std::move(*m));
+    ++n;
   }
-  std::string msg = beast::buffers_to_string(s.rbuf.data());
-  s.rbuf.consume(s.rbuf.size());
-  return msg;
+  return n;
 }
 
 Status WsClient::send(std::string_view text, std::chrono::milliseconds timeout) {

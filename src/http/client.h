@@ -115,6 +115,13 @@ class WsClient {
   // connection stays usable; call read() again), Errc::closed once the server has closed
   // the connection, io_error on other failures (the connection is then unusable).
   Result<std::string> read(std::chrono::milliseconds timeout);
+  // Like read() for the first message (its errors are read()'s), then every further
+  // message already available (buffered, or on the socket) without waiting, up to `max` in
+  // all: each is appended to *out. Returns how many were appended. A failure after the first
+  // is kept for the next call. One call per burst instead of one per frame is what lets a
+  // reader keep up with a fast stream.
+  Result<size_t> read_available(std::vector<std::string>* out, std::chrono::milliseconds timeout,
+                                size_t max = 1024);
   // Sends a text message.
   Status send(std::string_view text, std::chrono::milliseconds timeout = std::chrono::seconds(10));
   // Sends a close frame and waits briefly for the server's; then drops the connection.

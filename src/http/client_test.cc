@@ -486,6 +486,40 @@ TEST(WsClientTls, WssDefaultsToPort443) {
   EXPECT_EQ(*m, "target=/d host=127.0.0.1 sni=- auth=-");
 }
 
+// read_available: a burst already received comes back from one call, in order, and the
+// server's close after it is the next call's error, nothing before it lost.
+TEST(WsClientPlain, ReadAvailableTakesABurstAndKeepsTheCloseForTheNextCall) {
+  EchoServer plain(nullptr);
+  EchoServer tls(&local_cert());
+  ASSERT_TRUE(plain.ok() && tls.ok());
+  for (auto* server : {&plain, &tls}) {
+    const bool secure = server == &tls;
+    WsClient c(ClientTlsOptions{secure ? local_cert().cert_pem : ""});
+    ASSERT_TRUE(c.connect(server->url(secure ? "wss" : "ws"), "/b").ok());
+    constexpr int kN = 50;
+    for (int i = 0; i < kN; ++i) ASSERT_TRUE(c.send("m" + std::to_string(i)).ok());
+    ASSERT_TRUE(c.send("close").ok());
+    std::this_thread::sleep_for(300ms);  // every echo and the close frame arrive
+    std::vector<std::string> got;
+    size_t largest = 0;
+    Result<size_t> r = size_t{0};
+    for (int calls = 0; calls < 2 * kN; ++calls) {
+      r = c.read_available(&got, 2s, 16);
+      if (!r) break;
+      EXPECT_LE(*r, 16u);
+      largest = std::max(largest, *r);
+    }
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, Errc::closed) << r.error().message;
+    ASSERT_EQ(got.size(), size_t{kN + 1});  // the greeting, then every echo
+    EXPECT_EQ(got[0].rfind("target=/b ", 0), 0u) << got[0];
+    for (int i = 0; i < kN; ++i)
+      EXPECT_EQ(got[static_cast<size_t>(i) + 1], "m" + std::to_string(i));
+    EXPECT_EQ(largest, 16u) << "a burst already received should fill a call";
+    EXPECT_FALSE(c.is_open());
+  }
+}
+
 TEST(WsClientPlain, WsStillWorksAndSchemesAreChecked) {
   EchoServer server(nullptr);
   ASSERT_TRUE(server.ok()) << server.error();

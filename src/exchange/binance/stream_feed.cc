@@ -27,6 +27,9 @@ int64_t steady_ms() { return steady_us() / 1000; }
 // fills by id, a book resync), instead of growing without bound.
 constexpr size_t kMaxQueued = 1'000'000;
 constexpr std::chrono::milliseconds kReadPoll{50};
+// take() lingers for more messages until this many are queued (or StreamFeedOptions::linger
+// passes).
+constexpr size_t kLingerBatch = 512;
 
 }  // namespace
 
@@ -90,21 +93,33 @@ struct StreamFeed::Impl : std::enable_shared_from_this<StreamFeed::Impl> {
   bool started = false;
   std::thread supervisor;
 
+  // A notice (connected, disconnected, ...): wakes take() at once.
   void push(FeedMessage m) {
+    {
+      std::lock_guard lk(mu);
+      queue.push_back(std::move(m));
+    }
+    cv.notify_one();
+  }
+
+  // A burst of frames from one connection, under one lock and at most one wake-up.
+  void push_frames(const Conn& c, std::vector<std::string>& frames) {
+    const int64_t now = steady_us();
     bool wake = false;
     {
       std::lock_guard lk(mu);
-      if (m.type == FeedMessage::Type::message) {
-        ++st.messages;
+      st.messages += static_cast<int64_t>(frames.size());
+      // The first message wakes the consumer, and a full batch ends its linger; the rest
+      // join the batch it takes (a notify per message cost a futex call each).
+      const size_t before = queue.size();
+      wake = before == 0 || (before < kLingerBatch && before + frames.size() >= kLingerBatch);
+      for (auto& f : frames) {
         if (queue.size() >= kMaxQueued) {
           ++dropped;
-          return;
+          continue;
         }
+        queue.push_back({FeedMessage::Type::message, c.id, c.group, std::move(f), now});
       }
-      // Only the first message wakes the consumer: the rest join the batch it takes (a
-      // notify per message cost a futex call each at a high rate).
-      wake = queue.empty();
-      queue.push_back(std::move(m));
     }
     if (wake) cv.notify_one();
   }
@@ -173,19 +188,21 @@ struct StreamFeed::Impl : std::enable_shared_from_this<StreamFeed::Impl> {
     push({FeedMessage::Type::connected, c->id, c->group, c->successor ? "successor" : "",
           steady_us()});
     int64_t last = steady_ms();
+    std::vector<std::string> frames;
     for (;;) {
       if (c->retire.load() || stop_requested()) {
         ws.close();
         return end(FeedMessage::Type::retired, "closed");
       }
-      auto r = ws.read(kReadPoll);
+      frames.clear();
+      auto r = ws.read_available(&frames, kReadPoll);
       if (r) {
         last = steady_ms();
         if (c->first_msg_ms.load() == 0) {
           c->first_msg_ms = last;
           sup_cv.notify_all();
         }
-        push({FeedMessage::Type::message, c->id, c->group, std::move(*r), steady_us()});
+        push_frames(*c, frames);
         continue;
       }
       if (r.error().code == Errc::timeout) {
@@ -332,6 +349,11 @@ void StreamFeed::stop() {
 size_t StreamFeed::take(std::vector<FeedMessage>* out, std::chrono::milliseconds timeout) {
   std::unique_lock lk(impl_->mu);
   impl_->cv.wait_for(lk, timeout, [&] { return !impl_->queue.empty() || impl_->stopping; });
+  // Lingering a little after the first message makes batches of a fast stream, and spares
+  // the consumer (and whoever its publishing wakes) a wake-up per message.
+  if (!impl_->queue.empty() && impl_->queue.size() < kLingerBatch && impl_->opt.linger.count() > 0)
+    impl_->cv.wait_for(lk, impl_->opt.linger,
+                       [&] { return impl_->queue.size() >= kLingerBatch || impl_->stopping; });
   const size_t n = impl_->queue.size();
   if (out->empty()) {
     out->swap(impl_->queue);

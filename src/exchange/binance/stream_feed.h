@@ -22,7 +22,8 @@
 // messages, so the caller knows when to look for a gap: after `connected`, the first event
 // of each stream may be far past the last one seen.
 //
-// Threading: one thread per open connection (a blocking read loop) plus a supervisor
+// Threading: one thread per open connection (a blocking read loop that takes every frame
+// already received at once) plus a supervisor
 // thread; start() and stop() from the owning thread; take(), renew() and stats() from one
 // consumer thread (take) and any thread (renew, stats). stop() returns within about the
 // read poll (50 ms) plus a WebSocket close handshake.
@@ -59,6 +60,10 @@ struct StreamFeedOptions {
   std::chrono::milliseconds overlap{2'000};
   std::chrono::milliseconds backoff_initial{100};
   std::chrono::milliseconds backoff_max{5'000};
+  // take() waits this long after the first message for more to join its batch (unless a
+  // batch's worth is already queued): at most this much added latency for a wake-up per
+  // batch instead of per message. 0: no linger.
+  std::chrono::milliseconds linger{1};
   // Longest URL the first request may have; the streams beyond go in SUBSCRIBE messages.
   size_t max_url_bytes = 4096;
 };
@@ -100,8 +105,8 @@ class StreamFeed {
   void start();
   void stop();  // idempotent: closes every connection and joins every thread
 
-  // Moves what arrived into *out (appended), waiting up to `timeout` for the first. Returns
-  // how many were added (0 on timeout or once stopped).
+  // Moves what arrived into *out (appended), waiting up to `timeout` for the first, then up
+  // to `linger` for more. Returns how many were added (0 on timeout or once stopped).
   size_t take(std::vector<FeedMessage>* out, std::chrono::milliseconds timeout);
   // Opens a successor for `connection` now and retires it as rotation does (a
   // serverShutdown announced on it). Ignored for a connection no longer open.
