@@ -337,6 +337,11 @@ int main(int argc, char** argv) {
                   "extra symbols, comma-separated (BTCUSDT ETHUSDT SOLUSDT BNBUSDT XRPUSDT "
                   "always exist)")
       ->envname("SF_SIM_SYMBOLS");
+  sim->add_option("--extra-trades-per-sec", sim_opts.extra_trades_per_sec,
+                  "trades a second of each extra symbol (--symbols)")
+      ->envname("SF_SIM_EXTRA_TRADES_PER_SEC")
+      ->check(CLI::Range(int64_t{1}, int64_t{100'000}))
+      ->capture_default_str();
   sim->add_option("--threads", sim_opts.threads, "server threads")
       ->envname("SF_SIM_THREADS")
       ->capture_default_str();
@@ -351,6 +356,12 @@ int main(int argc, char** argv) {
   sim->add_option("--ws-max-age-ms", sim_opts.ws_max_age_ms,
                   "WebSocket connections are closed at this age (simulated time)")
       ->envname("SF_SIM_WS_MAX_AGE_MS")
+      ->capture_default_str();
+  sim->add_option("--ws-pump-ms", sim_opts.ws_pump_interval_ms,
+                  "the streams send what happened this often (real time): at most this long "
+                  "between an event and its message")
+      ->envname("SF_SIM_WS_PUMP_MS")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000}))
       ->capture_default_str();
   sim->add_option("--ws-ping-interval-ms", sim_opts.ws_ping_interval_ms,
                   "a WebSocket ping this often (real time)")
@@ -431,7 +442,13 @@ int main(int argc, char** argv) {
     return 0;
   };
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; a bad command line exits 2, as every other usage error.
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
   try {
     return dispatch_commands();
   } catch (const std::exception& e) {

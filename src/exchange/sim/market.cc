@@ -169,7 +169,12 @@ bool valid_symbol_name(std::string_view s) {
   return true;
 }
 
-Market::Market(uint64_t seed, const std::vector<std::string>& extra_symbols) : seed_(seed) {
+Market::Market(uint64_t seed, const std::vector<std::string>& extra_symbols,
+               int64_t extra_agg_per_sec)
+    : seed_(seed) {
+  if (extra_agg_per_sec < 1 || extra_agg_per_sec > 100'000)
+    throw std::invalid_argument("extra symbols' trades per second must be 1..100000, not " +
+                                std::to_string(extra_agg_per_sec));
   for (const auto& k : kKnown) {
     SymbolSpec s;
     s.name = k.name;
@@ -192,7 +197,7 @@ Market::Market(uint64_t seed, const std::vector<std::string>& extra_symbols) : s
     s.tick = 10'000;
     s.step = 1'000'000;
     s.volume_per_sec = 1.2 / s.base_price;
-    s.agg_per_sec = 2;
+    s.agg_per_sec = extra_agg_per_sec;
     s.trades_per_agg = 1;
     specs_.push_back(std::move(s));
   }

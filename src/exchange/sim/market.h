@@ -126,8 +126,11 @@ bool valid_symbol_name(std::string_view s);
 class Market {
  public:
   // The default symbols plus `extra_symbols` (duplicates ignored; invalid names throw
-  // std::invalid_argument: a start-up misconfiguration).
-  explicit Market(uint64_t seed, const std::vector<std::string>& extra_symbols = {});
+  // std::invalid_argument: a start-up misconfiguration), each with `extra_agg_per_sec`
+  // aggregate trades (of one trade each) a second.
+  explicit Market(uint64_t seed, const std::vector<std::string>& extra_symbols = {},
+                  int64_t extra_agg_per_sec = kDefaultExtraAggPerSec);
+  static constexpr int64_t kDefaultExtraAggPerSec = 2;
 
   uint64_t seed() const { return seed_; }
   const std::vector<SymbolSpec>& symbols() const { return specs_; }

@@ -176,6 +176,19 @@ TEST(SimMarket, ExtraSymbols) {
   EXPECT_THROW(Market(1, {"btcusdt"}), std::invalid_argument);
 }
 
+// --extra-trades-per-sec: the extra symbols trade that often, the known ones as before.
+TEST(SimMarket, ExtraSymbolsTradeRate) {
+  Market fast(1, {"PEPEUSDT"}, 500);
+  const auto& pepe = *fast.find("PEPEUSDT");
+  EXPECT_EQ(Market::first_agg_id_at(pepe, kAug1 + 1000) - Market::first_agg_id_at(pepe, kAug1),
+            500);
+  EXPECT_EQ(fast.find("BTCUSDT")->agg_per_sec, Market(1).find("BTCUSDT")->agg_per_sec);
+  const auto& slow = *Market(1, {"PEPEUSDT"}).find("PEPEUSDT");
+  EXPECT_EQ(Market::first_agg_id_at(slow, kAug1 + 1000) - Market::first_agg_id_at(slow, kAug1),
+            Market::kDefaultExtraAggPerSec);
+  EXPECT_THROW(Market(1, {"PEPEUSDT"}, 0), std::invalid_argument);
+}
+
 TEST(SimMarket, Holes) {
   std::vector<Hole> holes = {{"BTCUSDT", 100, 200}};
   EXPECT_NE(find_hole(holes, "BTCUSDT", 100), nullptr);

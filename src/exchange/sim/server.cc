@@ -255,7 +255,7 @@ struct SimServer::Impl {
 
   explicit Impl(SimOptions o)
       : opts(std::move(o)),
-        market(opts.seed, opts.symbols),
+        market(opts.seed, opts.symbols, opts.extra_trades_per_sec),
         clock(opts.clock ? opts.clock : &SystemClock::instance()),
         real_clock(opts.real_clock ? opts.real_clock : clock),
         server(make_server_options(opts)) {
@@ -1204,6 +1204,7 @@ struct SimServer::Impl {
                    LiveOptions{.max_age_ms = opts.ws_max_age_ms,
                                .ping_interval = std::chrono::milliseconds(opts.ws_ping_interval_ms),
                                .pong_timeout = std::chrono::milliseconds(opts.ws_pong_timeout_ms),
+                               .pump_interval = std::chrono::milliseconds(opts.ws_pump_interval_ms),
                                .seed = opts.seed,
                                .faults = opts.faults.ws}};
 

@@ -70,7 +70,8 @@ struct SimOptions {
   uint16_t port = 0;  // 0: any free port
   int threads = 2;
   uint64_t seed = 1;
-  std::vector<std::string> symbols;    // extra symbols besides default_symbols()
+  std::vector<std::string> symbols;  // extra symbols besides default_symbols()
+  int64_t extra_trades_per_sec = Market::kDefaultExtraAggPerSec;  // each extra symbol's
   bool limits = true;                  // false: never 429/418 for weight (benchmarks)
   int64_t weight_limit = 6000;         // REQUEST_WEIGHT per minute
   int64_t raw_requests_limit = 61000;  // RAW_REQUESTS per 5 minutes: advertised only
@@ -88,6 +89,9 @@ struct SimOptions {
   int64_t ws_max_age_ms = 24 * 3'600'000LL;
   int64_t ws_ping_interval_ms = 20'000;
   int64_t ws_pong_timeout_ms = 60'000;
+  // The live streams send what happened every this many ms (real time): at most this much
+  // between a trade and its event leaving (latency benchmarks lower it).
+  int64_t ws_pump_interval_ms = 20;
 };
 
 class SimServer {
