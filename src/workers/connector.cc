@@ -58,7 +58,7 @@ Result<ConnectorSettings> ConnectorSettings::from_params(const boost::json::obje
   }
   if (s.batch_size < 1 || s.batch_size > 1'000'000)
     return Error(Errc::invalid_argument, "batch_size must be between 1 and 1000000", "batch_size");
-  if (s.batch_ms < 1 || s.batch_ms > 60'000)
+  if (s.batch_ms && (*s.batch_ms < 1 || *s.batch_ms > 60'000))
     return Error(Errc::invalid_argument, "batch_ms must be between 1 and 60000", "batch_ms");
   if (s.commit_ms && (*s.commit_ms < 0 || *s.commit_ms > 60'000))
     return Error(Errc::invalid_argument, "commit_ms must be between 0 and 60000", "commit_ms");
@@ -88,6 +88,11 @@ std::string kind_names() {
   return out;
 }
 }  // namespace
+
+int64_t ConnectorSettings::batch_ms_for(std::string_view type) const {
+  if (batch_ms) return *batch_ms;
+  return market::is_live_type(type) ? kLiveBatchMs : kBatchMs;
+}
 
 std::string ConnectorSettings::json_schema() {
   // The bounds of from_params() above; `interval` is a typed target field, described there.
@@ -241,6 +246,7 @@ class Connector {
         cfg_(cfg),
         control_(control),
         settings_(settings),
+        batch_ms_(settings.batch_ms_for(cfg.type.value_or(""))),
         kind_(kind),
         producer_(producer),
         topic_(*cfg.kafka_topic),
@@ -393,7 +399,7 @@ class Connector {
   // Sorts one bus record into the batch being decoded: a data record, an end marker, or a
   // DLQ entry.
   void take(const bus::Record& r) {
-    if (cur_.records == 0) batch_deadline_ = ctx_.clock->steady_ms() + settings_.batch_ms;
+    if (cur_.records == 0) batch_deadline_ = ctx_.clock->steady_ms() + batch_ms_;
     ++cur_.records;
     if (r.key == kEndMarkerKey) {
       auto m = decode_end_marker(r.value);
@@ -706,6 +712,7 @@ class Connector {
   std::optional<int64_t> marker_first_id_, marker_last_id_;  // trades: what end markers named
   ControlChannel& control_;
   const ConnectorSettings& settings_;
+  const int64_t batch_ms_;
   const market::Kind kind_;
   bus::Producer& producer_;  // DLQ records and telemetry
   const std::string topic_, dlq_, collection_;

@@ -420,7 +420,10 @@ TEST(ConnectorSettings, DefaultsAndValidation) {
   auto d = sw::ConnectorSettings::from_params({});
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(d->batch_size, 5000);
-  EXPECT_EQ(d->batch_ms, 20);
+  EXPECT_FALSE(d->batch_ms);
+  EXPECT_EQ(d->batch_ms_for("api_candles_1m"), 20);
+  EXPECT_EQ(d->batch_ms_for("ws_trades"), 2) << "live data is stored within ms";
+  EXPECT_EQ(d->batch_ms_for("ws_klines_1m"), 2);
   EXPECT_EQ(d->end_markers, 1);
   EXPECT_FALSE(d->commit_ms) << "chosen by the bus";
   EXPECT_FALSE(d->consumer_group);
@@ -434,6 +437,7 @@ TEST(ConnectorSettings, DefaultsAndValidation) {
           .as_object());
   ASSERT_TRUE(s.ok()) << s.error().message;
   EXPECT_EQ(s->batch_size, 10);
+  EXPECT_EQ(s->batch_ms_for("ws_trades"), 5) << "given, whatever the type";
   EXPECT_EQ(*s->consumer_group, "g-1");
   auto ids = sw::ConnectorSettings::from_params(
       boost::json::parse(R"({"expected_first_id":5,"expected_last_id":9})").as_object());
