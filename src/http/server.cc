@@ -898,6 +898,11 @@ WsSession::WsSession(Request request, size_t max_messages, size_t max_bytes)
 
 WsSession::~WsSession() = default;
 
+size_t WsSession::queued() const {
+  std::lock_guard lk(mu_);
+  return queue_.size();
+}
+
 bool WsSession::send(std::string text) {
   std::shared_ptr<detail::WsConn> conn;
   bool overflow = false;

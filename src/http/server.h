@@ -164,6 +164,8 @@ class WsSession {
   void pause(bool paused);
   // True until the connection ends (or close() was called).
   bool is_open() const;
+  // Messages queued and not yet written.
+  size_t queued() const;
 
   // Called once when the connection ends for any reason (client close, error, close(),
   // server stop), on an io thread or the thread calling Server::stop(). Set it in on_open

@@ -371,7 +371,8 @@ struct LiveStreams::Impl : std::enable_shared_from_this<LiveStreams::Impl> {
   // Everything that happened on one stream since its last turn, up to `now`.
   bool pump_sub(Conn& c, Sub& s, int64_t now) {
     const SymbolSpec& spec = *s.name.symbol;
-    int64_t budget = kMaxEventsPerTurn;
+    int64_t budget =
+        std::min(kMaxEventsPerTurn, kMaxBacklog - static_cast<int64_t>(c.ws->queued()));
     switch (s.name.type) {
       case StreamName::Type::agg_trade: {
         const int64_t last = Market::first_agg_id_at(spec, now + 1) - 1;

@@ -122,6 +122,10 @@ class LiveStreams {
   static constexpr size_t kMaxStreams = 1024;
   static constexpr int kMaxIncomingPerSecond = 5;
   static constexpr int64_t kMaxEventsPerTurn = 20'000;
+  // A connection with this many messages not yet written gets no more until the next turn:
+  // a stream that runs faster than the socket drains falls behind (and catches up) instead
+  // of overflowing the server's queue, which would drop the connection as a slow client.
+  static constexpr int64_t kMaxBacklog = 5'000;
 
   // `clock`: simulated time; `real_clock`: the fault schedule (see the header comment).
   LiveStreams(const Market& market, const Clock& clock, const Clock& real_clock,
