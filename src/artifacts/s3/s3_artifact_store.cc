@@ -160,7 +160,8 @@ Error S3ArtifactStore::refusal(const http::ClientResponse& r, const std::string&
     return Error(Errc::invalid_argument,
                  text + "; the secret key (AWS_SECRET_ACCESS_KEY) does not match the access key",
                  "credentials");
-  if (code == "InvalidAccessKeyId")
+  // versitygw answers an unknown key with 404 XAdminUserNotFound.
+  if (code == "InvalidAccessKeyId" || code == "XAdminUserNotFound")
     return Error(Errc::invalid_argument,
                  text + "; the server does not know the access key (AWS_ACCESS_KEY_ID)",
                  "credentials");
