@@ -24,6 +24,215 @@ torch::Tensor broadcast_index(const torch::Tensor& index, const torch::Tensor& l
   return index.view(shape).expand_as(like);
 }
 
+// ---- fused per-edge kernels ---------------------------------------------------------------
+// Shapes: x_l, x_r [N, H, C] (contiguous); edge_attr [E, D] and w_edge [H*C, D] (lin_edge's
+// weight), D = 0 without edge features (custom autograd functions take no undefined
+// tensors in torch 1.13); att [1, H, C]; src, dst [E] int64; score and alpha [E, H].
+// Single-threaded, in edge order: deterministic.
+
+template <typename T>
+struct ScoreArgs {
+  const T *xl, *xr, *ea, *we_t, *att;  // we_t: lin_edge's weight transposed, [D, H*C]
+  const int64_t *src, *dst;
+  int64_t E, H, C, D;
+  T slope;
+};
+
+// v[k] = x_r[dst[e], k] + x_l[src[e], k] + lin_edge(edge_attr[e])[k] for k < H*C: the
+// pre-activation of edge e. Plain loops over k that the compiler vectorises.
+template <typename T>
+inline void edge_values(const ScoreArgs<T>& a, int64_t e, T* __restrict v) {
+  const int64_t HC = a.H * a.C;
+  const T* __restrict l = a.xl + a.src[e] * HC;
+  const T* __restrict r = a.xr + a.dst[e] * HC;
+  for (int64_t k = 0; k < HC; ++k) v[k] = r[k] + l[k];
+  for (int64_t d = 0; d < a.D; ++d) {
+    const T w = a.ea[e * a.D + d];
+    const T* __restrict col = a.we_t + d * HC;
+    for (int64_t k = 0; k < HC; ++k) v[k] += col[k] * w;
+  }
+}
+
+// LeakyReLU(v) = v * leaky_factor(v): 1 for v > 0, else the slope (torch's choice at 0, also
+// for the derivative). Branch-free: the sign of v is a coin toss, a branch mispredicts.
+template <typename T>
+inline T leaky_factor(T v, T slope) {
+  return T(1) + (slope - T(1)) * static_cast<T>(!(v > 0));
+}
+
+template <typename T>
+void score_forward(const ScoreArgs<T>& a, T* __restrict score) {
+  const int64_t HC = a.H * a.C;
+  std::vector<T> buf(static_cast<size_t>(HC));
+  T* __restrict v = buf.data();
+  const T* __restrict att = a.att;
+  for (int64_t e = 0; e < a.E; ++e) {
+    edge_values(a, e, v);
+    for (int64_t k = 0; k < HC; ++k) v[k] = v[k] * leaky_factor(v[k], a.slope) * att[k];
+    for (int64_t h = 0; h < a.H; ++h) {
+      T acc = 0;
+      for (int64_t c = 0; c < a.C; ++c) acc += v[h * a.C + c];
+      score[e * a.H + h] = acc;
+    }
+  }
+}
+
+// gwe_t is [D, H*C] like we_t.
+template <typename T>
+void score_backward(const ScoreArgs<T>& a, const T* __restrict grad, T* __restrict gxl,
+                    T* __restrict gxr, T* __restrict gea, T* __restrict gwe_t, T* __restrict gatt) {
+  const int64_t HC = a.H * a.C;
+  std::vector<T> vbuf(static_cast<size_t>(HC)), gbuf(static_cast<size_t>(HC));
+  T* __restrict v = vbuf.data();
+  T* __restrict ge = gbuf.data();
+  const T* __restrict att = a.att;
+  for (int64_t e = 0; e < a.E; ++e) {
+    edge_values(a, e, v);
+    for (int64_t h = 0; h < a.H; ++h) {
+      const T g = grad[e * a.H + h];
+      for (int64_t c = 0; c < a.C; ++c) {
+        const int64_t k = h * a.C + c;
+        const T m = leaky_factor(v[k], a.slope);
+        gatt[k] += g * (v[k] * m);
+        ge[k] = g * att[k] * m;
+      }
+    }
+    T* __restrict gl = gxl + a.src[e] * HC;
+    for (int64_t k = 0; k < HC; ++k) gl[k] += ge[k];
+    T* __restrict gr = gxr + a.dst[e] * HC;
+    for (int64_t k = 0; k < HC; ++k) gr[k] += ge[k];
+    for (int64_t d = 0; d < a.D; ++d) {
+      const T w = a.ea[e * a.D + d];
+      const T* __restrict col = a.we_t + d * HC;
+      T* __restrict gcol = gwe_t + d * HC;
+      T acc = 0;
+      for (int64_t k = 0; k < HC; ++k) {
+        gcol[k] += ge[k] * w;
+        acc += ge[k] * col[k];
+      }
+      gea[e * a.D + d] = acc;
+    }
+  }
+}
+
+// score[e, h] = att[h] . LeakyReLU(x_r[dst[e], h] + x_l[src[e], h] + lin_edge(edge_attr[e])[h])
+class FusedScore : public torch::autograd::Function<FusedScore> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& xl,
+                               const torch::Tensor& xr, const torch::Tensor& ea,
+                               const torch::Tensor& we, const torch::Tensor& att,
+                               const torch::Tensor& src, const torch::Tensor& dst, double slope) {
+    auto l = xl.contiguous(), r = xr.contiguous(), w = att.contiguous();
+    auto a = ea.contiguous(), b = we.t().contiguous();  // b: [D, H*C]
+    auto s = src.contiguous(), d = dst.contiguous();
+    ctx->save_for_backward({l, r, a, b, w, s, d});
+    ctx->saved_data["slope"] = slope;
+    const int64_t E = s.size(0), H = l.size(1);
+    auto score = torch::empty({E, H}, l.options());
+    AT_DISPATCH_FLOATING_TYPES(l.scalar_type(), "gatv2_score", [&] {
+      score_forward<scalar_t>(args<scalar_t>(l, r, a, b, w, s, d, slope),
+                              score.data_ptr<scalar_t>());
+    });
+    return score;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &l = saved[0], &r = saved[1], &a = saved[2], &b = saved[3], &w = saved[4],
+               &s = saved[5], &d = saved[6];
+    const double slope = ctx->saved_data["slope"].toDouble();
+    const auto g = grads[0].contiguous();
+    auto gl = torch::zeros_like(l), gr = torch::zeros_like(r), gw = torch::zeros_like(w);
+    auto ga = torch::zeros_like(a), gb = torch::zeros_like(b);  // gb: [D, H*C]
+    AT_DISPATCH_FLOATING_TYPES(l.scalar_type(), "gatv2_score_backward", [&] {
+      score_backward<scalar_t>(args<scalar_t>(l, r, a, b, w, s, d, slope), g.data_ptr<scalar_t>(),
+                               gl.data_ptr<scalar_t>(), gr.data_ptr<scalar_t>(),
+                               ga.data_ptr<scalar_t>(), gb.data_ptr<scalar_t>(),
+                               gw.data_ptr<scalar_t>());
+    });
+    return {gl, gr, ga, gb.t().contiguous(), gw, torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+
+ private:
+  template <typename T>
+  static ScoreArgs<T> args(const torch::Tensor& l, const torch::Tensor& r, const torch::Tensor& a,
+                           const torch::Tensor& b, const torch::Tensor& w, const torch::Tensor& s,
+                           const torch::Tensor& d, double slope) {
+    ScoreArgs<T> x{};
+    x.xl = l.data_ptr<T>();
+    x.xr = r.data_ptr<T>();
+    x.ea = a.data_ptr<T>();
+    x.we_t = b.data_ptr<T>();
+    x.att = w.data_ptr<T>();
+    x.src = s.data_ptr<int64_t>();
+    x.dst = d.data_ptr<int64_t>();
+    x.E = s.size(0);
+    x.H = l.size(1);
+    x.C = l.size(2);
+    x.D = a.size(1);
+    x.slope = static_cast<T>(slope);
+    return x;
+  }
+};
+
+// out[i, h, :] = sum over edges e into i of alpha[e, h] * x_l[src[e], h, :]
+class FusedAggregate : public torch::autograd::Function<FusedAggregate> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& alpha,
+                               const torch::Tensor& xl, const torch::Tensor& src,
+                               const torch::Tensor& dst, int64_t num_nodes) {
+    auto al = alpha.contiguous(), l = xl.contiguous(), s = src.contiguous(), d = dst.contiguous();
+    ctx->save_for_backward({al, l, s, d});
+    const int64_t E = s.size(0), H = l.size(1), C = l.size(2), HC = H * C;
+    auto out = torch::zeros({num_nodes, H, C}, l.options());
+    AT_DISPATCH_FLOATING_TYPES(l.scalar_type(), "gatv2_aggregate", [&] {
+      const auto *ap = al.data_ptr<scalar_t>(), *xp = l.data_ptr<scalar_t>();
+      const auto *sp = s.data_ptr<int64_t>(), *dp = d.data_ptr<int64_t>();
+      auto* op = out.data_ptr<scalar_t>();
+      for (int64_t e = 0; e < E; ++e) {
+        const scalar_t* x = xp + sp[e] * HC;
+        scalar_t* o = op + dp[e] * HC;
+        for (int64_t h = 0; h < H; ++h) {
+          const scalar_t w = ap[e * H + h];
+          for (int64_t c = 0; c < C; ++c) o[h * C + c] += w * x[h * C + c];
+        }
+      }
+    });
+    return out;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &al = saved[0], &l = saved[1], &s = saved[2], &d = saved[3];
+    const auto g = grads[0].contiguous();
+    const int64_t E = s.size(0), H = l.size(1), C = l.size(2), HC = H * C;
+    auto galpha = torch::empty_like(al), gl = torch::zeros_like(l);
+    AT_DISPATCH_FLOATING_TYPES(l.scalar_type(), "gatv2_aggregate_backward", [&] {
+      const auto *ap = al.data_ptr<scalar_t>(), *xp = l.data_ptr<scalar_t>(),
+                 *gp = g.data_ptr<scalar_t>();
+      const auto *sp = s.data_ptr<int64_t>(), *dp = d.data_ptr<int64_t>();
+      auto *gap = galpha.data_ptr<scalar_t>(), *glp = gl.data_ptr<scalar_t>();
+      for (int64_t e = 0; e < E; ++e) {
+        const scalar_t* x = xp + sp[e] * HC;
+        const scalar_t* go = gp + dp[e] * HC;
+        scalar_t* gx = glp + sp[e] * HC;
+        for (int64_t h = 0; h < H; ++h) {
+          const scalar_t w = ap[e * H + h];
+          scalar_t acc = 0;
+          for (int64_t c = 0; c < C; ++c) {
+            acc += go[h * C + c] * x[h * C + c];
+            gx[h * C + c] += w * go[h * C + c];
+          }
+          gap[e * H + h] = acc;
+        }
+      }
+    });
+    return {galpha, gl, torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
 }  // namespace
 
 PreparedEdges pyg_self_loops(const torch::Tensor& edge_index, const torch::Tensor& edge_attr,
@@ -118,22 +327,34 @@ torch::Tensor GATv2ConvImpl::forward_prepared(const torch::Tensor& x, const Prep
                                               torch::Tensor* attention) {
   const int64_t H = options_.heads, C = options_.out_channels, N = x.size(0);
   TORCH_CHECK(x.dim() == 2, "GATv2Conv: x must be [N, in_channels]");
+  TORCH_CHECK(!edges.edge_attr.defined() || lin_edge,
+              "GATv2Conv: edge features given to a layer without edge_dim");
   const auto x_l = lin_l(x).view({-1, H, C});
   const auto x_r = lin_r(x).view({-1, H, C});
   const auto src = edges.edge_index[0], dst = edges.edge_index[1];
-  const auto x_j = x_l.index_select(0, src);
-  auto e = x_r.index_select(0, dst) + x_j;  // PyG: x_i + x_j
-  if (edges.edge_attr.defined()) {
-    TORCH_CHECK(lin_edge, "GATv2Conv: edge features given to a layer without edge_dim");
-    e = e + lin_edge(edges.edge_attr).view({-1, H, C});
+  torch::Tensor score, x_j;
+  if (options_.fused) {
+    const bool has = edges.edge_attr.defined();
+    const auto ea = has ? edges.edge_attr : torch::empty({src.size(0), 0}, x_l.options());
+    const auto we = has ? lin_edge->weight : torch::empty({H * C, 0}, x_l.options());
+    score = FusedScore::apply(x_l, x_r, ea, we, att, src, dst, options_.negative_slope);
+  } else {
+    x_j = x_l.index_select(0, src);
+    auto e = x_r.index_select(0, dst) + x_j;  // PyG: x_i + x_j
+    if (edges.edge_attr.defined()) e = e + lin_edge(edges.edge_attr).view({-1, H, C});
+    e = F::leaky_relu(e, F::LeakyReLUFuncOptions().negative_slope(options_.negative_slope));
+    score = (e * att).sum(-1);  // [E, H]
   }
-  e = F::leaky_relu(e, F::LeakyReLUFuncOptions().negative_slope(options_.negative_slope));
-  const auto score = (e * att).sum(-1);  // [E, H]
   auto alpha = segment_softmax(score, dst, N);
   alpha = F::dropout(alpha, F::DropoutFuncOptions().p(options_.dropout).training(is_training()));
   if (attention) *attention = alpha;
-  const auto msg = x_j * alpha.unsqueeze(-1);  // [E, H, C]
-  auto out = torch::zeros({N, H, C}, msg.options()).scatter_add(0, broadcast_index(dst, msg), msg);
+  torch::Tensor out;
+  if (options_.fused) {
+    out = FusedAggregate::apply(alpha, x_l, src, dst, N);
+  } else {
+    const auto msg = x_j * alpha.unsqueeze(-1);  // [E, H, C]
+    out = torch::zeros({N, H, C}, msg.options()).scatter_add(0, broadcast_index(dst, msg), msg);
+  }
   out = options_.concat ? out.view({-1, H * C}) : out.mean(1);
   if (bias.defined()) out = out + bias;
   return out;

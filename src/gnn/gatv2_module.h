@@ -30,6 +30,13 @@ struct GATv2Options {
   bool add_self_loops = true;
   std::optional<int64_t> edge_dim;  // edge features through lin_edge (no bias)
   bool bias = true;
+  // true: the per-edge work (attention scores with the edge features' projection, and the
+  // weighted sum of messages) runs in fused loops with hand-written backward passes, which
+  // never materialise the [E, heads, out_channels] tensors the tensor-op formulation
+  // allocates (x_i + x_j, LeakyReLU, messages, and their gradients); false: PyG's tensor
+  // operations one by one. Both match PyG (gnn_reference_test.cc). The fused backward is
+  // not differentiable again (no double backward).
+  bool fused = true;
 };
 
 // A graph's edges as PyG's GATv2Conv sees them after its self-loop step: existing self loops

@@ -5,7 +5,8 @@
 //      without self loops; a graph with existing self loops, a duplicate edge and a node
 //      without incoming edges) with PyG's output and gradients w.r.t. x, edge_attr and every
 //      parameter, in float32 and float64; this side loads the same weights and inputs and
-//      must match all of them to 1e-5 (absolute).
+//      must match all of them to 1e-5 (absolute), with the fused kernels (the default) and
+//      with the tensor-op formulation.
 //   2. torchscript_bytes(): /usr/bin/python3 loads the archive with torch.jit.load, runs it
 //      on a snapshot and must reproduce predict()'s output to 1e-5.
 // Every failure to build the venv, run Python or compare FAILS the test (no skip).
@@ -132,9 +133,12 @@ TEST(GnnReference, GATv2ConvMatchesTorchGeometric) {
     const auto edge_index =
         torch::from_blob(ei.data(), {2, static_cast<int64_t>(ei.size() / 2)}, torch::kInt64)
             .clone();
-    for (auto [dtype, dname] :
-         {std::pair{torch::kFloat32, "float32"}, std::pair{torch::kFloat64, "float64"}}) {
-      SCOPED_TRACE(name + " " + dname);
+    for (auto [dtype, dname, fused] : {std::tuple{torch::kFloat32, "float32", true},
+                                       std::tuple{torch::kFloat64, "float64", true},
+                                       std::tuple{torch::kFloat32, "float32", false},
+                                       std::tuple{torch::kFloat64, "float64", false}}) {
+      SCOPED_TRACE(name + " " + dname + (fused ? " fused" : " tensor ops"));
+      o.fused = fused;
       GATv2Conv conv(o);
       conv->to(dtype);
       conv->eval();  // dropout 0.3 is off, as on PyG's side
@@ -179,7 +183,7 @@ TEST(GnnReference, GATv2ConvMatchesTorchGeometric) {
       ++compared;
     }
   }
-  EXPECT_EQ(compared, 52);
+  EXPECT_EQ(compared, 104);
   std::printf(
       "GATv2Conv vs PyG %s: %d comparisons, largest difference %.3g (float32), %.3g "
       "(float64)\n",

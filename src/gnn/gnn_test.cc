@@ -132,6 +132,50 @@ TEST(GATv2Conv, NoEdgesGivesBiasOnlyWithoutLoopsAndSelfAttentionWith) {
   EXPECT_TRUE(torch::allclose(out, conv->lin_l(x) + conv->bias, 1e-5, 1e-6));
 }
 
+TEST(GATv2Conv, FusedKernelsEqualTheTensorOps) {
+  torch::manual_seed(3);
+  for (int64_t edge_dim : {0, 1, 3})
+    for (bool concat : {true, false}) {
+      GATv2Options o;
+      o.in_channels = 5;
+      o.out_channels = 4;
+      o.heads = 3;
+      o.concat = concat;
+      if (edge_dim) o.edge_dim = edge_dim;
+      GATv2Conv fused(o);
+      o.fused = false;
+      GATv2Conv ops(o);
+      fused->to(torch::kFloat64);
+      ops->to(torch::kFloat64);
+      {
+        torch::NoGradGuard g;
+        auto a = fused->parameters(), b = ops->parameters();
+        for (size_t i = 0; i < a.size(); ++i) b[i].copy_(a[i]);
+      }
+      const auto x0 = torch::randn({6, 5}, torch::kFloat64);
+      const auto ea0 = torch::randn({9, std::max<int64_t>(edge_dim, 1)}, torch::kFloat64);
+      std::vector<torch::Tensor> grads[2];
+      torch::Tensor outs[2];
+      int i = 0;
+      for (auto* conv : {&fused, &ops}) {
+        auto x = x0.clone().requires_grad_();
+        auto ea = ea0.clone().requires_grad_();
+        auto out = (*conv)->forward(x, test_edges(), edge_dim ? ea : torch::Tensor());
+        (out * out).sum().backward();
+        outs[i] = out.detach();
+        grads[i].push_back(x.grad());
+        if (edge_dim) grads[i].push_back(ea.grad());
+        for (const auto& p : (*conv)->parameters()) grads[i].push_back(p.grad());
+        ++i;
+      }
+      SCOPED_TRACE("edge_dim " + std::to_string(edge_dim) + " concat " + std::to_string(concat));
+      EXPECT_TRUE(torch::allclose(outs[0], outs[1], 1e-12, 1e-12));
+      ASSERT_EQ(grads[0].size(), grads[1].size());
+      for (size_t k = 0; k < grads[0].size(); ++k)
+        EXPECT_TRUE(torch::allclose(grads[0][k], grads[1][k], 1e-10, 1e-12)) << "gradient " << k;
+    }
+}
+
 TrainConfig quick_config() {
   TrainConfig c;
   c.layers = 2;
