@@ -1,6 +1,8 @@
 #include "gnn/gatv2_module.h"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 
 namespace sf::gnn {
@@ -264,8 +266,25 @@ torch::Tensor segment_softmax(const torch::Tensor& score, const torch::Tensor& i
   std::vector<int64_t> size = score.sizes().vec();
   size[0] = num_nodes;
   const auto idx = broadcast_index(index, score);
-  const auto max = torch::zeros(size, score.options())
-                       .scatter_reduce(0, idx, score.detach(), "amax", /*include_self=*/false);
+  // PyG: scatter(score.detach(), index, reduce='max'), i.e. scatter_reduce 'amax' without
+  // the zeros it starts from (0 where no edge arrives). The same in one loop, without
+  // torch 1.13's "scatter_reduce() is in beta" warning in every process's log.
+  const auto s = score.detach().contiguous().view({score.size(0), -1});
+  const auto ix = index.contiguous();
+  auto max = torch::full({num_nodes, s.size(1)}, -std::numeric_limits<double>::infinity(),
+                         score.options());
+  AT_DISPATCH_FLOATING_TYPES(s.scalar_type(), "segment_max", [&] {
+    const auto* sp = s.data_ptr<scalar_t>();
+    const auto* ip = ix.data_ptr<int64_t>();
+    auto* mp = max.data_ptr<scalar_t>();
+    const int64_t E = s.size(0), W = s.size(1);
+    for (int64_t e = 0; e < E; ++e)
+      for (int64_t w = 0; w < W; ++w)
+        mp[ip[e] * W + w] = std::max(mp[ip[e] * W + w], sp[e * W + w]);
+    for (int64_t i = 0; i < num_nodes * W; ++i)
+      if (mp[i] == -std::numeric_limits<scalar_t>::infinity()) mp[i] = 0;
+  });
+  max = max.view(size);
   const auto ex = (score - max.index_select(0, index)).exp();
   const auto sum = torch::zeros(size, score.options()).scatter_add(0, idx, ex) + 1e-16;
   return ex / sum.index_select(0, index);

@@ -110,8 +110,7 @@ struct FlatObjectParser::Impl {
         }
         // Past int64 or with a fraction/exponent: still a well-formed number, not an int64.
         m.type = FlatType::number;
-        double d;
-        return v.get_double().get(d);
+        return v.get_double().get(m.number);
       }
     }
     return simdjson::TAPE_ERROR;

@@ -38,6 +38,7 @@ struct FlatMember {
   std::string_view str;  // FlatType::string: the unescaped value
   int64_t integer = 0;   // FlatType::integer (a JSON integer that fits in int64)
   bool boolean = false;  // FlatType::boolean
+  double number = 0;     // FlatType::number (a fraction, an exponent or past int64)
 };
 
 class FlatObjectParser {

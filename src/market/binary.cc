@@ -2,6 +2,8 @@
 
 #include "market/order_book.h"
 
+#include <bit>
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 
@@ -54,6 +56,8 @@ struct BinaryEncoder {
     out.append(b, 8);
   }
   void boolean(const FieldInfo&, size_t, bool v) { out += v ? '\1' : '\0'; }
+  // IEEE-754 binary64, little-endian: the double's bits, exactly.
+  void real(const FieldInfo& f, size_t i, double v) { integer(f, i, std::bit_cast<int64_t>(v)); }
 };
 
 template <class R>
@@ -141,6 +145,13 @@ struct BinaryDecoder {
     v = static_cast<int64_t>(u);
     if (f.rule == Rule::non_negative && v < 0)
       return c.error(Errc::invalid_argument, f, "must not be negative");
+    return {};
+  }
+  Status real(const FieldInfo& f, size_t i, double& v) const {
+    int64_t bits = 0;
+    SF_TRY(integer(FieldInfo{f.name, f.type, f.key, Rule::none, f.doc}, i, bits));
+    v = std::bit_cast<double>(bits);
+    if (!std::isfinite(v)) return c.error(Errc::invalid_argument, f, "not a finite number");
     return {};
   }
   Status boolean(const FieldInfo& f, size_t, bool& v) const {

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <span>
 
@@ -72,6 +73,19 @@ namespace {
 // path is one append for the symbols and decimals these records hold).
 void put_int(std::string& out, int64_t v) {
   char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+
+// The shortest text that reads back as the same double (std::to_chars). Callers never pass
+// a non-finite value: the stores refuse one (store::check_decimals) and the graph-builder
+// makes none; should one slip through, JSON gets null, which every decoder refuses.
+void put_real(std::string& out, double v) {
+  if (!std::isfinite(v)) {
+    out.append("null");
+    return;
+  }
+  char buf[32];
   auto r = std::to_chars(buf, buf + sizeof buf, v);
   out.append(buf, r.ptr);
 }
@@ -164,6 +178,10 @@ struct JsonEncoder {
     key(i);
     out.append(json_bool(v));
   }
+  void real(const FieldInfo&, size_t i, double v) {
+    key(i);
+    put_real(out, v);
+  }
 };
 
 template <class R>
@@ -179,6 +197,8 @@ void encode_to(std::string& out, const AggTrade& t) { encode_record(out, t); }
 void encode_to(std::string& out, const Trade& t) { encode_record(out, t); }
 void encode_to(std::string& out, const BookSnapshot& b) { encode_record(out, b); }
 void encode_to(std::string& out, const BookDiff& b) { encode_record(out, b); }
+void encode_to(std::string& out, const GraphNode& n) { encode_record(out, n); }
+void encode_to(std::string& out, const GraphEdge& e) { encode_record(out, e); }
 
 namespace {
 // One allocation for the usual record: about 24 bytes a field (key, value, punctuation).
@@ -196,6 +216,8 @@ std::string encode(const AggTrade& t) { return encode_one(t); }
 std::string encode(const Trade& t) { return encode_one(t); }
 std::string encode(const BookSnapshot& b) { return encode_one(b); }
 std::string encode(const BookDiff& b) { return encode_one(b); }
+std::string encode(const GraphNode& n) { return encode_one(n); }
+std::string encode(const GraphEdge& e) { return encode_one(e); }
 
 std::string encode(const Record& r) {
   return std::visit([](const auto& x) { return encode(x); }, r);
@@ -271,6 +293,20 @@ class Members {
     *out = m->boolean;
     return {};
   }
+  // A JSON number (integer or not) that is a finite double.
+  Status real(size_t i, double* out) const {
+    const json::FlatMember* m = at_[i];
+    if (m == nullptr) return missing(i);
+    if (m->type == json::FlatType::integer) {
+      *out = static_cast<double>(m->integer);
+    } else if (m->type == json::FlatType::number) {
+      *out = m->number;
+    } else {
+      return wrong_type(i, "a number");
+    }
+    if (std::isfinite(*out)) return {};
+    return Error(Errc::invalid_argument, "field '" + name(i) + "' is not a finite number", name(i));
+  }
   Status symbol(size_t i, std::string* out) const {
     SF_TRY(str(i, out));
     if (protocol::is_valid_symbol(*out)) return {};
@@ -332,6 +368,7 @@ struct FieldDecoder {
     return f.rule == Rule::non_negative ? m.non_negative(i, &v) : m.int64(i, &v);
   }
   Status boolean(const FieldInfo&, size_t i, bool& v) const { return m.boolean(i, &v); }
+  Status real(const FieldInfo&, size_t i, double& v) const { return m.real(i, &v); }
 };
 
 template <class R>

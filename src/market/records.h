@@ -69,8 +69,33 @@ struct BookDiff {
   friend bool operator==(const BookDiff&, const BookDiff&) = default;
 };
 
+// A node of a correlation-graph snapshot (the graph-builder): a symbol's features over one
+// window of candles. Field meanings: market/schema.h and docs/data.md.
+struct GraphNode {
+  std::string symbol;
+  int64_t version = 0;  // the snapshot: 0, 1, ... in window order
+  int64_t window_start = 0, window_end = 0;
+  int64_t candles = 0;
+  double log_return = 0, volatility = 0, volume = 0, volume_change = 0;
+  double return_1 = 0, return_2 = 0, return_3 = 0;
+  double next_return = 0;
+  bool has_next = false;
+  friend bool operator==(const GraphNode&, const GraphNode&) = default;
+};
+
+// An edge of a snapshot: two symbols whose returns correlate.
+struct GraphEdge {
+  std::string symbol, target;
+  int64_t version = 0;
+  int64_t window_start = 0, window_end = 0;
+  double correlation = 0;
+  int64_t lag = 0;
+  int64_t samples = 0;
+  friend bool operator==(const GraphEdge&, const GraphEdge&) = default;
+};
+
 // In Record's alternative order (schema.h checks it).
-enum class Kind { candle, agg_trade, trade, book_snapshot, book_diff };
+enum class Kind { candle, agg_trade, trade, book_snapshot, book_diff, graph_node, graph_edge };
 const char* to_string(Kind k);
 
 // The record kind a workflow `type` produces: api_candles_<interval> and ws_klines_<interval>
@@ -85,13 +110,15 @@ Result<std::string> interval_for_type(std::string_view type);
 // Milliseconds of a fixed-length kline interval (1s..1w); 0 for "1M" (calendar month).
 int64_t interval_ms(std::string_view interval);
 
-using Record = std::variant<Candle, AggTrade, Trade, BookSnapshot, BookDiff>;
+using Record = std::variant<Candle, AggTrade, Trade, BookSnapshot, BookDiff, GraphNode, GraphEdge>;
 
 std::string encode(const Candle& c);
 std::string encode(const AggTrade& t);
 std::string encode(const Trade& t);
 std::string encode(const BookSnapshot& b);
 std::string encode(const BookDiff& b);
+std::string encode(const GraphNode& n);
+std::string encode(const GraphEdge& e);
 std::string encode(const Record& r);
 // The same text appended to `out` (so a caller can reuse one buffer for many records).
 void encode_to(std::string& out, const Candle& c);
@@ -99,6 +126,8 @@ void encode_to(std::string& out, const AggTrade& t);
 void encode_to(std::string& out, const Trade& t);
 void encode_to(std::string& out, const BookSnapshot& b);
 void encode_to(std::string& out, const BookDiff& b);
+void encode_to(std::string& out, const GraphNode& n);
+void encode_to(std::string& out, const GraphEdge& e);
 
 // The most bytes a record's JSON text, or one text field of a binary page, may have: an
 // order-book snapshot of 5000 levels a side fits.

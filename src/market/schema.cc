@@ -24,6 +24,32 @@ Status Schema<BookDiff>::check(const BookDiff& d) {
   return {};
 }
 
+namespace {
+Status check_window(int64_t start, int64_t end) {
+  if (end <= start)
+    return Error(Errc::invalid_argument, "field 'window_end' is not after 'window_start'",
+                 "window_end");
+  return {};
+}
+}  // namespace
+
+Status Schema<GraphNode>::check(const GraphNode& n) {
+  SF_TRY(check_window(n.window_start, n.window_end));
+  if (n.volatility < 0)
+    return Error(Errc::invalid_argument, "field 'volatility' is negative", "volatility");
+  if (n.volume < 0) return Error(Errc::invalid_argument, "field 'volume' is negative", "volume");
+  return {};
+}
+
+Status Schema<GraphEdge>::check(const GraphEdge& e) {
+  SF_TRY(check_window(e.window_start, e.window_end));
+  if (e.symbol == e.target)
+    return Error(Errc::invalid_argument, "an edge joins a symbol to itself", "target");
+  if (!(e.correlation >= -1 && e.correlation <= 1))
+    return Error(Errc::invalid_argument, "field 'correlation' is outside [-1, 1]", "correlation");
+  return {};
+}
+
 size_t KindInfo::index_of(std::string_view field) const {
   size_t i = 0;
   while (i < fields.size() && fields[i].name != field) ++i;
@@ -183,11 +209,12 @@ std::string natural_key(const Record& r) {
         visit_fields(x, AnyField{[&](const FieldInfo& f, size_t, const auto& v) {
                        if (!f.key) return;
                        if (!out.empty()) out += '|';
-                       if constexpr (std::is_same_v<std::remove_cvref_t<decltype(v)>, int64_t>) {
-                         out += std::to_string(v);
-                       } else {
+                       using T = std::remove_cvref_t<decltype(v)>;
+                       if constexpr (std::is_same_v<T, std::string>) {
                          out += v;
-                       }
+                       } else if constexpr (std::is_same_v<T, int64_t>) {
+                         out += std::to_string(v);
+                       }  // key fields are text or integers
                      }});
       },
       r);
@@ -197,7 +224,8 @@ std::string natural_key(const Record& r) {
 namespace {
 
 // The JSON type docs/data.md names for each FieldType, in FieldType order.
-constexpr const char* kDocTypes[] = {"string", "string (decimal text)", "integer", "boolean"};
+constexpr const char* kDocTypes[] = {"string", "string (decimal text)", "integer", "boolean",
+                                     "number (finite)"};
 const char* doc_type(FieldType t) { return enum_name(t, kDocTypes, "string"); }
 
 }  // namespace
@@ -207,12 +235,14 @@ std::string schema_markdown() {
   for (Kind k : kAllKinds) {
     const KindInfo& info = kind_info(k);
     if (!out.empty()) out += '\n';
-    const std::string types =
-        info.workflow_type.empty()
-            ? "`" + std::string(info.live_type) + "`"
-            : "`" + std::string(info.workflow_type) + "` or `" + std::string(info.live_type) + "`";
-    out += "### " + std::string(info.title) + " (`type`: " + types + ", kind `" +
-           std::string(info.name) + "`)\n\n";
+    std::string types;
+    for (std::string_view t : {info.workflow_type, info.live_type}) {
+      if (t.empty()) continue;
+      types += (types.empty() ? "`type`: `" : " or `") + std::string(t) + "`";
+    }
+    if (types.empty()) types = "written by the graph-builder";
+    out += "### " + std::string(info.title) + " (" + types + ", kind `" + std::string(info.name) +
+           "`)\n\n";
     out += "| field | type | key | notes |\n|---|---|---|---|\n";
     for (size_t i = 0; i < info.fields.size(); ++i) {
       const FieldInfo& f = info.fields[i];

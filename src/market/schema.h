@@ -41,6 +41,8 @@ enum class FieldType {
   decimal,  // JSON string of market::is_decimal text; PostgreSQL NUMERIC (+ <name>_text)
   integer,  // JSON integer, 64-bit
   boolean,  // JSON true/false
+  real,     // JSON number, a finite double (analytics: correlations, features); SQL REAL /
+            // double precision
 };
 
 // What the decoder checks beyond the JSON type.
@@ -84,6 +86,11 @@ template <class R>
 constexpr Field<R, int64_t, FieldType::integer> integer(std::string_view name, int64_t R::*m,
                                                         bool key, Rule rule, std::string_view doc) {
   return {{name, FieldType::integer, key, rule, doc}, m};
+}
+template <class R>
+constexpr Field<R, double, FieldType::real> real(std::string_view name, double R::*m,
+                                                 std::string_view doc) {
+  return {{name, FieldType::real, false, Rule::none, doc}, m};
 }
 template <class R>
 constexpr Field<R, bool, FieldType::boolean> boolean(std::string_view name, bool R::*m,
@@ -225,6 +232,70 @@ struct Schema<BookDiff> {
   static Status check(const BookDiff& d);
 };
 
+// Graph snapshots (the graph-builder, docs/analytics.md): one node per symbol and window,
+// one edge per correlated pair. A rolling series writes versions 0, 1, ... (window order).
+template <>
+struct Schema<GraphNode> {
+  static constexpr Kind kind = Kind::graph_node;
+  static constexpr std::string_view name = "graph_node";
+  static constexpr std::string_view title = "Graph nodes";
+  static constexpr std::string_view workflow_type = "";  // written by the graph-builder
+  static constexpr std::string_view live_type = "";
+  static constexpr std::string_view time_field = "window_start";
+  static constexpr bool GraphNode::*final_flag = nullptr;
+  static constexpr auto fields = std::tuple{
+      text("symbol", &GraphNode::symbol, kKey, Rule::symbol, "the node: `BTCUSDT`"),
+      integer("version", &GraphNode::version, kKey, Rule::non_negative,
+              "the snapshot: 0, 1, ... in window order"),
+      integer("window_start", &GraphNode::window_start, false, Rule::non_negative,
+              "ms: open time of the window's first candle"),
+      integer("window_end", &GraphNode::window_end, false, Rule::non_negative,
+              "ms: open time of the candle after the window (exclusive)"),
+      integer("candles", &GraphNode::candles, false, Rule::non_negative,
+              "candles of the window present in the store"),
+      real("log_return", &GraphNode::log_return, "sum of the window's log returns"),
+      real("volatility", &GraphNode::volatility,
+           "sample standard deviation of the window's log returns"),
+      real("volume", &GraphNode::volume, "base volume summed over the window"),
+      real("volume_change", &GraphNode::volume_change,
+           "log(volume of the window's second half / its first half); 0 if either is 0"),
+      real("return_1", &GraphNode::return_1, "the window's last log return"),
+      real("return_2", &GraphNode::return_2, "the one before"),
+      real("return_3", &GraphNode::return_3, "the one before that"),
+      real("next_return", &GraphNode::next_return,
+           "log return over the step after the window (the trainer's label); 0 if unknown"),
+      boolean("has_next", &GraphNode::has_next,
+              "false when the step after the window is not in the range (no label)"),
+  };
+  static Status check(const GraphNode& n);
+};
+
+template <>
+struct Schema<GraphEdge> {
+  static constexpr Kind kind = Kind::graph_edge;
+  static constexpr std::string_view name = "graph_edge";
+  static constexpr std::string_view title = "Graph edges";
+  static constexpr std::string_view workflow_type = "";  // written by the graph-builder
+  static constexpr std::string_view live_type = "";
+  static constexpr std::string_view time_field = "window_start";
+  static constexpr bool GraphEdge::*final_flag = nullptr;
+  static constexpr auto fields = std::tuple{
+      text("symbol", &GraphEdge::symbol, kKey, Rule::symbol,
+           "one end (the leader for a lagged correlation); before `target` in byte order "
+           "unless lagged"),
+      text("target", &GraphEdge::target, kKey, Rule::symbol, "the other end"),
+      integer("version", &GraphEdge::version, kKey, Rule::non_negative, "the snapshot"),
+      integer("window_start", &GraphEdge::window_start, false, Rule::non_negative, "ms"),
+      integer("window_end", &GraphEdge::window_end, false, Rule::non_negative, "ms, exclusive"),
+      real("correlation", &GraphEdge::correlation, "in [-1, 1]: the edge's weight"),
+      integer("lag", &GraphEdge::lag, false, Rule::non_negative,
+              "candles by which `symbol` leads `target` (0 unless lagged)"),
+      integer("samples", &GraphEdge::samples, false, Rule::non_negative,
+              "return pairs the correlation was computed from"),
+  };
+  static Status check(const GraphEdge& e);
+};
+
 // ---- the compile-time walk ---------------------------------------------------------------
 
 template <class R>
@@ -240,6 +311,8 @@ decltype(auto) call(V& v, const F& f, size_t i, Rec& rec) {
     return v.decimal(f.info, i, value);
   } else if constexpr (F::type == FieldType::integer) {
     return v.integer(f.info, i, value);
+  } else if constexpr (F::type == FieldType::real) {
+    return v.real(f.info, i, value);
   } else {
     return v.boolean(f.info, i, value);
   }
@@ -266,9 +339,11 @@ struct AnyField {
   decltype(auto) decimal(const FieldInfo& i, size_t n, auto& v) { return f(i, n, v); }
   decltype(auto) integer(const FieldInfo& i, size_t n, auto& v) { return f(i, n, v); }
   decltype(auto) boolean(const FieldInfo& i, size_t n, auto& v) { return f(i, n, v); }
+  decltype(auto) real(const FieldInfo& i, size_t n, auto& v) { return f(i, n, v); }
 };
 
-// Calls v.text / v.decimal / v.integer / v.boolean (const FieldInfo&, size_t index, T& value)
+// Calls v.text / v.decimal / v.integer / v.boolean / v.real (const FieldInfo&, size_t index,
+// T& value)
 // for every field of `rec` in schema order (T const when Rec is).
 template <class Rec, class V>
 void visit_fields(Rec& rec, V&& v) {

@@ -33,6 +33,7 @@
 // transactions, above).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -93,8 +94,57 @@ inline Status check_collection_name(std::string_view name) {
   return {};
 }
 
-// The decimal check of upsert(): ok if every decimal field of `r` (record `index` of a batch)
-// is market::is_decimal text, else invalid_argument naming the record and the field. For
+// Graph collections (kinds graph_node and graph_edge, written by the graph-builder): the
+// graph G keeps its nodes in the collection `G_nodes` and its edges in `G_edges`; every store
+// holds them under these names (ArangoDB makes them a named graph G: a vertex collection and
+// an edge collection whose documents link `G_nodes/<symbol>:<version>` documents).
+inline constexpr std::string_view kGraphNodesSuffix = "_nodes";
+inline constexpr std::string_view kGraphEdgesSuffix = "_edges";
+
+struct GraphCollections {
+  std::string graph, nodes, edges;
+};
+
+// The collections of the graph `graph`; invalid_argument (field "graph") if any of the three
+// names is refused by check_collection_name().
+inline Result<GraphCollections> graph_collections(std::string_view graph) {
+  GraphCollections g{std::string(graph), std::string(graph) + std::string(kGraphNodesSuffix),
+                     std::string(graph) + std::string(kGraphEdgesSuffix)};
+  for (const std::string* n : {&g.graph, &g.nodes, &g.edges}) {
+    if (auto st = check_collection_name(*n); !st)
+      return Error(Errc::invalid_argument, "graph name: " + st.error().message, "graph");
+  }
+  return g;
+}
+
+// The graph a graph_node or graph_edge collection belongs to (its name without the suffix);
+// invalid_argument if the name lacks its kind's suffix. Other kinds: ok, empty.
+inline Result<std::string> graph_of_collection(std::string_view name, market::Kind kind) {
+  std::string_view suffix;
+  if (kind == market::Kind::graph_node) suffix = kGraphNodesSuffix;
+  if (kind == market::Kind::graph_edge) suffix = kGraphEdgesSuffix;
+  if (suffix.empty()) return std::string();
+  if (name.size() <= suffix.size() || !name.ends_with(suffix))
+    return Error(Errc::invalid_argument,
+                 "a collection of " + std::string(market::to_string(kind)) +
+                     " records is named "
+                     "<graph>" +
+                     std::string(suffix) + ", not '" + std::string(name) + "'",
+                 "collection_name");
+  return std::string(name.substr(0, name.size() - suffix.size()));
+}
+
+// What every ensure_collection() and upsert() refuses first: a refused name, or a graph
+// collection without its kind's suffix (graph_of_collection()).
+inline Status check_collection(std::string_view name, market::Kind kind) {
+  SF_TRY(check_collection_name(name));
+  SF_TRY(graph_of_collection(name, kind));
+  return {};
+}
+
+// The value check of upsert(): ok if every decimal field of `r` (record `index` of a batch)
+// is market::is_decimal text and every real field is finite, else invalid_argument naming
+// the record and the field. For
 // every store's upsert() (upsert_decoded() may skip it); pure.
 inline Status check_decimals(const market::Record& r, size_t index) {
   struct Check {
@@ -103,6 +153,14 @@ inline Status check_decimals(const market::Record& r, size_t index) {
     Status text(const market::FieldInfo&, size_t, const std::string&) const { return {}; }
     Status integer(const market::FieldInfo&, size_t, int64_t) const { return {}; }
     Status boolean(const market::FieldInfo&, size_t, bool) const { return {}; }
+    Status real(const market::FieldInfo& f, size_t, double v) const {
+      if (std::isfinite(v)) return {};
+      const std::string name(f.name);
+      return Error(Errc::invalid_argument,
+                   "record " + std::to_string(index) + " (" + market::natural_key(r) +
+                       "): field '" + name + "' is not a finite number",
+                   name);
+    }
     Status decimal(const market::FieldInfo& f, size_t, const std::string& v) const {
       if (market::is_decimal(v)) return {};
       const std::string name(f.name);
@@ -119,12 +177,12 @@ inline Status check_decimals(const market::Record& r, size_t index) {
       r);
 }
 
-// What every upsert() refuses before it touches the database: a refused collection name, a
-// record of another kind than the batch's, and (with `check_decimal_text`) a decimal field
-// that fails check_decimals().
+// What every upsert() refuses before it touches the database: a refused collection name
+// (check_collection()), a record of another kind than the batch's, and (with `check_decimal_text`)
+// a decimal field that fails check_decimals().
 inline Status check_batch(const std::string& name, market::Kind kind,
                           std::span<const market::Record> records, bool check_decimal_text) {
-  SF_TRY(check_collection_name(name));
+  SF_TRY(check_collection(name, kind));
   for (size_t i = 0; i < records.size(); ++i) {
     const market::Kind k = market::kind_of(records[i]);
     if (k != kind) {

@@ -24,6 +24,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
+#include <limits>
 #include <memory>
 #include <string>
 #include <thread>
@@ -84,6 +86,42 @@ inline market::Trade trade(const std::string& symbol, int64_t id) {
   t.is_buyer_maker = id % 3 == 0;
   t.is_best_match = id % 5 != 0;
   return t;
+}
+
+// A node of snapshot `version` (windows of an hour from kT0) with doubles that only an exact
+// store keeps: values that are not short in decimal, tiny and huge magnitudes. (A negative
+// zero may read back as 0: SQLite stores integral reals as integers.)
+inline market::GraphNode graph_node(const std::string& symbol, int64_t version) {
+  market::GraphNode n;
+  n.symbol = symbol;
+  n.version = version;
+  n.window_start = kT0 + version * 60 * kMinute;
+  n.window_end = n.window_start + 60 * kMinute;
+  n.candles = 60 - version;
+  n.log_return = 0.1 + 0.2 * static_cast<double>(version);  // 0.30000000000000004 for 1
+  n.volatility = 1e-300;
+  n.volume = 123456789.123456789;
+  n.volume_change = -0.6931471805599453;
+  n.return_1 = -1.0 / 3.0;
+  n.return_2 = 2.5e-17;
+  n.return_3 = 1.7976931348623157e308;
+  n.next_return = std::nextafter(0.01, 1.0);
+  n.has_next = version % 2 == 0;
+  return n;
+}
+
+inline market::GraphEdge graph_edge(const std::string& a, const std::string& b, int64_t version,
+                                    double correlation) {
+  market::GraphEdge e;
+  e.symbol = a;
+  e.target = b;
+  e.version = version;
+  e.window_start = kT0 + version * 60 * kMinute;
+  e.window_end = e.window_start + 60 * kMinute;
+  e.correlation = correlation;
+  e.lag = version;
+  e.samples = 59;
+  return e;
 }
 
 inline std::vector<market::Record> candles(const std::string& symbol, int64_t from, int64_t n) {
@@ -630,7 +668,60 @@ TYPED_TEST_P(DataStoreContract, MissingIdsFindsGapsInsideTheRangeAndAtItsEdgesOn
   EXPECT_EQ(this->store().missing_ids("no-such name", tq).error().code, sf::Errc::invalid_argument);
 }
 
+TYPED_TEST_P(DataStoreContract, GraphCollectionsKeepEveryDoubleExactlyAndTheirNames) {
+  using sf::market::Kind;
+  using sf::market::Record;
+  namespace dc = sf::store::data_contract;
+  std::vector<Record> nodes, edges;
+  for (int64_t v = 0; v < 3; ++v) {
+    for (const char* s : {"BTCUSDT", "ETHUSDT", "SOLUSDT"})
+      nodes.emplace_back(dc::graph_node(s, v));
+    edges.emplace_back(dc::graph_edge("BTCUSDT", "ETHUSDT", v, 0.123456789012345678));
+    edges.emplace_back(dc::graph_edge("ETHUSDT", "SOLUSDT", v, -1.0));
+    edges.emplace_back(dc::graph_edge("BTCUSDT", "SOLUSDT", v, 1.0 / 7.0));
+  }
+  this->upsert("corr_nodes", Kind::graph_node, nodes);
+  this->upsert("corr_edges", Kind::graph_edge, edges);
+  this->upsert("corr_edges", Kind::graph_edge, edges);  // idempotent
+  std::vector<Record> want_nodes = nodes, want_edges = edges;
+  std::sort(want_nodes.begin(), want_nodes.end(), sf::market::key_less);
+  std::sort(want_edges.begin(), want_edges.end(), sf::market::key_less);
+  const std::vector<Record> got_nodes = this->scan("corr_nodes");
+  EXPECT_EQ(got_nodes, want_nodes) << "every field, every double bit for bit";
+  ASSERT_EQ(got_nodes.size(), 9u);
+  EXPECT_EQ(this->scan("corr_edges"), want_edges);
+
+  // One snapshot: its window (the time field is window_start).
+  sf::store::Query q;
+  q.from_ms = dc::kT0 + 60 * dc::kMinute;
+  q.to_ms = q.from_ms + 1;
+  EXPECT_EQ(this->count("corr_nodes", q), 3);
+  q.symbol = "ETHUSDT";
+  EXPECT_EQ(this->count("corr_edges", q), 1) << "edges filter on their first end";
+
+  auto& s = this->store();
+  auto unnamed = s.upsert("corr", Kind::graph_node, std::vector<Record>{nodes[0]});
+  ASSERT_FALSE(unnamed.ok()) << "a node collection is named <graph>_nodes";
+  EXPECT_EQ(unnamed.error().code, sf::Errc::invalid_argument);
+  EXPECT_EQ(s.ensure_collection("corr_nodes", Kind::graph_edge).error().code,
+            sf::Errc::invalid_argument);
+  EXPECT_EQ(s.ensure_collection("x_edges", Kind::graph_node).error().code,
+            sf::Errc::invalid_argument);
+
+  // A value no JSON and no store can hold exactly is refused, and nothing of its batch lands.
+  std::vector<Record> bad = {dc::graph_node("XRPUSDT", 0), dc::graph_node("ADAUSDT", 0)};
+  std::get<sf::market::GraphNode>(bad[1]).volatility = std::numeric_limits<double>::quiet_NaN();
+  auto nan = s.upsert("corr_nodes", Kind::graph_node, bad);
+  ASSERT_FALSE(nan.ok());
+  EXPECT_EQ(nan.error().code, sf::Errc::invalid_argument);
+  EXPECT_NE(nan.error().message.find("volatility"), std::string::npos) << nan.error().message;
+  std::get<sf::market::GraphNode>(bad[1]).volatility = std::numeric_limits<double>::infinity();
+  EXPECT_EQ(s.upsert("corr_nodes", Kind::graph_node, bad).error().code, sf::Errc::invalid_argument);
+  EXPECT_EQ(this->count("corr_nodes"), 9);
+}
+
 REGISTER_TYPED_TEST_SUITE_P(DataStoreContract, EnsureCollectionCreatesOnceWithItsKind,
+                            GraphCollectionsKeepEveryDoubleExactlyAndTheirNames,
                             UpsertCreatesOnFirstUseAndRoundTripsEveryField, UpsertIsIdempotent,
                             BatchBoundaries, ExactDecimalTextRoundTrips,
                             BadRecordRefusesTheWholeBatch,

@@ -63,16 +63,16 @@ std::string make_key(const market::Record& r) {
   std::string key;
   std::visit(
       [&](const auto& rec) {
-        market::visit_fields(
-            rec, market::AnyField{[&](const FieldInfo& f, size_t, const auto& v) {
-              if (!f.key) return;
-              if (!key.empty()) key += ':';
-              if constexpr (std::is_same_v<std::remove_cvref_t<decltype(v)>, std::string>) {
-                key += arango::escape_key_part(v);
-              } else {
-                key += std::to_string(v);
-              }
-            }});
+        market::visit_fields(rec, market::AnyField{[&](const FieldInfo& f, size_t, const auto& v) {
+                               if (!f.key) return;
+                               if (!key.empty()) key += ':';
+                               using T = std::remove_cvref_t<decltype(v)>;
+                               if constexpr (std::is_same_v<T, std::string>) {
+                                 key += arango::escape_key_part(v);
+                               } else if constexpr (std::is_same_v<T, int64_t>) {
+                                 key += std::to_string(v);
+                               }  // key fields are text or integers
+                             }});
       },
       r);
   return key;
@@ -85,6 +85,7 @@ struct DocWriter {
   void decimal(const FieldInfo& f, size_t, const std::string& v) { w.kv(f.name, v); }
   void integer(const FieldInfo& f, size_t, int64_t v) { w.kv_int(f.name, v); }
   void boolean(const FieldInfo& f, size_t, bool v) { w.kv_bool(f.name, v); }
+  void real(const FieldInfo& f, size_t, double v) { w.key(f.name).number(v); }
 };
 
 void write_doc(json::Writer& w, const std::string& key, const market::Record& rec) {
@@ -113,6 +114,10 @@ struct DocReader {
   }
   Status boolean(const FieldInfo& f, size_t, bool& v) const {
     SF_TRY_ASSIGN(v, get_bool(o, f.name, what));
+    return {};
+  }
+  Status real(const FieldInfo& f, size_t, double& v) const {
+    SF_TRY_ASSIGN(v, arango::get_number(o, f.name, what));
     return {};
   }
 };

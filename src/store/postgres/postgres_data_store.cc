@@ -31,7 +31,7 @@ using market::FieldType;
 using market::KindInfo;
 
 // The column type of each FieldType, in FieldType order.
-constexpr const char* kSqlTypes[] = {"TEXT", "NUMERIC", "BIGINT", "BOOLEAN"};
+constexpr const char* kSqlTypes[] = {"TEXT", "NUMERIC", "BIGINT", "BOOLEAN", "DOUBLE PRECISION"};
 const char* sql_type(FieldType t) { return enum_name(t, kSqlTypes, "TEXT"); }
 
 // The exact-text companion of a decimal column (see put_numeric()).
@@ -249,6 +249,10 @@ struct RowWriter {
     out.put32(1);
     out.put8(b ? 1 : 0);
   }
+  void real(const FieldInfo&, size_t, double v) {  // float8: the IEEE-754 bits, big-endian
+    out.put32(8);
+    out.put64(std::bit_cast<uint64_t>(v));
+  }
   void end() {
     for (size_t i = 0; i < n_texts; ++i) {
       if (texts[i] == nullptr) {
@@ -289,6 +293,12 @@ struct RowReader {
   void decimal(const FieldInfo&, size_t i, std::string& v) const { v = at(i); }
   void integer(const FieldInfo&, size_t i, int64_t& v) const { v = pg::to_int64(at(i)); }
   void boolean(const FieldInfo&, size_t i, bool& v) const { v = at(i) == "t"; }
+  // PostgreSQL 12+ prints float8 in the shortest text that reads back exactly.
+  void real(const FieldInfo&, size_t i, double& v) const {
+    const std::string_view t = at(i);
+    v = 0;
+    std::from_chars(t.data(), t.data() + t.size(), v);
+  }
 };
 
 market::Record read_record(const PGresult* r, int row, Kind kind) {
@@ -640,7 +650,7 @@ PostgresDataStore::PostgresDataStore(std::unique_ptr<Impl> impl) : impl_(std::mo
 PostgresDataStore::~PostgresDataStore() = default;
 
 Status PostgresDataStore::ensure_collection(const std::string& name, Kind kind) {
-  SF_TRY(check_collection_name(name));
+  SF_TRY(check_collection(name, kind));
   std::lock_guard lock(impl_->mu);
   auto c = impl_->ensure(name, kind);
   if (!c) return c.error();

@@ -48,16 +48,28 @@ std::string key_columns(const KindInfo& k) {
   return columns(k, 0, k.key_fields, [](std::string c) { return c; });
 }
 
-// Text and decimals are TEXT (the exchange's exact text), integers and booleans INTEGER.
+// Text and decimals are TEXT (the exchange's exact text), integers and booleans INTEGER,
+// reals REAL.
+const char* column_type(market::FieldType t) {
+  switch (t) {
+    case market::FieldType::text:
+    case market::FieldType::decimal:
+      return " TEXT";
+    case market::FieldType::real:
+      return " REAL";
+    case market::FieldType::integer:
+    case market::FieldType::boolean:
+      break;
+  }
+  return " INTEGER";
+}
+
 std::string create_table_sql(const std::string& name, Kind kind) {
   const KindInfo& k = market::kind_info(kind);
   return "CREATE TABLE " + sql_ident(name) + " (" +
          columns(k, 0, k.fields.size(),
                  [&, i = size_t{0}](std::string c) mutable {
-                   const market::FieldType t = k.fields[i++].type;
-                   const bool text =
-                       t == market::FieldType::text || t == market::FieldType::decimal;
-                   return c + (text ? " TEXT" : " INTEGER") + " NOT NULL";
+                   return c + column_type(k.fields[i++].type) + " NOT NULL";
                  }) +
          ", PRIMARY KEY (" + key_columns(k) + ")) WITHOUT ROWID";
 }
@@ -135,6 +147,9 @@ struct RowBinder {
     if (const int n = p.param(static_cast<int>(i))) u.int64(n, v);
   }
   void boolean(const FieldInfo& f, size_t i, bool v) { integer(f, i, v ? 1 : 0); }
+  void real(const FieldInfo&, size_t i, double v) {
+    if (const int n = p.param(static_cast<int>(i))) u.real(n, v);
+  }
 };
 
 // Binds the shared columns (see shared_columns(), all text) of a record as ?1 ...
@@ -147,6 +162,7 @@ struct SharedBinder {
   void decimal(const FieldInfo&, size_t, const std::string&) {}
   void integer(const FieldInfo&, size_t, int64_t) {}
   void boolean(const FieldInfo&, size_t, bool) {}
+  void real(const FieldInfo&, size_t, double) {}
 };
 
 void bind_shared(Use& u, const market::Record& r, size_t shared) {
@@ -175,6 +191,7 @@ struct RowReader {
   void decimal(const FieldInfo& f, size_t i, std::string& v) { text(f, i, v); }
   void integer(const FieldInfo&, size_t i, int64_t& v) { v = u.col_int64(static_cast<int>(i)); }
   void boolean(const FieldInfo&, size_t i, bool& v) { v = u.col_int64(static_cast<int>(i)) != 0; }
+  void real(const FieldInfo&, size_t i, double& v) { v = u.col_real(static_cast<int>(i)); }
 };
 
 market::Record read_record(const Use& u, Kind kind) {
@@ -404,7 +421,7 @@ SqliteDataStore::~SqliteDataStore() {
 }
 
 Status SqliteDataStore::ensure_collection(const std::string& name, Kind kind) {
-  SF_TRY(check_collection_name(name));
+  SF_TRY(check_collection(name, kind));
   std::lock_guard lock(impl_->mu);
   auto c = impl_->ensure(name, kind);
   if (!c) return c.error();
