@@ -83,13 +83,15 @@ size_t snapshot_count(size_t candles, const GraphOptions& o) {
 }
 
 GraphSnapshot build_snapshot(const std::vector<AlignedSeries>& series, int64_t grid_start,
-                             int64_t interval_ms, int64_t version, const GraphOptions& o) {
+                             int64_t interval_ms, int64_t version, const GraphOptions& o,
+                             size_t offset) {
   GraphSnapshot snap;
-  const size_t first = static_cast<size_t>(version) * o.step;  // the window's first candle
-  const size_t end = first + o.window;                         // one past its last
+  const size_t grid_first = static_cast<size_t>(version) * o.step;  // the window's first candle
+  const size_t first = grid_first - offset;                         // ... in the series
+  const size_t end = first + o.window;                              // one past its last
   snap.version = version;
-  snap.window_start = grid_start + static_cast<int64_t>(first) * interval_ms;
-  snap.window_end = grid_start + static_cast<int64_t>(end) * interval_ms;
+  snap.window_start = grid_start + static_cast<int64_t>(grid_first) * interval_ms;
+  snap.window_end = snap.window_start + static_cast<int64_t>(o.window) * interval_ms;
 
   // Returns of the window (window - 1 of them) and of the step after it, per series.
   std::vector<std::vector<double>> window_returns(series.size());

@@ -68,9 +68,12 @@ struct GraphSnapshot {
 // Snapshots a grid of `candles` candles holds: 0 if shorter than one window.
 size_t snapshot_count(size_t candles, const GraphOptions& o);
 
-// Snapshot `version` (windows as above). Every series must have the same length (at least
-// the window's end); series symbols must be distinct. Options must have passed validate().
+// Snapshot `version` (windows as above). The series hold the grid's candles from candle
+// `offset` on (a block of the grid: 0 for all of it), all the same length, at least to the
+// window's end; the step after the window counts only where the series reach past it.
+// Series symbols must be distinct. Options must have passed validate().
 GraphSnapshot build_snapshot(const std::vector<AlignedSeries>& series, int64_t grid_start,
-                             int64_t interval_ms, int64_t version, const GraphOptions& o);
+                             int64_t interval_ms, int64_t version, const GraphOptions& o,
+                             size_t offset = 0);
 
 }  // namespace sf::analytics

@@ -2,6 +2,7 @@
 // kind registers here.
 #include "workers/connector.h"
 #include "workers/dummy.h"
+#include "workers/graph_builder.h"
 #include "workers/live.h"
 #include "workers/loader.h"
 
@@ -50,6 +51,16 @@ WorkerRegistry WorkerRegistry::builtin() {
                            std::pair{"loader-ws-klines", &run_live_klines},
                            std::pair{"loader-ws-orderbook", &run_live_orderbook}})
     r.add(name, TargetRole::loader, run, validate_live, LiveSettings::json_schema());
+  // Analytics: reads candle collections from the store, writes graph collections
+  // (workers/graph_builder.h).
+  r.add(
+      "graph-builder", TargetRole::other, run_graph_builder,
+      [](const boost::json::object& settings) -> Status {
+        auto s = GraphBuilderSettings::from_params(settings);
+        if (!s) return s.error();
+        return {};
+      },
+      GraphBuilderSettings::json_schema());
   return r;
 }
 
