@@ -62,6 +62,11 @@ void add_service_options(CLI::App* cmd, sf::manager::ServiceConfig& c, std::stri
                   "streamforge.db), postgresql://USER:PASSWORD@HOST:PORT/DB[?schema=NAME] or "
                   "arangodb+http[s]://USER:PASSWORD@HOST[:8529][/DB][?auth=jwt...]")
       ->envname(sf::workers::env_names::kStore);
+  cmd->add_option("--artifacts", c.artifacts,
+                  "where trained models and their metrics go: <data-dir>/artifacts (default), "
+                  "file:PATH, or s3://BUCKET[/PREFIX]?endpoint=URL[&region=R] with the keys in "
+                  "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+      ->envname(sf::workers::env_names::kArtifacts);
   cmd->add_option("--flows", c.flows_file,
                   "test flows YAML file (default: the built-in copy of config/test_flows.yaml)")
       ->envname("SF_FLOWS_FILE");
@@ -149,6 +154,7 @@ int run_service(sf::manager::ServiceConfig cfg, const std::string& log_level, co
   }
   sf::log::set_level(lvl);
   cfg.log_level = log_level;
+  cfg.env = sf::Env::from_process();
   start_signal_thread();
   auto s = sf::manager::run_service(cfg, g_stop, kVersion);
   if (!s) {

@@ -1,5 +1,7 @@
 #include "manager/service.h"
 
+#include "artifacts/open.h"
+
 #include <boost/asio/ip/address.hpp>
 #include <cstdio>
 #include <filesystem>
@@ -52,6 +54,11 @@ Status run_service(const ServiceConfig& cfg, const std::atomic<bool>& stop,
 
   auto stores = store::open_stores(cfg.store, cfg.data_dir);
   if (!stores) return stores.error();
+  // Opened now, so a wrong bucket or key fails the start, not a training hours later.
+  auto artifact_store = artifacts::open_artifact_store(cfg.artifacts, cfg.data_dir, cfg.env);
+  if (!artifact_store)
+    return Error(artifact_store.error().code,
+                 "cannot open the artifact store: " + artifact_store.error().message, "artifacts");
   store::StateStore& state_store = *stores->state;
   store::DataStore& data_store = *stores->data;
 
@@ -91,6 +98,12 @@ Status run_service(const ServiceConfig& cfg, const std::atomic<bool>& stop,
     po.env.set(pe::kBusReplication, std::to_string(cfg.bus_replication));
     po.env.set(pe::kDataDir, data_dir.string());
     if (!cfg.store.empty()) po.env.set(pe::kStore, cfg.store);
+    if (!cfg.artifacts.empty()) po.env.set(pe::kArtifacts, cfg.artifacts);
+    // The S3 keys reach the workers through their environment only, never a log line.
+    if (artifacts::is_s3_url(cfg.artifacts))
+      for (const char* k : {artifacts::kAccessKeyIdVar, artifacts::kSecretAccessKeyVar,
+                            artifacts::kSessionTokenVar})
+        if (auto v = cfg.env.get(k)) po.env.set(k, *v);
     po.env.set(pe::kLogLevel, cfg.log_level);
     // Loader processes spend from one host-wide budget, this share of the exchange's limit,
     // kept in a file of the data dir (RateLimiter::share_through).
@@ -109,7 +122,7 @@ Status run_service(const ServiceConfig& cfg, const std::atomic<bool>& stop,
   } else {
     launcher_ptr = std::make_unique<launch::InProcessLauncher>(
         workers::WorkerRegistry::builtin(), bus, &registry, SystemClock::instance(), &data_store,
-        &limiter);
+        &limiter, artifact_store->get());
   }
   launch::Launcher& launcher = *launcher_ptr;
   ManagerOptions mopts = cfg.manager;

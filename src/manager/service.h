@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "base/env.h"
 #include "base/result.h"
 #include "manager/manager.h"
 
@@ -18,7 +19,11 @@ struct ServiceConfig {
   std::string data_dir = "data";  // SQLite file: <data_dir>/streamforge.db (state and data)
   std::string store;              // empty/"sqlite": the SQLite file; or a postgresql:// URL
   std::string flows_file;         // empty: the shipped config/test_flows.yaml
-  std::string api_token;          // empty: no auth (the listener is loopback by default)
+  // Where trained models go (artifacts/open.h): empty for <data_dir>/artifacts, file:PATH or
+  // s3://BUCKET[/PREFIX]?endpoint=URL[&region=R] with the keys in `env`.
+  std::string artifacts;
+  Env env;                // the process environment (apps/ passes it): the S3 keys
+  std::string api_token;  // empty: no auth (the listener is loopback by default)
   // Bus URL: "memory" (one process) or kafka://HOST:PORT[,HOST:PORT] (bus/open.h).
   std::string bus = "memory";
   std::string kafka_config;     // librdkafka properties file (SASL, TLS, tuning); optional

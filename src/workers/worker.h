@@ -39,6 +39,9 @@ class RateLimiter;
 namespace sf::store {
 class DataStore;
 }
+namespace sf::artifacts {
+class ArtifactStore;
+}
 
 namespace sf::workers {
 
@@ -75,6 +78,8 @@ struct WorkerContext {
   bus::Bus* bus = nullptr;
   metrics::Registry* metrics = nullptr;    // may be null (no metrics)
   store::DataStore* data_store = nullptr;  // where connectors write; null: none configured
+  // Where the gnn-trainer puts models and metrics; null: none configured.
+  artifacts::ArtifactStore* artifacts = nullptr;
   // The process's one exchange rate limiter, shared by every loader in it; null: the
   // loader makes its own (it is then alone in its process).
   exchange::binance::RateLimiter* rate_limiter = nullptr;

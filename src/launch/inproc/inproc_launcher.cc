@@ -7,13 +7,15 @@ namespace sf::launch {
 InProcessLauncher::InProcessLauncher(workers::WorkerRegistry registry, bus::Bus& bus,
                                      metrics::Registry* metrics, const Clock& clock,
                                      store::DataStore* data_store,
-                                     exchange::binance::RateLimiter* rate_limiter)
+                                     exchange::binance::RateLimiter* rate_limiter,
+                                     artifacts::ArtifactStore* artifacts)
     : RegistryLauncher(std::move(registry)),
       bus_(bus),
       metrics_(metrics),
       clock_(clock),
       data_store_(data_store),
-      rate_limiter_(rate_limiter) {}
+      rate_limiter_(rate_limiter),
+      artifacts_(artifacts) {}
 
 InProcessLauncher::~InProcessLauncher() { shutdown(); }
 
@@ -49,6 +51,7 @@ Status InProcessLauncher::launch(const LaunchSpec& spec) {
   ctx.clock = &clock_;
   ctx.data_store = data_store_;
   ctx.rate_limiter = rate_limiter_;
+  ctx.artifacts = artifacts_;
   ctx.cancel = task->cancel;
   workers::WorkerFn work = *fn;
   task->thread = std::thread([this, raw, ctx = std::move(ctx), work, spec]() mutable {

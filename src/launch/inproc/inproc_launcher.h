@@ -12,6 +12,9 @@
 #include "launch/registry_launcher.h"
 #include "workers/worker.h"
 
+namespace sf::artifacts {
+class ArtifactStore;
+}
 namespace sf::exchange::binance {
 class RateLimiter;
 }
@@ -23,7 +26,8 @@ class InProcessLauncher final : public RegistryLauncher {
   InProcessLauncher(workers::WorkerRegistry registry, bus::Bus& bus, metrics::Registry* metrics,
                     const Clock& clock = SystemClock::instance(),
                     store::DataStore* data_store = nullptr,
-                    exchange::binance::RateLimiter* rate_limiter = nullptr);
+                    exchange::binance::RateLimiter* rate_limiter = nullptr,
+                    artifacts::ArtifactStore* artifacts = nullptr);
   ~InProcessLauncher() override;
 
   Status launch(const LaunchSpec& spec) override;
@@ -47,6 +51,7 @@ class InProcessLauncher final : public RegistryLauncher {
   const Clock& clock_;
   store::DataStore* data_store_;
   exchange::binance::RateLimiter* rate_limiter_;
+  artifacts::ArtifactStore* artifacts_;
   mutable std::mutex mu_;
   ExitCallback on_exit_;
   int callbacks_running_ = 0;

@@ -3,6 +3,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "artifacts/open.h"
 #include "base/log.h"
 #include "http/server.h"
 #include "metrics/metrics.h"
@@ -140,6 +141,15 @@ int run_worker_process(const std::string& target, const Env& env_in,
   auto data_store = open_data_store(env);
   if (!data_store)
     return fail(kExitError, "cannot open the data store: " + data_store.error().message, queue_id);
+  // Only the roles that keep artifacts open the store (an S3 one checks its bucket).
+  std::unique_ptr<artifacts::ArtifactStore> artifact_store;
+  if (target == "gnn-trainer") {
+    auto a = artifacts::open_artifact_store(env.get_or(workers::env_names::kArtifacts, ""),
+                                            env.get_or(workers::env_names::kDataDir, "data"), env);
+    if (!a)
+      return fail(kExitError, "cannot open the artifact store: " + a.error().message, queue_id);
+    artifact_store = std::move(*a);
+  }
 
   metrics::Registry metrics;
   metrics::register_process_metrics(metrics);
@@ -167,6 +177,7 @@ int run_worker_process(const std::string& target, const Env& env_in,
   ctx.bus = bus->get();
   ctx.metrics = &metrics;
   ctx.data_store = data_store->get();
+  ctx.artifacts = artifact_store.get();
   ctx.cancel = std::move(cancel);
   int code = kExitError;
   try {
