@@ -245,6 +245,12 @@ Result<std::string> unescape_key_part(std::string_view s);
 bool is_valid_key(std::string_view key);
 inline constexpr size_t kMaxKeyBytes = 254;
 
+// Parses a JSON answer (at most max_bytes, depth 64) with every number exact: doubles are
+// converted from their text with std::from_chars (correctly rounded, like ArangoDB's own
+// parser), not with Boost.JSON 1.81's conversion, which may miss the last bit. Integers as
+// Boost.JSON parses them (int64, else uint64). parse_error / too_large otherwise.
+Result<bj::value> parse_json(std::string_view text, size_t max_bytes);
+
 // Strict readers of document attributes: io_error naming the attribute and `what` (e.g.
 // "candles/BTCUSDT:1m:1722470400000") when missing or of another type.
 Result<std::string> get_string(const bj::object& o, std::string_view key, std::string_view what);

@@ -6,7 +6,10 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <bit>
+#include <charconv>
 #include <chrono>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <thread>
@@ -620,6 +623,48 @@ TEST_F(ArangoDoubleTest, EdgesNeedFromAndTo) {
   std::string key(e.at("_key").as_string());
   api_->call("PUT", "/_db/streamforge/_api/document/edges/" + key, json::object{{"x", 2}});
   expect_error(api_->last, 400, 1233);
+}
+
+// The number after "\"name\":" in a JSON text, read with std::from_chars (exact).
+double number_in(const std::string& text, const std::string& name) {
+  const std::string tag = "\"" + name + "\":";
+  const size_t at = text.find(tag);
+  EXPECT_NE(at, std::string::npos) << name << " in " << text;
+  if (at == std::string::npos) return 0;
+  const char* first = text.data() + at + tag.size();
+  double v = 0;
+  auto [p, ec] = std::from_chars(first, text.data() + text.size(), v);
+  EXPECT_TRUE(ec == std::errc()) << text.substr(at, 40);
+  return v;
+}
+
+// ArangoDB parses a number with a fraction or an exponent correctly rounded (VelocyPack's
+// parser uses atof) and prints doubles in a form that reads back the same: a stored double
+// comes back bit for bit, from a document read and from AQL.
+TEST_F(ArangoDoubleTest, DoublesComeBackBitForBit) {
+  create("reals");
+  const char* const texts[] = {"123456789.12345679",      "1.2345678912345679E8",
+                               "0.30000000000000004",     "1e-300",
+                               "1.7976931348623157e+308", "-0.3333333333333333",
+                               "4.9406564584124654e-324", "0.010000000000000002"};
+  std::string body = "{\"_key\":\"r\"";
+  for (size_t i = 0; i < std::size(texts); ++i)
+    body += ",\"x" + std::to_string(i) + "\":" + texts[i];
+  body += "}";
+  ASSERT_EQ(api_->req("POST", "/_db/streamforge/_api/document/reals", body).status, 202);
+  const std::string doc = api_->req("GET", "/_db/streamforge/_api/document/reals/r").body;
+  const std::string aql =
+      api_->req("POST", "/_db/streamforge/_api/cursor",
+                R"({"query":"FOR d IN reals FILTER d.x0 == 123456789.12345679 RETURN d"})")
+          .body;
+  for (size_t i = 0; i < std::size(texts); ++i) {
+    SCOPED_TRACE(texts[i]);
+    double want = 0;
+    std::from_chars(texts[i], texts[i] + std::strlen(texts[i]), want);
+    const std::string name = "x" + std::to_string(i);
+    EXPECT_EQ(std::bit_cast<uint64_t>(number_in(doc, name)), std::bit_cast<uint64_t>(want));
+    EXPECT_EQ(std::bit_cast<uint64_t>(number_in(aql, name)), std::bit_cast<uint64_t>(want));
+  }
 }
 
 TEST_F(ArangoDoubleTest, ProtocolErrors) {
