@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 #include <tuple>
 #include <unordered_map>
@@ -28,8 +29,6 @@ using market::Kind;
 namespace bj = boost::json;
 
 constexpr const char* kCatalogue = "sf_collections";
-constexpr const char* kVertexRole = "graph_vertex";
-constexpr const char* kEdgeRole = "graph_edge";
 // Documents per write request, and a byte bound on the body (ArangoDB's default maximum
 // request body is 512 MiB; smaller bodies keep each request well under timeout_ms).
 constexpr size_t kChunkDocs = 5'000;
@@ -45,15 +44,19 @@ std::string_view id_field(Kind k) {
   return info.fields[info.key_fields - 1].name;
 }
 
-// The persistent index of a market-data collection: the equality filters of count/scan/times
-// (the text key fields: symbol, and interval for candles) first, then the time they filter
-// by range. For candles it also gives the server's SORT by open_time when symbol and
-// interval are fixed.
+// The text key fields a Query can fix: symbol, and interval (candles). A graph edge's target
+// is a text key field no Query names.
+bool query_fixes(std::string_view field) { return field == "symbol" || field == "interval"; }
+
+// The persistent index of a data collection: the equality filters of count/scan/times
+// (symbol, and interval for candles) first, then the time they filter by range. For candles
+// it also gives the server's SORT by open_time when symbol and interval are fixed.
 std::vector<std::string> index_fields(Kind k) {
   const KindInfo& info = market::kind_info(k);
   std::vector<std::string> out;
-  for (size_t i = 0; i < info.key_fields && info.fields[i].type == market::FieldType::text; ++i)
-    out.emplace_back(info.fields[i].name);
+  for (size_t i = 0; i < info.key_fields; ++i)
+    if (info.fields[i].type == market::FieldType::text && query_fixes(info.fields[i].name))
+      out.emplace_back(info.fields[i].name);
   out.emplace_back(info.time_field);
   return out;
 }
@@ -88,8 +91,24 @@ struct DocWriter {
   void real(const FieldInfo& f, size_t, double v) { w.key(f.name).number(v); }
 };
 
-void write_doc(json::Writer& w, const std::string& key, const market::Record& rec) {
+// The _key of the node (symbol, version) of a graph: what record_document_key() gives its
+// graph_node record.
+std::string node_key(const std::string& symbol, int64_t version) {
+  market::GraphNode n;
+  n.symbol = symbol;
+  n.version = version;
+  return make_key(market::Record(std::move(n)));
+}
+
+// A record's document; `nodes` (the graph's node collection) for a graph_edge record, whose
+// document then links its ends: _from/_to = "<nodes>/<node _key>".
+void write_doc(json::Writer& w, const std::string& key, const market::Record& rec,
+               const std::string& nodes) {
   w.begin_object().kv("_key", key);
+  if (const auto* e = std::get_if<market::GraphEdge>(&rec)) {
+    w.kv("_from", nodes + "/" + node_key(e->symbol, e->version));
+    w.kv("_to", nodes + "/" + node_key(e->target, e->version));
+  }
   std::visit([&](const auto& r) { market::visit_fields(r, DocWriter{w}); }, rec);
   w.end_object();
 }
@@ -158,33 +177,60 @@ std::vector<std::pair<size_t, size_t>> transaction_runs(const std::vector<std::s
 }
 
 // True when a query fixes every text part of the key (the symbol, and the interval of
-// candles): the server then orders by the numeric part exactly.
+// candles; never for graph edges, whose target no Query fixes): the server then orders by
+// the numeric part exactly.
 bool key_text_fixed(Kind kind, const Query& q) {
-  return q.symbol && (q.interval || !market::kind_info(kind).has("interval"));
+  const KindInfo& info = market::kind_info(kind);
+  for (size_t i = 0; i < info.key_fields; ++i) {
+    if (info.fields[i].type != market::FieldType::text) continue;
+    const std::string_view f = info.fields[i].name;
+    if (!(f == "symbol" ? q.symbol.has_value() : f == "interval" && q.interval.has_value()))
+      return false;
+  }
+  return true;
 }
 
-// The whole operation again while it fails with arango::kRetryField (write-write conflict,
-// transaction aborted or expired, commit outcome unknown for an idempotent write).
+// The named graph `g`'s definition as this store makes it: one edge definition, g.edges
+// from [g.nodes] to [g.nodes]. Orphan collections are not looked at.
+bool same_definition(const bj::value& graph, const GraphCollections& g) {
+  const bj::value* defs =
+      graph.is_object() ? graph.get_object().if_contains("edgeDefinitions") : nullptr;
+  if (!defs || !defs->is_array() || defs->get_array().size() != 1) return false;
+  const bj::value& d = defs->get_array()[0];
+  if (!d.is_object()) return false;
+  const bj::object& o = d.get_object();
+  auto only_nodes = [&](const char* k) {
+    const bj::value* v = o.if_contains(k);
+    return v && v->is_array() && v->get_array().size() == 1 && v->get_array()[0].is_string() &&
+           v->get_array()[0].get_string() == g.nodes;
+  };
+  const bj::value* c = o.if_contains("collection");
+  return c && c->is_string() && c->get_string() == g.edges && only_nodes("from") &&
+         only_nodes("to");
+}
 
 }  // namespace
 
 struct ArangoDataStore::Impl {
   struct Entry {
     std::string name;
-    std::string role;  // market kind name, graph_vertex or graph_edge
-    std::optional<Kind> kind;
-    std::string vertex;  // graph_edge: the vertex collection
+    std::string role;          // the catalogue's kind text (market::to_string), or a legacy role
+    std::optional<Kind> kind;  // empty for a legacy role (below)
   };
 
   std::unique_ptr<ArangoClient> client;
   std::mutex mu;
   std::map<std::string, Entry> cache;  // by exact name, collections known to exist
+  std::set<std::string> linked;  // graph_edge collections whose named graph is known to be ours
 
   std::string doc_path(const std::string& collection) const {
     return client->db_path("/_api/document/" + collection);
   }
 
-  // The catalogue entry stored under lower(name), if any.
+  // The catalogue entry stored under lower(name), if any. Entries of the free-form graph API
+  // of older StreamForge versions (kind "graph_vertex", or "graph_edge" with a "vertex"
+  // attribute) hold no records: they get no kind, so they are neither listed nor read and
+  // their names are refused to every kind.
   Result<std::optional<Entry>> lookup(const std::string& name) {
     const std::string path = doc_path(kCatalogue) + "/" + arango::path_escape(lower_ascii(name));
     Reply r;
@@ -198,28 +244,28 @@ struct ArangoDataStore::Impl {
     Entry e;
     SF_TRY_ASSIGN(e.name, get_string(o, "name", what));
     SF_TRY_ASSIGN(e.role, get_string(o, "kind", what));
-    e.kind = market::kind_from_string(e.role);
-    if (e.role == kEdgeRole) {
-      SF_TRY_ASSIGN(e.vertex, get_string(o, "vertex", what));
-    } else if (!e.kind && e.role != kVertexRole) {
-      return Error(Errc::io_error, "ArangoDB document " + what + ": unknown kind '" + e.role + "'");
+    if (is_legacy(o)) {
+      e.role = "older free-form " + e.role;
+      return std::optional<Entry>(std::move(e));
     }
+    e.kind = market::kind_from_string(e.role);
+    if (!e.kind)
+      return Error(Errc::io_error, "ArangoDB document " + what + ": unknown kind '" + e.role + "'");
     return std::optional<Entry>(std::move(e));
   }
 
-  static Status check_role(const Entry& e, const std::string& role, const std::string& vertex) {
-    if (e.role != role) {
-      return Error(Errc::invalid_argument,
-                   "collection " + e.name + " holds " + e.role + " documents, not " + role,
-                   "collection_name");
-    }
-    if (role == kEdgeRole && e.vertex != vertex) {
-      return Error(
-          Errc::invalid_argument,
-          "edge collection " + e.name + " connects vertices of " + e.vertex + ", not " + vertex,
-          "collection_name");
-    }
-    return {};
+  static bool is_legacy(const bj::object& catalogue_entry) {
+    const bj::value* k = catalogue_entry.if_contains("kind");
+    return (k && k->is_string() && k->get_string() == "graph_vertex") ||
+           catalogue_entry.contains("vertex");
+  }
+
+  static Status check_kind(const Entry& e, Kind kind) {
+    if (e.kind == kind) return {};
+    return Error(
+        Errc::invalid_argument,
+        "collection " + e.name + " holds " + e.role + " documents, not " + market::to_string(kind),
+        "collection_name");
   }
 
   // The collection `name` (exact case) if it exists; nullptr otherwise. Caller holds mu.
@@ -233,17 +279,6 @@ struct ArangoDataStore::Impl {
     return &(cache[name] = std::move(*e));
   }
 
-  // The graph collection `name` whose `what` ("vertex", "edge") documents are written:
-  // not_found if it does not exist. Caller holds mu.
-  Result<const Entry*> existing_graph(const std::string& name, const std::string& what) {
-    const Entry* e = nullptr;
-    SF_TRY_ASSIGN(e, existing(name));
-    if (!e)
-      return Error(Errc::not_found,
-                   what + " collection " + name + " does not exist (ensure_graph first)");
-    return e;
-  }
-
   Result<const Entry*> existing_market(const std::string& name) {
     SF_TRY(check_collection_name(name));
     const Entry* e = nullptr;
@@ -251,19 +286,20 @@ struct ArangoDataStore::Impl {
     if (!e) return Error(Errc::not_found, "collection " + name + " does not exist");
     if (!e->kind) {
       return Error(Errc::invalid_argument,
-                   "collection " + name + " holds " + e->role + " documents, not market data",
+                   "collection " + name + " holds " + e->role + " documents, not records",
                    "collection_name");
     }
     return e;
   }
 
-  // The collection, registered and created with `role` if missing. Caller holds mu.
-  Result<const Entry*> ensure(const std::string& name, const std::string& role,
-                              const std::string& vertex = {}) {
+  // The collection, registered and created for `kind` if missing (an edge collection for
+  // graph_edge, a document collection otherwise). Caller holds mu.
+  Result<const Entry*> ensure(const std::string& name, Kind kind) {
     if (auto it = cache.find(name); it != cache.end()) {
-      SF_TRY(check_role(it->second, role, vertex));
+      SF_TRY(check_kind(it->second, kind));
       return &it->second;
     }
+    const std::string role = market::to_string(kind);
     std::optional<Entry> e;
     for (int attempt = 0; attempt < 3 && !e; ++attempt) {
       SF_TRY_ASSIGN(e, lookup(name));
@@ -273,18 +309,12 @@ struct ArangoDataStore::Impl {
       std::string body;
       json::Writer w(body);
       w.begin_object().kv("_key", lower_ascii(name)).kv("name", name).kv("kind", role);
-      if (role == kEdgeRole) w.kv("vertex", vertex);
       w.end_object();
       const std::string path = doc_path(kCatalogue);
       Reply r;
       SF_TRY_ASSIGN(r, client->request("POST", path, body));
       if (r.ok()) {
-        Entry mine;
-        mine.name = name;
-        mine.role = role;
-        mine.kind = market::kind_from_string(role);
-        mine.vertex = vertex;
-        e = std::move(mine);
+        e = Entry{name, role, kind};
       } else if (r.error_num != 1210) {
         return client->error(r, "POST", path, "register collection " + name);
       }
@@ -298,19 +328,88 @@ struct ArangoDataStore::Impl {
           "collection name '" + name + "' differs only in case from the existing '" + e->name + "'",
           "collection_name");
     }
-    SF_TRY(check_role(*e, role, vertex));
+    SF_TRY(check_kind(*e, kind));
     // Create it (also after a crash between registering and creating); an existing one of
     // the right type is adopted.
-    SF_TRY(client->ensure_collection(name, role == kEdgeRole ? 3 : 2));
-    if (e->kind) SF_TRY(client->ensure_persistent_index(name, index_fields(*e->kind)));
+    SF_TRY(client->ensure_collection(name, kind == Kind::graph_edge ? 3 : 2));
+    SF_TRY(client->ensure_persistent_index(name, index_fields(kind)));
     return &(cache[name] = std::move(*e));
   }
 
-  // The persistent index of every market-data collection in the catalogue (idempotent: a
-  // database written before the store made indexes gets them; one request per collection).
-  // A registered collection that was never created (a crash in between) is skipped.
-  // Every market-data collection of the catalogue with its kind (graph collections left out),
-  // in the server's order.
+  // The named graph of g (GET /_api/gharial/{graph}): nullopt if there is none, else whether
+  // its definition is this store's (same_definition()).
+  Result<std::optional<bool>> graph_state(const GraphCollections& g) {
+    const std::string path = client->db_path("/_api/gharial/" + arango::path_escape(g.graph));
+    Reply r;
+    SF_TRY_ASSIGN(r, client->request("GET", path, {}));
+    if (r.status == 404 && r.error_num == 1924) return std::optional<bool>();
+    if (!r.ok()) return client->error(r, "GET", path, "look up graph " + g.graph);
+    const bj::value* graph =
+        r.body.is_object() ? r.body.get_object().if_contains("graph") : nullptr;
+    if (!graph) return Error(Errc::io_error, "ArangoDB answer on GET " + path + " has no graph");
+    return std::optional<bool>(same_definition(*graph, g));
+  }
+
+  Error other_graph(const GraphCollections& g) const {
+    return Error(Errc::invalid_argument,
+                 "ArangoDB graph " + g.graph + " exists with other edge definitions than " +
+                     g.edges + ": " + g.nodes + " -> " + g.nodes,
+                 "collection_name");
+  }
+
+  // A collection of `kind` as ensure() makes it; for graph_edge (G_edges) also the node
+  // collection G_nodes and the named graph G (edge definition G_edges: G_nodes -> G_nodes).
+  // What is refused (another kind or another case under one of the names, a graph G defined
+  // otherwise) is refused before anything is created, barring races and collections of the
+  // wrong type outside the catalogue. Caller holds mu.
+  Status ensure_kind(const std::string& name, Kind kind) {
+    if (kind != Kind::graph_edge) {
+      SF_TRY(ensure(name, kind));
+      return {};
+    }
+    if (cache.count(name) && linked.count(name)) return check_kind(cache.at(name), kind);
+    std::string graph;
+    SF_TRY_ASSIGN(graph, graph_of_collection(name, kind));
+    GraphCollections g;
+    SF_TRY_ASSIGN(g, graph_collections(graph));
+    for (const auto& [n, k] : {std::pair{g.nodes, Kind::graph_node}, {g.edges, Kind::graph_edge}}) {
+      std::optional<Entry> e;
+      SF_TRY_ASSIGN(e, lookup(n));
+      if (!e) continue;
+      if (e->name != n)
+        return Error(
+            Errc::invalid_argument,
+            "collection name '" + n + "' differs only in case from the existing '" + e->name + "'",
+            "collection_name");
+      SF_TRY(check_kind(*e, k));
+    }
+    std::optional<bool> same;
+    SF_TRY_ASSIGN(same, graph_state(g));
+    if (same && !*same) return other_graph(g);
+    SF_TRY(ensure(g.nodes, Kind::graph_node));
+    SF_TRY(ensure(g.edges, Kind::graph_edge));
+    if (!same) {
+      const std::string path = client->db_path("/_api/gharial");
+      std::string body;
+      json::Writer w(body);
+      w.begin_object().kv("name", g.graph).key("edgeDefinitions").begin_array().begin_object();
+      w.kv("collection", g.edges).key("from").begin_array().str(g.nodes).end_array();
+      w.key("to").begin_array().str(g.nodes).end_array().end_object().end_array().end_object();
+      Reply r;
+      SF_TRY_ASSIGN(r, client->request("POST", path, body));
+      if (!r.ok()) {
+        if (r.error_num != 1925) return client->error(r, "POST", path, "create graph " + g.graph);
+        // 1925: made meanwhile (another process, or a resent request): it must be ours.
+        SF_TRY_ASSIGN(same, graph_state(g));
+        if (!same || !*same) return other_graph(g);
+      }
+    }
+    linked.insert(name);
+    return {};
+  }
+
+  // Every data collection of the catalogue with its kind (legacy entries left out), in the
+  // server's order.
   Result<std::vector<CollectionInfo>> market_collections() {
     std::vector<CollectionInfo> out;
     std::string bind;
@@ -321,6 +420,7 @@ struct ArangoDataStore::Impl {
           for (const bj::value& v : batch) {
             if (!v.is_object()) return Error(Errc::io_error, "sf_collections holds a non-object");
             const bj::object& o = v.get_object();
+            if (is_legacy(o)) continue;
             const std::string what = doc_name(kCatalogue, o);
             std::string name, kind;
             SF_TRY_ASSIGN(name, get_string(o, "name", what));
@@ -333,6 +433,9 @@ struct ArangoDataStore::Impl {
     return out;
   }
 
+  // The persistent index of every data collection in the catalogue (idempotent: a database
+  // written before the store made indexes gets them; one request per collection). A
+  // registered collection that was never created (a crash in between) is skipped.
   Status ensure_indexes() {
     std::vector<CollectionInfo> market;
     SF_TRY_ASSIGN(market, market_collections());
@@ -367,23 +470,6 @@ struct ArangoDataStore::Impl {
       SF_TRY_ASSIGN(r, client->request("POST", path, body, trx.options(true)));
       SF_TRY(arango::check_array_results(*client, r, i - first, "POST", path,
                                          [&](size_t k) { return describe(first + k); }));
-    }
-    return {};
-  }
-
-  // Writes `docs` with overwriteMode=replace in one transaction per transaction_runs() run,
-  // each retried as a whole (idempotent). describe(j) names docs[j]'s input.
-  Status replace_docs(const std::string& collection, const std::vector<std::string>& docs,
-                      const std::function<std::string(size_t)>& describe) {
-    for (const auto& [first, last] : transaction_runs(docs, client->url().max_transaction_bytes)) {
-      const std::vector<std::string_view> run(docs.begin() + first, docs.begin() + last);
-      SF_TRY(arango::retry_operation([&]() -> Status {
-        auto begun = Transaction::begin(*client, {collection});
-        if (!begun) return begun.error();
-        SF_TRY(write_docs(*begun, collection, "replace", run,
-                          [&](size_t j) { return describe(first + j); }));
-        return commit(*begun);
-      }));
     }
     return {};
   }
@@ -465,15 +551,15 @@ struct ArangoDataStore::Impl {
 
   // Upserts the folded rows (keys[i] is rows[i]'s _key) in transactions of at most
   // max_transaction_bytes of documents each. Not atomic across those transactions: see
-  // arango_data_store.h.
+  // arango_data_store.h. `nodes`: for graph edges, their graph's node collection.
   Status upsert_rows(const std::string& name, std::span<const market::Record* const> rows,
-                     const std::vector<std::string>& keys) {
+                     const std::vector<std::string>& keys, const std::string& nodes) {
     std::vector<std::string> docs;
     docs.reserve(rows.size());
     for (size_t i = 0; i < rows.size(); ++i) {
       std::string d;
       json::Writer w(d);
-      write_doc(w, keys[i], *rows[i]);
+      write_doc(w, keys[i], *rows[i], nodes);
       docs.push_back(std::move(d));
     }
     for (const auto& [first, last] : transaction_runs(docs, client->url().max_transaction_bytes)) {
@@ -569,20 +655,10 @@ Result<std::string> ArangoDataStore::record_document_key(const market::Record& r
   return key;
 }
 
-std::string ArangoDataStore::vertex_document_key(const std::string& key) {
-  return arango::escape_key_part(key);
-}
-
-std::string ArangoDataStore::edge_document_key(const std::string& from_key,
-                                               const std::string& to_key) {
-  return arango::escape_key_part(from_key) + ":" + arango::escape_key_part(to_key);
-}
-
 Status ArangoDataStore::ensure_collection(const std::string& name, Kind kind) {
-  SF_TRY(check_collection_name(name));
+  SF_TRY(check_collection(name, kind));
   std::lock_guard lock(impl_->mu);
-  SF_TRY(impl_->ensure(name, market::to_string(kind)));
-  return {};
+  return impl_->ensure_kind(name, kind);
 }
 
 Status ArangoDataStore::upsert(const std::string& name, Kind kind,
@@ -624,10 +700,15 @@ Status ArangoDataStore::upsert_records(const std::string& name, Kind kind,
       }
     }
   }
+  std::string nodes;  // graph edges link documents of their graph's node collection
+  if (kind == Kind::graph_edge) {
+    SF_TRY_ASSIGN(nodes, graph_of_collection(name, kind));
+    nodes += kGraphNodesSuffix;
+  }
   std::lock_guard lock(impl_->mu);
-  SF_TRY(impl_->ensure(name, market::to_string(kind)));
+  SF_TRY(impl_->ensure_kind(name, kind));
   if (rows.empty()) return {};
-  return impl_->upsert_rows(name, rows, row_keys);
+  return impl_->upsert_rows(name, rows, row_keys, nodes);
 }
 
 Result<std::vector<CollectionInfo>> ArangoDataStore::collections() {
@@ -792,184 +873,6 @@ Result<std::vector<IdRange>> ArangoDataStore::missing_ids(const std::string& nam
         }));
   }
   return assemble_missing_ids(q, stored, std::move(gaps), last_gap_last);
-}
-
-// ---- graphs ----------------------------------------------------------------------------
-
-namespace {
-
-Status check_graph_name(const std::string& name) {
-  if (!protocol::is_safe_collection(name)) {
-    return Error(Errc::invalid_argument,
-                 "graph name '" + name.substr(0, 80) +
-                     "' is not a safe identifier ([A-Za-z][A-Za-z0-9_]{0,62})",
-                 "graph");
-  }
-  return {};
-}
-
-// The attributes of a vertex or edge: a JSON object without system attributes.
-Result<bj::object> parse_attributes(const std::string& text, const std::string& what) {
-  auto o = json::parse_object(text, 1 << 20);
-  if (!o) {
-    return Error(Errc::invalid_argument, what + ": attributes: " + o.error().message, "attributes");
-  }
-  for (const auto& kv : *o) {
-    if (kv.key().empty() || kv.key().front() == '_') {
-      return Error(Errc::invalid_argument,
-                   what + ": attribute '" + std::string(kv.key()) +
-                       "' is empty or starts with '_' (reserved for ArangoDB)",
-                   "attributes");
-    }
-  }
-  return std::move(*o);
-}
-
-Status check_key(const std::string& key, const std::string& what) {
-  if (key.empty() || key.size() > arango::kMaxKeyBytes) {
-    return Error(
-        Errc::invalid_argument,
-        what + ": its ArangoDB _key is " + std::to_string(key.size()) + " bytes (1 to 254 allowed)",
-        "key");
-  }
-  return {};
-}
-
-// Graph documents by key, the last one given for a key replacing earlier ones in place.
-struct FoldedDocs {
-  std::vector<std::string> docs;
-  std::vector<size_t> source;  // docs[j] came from input source[j]
-  std::unordered_map<std::string, size_t> at;
-  void add(const std::string& key, std::string doc, size_t i) {
-    auto [it, fresh] = at.try_emplace(key, docs.size());
-    if (fresh) {
-      docs.push_back(std::move(doc));
-      source.push_back(i);
-    } else {
-      docs[it->second] = std::move(doc);
-      source[it->second] = i;
-    }
-  }
-};
-
-bool same_definition(const bj::value& g, const std::string& edge, const std::string& vertex) {
-  const bj::value* defs = g.is_object() ? g.get_object().if_contains("edgeDefinitions") : nullptr;
-  if (!defs || !defs->is_array() || defs->get_array().size() != 1) return false;
-  const bj::value& d = defs->get_array()[0];
-  if (!d.is_object()) return false;
-  const bj::object& o = d.get_object();
-  auto only = [&](const char* k) {
-    const bj::value* v = o.if_contains(k);
-    return v && v->is_array() && v->get_array().size() == 1 && v->get_array()[0].is_string() &&
-           v->get_array()[0].get_string() == vertex;
-  };
-  const bj::value* c = o.if_contains("collection");
-  return c && c->is_string() && c->get_string() == edge && only("from") && only("to");
-}
-
-}  // namespace
-
-Status ArangoDataStore::ensure_graph(const std::string& graph, const std::string& vertex,
-                                     const std::string& edge) {
-  SF_TRY(check_graph_name(graph));
-  SF_TRY(check_collection_name(vertex));
-  SF_TRY(check_collection_name(edge));
-  if (lower_ascii(vertex) == lower_ascii(edge)) {
-    return Error(Errc::invalid_argument, "the vertex and edge collections must differ",
-                 "collection_name");
-  }
-  std::lock_guard lock(impl_->mu);
-  SF_TRY(impl_->ensure(vertex, kVertexRole));
-  SF_TRY(impl_->ensure(edge, kEdgeRole, vertex));
-  ArangoClient& c = *impl_->client;
-  const std::string path = c.db_path("/_api/gharial");
-  std::string body;
-  json::Writer w(body);
-  w.begin_object().kv("name", graph).key("edgeDefinitions").begin_array().begin_object();
-  w.kv("collection", edge).key("from").begin_array().str(vertex).end_array();
-  w.key("to").begin_array().str(vertex).end_array().end_object().end_array().end_object();
-  Reply r;
-  SF_TRY_ASSIGN(r, c.request("POST", path, body));
-  if (r.ok()) return {};
-  if (r.error_num != 1925) return c.error(r, "POST", path, "create graph " + graph);
-  const std::string get = path + "/" + arango::path_escape(graph);
-  SF_TRY_ASSIGN(r, c.request("GET", get, {}));
-  if (!r.ok()) return c.error(r, "GET", get);
-  const bj::value* g = r.body.is_object() ? r.body.get_object().if_contains("graph") : nullptr;
-  if (!g || !same_definition(*g, edge, vertex)) {
-    return Error(Errc::invalid_argument,
-                 "graph " + graph + " exists with other edge definitions than " + edge + ": " +
-                     vertex + " -> " + vertex,
-                 "graph");
-  }
-  return {};
-}
-
-Status ArangoDataStore::upsert_vertices(const std::string& collection,
-                                        std::span<const GraphVertex> vertices) {
-  SF_TRY(check_collection_name(collection));
-  // Validate and fold (a later vertex with the same key wins) before any request.
-  FoldedDocs docs;
-  for (size_t i = 0; i < vertices.size(); ++i) {
-    const std::string what =
-        "vertex " + std::to_string(i) + " ('" + vertices[i].key.substr(0, 80) + "')";
-    const std::string key = vertex_document_key(vertices[i].key);
-    SF_TRY(check_key(key, what));
-    bj::object attrs;
-    SF_TRY_ASSIGN(attrs, parse_attributes(vertices[i].attributes, what));
-    std::string d;
-    json::Writer w(d);
-    w.begin_object().kv("_key", key);
-    for (const auto& kv : attrs)
-      w.key(std::string_view(kv.key().data(), kv.key().size())).value(kv.value());
-    w.end_object();
-    docs.add(key, std::move(d), i);
-  }
-  std::lock_guard lock(impl_->mu);
-  const Impl::Entry* e = nullptr;
-  SF_TRY_ASSIGN(e, impl_->existing_graph(collection, "vertex"));
-  SF_TRY(Impl::check_role(*e, kVertexRole, {}));
-  return impl_->replace_docs(collection, docs.docs, [&](size_t j) {
-    return "vertex '" + vertices[docs.source[j]].key.substr(0, 80) + "'";
-  });
-}
-
-Status ArangoDataStore::upsert_edges(const std::string& collection,
-                                     std::span<const GraphEdge> edges) {
-  SF_TRY(check_collection_name(collection));
-  std::lock_guard lock(impl_->mu);
-  const Impl::Entry* e = nullptr;
-  SF_TRY_ASSIGN(e, impl_->existing_graph(collection, "edge"));
-  if (e->role != kEdgeRole) {
-    return Error(Errc::invalid_argument,
-                 "collection " + collection + " holds " + e->role + " documents, not graph edges",
-                 "collection_name");
-  }
-  const std::string vertex = e->vertex;
-  FoldedDocs docs;
-  for (size_t i = 0; i < edges.size(); ++i) {
-    const GraphEdge& g = edges[i];
-    const std::string what = "edge " + std::to_string(i) + " ('" + g.from_key.substr(0, 60) +
-                             "' -> '" + g.to_key.substr(0, 60) + "')";
-    const std::string from = vertex_document_key(g.from_key), to = vertex_document_key(g.to_key);
-    SF_TRY(check_key(from, what + " from"));
-    SF_TRY(check_key(to, what + " to"));
-    const std::string key = edge_document_key(g.from_key, g.to_key);
-    SF_TRY(check_key(key, what));
-    bj::object attrs;
-    SF_TRY_ASSIGN(attrs, parse_attributes(g.attributes, what));
-    std::string d;
-    json::Writer w(d);
-    w.begin_object().kv("_key", key).kv("_from", vertex + "/" + from).kv("_to", vertex + "/" + to);
-    for (const auto& kv : attrs)
-      w.key(std::string_view(kv.key().data(), kv.key().size())).value(kv.value());
-    w.end_object();
-    docs.add(key, std::move(d), i);
-  }
-  return impl_->replace_docs(collection, docs.docs, [&](size_t j) {
-    return "edge '" + edges[docs.source[j]].from_key.substr(0, 60) + "' -> '" +
-           edges[docs.source[j]].to_key.substr(0, 60) + "'";
-  });
 }
 
 }  // namespace sf::store

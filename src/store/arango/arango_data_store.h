@@ -4,19 +4,43 @@
 // the workflow state of ArangoStateStore.
 //
 // Layout (inspectable in the web UI or arangosh):
-//   - one document collection per data collection, named exactly as the collection, created
-//     on first use; attributes named as the record fields (market/records.h);
+//   - one collection per data collection, named exactly as the collection, created on first
+//     use; attributes named as the record fields (market/records.h). A document collection,
+//     except for graph edges (below);
 //   - _key from the natural key, each text part escaped with escape_key_part() (bytes
 //     outside ArangoDB's key alphabet, ':' and '%' become %XX) and joined with ':':
-//     candles "SYMBOL:INTERVAL:OPEN_TIME", (aggregate) trades "SYMBOL:ID". A key over 254
-//     bytes is refused (invalid_argument naming the record);
+//     candles "SYMBOL:INTERVAL:OPEN_TIME", (aggregate) trades "SYMBOL:ID", graph nodes
+//     "SYMBOL:VERSION", graph edges "SYMBOL:TARGET:VERSION". A key over 254 bytes is refused
+//     (invalid_argument naming the record);
 //   - decimals as JSON strings holding the exchange's exact text: ArangoDB numbers are IEEE
 //     doubles, which would turn "0.10000000" into 0.1 and round past 15-17 digits;
-//     times, ids and counts JSON integers (exact to 2^63), flags booleans;
+//     times, ids and counts JSON integers (exact to 2^63), flags booleans; real fields
+//     (finite doubles) JSON numbers printed with the fewest digits that read back as the
+//     same double, and read back exactly (arango::parse_json: ArangoDB's parser rounds
+//     correctly, Boost.JSON 1.81's may miss the last bit), so every double round-trips bit
+//     for bit (a negative zero may read back as 0);
 //   - the catalogue `sf_collections`: one document per collection, _key = the lower-case
 //     name, {name, kind}; names differing only in case are refused as in SQLite/PostgreSQL.
 //
-// upsert(): validates everything first (names, kinds, decimals, keys: nothing is sent for a
+// Graphs (kinds graph_node and graph_edge, data_store.h's naming: the graph G keeps its
+// nodes in `G_nodes`, its edges in `G_edges`) are what ArangoDB users expect of a graph:
+//   - `G_nodes` is an ordinary document collection of graph_node records;
+//   - `G_edges` is an edge collection (type 3): each document has, besides its record
+//     attributes and _key, `_from` "G_nodes/<_key of the node (symbol, version)>" and `_to`
+//     "G_nodes/<_key of the node (target, version)>", so traversals (`FOR v, e IN 1..2 ANY
+//     'G_nodes/BTCUSDT:0' GRAPH 'G'`) follow the correlations of one snapshot. Ends need not be
+//     stored (yet): the document API does not check them;
+//   - ensure_collection() / upsert() of `G_edges` also ensure `G_nodes` and the named graph
+//     G (POST /_api/gharial: one edge definition, G_edges from [G_nodes] to [G_nodes]), once
+//     per process. A graph G that exists with this definition is adopted (its orphan
+//     collections are not looked at); one with another definition, or a name under which
+//     another kind is catalogued, is invalid_argument, refused before anything is created
+//     (barring races). Ensuring `G_nodes` alone makes no graph.
+//   - collections() lists both collections with their kinds, like every other.
+//   Catalogue entries of the free-form graph API of older versions (kind "graph_vertex", or
+//   "graph_edge" with a "vertex" attribute) are not listed, and their names are refused.
+//
+// upsert(): validates everything first (names, kinds, decimals, reals, keys: nothing is sent for a
 // refused batch), folds duplicate keys (a later record wins, except that a closed candle is
 // final), then splits the documents into runs of at most max_transaction_bytes (the store
 // URL's, default 32 MiB of JSON: ArangoDB refuses writes past a stream transaction's size
@@ -31,25 +55,20 @@
 // failure leaves the runs before it committed and returns the error; running the same
 // upsert again completes it (what the store connector does), writing the same values.
 //
-// Indexes: every market-data collection gets a non-unique persistent index when it is
-// created, and on every open for those already in the catalogue (idempotent): candles
-// (symbol, interval, open_time), trades and aggregate trades (symbol, time). A query with
-// symbol (and interval) fixed is an index range scan; one without a symbol scans the
-// collection.
+// Indexes: every data collection gets a non-unique persistent index when it is created, and
+// on every open for those already in the catalogue (idempotent): the key's text fields a
+// Query fixes, then the time field: candles (symbol, interval, open_time), trades and
+// aggregate trades (symbol, time), graph nodes and edges (symbol, window_start; an edge
+// collection also has ArangoDB's edge index on _from/_to). A query with symbol (and
+// interval) fixed is an index range scan; one without a symbol scans the collection.
 //
 // Reads (count/scan/times) are AQL cursors (FILTER on symbol, interval and the time range).
 // AQL compares strings with ICU collation, not bytes, so scan()/times() order by the
 // natural key in memory (byte order, as SQLite and PostgreSQL); only when the query fixes
 // every text part of the key (symbol, and interval for candles) is LIMIT pushed to the
 // server, behind a numeric SORT (for candles read from the index in order; for trades the
-// server sorts the index range by id).
-//
-// Graph collections (the graph builder's entry point): ensure_graph() makes a vertex
-// (document) collection, an edge collection and a named graph (/_api/gharial) with one edge
-// definition vertex -> vertex; upsert_vertices()/upsert_edges() write documents keyed from
-// caller-given keys (escaped as above; edges "FROM:TO"), replacing stored ones, in one
-// transaction each. Their collections are in the catalogue (kinds "graph_vertex",
-// "graph_edge") but not listed by collections(), which lists market-data collections.
+// server sorts the index range by id). Never for graph edges: their key's target is fixed by
+// no Query.
 //
 // Errors: invalid_argument (refused names, records, keys; 401 authentication failures; 4xx
 // answers), not_found (reads of missing collections), unavailable / timeout (the server
@@ -72,25 +91,10 @@ namespace arango {
 class ArangoClient;
 }
 
-// A vertex of a graph: a caller-chosen key (any text; escaped into the _key) and its
-// attributes as a JSON object text (names must not start with '_').
-struct GraphVertex {
-  std::string key;
-  std::string attributes = "{}";
-};
-
-// An edge between two vertices of the graph's vertex collection, by their keys (as given
-// to upsert_vertices); its _key is derived from both, so one edge per ordered pair.
-struct GraphEdge {
-  std::string from_key;
-  std::string to_key;
-  std::string attributes = "{}";
-};
-
 class ArangoDataStore final : public DataStore {
  public:
   // Parses the URL, checks the credentials, creates the database (create_database=true)
-  // and the catalogue if missing, and ensures the index of every catalogued market-data
+  // and the catalogue if missing, and ensures the index of every catalogued data
   // collection (above). unavailable if the server cannot be reached, invalid_argument for a
   // bad URL or refused credentials.
   static Result<std::unique_ptr<ArangoDataStore>> open(const std::string& url);
@@ -99,6 +103,7 @@ class ArangoDataStore final : public DataStore {
   ArangoDataStore(const ArangoDataStore&) = delete;
   ArangoDataStore& operator=(const ArangoDataStore&) = delete;
 
+  // For graph_edge (`G_edges`) also `G_nodes` and the named graph G (above).
   Status ensure_collection(const std::string& name, market::Kind kind) override;
   Status upsert(const std::string& name, market::Kind kind,
                 std::span<const market::Record> records) override;
@@ -117,20 +122,8 @@ class ArangoDataStore final : public DataStore {
   // "arangodb+http://user@host:port/database": never the password.
   std::string describe() const override;
 
-  // Graph collections. Names follow check_collection_name() (graph names too). Ok if the
-  // graph exists with exactly this edge definition; invalid_argument otherwise or if a
-  // collection exists with another role.
-  Status ensure_graph(const std::string& graph, const std::string& vertex_collection,
-                      const std::string& edge_collection);
-  // Insert or replace vertices; the collection must be a graph vertex collection.
-  Status upsert_vertices(const std::string& collection, std::span<const GraphVertex> vertices);
-  // Insert or replace edges; the collection must be a graph edge collection (its vertices
-  // are in the vertex collection given to ensure_graph). Endpoints need not exist yet.
-  Status upsert_edges(const std::string& collection, std::span<const GraphEdge> edges);
-
-  // The _key a vertex key / natural key becomes (for tests and tools).
-  static std::string vertex_document_key(const std::string& key);
-  static std::string edge_document_key(const std::string& from_key, const std::string& to_key);
+  // The _key a record's natural key becomes (for tests and tools); invalid_argument over
+  // 254 bytes. A graph edge's _from/_to name the _keys of its ends' graph_node records.
   static Result<std::string> record_document_key(const market::Record& r);
 
  private:

@@ -1,9 +1,11 @@
 // ArangoDataStore and ArangoStateStore beyond the contract suites: the document layout, key
 // limits, failures part-way through an upsert or an apply (nothing visible), lost commit
-// answers, conflicts, graph collections, reopening, and open_stores() with an
-// arangodb+http:// URL. Each test runs its own in-process ArangoDB double.
+// answers, conflicts, graph collections (an edge collection and a named graph), reopening,
+// and open_stores() with an arangodb+http:// URL. Each test runs its own in-process ArangoDB
+// double.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <string>
@@ -65,7 +67,10 @@ std::unique_ptr<sf::store::arango::ArangoClient> raw_client(const sf::testing::A
   return c.ok() ? std::move(*c) : nullptr;
 }
 
-sf::Errc code_of(const sf::Status& s) { return s.ok() ? sf::Errc::ok : s.error().code; }
+template <class T>
+sf::Errc code_of(const sf::Result<T>& s) {
+  return s.ok() ? sf::Errc::ok : s.error().code;
+}
 
 size_t count_requests(const sf::testing::ArangoDouble& d, const std::string& needle) {
   size_t n = 0;
@@ -334,18 +339,18 @@ TEST(ArangoDataStore, ABatchOverTheServersTransactionLimitIsSplitAndWrittenWhole
   EXPECT_LE(commits, 30u);
   EXPECT_EQ(count_requests(*d, "POST /_db/sf_test/_api/transaction/begin"), commits);
 
-  // Graph vertices too: 300 of about 1 KiB.
-  ASSERT_TRUE(s->ensure_graph("g", "assets", "links").ok());
-  std::vector<sf::store::GraphVertex> vs;
-  for (int i = 0; i < 300; ++i)
-    vs.push_back({"v" + std::to_string(i), R"({"note":")" + std::string(1000, 'n') + R"("})"});
-  st = s->upsert_vertices("assets", vs);
+  // Graph edges too (an edge collection, each document linking two nodes): 2,000 of about
+  // 300 bytes.
+  std::vector<sf::market::Record> edges;
+  for (int i = 0; i < 2'000; ++i)
+    edges.push_back(dc::graph_edge("BTCUSDT", "T" + std::to_string(i) + "USDT", i % 3, 0.5));
+  d->clear_requests();
+  st = s->upsert("g_edges", Kind::graph_edge, edges);
   ASSERT_TRUE(st.ok()) << st.error().message;
-  auto raw = raw_client(*d);
-  ASSERT_NE(raw, nullptr);
-  auto cnt = raw->request("GET", raw->db_path("/_api/collection/assets/count"), {});
-  ASSERT_TRUE(cnt.ok());
-  EXPECT_EQ(cnt->body.at("count").as_int64(), 300);
+  EXPECT_GE(count_requests(*d, "PUT /_db/sf_test/_api/transaction/"), 5u);
+  EXPECT_EQ(*s->count("g_edges"), 2'000);
+  std::sort(edges.begin(), edges.end(), sf::market::key_less);
+  EXPECT_EQ(*s->scan("g_edges"), edges);
 }
 
 TEST(ArangoDataStore, WithoutSplittingTheServerRefusesTheBatchWithErrorNum32) {
@@ -399,62 +404,180 @@ TEST(ArangoDataStore, ASplitBatchThatFailsPartWayIsCompletedByRunningItAgain) {
   EXPECT_EQ(*s->scan("c"), batch);
 }
 
+// A collection's ArangoDB type (2 document, 3 edge), or the HTTP status when it is missing.
+int64_t collection_type(sf::store::arango::ArangoClient& raw, const std::string& name) {
+  auto r = raw.request("GET", raw.db_path("/_api/collection/" + name), {});
+  EXPECT_TRUE(r.ok());
+  if (!r.ok()) return -1;
+  if (r->status != 200) return r->status;
+  return r->body.at("type").as_int64();
+}
+
+// A document by collection and _key (unescaped), as its JSON object; empty if it is missing.
+boost::json::object document(sf::store::arango::ArangoClient& raw, const std::string& handle) {
+  const size_t slash = handle.find('/');
+  auto r = raw.request("GET",
+                       raw.db_path("/_api/document/" + handle.substr(0, slash) + "/" +
+                                   sf::store::arango::path_escape(handle.substr(slash + 1))),
+                       {});
+  EXPECT_TRUE(r.ok());
+  if (!r.ok() || r->status != 200 || !r->body.is_object()) return {};
+  return r->body.as_object();
+}
+
+// The graph builder's collections through the DataStore interface: `corr_nodes` an ordinary
+// document collection, `corr_edges` an edge collection whose documents link node documents,
+// and the named graph `corr` over them.
 TEST(ArangoDataStore, GraphCollectionsForTheGraphBuilder) {
   auto [d, s] = data_on_double();
   ASSERT_NE(s, nullptr);
-  ASSERT_TRUE(s->ensure_graph("correlations", "assets", "links").ok());
-  ASSERT_TRUE(s->ensure_graph("correlations", "assets", "links").ok()) << "idempotent";
   auto raw = raw_client(*d);
   ASSERT_NE(raw, nullptr);
-  auto g = raw->request("GET", raw->db_path("/_api/gharial/correlations"), {});
+  // Nodes alone: a document collection, and no graph.
+  ASSERT_TRUE(s->ensure_collection("solo_nodes", Kind::graph_node).ok());
+  EXPECT_EQ(collection_type(*raw, "solo_nodes"), 2);
+  EXPECT_EQ(raw->request("GET", raw->db_path("/_api/gharial/solo"), {})->status, 404);
+
+  // Edges first: the node collection and the graph come with them.
+  const std::vector<sf::market::Record> edges = {
+      dc::graph_edge("BTCUSDT", "ETH/USDT", 0, 0.87), dc::graph_edge("BTCUSDT", "SOLUSDT", 0, -0.5),
+      dc::graph_edge("BTCUSDT", "ETH/USDT", 1, 1.0 / 3.0),
+      dc::graph_edge("ETH/USDT", "SOLUSDT", 1, 0.25)};
+  ASSERT_TRUE(s->upsert("corr_edges", Kind::graph_edge, edges).ok());
+  EXPECT_EQ(collection_type(*raw, "corr_edges"), 3) << "an edge collection";
+  EXPECT_EQ(collection_type(*raw, "corr_nodes"), 2);
+  auto g = raw->request("GET", raw->db_path("/_api/gharial/corr"), {});
   ASSERT_TRUE(g.ok());
   ASSERT_EQ(g->status, 200) << g->error_message;
-  const auto& def = g->body.at("graph").at("edgeDefinitions").as_array().at(0).as_object();
-  EXPECT_EQ(def.at("collection").as_string(), "links");
-  EXPECT_EQ(def.at("from").as_array().at(0).as_string(), "assets");
-  EXPECT_EQ(def.at("to").as_array().at(0).as_string(), "assets");
-  auto col = raw->request("GET", raw->db_path("/_api/collection/links"), {});
-  ASSERT_TRUE(col.ok());
-  EXPECT_EQ(col->body.at("type").as_int64(), 3) << "an edge collection";
+  EXPECT_EQ(g->body.at("graph").at("edgeDefinitions"),
+            boost::json::parse(
+                R"([{"collection":"corr_edges","from":["corr_nodes"],"to":["corr_nodes"]}])"));
 
-  std::vector<sf::store::GraphVertex> vs = {{"BTCUSDT", R"({"symbol":"BTCUSDT","n":1})"},
-                                            {"ETH/USDT", R"({"symbol":"ETH/USDT"})"}};
-  ASSERT_TRUE(s->upsert_vertices("assets", vs).ok());
-  std::vector<sf::store::GraphEdge> es = {
-      {"BTCUSDT", "ETH/USDT", R"({"correlation":0.87,"window":"1h"})"}};
-  ASSERT_TRUE(s->upsert_edges("links", es).ok());
-  es[0].attributes = R"({"correlation":0.91,"window":"1h"})";
-  ASSERT_TRUE(s->upsert_edges("links", es).ok()) << "same pair: replaced";
-  const std::string ek = ArangoDataStore::edge_document_key("BTCUSDT", "ETH/USDT");
-  EXPECT_EQ(ek, "BTCUSDT:ETH%2FUSDT");
-  auto e = raw->request(
-      "GET", raw->db_path("/_api/document/links/" + sf::store::arango::path_escape(ek)), {});
-  ASSERT_TRUE(e.ok());
-  ASSERT_EQ(e->status, 200) << e->error_message;
-  EXPECT_EQ(e->body.at("_from").as_string(), "assets/BTCUSDT");
-  EXPECT_EQ(e->body.at("_to").as_string(), "assets/ETH%2FUSDT");
-  EXPECT_DOUBLE_EQ(e->body.at("correlation").as_double(), 0.91);
-  auto cnt = raw->request("GET", raw->db_path("/_api/collection/links/count"), {});
-  ASSERT_TRUE(cnt.ok());
-  EXPECT_EQ(cnt->body.at("count").as_int64(), 1);
-  auto v = raw->request("GET", raw->db_path("/_api/document/assets/ETH%252FUSDT"), {});
-  ASSERT_TRUE(v.ok());
-  EXPECT_EQ(v->status, 200);
+  // An edge document: its record, _key SYMBOL:TARGET:VERSION, and its ends' node documents.
+  auto key = ArangoDataStore::record_document_key(edges[0]);
+  ASSERT_TRUE(key.ok());
+  EXPECT_EQ(*key, "BTCUSDT:ETH%2FUSDT:0");
+  const boost::json::object e = document(*raw, "corr_edges/" + *key);
+  ASSERT_FALSE(e.empty());
+  EXPECT_EQ(e.at("_from").as_string(), "corr_nodes/BTCUSDT:0");
+  EXPECT_EQ(e.at("_to").as_string(), "corr_nodes/ETH%2FUSDT:0");
+  EXPECT_EQ(e.at("symbol").as_string(), "BTCUSDT");
+  EXPECT_EQ(e.at("target").as_string(), "ETH/USDT");
+  EXPECT_EQ(e.at("correlation").as_double(), 0.87);
+  EXPECT_EQ(document(*raw, "corr_edges/ETH%2FUSDT:SOLUSDT:1").at("_from").as_string(),
+            "corr_nodes/ETH%2FUSDT:1");
+  // The nodes the handles name are the node records' documents.
+  const std::vector<sf::market::Record> nodes = {dc::graph_node("BTCUSDT", 0),
+                                                 dc::graph_node("ETH/USDT", 0)};
+  ASSERT_TRUE(s->upsert("corr_nodes", Kind::graph_node, nodes).ok());
+  EXPECT_EQ(*ArangoDataStore::record_document_key(nodes[1]), "ETH%2FUSDT:0");
+  for (const char* end : {"_from", "_to"}) {
+    const boost::json::object n = document(*raw, std::string(e.at(end).as_string()));
+    ASSERT_FALSE(n.empty()) << end;
+    EXPECT_EQ(n.at("version").as_int64(), 0);
+  }
+  EXPECT_EQ(document(*raw, "corr_nodes/ETH%2FUSDT:0").at("symbol").as_string(), "ETH/USDT");
+  // A real edge collection refuses a document without _from/_to (the double too).
+  auto bare = raw->request("POST", raw->db_path("/_api/document/corr_edges"), R"({"_key":"x"})");
+  ASSERT_TRUE(bare.ok());
+  EXPECT_EQ(bare->error_num, 1233);
 
-  // Refusals: roles, names, attributes.
-  EXPECT_EQ(code_of(s->upsert_edges("assets", es)), sf::Errc::invalid_argument);
-  EXPECT_EQ(code_of(s->upsert_vertices("links", vs)), sf::Errc::invalid_argument);
-  EXPECT_EQ(code_of(s->upsert_vertices("nope", vs)), sf::Errc::not_found);
-  EXPECT_EQ(code_of(s->ensure_graph("correlations", "other", "links")), sf::Errc::invalid_argument);
-  EXPECT_EQ(code_of(s->ensure_graph("bad-name", "a", "b")), sf::Errc::invalid_argument);
-  EXPECT_EQ(code_of(s->ensure_collection("assets", Kind::candle)), sf::Errc::invalid_argument);
-  std::vector<sf::store::GraphVertex> sys = {{"x", R"({"_from":"y"})"}};
-  EXPECT_EQ(code_of(s->upsert_vertices("assets", sys)), sf::Errc::invalid_argument);
-  std::vector<sf::store::GraphVertex> notobj = {{"x", "[1]"}};
-  EXPECT_EQ(code_of(s->upsert_vertices("assets", notobj)), sf::Errc::invalid_argument);
+  // A second ensure is a no-op: nothing is sent.
+  d->clear_requests();
+  ASSERT_TRUE(s->ensure_collection("corr_edges", Kind::graph_edge).ok());
+  ASSERT_TRUE(s->upsert("corr_edges", Kind::graph_edge, {}).ok());
+  EXPECT_TRUE(d->requests().empty());
+  // Another process finds the graph and creates nothing.
+  auto other = open_data(*d);
+  ASSERT_NE(other, nullptr);
+  d->clear_requests();
+  ASSERT_TRUE(other->ensure_collection("corr_edges", Kind::graph_edge).ok());
+  EXPECT_EQ(count_requests(*d, "GET /_db/sf_test/_api/gharial/corr"), 1u);
+  EXPECT_EQ(count_requests(*d, "POST /_db/sf_test/_api/gharial"), 0u);
+  EXPECT_EQ(*other->scan("corr_edges"), *s->scan("corr_edges"));
+
+  // collections() lists both with their kinds.
   auto list = s->collections();
-  ASSERT_TRUE(list.ok());
-  EXPECT_TRUE(list->empty()) << "graph collections are not market-data collections";
+  ASSERT_TRUE(list.ok()) << list.error().message;
+  const std::vector<sf::store::CollectionInfo> want = {{"corr_edges", Kind::graph_edge},
+                                                       {"corr_nodes", Kind::graph_node},
+                                                       {"solo_nodes", Kind::graph_node}};
+  EXPECT_EQ(*list, want);
+  EXPECT_EQ(*s->collection_kind("corr_edges"), Kind::graph_edge);
+
+  // Reads in natural-key order: a limit with the symbol fixed does not cut by version alone
+  // (the edges of one symbol are ordered by target, then version).
+  sf::store::Query q;
+  q.symbol = "BTCUSDT";
+  q.limit = 2;
+  EXPECT_EQ(*s->scan("corr_edges", q), (std::vector<sf::market::Record>{edges[0], edges[2]}));
+  q.limit = 0;
+  EXPECT_EQ(*s->times("corr_edges", q),
+            (std::vector<int64_t>{dc::graph_edge("", "", 0, 0).window_start,
+                                  dc::graph_edge("", "", 1, 0).window_start,
+                                  dc::graph_edge("", "", 0, 0).window_start}));
+
+  // A graph of the same name defined otherwise is refused before anything is created.
+  auto made = raw->request("POST", raw->db_path("/_api/gharial"),
+                           R"({"name":"other","edgeDefinitions":[{"collection":"other_edges",)"
+                           R"("from":["assets"],"to":["assets"]}]})");
+  ASSERT_TRUE(made.ok());
+  ASSERT_TRUE(made->ok()) << made->error_message;
+  auto st = s->ensure_collection("other_edges", Kind::graph_edge);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, sf::Errc::invalid_argument);
+  EXPECT_NE(st.error().message.find("exists with other edge definitions"), std::string::npos)
+      << st.error().message;
+  EXPECT_EQ(code_of(s->upsert("other_edges", Kind::graph_edge, edges)), sf::Errc::invalid_argument);
+  EXPECT_EQ(collection_type(*raw, "other_nodes"), 404);
+  EXPECT_EQ(code_of(s->collection_kind("other_edges")), sf::Errc::not_found);
+  // So is a graph whose node or edge name is catalogued with another kind.
+  ASSERT_TRUE(s->ensure_collection("x_nodes", Kind::candle).ok());
+  EXPECT_EQ(code_of(s->ensure_collection("x_edges", Kind::graph_edge)), sf::Errc::invalid_argument);
+  EXPECT_EQ(collection_type(*raw, "x_edges"), 404);
+  EXPECT_EQ(raw->request("GET", raw->db_path("/_api/gharial/x"), {})->status, 404);
+  // And graph collections without their kind's suffix (data_store.h).
+  EXPECT_EQ(code_of(s->ensure_collection("corr_edges", Kind::graph_node)),
+            sf::Errc::invalid_argument);
+  EXPECT_EQ(code_of(s->ensure_collection("links", Kind::graph_edge)), sf::Errc::invalid_argument);
+
+  // A graph made elsewhere (arangosh) with this store's definition is adopted.
+  made = raw->request("POST", raw->db_path("/_api/gharial"),
+                      R"({"name":"shell","edgeDefinitions":[{"collection":"shell_edges",)"
+                      R"("from":["shell_nodes"],"to":["shell_nodes"]}]})");
+  ASSERT_TRUE(made.ok());
+  ASSERT_TRUE(made->ok()) << made->error_message;
+  d->clear_requests();
+  ASSERT_TRUE(s->upsert("shell_edges", Kind::graph_edge, edges).ok());
+  EXPECT_EQ(count_requests(*d, "POST /_db/sf_test/_api/gharial"), 0u);
+  EXPECT_EQ(*s->count("shell_edges"), 4);
+  EXPECT_EQ(*s->collection_kind("shell_nodes"), Kind::graph_node);
+}
+
+// Catalogue entries of the free-form graph API of older versions hold no records: not
+// listed, not read, and their names are refused.
+TEST(ArangoDataStore, LegacyGraphCatalogueEntriesAreNeitherListedNorReused) {
+  auto [d, s] = data_on_double();
+  ASSERT_NE(s, nullptr);
+  auto raw = raw_client(*d);
+  ASSERT_NE(raw, nullptr);
+  for (const char* doc :
+       {R"({"_key":"assets","name":"assets","kind":"graph_vertex"})",
+        R"({"_key":"links","name":"links","kind":"graph_edge","vertex":"assets"})"}) {
+    auto r = raw->request("POST", raw->db_path("/_api/document/sf_collections"), doc);
+    ASSERT_TRUE(r.ok());
+    ASSERT_TRUE(r->ok()) << r->error_message;
+  }
+  ASSERT_TRUE(s->ensure_collection("btc_1m", Kind::candle).ok());
+  auto list = s->collections();
+  ASSERT_TRUE(list.ok()) << list.error().message;
+  EXPECT_EQ(*list, (std::vector<sf::store::CollectionInfo>{{"btc_1m", Kind::candle}}));
+  EXPECT_EQ(code_of(s->count("links")), sf::Errc::invalid_argument);
+  EXPECT_EQ(code_of(s->scan("assets")), sf::Errc::invalid_argument);
+  EXPECT_EQ(code_of(s->ensure_collection("assets", Kind::candle)), sf::Errc::invalid_argument);
+  EXPECT_EQ(code_of(s->ensure_collection("links", Kind::trade)), sf::Errc::invalid_argument);
+  auto reopened = open_data(*d);
+  ASSERT_NE(reopened, nullptr) << "open skips them when it ensures indexes";
 }
 
 TEST(ArangoStateStore, StatePersistsAcrossReopening) {
@@ -596,7 +719,8 @@ TEST(ArangoDataStore, MarketCollectionsGetTheirIndexWhenCreatedAndOnOpen) {
   ASSERT_NE(d, nullptr);
   auto raw = raw_client(*d);
   ASSERT_NE(raw, nullptr);
-  const Fields candles{{"symbol", "interval", "open_time"}}, trades{{"symbol", "time"}};
+  const Fields candles{{"symbol", "interval", "open_time"}}, trades{{"symbol", "time"}},
+      graph{{"symbol", "window_start"}};
   {
     auto s = open_data(*d);
     ASSERT_NE(s, nullptr);
@@ -605,17 +729,19 @@ TEST(ArangoDataStore, MarketCollectionsGetTheirIndexWhenCreatedAndOnOpen) {
                           std::vector<sf::market::Record>{dc::trade("BTCUSDT", 1)})
                     .ok());
     ASSERT_TRUE(s->ensure_collection("btc_agg", Kind::agg_trade).ok());
-    ASSERT_TRUE(s->ensure_graph("g", "assets", "links").ok());
+    ASSERT_TRUE(s->ensure_collection("g_edges", Kind::graph_edge).ok());
     EXPECT_EQ(persistent_indexes(*raw, "btc_1m"), candles);
     EXPECT_EQ(persistent_indexes(*raw, "btc_trades"), trades);
     EXPECT_EQ(persistent_indexes(*raw, "btc_agg"), trades);
-    EXPECT_TRUE(persistent_indexes(*raw, "assets").empty()) << "graph collections: none";
+    EXPECT_EQ(persistent_indexes(*raw, "g_nodes"), graph) << "nodes came with the edges";
+    EXPECT_EQ(persistent_indexes(*raw, "g_edges"), graph) << "besides the edge index";
     EXPECT_TRUE(persistent_indexes(*raw, "sf_collections").empty());
   }
   // An older database: collections without indexes, and one registered in the catalogue but
   // never created (a crash in between). Open indexes the existing ones and skips the other.
   drop_persistent_indexes(*raw, "btc_1m");
   drop_persistent_indexes(*raw, "btc_trades");
+  drop_persistent_indexes(*raw, "g_edges");
   auto ghost = raw->request("POST", raw->db_path("/_api/document/sf_collections"),
                             R"({"_key":"ghost","name":"ghost","kind":"candle"})");
   ASSERT_TRUE(ghost.ok());
@@ -625,6 +751,7 @@ TEST(ArangoDataStore, MarketCollectionsGetTheirIndexWhenCreatedAndOnOpen) {
   EXPECT_EQ(persistent_indexes(*raw, "btc_1m"), candles);
   EXPECT_EQ(persistent_indexes(*raw, "btc_trades"), trades);
   EXPECT_EQ(persistent_indexes(*raw, "btc_agg"), trades);
+  EXPECT_EQ(persistent_indexes(*raw, "g_edges"), graph);
   sf::store::Query q;
   q.symbol = "BTCUSDT";
   q.interval = "1m";
