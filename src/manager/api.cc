@@ -56,9 +56,13 @@ bj::value parse_or_throw(const std::string& text, const std::string& what) {
 // checks them.
 bj::object common_target_properties() {
   return bj::object{
-      {"image", bj::object{{"type", "string"}}}, {"telemetry_id", ref("SafeName")},
-      {"kafka_topic", ref("SafeName")},          {"collection_name", ref("CollectionName")},
-      {"time_range", ref("TimeRange")},          {"interval", ref("Interval")},
+      {"image", bj::object{{"type", "string"}}},
+      {"telemetry_id", ref("SafeName")},
+      {"symbol", ref("Symbol")},
+      {"kafka_topic", ref("SafeName")},
+      {"collection_name", ref("CollectionName")},
+      {"time_range", ref("TimeRange")},
+      {"interval", ref("Interval")},
   };
 }
 

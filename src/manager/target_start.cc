@@ -8,7 +8,7 @@ TargetStart build_target_start(const RunSpec& run, const protocol::TargetSpec& t
   cmd.command = protocol::CommandType::start;
   cmd.queue_id = run.queue_id;
   cmd.target = target.target;
-  cmd.symbol = run.symbol;
+  cmd.symbol = target.symbol.value_or(run.symbol);
   cmd.type = run.type;
   cmd.time_range = target.time_range.value_or(run.time_range);
   cmd.kafka_topic = target.kafka_topic;

@@ -159,3 +159,28 @@ TEST(ManagerTargetStart, RepairRunAgreesAndCarriesItsRunIdAndDataOffset) {
   expect_agree(run, u, 92);
   EXPECT_FALSE(u.env(92).get(en::kDataOffset));
 }
+
+TEST(ManagerTargetStart, ATargetsOwnSymbolReplacesTheQueuesInCommandAndEnvironment) {
+  // A flow over several symbols: each loader and connector names its own.
+  const sm::RunSpec run = first_run();
+  sp::TargetSpec loader = spec_for("loader-producer", TargetRole::loader);
+  loader.symbol = "SOLUSDT";
+  ASSERT_NE(run.symbol, *loader.symbol);
+  const sm::TargetStart l = sm::build_target_start(run, loader);
+  expect_agree(run, l, 5);
+  EXPECT_EQ(l.command.symbol, "SOLUSDT");
+  EXPECT_EQ(l.env(5).get(en::kSymbol), "SOLUSDT");
+  // The start request carries it through encode and decode.
+  auto decoded = sp::decode_start_request(
+      R"({"symbol":"BTCUSDT","type":"api_candles_1h","time_range":"2024-08-01:2024-08-02",)"
+      R"("targets":[{"target":"loader-producer","symbol":"SOLUSDT"}]})");
+  ASSERT_TRUE(decoded.ok()) << decoded.error().message;
+  EXPECT_EQ(decoded->targets.at(0).symbol, "SOLUSDT");
+  EXPECT_TRUE(decoded->targets.at(0).extra.empty()) << "a typed field, not a setting";
+  EXPECT_NE(sp::encode(decoded->targets.at(0)).find(R"("symbol":"SOLUSDT")"), std::string::npos);
+  auto bad = sp::decode_start_request(
+      R"({"symbol":"BTCUSDT","type":"api_candles_1h","time_range":"2024-08-01:2024-08-02",)"
+      R"("targets":[{"target":"loader-producer","symbol":"sol usdt"}]})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().field, "targets[0].symbol");
+}

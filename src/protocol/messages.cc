@@ -272,6 +272,8 @@ Result<TargetSpec> decode_target(const bj::value& v, size_t index) {
   SF_TRY_ASSIGN(t.image, f.opt_str("image"));
   SF_TRY_ASSIGN(t.telemetry_id, f.opt_str("telemetry_id"));
   SF_TRY(check_opt_name(t.telemetry_id, f, "telemetry_id"));
+  SF_TRY_ASSIGN(t.symbol, f.opt_str("symbol"));
+  if (t.symbol) SF_TRY(check_symbol(*t.symbol, f.path("symbol")));
   SF_TRY_ASSIGN(t.kafka_topic, f.opt_str("kafka_topic"));
   SF_TRY(check_opt_name(t.kafka_topic, f, "kafka_topic"));
   SF_TRY_ASSIGN(t.collection_name, f.opt_str("collection_name"));
@@ -286,8 +288,8 @@ Result<TargetSpec> decode_target(const bj::value& v, size_t index) {
                  f.path("interval"));
   for (const auto& kv : obj) {
     std::string_view k(kv.key().data(), kv.key().size());
-    if (k == "target" || k == "image" || k == "telemetry_id" || k == "kafka_topic" ||
-        k == "collection_name" || k == "time_range" || k == "interval")
+    if (k == "target" || k == "image" || k == "telemetry_id" || k == "symbol" ||
+        k == "kafka_topic" || k == "collection_name" || k == "time_range" || k == "interval")
       continue;
     t.extra.emplace(kv.key(), kv.value());
   }
@@ -353,6 +355,7 @@ std::string encode(const TargetSpec& t) {
   w.begin_object().kv("target", t.target);
   opt_kv(w, "image", t.image);
   opt_kv(w, "telemetry_id", t.telemetry_id);
+  opt_kv(w, "symbol", t.symbol);
   opt_kv(w, "kafka_topic", t.kafka_topic);
   opt_kv(w, "collection_name", t.collection_name);
   opt_kv(w, "time_range", t.time_range);

@@ -87,6 +87,9 @@ struct TargetSpec {
   std::string target;
   std::optional<std::string> image;
   std::optional<std::string> telemetry_id;
+  // The target's symbol when it is not the request's (a flow over several symbols: one
+  // loader and connector per symbol); like time_range, an extension of the seed's format.
+  std::optional<std::string> symbol;
   std::optional<std::string> kafka_topic;
   std::optional<std::string> collection_name;
   std::optional<std::string> time_range;

@@ -299,8 +299,10 @@ class GraphBuild {
     return {};
   }
 
+  // Edges first: once a snapshot's nodes are stored, so are its edges (what a gnn-trainer
+  // waiting for a complete graph counts on).
   Status flush() {
-    for (auto* batch : {&nodes_, &edges_}) {
+    for (auto* batch : {&edges_, &nodes_}) {
       if (batch->empty()) continue;
       const bool nodes = batch == &nodes_;
       SF_TRY(ctx_.data_store->upsert(nodes ? g_.nodes : g_.edges,
