@@ -71,6 +71,108 @@ const std::array<double, kOctaves>& amplitudes() {
 
 double sec_since_epoch(int64_t t_ms) { return static_cast<double>(t_ms - kEpochMs) / 1000.0; }
 
+// One fractal value noise (see the file comment of market.h), summed separately over the
+// octaves below kSharedOctave (`own`: every symbol's own), the fast ones up to kFastOctaves
+// and the slow ones; a factor starts at kSharedOctave (`first`). Octaves below
+// kDirectOctaves are summed one by one; each group [lo, hi) of slower ones is, inside its
+// cells, a linear function c + b * t of t, with c and b computed from its lattice values
+// only (so with and without a memo alike), and a memo keeps c and b while t stays in the
+// cell of octave lo (then it stays in the cells of all its slower octaves). `cells` and
+// `groups`: a memo's, or nullptr.
+struct NoiseSums {
+  double own = 0, fast = 0, slow = 0;
+};
+constexpr int kDirectOctaves = 8;
+constexpr std::array<int, kNoiseGroups + 1> kGroupBounds = {kDirectOctaves, 12, kFastOctaves,
+                                                            kOctaves};
+static_assert(kGroupBounds[2] == kFastOctaves, "a group never spans fast and slow octaves");
+static_assert(kSharedOctave < kDirectOctaves);
+
+NoiseSums noise(uint64_t seed, int first, double t, PriceMemo::Cell* cells,
+                PriceMemo::Group* groups) {
+  static const auto inv = [] {
+    std::array<double, kOctaves> r{};
+    for (int l = 0; l < kOctaves; ++l) r[l] = std::ldexp(1.0, -l);
+    return r;
+  }();
+  const auto& amp = amplitudes();
+  // One splitmix per lattice point (the octave folded into the seed): this is the hot loop
+  // of every candle and trade.
+  const auto lattice = [&](int l, int64_t index, double& v0, double& v1) {
+    const uint64_t oseed = seed + static_cast<uint64_t>(l) * 0x9e3779b97f4a7c15ULL;
+    const auto value = [oseed](int64_t i) {
+      return 2 * u01(splitmix(oseed ^ (static_cast<uint64_t>(i) * 0xd6e8feb86659fd93ULL))) - 1;
+    };
+    if (cells && cells[l].index == index) {
+      v0 = cells[l].v0;
+      v1 = cells[l].v1;
+    } else {
+      // Walking forward one cell, the old right point is the new left one.
+      v0 = cells && cells[l].index == index - 1 ? cells[l].v1 : value(index);
+      v1 = value(index + 1);
+      if (cells) cells[l] = {index, v0, v1};
+    }
+  };
+  NoiseSums sums;
+  for (int l = first; l < kDirectOctaves; ++l) {
+    const double x = t * inv[l];  // t / 2^l, exact
+    const double fl = std::floor(x);
+    double v0, v1;
+    lattice(l, static_cast<int64_t>(fl), v0, v1);
+    (l < kSharedOctave ? sums.own : sums.fast) += amp[l] * (v0 + (v1 - v0) * (x - fl));
+  }
+  for (int g = 0; g < kNoiseGroups; ++g) {
+    const int lo = kGroupBounds[g], hi = kGroupBounds[g + 1];
+    const auto index = static_cast<int64_t>(std::floor(t * inv[lo]));
+    PriceMemo::Group local;
+    PriceMemo::Group& group = groups ? groups[g] : local;
+    if (group.index != index) {
+      group = {index, 0, 0};
+      for (int l = lo; l < hi; ++l) {
+        const double fl = std::floor(t * inv[l]);
+        double v0, v1;
+        lattice(l, static_cast<int64_t>(fl), v0, v1);
+        // amp * (v0 + (v1 - v0) * (t / 2^l - fl)) = amp * (v0 - (v1 - v0) fl) + t * ...
+        group.c += amp[l] * (v0 - (v1 - v0) * fl);
+        group.b += amp[l] * (v1 - v0) * inv[l];
+      }
+    }
+    (hi <= kFastOctaves ? sums.fast : sums.slow) += group.c + group.b * t;
+  }
+  return sums;
+}
+
+// Regimes in seconds after kEpochMs (whole hours, exact as doubles).
+constexpr double kRegimeMeanSec = static_cast<double>(kRegimeMeanMs) / 1000.0;
+constexpr double kRegimeBlendSec = static_cast<double>(kRegimeBlendMs) / 1000.0;
+constexpr int64_t kJitterHours = kRegimeJitterMs / 3'600'000;
+
+int64_t regime_start_sec(uint64_t seed, int64_t r) {
+  const uint64_t h =
+      splitmix(seed ^ 0x726567696d65ULL ^ (static_cast<uint64_t>(r) * 0xd6e8feb86659fd93ULL));
+  const auto jitter = static_cast<int64_t>(u01(h) * (2 * kJitterHours + 1));
+  return r * (kRegimeMeanMs / 1000) + (jitter - kJitterHours) * 3600;
+}
+
+// A follower's fast loading in regime r (market.h).
+double regime_loading(const SymbolSpec& s, int64_t r) {
+  const uint64_t k = static_cast<uint64_t>(r) * 0xa0761d6478bd642fULL;
+  const double u = 0.7 * u01(splitmix(s.sector_seed ^ 0x6c6f6164ULL ^ k)) +
+                   0.3 * u01(splitmix(s.seed ^ 0x6c6f6164ULL ^ k));
+  return kMinLoading + (kMaxLoading - kMinLoading) * u;
+}
+
+// The named symbols' sectors (README): the rest are hashed by name.
+struct KnownSector {
+  const char* name;
+  int sector;
+  bool leader;
+};
+constexpr KnownSector kKnownSectors[] = {
+    {"BTCUSDT", 0, true}, {"ETHUSDT", 0, false}, {"BNBUSDT", 0, false},
+    {"SOLUSDT", 1, true}, {"XRPUSDT", 1, false}, {"DOGEUSDT", 1, false},
+};
+
 struct Known {
   const char* name;
   double price;
@@ -160,6 +262,12 @@ const std::vector<std::string>& default_symbols() {
   return v;
 }
 
+int sector_of(std::string_view symbol) {
+  for (const auto& k : kKnownSectors)
+    if (symbol == k.name) return k.sector;
+  return static_cast<int>(splitmix(fnv1a(symbol)) % kSectors);
+}
+
 bool valid_symbol_name(std::string_view s) {
   if (s.empty() || s.size() > 20) return false;
   for (char c : s) {
@@ -205,7 +313,70 @@ Market::Market(uint64_t seed, const std::vector<std::string>& extra_symbols,
     s.seed = splitmix(seed ^ fnv1a(s.name));
     s.log_base_price = std::log(s.base_price);
     split_assets(s);
+    s.sector = sector_of(s.name);
+    s.sector_seed = hash(seed ^ 0x736563746f72ULL, static_cast<uint64_t>(s.sector));
   }
+  // A sector's leader: its named one (BTCUSDT, SOLUSDT: default symbols, always there), else
+  // its byte-smallest symbol.
+  std::array<const SymbolSpec*, kSectors> leaders{};
+  for (const auto& k : kKnownSectors)
+    if (k.leader) leaders[static_cast<size_t>(k.sector)] = find(k.name);
+  const auto named = leaders;
+  for (const auto& s : specs_) {
+    const auto k = static_cast<size_t>(s.sector);
+    if (!named[k] && (!leaders[k] || s.name < leaders[k]->name)) leaders[k] = &s;
+  }
+  for (auto& s : specs_) {
+    s.leader = leaders[static_cast<size_t>(s.sector)] == &s;
+    s.lag_ms = s.leader ? 0 : kFollowerLagMs;
+  }
+}
+
+int64_t Market::regime_start(int64_t r) const {
+  return kEpochMs + regime_start_sec(seed_, r) * 1000;
+}
+
+int64_t Market::regime_at(int64_t t_ms) const {
+  const int64_t t = t_ms - kEpochMs;
+  const int64_t r = floor_div(t, kRegimeMeanMs);
+  if (t < regime_start_sec(seed_, r) * 1000) return r - 1;
+  if (t >= regime_start_sec(seed_, r + 1) * 1000) return r + 1;
+  return r;
+}
+
+PriceMemo::Regime Market::regime(const SymbolSpec& s, double t) const {
+  auto r = static_cast<int64_t>(std::floor(t / kRegimeMeanSec));
+  auto start = static_cast<double>(regime_start_sec(seed_, r));
+  auto end = static_cast<double>(regime_start_sec(seed_, r + 1));
+  if (t < start) {
+    --r;
+    end = start;
+    start = static_cast<double>(regime_start_sec(seed_, r));
+  } else if (t >= end) {
+    ++r;
+    start = end;
+    end = static_cast<double>(regime_start_sec(seed_, r + 1));
+  }
+  return {r, start, end, regime_loading(s, r), regime_loading(s, r - 1)};
+}
+
+double Market::fast_loading(const SymbolSpec& s, double t, PriceMemo* memo) const {
+  if (s.leader) return kLeaderLoading;
+  PriceMemo::Regime g;
+  if (memo && memo->regime.r != INT64_MIN && t >= memo->regime.start && t < memo->regime.end) {
+    g = memo->regime;
+  } else {
+    g = regime(s, t);
+    if (memo) memo->regime = g;
+  }
+  const double x = (t - g.start) / kRegimeBlendSec;
+  if (x >= 1) return g.loading;
+  const double smooth = x * x * (3 - 2 * x);  // smoothstep: no kink at either end
+  return g.previous + (g.loading - g.previous) * smooth;
+}
+
+double Market::loading(const SymbolSpec& s, int64_t t_ms) const {
+  return fast_loading(s, sec_since_epoch(t_ms), nullptr);
 }
 
 const SymbolSpec* Market::find(std::string_view symbol) const {
@@ -215,38 +386,16 @@ const SymbolSpec* Market::find(std::string_view symbol) const {
 }
 
 double Market::log_price(const SymbolSpec& s, double t, PriceMemo* memo) const {
-  static const auto inv = [] {
-    std::array<double, kOctaves> r{};
-    for (int l = 0; l < kOctaves; ++l) r[l] = std::ldexp(1.0, -l);
-    return r;
-  }();
-  const auto& amp = amplitudes();
   if (memo && memo->seed != s.seed) *memo = PriceMemo{.seed = s.seed};
-  double sum = 0;
-  // One splitmix per lattice point (the octave folded into the seed): this is the hot loop
-  // of every candle and trade.
-  uint64_t oseed = s.seed;
-  for (int l = 0; l < kOctaves; ++l, oseed += 0x9e3779b97f4a7c15ULL) {
-    const double x = t * inv[l];  // t / 2^l, exact
-    const double fl = std::floor(x);
-    const double f = x - fl;
-    const auto index = static_cast<int64_t>(fl);
-    const auto value = [oseed](int64_t i) {
-      return 2 * u01(splitmix(oseed ^ (static_cast<uint64_t>(i) * 0xd6e8feb86659fd93ULL))) - 1;
-    };
-    double v0, v1;
-    if (memo && memo->cells[l].index == index) {
-      v0 = memo->cells[l].v0;
-      v1 = memo->cells[l].v1;
-    } else {
-      // Walking forward one cell, the old right point is the new left one.
-      v0 = memo && memo->cells[l].index == index - 1 ? memo->cells[l].v1 : value(index);
-      v1 = value(index + 1);
-      if (memo) memo->cells[l] = {index, v0, v1};
-    }
-    sum += amp[l] * (v0 + (v1 - v0) * f);
-  }
-  return s.log_base_price + sum;
+  const NoiseSums own = noise(s.seed, 0, t, memo ? memo->cells.data() : nullptr,
+                              memo ? memo->groups.data() : nullptr);
+  const NoiseSums factor = noise(
+      s.sector_seed, kSharedOctave, t - static_cast<double>(s.lag_ms) / 1000.0,
+      memo ? memo->factor_cells.data() : nullptr, memo ? memo->factor_groups.data() : nullptr);
+  const double fast = fast_loading(s, t, memo);
+  const double slow = s.leader ? kLeaderLoading : kSlowLoading;
+  return s.log_base_price + own.own + std::sqrt(1 - fast * fast) * own.fast + fast * factor.fast +
+         std::sqrt(1 - slow * slow) * own.slow + slow * factor.slow;
 }
 
 int64_t Market::price_at(const SymbolSpec& s, double t_sec, PriceMemo* memo) const {
@@ -259,6 +408,10 @@ int64_t Market::current_price(const SymbolSpec& s, int64_t now_ms) const {
 
 RawCandle Market::raw_candle(const SymbolSpec& s, const Interval& iv, int64_t open, int64_t as_of,
                              int64_t open_price, PriceMemo* memo) const {
+  if (!memo) {  // open and close share the lattice cells of the octaves slower than the candle
+    PriceMemo local;
+    return raw_candle(s, iv, open, as_of, open_price, &local);
+  }
   RawCandle c;
   c.open_time = open;
   const int64_t next = next_open(iv, open);
