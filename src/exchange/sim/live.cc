@@ -298,8 +298,8 @@ struct LiveStreams::Impl : std::enable_shared_from_this<LiveStreams::Impl> {
     return c.ws->send(std::move(text));
   }
 
-  std::string agg_trade_event(const SymbolSpec& spec, int64_t id) const {
-    const RawAggTrade a = market.raw_agg_trade(spec, id);
+  std::string agg_trade_event(const SymbolSpec& spec, int64_t id, PriceMemo* memo) const {
+    const RawAggTrade a = market.raw_agg_trade(spec, id, memo);
     return Obj("aggTrade")
         .i("E", a.time)
         .s("s", spec.name)
@@ -314,8 +314,8 @@ struct LiveStreams::Impl : std::enable_shared_from_this<LiveStreams::Impl> {
         .done();
   }
 
-  std::string trade_event(const SymbolSpec& spec, int64_t id) const {
-    const RawTrade t = market.raw_trade(spec, id);
+  std::string trade_event(const SymbolSpec& spec, int64_t id, PriceMemo* memo) const {
+    const RawTrade t = market.raw_trade(spec, id, memo);
     return Obj("trade")
         .i("E", t.time)
         .s("s", spec.name)
@@ -376,14 +376,16 @@ struct LiveStreams::Impl : std::enable_shared_from_this<LiveStreams::Impl> {
     switch (s.name.type) {
       case StreamName::Type::agg_trade: {
         const int64_t last = Market::first_agg_id_at(spec, now + 1) - 1;
+        PriceMemo memo;  // a turn's trades are close in time: they share lattice cells
         for (; s.next_id <= last && budget-- > 0; ++s.next_id)
-          if (!send(c, s, agg_trade_event(spec, s.next_id))) return false;
+          if (!send(c, s, agg_trade_event(spec, s.next_id, &memo))) return false;
         return true;
       }
       case StreamName::Type::trade: {
         const int64_t last = Market::first_agg_id_at(spec, now + 1) * spec.trades_per_agg - 1;
+        PriceMemo memo;
         for (; s.next_id <= last && budget-- > 0; ++s.next_id)
-          if (!send(c, s, trade_event(spec, s.next_id))) return false;
+          if (!send(c, s, trade_event(spec, s.next_id, &memo))) return false;
         return true;
       }
       case StreamName::Type::depth: {

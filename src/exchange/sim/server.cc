@@ -856,8 +856,9 @@ struct SimServer::Impl {
     int64_t price = market.current_price(s, now), close_time = now;
     if (!ids.empty()) {
       u128 pq = 0, q = 0;
+      PriceMemo memo;
       for (int64_t id : ids) {
-        const RawAggTrade a = market.raw_agg_trade(s, id);
+        const RawAggTrade a = market.raw_agg_trade(s, id, &memo);
         pq += static_cast<u128>(a.price) * static_cast<u128>(a.qty);
         q += static_cast<u128>(a.qty);
       }
