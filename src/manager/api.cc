@@ -118,7 +118,15 @@ void scan_placeholders(const std::string& text, const std::string& key,
     std::string name = text.substr(open + 2, close - open - 2);
     pos = close + 2;
     if (kBuiltin.count(name)) continue;
+    // X_lower is X in lower case (flows.h): a parameter X, used where X_lower is.
+    bool lowered = false;
+    if (name.size() > 6 && name.ends_with("_lower")) {
+      name.resize(name.size() - 6);
+      lowered = true;
+      if (kBuiltin.count(name)) continue;
+    }
     FlowVar& v = vars[name];
+    if (lowered && whole) continue;  // typed by where X itself appears
     if (whole) {
       if (v.exact) continue;
       if (settings_props && settings_props->contains(key))

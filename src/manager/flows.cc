@@ -204,6 +204,15 @@ Result<protocol::StartRequest> Flows::render(const protocol::TestFlowRequest& re
   vars["date"] = bj::string(req.time_range.substr(0, 4) + req.time_range.substr(5, 2) +
                             req.time_range.substr(8, 2));
   vars["short_id"] = bj::string(short_id);
+  // Every text variable X also as X_lower ({{symbol_2_lower}}: a collection name).
+  std::map<std::string, bj::value> lowered;
+  for (const auto& [name, value] : vars) {
+    if (!value.is_string() || vars.count(name + "_lower")) continue;
+    std::string l(value.get_string());
+    for (auto& c : l) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    lowered[name + "_lower"] = bj::string(l);
+  }
+  vars.merge(lowered);
 
   Filler filler{vars, {}, std::nullopt, "'" + f->name + "'"};
   bj::value filled = filler.fill(f->start_template, "flow");

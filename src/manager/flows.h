@@ -3,8 +3,9 @@
 // to their own). A template's string values may contain {{name}} placeholders, filled from
 // the request: symbol, symbol_lower, time_range, date (the range's start as YYYYMMDD),
 // short_id (6 random hex digits, one per request), then the flow's `defaults`, overridden
-// by the request's extra_params. A value that is exactly "{{name}}" takes the variable's
-// JSON type (so "{{duration_s}}" can become the number 2.5).
+// by the request's extra_params; every text variable X is also there as X_lower, in lower
+// case. A value that is exactly "{{name}}" takes the variable's JSON type (so
+// "{{duration_s}}" can become the number 2.5).
 //
 // File shape:
 //   flows:
