@@ -122,6 +122,7 @@ Status Manager::start() {
         TargetEntry t;
         t.state = std::move(ts);
         t.role = launcher_.role(t.state.target);
+        t.symbol = TargetEntry::symbol_of(t.state.config_json);
         if (t.role == TargetRole::loader) loader_ranges.push_back(stored_range(q, t.state));
         t.last_heard_ms = steady;
         t.run = run_of(t.state.telemetry_id);
@@ -282,6 +283,7 @@ Result<std::string> Manager::start_queue(protocol::StartRequest req) {
       TargetEntry t;
       t.state = ts;
       t.role = launcher_.role(ts.target);
+      t.symbol = TargetEntry::symbol_of(ts.config_json);
       t.last_heard_ms = steady;
       e.targets.push_back(std::move(t));
     }
@@ -559,6 +561,7 @@ Result<Manager::RepairAnswer> Manager::repair_queue(const std::string& queue_id)
       t.state.updated_at = now;
       t.state.config_json = protocol::encode(spec);
       t.role = launcher_.role(spec.target);
+      t.symbol = spec.symbol.value_or("");
       t.last_heard_ms = clock_.steady_ms();
       t.run = next_run;
       deferred_.target_updates.emplace_back(queue_id, t.state);

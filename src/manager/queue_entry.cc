@@ -1,6 +1,8 @@
 #include "manager/queue_entry.h"
 
 #include <algorithm>
+#include <boost/json.hpp>
+#include <map>
 
 namespace sf::manager {
 
@@ -9,6 +11,14 @@ using protocol::TargetRole;
 
 RunStatus parse_status(const std::string& s) {
   return protocol::status_from_string(s).value_or(RunStatus::pending);
+}
+
+std::string TargetEntry::symbol_of(const std::string& config_json) {
+  boost::system::error_code ec;
+  const boost::json::value v = boost::json::parse(config_json, ec);
+  if (ec || !v.is_object()) return {};
+  const boost::json::value* s = v.get_object().if_contains("symbol");
+  return s && s->is_string() ? std::string(s->get_string()) : std::string();
 }
 
 void TargetEntry::take_completeness(const protocol::Event& ev) {
@@ -35,6 +45,9 @@ bool Completeness::complete() const {
 Completeness QueueEntry::completeness() const {
   Completeness c;
   bool any_loader_seen = false;
+  // Connectors of one symbol hold the same rows (several stores): the smallest count
+  // decides; different symbols add up.
+  std::map<std::string, int64_t> stored_by_symbol;
   for (const auto& t : targets) {
     if (t.role == TargetRole::loader) {
       // The first run's loaders cover the queue's range: what the store should hold. A
@@ -58,10 +71,14 @@ Completeness QueueEntry::completeness() const {
       c.written += t.state.records_written;
       c.dlq += t.dlq.value_or(0);
       c.missing.insert(c.missing.end(), t.missing.begin(), t.missing.end());
-      // Every connector's store must hold the whole range: the smallest count decides.
-      if (t.stored) c.stored = c.stored < 0 ? *t.stored : std::min(c.stored, *t.stored);
+      if (t.stored) {
+        auto [it, fresh] =
+            stored_by_symbol.try_emplace(t.symbol.empty() ? q.symbol : t.symbol, *t.stored);
+        if (!fresh) it->second = std::min(it->second, *t.stored);
+      }
     }
   }
+  for (const auto& [symbol, n] : stored_by_symbol) c.stored = std::max<int64_t>(c.stored, 0) + n;
   return c;
 }
 

@@ -25,6 +25,9 @@ struct TargetEntry {
   store::TargetState state;
   // What it does (loader, connector, other), as the launcher's worker registry says.
   protocol::TargetRole role = protocol::TargetRole::other;
+  // Its own symbol (a target entry's `symbol`: a flow over several symbols); empty: the
+  // queue's. Connectors of different symbols hold different rows.
+  std::string symbol;
   int64_t exit_events_end = -1;             // events topic end offset when the worker exited
   int64_t last_heard_ms = 0;                // steady clock; launch time until the first event
   int64_t last_stored_event_ms = -1000000;  // steady clock of the last event stored
@@ -38,6 +41,8 @@ struct TargetEntry {
   // A trades loader's first and last id published (its `finished` event).
   std::optional<int64_t> first_id, last_id;
 
+  // The `symbol` of a target's start-request entry (state.config_json), or empty.
+  static std::string symbol_of(const std::string& config_json);
   // Keeps the completeness fields an event of this target carries.
   void take_completeness(const protocol::Event& ev);
 };
