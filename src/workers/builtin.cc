@@ -2,6 +2,7 @@
 // kind registers here.
 #include "workers/connector.h"
 #include "workers/dummy.h"
+#include "workers/gnn_trainer.h"
 #include "workers/graph_builder.h"
 #include "workers/live.h"
 #include "workers/loader.h"
@@ -61,6 +62,15 @@ WorkerRegistry WorkerRegistry::builtin() {
         return {};
       },
       GraphBuilderSettings::json_schema());
+  // Trains a GATv2 model on a graph; its libtorch is loaded on first use (src/gnn/plugin.h).
+  r.add(
+      "gnn-trainer", TargetRole::other, run_gnn_trainer,
+      [](const boost::json::object& settings) -> Status {
+        auto s = GnnTrainerSettings::from_params(settings);
+        if (!s) return s.error();
+        return {};
+      },
+      GnnTrainerSettings::json_schema());
   return r;
 }
 
