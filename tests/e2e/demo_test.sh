@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # e2e test of `make demo`'s script (scripts/demo) as a new user runs it: it must load the
-# main job (exit 0, rows in every table it reports) and stop every process it started.
+# main job (exit 0, rows in every table it reports), end with the analytical flow's summary
+# (a graph, a model against the baselines) and stop every process it started.
 #
 #   demo_test.sh REPO_DIR STREAMFORGE_BIN [live]
 #
@@ -57,6 +58,11 @@ for t in btcusdt_candles_1m ethusdt_candles_1m solusdt_candles_1m; do
 done
 grep -Eq '^  btcusdt_agg_trades +[1-9][0-9]*$' "$work/demo.out" ||
   { echo "FAIL: btcusdt_agg_trades is empty" >&2; exit 1; }
+# The analytical flow's summary: its graph and its model against the baselines.
+grep -Eq '^demo: graph corr_1h_[0-9a-f]+: 233 snapshots of 10 nodes, [1-9][0-9]* edges' "$work/demo.out" ||
+  { echo "FAIL: no graph summary" >&2; exit 1; }
+grep -Eq '^demo: model of graph .*validation accuracy [01]\.[0-9]+ .*majority class .*last window.s sign .*artifacts models/' "$work/demo.out" ||
+  { echo "FAIL: no model summary" >&2; exit 1; }
 fi
 
 # A process stopping on SIGTERM may need a moment after the script's `wait` returned.
