@@ -120,7 +120,7 @@ class Analytics : public ::testing::Test {
 TEST_F(Analytics, CorrelationGnnFlowFinishesWithAGraphAModelThatBeatsTheBaselinesAndArtifacts) {
   auto r = client_->post(
       "/queues/start-test-flow",
-      R"({"flow_name":"correlation_gnn","symbol":"BTCUSDT","time_range":"2024-08-01:2024-08-31"})");
+      R"({"flow_name":"correlation_gnn","symbol":"BTCUSDT","time_range":"2024-08-01:2024-09-30"})");
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->status, 201) << r->body;
   const std::string id = S(bj::parse(r->body).at("queue_id"));
@@ -134,21 +134,21 @@ TEST_F(Analytics, CorrelationGnnFlowFinishesWithAGraphAModelThatBeatsTheBaseline
   }
   const bj::object q = queue(id);
   ASSERT_EQ(status, "finished") << bj::serialize(q);
-  EXPECT_EQ(S(q.at("message")), "") << "complete: every symbol's 720 candles stored";
+  EXPECT_EQ(S(q.at("message")), "") << "complete: every symbol's 1440 candles stored";
 
-  // The graph: 30 days of 1h candles, windows of 24 every 3 candles -> 233 snapshots.
+  // The graph: 60 days of 1h candles, windows of 24 every 3 candles -> 473 snapshots.
   std::string graph;
   for (const auto& t : q.at("targets").as_array()) {
     if (S(t.at("target")) != "graph-builder") continue;
     const std::string msg = S(t.at("message"));
     graph = msg.substr(6, msg.find(':') - 6);  // "graph <name>: ..."
-    EXPECT_NE(msg.find("233 snapshots of 10 nodes"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("473 snapshots of 10 nodes"), std::string::npos) << msg;
   }
   ASSERT_FALSE(graph.empty());
   auto store = sf::store::open_data_store(store_url_, dir_ + "/data");
   ASSERT_TRUE(store.ok()) << store.error().message;
-  EXPECT_EQ(*(*store)->count(graph + "_nodes"), 2330);
-  EXPECT_GT(*(*store)->count(graph + "_edges"), 233) << "the sectors give edges";
+  EXPECT_EQ(*(*store)->count(graph + "_nodes"), 4730);
+  EXPECT_GT(*(*store)->count(graph + "_edges"), 473) << "the sectors give edges";
 
   // The model against doing nothing, from its metrics.json.
   const std::string metrics_text = artifact("models/" + id + "/metrics.json");

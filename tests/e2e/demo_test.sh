@@ -59,7 +59,7 @@ done
 grep -Eq '^  btcusdt_agg_trades +[1-9][0-9]*$' "$work/demo.out" ||
   { echo "FAIL: btcusdt_agg_trades is empty" >&2; exit 1; }
 # The analytical flow's summary: its graph and its model against the baselines.
-grep -Eq '^demo: graph corr_1h_[0-9a-f]+: 233 snapshots of 10 nodes, [1-9][0-9]* edges' "$work/demo.out" ||
+grep -Eq '^demo: graph corr_1h_[0-9a-f]+: 473 snapshots of 10 nodes, [1-9][0-9]* edges' "$work/demo.out" ||
   { echo "FAIL: no graph summary" >&2; exit 1; }
 grep -Eq '^demo: model of graph .*validation accuracy [01]\.[0-9]+ .*majority class .*last window.s sign .*artifacts models/' "$work/demo.out" ||
   { echo "FAIL: no model summary" >&2; exit 1; }
