@@ -68,12 +68,24 @@ struct GraphSnapshot {
 // Snapshots a grid of `candles` candles holds: 0 if shorter than one window.
 size_t snapshot_count(size_t candles, const GraphOptions& o);
 
+// How build_snapshot computes the pair correlations; both give the values above, without
+// allocating per pair.
+// - fast (the default): each series' window is centred once (ranks for Spearman) and every
+//   pair's sum of products comes from one blocked product of all the series (per lag with
+//   max_lag > 0; AVX2 where the CPU has it). A pair where a series misses returns gets its
+//   sums over the complete pairs by taking out the few positions the other one misses
+//   (Spearman: its ranks among the complete pairs, exactly). A pair whose correction would
+//   cost precision (a series nearly constant over the complete pairs) is computed pairwise.
+// - pairwise: every pair over its complete pairs one at a time, the arithmetic of
+//   analytics::correlation() (the reference the fast path is tested against).
+enum class PairPath { fast, pairwise };
+
 // Snapshot `version` (windows as above). The series hold the grid's candles from candle
 // `offset` on (a block of the grid: 0 for all of it), all the same length, at least to the
 // window's end; the step after the window counts only where the series reach past it.
 // Series symbols must be distinct. Options must have passed validate().
 GraphSnapshot build_snapshot(const std::vector<AlignedSeries>& series, int64_t grid_start,
                              int64_t interval_ms, int64_t version, const GraphOptions& o,
-                             size_t offset = 0);
+                             size_t offset = 0, PairPath path = PairPath::fast);
 
 }  // namespace sf::analytics

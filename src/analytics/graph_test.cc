@@ -4,6 +4,10 @@
 
 #include <cmath>
 #include <limits>
+#include <map>
+#include <random>
+#include <stdexcept>
+#include <tuple>
 
 namespace sf::analytics {
 namespace {
@@ -124,6 +128,152 @@ TEST(Graph, ALaggedCorrelationPointsFromTheLeader) {
   EXPECT_EQ(g.edges[0].target, "AUSDT");
   EXPECT_EQ(g.edges[0].lag, 2);
   EXPECT_NEAR(g.edges[0].correlation, 1.0, 1e-9);
+}
+
+// `n` series of `candles` closes: random walks sharing a common factor with loadings from
+// -1 to 1 (so strong, weak and negative correlations), each candle missing (close and volume
+// NaN) with probability `missing`.
+std::vector<AlignedSeries> random_walks(size_t n, size_t candles, double missing, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> g(0.0, 0.01);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  std::vector<AlignedSeries> s(n);
+  std::vector<double> price(n, 100.0), beta(n);
+  for (size_t i = 0; i < n; ++i) {
+    s[i].symbol = "S" + std::to_string(100 + i) + "USDT";
+    beta[i] = -1.0 + 2.0 * static_cast<double>(i) / static_cast<double>(n - 1);
+  }
+  for (size_t t = 0; t < candles; ++t) {
+    const double common = g(rng);
+    for (size_t i = 0; i < n; ++i) {
+      price[i] *= std::exp(beta[i] * common + g(rng));
+      const bool gone = u(rng) < missing;
+      s[i].close.push_back(gone ? kNaN : price[i]);
+      s[i].volume.push_back(gone ? kNaN : 1.0 + u(rng));
+    }
+  }
+  return s;
+}
+
+using EdgeKey = std::tuple<std::string, std::string>;
+
+std::map<EdgeKey, market::GraphEdge> by_key(const GraphSnapshot& g) {
+  std::map<EdgeKey, market::GraphEdge> m;
+  for (const auto& e : g.edges) m[{e.symbol, e.target}] = e;
+  return m;
+}
+
+// Every snapshot of `s` built both ways: the same nodes, the same edges (ends, lag, complete
+// pairs) and correlations within `tol`. Returns the number of edges compared.
+size_t expect_paths_agree(const std::vector<AlignedSeries>& s, const GraphOptions& o, double tol) {
+  size_t compared = 0;
+  for (size_t v = 0; v < snapshot_count(s[0].close.size(), o); ++v) {
+    const auto version = static_cast<int64_t>(v);
+    const GraphSnapshot fast = build_snapshot(s, kT0, kHour, version, o, 0, PairPath::fast);
+    const GraphSnapshot pairwise = build_snapshot(s, kT0, kHour, version, o, 0, PairPath::pairwise);
+    EXPECT_EQ(fast.nodes, pairwise.nodes);
+    const auto f = by_key(fast), p = by_key(pairwise);
+    EXPECT_EQ(f.size(), p.size()) << "snapshot " << v;
+    for (const auto& [key, e] : p) {
+      const auto it = f.find(key);
+      if (it == f.end()) {
+        ADD_FAILURE() << "snapshot " << v << ": no fast edge " << e.symbol << "-" << e.target;
+        continue;
+      }
+      EXPECT_NEAR(it->second.correlation, e.correlation, tol) << e.symbol << "-" << e.target;
+      EXPECT_EQ(it->second.lag, e.lag) << e.symbol << "-" << e.target;
+      EXPECT_EQ(it->second.samples, e.samples) << e.symbol << "-" << e.target;
+      ++compared;
+    }
+  }
+  return compared;
+}
+
+TEST(Graph, TheFastPathEqualsThePairwisePathOnCompleteData) {
+  const auto s = random_walks(14, 400, 0.0, 1);
+  GraphOptions o;
+  o.window = 150;
+  o.step = 50;
+  o.threshold = 0.0;  // every pair an edge
+  EXPECT_EQ(expect_paths_agree(s, o, 1e-12), 6u * 91);
+  o.method = CorrelationMethod::spearman;
+  EXPECT_EQ(expect_paths_agree(s, o, 0.0), 6u * 91) << "rank sums are exact";
+  o.method = CorrelationMethod::pearson;
+  o.max_lag = 4;
+  EXPECT_EQ(expect_paths_agree(s, o, 1e-12), 6u * 91);
+}
+
+TEST(Graph, TheFastPathEqualsThePairwisePathWithMissingCandles) {
+  for (double missing : {0.01, 0.3}) {
+    const auto s = random_walks(11, 300, missing, 2);
+    GraphOptions o;
+    o.window = 100;
+    o.step = 40;
+    o.threshold = 0.0;
+    o.min_pairs = 2;
+    EXPECT_GT(expect_paths_agree(s, o, 1e-12), 5u * 50) << missing;
+    o.method = CorrelationMethod::spearman;
+    EXPECT_GT(expect_paths_agree(s, o, 0.0), 5u * 50) << missing;
+    o.method = CorrelationMethod::pearson;
+    o.max_lag = 6;
+    EXPECT_GT(expect_paths_agree(s, o, 1e-12), 5u * 50) << missing;
+  }
+}
+
+TEST(Graph, AWindowWithOneGapTakesThePairwisePathsValues) {
+  auto s = random_walks(4, 60, 0.0, 3);
+  s[2].close[20] = s[2].volume[20] = kNaN;  // returns 19 and 20 of the window go
+  GraphOptions o;
+  o.window = 60;
+  o.step = 60;
+  o.threshold = 0.0;
+  for (auto method : {CorrelationMethod::pearson, CorrelationMethod::spearman}) {
+    o.method = method;
+    const GraphSnapshot g = build_snapshot(s, kT0, kHour, 0, o);
+    ASSERT_EQ(g.edges.size(), 6u);
+    auto series = [&](const std::string& symbol) -> const AlignedSeries& {
+      for (const auto& x : s)
+        if (x.symbol == symbol) return x;
+      throw std::runtime_error("no series " + symbol);
+    };
+    for (const auto& e : g.edges) {
+      const AlignedSeries &a = series(e.symbol), &b = series(e.target);
+      const bool gap = &a == &s[2] || &b == &s[2];
+      EXPECT_EQ(e.samples, gap ? 57 : 59) << e.symbol << "-" << e.target;
+      const double want = correlation(log_returns(a.close), log_returns(b.close), method);
+      EXPECT_NEAR(e.correlation, want, 1e-12) << e.symbol << "-" << e.target;
+    }
+  }
+}
+
+TEST(Graph, ASeriesConstantOverTheCompletePairsHasNoEdgeOnEitherPath) {
+  // A's returns are 0 but where B misses its candles: over the complete pairs A is constant
+  // (no correlation), though not over the window.
+  std::mt19937_64 rng(4);
+  std::uniform_real_distribution<double> u(-0.05, 0.05);
+  for (int round = 0; round < 50; ++round) {
+    std::vector<double> flat(39, 0.0);
+    flat[9] = u(rng);
+    flat[10] = u(rng);
+    std::vector<AlignedSeries> s = {from_returns("AUSDT", flat), from_returns("BUSDT", wave(39, 0)),
+                                    from_returns("CUSDT", wave(39, 1))};
+    s[1].close[10] = kNaN;  // B's returns 9 and 10 (A's non-zero ones) go
+    s[1].volume[10] = kNaN;
+    GraphOptions o;
+    o.window = 40;
+    o.step = 40;
+    o.threshold = 0.0;
+    for (auto path : {PairPath::fast, PairPath::pairwise}) {
+      const GraphSnapshot g = build_snapshot(s, kT0, kHour, 0, o, 0, path);
+      bool ab = false, ac = false;
+      for (const auto& e : g.edges) {
+        ab |= e.symbol == "AUSDT" && e.target == "BUSDT";
+        ac |= e.symbol == "AUSDT" && e.target == "CUSDT";
+      }
+      EXPECT_FALSE(ab) << "round " << round << ", path " << static_cast<int>(path);
+      EXPECT_TRUE(ac) << "round " << round << ", path " << static_cast<int>(path);
+    }
+  }
 }
 
 TEST(Graph, OptionsAreCheckedWithTheSettingsName) {
