@@ -1,12 +1,96 @@
 #include "json/json.h"
 
+#include <boost/json/basic_parser_impl.hpp>
+#include <charconv>
+
 #include "base/json_escape.h"
 
-#include <charconv>
 #include <cmath>
 #include <cstdio>
 
 namespace sf::json {
+
+namespace {
+
+// A Boost.JSON parser handler building a value like boost::json::parser's, except that a
+// double is converted from its text by std::from_chars (exact) instead of Boost 1.81's
+// approximation. A number split over several on_number_part() calls is reassembled.
+struct ExactHandler {
+  static constexpr std::size_t max_object_size = bj::object::max_size();
+  static constexpr std::size_t max_array_size = bj::array::max_size();
+  static constexpr std::size_t max_key_size = bj::string::max_size();
+  static constexpr std::size_t max_string_size = bj::string::max_size();
+  using ec_t = boost::system::error_code;
+
+  bj::value_stack st;
+  std::string number;  // the parts of the number being parsed
+
+  bool on_document_begin(ec_t&) { return true; }
+  bool on_document_end(ec_t&) { return true; }
+  bool on_object_begin(ec_t&) { return true; }
+  bool on_object_end(std::size_t n, ec_t&) {
+    st.push_object(n);
+    return true;
+  }
+  bool on_array_begin(ec_t&) { return true; }
+  bool on_array_end(std::size_t n, ec_t&) {
+    st.push_array(n);
+    return true;
+  }
+  bool on_key_part(bj::string_view s, std::size_t, ec_t&) {
+    st.push_chars(s);
+    return true;
+  }
+  bool on_key(bj::string_view s, std::size_t, ec_t&) {
+    st.push_key(s);
+    return true;
+  }
+  bool on_string_part(bj::string_view s, std::size_t, ec_t&) {
+    st.push_chars(s);
+    return true;
+  }
+  bool on_string(bj::string_view s, std::size_t, ec_t&) {
+    st.push_string(s);
+    return true;
+  }
+  bool on_number_part(bj::string_view s, ec_t&) {
+    number.append(s.data(), s.size());
+    return true;
+  }
+  bool on_int64(std::int64_t i, bj::string_view, ec_t&) {
+    number.clear();
+    st.push_int64(i);
+    return true;
+  }
+  bool on_uint64(std::uint64_t u, bj::string_view, ec_t&) {
+    number.clear();
+    st.push_uint64(u);
+    return true;
+  }
+  bool on_double(double d, bj::string_view s, ec_t&) {
+    number.append(s.data(), s.size());
+    double exact = 0;
+    const char* end = number.data() + number.size();
+    auto [p, ec] = std::from_chars(number.data(), end, exact);
+    // Out of range (1e400): Boost's value, as before.
+    if (ec == std::errc() && p == end) d = exact;
+    number.clear();
+    st.push_double(d);
+    return true;
+  }
+  bool on_bool(bool b, ec_t&) {
+    st.push_bool(b);
+    return true;
+  }
+  bool on_null(ec_t&) {
+    st.push_null();
+    return true;
+  }
+  bool on_comment_part(bj::string_view, ec_t&) { return true; }
+  bool on_comment(bj::string_view, ec_t&) { return true; }
+};
+
+}  // namespace
 
 Result<bj::value> parse(std::string_view text, size_t max_bytes) {
   if (text.size() > max_bytes)
@@ -14,12 +98,15 @@ Result<bj::value> parse(std::string_view text, size_t max_bytes) {
                  "JSON text of " + std::to_string(text.size()) + " bytes exceeds the limit of " +
                      std::to_string(max_bytes) + " bytes",
                  "body");
-  boost::system::error_code ec;
   bj::parse_options opts;
   opts.max_depth = 64;
-  bj::value v = bj::parse(bj::string_view(text.data(), text.size()), ec, {}, opts);
+  bj::basic_parser<ExactHandler> p(opts);
+  p.handler().st.reset();
+  boost::system::error_code ec;
+  const size_t n = p.write_some(false, text.data(), text.size(), ec);
+  if (!ec && n < text.size()) ec = bj::error::extra_data;
   if (ec) return Error(Errc::parse_error, "malformed JSON: " + ec.message(), "body");
-  return v;
+  return p.handler().st.release();
 }
 
 Result<bj::object> parse_object(std::string_view text, size_t max_bytes) {

@@ -18,8 +18,11 @@ namespace sf::json {
 
 namespace bj = boost::json;
 
-// Parses `text` (at most `max_bytes`). Errc::too_large past the bound, Errc::parse_error
-// for malformed JSON (message says where).
+// Parses `text` (at most `max_bytes`, nesting at most 64 deep). Errc::too_large past the
+// bound, Errc::parse_error for malformed JSON (message says where). Numbers are exact: a
+// double is read from its text with std::from_chars (Boost.JSON 1.81's own conversion can
+// miss the last bit, e.g. 123456789.12345679), so a double printed in shortest form reads
+// back bit for bit.
 Result<bj::value> parse(std::string_view text, size_t max_bytes = 1 << 20);
 
 // Parses and requires a JSON object.

@@ -63,3 +63,18 @@ TEST(Json, WriterRoundTripsArbitraryValues) {
   sfj::Writer(out).value(v);
   EXPECT_EQ(*sfj::parse(out), v);
 }
+
+TEST(Json, ParseReadsEveryDoubleExactly) {
+  // Boost.JSON 1.81's own conversion misses the last bit of some doubles; parse() does not.
+  for (double d :
+       {123456789.12345679, 0.30000000000000004, 1e-300, 1.7976931348623157e308, -2.5e-17, 0.1}) {
+    std::string text;
+    sf::json::Writer(text).begin_array().number(d).end_array();
+    auto v = sf::json::parse(text);
+    ASSERT_TRUE(v.ok()) << text;
+    EXPECT_EQ(v->as_array().at(0).as_double(), d) << text;
+  }
+  auto deep = sf::json::parse(std::string(65, '[') + std::string(65, ']'));
+  EXPECT_EQ(deep.error().code, sf::Errc::parse_error) << "nesting is bounded";
+  EXPECT_EQ(sf::json::parse("[1] x").error().code, sf::Errc::parse_error);
+}

@@ -22,10 +22,10 @@
 #include <utility>
 
 #include <boost/json.hpp>
-#include <boost/json/basic_parser_impl.hpp>
 
 #include "aql.h"
 #include "http/server.h"
+#include "json/json.h"
 
 namespace sf::testing {
 
@@ -383,97 +383,13 @@ bool flag(const Request& r, std::string_view name, bool dflt = false) {
   return iequals(*v, "true") || *v == "1" || iequals(*v, "yes") || iequals(*v, "on");
 }
 
-// boost::json::parser's value building, except that a number with a fraction or an exponent
-// is converted from its text with std::from_chars, correctly rounded, as ArangoDB's
-// VelocyPack parser does (atof): Boost 1.81's own conversion may be one bit off, and then a
-// double a client stores would not read back exactly as on a server.
-struct ExactNumbers {
-  static constexpr std::size_t max_object_size = json::object::max_size();
-  static constexpr std::size_t max_array_size = json::array::max_size();
-  static constexpr std::size_t max_key_size = json::string::max_size();
-  static constexpr std::size_t max_string_size = json::string::max_size();
-  using ec_t = boost::system::error_code;
-
-  json::value_stack st;
-  std::string number;  // a number's parts (split only across write_some() buffers)
-
-  bool on_document_begin(ec_t&) { return true; }
-  bool on_document_end(ec_t&) { return true; }
-  bool on_object_begin(ec_t&) { return true; }
-  bool on_object_end(std::size_t n, ec_t&) {
-    st.push_object(n);
-    return true;
-  }
-  bool on_array_begin(ec_t&) { return true; }
-  bool on_array_end(std::size_t n, ec_t&) {
-    st.push_array(n);
-    return true;
-  }
-  bool on_key_part(json::string_view s, std::size_t, ec_t&) {
-    st.push_chars(s);
-    return true;
-  }
-  bool on_key(json::string_view s, std::size_t, ec_t&) {
-    st.push_key(s);
-    return true;
-  }
-  bool on_string_part(json::string_view s, std::size_t, ec_t&) {
-    st.push_chars(s);
-    return true;
-  }
-  bool on_string(json::string_view s, std::size_t, ec_t&) {
-    st.push_string(s);
-    return true;
-  }
-  bool on_number_part(json::string_view s, ec_t&) {
-    number.append(s.data(), s.size());
-    return true;
-  }
-  bool on_int64(std::int64_t i, json::string_view, ec_t&) {
-    number.clear();
-    st.push_int64(i);
-    return true;
-  }
-  bool on_uint64(std::uint64_t u, json::string_view, ec_t&) {
-    number.clear();
-    st.push_uint64(u);
-    return true;
-  }
-  bool on_double(double d, json::string_view s, ec_t&) {
-    number.append(s.data(), s.size());
-    double exact = 0;
-    const char* end = number.data() + number.size();
-    auto [p, ec] = std::from_chars(number.data(), end, exact);
-    if (ec == std::errc() && p == end) d = exact;  // else out of range: Boost's value
-    number.clear();
-    st.push_double(d);
-    return true;
-  }
-  bool on_bool(bool b, ec_t&) {
-    st.push_bool(b);
-    return true;
-  }
-  bool on_null(ec_t&) {
-    st.push_null();
-    return true;
-  }
-  bool on_comment_part(json::string_view, ec_t&) { return true; }
-  bool on_comment(json::string_view, ec_t&) { return true; }
-};
-
 // Strict, bounded decoding of a request body (the size is bounded by the server's limit);
-// numbers exact (ExactNumbers).
+// numbers exact, as ArangoDB's parser reads them (sf::json::parse).
 Expected<json::value> parse_body(const Request& r) {
   if (r.body.empty()) return err(600, "VelocyPack/JSON parse error: empty request body");
-  json::parse_options po;
-  po.max_depth = 64;
-  json::basic_parser<ExactNumbers> p(po);
-  p.handler().st.reset();
-  boost::system::error_code ec;
-  const size_t n = p.write_some(false, r.body.data(), r.body.size(), ec);
-  if (!ec && n < r.body.size()) ec = json::error::extra_data;
-  if (ec) return err(600, "VelocyPack/JSON parse error: " + ec.message());
-  return p.handler().st.release();
+  auto v = sf::json::parse(r.body, r.body.size());
+  if (!v) return err(600, "VelocyPack/JSON parse error: " + v.error().message);
+  return std::move(*v);
 }
 
 // A request body that must be a JSON object: parse_body's errors, and error `num` for any
