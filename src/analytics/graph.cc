@@ -12,6 +12,7 @@ namespace sf::analytics {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr size_t kKeepScratchBytes = 64 << 20;
 
 double or_zero(double v) { return std::isnan(v) ? 0.0 : v; }
 
@@ -262,6 +263,13 @@ struct Window {
     return {gaps.data() + gap_at[s], gap_at[s + 1] - gap_at[s]};
   }
   bool present(size_t s, size_t t) const { return !std::isnan(raw[s * ld + t]); }
+  size_t bytes() const {
+    return (raw.capacity() + x.capacity() + rank.capacity() + psum.capacity() +
+            psum2.capacity() + g.capacity()) *
+               sizeof(double) +
+           (best.capacity() + cands.capacity()) * sizeof(Candidate) +
+           (gaps.capacity() + scratch.capacity()) * sizeof(uint32_t);
+  }
 };
 
 // Centres series s's values (the returns, or for Spearman its ranks) into w.x, with the sums.
@@ -465,8 +473,15 @@ GraphSnapshot build_snapshot(const std::vector<AlignedSeries>& series, int64_t g
   snap.window_end = snap.window_start + static_cast<int64_t>(o.window) * interval_ms;
 
   // Returns of the window (window - 1 of them) per series, and the nodes. The scratch is kept
-  // per thread between calls (a few MB for 200 series of a 1440-candle window).
+  // per thread between calls (about 6 MB for 200 series of a 1440-candle window), unless it
+  // grew past kKeepScratchBytes.
   thread_local Window w;
+  struct Release {
+    Window& w;
+    ~Release() {
+      if (w.bytes() > kKeepScratchBytes) w = Window{};
+    }
+  } release{w};
   w.n = series.size();
   w.m = o.window - 1;
   w.len = (w.m + 3) / 4 * 4;
