@@ -6,6 +6,7 @@
 #include <limits>
 #include <numeric>
 #include <tuple>
+#include <utility>
 
 namespace sf::analytics {
 
@@ -148,29 +149,36 @@ __attribute__((target_clones("avx2", "default"))) void gram(const double* a, con
   }
 }
 
-// Spearman over the complete pairs of series a and b, exactly: a's ranks among them are its
-// ranks among its present values less, for each position g in ra[0, nra) (a present, b
-// missing), 1 where a's value is above a's value at g and 1/2 where equal; likewise b's with
-// rb. Returns in out[0..2] the sums over every position t < len of u * v, u * u and v * v,
-// u and v those ranks (0 where a, resp. b, is missing: rank 0 and a NaN value there). The
-// sums are of multiples of 1/4 below 2^53, so exact in any order.
-__attribute__((target_clones("avx2", "default"))) void rank_sums(
-    const double* rank_a, const double* val_a, const uint32_t* ra, size_t nra, const double* rank_b,
-    const double* val_b, const uint32_t* rb, size_t nrb, size_t len, double* out) {
-  const v4d one = {1, 1, 1, 1}, half = {0.5, 0.5, 0.5, 0.5}, zero = {};
+// Spearman over the complete pairs of series a and b, exactly. a's rank among them at t is
+// its rank r_t among a's present values less, for each rank r_g in ga[0, nra) (of a position
+// where a is present and b missing), clamp(r_t - r_g, -1/2, 1/2) + 1/2: 1 above that value,
+// 1/2 on a tie, 0 below (the average ranks of distinct values differ by 1 at least), and 0
+// where a is missing (rank 0, below every present rank, so u is 0 there); likewise b's with
+// gb. Returns in out[0..2] the sums over every position t < len of u * v, u * u and v * v,
+// u and v those ranks. All are multiples of 1/4 below 2^53: exact in any order.
+__attribute__((target_clones("avx2", "default"))) void rank_sums(const double* rank_a,
+                                                                 const double* ga, size_t nra,
+                                                                 const double* rank_b,
+                                                                 const double* gb, size_t nrb,
+                                                                 size_t len, double* out) {
+  const v4d lo = {-0.5, -0.5, -0.5, -0.5}, hi = {0.5, 0.5, 0.5, 0.5};
+  const double ha = 0.5 * static_cast<double>(nra), hb = 0.5 * static_cast<double>(nrb);
+  const v4d ca = {ha, ha, ha, ha}, cb = {hb, hb, hb, hb};
   v4d sab = {}, saa = {}, sbb = {};
   for (size_t t = 0; t < len; t += 4) {
-    v4d u = SF_LOAD4(rank_a + t), v = SF_LOAD4(rank_b + t);
-    const v4d xa = SF_LOAD4(val_a + t), xb = SF_LOAD4(val_b + t);
+    const v4d ra = SF_LOAD4(rank_a + t), rb = SF_LOAD4(rank_b + t);
+    v4d u = ra - ca, v = rb - cb;
     for (size_t k = 0; k < nra; ++k) {
-      const double g = val_a[ra[k]];
-      const v4d gv = {g, g, g, g};
-      u -= (xa > gv ? one : zero) + (xa == gv ? half : zero);
+      const v4d g = {ga[k], ga[k], ga[k], ga[k]};
+      v4d d = ra - g;
+      d = d < lo ? lo : d;
+      u -= d > hi ? hi : d;
     }
     for (size_t k = 0; k < nrb; ++k) {
-      const double g = val_b[rb[k]];
-      const v4d gv = {g, g, g, g};
-      v -= (xb > gv ? one : zero) + (xb == gv ? half : zero);
+      const v4d g = {gb[k], gb[k], gb[k], gb[k]};
+      v4d d = rb - g;
+      d = d < lo ? lo : d;
+      v -= d > hi ? hi : d;
     }
     sab += u * v;
     saa += u * u;
@@ -252,9 +260,10 @@ struct Window {
   std::vector<double> sum, sum2;    // sums of x and x * x per series
   std::vector<double> psum, psum2;  // lagged, n x (m + 1): their prefix sums
   std::vector<double> g;            // rows x rows products (of one lag)
-  std::vector<uint32_t> scratch;    // positions, n at most m each
   std::vector<Candidate> best;      // per pair: its value (NaN: none), lag, complete pairs
   std::vector<Candidate> cands;     // the pairs with a value and enough complete pairs
+  std::vector<std::pair<double, uint32_t>> sorted;  // Spearman: a series' values, sorted
+  std::vector<double> removed;  // Spearman: ranks where the other series is missing
   PairScratch pair;
 
   const double* r(size_t s) const { return raw.data() + s * ld; }
@@ -264,11 +273,12 @@ struct Window {
   }
   bool present(size_t s, size_t t) const { return !std::isnan(raw[s * ld + t]); }
   size_t bytes() const {
-    return (raw.capacity() + x.capacity() + rank.capacity() + psum.capacity() +
-            psum2.capacity() + g.capacity()) *
+    return (raw.capacity() + x.capacity() + rank.capacity() + psum.capacity() + psum2.capacity() +
+            g.capacity()) *
                sizeof(double) +
            (best.capacity() + cands.capacity()) * sizeof(Candidate) +
-           (gaps.capacity() + scratch.capacity()) * sizeof(uint32_t);
+           gaps.capacity() * sizeof(uint32_t) + sorted.capacity() * sizeof(sorted[0]) +
+           removed.capacity() * sizeof(double);
   }
 };
 
@@ -287,16 +297,18 @@ double centre(Window& w, size_t s, const double* v) {
 void rank_series(Window& w, size_t s) {
   const double* v = w.r(s);
   double* rk = w.rank.data() + s * w.ld;
-  uint32_t* idx = w.scratch.data();
-  size_t n = 0;
+  auto& sorted = w.sorted;  // (value, position): a direct sort, no indirection
+  sorted.clear();
   for (size_t t = 0; t < w.m; ++t)
-    if (w.present(s, t)) idx[n++] = static_cast<uint32_t>(t);
-  std::sort(idx, idx + n, [&](uint32_t i, uint32_t j) { return v[i] < v[j]; });
+    if (w.present(s, t)) sorted.emplace_back(v[t], static_cast<uint32_t>(t));
+  std::sort(sorted.begin(), sorted.end(),
+            [](const auto& x, const auto& y) { return x.first < y.first; });
+  const size_t n = sorted.size();
   for (size_t i = 0; i < n;) {
     size_t j = i;
-    while (j + 1 < n && v[idx[j + 1]] == v[idx[i]]) ++j;
+    while (j + 1 < n && sorted[j + 1].first == sorted[i].first) ++j;
     const double avg = (static_cast<double>(i) + static_cast<double>(j)) / 2.0 + 1.0;
-    for (size_t k = i; k <= j; ++k) rk[idx[k]] = avg;
+    for (size_t k = i; k <= j; ++k) rk[sorted[k].second] = avg;
     i = j + 1;
   }
 }
@@ -389,34 +401,34 @@ double fast_spearman(Window& w, size_t a, size_t b, size_t* pairs) {
     if (saa == 0 || sbb == 0) return kNaN;
     return std::clamp(product(w, a, b, 0) / std::sqrt(saa * sbb), -1.0, 1.0);
   }
-  // ra: where a is present and b missing; rb the other way round.
-  uint32_t* ra = w.scratch.data();
+  // The ranks of a at the positions where a is present and b missing (ra), and b's the
+  // other way round (rb).
+  double* ra = w.removed.data();
   size_t nra = 0;
+  const double *rka = w.rank.data() + a * w.ld, *rkb = w.rank.data() + b * w.ld;
   for (uint32_t g : gb)
-    if (w.present(a, g)) ra[nra++] = g;
-  uint32_t* rb = ra + nra;
+    if (w.present(a, g)) ra[nra++] = rka[g];
+  double* rb = ra + nra;
   size_t nrb = 0;
   for (uint32_t g : ga)
-    if (w.present(b, g)) rb[nrb++] = g;
+    if (w.present(b, g)) rb[nrb++] = rkb[g];
   const size_t n = w.count[a] - nra;
   *pairs = n;
   if (n < kMinPairs) return kNaN;
   double s[3];
-  const double *rka = w.rank.data() + a * w.ld, *rkb = w.rank.data() + b * w.ld;
-  rank_sums(rka, w.r(a), ra, nra, rkb, w.r(b), rb, nrb, w.len, s);
+  rank_sums(rka, ra, nra, rkb, rb, nrb, w.len, s);
   // The sums of squares ran over a's (b's) present positions: take out those b (a) misses.
-  auto rank_at = [&](const double* rk, const double* v, const uint32_t* rm, size_t nrm,
-                     uint32_t t) {
-    double u = rk[t];
-    for (size_t k = 0; k < nrm; ++k) u -= v[rm[k]] < v[t] ? 1.0 : v[rm[k]] == v[t] ? 0.5 : 0.0;
+  auto rank_at = [](double r, const double* rm, size_t nrm) {
+    double u = r - 0.5 * static_cast<double>(nrm);
+    for (size_t k = 0; k < nrm; ++k) u -= std::clamp(r - rm[k], -0.5, 0.5);
     return u;
   };
   for (size_t k = 0; k < nra; ++k) {
-    const double u = rank_at(rka, w.r(a), ra, nra, ra[k]);
+    const double u = rank_at(ra[k], ra, nra);
     s[1] -= u * u;
   }
   for (size_t k = 0; k < nrb; ++k) {
-    const double v = rank_at(rkb, w.r(b), rb, nrb, rb[k]);
+    const double v = rank_at(rb[k], rb, nrb);
     s[2] -= v * v;
   }
   // Ranks 1..n (ties averaged) sum to n (n + 1) / 2: their mean is (n + 1) / 2.
@@ -596,7 +608,7 @@ GraphSnapshot build_snapshot(const std::vector<AlignedSeries>& series, int64_t g
       }
     }
   } else {
-    w.scratch.resize(std::max<size_t>(w.m, 2 * w.gaps.size()));
+    w.removed.resize(2 * w.gaps.size());
     w.g.resize(w.rows * w.rows);
     if (o.method == CorrelationMethod::spearman) {
       w.rank.assign(w.n * w.ld, 0.0);
