@@ -352,19 +352,18 @@ struct Row {
   Build med() const {
     Build m;
     if (runs.empty()) return m;
-    std::vector<double> s, c, h, x;
+    std::vector<double> s, c;
     for (const auto& b : runs) {
       s.push_back(b.seconds);
       c.push_back(b.cpu_seconds);
-      h.push_back(b.hwm_mb);
-      x.push_back(b.extra_mb);
     }
     m = runs.back();
     m.seconds = median(s);
     m.cpu_seconds = median(c);
-    // The largest (the first run's, mostly: the scratch is kept between builds).
-    m.hwm_mb = *std::max_element(h.begin(), h.end());
-    m.extra_mb = *std::max_element(x.begin(), x.end());
+    // The first run's: later builds reuse the scratch build_snapshot keeps per thread, and
+    // the SQLite part (after the first run's builds) leaves its memory in the process.
+    m.hwm_mb = runs.front().hwm_mb;
+    m.extra_mb = runs.front().extra_mb;
     return m;
   }
 };
@@ -661,7 +660,7 @@ Command: `make bench` (runs `build/bench/graph_bench --runs 3 --markdown docs/be
 - *the pairwise path* (`PairPath::pairwise`, what the fast path is tested against: every pair over its complete returns one at a time, the arithmetic of `analytics::correlation()`, without allocating): the first {pw_snapshots} snapshots took {pw_s} s, {pw_per} s a snapshot against {fast_per} s on the fast path; their {pw_edges} edges are the fast path's (same ends, same complete pairs), the correlations at most {pw_diff} apart.
 - *before* (commit 93d7ee1: `build_snapshot()` pair by pair through `analytics::correlation()` and `best_lagged_correlation()`, vectors allocated per pair; measured once with this benchmark's `--snapshots` on the same data, load average about 2): 0.168 s a snapshot for Pearson (30 snapshots: about 61 s for the year), 3.3 s for Spearman and 1.5 s for the lagged Pearson (5 snapshots each: about 20 and 9 minutes for the year).
 - *reading the store*: the real graph-builder worker (`run_graph_builder`, which reads blocks of 20,000 candles per symbol) over {workers} of the symbols' year in a `SqliteDataStore` ({stored} candles, written beforehand in {store_s} s), 1-day windows by 1 day: {worker_s} s (median), of which the in-memory build of the same 2 series takes {worker_build_s} s. So it reads about **{read_rate} candles/s**, {symbol_year_s} s a symbol-year (it also writes 730 nodes and {worker_edges} edges). For 200 symbols, add about {read_200_s} s of reading to the build's {cpp_s} s: the store, not the computation, sets the worker's pace.
-- *peak RSS*: VmHWM of the process, reset (`clear_refs` 5) before each build, the largest over the runs; it includes the data ({data_mb} MB), and the figure in brackets is what the build adds to the RSS before it (its scratch, kept per thread, and a snapshot; a later build reuses the scratch of an earlier one). The worker holds blocks of 20,000 candles per symbol instead (about 64 MB of series for 200 symbols). NumPy's is its process's `ru_maxrss`: the data, the year's returns and the per-window temporaries.
+- *peak RSS*: VmHWM of the process, reset (`clear_refs` 5) before each build, in the first run (later builds reuse the scratch `build_snapshot()` keeps per thread, and the SQLite part, after the first run's builds, leaves its memory in the process); it includes the data ({data_mb} MB), and the figure in brackets is what the build adds to the RSS before it: its scratch and a snapshot, less what an earlier build left (the rows after the first add what they need beyond the Pearson build's scratch). The worker holds blocks of 20,000 candles per symbol instead (about 64 MB of series for 200 symbols). NumPy's is its process's `ru_maxrss`: the data, the year's returns and the per-window temporaries.
 - *extra rows*: Spearman {spearman_s} s, the lagged Pearson {lagged_s} s ({lags} lags), 6-hour steps {step6h_s} s for 4 times the snapshots. They have no NumPy row: Spearman over each pair's complete returns has no vectorised NumPy form.
 
 )",
