@@ -282,7 +282,6 @@ struct Window {
   }
 };
 
-// Centres series s's values (the returns, or for Spearman its ranks) into w.x, with the sums.
 // Centres series s's values (the returns, or for Spearman its ranks) into w.x, with their
 // sums; returns the sum of the values.
 double centre(Window& w, size_t s, const double* v) {
