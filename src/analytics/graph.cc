@@ -449,10 +449,9 @@ Status GraphOptions::validate() const {
   if (step < 1 || step > 1'000'000)
     return Error(Errc::invalid_argument, "step must be between 1 and 1000000 candles", "step");
   if (max_lag < 0 || static_cast<size_t>(max_lag) + 2 > window)
-    return Error(Errc::invalid_argument, "max_lag must be between 0 and window - 2", "max_lag");
+    return Error(Errc::invalid_argument, std::string(kMaxLagCheck), "max_lag");
   if (max_lag > 0 && method != CorrelationMethod::pearson)
-    return Error(Errc::invalid_argument, "a lagged correlation (max_lag > 0) is Pearson's",
-                 "method");
+    return Error(Errc::invalid_argument, std::string(kLaggedPearsonCheck), "method");
   if (threshold && !(*threshold >= 0 && *threshold <= 1))
     return Error(Errc::invalid_argument, "threshold must be between 0 and 1", "threshold");
   if (!threshold && top_k == 0)
@@ -460,7 +459,7 @@ Status GraphOptions::validate() const {
                  "top_k");
   if (top_k > 10'000) return Error(Errc::invalid_argument, "top_k must be at most 10000", "top_k");
   if (min_pairs != 0 && (min_pairs < 2 || min_pairs > window - 1))
-    return Error(Errc::invalid_argument, "min_pairs must be between 2 and window - 1", "min_pairs");
+    return Error(Errc::invalid_argument, std::string(kMinPairsCheck), "min_pairs");
   return {};
 }
 

@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "analytics/correlation.h"
@@ -53,8 +54,13 @@ struct GraphOptions {
   size_t top_k = 0;                       // also keep each node's k strongest edges; 0: off
   size_t min_pairs = 0;                   // 0: (window - 1) / 2, at least 2
 
-  // invalid_argument naming the setting.
+  // invalid_argument naming the setting; the checks of one setting against another say
+  // one of the texts below.
   Status validate() const;
+  static constexpr std::string_view kMaxLagCheck = "max_lag must be between 0 and window - 2";
+  static constexpr std::string_view kLaggedPearsonCheck =
+      "a lagged correlation (max_lag > 0) is Pearson's";
+  static constexpr std::string_view kMinPairsCheck = "min_pairs must be between 2 and window - 1";
   size_t effective_min_pairs() const;
 };
 

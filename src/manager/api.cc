@@ -78,7 +78,17 @@ bj::object target_schema(const launch::Launcher& launcher) {
       bj::value s = parse_or_throw(*settings, "the settings schema of " + name);
       if (!s.is_object())
         throw std::logic_error("the settings schema of " + name + " is no object");
-      for (const auto& kv : s.get_object()) props[kv.key()] = kv.value();
+      for (const auto& kv : s.get_object()) {
+        // Extensions describe the alternative, not a setting: x-required names the
+        // settings it must have, x-checks-beyond-schema stays as it is.
+        if (kv.key() == "x-required" && kv.value().is_array()) {
+          for (const auto& r : kv.value().get_array()) alt["required"].as_array().push_back(r);
+        } else if (kv.key().starts_with("x-")) {
+          alt[kv.key()] = kv.value();
+        } else {
+          props[kv.key()] = kv.value();
+        }
+      }
       alt["additionalProperties"] = false;
     } else {
       alt["additionalProperties"] = true;
@@ -97,7 +107,14 @@ struct FlowVar {
   std::optional<bj::value> exact;  // schema of the field the placeholder fills entirely
   bool safe_chars = false;         // embedded in a safe name
   bool collection_chars = false;   // embedded in a collection name
+  bool starts_collection = false;  // at the start of a collection name
 };
+
+// A symbol that can start a collection name: it starts with a letter.
+bj::object letter_first_symbol(std::string_view description) {
+  return bj::object{
+      {"type", "string"}, {"pattern", "^[A-Z][A-Z0-9]{1,19}$"}, {"description", description}};
+}
 
 void scan_placeholders(const std::string& text, const std::string& key,
                        const bj::object* settings_props, std::map<std::string, FlowVar>& vars,
@@ -126,6 +143,7 @@ void scan_placeholders(const std::string& text, const std::string& key,
       if (kBuiltin.count(name)) continue;
     }
     FlowVar& v = vars[name];
+    if (key == "collection_name" && open == 0) v.starts_collection = true;
     if (lowered && whole) continue;  // typed by where X itself appears
     if (whole) {
       if (v.exact) continue;
@@ -177,14 +195,19 @@ bj::object test_flow_schema(const launch::Launcher& launcher, const Flows& flows
       bj::object s;
       if (use.exact) {
         s = use.exact->as_object();
+        if (use.starts_collection && bj::value(s) == bj::value(ref("Symbol")))
+          s = letter_first_symbol(
+              "A symbol starting with a letter: a collection name starts "
+              "with it");
       } else if (def && def->is_number()) {
         s = bj::object{{"type", "number"}};
       } else if (def && def->is_bool()) {
         s = bj::object{{"type", "boolean"}};
       } else if (use.safe_chars || use.collection_chars) {
         // Kept short and within the characters every name it is part of allows.
-        s = string_schema(use.collection_chars ? "^[A-Za-z0-9][A-Za-z0-9_]{0,31}$"
-                                               : "^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$");
+        s = string_schema(use.starts_collection  ? "^[A-Za-z][A-Za-z0-9_]{0,31}$"
+                          : use.collection_chars ? "^[A-Za-z0-9][A-Za-z0-9_]{0,31}$"
+                                                 : "^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$");
       } else if (def) {
         s = bj::object{{"type", "string"}};
       } else {
@@ -213,11 +236,9 @@ bj::object test_flow_schema(const launch::Launcher& launcher, const Flows& flows
         {"properties",
          bj::object{
              {"flow_name", bj::object{{"type", "string"}, {"enum", bj::array{bj::string(name)}}}},
-             {"symbol", letter_first ? bj::object{{"type", "string"},
-                                                  {"pattern", "^[A-Z][A-Z0-9]{1,19}$"},
-                                                  {"description",
-                                                   "A symbol starting with a letter: this flow's "
-                                                   "collection name starts with it"}}
+             {"symbol", letter_first ? letter_first_symbol("A symbol starting with a letter: "
+                                                           "this flow's collection name starts "
+                                                           "with it")
                                      : ref("Symbol")},
              {"time_range", ref("TimeRange")},
              {"extra_params", std::move(extra)}}}});

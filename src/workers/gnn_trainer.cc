@@ -13,12 +13,15 @@
 #include "market/records.h"
 #include "protocol/validate.h"
 #include "store/data_store.h"
+#include "workers/analytics_settings.h"
 
 namespace sf::workers {
 
 using protocol::RunStatus;
 
 namespace {
+
+constexpr std::string_view kWaitNeedsShape = "needs the graph's shape";
 
 Error bad(const std::string& field, const std::string& what) {
   return Error(Errc::invalid_argument, field + " " + what, field);
@@ -88,19 +91,7 @@ Result<GnnTrainerSettings> GnnTrainerSettings::from_params(const boost::json::ob
 
   // The graph's shape: all four or none.
   SF_TRY_ASSIGN(str, f.opt_str("symbols"));
-  if (str) {
-    std::set<std::string> seen;
-    for (size_t at = 0; at <= str->size();) {
-      size_t comma = str->find(',', at);
-      if (comma == std::string::npos) comma = str->size();
-      std::string sym = str->substr(at, comma - at);
-      sym.erase(0, sym.find_first_not_of(' '));
-      sym.erase(sym.find_last_not_of(' ') + 1);
-      SF_TRY(protocol::check_symbol(sym, "symbols"));
-      if (seen.insert(sym).second) s.symbols.push_back(std::move(sym));
-      at = comma + 1;
-    }
-  }
+  if (str) SF_TRY_ASSIGN(s.symbols, parse_symbol_list(*str, "symbols", 1, 1000));
   SF_TRY_ASSIGN(str, f.opt_str("interval"));
   if (str) s.interval = *str;
   if (market::interval_ms(s.interval) <= 0)
@@ -117,34 +108,38 @@ Result<GnnTrainerSettings> GnnTrainerSettings::from_params(const boost::json::ob
   }
   const bool shape = !s.symbols.empty() && s.window > 0 && s.step > 0;
   if (s.wait_s > 0 && !shape)
-    return bad("wait_s",
-               "needs the graph's shape to know when it is complete: symbols, window "
-               "and step (and interval, default 1h)");
+    return bad("wait_s", std::string(kWaitNeedsShape) +
+                             " to know when it is complete: symbols, window and step (and "
+                             "interval, default 1h)");
   return s;
 }
 
 std::string GnnTrainerSettings::json_schema() {
-  return R"json({
+  boost::json::object props = boost::json::parse(R"json({
     "task": {"type": "string", "enum": ["classification", "regression"], "description": "predict the sign of each symbol's next return (default) or the return"},
     "layers": {"type": "integer", "minimum": 1, "maximum": 16, "description": "GATv2 layers (default 2)"},
     "hidden": {"type": "integer", "minimum": 1, "maximum": 4096, "description": "channels per head (default 32)"},
     "heads": {"type": "integer", "minimum": 1, "maximum": 64, "description": "attention heads (default 4)"},
-    "dropout": {"type": "number", "minimum": 0, "exclusiveMaximum": 1, "description": "default 0.1"},
+    "dropout": {"type": "number", "minimum": 0, "maximum": 1, "exclusiveMaximum": true, "description": "default 0.1"},
     "negative_slope": {"type": "number", "minimum": 0, "maximum": 1, "description": "the attention's LeakyReLU slope (default 0.2)"},
-    "lr": {"type": "number", "exclusiveMinimum": 0, "description": "Adam's learning rate (default 0.005)"},
+    "lr": {"type": "number", "minimum": 0, "exclusiveMinimum": true, "description": "Adam's learning rate (default 0.005)"},
     "weight_decay": {"type": "number", "minimum": 0, "description": "default 0.0005"},
     "max_epochs": {"type": "integer", "minimum": 1, "maximum": 1000000, "description": "default 200"},
     "patience": {"type": "integer", "minimum": 0, "maximum": 1000000, "description": "epochs without a better validation loss before stopping (default 20; 0: never)"},
     "seed": {"type": "integer", "minimum": 0, "description": "random seed (default 42): the same seed gives the same model"},
-    "val_fraction": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1, "description": "the latest snapshots that validate (default 0.2)"},
+    "val_fraction": {"type": "number", "minimum": 0, "exclusiveMinimum": true, "maximum": 1, "exclusiveMaximum": true, "description": "the latest snapshots that validate (default 0.2)"},
     "use_edge_weight": {"type": "boolean", "description": "correlations as edge features (default true)"},
     "self_loops": {"type": "boolean", "description": "GATv2 self loops (default true)"},
     "threads": {"type": "integer", "minimum": 0, "maximum": 256, "description": "torch threads (default 1)"},
     "wait_s": {"type": "number", "minimum": 0, "maximum": 86400, "description": "wait this long for the graph to be complete (needs symbols, window, step)"},
-    "symbols": {"type": "string", "description": "the graph's symbols, comma-separated (to wait for it)"},
     "window": {"type": "integer", "minimum": 3, "maximum": 1000000, "description": "the graph's window (to wait for it)"},
     "step": {"type": "integer", "minimum": 1, "maximum": 1000000, "description": "the graph's step (to wait for it)"}
-  })json";
+  })json")
+                                  .as_object();
+  props["symbols"] =
+      symbol_list_schema(1, 1000, "the graph's symbols, comma-separated (to wait for it)");
+  props["interval"] = fixed_interval_schema("the graph's interval (default 1h; to wait for it)");
+  return settings_schema(std::move(props), {}, {kRepeatedSymbol, kWaitNeedsShape});
 }
 
 namespace {

@@ -11,6 +11,7 @@
 #include "market/records.h"
 #include "protocol/validate.h"
 #include "store/data_store.h"
+#include "workers/analytics_settings.h"
 
 namespace sf::workers {
 
@@ -49,20 +50,7 @@ Result<GraphBuilderSettings> GraphBuilderSettings::from_params(const boost::json
                  "threshold", "top_k", "min_pairs", "min_coverage", "wait_s"}));
   std::string list;
   SF_TRY_ASSIGN(list, f.str("symbols"));
-  std::set<std::string> seen;
-  for (size_t at = 0; at <= list.size();) {
-    size_t comma = list.find(',', at);
-    if (comma == std::string::npos) comma = list.size();
-    std::string sym = list.substr(at, comma - at);
-    sym.erase(0, sym.find_first_not_of(' '));
-    sym.erase(sym.find_last_not_of(' ') + 1);
-    SF_TRY(protocol::check_symbol(sym, "symbols"));
-    if (!seen.insert(sym).second) return bad("symbols", "lists " + sym + " twice");
-    s.symbols.push_back(std::move(sym));
-    at = comma + 1;
-  }
-  if (s.symbols.size() < 2 || s.symbols.size() > 1000)
-    return bad("symbols", "must list 2 to 1000 symbols, not " + std::to_string(s.symbols.size()));
+  SF_TRY_ASSIGN(s.symbols, parse_symbol_list(list, "symbols", 2, 1000));
   std::optional<std::string> str;
   SF_TRY_ASSIGN(str, f.opt_str("interval"));
   if (str) s.interval = *str;
@@ -128,19 +116,25 @@ std::string GraphBuilderSettings::source_collection(const std::string& symbol) c
 }
 
 std::string GraphBuilderSettings::json_schema() {
-  return R"json({
-    "symbols": {"type": "string", "description": "comma-separated symbols, 2 to 1000 (required)"},
-    "source": {"type": "string", "description": "each symbol's candle collection; {symbol}, {symbol_lower} and {interval} are replaced (default {symbol_lower}_candles_{interval})"},
+  boost::json::object props = boost::json::parse(R"json({
+    "source": {"type": "string", "pattern": "^([A-Za-z0-9_]|\\{symbol\\}|\\{symbol_lower\\}|\\{interval\\}){1,63}$", "description": "each symbol's candle collection; {symbol}, {symbol_lower} and {interval} are replaced (default {symbol_lower}_candles_{interval}); each name it gives must be a collection name"},
     "window": {"type": "integer", "minimum": 3, "maximum": 1000000, "description": "candles per snapshot (default 24)"},
     "step": {"type": "integer", "minimum": 1, "maximum": 1000000, "description": "candles between snapshots (default 3)"},
     "method": {"type": "string", "enum": ["pearson", "spearman"], "description": "correlation (default pearson)"},
-    "max_lag": {"type": "integer", "minimum": 0, "maximum": 1000000, "description": "lagged cross-correlation up to this many candles (default 0: none)"},
+    "max_lag": {"type": "integer", "minimum": 0, "maximum": 999998, "description": "lagged cross-correlation up to this many candles, at most window - 2, Pearson only (default 0: none)"},
     "threshold": {"type": "number", "minimum": 0, "maximum": 1, "description": "keep edges with |correlation| at least this (default 0.5; none when only top_k is given)"},
     "top_k": {"type": "integer", "minimum": 0, "maximum": 10000, "description": "also keep each node's k strongest edges (default 0: off)"},
-    "min_pairs": {"type": "integer", "minimum": 0, "maximum": 1000000, "description": "fewest complete return pairs for an edge (default (window - 1) / 2)"},
+    "min_pairs": {"type": "integer", "minimum": 0, "maximum": 999999, "description": "fewest complete return pairs for an edge: 2 to window - 1 (default 0: (window - 1) / 2)"},
     "min_coverage": {"type": "number", "minimum": 0, "maximum": 1, "description": "fraction of the range's candles each input must hold (default 0.9)"},
     "wait_s": {"type": "number", "minimum": 0, "maximum": 86400, "description": "how long to wait for the inputs to reach min_coverage (default 0)"}
-  })json";
+  })json")
+                                  .as_object();
+  props["symbols"] = symbol_list_schema(2, 1000, "comma-separated symbols, 2 to 1000 (required)");
+  props["interval"] = fixed_interval_schema("the candles' interval (default 1h)");
+  return settings_schema(
+      std::move(props), {"symbols"},
+      {kRepeatedSymbol, "gives the collection name", analytics::GraphOptions::kMaxLagCheck,
+       analytics::GraphOptions::kLaggedPearsonCheck, analytics::GraphOptions::kMinPairsCheck});
 }
 
 namespace {

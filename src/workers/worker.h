@@ -155,7 +155,8 @@ class WorkerRegistry {
   // it from here, through its Launcher. `validate` checks the kind's settings
   // (TARGET_PARAMS) before launch; may be empty. `settings_schema` says the same for the
   // API's document: a JSON object mapping each setting `validate` accepts to its JSON Schema
-  // (empty: not described).
+  // (empty: not described), plus optionally `x-required` (the settings it must have) and
+  // `x-checks-beyond-schema` (a text each refusal no schema can state contains).
   using Validator = std::function<Status(const boost::json::object&)>;
   void add(const std::string& target, protocol::TargetRole role, WorkerFn fn,
            Validator validate = {}, std::string settings_schema = {});
