@@ -12,6 +12,8 @@ namespace sf {
 bool is_valid_utf8(std::string_view s);
 // Standard base64 (RFC 4648) with padding.
 std::string base64_encode(std::string_view bytes);
+// URL-safe base64 (RFC 4648 section 5: '-' and '_') without padding.
+std::string base64url_encode(std::string_view bytes);
 // True if `a` and `b` are equal but for the case of ASCII letters.
 bool ascii_iequals(std::string_view a, std::string_view b);
 

@@ -13,6 +13,10 @@ TEST(Text, Base64AndUtf8) {
   EXPECT_EQ(sf::base64_encode("fooba"), "Zm9vYmE=");
   EXPECT_EQ(sf::base64_encode("foobar"), "Zm9vYmFy");
   EXPECT_EQ(sf::base64_encode(std::string("\xff\x00\x80", 3)), "/wCA");
+  // RFC 4648 section 5: '-' and '_' for '+' and '/', no padding.
+  EXPECT_EQ(sf::base64url_encode(std::string("\xfb\xff\xbf", 3)), "-_-_");
+  EXPECT_EQ(sf::base64url_encode("fo"), "Zm8");
+  EXPECT_EQ(sf::base64url_encode("f"), "Zg");
 
   EXPECT_TRUE(sf::is_valid_utf8(""));
   EXPECT_TRUE(sf::is_valid_utf8("plain {\"a\":1}"));

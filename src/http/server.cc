@@ -5,6 +5,7 @@
 #include <charconv>
 #include <condition_variable>
 #include <exception>
+#include <set>
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
@@ -81,6 +82,24 @@ bool constant_time_equal(std::string_view expected, std::string_view given) {
     diff |= static_cast<unsigned char>(static_cast<unsigned char>(expected[i]) ^ g);
   }
   return diff == 0;
+}
+
+// The entries of every Sec-WebSocket-Protocol header of a request (comma-separated tokens).
+std::vector<std::string_view> subprotocols(const Request& req) {
+  std::vector<std::string_view> out;
+  for (const auto& [k, v] : req.headers) {
+    if (!ascii_iequals(k, "Sec-WebSocket-Protocol")) continue;
+    std::string_view rest = v;
+    while (!rest.empty()) {
+      const size_t comma = rest.find(',');
+      std::string_view p = rest.substr(0, comma);
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      while (!p.empty() && (p.front() == ' ' || p.front() == '\t')) p.remove_prefix(1);
+      while (!p.empty() && (p.back() == ' ' || p.back() == '\t')) p.remove_suffix(1);
+      if (!p.empty()) out.push_back(p);
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -262,6 +281,7 @@ struct Server::Impl {
   std::vector<HttpRoute> routes;
   std::vector<WsRoute> ws_routes;
   Server::Handler fallback;
+  std::set<std::string, std::less<>> public_paths;  // GETs that need no token
 
   std::unique_ptr<asio::io_context> ioc;
   std::optional<tcp::acceptor> acceptor;
@@ -289,10 +309,12 @@ struct Server::Impl {
     conns.erase(c);
   }
 
-  bool authorized(const Request& req) const {
+  bool authorized(const Request& req, bool upgrade = false) const {
     if (opts.bearer_token.empty()) return true;
-    if (req.method == "GET" && req.path == "/health") return true;
+    if (req.method == "GET" && (req.path == "/health" || public_paths.contains(req.path)))
+      return true;
     std::string_view h = req.header("Authorization");
+    if (h.empty() && upgrade) return subprotocol_bearer(req);
     constexpr std::string_view kScheme = "bearer ";
     if (h.size() < kScheme.size() || !ascii_iequals(h.substr(0, kScheme.size()), kScheme)) {
       return false;
@@ -301,6 +323,15 @@ struct Server::Impl {
     while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
     while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
     return constant_time_equal(opts.bearer_token, token);
+  }
+
+  // A WebSocket upgrade's "bearer.<base64url(token)>" subprotocol (ServerOptions).
+  bool subprotocol_bearer(const Request& req) const {
+    const std::string expected = "bearer." + base64url_encode(opts.bearer_token);
+    bool ok = false;
+    for (std::string_view p : subprotocols(req))
+      if (p.starts_with("bearer.") && constant_time_equal(expected, p)) ok = true;
+    return ok;
   }
 
   // The server's own error answers, in the app's format when it gave one.
@@ -438,8 +469,13 @@ class WsConn : public Conn, public std::enable_shared_from_this<WsConn> {
       });
     }
     ws_.set_option(timeouts);
-    ws_.set_option(websocket::stream_base::decorator(
-        [](websocket::response_type& res) { res.set(bhttp::field::server, "streamforge"); }));
+    bool named = false;  // the client offered our subprotocol (a browser with a token)
+    for (std::string_view p : subprotocols(session_->request()))
+      named = named || p == "streamforge";
+    ws_.set_option(websocket::stream_base::decorator([named](websocket::response_type& res) {
+      res.set(bhttp::field::server, "streamforge");
+      if (named) res.set(bhttp::field::sec_websocket_protocol, "streamforge");
+    }));
     ws_.read_message_max(impl_->opts.max_body_bytes);
     ws_.async_accept(req_, beast::bind_front_handler(&WsConn::on_accept, shared_from_this()));
   }
@@ -781,7 +817,7 @@ class HttpConn : public Conn, public std::enable_shared_from_this<HttpConn> {
     std::optional<Response> refusal = parse_request(*impl_, r, remote_, &req, &segs);
     const WsRoute* route = nullptr;
     if (!refusal) {
-      if (!impl_->authorized(req)) {
+      if (!impl_->authorized(req, true)) {
         refusal = Server::Impl::unauthorized();
       } else if ((route = best_match<WsRoute>(impl_->ws_routes, segs)) == nullptr) {
         // Not a WebSocket path: plain routing answers (404/405 or an app route).
@@ -997,6 +1033,13 @@ Server::~Server() {
   impl_->accept_retry.reset();
   impl_->acceptor.reset();
   impl_->ioc.reset();
+}
+
+void Server::public_get(std::string_view path, Handler handler) {
+  if (path.find('{') != std::string_view::npos)
+    throw std::invalid_argument("public_get needs a literal path, not " + std::string(path));
+  route("GET", path, std::move(handler));
+  impl_->public_paths.emplace(path);
 }
 
 void Server::route(std::string_view method, std::string_view pattern, Handler handler) {

@@ -95,8 +95,11 @@ struct ServerOptions {
   uint16_t port = 0;  // 0 = pick a free port; Server::port() returns the bound one
   size_t max_body_bytes = size_t{1} << 20;  // also the largest incoming WebSocket message
   int threads = 1;
-  // Empty = no auth. When set, every route (and WebSocket upgrade) except GET /health
-  // requires "Authorization: Bearer <token>"; compared in constant time, never logged.
+  // Empty = no auth. When set, every route (and WebSocket upgrade) except GET /health and
+  // the public_get() paths requires "Authorization: Bearer <token>"; compared in constant
+  // time, never logged. Browsers cannot set headers on a WebSocket, so an upgrade may
+  // instead offer the subprotocols "streamforge" and "bearer.<base64url(token), no
+  // padding>"; the server then answers with the subprotocol "streamforge".
   std::string bearer_token;
   // A keep-alive connection idle this long (waiting for the next request) is closed.
   std::chrono::milliseconds idle_timeout{60'000};
@@ -212,6 +215,10 @@ class Server {
   // Throws std::invalid_argument for a malformed pattern or a duplicate (method, pattern),
   // std::logic_error after start().
   void route(std::string_view method, std::string_view pattern, Handler handler);
+  // route() for a GET of a literal path (no "{name}" segments) that never needs the bearer
+  // token: public files such as the web UI's. Throws std::invalid_argument for a pattern
+  // with parameters.
+  void public_get(std::string_view path, Handler handler);
   // Accepts WebSocket upgrades on pattern (same syntax as route()). A plain (non-upgrade)
   // request to that path gets 426 unless a route() also matches it. `options`: the route's
   // pings and pong deadline (WsRouteOptions).

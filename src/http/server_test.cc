@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/text.h"
 #include "http/client.h"
 #include "tests/support/raw_http.h"
 
@@ -251,6 +252,52 @@ TEST(HttpServer, BearerAuth) {
   auto m = ws.read(5s);
   ASSERT_TRUE(m.ok()) << m.error().message;
   EXPECT_EQ(*m, "hi");
+}
+
+// The web UI's files need no token; a browser's WebSocket carries it as a subprotocol.
+TEST(HttpServer, PublicGetsAndTheBrowsersWebSocketToken) {
+  Server::Options o;
+  o.bearer_token = "s3cret-token";
+  Server s(o);
+  s.public_get("/", [](const Request&) { return Response::text(200, "page"); });
+  s.public_get("/ui/app.js", [](const Request&) { return Response::text(200, "js"); });
+  EXPECT_THROW(s.public_get("/ui/{file}", [](const Request&) { return Response::text(200, ""); }),
+               std::invalid_argument);
+  s.route("GET", "/queues/list", [](const Request&) { return Response::json(200, "[]"); });
+  s.websocket("/ws/events", [](std::shared_ptr<WsSession> ws) { ws->send("hi"); });
+  ASSERT_TRUE(s.start().ok());
+
+  Client c(s.base_url());
+  for (const char* path : {"/", "/ui/app.js"}) {
+    auto r = c.get(path);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->status, 200) << path;
+  }
+  auto r = c.get("/queues/list");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 401);
+  r = c.post("/", "{}");  // only the GET is public
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 401);
+
+  auto upgrade = [&](const std::string& protocols) {
+    std::string req =
+        "GET /ws/events HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+    if (!protocols.empty()) req += "Sec-WebSocket-Protocol: " + protocols + "\r\n";
+    // After the answer, a masked close frame: the server closes and the read ends.
+    return raw_exchange(s.port(), req + "\r\n", std::string("\x88\x80\0\0\0\0", 6));
+  };
+  std::string ok = upgrade("streamforge, bearer." + base64url_encode("s3cret-token"));
+  EXPECT_EQ(ok.rfind("HTTP/1.1 101 ", 0), 0u) << ok;
+  EXPECT_NE(ok.find("Sec-WebSocket-Protocol: streamforge\r\n"), std::string::npos) << ok;
+  EXPECT_NE(ok.find("hi"), std::string::npos) << ok;
+  for (const std::string& bad :
+       {"streamforge, bearer." + base64url_encode("s3cret-toke"), std::string("streamforge"),
+        std::string("streamforge, bearer.s3cret-token"), std::string()}) {
+    std::string refused = upgrade(bad);
+    EXPECT_EQ(refused.rfind("HTTP/1.1 401 ", 0), 0u) << bad << ": " << refused;
+  }
 }
 
 TEST(HttpServer, KeepAliveReusesTheConnection) {
