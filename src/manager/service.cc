@@ -15,6 +15,7 @@
 #include "launch/process/process_launcher.h"
 #include "launch/process/worker_process.h"
 #include "manager/api.h"
+#include "manager/read_api.h"
 #include "metrics/metrics.h"
 #include "store/open.h"
 #include "workers/loader.h"
@@ -145,6 +146,7 @@ Status run_service(const ServiceConfig& cfg, const std::atomic<bool>& stop,
   http::Server server(so);
   register_api(server, manager, &registry,
                ApiInfo{version, bus.name(), state_store.describe(), launcher.name()});
+  register_read_api(server, &data_store, artifact_store->get());
   if (auto s = server.start(); !s) {
     manager.shutdown();
     launcher.shutdown();

@@ -33,6 +33,7 @@
 // transactions, above).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -219,6 +220,14 @@ struct Query {
   size_t limit = 0;  // 0: no limit (scan() and times() only)
 };
 
+// How many records match a Query and the first and last value of their time field (none
+// when nothing matches): DataStore::time_bounds().
+struct TimeBounds {
+  int64_t records = 0;
+  std::optional<int64_t> first, last;
+  friend bool operator==(const TimeBounds&, const TimeBounds&) = default;
+};
+
 // An inclusive range of trade ids or aggregate-trade ids, first <= last.
 struct IdRange {
   int64_t first = 0;
@@ -348,6 +357,22 @@ class DataStore {
   // one symbol, and one interval for candles): what a gap check of a range needs without
   // reading whole records. not_found if the collection does not exist.
   virtual Result<std::vector<int64_t>> times(const std::string& name, const Query& q = {}) = 0;
+  // count() with the lowest and highest time of the matching records (q.limit ignored);
+  // not_found if the collection does not exist. The default reads times(); stores that can
+  // aggregate in the database do.
+  virtual Result<TimeBounds> time_bounds(const std::string& name, const Query& q = {}) {
+    Query all = q;
+    all.limit = 0;
+    auto t = times(name, all);
+    if (!t) return t.error();
+    TimeBounds b{static_cast<int64_t>(t->size()), std::nullopt, std::nullopt};
+    if (!t->empty()) {
+      auto [lo, hi] = std::minmax_element(t->begin(), t->end());
+      b.first = *lo;
+      b.last = *hi;
+    }
+    return b;
+  }
 
   // The ids absent from a trades or aggregate-trades collection within q's range: ascending,
   // disjoint ranges. Ids count up by one per trade on the exchange in time order, so every

@@ -437,6 +437,42 @@ TYPED_TEST_P(DataStoreContract, QueriesFilterAndOrderByNaturalKey) {
   EXPECT_EQ(this->count("tq", tq), 0);
 }
 
+// time_bounds(): what the read API lists per collection (count, first and last time).
+TYPED_TEST_P(DataStoreContract, TimeBoundsCountAndSpanTheMatchingRecords) {
+  using sf::market::Kind;
+  namespace dc = sf::store::data_contract;
+  std::vector<sf::market::Record> batch;
+  for (int64_t i = 9; i >= 3; --i) batch.emplace_back(dc::candle("SOLUSDT", i));
+  for (int64_t i = 0; i < 5; ++i) batch.emplace_back(dc::candle("BTCUSDT", i));
+  this->upsert("tb", Kind::candle, batch);
+  auto& s = this->store();
+
+  auto all = s.time_bounds("tb");
+  ASSERT_TRUE(all.ok()) << all.error().message;
+  EXPECT_EQ(*all, (sf::store::TimeBounds{12, dc::kT0, dc::kT0 + 9 * dc::kMinute}));
+  sf::store::Query q;
+  q.symbol = "SOLUSDT";
+  q.from_ms = dc::kT0 + 4 * dc::kMinute;
+  q.to_ms = dc::kT0 + 8 * dc::kMinute;
+  q.limit = 1;  // ignored
+  auto some = s.time_bounds("tb", q);
+  ASSERT_TRUE(some.ok());
+  EXPECT_EQ(*some,
+            (sf::store::TimeBounds{4, dc::kT0 + 4 * dc::kMinute, dc::kT0 + 7 * dc::kMinute}));
+  q.symbol = "ETHUSDT";
+  auto none = s.time_bounds("tb", q);
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(*none, (sf::store::TimeBounds{0, std::nullopt, std::nullopt}));
+
+  std::vector<sf::market::Record> ts;
+  for (int64_t id = 1; id <= 20; ++id) ts.emplace_back(dc::trade("ETHUSDT", id));
+  this->upsert("tbt", Kind::trade, ts);
+  auto trades = s.time_bounds("tbt");
+  ASSERT_TRUE(trades.ok());
+  EXPECT_EQ(*trades, (sf::store::TimeBounds{20, dc::kT0 + 7, dc::kT0 + 7 * 20}));
+  EXPECT_EQ(s.time_bounds("nope").error().code, sf::Errc::not_found);
+}
+
 TYPED_TEST_P(DataStoreContract, ConcurrentWritersToDifferentAndSameCollections) {
   using sf::market::Kind;
   namespace dc = sf::store::data_contract;
@@ -720,16 +756,14 @@ TYPED_TEST_P(DataStoreContract, GraphCollectionsKeepEveryDoubleExactlyAndTheirNa
   EXPECT_EQ(this->count("corr_nodes"), 9);
 }
 
-REGISTER_TYPED_TEST_SUITE_P(DataStoreContract, EnsureCollectionCreatesOnceWithItsKind,
-                            GraphCollectionsKeepEveryDoubleExactlyAndTheirNames,
-                            UpsertCreatesOnFirstUseAndRoundTripsEveryField, UpsertIsIdempotent,
-                            BatchBoundaries, ExactDecimalTextRoundTrips,
-                            BadRecordRefusesTheWholeBatch,
-                            UnsafeCollectionNamesAreRefusedWithoutTouchingTheStore,
-                            OpenCandleIsReplacedByClosedButNotTheReverse,
-                            QueriesFilterAndOrderByNaturalKey,
-                            ConcurrentWritersToDifferentAndSameCollections,
-                            UnicodeAndSpecialCharactersInTextFieldsRoundTrip,
-                            DuplicateKeysInOneBatchFollowTheClosedCandleRule,
-                            LargeBatchLandsOnceAndABadRecordWritesNothing,
-                            MissingIdsFindsGapsInsideTheRangeAndAtItsEdgesOnlyWhenExpected);
+REGISTER_TYPED_TEST_SUITE_P(
+    DataStoreContract, EnsureCollectionCreatesOnceWithItsKind,
+    GraphCollectionsKeepEveryDoubleExactlyAndTheirNames,
+    UpsertCreatesOnFirstUseAndRoundTripsEveryField, UpsertIsIdempotent, BatchBoundaries,
+    ExactDecimalTextRoundTrips, BadRecordRefusesTheWholeBatch,
+    UnsafeCollectionNamesAreRefusedWithoutTouchingTheStore,
+    OpenCandleIsReplacedByClosedButNotTheReverse, QueriesFilterAndOrderByNaturalKey,
+    TimeBoundsCountAndSpanTheMatchingRecords, ConcurrentWritersToDifferentAndSameCollections,
+    UnicodeAndSpecialCharactersInTextFieldsRoundTrip,
+    DuplicateKeysInOneBatchFollowTheClosedCandleRule, LargeBatchLandsOnceAndABadRecordWritesNothing,
+    MissingIdsFindsGapsInsideTheRangeAndAtItsEdgesOnlyWhenExpected);

@@ -700,6 +700,22 @@ Result<int64_t> PostgresDataStore::count(const std::string& name, const Query& q
   return pg::to_int64(pg::text(r->get(), 0, 0));
 }
 
+Result<TimeBounds> PostgresDataStore::time_bounds(const std::string& name, const Query& q) {
+  std::lock_guard lock(impl_->mu);
+  Impl::Collection* c = nullptr;
+  SF_TRY_ASSIGN(c, impl_->existing(name));
+  const std::string t = pg::quote_ident(market::kind_info(c->kind).time_field);
+  auto r = impl_->select(*c, "COUNT(*), MIN(" + t + "), MAX(" + t + ")", q, false,
+                         "time bounds of " + name);
+  if (!r) return r.error();
+  TimeBounds b{pg::to_int64(pg::text(r->get(), 0, 0)), std::nullopt, std::nullopt};
+  if (b.records > 0) {
+    b.first = pg::to_int64(pg::text(r->get(), 0, 1));
+    b.last = pg::to_int64(pg::text(r->get(), 0, 2));
+  }
+  return b;
+}
+
 Result<std::vector<market::Record>> PostgresDataStore::scan(const std::string& name,
                                                             const Query& q) {
   std::lock_guard lock(impl_->mu);

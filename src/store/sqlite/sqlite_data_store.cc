@@ -538,6 +538,26 @@ Result<int64_t> SqliteDataStore::count(const std::string& name, const Query& q) 
   return u.col_int64(0);
 }
 
+Result<TimeBounds> SqliteDataStore::time_bounds(const std::string& name, const Query& q) {
+  std::lock_guard lock(impl_->mu);
+  Impl::Collection* c = nullptr;
+  SF_TRY_ASSIGN(c, impl_->existing(name));
+  const std::string t = sql_ident(market::kind_info(c->kind).time_field);
+  StmtPtr stmt;
+  SF_TRY_ASSIGN(stmt,
+                impl_->prepare_query(*c, "COUNT(*), MIN(" + t + "), MAX(" + t + ")", q, false));
+  Use u(stmt.get());
+  Impl::bind_query(u, *c, q, false);
+  int rc = u.step();
+  if (rc != SQLITE_ROW) return sql_error(impl_->db.get(), rc, "time bounds of " + name);
+  TimeBounds b{u.col_int64(0), std::nullopt, std::nullopt};
+  if (b.records > 0) {
+    b.first = u.col_int64(1);
+    b.last = u.col_int64(2);
+  }
+  return b;
+}
+
 Result<std::vector<market::Record>> SqliteDataStore::scan(const std::string& name, const Query& q) {
   std::lock_guard lock(impl_->mu);
   Impl::Collection* c = nullptr;

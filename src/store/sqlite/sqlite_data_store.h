@@ -63,6 +63,7 @@ class SqliteDataStore final : public DataStore {
   Result<std::vector<CollectionInfo>> collections() override;
   Result<market::Kind> collection_kind(const std::string& name) override;
   Result<int64_t> count(const std::string& name, const Query& q = {}) override;
+  Result<TimeBounds> time_bounds(const std::string& name, const Query& q = {}) override;
   Result<std::vector<market::Record>> scan(const std::string& name, const Query& q = {}) override;
   Result<std::vector<int64_t>> times(const std::string& name, const Query& q = {}) override;
   // COUNT/MIN/MAX of the range's ids, then, only when they show a gap, the gaps from
