@@ -6,6 +6,7 @@ BUILD := build
 BIN := $(BUILD)/bin/streamforge
 
 .PHONY: all bootstrap configure build demo demo-live test test-unit test-integration test-e2e test-fuzz \
+        test-browser \
         asan bench format clean
 
 all: build
@@ -29,7 +30,8 @@ demo: build
 demo-live: build
 	bash scripts/demo live
 
-# Every test: unit, integration and e2e (labels), against real processes on 127.0.0.1.
+# Every test: unit, integration, e2e, fuzz and browser (labels), against real processes on
+# 127.0.0.1.
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) --timeout 300
 
@@ -45,6 +47,10 @@ test-e2e: build
 # Schema-driven fuzzing of the manager's API (Schemathesis), about two minutes.
 test-fuzz: build
 	ctest --test-dir $(BUILD) --output-on-failure -L fuzz
+
+# The web UI in Debian's chromium (playwright-core): workflows, data, graphs, token, load.
+test-browser: build
+	ctest --test-dir $(BUILD) --output-on-failure -L browser
 
 # AddressSanitizer + UBSan build and unit tests.
 asan: bootstrap

@@ -18,6 +18,7 @@
 #include "manager/read_api.h"
 #include "metrics/metrics.h"
 #include "store/open.h"
+#include "webui/assets.h"
 #include "workers/loader.h"
 
 namespace sf::manager {
@@ -147,6 +148,16 @@ Status run_service(const ServiceConfig& cfg, const std::atomic<bool>& stop,
   register_api(server, manager, &registry,
                ApiInfo{version, bus.name(), state_store.describe(), launcher.name()});
   register_read_api(server, &data_store, artifact_store->get());
+  // The web UI's files: public, as a browser fetches the page before it can hold a token.
+  for (const webui::Asset& a : webui::assets()) {
+    server.public_get(a.path, [&a](const http::Request&) {
+      http::Response r;
+      r.content_type = std::string(a.content_type);
+      r.body = std::string(a.body);
+      r.headers.emplace_back("Cache-Control", "no-cache");
+      return r;
+    });
+  }
   if (auto s = server.start(); !s) {
     manager.shutdown();
     launcher.shutdown();
