@@ -151,10 +151,11 @@ void register_read_api(http::Server& server, store::DataStore* data,
     std::string body = "{\"collection\":" + bj::serialize(bj::string(name)) + ",\"kind\":\"" +
                        market::to_string(*kind) +
                        "\",\"truncated\":" + (truncated ? "true" : "false") + ",\"records\":[";
-    body.reserve(body.size() + records->size() * 200);
     for (size_t i = 0; i < records->size(); ++i) {
       if (i) body += ',';
       std::visit([&body](const auto& r) { market::encode_to(body, r); }, (*records)[i]);
+      // Sized from the first record: one allocation for a page of like records.
+      if (i == 0) body.reserve(body.size() * (records->size() + 1) + 64);
     }
     body += "]}";
     return Response::json(200, std::move(body));

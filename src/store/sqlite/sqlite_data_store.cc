@@ -567,6 +567,8 @@ Result<std::vector<market::Record>> SqliteDataStore::scan(const std::string& nam
   Use u(stmt.get());
   Impl::bind_query(u, *c, q, true);
   std::vector<market::Record> out;
+  // A page asked for is usually full: no moves of records while it grows.
+  if (q.limit > 0) out.reserve(std::min<size_t>(q.limit, 1 << 20));
   int rc;
   while ((rc = u.step()) == SQLITE_ROW) out.push_back(read_record(u, c->kind));
   if (rc != SQLITE_DONE) return sql_error(impl_->db.get(), rc, "scan " + name);
