@@ -127,6 +127,16 @@ TEST_F(ReadApi, RecordsFilterByRangeAndSymbolKeepExactTextAndSayWhenTruncated) {
   EXPECT_EQ(body.at("truncated"), false);
   std::tie(status, body) = get("/data/collections/btc_1m/records");  // both symbols, 1000 max
   EXPECT_EQ(body.at("records").as_array().size(), 200u);
+
+  // What a chart needs, in the schema's order whatever the order asked.
+  std::tie(status, body) = get(base + "&limit=2&fields=close,open_time,high");
+  ASSERT_EQ(status, 200) << body;
+  EXPECT_EQ(
+      body.at("records"),
+      (bj::value{bj::object{{"open_time", kT0}, {"high", "101.0"}, {"close", "100.2"}},
+                 bj::object{{"open_time", kT0 + kMinute}, {"high", "101.1"}, {"close", "100.2"}}}));
+  EXPECT_EQ(bj::serialize(body.at("records").at(0)),
+            R"({"open_time":1722470400000,"high":"101.0","close":"100.2"})");
 }
 
 TEST_F(ReadApi, BadParametersAndNamesAreRefusedNamingTheField) {
@@ -144,7 +154,10 @@ TEST_F(ReadApi, BadParametersAndNamesAreRefusedNamingTheField) {
                                          {"?limit=0", "limit"},
                                          {"?limit=100001", "limit"},
                                          {"?limit=5&limit=6", "limit"},
-                                         {"?sym=BTCUSDT", "sym"}}) {
+                                         {"?sym=BTCUSDT", "sym"},
+                                         {"?fields=open_time,price", "fields"},
+                                         {"?fields=close,close", "fields"},
+                                         {"?fields=", "fields"}}) {
     auto [status, body] = get(r + c.query);
     EXPECT_EQ(status, 422) << c.query << ": " << body;
     EXPECT_EQ(body.at("field"), bj::value(c.field)) << c.query;

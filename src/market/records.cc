@@ -192,6 +192,49 @@ void encode_record(std::string& out, const R& r) {
 
 }  // namespace
 
+namespace {
+const std::vector<std::string>& key_fragments(Kind kind) {
+  static const std::array<std::vector<std::string>, kKindCount> kAll = [] {
+    std::array<std::vector<std::string>, kKindCount> all;
+    for (size_t k = 0; k < all.size(); ++k) {
+      const auto& fields = kind_info(static_cast<Kind>(k)).fields;
+      for (size_t i = 0; i < fields.size(); ++i) {
+        std::string s = (i == 0 ? "{\"" : ",\"") + std::string(fields[i].name) + "\":";
+        if (fields[i].type == FieldType::text || fields[i].type == FieldType::decimal) s += '"';
+        all[k].push_back(std::move(s));
+      }
+    }
+    return all;
+  }();
+  return kAll.at(static_cast<size_t>(kind));
+}
+}  // namespace
+
+JsonRecordWriter::JsonRecordWriter(Kind kind, std::string& out)
+    : keys_(key_fragments(kind)), out_(out) {}
+void JsonRecordWriter::key(size_t field) {
+  out_ += started_ ? ',' : '{';
+  started_ = true;
+  out_.append(keys_[field], 1);
+}
+void JsonRecordWriter::text(size_t field, std::string_view v) {
+  key(field);
+  put_str(out_, v);
+}
+void JsonRecordWriter::integer(size_t field, int64_t v) {
+  key(field);
+  put_int(out_, v);
+}
+void JsonRecordWriter::boolean(size_t field, bool v) {
+  key(field);
+  out_.append(json_bool(v));
+}
+void JsonRecordWriter::real(size_t field, double v) {
+  key(field);
+  put_real(out_, v);
+}
+void JsonRecordWriter::end() { out_ += started_ ? "}" : "{}"; }
+
 void encode_to(std::string& out, const Candle& c) { encode_record(out, c); }
 void encode_to(std::string& out, const AggTrade& t) { encode_record(out, t); }
 void encode_to(std::string& out, const Trade& t) { encode_record(out, t); }

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "base/result.h"
 
@@ -128,6 +129,27 @@ void encode_to(std::string& out, const BookSnapshot& b);
 void encode_to(std::string& out, const BookDiff& b);
 void encode_to(std::string& out, const GraphNode& n);
 void encode_to(std::string& out, const GraphEdge& e);
+
+// A record's JSON text, byte for byte encode()'s, written field by field from values a store
+// read (its rows), without building a Record: a fast path for reads that only pass records
+// on. Call every field of the kind once, in schema order (kind_info(kind).fields), each
+// with the call of its FieldType (text and decimal fields: text()), then end(); or only some
+// fields (still in schema order) for an object of those fields alone.
+class JsonRecordWriter {
+ public:
+  JsonRecordWriter(Kind kind, std::string& out);
+  void text(size_t field, std::string_view v);
+  void integer(size_t field, int64_t v);
+  void boolean(size_t field, bool v);
+  void real(size_t field, double v);
+  void end();
+
+ private:
+  void key(size_t field);
+  const std::vector<std::string>& keys_;  // `{"name":` or `,"name":` (with `"` for strings)
+  std::string& out_;
+  bool started_ = false;
+};
 
 // The most bytes a record's JSON text, or one text field of a binary page, may have: an
 // order-book snapshot of 5000 levels a side fits.

@@ -314,6 +314,35 @@ inline std::vector<IdRange> assemble_missing_ids(const IdGapQuery& q, const Stor
   return all;
 }
 
+// scan_json()'s refusal of field indexes a kind does not have or that are out of order.
+inline Status check_field_indexes(market::Kind kind, const std::vector<size_t>& fields) {
+  const size_t n = market::kind_info(kind).fields.size();
+  for (size_t i = 0; i < fields.size(); ++i)
+    if (fields[i] >= n || (i > 0 && fields[i] <= fields[i - 1]))
+      return Error(Errc::invalid_argument, "field indexes must ascend within the kind's fields",
+                   "fields");
+  return {};
+}
+
+// A record's picked fields into a market::JsonRecordWriter (scan_json()'s default).
+struct PickedFields {
+  market::JsonRecordWriter& w;
+  const std::vector<bool>& pick;
+  void text(const market::FieldInfo&, size_t i, const std::string& v) const {
+    if (pick[i]) w.text(i, v);
+  }
+  void decimal(const market::FieldInfo& f, size_t i, const std::string& v) const { text(f, i, v); }
+  void integer(const market::FieldInfo&, size_t i, int64_t v) const {
+    if (pick[i]) w.integer(i, v);
+  }
+  void boolean(const market::FieldInfo&, size_t i, bool v) const {
+    if (pick[i]) w.boolean(i, v);
+  }
+  void real(const market::FieldInfo&, size_t i, double v) const {
+    if (pick[i]) w.real(i, v);
+  }
+};
+
 class DataStore {
  public:
   virtual ~DataStore() = default;
@@ -357,6 +386,34 @@ class DataStore {
   // one symbol, and one interval for candles): what a gap check of a range needs without
   // reading whole records. not_found if the collection does not exist.
   virtual Result<std::vector<int64_t>> times(const std::string& name, const Query& q = {}) = 0;
+  // The records scan() returns, as their encode() text appended to `out`, comma-separated
+  // (no brackets); the number of records. `fields`: indexes into the kind's fields
+  // (kind_info(kind).fields), ascending: each object then has those fields alone (empty: all,
+  // byte for byte encode()). For reads that pass records on (the read API): stores that can
+  // write the text straight from their rows override it (no Records built, only the fields'
+  // columns read). invalid_argument for a field index past the kind's.
+  virtual Result<size_t> scan_json(const std::string& name, const Query& q, std::string& out,
+                                   const std::vector<size_t>& fields = {}) {
+    auto kind = collection_kind(name);
+    if (!kind) return kind.error();
+    SF_TRY(check_field_indexes(*kind, fields));
+    auto records = scan(name, q);
+    if (!records) return records.error();
+    std::vector<bool> pick(market::kind_info(*kind).fields.size(), fields.empty());
+    for (size_t f : fields) pick[f] = true;
+    for (size_t i = 0; i < records->size(); ++i) {
+      if (i) out += ',';
+      market::JsonRecordWriter w(*kind, out);
+      std::visit(
+          [&](const auto& r) {
+            market::visit_fields(r, PickedFields{w, pick});
+          },
+          (*records)[i]);
+      w.end();
+    }
+    return records->size();
+  }
+
   // count() with the lowest and highest time of the matching records (q.limit ignored);
   // not_found if the collection does not exist. The default reads times(); stores that can
   // aggregate in the database do.

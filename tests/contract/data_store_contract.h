@@ -437,6 +437,51 @@ TYPED_TEST_P(DataStoreContract, QueriesFilterAndOrderByNaturalKey) {
   EXPECT_EQ(this->count("tq", tq), 0);
 }
 
+// scan_json(): encode() of scan(), byte for byte, or the picked fields alone.
+TYPED_TEST_P(DataStoreContract, ScanJsonIsTheEncodedScanOrThePickedFields) {
+  using sf::market::Kind;
+  namespace dc = sf::store::data_contract;
+  std::vector<sf::market::Record> cs;
+  for (int64_t i = 0; i < 5; ++i) cs.emplace_back(dc::candle("BTCUSDT", i));
+  this->upsert("sj", Kind::candle, cs);
+  std::vector<sf::market::Record> ts;
+  for (int64_t id = 1; id <= 4; ++id) ts.emplace_back(dc::trade("ETHUSDT", id));
+  this->upsert("sjt", Kind::trade, ts);
+  auto& s = this->store();
+  for (const char* name : {"sj", "sjt"}) {
+    sf::store::Query q;
+    q.limit = 3;
+    std::string want;
+    for (const auto& r : this->scan(name, q))
+      want += (want.empty() ? "" : ",") + sf::market::encode(r);
+    std::string got = "[";
+    auto n = s.scan_json(name, q, got);
+    ASSERT_TRUE(n.ok()) << n.error().message;
+    EXPECT_EQ(*n, 3u);
+    EXPECT_EQ(got, "[" + want) << name;
+  }
+  // open_time (2), close (7) and closed (the last field) of the candles.
+  const auto& fields = sf::market::kind_info(Kind::candle).fields;
+  std::string got;
+  auto n = s.scan_json("sj", {}, got, {2, 7, fields.size() - 1});
+  ASSERT_TRUE(n.ok()) << n.error().message;
+  EXPECT_EQ(*n, 5u);
+  std::string want;
+  for (const auto& r : cs) {
+    const auto& c = std::get<sf::market::Candle>(r);
+    want += std::string(want.empty() ? "" : ",") + "{\"open_time\":" + std::to_string(c.open_time) +
+            ",\"close\":\"" + c.close + "\",\"closed\":" + (c.closed ? "true" : "false") + "}";
+  }
+  EXPECT_EQ(std::string(fields[2].name), "open_time");
+  EXPECT_EQ(std::string(fields[7].name), "close");
+  EXPECT_EQ(got, want);
+  std::string ignored;
+  EXPECT_EQ(s.scan_json("sj", {}, ignored, {7, 2}).error().code, sf::Errc::invalid_argument);
+  EXPECT_EQ(s.scan_json("sj", {}, ignored, {fields.size()}).error().code,
+            sf::Errc::invalid_argument);
+  EXPECT_EQ(s.scan_json("nope", {}, ignored).error().code, sf::Errc::not_found);
+}
+
 // time_bounds(): what the read API lists per collection (count, first and last time).
 TYPED_TEST_P(DataStoreContract, TimeBoundsCountAndSpanTheMatchingRecords) {
   using sf::market::Kind;
@@ -763,7 +808,8 @@ REGISTER_TYPED_TEST_SUITE_P(
     ExactDecimalTextRoundTrips, BadRecordRefusesTheWholeBatch,
     UnsafeCollectionNamesAreRefusedWithoutTouchingTheStore,
     OpenCandleIsReplacedByClosedButNotTheReverse, QueriesFilterAndOrderByNaturalKey,
-    TimeBoundsCountAndSpanTheMatchingRecords, ConcurrentWritersToDifferentAndSameCollections,
+    TimeBoundsCountAndSpanTheMatchingRecords, ScanJsonIsTheEncodedScanOrThePickedFields,
+    ConcurrentWritersToDifferentAndSameCollections,
     UnicodeAndSpecialCharactersInTextFieldsRoundTrip,
     DuplicateKeysInOneBatchFollowTheClosedCandleRule, LargeBatchLandsOnceAndABadRecordWritesNothing,
     MissingIdsFindsGapsInsideTheRangeAndAtItsEdgesOnlyWhenExpected);

@@ -11,6 +11,7 @@ export interface RecordQuery {
   from?: number; // ms, inclusive
   to?: number; // ms, exclusive
   limit?: number;
+  fields?: string[]; // only these fields of each record (the read API's `fields`)
 }
 
 export async function collections(signal?: AbortSignal): Promise<Collection[]> {
@@ -25,6 +26,7 @@ export async function records<R>(name: string, q: RecordQuery, signal?: AbortSig
       from: q.from === undefined ? undefined : Math.max(0, Math.floor(q.from)),
       to: q.to === undefined ? undefined : Math.floor(q.to),
       limit: q.limit,
+      fields: q.fields && q.fields.length ? q.fields.join(",") : undefined,
     })}`,
     signal,
   );

@@ -730,6 +730,57 @@ Result<std::vector<market::Record>> PostgresDataStore::scan(const std::string& n
   return out;
 }
 
+Result<size_t> PostgresDataStore::scan_json(const std::string& name, const Query& q,
+                                            std::string& out, const std::vector<size_t>& picked) {
+  std::lock_guard lock(impl_->mu);
+  Impl::Collection* c = nullptr;
+  SF_TRY_ASSIGN(c, impl_->existing(name));
+  SF_TRY(check_field_indexes(c->kind, picked));
+  const auto& fields = market::kind_info(c->kind).fields;
+  std::vector<size_t> cols = picked;
+  if (cols.empty())
+    for (size_t i = 0; i < fields.size(); ++i) cols.push_back(i);
+  std::string select;
+  for (size_t i : cols) {
+    const FieldInfo& f = fields[i];
+    const std::string col = quote_ident(f.name);
+    select += (select.empty() ? "" : ", ") +
+              (f.type == FieldType::decimal ? "COALESCE(" + text_column(f) + ", " + col + "::text)"
+                                            : col);
+  }
+  auto r = impl_->select(*c, select, q, true, "scan " + name);
+  if (!r) return r.error();
+  const int rows = PQntuples(r->get());
+  for (int row = 0; row < rows; ++row) {
+    if (row) out += ',';
+    market::JsonRecordWriter w(c->kind, out);
+    for (size_t j = 0; j < cols.size(); ++j) {
+      const size_t i = cols[j];
+      const std::string_view t = pg::text(r->get(), row, static_cast<int>(j));
+      switch (fields[i].type) {
+        case market::FieldType::text:
+        case market::FieldType::decimal:
+          w.text(i, t);
+          break;
+        case market::FieldType::integer:
+          w.integer(i, pg::to_int64(t));
+          break;
+        case market::FieldType::boolean:
+          w.boolean(i, t == "t");
+          break;
+        case market::FieldType::real: {
+          double v = 0;
+          std::from_chars(t.data(), t.data() + t.size(), v);
+          w.real(i, v);
+          break;
+        }
+      }
+    }
+    w.end();
+  }
+  return static_cast<size_t>(rows);
+}
+
 Result<std::vector<int64_t>> PostgresDataStore::times(const std::string& name, const Query& q) {
   std::lock_guard lock(impl_->mu);
   Impl::Collection* c = nullptr;

@@ -575,6 +575,56 @@ Result<std::vector<market::Record>> SqliteDataStore::scan(const std::string& nam
   return out;
 }
 
+Result<size_t> SqliteDataStore::scan_json(const std::string& name, const Query& q, std::string& out,
+                                          const std::vector<size_t>& picked) {
+  std::lock_guard lock(impl_->mu);
+  Impl::Collection* c = nullptr;
+  SF_TRY_ASSIGN(c, impl_->existing(name));
+  SF_TRY(check_field_indexes(c->kind, picked));
+  const auto& fields = market::kind_info(c->kind).fields;
+  std::vector<size_t> cols = picked;
+  if (cols.empty())
+    for (size_t i = 0; i < fields.size(); ++i) cols.push_back(i);
+  std::string select;
+  for (size_t i : cols) select += (select.empty() ? "" : ", ") + sql_ident(fields[i].name);
+  StmtPtr stmt;
+  SF_TRY_ASSIGN(stmt, impl_->prepare_query(*c, select, q, true));
+  Use u(stmt.get());
+  Impl::bind_query(u, *c, q, true);
+  sqlite3_stmt* s = stmt.get();
+  size_t n = 0;
+  int rc;
+  while ((rc = u.step()) == SQLITE_ROW) {
+    if (n++) out += ',';
+    market::JsonRecordWriter w(c->kind, out);
+    for (size_t j = 0; j < cols.size(); ++j) {
+      const size_t i = cols[j];
+      const int col = static_cast<int>(j);
+      switch (fields[i].type) {
+        case market::FieldType::text:
+        case market::FieldType::decimal: {
+          const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, col));
+          w.text(i, p ? std::string_view(p, static_cast<size_t>(sqlite3_column_bytes(s, col)))
+                      : std::string_view());
+          break;
+        }
+        case market::FieldType::integer:
+          w.integer(i, sqlite3_column_int64(s, col));
+          break;
+        case market::FieldType::boolean:
+          w.boolean(i, sqlite3_column_int64(s, col) != 0);
+          break;
+        case market::FieldType::real:
+          w.real(i, sqlite3_column_double(s, col));
+          break;
+      }
+    }
+    w.end();
+  }
+  if (rc != SQLITE_DONE) return sql_error(impl_->db.get(), rc, "scan " + name);
+  return n;
+}
+
 Result<std::vector<int64_t>> SqliteDataStore::times(const std::string& name, const Query& q) {
   std::lock_guard lock(impl_->mu);
   Impl::Collection* c = nullptr;

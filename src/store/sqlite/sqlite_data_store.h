@@ -64,6 +64,8 @@ class SqliteDataStore final : public DataStore {
   Result<market::Kind> collection_kind(const std::string& name) override;
   Result<int64_t> count(const std::string& name, const Query& q = {}) override;
   Result<TimeBounds> time_bounds(const std::string& name, const Query& q = {}) override;
+  Result<size_t> scan_json(const std::string& name, const Query& q, std::string& out,
+                           const std::vector<size_t>& fields = {}) override;
   Result<std::vector<market::Record>> scan(const std::string& name, const Query& q = {}) override;
   Result<std::vector<int64_t>> times(const std::string& name, const Query& q = {}) override;
   // COUNT/MIN/MAX of the range's ids, then, only when they show a gap, the gaps from
