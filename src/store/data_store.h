@@ -314,14 +314,19 @@ inline std::vector<IdRange> assemble_missing_ids(const IdGapQuery& q, const Stor
   return all;
 }
 
-// scan_json()'s refusal of field indexes a kind does not have or that are out of order.
-inline Status check_field_indexes(market::Kind kind, const std::vector<size_t>& fields) {
+// The fields scan_json() writes: `fields` checked (ascending indexes within the kind's
+// fields; invalid_argument otherwise), or every field of the kind when it is empty.
+inline Result<std::vector<size_t>> resolve_fields(market::Kind kind,
+                                                  const std::vector<size_t>& fields) {
   const size_t n = market::kind_info(kind).fields.size();
   for (size_t i = 0; i < fields.size(); ++i)
     if (fields[i] >= n || (i > 0 && fields[i] <= fields[i - 1]))
       return Error(Errc::invalid_argument, "field indexes must ascend within the kind's fields",
                    "fields");
-  return {};
+  if (!fields.empty()) return fields;
+  std::vector<size_t> all(n);
+  for (size_t i = 0; i < n; ++i) all[i] = i;
+  return all;
 }
 
 // A record's picked fields into a market::JsonRecordWriter (scan_json()'s default).
@@ -396,11 +401,12 @@ class DataStore {
                                    const std::vector<size_t>& fields = {}) {
     auto kind = collection_kind(name);
     if (!kind) return kind.error();
-    SF_TRY(check_field_indexes(*kind, fields));
+    std::vector<size_t> cols;
+    SF_TRY_ASSIGN(cols, resolve_fields(*kind, fields));
     auto records = scan(name, q);
     if (!records) return records.error();
-    std::vector<bool> pick(market::kind_info(*kind).fields.size(), fields.empty());
-    for (size_t f : fields) pick[f] = true;
+    std::vector<bool> pick(market::kind_info(*kind).fields.size(), false);
+    for (size_t f : cols) pick[f] = true;
     for (size_t i = 0; i < records->size(); ++i) {
       if (i) out += ',';
       market::JsonRecordWriter w(*kind, out);

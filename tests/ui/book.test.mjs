@@ -1,42 +1,32 @@
 // A live order book (the live_orderbook flow against the simulator's WebSocket streams):
 // the book page draws its top levels and depth and keeps moving as diffs arrive.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack, openBrowser, screenshot, until } from './harness.mjs';
+import { useStackAndBrowser, screenshot, until } from './harness.mjs';
 
-let stack;
-let ui;
 
-before(async () => {
-  stack = await startStack();
-  ui = await openBrowser();
-});
-
-after(async () => {
-  if (ui) await ui.close();
-  if (stack) await stack.stop();
-});
+const ctx = useStackAndBrowser();
 
 test('the live order book moves on the page', async () => {
   // Live: a range around now (today and tomorrow, UTC); stopped at the end.
   const day = (d) => d.toISOString().slice(0, 10);
   const now = new Date();
   const range = `${day(now)}:${day(new Date(now.getTime() + 86_400_000))}`;
-  const started = await stack.api('/queues/start-test-flow', {
+  const started = await ctx.stack.api('/queues/start-test-flow', {
     method: 'POST',
     body: { flow_name: 'live_orderbook', symbol: 'BTCUSDT', time_range: range },
   });
   assert.equal(started.status, 201, started.text);
   const id = started.json.queue_id;
   await until(async () => {
-    const c = (await stack.api('/data/collections')).json.collections;
+    const c = (await ctx.stack.api('/data/collections')).json.collections;
     const snaps = c.find((x) => x.name === 'btcusdt_book_snapshots');
     const diffs = c.find((x) => x.name === 'btcusdt_book_diffs');
     return snaps && snaps.records > 0 && diffs && diffs.records > 0;
   }, 'the first book snapshot and diffs to be stored', 60_000, 500);
 
-  const { page } = ui;
-  await page.goto(`${stack.url}/#/data/btcusdt_book_diffs`);
+  const { page } = ctx.ui;
+  await page.goto(`${ctx.stack.url}/#/data/btcusdt_book_diffs`);
   const book = page.locator('#book[data-update-id]:not([data-update-id=""])');
   await book.waitFor({ timeout: 30_000 });
   const first = Number(await book.getAttribute('data-update-id'));
@@ -52,7 +42,7 @@ test('the live order book moves on the page', async () => {
   assert.ok(later > first);
   await screenshot(page, 'book');
 
-  const stop = await stack.api('/queues/stop', { method: 'POST', body: { queue_id: id } });
+  const stop = await ctx.stack.api('/queues/stop', { method: 'POST', body: { queue_id: id } });
   assert.equal(stop.status, 200, stop.text);
-  assert.deepEqual(ui.errors, [], 'no script errors on the page');
+  assert.deepEqual(ctx.ui.errors, [], 'no script errors on the page');
 });

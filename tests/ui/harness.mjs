@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
 
 export const BIN = process.env.STREAMFORGE_BIN;
@@ -122,3 +123,18 @@ export async function until(fn, what, ms = 60_000, every = 250) {
 }
 
 export function readJson(path) { return JSON.parse(readFileSync(path, 'utf8')); }
+
+// A test file's stack and browser: started before its tests, stopped after them. The
+// returned object gets `stack` and `ui` once started.
+export function useStackAndBrowser(options = {}) {
+  const ctx = { stack: null, ui: null };
+  before(async () => {
+    ctx.stack = await startStack(options);
+    ctx.ui = await openBrowser();
+  });
+  after(async () => {
+    if (ctx.ui) await ctx.ui.close();
+    if (ctx.stack) await ctx.stack.stop();
+  });
+  return ctx;
+}

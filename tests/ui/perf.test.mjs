@@ -4,9 +4,9 @@
 // everything else; /queues/list and the /ws/events feed are played by the test
 // (playwright's page.route and routeWebSocket), as a manager with 10,000 live queues is
 // beyond this machine's two cores beside the browser.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack, openBrowser, screenshot } from './harness.mjs';
+import { useStackAndBrowser, screenshot } from './harness.mjs';
 
 const QUEUES = 10_000;
 const RATE = 200; // messages a second
@@ -17,18 +17,8 @@ const FIRST_RENDER_MS = 1500;
 const P95_FRAME_MS = 50;
 const MAX_FRAME_MS = 250;
 
-let stack;
-let ui;
 
-before(async () => {
-  stack = await startStack();
-  ui = await openBrowser();
-});
-
-after(async () => {
-  if (ui) await ui.close();
-  if (stack) await stack.stop();
-});
+const ctx = useStackAndBrowser();
 
 function queues() {
   const statuses = ['pending', 'started', 'loading', 'finished', 'error', 'interrupted'];
@@ -59,7 +49,7 @@ function percentile(values, p) {
 }
 
 test('10,000 queues render quickly and 200 messages a second keep the frames smooth', async () => {
-  const { page } = ui;
+  const { page } = ctx.ui;
   const list = JSON.stringify({ queues: queues() });
   await page.route(/\/queues\/list(\?.*)?$/, (route) =>
     route.fulfill({ status: 200, contentType: 'application/json', body: list }));
@@ -81,7 +71,7 @@ test('10,000 queues render quickly and 200 messages a second keep the frames smo
     }, 50);
   });
 
-  await page.goto(stack.url + '/');
+  await page.goto(ctx.stack.url + '/');
   await page.locator('#queues tbody tr[data-queue-id]').first().waitFor({ timeout: 30_000 });
   const first = await page.evaluate(() => window.__sfStats.listFirstRenderMs);
   const rows = await page.evaluate(() => window.__sfStats.listRows);
@@ -115,5 +105,5 @@ test('10,000 queues render quickly and 200 messages a second keep the frames smo
   assert.ok(stats.frames.length >= 100, `only ${stats.frames.length} frames sampled`);
   assert.ok(p95 <= P95_FRAME_MS, `p95 frame ${p95} ms > ${P95_FRAME_MS}`);
   assert.ok(max <= MAX_FRAME_MS, `longest frame ${max} ms > ${MAX_FRAME_MS}`);
-  assert.deepEqual(ui.errors, [], 'no script errors on the page');
+  assert.deepEqual(ctx.ui.errors, [], 'no script errors on the page');
 });

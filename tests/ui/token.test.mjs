@@ -1,25 +1,15 @@
 // A manager started with --token: the page refuses to work until the token is entered, a
 // wrong one is refused, and the right one opens the API and the live feed for the tab.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack, openBrowser, screenshot } from './harness.mjs';
+import { useStackAndBrowser, screenshot } from './harness.mjs';
 
-let stack;
-let ui;
 const TOKEN = 'ui-test-' + Math.random().toString(36).slice(2);
 
-before(async () => {
-  stack = await startStack({ token: TOKEN });
-  ui = await openBrowser();
-});
-
-after(async () => {
-  if (ui) await ui.close();
-  if (stack) await stack.stop();
-});
+const ctx = useStackAndBrowser({ token: TOKEN });
 
 test('the page asks for the token and works only once the right one is entered', async () => {
-  const started = await stack.api('/queues/start-test-flow', {
+  const started = await ctx.stack.api('/queues/start-test-flow', {
     method: 'POST',
     body: { flow_name: 'dummy_single', symbol: 'BTCUSDT', time_range: '2024-08-01:2024-08-02',
       extra_params: { duration_s: 1 } },
@@ -27,8 +17,8 @@ test('the page asks for the token and works only once the right one is entered',
   assert.equal(started.status, 201, started.text);
   const id = started.json.queue_id;
 
-  const { page } = ui;
-  await page.goto(stack.url + '/');
+  const { page } = ctx.ui;
+  await page.goto(ctx.stack.url + '/');
   // Without a token: the prompt, and no workflow listed.
   await page.locator('#token-input').waitFor({ state: 'visible', timeout: 15_000 });
   assert.equal(await page.locator('#queues tbody tr[data-queue-id]').count(), 0);
@@ -45,7 +35,7 @@ test('the page asks for the token and works only once the right one is entered',
   // The live feed connects with the token too (the page shows it as live).
   await page.locator('#feed-status[data-state="open"]').waitFor({ timeout: 15_000 });
   // A queue started now reaches the page over the WebSocket.
-  const second = await stack.api('/queues/start-test-flow', {
+  const second = await ctx.stack.api('/queues/start-test-flow', {
     method: 'POST',
     body: { flow_name: 'dummy_single', symbol: 'ETHUSDT', time_range: '2024-08-01:2024-08-02',
       extra_params: { duration_s: 1 } },
@@ -58,5 +48,5 @@ test('the page asks for the token and works only once the right one is entered',
   await page.reload();
   await page.locator(`#queues tbody tr[data-queue-id="${id}"]`).waitFor({ timeout: 15_000 });
   assert.equal(await page.locator('#token-modal').isVisible(), false);
-  assert.deepEqual(ui.errors, [], 'no script errors on the page');
+  assert.deepEqual(ctx.ui.errors, [], 'no script errors on the page');
 });

@@ -1,25 +1,15 @@
 // The workflows page as a user drives it: start a candle flow from the form, watch it
 // finish live, open its chart and count what it drew; stop a long flow from its row.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack, openBrowser, screenshot, until } from './harness.mjs';
+import { useStackAndBrowser, screenshot, until } from './harness.mjs';
 
-let stack;
-let ui;
 
-before(async () => {
-  stack = await startStack();
-  ui = await openBrowser();
-});
-
-after(async () => {
-  if (ui) await ui.close();
-  if (stack) await stack.stop();
-});
+const ctx = useStackAndBrowser();
 
 test('a candle flow started from the form finishes live and its chart draws every stored candle', async () => {
-  const { page } = ui;
-  await page.goto(stack.url + '/');
+  const { page } = ctx.ui;
+  await page.goto(ctx.stack.url + '/');
   await page.locator('#start-panel summary').click();
   // The form is built from /openapi.json's test flows.
   await page.locator('#start-flow option[value="historical_candles"]').waitFor({ state: 'attached' });
@@ -33,53 +23,62 @@ test('a candle flow started from the form finishes live and its chart draws ever
   const row = page.locator('#queues tbody tr[data-queue-id^="wf-ethusdt-api_candles_1m"]');
   await row.waitFor({ timeout: 30_000 });
   const queueId = await row.getAttribute('data-queue-id');
-  await page.locator(`#queues tbody tr[data-queue-id="${queueId}"][data-status="finished"]`)
-    .waitFor({ timeout: 120_000 });
-  const q = await stack.api(`/queues/${queueId}`);
+  try {
+    await page.locator(`#queues tbody tr[data-queue-id="${queueId}"][data-status="finished"]`)
+      .waitFor({ timeout: 120_000 });
+  } catch (e) {
+    // What the page and the manager said, for the failure's report.
+    const api = await ctx.stack.api(`/queues/${queueId}`);
+    const shown = await row.getAttribute('data-status').catch(() => 'no row');
+    const feed = await page.locator('#feed-status').getAttribute('data-state').catch(() => '?');
+    throw new Error(`${e.message}\nthe page shows ${shown} (feed ${feed}); the API says ` +
+      `${api.json?.status}: ${api.json?.message}\nmanager log: ${ctx.stack.upLog()}`);
+  }
+  const q = await ctx.stack.api(`/queues/${queueId}`);
   assert.equal(q.json.status, 'finished');
   assert.equal(q.json.completeness.complete, true);
   await screenshot(page, 'workflows');
 
   // Its own page: the targets finished.
-  await page.goto(`${stack.url}/#/queue/${queueId}`);
+  await page.goto(`${ctx.stack.url}/#/queue/${queueId}`);
   await page.locator('#queue-targets').waitFor();
   await until(async () => (await page.locator('#queue-targets [data-status="finished"]').count()) >= 2,
     'both targets finished on the workflow page', 30_000);
   await screenshot(page, 'workflow');
 
   // The chart of its collection draws what the store holds.
-  const cols = await stack.api('/data/collections');
+  const cols = await ctx.stack.api('/data/collections');
   const col = cols.json.collections.find((c) => c.name === 'ethusdt_candles_1m');
   assert.ok(col, 'the flow wrote ethusdt_candles_1m');
   assert.equal(col.records, 1440);
-  await page.goto(`${stack.url}/#/data/ethusdt_candles_1m`);
+  await page.goto(`${ctx.stack.url}/#/data/ethusdt_candles_1m`);
   const chart = page.locator('#chart[data-loading="false"]');
   await chart.waitFor({ timeout: 30_000 });
   assert.equal(Number(await chart.getAttribute('data-candles')), col.records);
   await screenshot(page, 'candles');
 
-  await page.goto(`${stack.url}/#/data`);
+  await page.goto(`${ctx.stack.url}/#/data`);
   await page.locator(`text=ethusdt_candles_1m`).first().waitFor();
   await screenshot(page, 'data');
-  assert.deepEqual(ui.errors, [], 'no script errors on the page');
+  assert.deepEqual(ctx.ui.errors, [], 'no script errors on the page');
 });
 
 test('a long flow stopped from its row ends interrupted', async () => {
-  const { page } = ui;
-  const started = await stack.api('/queues/start-test-flow', {
+  const { page } = ctx.ui;
+  const started = await ctx.stack.api('/queues/start-test-flow', {
     method: 'POST',
     body: { flow_name: 'dummy_single', symbol: 'BTCUSDT', time_range: '2024-08-01:2024-08-02',
       extra_params: { duration_s: 600 } },
   });
   assert.equal(started.status, 201, started.text);
   const id = started.json.queue_id;
-  await page.goto(stack.url + '/');
+  await page.goto(ctx.stack.url + '/');
   const row = page.locator(`#queues tbody tr[data-queue-id="${id}"]`);
   await row.locator('button[data-action="stop"]:not([disabled])').waitFor({ timeout: 30_000 });
   await row.locator('button[data-action="stop"]').click();
   await page.locator(`#queues tbody tr[data-queue-id="${id}"][data-status="interrupted"]`)
     .waitFor({ timeout: 30_000 });
-  const q = await stack.api(`/queues/${id}`);
+  const q = await ctx.stack.api(`/queues/${id}`);
   assert.equal(q.json.status, 'interrupted');
-  assert.deepEqual(ui.errors, [], 'no script errors on the page');
+  assert.deepEqual(ctx.ui.errors, [], 'no script errors on the page');
 });

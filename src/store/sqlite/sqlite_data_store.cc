@@ -580,11 +580,9 @@ Result<size_t> SqliteDataStore::scan_json(const std::string& name, const Query& 
   std::lock_guard lock(impl_->mu);
   Impl::Collection* c = nullptr;
   SF_TRY_ASSIGN(c, impl_->existing(name));
-  SF_TRY(check_field_indexes(c->kind, picked));
   const auto& fields = market::kind_info(c->kind).fields;
-  std::vector<size_t> cols = picked;
-  if (cols.empty())
-    for (size_t i = 0; i < fields.size(); ++i) cols.push_back(i);
+  std::vector<size_t> cols;
+  SF_TRY_ASSIGN(cols, resolve_fields(c->kind, picked));
   std::string select;
   for (size_t i : cols) select += (select.empty() ? "" : ", ") + sql_ident(fields[i].name);
   StmtPtr stmt;
