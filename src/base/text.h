@@ -10,6 +10,9 @@ namespace sf {
 
 // True if `s` is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF).
 bool is_valid_utf8(std::string_view s);
+// The longest prefix of `s` of at most `max_bytes` that does not cut a UTF-8 sequence (for
+// quoting a caller's text in an error message without breaking it).
+std::string_view utf8_prefix(std::string_view s, size_t max_bytes);
 // Standard base64 (RFC 4648) with padding.
 std::string base64_encode(std::string_view bytes);
 // URL-safe base64 (RFC 4648 section 5: '-' and '_') without padding.

@@ -13,6 +13,12 @@ TEST(Text, Base64AndUtf8) {
   EXPECT_EQ(sf::base64_encode("fooba"), "Zm9vYmE=");
   EXPECT_EQ(sf::base64_encode("foobar"), "Zm9vYmFy");
   EXPECT_EQ(sf::base64_encode(std::string("\xff\x00\x80", 3)), "/wCA");
+  // A prefix never ends inside a character: "é" is 2 bytes, "€" 3.
+  EXPECT_EQ(sf::utf8_prefix("abc", 5), "abc");
+  EXPECT_EQ(sf::utf8_prefix("caf\xc3\xa9!", 4), "caf");
+  EXPECT_EQ(sf::utf8_prefix("caf\xc3\xa9!", 5), "caf\xc3\xa9");
+  EXPECT_EQ(sf::utf8_prefix("\xe2\x82\xac\xe2\x82\xac", 5), "\xe2\x82\xac");
+  EXPECT_EQ(sf::utf8_prefix("\xe2\x82\xac", 2), "");
   // RFC 4648 section 5: '-' and '_' for '+' and '/', no padding.
   EXPECT_EQ(sf::base64url_encode(std::string("\xfb\xff\xbf", 3)), "-_-_");
   EXPECT_EQ(sf::base64url_encode("fo"), "Zm8");

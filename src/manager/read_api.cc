@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/text.h"
 #include "market/records.h"
 #include "protocol/validate.h"
 
@@ -31,7 +32,7 @@ Status only_params(const Request& req, std::initializer_list<std::string_view> a
   for (const auto& [k, v] : req.query) {
     bool known = false;
     for (std::string_view a : allowed) known = known || k == a;
-    if (!known) return bad(k.substr(0, 40), "unknown query parameter");
+    if (!known) return bad(std::string(utf8_prefix(k, 40)), "unknown query parameter");
     if (++seen[k] > 1) return bad(k, "given twice");
   }
   return {};
@@ -44,7 +45,7 @@ Result<std::optional<int64_t>> int_param(const Request& req, const std::string& 
   int64_t n = 0;
   auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
   if (v->empty() || ec != std::errc() || end != v->data() + v->size())
-    return bad(name, "'" + v->substr(0, 40) + "' is not an integer");
+    return bad(name, "'" + std::string(utf8_prefix(*v, 40)) + "' is not an integer");
   if (n < lo || n > hi)
     return bad(name, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
   return std::optional<int64_t>(n);
@@ -90,7 +91,7 @@ Result<std::vector<size_t>> fields_of(const Request& req, market::Kind kind) {
     if (i == fields.size()) {
       std::string known;
       for (const auto& f : fields) known += (known.empty() ? "" : ", ") + std::string(f.name);
-      return bad("fields", "'" + std::string(name.substr(0, 40)) + "' is not a field of " +
+      return bad("fields", "'" + std::string(utf8_prefix(name, 40)) + "' is not a field of " +
                                market::to_string(kind) + " records (" + known + ")");
     }
     if (std::find(out.begin(), out.end(), i) != out.end())

@@ -162,6 +162,12 @@ TEST_F(ReadApi, BadParametersAndNamesAreRefusedNamingTheField) {
     EXPECT_EQ(status, 422) << c.query << ": " << body;
     EXPECT_EQ(body.at("field"), bj::value(c.field)) << c.query;
   }
+  // An unknown parameter of 30 three-byte characters: quoted cut short, still valid UTF-8.
+  std::string long_name;
+  for (int i = 0; i < 30; ++i) long_name += "%E2%82%AC";
+  auto [status, body] = get(r + "?" + long_name + "=1");
+  EXPECT_EQ(status, 422) << body;
+  EXPECT_EQ(body.at("field").as_string().size(), 39u);
   EXPECT_EQ(get("/data/collections/nothing/records").first, 404);
   for (const char* name : {"sf_x", "queues", "1abc", "a%3Bdrop"}) {
     auto [status, body] = get(std::string("/data/collections/") + name + "/records");
