@@ -22,6 +22,7 @@
 #include "http/client.h"
 #include "http/server.h"
 #include "manager/read_api.h"
+#include "market/schema.h"
 #include "store/postgres/pg_conn.h"
 #include "store/postgres/postgres_data_store.h"
 #include "store/sqlite/sqlite_data_store.h"
@@ -82,9 +83,13 @@ Figures time_requests(sf::store::DataStore& store, const std::string& fields) {
   q.symbol = "BTCUSDT";
   q.interval = "1m";
   q.limit = kCandles;
+  // The same fields as indexes into the candle schema.
   std::vector<size_t> picked;
-  if (!fields.empty())
-    picked = {2, 4, 5, 6, 7, 8};  // open_time, open .. close, volume (market/schema.h)
+  const auto& schema = sf::market::kind_info(sf::market::Kind::candle).fields;
+  for (size_t i = 0; i < schema.size(); ++i)
+    if (!fields.empty() &&
+        ("," + fields + ",").find("," + std::string(schema[i].name) + ",") != std::string::npos)
+      picked.push_back(i);
   std::string text;
   text.reserve(kCandles * 400);  // as the read API reserves
   auto t0 = std::chrono::steady_clock::now();

@@ -206,20 +206,22 @@ void register_read_api(http::Server& server, store::DataStore* data,
       if (!graph) continue;
       auto g = store::graph_collections(*graph);
       if (!g) continue;
-      auto snaps = snapshots_of(*data, *g);
-      if (!snaps) return Response::from_error(snaps.error());
-      int64_t nodes = 0, edges = 0;
-      for (const auto& [t, s] : *snaps) {
-        nodes += s.nodes;
-        edges += s.edges;
-      }
+      // Counts and windows only: the node times and the edge count, not the records.
+      auto times = data->times(g->nodes);
+      if (!times) return Response::from_error(times.error());
+      auto edges = data->time_bounds(g->edges);
+      if (!edges && edges.error().code != Errc::not_found)
+        return Response::from_error(edges.error());
+      std::vector<int64_t> windows = *times;
+      std::sort(windows.begin(), windows.end());
+      windows.erase(std::unique(windows.begin(), windows.end()), windows.end());
       out.push_back(bj::object{
           {"name", *graph},
-          {"nodes", nodes},
-          {"edges", edges},
-          {"snapshots", snaps->size()},
-          {"first_window", snaps->empty() ? bj::value(nullptr) : bj::value(snaps->begin()->first)},
-          {"last_window", snaps->empty() ? bj::value(nullptr) : bj::value(snaps->rbegin()->first)},
+          {"nodes", times->size()},
+          {"edges", edges ? edges->records : 0},
+          {"snapshots", windows.size()},
+          {"first_window", windows.empty() ? bj::value(nullptr) : bj::value(windows.front())},
+          {"last_window", windows.empty() ? bj::value(nullptr) : bj::value(windows.back())},
       });
     }
     return json(bj::object{{"graphs", std::move(out)}});

@@ -272,16 +272,15 @@ void append_row(Bytes& out, const R& rec) {
   w.end();
 }
 
-// SELECT list for reads: decimals as their exact text.
+// A field as a read selects it: a decimal as its exact text.
+std::string select_expr(const FieldInfo& f, const std::string& c) {
+  return f.type == FieldType::decimal ? "COALESCE(" + text_column(f) + ", " + c + "::text)" : c;
+}
+
+// SELECT list for reads: every field, decimals as their exact text.
 std::string select_columns(Kind kind) {
   const KindInfo& k = market::kind_info(kind);
-  return columns(
-      k, 0, k.fields.size(),
-      [](const FieldInfo& f, const std::string& c) {
-        return f.type == FieldType::decimal ? "COALESCE(" + text_column(f) + ", " + c + "::text)"
-                                            : c;
-      },
-      none);
+  return columns(k, 0, k.fields.size(), select_expr, none);
 }
 
 // Reads a result row of select_columns() into a record.
@@ -739,13 +738,8 @@ Result<size_t> PostgresDataStore::scan_json(const std::string& name, const Query
   std::vector<size_t> cols;
   SF_TRY_ASSIGN(cols, resolve_fields(c->kind, picked));
   std::string select;
-  for (size_t i : cols) {
-    const FieldInfo& f = fields[i];
-    const std::string col = quote_ident(f.name);
-    select += (select.empty() ? "" : ", ") +
-              (f.type == FieldType::decimal ? "COALESCE(" + text_column(f) + ", " + col + "::text)"
-                                            : col);
-  }
+  for (size_t i : cols)
+    select += (select.empty() ? "" : ", ") + select_expr(fields[i], quote_ident(fields[i].name));
   auto r = impl_->select(*c, select, q, true, "scan " + name);
   if (!r) return r.error();
   const int rows = PQntuples(r->get());
