@@ -23,8 +23,9 @@ enum class Errc {
   unavailable,       // transient: retry may succeed
   timeout,
   io_error,
-  closed,  // the object was closed/shut down
+  closed,  // the object was closed/shut down, or the call was cancelled
   internal,
+  permission_denied,  // the caller's credentials lack a right (HTTP 403)
 };
 
 const char* errc_name(Errc c);

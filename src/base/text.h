@@ -3,6 +3,7 @@
 // names and tokens). Pure functions, safe from any thread.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -15,6 +16,9 @@ bool is_valid_utf8(std::string_view s);
 std::string_view utf8_prefix(std::string_view s, size_t max_bytes);
 // Standard base64 (RFC 4648) with padding.
 std::string base64_encode(std::string_view bytes);
+// Standard base64 back to bytes: padding optional, whitespace (line breaks of PEM-style
+// text) skipped; nullopt for any other character outside the alphabet or a bad length.
+std::optional<std::string> base64_decode(std::string_view text);
 // URL-safe base64 (RFC 4648 section 5: '-' and '_') without padding.
 std::string base64url_encode(std::string_view bytes);
 // True if `a` and `b` are equal but for the case of ASCII letters.

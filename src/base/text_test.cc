@@ -4,6 +4,18 @@
 
 #include <string>
 
+TEST(Text, Base64DecodesWhatItEncodesAndRefusesTheRest) {
+  for (std::string raw : {std::string(), std::string("f"), std::string("fo"), std::string("foo"),
+                          std::string("foobar"), std::string("\xff\x00\x80\x01", 4)})
+    EXPECT_EQ(sf::base64_decode(sf::base64_encode(raw)), raw) << raw;
+  EXPECT_EQ(sf::base64_decode("Zm9v\nYmFy\r\n"), "foobar") << "PEM line breaks are skipped";
+  EXPECT_EQ(sf::base64_decode("Zg"), "f") << "padding is optional";
+  EXPECT_EQ(sf::base64_decode("Zm9vY"), std::nullopt) << "one sextet cannot hold a byte";
+  EXPECT_EQ(sf::base64_decode("Zm9v!"), std::nullopt);
+  EXPECT_EQ(sf::base64_decode("Zg==Zg=="), std::nullopt) << "data after padding";
+  EXPECT_EQ(sf::base64_decode("Zg="), std::nullopt) << "padding must complete the group";
+}
+
 TEST(Text, Base64AndUtf8) {
   EXPECT_EQ(sf::base64_encode(""), "");
   EXPECT_EQ(sf::base64_encode("f"), "Zg==");

@@ -57,6 +57,8 @@ int http_status(Errc code) {
       return 504;
     case Errc::closed:
       return 503;
+    case Errc::permission_denied:
+      return 403;
     case Errc::io_error:
     case Errc::internal:
       return 500;

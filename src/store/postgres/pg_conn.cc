@@ -276,4 +276,37 @@ Status Connection::copy_end(std::string_view what) {
   return out;
 }
 
+Status Connection::copy_out(const std::string& copy_sql,
+                            const std::function<Status(std::string_view)>& on_data,
+                            std::string_view what) {
+  SF_TRY(connect());
+  ResultPtr r(PQexec(conn_, copy_sql.c_str()));
+  if (!r || PQresultStatus(r.get()) != PGRES_COPY_OUT) return error(r.get(), what);
+  Status out;
+  for (;;) {
+    char* buf = nullptr;
+    const int n = PQgetCopyData(conn_, &buf, /*async=*/0);
+    if (n < 0) break;  // -1: done (the result follows); -2: failed (error() reads why)
+    std::unique_ptr<char, decltype(&PQfreemem)> owned(buf, &PQfreemem);
+    if (out.ok()) out = on_data(std::string_view(buf, static_cast<size_t>(n)));
+  }
+  while (PGresult* raw = PQgetResult(conn_)) {
+    ResultPtr end(raw);
+    if (PQresultStatus(end.get()) != PGRES_COMMAND_OK && out.ok()) out = error(end.get(), what);
+  }
+  if (out.ok() && PQstatus(conn_) != CONNECTION_OK) return error(nullptr, what);
+  return out;
+}
+
+Result<std::string> Connection::literal(std::string_view v, std::string_view what) {
+  SF_TRY(connect());
+  std::unique_ptr<char, decltype(&PQfreemem)> q(PQescapeLiteral(conn_, v.data(), v.size()),
+                                                &PQfreemem);
+  if (!q) {
+    return Error(Errc::invalid_argument,
+                 std::string(what) + ": cannot quote a value: " + PQerrorMessage(conn_));
+  }
+  return std::string(q.get());
+}
+
 }  // namespace sf::store::pg

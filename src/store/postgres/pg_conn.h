@@ -13,6 +13,7 @@
 #include <libpq-fe.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -95,6 +96,15 @@ class Connection {
   Status copy_start(const std::string& copy_sql, std::string_view what);
   Status copy_put(std::string_view data, std::string_view what);
   Status copy_end(std::string_view what);
+  // COPY (...) TO STDOUT: `on_data` gets each CopyData message of the server in order, as
+  // it arrives (PostgreSQL sends one row a message; a binary COPY's header comes with the
+  // first row), so the caller works while the server still produces. A failing on_data is
+  // not called again: the rest of the COPY is read and dropped, and its error returned.
+  Status copy_out(const std::string& copy_sql,
+                  const std::function<Status(std::string_view)>& on_data, std::string_view what);
+  // `v` as an SQL string literal quoted for this connection (PQescapeLiteral), for the
+  // statements that take no parameters (COPY). invalid_argument if it cannot be quoted.
+  Result<std::string> literal(std::string_view v, std::string_view what);
 
   // BEGIN / COMMIT / ROLLBACK. rollback() is best effort and resets a broken connection.
   Status begin(const char* begin_sql = "BEGIN") { return command(begin_sql, "begin"); }
