@@ -108,11 +108,67 @@ void add_service_options(CLI::App* cmd, sf::manager::ServiceConfig& c, std::stri
       ->envname("SF_EXCHANGE_WEIGHT_FRACTION")
       ->capture_default_str();
   cmd->add_option("--launcher", c.launcher,
-                  "worker launcher: inproc (threads of this process) or process (each worker "
+                  "worker launcher: inproc (threads of this process), process (each worker "
                   "its own `streamforge worker` process, logs in <data-dir>/logs; needs a "
-                  "Kafka bus)")
+                  "Kafka bus) or kubernetes (each worker a Job running `streamforge worker` "
+                  "from --k8s-image; needs Kafka and a PostgreSQL or ArangoDB store; "
+                  "docs/deploy.md)")
       ->envname("SF_LAUNCHER")
       ->capture_default_str();
+  auto& k = c.k8s;
+  const char* kK8s = "Kubernetes launcher";
+  cmd->add_option("--k8s-kubeconfig", k.kubeconfig,
+                  "kubeconfig file (token users only); default: the pod's own service account")
+      ->envname("SF_K8S_KUBECONFIG")
+      ->group(kK8s);
+  cmd->add_option("--k8s-context", k.context, "context of the kubeconfig (default: its current)")
+      ->envname("SF_K8S_CONTEXT")
+      ->group(kK8s);
+  cmd->add_option("--k8s-namespace", k.namespace_,
+                  "namespace of the worker Jobs (default: the context's or the pod's)")
+      ->envname("SF_K8S_NAMESPACE")
+      ->group(kK8s);
+  cmd->add_option("--k8s-image", k.image,
+                  "worker image, running `streamforge worker TARGET` (a start request's "
+                  "`image` wins)")
+      ->envname("SF_K8S_IMAGE")
+      ->group(kK8s);
+  cmd->add_option("--k8s-service-account", k.service_account,
+                  "service account of the workers' pods (they need no API rights)")
+      ->envname("SF_K8S_SERVICE_ACCOUNT")
+      ->group(kK8s);
+  cmd->add_option("--k8s-secret", k.secret,
+                  "Secret whose keys hold the workers' secret variables by name (SF_STORE with "
+                  "a password, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY): Jobs reference them, "
+                  "never carry them")
+      ->envname("SF_K8S_SECRET")
+      ->group(kK8s);
+  cmd->add_option("--k8s-requests", k.requests,
+                  "worker resource requests, e.g. cpu=100m,memory=128Mi")
+      ->envname("SF_K8S_REQUESTS")
+      ->group(kK8s);
+  cmd->add_option("--k8s-limits", k.limits, "worker resource limits, e.g. cpu=1,memory=1Gi")
+      ->envname("SF_K8S_LIMITS")
+      ->group(kK8s);
+  cmd->add_option("--k8s-job-ttl", k.job_ttl_s,
+                  "seconds a finished Job is kept (ttlSecondsAfterFinished)")
+      ->envname("SF_K8S_JOB_TTL")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str()
+      ->group(kK8s);
+  cmd->add_option("--k8s-metrics-port", k.metrics_port,
+                  "port of each worker pod's /metrics, announced to Prometheus by annotations "
+                  "(0: a free port, not announced)")
+      ->envname("SF_K8S_METRICS_PORT")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str()
+      ->group(kK8s);
+  cmd->add_option("--k8s-instance", k.instance,
+                  "label value of this manager's Jobs; a restarted manager follows the Jobs "
+                  "with its instance label (managers sharing a namespace need their own)")
+      ->envname("SF_K8S_INSTANCE")
+      ->capture_default_str()
+      ->group(kK8s);
   cmd->add_option("--control-topic", c.manager.control_topic,
                   "topic of the commands to workers (managers sharing a Kafka cluster need "
                   "their own)")

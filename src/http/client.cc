@@ -363,6 +363,125 @@ Result<ClientResponse> Client::request(std::string_view method, std::string_view
   return out;
 }
 
+namespace {
+
+// Runs `ioc` until `done`, checking `cancel` every 100 ms; on cancel closes `lowest` (the
+// pending operation completes with operation_aborted) and returns false.
+bool run_cancellable(asio::io_context& ioc, const bool& done, beast::tcp_stream& lowest,
+                     const std::atomic<bool>* cancel) {
+  ioc.restart();
+  while (!done) {
+    if (cancel != nullptr && cancel->load()) {
+      lowest.cancel();
+      beast::error_code ignored;
+      lowest.socket().close(ignored);
+      while (!done && ioc.run_one() > 0) {
+      }
+      return false;
+    }
+    if (ioc.run_one_for(std::chrono::milliseconds(100)) == 0 && ioc.stopped()) ioc.restart();
+  }
+  return true;
+}
+
+// The request/response part of Client::stream on an open connection.
+template <typename Stream>
+Result<ClientResponse> stream_exchange(asio::io_context& ioc, Stream& s,
+                                       bhttp::request<bhttp::string_body>& req,
+                                       Clock::time_point deadline, std::chrono::milliseconds idle,
+                                       const std::function<bool(std::string_view)>& on_body,
+                                       const std::atomic<bool>* cancel, const std::string& what) {
+  beast::tcp_stream& lowest = beast::get_lowest_layer(s);
+  beast::error_code ec;
+  bool done = false;
+  auto finish = [&](beast::error_code e, size_t) {
+    ec = e;
+    done = true;
+  };
+  auto failed = [&](const char* stage) -> Error {
+    if (cancel != nullptr && cancel->load()) return Error(Errc::closed, what + ": cancelled");
+    if (ec == beast::error::timeout) return Error(Errc::timeout, what + ": timed out " + stage);
+    return Error(Errc::io_error, what + ": " + ec.message());
+  };
+  lowest.expires_at(deadline);
+  bhttp::async_write(s, req, finish);
+  if (!run_cancellable(ioc, done, lowest, cancel) || ec) return failed("sending the request");
+
+  beast::flat_buffer buffer;
+  bhttp::response_parser<bhttp::buffer_body> parser;
+  parser.body_limit(boost::none);  // a watch has no end; each piece is handed on
+  done = false;
+  bhttp::async_read_header(s, buffer, parser, finish);
+  if (!run_cancellable(ioc, done, lowest, cancel) || ec) return failed("waiting for the answer");
+
+  ClientResponse out;
+  out.status = static_cast<int>(parser.get().result_int());
+  for (const auto& f : parser.get()) out.headers.emplace_back(f.name_string(), f.value());
+  const bool ok = out.status >= 200 && out.status < 300;
+  constexpr size_t kMaxErrorBody = 1 << 20;
+  std::vector<char> piece(64 * 1024);
+  while (!parser.is_done()) {
+    parser.get().body().data = piece.data();
+    parser.get().body().size = piece.size();
+    done = false;
+    if (ok) {
+      lowest.expires_after(idle);
+    } else {
+      lowest.expires_at(deadline);
+    }
+    bhttp::async_read_some(s, buffer, parser, finish);
+    if (!run_cancellable(ioc, done, lowest, cancel)) return failed("");
+    if (ec == bhttp::error::need_buffer) ec = {};
+    if (ec) return failed("waiting for more of the body");
+    const size_t got = piece.size() - parser.get().body().size;
+    if (got == 0) continue;
+    if (!ok) {
+      if (out.body.size() + got > kMaxErrorBody) break;
+      out.body.append(piece.data(), got);
+    } else if (!on_body(std::string_view(piece.data(), got))) {
+      break;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<ClientResponse> Client::stream(std::string_view method, std::string_view path_and_query,
+                                      const HeaderList& extra_headers,
+                                      const std::function<bool(std::string_view)>& on_body,
+                                      std::chrono::milliseconds idle,
+                                      const std::atomic<bool>* cancel) {
+  Impl& s = *impl_;
+  if (!s.endpoint) return s.endpoint.error();
+  const Endpoint& ep = *s.endpoint;
+  std::string path(path_and_query);
+  if (path.empty() || path.front() != '/') path.insert(path.begin(), '/');
+  std::string what = std::string(method) + " " + log::redact_url(ep.display + ep.prefix + path);
+  auto deadline = Clock::now() + s.timeout;
+
+  bhttp::request<bhttp::string_body> req;
+  req.method_string(method);
+  req.target(ep.prefix + path);
+  req.version(11);
+  req.set(bhttp::field::host, ep.host_header);
+  req.set(bhttp::field::user_agent, "streamforge");
+  if (!s.token.empty()) req.set(bhttp::field::authorization, "Bearer " + s.token);
+  for (const auto& [name, value] : extra_headers) req.set(name, value);
+  req.prepare_payload();
+
+  s.drop();  // a connection of its own, closed afterwards
+  if (Status st = s.open(ep, deadline); !st.ok()) {
+    s.drop();
+    return st.error();
+  }
+  auto out = s.tls_stream
+                 ? stream_exchange(s.ioc, *s.tls_stream, req, deadline, idle, on_body, cancel, what)
+                 : stream_exchange(s.ioc, *s.stream, req, deadline, idle, on_body, cancel, what);
+  s.drop();
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------
 // WsClient
 

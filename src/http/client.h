@@ -19,7 +19,9 @@
 // Messages never contain the bearer token (URLs are passed through log::redact_url).
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -82,6 +84,19 @@ class Client {
                               std::string_view content_type = "application/json") {
     return request("POST", path_and_query, body, content_type);
   }
+
+  // A streaming request (a Kubernetes watch, a long poll) on a connection of its own: sends
+  // the request, then, for a 2xx answer, gives each piece of the body to `on_body` as it
+  // arrives; the result (status and headers, body empty) comes once the response ends or
+  // on_body returns false. A non-2xx answer's body is read whole (at most 1 MiB) into the
+  // result instead. The client's timeout bounds connecting and the response header;
+  // `idle` bounds each wait for more of the body (Errc::timeout). `cancel`, checked at least
+  // every 100 ms, ends the request with Errc::closed. The connection is closed afterwards.
+  Result<ClientResponse> stream(std::string_view method, std::string_view path_and_query,
+                                const HeaderList& extra_headers,
+                                const std::function<bool(std::string_view)>& on_body,
+                                std::chrono::milliseconds idle,
+                                const std::atomic<bool>* cancel = nullptr);
 
   // Closes the kept-alive connection, if any.
   void disconnect();

@@ -1,6 +1,6 @@
 // The Launcher interface (docs/architecture.md): starts a target of a workflow with
 // its configuration, reports its exit, stops it. Implementations: in-process
-// (launch/inproc), OS processes and Kubernetes Jobs later.
+// (launch/inproc), OS processes (launch/process) and Kubernetes Jobs (launch/kubernetes).
 //
 // A target's whole configuration travels as environment-style variables (LaunchSpec::env),
 // exactly what a Kubernetes Job would receive; see docs/workers.md for the names.
@@ -10,6 +10,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/env.h"
@@ -75,6 +76,12 @@ class Launcher {
   // through the callback when it returns; later launches fail with Errc::closed.
   virtual void shutdown() = 0;
   virtual std::string name() const = 0;
+  // Targets of a previous manager that this launcher found still there when it started
+  // (Kubernetes Jobs outlive the manager), as (queue id, telemetry id): the manager keeps
+  // following them instead of marking them interrupted, and their ends are reported
+  // through the exit callback like any other. Empty for launchers whose workers die with
+  // the manager.
+  virtual std::vector<std::pair<std::string, std::string>> adopted() const { return {}; }
 };
 
 }  // namespace sf::launch

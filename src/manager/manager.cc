@@ -94,6 +94,9 @@ Manager::Manager(ManagerOptions opts, bus::Bus& bus, store::StateStore& store,
                                            "Queues accepted by the manager");
     m_queues_active_ = &metrics_->gauge("streamforge_manager_queues_active",
                                         "Queues not yet finished, failed or interrupted");
+    m_queues_ended_ = &metrics_->counter_family(
+        "streamforge_manager_queues_ended_total",
+        "Queues that reached a final status, by status (finished, error, interrupted)", {"status"});
   }
 }
 
@@ -112,7 +115,9 @@ Status Manager::start() {
   store::StateBatch batch;
   const double now = now_seconds(clock_);
   const int64_t steady = clock_.steady_ms();
-  size_t interrupted = 0;
+  size_t interrupted = 0, resumed = 0;
+  std::set<std::pair<std::string, std::string>> adopted;
+  for (auto& k : launcher_.adopted()) adopted.insert(std::move(k));
   {
     std::lock_guard lk(mu_);
     for (auto& q : *stored) {
@@ -132,23 +137,32 @@ Status Manager::start() {
       e.estimate = estimate_loaders(q.type, loader_ranges, clock_.now_ms());
       q.targets.clear();
       e.q = std::move(q);
+      bool alive = false;  // a target the launcher still runs (a Kubernetes Job)
+      for (const auto& t : e.targets)
+        alive = alive || (!protocol::is_terminal(parse_status(t.state.status)) &&
+                          adopted.contains({e.q.queue_id, t.state.telemetry_id}));
       if (!protocol::is_terminal(parse_status(e.q.status))) {
-        // Workers of the embedded launcher died with the previous manager process.
+        if (alive) ++resumed;
+        // Workers of the embedded and process launchers died with the previous manager
+        // process; Jobs the launcher adopted go on, and their events and ends come as usual.
         const std::string reason =
             "interrupted: the manager restarted while this queue was running (status was " +
             e.q.status + ")";
         for (auto& t : e.targets) {
           if (protocol::is_terminal(parse_status(t.state.status))) continue;
+          if (adopted.contains({e.q.queue_id, t.state.telemetry_id})) continue;
           t.state.status = "interrupted";
           t.state.message = reason;
           t.state.updated_at = now;
           batch.target_updates.emplace_back(e.q.queue_id, t.state);
         }
-        e.q.status = "interrupted";
-        e.q.message = reason;
-        e.q.updated_at = now;
-        batch.queue_updates.push_back(e.q);
-        ++interrupted;
+        if (!alive) {
+          e.q.status = "interrupted";
+          e.q.message = reason;
+          e.q.updated_at = now;
+          batch.queue_updates.push_back(e.q);
+          ++interrupted;
+        }
       }
       order_.push_back(e.q.queue_id);
       queues_.emplace(e.q.queue_id, std::move(e));
@@ -156,8 +170,10 @@ Status Manager::start() {
   }
   if (!batch.queue_updates.empty()) SF_TRY(store_.apply(batch));
   log::info("loaded " + std::to_string(stored->size()) + " queues from " + store_.describe() +
-            "; " + std::to_string(interrupted) + " that were running marked interrupted");
-  if (m_queues_active_) m_queues_active_->set(0);
+            "; " + std::to_string(interrupted) + " that were running marked interrupted" +
+            (resumed ? "; " + std::to_string(resumed) + " followed on (their workers still run)"
+                     : std::string()));
+  if (m_queues_active_) m_queues_active_->set(static_cast<double>(resumed));
 
   // Subscribed before start() returns, so no event published after it can be missed.
   bus::SubscribeOptions so;
@@ -699,6 +715,7 @@ void Manager::refresh_queue(QueueEntry& e, store::StateBatch& batch) {
   batch.queue_updates.push_back(e.q);
   if (protocol::is_terminal(next)) {
     if (m_queues_active_) m_queues_active_->dec();
+    if (m_queues_ended_) m_queues_ended_->with({{"status", e.q.status}}).inc();
     log::info("queue " + e.q.status + (message.empty() ? "" : ": " + message), e.q.queue_id);
     if (next == RunStatus::error && e.any_live()) {
       // The workflow cannot complete: stop the remaining targets (killed after the grace).

@@ -48,6 +48,9 @@ namespace sf::metrics {
 class Registry;
 class Counter;
 class Gauge;
+template <typename M>
+class Family;
+using CounterFamily = Family<Counter>;
 }  // namespace sf::metrics
 
 namespace sf::manager {
@@ -184,6 +187,7 @@ class Manager {
   metrics::Counter* m_events_ignored_ = nullptr;
   metrics::Counter* m_queues_started_ = nullptr;
   metrics::Gauge* m_queues_active_ = nullptr;
+  metrics::CounterFamily* m_queues_ended_ = nullptr;
 };
 
 }  // namespace sf::manager

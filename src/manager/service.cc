@@ -5,6 +5,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <thread>
 
 #include "base/log.h"
@@ -12,6 +13,7 @@
 #include "exchange/binance/rate_limiter.h"
 #include "http/server.h"
 #include "launch/inproc/inproc_launcher.h"
+#include "launch/kubernetes/kubernetes_launcher.h"
 #include "launch/process/process_launcher.h"
 #include "launch/process/worker_process.h"
 #include "manager/api.h"
@@ -19,20 +21,114 @@
 #include "metrics/metrics.h"
 #include "store/open.h"
 #include "webui/assets.h"
+#include "workers/exchange_access.h"
 #include "workers/loader.h"
 
 namespace sf::manager {
 
+namespace {
+
+// "cpu=100m,memory=128Mi" as a map; the flag's name in errors.
+Result<std::map<std::string, std::string>> quantities(const std::string& text, const char* flag) {
+  std::map<std::string, std::string> out;
+  size_t at = 0;
+  while (at < text.size()) {
+    size_t comma = std::min(text.find(',', at), text.size());
+    const std::string item = text.substr(at, comma - at);
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == item.size())
+      return Error(Errc::invalid_argument,
+                   std::string(flag) + " '" + text + "': expected NAME=QUANTITY[,NAME=QUANTITY]",
+                   flag + 2);
+    out[item.substr(0, eq)] = item.substr(eq + 1);
+    at = comma + 1;
+  }
+  return out;
+}
+
+// --launcher kubernetes: credentials, the workers' environment and the Jobs' shape.
+Result<std::unique_ptr<launch::Launcher>> open_kubernetes_launcher(const ServiceConfig& cfg) {
+  namespace pe = workers::env_names;
+  const auto& k = cfg.k8s;
+  Result<launch::kube::Credentials> creds =
+      k.kubeconfig.empty() ? launch::kube::in_cluster(cfg.env)
+                           : launch::kube::load_kubeconfig(k.kubeconfig, k.context);
+  if (!creds) return creds.error();
+  launch::KubernetesLauncherOptions o;
+  o.namespace_ = k.namespace_;
+  o.image = k.image;
+  if (o.image.empty())
+    return Error(Errc::invalid_argument,
+                 "--launcher kubernetes needs the worker image: pass --k8s-image IMAGE",
+                 "k8s_image");
+  o.service_account = k.service_account;
+  o.secret = k.secret;
+  SF_TRY_ASSIGN(o.requests, quantities(k.requests, "--k8s-requests"));
+  SF_TRY_ASSIGN(o.limits, quantities(k.limits, "--k8s-limits"));
+  o.job_ttl_s = k.job_ttl_s;
+  o.metrics_port = k.metrics_port;
+  o.instance = k.instance;
+  o.kill_grace = std::chrono::milliseconds(static_cast<int64_t>(cfg.manager.stop_grace_s * 1000));
+  // What every worker opens: the same bus and store as this manager, from its pod.
+  o.env.set(pe::kBus, cfg.bus);
+  o.env.set(pe::kBusPartitions, std::to_string(cfg.bus_partitions));
+  o.env.set(pe::kBusReplication, std::to_string(cfg.bus_replication));
+  o.env.set(pe::kStore, cfg.store);
+  if (!cfg.artifacts.empty()) o.env.set(pe::kArtifacts, cfg.artifacts);
+  if (artifacts::is_s3_url(cfg.artifacts))
+    for (const char* key :
+         {artifacts::kAccessKeyIdVar, artifacts::kSecretAccessKeyVar, artifacts::kSessionTokenVar})
+      if (auto v = cfg.env.get(key)) o.env.set(key, *v);  // a secretKeyRef in the Job
+  o.env.set(pe::kLogLevel, cfg.log_level);
+  o.env.set(pe::kExchangeWeightFraction, std::to_string(cfg.exchange_weight_fraction));
+  // A secret goes into a Job only as a reference: refuse now rather than at the first launch.
+  if (o.secret.empty())
+    for (const auto& [name, value] : o.env.vars())
+      if (launch::is_secret_variable(name, value))
+        return Error(Errc::invalid_argument,
+                     "the workers' " + name +
+                         " holds a secret, and Jobs get secrets only by reference: create a "
+                         "Secret with the key " +
+                         name + " (kubectl create secret generic NAME --from-literal=" + name +
+                         "=...) and pass --k8s-secret NAME",
+                     "k8s_secret");
+  auto l = launch::KubernetesLauncher::open(workers::WorkerRegistry::builtin(), std::move(o),
+                                            std::move(*creds));
+  if (!l) return l.error();
+  log::info("kubernetes launcher: Jobs in namespace " + (*l)->job_namespace() + " (" +
+            (k.kubeconfig.empty() ? std::string("in-cluster credentials")
+                                  : "kubeconfig " + k.kubeconfig) +
+            ")");
+  return std::unique_ptr<launch::Launcher>(std::move(*l));
+}
+
+}  // namespace
+
 Status run_service(const ServiceConfig& cfg, const std::atomic<bool>& stop,
                    const std::string& version) {
-  if (cfg.launcher != "inproc" && cfg.launcher != "process")
+  if (cfg.launcher != "inproc" && cfg.launcher != "process" && cfg.launcher != "kubernetes")
     return Error(Errc::invalid_argument,
-                 "launcher '" + cfg.launcher + "' is unknown (use inproc or process)", "launcher");
-  if (cfg.launcher == "process" && cfg.bus == "memory")
+                 "launcher '" + cfg.launcher + "' is unknown (use inproc, process or kubernetes)",
+                 "launcher");
+  if (cfg.launcher != "inproc" && cfg.bus == "memory")
     return Error(Errc::invalid_argument,
-                 "--launcher process needs a bus shared between processes: pass --bus "
-                 "kafka://HOST:PORT (the memory bus exists inside one process only)",
+                 "--launcher " + cfg.launcher +
+                     " needs a bus shared between processes: pass --bus "
+                     "kafka://HOST:PORT (the memory bus exists inside one process only)",
                  "bus");
+  if (cfg.launcher == "kubernetes") {
+    if (cfg.store.empty() || cfg.store == "sqlite")
+      return Error(Errc::invalid_argument,
+                   "--launcher kubernetes needs a store every pod can reach: pass --store "
+                   "postgresql://... or arangodb+http://... (SQLite is a file of this host)",
+                   "store");
+    if (!cfg.kafka_config.empty())
+      return Error(Errc::invalid_argument,
+                   "--kafka-config is a file of this host, which worker pods do not have: with "
+                   "--launcher kubernetes give Kafka settings in the bus URL's host list only "
+                   "(SASL/TLS for Jobs is not supported yet)",
+                   "kafka_config");
+  }
   if (cfg.manager.heartbeat_timeout_s <= 0 || cfg.manager.stop_grace_s <= 0)
     return Error(Errc::invalid_argument,
                  "--heartbeat-timeout and --stop-grace must be positive numbers of seconds");
@@ -84,6 +180,7 @@ Status run_service(const ServiceConfig& cfg, const std::atomic<bool>& stop,
   // One limiter for the whole process: every loader spends from the same exchange budget.
   exchange::binance::RateLimiterOptions lo;
   lo.fraction = cfg.exchange_weight_fraction;
+  lo.on_limit_response = workers::limit_response_counter(&registry);
   exchange::binance::RateLimiter limiter(lo);
   std::unique_ptr<launch::Launcher> launcher_ptr;
   if (cfg.launcher == "process") {
@@ -121,6 +218,10 @@ Status run_service(const ServiceConfig& cfg, const std::atomic<bool>& stop,
     }
     launcher_ptr = std::make_unique<launch::ProcessLauncher>(workers::WorkerRegistry::builtin(),
                                                              std::move(po));
+  } else if (cfg.launcher == "kubernetes") {
+    auto k = open_kubernetes_launcher(cfg);
+    if (!k) return k.error();
+    launcher_ptr = std::move(*k);
   } else {
     launcher_ptr = std::make_unique<launch::InProcessLauncher>(
         workers::WorkerRegistry::builtin(), bus, &registry, SystemClock::instance(), &data_store,

@@ -32,6 +32,20 @@ struct ServiceConfig {
   // "inproc" (workers are threads of this process) or "process" (each worker its own
   // `streamforge worker <target>` process; needs a bus shared between processes).
   std::string launcher = "inproc";
+  // "kubernetes": each worker a Job (launch/kubernetes); needs Kafka and a shared store.
+  struct Kubernetes {
+    std::string kubeconfig;       // empty: the pod's own service account (in-cluster)
+    std::string context;          // of the kubeconfig; empty: its current context
+    std::string namespace_;       // empty: the kubeconfig context's or the pod's namespace
+    std::string image;            // the worker image (a start request's `image` wins)
+    std::string service_account;  // of the workers' pods
+    std::string secret;           // Secret with the workers' secret variables, by name
+    std::string requests;         // "cpu=100m,memory=128Mi"
+    std::string limits;           // "cpu=1,memory=1Gi"
+    int job_ttl_s = 600;
+    int metrics_port = 9100;               // the workers' /metrics in their pods; 0: a free port
+    std::string instance = "streamforge";  // label of this manager's Jobs (adopted on restart)
+  } k8s;
   std::string log_level = "info";                        // passed to worker processes
   std::string exchange_url = "https://api.binance.com";  // where loaders fetch from
   // Where live loaders stream from; empty: derived from exchange_url (workers/live.h,

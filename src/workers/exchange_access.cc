@@ -1,10 +1,20 @@
 #include "workers/exchange_access.h"
 
 #include "base/log.h"
+#include "metrics/metrics.h"
 
 namespace sf::workers {
 
 namespace bn = exchange::binance;
+
+std::function<void(int)> limit_response_counter(metrics::Registry* metrics) {
+  if (metrics == nullptr) return {};
+  auto& throttled = metrics->counter("streamforge_exchange_throttled_total",
+                                     "HTTP 429 answers of the exchange (requests throttled)");
+  auto& bans = metrics->counter("streamforge_exchange_bans_total",
+                                "HTTP 418 answers of the exchange (this IP banned for a while)");
+  return [&throttled, &bans](int status) { (status == 418 ? bans : throttled).inc(); };
+}
 
 Result<ExchangeAccess> make_exchange_access(const WorkerContext& ctx,
                                             std::function<bool()> keep_waiting,
@@ -23,6 +33,7 @@ Result<ExchangeAccess> make_exchange_access(const WorkerContext& ctx,
       return Error(Errc::invalid_argument, "EXCHANGE_WEIGHT_FRACTION must be in (0, 1]");
     bn::RateLimiterOptions lo;
     lo.fraction = *fraction;
+    lo.on_limit_response = limit_response_counter(ctx.metrics);
     a.own_limiter = std::make_unique<bn::RateLimiter>(lo);
     a.limiter = a.own_limiter.get();
     // Workers in processes of their own on one host spend from one budget (docs/workers.md).

@@ -28,6 +28,11 @@ struct ExchangeAccess {
   std::unique_ptr<exchange::binance::BinanceClient> client;
 };
 
+// A RateLimiterOptions::on_limit_response that counts the exchange's 429 and 418 answers in
+// `metrics` (streamforge_exchange_throttled_total, streamforge_exchange_bans_total: what the
+// alerting rules of deploy/monitoring watch); does nothing without a registry.
+std::function<void(int status)> limit_response_counter(metrics::Registry* metrics);
+
 // `keep_waiting` is called while a request waits (budget, throttling, a retry); false gives
 // up. `symbol` is the one exchangeInfo is asked about when the budget is host-wide (the
 // exchange's limit is read first). Errc::invalid_argument for a bad variable (a worker's

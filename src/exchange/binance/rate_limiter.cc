@@ -44,6 +44,7 @@ RateLimiter::RateLimiter(RateLimiterOptions options, const Clock& clock, Waiter&
       waiter_(waiter),
       fraction_(std::clamp(options.fraction, 0.01, 1.0)),
       default_ban_ms_(std::max<int64_t>(1, options.default_ban.count()) * 1000),
+      on_limit_response_(std::move(options.on_limit_response)),
       limit_(std::max<int64_t>(1, options.weight_limit_per_minute)) {
   window_start_ = minute_window(clock_.now_ms());
 }
@@ -148,6 +149,7 @@ void RateLimiter::observe(const Grant& grant, int status, std::optional<int64_t>
     publish();  // the header's count and any wait reach the other processes
   }
   if (!note.empty()) log::warn(note);
+  if (!note.empty() && on_limit_response_) on_limit_response_(status);
 }
 
 void RateLimiter::set_limit(int64_t weight_per_minute) {

@@ -67,6 +67,9 @@ struct RateLimiterOptions {
   double fraction = 0.8;                   // of the limit, per window
   // Used when a 429 / 418 has no (valid) Retry-After header.
   std::chrono::seconds default_ban{120};
+  // Called with 429 or 418 for each such answer observe()d (outside the limiter's lock):
+  // the counters an operator alerts on (workers/exchange_access.h, limit_response_counter).
+  std::function<void(int status)> on_limit_response;
 };
 
 // A granted acquire: the window (start, ms) the weight was counted in. Pass it back to
@@ -147,6 +150,7 @@ class RateLimiter {
   Waiter& waiter_;
   const double fraction_;
   const int64_t default_ban_ms_;
+  const std::function<void(int)> on_limit_response_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   int64_t limit_;
