@@ -1,13 +1,18 @@
-// Unit tests of the Kubernetes launcher's pure parts: the Job it writes, secrets by
-// reference, names, kubeconfig and in-cluster credentials. The launcher against a real API
+// Unit tests of the Kubernetes launcher's parts that need no cluster: the Job it writes,
+// secrets by reference, names, kubeconfig and in-cluster credentials, and the API client's
+// retries and errors against a scripted HTTP server. The launcher against a real API
 // server: kubernetes_launcher_kube_test.cc.
 #include "launch/kubernetes/kubernetes_launcher.h"
 
 #include <gtest/gtest.h>
 
+#include <deque>
+#include <filesystem>
 #include <fstream>
+#include <mutex>
 
 #include "base/text.h"
+#include "http/server.h"
 #include "tests/support/temp_dir.h"
 
 namespace sf::launch {
@@ -211,6 +216,111 @@ TEST_F(Kubeconfig, InClusterReadsTheServiceAccountFiles) {
   EXPECT_EQ(c->ca_pem, "PEM");
   EXPECT_EQ(c->namespace_, "market");
   EXPECT_EQ(c->token_file, (dir_.path() / "token").string());
+}
+
+}  // namespace
+}  // namespace sf::launch
+
+// The API client's answers to the server's failures, against a scripted HTTP server.
+namespace sf::launch {
+namespace {
+
+class ScriptedApi : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_.route("POST", "/apis/batch/v1/namespaces/ns/jobs", [this](const http::Request& r) {
+      std::lock_guard lk(mu_);
+      ++calls_;
+      auth_.push_back(std::string(r.header("Authorization")));
+      if (script_.empty()) return http::Response::json(201, R"({"kind":"Job"})");
+      auto next = script_.front();
+      script_.pop_front();
+      return next;
+    });
+    ASSERT_TRUE(server_.start().ok());
+  }
+  kube::Api api(kube::Credentials c = {}) {
+    c.server = server_.base_url();
+    if (c.token.empty() && c.token_file.empty()) c.token = "t0k";
+    c.source = "test";
+    kube::RetryPolicy r;
+    r.first_delay = std::chrono::milliseconds(10);
+    r.max_delay = std::chrono::milliseconds(40);
+    r.attempts = 4;
+    return kube::Api(c, r);
+  }
+  static http::Response status(int code, const std::string& reason, const std::string& msg) {
+    return http::Response::json(
+        code, R"({"kind":"Status","reason":")" + reason + R"(","message":")" + msg + R"("})");
+  }
+  const kube::Verb create_{"create", "jobs", "batch", "ns"};
+  http::Server server_{http::ServerOptions{}};
+  std::mutex mu_;
+  std::deque<http::Response> script_;
+  std::vector<std::string> auth_;
+  int calls_ = 0;
+};
+
+TEST_F(ScriptedApi, ServerErrorsThrottlingAndConflictsAreRetried) {
+  script_ = {status(503, "ServiceUnavailable", "etcd"), status(429, "TooManyRequests", "slow"),
+             status(409, "Conflict", "the object has been modified")};
+  auto a = api();
+  auto r = a.call("POST", "/apis/batch/v1/namespaces/ns/jobs", create_, "{}");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(calls_, 4);
+  EXPECT_EQ(auth_.front(), "Bearer t0k");
+}
+
+TEST_F(ScriptedApi, GivingUpAfterTheLastAttemptSaysWhy) {
+  for (int i = 0; i < 4; ++i) script_.push_back(status(500, "InternalError", "boom"));
+  auto a = api();
+  auto r = a.call("POST", "/apis/batch/v1/namespaces/ns/jobs", create_, "{}");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::unavailable);
+  EXPECT_NE(r.error().message.find("create jobs.batch in namespace ns"), std::string::npos);
+  EXPECT_NE(r.error().message.find("boom"), std::string::npos);
+  EXPECT_EQ(calls_, 4);
+}
+
+TEST_F(ScriptedApi, AlreadyExistsAndForbiddenAreAnsweredAtOnce) {
+  script_ = {status(409, "AlreadyExists", "jobs.batch \"x\" already exists")};
+  auto a = api();
+  auto exists = a.call("POST", "/apis/batch/v1/namespaces/ns/jobs", create_, "{}");
+  ASSERT_FALSE(exists.ok());
+  EXPECT_EQ(exists.error().code, Errc::already_exists);
+  EXPECT_EQ(calls_, 1) << "AlreadyExists is an answer, not a conflict to retry";
+
+  script_ = {status(403, "Forbidden", "jobs.batch is forbidden")};
+  auto denied = a.call("POST", "/apis/batch/v1/namespaces/ns/jobs", create_, "{}");
+  ASSERT_FALSE(denied.ok());
+  EXPECT_EQ(denied.error().code, Errc::permission_denied);
+  EXPECT_NE(denied.error().message.find("verbs [create] on resources [jobs] in apiGroups "
+                                        "[\"batch\"] in namespace ns"),
+            std::string::npos)
+      << denied.error().message;
+  EXPECT_EQ(calls_, 2);
+  EXPECT_EQ(denied.error().message.find("t0k"), std::string::npos) << "no token in messages";
+}
+
+TEST_F(ScriptedApi, A401ReadsARotatedTokenFileOnceMore) {
+  sf::testing::TempDir dir("sf-kube-rotate");
+  const auto file = dir.path() / "token";
+  std::ofstream(file) << "old\n";
+  kube::Credentials c;
+  c.token_file = file.string();
+  auto a = api(c);
+  ASSERT_TRUE(a.call("POST", "/apis/batch/v1/namespaces/ns/jobs", create_, "{}").ok());
+  // The file is rotated, its modification time kept (so only the 401 can tell): the old
+  // token is refused, the file read again, the call repeated with the new one.
+  const auto when = std::filesystem::last_write_time(file);
+  std::ofstream(file) << "new\n";
+  std::filesystem::last_write_time(file, when);
+  script_ = {status(401, "Unauthorized", "")};
+  ASSERT_TRUE(a.call("POST", "/apis/batch/v1/namespaces/ns/jobs", create_, "{}").ok());
+  ASSERT_EQ(auth_.size(), 3u);
+  EXPECT_EQ(auth_[0], "Bearer old");
+  EXPECT_EQ(auth_[1], "Bearer old");
+  EXPECT_EQ(auth_[2], "Bearer new");
 }
 
 }  // namespace
