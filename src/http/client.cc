@@ -233,6 +233,32 @@ struct Client::Impl {
 
   bool connected() const { return stream.has_value() || tls_stream.has_value(); }
 
+  // The request for path_and_query on the endpoint (which must be valid), with the default
+  // headers, then `extra` (which may replace them), and the body; *what names it for
+  // messages (redacted).
+  bhttp::request<bhttp::string_body> make_request(
+      std::string_view method, std::string_view path_and_query, std::string_view body,
+      std::string_view content_type, const HeaderList& extra, std::string* what) const {
+    const Endpoint& ep = *endpoint;
+    std::string path(path_and_query);
+    if (path.empty() || path.front() != '/') path.insert(path.begin(), '/');
+    *what = std::string(method) + " " + log::redact_url(ep.display + ep.prefix + path);
+    bhttp::request<bhttp::string_body> req;
+    req.method_string(method);
+    req.target(ep.prefix + path);
+    req.version(11);
+    req.set(bhttp::field::host, ep.host_header);
+    req.set(bhttp::field::user_agent, "streamforge");
+    if (!token.empty()) req.set(bhttp::field::authorization, "Bearer " + token);
+    for (const auto& [name, value] : extra) req.set(name, value);
+    if (!body.empty()) {
+      req.set(bhttp::field::content_type, content_type);
+      req.body() = std::string(body);
+    }
+    req.prepare_payload();
+    return req;
+  }
+
   beast::tcp_stream& lowest() {
     return tls_stream ? beast::get_lowest_layer(*tls_stream) : *stream;
   }
@@ -309,24 +335,9 @@ Result<ClientResponse> Client::request(std::string_view method, std::string_view
   Impl& s = *impl_;
   if (!s.endpoint) return s.endpoint.error();
   const Endpoint& ep = *s.endpoint;
-  std::string path(path_and_query);
-  if (path.empty() || path.front() != '/') path.insert(path.begin(), '/');
-  std::string what = std::string(method) + " " + log::redact_url(ep.display + ep.prefix + path);
+  std::string what;
+  auto req = s.make_request(method, path_and_query, body, content_type, extra_headers, &what);
   auto deadline = Clock::now() + s.timeout;
-
-  bhttp::request<bhttp::string_body> req;
-  req.method_string(method);
-  req.target(ep.prefix + path);
-  req.version(11);
-  req.set(bhttp::field::host, ep.host_header);
-  req.set(bhttp::field::user_agent, "streamforge");
-  if (!s.token.empty()) req.set(bhttp::field::authorization, "Bearer " + s.token);
-  for (const auto& [name, value] : extra_headers) req.set(name, value);
-  if (!body.empty()) {
-    req.set(bhttp::field::content_type, content_type);
-    req.body() = std::string(body);
-  }
-  req.prepare_payload();
 
   bhttp::response<bhttp::string_body> res;
   for (int attempt = 0;; ++attempt) {
@@ -455,20 +466,9 @@ Result<ClientResponse> Client::stream(std::string_view method, std::string_view 
   Impl& s = *impl_;
   if (!s.endpoint) return s.endpoint.error();
   const Endpoint& ep = *s.endpoint;
-  std::string path(path_and_query);
-  if (path.empty() || path.front() != '/') path.insert(path.begin(), '/');
-  std::string what = std::string(method) + " " + log::redact_url(ep.display + ep.prefix + path);
+  std::string what;
+  auto req = s.make_request(method, path_and_query, {}, {}, extra_headers, &what);
   auto deadline = Clock::now() + s.timeout;
-
-  bhttp::request<bhttp::string_body> req;
-  req.method_string(method);
-  req.target(ep.prefix + path);
-  req.version(11);
-  req.set(bhttp::field::host, ep.host_header);
-  req.set(bhttp::field::user_agent, "streamforge");
-  if (!s.token.empty()) req.set(bhttp::field::authorization, "Bearer " + s.token);
-  for (const auto& [name, value] : extra_headers) req.set(name, value);
-  req.prepare_payload();
 
   s.drop();  // a connection of its own, closed afterwards
   if (Status st = s.open(ep, deadline); !st.ok()) {

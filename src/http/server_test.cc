@@ -702,3 +702,75 @@ TEST(HttpServer, StopWithConnectedClientsDoesNotHang) {
 
 }  // namespace
 }  // namespace sf::http
+
+namespace sf::http {
+namespace {
+
+// Client::stream (Kubernetes watches): the body in pieces as it comes, a stop from the
+// caller, an error answer read whole, and a cancel while the server sends nothing.
+TEST(HttpClientStream, HandsOnTheBodyInPiecesAndStopsWhenAsked) {
+  const std::string big(300 * 1024, 'x');
+  Server s;
+  s.route("GET", "/big", [&](const Request&) { return Response::text(200, big); });
+  s.route("GET", "/gone", [](const Request&) { return Response::json(410, R"({"code":410})"); });
+  s.route("GET", "/slow", [](const Request&) {
+    std::this_thread::sleep_for(3s);
+    return Response::text(200, "late");
+  });
+  ASSERT_TRUE(s.start().ok());
+  Client c(s.base_url());
+
+  std::string got;
+  size_t pieces = 0;
+  auto r = c.stream(
+      "GET", "/big", {},
+      [&](std::string_view p) {
+        got.append(p);
+        ++pieces;
+        return true;
+      },
+      5s);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(got, big);
+  EXPECT_GT(pieces, 1u) << "a 300 KiB body comes in more than one piece";
+  EXPECT_EQ(r->body, "") << "a streamed body is not kept";
+
+  size_t seen = 0;
+  r = c.stream(
+      "GET", "/big", {},
+      [&](std::string_view p) {
+        seen += p.size();
+        return false;
+      },
+      5s);
+  ASSERT_TRUE(r.ok());
+  EXPECT_LT(seen, big.size()) << "on_body's false stops reading";
+
+  r = c.stream(
+      "GET", "/gone", {},
+      [](std::string_view) {
+        ADD_FAILURE() << "an error's body is not streamed";
+        return true;
+      },
+      5s);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 410);
+  EXPECT_EQ(r->body, R"({"code":410})");
+
+  std::atomic<bool> cancel{false};
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(300ms);
+    cancel = true;
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  r = c.stream(
+      "GET", "/slow", {}, [](std::string_view) { return true; }, 10s, &cancel);
+  canceller.join();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::closed);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s) << "cancel ends the wait promptly";
+}
+
+}  // namespace
+}  // namespace sf::http
