@@ -142,6 +142,16 @@ class Kube : public ::testing::Test {
     }
     return st;
   }
+  // The queue's status once it is `loading` (a Job is fetching), or after 60 s.
+  std::string wait_loading(const std::string& id) {
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    std::string st = status(id);
+    while (std::chrono::steady_clock::now() < deadline && st != "loading") {
+      std::this_thread::sleep_for(50ms);
+      st = status(id);
+    }
+    return st;
+  }
   int64_t stored(const std::string& collection) {
     auto store = sf::store::open_data_store(store_url_, dir_);
     if (!store.ok()) return -1;
@@ -211,15 +221,12 @@ TEST_F(Kube, AFailingWorkersPodEndsTheQueueInErrorWithItsMessage) {
 TEST_F(Kube, AStoppedWorkflowEndsInterruptedAndItsJobsEnd) {
   sf::testing::control_sim(sim_.url, R"({"latency_ms":300})");
   const std::string id = start("historical_candles", "BTCUSDT", "2024-08-01:2024-08-08");
-  auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (std::chrono::steady_clock::now() < deadline && status(id) != "loading")
-    std::this_thread::sleep_for(50ms);
-  ASSERT_EQ(status(id), "loading");
+  ASSERT_EQ(wait_loading(id), "loading");
   ASSERT_EQ(client_->post("/queues/stop", R"({"queue_id":")" + id + "\"}")->status, 200);
   EXPECT_EQ(wait_end(id, 60s), "interrupted");
   EXPECT_LT(stored("btcusdt_candles_1m"), 10080);
   // Every Job ended: complete after a polite stop, or deleted after the grace.
-  deadline = std::chrono::steady_clock::now() + 30s;
+  auto deadline = std::chrono::steady_clock::now() + 30s;
   size_t active = 1;
   while (active > 0 && std::chrono::steady_clock::now() < deadline) {
     active = 0;
@@ -234,10 +241,7 @@ TEST_F(Kube, TheManagerRestartedMidWorkflowFollowsItsJobsToTheEnd) {
   // A month of minutes: 44 pages of 1000, several seconds at 200 ms a request.
   sf::testing::control_sim(sim_.url, R"({"latency_ms":200})");
   const std::string id = start("historical_candles", "BTCUSDT", "2024-08-01:2024-08-31");
-  auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (std::chrono::steady_clock::now() < deadline && status(id) != "loading")
-    std::this_thread::sleep_for(50ms);
-  ASSERT_EQ(status(id), "loading");
+  ASSERT_EQ(wait_loading(id), "loading");
   up_->signal(SIGKILL);  // the manager's pod dies; its Jobs do not
   ASSERT_TRUE(up_->wait(10s));
   std::this_thread::sleep_for(1s);

@@ -287,7 +287,6 @@ Status Api::watch(const std::string& path, const Verb& verb,
   http::Client c(creds_.server, {}, retry_.timeout, http::ClientTlsOptions{creds_.ca_pem});
   std::string line;
   std::optional<Error> failed;
-  bool stopped = false;
   auto on_body = [&](std::string_view piece) {
     size_t at = 0;
     while (at < piece.size()) {
@@ -313,10 +312,7 @@ Status Api::watch(const std::string& path, const Verb& verb,
                        "kubernetes: watch " + verb.describe() + ": an event is not {type, object}");
         return false;
       }
-      if (!on_event(std::string(type->as_string()), obj->as_object())) {
-        stopped = true;
-        return false;
-      }
+      if (!on_event(std::string(type->as_string()), obj->as_object())) return false;
     }
     return true;
   };
@@ -326,7 +322,6 @@ Status Api::watch(const std::string& path, const Verb& verb,
   if (failed) return *failed;
   if (!r) return r.error();
   if (r->status < 200 || r->status >= 300) return status_error(r->status, r->body, verb);
-  (void)stopped;
   return {};
 }
 
