@@ -75,10 +75,15 @@ std::string key_columns(const KindInfo& k, bool collate) {
 
 std::string column_defs(Kind kind, bool with_key) {
   const KindInfo& k = market::kind_info(kind);
+  // Text key columns in byte order: the primary key's index then holds the order reads
+  // ask for (ORDER BY ... COLLATE "C"), and no read sorts. Tables made before this have
+  // the database's collation; their reads sort when a text key column is not pinned.
   std::string sql = columns(
       k, 0, k.fields.size(),
-      [](const FieldInfo& f, const std::string& c) {
-        return c + " " + sql_type(f.type) + " NOT NULL";
+      [&](const FieldInfo& f, const std::string& c) {
+        const bool text_key =
+            f.type == FieldType::text && static_cast<size_t>(&f - k.fields.data()) < k.key_fields;
+        return c + " " + sql_type(f.type) + (text_key ? " COLLATE \"C\"" : "") + " NOT NULL";
       },
       [](const std::string& t) { return t + " TEXT"; });
   if (with_key) sql += ", PRIMARY KEY (" + key_columns(k, false) + ")";
@@ -99,11 +104,26 @@ std::string upsert_sql(const std::string& table, Kind kind) {
                     columns(
                         k, k.key_fields, k.fields.size(),
                         [&](const FieldInfo&, const std::string& c) { return set(c); }, set);
+  // A record delivered again with the values it has (a rerun, a redelivery after a
+  // rebalance) writes nothing: no new row version for VACUUM to clear, no WAL. NUMERIC
+  // equality ignores the scale, so the scales are compared too ("1.5" then "1.50" updates).
+  auto values = [&](const std::string& t) {
+    return "(" +
+           columns(
+               k, k.key_fields, k.fields.size(),
+               [&](const FieldInfo& f, const std::string& c) {
+                 const std::string col = t + "." + c;
+                 return f.type == FieldType::decimal ? col + ", scale(" + col + ")" : col;
+               },
+               [&](const std::string& c) { return t + "." + c; }) +
+           ")";
+  };
+  sql += " WHERE " + values(table) + " IS DISTINCT FROM " + values("EXCLUDED");
   // A final record (a closed candle) stays: one without the flag with the same key (an
   // older run's record delivered again) never replaces it.
   if (!k.final_flag.empty()) {
     const std::string f = quote_ident(k.final_flag);
-    sql += " WHERE NOT " + table + "." + f + " OR EXCLUDED." + f;
+    sql += " AND (NOT " + table + "." + f + " OR EXCLUDED." + f + ")";
   }
   return sql;
 }
@@ -534,11 +554,31 @@ struct PostgresDataStore::Impl {
     return sql;
   }
 
+  // The key order, without the key columns where_with() pins to one value: ordering by
+  // them changes nothing, and their COLLATE "C" would keep the planner from reading the
+  // order off the primary key of a table whose text keys have another collation.
   std::string order_by(const Collection& c, const Query& q) {
-    std::string sql = " ORDER BY " + key_columns(market::kind_info(c.kind), true);
+    const KindInfo& k = market::kind_info(c.kind);
+    std::string keys;
+    for (size_t i = 0; i < k.key_fields; ++i) {
+      const FieldInfo& f = k.fields[i];
+      if ((f.name == "symbol" && q.symbol) || (f.name == "interval" && q.interval)) continue;
+      keys += (keys.empty() ? "" : ", ") + quote_ident(f.name) +
+              (f.type == FieldType::text ? " COLLATE \"C\"" : "");
+    }
+    std::string sql = keys.empty() ? "" : " ORDER BY " + keys;
     if (q.limit > 0) sql += " LIMIT " + std::to_string(q.limit);
     return sql;
   }
+
+  // Reads in key order walk the primary key, which holds that order. Once a table is
+  // analyzed, the planner prefers a sequential scan and a sort for a range covering most of
+  // it: the sort spills past work_mem and holds back the first row until the last is read
+  // (docs/benchmarks.md, read API). A sort stays possible where nothing else gives the
+  // order, and then its penalty cost must not start JIT compilation (150 ms for nothing on
+  // such a scan). Both settings end with the transaction.
+  static constexpr const char* kOrderedRead =
+      "BEGIN READ ONLY; SET LOCAL enable_sort = off; SET LOCAL jit = off";
 
   Result<pg::ResultPtr> select(const Collection& c, const std::string& what_cols, const Query& q,
                                bool ordered, const std::string& what) {
@@ -547,7 +587,12 @@ struct PostgresDataStore::Impl {
     if (ordered) sql += order_by(c, q);
     std::vector<const char*> ptrs;
     for (const auto& p : params) ptrs.push_back(p.c_str());
-    return conn.exec_params(sql, ptrs, what);
+    if (!ordered) return conn.exec_params(sql, ptrs, what);
+    pg::Txn txn(conn);
+    SF_TRY(txn.begin(kOrderedRead));
+    auto r = conn.exec_params(sql, ptrs, what);
+    if (r) SF_TRY(txn.commit());
+    return r;
   }
 
   // upsert() / upsert_decoded(); the decimal check only with `check_decimals_too`.
@@ -905,7 +950,10 @@ Result<size_t> PostgresDataStore::scan_json(const std::string& name, const Query
     w.end();
     return {};
   };
+  pg::Txn txn(impl_->conn);
+  SF_TRY(txn.begin(Impl::kOrderedRead));
   SF_TRY(impl_->conn.copy_out(sql, on_row, "scan " + name));
+  SF_TRY(txn.commit());
   return rows;
 }
 

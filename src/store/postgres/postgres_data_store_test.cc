@@ -103,6 +103,42 @@ TEST_F(PostgresDataStore, LargeBatchesWrittenInTwoHalvesLandLikeSmallOnes) {
   EXPECT_EQ(*(*s)->count("halves"), kN + 2500);
 }
 
+// A record delivered again with its values (a rerun, a redelivery after a rebalance) leaves
+// its row as it is: no new row version (same ctid) for VACUUM to clear. A changed value, a
+// changed scale ("1.5" then "1.50") or a changed _text companion is a new version.
+TEST_F(PostgresDataStore, RecordsDeliveredAgainWriteNoNewRowVersion) {
+  auto s = open();
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  const std::string t = schema_.name() + ".again";
+  auto ctids = [&] {
+    return pg_query(schema_.server_url(),
+                    "SELECT string_agg(ctid::text, ',' ORDER BY open_time) FROM " + t);
+  };
+  auto c = dc::candle("BTCUSDT", 0);
+  c.open = "1.5";
+  ASSERT_TRUE((*s)->upsert("again", Kind::candle, {{c}}).ok());
+  const auto first = ctids();
+  ASSERT_TRUE((*s)->upsert("again", Kind::candle, {{c}}).ok());
+  EXPECT_EQ(ctids(), first);
+  c.open = "1.50";
+  ASSERT_TRUE((*s)->upsert("again", Kind::candle, {{c}}).ok());
+  EXPECT_NE(ctids(), first);
+  EXPECT_EQ(*(*s)->scan("again"), std::vector<sf::market::Record>{c});
+  const auto second = ctids();
+  c.open = "01.50";  // the same NUMERIC, another text: kept in open_text
+  ASSERT_TRUE((*s)->upsert("again", Kind::candle, {{c}}).ok());
+  EXPECT_NE(ctids(), second);
+  EXPECT_EQ(*(*s)->scan("again"), std::vector<sf::market::Record>{c});
+
+  // A large batch (two halves on two connections) delivered again: not one row rewritten.
+  const auto batch = dc::candles("ETHUSDT", 0, 3000);
+  ASSERT_TRUE((*s)->upsert("again", Kind::candle, batch).ok());
+  const auto before = ctids();
+  ASSERT_TRUE((*s)->upsert("again", Kind::candle, batch).ok());
+  EXPECT_EQ(ctids(), before);
+  EXPECT_EQ(*(*s)->count("again"), 3001);
+}
+
 TEST_F(PostgresDataStore, CollectionsPersistAcrossReopenAndShareTheSchemaWithState) {
   {
     auto s = open();
