@@ -175,19 +175,28 @@ void register_read_api(http::Server& server, store::DataStore* data,
     if (!kind) return Response::from_error(kind.error());
     auto fields = fields_of(req, *kind);
     if (!fields) return Response::from_error(fields.error());
-    q->limit = limit;
+    // One record past the page says whether more matched (a count of every match cost a
+    // sixth of a 100,000-candle page on PostgreSQL); its text is cut off again below.
+    q->limit = limit + 1;
     std::string body = "{\"collection\":" + bj::serialize(bj::string(name)) + ",\"kind\":\"" +
                        market::to_string(*kind) + "\",\"records\":[";
+    const size_t records_at = body.size();
     // Room for a page of the largest usual records (candles, ~350 bytes): untouched pages of
     // a large reservation cost nothing, and the text is never copied while it grows.
-    body.reserve(body.size() + std::min<size_t>(limit * 400, size_t{64} << 20));
+    body.reserve(body.size() + std::min<size_t>((limit + 1) * 400, size_t{64} << 20));
     auto n = data->scan_json(name, *q, body, *fields);
     if (!n) return Response::from_error(n.error());
-    bool truncated = false;
-    if (*n == limit) {  // a full page: did more match?
-      auto all = data->count(name, *q);
-      if (!all) return Response::from_error(all.error());
-      truncated = *all > static_cast<int64_t>(limit);
+    const bool truncated = *n > limit;
+    if (truncated) {
+      // The last record begins at the last `,{"<its first field>":`: inside a JSON string
+      // that quote would be escaped, so the sequence marks a record's start and nothing else.
+      const auto& all_fields = market::kind_info(*kind).fields;
+      const std::string start =
+          ",{\"" + std::string(all_fields[fields->empty() ? 0 : fields->front()].name) + "\":";
+      const size_t at = body.rfind(start);
+      if (at == std::string::npos || at < records_at)
+        return Response::error(500, "cannot find the page's last record in the store's text");
+      body.resize(at);
     }
     body += "],\"truncated\":";
     body += truncated ? "true}" : "false}";

@@ -122,6 +122,15 @@ TEST_F(ReadApi, RecordsFilterByRangeAndSymbolKeepExactTextAndSayWhenTruncated) {
   ASSERT_EQ(status, 200);
   EXPECT_EQ(body.at("records").as_array().size(), 30u);
   EXPECT_EQ(body.at("truncated"), true);
+  // The page ends with its own last record: the one read past it to learn that more
+  // matched is not sent.
+  EXPECT_EQ(body.at("records").as_array().back().at("open_time"), kT0 + 29 * kMinute);
+  std::tie(status, body) = get(base + "&limit=1");
+  EXPECT_EQ(body.at("records").as_array().size(), 1u);
+  EXPECT_EQ(body.at("truncated"), true);
+  std::tie(status, body) = get(base + "&limit=99");
+  EXPECT_EQ(body.at("records").as_array().size(), 99u);
+  EXPECT_EQ(body.at("truncated"), true);
   std::tie(status, body) = get(base + "&limit=100");
   EXPECT_EQ(body.at("records").as_array().size(), 100u);
   EXPECT_EQ(body.at("truncated"), false);
@@ -131,6 +140,7 @@ TEST_F(ReadApi, RecordsFilterByRangeAndSymbolKeepExactTextAndSayWhenTruncated) {
   // What a chart needs, in the schema's order whatever the order asked.
   std::tie(status, body) = get(base + "&limit=2&fields=close,open_time,high");
   ASSERT_EQ(status, 200) << body;
+  EXPECT_EQ(body.at("truncated"), true);
   EXPECT_EQ(
       body.at("records"),
       (bj::value{bj::object{{"open_time", kT0}, {"high", "101.0"}, {"close", "100.2"}},
