@@ -346,7 +346,9 @@ int main(int argc, char** argv) {
       "- *store alone*: the same candles, already decoded, through `upsert()` directly; then "
       "the same batches again, where every key exists, so each batch's direct COPY is not "
       "tried (or fails at its first row) and the batch goes through the binary `COPY` into "
-      "the temporary staging table and one `INSERT ... SELECT ... ON CONFLICT DO UPDATE`.\n\n",
+      "the temporary staging table and one `INSERT ... SELECT ... ON CONFLICT DO UPDATE`; "
+      "the values are the stored ones, so the update writes no row (a rerun or a redelivery "
+      "into a complete store).\n\n",
       command.c_str(), load_at_start, load_median, static_cast<long long>(kRecords));
   return sf::bench::record_markdown(markdown, "pg-bench",
                                     std::string(intro) + table + "\nPer run:\n\n" + per_run);
