@@ -236,11 +236,17 @@ TEST_F(KafkaCrash, ConnectorKilledFiveTimesLosesAndDuplicatesNothing) {
   std::uniform_int_distribution<int> pause_ms(300, 1500);
   int kills = 0;
   for (; kills < 5; ++kills) {
-    // Wait for the connector to make progress, then kill it at a random moment.
+    // Wait for this connector to make progress, then kill it at a random moment. Its own
+    // log must show a poll: new rows alone can be the killed run's last transaction, which
+    // the server may commit after the client is gone.
     int64_t before = rows();
     auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (rows() <= before && std::chrono::steady_clock::now() < deadline)
+    bool polled = false;
+    while (std::chrono::steady_clock::now() < deadline) {
+      polled = polled || parse_connector_log(read_file(log_of("connector", kills))).first >= 0;
+      if (polled && rows() > before) break;
       std::this_thread::sleep_for(20ms);
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms(rng)));
     int64_t at = rows();
     ASSERT_LT(at, k500k) << "the load ended before kill " << kills + 1;
