@@ -247,6 +247,7 @@ TEST_F(KafkaCrash, ConnectorKilledFiveTimesLosesAndDuplicatesNothing) {
       if (polled && rows() > before) break;
       std::this_thread::sleep_for(20ms);
     }
+    ASSERT_TRUE(polled) << "connector run " << kills << " never polled within 60 s";
     std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms(rng)));
     int64_t at = rows();
     ASSERT_LT(at, k500k) << "the load ended before kill " << kills + 1;

@@ -138,8 +138,14 @@ class Txn {
   }
   Txn(const Txn&) = delete;
   Txn& operator=(const Txn&) = delete;
+  // A `sql` of several statements (BEGIN; SET LOCAL ...) may fail after BEGIN took: the
+  // rollback then ends the aborted transaction, which would otherwise refuse every later
+  // call on the connection (ROLLBACK outside a transaction only warns).
   Status begin(const char* sql = "BEGIN") {
-    SF_TRY(c_.begin(sql));
+    if (auto st = c_.begin(sql); !st) {
+      c_.rollback();
+      return st;
+    }
     open_ = true;
     return {};
   }

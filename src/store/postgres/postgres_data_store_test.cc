@@ -10,6 +10,7 @@
 #include <string>
 
 #include "store/open.h"
+#include "store/postgres/pg_conn.h"
 #include "store/postgres/postgres_state_store.h"
 #include "support/postgres.h"
 #include "support/store_factory.h"
@@ -137,6 +138,20 @@ TEST_F(PostgresDataStore, RecordsDeliveredAgainWriteNoNewRowVersion) {
   ASSERT_TRUE((*s)->upsert("again", Kind::candle, batch).ok());
   EXPECT_EQ(ctids(), before);
   EXPECT_EQ(*(*s)->count("again"), 3001);
+}
+
+// A transaction start of several statements (the ordered reads' BEGIN READ ONLY; SET LOCAL
+// ...) that fails after its BEGIN leaves no aborted transaction behind on the connection.
+TEST_F(PostgresDataStore, AFailedTransactionStartLeavesTheConnectionUsable) {
+  auto url = sf::store::pg::parse_url(schema_.url());
+  ASSERT_TRUE(url.ok()) << url.error().message;
+  sf::store::pg::Connection conn(*url);
+  {
+    sf::store::pg::Txn txn(conn);
+    EXPECT_FALSE(txn.begin("BEGIN; SELECT 1/0").ok());
+  }
+  auto r = conn.exec("SELECT 1", "after a failed begin");
+  EXPECT_TRUE(r.ok()) << r.error().message;
 }
 
 TEST_F(PostgresDataStore, CollectionsPersistAcrossReopenAndShareTheSchemaWithState) {
