@@ -63,6 +63,39 @@ test('a candle flow started from the form finishes live and its chart draws ever
   assert.deepEqual(ctx.ui.errors, [], 'no script errors on the page');
 });
 
+// The start's answer can reach the page after the feed said the queue finished (a short flow
+// on a busy machine): the row must stay finished. The answer is held back here until then.
+test('a start answer that arrives after the feed said finished leaves the row finished', async () => {
+  const { page } = ctx.ui;
+  await page.goto(ctx.stack.url + '/');
+  let answered = null;
+  await page.route('**/queues/start-test-flow', async (route) => {
+    const response = await route.fetch();
+    const q = await response.json();
+    await until(async () => (await page.locator(
+      `#queues tbody tr[data-queue-id="${q.queue_id}"][data-status="finished"]`).count()) > 0,
+    'the feed to show the queue finished before its start answer', 60_000, 100);
+    answered = q;
+    await route.fulfill({ response });
+  });
+  await page.locator('#start-panel summary').click();
+  await page.locator('#start-flow option[value="historical_candles"]').waitFor({ state: 'attached' });
+  await page.selectOption('#start-flow', 'historical_candles');
+  await page.fill('#start-symbol', 'ETHUSDT');
+  await page.fill('#start-time-range', '2024-08-03:2024-08-04');
+  await page.click('#start-submit');
+  // The page has taken the answer once it links the queue it started.
+  await until(() => answered, 'the start answer', 90_000, 100);
+  const link = page.locator(`a[data-queue-id="${answered.queue_id}"]`);
+  await link.waitFor({ timeout: 30_000 });
+  assert.notEqual(answered.status, 'finished', 'the held answer is older than the end');
+  await new Promise((r) => setTimeout(r, 500)); // a frame or two for the row to be drawn
+  const row = page.locator(`#queues tbody tr[data-queue-id="${answered.queue_id}"]`);
+  assert.equal(await row.getAttribute('data-status'), 'finished');
+  await page.unroute('**/queues/start-test-flow');
+  assert.deepEqual(ctx.ui.errors, [], 'no script errors on the page');
+});
+
 test('a long flow stopped from its row ends interrupted', async () => {
   const { page } = ctx.ui;
   const started = await ctx.stack.api('/queues/start-test-flow', {

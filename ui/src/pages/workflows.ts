@@ -223,10 +223,18 @@ export function workflowsPage(): Page {
       rows.set(q.queue_id, r);
       insertOrdered(q.queue_id, q.created_at);
     } else {
-      // A message newer than the answer may have moved a running queue on already.
-      const keep = !FINAL_STATUSES.has(r.q.status) && (RANK[r.q.status] ?? 0) > (RANK[q.status] ?? 0);
-      r.q = keep ? { ...summary, status: r.q.status, message: r.q.message } : summary;
-      sample(r, q.records_written);
+      // A message newer than the answer may have moved the queue on already, even to its end
+      // (a start's answer can reach the page after the feed said `finished`): a status never
+      // moves backwards. A repair's `pending` comes over the feed, which apply() takes.
+      const keep = (RANK[r.q.status] ?? 0) > (RANK[q.status] ?? 0);
+      if (keep) {
+        summary.status = r.q.status;
+        summary.message = r.q.message;
+        summary.records_written = Math.max(summary.records_written, r.q.records_written);
+        if (r.q.status === "finished") summary.targets_done = summary.targets;
+      }
+      r.q = summary;
+      sample(r, summary.records_written);
     }
     r.finalTargets = new Set(done.map((t) => t.telemetry_id));
     r.expectedBy.clear();
