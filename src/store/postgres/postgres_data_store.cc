@@ -63,15 +63,7 @@ std::string column_list(Kind kind) {
   return columns(k, 0, k.fields.size(), same, same_text);
 }
 
-std::string key_columns(const KindInfo& k, bool collate) {
-  // COLLATE "C": byte order, the same order as SQLite's BINARY for text keys.
-  return columns(
-      k, 0, k.key_fields,
-      [&](const FieldInfo& f, const std::string& c) {
-        return collate && f.type == FieldType::text ? c + " COLLATE \"C\"" : c;
-      },
-      none);
-}
+std::string key_columns(const KindInfo& k) { return columns(k, 0, k.key_fields, same, none); }
 
 std::string column_defs(Kind kind, bool with_key) {
   const KindInfo& k = market::kind_info(kind);
@@ -86,7 +78,7 @@ std::string column_defs(Kind kind, bool with_key) {
         return c + " " + sql_type(f.type) + (text_key ? " COLLATE \"C\"" : "") + " NOT NULL";
       },
       [](const std::string& t) { return t + " TEXT"; });
-  if (with_key) sql += ", PRIMARY KEY (" + key_columns(k, false) + ")";
+  if (with_key) sql += ", PRIMARY KEY (" + key_columns(k) + ")";
   return sql;
 }
 
@@ -99,8 +91,7 @@ std::string upsert_sql(const std::string& table, Kind kind) {
   auto set = [](const std::string& c) { return c + " = EXCLUDED." + c; };
   const std::string cols = column_list(kind);
   std::string sql = "INSERT INTO " + table + " (" + cols + ") SELECT " + cols + " FROM " +
-                    stage_table(kind) + " ON CONFLICT (" + key_columns(k, false) +
-                    ") DO UPDATE SET " +
+                    stage_table(kind) + " ON CONFLICT (" + key_columns(k) + ") DO UPDATE SET " +
                     columns(
                         k, k.key_fields, k.fields.size(),
                         [&](const FieldInfo&, const std::string& c) { return set(c); }, set);
@@ -563,6 +554,7 @@ struct PostgresDataStore::Impl {
     for (size_t i = 0; i < k.key_fields; ++i) {
       const FieldInfo& f = k.fields[i];
       if ((f.name == "symbol" && q.symbol) || (f.name == "interval" && q.interval)) continue;
+      // COLLATE "C": byte order, the same order as SQLite's BINARY for text keys.
       keys += (keys.empty() ? "" : ", ") + quote_ident(f.name) +
               (f.type == FieldType::text ? " COLLATE \"C\"" : "");
     }
