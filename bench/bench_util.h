@@ -5,6 +5,7 @@
 #pragma once
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -47,6 +48,11 @@ inline double cpu_seconds() {
   return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
+
+// Writes every dirty page back (sync(2)) before a timed part, so a part does not pay for
+// the writeback of the gigabytes the part before it left in the page cache (a broker's
+// logs: docs/benchmarks.md, Kafka data path).
+inline void settle_disk() { ::sync(); }
 
 // A /proc/<pid>/status figure ("VmRSS:", "VmHWM:") in MB; -1 when unreadable.
 inline double status_mb(const std::string& pid, const char* field) {
@@ -163,17 +169,19 @@ inline std::vector<market::Candle> synthetic_candles(int64_t n) {
 // exchangeInfo advertises), started, and a rate limiter with the same budget: the loaders'
 // own limiter would keep them under 80% of 6,000 weight a minute (40 pages/s), and the
 // benchmarks measure the pipeline, not the exchange's pacing. Throws when the simulator
-// cannot start.
+// cannot start. `kline_cache_bytes`: SimOptions::kline_cache_bytes (0: every page computed).
 struct UnlimitedExchange {
   static constexpr int64_t kBudget = 1'000'000'000;
-  UnlimitedExchange() : server(sim_options()), limiter(limiter_options()) {
+  explicit UnlimitedExchange(size_t kline_cache_bytes = 0)
+      : server(sim_options(kline_cache_bytes)), limiter(limiter_options()) {
     if (auto s = server.start(); !s)
       throw std::runtime_error("simulator start: " + s.error().message);
   }
-  static exchange::sim::SimOptions sim_options() {
+  static exchange::sim::SimOptions sim_options(size_t kline_cache_bytes) {
     exchange::sim::SimOptions o;
     o.limits = false;
     o.weight_limit = kBudget;
+    o.kline_cache_bytes = kline_cache_bytes;
     return o;
   }
   static exchange::binance::RateLimiterOptions limiter_options() {

@@ -176,6 +176,7 @@ Result<std::vector<market::Candle>> BinanceClient::klines(std::string_view symbo
   auto out = fetch<std::vector<market::Candle>>(
       q, kWeightKlines, [&](const std::string& body) -> Result<std::vector<market::Candle>> {
         std::vector<market::Candle> rows;
+        rows.reserve(static_cast<size_t>(limit));  // a full page without regrowing
         SF_TRY(decoder_.klines(body, symbol, interval, options_.time_unit, &rows));
         return rows;
       });
@@ -197,6 +198,7 @@ Result<std::vector<market::AggTrade>> BinanceClient::agg_trades(std::string_view
   return fetch<std::vector<market::AggTrade>>(
       q, kWeightAggTrades, [&](const std::string& body) -> Result<std::vector<market::AggTrade>> {
         std::vector<market::AggTrade> rows;
+        rows.reserve(static_cast<size_t>(query.limit));
         SF_TRY(decoder_.agg_trades(body, symbol, options_.time_unit, &rows));
         return rows;
       });
@@ -231,6 +233,7 @@ Result<std::vector<market::Trade>> BinanceClient::historical_trades(std::string_
       q, kWeightHistoricalTrades,
       [&](const std::string& body) -> Result<std::vector<market::Trade>> {
         std::vector<market::Trade> rows;
+        rows.reserve(static_cast<size_t>(limit));
         SF_TRY(decoder_.trades(body, symbol, options_.time_unit, &rows));
         return rows;
       });

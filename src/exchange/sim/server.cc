@@ -669,6 +669,17 @@ struct SimServer::Impl {
         std::reverse(opens.begin(), opens.end());
       }
     }
+    // A repeated request for candles that cannot change any more: the body rendered before.
+    const bool may_cache = opts.kline_cache_bytes > 0 && start && f.holes.empty();
+    std::string key;
+    if (may_cache) {
+      key = (micros ? "us " : "ms ") + req.target;
+      std::lock_guard lk(kline_cache_mu);
+      if (auto it = kline_cache.find(key); it != kline_cache.end()) {
+        kline_cache_hits.fetch_add(1, std::memory_order_relaxed);
+        return it->second;
+      }
+    }
     std::string b;
     b.reserve(2 + opens.size() * 200);
     RawCandle prev;
@@ -679,6 +690,15 @@ struct SimServer::Impl {
       prev = market.raw_candle(s, iv, opens[i], now, chained ? prev.close : 0, &memo);
       append_kline_row(b, prev, micros);
     });
+    // Kept only when no later "now" can change it: the last candle (so every one) closed,
+    // and no candle can join the page (it is full, or it ends before now).
+    if (may_cache && !opens.empty() && prev.closed &&
+        (static_cast<int64_t>(opens.size()) == limit || (end && *end < now))) {
+      std::lock_guard lk(kline_cache_mu);
+      if (kline_cache_used + b.size() <= opts.kline_cache_bytes &&
+          kline_cache.emplace(key, b).second)
+        kline_cache_used += b.size();
+    }
     return b;
   }
 
@@ -1159,6 +1179,7 @@ struct SimServer::Impl {
     c.injected_429 = injected_429.load();
     c.injected_5xx = injected_5xx.load();
     c.injected_malformed = injected_malformed.load();
+    c.kline_cache_hits = kline_cache_hits.load();
     const LiveCounters l = live.counters();
     c.ws_connections = l.connections;
     c.ws_disconnects = l.disconnects;
@@ -1214,6 +1235,12 @@ struct SimServer::Impl {
 
   std::mutex limits_mu;
   std::unordered_map<std::string, IpState> ips;
+
+  // Rendered kline answers (SimOptions::kline_cache_bytes), filled until the byte bound.
+  mutable std::mutex kline_cache_mu;
+  mutable std::unordered_map<std::string, std::string> kline_cache;
+  mutable size_t kline_cache_used = 0;
+  mutable std::atomic<int64_t> kline_cache_hits{0};
 
   std::atomic<uint64_t> draws{0};
   std::atomic<int64_t> requests{0}, responses_429{0}, responses_418{0}, injected_429{0},

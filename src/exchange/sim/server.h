@@ -92,6 +92,12 @@ struct SimOptions {
   // The live streams send what happened every this many ms (real time): at most this much
   // between a trade and its event leaving (latency benchmarks lower it).
   int64_t ws_pump_interval_ms = 20;
+  // Kline answers kept rendered, up to this many bytes of bodies (0: none, the default): the
+  // same request asked again is answered from memory instead of computing its candles.
+  // Only answers that cannot change are kept: from a startTime, every candle closed, a full
+  // page or one that ends before now, and no holes among the faults. Benchmarks set it so
+  // the exchange's side costs the host what a remote exchange's would (docs/benchmarks.md).
+  size_t kline_cache_bytes = 0;
 };
 
 class SimServer {
@@ -103,6 +109,7 @@ class SimServer {
     int64_t injected_429 = 0;
     int64_t injected_5xx = 0;
     int64_t injected_malformed = 0;
+    int64_t kline_cache_hits = 0;  // kline answers served rendered (kline_cache_bytes)
     // The live side (LiveCounters): open connections and injected faults.
     int64_t ws_connections = 0;
     int64_t ws_disconnects = 0;

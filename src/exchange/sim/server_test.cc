@@ -210,6 +210,58 @@ TEST_F(SimServerTest, KlinesHolesAreAbsentRows) {
   EXPECT_GE(t[s.agg_per_sec].at("T").as_int64(), kAug1 - 300'000);
 }
 
+TEST_F(SimServerTest, KlineCacheKeepsOnlyAnswersThatCannotChange) {
+  SimOptions o;
+  o.kline_cache_bytes = 8 << 20;
+  start(o);
+  auto hits = [&] { return server_->counters().kline_cache_hits; };
+  // Past, full page: the second answer comes from memory, byte for byte the first.
+  const int64_t past = kAug1 - 86'400'000;
+  const std::string first = get(kl(past, -1, 1000)).body;
+  EXPECT_EQ(hits(), 0);
+  EXPECT_EQ(get(kl(past, -1, 1000)).body, first);
+  EXPECT_EQ(hits(), 1);
+  // ... and the same as a server without the cache computes.
+  SimOptions plain;
+  plain.seed = 42;
+  plain.clock = &clock_;
+  SimServer other(plain);
+  ASSERT_TRUE(other.start().ok());
+  EXPECT_EQ(http::Client(other.base_url()).get(kl(past, -1, 1000))->body, first);
+  // Microseconds are another answer, kept apart.
+  const auto us = raw_get(server_->port(), kl(past, -1, 1000), "X-MBX-TIME-UNIT: MICROSECOND\r\n");
+  EXPECT_NE(us.body, first);
+  EXPECT_EQ(hits(), 1);
+  // A page that reaches now is not kept: later candles join it, the open one changes.
+  const int64_t recent = kAug1 - 120'000;
+  EXPECT_EQ(get_json(kl(recent, -1, 1000)).as_array().size(), 3u);  // the last one open
+  EXPECT_EQ(get_json(kl(recent, -1, 1000)).as_array().size(), 3u);
+  EXPECT_EQ(hits(), 1);
+  clock_.advance(120'000);
+  EXPECT_EQ(get_json(kl(recent, -1, 1000)).as_array().size(), 5u);
+  // A page ending before now is kept though not full.
+  const auto ended = get(kl(past, past + 600'000)).body;
+  EXPECT_EQ(get(kl(past, past + 600'000)).body, ended);
+  EXPECT_EQ(hits(), 2);
+  // With holes configured nothing is served from memory (the holes can change).
+  Faults f;
+  f.holes.push_back({"BTCUSDT", past, past + 60'000});
+  ASSERT_TRUE(server_->set_faults(f).ok());
+  EXPECT_NE(get(kl(past, -1, 1000)).body, first);
+  EXPECT_EQ(hits(), 2);
+}
+
+TEST_F(SimServerTest, KlineCacheStopsAtItsBound) {
+  SimOptions o;
+  o.kline_cache_bytes = 1000;  // less than a page of 10 candles
+  start(o);
+  const int64_t past = kAug1 - 86'400'000;
+  EXPECT_EQ(get(kl(past, -1, 10)).body, get(kl(past, -1, 10)).body);
+  EXPECT_EQ(server_->counters().kline_cache_hits, 0);
+  EXPECT_EQ(get(kl(past, -1, 2)).body, get(kl(past, -1, 2)).body);  // about 400 bytes fit
+  EXPECT_EQ(server_->counters().kline_cache_hits, 1);
+}
+
 TEST_F(SimServerTest, ParameterErrors) {
   start();
   expect_error("/api/v3/klines?symbol=FOOUSDT&interval=1m", -1121);
