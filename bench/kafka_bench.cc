@@ -310,6 +310,8 @@ LatencyResult latency(Env& env, std::optional<int> batch_ms) {
     std::this_thread::sleep_for(milliseconds(5));
   if (store.stored() < warm) throw std::runtime_error("the connector never stored the warm-up");
   const size_t warm_seen = store.stored();
+  // The upserts' commits wait on the disk: not on the writeback of the part before.
+  sf::bench::settle_disk();
 
   // Paced: record k is due at start + k / rate.
   const auto start = steady_clock::now();
@@ -427,6 +429,7 @@ int main(int argc, char** argv) {
   }();
   const size_t record_size = page.size();
   std::vector<double> producer_only;
+  LoaderResult computing;  // the rendering run: the simulator computes every page
   try {
     env.tmp = sf::testing::make_temp_dir("sf-kafka-bench");
     sf::bus::BusConfig bc;
@@ -444,11 +447,11 @@ int main(int argc, char** argv) {
     env.compression = bc.compression;
     if (has("loader")) {
       // The simulator renders the loader's pages once, in a run not recorded (Env::rendered).
-      const auto l = loader_alone(env);
+      computing = loader_alone(env);
       std::printf(
           "rendering the simulator's pages (not recorded): the loader alone %.0f records/s with "
           "every page computed (%.2f us CPU a record, simulator included)\n",
-          l.rate, l.cpu_us);
+          computing.rate, computing.cpu_us);
       std::fflush(stdout);
     }
     for (int r = -warmups; r < runs; ++r) {
@@ -530,9 +533,12 @@ int main(int argc, char** argv) {
         static_cast<long long>(kPageRecords), ref_m);
     row("| the loader / kafka-producer-perf-test, each run's own ratio | %.2f | >= 0.8 | %s |\n",
         ratio_m, sf::bench::ratio(ratio_m, 0.8, true).c_str());
-    row("| CPU of the loader's process (loader and the in-process simulator) per record | %.2f "
-        "us | | |\n",
+    row("| CPU of the loader's process (loader and the in-process simulator serving rendered "
+        "pages) per record | %.2f us | | |\n",
         sf::bench::median(loader_cpu));
+    row("| diagnosis: the rendering run, one, before the warm-up (the simulator computes every "
+        "page): records/s, CPU a record | %.0f, %.2f us | | |\n",
+        computing.rate, computing.cpu_us);
     std::vector<double> pr;
     for (size_t i = 0; i < producer_only.size(); ++i) pr.push_back(producer_only[i] / reference[i]);
     row("| diagnosis: the bus producer alone, the same %lld pages from memory (records/s; each "
@@ -548,7 +554,7 @@ int main(int argc, char** argv) {
         sf::bench::ratio(sf::bench::median(p99), kP99TargetMs, false).c_str());
   }
   std::printf("\n%s", table.c_str());
-  char intro[4096];
+  char intro[8192];
   std::snprintf(
       intro, sizeof intro,
       "## Kafka data path (issues 4 and 11)\n\n"
@@ -556,7 +562,8 @@ int main(int argc, char** argv) {
       "`scripts/kafka start --dir build/kafka-bench`). One Apache Kafka 4.x KRaft broker on "
       "127.0.0.1 sharing the 2 cores with the benchmark; %d warm-up round(s) of the parts "
       "first, not recorded (`--warmup`: a broker just started compiles its hot paths in its "
-      "first loads).\n\n"
+      "first loads). Every timed part starts after `sync(2)`, so none pays for the writeback "
+      "of the part before it.\n\n"
       "- *end to end*: the exchange simulator in-process (limits off), the real "
       "`loader-producer` and `store-connector` workers on threads of this process, both "
       "through the Kafka bus (idempotent producer, acks=all, compression %s, binary pages of "
@@ -567,7 +574,12 @@ int main(int argc, char** argv) {
       "- *the loader alone*: the real `loader-producer` paging the in-process simulator over "
       "`%s` (%lld candles) into a fresh 1-partition topic with the bus's default producer "
       "settings; candles / wall time from its start command to its return (all acknowledged; "
-      "the run fails unless the topic then holds the candles and the end marker).\n"
+      "the run fails unless the topic then holds the candles and the end marker). The "
+      "simulator serves the pages it rendered in a first loader run, not recorded "
+      "(`SimOptions::kline_cache_bytes`; a run fails unless every page came from memory): a "
+      "remote exchange costs this host nothing but the socket, and the reference makes no "
+      "data either. The loader does all of its own work: HTTP, decoding and checking every "
+      "field, encoding, producing.\n"
       "- *reference*: `org.apache.kafka.tools.ProducerPerformance` (kafka-producer-perf-test) "
       "from the kafka-tools jar, %lld records of %zu bytes (the size of the loader's message, "
       "a binary page of %lld candles: twice the loader's bytes, so the JVM warms up within "
