@@ -404,6 +404,14 @@ int main(int argc, char** argv) {
       ->envname("SF_SIM_EXTRA_TRADES_PER_SEC")
       ->check(CLI::Range(int64_t{1}, int64_t{100'000}))
       ->capture_default_str();
+  size_t sim_kline_cache_mb = 0;
+  sim->add_option("--kline-cache-mb", sim_kline_cache_mb,
+                  "keep kline answers no later time can change (closed candles from a "
+                  "startTime) up to this many MB and answer the same request again from memory "
+                  "(benchmarks: the exchange's side then costs little, as a remote one would)")
+      ->envname("SF_SIM_KLINE_CACHE_MB")
+      ->check(CLI::Range(size_t{0}, size_t{1} << 20))
+      ->capture_default_str();
   sim->add_option("--threads", sim_opts.threads, "server threads")
       ->envname("SF_SIM_THREADS")
       ->capture_default_str();
@@ -478,6 +486,7 @@ int main(int argc, char** argv) {
     }
     if (*sim) {
       sim_opts.limits = !sim_no_limits;
+      sim_opts.kline_cache_bytes = sim_kline_cache_mb << 20;
       return run_sim(std::move(sim_opts), sim_symbols, sim_speed);
     }
     if (*up) return run_service(up_cfg, log_level, "queue-manager");
