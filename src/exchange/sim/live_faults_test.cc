@@ -24,6 +24,7 @@
 #include "exchange/binance/decode.h"
 #include "exchange/sim/depth.h"
 #include "exchange/sim/live.h"
+#include "exchange/sim/live_test_support.h"
 #include "exchange/sim/server.h"
 #include "http/client.h"
 #include "json/json.h"
@@ -35,10 +36,7 @@ namespace bn = exchange::binance;
 namespace beast = boost::beast;
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
-using Kind = bn::StreamEvent::Kind;
 using SteadyClock = std::chrono::steady_clock;
-
-constexpr int64_t kAug1 = 1722470400000;  // 2024-08-01T00:00:00Z
 
 // A bare WebSocket client that shows what http::WsClient hides: the server's pings. Beast
 // answers each ping with a pong while a read is pending, i.e. inside read_for().
@@ -97,50 +95,17 @@ class RawWs {
   bool open_ = true;
 };
 
-class SimLiveFaultsTest : public ::testing::Test {
+class SimLiveFaultsTest : public SimWsTest {
  protected:
+  // The faults' schedule on real_ unless `o` names another clock.
   void start(SimOptions o = {}) {
-    if (!o.clock) o.clock = &clock_;
     if (!o.real_clock) o.real_clock = &real_;
-    o.seed = 42;
-    server_ = std::make_unique<SimServer>(std::move(o));
-    ASSERT_TRUE(server_->start().ok());
-  }
-  // Connects and waits for the answer to a LIST_SUBSCRIPTIONS (the connection's streams
-  // are set up by then).
-  http::WsClient connect(const std::string& path) {
-    http::WsClient ws;
-    Status st = ws.connect(server_->base_url(), path);
-    EXPECT_TRUE(st.ok()) << path << ": " << (st.ok() ? "" : st.error().message);
-    if (!st.ok()) return ws;
-    EXPECT_TRUE(ws.send(R"({"method":"LIST_SUBSCRIPTIONS","id":0})").ok());
-    read_until(ws, [](const bn::StreamEvent& e) { return e.kind == Kind::reply; });
-    return ws;
-  }
-  std::vector<bn::StreamEvent> read_until(http::WsClient& ws,
-                                          const std::function<bool(const bn::StreamEvent&)>& done,
-                                          std::chrono::milliseconds timeout = 3s) {
-    std::vector<bn::StreamEvent> out;
-    for (;;) {
-      auto m = ws.read(timeout);
-      if (!m.ok()) {
-        ADD_FAILURE() << "read: " << m.error().message << " after " << out.size() << " events";
-        return out;
-      }
-      bn::StreamEvent ev;
-      Status st = decode(*m, &ev);
-      if (!st.ok()) {
-        ADD_FAILURE() << st.error().message << ": " << *m;
-        return out;
-      }
-      out.push_back(ev);
-      if (done(out.back())) return out;
-    }
+    SimWsTest::start(std::move(o));
   }
   // The decoder reads a combined message's data by its "e", so it refuses a partial book or
   // a bookTicker in the wrapper (they have none; Binance does send them wrapped): those are
   // unwrapped here and decoded raw.
-  Status decode(const std::string& m, bn::StreamEvent* ev) {
+  Status decode(const std::string& m, bn::StreamEvent* ev) override {
     Status st = decoder_.stream_event(m, bn::TimeUnit::millisecond, ev);
     if (st.ok()) return st;
     auto o = json::parse_object(m);
@@ -177,10 +142,7 @@ class SimLiveFaultsTest : public ::testing::Test {
     return r.ok() ? *r : http::ClientResponse{};
   }
 
-  ManualClock clock_{kAug1};
   ManualClock real_{1'000'000};
-  std::unique_ptr<SimServer> server_;
-  bn::Decoder decoder_;
 };
 
 // ----------------------------------------------------------------------------------------

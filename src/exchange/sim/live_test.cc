@@ -13,6 +13,7 @@
 #include "exchange/binance/book_sync.h"
 #include "exchange/binance/decode.h"
 #include "exchange/sim/depth.h"
+#include "exchange/sim/live_test_support.h"
 #include "exchange/sim/server.h"
 #include "http/client.h"
 
@@ -21,56 +22,7 @@ namespace {
 
 namespace bn = exchange::binance;
 using namespace std::chrono_literals;
-using Kind = bn::StreamEvent::Kind;
-
-constexpr int64_t kAug1 = 1722470400000;  // 2024-08-01T00:00:00Z
-
-class SimLiveTest : public ::testing::Test {
- protected:
-  void start(SimOptions o = {}) {
-    o.clock = &clock_;
-    o.seed = 42;
-    server_ = std::make_unique<SimServer>(std::move(o));
-    ASSERT_TRUE(server_->start().ok());
-  }
-  // Connects and waits for the answer to a LIST_SUBSCRIPTIONS: the server has set the
-  // connection's streams up by then (its open callback may run after the client's
-  // handshake returns), so the clock may move.
-  http::WsClient connect(const std::string& path) {
-    http::WsClient ws;
-    Status st = ws.connect(server_->base_url(), path);
-    EXPECT_TRUE(st.ok()) << path << ": " << (st.ok() ? "" : st.error().message);
-    if (!st.ok()) return ws;
-    EXPECT_TRUE(ws.send(R"({"method":"LIST_SUBSCRIPTIONS","id":0})").ok());
-    read_until(ws, [](const bn::StreamEvent& e) { return e.kind == Kind::reply; });
-    return ws;
-  }
-  // Reads and decodes messages until `done` says so or `timeout` passes without one.
-  std::vector<bn::StreamEvent> read_until(http::WsClient& ws,
-                                          const std::function<bool(const bn::StreamEvent&)>& done,
-                                          std::chrono::milliseconds timeout = 3s) {
-    std::vector<bn::StreamEvent> out;
-    for (;;) {
-      auto m = ws.read(timeout);
-      if (!m.ok()) {
-        ADD_FAILURE() << "read: " << m.error().message << " after " << out.size() << " events";
-        return out;
-      }
-      bn::StreamEvent ev;
-      Status st = decoder_.stream_event(*m, bn::TimeUnit::millisecond, &ev);
-      if (!st.ok()) {
-        ADD_FAILURE() << st.error().message << ": " << *m;
-        return out;
-      }
-      out.push_back(ev);
-      if (done(out.back())) return out;
-    }
-  }
-
-  ManualClock clock_{kAug1};
-  std::unique_ptr<SimServer> server_;
-  bn::Decoder decoder_;
-};
+using SimLiveTest = SimWsTest;
 
 // Aggregate trades streamed as they happen are /aggTrades' (Market's), every id once.
 TEST_F(SimLiveTest, AggTradesAreTheMarketsEveryIdOnce) {

@@ -33,6 +33,13 @@ std::vector<double> hourly_returns(const Market& m, const std::string& symbol) {
   return r;
 }
 
+// hourly_returns of each of m's symbols, by name.
+std::map<std::string, std::vector<double>> all_hourly_returns(const Market& m) {
+  std::map<std::string, std::vector<double>> r;
+  for (const auto& s : m.symbols()) r[s.name] = hourly_returns(m, s.name);
+  return r;
+}
+
 // Pearson correlation of x[i - lag] with y[i].
 double correlation(const std::vector<double>& x, const std::vector<double>& y, size_t lag = 0) {
   const size_t n = y.size() - lag;
@@ -107,8 +114,7 @@ TEST(SimSectors, ReturnsCorrelateWithinASectorNotAcross) {
   for (uint64_t seed : {1, 2, 3}) {
     SCOPED_TRACE("seed " + std::to_string(seed));
     Market m(seed, {"DOGEUSDT"});
-    std::map<std::string, std::vector<double>> r;
-    for (const auto& s : m.symbols()) r[s.name] = hourly_returns(m, s.name);
+    auto r = all_hourly_returns(m);
     const double eth_bnb = correlation(r["ETHUSDT"], r["BNBUSDT"]);
     const double xrp_doge = correlation(r["XRPUSDT"], r["DOGEUSDT"]);
     EXPECT_GT(eth_bnb, 0.4);
@@ -143,8 +149,7 @@ TEST(SimSectors, FollowersTrailTheirLeaderByThreeHours) {
   for (uint64_t seed : {1, 2, 3}) {
     SCOPED_TRACE("seed " + std::to_string(seed));
     Market m(seed, {"DOGEUSDT"});
-    std::map<std::string, std::vector<double>> r;
-    for (const auto& s : m.symbols()) r[s.name] = hourly_returns(m, s.name);
+    auto r = all_hourly_returns(m);
     const auto sum3 = [](const std::vector<double>& v, size_t from) {
       return v[from] + v[from + 1] + v[from + 2];
     };
