@@ -23,24 +23,6 @@ void complete_pairs(std::span<const double> x, std::span<const double> y, std::v
   }
 }
 
-// Two-pass Pearson of complete data.
-double pearson_complete(const std::vector<double>& a, const std::vector<double>& b) {
-  const size_t n = a.size();
-  if (n < kMinPairs) return kNaN;
-  const double ma = std::accumulate(a.begin(), a.end(), 0.0) / static_cast<double>(n);
-  const double mb = std::accumulate(b.begin(), b.end(), 0.0) / static_cast<double>(n);
-  double sab = 0, saa = 0, sbb = 0;
-  for (size_t i = 0; i < n; ++i) {
-    const double da = a[i] - ma, db = b[i] - mb;
-    sab += da * db;
-    saa += da * da;
-    sbb += db * db;
-  }
-  if (saa == 0 || sbb == 0) return kNaN;
-  // Rounding may push a perfect correlation a hair past 1.
-  return std::clamp(sab / std::sqrt(saa * sbb), -1.0, 1.0);
-}
-
 // Average ranks (1-based) of v.
 std::vector<double> ranks(const std::vector<double>& v) {
   std::vector<size_t> idx(v.size());
@@ -58,6 +40,23 @@ std::vector<double> ranks(const std::vector<double>& v) {
 }
 
 }  // namespace
+
+double pearson_complete(std::span<const double> a, std::span<const double> b) {
+  const size_t n = std::min(a.size(), b.size());
+  if (n < kMinPairs) return kNaN;
+  const double ma = std::accumulate(a.begin(), a.begin() + n, 0.0) / static_cast<double>(n);
+  const double mb = std::accumulate(b.begin(), b.begin() + n, 0.0) / static_cast<double>(n);
+  double sab = 0, saa = 0, sbb = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double da = a[i] - ma, db = b[i] - mb;
+    sab += da * db;
+    saa += da * da;
+    sbb += db * db;
+  }
+  if (saa == 0 || sbb == 0) return kNaN;
+  // Rounding may push a perfect correlation a hair past 1.
+  return std::clamp(sab / std::sqrt(saa * sbb), -1.0, 1.0);
+}
 
 std::vector<double> log_returns(std::span<const double> c) {
   std::vector<double> r(c.size(), kNaN);

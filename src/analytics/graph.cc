@@ -26,24 +26,6 @@ struct Candidate {
 
 // ---- the pairwise path: one pair at a time, the arithmetic of correlation.cc ----------------
 
-// Two-pass Pearson of complete data (correlation.cc's pearson_complete).
-double pearson_of(const double* a, const double* b, size_t n) {
-  if (n < kMinPairs) return kNaN;
-  double sa = 0, sb = 0;
-  for (size_t i = 0; i < n; ++i) sa += a[i];
-  for (size_t i = 0; i < n; ++i) sb += b[i];
-  const double ma = sa / static_cast<double>(n), mb = sb / static_cast<double>(n);
-  double sab = 0, saa = 0, sbb = 0;
-  for (size_t i = 0; i < n; ++i) {
-    const double da = a[i] - ma, db = b[i] - mb;
-    sab += da * db;
-    saa += da * da;
-    sbb += db * db;
-  }
-  if (saa == 0 || sbb == 0) return kNaN;
-  return std::clamp(sab / std::sqrt(saa * sbb), -1.0, 1.0);
-}
-
 // Scratch of the pairwise path, sized once per snapshot (the window's returns).
 struct PairScratch {
   std::vector<double> a, b, ra, rb;
@@ -87,11 +69,11 @@ double pairwise_corr(const double* x, const double* y, size_t n, CorrelationMeth
                      PairScratch& s, size_t* pairs) {
   const size_t k = compact(x, y, n, s);
   *pairs = k;
-  if (m == CorrelationMethod::pearson) return pearson_of(s.a.data(), s.b.data(), k);
+  if (m == CorrelationMethod::pearson) return pearson_complete({s.a.data(), k}, {s.b.data(), k});
   if (k < kMinPairs) return kNaN;
   ranks_into(s.a.data(), k, s.ra.data(), s.idx.data());
   ranks_into(s.b.data(), k, s.rb.data(), s.idx.data());
-  return pearson_of(s.ra.data(), s.rb.data(), k);
+  return pearson_complete({s.ra.data(), k}, {s.rb.data(), k});
 }
 
 // ---- the fast path's kernels --------------------------------------------------------------

@@ -135,34 +135,51 @@ Result<std::map<int64_t, Snapshot>> snapshots_of(store::DataStore& data,
   return out;
 }
 
-}  // namespace
+const std::optional<bj::value> kLeaveOut;
 
-void register_read_api(http::Server& server, store::DataStore* data,
-                       artifacts::ArtifactStore* artifacts) {
-  auto no_data = [] { return Response::error(503, "this manager has no data store", "store"); };
-  auto no_artifacts = [] {
-    return Response::error(503, "this manager has no artifact store", "artifacts");
-  };
+Response no_data() { return Response::error(503, "this manager has no data store", "store"); }
 
-  server.route("GET", "/data/collections", [data, no_data](const Request& req) {
+// GET `path` (no parameters): {"<key>": [entry(c) for every collection c]}, where entry()
+// gives c's JSON, nullopt to leave c out, or an error that becomes the answer.
+template <typename Entry>
+void route_collection_list(http::Server& server, const std::string& path, const char* key,
+                           store::DataStore* data, Entry entry) {
+  server.route("GET", path, [data, key, entry](const Request& req) {
     if (!data) return no_data();
     if (auto st = only_params(req, {}); !st) return answer(st);
     auto all = data->collections();
     if (!all) return Response::from_error(all.error());
     bj::array out;
     for (const auto& c : *all) {
-      auto b = data->time_bounds(c.name);
-      if (!b) return Response::from_error(b.error());
-      out.push_back(bj::object{{"name", c.name},
-                               {"kind", market::to_string(c.kind)},
-                               {"records", b->records},
-                               {"first_time", time_or_null(b->first)},
-                               {"last_time", time_or_null(b->last)}});
+      auto v = entry(c);
+      if (!v) return Response::from_error(v.error());
+      if (*v) out.push_back(std::move(**v));
     }
-    return json(bj::object{{"collections", std::move(out)}});
+    return json(bj::object{{key, std::move(out)}});
   });
+}
 
-  server.route("GET", "/data/collections/{name}/records", [data, no_data](const Request& req) {
+}  // namespace
+
+void register_read_api(http::Server& server, store::DataStore* data,
+                       artifacts::ArtifactStore* artifacts) {
+  auto no_artifacts = [] {
+    return Response::error(503, "this manager has no artifact store", "artifacts");
+  };
+
+  route_collection_list(
+      server, "/data/collections", "collections", data,
+      [data](const store::CollectionInfo& c) -> Result<std::optional<bj::value>> {
+        auto b = data->time_bounds(c.name);
+        if (!b) return b.error();
+        return std::optional<bj::value>(bj::object{{"name", c.name},
+                                                   {"kind", market::to_string(c.kind)},
+                                                   {"records", b->records},
+                                                   {"first_time", time_or_null(b->first)},
+                                                   {"last_time", time_or_null(b->last)}});
+      });
+
+  server.route("GET", "/data/collections/{name}/records", [data](const Request& req) {
     if (!data) return no_data();
     const std::string name(req.path_param("name"));
     if (auto st = store::check_collection_name(name); !st) return answer(st);
@@ -203,40 +220,33 @@ void register_read_api(http::Server& server, store::DataStore* data,
     return Response::json(200, std::move(body));
   });
 
-  server.route("GET", "/data/graphs", [data, no_data](const Request& req) {
-    if (!data) return no_data();
-    if (auto st = only_params(req, {}); !st) return answer(st);
-    auto all = data->collections();
-    if (!all) return Response::from_error(all.error());
-    bj::array out;
-    for (const auto& c : *all) {
-      if (c.kind != market::Kind::graph_node) continue;
-      auto graph = store::graph_of_collection(c.name, c.kind);
-      if (!graph) continue;
-      auto g = store::graph_collections(*graph);
-      if (!g) continue;
-      // Counts and windows only: the node times and the edge count, not the records.
-      auto times = data->times(g->nodes);
-      if (!times) return Response::from_error(times.error());
-      auto edges = data->time_bounds(g->edges);
-      if (!edges && edges.error().code != Errc::not_found)
-        return Response::from_error(edges.error());
-      std::vector<int64_t> windows = *times;
-      std::sort(windows.begin(), windows.end());
-      windows.erase(std::unique(windows.begin(), windows.end()), windows.end());
-      out.push_back(bj::object{
-          {"name", *graph},
-          {"nodes", times->size()},
-          {"edges", edges ? edges->records : 0},
-          {"snapshots", windows.size()},
-          {"first_window", windows.empty() ? bj::value(nullptr) : bj::value(windows.front())},
-          {"last_window", windows.empty() ? bj::value(nullptr) : bj::value(windows.back())},
+  route_collection_list(
+      server, "/data/graphs", "graphs", data,
+      [data](const store::CollectionInfo& c) -> Result<std::optional<bj::value>> {
+        if (c.kind != market::Kind::graph_node) return kLeaveOut;
+        auto graph = store::graph_of_collection(c.name, c.kind);
+        if (!graph) return kLeaveOut;
+        auto g = store::graph_collections(*graph);
+        if (!g) return kLeaveOut;
+        // Counts and windows only: the node times and the edge count, not the records.
+        auto times = data->times(g->nodes);
+        if (!times) return times.error();
+        auto edges = data->time_bounds(g->edges);
+        if (!edges && edges.error().code != Errc::not_found) return edges.error();
+        std::vector<int64_t> windows = *times;
+        std::sort(windows.begin(), windows.end());
+        windows.erase(std::unique(windows.begin(), windows.end()), windows.end());
+        return std::optional<bj::value>(bj::object{
+            {"name", *graph},
+            {"nodes", times->size()},
+            {"edges", edges ? edges->records : 0},
+            {"snapshots", windows.size()},
+            {"first_window", windows.empty() ? bj::value(nullptr) : bj::value(windows.front())},
+            {"last_window", windows.empty() ? bj::value(nullptr) : bj::value(windows.back())},
+        });
       });
-    }
-    return json(bj::object{{"graphs", std::move(out)}});
-  });
 
-  server.route("GET", "/data/graphs/{graph}/snapshots", [data, no_data](const Request& req) {
+  server.route("GET", "/data/graphs/{graph}/snapshots", [data](const Request& req) {
     if (!data) return no_data();
     if (auto st = only_params(req, {}); !st) return answer(st);
     auto g = store::graph_collections(req.path_param("graph"));
@@ -253,7 +263,7 @@ void register_read_api(http::Server& server, store::DataStore* data,
     return json(bj::object{{"graph", g->graph}, {"snapshots", std::move(out)}});
   });
 
-  server.route("GET", "/data/graphs/{graph}/snapshot", [data, no_data](const Request& req) {
+  server.route("GET", "/data/graphs/{graph}/snapshot", [data](const Request& req) {
     if (!data) return no_data();
     if (auto st = only_params(req, {"window_start"}); !st) return answer(st);
     auto g = store::graph_collections(req.path_param("graph"));

@@ -407,63 +407,6 @@ Errc errc_for(int status, int num) {
   return Errc::io_error;
 }
 
-const char* error_name(int num) {
-  switch (num) {
-    case 11:
-      return "not authorized";
-    case 32:
-      return "resource limit exceeded";
-    case 400:
-      return "bad parameter";
-    case 503:
-      return "service unavailable";
-    case 600:
-      return "invalid JSON";
-    case 1200:
-      return "write-write conflict";
-    case 1202:
-      return "document not found";
-    case 1203:
-      return "collection or view not found";
-    case 1207:
-      return "duplicate name";
-    case 1208:
-      return "illegal name";
-    case 1210:
-      return "unique constraint violated";
-    case 1221:
-      return "illegal document key";
-    case 1228:
-      return "database not found";
-    case 1229:
-      return "illegal database name";
-    case 1233:
-      return "edge attribute missing or invalid";
-    case 1501:
-      return "AQL syntax error";
-    case 1551:
-      return "bind parameter missing";
-    case 1552:
-      return "bind parameter undeclared";
-    case 1600:
-      return "cursor not found";
-    case 1652:
-      return "unregistered collection used in transaction";
-    case 1653:
-      return "disallowed operation inside transaction";
-    case 1654:
-      return "transaction aborted";
-    case 1655:
-      return "transaction not found";
-    case 1924:
-      return "graph not found";
-    case 1925:
-      return "graph already exists";
-    default:
-      return "";
-  }
-}
-
 namespace {
 
 std::string describe_error(int status, int num, std::string_view method, std::string_view path,

@@ -54,6 +54,7 @@
 #include <boost/json.hpp>
 
 #include "base/result.h"
+#include "store/arango/arango_errors.h"
 
 namespace sf::store::arango {
 
@@ -99,8 +100,6 @@ bool is_valid_database_name(std::string_view name);
 // 503 unavailable, 32 (resource limit exceeded), 401/403 and other 4xx invalid_argument,
 // other 5xx io_error. Numbers and names as in ArangoDB's lib/Basics/errors.dat.
 Errc errc_for(int http_status, int error_num);
-// A short name for the errorNums StreamForge meets ("illegal document key"), "" otherwise.
-const char* error_name(int error_num);
 
 struct RequestOptions {
   std::vector<std::pair<std::string, std::string>> headers;  // e.g. x-arango-trx-id
