@@ -30,9 +30,8 @@ export interface Completeness {
   complete: boolean;
 }
 
-// GET /queues/list entries. records_expected / estimate / completeness are read when present
-// (the summary has none of them today; the live events supply records_expected).
-export interface QueueSummary {
+// The fields a queue's summary and its full state share (GET /queues/list, GET /queues/{id}).
+export interface QueueFields {
   queue_id: string;
   symbol: string;
   type: string;
@@ -42,11 +41,16 @@ export interface QueueSummary {
   created_at: number; // epoch seconds
   updated_at: number;
   records_written: number;
+  estimate?: Estimate;
+  completeness?: Completeness;
+}
+
+// GET /queues/list entries. records_expected / estimate / completeness are read when present
+// (the summary has none of them today; the live events supply records_expected).
+export interface QueueSummary extends QueueFields {
   targets: number;
   targets_done: number;
   records_expected?: number;
-  estimate?: Estimate;
-  completeness?: Completeness;
 }
 
 export interface TargetState {
@@ -81,19 +85,8 @@ export interface QueueEvent {
   last_id?: number;
 }
 
-export interface Queue {
-  queue_id: string;
-  symbol: string;
-  type: string;
-  time_range: string;
-  status: string;
-  message: string;
-  created_at: number;
-  updated_at: number;
-  records_written: number;
+export interface Queue extends QueueFields {
   stop_requested?: boolean;
-  completeness?: Completeness;
-  estimate?: Estimate;
   targets: TargetState[];
   events: QueueEvent[];
 }
