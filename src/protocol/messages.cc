@@ -65,11 +65,6 @@ Status check_range(const std::string& v, const std::string& field) {
   return {};
 }
 
-Status check_opt_range(const std::optional<std::string>& v, const Fields& f, std::string_view key) {
-  if (!v) return {};
-  return check_range(*v, f.path(key));
-}
-
 std::string intervals_text() {
   std::string out;
   for (auto i : kKlineIntervals) out += (out.empty() ? "" : " ") + std::string(i);
@@ -78,6 +73,84 @@ std::string intervals_text() {
 
 void opt_kv(Writer& w, std::string_view k, const std::optional<std::string>& v) {
   if (v) w.kv(k, *v);
+}
+
+// What an optional text field's value must be.
+enum class TextRule { any, name, symbol, range, collection, interval };
+
+// An optional text field of message M: its key, its member and its rule. A message's table
+// lists them in the order they are encoded; decoding, encoding and the list of known keys all
+// walk it, so adding such a field is one line.
+template <class M>
+struct OptText {
+  std::string_view key;
+  std::optional<std::string> M::*member;
+  TextRule rule;
+};
+
+constexpr OptText<Command> kCommandTexts[] = {
+    {"target", &Command::target, TextRule::name},
+    {"symbol", &Command::symbol, TextRule::symbol},
+    {"type", &Command::type, TextRule::name},
+    {"time_range", &Command::time_range, TextRule::range},
+    {"kafka_topic", &Command::kafka_topic, TextRule::name},
+    {"collection_name", &Command::collection_name, TextRule::collection},
+    {"telemetry_id", &Command::telemetry_id, TextRule::name},
+    {"image", &Command::image, TextRule::any},
+};
+
+constexpr OptText<TargetSpec> kTargetTexts[] = {
+    {"image", &TargetSpec::image, TextRule::any},
+    {"telemetry_id", &TargetSpec::telemetry_id, TextRule::name},
+    {"symbol", &TargetSpec::symbol, TextRule::symbol},
+    {"kafka_topic", &TargetSpec::kafka_topic, TextRule::name},
+    {"collection_name", &TargetSpec::collection_name, TextRule::collection},
+    {"time_range", &TargetSpec::time_range, TextRule::range},
+    {"interval", &TargetSpec::interval, TextRule::interval},
+};
+
+Status check_text(const std::string& v, TextRule rule, const std::string& field) {
+  switch (rule) {
+    case TextRule::any:
+      return {};
+    case TextRule::name:
+      return check_safe_name(v, field);
+    case TextRule::symbol:
+      return check_symbol(v, field);
+    case TextRule::range:
+      return check_range(v, field);
+    case TextRule::collection:
+      return check_collection(v, field);
+    case TextRule::interval:
+      if (is_kline_interval(v)) return {};
+      return Error(Errc::invalid_argument,
+                   "field '" + field + "': unknown interval '" + v + "' (expected one of " +
+                       intervals_text() + ")",
+                   field);
+  }
+  return {};
+}
+
+// Reads and checks every field of `table` from f into m.
+template <class M, size_t N>
+Status decode_texts(const Fields& f, const OptText<M> (&table)[N], M& m) {
+  for (const auto& t : table) {
+    SF_TRY_ASSIGN(m.*t.member, f.opt_str(t.key));
+    if (m.*t.member) SF_TRY(check_text(*(m.*t.member), t.rule, f.path(t.key)));
+  }
+  return {};
+}
+
+template <class M, size_t N>
+void encode_texts(Writer& w, const OptText<M> (&table)[N], const M& m) {
+  for (const auto& t : table) opt_kv(w, t.key, m.*t.member);
+}
+
+template <class M, size_t N>
+bool is_text_key(std::string_view key, const OptText<M> (&table)[N]) {
+  for (const auto& t : table)
+    if (t.key == key) return true;
+  return false;
 }
 
 }  // namespace
@@ -98,22 +171,8 @@ Result<Command> decode_command(std::string_view text) {
   c.command = *ct;
   SF_TRY_ASSIGN(c.queue_id, f.str("queue_id"));
   SF_TRY(check_safe_name(c.queue_id, "queue_id"));
-  SF_TRY_ASSIGN(c.target, f.opt_str("target"));
-  SF_TRY_ASSIGN(c.symbol, f.opt_str("symbol"));
-  SF_TRY_ASSIGN(c.type, f.opt_str("type"));
-  SF_TRY_ASSIGN(c.time_range, f.opt_str("time_range"));
-  SF_TRY_ASSIGN(c.kafka_topic, f.opt_str("kafka_topic"));
-  SF_TRY_ASSIGN(c.collection_name, f.opt_str("collection_name"));
-  SF_TRY_ASSIGN(c.telemetry_id, f.opt_str("telemetry_id"));
-  SF_TRY_ASSIGN(c.image, f.opt_str("image"));
+  SF_TRY(decode_texts(f, kCommandTexts, c));
   SF_TRY_ASSIGN(c.timestamp, f.number("timestamp"));
-  if (c.symbol) SF_TRY(check_symbol(*c.symbol, "symbol"));
-  SF_TRY(check_opt_name(c.target, f, "target"));
-  SF_TRY(check_opt_name(c.type, f, "type"));
-  SF_TRY(check_opt_range(c.time_range, f, "time_range"));
-  SF_TRY(check_opt_name(c.kafka_topic, f, "kafka_topic"));
-  if (c.collection_name) SF_TRY(check_collection(*c.collection_name, "collection_name"));
-  SF_TRY(check_opt_name(c.telemetry_id, f, "telemetry_id"));
   if (auto* p = obj->if_contains("params")) {
     if (!p->is_object())
       return Error(Errc::invalid_argument,
@@ -132,14 +191,7 @@ std::string encode(const Command& c) {
   out.reserve(512);
   Writer w(out);
   w.begin_object().kv("command", to_string(c.command)).kv("queue_id", c.queue_id);
-  opt_kv(w, "target", c.target);
-  opt_kv(w, "symbol", c.symbol);
-  opt_kv(w, "type", c.type);
-  opt_kv(w, "time_range", c.time_range);
-  opt_kv(w, "kafka_topic", c.kafka_topic);
-  opt_kv(w, "collection_name", c.collection_name);
-  opt_kv(w, "telemetry_id", c.telemetry_id);
-  opt_kv(w, "image", c.image);
+  encode_texts(w, kCommandTexts, c);
   w.kv_num("timestamp", c.timestamp);
   if (c.params) w.key("params").value(*c.params);
   w.end_object();
@@ -269,28 +321,10 @@ Result<TargetSpec> decode_target(const bj::value& v, size_t index) {
   TargetSpec t;
   SF_TRY_ASSIGN(t.target, f.str("target"));
   SF_TRY(check_safe_name(t.target, f.path("target")));
-  SF_TRY_ASSIGN(t.image, f.opt_str("image"));
-  SF_TRY_ASSIGN(t.telemetry_id, f.opt_str("telemetry_id"));
-  SF_TRY(check_opt_name(t.telemetry_id, f, "telemetry_id"));
-  SF_TRY_ASSIGN(t.symbol, f.opt_str("symbol"));
-  if (t.symbol) SF_TRY(check_symbol(*t.symbol, f.path("symbol")));
-  SF_TRY_ASSIGN(t.kafka_topic, f.opt_str("kafka_topic"));
-  SF_TRY(check_opt_name(t.kafka_topic, f, "kafka_topic"));
-  SF_TRY_ASSIGN(t.collection_name, f.opt_str("collection_name"));
-  if (t.collection_name) SF_TRY(check_collection(*t.collection_name, f.path("collection_name")));
-  SF_TRY_ASSIGN(t.time_range, f.opt_str("time_range"));
-  SF_TRY(check_opt_range(t.time_range, f, "time_range"));
-  SF_TRY_ASSIGN(t.interval, f.opt_str("interval"));
-  if (t.interval && !is_kline_interval(*t.interval))
-    return Error(Errc::invalid_argument,
-                 "field '" + f.path("interval") + "': unknown interval '" + *t.interval +
-                     "' (expected one of " + intervals_text() + ")",
-                 f.path("interval"));
+  SF_TRY(decode_texts(f, kTargetTexts, t));
   for (const auto& kv : obj) {
     std::string_view k(kv.key().data(), kv.key().size());
-    if (k == "target" || k == "image" || k == "telemetry_id" || k == "symbol" ||
-        k == "kafka_topic" || k == "collection_name" || k == "time_range" || k == "interval")
-      continue;
+    if (k == "target" || is_text_key(k, kTargetTexts)) continue;
     t.extra.emplace(kv.key(), kv.value());
   }
   return t;
@@ -353,13 +387,7 @@ std::string encode(const TargetSpec& t) {
   std::string out;
   Writer w(out);
   w.begin_object().kv("target", t.target);
-  opt_kv(w, "image", t.image);
-  opt_kv(w, "telemetry_id", t.telemetry_id);
-  opt_kv(w, "symbol", t.symbol);
-  opt_kv(w, "kafka_topic", t.kafka_topic);
-  opt_kv(w, "collection_name", t.collection_name);
-  opt_kv(w, "time_range", t.time_range);
-  opt_kv(w, "interval", t.interval);
+  encode_texts(w, kTargetTexts, t);
   for (const auto& kv : t.extra) {
     w.key(std::string_view(kv.key().data(), kv.key().size())).value(kv.value());
   }
