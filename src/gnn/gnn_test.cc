@@ -6,6 +6,7 @@
 
 #include <boost/json.hpp>
 #include <cmath>
+#include <functional>
 #include <sstream>
 
 #include "gnn/gatv2_module.h"
@@ -204,53 +205,31 @@ TEST(TrainConfig, RefusesBadValuesNamingTheField) {
     EXPECT_EQ(s.error().field, field);
     EXPECT_NE(s.error().message.find(field), std::string::npos) << s.error().message;
   };
-  TrainConfig c;
-  c.layers = 0;
-  expect_bad(c, "layers");
-  c = {};
-  c.hidden = 0;
-  expect_bad(c, "hidden");
-  c = {};
-  c.heads = 0;
-  expect_bad(c, "heads");
-  c = {};
-  c.dropout = 1.0;
-  expect_bad(c, "dropout");
-  c = {};
-  c.dropout = -0.1;
-  expect_bad(c, "dropout");
-  c = {};
-  c.negative_slope = -1;
-  expect_bad(c, "negative_slope");
-  c = {};
-  c.lr = 0;
-  expect_bad(c, "lr");
-  c = {};
-  c.lr = std::nan("");
-  expect_bad(c, "lr");
-  c = {};
-  c.weight_decay = -1;
-  expect_bad(c, "weight_decay");
-  c = {};
-  c.max_epochs = 0;
-  expect_bad(c, "max_epochs");
-  c = {};
-  c.patience = -1;
-  expect_bad(c, "patience");
-  c = {};
-  c.val_fraction = 0;
-  expect_bad(c, "val_fraction");
-  c = {};
-  c.val_fraction = 1;
-  expect_bad(c, "val_fraction");
-  c = {};
-  c.threads = -1;
-  expect_bad(c, "threads");
-  c = {};
-  c.task = static_cast<Task>(7);
-  expect_bad(c, "task");
+  // One bad setting each, the others the defaults.
+  const std::vector<std::pair<std::function<void(TrainConfig&)>, std::string>> bad = {
+      {[](TrainConfig& c) { c.layers = 0; }, "layers"},
+      {[](TrainConfig& c) { c.hidden = 0; }, "hidden"},
+      {[](TrainConfig& c) { c.heads = 0; }, "heads"},
+      {[](TrainConfig& c) { c.dropout = 1.0; }, "dropout"},
+      {[](TrainConfig& c) { c.dropout = -0.1; }, "dropout"},
+      {[](TrainConfig& c) { c.negative_slope = -1; }, "negative_slope"},
+      {[](TrainConfig& c) { c.lr = 0; }, "lr"},
+      {[](TrainConfig& c) { c.lr = std::nan(""); }, "lr"},
+      {[](TrainConfig& c) { c.weight_decay = -1; }, "weight_decay"},
+      {[](TrainConfig& c) { c.max_epochs = 0; }, "max_epochs"},
+      {[](TrainConfig& c) { c.patience = -1; }, "patience"},
+      {[](TrainConfig& c) { c.val_fraction = 0; }, "val_fraction"},
+      {[](TrainConfig& c) { c.val_fraction = 1; }, "val_fraction"},
+      {[](TrainConfig& c) { c.threads = -1; }, "threads"},
+      {[](TrainConfig& c) { c.task = static_cast<Task>(7); }, "task"},
+  };
+  for (const auto& [set, field] : bad) {
+    TrainConfig c;
+    set(c);
+    expect_bad(c, field);
+  }
 
-  c = {};
+  TrainConfig c;
   c.layers = 0;
   auto r = train(small_samples(), c);
   ASSERT_FALSE(r);
@@ -278,29 +257,23 @@ TEST(Trainer, RefusesMalformedSamples) {
     EXPECT_EQ(r.error().code, Errc::invalid_argument);
     EXPECT_NE(r.error().message.find(what), std::string::npos) << r.error().message;
   };
-  auto s = small_samples(4);
-  s[2].dst[3] = 30;
-  expect_bad(s, "out of range");
-  s = small_samples(4);
-  s[1].features.pop_back();
-  expect_bad(s, "features has");
-  s = small_samples(4);
-  s[1].features[0] = std::nanf("");
-  expect_bad(s, "finite");
-  s = small_samples(4);
-  s[3].edge_weight.pop_back();
-  expect_bad(s, "edge_weight");
-  s = small_samples(4);
-  s[0].next_return.pop_back();
-  expect_bad(s, "next_return");
-  s = small_samples(4);
-  std::swap(s[1], s[2]);
-  expect_bad(s, "time order");
-  s = small_samples(4);
-  s[2].feature_dim = 3;
-  expect_bad(s, "feature_dim");
+  // One defect each in otherwise good samples.
+  const std::vector<std::pair<std::function<void(std::vector<GraphSample>&)>, std::string>> bad = {
+      {[](std::vector<GraphSample>& s) { s[2].dst[3] = 30; }, "out of range"},
+      {[](std::vector<GraphSample>& s) { s[1].features.pop_back(); }, "features has"},
+      {[](std::vector<GraphSample>& s) { s[1].features[0] = std::nanf(""); }, "finite"},
+      {[](std::vector<GraphSample>& s) { s[3].edge_weight.pop_back(); }, "edge_weight"},
+      {[](std::vector<GraphSample>& s) { s[0].next_return.pop_back(); }, "next_return"},
+      {[](std::vector<GraphSample>& s) { std::swap(s[1], s[2]); }, "time order"},
+      {[](std::vector<GraphSample>& s) { s[2].feature_dim = 3; }, "feature_dim"},
+  };
+  for (const auto& [spoil, what] : bad) {
+    auto s = small_samples(4);
+    spoil(s);
+    expect_bad(s, what);
+  }
   // Without edge weights, empty edge_weight vectors are fine.
-  s = small_samples(4);
+  auto s = small_samples(4);
   for (auto& g : s) g.edge_weight.clear();
   auto c = quick_config();
   c.use_edge_weight = false;

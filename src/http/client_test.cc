@@ -301,6 +301,23 @@ class EchoServer {
 
 std::string port_of(const EchoServer& s) { return std::to_string(s.port()); }
 
+// Sends `text` on `c`; the echo server sends it back.
+void expect_echo(WsClient& c, const std::string& text) {
+  ASSERT_TRUE(c.send(text).ok());
+  auto m = c.read(5s);
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  EXPECT_EQ(*m, text);
+}
+
+// Asks the echo server to close: the next read fails as closed, with `message`.
+void expect_server_close(WsClient& c, const std::string& message) {
+  ASSERT_TRUE(c.send("close").ok());
+  auto m = c.read(5s);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.error().code, Errc::closed);
+  EXPECT_EQ(m.error().message, message);
+}
+
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
@@ -319,34 +336,22 @@ TEST(WsClientTls, EchoesAndSeesTheServersCloseOverWss) {
   // An address gets no SNI (RFC 6066); the Host header is the URL's host:port.
   EXPECT_EQ(*m, "target=/ws/echo?x=1 host=127.0.0.1:" + port_of(server) + " sni=- auth=Bearer tok");
 
-  ASSERT_TRUE(c.send("hello").ok());
-  m = c.read(5s);
-  ASSERT_TRUE(m.ok()) << m.error().message;
-  EXPECT_EQ(*m, "hello");
+  ASSERT_NO_FATAL_FAILURE(expect_echo(c, "hello"));
 
   std::string big(300 * 1024, 'x');  // many TLS records each way
   for (size_t i = 0; i < big.size(); i += 997) big[i] = static_cast<char>('a' + i % 26);
-  ASSERT_TRUE(c.send(big).ok());
-  m = c.read(5s);
-  ASSERT_TRUE(m.ok()) << m.error().message;
-  EXPECT_EQ(*m, big);
+  ASSERT_NO_FATAL_FAILURE(expect_echo(c, big));
 
   // A read that times out stays pending and the connection usable.
   auto none = c.read(50ms);
   ASSERT_FALSE(none.ok());
   EXPECT_EQ(none.error().code, Errc::timeout);
   EXPECT_TRUE(c.is_open());
-  ASSERT_TRUE(c.send("again").ok());
-  m = c.read(5s);
-  ASSERT_TRUE(m.ok()) << m.error().message;
-  EXPECT_EQ(*m, "again");
+  ASSERT_NO_FATAL_FAILURE(expect_echo(c, "again"));
 
-  ASSERT_TRUE(c.send("close").ok());
-  m = c.read(5s);
-  ASSERT_FALSE(m.ok());
-  EXPECT_EQ(m.error().code, Errc::closed);
-  EXPECT_EQ(m.error().message, "websocket https://127.0.0.1:" + port_of(server) +
-                                   "/ws/echo?x=1 closed by server (code 1000): bye");
+  ASSERT_NO_FATAL_FAILURE(
+      expect_server_close(c, "websocket https://127.0.0.1:" + port_of(server) +
+                                 "/ws/echo?x=1 closed by server (code 1000): bye"));
   EXPECT_FALSE(c.is_open());
   m = c.read(1s);
   ASSERT_FALSE(m.ok());
@@ -462,10 +467,7 @@ TEST(WsClientTls, HttpsBaseUrlWithPrefixAndTheHttpClient) {
   ASSERT_TRUE(m.ok()) << m.error().message;
   EXPECT_EQ(*m, "target=/api/stream?streams=a@trade/b@trade host=127.0.0.1:" + port_of(server) +
                     " sni=- auth=Bearer t");
-  ASSERT_TRUE(c.send("x").ok());
-  m = c.read(5s);
-  ASSERT_TRUE(m.ok()) << m.error().message;
-  EXPECT_EQ(*m, "x");
+  ASSERT_NO_FATAL_FAILURE(expect_echo(c, "x"));
   c.close();
   EXPECT_FALSE(c.is_open());
 
@@ -530,16 +532,9 @@ TEST(WsClientPlain, WsStillWorksAndSchemesAreChecked) {
     auto m = c.read(5s);
     ASSERT_TRUE(m.ok()) << m.error().message;
     EXPECT_EQ(*m, "target=/p?a=1 host=127.0.0.1:" + port_of(server) + " sni=- auth=Bearer tok");
-    ASSERT_TRUE(c.send("hi").ok());
-    m = c.read(5s);
-    ASSERT_TRUE(m.ok()) << m.error().message;
-    EXPECT_EQ(*m, "hi");
-    ASSERT_TRUE(c.send("close").ok());
-    m = c.read(5s);
-    ASSERT_FALSE(m.ok());
-    EXPECT_EQ(m.error().code, Errc::closed);
-    EXPECT_EQ(m.error().message, "websocket http://127.0.0.1:" + port_of(server) +
-                                     "/p?a=1 closed by server (code 1000): bye");
+    ASSERT_NO_FATAL_FAILURE(expect_echo(c, "hi"));
+    ASSERT_NO_FATAL_FAILURE(expect_server_close(c, "websocket http://127.0.0.1:" + port_of(server) +
+                                                       "/p?a=1 closed by server (code 1000): bye"));
   }
 
   WsClient c;

@@ -102,6 +102,13 @@ class LiveTest : public ::testing::Test {
     EXPECT_TRUE(sf::testing::publish_command(*bus_, cfg).ok());
     return std::async(std::launch::async, [this, fn] { return fn(ctx_); });
   }
+  // Runs `fn` on `cfg` (run()) and waits up to `timeout` for it to end, finished.
+  void run_to_end(const sw::WorkerConfig& cfg, int (*fn)(sw::WorkerContext&),
+                  std::chrono::seconds timeout) {
+    auto done = run(cfg, fn);
+    ASSERT_EQ(done.wait_for(timeout), std::future_status::ready);
+    EXPECT_EQ(done.get(), sw::kExitFinished);
+  }
   void stop() {
     EXPECT_TRUE(
         sf::testing::publish_command(*bus_, config("x", "ws_trades", "x"), sp::CommandType::stop)
@@ -134,17 +141,7 @@ class LiveTest : public ::testing::Test {
       }
     }
   }
-  std::vector<sp::Event> events() {
-    std::vector<sp::Event> out;
-    auto r = bus_->read_from(sf::bus::kEventsTopic, 0, 0);
-    if (!r) return out;
-    for (;;) {
-      auto recs = (*r)->poll(1000, 50ms);
-      if (!recs || recs->empty()) break;
-      for (const auto& rec : *recs) out.push_back(*sp::decode_event(rec.value));
-    }
-    return out;
-  }
+  std::vector<sp::Event> events() { return sf::testing::read_events(*bus_); }
 
   sf::ManualClock clock_{kAug1};
   std::atomic<bool> ticking_{false};
@@ -168,9 +165,7 @@ TEST_F(LiveTest, TradesOfTheRangeEveryIdOnceAcrossRotations) {
   start_sim(10);
   auto cfg = config("loader-ws-trades", "ws_trades", "2024-08-01T00:00:05:2024-08-01T00:01:05");
   cfg.params["rotate_after_s"] = 1;
-  auto done = run(cfg, sw::run_live_trades);
-  ASSERT_EQ(done.wait_for(60s), std::future_status::ready);
-  EXPECT_EQ(done.get(), sw::kExitFinished);
+  ASSERT_NO_FATAL_FAILURE(run_to_end(cfg, sw::run_live_trades, 60s));
 
   std::vector<sm::Record> recs;
   std::vector<sm::EndMarker> markers;
@@ -253,9 +248,7 @@ TEST_F(LiveTest, AnUnreachableStreamServerIsReportedAndStopStillWorks) {
 TEST_F(LiveTest, ClosedKlinesEqualTheMarketsAndRevisionsAreOpen) {
   start_sim(20);
   auto cfg = config("loader-ws-klines", "ws_klines_1s", "2024-08-01T00:00:02:2024-08-01T00:00:42");
-  auto done = run(cfg, sw::run_live_klines);
-  ASSERT_EQ(done.wait_for(60s), std::future_status::ready);
-  EXPECT_EQ(done.get(), sw::kExitFinished);
+  ASSERT_NO_FATAL_FAILURE(run_to_end(cfg, sw::run_live_klines, 60s));
   std::vector<sm::Record> recs;
   std::vector<sm::EndMarker> markers;
   read_topic(sm::Kind::candle, &recs, &markers);
@@ -298,9 +291,8 @@ TEST_F(LiveTest, TradesAndAggTradesEveryIdOnceThroughFaults) {
                           : "2024-08-01T00:00:05:2024-08-01T00:01:05");
     cfg.params["stall_ms"] = 600;
     cfg.params["backoff_max_ms"] = 400;
-    auto done = run(cfg, agg ? sw::run_live_agg_trades : sw::run_live_trades);
-    ASSERT_EQ(done.wait_for(90s), std::future_status::ready);
-    EXPECT_EQ(done.get(), sw::kExitFinished);
+    ASSERT_NO_FATAL_FAILURE(
+        run_to_end(cfg, agg ? sw::run_live_agg_trades : sw::run_live_trades, 90s));
     std::vector<sm::Record> recs;
     std::vector<sm::EndMarker> markers;
     read_topic(agg ? sm::Kind::agg_trade : sm::Kind::trade, &recs, &markers);
@@ -352,9 +344,7 @@ TEST_F(LiveTest, BookRebuiltFromSnapshotsAndDiffsIsTheSimulatorsThroughResyncs) 
       config("loader-ws-orderbook", "ws_orderbook", "2024-08-01T00:00:00:2024-08-01T00:00:50");
   cfg.params["snapshot_interval_s"] = 1;
   cfg.params["backoff_max_ms"] = 400;
-  auto done = run(cfg, sw::run_live_orderbook);
-  ASSERT_EQ(done.wait_for(90s), std::future_status::ready);
-  EXPECT_EQ(done.get(), sw::kExitFinished);
+  ASSERT_NO_FATAL_FAILURE(run_to_end(cfg, sw::run_live_orderbook, 90s));
   std::vector<sm::Record> diffs, snaps;
   std::vector<sm::EndMarker> dm, sm_;
   read_topic(sm::Kind::book_diff, &diffs, &dm, "wf-live-data");

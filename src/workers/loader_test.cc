@@ -103,17 +103,7 @@ class LoaderTest : public ::testing::Test {
     }
     return out;
   }
-  std::vector<sp::Event> events() {
-    std::vector<sp::Event> out;
-    auto r = bus_.read_from(sf::bus::kEventsTopic, 0, 0);
-    if (!r) return out;
-    for (;;) {
-      auto recs = (*r)->poll(1000, 50ms);
-      if (!recs || recs->empty()) break;
-      for (const auto& rec : *recs) out.push_back(*sp::decode_event(rec.value));
-    }
-    return out;
-  }
+  std::vector<sp::Event> events() { return sf::testing::read_events(bus_); }
 
   // Runs a repair's loader of `type` on the ids [from, to] of the first hour of kDay and checks
   // that it publishes exactly those records (of `kind`, each equal to the simulator's:

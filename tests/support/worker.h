@@ -3,7 +3,9 @@
 // Header-only; needs sf_protocol, sf_bus and sf_workers.
 #pragma once
 
+#include <chrono>
 #include <string>
+#include <vector>
 
 #include "base/result.h"
 #include "bus/bus.h"
@@ -51,6 +53,19 @@ inline Status publish_command(bus::Bus& bus, const workers::WorkerConfig& cfg,
       (*p)->produce(bus::kControlTopic, cfg.queue_id, protocol::encode(command_for(cfg, type)));
   if (!r) return r.error();
   return ok_status();
+}
+
+// Every event on the events topic of `bus` so far (partition 0, from its start), decoded.
+inline std::vector<protocol::Event> read_events(bus::Bus& bus) {
+  std::vector<protocol::Event> out;
+  auto r = bus.read_from(bus::kEventsTopic, 0, 0);
+  if (!r) return out;
+  for (;;) {
+    auto recs = (*r)->poll(1000, std::chrono::milliseconds(50));
+    if (!recs || recs->empty()) break;
+    for (const auto& rec : *recs) out.push_back(*protocol::decode_event(rec.value));
+  }
+  return out;
 }
 
 }  // namespace sf::testing
