@@ -78,36 +78,32 @@ void opt_kv(Writer& w, std::string_view k, const std::optional<std::string>& v) 
 // What an optional text field's value must be.
 enum class TextRule { any, name, symbol, range, collection, interval };
 
-// An optional text field of message M: its key, its member and its rule. A message's table
-// lists them in the order they are encoded; decoding, encoding and the list of known keys all
-// walk it, so adding such a field is one line.
-template <class M>
+// An optional text field of the control messages: its key, its member in a command and in
+// a start request's target (nullptr where the message has no such field), and its rule.
+// Decoding (with each field's check), encoding and the known-key test walk this one table, in
+// its order, so adding such a field is one line.
 struct OptText {
   std::string_view key;
-  std::optional<std::string> M::*member;
+  std::optional<std::string> Command::*in_command;
+  std::optional<std::string> TargetSpec::*in_target;
   TextRule rule;
 };
 
-constexpr OptText<Command> kCommandTexts[] = {
-    {"target", &Command::target, TextRule::name},
-    {"symbol", &Command::symbol, TextRule::symbol},
-    {"type", &Command::type, TextRule::name},
-    {"time_range", &Command::time_range, TextRule::range},
-    {"kafka_topic", &Command::kafka_topic, TextRule::name},
-    {"collection_name", &Command::collection_name, TextRule::collection},
-    {"telemetry_id", &Command::telemetry_id, TextRule::name},
-    {"image", &Command::image, TextRule::any},
+constexpr OptText kOptTexts[] = {
+    {"target", &Command::target, nullptr, TextRule::name},
+    {"symbol", &Command::symbol, &TargetSpec::symbol, TextRule::symbol},
+    {"type", &Command::type, nullptr, TextRule::name},
+    {"time_range", &Command::time_range, &TargetSpec::time_range, TextRule::range},
+    {"kafka_topic", &Command::kafka_topic, &TargetSpec::kafka_topic, TextRule::name},
+    {"collection_name", &Command::collection_name, &TargetSpec::collection_name,
+     TextRule::collection},
+    {"telemetry_id", &Command::telemetry_id, &TargetSpec::telemetry_id, TextRule::name},
+    {"image", &Command::image, &TargetSpec::image, TextRule::any},
+    {"interval", nullptr, &TargetSpec::interval, TextRule::interval},
 };
 
-constexpr OptText<TargetSpec> kTargetTexts[] = {
-    {"image", &TargetSpec::image, TextRule::any},
-    {"telemetry_id", &TargetSpec::telemetry_id, TextRule::name},
-    {"symbol", &TargetSpec::symbol, TextRule::symbol},
-    {"kafka_topic", &TargetSpec::kafka_topic, TextRule::name},
-    {"collection_name", &TargetSpec::collection_name, TextRule::collection},
-    {"time_range", &TargetSpec::time_range, TextRule::range},
-    {"interval", &TargetSpec::interval, TextRule::interval},
-};
+constexpr auto member_of(const OptText& t, const Command*) { return t.in_command; }
+constexpr auto member_of(const OptText& t, const TargetSpec*) { return t.in_target; }
 
 Status check_text(const std::string& v, TextRule rule, const std::string& field) {
   switch (rule) {
@@ -131,25 +127,27 @@ Status check_text(const std::string& v, TextRule rule, const std::string& field)
   return {};
 }
 
-// Reads and checks every field of `table` from f into m.
-template <class M, size_t N>
-Status decode_texts(const Fields& f, const OptText<M> (&table)[N], M& m) {
-  for (const auto& t : table) {
-    SF_TRY_ASSIGN(m.*t.member, f.opt_str(t.key));
-    if (m.*t.member) SF_TRY(check_text(*(m.*t.member), t.rule, f.path(t.key)));
+// Reads and checks m's optional text fields from f.
+template <class M>
+Status decode_texts(const Fields& f, M& m) {
+  for (const auto& t : kOptTexts) {
+    auto member = member_of(t, &m);
+    if (!member) continue;
+    SF_TRY_ASSIGN(m.*member, f.opt_str(t.key));
+    if (m.*member) SF_TRY(check_text(*(m.*member), t.rule, f.path(t.key)));
   }
   return {};
 }
 
-template <class M, size_t N>
-void encode_texts(Writer& w, const OptText<M> (&table)[N], const M& m) {
-  for (const auto& t : table) opt_kv(w, t.key, m.*t.member);
+template <class M>
+void encode_texts(Writer& w, const M& m) {
+  for (const auto& t : kOptTexts)
+    if (auto member = member_of(t, &m)) opt_kv(w, t.key, m.*member);
 }
 
-template <class M, size_t N>
-bool is_text_key(std::string_view key, const OptText<M> (&table)[N]) {
-  for (const auto& t : table)
-    if (t.key == key) return true;
+bool is_target_text_key(std::string_view key) {
+  for (const auto& t : kOptTexts)
+    if (t.in_target && t.key == key) return true;
   return false;
 }
 
@@ -171,7 +169,7 @@ Result<Command> decode_command(std::string_view text) {
   c.command = *ct;
   SF_TRY_ASSIGN(c.queue_id, f.str("queue_id"));
   SF_TRY(check_safe_name(c.queue_id, "queue_id"));
-  SF_TRY(decode_texts(f, kCommandTexts, c));
+  SF_TRY(decode_texts(f, c));
   SF_TRY_ASSIGN(c.timestamp, f.number("timestamp"));
   if (auto* p = obj->if_contains("params")) {
     if (!p->is_object())
@@ -191,7 +189,7 @@ std::string encode(const Command& c) {
   out.reserve(512);
   Writer w(out);
   w.begin_object().kv("command", to_string(c.command)).kv("queue_id", c.queue_id);
-  encode_texts(w, kCommandTexts, c);
+  encode_texts(w, c);
   w.kv_num("timestamp", c.timestamp);
   if (c.params) w.key("params").value(*c.params);
   w.end_object();
@@ -321,10 +319,10 @@ Result<TargetSpec> decode_target(const bj::value& v, size_t index) {
   TargetSpec t;
   SF_TRY_ASSIGN(t.target, f.str("target"));
   SF_TRY(check_safe_name(t.target, f.path("target")));
-  SF_TRY(decode_texts(f, kTargetTexts, t));
+  SF_TRY(decode_texts(f, t));
   for (const auto& kv : obj) {
     std::string_view k(kv.key().data(), kv.key().size());
-    if (k == "target" || is_text_key(k, kTargetTexts)) continue;
+    if (k == "target" || is_target_text_key(k)) continue;
     t.extra.emplace(kv.key(), kv.value());
   }
   return t;
@@ -387,7 +385,7 @@ std::string encode(const TargetSpec& t) {
   std::string out;
   Writer w(out);
   w.begin_object().kv("target", t.target);
-  encode_texts(w, kTargetTexts, t);
+  encode_texts(w, t);
   for (const auto& kv : t.extra) {
     w.key(std::string_view(kv.key().data(), kv.key().size())).value(kv.value());
   }

@@ -9,68 +9,47 @@
 
 namespace sf::workers {
 
+namespace {
+
+// A target's settings are valid when they parse as its Settings type.
+template <class Settings>
+Status parses_as(const boost::json::object& settings) {
+  auto s = Settings::from_params(settings);
+  if (!s) return s.error();
+  return {};
+}
+
+}  // namespace
+
 WorkerRegistry WorkerRegistry::builtin() {
   using protocol::TargetRole;
   WorkerRegistry r;
-  r.add(
-      "dummy-service", TargetRole::other, run_dummy,
-      [](const boost::json::object& settings) -> Status {
-        auto s = DummySettings::from_params(settings);
-        if (!s) return s.error();
-        return {};
-      },
-      DummySettings::json_schema());
+  r.add("dummy-service", TargetRole::other, run_dummy, parses_as<DummySettings>,
+        DummySettings::json_schema());
   // One implementation under both names: the original target name and the store-neutral one;
   // the DataStore the launcher passes decides where the data goes.
-  auto validate_connector = [](const boost::json::object& settings) -> Status {
-    auto s = ConnectorSettings::from_params(settings);
-    if (!s) return s.error();
-    return {};
-  };
   for (const char* name : {"store-connector", "arango-connector"})
-    r.add(name, TargetRole::connector, run_connector, validate_connector,
+    r.add(name, TargetRole::connector, run_connector, parses_as<ConnectorSettings>,
           ConnectorSettings::json_schema());
   // Loaders take their configuration from the workflow (symbol, type, range, topic), plus
   // the id range of a trades load (a repair's).
-  auto validate_loader = [](const boost::json::object& settings) -> Status {
-    auto s = LoaderSettings::from_params(settings);
-    if (!s) return s.error();
-    return {};
-  };
   for (auto [name, run] : {std::pair{"loader-producer", &run_loader_producer},
                            std::pair{"loader-api-candles", &run_loader_candles},
                            std::pair{"loader-api-trades", &run_loader_trades}})
-    r.add(name, TargetRole::loader, run, validate_loader, LoaderSettings::json_schema());
+    r.add(name, TargetRole::loader, run, parses_as<LoaderSettings>, LoaderSettings::json_schema());
   // Live loaders: the WebSocket streams until stop or the range's end (workers/live.h).
-  auto validate_live = [](const boost::json::object& settings) -> Status {
-    auto s = LiveSettings::from_params(settings);
-    if (!s) return s.error();
-    return {};
-  };
   for (auto [name, run] : {std::pair{"loader-ws-trades", &run_live_trades},
                            std::pair{"loader-ws-agg-trades", &run_live_agg_trades},
                            std::pair{"loader-ws-klines", &run_live_klines},
                            std::pair{"loader-ws-orderbook", &run_live_orderbook}})
-    r.add(name, TargetRole::loader, run, validate_live, LiveSettings::json_schema());
+    r.add(name, TargetRole::loader, run, parses_as<LiveSettings>, LiveSettings::json_schema());
   // Analytics: reads candle collections from the store, writes graph collections
   // (workers/graph_builder.h).
-  r.add(
-      "graph-builder", TargetRole::other, run_graph_builder,
-      [](const boost::json::object& settings) -> Status {
-        auto s = GraphBuilderSettings::from_params(settings);
-        if (!s) return s.error();
-        return {};
-      },
-      GraphBuilderSettings::json_schema());
+  r.add("graph-builder", TargetRole::other, run_graph_builder, parses_as<GraphBuilderSettings>,
+        GraphBuilderSettings::json_schema());
   // Trains a GATv2 model on a graph; its libtorch is loaded on first use (src/gnn/plugin.h).
-  r.add(
-      "gnn-trainer", TargetRole::other, run_gnn_trainer,
-      [](const boost::json::object& settings) -> Status {
-        auto s = GnnTrainerSettings::from_params(settings);
-        if (!s) return s.error();
-        return {};
-      },
-      GnnTrainerSettings::json_schema());
+  r.add("gnn-trainer", TargetRole::other, run_gnn_trainer, parses_as<GnnTrainerSettings>,
+        GnnTrainerSettings::json_schema());
   return r;
 }
 
