@@ -9,6 +9,8 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <array>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -61,6 +63,27 @@ inline double status_mb(const std::string& pid, const char* field) {
   while (std::getline(in, line))
     if (line.rfind(field, 0) == 0) return std::stod(line.substr(std::strlen(field))) / 1024.0;
   return -1;
+}
+
+// Runs `cmd` with /bin/sh and returns its stdout; throws when it cannot start or exits
+// non-zero (the output in the message).
+inline std::string run_command(const std::string& cmd) {
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) throw std::runtime_error("cannot run " + cmd);
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  if (int st = ::pclose(p); st != 0)
+    throw std::runtime_error("`" + cmd + "` failed (status " + std::to_string(st) + "): " + out);
+  return out;
+}
+
+// The last line of `s`, trailing newlines ignored.
+inline std::string last_line(std::string s) {
+  while (!s.empty() && s.back() == '\n') s.pop_back();
+  const auto nl = s.rfind('\n');
+  return nl == std::string::npos ? s : s.substr(nl + 1);
 }
 
 // The 1-minute load average from /proc/loadavg; -1 when unreadable.

@@ -26,25 +26,9 @@
 namespace {
 
 namespace json = boost::json;
+using sf::bench::last_line;
 using sf::bench::median;
-
-std::string run_command(const std::string& cmd) {
-  std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) throw std::runtime_error("cannot run " + cmd);
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  if (int st = ::pclose(p); st != 0)
-    throw std::runtime_error("`" + cmd + "` failed (status " + std::to_string(st) + "): " + out);
-  return out;
-}
-
-std::string last_line(std::string s) {
-  while (!s.empty() && s.back() == '\n') s.pop_back();
-  const auto nl = s.rfind('\n');
-  return nl == std::string::npos ? s : s.substr(nl + 1);
-}
+using sf::bench::run_command;
 
 std::string data_json(const std::vector<sf::gnn::GraphSample>& samples,
                       const sf::gnn::TrainConfig& c, int64_t epochs, int64_t train_samples) {

@@ -40,7 +40,9 @@ namespace {
 
 namespace json = boost::json;
 namespace sa = sf::analytics;
+using sf::bench::last_line;
 using sf::bench::median;
+using sf::bench::run_command;
 using Clock = std::chrono::steady_clock;
 
 constexpr int64_t kT0 = 1'672'531'200'000;  // 2023-01-01T00:00:00Z
@@ -219,24 +221,6 @@ PathCheck check_paths(const Data& d, const sa::GraphOptions& o, size_t limit) {
 }
 
 // ---- 2. NumPy ---------------------------------------------------------------------------
-
-std::string run_command(const std::string& cmd) {
-  std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) throw std::runtime_error("cannot run " + cmd);
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  if (int st = ::pclose(p); st != 0)
-    throw std::runtime_error("`" + cmd + "` failed (status " + std::to_string(st) + "): " + out);
-  return out;
-}
-
-std::string last_line(std::string s) {
-  while (!s.empty() && s.back() == '\n') s.pop_back();
-  const auto nl = s.rfind('\n');
-  return nl == std::string::npos ? s : s.substr(nl + 1);
-}
 
 struct NumPyRun {
   Build b;

@@ -18,9 +18,6 @@
 #include "http/client.h"
 #include "store/open.h"
 #include "support/process.h"
-#ifdef SF_E2E_KAFKA
-#include "support/kafka.h"
-#endif
 #ifdef SF_E2E_S3
 #include "artifacts/s3/s3_artifact_store.h"
 #include "support/s3.h"
@@ -30,37 +27,19 @@
 
 namespace bj = boost::json;
 using namespace std::chrono_literals;
-using sf::testing::Process;
+using sf::testing::json_text;
 
 namespace {
 
-std::string S(const bj::value& v) {
-  return v.is_string() ? std::string(v.get_string()) : bj::serialize(v);
-}
-
-class Analytics : public ::testing::Test {
+class Analytics : public sf::testing::UpFixture {
  protected:
   void SetUp() override {
     dir_ = sf::testing::make_temp_dir("sf-analytics");
     sim_ = sf::testing::start_sim(
         dir_, {"--seed", "1", "--symbols", "DOGEUSDT,ADAUSDT,LTCUSDT,DOTUSDT,LINKUSDT"});
     const std::string tag = std::filesystem::path(dir_).filename().string();
-    std::vector<std::string> up{sf::testing::streamforge_binary(),
-                                "up",
-                                "--port",
-                                "0",
-                                "--data-dir",
-                                dir_ + "/data",
-                                "--exchange-url",
-                                sim_.url};
+    auto up = variant_up_argv(dir_ + "/data", tag, tag);
     std::map<std::string, std::string> env;
-#ifdef SF_E2E_KAFKA
-    auto bootstrap = sf::testing::kafka_bootstrap();
-    ASSERT_TRUE(bootstrap) << "no test broker: run under ctest (fixture kafka)";
-    for (auto& flag : sf::testing::kafka_up_flags(*bootstrap, tag)) up.push_back(flag);
-#endif
-    store_url_ = sf::testing::e2e_store_url(tag);
-    if (!store_url_.empty()) up.insert(up.end(), {"--store", store_url_});
 #ifdef SF_E2E_S3
     s3_ = sf::testing::s3_server_or_fail();
     ASSERT_TRUE(s3_.ok());
@@ -70,17 +49,7 @@ class Analytics : public ::testing::Test {
     env = {{"AWS_ACCESS_KEY_ID", s3_.access_key}, { "AWS_SECRET_ACCESS_KEY", s3_.secret_key }};
 #endif
     std::filesystem::create_directories(dir_ + "/data");
-    up_ = std::make_unique<Process>(up, dir_ + "/up.log", env);
-    url_ = sf::testing::listening_url(*up_, "streamforge up", dir_ + "/up.log");
-    client_ = std::make_unique<sf::http::Client>(url_);
-  }
-  void TearDown() override {
-    up_.reset();
-    sim_.proc.reset();
-    if (!HasFailure())
-      std::filesystem::remove_all(dir_);
-    else
-      std::fprintf(stderr, "kept %s for diagnosis\n", dir_.c_str());
+    start_up(up, dir_ + "/up.log", env);
   }
   bj::object queue(const std::string& id) {
     auto r = client_->get("/queues/" + id);
@@ -107,10 +76,6 @@ class Analytics : public ::testing::Test {
     return blob.ok() ? *blob : std::string();
   }
 
-  std::string dir_, url_, store_url_;
-  sf::testing::Sim sim_;
-  std::unique_ptr<Process> up_;
-  std::unique_ptr<sf::http::Client> client_;
 #ifdef SF_E2E_S3
   sf::testing::S3TestServer s3_;
   std::string prefix_;
@@ -123,24 +88,24 @@ TEST_F(Analytics, CorrelationGnnFlowFinishesWithAGraphAModelThatBeatsTheBaseline
       R"({"flow_name":"correlation_gnn","symbol":"BTCUSDT","time_range":"2024-08-01:2024-09-30"})");
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->status, 201) << r->body;
-  const std::string id = S(bj::parse(r->body).at("queue_id"));
+  const std::string id = json_text(bj::parse(r->body).at("queue_id"));
 
   std::string status;
   const auto deadline = std::chrono::steady_clock::now() + 600s;
   while (std::chrono::steady_clock::now() < deadline) {
-    status = S(queue(id).at("status"));
+    status = json_text(queue(id).at("status"));
     if (status == "finished" || status == "error" || status == "interrupted") break;
     std::this_thread::sleep_for(200ms);
   }
   const bj::object q = queue(id);
   ASSERT_EQ(status, "finished") << bj::serialize(q);
-  EXPECT_EQ(S(q.at("message")), "") << "complete: every symbol's 1440 candles stored";
+  EXPECT_EQ(json_text(q.at("message")), "") << "complete: every symbol's 1440 candles stored";
 
   // The graph: 60 days of 1h candles, windows of 24 every 3 candles -> 473 snapshots.
   std::string graph;
   for (const auto& t : q.at("targets").as_array()) {
-    if (S(t.at("target")) != "graph-builder") continue;
-    const std::string msg = S(t.at("message"));
+    if (json_text(t.at("target")) != "graph-builder") continue;
+    const std::string msg = json_text(t.at("message"));
     graph = msg.substr(6, msg.find(':') - 6);  // "graph <name>: ..."
     EXPECT_NE(msg.find("473 snapshots of 10 nodes"), std::string::npos) << msg;
   }

@@ -21,13 +21,10 @@
 
 namespace bj = boost::json;
 using namespace std::chrono_literals;
+using sf::testing::json_text;
 using sf::testing::Process;
 
 namespace {
-
-std::string S(const bj::value& v) {
-  return v.is_string() ? std::string(v.get_string()) : bj::serialize(v);
-}
 
 class Up {
  public:
@@ -56,10 +53,7 @@ class ControlPlane : public ::testing::Test {
   void SetUp() override { dir_ = sf::testing::make_temp_dir("sf-e2e"); }
   void TearDown() override {
     up_.reset();
-    if (!HasFailure())
-      std::filesystem::remove_all(dir_);
-    else
-      std::fprintf(stderr, "kept %s for diagnosis\n", dir_.c_str());
+    sf::testing::remove_unless_failed(dir_);
   }
   Up& up(std::vector<std::string> extra = {}) {
     up_ = std::make_unique<Up>(dir_, extra);
@@ -87,7 +81,7 @@ class ControlPlane : public ::testing::Test {
     auto v = bj::parse(r.body);
     // The body shows the queue as it stands once launched (already started, if the workers
     // are quick); `pending` itself is checked on the WebSocket feed.
-    return S(v.at("queue_id"));
+    return json_text(v.at("queue_id"));
   }
   // Polls GET /queues/{id}; returns every distinct status seen, in order.
   std::vector<std::string> follow(const std::string& id, const std::string& until,
@@ -118,7 +112,7 @@ TEST_F(ControlPlane, TwoDummyTargetsGoPendingStartedLoadingFinished) {
   // The server confirms the subscription before anything else; only then is it live.
   auto hello = ws.read(5s);
   ASSERT_TRUE(hello.ok());
-  EXPECT_EQ(S(bj::parse(*hello).at("type")), "subscribed");
+  EXPECT_EQ(json_text(bj::parse(*hello).at("type")), "subscribed");
   std::string id =
       start_flow("dummy_pair", R"({"duration_s":2,"records":500,"progress_interval_ms":200})");
   auto polled = follow(id, "finished");
@@ -142,7 +136,7 @@ TEST_F(ControlPlane, TwoDummyTargetsGoPendingStartedLoadingFinished) {
     auto m = ws.read(2s);
     ASSERT_TRUE(m.ok()) << m.error().message;
     auto v = bj::parse(*m).as_object();
-    if (S(v.at("queue_id")) != id) continue;
+    if (json_text(v.at("queue_id")) != id) continue;
     if (v.at("type") == "queue_status") pushed.emplace_back(v.at("status").as_string());
     if (v.at("type") == "event") ++events;
   }
@@ -191,9 +185,9 @@ TEST_F(ControlPlane, QueuesSurviveSigkillAndRestart) {
   up();  // same data dir
   auto list = get_json("/queues/list").at("queues").as_array();
   ASSERT_EQ(list.size(), 2u);
-  EXPECT_EQ(S(list[0].at("queue_id")), done);
+  EXPECT_EQ(json_text(list[0].at("queue_id")), done);
   EXPECT_EQ(list[0].at("status"), "finished");
-  EXPECT_EQ(S(list[1].at("queue_id")), running);
+  EXPECT_EQ(json_text(list[1].at("queue_id")), running);
   EXPECT_EQ(list[1].at("status"), "interrupted");
   EXPECT_NE(std::string(list[1].at("message").as_string()).find("manager restarted"),
             std::string::npos);
@@ -246,7 +240,7 @@ TEST_F(ControlPlane, BadInputGetsItsStatusCodeAndStoresNothing) {
     EXPECT_EQ(r->status, c.status) << c.path << " " << c.body.substr(0, 200) << " -> " << r->body;
     auto v = bj::parse(r->body);
     EXPECT_TRUE(v.as_object().contains("error")) << r->body;
-    EXPECT_EQ(S(v.at("field")), c.field) << r->body;
+    EXPECT_EQ(json_text(v.at("field")), c.field) << r->body;
     if (c.status == 413) client_ = std::make_unique<sf::http::Client>(up_->url());
   }
   auto missing = client_->get("/queues/wf-does-not-exist");

@@ -33,8 +33,7 @@
 
 namespace bj = boost::json;
 using namespace std::chrono_literals;
-using sf::testing::listening_url;
-using sf::testing::Process;
+using sf::testing::json_text;
 using sf::testing::run_shell;
 
 namespace {
@@ -42,11 +41,7 @@ namespace {
 constexpr uint64_t kSeed = 7;
 const int64_t kDayStart = 1722470400000;  // 2024-08-01T00:00:00Z
 
-std::string S(const bj::value& v) {
-  return v.is_string() ? std::string(v.get_string()) : bj::serialize(v);
-}
-
-class Historical : public ::testing::Test {
+class Historical : public sf::testing::UpFixture {
  protected:
   void SetUp() override {
     dir_ = sf::testing::make_temp_dir("sf-hist");
@@ -60,58 +55,37 @@ class Historical : public ::testing::Test {
     client_.reset();
     up_.reset();
     data_dir_ = data_dir;
-    std::vector<std::string> up{sf::testing::streamforge_binary(),
-                                "up",
-                                "--port",
-                                "0",
-                                "--data-dir",
-                                data_dir,
-                                "--exchange-url",
-                                sim_.url};
     // Unique per test: the Kafka names, and a schema or database of the test's own.
     const std::string tag = std::filesystem::path(dir_).filename().string();
-#ifdef SF_E2E_KAFKA
-    auto bootstrap = sf::testing::kafka_bootstrap();
-    ASSERT_TRUE(bootstrap) << "no test broker: run under ctest (fixture kafka) or set "
-                              "SF_TEST_KAFKA_BOOTSTRAP";
-    for (auto& flag : sf::testing::kafka_up_flags(*bootstrap, tag)) up.push_back(flag);
-#endif
-    store_url_ = sf::testing::e2e_store_url(tag + store_suffix);
-    if (!store_url_.empty()) up.insert(up.end(), {"--store", store_url_});
-    const std::string log = data_dir + "/up.log";
+    auto up = variant_up_argv(data_dir, tag, tag + store_suffix);
     std::filesystem::create_directories(data_dir);
-    up_ = std::make_unique<Process>(up, log);
-    url_ = listening_url(*up_, "streamforge up", log);
-    client_ = std::make_unique<sf::http::Client>(url_);
-  }
-  void TearDown() override {
-    up_.reset();
-    sim_.proc.reset();
-    if (!HasFailure())
-      std::filesystem::remove_all(dir_);
-    else
-      std::fprintf(stderr, "kept %s for diagnosis\n", dir_.c_str());
+    start_up(up, data_dir + "/up.log");
   }
   std::string start(const std::string& flow, const std::string& symbol, const std::string& range,
                     const std::string& extra = "{}") {
-    auto r =
-        client_->post("/queues/start-test-flow", R"({"flow_name":")" + flow + R"(","symbol":")" +
-                                                     symbol + R"(","time_range":")" + range +
-                                                     R"(","extra_params":)" + extra + "}");
+    auto r = client_->post("/queues/start-test-flow",
+                           sf::testing::test_flow_body(flow, symbol, range, extra));
     EXPECT_TRUE(r.ok());
     EXPECT_EQ(r->status, 201) << r->body;
-    return S(bj::parse(r->body).at("queue_id"));
+    return json_text(bj::parse(r->body).at("queue_id"));
   }
   bj::object queue(const std::string& id) {
     auto r = client_->get("/queues/" + id);
     EXPECT_TRUE(r.ok());
     return bj::parse(r->body).as_object();
   }
+  // Polls queue `id` (every 20 ms, for up to `timeout`) until it is loading.
+  void wait_loading(const std::string& id, std::chrono::seconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline &&
+           json_text(queue(id).at("status")) != "loading")
+      std::this_thread::sleep_for(20ms);
+  }
   std::string wait_end(const std::string& id, std::chrono::seconds timeout = 60s) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     std::string st;
     while (std::chrono::steady_clock::now() < deadline) {
-      st = S(queue(id).at("status"));
+      st = json_text(queue(id).at("status"));
       if (st == "finished" || st == "error" || st == "interrupted") return st;
       std::this_thread::sleep_for(50ms);
     }
@@ -161,12 +135,7 @@ class Historical : public ::testing::Test {
     sf::testing::expect_exact_candles(store_url_, data_dir_, symbol, kSeed, kDayStart, 1440);
   }
 
-  std::string dir_, url_;
-  std::string data_dir_;   // the running manager's --data-dir
-  std::string store_url_;  // --store: empty for SQLite in data_dir_
-  sf::testing::Sim sim_;
-  std::unique_ptr<Process> up_;
-  std::unique_ptr<sf::http::Client> client_;
+  std::string data_dir_;  // the running manager's --data-dir
 };
 
 }  // namespace
@@ -176,7 +145,7 @@ TEST_F(Historical, OneDayOfMinuteCandlesForThreeSymbolsLandsExactly) {
   for (const char* s : {"BTCUSDT", "ETHUSDT", "SOLUSDT"})
     ids.push_back(start("historical_candles", s, "2024-08-01:2024-08-02"));
   for (const auto& id : ids) {
-    EXPECT_EQ(wait_end(id), "finished") << S(queue(id).at("message"));
+    EXPECT_EQ(wait_end(id), "finished") << json_text(queue(id).at("message"));
     auto c = queue(id).at("completeness").as_object();
     EXPECT_EQ(c.at("records_expected").as_int64(), 1440);
     EXPECT_EQ(c.at("records_written").as_int64(), 1440);
@@ -195,7 +164,7 @@ TEST_F(Historical, InjectedFaultsChangeNothingAndNeverEarnABan) {
     for (const char* s : {"BTCUSDT", "ETHUSDT", "SOLUSDT"})
       ids.push_back(start("historical_candles", s, "2024-08-01:2024-08-02"));
     for (const auto& id : ids)
-      ASSERT_EQ(wait_end(id, 120s), "finished") << S(queue(id).at("message"));
+      ASSERT_EQ(wait_end(id, 120s), "finished") << json_text(queue(id).at("message"));
     counters = sim_counters().at("counters").as_object();
     if (counters.at("injected_5xx").as_int64() > 0 && counters.at("injected_429").as_int64() > 0)
       break;
@@ -217,25 +186,25 @@ TEST_F(Historical, AHoleOnTheExchangeIsReportedNotCalledSuccess) {
   EXPECT_EQ(c.at("records_written").as_int64(), 1410);
   EXPECT_FALSE(c.at("complete").as_bool());
   ASSERT_EQ(c.at("missing_ranges").as_array().size(), 1u);
-  EXPECT_EQ(S(c.at("missing_ranges").as_array()[0]), "2024-08-01T10:00:00:2024-08-01T10:30:00");
-  EXPECT_EQ(S(q.at("message")).rfind("incomplete: 1410 records written of 1440 expected", 0), 0u)
-      << S(q.at("message"));
+  EXPECT_EQ(json_text(c.at("missing_ranges").as_array()[0]),
+            "2024-08-01T10:00:00:2024-08-01T10:30:00");
+  EXPECT_EQ(
+      json_text(q.at("message")).rfind("incomplete: 1410 records written of 1440 expected", 0), 0u)
+      << json_text(q.at("message"));
 }
 
 TEST_F(Historical, UnknownSymbolEndsInErrorWithTheExchangesMessage) {
   std::string id = start("historical_candles", "NOPEUSDT", "2024-08-01:2024-08-02");
   EXPECT_EQ(wait_end(id), "error");
-  EXPECT_NE(S(queue(id).at("message")).find("-1121: Invalid symbol."), std::string::npos)
-      << S(queue(id).at("message"));
+  EXPECT_NE(json_text(queue(id).at("message")).find("-1121: Invalid symbol."), std::string::npos)
+      << json_text(queue(id).at("message"));
 }
 
 TEST_F(Historical, StoppedRunThenANewRunCompletesWithoutDuplicates) {
   control(R"({"latency_ms":300})");
   // A week of minutes: 11 pages of 1000 on two connections, slow enough to stop half-way.
   std::string first = start("historical_candles", "BTCUSDT", "2024-08-01:2024-08-08");
-  auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (std::chrono::steady_clock::now() < deadline && S(queue(first).at("status")) != "loading")
-    std::this_thread::sleep_for(20ms);
+  wait_loading(first, 30s);
   std::this_thread::sleep_for(400ms);
   ASSERT_EQ(client_->post("/queues/stop", R"({"queue_id":")" + first + "\"}")->status, 200);
   EXPECT_EQ(wait_end(first), "interrupted");
@@ -246,7 +215,7 @@ TEST_F(Historical, StoppedRunThenANewRunCompletesWithoutDuplicates) {
 
   control(R"({"latency_ms":0})");
   std::string second = start("historical_candles", "BTCUSDT", "2024-08-01:2024-08-08");
-  EXPECT_EQ(wait_end(second), "finished") << S(queue(second).at("message"));
+  EXPECT_EQ(wait_end(second), "finished") << json_text(queue(second).at("message"));
   EXPECT_EQ(*(*store)->count("btcusdt_candles_1m"), 10080) << "one row per minute, no duplicates";
 }
 
@@ -272,7 +241,7 @@ TEST_F(Historical, ARerunWithTheSameQueueIdIntoANewStoreEndsComplete) {
   auto r = client_->post("/queues/start", day_of_candles_request(id));
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->status, 201) << r->body;
-  ASSERT_EQ(wait_end(id), "finished") << S(queue(id).at("message"));
+  ASSERT_EQ(wait_end(id), "finished") << json_text(queue(id).at("message"));
   ASSERT_TRUE(queue(id).at("completeness").at("complete").as_bool());
 
   launch_up(dir_ + "/second", "-second");  // a new manager on a new, empty store; the same bus
@@ -281,7 +250,7 @@ TEST_F(Historical, ARerunWithTheSameQueueIdIntoANewStoreEndsComplete) {
   ASSERT_EQ(r->status, 201) << r->body;
   EXPECT_EQ(wait_end(id), "finished");
   auto q = queue(id);
-  EXPECT_EQ(S(q.at("message")), "");
+  EXPECT_EQ(json_text(q.at("message")), "");
   auto c = q.at("completeness").as_object();
   EXPECT_EQ(c.at("records_expected").as_int64(), 1440);
   EXPECT_EQ(c.at("records_stored").as_int64(), 1440) << bj::serialize(c);
@@ -297,7 +266,7 @@ TEST_F(Historical, RepairLoadsWhatTheStoreLostAndEndsComplete) {
   GTEST_SKIP() << "deletes rows with SQL (SQLite file or PostgreSQL schema)";
 #endif
   const std::string id = start("historical_candles", "BTCUSDT", "2024-08-01:2024-08-02");
-  ASSERT_EQ(wait_end(id), "finished") << S(queue(id).at("message"));
+  ASSERT_EQ(wait_end(id), "finished") << json_text(queue(id).at("message"));
   auto repair = [&](const std::string& queue_id) {
     auto r = client_->post("/queues/" + queue_id + "/repair", "");
     EXPECT_TRUE(r.ok());
@@ -314,9 +283,9 @@ TEST_F(Historical, RepairLoadsWhatTheStoreLostAndEndsComplete) {
   ASSERT_EQ(started.status, 202) << started.body;
   auto ranges = bj::parse(started.body).at("missing_ranges").as_array();
   ASSERT_EQ(ranges.size(), 1u) << started.body;
-  EXPECT_EQ(S(ranges[0]), "2024-08-01T10:00:00:2024-08-01T10:30:00");
+  EXPECT_EQ(json_text(ranges[0]), "2024-08-01T10:00:00:2024-08-01T10:30:00");
   EXPECT_EQ(repair(id).status, 409) << "a queue being repaired is running";
-  ASSERT_EQ(wait_end(id), "finished") << S(queue(id).at("message"));
+  ASSERT_EQ(wait_end(id), "finished") << json_text(queue(id).at("message"));
   auto c = queue(id).at("completeness").as_object();
   EXPECT_TRUE(c.at("complete").as_bool()) << bj::serialize(c);
   EXPECT_EQ(c.at("records_stored").as_int64(), 1440) << bj::serialize(c);
@@ -353,7 +322,7 @@ TEST_P(HistoricalTradesRepair, RepairLoadsExactlyTheMissingIdsAndEndsComplete) {
 #endif
   const TradesCase& tc = GetParam();
   const std::string id = start(tc.flow, "BTCUSDT", tc.range);
-  ASSERT_EQ(wait_end(id, 120s), "finished") << S(queue(id).at("message"));
+  ASSERT_EQ(wait_end(id, 120s), "finished") << json_text(queue(id).at("message"));
   auto c = queue(id).at("completeness").as_object();
   ASSERT_TRUE(c.at("complete").as_bool()) << bj::serialize(c);
   EXPECT_EQ(c.at("missing_ranges").as_array().size(), 0u) << bj::serialize(c);
@@ -392,14 +361,14 @@ TEST_P(HistoricalTradesRepair, RepairLoadsExactlyTheMissingIdsAndEndsComplete) {
                                                     range_of(first + 1500, first + 2499),
                                                     range_of(end - 20, end - 1)}))
       << started.body;
-  ASSERT_EQ(wait_end(id, 120s), "finished") << S(queue(id).at("message"));
+  ASSERT_EQ(wait_end(id, 120s), "finished") << json_text(queue(id).at("message"));
   auto q = queue(id);
   c = q.at("completeness").as_object();
   EXPECT_TRUE(c.at("complete").as_bool()) << bj::serialize(c);
   EXPECT_EQ(c.at("records_stored").as_int64(), n) << bj::serialize(c);
   EXPECT_EQ(c.at("records_published").as_int64(), 1070) << "only the missing ids were loaded";
   EXPECT_EQ(c.at("missing_ranges").as_array().size(), 0u) << bj::serialize(c);
-  EXPECT_EQ(S(q.at("message")), "");
+  EXPECT_EQ(json_text(q.at("message")), "");
   if (trades) {
     sf::testing::expect_exact_trades(store_url_, data_dir_, tc.collection, "BTCUSDT", kSeed,
                                      kDayStart, kDayStart + tc.minutes * 60'000);
@@ -458,7 +427,7 @@ TEST_F(Historical, AStandardKafkaClientSeesTheSeedsFormats) {
   // by the connector in every other test).
   std::string id = start("historical_candles", "BTCUSDT", "2024-08-01:2024-08-02",
                          R"({"record_format":"json"})");
-  ASSERT_EQ(wait_end(id), "finished") << S(queue(id).at("message"));
+  ASSERT_EQ(wait_end(id), "finished") << json_text(queue(id).at("message"));
   std::string tag = std::filesystem::path(dir_).filename().string();
 
   // queue-events: every record is a seed telemetry event (decoded strictly), and both
@@ -535,7 +504,7 @@ TEST_F(Historical, MalformedRecordsInjectedIntoTheDataTopicEndInTheDlq) {
   ASSERT_EQ(st, 0) << out;
   control(R"({"latency_ms":0})");
 
-  ASSERT_EQ(wait_end(id, 120s), "finished") << S(queue(id).at("message"));
+  ASSERT_EQ(wait_end(id, 120s), "finished") << json_text(queue(id).at("message"));
   auto c = queue(id).at("completeness").as_object();
   EXPECT_EQ(c.at("records_dlq").as_int64(), 1000);
   EXPECT_EQ(c.at("records_written").as_int64(), 1440);
@@ -546,11 +515,11 @@ TEST_F(Historical, MalformedRecordsInjectedIntoTheDataTopicEndInTheDlq) {
   std::set<int64_t> offsets;
   for (size_t i = 0; i < dlq.size(); ++i) {
     auto v = bj::parse(dlq[i].substr(dlq[i].find('\t') + 1)).as_object();
-    EXPECT_FALSE(S(v.at("reason")).empty());
-    EXPECT_EQ(S(v.at("source_topic")), topic);
+    EXPECT_FALSE(json_text(v.at("reason")).empty());
+    EXPECT_EQ(json_text(v.at("source_topic")), topic);
     offsets.insert(v.at("source_offset").as_int64());
     int64_t off = v.at("source_offset").as_int64();
-    EXPECT_EQ(S(v.at("original")), kinds[off % kinds.size()]) << "original bytes kept";
+    EXPECT_EQ(json_text(v.at("original")), kinds[off % kinds.size()]) << "original bytes kept";
   }
   EXPECT_EQ(offsets.size(), 1000u) << "each injected record once";
 }
@@ -563,16 +532,14 @@ TEST_F(Historical, BrokerStoppedAndRestartedMidLoadLosesNothing) {
   control(R"({"latency_ms":400})");
   // A week of minutes, 11 pages: about 5 s of loading.
   std::string id = start("historical_candles", "BTCUSDT", "2024-08-01:2024-08-08");
-  auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (std::chrono::steady_clock::now() < deadline && S(queue(id).at("status")) != "loading")
-    std::this_thread::sleep_for(20ms);
-  ASSERT_EQ(S(queue(id).at("status")), "loading");
+  wait_loading(id, 60s);
+  ASSERT_EQ(json_text(queue(id).at("status")), "loading");
   std::string out;
   ASSERT_NO_FATAL_FAILURE(sf::testing::restart_fixture_server(
       std::string(SF_SOURCE_DIR) + "/scripts/kafka", *dir, 3s, &out));
   EXPECT_EQ(lines_of(out).back(), *sf::testing::kafka_bootstrap()) << "same address";
   control(R"({"latency_ms":0})");
-  ASSERT_EQ(wait_end(id, 240s), "finished") << S(queue(id).at("message"));
+  ASSERT_EQ(wait_end(id, 240s), "finished") << json_text(queue(id).at("message"));
   sf::testing::expect_exact_candles(store_url_, dir_, "BTCUSDT", kSeed, kDayStart, 10080);
 }
 #endif  // SF_E2E_KAFKA

@@ -73,10 +73,7 @@ class KafkaCrash : public ::testing::Test {
     sim_.proc.reset();
     producer_.reset();
     bus_.reset();
-    if (!HasFailure())
-      std::filesystem::remove_all(dir_);
-    else
-      std::fprintf(stderr, "kept %s for diagnosis\n", dir_.c_str());
+    sf::testing::remove_unless_failed(dir_);
   }
 
   std::string control_topic() const { return tag_ + "-control"; }

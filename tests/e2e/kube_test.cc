@@ -25,17 +25,13 @@
 
 namespace bj = boost::json;
 using namespace std::chrono_literals;
-using sf::testing::Process;
+using sf::testing::json_text;
 
 namespace {
 
 constexpr uint64_t kSeed = 7;
 
-std::string S(const bj::value& v) {
-  return v.is_string() ? std::string(v.get_string()) : bj::serialize(v);
-}
-
-class Kube : public ::testing::Test {
+class Kube : public sf::testing::UpFixture {
  protected:
   void SetUp() override {
     dir_ = sf::testing::make_temp_dir("sf-kube");
@@ -74,28 +70,15 @@ class Kube : public ::testing::Test {
     sim_.proc.reset();
     // Deleting the namespace deletes its Jobs; the pod runner stops their processes.
     if (admin_) admin_->delete_namespace(ns_);
-    if (!HasFailure())
-      std::filesystem::remove_all(dir_);
-    else
-      std::fprintf(stderr, "kept %s for diagnosis\n", dir_.c_str());
+    UpFixture::TearDown();
   }
   void launch_up() {
     client_.reset();
     up_.reset();
     auto bootstrap = sf::testing::kafka_bootstrap();
     ASSERT_TRUE(bootstrap) << "no test broker (fixture kafka)";
-    std::vector<std::string> up{sf::testing::streamforge_binary(),
-                                "up",
-                                "--port",
-                                "0",
-                                "--data-dir",
-                                dir_,
-                                "--exchange-url",
-                                sim_.url,
-                                "--store",
-                                store_url_,
-                                "--stop-grace",
-                                "3"};
+    auto up = sf::testing::up_command(dir_, sim_.url);
+    up.insert(up.end(), {"--store", store_url_, "--stop-grace", "3"});
     // The single-host flags (topics and group of the test's own) but the launcher.
     auto flags = sf::testing::kafka_up_flags(*bootstrap, tag_);
     for (size_t i = 0; i < flags.size(); ++i) {
@@ -110,18 +93,14 @@ class Kube : public ::testing::Test {
       up.push_back(f);
     up.insert(up.end(), {"--k8s-kubeconfig", kubeconfig_, "--k8s-instance", tag_, "--k8s-secret",
                          "streamforge-workers"});
-    const std::string log = dir_ + "/up.log";
-    up_ = std::make_unique<Process>(up, log);
-    url_ = sf::testing::listening_url(*up_, "streamforge up --launcher kubernetes", log);
-    client_ = std::make_unique<sf::http::Client>(url_);
+    start_up(up, dir_ + "/up.log", {}, "streamforge up --launcher kubernetes");
   }
   std::string start(const std::string& flow, const std::string& symbol, const std::string& range) {
-    auto r = client_->post("/queues/start-test-flow",
-                           R"({"flow_name":")" + flow + R"(","symbol":")" + symbol +
-                               R"(","time_range":")" + range + R"(","extra_params":{}})");
+    auto r =
+        client_->post("/queues/start-test-flow", sf::testing::test_flow_body(flow, symbol, range));
     EXPECT_TRUE(r.ok());
     EXPECT_EQ(r->status, 201) << r->body;
-    return r->status == 201 ? S(bj::parse(r->body).at("queue_id")) : "";
+    return r->status == 201 ? json_text(bj::parse(r->body).at("queue_id")) : "";
   }
   bj::object queue(const std::string& id) {
     auto r = client_->get("/queues/" + id);
@@ -130,7 +109,7 @@ class Kube : public ::testing::Test {
   }
   std::string status(const std::string& id) {
     auto q = queue(id);
-    return q.contains("status") ? S(q.at("status")) : "";
+    return q.contains("status") ? json_text(q.at("status")) : "";
   }
   std::string wait_end(const std::string& id, std::chrono::seconds timeout = 120s) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -170,22 +149,19 @@ class Kube : public ::testing::Test {
     const auto* cs = st && st->is_object() ? st->as_object().if_contains("conditions") : nullptr;
     if (!cs || !cs->is_array()) return false;
     for (const auto& c : cs->as_array())
-      if (S(c.at("type")) == type && S(c.at("status")) == "True") return true;
+      if (json_text(c.at("type")) == type && json_text(c.at("status")) == "True") return true;
     return false;
   }
 
-  std::string dir_, tag_, ns_, kubeconfig_, url_, store_url_;
+  std::string tag_, ns_, kubeconfig_;
   std::unique_ptr<sf::testing::KubeAdmin> admin_;
-  sf::testing::Sim sim_;
-  std::unique_ptr<Process> up_;
-  std::unique_ptr<sf::http::Client> client_;
 };
 
 }  // namespace
 
 TEST_F(Kube, AWorkflowsTargetsRunAsJobsAndItsCandlesLand) {
   const std::string id = start("historical_candles", "BTCUSDT", "2024-08-01:2024-08-02");
-  EXPECT_EQ(wait_end(id), "finished") << S(queue(id).at("message"));
+  EXPECT_EQ(wait_end(id), "finished") << json_text(queue(id).at("message"));
   EXPECT_EQ(stored("btcusdt_candles_1m"), 1440);
   // The Job controller marks the Jobs Complete once their pods' ends are in.
   bj::array jobs;
@@ -201,14 +177,15 @@ TEST_F(Kube, AWorkflowsTargetsRunAsJobsAndItsCandlesLand) {
   ASSERT_EQ(jobs.size(), 2u) << "a loader and a connector Job";
   EXPECT_EQ(complete, 2u);
   for (const auto& j : jobs)
-    EXPECT_EQ(S(j.at("metadata").at("labels").at("app.kubernetes.io/managed-by")), "streamforge");
+    EXPECT_EQ(json_text(j.at("metadata").at("labels").at("app.kubernetes.io/managed-by")),
+              "streamforge");
 }
 
 TEST_F(Kube, AFailingWorkersPodEndsTheQueueInErrorWithItsMessage) {
   const std::string id = start("historical_candles", "NOPEUSDT", "2024-08-01:2024-08-02");
   EXPECT_EQ(wait_end(id), "error");
-  EXPECT_NE(S(queue(id).at("message")).find("-1121: Invalid symbol."), std::string::npos)
-      << S(queue(id).at("message"));
+  EXPECT_NE(json_text(queue(id).at("message")).find("-1121: Invalid symbol."), std::string::npos)
+      << json_text(queue(id).at("message"));
   bool failed = false;
   auto deadline = std::chrono::steady_clock::now() + 30s;
   while (!failed && std::chrono::steady_clock::now() < deadline) {
@@ -246,7 +223,7 @@ TEST_F(Kube, TheManagerRestartedMidWorkflowFollowsItsJobsToTheEnd) {
   ASSERT_TRUE(up_->wait(10s));
   std::this_thread::sleep_for(1s);
   launch_up();
-  EXPECT_EQ(wait_end(id, 180s), "finished") << S(queue(id).at("message"));
+  EXPECT_EQ(wait_end(id, 180s), "finished") << json_text(queue(id).at("message"));
   EXPECT_EQ(stored("btcusdt_candles_1m"), 30 * 1440) << "one row per minute, nothing lost";
   std::ifstream log(dir_ + "/up.log");
   std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());

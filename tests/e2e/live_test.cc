@@ -38,31 +38,18 @@ namespace bj = boost::json;
 namespace sm = sf::market;
 namespace sim = sf::exchange::sim;
 using namespace std::chrono_literals;
-using sf::testing::listening_url;
-using sf::testing::Process;
+using sf::testing::json_text;
 
 namespace {
 
 constexpr uint64_t kSeed = 7;
 const std::string kSymbol = "BTCUSDT";
 
-std::string S(const bj::value& v) {
-  return v.is_string() ? std::string(v.get_string()) : bj::serialize(v);
-}
-
 int64_t ceil_to(int64_t ms, int64_t step) { return (ms + step - 1) / step * step; }
 
-class Live : public ::testing::Test {
+class Live : public sf::testing::UpFixture {
  protected:
   void SetUp() override { dir_ = sf::testing::make_temp_dir("sf-live"); }
-  void TearDown() override {
-    up_.reset();
-    sim_.proc.reset();
-    if (!HasFailure())
-      std::filesystem::remove_all(dir_);
-    else
-      std::fprintf(stderr, "kept %s for diagnosis\n", dir_.c_str());
-  }
 
   // Starts `streamforge sim --seed kSeed --speed <speed> <flags>` and `streamforge up` on it.
   void launch(double speed, const std::vector<std::string>& flags) {
@@ -71,27 +58,8 @@ class Live : public ::testing::Test {
                                        std::to_string(speed)};
     sim_flags.insert(sim_flags.end(), flags.begin(), flags.end());
     sim_ = sf::testing::start_sim(dir_, sim_flags);
-    std::vector<std::string> up{sf::testing::streamforge_binary(),
-                                "up",
-                                "--port",
-                                "0",
-                                "--data-dir",
-                                dir_,
-                                "--exchange-url",
-                                sim_.url};
     const std::string tag = std::filesystem::path(dir_).filename().string();
-#ifdef SF_E2E_KAFKA
-    auto bootstrap = sf::testing::kafka_bootstrap();
-    ASSERT_TRUE(bootstrap) << "no test broker: run under ctest (fixture kafka) or set "
-                              "SF_TEST_KAFKA_BOOTSTRAP";
-    for (auto& flag : sf::testing::kafka_up_flags(*bootstrap, tag)) up.push_back(flag);
-#endif
-    store_url_ = sf::testing::e2e_store_url(tag);
-    if (!store_url_.empty()) up.insert(up.end(), {"--store", store_url_});
-    const std::string log = dir_ + "/up.log";
-    up_ = std::make_unique<Process>(up, log);
-    url_ = listening_url(*up_, "streamforge up", log);
-    client_ = std::make_unique<sf::http::Client>(url_);
+    start_up(variant_up_argv(dir_, tag, tag), dir_ + "/up.log");
   }
 
   // The simulator's clock (simulated time, ms).
@@ -109,14 +77,12 @@ class Live : public ::testing::Test {
 
   std::string start_flow(const std::string& flow, const std::string& range,
                          const std::string& extra = "{}") {
-    auto r =
-        client_->post("/queues/start-test-flow", R"({"flow_name":")" + flow + R"(","symbol":")" +
-                                                     kSymbol + R"(","time_range":")" + range +
-                                                     R"(","extra_params":)" + extra + "}");
+    auto r = client_->post("/queues/start-test-flow",
+                           sf::testing::test_flow_body(flow, kSymbol, range, extra));
     EXPECT_TRUE(r.ok());
     if (!r.ok()) return "";
     EXPECT_EQ(r->status, 201) << r->body;
-    return S(bj::parse(r->body).at("queue_id"));
+    return json_text(bj::parse(r->body).at("queue_id"));
   }
   // A full start request: `loader` with `settings` (JSON members) into `collection`.
   std::string start_request(const std::string& queue_id, const std::string& type,
@@ -144,7 +110,7 @@ class Live : public ::testing::Test {
   // The message of the queue's target `target` (its latest telemetry).
   static std::string target_message(const bj::object& q, const std::string& target) {
     for (const auto& t : q.at("targets").as_array())
-      if (S(t.at("target")) == target) return S(t.at("message"));
+      if (json_text(t.at("target")) == target) return json_text(t.at("message"));
     return "";
   }
   // Waits until every queue of `ids` has ended; returns their statuses. Prints the loaders'
@@ -163,14 +129,14 @@ class Live : public ::testing::Test {
       for (size_t i = 0; i < ids.size(); ++i) {
         auto q = queue(ids[i]);
         if (q.empty()) return st;
-        st[i] = S(q.at("status"));
+        st[i] = json_text(q.at("status"));
         all = all && (st[i] == "finished" || st[i] == "error" || st[i] == "interrupted");
         if (print)
           for (const auto& t : q.at("targets").as_array())
-            if (S(t.at("target")).starts_with("loader"))
+            if (json_text(t.at("target")).starts_with("loader"))
               std::fprintf(stderr, "[%5.1f s] %s %s: %s\n",
                            std::chrono::duration<double>(now - t0).count(), ids[i].c_str(),
-                           S(t.at("status")).c_str(), S(t.at("message")).c_str());
+                           json_text(t.at("status")).c_str(), json_text(t.at("message")).c_str());
       }
       if (all || now > deadline) return st;
       std::this_thread::sleep_for(50ms);
@@ -188,8 +154,8 @@ class Live : public ::testing::Test {
       while (!streaming && std::chrono::steady_clock::now() < deadline) {
         auto q = queue(id);
         for (const auto& t : q.at("targets").as_array()) {
-          const std::string msg = S(t.at("message"));
-          if (S(t.at("target")).starts_with("loader") && std::regex_search(msg, read))
+          const std::string msg = json_text(t.at("message"));
+          if (json_text(t.at("target")).starts_with("loader") && std::regex_search(msg, read))
             streaming = true;
         }
         if (!streaming) std::this_thread::sleep_for(20ms);
@@ -207,7 +173,7 @@ class Live : public ::testing::Test {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     std::string st;
     while (std::chrono::steady_clock::now() < deadline) {
-      st = S(queue(id).at("status"));
+      st = json_text(queue(id).at("status"));
       if (st == status || st == "finished" || st == "error" || st == "interrupted") return st;
       std::this_thread::sleep_for(20ms);
     }
@@ -216,11 +182,11 @@ class Live : public ::testing::Test {
   // Every target of the queue's final messages, on stderr (the evidence of a run).
   void print_targets(const std::string& id) {
     auto q = queue(id);
-    std::fprintf(stderr, "%s %s: %s\n", id.c_str(), S(q.at("status")).c_str(),
-                 S(q.at("message")).c_str());
+    std::fprintf(stderr, "%s %s: %s\n", id.c_str(), json_text(q.at("status")).c_str(),
+                 json_text(q.at("message")).c_str());
     for (const auto& t : q.at("targets").as_array())
-      std::fprintf(stderr, "  %s %s: %s\n", S(t.at("target")).c_str(), S(t.at("status")).c_str(),
-                   S(t.at("message")).c_str());
+      std::fprintf(stderr, "  %s %s: %s\n", json_text(t.at("target")).c_str(),
+                   json_text(t.at("status")).c_str(), json_text(t.at("message")).c_str());
     if (auto* c = q.if_contains("completeness"))
       std::fprintf(stderr, "  completeness %s\n", bj::serialize(*c).c_str());
   }
@@ -244,11 +210,7 @@ class Live : public ::testing::Test {
     return out;
   }
 
-  std::string dir_, url_, store_url_;
   double speed_ = 1;
-  sf::testing::Sim sim_;
-  std::unique_ptr<Process> up_;
-  std::unique_ptr<sf::http::Client> client_;
 };
 
 // Every fault of the simulator's live side on, its clock at 20x: 10 simulated minutes of
@@ -283,8 +245,8 @@ TEST_F(Live, TradesAndAggTradesEveryIdOnceThroughFaults) {
                speed_, static_cast<double>(sim_now() - to) / 1000 / speed_);
   print_targets(trades);
   print_targets(aggs);
-  ASSERT_EQ(st[0], "finished") << S(queue(trades).at("message"));
-  ASSERT_EQ(st[1], "finished") << S(queue(aggs).at("message"));
+  ASSERT_EQ(st[0], "finished") << json_text(queue(trades).at("message"));
+  ASSERT_EQ(st[1], "finished") << json_text(queue(aggs).at("message"));
 
   for (const auto& id : {trades, aggs}) {
     SCOPED_TRACE(id);
@@ -322,7 +284,7 @@ TEST_F(Live, BookRebuiltFromStoredSnapshotsAndDiffsIsTheSimulators) {
   ASSERT_FALSE(id.empty());
   auto st = wait_end({id}, 120s);
   print_targets(id);
-  ASSERT_EQ(st[0], "finished") << S(queue(id).at("message"));
+  ASSERT_EQ(st[0], "finished") << json_text(queue(id).at("message"));
 
   auto snaps = scan<sm::BookSnapshot>("btcusdt_book_snapshots");
   auto diffs = scan<sm::BookDiff>("btcusdt_book_diffs");
@@ -402,7 +364,7 @@ TEST_F(Live, StopEndsInterruptedWithinASecond) {
   std::string st;
   auto t1 = t0;
   while (std::chrono::steady_clock::now() - t0 < 10s) {
-    st = S(queue(id).at("status"));
+    st = json_text(queue(id).at("status"));
     t1 = std::chrono::steady_clock::now();
     if (st == "interrupted" || st == "finished" || st == "error") break;
     std::this_thread::sleep_for(10ms);

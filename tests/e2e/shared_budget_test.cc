@@ -42,14 +42,7 @@ TEST(SharedBudget, EightLoaderProcessesNeverGetA429AndUseMostOfTheBudget) {
   const std::string dir = sf::testing::make_temp_dir("sf-budget");
   const std::string tag = std::filesystem::path(dir).filename().string();
   auto sim = sf::testing::start_sim(dir, {"--weight-limit", std::to_string(kWeightLimit)});
-  std::vector<std::string> argv{sf::testing::streamforge_binary(),
-                                "up",
-                                "--port",
-                                "0",
-                                "--data-dir",
-                                dir,
-                                "--exchange-url",
-                                sim.url};
+  auto argv = sf::testing::up_command(dir, sim.url);
   for (auto& flag : sf::testing::kafka_up_flags(*bootstrap, tag)) argv.push_back(flag);
   auto up = std::make_unique<Process>(argv, dir + "/up.log");
   sf::http::Client api(sf::testing::listening_url(*up, "streamforge up", dir + "/up.log"));
