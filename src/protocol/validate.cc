@@ -228,4 +228,18 @@ Result<TimeRange> parse_time_range(std::string_view text, const std::string& fie
   return r;
 }
 
+Status check_id_bounds(const std::optional<int64_t>& first, const std::optional<int64_t>& last,
+                       const std::string& first_field, const std::string& last_field) {
+  if (first && *first < 0)
+    return Error(Errc::invalid_argument, "trade ids are not negative", first_field);
+  if (last && *last < 0)
+    return Error(Errc::invalid_argument, "trade ids are not negative", last_field);
+  if (first && last && *first > *last)
+    return Error(Errc::invalid_argument,
+                 first_field + " (" + std::to_string(*first) + ") comes after " + last_field +
+                     " (" + std::to_string(*last) + ")",
+                 first_field);
+  return {};
+}
+
 }  // namespace sf::protocol

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -81,5 +82,9 @@ bool is_id_range_text(std::string_view text);
 Result<IdRange> parse_id_range(std::string_view text, const std::string& field);
 // "id:FROM-TO" for first <= last (both non-negative).
 std::string format_id_range(int64_t first, int64_t last);
+// A worker setting's optional bounds of an id range (either may be absent): each not
+// negative, and first not after last. invalid_argument naming the offending field otherwise.
+Status check_id_bounds(const std::optional<int64_t>& first, const std::optional<int64_t>& last,
+                       const std::string& first_field, const std::string& last_field);
 
 }  // namespace sf::protocol

@@ -67,15 +67,8 @@ Result<ConnectorSettings> ConnectorSettings::from_params(const boost::json::obje
   if (s.consumer_group) SF_TRY(protocol::check_safe_name(*s.consumer_group, "consumer_group"));
   SF_TRY_ASSIGN(s.expected_first_id, f.opt_int64("expected_first_id"));
   SF_TRY_ASSIGN(s.expected_last_id, f.opt_int64("expected_last_id"));
-  for (const auto* v : {&s.expected_first_id, &s.expected_last_id})
-    if (*v && **v < 0)
-      return Error(Errc::invalid_argument, "trade ids are not negative",
-                   v == &s.expected_first_id ? "expected_first_id" : "expected_last_id");
-  if (s.expected_first_id && s.expected_last_id && *s.expected_first_id > *s.expected_last_id)
-    return Error(Errc::invalid_argument,
-                 "expected_first_id (" + std::to_string(*s.expected_first_id) +
-                     ") comes after expected_last_id (" + std::to_string(*s.expected_last_id) + ")",
-                 "expected_first_id");
+  SF_TRY(protocol::check_id_bounds(s.expected_first_id, s.expected_last_id, "expected_first_id",
+                                   "expected_last_id"));
   return s;
 }
 

@@ -73,15 +73,7 @@ Result<LoaderSettings> LoaderSettings::from_params(const boost::json::object& pa
   SF_TRY_ASSIGN(format, f.opt_str("record_format"));
   if (format) SF_TRY_ASSIGN(s.record_format, market::record_format_from_string(*format));
   SF_TRY_ASSIGN(s.to_id, f.opt_int64("to_id"));
-  for (const auto* v : {&s.from_id, &s.to_id})
-    if (*v && **v < 0)
-      return Error(Errc::invalid_argument, "trade ids are not negative",
-                   v == &s.from_id ? "from_id" : "to_id");
-  if (s.from_id && s.to_id && *s.from_id > *s.to_id)
-    return Error(Errc::invalid_argument,
-                 "from_id (" + std::to_string(*s.from_id) + ") comes after to_id (" +
-                     std::to_string(*s.to_id) + ")",
-                 "from_id");
+  SF_TRY(protocol::check_id_bounds(s.from_id, s.to_id, "from_id", "to_id"));
   return s;
 }
 
