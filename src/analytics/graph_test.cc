@@ -31,15 +31,6 @@ std::vector<double> wave(size_t n, double phase) {
   return r;
 }
 
-// Snapshots of `window` candles every `step` candles; edges where |correlation| >= `threshold`.
-GraphOptions windows(size_t window, size_t step, double threshold) {
-  GraphOptions o;
-  o.window = window;
-  o.step = step;
-  o.threshold = threshold;
-  return o;
-}
-
 TEST(Graph, NodesCarryTheWindowsFeaturesAndTheNextStepsReturn) {
   GraphOptions o;
   o.window = 5;
@@ -73,7 +64,7 @@ TEST(Graph, NodesCarryTheWindowsFeaturesAndTheNextStepsReturn) {
 }
 
 TEST(Graph, MissingCandlesDropTheReturnsOnBothSidesAndCountInCandles) {
-  GraphOptions o = windows(8, 1, 0.0);
+  GraphOptions o{.window = 8, .step = 1, .threshold = 0.0};
   std::vector<AlignedSeries> s = {from_returns("AAAUSDT", wave(7, 0)),
                                   from_returns("BBBUSDT", wave(7, 0))};
   s[1].close[3] = kNaN;
@@ -87,7 +78,7 @@ TEST(Graph, MissingCandlesDropTheReturnsOnBothSidesAndCountInCandles) {
 }
 
 TEST(Graph, EdgesPassTheThresholdOrAreANodesTopK) {
-  GraphOptions o = windows(30, 30, 0.9);
+  GraphOptions o{.window = 30, .step = 30, .threshold = 0.9};
   std::vector<AlignedSeries> s = {from_returns("AUSDT", wave(29, 0.0)),
                                   from_returns("BUSDT", wave(29, 0.1)),    // ~1 with A
                                   from_returns("CUSDT", wave(29, 1.2)),    // weaker
@@ -111,8 +102,7 @@ TEST(Graph, EdgesPassTheThresholdOrAreANodesTopK) {
 }
 
 TEST(Graph, ALaggedCorrelationPointsFromTheLeader) {
-  GraphOptions o = windows(40, 40, 0.5);
-  o.max_lag = 3;
+  GraphOptions o{.window = 40, .step = 40, .max_lag = 3, .threshold = 0.5};
   const std::vector<double> lead = wave(45, 0.3);
   std::vector<double> follow(lead.size(), 0.0);
   for (size_t i = 2; i < lead.size(); ++i) follow[i] = lead[i - 2];
@@ -191,7 +181,7 @@ size_t expect_paths_agree(const std::vector<AlignedSeries>& s, const GraphOption
 
 TEST(Graph, TheFastPathEqualsThePairwisePathOnCompleteData) {
   const auto s = random_walks(14, 400, 0.0, 1);
-  GraphOptions o = windows(150, 50, 0.0);  // every pair an edge
+  GraphOptions o{.window = 150, .step = 50, .threshold = 0.0};  // every pair an edge
   EXPECT_EQ(expect_paths_agree(s, o, 1e-12), 6u * 91);
   o.method = CorrelationMethod::spearman;
   EXPECT_EQ(expect_paths_agree(s, o, 0.0), 6u * 91) << "rank sums are exact";
@@ -203,7 +193,7 @@ TEST(Graph, TheFastPathEqualsThePairwisePathOnCompleteData) {
 TEST(Graph, TheFastPathEqualsThePairwisePathWithMissingCandles) {
   for (double missing : {0.01, 0.3}) {
     const auto s = random_walks(11, 300, missing, 2);
-    GraphOptions o = windows(100, 40, 0.0);
+    GraphOptions o{.window = 100, .step = 40, .threshold = 0.0};
     o.min_pairs = 2;
     EXPECT_GT(expect_paths_agree(s, o, 1e-12), 5u * 50) << missing;
     o.method = CorrelationMethod::spearman;
@@ -217,7 +207,7 @@ TEST(Graph, TheFastPathEqualsThePairwisePathWithMissingCandles) {
 TEST(Graph, AWindowWithOneGapTakesThePairwisePathsValues) {
   auto s = random_walks(4, 60, 0.0, 3);
   s[2].close[20] = s[2].volume[20] = kNaN;  // returns 19 and 20 of the window go
-  GraphOptions o = windows(60, 60, 0.0);
+  GraphOptions o{.window = 60, .step = 60, .threshold = 0.0};
   for (auto method : {CorrelationMethod::pearson, CorrelationMethod::spearman}) {
     o.method = method;
     const GraphSnapshot g = build_snapshot(s, kT0, kHour, 0, o);
@@ -250,7 +240,7 @@ TEST(Graph, ASeriesConstantOverTheCompletePairsHasNoEdgeOnEitherPath) {
                                     from_returns("CUSDT", wave(39, 1))};
     s[1].close[10] = kNaN;  // B's returns 9 and 10 (A's non-zero ones) go
     s[1].volume[10] = kNaN;
-    GraphOptions o = windows(40, 40, 0.0);
+    GraphOptions o{.window = 40, .step = 40, .threshold = 0.0};
     for (auto path : {PairPath::fast, PairPath::pairwise}) {
       const GraphSnapshot g = build_snapshot(s, kT0, kHour, 0, o, 0, path);
       bool ab = false, ac = false;

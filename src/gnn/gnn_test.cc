@@ -32,10 +32,7 @@ TEST(GATv2Conv, ShapesForHeadsConcatAndEdgeFeatures) {
     for (bool concat : {true, false})
       for (bool edges : {false, true})
         for (bool loops : {false, true}) {
-          GATv2Options o;
-          o.in_channels = 5;
-          o.out_channels = 3;
-          o.heads = heads;
+          GATv2Options o{.in_channels = 5, .out_channels = 3, .heads = heads};
           o.concat = concat;
           o.add_self_loops = loops;
           if (edges) o.edge_dim = 2;
@@ -52,9 +49,7 @@ TEST(GATv2Conv, ShapesForHeadsConcatAndEdgeFeatures) {
 }
 
 TEST(GATv2Conv, ParameterNamesAreTorchGeometrics) {
-  GATv2Options o;
-  o.in_channels = 4;
-  o.out_channels = 2;
+  GATv2Options o{.in_channels = 4, .out_channels = 2};
   o.edge_dim = 1;
   GATv2Conv conv(o);
   std::vector<std::string> names;
@@ -67,10 +62,7 @@ TEST(GATv2Conv, ParameterNamesAreTorchGeometrics) {
 TEST(GATv2Conv, AttentionSumsToOneOverIncomingEdges) {
   torch::manual_seed(2);
   for (bool loops : {true, false}) {
-    GATv2Options o;
-    o.in_channels = 5;
-    o.out_channels = 4;
-    o.heads = 3;
+    GATv2Options o{.in_channels = 5, .out_channels = 4, .heads = 3};
     o.add_self_loops = loops;
     o.edge_dim = 1;
     GATv2Conv conv(o);
@@ -122,9 +114,7 @@ TEST(GATv2Conv, SelfLoopsAddedOnceEvenIfPresent) {
 }
 
 TEST(GATv2Conv, NoEdgesGivesBiasOnlyWithoutLoopsAndSelfAttentionWith) {
-  GATv2Options o;
-  o.in_channels = 3;
-  o.out_channels = 2;
+  GATv2Options o{.in_channels = 3, .out_channels = 2};
   GATv2Conv conv(o);
   const auto x = torch::randn({4, 3});
   const auto none = torch::zeros({2, 0}, torch::kInt64);
@@ -137,10 +127,7 @@ TEST(GATv2Conv, FusedKernelsEqualTheTensorOps) {
   torch::manual_seed(3);
   for (int64_t edge_dim : {0, 1, 3})
     for (bool concat : {true, false}) {
-      GATv2Options o;
-      o.in_channels = 5;
-      o.out_channels = 4;
-      o.heads = 3;
+      GATv2Options o{.in_channels = 5, .out_channels = 4, .heads = 3};
       o.concat = concat;
       if (edge_dim) o.edge_dim = edge_dim;
       GATv2Conv fused(o);
@@ -178,22 +165,11 @@ TEST(GATv2Conv, FusedKernelsEqualTheTensorOps) {
 }
 
 TrainConfig quick_config() {
-  TrainConfig c;
-  c.layers = 2;
-  c.hidden = 8;
-  c.heads = 2;
-  c.max_epochs = 5;
-  c.patience = 0;
-  c.lr = 0.01;
-  return c;
+  return {.layers = 2, .hidden = 8, .heads = 2, .lr = 0.01, .max_epochs = 5, .patience = 0};
 }
 
 std::vector<GraphSample> small_samples(int64_t snapshots = 10) {
-  SyntheticOptions o;
-  o.nodes = 30;
-  o.snapshots = snapshots;
-  o.top_k = 4;
-  return synthetic_samples(o);
+  return synthetic_samples({.nodes = 30, .snapshots = snapshots, .top_k = 4});
 }
 
 TEST(TrainConfig, RefusesBadValuesNamingTheField) {
@@ -311,18 +287,9 @@ TEST(Trainer, SameSeedGivesIdenticalMetrics) {
 }
 
 TEST(Trainer, LearnsASyntheticSignalBeyondTheBaselines) {
-  SyntheticOptions o;
-  o.nodes = 60;
-  o.snapshots = 30;
-  o.top_k = 6;
-  o.noise = 1.5;  // one node's view alone is a poor guess; its group's neighbours help
-  const auto samples = synthetic_samples(o);
-  TrainConfig c;
-  c.hidden = 16;
-  c.heads = 2;
-  c.max_epochs = 150;
-  c.patience = 30;
-  c.lr = 0.01;
+  // noise 1.5: one node's view alone is a poor guess; its group's neighbours help.
+  const auto samples = synthetic_samples({.nodes = 60, .snapshots = 30, .top_k = 6, .noise = 1.5});
+  TrainConfig c{.hidden = 16, .heads = 2, .lr = 0.01, .max_epochs = 150, .patience = 30};
   auto r = train(samples, c);
   ASSERT_TRUE(r) << r.error().message;
   const auto& best = r->epochs[static_cast<size_t>(r->best_epoch - 1)];

@@ -22,7 +22,7 @@
 #include "store/sqlite/sqlite_data_store.h"
 #include "tests/support/forwarding_bus.h"
 #include "tests/support/forwarding_store.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/sqlite_worker_test.h"
 #include "tests/support/worker.h"
 
 namespace sw = sf::workers;
@@ -272,12 +272,11 @@ int polls_during_writes(const std::vector<CallLog::Entry>& log) {
   return n;
 }
 
-class ConnectorTest : public ::testing::Test {
+class ConnectorTest : public sf::testing::SqliteWorkerTest {
  protected:
+  ConnectorTest() : SqliteWorkerTest("sf-connector-test") {}
   void SetUp() override {
-    auto s = sf::store::SqliteDataStore::open(dir_.str());
-    ASSERT_TRUE(s.ok()) << s.error().message;
-    store_ = std::move(*s);
+    ASSERT_NO_FATAL_FAILURE(SqliteWorkerTest::SetUp());
     auto p = bus_.producer();
     ASSERT_TRUE(p.ok());
     producer_ = std::move(*p);
@@ -400,11 +399,8 @@ class ConnectorTest : public ::testing::Test {
     return false;
   }
 
-  sf::testing::TempDir dir_{"sf-connector-test"};
-  sf::bus::MemoryBus bus_;
   sf::bus::Bus* worker_bus_ = nullptr;  // what the worker gets instead of bus_ (a decorator)
   sf::metrics::Registry metrics_;
-  std::unique_ptr<sf::store::SqliteDataStore> store_;
   std::unique_ptr<sf::bus::Producer> producer_;
   sw::WorkerContext ctx_;
   std::unique_ptr<Pipeline> pipeline_;  // outlives the worker (running_ goes first)

@@ -10,7 +10,7 @@
 #include "exchange/sim/market.h"
 #include "protocol/messages.h"
 #include "store/sqlite/sqlite_data_store.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/sqlite_worker_test.h"
 #include "tests/support/worker.h"
 #include "workers/graph_builder.h"
 
@@ -27,12 +27,10 @@ constexpr const char* kSymbols = "BTCUSDT,ETHUSDT,BNBUSDT,SOLUSDT,XRPUSDT";
 
 // The simulator's 1h candles (its sectors: BTC leads ETH and BNB, SOL leads XRP) for 20
 // days, and the graph-builder's graph `g` over them.
-class GnnTrainerTest : public ::testing::Test {
+class GnnTrainerTest : public sf::testing::SqliteWorkerTest {
  protected:
   void SetUp() override {
-    auto s = sf::store::SqliteDataStore::open(dir_.str());
-    ASSERT_TRUE(s.ok()) << s.error().message;
-    store_ = std::move(*s);
+    ASSERT_NO_FATAL_FAILURE(SqliteWorkerTest::SetUp());
     auto a = sf::artifacts::LocalArtifactStore::open(dir_.path() / "artifacts");
     ASSERT_TRUE(a.ok()) << a.error().message;
     artifacts_ = std::move(*a);
@@ -96,10 +94,7 @@ class GnnTrainerTest : public ::testing::Test {
     return e;
   }
 
-  sf::testing::TempDir dir_;
-  std::unique_ptr<sf::store::SqliteDataStore> store_;
   std::unique_ptr<sf::artifacts::LocalArtifactStore> artifacts_;
-  sf::bus::MemoryBus bus_;
   sw::WorkerConfig cfg_;
   int readers_ = 0;
 };

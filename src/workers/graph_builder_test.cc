@@ -9,7 +9,7 @@
 #include "bus/memory/memory_bus.h"
 #include "protocol/messages.h"
 #include "store/sqlite/sqlite_data_store.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/sqlite_worker_test.h"
 #include "tests/support/worker.h"
 
 namespace sw = sf::workers;
@@ -43,13 +43,8 @@ sf::market::Candle candle(const std::string& symbol, int64_t i, double phase) {
   return c;
 }
 
-class GraphBuilderTest : public ::testing::Test {
+class GraphBuilderTest : public sf::testing::SqliteWorkerTest {
  protected:
-  void SetUp() override {
-    auto s = sf::store::SqliteDataStore::open(dir_.str());
-    ASSERT_TRUE(s.ok()) << s.error().message;
-    store_ = std::move(*s);
-  }
   void TearDown() override {
     if (running_.valid()) {
       ASSERT_TRUE(sf::testing::publish_command(bus_, cfg_, sp::CommandType::stop).ok());
@@ -107,9 +102,6 @@ class GraphBuilderTest : public ::testing::Test {
     return out;
   }
 
-  sf::testing::TempDir dir_;
-  std::unique_ptr<sf::store::SqliteDataStore> store_;
-  sf::bus::MemoryBus bus_;
   sw::WorkerConfig cfg_;
   sw::WorkerContext ctx_;
   std::future<int> running_;
