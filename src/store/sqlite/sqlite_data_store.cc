@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "store/sqlite/sqlite_util.h"
+#include "store/sqlite/wal_checkpointer.h"
 
 namespace sf::store {
 namespace {
@@ -225,6 +226,8 @@ struct SqliteDataStore::Impl {
 
   DbPtr db;
   std::string path;
+  // Declared after db, so it goes first: checkpoints of db's WAL, off the commits.
+  std::unique_ptr<WalCheckpointer> checkpointer;
   StmtPtr begin_write, commit, rollback, select_catalogue, insert_catalogue, list_catalogue;
   std::mutex mu;
   std::map<std::string, Collection> cache;  // by lower-case name (SQLite's table identity)
@@ -386,6 +389,7 @@ Result<std::unique_ptr<SqliteDataStore>> SqliteDataStore::open(const std::string
   SF_TRY_ASSIGN(impl->path, database_path(data_dir, kFileName));
   SF_TRY_ASSIGN(impl->db, open_database(impl->path));
   sqlite3* db = impl->db.get();
+  SF_TRY_ASSIGN(impl->checkpointer, WalCheckpointer::start(db, impl->path));
   SF_TRY(exec(db,
               "CREATE TABLE IF NOT EXISTS sf_collections ("
               " name TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,"

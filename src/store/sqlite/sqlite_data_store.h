@@ -32,8 +32,13 @@
 // 5 s busy timeout (retry may succeed); io_error for disk/file failures; invalid_argument
 // for refused names and records; not_found for reads of missing collections.
 //
+//   - WAL checkpoints run on a thread of the store's own (wal_checkpointer.h), not inside
+//     the commit that passes 1000 WAL pages as SQLite's automatic checkpoint does: its
+//     syncs took up to 1.3 s on a busy disk, and upsert() waited for them.
+//
 // Thread-safety: every method may be called from any thread. One connection, one mutex:
-// SQLite has one writer per file anyway, and batches are short.
+// SQLite has one writer per file anyway, and batches are short. A second connection is the
+// checkpointing thread's.
 #pragma once
 
 #include <memory>

@@ -1,0 +1,77 @@
+// Keeps WAL checkpoints out of a connection's commits. Internal to src/store/sqlite.
+//
+// Why: SQLite's automatic checkpoint runs inside the commit that leaves 1000 or more pages
+// in the WAL, and a checkpoint syncs the WAL and the database file. On a disk busy with
+// other writes (a Kafka broker's logs on the same machine) that sync took up to 1.3 s, so
+// one commit in a thousand waited for it (docs/benchmarks.md, the produce -> stored latency).
+//
+// What: start() turns the connection's automatic checkpoint off and, through
+// sqlite3_wal_hook, hands the checkpoint to a thread of its own on a second connection to
+// the same file, which runs a PASSIVE checkpoint (never blocking a writer or a reader; it
+// copies and syncs what the WAL holds when it starts) whenever a commit leaves
+// `start_pages` or more in the WAL. SQLite starts the WAL over only when a transaction
+// begins after a checkpoint that copied every page, which a thread racing the writer may
+// not manage while commits never pause; so a commit that leaves `inline_pages` in the WAL
+// checkpoints itself, as SQLite would have at 1000 pages, and the WAL stays bounded. Such a
+// checkpoint has only what the thread has not copied yet left to copy and sync.
+//
+// Thread-safety: the hook runs in whichever thread commits on `writer`; the counters may be
+// read from any thread. Destroy the checkpointer before closing `writer`.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "base/result.h"
+#include "store/sqlite/sqlite_util.h"
+
+namespace sf::store::sqlite_util {
+
+class WalCheckpointer {
+ public:
+  struct Options {
+    int start_pages = 1000;    // SQLite's own automatic checkpoint threshold
+    int inline_pages = 10000;  // about 40 MB of 4 KiB pages
+  };
+
+  // Opens the second connection on `path` (the file `writer` has open) and installs the
+  // hook on `writer`. Errors as opening a database (sqlite_util::open_database).
+  static Result<std::unique_ptr<WalCheckpointer>> start(sqlite3* writer, const std::string& path,
+                                                        Options options);
+  static Result<std::unique_ptr<WalCheckpointer>> start(sqlite3* writer, const std::string& path) {
+    return start(writer, path, Options{});
+  }
+
+  // Removes the hook (the writer checkpoints as SQLite would again) and stops the thread.
+  ~WalCheckpointer();
+  WalCheckpointer(const WalCheckpointer&) = delete;
+  WalCheckpointer& operator=(const WalCheckpointer&) = delete;
+
+  // Checkpoints the thread has run, and those a commit had to run itself.
+  uint64_t background_checkpoints() const { return background_.load(); }
+  uint64_t inline_checkpoints() const { return inline_.load(); }
+
+ private:
+  WalCheckpointer(sqlite3* writer, DbPtr own, Options options);
+  static int on_commit(void* self, sqlite3* db, const char* schema, int wal_pages);
+  void run();
+
+  sqlite3* writer_;
+  DbPtr own_;  // used by the thread only
+  const Options options_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool wanted_ = false;
+  bool stop_ = false;
+  std::atomic<uint64_t> background_{0}, inline_{0};
+  std::thread thread_;
+};
+
+}  // namespace sf::store::sqlite_util
