@@ -102,6 +102,12 @@ class SimLiveFaultsTest : public SimWsTest {
     if (!o.real_clock) o.real_clock = &real_;
     SimWsTest::start(std::move(o));
   }
+  // start() with the WebSocket faults `f`, the other options the defaults.
+  void start_with_ws_faults(const LiveFaults& f) {
+    SimOptions o;
+    o.faults.ws = f;
+    start(o);
+  }
   // The decoder reads a combined message's data by its "e", so it refuses a partial book or
   // a bookTicker in the wrapper (they have none; Binance does send them wrapped): those are
   // unwrapped here and decoded raw.
@@ -337,9 +343,7 @@ TEST_F(SimLiveFaultsTest, ASpedUpClockDrivesRestAndStreams) {
 
 // A dropped connection loses no trade: what happened while it was down is on REST.
 TEST_F(SimLiveFaultsTest, DisconnectsAreAbruptAndTradesStayOnRest) {
-  SimOptions o;
-  o.faults.ws.disconnect_mean_ms = 1000;
-  start(o);
+  start_with_ws_faults({.disconnect_mean_ms = 1000});
   const SymbolSpec& s = *server_->market().find("BTCUSDT");
   auto ws = connect("/ws/btcusdt@trade");
   clock_.advance(1000);
@@ -426,9 +430,7 @@ TEST_F(SimLiveFaultsTest, AStallSendsNothingThenCatchesUp) {
 // Dropped depth events on one connection: its U jumps, Binance's algorithm notices and
 // resyncs from /depth, which the fault never touches.
 TEST_F(SimLiveFaultsTest, SkippedDepthIdsForceAResyncFromAConsistentSnapshot) {
-  SimOptions o;
-  o.faults.ws.depth_skip_rate = 0.2;
-  start(o);
+  start_with_ws_faults({.depth_skip_rate = 0.2});
   const SymbolSpec& s = *server_->market().find("ETHUSDT");
   DepthModel model(server_->market());
   http::Client rest(server_->base_url());
@@ -485,9 +487,7 @@ TEST_F(SimLiveFaultsTest, SkippedDepthIdsForceAResyncFromAConsistentSnapshot) {
 
 // A share of event frames is corrupted: cut short, or a number turned into a string.
 TEST_F(SimLiveFaultsTest, MalformedFramesFailAStrictDecoder) {
-  SimOptions o;
-  o.faults.ws.malformed_rate = 0.3;
-  start(o);
+  start_with_ws_faults({.malformed_rate = 0.3});
   const SymbolSpec& s = *server_->market().find("BTCUSDT");
   auto ws = connect("/stream?streams=btcusdt@aggTrade");
   const int64_t first = Market::first_agg_id_at(s, clock_.now_ms() + 1);
@@ -518,9 +518,7 @@ TEST_F(SimLiveFaultsTest, MalformedFramesFailAStrictDecoder) {
 // serverShutdown, on demand through /sim/control and on schedule: the event, the stream
 // going on for the grace period, then a close frame.
 TEST_F(SimLiveFaultsTest, ServerShutdownThenACloseAfterTheGrace) {
-  SimOptions o;
-  o.faults.ws.shutdown_grace_ms = 2000;
-  start(o);
+  start_with_ws_faults({.shutdown_grace_ms = 2000});
   auto ws = connect("/ws/btcusdt@aggTrade");
   auto r = control(R"({"ws_server_shutdown":true})");
   EXPECT_EQ(r.status, 200) << r.body;
@@ -554,9 +552,7 @@ TEST_F(SimLiveFaultsTest, ServerShutdownThenACloseAfterTheGrace) {
 // Same seed, same draws: the n-th connection's skipped ids are the same in every run.
 TEST_F(SimLiveFaultsTest, FaultDrawsAreReproducible) {
   auto skipped_ticks = [&] {
-    SimOptions o;
-    o.faults.ws.depth_skip_rate = 0.3;
-    start(o);
+    start_with_ws_faults({.depth_skip_rate = 0.3});
     auto ws = connect("/stream?streams=btcusdt@depth@100ms/btcusdt@depth5@100ms");
     clock_.advance(2000);
     const int64_t id = DepthModel::last_id(DepthModel::tick_at(clock_.now_ms()));
