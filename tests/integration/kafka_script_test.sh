@@ -17,10 +17,8 @@ mode=${1:?mode}
 KAFKA=${2:?path to scripts/kafka}
 DIR=${3:?fixture dir}
 
-fail() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
+# shellcheck source=tests/support/script_test.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../support/script_test.sh"  # fail
 
 external=0
 if [ -n "${SF_TEST_KAFKA_BOOTSTRAP:-}" ]; then

@@ -36,10 +36,8 @@ mode=${1:?mode}
 KUBE=${2:?path to scripts/kube}
 DIR=${3:?cluster dir}
 
-fail() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
+# shellcheck source=tests/support/script_test.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../support/script_test.sh"  # fail
 info() { echo "$*"; }
 
 command -v kubectl >/dev/null || {

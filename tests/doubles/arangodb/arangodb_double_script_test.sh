@@ -10,10 +10,8 @@ SCRIPT=${1:?path to scripts/arangodb-double}
 BIN=${2:?path to the arangodb-double binary}
 DIR=${3:?a folder for the double}
 
-fail() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
+# shellcheck source=tests/support/script_test.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../../support/script_test.sh"  # fail
 cleanup() { "$SCRIPT" stop --purge --dir "$DIR" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 cleanup
