@@ -10,13 +10,10 @@ const ctx = useStackAndBrowser({ simArgs: ['--symbols', 'DOGEUSDT,ADAUSDT,LTCUSD
 
 test('the graph page shows the stored snapshots and the model page its training curves', async () => {
   // Two weeks of 1h candles of 10 symbols, a short training.
-  const started = await ctx.stack.api('/queues/start-test-flow', {
-    method: 'POST',
-    body: { flow_name: 'correlation_gnn', symbol: 'BTCUSDT', time_range: '2024-08-01:2024-08-15',
-      extra_params: { epochs: 15, patience: 0 } },
+  const id = await ctx.stack.startTestFlow({
+    flow_name: 'correlation_gnn', symbol: 'BTCUSDT', time_range: '2024-08-01:2024-08-15',
+    extra_params: { epochs: 15, patience: 0 },
   });
-  assert.equal(started.status, 201, started.text);
-  const id = started.json.queue_id;
   const q = await until(async () => {
     const r = await ctx.stack.api(`/queues/${id}`);
     return ['finished', 'error', 'interrupted'].includes(r.json.status) ? r.json : null;

@@ -12,12 +12,9 @@ test('the live order book moves on the page', async () => {
   const day = (d) => d.toISOString().slice(0, 10);
   const now = new Date();
   const range = `${day(now)}:${day(new Date(now.getTime() + 86_400_000))}`;
-  const started = await ctx.stack.api('/queues/start-test-flow', {
-    method: 'POST',
-    body: { flow_name: 'live_orderbook', symbol: 'BTCUSDT', time_range: range },
+  const id = await ctx.stack.startTestFlow({
+    flow_name: 'live_orderbook', symbol: 'BTCUSDT', time_range: range,
   });
-  assert.equal(started.status, 201, started.text);
-  const id = started.json.queue_id;
   await until(async () => {
     const c = (await ctx.stack.api('/data/collections')).json.collections;
     const snaps = c.find((x) => x.name === 'btcusdt_book_snapshots');

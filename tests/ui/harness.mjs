@@ -2,6 +2,7 @@
 // `streamforge up` on free ports of 127.0.0.1, and Debian's chromium driven by
 // playwright-core. Every process a test starts is stopped by pid when it ends (SIGTERM, then
 // SIGKILL after 10 s), and its temp dir removed.
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -54,7 +55,7 @@ async function stopProcess(proc) {
 }
 
 // The simulator and an embedded manager (memory bus, SQLite, in-process workers) in a temp
-// dir; `token` makes the manager require it; simArgs and upArgs go to each command. Returns {url, simUrl, token, api(), stop()}.
+// dir; `token` makes the manager require it; simArgs and upArgs go to each command. Returns {url, simUrl, token, api(), startTestFlow(), stop()}.
 export async function startStack({ token = '', upArgs = [], simArgs = [] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'sf-ui-'));
   const procs = [];
@@ -82,7 +83,15 @@ export async function startStack({ token = '', upArgs = [], simArgs = [] } = {})
       try { json = JSON.parse(text); } catch { /* not JSON */ }
       return { status: r.status, json, text };
     };
-    return { url: up.url, simUrl: sim.url, token, dir, api, stop, upLog: up.proc.logTail };
+    // Starts a test flow (`body`: POST /queues/start-test-flow's) and returns its queue id;
+    // an assertion error unless the manager answered 201.
+    const startTestFlow = async (body) => {
+      const r = await api('/queues/start-test-flow', { method: 'POST', body });
+      assert.equal(r.status, 201, r.text);
+      return r.json.queue_id;
+    };
+    return { url: up.url, simUrl: sim.url, token, dir, api, startTestFlow, stop,
+      upLog: up.proc.logTail };
   } catch (e) {
     await stop();
     throw e;

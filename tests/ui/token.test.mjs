@@ -9,13 +9,10 @@ const TOKEN = 'ui-test-' + Math.random().toString(36).slice(2);
 const ctx = useStackAndBrowser({ token: TOKEN });
 
 test('the page asks for the token and works only once the right one is entered', async () => {
-  const started = await ctx.stack.api('/queues/start-test-flow', {
-    method: 'POST',
-    body: { flow_name: 'dummy_single', symbol: 'BTCUSDT', time_range: '2024-08-01:2024-08-02',
-      extra_params: { duration_s: 1 } },
+  const id = await ctx.stack.startTestFlow({
+    flow_name: 'dummy_single', symbol: 'BTCUSDT', time_range: '2024-08-01:2024-08-02',
+    extra_params: { duration_s: 1 },
   });
-  assert.equal(started.status, 201, started.text);
-  const id = started.json.queue_id;
 
   const { page } = ctx.ui;
   await page.goto(ctx.stack.url + '/');
@@ -35,13 +32,11 @@ test('the page asks for the token and works only once the right one is entered',
   // The live feed connects with the token too (the page shows it as live).
   await page.locator('#feed-status[data-state="open"]').waitFor({ timeout: 15_000 });
   // A queue started now reaches the page over the WebSocket.
-  const second = await ctx.stack.api('/queues/start-test-flow', {
-    method: 'POST',
-    body: { flow_name: 'dummy_single', symbol: 'ETHUSDT', time_range: '2024-08-01:2024-08-02',
-      extra_params: { duration_s: 1 } },
+  const secondId = await ctx.stack.startTestFlow({
+    flow_name: 'dummy_single', symbol: 'ETHUSDT', time_range: '2024-08-01:2024-08-02',
+    extra_params: { duration_s: 1 },
   });
-  assert.equal(second.status, 201, second.text);
-  await page.locator(`#queues tbody tr[data-queue-id="${second.json.queue_id}"][data-status="finished"]`)
+  await page.locator(`#queues tbody tr[data-queue-id="${secondId}"][data-status="finished"]`)
     .waitFor({ timeout: 30_000 });
 
   // Kept for the tab: a reload needs no prompt.

@@ -98,13 +98,10 @@ test('a start answer that arrives after the feed said finished leaves the row fi
 
 test('a long flow stopped from its row ends interrupted', async () => {
   const { page } = ctx.ui;
-  const started = await ctx.stack.api('/queues/start-test-flow', {
-    method: 'POST',
-    body: { flow_name: 'dummy_single', symbol: 'BTCUSDT', time_range: '2024-08-01:2024-08-02',
-      extra_params: { duration_s: 600 } },
+  const id = await ctx.stack.startTestFlow({
+    flow_name: 'dummy_single', symbol: 'BTCUSDT', time_range: '2024-08-01:2024-08-02',
+    extra_params: { duration_s: 600 },
   });
-  assert.equal(started.status, 201, started.text);
-  const id = started.json.queue_id;
   await page.goto(ctx.stack.url + '/');
   const row = page.locator(`#queues tbody tr[data-queue-id="${id}"]`);
   await row.locator('button[data-action="stop"]:not([disabled])').waitFor({ timeout: 30_000 });
