@@ -384,12 +384,14 @@ struct SqliteDataStore::Impl {
   }
 };
 
-Result<std::unique_ptr<SqliteDataStore>> SqliteDataStore::open(const std::string& data_dir) {
+Result<std::unique_ptr<SqliteDataStore>> SqliteDataStore::open(const std::string& data_dir,
+                                                               Options options) {
   auto impl = std::make_unique<Impl>();
   SF_TRY_ASSIGN(impl->path, database_path(data_dir, kFileName));
   SF_TRY_ASSIGN(impl->db, open_database(impl->path));
   sqlite3* db = impl->db.get();
-  SF_TRY_ASSIGN(impl->checkpointer, WalCheckpointer::start(db, impl->path));
+  if (options.checkpoint_in_background)
+    SF_TRY_ASSIGN(impl->checkpointer, WalCheckpointer::start(db, impl->path));
   SF_TRY(exec(db,
               "CREATE TABLE IF NOT EXISTS sf_collections ("
               " name TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,"

@@ -50,9 +50,19 @@ namespace sf::store {
 
 class SqliteDataStore final : public DataStore {
  public:
+  struct Options {
+    // false: SQLite's automatic checkpoint, inside the commit that passes 1000 WAL pages
+    // (what bench/sqlite_commit_bench compares against).
+    bool checkpoint_in_background = true;
+  };
+
   // Creates `data_dir` if needed and opens (or creates) <data_dir>/streamforge.db.
   // Fails (io_error) if the directory or file cannot be created or is not a database.
-  static Result<std::unique_ptr<SqliteDataStore>> open(const std::string& data_dir);
+  static Result<std::unique_ptr<SqliteDataStore>> open(const std::string& data_dir,
+                                                       Options options);
+  static Result<std::unique_ptr<SqliteDataStore>> open(const std::string& data_dir) {
+    return open(data_dir, Options{});
+  }
   static constexpr const char* kFileName = "streamforge.db";
 
   ~SqliteDataStore() override;
