@@ -52,7 +52,7 @@ class SqliteDataStore final : public DataStore {
  public:
   struct Options {
     // false: SQLite's automatic checkpoint, inside the commit that passes 1000 WAL pages
-    // (what bench/sqlite_commit_bench compares against).
+    // (kafka_bench --sqlite-checkpoint-in-commit compares against it).
     bool checkpoint_in_background = true;
   };
 
