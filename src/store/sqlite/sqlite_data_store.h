@@ -34,7 +34,7 @@
 //
 //   - WAL checkpoints run on a thread of the store's own (wal_checkpointer.h), not inside
 //     the commit that passes 1000 WAL pages as SQLite's automatic checkpoint does: its
-//     syncs took up to 1.3 s on a busy disk, and upsert() waited for them.
+//     syncs made upsert() wait (p99 24-28 ms against 2-3 ms, kafka_bench).
 //
 // Thread-safety: every method may be called from any thread. One connection, one mutex:
 // SQLite has one writer per file anyway, and batches are short. A second connection is the
