@@ -249,9 +249,10 @@ class TimingStore final : public sf::testing::ForwardingDataStore {
     const auto began = steady_clock::now();
     auto s = inner_.upsert(n, k, recs);
     if (!s) return s;
-    const int64_t now = steady_clock::now().time_since_epoch().count();
+    const auto ended = steady_clock::now();
+    const int64_t now = ended.time_since_epoch().count();
     std::lock_guard lk(mu_);
-    upsert_ms_.push_back(duration<double, std::milli>(steady_clock::now() - began).count());
+    upsert_ms_.push_back(duration<double, std::milli>(ended - began).count());
     for (const auto& r : recs) {
       const auto& c = std::get<sf::market::Candle>(r);
       size_t i = static_cast<size_t>((c.open_time - t0_ms_) / 60'000);

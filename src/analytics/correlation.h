@@ -29,7 +29,7 @@ double pearson(std::span<const double> x, std::span<const double> y);
 double spearman(std::span<const double> x, std::span<const double> y);
 double correlation(std::span<const double> x, std::span<const double> y, CorrelationMethod m);
 // Two-pass Pearson of data known to be complete (no NaN) over the first min(|a|, |b|)
-// values; NaN below kMinPairs or for a constant series. The graph builder's fast path
+// values; NaN below kMinPairs or for a constant series. The graph builder's pairwise path
 // calls it on its scratch buffers.
 double pearson_complete(std::span<const double> a, std::span<const double> b);
 

@@ -391,7 +391,7 @@ Result<std::unique_ptr<SqliteDataStore>> SqliteDataStore::open(const std::string
   SF_TRY_ASSIGN(impl->db, open_database(impl->path));
   sqlite3* db = impl->db.get();
   if (options.checkpoint_in_background)
-    SF_TRY_ASSIGN(impl->checkpointer, WalCheckpointer::start(db, impl->path));
+    impl->checkpointer = WalCheckpointer::start_or_warn(db, impl->path);
   SF_TRY(exec(db,
               "CREATE TABLE IF NOT EXISTS sf_collections ("
               " name TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,"

@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "store/sqlite/sqlite_util.h"
+#include "store/sqlite/wal_checkpointer.h"
 #include "store/state_fields.h"
 
 namespace sf::store {
@@ -206,6 +207,7 @@ Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::open(const std::stri
 
   std::unique_ptr<SqliteStateStore> store(new SqliteStateStore(db.release(), path));
   if (auto s = store->prepare_statements(); !s) return s.error();
+  store->checkpointer_ = WalCheckpointer::start_or_warn(store->db_, path);
   return store;
 }
 
@@ -214,7 +216,8 @@ SqliteStateStore::SqliteStateStore(sqlite3* db, std::string path)
 
 SqliteStateStore::~SqliteStateStore() {
   std::lock_guard lock(mu_);
-  stmts_.reset();  // finalize before close
+  checkpointer_.reset();  // its hook and thread go before the connection
+  stmts_.reset();         // finalize before close
   // Lets the query planner refresh statistics it found useful during this session.
   sqlite3_exec(db_, "PRAGMA optimize", nullptr, nullptr, nullptr);
   sqlite3_close_v2(db_);

@@ -36,6 +36,10 @@ struct sqlite3_stmt;
 
 namespace sf::store {
 
+namespace sqlite_util {
+class WalCheckpointer;
+}
+
 class SqliteStateStore final : public StateStore {
  public:
   // Creates `data_dir` if needed, opens (or creates) <data_dir>/streamforge.db and migrates
@@ -73,6 +77,8 @@ class SqliteStateStore final : public StateStore {
   sqlite3* db_ = nullptr;
   std::string path_;
   std::unique_ptr<Statements> stmts_;  // prepared once, reused (guarded by mu_)
+  // The WAL's checkpoints, off this connection's commits (sqlite/wal_checkpointer.h).
+  std::unique_ptr<sqlite_util::WalCheckpointer> checkpointer_;
   std::mutex mu_;
 };
 

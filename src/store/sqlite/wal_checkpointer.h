@@ -5,6 +5,11 @@
 // waited for it: p99 24-28 ms against 2-3 ms without (kafka_bench's latency part,
 // docs/benchmarks.md), and over a second on a disk busy with other writes.
 //
+// Every connection writing the file needs one (the data store's and the state store's
+// share streamforge.db): the hook sees every page in the WAL, whoever wrote it, so a
+// connection left with SQLite's automatic checkpoint would run the checkpoints in its
+// commits.
+//
 // What: start() turns the connection's automatic checkpoint off and, through
 // sqlite3_wal_hook, hands the checkpoint to a thread of its own on a second connection to
 // the same file, which runs a PASSIVE checkpoint (never blocking a writer or a reader; it
@@ -13,7 +18,8 @@
 // begins after a checkpoint that copied every page, which a thread racing the writer may
 // not manage while commits never pause; so a commit that leaves `inline_pages` in the WAL
 // checkpoints itself, as SQLite would have at 1000 pages, and the WAL stays bounded. Such a
-// checkpoint has only what the thread has not copied yet left to copy and sync.
+// checkpoint has only what the thread has not copied yet left to copy and sync. The WAL file
+// is truncated back to 4 MB when SQLite starts it over (journal_size_limit).
 //
 // Thread-safety: the hook runs in whichever thread commits on `writer`; the counters may be
 // read from any thread. Destroy the checkpointer before closing `writer`.
@@ -39,22 +45,26 @@ class WalCheckpointer {
   struct Options {
     int start_pages = 1000;    // SQLite's own automatic checkpoint threshold
     int inline_pages = 10000;  // about 40 MB of 4 KiB pages
+    // The thread's checkpoints are at least this far apart: each one syncs two files, and a
+    // writer that never pauses would otherwise have it checkpoint back to back.
+    int min_interval_ms = 100;
   };
 
   // Opens the second connection on `path` (the file `writer` has open) and installs the
   // hook on `writer`. Errors as opening a database (sqlite_util::open_database).
   static Result<std::unique_ptr<WalCheckpointer>> start(sqlite3* writer, const std::string& path,
                                                         Options options);
-  static Result<std::unique_ptr<WalCheckpointer>> start(sqlite3* writer, const std::string& path) {
-    return start(writer, path, Options{});
-  }
+  // start() with the default options, or nullptr and a warning in the log when it fails:
+  // `writer` then checkpoints as SQLite does by itself, which is slower but correct.
+  static std::unique_ptr<WalCheckpointer> start_or_warn(sqlite3* writer, const std::string& path);
 
   // Removes the hook (the writer checkpoints as SQLite would again) and stops the thread.
   ~WalCheckpointer();
   WalCheckpointer(const WalCheckpointer&) = delete;
   WalCheckpointer& operator=(const WalCheckpointer&) = delete;
 
-  // Checkpoints the thread has run, and those a commit had to run itself.
+  // Checkpoints the thread has completed, and those a commit had to run itself (completed
+  // too: one that found the thread's checkpoint running is not counted).
   uint64_t background_checkpoints() const { return background_.load(); }
   uint64_t inline_checkpoints() const { return inline_.load(); }
 
